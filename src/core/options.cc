@@ -1,0 +1,268 @@
+#include "core/options.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "core/error.h"
+#include "core/file.h"
+
+namespace muchator {
+
+namespace {
+
+std::string Join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+// The current value of a target as text, for --help defaults and error messages.
+std::string ValueText(const Options::Target& t) {
+  return std::visit(
+      [](auto* p) -> std::string {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, std::string>) return *p;
+        else if constexpr (std::is_same_v<T, bool>) return *p ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::vector<std::string>>) return Join(*p, ",");
+        else if constexpr (std::is_same_v<T, double>) {
+          std::ostringstream ss;
+          ss << *p;
+          return ss.str();
+        } else return std::to_string(*p);
+      },
+      t);
+}
+
+double NumericValue(const Options::Target& t) {
+  if (auto p = std::get_if<int64_t*>(&t)) return static_cast<double>(**p);
+  if (auto p = std::get_if<int*>(&t)) return **p;
+  if (auto p = std::get_if<double*>(&t)) return **p;
+  return NAN;
+}
+
+// Parses `text` into the target; returns an error message or "".
+std::string ParseInto(const Options::Target& t, const std::string& text) {
+  try {
+    size_t used = 0;
+    if (auto p = std::get_if<std::string*>(&t)) {
+      **p = text;
+    } else if (auto p = std::get_if<int64_t*>(&t)) {
+      **p = std::stoll(text, &used);
+      if (used != text.size()) return "'" + text + "' is not an integer";
+    } else if (auto p = std::get_if<int*>(&t)) {
+      const long long v = std::stoll(text, &used);
+      if (used != text.size() || v < INT32_MIN || v > INT32_MAX)
+        return "'" + text + "' is not a 32-bit integer";
+      **p = static_cast<int>(v);
+    } else if (auto p = std::get_if<double*>(&t)) {
+      **p = std::stod(text, &used);
+      if (used != text.size()) return "'" + text + "' is not a number";
+    } else if (auto p = std::get_if<bool*>(&t)) {
+      if (text == "true" || text == "1" || text == "yes" || text == "on") **p = true;
+      else if (text == "false" || text == "0" || text == "no" || text == "off") **p = false;
+      else return "'" + text + "' is not true/false";
+    } else if (auto p = std::get_if<std::vector<std::string>*>(&t)) {
+      (*p)->clear();
+      std::stringstream ss(text);
+      std::string item;
+      while (std::getline(ss, item, ','))
+        if (!item.empty()) (*p)->push_back(item);
+    }
+  } catch (const std::exception&) {
+    return "'" + text + "' is not a valid value";
+  }
+  return "";
+}
+
+}  // namespace
+
+Options::Options() = default;
+Options::~Options() = default;
+
+Options::Option& Options::Option::Required() {
+  required_ = true;
+  return *this;
+}
+
+Options::Option& Options::Option::Range(double lo, double hi) {
+  Target t = target_;
+  checks_.push_back([t, lo, hi]() -> std::string {
+    const double v = NumericValue(t);
+    if (std::isnan(v) || v < lo || v > hi) {
+      std::ostringstream ss;
+      ss << "must be between " << lo << " and " << hi << ", got " << ValueText(t);
+      return ss.str();
+    }
+    return "";
+  });
+  return *this;
+}
+
+Options::Option& Options::Option::OneOf(std::vector<std::string> allowed) {
+  allowed_ = allowed;
+  Target t = target_;
+  checks_.push_back([t, allowed]() -> std::string {
+    const std::string v = ValueText(t);
+    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
+      return "must be one of " + Join(allowed, ", ") + ", got '" + v + "'";
+    return "";
+  });
+  return *this;
+}
+
+Options::Option& Options::Option::Check(std::function<std::string()> check) {
+  checks_.push_back(std::move(check));
+  return *this;
+}
+
+Options::Option& Options::AddTarget(std::string name, Target target, std::string help) {
+  if (Find(name)) throw std::logic_error("option declared twice: " + name);
+  auto o = std::make_unique<Option>();
+  o->name_ = std::move(name);
+  o->help_ = std::move(help);
+  o->target_ = target;
+  options_.push_back(std::move(o));
+  return *options_.back();
+}
+
+Options::Option* Options::Find(const std::string& name) {
+  for (auto& o : options_)
+    if (o->name_ == name) return o.get();
+  return nullptr;
+}
+
+void Options::Bind(CLI::App& app) {
+  app.add_option("--config", config_file_,
+                 "TOML file with option values (keys as the flag names); flags override it");
+  for (auto& op : options_) {
+    Option& o = *op;
+    std::string help = o.help_;
+    if (!o.allowed_.empty()) help += " {" + Join(o.allowed_, ",") + "}";
+    if (o.required_) help += " (required)";
+    const std::string flag = "--" + o.name_;
+    if (std::holds_alternative<bool*>(o.target_)) {
+      o.cli_ = app.add_flag(flag + "{true}", o.cli_flag_, help + " [default: " + ValueText(o.target_) + "]");
+    } else if (std::holds_alternative<std::vector<std::string>*>(o.target_)) {
+      o.cli_ = app.add_option(flag, o.cli_list_, help)->delimiter(',');
+      o.cli_->default_str(ValueText(o.target_));
+    } else {
+      o.cli_ = app.add_option(flag, o.cli_text_, help);
+      o.cli_->default_str(ValueText(o.target_));
+    }
+  }
+}
+
+void Options::ApplyCliValue(Option& o) {
+  if (!o.cli_ || o.cli_->count() == 0) return;
+  std::string err;
+  if (auto p = std::get_if<bool*>(&o.target_)) {
+    **p = o.cli_flag_;
+  } else if (auto p = std::get_if<std::vector<std::string>*>(&o.target_)) {
+    **p = o.cli_list_;
+  } else {
+    err = ParseInto(o.target_, o.cli_text_);
+  }
+  if (!err.empty()) throw Error("--" + o.name_ + ": " + err, "", "see --help");
+  o.set_ = true;
+}
+
+void Options::ApplyToml(const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw Error(std::string("invalid TOML: ") + std::string(e.description()),
+                path + ":" + std::to_string(e.source().begin.line),
+                "fix the syntax of the config file");
+  } catch (const std::exception& e) {
+    throw Error(std::string("cannot read config file: ") + e.what(), path);
+  }
+  for (auto&& [key, node] : table) {
+    const std::string k(key.str());
+    const std::string where = path + ":" + std::to_string(node.source().begin.line);
+    Option* o = Find(k);
+    if (!o) {
+      std::vector<std::string> names;
+      for (auto& op : options_) names.push_back(op->name_);
+      throw Error("unknown key '" + k + "'", where, "known keys: " + Join(names, ", "));
+    }
+    std::string text, err;
+    if (auto s = node.value<std::string>(); s && node.is_string()) {
+      text = *s;
+    } else if (node.is_integer()) {
+      text = std::to_string(*node.value<int64_t>());
+    } else if (node.is_floating_point()) {
+      std::ostringstream ss;
+      ss.precision(17);
+      ss << *node.value<double>();
+      text = ss.str();
+      if (std::holds_alternative<int64_t*>(o->target_) || std::holds_alternative<int*>(o->target_))
+        err = "expected an integer, got " + text;
+    } else if (node.is_boolean()) {
+      text = *node.value<bool>() ? "true" : "false";
+    } else if (auto arr = node.as_array()) {
+      std::vector<std::string> items;
+      for (auto&& item : *arr) {
+        if (!item.is_string()) {
+          err = "array items must be strings";
+          break;
+        }
+        items.push_back(*item.value<std::string>());
+      }
+      text = Join(items, ",");
+      if (!std::holds_alternative<std::vector<std::string>*>(o->target_))
+        err = "expected a single value, got an array";
+    } else {
+      err = "unsupported value type";
+    }
+    if (err.empty()) err = ParseInto(o->target_, text);
+    if (!err.empty()) throw Error("'" + k + "': " + err, where, "fix the config file");
+    o->set_ = true;
+  }
+}
+
+void Options::Resolve() {
+  if (!config_file_.empty()) ApplyToml(config_file_);
+  for (auto& o : options_) ApplyCliValue(*o);
+  for (auto& o : options_) {
+    if (o->required_ && !o->set_ && ValueText(o->target_).empty())
+      throw Error("missing required option --" + o->name_, "",
+                  "give --" + o->name_ + " (" + o->help_ + ") or set it in --config");
+    for (auto& check : o->checks_) {
+      const std::string err = check();
+      if (!err.empty()) throw Error("--" + o->name_ + " " + err, "", "see --help");
+    }
+  }
+}
+
+std::string Options::ToToml() const {
+  toml::table t;
+  for (auto& op : options_) {
+    const Option& o = *op;
+    std::visit(
+        [&](auto* p) {
+          using T = std::remove_pointer_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            toml::array a;
+            for (auto& s : *p) a.push_back(s);
+            t.insert(o.name_, std::move(a));
+          } else if constexpr (std::is_same_v<T, int>) {
+            t.insert(o.name_, static_cast<int64_t>(*p));
+          } else {
+            t.insert(o.name_, *p);
+          }
+        },
+        o.target_);
+  }
+  std::ostringstream ss;
+  ss << "# Effective configuration (defaults <- config file <- flags).\n";
+  ss << toml::toml_formatter(t) << "\n";
+  return ss.str();
+}
+
+void Options::WriteEffective(const std::string& path) const { WriteFileAtomic(path, ToToml()); }
+
+}  // namespace muchator
