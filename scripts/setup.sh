@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages MuChator-cpp needs (only those missing), then configures and
+# builds it in Release (binary: build/muchator). Idempotent: a few seconds when all is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  cmake g++ make pkg-config
+  libtorch-dev libopenblas0-openmp libgloo-dev   # tensors; the OpenMP OpenBLAS (2.4x the pthread one)
+  libpcre2-dev libfaiss-dev libxapian-dev libsqlite3-dev libcpp-httplib-dev
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
+  libgtest-dev libbenchmark-dev
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# libtorch calls BLAS through the libblas.so.3 alternative: make sure it is the OpenMP OpenBLAS.
+OMP_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3
+if [ -e "$OMP_BLAS" ] && [ "$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)" != "$(readlink -f "$OMP_BLAS")" ]; then
+  ${SUDO:-} update-alternatives --set libblas.so.3-x86_64-linux-gnu "$OMP_BLAS" || true
+fi
+
+JOBS="${MUCHATOR_JOBS:-$(nproc)}"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > build.cmake.log 2>&1 || { cat build.cmake.log; exit 1; }
+cmake --build build -j"$JOBS" 2>&1 | grep -E "error|warning|Error" || true
+test "${PIPESTATUS[0]}" -eq 0
+test -x build/muchator
+echo "setup: build/muchator is ready"

@@ -1,0 +1,69 @@
+// The muchator binary: parses the command line and runs one subcommand.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/log.h"
+
+namespace muchator::cli {
+
+std::vector<std::unique_ptr<Command>> AllCommands() {
+  std::vector<std::unique_ptr<Command>> v;
+  v.push_back(MakePipelineCommand());
+  v.push_back(MakeWorldCommand());
+  v.push_back(MakeIngestCommand());
+  return v;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "MuChator-cpp: build, evaluate and serve a conversational music assistant.\n"
+      "Run `muchator <command> --help` for a command's options."};
+  app.require_subcommand(1);
+  bool verbose = false, quiet = false;
+  app.add_flag("-v,--verbose", verbose, "more log output")->configurable(false);
+  app.add_flag("-q,--quiet", quiet, "only warnings and errors")->configurable(false);
+
+  auto commands = AllCommands();
+  std::vector<std::unique_ptr<Options>> options;
+  std::vector<CLI::App*> subs;
+  for (auto& c : commands) {
+    CLI::App* sub = app.add_subcommand(c->name(), c->description());
+    sub->fallthrough();
+    auto opts = std::make_unique<Options>();
+    c->Declare(*opts);
+    opts->Bind(*sub);
+    options.push_back(std::move(opts));
+    subs.push_back(sub);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  SetupLogging(quiet ? Verbosity::kQuiet : verbose ? Verbosity::kVerbose : Verbosity::kNormal);
+  for (size_t i = 0; i < commands.size(); ++i) {
+    if (!subs[i]->parsed()) continue;
+    try {
+      options[i]->Resolve();
+      return commands[i]->Run(*options[i]);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "%s\n", FormatError(e).c_str());
+      return 1;
+    }
+  }
+  return 2;
+}
+
+}  // namespace muchator::cli
+
+int main(int argc, char** argv) {
+  try {
+    return muchator::cli::Main(argc, argv);
+  } catch (const std::exception& e) {
+    // Not a user error: a bug or an environment failure. Still one line, never a stack dump.
+    std::fprintf(stderr, "internal error: %s (please report it with the command you ran)\n", e.what());
+    return 3;
+  }
+}

@@ -1,0 +1,242 @@
+#include "world/text.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace muchator::world {
+
+namespace {
+using V = std::vector<std::string>;
+
+const V kFirst = {"Lena", "Marco", "Yuki", "Aiden", "Sofia", "Chen", "Amara", "Luca", "Mina", "Diego",
+                  "Ines", "Kai", "Noor", "Felix", "Hana", "Omar", "Clara", "Jin", "Rosa", "Theo",
+                  "Priya", "Elias", "Maya", "Tomas", "Zara", "Ren", "Lucia", "Hugo", "Ada", "Seo"};
+const V kLast = {"Vance", "Okoro", "Lindqvist", "Moreau", "Tanaka", "Reyes", "Kowalski", "Han", "Bell",
+                 "Castillo", "Nakamura", "Fischer", "Duarte", "Park", "Laurent", "Quinn", "Sato", "Weber",
+                 "Alvarez", "Novak", "Li", "Costa", "Ivers", "Marsh"};
+const V kBandNoun = {"Tides", "Lanterns", "Satellites", "Foxes", "Echoes", "Harbors", "Comets", "Wolves",
+                     "Parades", "Mirrors", "Orchards", "Signals", "Pilots", "Ravens", "Glaciers", "Embers"};
+const V kBandAdj = {"Velvet", "Paper", "Electric", "Silver", "Hollow", "Golden", "Neon", "Quiet", "Wild",
+                    "Crystal", "Northern", "Midnight", "Copper", "Scarlet"};
+const V kTitleAdj = {"Paper", "Neon", "Silver", "Broken", "Golden", "Hidden", "Burning", "Falling", "Distant",
+                     "Electric", "Velvet", "Crimson", "Hollow", "Endless", "Secret", "Restless", "Fading",
+                     "Shining", "Wild", "Lost", "Quiet", "Glass", "Summer", "Winter", "Wandering"};
+const V kTitleNoun = {"Harbor", "Moon", "Letters", "Heart", "City", "Garden", "Highway", "River", "Skyline",
+                      "Shadows", "Lights", "Horizon", "Echo", "Flame", "Window", "Island", "Compass",
+                      "Feathers", "Streets", "Waves", "Mountain", "Signal", "Ribbon", "Orbit", "Lantern"};
+const V kAlbumWord = {"Chapters", "Postcards", "Atlas", "Blueprints", "Seasons", "Archive", "Stories",
+                      "Reflections", "Frequencies", "Landmarks", "Diaries", "Sketches"};
+const V kCountries = {"Veloria", "Norland", "Castavia", "Oristan", "Pellmark", "Sundra", "Quorin", "Maravel",
+                      "Eskaland", "Toravia"};
+// Imagery for lyrics: generic, concept-free words (the concept itself enters via meta forms).
+const V kImages = {"streetlights", "old photographs", "paper planes", "open windows", "silver rings",
+                   "empty stations", "city lights", "wild flowers", "quiet rooms", "burning candles",
+                   "northern skies", "wooden floors", "painted walls", "falling leaves"};
+const V kVerbs = {"holding on", "letting go", "waiting", "running", "dancing", "dreaming", "singing", "turning"};
+
+std::string Cap(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+  return s;
+}
+const std::string& PickForm(Rng& r, const V& forms) { return forms[r.Below(forms.size())]; }
+std::string GenreMeta(Rng& r, int g) { return PickForm(r, Genres()[g].meta); }
+std::string MoodMeta(Rng& r, int m) { return PickForm(r, Moods()[m].meta); }
+std::string SitMeta(Rng& r, int s) { return PickForm(r, Situations()[s].meta); }
+std::string Fill(std::string t, const std::string& key, const std::string& value) {
+  for (size_t p; (p = t.find(key)) != std::string::npos;) t.replace(p, key.size(), value);
+  return t;
+}
+}  // namespace
+
+std::string ArtistName(Rng& r) {
+  if (r.Bernoulli(0.6)) return r.Pick(kFirst) + " " + r.Pick(kLast);
+  return "The " + r.Pick(kBandAdj) + " " + r.Pick(kBandNoun);
+}
+std::string SongTitle(Rng& r) {
+  switch (r.Below(3)) {
+    case 0: return r.Pick(kTitleAdj) + " " + r.Pick(kTitleNoun);
+    case 1: return r.Pick(kTitleNoun) + " of " + r.Pick(kTitleNoun) + "s";
+    default: return "The " + r.Pick(kTitleAdj) + " " + r.Pick(kTitleNoun);
+  }
+}
+std::string AlbumTitle(Rng& r) { return r.Pick(kTitleAdj) + " " + r.Pick(kAlbumWord); }
+std::string Country(Rng& r) { return r.Pick(kCountries); }
+
+std::string Lyrics(Rng& r, const SongLatent& s) {
+  static const V kLines = {"I feel so {mood} tonight", "{sit} is all I think about", "{image} and {image2}",
+                           "we keep {verb} through the {image}", "a {mood} heart in {sit}",
+                           "oh, {verb}, {verb2}", "take me back to {image}", "every {sit} I remember you"};
+  std::string out;
+  const int lines = 4 + static_cast<int>(r.Below(5));
+  for (int i = 0; i < lines; ++i) {
+    std::string l = r.Pick(kLines);
+    l = Fill(l, "{mood}", MoodMeta(r, s.moods[r.Below(s.moods.size())]));
+    l = Fill(l, "{sit}", SitMeta(r, s.situations[r.Below(s.situations.size())]));
+    l = Fill(l, "{image2}", r.Pick(kImages));
+    l = Fill(l, "{image}", r.Pick(kImages));
+    l = Fill(l, "{verb2}", r.Pick(kVerbs));
+    l = Fill(l, "{verb}", r.Pick(kVerbs));
+    out += Cap(l) + (i + 1 < lines ? "\n" : "");
+  }
+  return out;
+}
+
+std::string LyricDescription(Rng& r, const WorldModel& w, const SongLatent& s) {
+  const std::string energy = s.energy > 0.7 ? "high-tempo" : s.energy < 0.3 ? "slow-tempo" : "mid-tempo";
+  std::string t = "\"" + s.title + "\" is a " + MoodMeta(r, s.moods[0]) + ", " + energy + " " +
+                  GenreMeta(r, s.genres[0]) + " song by " + w.artists[s.artist].name + ". ";
+  t += "Its lyrics are about " + SitMeta(r, s.situations[0]);
+  if (s.situations.size() > 1) t += " and " + SitMeta(r, s.situations[1]);
+  t += ", with a " + MoodMeta(r, s.moods.back()) + " feeling throughout.";
+  return t;
+}
+
+std::string SongBackground(Rng& r, const WorldModel& w, const SongLatent& s) {
+  const ArtistLatent& a = w.artists[s.artist];
+  std::string t = "\"" + s.title + "\" is a song by " + a.name + ", released in " + std::to_string(s.year) +
+                  " on the album " + s.album + ". ";
+  if (s.original >= 0)
+    t += "It is a " + std::string(kVersionSuffix[static_cast<int>(s.version)]).substr(2) + " of \"" +
+         w.songs[s.original].title + "\". ";
+  t += "Critics file it under " + GenreMeta(r, s.genres[0]);
+  if (s.genres.size() > 1) t += " with touches of " + GenreMeta(r, s.genres[1]);
+  t += ", and it is often associated with " + SitMeta(r, s.situations[0]) + ".";
+  return t;
+}
+
+std::string ArtistBio(Rng& r, const WorldModel& w, int artist, const std::vector<int>& songs) {
+  const ArtistLatent& a = w.artists[artist];
+  std::string t = a.name + " is a " + GenreMeta(r, a.genre) + " act from " + a.country + ", active since " +
+                  std::to_string(a.start_year) + ", singing mostly in " + Languages()[a.language].name + ". ";
+  if (!songs.empty()) {
+    t += "Their best-known songs include ";
+    for (size_t i = 0; i < std::min<size_t>(3, songs.size()); ++i)
+      t += (i ? ", " : "") + std::string("\"") + w.songs[songs[i]].title + "\"";
+    t += ". ";
+    const SongLatent& s = w.songs[songs[0]];
+    t += "Their music is described as " + MoodMeta(r, s.moods[0]) + " and is a favourite for " +
+         SitMeta(r, s.situations[0]) + ".";
+  }
+  return t;
+}
+
+std::string UserComment(Rng& r, const SongLatent& s, bool positive) {
+  const auto& sit = Situations()[s.situations[r.Below(s.situations.size())]];
+  const auto& mood = Moods()[s.moods[r.Below(s.moods.size())]];
+  static const V kPos = {"{msoc} vibes, perfect for {ssoc}", "my go-to for {ssoc}", "{ssoc} on repeat with this one",
+                         "so {msoc}, added it to my {ssoc} list", "this is pure {msoc}", "{ssoc} forever, love it"};
+  static const V kNeg = {"not {msoc} at all, skip", "tried it for {ssoc}, did not work for me",
+                         "too much for {ssoc}", "meh, not my thing"};
+  std::string t = positive ? r.Pick(kPos) : r.Pick(kNeg);
+  t = Fill(t, "{msoc}", PickForm(r, mood.social));
+  t = Fill(t, "{ssoc}", PickForm(r, sit.social));
+  return t;
+}
+
+std::string ProfessionalReview(Rng& r, const WorldModel& w, const SongLatent& s) {
+  const auto& sit = Situations()[s.situations[0]];
+  std::string t = "Review: " + w.artists[s.artist].name + " deliver a " + MoodMeta(r, s.moods[0]) + " " +
+                  GenreMeta(r, s.genres[0]) + " track. ";
+  t += s.quality > 0.5 ? "The production is immaculate and the hooks land. "
+       : s.quality < -0.5 ? "Sadly the songwriting feels thin. "
+                          : "Solid, if not spectacular. ";
+  t += "Listeners call it " + PickForm(r, Moods()[s.moods.back()].social) + " and ideal for " +
+       PickForm(r, sit.social) + ".";
+  return t;
+}
+
+std::string PlaylistTitle(Rng& r, int situation, int mood, int genre) {
+  std::string t = PickForm(r, Situations()[situation].social);
+  if (mood >= 0 && r.Bernoulli(0.5)) t = PickForm(r, Moods()[mood].social) + " " + t;
+  if (genre >= 0) t += " (" + PickForm(r, Genres()[genre].social) + ")";
+  return t;
+}
+
+std::string QueryText(Rng& r, const QueryFacets& q, bool test_forms, double social_share) {
+  auto form = [&](const Concept& c) {
+    if (r.Bernoulli(social_share)) return PickForm(r, c.social);
+    return PickForm(r, test_forms ? c.query_test : c.query_train);
+  };
+  std::string sit = q.situation >= 0 ? form(Situations()[q.situation]) : "";
+  std::string mood = q.mood >= 0 ? form(Moods()[q.mood]) : "";
+  std::string genre = q.genre >= 0 ? form(Genres()[q.genre]) : "";
+  std::string t;
+  if (!sit.empty()) {
+    static const V kSit = {"{s}, play me something", "music for {s} please", "{s} - got any songs?",
+                           "what fits {s}", "need a soundtrack: {s}", "songs for {s}", "{s}. hit me with tunes"};
+    t = Fill(r.Pick(kSit), "{s}", sit);
+    if (!mood.empty()) t += r.Bernoulli(0.5) ? ", make it " + mood : ", something " + mood;
+    if (!genre.empty()) t += ", preferably " + genre;
+  } else if (!mood.empty()) {
+    t = "i want " + mood + (genre.empty() ? " music" : " " + genre);
+  } else {
+    t = "play some " + genre;
+  }
+  if (q.language >= 0) {
+    const std::string& name = Languages()[q.language].name;
+    std::string low = name;
+    std::transform(low.begin(), low.end(), low.begin(), ::tolower);
+    t += q.exclude_language ? ", no " + low + " songs" : ", only " + low + " songs";
+  }
+  if (q.era >= 0) t += ", from " + PickForm(r, Eras()[q.era].query);
+  return t;
+}
+
+std::string WordPadded(const std::string& text) {
+  std::string out = " ";
+  for (unsigned char c : text) {
+    if (c < 0x80 && !std::isalnum(c)) {
+      if (out.back() != ' ') out.push_back(' ');
+    } else {
+      out.push_back(static_cast<char>(c < 0x80 ? std::tolower(c) : c));
+    }
+  }
+  if (out.back() != ' ') out.push_back(' ');
+  return out;
+}
+
+void GeneralKnowledge(uint64_t seed, int entities, std::vector<GeneralEntry>* entries, std::vector<Mcq>* mcqs) {
+  // A fictional encyclopedia of places, none of which exist, so a model can only know these facts
+  // from this corpus: forgetting during music pre-training shows up as lost accuracy.
+  static const V kSyll = {"ka", "lo", "mi", "ra", "ven", "tor", "sil", "dan", "el", "zu", "qua", "ber", "nis", "ope"};
+  static const V kExports = {"copper", "tea", "salt", "glassware", "silk", "timber", "olives", "wool", "amber", "rice"};
+  static const V kAnimals = {"heron", "lynx", "otter", "falcon", "ibex", "tortoise", "crane", "marten"};
+  Rng r = Rng::Derive(seed, "general");
+  auto name = [&](int parts) {
+    std::string s;
+    for (int i = 0; i < parts; ++i) s += r.Pick(kSyll);
+    return Cap(s);
+  };
+  struct Place {
+    std::string name, capital, river, exported, animal;
+    int founded;
+  };
+  std::vector<Place> places;
+  for (int i = 0; i < entities; ++i) {
+    Place p{name(3) + "ia", name(2) + "ton", "the " + name(2) + " river", r.Pick(kExports), r.Pick(kAnimals),
+            static_cast<int>(r.Range(800, 1900))};
+    places.push_back(p);
+    entries->push_back({"g" + std::to_string(i + 1), p.name,
+                        p.name + " is a small country whose capital is " + p.capital + ". It was founded in " +
+                            std::to_string(p.founded) + " along " + p.river + ". Its main export is " + p.exported +
+                            ", and its national animal is the " + p.animal + "."});
+  }
+  for (int i = 0; i < entities; ++i) {
+    const Place& p = places[i];
+    auto ask = [&](const std::string& q, const std::string& right, auto other) {
+      std::vector<std::string> opts = {right};
+      for (int tries = 0; tries < 50 && opts.size() < 4; ++tries) {
+        std::string o = other(places[r.Below(places.size())]);
+        if (std::find(opts.begin(), opts.end(), o) == opts.end()) opts.push_back(o);
+      }
+      r.Shuffle(opts);
+      const int answer = static_cast<int>(std::find(opts.begin(), opts.end(), right) - opts.begin());
+      mcqs->push_back({"gq" + std::to_string(mcqs->size() + 1), q, opts, answer, "g" + std::to_string(i + 1)});
+    };
+    ask("What is the capital of " + p.name + "?", p.capital, [](const Place& x) { return x.capital; });
+    ask("In which year was " + p.name + " founded?", std::to_string(p.founded),
+        [](const Place& x) { return std::to_string(x.founded); });
+  }
+}
+
+}  // namespace muchator::world

@@ -1,0 +1,48 @@
+// Text of the synthetic world: names, titles, lyrics, descriptions, biographies, comments,
+// playlist titles, queries and the fictional general-knowledge encyclopedia. Every template here
+// uses only `meta` and `social` surface forms; query forms are used only by QueryText().
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "world/model.h"
+
+namespace muchator::world {
+
+std::string ArtistName(Rng& rng);
+std::string SongTitle(Rng& rng);
+std::string AlbumTitle(Rng& rng);
+std::string Country(Rng& rng);
+
+std::string Lyrics(Rng& rng, const SongLatent& s);
+std::string LyricDescription(Rng& rng, const WorldModel& w, const SongLatent& s);
+std::string SongBackground(Rng& rng, const WorldModel& w, const SongLatent& s);
+std::string ArtistBio(Rng& rng, const WorldModel& w, int artist, const std::vector<int>& songs);
+// A listener's comment; `positive` picks the sentiment.
+std::string UserComment(Rng& rng, const SongLatent& s, bool positive);
+std::string ProfessionalReview(Rng& rng, const WorldModel& w, const SongLatent& s);
+std::string PlaylistTitle(Rng& rng, int situation, int mood, int genre);
+
+// Query text for the facets. `test_forms` picks the query_test forms (test split) instead of
+// query_train; `social_share` is the chance to use a social form instead of a query form.
+std::string QueryText(Rng& rng, const QueryFacets& q, bool test_forms, double social_share);
+
+// Lower-cased text with every non-alphanumeric ASCII byte turned into a space and single spaces
+// between words, padded with one space at each end, so " form " finds whole-word matches.
+std::string WordPadded(const std::string& text);
+
+// The fictional encyclopedia: entry texts and multiple-choice questions about them.
+struct GeneralEntry {
+  std::string id, title, text;
+};
+struct Mcq {
+  std::string id, question;
+  std::vector<std::string> options;
+  int answer;
+  std::string source;  // entry id
+};
+void GeneralKnowledge(uint64_t seed, int entities, std::vector<GeneralEntry>* entries, std::vector<Mcq>* mcqs);
+
+}  // namespace muchator::world
