@@ -5,6 +5,7 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/threads.h"
 
 namespace muchator::cli {
 
@@ -43,6 +44,7 @@ int Main(int argc, char** argv) {
     return app.exit(e);
   }
   SetupLogging(quiet ? Verbosity::kQuiet : verbose ? Verbosity::kVerbose : Verbosity::kNormal);
+  SetupThreads();
   for (size_t i = 0; i < commands.size(); ++i) {
     if (!subs[i]->parsed()) continue;
     try {

@@ -40,7 +40,7 @@ json IngestSummary::ToJson() const {
             {"quarantined", quarantined()}, {"quarantine_file", quarantine_path}};
   for (auto& f : files)
     j["files"].push_back({{"kind", f.kind}, {"path", f.path}, {"read", f.read}, {"accepted", f.accepted},
-                          {"quarantined", f.quarantined}});
+                          {"quarantined", f.quarantined}, {"seconds", f.seconds}});
   return j;
 }
 
@@ -67,6 +67,8 @@ struct Pending {
   std::variant<Artist, Song, User, Event, Comment, Playlist, Document, Relation, Query> row;
   int64_t idx = -1, ref = -1;    // own idx (artist/song/user); event user / comment song
   int64_t ref2 = -1;             // event song
+  int64_t state = -1;            // event state idx
+  bool new_state = false;        // the writer must store the state first
   std::vector<int64_t> artists;  // song's artist idx
 };
 
@@ -128,7 +130,7 @@ struct Index {
 };
 
 struct Context {
-  Index artists, songs, users;
+  Index artists, songs, users, states;
 };
 
 Status Need(const Index& index, const std::string& id, const char* field, const char* kind,
@@ -168,6 +170,11 @@ Status Resolve(Context& c, Pending& p) {
         } else if constexpr (std::is_same_v<T, Event>) {
           Status s = Need(c.users, r.user, "user", "user", &p.ref);
           if (s.ok()) s = Need(c.songs, r.song, "song", "song", &p.ref2);
+          if (s.ok()) {
+            const int64_t before = c.states.next;
+            p.state = c.states.Assign(StateKey(r.state));
+            p.new_state = c.states.next != before;
+          }
           return s;
         } else if constexpr (std::is_same_v<T, Comment>) {
           Status s = Need(c.songs, r.song, "song", "song", &p.ref);
@@ -211,7 +218,10 @@ void Write(Store& store, const Pending& p) {
         if constexpr (std::is_same_v<T, Artist>) store.PutArtist(p.idx, r);
         else if constexpr (std::is_same_v<T, Song>) store.PutSong(p.idx, r, p.artists);
         else if constexpr (std::is_same_v<T, User>) store.PutUser(p.idx, r);
-        else if constexpr (std::is_same_v<T, Event>) store.PutEvent(p.ref, p.ref2, r);
+        else if constexpr (std::is_same_v<T, Event>) {
+          if (p.new_state) store.PutState(p.state, r.state);
+          store.PutEvent(p.ref, p.ref2, p.state, r);
+        }
         else if constexpr (std::is_same_v<T, Comment>) store.PutComment(p.ref, r);
         else if constexpr (std::is_same_v<T, Playlist>) store.PutPlaylist(r);
         else if constexpr (std::is_same_v<T, Document>) store.PutDocument(r);
@@ -352,12 +362,15 @@ IngestSummary Ingest(const IngestOptions& options) {
     index->ids = store.LoadIndex(kind);
     for (auto& [id, idx] : index->ids) index->next = std::max(index->next, idx + 1);
   }
+  ctx.states.ids = store.LoadStates();
+  for (auto& [key, idx] : ctx.states.ids) ctx.states.next = std::max(ctx.states.next, idx + 1);
   AtomicWriter quarantine(summary.quarantine_path);
 
   store.Begin();
   try {
     for (const auto& kind : kinds) {
       FileSummary fsum{kind, (fs::path(options.input_dir) / (kind + ".jsonl")).string()};
+      const auto file_start = std::chrono::steady_clock::now();
       BatchQueue queue;
       std::exception_ptr parse_error;
       std::thread parser([&] {
@@ -381,6 +394,7 @@ IngestSummary Ingest(const IngestOptions& options) {
       }
       parser.join();
       if (parse_error) std::rethrow_exception(parse_error);
+      fsum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - file_start).count();
       spdlog::info("{}: {} read, {} accepted, {} quarantined", fsum.path, fsum.read, fsum.accepted, fsum.quarantined);
       summary.files.push_back(fsum);
     }

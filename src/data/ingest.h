@@ -28,6 +28,7 @@ struct IngestOptions {
 struct FileSummary {
   std::string kind, path;
   int64_t read = 0, accepted = 0, quarantined = 0;
+  double seconds = 0;  // wall time spent on this file (parse, validate, write)
 };
 
 struct IngestSummary {

@@ -12,7 +12,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 // Rows other than events are kept as their canonical JSON (the ingestion format itself) plus the
 // key columns that queries need; events, the bulk of the data, are plain columns.
@@ -27,9 +27,11 @@ CREATE TABLE IF NOT EXISTS song_artists(song_idx INTEGER NOT NULL, position INTE
   artist_idx INTEGER NOT NULL, PRIMARY KEY(song_idx, position)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS song_artists_by_artist ON song_artists(artist_idx);
 CREATE TABLE IF NOT EXISTS users(idx INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, row TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS states(state_idx INTEGER PRIMARY KEY, time_of_day TEXT, day_type TEXT,
+  context TEXT, device TEXT, hour INTEGER);
 CREATE TABLE IF NOT EXISTS events(user_idx INTEGER NOT NULL, ts INTEGER NOT NULL,
   song_idx INTEGER NOT NULL, feedback INTEGER NOT NULL, play_s REAL, count INTEGER NOT NULL,
-  time_of_day TEXT, day_type TEXT, context TEXT, device TEXT, hour INTEGER, event_id TEXT,
+  state_idx INTEGER NOT NULL, event_id TEXT,
   PRIMARY KEY(user_idx, ts, song_idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS comments(idx INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL,
   song_idx INTEGER NOT NULL, row TEXT NOT NULL);
@@ -57,6 +59,11 @@ void BindOpt(sql::Stmt& s, int i, const std::string& v) {
 
 }  // namespace
 
+std::string StateKey(const State& s) {
+  return s.time_of_day + '\x1f' + s.day_type + '\x1f' + s.context + '\x1f' + s.device + '\x1f' +
+         std::to_string(s.hour);
+}
+
 std::string NormalizeName(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -80,7 +87,7 @@ Store::Store(const std::string& path, Mode mode) : path_(path) {
     db_->Exec(kSchema);
     db_->Exec("INSERT OR IGNORE INTO meta VALUES('schema_version', '" + std::to_string(kSchemaVersion) + "')");
   }
-  db_->Exec("PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;");
+  db_->Exec("PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;");
   sql::Stmt v(*db_, "SELECT value FROM meta WHERE key='schema_version'");
   if (!v.Step() || v.Text(0) != std::to_string(kSchemaVersion))
     throw Error("store has an unknown schema version", path, "re-create it with `muchator ingest`");
@@ -154,19 +161,35 @@ void Store::PutUser(int64_t idx, const User& u) {
       .Run();
 }
 
-void Store::PutEvent(int64_t user_idx, int64_t song_idx, const Event& e) {
+void Store::PutState(int64_t state_idx, const State& st) {
+  auto& s = Prepared("INSERT OR REPLACE INTO states VALUES(?,?,?,?,?,?)");
+  s.Bind(1, state_idx);
+  BindOpt(s, 2, st.time_of_day);
+  BindOpt(s, 3, st.day_type);
+  BindOpt(s, 4, st.context);
+  BindOpt(s, 5, st.device);
+  if (st.hour >= 0) s.Bind(6, st.hour);
+  s.Run();
+}
+
+std::unordered_map<std::string, int64_t> Store::LoadStates() {
+  std::unordered_map<std::string, int64_t> m;
+  sql::Stmt s(*db_, "SELECT state_idx, time_of_day, day_type, context, device, hour FROM states");
+  while (s.Step()) {
+    State st{s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.IsNull(5) ? -1 : static_cast<int>(s.Int(5))};
+    m.emplace(StateKey(st), s.Int(0));
+  }
+  return m;
+}
+
+void Store::PutEvent(int64_t user_idx, int64_t song_idx, int64_t state_idx, const Event& e) {
   auto& s = Prepared(
-      "INSERT OR REPLACE INTO events(user_idx, ts, song_idx, feedback, play_s, count, time_of_day, "
-      "day_type, context, device, hour, event_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+      "INSERT OR REPLACE INTO events(user_idx, ts, song_idx, feedback, play_s, count, state_idx, event_id) "
+      "VALUES(?,?,?,?,?,?,?,?)");
   s.Bind(1, user_idx).Bind(2, e.ts).Bind(3, song_idx).Bind(4, static_cast<int64_t>(e.feedback));
   if (e.play_s >= 0) s.Bind(5, e.play_s);
-  s.Bind(6, e.count);
-  BindOpt(s, 7, e.state.time_of_day);
-  BindOpt(s, 8, e.state.day_type);
-  BindOpt(s, 9, e.state.context);
-  BindOpt(s, 10, e.state.device);
-  if (e.state.hour >= 0) s.Bind(11, e.state.hour);
-  BindOpt(s, 12, e.id);
+  s.Bind(6, e.count).Bind(7, state_idx);
+  BindOpt(s, 8, e.id);
   s.Run();
 }
 
@@ -255,8 +278,8 @@ std::optional<User> Store::GetUser(const std::string& id) {
 
 namespace {
 constexpr const char* kEventColumns =
-    "u.id, e.ts, s.id, e.feedback, e.play_s, e.count, e.time_of_day, e.day_type, e.context, "
-    "e.device, e.hour, e.event_id";
+    "u.id, e.ts, s.id, e.feedback, e.play_s, e.count, st.time_of_day, st.day_type, st.context, "
+    "st.device, st.hour, e.event_id";
 
 Event EventFromRow(const sql::Stmt& s) {
   Event e;
@@ -279,7 +302,7 @@ Event EventFromRow(const sql::Stmt& s) {
 std::vector<Event> Store::UserTimeline(const std::string& user_id) {
   static const std::string q = std::string("SELECT ") + kEventColumns +
                                " FROM users u JOIN events e ON e.user_idx = u.idx JOIN songs s ON "
-                               "s.idx = e.song_idx WHERE u.id=? ORDER BY e.ts, e.song_idx";
+                               "s.idx = e.song_idx JOIN states st ON st.state_idx = e.state_idx WHERE u.id=? ORDER BY e.ts, e.song_idx";
   auto& s = Prepared(q.c_str()).Bind(1, user_id);
   std::vector<Event> out;
   while (s.Step()) out.push_back(EventFromRow(s));
@@ -289,7 +312,7 @@ std::vector<Event> Store::UserTimeline(const std::string& user_id) {
 void Store::ForEachEvent(const std::function<void(const Event&)>& fn) {
   const std::string q = std::string("SELECT ") + kEventColumns +
                         " FROM events e JOIN users u ON u.idx = e.user_idx JOIN songs s ON "
-                        "s.idx = e.song_idx ORDER BY e.user_idx, e.ts, e.song_idx";
+                        "s.idx = e.song_idx JOIN states st ON st.state_idx = e.state_idx ORDER BY e.user_idx, e.ts, e.song_idx";
   sql::Stmt s(*db_, q.c_str());
   while (s.Step()) fn(EventFromRow(s));
 }

@@ -28,6 +28,9 @@ class Stmt;
 // Non-ASCII bytes are kept as they are. "Hello,  World! (Live)" -> "hello world live".
 std::string NormalizeName(std::string_view s);
 
+// A key identifying a State exactly (all fields), for the states dictionary.
+std::string StateKey(const State& s);
+
 struct StoreCounts {
   int64_t artists = 0, songs = 0, users = 0, events = 0, comments = 0, playlists = 0,
           documents = 0, relations = 0, queries = 0;
@@ -74,7 +77,11 @@ class Store {
   void PutArtist(int64_t idx, const Artist& a);
   void PutSong(int64_t idx, const Song& s, const std::vector<int64_t>& artist_idx);
   void PutUser(int64_t idx, const User& u);
-  void PutEvent(int64_t user_idx, int64_t song_idx, const Event& e);
+  // Situational states are stored once each (events reference them by index): a few hundred
+  // distinct states serve millions of events and keep event rows small.
+  std::unordered_map<std::string, int64_t> LoadStates();  // StateKey(state) -> state idx
+  void PutState(int64_t state_idx, const State& s);
+  void PutEvent(int64_t user_idx, int64_t song_idx, int64_t state_idx, const Event& e);
   void PutComment(int64_t song_idx, const Comment& c);
   void PutPlaylist(const Playlist& p);
   void PutDocument(const Document& d);

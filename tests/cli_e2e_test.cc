@@ -1,0 +1,109 @@
+// End to end through the real `muchator` binary: ingestion, world generation, errors, configs.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/file.h"
+#include "data/store.h"
+
+namespace muchator {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string output;  // stdout and stderr together
+};
+
+Result RunBinary(const std::string& args) {
+  const std::string cmd = std::string(MUCHATOR_BIN) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("muchator_cli_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "in");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  void Write(const std::string& kind, const std::string& content) {
+    std::ofstream(dir_ / "in" / (kind + ".jsonl")) << content;
+  }
+  std::string P(const std::string& rel) const { return (dir_ / rel).string(); }
+  fs::path dir_;
+};
+
+TEST_F(CliTest, HelpListsTheCommands) {
+  Result r = RunBinary("--help");
+  EXPECT_EQ(r.code, 0);
+  for (auto cmd : {"pipeline", "world", "ingest"}) EXPECT_NE(r.output.find(cmd), std::string::npos) << cmd;
+  Result sub = RunBinary("ingest --help");
+  EXPECT_EQ(sub.code, 0);
+  EXPECT_NE(sub.output.find("--strict"), std::string::npos);
+  EXPECT_NE(sub.output.find("--config"), std::string::npos);
+}
+
+TEST_F(CliTest, IngestsADirectoryAndTheStoreReadsItBack) {
+  Write("artists", "{\"id\":\"a1\",\"name\":\"Lin Bo\"}\n");
+  Write("songs", "{\"id\":\"s1\",\"title\":\"Rain Song\",\"artists\":[\"a1\"]}\n"
+                 "{\"id\":\"s2\",\"title\":\"Gym Beast\",\"artists\":[\"a1\"],\"year\":2010}\n");
+  Write("users", "{\"id\":\"u1\"}\n");
+  Write("events", "{\"user\":\"u1\",\"song\":\"s2\",\"ts\":20,\"feedback\":\"like\"}\n"
+                  "{\"user\":\"u1\",\"song\":\"s1\",\"ts\":10,\"feedback\":\"skip\"}\n"
+                  "{\"user\":\"u9\",\"song\":\"s1\",\"ts\":30,\"feedback\":\"skip\"}\n");
+  Result r = RunBinary("ingest --input " + P("in") + " --store " + P("out/store.db"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("events.jsonl"), std::string::npos);
+  EXPECT_NE(r.output.find("1 rows quarantined"), std::string::npos) << r.output;
+  Store store(P("out/store.db"));
+  auto t = store.UserTimeline("u1");
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].song, "s1");
+  EXPECT_EQ(store.FindSongs("gym beast", "lin bo").size(), 1u);
+  EXPECT_TRUE(fs::exists(P("out/store.db.ingest.config.toml")));
+  EXPECT_NE(ReadFile(P("out/store.db.ingest.config.toml")).find("input = "), std::string::npos);
+  EXPECT_NE(ReadFile(P("out/store.db.quarantine.jsonl")).find("unknown user 'u9'"), std::string::npos);
+}
+
+TEST_F(CliTest, UserErrorsAreOneClearLineAndNonZero) {
+  Result missing = RunBinary("ingest");
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.output.find("--input"), std::string::npos) << missing.output;
+  Result nodir = RunBinary("ingest --input " + P("nope") + " --store " + P("s.db"));
+  EXPECT_EQ(nodir.code, 1);
+  EXPECT_EQ(nodir.output.rfind("error: ", 0), 0u) << nodir.output;
+  EXPECT_NE(nodir.output.find("not a directory"), std::string::npos);
+  Result bad = RunBinary("world --size huge --out " + P("w"));
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("tiny"), std::string::npos) << bad.output;
+}
+
+TEST_F(CliTest, WorldThroughIngestWithConfigFileAndOverride) {
+  WriteFileAtomic(P("world.toml"), "size = \"tiny\"\nseed = 5\nusers = 50\n");
+  Result w = RunBinary("-q world --config " + P("world.toml") + " --users 40 --out " + P("w"));
+  ASSERT_EQ(w.code, 0) << w.output;
+  EXPECT_NE(w.output.find("40 users"), std::string::npos) << w.output;  // the flag beat the file
+  const std::string effective = ReadFile(P("w/world.config.toml"));
+  EXPECT_NE(effective.find("users = 40"), std::string::npos) << effective;
+  EXPECT_NE(effective.find("seed = 5"), std::string::npos) << effective;
+  Result in = RunBinary("-q ingest --strict --input " + P("w") + " --store " + P("store.db"));
+  ASSERT_EQ(in.code, 0) << in.output;
+  Store store(P("store.db"));
+  EXPECT_EQ(store.Counts().users, 40);
+  EXPECT_EQ(store.Counts().songs, 500);
+}
+
+}  // namespace muchator
