@@ -329,10 +329,12 @@ json FacetsJson(const QueryFacets& q) {
   return j;
 }
 
-int CountRelevant(const WorldModel& w, const SituationIndex& by_sit, const QueryFacets& q) {
-  int n = 0;
-  for (int i : by_sit[q.situation]) n += Relevant(w.songs[i], q);
-  return n;
+// Whether at least `n` songs are relevant; stops scanning as soon as it knows.
+bool HasRelevant(const WorldModel& w, const SituationIndex& by_sit, const QueryFacets& q, int n) {
+  int found = 0;
+  for (int i : by_sit[q.situation])
+    if (Relevant(w.songs[i], q) && ++found >= n) return true;
+  return false;
 }
 
 // Draws the facets of one query; every query has at least `min_relevant` relevant songs.
@@ -342,11 +344,11 @@ QueryFacets DrawFacets(Rng& r, const WorldModel& w, const SituationIndex& by_sit
     QueryFacets q;
     const auto& fit = SituationsForContext(s.context);
     q.situation = r.Bernoulli(0.5) ? r.Pick(fit) : static_cast<int>(r.Below(Situations().size()));
-    if (CountRelevant(w, by_sit, q) < min_relevant) continue;
+    if (!HasRelevant(w, by_sit, q, min_relevant)) continue;
     auto try_add = [&](auto setter) {
       QueryFacets more = q;
       setter(more);
-      if (CountRelevant(w, by_sit, more) >= min_relevant) q = more;
+      if (HasRelevant(w, by_sit, more, min_relevant)) q = more;
     };
     if (r.Bernoulli(0.3)) {
       const auto& moods = Situations()[q.situation].moods;
@@ -367,6 +369,8 @@ QueryFacets DrawFacets(Rng& r, const WorldModel& w, const SituationIndex& by_sit
   throw Error("cannot find a situation with enough relevant songs for a query", "",
               "the world is too small: raise --songs");
 }
+
+constexpr int64_t kMaxRelevantListed = 1000;
 
 void WriteQueries(const WorldModel& w, Writers& out, GenerateStats& st) {
   // Users are split into disjoint groups: 60% sft, 20% rl, 20% test (the paper's data isolation).
@@ -407,10 +411,14 @@ void WriteQueries(const WorldModel& w, Writers& out, GenerateStats& st) {
     json o = {{"id", row.id}, {"split", split}, {"user", u.id}, {"state", ToJson(row.state)},
               {"facets", FacetsJson(q)}, {"text", row.text}};
     if (is_test) {
+      // The full relevant list only while it is short (large worlds have thousands per query);
+      // the oracle API answers relevance for any song either way.
       json rel = json::array();
+      int64_t count = 0;
       for (int i : by_sit[q.situation])
-        if (Relevant(w.songs[i], q)) rel.push_back(w.songs[i].id);
-      o["relevant"] = rel;
+        if (Relevant(w.songs[i], q) && ++count <= kMaxRelevantListed) rel.push_back(w.songs[i].id);
+      o["relevant_count"] = count;
+      if (count <= kMaxRelevantListed) o["relevant"] = rel;
       json best = json::array();
       for (int b : BestSongs(w, u, s, q, 10, &by_sit[q.situation])) best.push_back({{"song", w.songs[b].id}, {"utility", R3(Utility(w, u, s, w.songs[b]))}});
       o["best10"] = best;
