@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   cmake g++ make pkg-config
   libtorch-dev libopenblas0-openmp libgloo-dev   # tensors; the OpenMP OpenBLAS (2.4x the pthread one)
-  libpcre2-dev libfaiss-dev libxapian-dev libsqlite3-dev libcpp-httplib-dev
+  libpcre2-dev libutf8proc-dev libfaiss-dev libxapian-dev libsqlite3-dev libcpp-httplib-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
   libgtest-dev libbenchmark-dev
 )
@@ -30,7 +30,7 @@ fi
 
 JOBS="${MUCHATOR_JOBS:-$(nproc)}"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > build.cmake.log 2>&1 || { cat build.cmake.log; exit 1; }
-cmake --build build -j"$JOBS" 2>&1 | grep -E "error|warning|Error" || true
+cmake --build build -j"$JOBS" 2>&1 | grep -E "error:|warning:|Error [0-9]|\*\*\*" || true
 test "${PIPESTATUS[0]}" -eq 0
 test -x build/muchator
 echo "setup: build/muchator is ready"
