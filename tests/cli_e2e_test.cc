@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -104,6 +105,42 @@ TEST_F(CliTest, WorldThroughIngestWithConfigFileAndOverride) {
   Store store(P("store.db"));
   EXPECT_EQ(store.Counts().users, 40);
   EXPECT_EQ(store.Counts().songs, 500);
+}
+
+}  // namespace muchator
+
+namespace muchator {
+
+TEST_F(CliTest, TrainTokenizerThenTokenizeRoundTripsThroughTheBinary) {
+  ASSERT_EQ(RunBinary("-q world --size tiny --out " + P("w")).code, 0);
+  ASSERT_EQ(RunBinary("-q ingest --input " + P("w") + " --store " + P("s.db")).code, 0);
+  Result t = RunBinary("-q train-tokenizer --store " + P("s.db") + " --vocab-size 2000 --out " + P("tok"));
+  ASSERT_EQ(t.code, 0) << t.output;
+  EXPECT_TRUE(fs::exists(P("tok/tokenizer.json")));
+  EXPECT_TRUE(fs::exists(P("tok/tokenizer.config.toml")));
+  const std::string text = "late night drive, 中文 🎵\n  two spaces";
+  WriteFileAtomic(P("text.txt"), text);
+  Result ids = RunBinary("tokenize --tokenizer " + P("tok") + " < " + P("text.txt"));
+  ASSERT_EQ(ids.code, 0) << ids.output;
+  EXPECT_EQ(std::count(ids.output.begin(), ids.output.end(), '\n'), 1);
+  WriteFileAtomic(P("ids.txt"), ids.output);
+  Result back = RunBinary("tokenize --decode --tokenizer " + P("tok/tokenizer.json") + " < " + P("ids.txt"));
+  ASSERT_EQ(back.code, 0);
+  EXPECT_EQ(back.output, text);
+  WriteFileAtomic(P("bad.txt"), "1 2 x");
+  Result bad = RunBinary("tokenize --decode --tokenizer " + P("tok") + " < " + P("bad.txt"));
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.output.find("'x' is not a token id"), std::string::npos) << bad.output;
+}
+
+TEST_F(CliTest, TokenizeMatchesGpt2ThroughTheBinary) {
+  const char* src = std::getenv("MUCHATOR_SOURCE_DIR");
+  const std::string vocab = std::string(src ? src : ".") + "/../shared/tokenizers/gpt2/gpt2-vocab.json";
+  if (!fs::exists(vocab)) GTEST_SKIP() << "../shared/tokenizers/gpt2 is absent";
+  WriteFileAtomic(P("t.txt"), " Hello, world!");
+  Result r = RunBinary("tokenize --tokenizer " + vocab + " < " + P("t.txt"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output, "18435 11 995 0\n");
 }
 
 }  // namespace muchator

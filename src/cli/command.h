@@ -25,6 +25,8 @@ class Command {
 std::unique_ptr<Command> MakeIngestCommand();
 std::unique_ptr<Command> MakeWorldCommand();
 std::unique_ptr<Command> MakePipelineCommand();
+std::unique_ptr<Command> MakeTokenizeCommand();
+std::unique_ptr<Command> MakeTrainTokenizerCommand();
 
 // All commands, in the order `--help` lists them.
 std::vector<std::unique_ptr<Command>> AllCommands();

@@ -14,6 +14,8 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakePipelineCommand());
   v.push_back(MakeWorldCommand());
   v.push_back(MakeIngestCommand());
+  v.push_back(MakeTrainTokenizerCommand());
+  v.push_back(MakeTokenizeCommand());
   return v;
 }
 
