@@ -1,0 +1,70 @@
+// The chat format, one module for every stage (SFT targets, RL rollouts, serving, evaluation).
+// ChatML-style:
+//   <|im_start|>user\n
+//   <|profile|>age_bucket: 25-34; region: north\n
+//   <|state|>evening, weekday, commute, phone\n
+//   <|history|><|state|>morning, weekday, commute, phone <item> <|like|> ... \n
+//   <|query|>something for a rainy evening drive<|im_end|>\n
+//   <|im_start|>assistant\n
+//   [one short sentence\n]1. <item>\n2. <item>\n ... <|im_end|>
+// where <item> is the codec's <|item|> ... <|/item|> sequence.
+#pragma once
+
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "data/entities.h"
+#include "text/item_codec.h"
+#include "text/tokenizer.h"
+
+namespace muchator {
+
+// Token ids with a parallel loss mask (1 = the model is trained to predict this token).
+struct TokenSeq {
+  std::vector<int> ids;
+  std::vector<uint8_t> mask;
+  void Text(const Tokenizer& tok, std::string_view text, bool loss = false);
+  void Id(int id, bool loss = false);
+  void Ids(std::span<const int> ids, bool loss = false);
+  void Append(const TokenSeq& other);
+  size_t size() const { return ids.size(); }
+};
+
+struct HistoryEntry {
+  State state;
+  int item;  // catalog index
+  Feedback feedback;
+};
+
+// The compact user-context block of the prompt.
+struct UserContext {
+  std::map<std::string, std::string> profile;
+  State state;
+  std::vector<HistoryEntry> history;  // oldest first; the prompt keeps the most recent ones
+};
+
+// "evening, weekday, commute, phone": the non-empty fields of a state.
+std::string StateText(const State& s);
+
+// The prompt up to and including "<|im_start|>assistant\n" (no loss anywhere).
+TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx, std::string_view query,
+                      int max_history = 20);
+// The assistant's answer, ending with <|im_end|>; loss on every token.
+TokenSeq RenderAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span<const int> items,
+                      std::string_view sentence = "");
+
+// An answer read back from tokens (a model's output after the prompt).
+struct ParsedAnswer {
+  std::string sentence;                     // text before the list
+  std::vector<int> items;                   // catalog indexes of valid items, in order
+  std::vector<std::string> invalid_items;   // item spans that are not catalog items (decoded text)
+  std::vector<std::string> problems;        // malformed parts, human-readable
+  bool ended = false;                       // <|im_end|> was seen
+  bool well_formed() const { return problems.empty() && ended; }
+};
+ParsedAnswer ParseAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span<const int> tokens);
+
+}  // namespace muchator
