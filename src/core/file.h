@@ -67,4 +67,19 @@ class LineReader {
   bool too_long_ = false, unterminated_ = false;
 };
 
+// A read-only memory-mapped file. Empty files map to an empty span.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);  // throws Error naming the path
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 }  // namespace muchator

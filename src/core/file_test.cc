@@ -73,6 +73,16 @@ TEST_F(FileTest, LineReaderNumbersLinesAndFlagsUnterminatedAndLongLines) {
   EXPECT_EQ(r.line_number(), 4);
 }
 
+TEST_F(FileTest, MappedFileSeesTheBytes) {
+  WriteFileAtomic(P("m.bin"), std::string("ab\0cd", 5));
+  MappedFile m(P("m.bin"));
+  ASSERT_EQ(m.size(), 5u);
+  EXPECT_EQ(std::string(m.data(), 5), std::string("ab\0cd", 5));
+  WriteFileAtomic(P("empty.bin"), "");
+  EXPECT_EQ(MappedFile(P("empty.bin")).size(), 0u);
+  EXPECT_THROW(MappedFile(P("missing.bin")), Error);
+}
+
 TEST_F(FileTest, MissingFileThrows) { EXPECT_THROW(LineReader(P("missing")), Error); }
 
 }  // namespace muchator

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/rng.h"
 #include "data/store.h"
 #include "text/special_tokens.h"
@@ -164,7 +165,54 @@ class SemanticCodec : public ItemCodec {
   std::vector<std::vector<int>> codes_;
 };
 
+class LoadedCodec : public ItemCodec {
+ public:
+  LoadedCodec(std::string name, std::vector<std::vector<int>> sequences, std::vector<std::string> display)
+      : name_(std::move(name)) {
+    sequences_ = std::move(sequences);
+    display_ = std::move(display);
+    Finish();
+  }
+  std::string name() const override { return name_; }
+
+ private:
+  std::string name_;
+};
+
 }  // namespace
+
+void SaveItemCodec(const ItemCodec& codec, const Catalog& catalog, const std::string& path) {
+  nlohmann::json j = {{"codec", codec.name()}, {"items", nlohmann::json::array()}};
+  for (int i = 0; i < codec.num_items(); ++i)
+    j["items"].push_back({{"id", catalog.items[i].id}, {"text", codec.DisplayText(i)}, {"tokens", codec.Encode(i)}});
+  WriteFileAtomic(path, j.dump() + "\n");
+}
+
+std::unique_ptr<ItemCodec> LoadItemCodec(const std::string& path, const Catalog& catalog, const Tokenizer& tok) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ReadFile(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("corrupt codec file: ") + e.what(), path, "rebuild it with `muchator corpus`");
+  }
+  const auto& items = j.at("items");
+  if (items.size() != catalog.items.size())
+    throw Error("the codec has " + std::to_string(items.size()) + " items but the catalog " +
+                    std::to_string(catalog.items.size()), path, "rebuild the corpus for this store");
+  std::vector<std::vector<int>> seqs;
+  std::vector<std::string> display;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].at("id").get<std::string>() != catalog.items[i].id)
+      throw Error("item " + std::to_string(i) + " is '" + items[i].at("id").get<std::string>() + "' in the codec but '" +
+                      catalog.items[i].id + "' in the catalog", path, "rebuild the corpus for this store");
+    seqs.push_back(items[i].at("tokens").get<std::vector<int>>());
+    for (int t : seqs.back())
+      if (t < 0 || t >= tok.vocab_size())
+        throw Error("token " + std::to_string(t) + " is not in the tokenizer", path, "use the tokenizer saved beside it");
+    display.push_back(items[i].at("text").get<std::string>());
+  }
+  return std::make_unique<LoadedCodec>(j.at("codec").get<std::string>(), std::move(seqs), std::move(display));
+}
 
 const std::vector<std::string>& ItemCodecNames() {
   static const std::vector<std::string> v = {"title", "atomic", "semantic"};

@@ -67,6 +67,13 @@ class ItemCodec {
   ItemTrie trie_;
 };
 
+// Saves every item's song id and token sequence, so later stages use exactly these codes
+// (semantic codes come from k-means and are not recomputed). Atomic write.
+void SaveItemCodec(const ItemCodec& codec, const Catalog& catalog, const std::string& path);
+// Loads a saved codec; throws Error if the catalog differs (other songs, other order) or the
+// tokenizer lacks the codec's tokens.
+std::unique_ptr<ItemCodec> LoadItemCodec(const std::string& path, const Catalog& catalog, const Tokenizer& tok);
+
 // Builds a codec by name ("title", "atomic", "semantic"); may add tokens to `tok`.
 // Throws Error for an unknown name.
 std::unique_ptr<ItemCodec> MakeItemCodec(const std::string& name, const Catalog& catalog, Tokenizer& tok,

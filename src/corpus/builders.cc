@@ -1,0 +1,263 @@
+#include "corpus/builders.h"
+
+#include <map>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "data/store.h"
+#include "text/chat.h"
+#include "text/special_tokens.h"
+
+namespace muchator {
+
+using nlohmann::json;
+
+json CorpusSummary::ToJson() const {
+  json j = json::array();
+  for (const auto& s : stages) j.push_back(s.ToJson());
+  return j;
+}
+
+std::string CorpusSummary::Table() const {
+  std::string t = "| stage | documents | tokens | loss tokens |\n|---|---|---|---|\n";
+  for (const auto& s : stages)
+    t += "| " + s.stage + " | " + std::to_string(s.docs) + " | " + std::to_string(s.tokens) + " | " +
+         std::to_string(s.loss_tokens) + " |\n";
+  return t;
+}
+
+namespace {
+
+std::string Join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+// A document of text pieces and items (the codec's tokens), all with the same loss flag.
+class DocBuilder {
+ public:
+  DocBuilder(const Tokenizer& tok, const ItemCodec& codec, bool loss) : tok_(tok), codec_(codec), loss_(loss) {}
+  DocBuilder& Text(const std::string& t) {
+    seq_.Text(tok_, t, loss_);
+    return *this;
+  }
+  DocBuilder& Item(int item) {
+    if (item < 0 || item >= codec_.num_items())
+      throw Error("a document names a song missing from the codec's catalog", "", "rebuild the corpus for this store");
+    seq_.Ids(codec_.Encode(item), loss_);
+    return *this;
+  }
+  TokenSeq Done() {
+    seq_.Id(tok_.TokenId(tok::kEndOfText), loss_);
+    return std::move(seq_);
+  }
+
+ private:
+  const Tokenizer& tok_;
+  const ItemCodec& codec_;
+  bool loss_;
+  TokenSeq seq_;
+};
+
+StageSummary General(Store& store, const Tokenizer& tok, const ItemCodec& codec, const std::string& dir,
+                     const CorpusOptions& o) {
+  ShardWriter w(dir, "stage0_general", o.shard_tokens);
+  store.ForEachDocument([&](const Document& d) {
+    if (d.kind != "general") return;
+    w.Add(DocBuilder(tok, codec, true).Text((d.title.empty() ? "" : d.title + "\n") + d.text).Done());
+  });
+  return w.Finish();
+}
+
+StageSummary Objective(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
+                       const std::string& dir, const CorpusOptions& o) {
+  ShardWriter w(dir, "stage1_objective", o.shard_tokens);
+  std::map<std::string, std::string> artist_name;
+  store.ForEachArtist([&](const Artist& a) { artist_name[a.id] = a.name; });
+  Progress p("corpus stage1", catalog.items.size(), "songs");
+  store.ForEachSong([&](const Song& s) {
+    const int item = catalog.Find(s.id);
+    std::vector<std::string> artists;
+    for (const auto& a : s.artists) artists.push_back(artist_name[a]);
+    const std::string by = artists.empty() ? "an unknown artist" : Join(artists, " & ");
+    const std::string genres = s.genres.empty() ? "unknown" : Join(s.genres, ", ");
+    const std::string tags = Join(s.tags, ", ");
+    const std::string year = s.year ? std::to_string(s.year) : "an unknown year";
+    DocBuilder d(tok, codec, true);
+    Rng r = Rng::Derive(o.seed, "stage1", static_cast<uint64_t>(item));
+    // Several templates per kind, so the model learns facts rather than one sentence shape.
+    switch (r.Below(3)) {
+      case 0:
+        d.Item(item).Text(" is \"" + s.title + "\", a " + genres + " song by " + by + " from " + year +
+                          (s.album.empty() ? "" : ", on the album " + s.album) + "." +
+                          (tags.empty() ? "" : " Tags: " + tags + ".") +
+                          (s.language.empty() ? "" : " Language: " + s.language + "."));
+        break;
+      case 1:
+        d.Text(by + " released \"" + s.title + "\" ").Item(item).Text(" in " + year + ". Genre: " + genres + "." +
+                                                                  (tags.empty() ? "" : " It is often tagged " + tags + "."));
+        break;
+      default:
+        d.Text("Song: ").Item(item).Text("\nTitle: " + s.title + "\nArtist: " + by + "\nAlbum: " +
+                                         (s.album.empty() ? "-" : s.album) + "\nYear: " + year + "\nGenres: " + genres +
+                                         "\nTags: " + (tags.empty() ? "-" : tags));
+    }
+    if (!s.lyrics.empty()) d.Text("\nLyrics:\n" + s.lyrics);
+    w.Add(d.Done());
+    p.Add();
+  });
+  p.Finish();
+  store.ForEachDocument([&](const Document& doc) {
+    if (doc.kind == "general" || doc.kind == "review") return;
+    DocBuilder d(tok, codec, true);
+    const int item = doc.song.empty() ? -1 : catalog.Find(doc.song);
+    if (item >= 0) d.Item(item).Text("\n");
+    w.Add(d.Text((doc.title.empty() || item >= 0 ? "" : doc.title + "\n") + doc.text).Done());
+  });
+  return w.Finish();
+}
+
+StageSummary Subjective(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
+                        const std::string& dir, const CorpusOptions& o) {
+  ShardWriter w(dir, "stage2_subjective", o.shard_tokens);
+  store.ForEachComment([&](const Comment& c) {
+    const int item = catalog.Find(c.song);
+    DocBuilder d(tok, codec, true);
+    d.Text(c.kind == "professional" ? "Review of " : "Comment on ").Item(item).Text(": " + c.text);
+    w.Add(d.Done());
+  });
+  store.ForEachDocument([&](const Document& doc) {
+    if (doc.kind != "review") return;
+    DocBuilder d(tok, codec, true);
+    const int item = doc.song.empty() ? -1 : catalog.Find(doc.song);
+    if (item >= 0) d.Text("Review of ").Item(item).Text(": ");
+    w.Add(d.Text(doc.text).Done());
+  });
+  store.ForEachPlaylist([&](const Playlist& pl) {
+    DocBuilder d(tok, codec, true);
+    d.Text("Playlist: " + pl.title + (pl.description.empty() ? "" : "\n" + pl.description) + "\n");
+    for (size_t i = 0; i < pl.songs.size(); ++i) d.Text(std::to_string(i + 1) + ". ").Item(catalog.Find(pl.songs[i])).Text("\n");
+    w.Add(d.Done());
+  });
+  // Relations, grouped by head so each song's neighbourhood is one document.
+  std::map<std::string, std::string> artist_name;
+  store.ForEachArtist([&](const Artist& a) { artist_name[a.id] = a.name; });
+  std::map<int, std::vector<int>> co;
+  std::map<int, std::vector<std::pair<std::string, std::string>>> facts;  // song -> (relation, tail text)
+  store.ForEachRelation([&](const Relation& r) {
+    if (r.head_type == "song") {
+      const int h = catalog.Find(r.head);
+      if (h < 0) return;
+      if (r.tail_type == "song" && r.relation == "co_listen") co[h].push_back(catalog.Find(r.tail));
+      else if (r.tail_type == "song") facts[h].push_back({r.relation, "song:" + r.tail});
+      else facts[h].push_back({r.relation, r.tail_type == "artist" ? artist_name[r.tail] : r.tail});
+    } else if (r.head_type == "artist" && r.relation == "has_genre") {
+      w.Add(DocBuilder(tok, codec, true).Text(artist_name[r.head] + " makes " + r.tail + " music.").Done());
+    }
+  });
+  for (auto& [h, tails] : co) {
+    DocBuilder d(tok, codec, true);
+    d.Text("Listeners of ").Item(h).Text(" also play");
+    for (size_t i = 0; i < tails.size(); ++i) d.Text(i ? "," : "").Text(" ").Item(tails[i]);
+    w.Add(d.Text(".").Done());
+  }
+  for (auto& [h, list] : facts) {
+    DocBuilder d(tok, codec, true);
+    for (const auto& [rel, tail] : list) {
+      d.Item(h);
+      if (tail.rfind("song:", 0) == 0) {
+        d.Text(" " + rel + " ").Item(catalog.Find(tail.substr(5))).Text(".\n");
+      } else if (rel == "performed_by") {
+        d.Text(" is performed by " + tail + ".\n");
+      } else if (rel == "has_genre") {
+        d.Text(" belongs to the genre " + tail + ".\n");
+      } else {
+        d.Text(" " + rel + " " + tail + ".\n");
+      }
+    }
+    w.Add(d.Done());
+  }
+  return w.Finish();
+}
+
+// Appends one behaviour step: state (context), item and feedback (predicted).
+void Step(TokenSeq& s, const Tokenizer& tok, const ItemCodec& codec, const Event& e, int item, bool loss,
+          const CorpusOptions& o) {
+  if (!o.drop_state) {
+    s.Id(tok.TokenId(tok::kState));
+    s.Text(tok, StateText(e.state));
+  }
+  s.Ids(codec.Encode(item), loss);
+  if (!o.drop_feedback) s.Id(tok.TokenId(FeedbackToken(static_cast<int>(e.feedback))), loss);
+}
+
+TokenSeq UserHeader(const Tokenizer& tok, const User& u, const CorpusOptions& o) {
+  TokenSeq s;
+  if (!o.drop_profile && !u.profile.empty()) {
+    std::string p;
+    for (const auto& [k, v] : u.profile) p += (p.empty() ? "" : "; ") + k + ": " + v;
+    s.Id(tok.TokenId(tok::kProfile));
+    s.Text(tok, p + "\n");
+  }
+  s.Id(tok.TokenId(tok::kHistory));
+  return s;
+}
+
+std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& tok, const ItemCodec& codec,
+                                                const Catalog& catalog, const std::string& dir, const CorpusOptions& o) {
+  ShardWriter train(dir, "stage3_behaviour", o.shard_tokens), heldout(dir, "stage3_heldout", o.shard_tokens);
+  const int eot = tok.TokenId(tok::kEndOfText);
+  std::vector<Event> events;
+  Progress p("corpus stage3", store.Counts().events, "events");
+  auto flush = [&] {
+    if (events.empty()) return;
+    const User u = *store.GetUser(events[0].user);
+    const TokenSeq header = UserHeader(tok, u, o);
+    const size_t n = events.size();
+    const size_t tail = n >= static_cast<size_t>(o.heldout_tail) + 2 ? o.heldout_tail : 0;
+    const size_t train_n = n - tail;
+    for (size_t start = 0; start < train_n; start += o.max_events_per_doc) {
+      TokenSeq doc = header;
+      const size_t end = std::min(train_n, start + o.max_events_per_doc);
+      for (size_t i = start; i < end; ++i) Step(doc, tok, codec, events[i], catalog.Find(events[i].song), true, o);
+      doc.Id(eot);
+      train.Add(doc);
+    }
+    if (tail > 0) {
+      // Context: the events just before the tail (no loss); loss on the tail only.
+      TokenSeq doc = header;
+      const size_t ctx_from = train_n > static_cast<size_t>(o.max_events_per_doc) ? train_n - o.max_events_per_doc : 0;
+      for (size_t i = ctx_from; i < n; ++i) Step(doc, tok, codec, events[i], catalog.Find(events[i].song), i >= train_n, o);
+      doc.Id(eot);
+      heldout.Add(doc);
+    }
+    p.Add(n);
+    events.clear();
+  };
+  store.ForEachEvent([&](const Event& e) {
+    if (!events.empty() && events[0].user != e.user) flush();
+    events.push_back(e);
+  });
+  flush();
+  p.Finish();
+  return {train.Finish(), heldout.Finish()};
+}
+
+}  // namespace
+
+CorpusSummary BuildCorpora(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
+                           const std::string& out_dir, const CorpusOptions& o) {
+  if (o.max_events_per_doc < 1) throw Error("--max-events-per-doc must be at least 1");
+  CorpusSummary s;
+  s.stages.push_back(General(store, tok, codec, out_dir, o));
+  s.stages.push_back(Objective(store, tok, codec, catalog, out_dir, o));
+  s.stages.push_back(Subjective(store, tok, codec, catalog, out_dir, o));
+  auto [train, heldout] = Behaviour(store, tok, codec, catalog, out_dir, o);
+  s.stages.push_back(train);
+  s.stages.push_back(heldout);
+  return s;
+}
+
+}  // namespace muchator

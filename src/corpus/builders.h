@@ -1,0 +1,46 @@
+// Corpus builders: the store as the token streams of the pre-training stages.
+//   stage0_general     the general-knowledge documents (the base stage)
+//   stage1_objective   metadata through several templates, documents, lyric descriptions; each
+//                      song's item tokens next to its title, artist and attributes
+//   stage2_subjective  comments and reviews, playlists as item lists, item-CF and KG relations
+//   stage3_behaviour   per user: profile, then (state, item, feedback) in time order as
+//                      next-behaviour prediction; loss on item and feedback tokens only
+//   stage3_heldout     the same for each user's last `heldout_tail` events (loss only there),
+//                      for U2I perplexity
+// Streaming (one user's events in memory at a time) and deterministic.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "corpus/shard.h"
+#include "text/item_codec.h"
+#include "text/tokenizer.h"
+
+namespace muchator {
+
+class Store;
+
+struct CorpusOptions {
+  uint64_t seed = 1;               // template choice
+  int heldout_tail = 5;            // events per user kept for U2I perplexity (0 = none)
+  int max_events_per_doc = 200;    // longer timelines are split into several documents
+  bool drop_profile = false, drop_state = false, drop_feedback = false;  // Table 6 ablations
+  int64_t shard_tokens = 16 << 20;
+};
+
+struct CorpusSummary {
+  std::vector<StageSummary> stages;
+  nlohmann::json ToJson() const;
+  std::string Table() const;  // like the paper's Table 1
+};
+
+inline const std::vector<std::string> kStages = {"stage0_general", "stage1_objective", "stage2_subjective",
+                                                 "stage3_behaviour", "stage3_heldout"};
+
+CorpusSummary BuildCorpora(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
+                           const std::string& out_dir, const CorpusOptions& options);
+
+}  // namespace muchator
