@@ -144,3 +144,23 @@ TEST_F(CliTest, TokenizeMatchesGpt2ThroughTheBinary) {
 }
 
 }  // namespace muchator
+
+namespace muchator {
+
+// The main job end to end (README command 1, at tiny size), then `corpus` on its own.
+TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
+  Result r = RunBinary("-q pipeline --world-size tiny --vocab-size 1500 --out " + P("run"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("| stage3_behaviour |"), std::string::npos) << r.output;
+  for (auto f : {"pipeline.config.toml", "store.sqlite", "world/oracle/world.json", "tokenizer/tokenizer.json",
+                 "corpus/tokenizer.json", "corpus/codec.json", "corpus/corpus_summary.json",
+                 "corpus/stage3_heldout.index.json"})
+    EXPECT_TRUE(fs::exists(P("run/") + f)) << f;
+  Result c = RunBinary("-q corpus --store " + P("run/store.sqlite") + " --tokenizer " + P("run/tokenizer") +
+                       " --codec atomic --drop-feedback --out " + P("c2"));
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_NE(ReadFile(P("c2/corpus.config.toml")).find("drop-feedback = true"), std::string::npos);
+  EXPECT_NE(ReadFile(P("c2/codec.json")).find("\"codec\":\"atomic\""), std::string::npos);
+}
+
+}  // namespace muchator

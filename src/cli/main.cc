@@ -16,6 +16,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakeIngestCommand());
   v.push_back(MakeTrainTokenizerCommand());
   v.push_back(MakeTokenizeCommand());
+  v.push_back(MakeCorpusCommand());
   return v;
 }
 

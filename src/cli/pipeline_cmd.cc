@@ -10,22 +10,33 @@
 #include "core/log.h"
 #include "data/ingest.h"
 #include "data/store.h"
+#include "corpus/builders.h"
+#include "text/bpe_train.h"
+#include "text/special_tokens.h"
+#include "text/training_text.h"
 #include "world/generate.h"
 
 namespace muchator::cli {
+
+CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokenizer_path, const std::string& codec_name,
+                        const std::string& out, const CorpusOptions& o);
+
 namespace {
 
 class PipelineCommand : public Command {
  public:
   std::string name() const override { return "pipeline"; }
   std::string description() const override {
-    return "Run the main job into --out: generate the synthetic world (or take --input) and ingest it into a store";
+    return "Run the main job into --out: generate the synthetic world (or take --input), ingest it, train the "
+           "tokenizer and build the pre-training corpora";
   }
   void Declare(Options& opts) override {
     opts.Add("out", &out_, "run directory: world/, store.sqlite and each step's outputs and configs");
     opts.Add("input", &input_, "your own data (ingestion JSONL directory); empty = the synthetic world");
     opts.Add("world-size", &size_, "synthetic world size").OneOf({"tiny", "demo", "large"});
     opts.Add("seed", &seed_, "random seed of the synthetic world").Range(0, 9e18);
+    opts.Add("vocab-size", &vocab_size_, "tokenizer vocabulary size (before item tokens)").Range(300, 1000000);
+    opts.Add("codec", &codec_, "item codec").OneOf({"title", "atomic", "semantic"});
   }
   int Run(const Options& opts) override {
     MakeDirs(out_);
@@ -35,7 +46,7 @@ class PipelineCommand : public Command {
       data_dir = out_ + "/world";
       world::WorldConfig c = world::WorldConfig::ForSize(size_);
       c.seed = static_cast<uint64_t>(seed_);
-      spdlog::info("step 1/2: generating the {} synthetic world into {}", size_, data_dir);
+      spdlog::info("step 1/4: generating the {} synthetic world into {}", size_, data_dir);
       world::GenerateStats st;
       world::Generate(c, data_dir, &st);
       spdlog::info("world: {} songs, {} users, {} events in {:.1f} s", st.songs, st.users, st.events, st.seconds);
@@ -43,19 +54,34 @@ class PipelineCommand : public Command {
     const std::string store = out_ + "/store.sqlite";
     // A fresh store per run: the run directory is reproducible from its config alone.
     for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store + suffix);
-    spdlog::info("step 2/2: ingesting {} into {}", data_dir, store);
+    spdlog::info("step 2/4: ingesting {} into {}", data_dir, store);
     IngestSummary s = Ingest({data_dir, store, "", false});
     WriteFileAtomic(store + ".ingest.json", s.ToJson().dump(2) + "\n");
     std::fputs(s.Table().c_str(), stdout);
     if (s.quarantined() > 0)
       spdlog::warn("{} rows quarantined: see {}", s.quarantined(), s.quarantine_path);
+    spdlog::info("step 3/4: training the tokenizer into {}/tokenizer", out_);
+    {
+      Store st(store);
+      BpeTrainOptions bo;
+      bo.vocab_size = static_cast<int>(vocab_size_);
+      bo.special_tokens = BaseSpecialTokens();
+      auto tok = TrainBpe([&](const auto& emit) { ForEachTrainingText(st, emit); }, bo);
+      MakeDirs(out_ + "/tokenizer");
+      tok->SaveHf(out_ + "/tokenizer/tokenizer.json");
+    }
+    spdlog::info("step 4/4: building the pre-training corpora into {}/corpus", out_);
+    CorpusOptions co;
+    co.seed = static_cast<uint64_t>(seed_);
+    CorpusSummary cs = RunCorpus(store, out_ + "/tokenizer", codec_, out_ + "/corpus", co);
+    std::fputs(cs.Table().c_str(), stdout);
     std::printf("pipeline done: %s\n", out_.c_str());
     return 0;
   }
 
  private:
-  std::string out_ = "runs/demo", input_, size_ = "demo";
-  int64_t seed_ = 1;
+  std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title";
+  int64_t seed_ = 1, vocab_size_ = 8000;
 };
 
 }  // namespace

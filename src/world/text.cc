@@ -55,7 +55,10 @@ std::string ArtistName(Rng& r) {
 std::string SongTitle(Rng& r) {
   switch (r.Below(3)) {
     case 0: return r.Pick(kTitleAdj) + " " + r.Pick(kTitleNoun);
-    case 1: return r.Pick(kTitleNoun) + " of " + r.Pick(kTitleNoun) + "s";
+    case 1: {
+      const std::string& noun = r.Pick(kTitleNoun);
+      return r.Pick(kTitleNoun) + " of " + (noun.back() == 's' ? noun : noun + "s");
+    }
     default: return "The " + r.Pick(kTitleAdj) + " " + r.Pick(kTitleNoun);
   }
 }
@@ -135,7 +138,7 @@ std::string UserComment(Rng& r, const SongLatent& s, bool positive) {
 
 std::string ProfessionalReview(Rng& r, const WorldModel& w, const SongLatent& s) {
   const auto& sit = Situations()[s.situations[0]];
-  std::string t = "Review: " + w.artists[s.artist].name + " deliver a " + MoodMeta(r, s.moods[0]) + " " +
+  std::string t = w.artists[s.artist].name + " deliver a " + MoodMeta(r, s.moods[0]) + " " +
                   GenreMeta(r, s.genres[0]) + " track. ";
   t += s.quality > 0.5 ? "The production is immaculate and the hooks land. "
        : s.quality < -0.5 ? "Sadly the songwriting feels thin. "

@@ -1,0 +1,76 @@
+// `muchator corpus`: the store as the token shards of the pre-training stages.
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/command.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "corpus/builders.h"
+#include "data/store.h"
+#include "text/item_codec.h"
+#include "text/tokenizer.h"
+
+namespace muchator::cli {
+
+// Shared by `corpus` and `pipeline`: builds the codec, saves the grown tokenizer and the codec
+// beside the shards, builds every stage and writes the summary. Returns the summary.
+CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokenizer_path, const std::string& codec_name,
+                        const std::string& out, const CorpusOptions& o) {
+  Store store(store_path);
+  std::string tpath = tokenizer_path;
+  if (std::filesystem::is_directory(tpath)) tpath += "/tokenizer.json";
+  auto tok = Tokenizer::LoadHf(tpath);
+  const Catalog catalog = Catalog::FromStore(store);
+  SemanticOptions so;
+  so.seed = o.seed;
+  auto codec = MakeItemCodec(codec_name, catalog, *tok, so);
+  MakeDirs(out);
+  tok->SaveHf(out + "/tokenizer.json");
+  SaveItemCodec(*codec, catalog, out + "/codec.json");
+  CorpusSummary s = BuildCorpora(store, *tok, *codec, catalog, out, o);
+  nlohmann::json j = {{"codec", codec_name}, {"vocab_size", tok->vocab_size()}, {"stages", s.ToJson()}};
+  WriteFileAtomic(out + "/corpus_summary.json", j.dump(1) + "\n");
+  return s;
+}
+
+namespace {
+
+class CorpusCommand : public Command {
+ public:
+  std::string name() const override { return "corpus"; }
+  std::string description() const override {
+    return "Build the pre-training corpora (general, objective, subjective, behaviour, held-out behaviour) as token "
+           "shards, with the item codec's tokens added to the tokenizer";
+  }
+  void Declare(Options& opts) override {
+    opts.Add("store", &store_, "SQLite store from `muchator ingest`").Required();
+    opts.Add("tokenizer", &tokenizer_, "tokenizer.json or its directory (from `muchator train-tokenizer`)").Required();
+    opts.Add("out", &out_, "output directory: shards, tokenizer.json with item tokens, codec.json, summary");
+    opts.Add("codec", &codec_, "how songs are written as tokens").OneOf({"title", "atomic", "semantic"});
+    opts.Add("seed", &seed_, "seed of template choice and semantic codes").Range(0, 9e18);
+    opts.Add("heldout-tail", &o_.heldout_tail, "last events per user kept for U2I perplexity").Range(0, 100000);
+    opts.Add("max-events-per-doc", &o_.max_events_per_doc, "longer timelines are split").Range(1, 1e7);
+    opts.Add("drop-profile", &o_.drop_profile, "ablation: no user profile in stage 3");
+    opts.Add("drop-state", &o_.drop_state, "ablation: no situational state in stage 3");
+    opts.Add("drop-feedback", &o_.drop_feedback, "ablation: no feedback tokens in stage 3");
+    opts.Add("shard-tokens", &o_.shard_tokens, "tokens per shard file").Range(1024, 1e12);
+  }
+  int Run(const Options& opts) override {
+    o_.seed = static_cast<uint64_t>(seed_);
+    CorpusSummary s = RunCorpus(store_, tokenizer_, codec_, out_, o_);
+    opts.WriteEffective(out_ + "/corpus.config.toml");
+    std::fputs(s.Table().c_str(), stdout);
+    return 0;
+  }
+
+ private:
+  std::string store_, tokenizer_, out_ = "out/corpus", codec_ = "title";
+  int64_t seed_ = 1;
+  CorpusOptions o_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakeCorpusCommand() { return std::make_unique<CorpusCommand>(); }
+
+}  // namespace muchator::cli
