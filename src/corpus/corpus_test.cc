@@ -123,6 +123,35 @@ TEST_F(CorpusTest, ObjectiveDocumentsSayWhatTheTemplateSays) {
   EXPECT_TRUE(std::all_of(m.begin(), m.end(), [](uint8_t x) { return x == 1; }));
 }
 
+TEST_F(CorpusTest, GeneralSubjectiveAndBehaviourDocumentsDecodeToTheirTemplates) {
+  auto text_of = [&](const std::string& stage, int64_t doc) {
+    ShardReader r(dir_ + "/c", stage);
+    auto t = r.Tokens(doc);
+    return tok_->Decode(std::vector<int>(t.begin(), t.end()));
+  };
+  std::vector<Document> general;
+  store_->ForEachDocument([&](const Document& d) {
+    if (d.kind == "general") general.push_back(d);
+  });
+  EXPECT_EQ(text_of("stage0_general", 0), general[0].title + "\n" + general[0].text + "<|endoftext|>");
+  std::vector<Comment> comments;
+  store_->ForEachComment([&](const Comment& c) { comments.push_back(c); });
+  const Comment& c = comments[0];
+  const std::string want = std::string(c.kind == "professional" ? "Review of " : "Comment on ") + "<|item|>" +
+                           codec_->DisplayText(catalog_->Find(c.song)) + "<|/item|>: " + c.text + "<|endoftext|>";
+  EXPECT_EQ(text_of("stage2_subjective", 0), want);
+  // Stage 3: the first user's profile, then their first event as state, item, feedback.
+  const User u = *store_->GetUser("u1");
+  const auto timeline = store_->UserTimeline("u1");
+  const std::string t3 = text_of("stage3_behaviour", 0);
+  std::string profile;
+  for (const auto& [k, v] : u.profile) profile += (profile.empty() ? "" : "; ") + k + ": " + v;
+  const std::string first = "<|profile|>" + profile + "\n<|history|><|state|>" + StateText(timeline[0].state) + "<|item|>" +
+                            codec_->DisplayText(catalog_->Find(timeline[0].song)) + "<|/item|>" +
+                            FeedbackToken(static_cast<int>(timeline[0].feedback));
+  EXPECT_EQ(t3.substr(0, first.size()), first);
+}
+
 // Loss positions in stage 3 are exactly the item tokens and the feedback tokens.
 TEST_F(CorpusTest, BehaviourLossMaskIsExactlyItemsAndFeedback) {
   const int item_start = tok_->TokenId(tok::kItem), item_end = tok_->TokenId(tok::kItemEnd);
