@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -161,6 +162,77 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   ASSERT_EQ(c.code, 0) << c.output;
   EXPECT_NE(ReadFile(P("c2/corpus.config.toml")).find("drop-feedback = true"), std::string::npos);
   EXPECT_NE(ReadFile(P("c2/codec.json")).find("\"codec\":\"atomic\""), std::string::npos);
+}
+
+}  // namespace muchator
+
+#include <csignal>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+namespace muchator {
+
+// step -> exact loss text, from a stage's log.jsonl
+std::map<int64_t, std::string> LossLog(const std::string& path) {
+  std::map<int64_t, std::string> m;
+  LineReader r(path);
+  std::string line;
+  while (r.Next(line)) {
+    const auto j = nlohmann::json::parse(line);
+    m[j["step"].get<int64_t>()] = j["loss_text"].get<std::string>();
+  }
+  return m;
+}
+
+// Resume after a kill reaches the same loss at the same step as an uninterrupted run.
+TEST_F(CliTest, PretrainResumesExactlyAfterAKill) {
+  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --out " + P("run")).code, 0);
+  const std::string common = "-q pretrain --corpus " + P("run/corpus") +
+                             " --stages general,objective --steps 14 --ckpt-every 5 --log-every 1 --eval-every 7"
+                             " --seq-len 32 --batch-size 2 --threads 1 ";
+  Result full = RunBinary(common + "--out " + P("a"));
+  ASSERT_EQ(full.code, 0) << full.output;
+  const auto want0 = LossLog(P("a/stage0_general/log.jsonl")), want1 = LossLog(P("a/stage1_objective/log.jsonl"));
+  ASSERT_EQ(want1.size(), 14u);
+  for (const std::string crash : {"step:7", "ckpt:10", "step:1"}) {
+    const std::string out = P("b_" + crash.substr(0, crash.find(':')) + crash.substr(crash.find(':') + 1));
+    Result crashed = RunBinary(common + "--crash-at " + crash + " --out " + out);
+    EXPECT_EQ(crashed.code, 9) << crash << ": " << crashed.output;
+    Result resumed = RunBinary(common + "--resume --out " + out);
+    ASSERT_EQ(resumed.code, 0) << crash << ": " << resumed.output;
+    EXPECT_EQ(LossLog(out + "/stage0_general/log.jsonl"), want0) << crash;
+    EXPECT_EQ(LossLog(out + "/stage1_objective/log.jsonl"), want1) << crash;
+  }
+}
+
+// A real SIGKILL at an arbitrary moment, then --resume: the final losses match the full run.
+TEST_F(CliTest, PretrainSurvivesSigkill) {
+  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --out " + P("run")).code, 0);
+  const std::string args = "-q pretrain --corpus " + P("run/corpus") +
+                           " --stages general --steps 60 --ckpt-every 4 --log-every 1 --eval-every 30 --seq-len 32"
+                           " --batch-size 2 --threads 1 ";
+  Result full = RunBinary(args + "--out " + P("a"));
+  ASSERT_EQ(full.code, 0) << full.output;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const std::string cmd = std::string(MUCHATOR_BIN) + " " + args + "--out " + P("k") + " > /dev/null 2>&1";
+    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
+    ::_exit(127);
+  }
+  // Kill once the run is well under way (a few checkpoints written).
+  for (int i = 0; i < 600; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (fs::exists(P("k/stage0_general/log.jsonl")) && LossLog(P("k/stage0_general/log.jsonl")).size() >= 18) break;
+  }
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run ended before it could be killed";
+  EXPECT_LT(LossLog(P("k/stage0_general/log.jsonl")).size(), 60u);
+  Result resumed = RunBinary(args + "--resume --out " + P("k"));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(LossLog(P("k/stage0_general/log.jsonl")), LossLog(P("a/stage0_general/log.jsonl")));
 }
 
 }  // namespace muchator

@@ -28,6 +28,7 @@ std::unique_ptr<Command> MakePipelineCommand();
 std::unique_ptr<Command> MakeTokenizeCommand();
 std::unique_ptr<Command> MakeTrainTokenizerCommand();
 std::unique_ptr<Command> MakeCorpusCommand();
+std::unique_ptr<Command> MakePretrainCommand();
 
 // All commands, in the order `--help` lists them.
 std::vector<std::unique_ptr<Command>> AllCommands();

@@ -17,6 +17,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakeTrainTokenizerCommand());
   v.push_back(MakeTokenizeCommand());
   v.push_back(MakeCorpusCommand());
+  v.push_back(MakePretrainCommand());
   return v;
 }
 

@@ -1,0 +1,132 @@
+// `muchator pretrain`: the curriculum of pre-training stages over a corpus directory.
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "core/threads.h"
+#include "model/qwen3.h"
+#include "train/trainer.h"
+
+namespace muchator::cli {
+
+namespace {
+
+std::string StageDirName(const std::string& short_name) {
+  static const std::map<std::string, std::string> names = {{"general", "stage0_general"},
+                                                           {"objective", "stage1_objective"},
+                                                           {"subjective", "stage2_subjective"},
+                                                           {"behaviour", "stage3_behaviour"}};
+  auto it = names.find(short_name);
+  if (it == names.end())
+    throw Error("unknown stage '" + short_name + "'", "--stages", "use general, objective, subjective, behaviour");
+  return it->second;
+}
+
+class PretrainCommand : public Command {
+ public:
+  std::string name() const override { return "pretrain"; }
+  std::string description() const override {
+    return "Pre-train a Qwen3-architecture model on the corpus stages in order (curriculum), or on all of them "
+           "shuffled together (--mixed); a checkpoint per stage";
+  }
+  void Declare(Options& opts) override {
+    opts.Add("corpus", &corpus_, "corpus directory from `muchator corpus`").Required();
+    opts.Add("stages", &stages_, "stages in training order: general, objective, subjective, behaviour");
+    opts.Add("mixed", &mixed_, "train all given stages shuffled together as one stage (the paper's ablation)");
+    opts.Add("out", &out_, "output directory: one sub-directory per stage, final/ holds its checkpoint");
+    opts.Add("model-size", &size_, "named model size when not starting from --init").OneOf({"tiny", "demo"});
+    opts.Add("init", &init_, "start from this checkpoint directory (config.json + model.safetensors)");
+    opts.Add("resume", &resume_, "continue an interrupted run in --out from its latest checkpoint");
+    opts.Add("steps", &o_.steps, "optimizer steps per stage").Range(1, 1e9);
+    opts.Add("seq-len", &o_.seq_len, "tokens per training row").Range(8, 1e6);
+    opts.Add("batch-size", &o_.batch_size, "rows per micro-batch").Range(1, 1e6);
+    opts.Add("grad-accum", &o_.grad_accum, "micro-batches per optimizer step").Range(1, 1e6);
+    opts.Add("lr", &o_.lr, "peak learning rate").Range(0, 10);
+    opts.Add("min-lr-ratio", &o_.min_lr_ratio, "final learning rate as a share of --lr").Range(0, 1);
+    opts.Add("warmup-steps", &o_.warmup_steps, "linear warmup steps").Range(0, 1e9);
+    opts.Add("weight-decay", &o_.weight_decay, "AdamW weight decay on matrices").Range(0, 10);
+    opts.Add("clip", &o_.clip, "gradient norm clipping").Range(0, 1e6);
+    opts.Add("bf16", &o_.bf16, "bf16 autocast for the forward pass");
+    opts.Add("log-every", &o_.log_every, "steps between log lines").Range(1, 1e9);
+    opts.Add("eval-every", &o_.eval_every, "steps between held-out evaluations").Range(1, 1e9);
+    opts.Add("eval-batches", &o_.eval_batches, "batches per held-out evaluation").Range(1, 1e6);
+    opts.Add("ckpt-every", &o_.ckpt_every, "steps between resume checkpoints").Range(1, 1e9);
+    opts.Add("seed", &seed_, "seed of initialisation and data order").Range(0, 9e18);
+    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    opts.Add("crash-at", &o_.crash_at, "testing: exit abruptly at step:N or ckpt:N (simulates kill -9)");
+  }
+  int Run(const Options& opts) override {
+    SetupThreads(static_cast<int>(threads_));
+    o_.seed = static_cast<uint64_t>(seed_);
+    MakeDirs(out_);
+    opts.WriteEffective(out_ + "/pretrain.config.toml");
+    const std::string tokenizer_json = corpus_ + "/tokenizer.json";
+    std::vector<std::string> stage_dirs;
+    for (const auto& s : stages_) stage_dirs.push_back(StageDirName(s));
+    if (stage_dirs.empty()) throw Error("no stages given", "--stages", "e.g. --stages general,objective");
+
+    // The starting model: --init, or a fresh one of --model-size sized to the corpus tokenizer.
+    auto tok_vocab = [&] {
+      auto j = nlohmann::json::parse(ReadFile(tokenizer_json));
+      int64_t n = static_cast<int64_t>(j["model"]["vocab"].size());
+      for (auto& a : j["added_tokens"]) n = std::max<int64_t>(n, a["id"].get<int64_t>() + 1);
+      return n;
+    }();
+    torch::manual_seed(o_.seed);
+    Qwen3ForCausalLM model{nullptr};
+    if (!init_.empty()) {
+      model = LoadModel(init_);
+      model->ResizeVocab(std::max(tok_vocab, model->config().vocab_size));
+    } else {
+      ModelConfig c = ModelConfig::Named(size_);
+      c.vocab_size = tok_vocab;
+      model = Qwen3ForCausalLM(c);
+    }
+    spdlog::info("model: {} parameters, vocabulary {}", model->config().NumParameters(), model->config().vocab_size);
+
+    std::vector<std::vector<std::string>> plan;  // stages trained per phase
+    std::vector<std::string> names;
+    if (mixed_) {
+      plan.push_back(stage_dirs);
+      names.push_back("mixed");
+    } else {
+      for (const auto& s : stage_dirs) plan.push_back({s}), names.push_back(s);
+    }
+    nlohmann::json summary = nlohmann::json::array();
+    for (size_t i = 0; i < plan.size(); ++i) {
+      const std::string done = out_ + "/" + names[i] + "/final/DONE";
+      if (resume_ && FileExists(done)) {  // a finished stage: continue from its result
+        model = LoadModel(out_ + "/" + names[i] + "/final");
+        spdlog::info("{}: already trained, skipped", names[i]);
+        continue;
+      }
+      StageResult r = TrainStage(model, corpus_, plan[i], stage_dirs, out_, names[i], o_, resume_, tokenizer_json);
+      nlohmann::json h;
+      for (auto& [s, l] : r.heldout) h[s] = l;
+      summary.push_back({{"stage", names[i]}, {"steps", r.steps}, {"final_loss", r.final_loss}, {"heldout", h}});
+      std::printf("%s: %lld steps, final train loss %.4f; held-out:", names[i].c_str(), (long long)r.steps, r.final_loss);
+      for (auto& [s, l] : r.heldout) std::printf(" %s %.4f", s.c_str(), l);
+      std::printf("\n");
+    }
+    WriteFileAtomic(out_ + "/pretrain_summary.json", summary.dump(1) + "\n");
+    return 0;
+  }
+
+ private:
+  std::string corpus_, out_ = "out/pretrain", size_ = "tiny", init_;
+  std::vector<std::string> stages_ = {"general", "objective", "subjective", "behaviour"};
+  bool mixed_ = false, resume_ = false;
+  int64_t seed_ = 1, threads_ = 0;
+  TrainOptions o_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakePretrainCommand() { return std::make_unique<PretrainCommand>(); }
+
+}  // namespace muchator::cli

@@ -1,0 +1,223 @@
+#include "train/trainer.h"
+
+#include <ATen/autocast_mode.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "train/packer.h"
+
+namespace muchator {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+double LearningRate(const TrainOptions& o, int64_t step) {
+  if (step < o.warmup_steps) return o.lr * (step + 1) / static_cast<double>(o.warmup_steps);
+  const double span = std::max<int64_t>(1, o.steps - o.warmup_steps);
+  const double progress = std::min(1.0, (step - o.warmup_steps) / span);
+  const double min_lr = o.lr * o.min_lr_ratio;
+  return min_lr + 0.5 * (o.lr - min_lr) * (1.0 + std::cos(M_PI * progress));
+}
+
+torch::Tensor MaskedCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask) {
+  const int64_t V = logits.size(-1);
+  auto ce = torch::nn::functional::cross_entropy(
+      logits.reshape({-1, V}), targets.reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));  // (B*T)
+  auto m = mask.reshape({-1}).to(ce.scalar_type());
+  return (ce * m).sum() / m.sum().clamp_min(1.0);
+}
+
+namespace {
+
+// Autocast to bf16 on CPU for the forward pass, when asked.
+struct AutocastGuard {
+  explicit AutocastGuard(bool on) : on_(on) {
+    if (on_) {
+      at::autocast::set_cpu_enabled(true);
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    }
+  }
+  ~AutocastGuard() {
+    if (on_) {
+      at::autocast::set_cpu_enabled(false);
+      at::autocast::clear_cache();
+    }
+  }
+  bool on_;
+};
+
+torch::Tensor ForwardLoss(Qwen3ForCausalLM& model, const Batch& b, bool bf16) {
+  AutocastGuard g(bf16);
+  auto logits = model->forward(b.ids, b.positions, b.doc_ids);
+  return MaskedCrossEntropy(logits.to(torch::kFloat32), b.targets, b.mask);
+}
+
+bool CrashHere(const TrainOptions& o, const std::string& kind, int64_t step) {
+  std::string spec = o.crash_at;
+  if (spec.empty())
+    if (const char* e = std::getenv("MUCHATOR_CRASH_AT")) spec = e;
+  return spec == kind + ":" + std::to_string(step);
+}
+
+std::string StepDir(int64_t step) { return "ckpt-" + std::to_string(step); }
+
+torch::optim::AdamW MakeOptimizer(Qwen3ForCausalLM& model, const TrainOptions& o) {
+  std::vector<torch::Tensor> decay, no_decay;
+  for (auto& p : model->named_parameters()) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+  auto opts = torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(opts));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                                    torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(0.0)));
+  return torch::optim::AdamW(std::move(groups), opts);
+}
+
+void SaveCheckpoint(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const std::string& dir, int64_t step,
+                    const json& state, const TrainOptions& o) {
+  const std::string final_dir = dir + "/" + StepDir(step), tmp = final_dir + ".tmp";
+  fs::remove_all(tmp);
+  SaveModel(model, tmp);
+  if (CrashHere(o, "ckpt", step)) std::_Exit(9);  // half-written checkpoint
+  torch::save(opt, tmp + "/optimizer.pt");
+  WriteFileAtomic(tmp + "/trainer_state.json", state.dump(1) + "\n");
+  fs::remove_all(final_dir);
+  fs::rename(tmp, final_dir);
+  WriteFileAtomic(dir + "/latest", StepDir(step) + "\n");
+  // Keep the newest two complete checkpoints.
+  for (auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("ckpt-", 0) != 0 || n.find(".tmp") != std::string::npos) continue;
+    const int64_t s = std::stoll(n.substr(5));
+    if (s < step - o.ckpt_every) fs::remove_all(e.path());
+  }
+}
+
+// Rewrites the log keeping only lines of steps <= `step` (after a resume).
+void TruncateLog(const std::string& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    try {
+      if (json::parse(line).at("step").get<int64_t>() <= step) kept += line + "\n";
+    } catch (const std::exception&) {
+      // a torn last line from a kill: dropped
+    }
+  }
+  WriteFileAtomic(path, kept);
+}
+
+}  // namespace
+
+double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::string& stage, const TrainOptions& o) {
+  torch::NoGradGuard g;
+  Packer p(corpus_dir, {stage}, o.seq_len, o.seed, /*held_out=*/true);
+  double total = 0, weight = 0;
+  for (int64_t i = 0; i < o.eval_batches; ++i) {
+    Batch b = p.Next(o.batch_size);
+    if (b.loss_tokens == 0) continue;
+    total += ForwardLoss(model, b, o.bf16).item<double>() * b.loss_tokens;
+    weight += b.loss_tokens;
+  }
+  return weight > 0 ? total / weight : 0.0;
+}
+
+StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::vector<std::string>& train_stages,
+                       const std::vector<std::string>& eval_stages, const std::string& out_dir, const std::string& name,
+                       const TrainOptions& o, bool resume, const std::string& tokenizer_json) {
+  const std::string dir = out_dir + "/" + name;
+  MakeDirs(dir);
+  torch::manual_seed(o.seed);
+  model->train();
+  auto opt = MakeOptimizer(model, o);
+  Packer packer(corpus_dir, train_stages, o.seq_len, o.seed);
+  int64_t start = 0;
+  const std::string log_path = dir + "/log.jsonl";
+  if (resume && fs::exists(dir + "/latest")) {
+    std::string latest = ReadFile(dir + "/latest");
+    latest.erase(latest.find_last_not_of(" \n") + 1);
+    const std::string ck = dir + "/" + latest;
+    const json state = json::parse(ReadFile(ck + "/trainer_state.json"));
+    Qwen3ForCausalLM loaded = LoadModel(ck);
+    {
+      torch::NoGradGuard g;
+      auto dst = model->named_parameters();
+      for (auto& p : loaded->named_parameters()) dst[p.key()].copy_(p.value());
+    }
+    torch::load(opt, ck + "/optimizer.pt");
+    start = state.at("step").get<int64_t>();
+    packer.Skip(start * o.grad_accum, o.batch_size);
+    TruncateLog(log_path, start);
+    spdlog::info("{}: resumed from {} (step {})", name, ck, start);
+  } else {
+    WriteFileAtomic(log_path, "");
+  }
+  for (auto& e : fs::directory_iterator(dir))  // leftovers of an interrupted checkpoint
+    if (e.path().extension() == ".tmp") fs::remove_all(e.path());
+
+  std::ofstream log(log_path, std::ios::app);
+  StageResult result{name, o.steps, 0, {}};
+  Progress progress("train " + name, o.steps, "steps");
+  progress.Set(start);
+  const int64_t tokens_per_step = o.batch_size * o.seq_len * o.grad_accum;
+  auto window_start = std::chrono::steady_clock::now();
+  int64_t window_steps = 0;
+  double last_loss = 0;
+  for (int64_t step = start; step < o.steps; ++step) {
+    const double lr = LearningRate(o, step);
+    for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    opt.zero_grad();
+    double loss_sum = 0;
+    for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
+      Batch b = packer.Next(o.batch_size);
+      auto loss = ForwardLoss(model, b, o.bf16) / static_cast<double>(o.grad_accum);
+      loss.backward();
+      loss_sum += loss.item<double>();
+    }
+    torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
+    opt.step();
+    last_loss = loss_sum;
+    ++window_steps;
+    progress.Add();
+    const bool last = step + 1 == o.steps;
+    if ((step + 1) % o.log_every == 0 || last || (step + 1) % o.eval_every == 0) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+      json line = {{"step", step + 1}, {"loss", loss_sum}, {"lr", lr},
+                   {"tokens_per_s", secs > 0 ? window_steps * tokens_per_step / secs : 0.0}, {"epoch", packer.epoch()}};
+      if ((step + 1) % o.eval_every == 0 || last) {
+        model->eval();
+        for (const auto& s : eval_stages) line["heldout"][s] = HeldoutLoss(model, corpus_dir, s, o);
+        model->train();
+      }
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.9g", loss_sum);
+      line["loss_text"] = buf;  // exact decimal for resume comparisons
+      log << line.dump() << "\n" << std::flush;
+      window_start = std::chrono::steady_clock::now();
+      window_steps = 0;
+    }
+    if ((step + 1) % o.ckpt_every == 0 && !last)
+      SaveCheckpoint(model, opt, dir, step + 1, {{"step", step + 1}, {"seed", o.seed}, {"stages", train_stages}}, o);
+    if (CrashHere(o, "step", step + 1)) std::_Exit(9);
+  }
+  progress.Finish();
+  model->eval();
+  for (const auto& s : eval_stages) result.heldout.push_back({s, HeldoutLoss(model, corpus_dir, s, o)});
+  result.final_loss = last_loss;
+  SaveModel(model, dir + "/final");
+  if (!tokenizer_json.empty()) WriteFileAtomic(dir + "/final/tokenizer.json", ReadFile(tokenizer_json));
+  WriteFileAtomic(dir + "/final/DONE", std::to_string(o.steps) + "\n");
+  return result;
+}
+
+}  // namespace muchator

@@ -1,0 +1,62 @@
+// The LM trainer for every pre-training stage (and later SFT): AdamW, warmup + cosine schedule,
+// gradient clipping and accumulation, optional bf16 autocast, packed sequences with loss masks,
+// periodic held-out loss on every stage, JSON-lines log, and checkpoints that resume exactly.
+//
+// Layout of a stage directory OUT/<stage>/:
+//   log.jsonl                     one line per logged step
+//   latest                        name of the newest complete resume checkpoint
+//   ckpt-<step>/                  config.json, model.safetensors, optimizer.pt, trainer_state.json
+//   final/                        config.json, model.safetensors, tokenizer.json (the stage's result)
+// A checkpoint is written into ckpt-<step>.tmp/ and renamed when complete, then `latest` is
+// replaced atomically: a kill at any moment leaves the previous checkpoint usable.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "model/qwen3.h"
+
+namespace muchator {
+
+struct TrainOptions {
+  int64_t steps = 200;           // optimizer steps for the stage
+  int64_t seq_len = 256;
+  int64_t batch_size = 8;        // rows per micro-batch
+  int64_t grad_accum = 1;        // micro-batches per optimizer step
+  double lr = 1e-3, min_lr_ratio = 0.1;
+  int64_t warmup_steps = 20;
+  double weight_decay = 0.1, clip = 1.0, beta1 = 0.9, beta2 = 0.95;
+  bool bf16 = false;
+  int64_t log_every = 10, eval_every = 50, eval_batches = 4, ckpt_every = 50;
+  uint64_t seed = 1;
+  // Test hook (also reachable as MUCHATOR_CRASH_AT=step:N or ckpt:N): _Exit(9) right after step N,
+  // or half-way through writing the checkpoint of step N, to simulate kill -9.
+  std::string crash_at;
+};
+
+// Learning rate at `step` (0-based): linear warmup to lr, then cosine down to lr * min_lr_ratio.
+double LearningRate(const TrainOptions& o, int64_t step);
+
+// Mean cross-entropy over the positions where mask is 1 (0 if there are none).
+// logits: (B, T, V); targets: (B, T) int64; mask: (B, T) float.
+torch::Tensor MaskedCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask);
+
+struct StageResult {
+  std::string stage;
+  int64_t steps = 0;
+  double final_loss = 0;
+  std::vector<std::pair<std::string, double>> heldout;  // stage -> held-out loss at the end
+};
+
+// Trains `model` on `train_stages` of the corpus for o.steps steps into out_dir/name/. When
+// `resume` and a checkpoint exists there, continues from it (weights, optimizer, data position).
+// `eval_stages` are evaluated for held-out loss. Copies `tokenizer_json` into final/.
+StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::vector<std::string>& train_stages,
+                       const std::vector<std::string>& eval_stages, const std::string& out_dir, const std::string& name,
+                       const TrainOptions& o, bool resume, const std::string& tokenizer_json);
+
+// Held-out loss of `model` on the held-out documents of `stage` (deterministic batches).
+double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::string& stage,
+                   const TrainOptions& o);
+
+}  // namespace muchator
