@@ -150,12 +150,15 @@ namespace muchator {
 
 // The main job end to end (README command 1, at tiny size), then `corpus` on its own.
 TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
-  Result r = RunBinary("-q pipeline --world-size tiny --vocab-size 1500 --out " + P("run"));
+  Result r = RunBinary("-q pipeline --world-size tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 --bf16=false --out " + P("run"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("| stage3_behaviour |"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("pretrain stage3_behaviour: train loss"), std::string::npos) << r.output;
+  EXPECT_NE(ReadFile(P("run/pipeline.config.toml")).find("bf16 = false"), std::string::npos);
   for (auto f : {"pipeline.config.toml", "store.sqlite", "world/oracle/world.json", "tokenizer/tokenizer.json",
                  "corpus/tokenizer.json", "corpus/codec.json", "corpus/corpus_summary.json",
-                 "corpus/stage3_heldout.index.json"})
+                 "corpus/stage3_heldout.index.json", "pretrain/stage3_behaviour/final/model.safetensors",
+                 "pretrain/stage3_behaviour/final/tokenizer.json", "pretrain/pretrain_summary.json"})
     EXPECT_TRUE(fs::exists(P("run/") + f)) << f;
   Result c = RunBinary("-q corpus --store " + P("run/store.sqlite") + " --tokenizer " + P("run/tokenizer") +
                        " --codec atomic --drop-feedback --out " + P("c2"));
@@ -187,7 +190,7 @@ std::map<int64_t, std::string> LossLog(const std::string& path) {
 
 // Resume after a kill reaches the same loss at the same step as an uninterrupted run.
 TEST_F(CliTest, PretrainResumesExactlyAfterAKill) {
-  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --out " + P("run")).code, 0);
+  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " + P("run")).code, 0);
   const std::string common = "-q pretrain --corpus " + P("run/corpus") +
                              " --stages general,objective --steps 14 --ckpt-every 5 --log-every 1 --eval-every 7"
                              " --seq-len 32 --batch-size 2 --threads 1 ";
@@ -208,7 +211,7 @@ TEST_F(CliTest, PretrainResumesExactlyAfterAKill) {
 
 // A real SIGKILL at an arbitrary moment, then --resume: the final losses match the full run.
 TEST_F(CliTest, PretrainSurvivesSigkill) {
-  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --out " + P("run")).code, 0);
+  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " + P("run")).code, 0);
   const std::string args = "-q pretrain --corpus " + P("run/corpus") +
                            " --stages general --steps 60 --ckpt-every 4 --log-every 1 --eval-every 30 --seq-len 32"
                            " --batch-size 2 --threads 1 ";

@@ -12,6 +12,8 @@
 #include "data/store.h"
 #include "corpus/builders.h"
 #include "text/bpe_train.h"
+#include "train/trainer.h"
+#include "model/qwen3.h"
 #include "text/special_tokens.h"
 #include "text/training_text.h"
 #include "world/generate.h"
@@ -28,7 +30,7 @@ class PipelineCommand : public Command {
   std::string name() const override { return "pipeline"; }
   std::string description() const override {
     return "Run the main job into --out: generate the synthetic world (or take --input), ingest it, train the "
-           "tokenizer and build the pre-training corpora";
+           "tokenizer, build the pre-training corpora and pre-train the model on the four stages in order";
   }
   void Declare(Options& opts) override {
     opts.Add("out", &out_, "run directory: world/, store.sqlite and each step's outputs and configs");
@@ -37,6 +39,10 @@ class PipelineCommand : public Command {
     opts.Add("seed", &seed_, "random seed of the synthetic world").Range(0, 9e18);
     opts.Add("vocab-size", &vocab_size_, "tokenizer vocabulary size (before item tokens)").Range(300, 1000000);
     opts.Add("codec", &codec_, "item codec").OneOf({"title", "atomic", "semantic"});
+    opts.Add("model-size", &model_size_, "model size to pre-train").OneOf({"tiny", "demo"});
+    opts.Add("pretrain-steps", &pretrain_steps_, "optimizer steps per pre-training stage (0 = skip pre-training)")
+        .Range(0, 1e9);
+    opts.Add("bf16", &bf16_, "bf16 autocast in training (about 2x faster on CPUs with bf16 support)");
   }
   int Run(const Options& opts) override {
     MakeDirs(out_);
@@ -46,7 +52,7 @@ class PipelineCommand : public Command {
       data_dir = out_ + "/world";
       world::WorldConfig c = world::WorldConfig::ForSize(size_);
       c.seed = static_cast<uint64_t>(seed_);
-      spdlog::info("step 1/4: generating the {} synthetic world into {}", size_, data_dir);
+      spdlog::info("step 1/5: generating the {} synthetic world into {}", size_, data_dir);
       world::GenerateStats st;
       world::Generate(c, data_dir, &st);
       spdlog::info("world: {} songs, {} users, {} events in {:.1f} s", st.songs, st.users, st.events, st.seconds);
@@ -54,13 +60,13 @@ class PipelineCommand : public Command {
     const std::string store = out_ + "/store.sqlite";
     // A fresh store per run: the run directory is reproducible from its config alone.
     for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store + suffix);
-    spdlog::info("step 2/4: ingesting {} into {}", data_dir, store);
+    spdlog::info("step 2/5: ingesting {} into {}", data_dir, store);
     IngestSummary s = Ingest({data_dir, store, "", false});
     WriteFileAtomic(store + ".ingest.json", s.ToJson().dump(2) + "\n");
     std::fputs(s.Table().c_str(), stdout);
     if (s.quarantined() > 0)
       spdlog::warn("{} rows quarantined: see {}", s.quarantined(), s.quarantine_path);
-    spdlog::info("step 3/4: training the tokenizer into {}/tokenizer", out_);
+    spdlog::info("step 3/5: training the tokenizer into {}/tokenizer", out_);
     {
       Store st(store);
       BpeTrainOptions bo;
@@ -70,18 +76,50 @@ class PipelineCommand : public Command {
       MakeDirs(out_ + "/tokenizer");
       tok->SaveHf(out_ + "/tokenizer/tokenizer.json");
     }
-    spdlog::info("step 4/4: building the pre-training corpora into {}/corpus", out_);
+    spdlog::info("step 4/5: building the pre-training corpora into {}/corpus", out_);
     CorpusOptions co;
     co.seed = static_cast<uint64_t>(seed_);
     CorpusSummary cs = RunCorpus(store, out_ + "/tokenizer", codec_, out_ + "/corpus", co);
     std::fputs(cs.Table().c_str(), stdout);
+    if (pretrain_steps_ > 0) {
+      spdlog::info("step 5/5: pre-training the {} model (general, objective, subjective, behaviour) into {}/pretrain",
+                   model_size_, out_);
+      const std::string corpus = out_ + "/corpus";
+      auto tj = nlohmann::json::parse(ReadFile(corpus + "/tokenizer.json"));
+      int64_t vocab = static_cast<int64_t>(tj["model"]["vocab"].size());
+      for (auto& a : tj["added_tokens"]) vocab = std::max<int64_t>(vocab, a["id"].get<int64_t>() + 1);
+      ModelConfig mc = ModelConfig::Named(model_size_);
+      mc.vocab_size = vocab;
+      torch::manual_seed(static_cast<uint64_t>(seed_));
+      Qwen3ForCausalLM model(mc);
+      TrainOptions to;
+      to.steps = pretrain_steps_;
+      to.bf16 = bf16_;
+      to.seed = static_cast<uint64_t>(seed_);
+      to.warmup_steps = std::max<int64_t>(1, pretrain_steps_ / 10);
+      to.eval_every = std::max<int64_t>(1, pretrain_steps_ / 2);
+      to.ckpt_every = std::max<int64_t>(1, pretrain_steps_ / 2);
+      const std::vector<std::string> stages = {"stage0_general", "stage1_objective", "stage2_subjective",
+                                               "stage3_behaviour"};
+      nlohmann::json summary = nlohmann::json::array();
+      for (const auto& st : stages) {
+        StageResult r = TrainStage(model, corpus, {st}, stages, out_ + "/pretrain", st, to, false, corpus + "/tokenizer.json");
+        nlohmann::json h;
+        for (auto& [s, l] : r.heldout) h[s] = l;
+        summary.push_back({{"stage", st}, {"steps", r.steps}, {"final_loss", r.final_loss}, {"heldout", h}});
+        std::printf("pretrain %s: train loss %.3f, held-out loss of this stage %.3f\n", st.c_str(), r.final_loss,
+                    h[st].get<double>());
+      }
+      WriteFileAtomic(out_ + "/pretrain/pretrain_summary.json", summary.dump(1) + "\n");
+    }
     std::printf("pipeline done: %s\n", out_.c_str());
     return 0;
   }
 
  private:
-  std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title";
-  int64_t seed_ = 1, vocab_size_ = 8000;
+  std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title", model_size_ = "demo";
+  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 60;
+  bool bf16_ = true;
 };
 
 }  // namespace
