@@ -118,7 +118,7 @@ class PipelineCommand : public Command {
 
  private:
   std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title", model_size_ = "demo";
-  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 60;
+  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100;
   bool bf16_ = true;
 };
 

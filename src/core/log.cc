@@ -60,6 +60,13 @@ std::string Progress::Compact(double x) {
   return buf;
 }
 
+std::string Progress::Rate(double x) {
+  if (x >= 100) return Compact(x);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2g", x);
+  return buf;
+}
+
 std::string Progress::Duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   long s = std::lround(seconds);
@@ -82,10 +89,10 @@ std::string Progress::Line() const {
     char pct[16];
     std::snprintf(pct, sizeof pct, "%3.0f%% ", 100 * frac);
     s += pct + Compact(done_) + "/" + Compact(total_) + " " + unit_;
-    s += ", " + Compact(rate) + " " + unit_ + "/s";
+    s += ", " + Rate(rate) + " " + unit_ + "/s";
     if (!finished_) s += ", ETA " + Duration(rate > 0 ? (total_ - std::min(total_, done_)) / rate : -1);
   } else {
-    s += Compact(done_) + " " + unit_ + ", " + Compact(rate) + " " + unit_ + "/s";
+    s += Compact(done_) + " " + unit_ + ", " + Rate(rate) + " " + unit_ + "/s";
   }
   s += ", elapsed " + Duration(t);
   return s;

@@ -31,6 +31,8 @@ class Progress {
   double elapsed_seconds() const;
   // "1.2k", "3.4M": compact counts for progress lines and summaries.
   static std::string Compact(double x);
+  // A rate: Compact() from 100 up, two significant digits below ("2.8", "0.41").
+  static std::string Rate(double x);
   // "1:02:03" or "2:03".
   static std::string Duration(double seconds);
 

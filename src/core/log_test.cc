@@ -11,6 +11,8 @@ TEST(ProgressTest, CompactAndDurationFormats) {
   EXPECT_EQ(Progress::Duration(62), "1:02");
   EXPECT_EQ(Progress::Duration(3723), "1:02:03");
   EXPECT_EQ(Progress::Duration(-1), "?");
+  EXPECT_EQ(Progress::Rate(2.84), "2.8");
+  EXPECT_EQ(Progress::Rate(15300), "15.3k");
 }
 
 TEST(ProgressTest, CountsWhatIsAdded) {

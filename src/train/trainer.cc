@@ -167,9 +167,9 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, c
 
   std::ofstream log(log_path, std::ios::app);
   StageResult result{name, o.steps, 0, {}};
-  Progress progress("train " + name, o.steps, "steps");
-  progress.Set(start);
   const int64_t tokens_per_step = o.batch_size * o.seq_len * o.grad_accum;
+  Progress progress("train " + name, o.steps * tokens_per_step, "tok");
+  progress.Set(start * tokens_per_step);
   auto window_start = std::chrono::steady_clock::now();
   int64_t window_steps = 0;
   double last_loss = 0;
@@ -188,7 +188,7 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, c
     opt.step();
     last_loss = loss_sum;
     ++window_steps;
-    progress.Add();
+    progress.Add(tokens_per_step);
     const bool last = step + 1 == o.steps;
     if ((step + 1) % o.log_every == 0 || last || (step + 1) % o.eval_every == 0) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
