@@ -239,3 +239,23 @@ TEST_F(CliTest, PretrainSurvivesSigkill) {
 }
 
 }  // namespace muchator
+
+namespace muchator {
+
+TEST_F(CliTest, PretrainMixedAndFromACheckpoint) {
+  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " + P("run")).code, 0);
+  const std::string common = "-q pretrain --corpus " + P("run/corpus") + " --steps 3 --seq-len 32 --batch-size 2 ";
+  Result mixed = RunBinary(common + "--stages general,objective --mixed --out " + P("m"));
+  ASSERT_EQ(mixed.code, 0) << mixed.output;
+  EXPECT_TRUE(fs::exists(P("m/mixed/final/model.safetensors")));
+  EXPECT_FALSE(fs::exists(P("m/stage0_general")));
+  EXPECT_NE(mixed.output.find("mixed: 3 steps"), std::string::npos) << mixed.output;
+  Result init = RunBinary(common + "--stages behaviour --init " + P("m/mixed/final") + " --out " + P("i"));
+  ASSERT_EQ(init.code, 0) << init.output;
+  EXPECT_TRUE(fs::exists(P("i/stage3_behaviour/final/tokenizer.json")));
+  Result bad = RunBinary(common + "--stages lyrics --out " + P("x"));
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.output.find("unknown stage 'lyrics'"), std::string::npos) << bad.output;
+}
+
+}  // namespace muchator

@@ -84,14 +84,6 @@ class PipelineCommand : public Command {
     if (pretrain_steps_ > 0) {
       spdlog::info("step 5/5: pre-training the {} model (general, objective, subjective, behaviour) into {}/pretrain",
                    model_size_, out_);
-      const std::string corpus = out_ + "/corpus";
-      auto tj = nlohmann::json::parse(ReadFile(corpus + "/tokenizer.json"));
-      int64_t vocab = static_cast<int64_t>(tj["model"]["vocab"].size());
-      for (auto& a : tj["added_tokens"]) vocab = std::max<int64_t>(vocab, a["id"].get<int64_t>() + 1);
-      ModelConfig mc = ModelConfig::Named(model_size_);
-      mc.vocab_size = vocab;
-      torch::manual_seed(static_cast<uint64_t>(seed_));
-      Qwen3ForCausalLM model(mc);
       TrainOptions to;
       to.steps = pretrain_steps_;
       to.bf16 = bf16_;
@@ -101,16 +93,12 @@ class PipelineCommand : public Command {
       to.ckpt_every = std::max<int64_t>(1, pretrain_steps_ / 2);
       const std::vector<std::string> stages = {"stage0_general", "stage1_objective", "stage2_subjective",
                                                "stage3_behaviour"};
-      nlohmann::json summary = nlohmann::json::array();
-      for (const auto& st : stages) {
-        StageResult r = TrainStage(model, corpus, {st}, stages, out_ + "/pretrain", st, to, false, corpus + "/tokenizer.json");
-        nlohmann::json h;
-        for (auto& [s, l] : r.heldout) h[s] = l;
-        summary.push_back({{"stage", st}, {"steps", r.steps}, {"final_loss", r.final_loss}, {"heldout", h}});
-        std::printf("pretrain %s: train loss %.3f, held-out loss of this stage %.3f\n", st.c_str(), r.final_loss,
-                    h[st].get<double>());
+      for (const StageResult& r : RunCurriculum(out_ + "/corpus", stages, false, out_ + "/pretrain", "", model_size_, to, false)) {
+        double own = 0;
+        for (auto& [s, l] : r.heldout)
+          if (s == r.stage) own = l;
+        std::printf("pretrain %s: train loss %.3f, held-out loss of this stage %.3f\n", r.stage.c_str(), r.final_loss, own);
       }
-      WriteFileAtomic(out_ + "/pretrain/pretrain_summary.json", summary.dump(1) + "\n");
     }
     std::printf("pipeline done: %s\n", out_.c_str());
     return 0;

@@ -65,55 +65,15 @@ class PretrainCommand : public Command {
     o_.seed = static_cast<uint64_t>(seed_);
     MakeDirs(out_);
     opts.WriteEffective(out_ + "/pretrain.config.toml");
-    const std::string tokenizer_json = corpus_ + "/tokenizer.json";
     std::vector<std::string> stage_dirs;
     for (const auto& s : stages_) stage_dirs.push_back(StageDirName(s));
     if (stage_dirs.empty()) throw Error("no stages given", "--stages", "e.g. --stages general,objective");
 
-    // The starting model: --init, or a fresh one of --model-size sized to the corpus tokenizer.
-    auto tok_vocab = [&] {
-      auto j = nlohmann::json::parse(ReadFile(tokenizer_json));
-      int64_t n = static_cast<int64_t>(j["model"]["vocab"].size());
-      for (auto& a : j["added_tokens"]) n = std::max<int64_t>(n, a["id"].get<int64_t>() + 1);
-      return n;
-    }();
-    torch::manual_seed(o_.seed);
-    Qwen3ForCausalLM model{nullptr};
-    if (!init_.empty()) {
-      model = LoadModel(init_);
-      model->ResizeVocab(std::max(tok_vocab, model->config().vocab_size));
-    } else {
-      ModelConfig c = ModelConfig::Named(size_);
-      c.vocab_size = tok_vocab;
-      model = Qwen3ForCausalLM(c);
-    }
-    spdlog::info("model: {} parameters, vocabulary {}", model->config().NumParameters(), model->config().vocab_size);
-
-    std::vector<std::vector<std::string>> plan;  // stages trained per phase
-    std::vector<std::string> names;
-    if (mixed_) {
-      plan.push_back(stage_dirs);
-      names.push_back("mixed");
-    } else {
-      for (const auto& s : stage_dirs) plan.push_back({s}), names.push_back(s);
-    }
-    nlohmann::json summary = nlohmann::json::array();
-    for (size_t i = 0; i < plan.size(); ++i) {
-      const std::string done = out_ + "/" + names[i] + "/final/DONE";
-      if (resume_ && FileExists(done)) {  // a finished stage: continue from its result
-        model = LoadModel(out_ + "/" + names[i] + "/final");
-        spdlog::info("{}: already trained, skipped", names[i]);
-        continue;
-      }
-      StageResult r = TrainStage(model, corpus_, plan[i], stage_dirs, out_, names[i], o_, resume_, tokenizer_json);
-      nlohmann::json h;
-      for (auto& [s, l] : r.heldout) h[s] = l;
-      summary.push_back({{"stage", names[i]}, {"steps", r.steps}, {"final_loss", r.final_loss}, {"heldout", h}});
-      std::printf("%s: %lld steps, final train loss %.4f; held-out:", names[i].c_str(), (long long)r.steps, r.final_loss);
+    for (const StageResult& r : RunCurriculum(corpus_, stage_dirs, mixed_, out_, init_, size_, o_, resume_)) {
+      std::printf("%s: %lld steps, final train loss %.4f; held-out:", r.stage.c_str(), (long long)r.steps, r.final_loss);
       for (auto& [s, l] : r.heldout) std::printf(" %s %.4f", s.c_str(), l);
       std::printf("\n");
     }
-    WriteFileAtomic(out_ + "/pretrain_summary.json", summary.dump(1) + "\n");
     return 0;
   }
 

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "text/tokenizer.h"
 #include "train/packer.h"
 
 namespace muchator {
@@ -218,6 +219,49 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, c
   if (!tokenizer_json.empty()) WriteFileAtomic(dir + "/final/tokenizer.json", ReadFile(tokenizer_json));
   WriteFileAtomic(dir + "/final/DONE", std::to_string(o.steps) + "\n");
   return result;
+}
+
+std::vector<StageResult> RunCurriculum(const std::string& corpus_dir, const std::vector<std::string>& stages, bool mixed,
+                                       const std::string& out_dir, const std::string& init, const std::string& model_size,
+                                       const TrainOptions& o, bool resume) {
+  if (stages.empty()) throw Error("no stages to train", "", "give at least one stage");
+  const std::string tokenizer_json = corpus_dir + "/tokenizer.json";
+  const int64_t vocab = Tokenizer::LoadHf(tokenizer_json)->vocab_size();
+  torch::manual_seed(o.seed);
+  Qwen3ForCausalLM model{nullptr};
+  if (!init.empty()) {
+    model = LoadModel(init);
+    model->ResizeVocab(std::max(vocab, model->config().vocab_size));
+  } else {
+    ModelConfig c = ModelConfig::Named(model_size);
+    c.vocab_size = vocab;
+    model = Qwen3ForCausalLM(c);
+  }
+  spdlog::info("model: {} parameters, vocabulary {}", model->config().NumParameters(), model->config().vocab_size);
+  std::vector<std::vector<std::string>> plan;
+  std::vector<std::string> names;
+  if (mixed) {
+    plan.push_back(stages);
+    names.push_back("mixed");
+  } else {
+    for (const auto& s : stages) plan.push_back({s}), names.push_back(s);
+  }
+  std::vector<StageResult> results;
+  json summary = json::array();
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (resume && FileExists(out_dir + "/" + names[i] + "/final/DONE")) {  // finished: continue from its result
+      model = LoadModel(out_dir + "/" + names[i] + "/final");
+      spdlog::info("{}: already trained, skipped", names[i]);
+      continue;
+    }
+    StageResult r = TrainStage(model, corpus_dir, plan[i], stages, out_dir, names[i], o, resume, tokenizer_json);
+    json h;
+    for (auto& [s, l] : r.heldout) h[s] = l;
+    summary.push_back({{"stage", names[i]}, {"steps", r.steps}, {"final_loss", r.final_loss}, {"heldout", h}});
+    results.push_back(std::move(r));
+  }
+  WriteFileAtomic(out_dir + "/pretrain_summary.json", summary.dump(1) + "\n");
+  return results;
 }
 
 }  // namespace muchator

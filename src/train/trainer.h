@@ -55,6 +55,15 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, c
                        const std::vector<std::string>& eval_stages, const std::string& out_dir, const std::string& name,
                        const TrainOptions& o, bool resume, const std::string& tokenizer_json);
 
+// The curriculum: a model (from `init` if given, else a fresh `model_size` one sized to the corpus
+// tokenizer) trained on `stages` (corpus stage names) in order, each starting from the previous
+// stage's weights, or on all of them shuffled together when `mixed` (one phase named "mixed").
+// With `resume`, finished stages are skipped and an interrupted one continues. Writes
+// out_dir/pretrain_summary.json and returns one result per phase.
+std::vector<StageResult> RunCurriculum(const std::string& corpus_dir, const std::vector<std::string>& stages, bool mixed,
+                                       const std::string& out_dir, const std::string& init, const std::string& model_size,
+                                       const TrainOptions& o, bool resume);
+
 // Held-out loss of `model` on the held-out documents of `stage` (deterministic batches).
 double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::string& stage,
                    const TrainOptions& o);
