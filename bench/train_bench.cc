@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
       // mmap/trim thresholds through the environment), so the ratio is not only about malloc.
       const std::string cmd = python + " " + script + " --config '" + cfg.dump() + "' --threads " +
                               std::to_string(threads) + " --steps " + std::to_string(steps) + (bf16 ? " --bf16" : "") + " 2>/dev/null";
-      for (const std::string env : {"", "MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 "}) {
+      for (const std::string env : {"", "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824 "}) {
         FILE* p = popen((env + cmd).c_str(), "r");
         std::string text;
         char buf[512];

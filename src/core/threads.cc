@@ -8,7 +8,9 @@
 namespace muchator {
 
 void TuneAllocator() {
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);  // 1 GiB: tensors below this come from the heap
+  // glibc caps M_MMAP_THRESHOLD at 32 MiB, so big tensors (a batch's logits are 60+ MB) would
+  // still be mmapped and re-faulted every step; M_MMAP_MAX = 0 serves everything from the heap.
+  mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);  // do not give freed heap memory back eagerly
 }
 
