@@ -259,3 +259,25 @@ TEST_F(CliTest, PretrainMixedAndFromACheckpoint) {
 }
 
 }  // namespace muchator
+
+namespace muchator {
+
+// Real data often lacks a stage (no general-knowledge documents): the main job skips it.
+TEST_F(CliTest, PipelineOnUserDataWithoutGeneralDocumentsSkipsThatStage) {
+  ASSERT_EQ(RunBinary("-q world --size tiny --out " + P("w")).code, 0);
+  fs::remove_all(P("w/oracle"));
+  // Keep only documents that are not general knowledge.
+  std::string kept;
+  LineReader r(P("w/documents.jsonl"));
+  std::string line;
+  while (r.Next(line))
+    if (line.find("\"kind\":\"general\"") == std::string::npos) kept += line + "\n";
+  WriteFileAtomic(P("w/documents.jsonl"), kept);
+  Result res = RunBinary("pipeline --input " + P("w") + " --model-size tiny --pretrain-steps 2 --vocab-size 600 --out " + P("run"));
+  ASSERT_EQ(res.code, 0) << res.output;
+  EXPECT_NE(res.output.find("stage0_general: 0 document(s) in the corpus, stage skipped"), std::string::npos) << res.output;
+  EXPECT_TRUE(fs::exists(P("run/pretrain/stage3_behaviour/final/model.safetensors")));
+  EXPECT_FALSE(fs::exists(P("run/world")));
+}
+
+}  // namespace muchator

@@ -221,10 +221,28 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, c
   return result;
 }
 
+static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir, const std::vector<std::string>& stages, bool mixed,
+                                         const std::string& out_dir, const std::string& init, const std::string& model_size,
+                                         const TrainOptions& o, bool resume);
+
 std::vector<StageResult> RunCurriculum(const std::string& corpus_dir, const std::vector<std::string>& stages, bool mixed,
                                        const std::string& out_dir, const std::string& init, const std::string& model_size,
                                        const TrainOptions& o, bool resume) {
-  if (stages.empty()) throw Error("no stages to train", "", "give at least one stage");
+  // A user's data may have nothing for a stage (no general-knowledge documents, say): such a
+  // stage, or one too small to hold a document out, is skipped with a warning, not an error.
+  std::vector<std::string> usable;
+  for (const auto& s : stages) {
+    const int64_t docs = ShardReader(corpus_dir, s).num_docs();
+    if (docs >= 2) usable.push_back(s);
+    else spdlog::warn("{}: {} document(s) in the corpus, stage skipped (needs at least 2)", s, docs);
+  }
+  if (usable.empty()) throw Error("no stage has enough documents to train on", corpus_dir, "check the corpus summary");
+  return RunCurriculumOn(corpus_dir, usable, mixed, out_dir, init, model_size, o, resume);
+}
+
+static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir, const std::vector<std::string>& stages, bool mixed,
+                                         const std::string& out_dir, const std::string& init, const std::string& model_size,
+                                         const TrainOptions& o, bool resume) {
   const std::string tokenizer_json = corpus_dir + "/tokenizer.json";
   const int64_t vocab = Tokenizer::LoadHf(tokenizer_json)->vocab_size();
   torch::manual_seed(o.seed);
