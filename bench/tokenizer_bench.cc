@@ -45,12 +45,7 @@ int main(int argc, char** argv) {
   }
   fs::remove_all(dir);
 
-  auto load = [&] {
-    const std::string suffix = "vocab.json";
-    if (tokenizer.size() > suffix.size() && tokenizer.compare(tokenizer.size() - suffix.size(), suffix.size(), suffix) == 0)
-      return Tokenizer::LoadVocabMerges(tokenizer, tokenizer.substr(0, tokenizer.size() - suffix.size()) + "merges.txt");
-    return Tokenizer::LoadHf(tokenizer);
-  };
+  auto load = [&] { return Tokenizer::Load(tokenizer); };
   std::vector<double> cold, warm;
   size_t tokens = 0;
   for (int run = 0; run < runs; ++run) {

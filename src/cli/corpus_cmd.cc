@@ -17,9 +17,7 @@ namespace muchator::cli {
 CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokenizer_path, const std::string& codec_name,
                         const std::string& out, const CorpusOptions& o) {
   Store store(store_path);
-  std::string tpath = tokenizer_path;
-  if (std::filesystem::is_directory(tpath)) tpath += "/tokenizer.json";
-  auto tok = Tokenizer::LoadHf(tpath);
+  auto tok = Tokenizer::Load(tokenizer_path);
   const Catalog catalog = Catalog::FromStore(store);
   SemanticOptions so;
   so.seed = o.seed;

@@ -13,7 +13,6 @@
 #include "corpus/builders.h"
 #include "text/bpe_train.h"
 #include "train/trainer.h"
-#include "model/qwen3.h"
 #include "text/special_tokens.h"
 #include "text/training_text.h"
 #include "world/generate.h"

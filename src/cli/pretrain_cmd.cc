@@ -1,15 +1,12 @@
 // `muchator pretrain`: the curriculum of pre-training stages over a corpus directory.
 #include <cstdio>
-#include <filesystem>
 #include <map>
-#include <sstream>
 
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "core/threads.h"
-#include "model/qwen3.h"
 #include "train/trainer.h"
 
 namespace muchator::cli {

@@ -18,17 +18,6 @@
 namespace muchator::cli {
 namespace {
 
-// A tokenizer.json, a directory holding one, or a GPT-2 style "...vocab.json" whose merges sit
-// beside it as "...merges.txt".
-std::unique_ptr<Tokenizer> LoadTokenizerArg(std::string path) {
-  if (std::filesystem::is_directory(path)) path += "/tokenizer.json";
-  const std::string suffix = "vocab.json";
-  if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0 &&
-      path.find("tokenizer.json") == std::string::npos)
-    return Tokenizer::LoadVocabMerges(path, path.substr(0, path.size() - suffix.size()) + "merges.txt");
-  return Tokenizer::LoadHf(path);
-}
-
 class TokenizeCommand : public Command {
  public:
   std::string name() const override { return "tokenize"; }
@@ -44,7 +33,7 @@ class TokenizeCommand : public Command {
     opts.Add("decode", &decode_, "read space-separated ids from stdin and write the decoded bytes");
   }
   int Run(const Options&) override {
-    auto tok = LoadTokenizerArg(path_);
+    auto tok = Tokenizer::Load(path_);
     const std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
     if (decode_) {
       std::vector<int> ids;

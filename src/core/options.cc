@@ -7,17 +7,12 @@
 #include <toml++/toml.h>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "core/file.h"
 
 namespace muchator {
 
 namespace {
-
-std::string Join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
-}
 
 // The current value of a target as text, for --help defaults and error messages.
 std::string ValueText(const Options::Target& t) {
@@ -26,7 +21,7 @@ std::string ValueText(const Options::Target& t) {
         using T = std::remove_pointer_t<decltype(p)>;
         if constexpr (std::is_same_v<T, std::string>) return *p;
         else if constexpr (std::is_same_v<T, bool>) return *p ? "true" : "false";
-        else if constexpr (std::is_same_v<T, std::vector<std::string>>) return Join(*p, ",");
+        else if constexpr (std::is_same_v<T, std::vector<std::string>>) return JoinStrings(*p, ",");
         else if constexpr (std::is_same_v<T, double>) {
           std::ostringstream ss;
           ss << *p;
@@ -107,7 +102,7 @@ Options::Option& Options::Option::OneOf(std::vector<std::string> allowed) {
   checks_.push_back([t, allowed]() -> std::string {
     const std::string v = ValueText(t);
     if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
-      return "must be one of " + Join(allowed, ", ") + ", got '" + v + "'";
+      return "must be one of " + JoinStrings(allowed, ", ") + ", got '" + v + "'";
     return "";
   });
   return *this;
@@ -140,7 +135,7 @@ void Options::Bind(CLI::App& app) {
   for (auto& op : options_) {
     Option& o = *op;
     std::string help = o.help_;
-    if (!o.allowed_.empty()) help += " {" + Join(o.allowed_, ",") + "}";
+    if (!o.allowed_.empty()) help += " {" + JoinStrings(o.allowed_, ",") + "}";
     if (o.required_) help += " (required)";
     const std::string flag = "--" + o.name_;
     if (std::holds_alternative<bool*>(o.target_)) {
@@ -187,7 +182,7 @@ void Options::ApplyToml(const std::string& path) {
     if (!o) {
       std::vector<std::string> names;
       for (auto& op : options_) names.push_back(op->name_);
-      throw Error("unknown key '" + k + "'", where, "known keys: " + Join(names, ", "));
+      throw Error("unknown key '" + k + "'", where, "known keys: " + JoinStrings(names, ", "));
     }
     std::string text, err;
     if (auto s = node.value<std::string>(); s && node.is_string()) {
@@ -212,7 +207,7 @@ void Options::ApplyToml(const std::string& path) {
         }
         items.push_back(*item.value<std::string>());
       }
-      text = Join(items, ",");
+      text = JoinStrings(items, ",");
       if (!std::holds_alternative<std::vector<std::string>*>(o->target_))
         err = "expected a single value, got an array";
     } else {

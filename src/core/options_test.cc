@@ -128,3 +128,15 @@ TEST_F(OptionsTest, EffectiveConfigRoundTrips) {
 }
 
 }  // namespace muchator
+
+#include "core/strings.h"
+
+namespace muchator {
+
+TEST(StringsTest, JoinStrings) {
+  EXPECT_EQ(JoinStrings({"a", "b", "c"}, ", "), "a, b, c");
+  EXPECT_EQ(JoinStrings({"solo"}, ","), "solo");
+  EXPECT_EQ(JoinStrings({}, ","), "");
+}
+
+}  // namespace muchator

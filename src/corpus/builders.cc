@@ -3,6 +3,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "data/store.h"
@@ -28,12 +29,6 @@ std::string CorpusSummary::Table() const {
 }
 
 namespace {
-
-std::string Join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
-}
 
 // A document of text pieces and items (the codec's tokens), all with the same loss flag.
 class DocBuilder {
@@ -81,9 +76,9 @@ StageSummary Objective(Store& store, const Tokenizer& tok, const ItemCodec& code
     const int item = catalog.Find(s.id);
     std::vector<std::string> artists;
     for (const auto& a : s.artists) artists.push_back(artist_name[a]);
-    const std::string by = artists.empty() ? "an unknown artist" : Join(artists, " & ");
-    const std::string genres = s.genres.empty() ? "unknown" : Join(s.genres, ", ");
-    const std::string tags = Join(s.tags, ", ");
+    const std::string by = artists.empty() ? "an unknown artist" : JoinStrings(artists, " & ");
+    const std::string genres = s.genres.empty() ? "unknown" : JoinStrings(s.genres, ", ");
+    const std::string tags = JoinStrings(s.tags, ", ");
     const std::string year = s.year ? std::to_string(s.year) : "an unknown year";
     DocBuilder d(tok, codec, true);
     Rng r = Rng::Derive(o.seed, "stage1", static_cast<uint64_t>(item));

@@ -1,5 +1,7 @@
 #include "data/validate.h"
 
+#include "core/strings.h"
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -56,12 +58,6 @@ std::string Short(const json& v) {
   return s;
 }
 
-std::string Join(const std::vector<std::string>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
-  return s;
-}
-
 // Reads typed fields from one JSON object, remembering the first problem and which fields were
 // used, so that unknown fields can be reported.
 class Fields {
@@ -80,7 +76,7 @@ class Fields {
   void Enum(const char* key, std::string* out, bool required, const std::vector<std::string>& allowed) {
     Str(key, out, required);
     if (ok() && !out->empty() && std::find(allowed.begin(), allowed.end(), *out) == allowed.end())
-      Fail(key, "'" + *out + "' is not one of " + Join(allowed));
+      Fail(key, "'" + *out + "' is not one of " + JoinStrings(allowed, ", "));
   }
   void StrList(const char* key, std::vector<std::string>* out, bool required, bool non_empty = false) {
     const json* v = Get(key, required);
@@ -151,7 +147,7 @@ class Fields {
         if (v.is_null()) continue;
         if (std::none_of(known_.begin(), known_.end(), [&](const char* n) { return k == n; })) {
           std::vector<std::string> names(known_.begin(), known_.end());
-          error_ = "unknown field '" + k + "' (known: " + Join(names) +
+          error_ = "unknown field '" + k + "' (known: " + JoinStrings(names, ", ") +
                    "; put free-form data under \"extra\")";
           break;
         }

@@ -3,6 +3,7 @@
 #include <utf8proc.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <queue>
 
 #include <nlohmann/json.hpp>
@@ -372,6 +373,15 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadVocabMerges(const std::string& vocab_p
     tok->bytes_[eot] = "<|endoftext|>";
   }
   return tok;
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path_in) {
+  std::string path = path_in;
+  if (std::filesystem::is_directory(path)) path += "/tokenizer.json";
+  const std::string suffix = "vocab.json";
+  if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0)
+    return LoadVocabMerges(path, path.substr(0, path.size() - suffix.size()) + "merges.txt");
+  return LoadHf(path);
 }
 
 void Tokenizer::SaveHf(const std::string& path) const {

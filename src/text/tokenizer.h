@@ -48,6 +48,9 @@ class Tokenizer {
   // Loads the vocab.json + merges.txt pair (GPT-2 style; pattern given, no normalisation).
   static std::unique_ptr<Tokenizer> LoadVocabMerges(const std::string& vocab_path, const std::string& merges_path,
                                                     const std::string& pattern = kGpt2Pattern);
+  // Loads whatever a user points at: a tokenizer.json, a directory holding one, or a GPT-2 style
+  // "...vocab.json" with "...merges.txt" beside it.
+  static std::unique_ptr<Tokenizer> Load(const std::string& path);
   // Writes a tokenizer.json that Hugging Face `tokenizers` reads (atomic write).
   void SaveHf(const std::string& path) const;
 
