@@ -29,6 +29,7 @@ std::unique_ptr<Command> MakeTokenizeCommand();
 std::unique_ptr<Command> MakeTrainTokenizerCommand();
 std::unique_ptr<Command> MakeCorpusCommand();
 std::unique_ptr<Command> MakePretrainCommand();
+std::unique_ptr<Command> MakeGenerateCommand();
 
 // All commands, in the order `--help` lists them.
 std::vector<std::unique_ptr<Command>> AllCommands();

@@ -18,6 +18,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakeTokenizeCommand());
   v.push_back(MakeCorpusCommand());
   v.push_back(MakePretrainCommand());
+  v.push_back(MakeGenerateCommand());
   return v;
 }
 

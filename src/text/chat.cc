@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "data/store.h"
 #include "text/special_tokens.h"
 
 namespace muchator {
@@ -34,6 +35,39 @@ std::string StateText(const State& s) {
   for (const std::string* f : {&s.time_of_day, &s.day_type, &s.context, &s.device})
     if (!f->empty()) t += (t.empty() ? "" : ", ") + *f;
   return t.empty() ? "unknown" : t;
+}
+
+State ParseStateText(std::string_view text) {
+  State s;
+  std::string* fields[] = {&s.time_of_day, &s.day_type, &s.context, &s.device};
+  size_t k = 0, start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view f = text.substr(start, end - start);
+    while (!f.empty() && f.front() == ' ') f.remove_prefix(1);
+    while (!f.empty() && f.back() == ' ') f.remove_suffix(1);
+    if (k >= 4) throw Error("a state has at most 4 fields (time of day, day type, context, device): '" + std::string(text) + "'");
+    *fields[k++] = std::string(f);
+    start = end + 1;
+  }
+  return s;
+}
+
+UserContext UserContextFromStore(Store& store, const Catalog& catalog, const std::string& user_id, int64_t before_ts,
+                                 int max_history) {
+  UserContext ctx;
+  auto user = store.GetUser(user_id);
+  if (!user) return ctx;
+  ctx.profile = user->profile;
+  for (const Event& e : store.UserTimeline(user_id)) {
+    if (before_ts != kNoTimestamp && e.ts != kNoTimestamp && e.ts >= before_ts) break;
+    const int item = catalog.Find(e.song);
+    if (item >= 0) ctx.history.push_back({e.state, item, e.feedback});
+  }
+  if (static_cast<int>(ctx.history.size()) > max_history)
+    ctx.history.erase(ctx.history.begin(), ctx.history.end() - max_history);
+  return ctx;
 }
 
 TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx, std::string_view query,

@@ -46,8 +46,18 @@ struct UserContext {
   std::vector<HistoryEntry> history;  // oldest first; the prompt keeps the most recent ones
 };
 
+class Store;
+
+// A listener's context from the store: profile, and the last `max_history` events (with a
+// catalog song) strictly before `before_ts` (all events when kNoTimestamp). An unknown user
+// gets the empty, cold-start context. The state is left empty for the caller to set.
+UserContext UserContextFromStore(Store& store, const Catalog& catalog, const std::string& user_id,
+                                 int64_t before_ts = kNoTimestamp, int max_history = 20);
+
 // "evening, weekday, commute, phone": the non-empty fields of a state.
 std::string StateText(const State& s);
+// The inverse for a user-typed state: up to four comma-separated fields in StateText's order.
+State ParseStateText(std::string_view text);
 
 // The prompt up to and including "<|im_start|>assistant\n" (no loss anywhere).
 TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx, std::string_view query,

@@ -89,6 +89,34 @@ TEST_P(EveryCodec, EverySongRoundTripsAndTheTrieAcceptsExactlyTheCatalog) {
   int terminals = 0;
   for (size_t n = 0; n < codec->trie().num_nodes(); ++n) terminals += codec->trie().ItemAt(static_cast<int>(n)) >= 0;
   EXPECT_EQ(terminals, 500);
+  // Leaf ranges: the items below each node are exactly its leaf range (checked by walking every
+  // item's path), and a node's children split its range in order.
+  const ItemTrie& trie = codec->trie();
+  EXPECT_EQ(trie.LeafBegin(0), 0);
+  EXPECT_EQ(trie.LeafEnd(0), 500);
+  std::vector<int> below(trie.num_nodes(), 0);
+  for (int i = 0; i < 500; ++i) {
+    int node = 0;
+    for (int t : codec->Encode(i)) {
+      ++below[node];
+      EXPECT_GE(trie.LeafOf(i), trie.LeafBegin(node));
+      EXPECT_LT(trie.LeafOf(i), trie.LeafEnd(node));
+      node = trie.Next(node, t);
+    }
+    EXPECT_EQ(trie.LeafEnd(node) - trie.LeafBegin(node), 1);
+  }
+  for (size_t n = 0; n < trie.num_nodes(); ++n) {
+    const int node = static_cast<int>(n);
+    if (trie.ItemAt(node) >= 0) continue;
+    EXPECT_EQ(trie.LeafEnd(node) - trie.LeafBegin(node), below[n]);
+    int at = trie.LeafBegin(node);
+    for (int t : trie.Allowed(node)) {
+      const int child = trie.Next(node, t);
+      EXPECT_EQ(trie.LeafBegin(child), at);
+      at = trie.LeafEnd(child);
+    }
+    EXPECT_EQ(at, trie.LeafEnd(node));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Codecs, EveryCodec, ::testing::Values("title", "atomic", "semantic"));

@@ -29,7 +29,8 @@ Catalog Catalog::FromStore(Store& store) {
   std::unordered_map<std::string, std::string> artist_name;
   store.ForEachArtist([&](const Artist& a) { artist_name[a.id] = a.name; });
   store.ForEachSong([&](const Song& s) {
-    CatalogItem item{s.id, s.title, s.artists.empty() ? "" : artist_name[s.artists[0]], {}};
+    CatalogItem item{s.id, s.title, s.artists.empty() ? "" : artist_name[s.artists[0]], {},
+                     s.artists.empty() ? "" : s.artists[0]};
     for (const auto& g : s.genres) item.features.push_back("genre:" + g);
     for (const auto& t : s.tags) item.features.push_back("tag:" + t);
     if (!s.language.empty()) item.features.push_back("lang:" + s.language);
@@ -184,17 +185,48 @@ class LoadedCodec : public ItemCodec {
 void SaveItemCodec(const ItemCodec& codec, const Catalog& catalog, const std::string& path) {
   nlohmann::json j = {{"codec", codec.name()}, {"items", nlohmann::json::array()}};
   for (int i = 0; i < codec.num_items(); ++i)
-    j["items"].push_back({{"id", catalog.items[i].id}, {"text", codec.DisplayText(i)}, {"tokens", codec.Encode(i)}});
+    j["items"].push_back({{"id", catalog.items[i].id},
+                          {"text", codec.DisplayText(i)},
+                          {"title", catalog.items[i].title},
+                          {"artist", catalog.items[i].artist},
+                          {"artist_id", catalog.items[i].artist_id},
+                          {"tokens", codec.Encode(i)}});
   WriteFileAtomic(path, j.dump() + "\n");
 }
 
-std::unique_ptr<ItemCodec> LoadItemCodec(const std::string& path, const Catalog& catalog, const Tokenizer& tok) {
-  nlohmann::json j;
+namespace {
+nlohmann::json ReadCodecJson(const std::string& path) {
   try {
-    j = nlohmann::json::parse(ReadFile(path));
+    auto j = nlohmann::json::parse(ReadFile(path));
+    if (!j.contains("items") || !j["items"].is_array()) throw Error("no 'items' array", path, "rebuild it with `muchator corpus`");
+    return j;
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("corrupt codec file: ") + e.what(), path, "rebuild it with `muchator corpus`");
   }
+}
+}  // namespace
+
+Catalog Catalog::FromCodecFile(const std::string& path) {
+  const auto j = ReadCodecJson(path);
+  Catalog c;
+  try {
+    for (const auto& it : j["items"]) {
+      CatalogItem item;
+      item.id = it.at("id").get<std::string>();
+      item.title = it.value("title", it.at("text").get<std::string>());
+      item.artist = it.value("artist", "");
+      item.artist_id = it.value("artist_id", "");
+      c.items.push_back(std::move(item));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("corrupt codec file: ") + e.what(), path, "rebuild it with `muchator corpus`");
+  }
+  c.BuildIndex();
+  return c;
+}
+
+std::unique_ptr<ItemCodec> LoadItemCodec(const std::string& path, const Catalog& catalog, const Tokenizer& tok) {
+  const nlohmann::json j = ReadCodecJson(path);
   const auto& items = j.at("items");
   if (items.size() != catalog.items.size())
     throw Error("the codec has " + std::to_string(items.size()) + " items but the catalog " +

@@ -26,6 +26,7 @@ class Store;
 struct CatalogItem {
   std::string id, title, artist;       // artist: main artist's name ("" if none)
   std::vector<std::string> features;   // genres, tags, language, decade (semantic codec)
+  std::string artist_id;               // main artist's id ("" if none): the one-song-per-artist cap
 };
 
 struct Catalog {
@@ -35,6 +36,9 @@ struct Catalog {
   int Find(const std::string& song_id) const;  // -1 if absent
   void BuildIndex();                           // after filling items
   static Catalog FromStore(Store& store);
+  // The catalog saved in a codec.json (ids, titles, artists; no features or co-listening): a
+  // checkpoint directory is usable without the store it was built from.
+  static Catalog FromCodecFile(const std::string& path);
 
  private:
   std::unordered_map<std::string, int> index_;

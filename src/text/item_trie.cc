@@ -34,6 +34,24 @@ void ItemTrie::Build(const std::vector<std::vector<int>>& sequences) {
       throw Error("item " + std::to_string(i) + "'s sequence is a prefix of another item's");
     nodes_[node].item = static_cast<int>(i);
   }
+  // Number the leaves depth-first (iteratively: a deep trie must not overflow the stack).
+  leaf_of_.assign(sequences.size(), -1);
+  int next_leaf = 0;
+  std::vector<std::pair<int, size_t>> stack = {{0, 0}};  // (node, next child)
+  nodes_[0].leaf_begin = 0;
+  while (!stack.empty()) {
+    auto& [node, k] = stack.back();
+    Node& n = nodes_[node];
+    if (k == 0 && n.item >= 0) leaf_of_[n.item] = next_leaf++;
+    if (k < n.children.size()) {
+      const int child = n.children[k++];
+      nodes_[child].leaf_begin = next_leaf;
+      stack.emplace_back(child, 0);
+    } else {
+      n.leaf_end = next_leaf;
+      stack.pop_back();
+    }
+  }
 }
 
 int ItemTrie::Next(int node, int token) const {

@@ -216,7 +216,13 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, c
   for (const auto& s : eval_stages) result.heldout.push_back({s, HeldoutLoss(model, corpus_dir, s, o)});
   result.final_loss = last_loss;
   SaveModel(model, dir + "/final");
-  if (!tokenizer_json.empty()) WriteFileAtomic(dir + "/final/tokenizer.json", ReadFile(tokenizer_json));
+  if (!tokenizer_json.empty()) {
+    WriteFileAtomic(dir + "/final/tokenizer.json", ReadFile(tokenizer_json));
+    // The item codec beside the tokenizer travels with the checkpoint, so generation and
+    // serving need only this directory.
+    const std::string codec = std::filesystem::path(tokenizer_json).parent_path().string() + "/codec.json";
+    if (FileExists(codec)) WriteFileAtomic(dir + "/final/codec.json", ReadFile(codec));
+  }
   WriteFileAtomic(dir + "/final/DONE", std::to_string(o.steps) + "\n");
   return result;
 }

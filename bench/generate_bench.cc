@@ -1,0 +1,129 @@
+// Generation speed at the demo model size on this machine, with a checkpoint from the main job:
+//   - decode tokens/s at batch 1, 8 and 32 (free decoding, fixed length, after pre-fill);
+//   - time to first token and time for a complete constrained 10-song answer, one request at a
+//     time, median and p99 over --requests real test queries with their users' contexts.
+//   build/bench/generate_bench --model runs/demo/pretrain/stage3_behaviour/final --store runs/demo/store.sqlite
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/threads.h"
+#include "data/store.h"
+#include "infer/checkpoint.h"
+#include "infer/engine.h"
+#include "text/chat.h"
+
+using namespace muchator;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Seconds(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double Quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))];
+}
+
+// Decode tokens/s of `batch` sequences generating `tokens` each: the steps after pre-fill.
+double DecodeRate(Engine& engine, const std::vector<int>& prompt, int batch, int tokens) {
+  std::vector<int> handles;
+  for (int i = 0; i < batch; ++i) {
+    GenerationRequest r;
+    r.prompt = prompt;
+    r.stop_tokens = {-1};
+    r.sampling.max_new_tokens = tokens;
+    handles.push_back(engine.Submit(std::move(r)));
+  }
+  engine.Step();  // pre-fill (and the first token)
+  const auto t0 = Clock::now();
+  int steps = 0;
+  while (engine.Step()) ++steps;
+  const double s = Seconds(t0);
+  for (int h : handles) engine.Take(h);
+  return batch * static_cast<double>(steps) / s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Generation speed: decode tokens/s at batch 1/8/32, time to first token and full 10-song answers"};
+  std::string model, codec, store_path;
+  int requests = 100, runs = 3, tokens = 64, history = 20, threads = 0;
+  app.add_option("--model", model, "checkpoint directory (config.json, model.safetensors, tokenizer.json[, codec.json])")->required();
+  app.add_option("--codec", codec, "codec.json, when the checkpoint has none");
+  app.add_option("--store", store_path, "store with test queries and users (else cold-start prompts)");
+  app.add_option("--requests", requests, "answers timed one by one");
+  app.add_option("--runs", runs, "repetitions of each decode-rate measurement (median reported)");
+  app.add_option("--tokens", tokens, "tokens per sequence in the decode-rate runs");
+  app.add_option("--history", history, "recent events in each prompt");
+  app.add_option("--threads", threads, "compute threads (0 = all cores)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    SetupLogging(Verbosity::kQuiet);
+    const int used_threads = SetupThreads(threads);
+    Checkpoint ck = LoadCheckpoint(model, codec);
+    if (!ck.grammar) throw Error("the benchmark needs the item codec", model, "give --codec");
+    // Prompts: test queries with their users' contexts (or cold start).
+    std::vector<std::vector<int>> prompts;
+    if (!store_path.empty()) {
+      Store store(store_path);
+      std::vector<Query> qs;
+      store.ForEachQuery([&](const Query& q) { if (static_cast<int>(qs.size()) < requests) qs.push_back(q); }, "test");
+      for (const auto& q : qs) {
+        UserContext ctx = q.user.empty() ? UserContext{} : UserContextFromStore(store, ck.catalog, q.user, q.ts, history);
+        ctx.state = q.state;
+        prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, ctx, q.text, history).ids);
+      }
+    }
+    while (static_cast<int>(prompts.size()) < requests)
+      prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, UserContext{}, "something for a rainy evening drive").ids);
+    std::vector<double> lens;
+    for (auto& p : prompts) lens.push_back(static_cast<double>(p.size()));
+    std::printf("model %s: %lld parameters, vocabulary %lld; %d threads; %d prompts, median %.0f tokens (max %.0f)\n",
+                model.c_str(), static_cast<long long>(ck.model->config().NumParameters()),
+                static_cast<long long>(ck.model->config().vocab_size), used_threads, requests, Quantile(lens, 0.5),
+                Quantile(lens, 1.0));
+
+    Engine engine(ck.model, *ck.tok, ck.grammar.get(), {32, 0});
+    DecodeRate(engine, prompts[0], 1, 8);  // warm up
+    double rate1 = 0;
+    for (int batch : {1, 8, 32}) {
+      std::vector<double> r;
+      for (int i = 0; i < runs; ++i) r.push_back(DecodeRate(engine, prompts[0], batch, tokens));
+      const double med = Quantile(r, 0.5);
+      if (batch == 1) rate1 = med;
+      std::printf("decode batch %2d: %8.0f tokens/s (median of %d; %.2fx batch 1)\n", batch, med, runs, med / rate1);
+    }
+
+    for (bool sentence : {false, true}) {
+      std::vector<double> ttft, total, ntok, passes;
+      for (int i = 0; i < requests; ++i) {
+        GenerationRequest r;
+        r.prompt = prompts[i];
+        ConstraintOptions c;
+        c.num_items = 10;
+        c.allow_sentence = sentence;
+        r.constraint = c;
+        r.sampling.max_new_tokens = 400;
+        auto res = engine.Generate({r})[0];
+        if (res.items.size() != 10) throw Error("an answer has " + std::to_string(res.items.size()) + " items");
+        ttft.push_back(res.first_token_s * 1e3);
+        total.push_back(res.total_s * 1e3);
+        ntok.push_back(static_cast<double>(res.tokens.size()));
+        passes.push_back(res.forward_passes);
+      }
+      std::printf("10-song answers, %s sentence, batch 1: first token median %.1f ms p99 %.1f ms; complete answer "
+                  "median %.1f ms p99 %.1f ms; median %.0f tokens in %.0f forward passes\n",
+                  sentence ? "with" : "no", Quantile(ttft, 0.5), Quantile(ttft, 0.99), Quantile(total, 0.5),
+                  Quantile(total, 0.99), Quantile(ntok, 0.5), Quantile(passes, 0.5));
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,95 @@
+// Catalog-constrained decoding of an answer: a state machine for the answer's format
+//   [one short sentence\n]1. <item>\n2. <item>\n ... <|im_end|>
+// walked together with the item codec's trie, so every emitted item exists in the catalog, is
+// not banned for this request (already recommended, disliked, excluded by the caller), appears
+// once, and - when asked - at most one song per artist is listed. The format's token sequences
+// are exactly RenderAnswer's (text/chat.h), so ParseAnswer reads every constrained answer as
+// well formed.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "text/item_codec.h"
+#include "text/tokenizer.h"
+
+namespace muchator {
+
+// What does not change between requests: the format's token sequences, which tokens may appear
+// in the sentence, and each item's artist. Build once per (tokenizer, codec, catalog).
+class AnswerGrammar {
+ public:
+  // `catalog` gives each item's artist (artist_id, else the artist's name); items without an
+  // artist are never capped. Numbers up to `max_items` are prepared.
+  AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog, int max_items = 100);
+
+  const ItemCodec& codec() const { return codec_; }
+  int max_items() const { return static_cast<int>(numbers_.size()) - 1; }
+  const std::vector<int>& Number(int k) const { return numbers_[k]; }  // tokens of "k. "
+  const std::vector<int>& Newline() const { return newline_; }       // tokens of "\n"
+  int im_end() const { return im_end_; }
+  int ArtistOf(int item) const { return artist_of_[item]; }             // -1 = none
+  const std::vector<int>& ItemsOfArtist(int artist) const { return items_of_artist_[artist]; }
+  int num_artists() const { return static_cast<int>(items_of_artist_.size()); }
+  // Tokens a sentence may use: ordinary (not special) tokens without a newline, ascending.
+  const std::vector<int>& SentenceTokens() const { return sentence_; }
+  // The sentence tokens plus the first token of "\n", ascending (inside the sentence).
+  const std::vector<int>& SentenceOrNewline() const { return sentence_or_newline_; }
+  // At the start: the first token of "1. " plus the sentence tokens that are not it, ascending.
+  const std::vector<int>& StartTokens() const { return start_; }
+
+ private:
+  const ItemCodec& codec_;
+  std::vector<std::vector<int>> numbers_;
+  std::vector<int> newline_;
+  int im_end_;
+  std::vector<int> artist_of_;
+  std::vector<std::vector<int>> items_of_artist_;
+  std::vector<int> sentence_, sentence_or_newline_, start_;
+};
+
+struct ConstraintOptions {
+  int num_items = 10;               // at most this many items
+  int min_items = -1;               // at least this many (-1 = num_items), unless no allowed item is left
+  bool allow_sentence = true;       // one short sentence may come before the list
+  int max_sentence_tokens = 32;     // then the newline is forced
+  std::vector<int> banned_items;    // catalog indexes that must not be emitted
+  std::vector<int> banned_artists;  // grammar artist ids (AnswerGrammar::ArtistOf) whose songs must not be emitted
+  bool one_per_artist = false;      // at most one song per artist in this answer
+  void Validate(const AnswerGrammar& g) const;  // throws Error naming the bad field
+};
+
+class AnswerConstraint {
+ public:
+  AnswerConstraint(const AnswerGrammar& g, const ConstraintOptions& o);
+  // The tokens allowed next; never empty before Done(). Valid until the next Advance.
+  std::span<const int> Allowed();
+  // Appends `token`; throws Error if it is not allowed.
+  void Advance(int token);
+  bool Done() const { return state_ == kDone; }
+  const std::vector<int>& items() const { return items_; }
+  bool Banned(int item) const;
+
+ private:
+  enum State { kStart, kSentence, kForced, kItem, kNext, kDone };
+  void Ban(int item);
+  int Available(int node) const;  // items below a trie node that are not banned
+  // Continue with the fixed tokens `seq` (from position `from`), then enter `then`.
+  void Force(std::initializer_list<std::span<const int>> seqs, State then);
+
+  const AnswerGrammar& g_;
+  ConstraintOptions o_;
+  State state_ = kStart;
+  int sentence_tokens_ = 0;
+  std::vector<int> forced_;      // kForced: the fixed tokens, the position, what follows
+  size_t forced_pos_ = 0;
+  State after_forced_ = kItem;
+  int node_ = 0;                  // kItem: position in the trie
+  std::vector<int> banned_leaves_;  // sorted trie leaf numbers
+  std::vector<int> items_;
+  std::vector<int> allowed_;
+  bool allowed_valid_ = false;
+};
+
+}  // namespace muchator

@@ -1,0 +1,430 @@
+#include "infer/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <limits>
+
+#include <ATen/Parallel.h>
+
+#include "core/error.h"
+#include "text/special_tokens.h"
+
+namespace muchator {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// y[b][o] = x[b] . w[o] for rows o in [o0, o1): every weight row is read once for all of x's
+// rows (four at a time), with the dot products vectorised (omp simd; one clone per instruction
+// set, chosen at load time).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void RowsTimesWeights(
+    const float* x, int64_t rows, const float* w, int64_t out, int64_t in, float* y, int64_t o0, int64_t o1) {
+  for (int64_t o = o0; o < o1; ++o) {
+    const float* wr = w + o * in;
+    int64_t b = 0;
+    for (; b + 4 <= rows; b += 4) {
+      const float *x0 = x + b * in, *x1 = x0 + in, *x2 = x1 + in, *x3 = x2 + in;
+      float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+      for (int64_t i = 0; i < in; ++i) {
+        a0 += wr[i] * x0[i];
+        a1 += wr[i] * x1[i];
+        a2 += wr[i] * x2[i];
+        a3 += wr[i] * x3[i];
+      }
+      y[b * out + o] = a0, y[(b + 1) * out + o] = a1, y[(b + 2) * out + o] = a2, y[(b + 3) * out + o] = a3;
+    }
+    for (; b < rows; ++b) {
+      const float* x0 = x + b * in;
+      float a0 = 0;
+#pragma omp simd reduction(+ : a0)
+      for (int64_t i = 0; i < in; ++i) a0 += wr[i] * x0[i];
+      y[b * out + o] = a0;
+    }
+  }
+}
+
+// x @ w^T. Up to kSmallRows rows (decoding) use RowsTimesWeights, written here because
+// OpenBLAS's gemm packs the whole weight matrix on every call: with 1-8 rows the packing costs
+// 3-7x the product itself (bench/README.md, generation). More rows go to torch (OpenBLAS).
+constexpr int64_t kSmallRows = 12;
+torch::Tensor Linear(const torch::Tensor& x_in, const torch::Tensor& w) {
+  const int64_t rows = x_in.size(0);
+  if (rows > kSmallRows) return torch::linear(x_in, w);
+  const auto x = x_in.contiguous();
+  const int64_t in = x.size(1), out = w.size(0);
+  auto y = torch::empty({rows, out});
+  const float* xp = x.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, out, 64, [&](int64_t o0, int64_t o1) { RowsTimesWeights(xp, rows, wp, out, in, yp, o0, o1); });
+  return y;
+}
+
+// The same in bf16 (weights `w16` converted once) when `bf16` is set.
+torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& w16, bool bf16) {
+  if (!bf16) return Linear(x, w);
+  return torch::linear(x.to(torch::kBFloat16), w16).to(torch::kFloat32);
+}
+
+torch::Tensor Rms(const torch::Tensor& x, const torch::Tensor& w, double eps) {
+  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * w;
+}
+
+// Length of the longest prefix of `s` that does not end inside a UTF-8 character.
+size_t CompleteUtf8Prefix(const std::string& s) {
+  size_t i = s.size(), back = 0;
+  while (i > 0 && back < 4) {
+    const unsigned char c = static_cast<unsigned char>(s[i - 1]);
+    ++back;
+    if ((c & 0xC0) != 0x80) {  // a lead byte (or ASCII): is its character complete?
+      const size_t need = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
+      return back >= need ? s.size() : i - 1;
+    }
+    --i;
+  }
+  return s.size();  // only continuation bytes seen: not valid UTF-8 anyway, pass it on
+}
+}  // namespace
+
+bool CpuHasNativeBf16() {
+  static const bool has = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("flags", 0) == 0)
+        return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
+    return false;
+  }();
+  return has;
+}
+
+const char* FinishReasonName(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kCancelled: return "cancelled";
+  }
+  return "?";
+}
+
+struct Engine::Weights {
+  struct Layer {
+    torch::Tensor in_norm, post_norm, q_norm, k_norm, wqkv, wo, wgu, wdown;
+    torch::Tensor wqkv16, wo16, wgu16, wdown16;  // bf16 copies (pre-fill), when enabled
+  };
+  torch::Tensor embed, lm, norm;
+  std::vector<Layer> layers;
+};
+
+struct Engine::Seq {
+  int handle = 0;
+  GenerationRequest req;
+  Rng rng{0};
+  std::optional<AnswerConstraint> cons;
+  std::vector<int> stops;
+  std::vector<int> generated, pending;  // pending: appended but not yet in the KV cache
+  int cache_len = 0;
+  bool finished = false, cancelled = false;
+  FinishReason finish = FinishReason::kStop;
+  int forward_passes = 0, sampled = 0;
+  Clock::time_point submitted;
+  double first_token_s = -1, total_s = 0;
+  std::vector<int> stream_tokens;
+  std::string stream_bytes;
+};
+
+Engine::Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar* grammar, EngineOptions o)
+    : model_(std::move(model)), tok_(tok), grammar_(grammar), o_(o) {
+  const ModelConfig& c = model_->config();
+  if (o_.max_batch < 1) throw Error("max_batch must be >= 1");
+  max_len_ = o_.max_len > 0 ? o_.max_len : static_cast<int>(std::min<int64_t>(1024, c.max_position_embeddings));
+  if (max_len_ > c.max_position_embeddings)
+    throw Error("max_len " + std::to_string(max_len_) + " is above the model's max_position_embeddings (" +
+                std::to_string(c.max_position_embeddings) + ")");
+  if (tok.vocab_size() > c.vocab_size)
+    throw Error("the tokenizer has " + std::to_string(tok.vocab_size()) + " tokens but the model only " +
+                std::to_string(c.vocab_size), "", "use the tokenizer.json saved with the checkpoint");
+  if (o_.attention_block < 1) throw Error("attention_block must be >= 1");
+  bf16_min_rows_ = o_.bf16_min_rows >= 0 ? o_.bf16_min_rows : (CpuHasNativeBf16() ? 64 : 0);
+  for (const char* t : {tok::kImEnd, tok::kEndOfText})
+    if (tok.TokenId(t) >= 0) default_stops_.push_back(tok.TokenId(t));
+  c10::InferenceMode guard;
+  auto [cos, sin] = RotaryCosSin(torch::arange(max_len_, torch::kInt64).unsqueeze(0), c.head_dim, c.rope_theta);
+  cos_ = cos.reshape({max_len_, c.head_dim}).contiguous();
+  sin_ = sin.reshape({max_len_, c.head_dim}).contiguous();
+  // Zeroed, not empty: attention reads (and masks) positions past a sequence's length, and
+  // garbage there could be NaN, which masking does not remove from probs x V.
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    k_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, max_len_ + 1, c.head_dim}));
+    v_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, max_len_ + 1, c.head_dim}));
+  }
+  RefreshWeights();
+}
+
+Engine::~Engine() = default;
+
+void Engine::RefreshWeights() {
+  torch::NoGradGuard g;
+  auto w = std::make_unique<Weights>();
+  auto& m = *model_->model;
+  w->embed = m.embed_tokens->weight.detach().to(torch::kFloat32).contiguous();
+  w->lm = model_->LmWeight().detach().to(torch::kFloat32).contiguous();
+  w->norm = m.norm->weight.detach().to(torch::kFloat32);
+  for (auto& module : *m.layers) {
+    auto* layer = module->as<DecoderLayerImpl>();
+    auto& a = *layer->self_attn;
+    auto& f = *layer->mlp;
+    Weights::Layer L;
+    L.in_norm = layer->input_layernorm->weight.detach().to(torch::kFloat32);
+    L.post_norm = layer->post_attention_layernorm->weight.detach().to(torch::kFloat32);
+    L.q_norm = a.q_norm->weight.detach().to(torch::kFloat32);
+    L.k_norm = a.k_norm->weight.detach().to(torch::kFloat32);
+    // q, k and v (gate and up) in one matrix each: one matmul instead of three (two).
+    L.wqkv = torch::cat({a.q_proj->weight, a.k_proj->weight, a.v_proj->weight}, 0).detach().to(torch::kFloat32).contiguous();
+    L.wo = a.o_proj->weight.detach().to(torch::kFloat32).contiguous();
+    L.wgu = torch::cat({f.gate_proj->weight, f.up_proj->weight}, 0).detach().to(torch::kFloat32).contiguous();
+    L.wdown = f.down_proj->weight.detach().to(torch::kFloat32).contiguous();
+    if (bf16_min_rows_ > 0) {
+      L.wqkv16 = L.wqkv.to(torch::kBFloat16);
+      L.wo16 = L.wo.to(torch::kBFloat16);
+      L.wgu16 = L.wgu.to(torch::kBFloat16);
+      L.wdown16 = L.wdown.to(torch::kBFloat16);
+    }
+    w->layers.push_back(std::move(L));
+  }
+  w_ = std::move(w);
+}
+
+int Engine::Submit(GenerationRequest r) {
+  if (r.prompt.empty()) throw Error("the prompt is empty");
+  for (int t : r.prompt)
+    if (t < 0 || t >= model_->config().vocab_size) throw Error("prompt token " + std::to_string(t) + " is outside the vocabulary");
+  if (static_cast<int>(r.prompt.size()) >= max_len_)
+    throw Error("the prompt has " + std::to_string(r.prompt.size()) + " tokens; at most " + std::to_string(max_len_ - 1) +
+                " fit", "", "shorten the user context or raise max_len");
+  r.sampling.Validate();
+  auto s = std::make_unique<Seq>();
+  if (r.constraint) {
+    if (!grammar_) throw Error("a constrained request needs an engine built with the item catalog");
+    s->cons.emplace(*grammar_, *r.constraint);
+  }
+  s->handle = next_handle_++;
+  s->rng = Rng(r.sampling.seed);
+  s->stops = r.stop_tokens.empty() ? default_stops_ : r.stop_tokens;
+  s->submitted = Clock::now();
+  s->pending = r.prompt;
+  s->req = std::move(r);
+  queue_.push_back(std::move(s));
+  return queue_.back()->handle;
+}
+
+void Engine::Cancel(int handle) {
+  for (auto* v : {&rows_, &queue_})
+    for (auto& s : *v)
+      if (s->handle == handle) s->cancelled = true;
+}
+
+bool Engine::Finished(int handle) const { return done_.count(handle) > 0; }
+
+GenerationResult Engine::Take(int handle) {
+  auto it = done_.find(handle);
+  if (it == done_.end()) throw Error("request " + std::to_string(handle) + " is not finished (or was taken)");
+  Seq& s = *it->second;
+  GenerationResult r;
+  r.tokens = std::move(s.generated);
+  if (s.cons) r.items = s.cons->items();
+  r.finish = s.finish;
+  r.prompt_tokens = static_cast<int>(s.req.prompt.size());
+  r.forward_passes = s.forward_passes;
+  r.sampled_tokens = s.sampled;
+  r.first_token_s = std::max(0.0, s.first_token_s);
+  r.total_s = s.total_s;
+  done_.erase(it);
+  return r;
+}
+
+std::vector<GenerationResult> Engine::Generate(std::vector<GenerationRequest> requests) {
+  std::vector<int> handles;
+  for (auto& r : requests) handles.push_back(Submit(std::move(r)));
+  while (Step()) {
+  }
+  std::vector<GenerationResult> out;
+  for (int h : handles) out.push_back(Take(h));
+  return out;
+}
+
+torch::Tensor Engine::Forward(int row0, int B) {
+  const ModelConfig& c = model_->config();
+  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim, g = H / KV;
+  const int64_t I = c.intermediate_size;
+  int64_t N = 0, T = 0;
+  for (int b = 0; b < B; ++b) {
+    const Seq& s = *rows_[row0 + b];
+    N = std::max<int64_t>(N, s.pending.size());
+    T = std::max<int64_t>(T, s.cache_len + s.pending.size());
+  }
+  // Rows are padded to N new tokens; a padding token writes its K/V to the scratch column
+  // (index max_len) and its output is never read.
+  std::vector<int64_t> ids(B * N, 0), pos(B * N, 0), wpos(B * N, max_len_), rowidx(B * N), last(B), start(B);
+  // Additive mask (0 or -inf): adding it is ~8x faster than masked_fill in this libtorch.
+  std::vector<float> mask_v(B * N * T, 0.0f);
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  for (int b = 0; b < B; ++b) {
+    const Seq& s = *rows_[row0 + b];
+    const int64_t L = s.cache_len, n = s.pending.size();
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t k = b * N + i;
+      rowidx[k] = row0 + b;
+      ids[k] = i < n ? s.pending[i] : 0;
+      pos[k] = std::min<int64_t>(L + i, max_len_ - 1);
+      if (i < n) wpos[k] = L + i;
+      std::fill(mask_v.begin() + k * T + std::min(L + i + 1, T), mask_v.begin() + (k + 1) * T, kNegInf);  // causal
+    }
+    last[b] = b * N + n - 1;
+    start[b] = L;
+  }
+  const bool bf16 = bf16_min_rows_ > 0 && B * N >= bf16_min_rows_;
+  auto i64 = [](std::vector<int64_t>& v) { return torch::from_blob(v.data(), {static_cast<int64_t>(v.size())}, torch::kInt64); };
+  const auto ids_t = i64(ids), pos_t = i64(pos), wpos_t = i64(wpos), rowidx_t = i64(rowidx), last_t = i64(last);
+  const auto mask = torch::from_blob(mask_v.data(), {B, 1, 1, N, T}, torch::kFloat32);
+  const auto cos = cos_.index_select(0, pos_t).view({B, N, 1, D});
+  const auto sin = sin_.index_select(0, pos_t).view({B, N, 1, D});
+  const double eps = c.rms_norm_eps, scale = 1.0 / std::sqrt(static_cast<double>(D));
+  using torch::indexing::Slice;
+
+  auto x = w_->embed.index_select(0, ids_t);  // (B*N, C)
+  for (size_t l = 0; l < w_->layers.size(); ++l) {
+    const auto& L = w_->layers[l];
+    auto qkv = Linear(Rms(x, L.in_norm, eps), L.wqkv, L.wqkv16, bf16);
+    auto q = Rms(qkv.narrow(1, 0, H * D).view({B, N, H, D}), L.q_norm, eps);
+    auto k = Rms(qkv.narrow(1, H * D, KV * D).view({B, N, KV, D}), L.k_norm, eps);
+    auto v = qkv.narrow(1, (H + KV) * D, KV * D).reshape({B * N, KV, D});
+    q = ApplyRotary(q, cos, sin);
+    k = ApplyRotary(k, cos, sin);
+    k_cache_[l].index_put_({rowidx_t, Slice(), wpos_t}, k.reshape({B * N, KV, D}));
+    v_cache_[l].index_put_({rowidx_t, Slice(), wpos_t}, v);
+    // Grouped-query attention without repeating K/V: the g query heads of one KV head are
+    // stacked along the query axis. Head h uses KV head h / g (as repeat_interleave would).
+    // Query blocks see only the keys up to their last position (causal).
+    std::vector<torch::Tensor> outs;
+    for (int64_t n0 = 0; n0 < N; n0 += o_.attention_block) {
+      const int64_t n = std::min<int64_t>(o_.attention_block, N - n0);
+      int64_t Tc = 0;
+      for (int b = 0; b < B; ++b) Tc = std::max(Tc, std::min(T, start[b] + n0 + n));
+      auto K = k_cache_[l].narrow(0, row0, B).narrow(2, 0, Tc);  // (B, KV, Tc, D)
+      auto V = v_cache_[l].narrow(0, row0, B).narrow(2, 0, Tc);
+      auto qg = (q.narrow(1, n0, n) * scale).view({B, n, KV, g, D}).permute({0, 2, 3, 1, 4}).reshape({B, KV, g * n, D});
+      auto scores = torch::matmul(qg, K.transpose(2, 3)).view({B, KV, g, n, Tc});
+      scores.add_(mask.narrow(3, n0, n).narrow(4, 0, Tc));
+      at::_softmax_out(scores, scores, -1, false);  // in place
+      outs.push_back(torch::matmul(scores.view({B, KV, g * n, Tc}), V).view({B, KV, g, n, D}).permute({0, 3, 1, 2, 4}));
+    }
+    auto att = (outs.size() == 1 ? outs[0] : torch::cat(outs, 1)).reshape({B * N, H * D});
+    x = x + Linear(att, L.wo, L.wo16, bf16);
+    auto gu = Linear(Rms(x, L.post_norm, eps), L.wgu, L.wgu16, bf16);
+    x = x + Linear(torch::silu(gu.narrow(1, 0, I)) * gu.narrow(1, I, I), L.wdown, L.wdown16, bf16);
+  }
+  auto h = Rms(x.index_select(0, last_t), w_->norm, eps);  // only each row's last position
+  return Linear(h, w_->lm).contiguous();           // (B, V)
+}
+
+void Engine::Append(Seq& s, int token) {
+  if (s.cons) s.cons->Advance(token);
+  s.generated.push_back(token);
+  s.pending.push_back(token);
+  s.stream_tokens.push_back(token);
+  if (s.first_token_s < 0) s.first_token_s = Since(s.submitted);
+  if (std::find(s.stops.begin(), s.stops.end(), token) != s.stops.end() || (s.cons && s.cons->Done())) {
+    s.finished = true, s.finish = FinishReason::kStop;
+  } else if (static_cast<int>(s.generated.size()) >= s.req.sampling.max_new_tokens ||
+             s.cache_len + static_cast<int>(s.pending.size()) >= max_len_) {
+    s.finished = true, s.finish = FinishReason::kLength;
+  }
+}
+
+void Engine::Advance(int row, float* logits) {
+  Seq& s = *rows_[row];
+  s.cache_len += static_cast<int>(s.pending.size());
+  s.pending.clear();
+  ++s.forward_passes;
+  if (s.cancelled) {
+    s.finished = true, s.finish = FinishReason::kCancelled;
+    return;
+  }
+  std::span<float> l(logits, model_->config().vocab_size);
+  if (s.req.logits_hook) s.req.logits_hook(l, s.generated);
+  const std::span<const int> allowed = s.cons ? s.cons->Allowed() : std::span<const int>();
+  Append(s, SampleToken(l, allowed, s.req.sampling, s.rng, &scratch_));
+  ++s.sampled;
+  while (!s.finished && s.cons && s.req.one_pass_continuation) {
+    const auto a = s.cons->Allowed();
+    if (a.size() != 1) break;
+    Append(s, a[0]);
+  }
+  if (s.req.on_tokens) {
+    s.stream_bytes += tok_.Decode(s.stream_tokens);
+    const size_t n = s.finished ? s.stream_bytes.size() : CompleteUtf8Prefix(s.stream_bytes);
+    s.req.on_tokens(s.stream_tokens, std::string_view(s.stream_bytes).substr(0, n));
+    s.stream_bytes.erase(0, n);
+  }
+  s.stream_tokens.clear();
+}
+
+void Engine::Finish(int row, FinishReason why) {
+  auto s = std::move(rows_[row]);
+  s->finished = true;
+  s->finish = why;
+  s->total_s = Since(s->submitted);
+  const int last = static_cast<int>(rows_.size()) - 1;
+  if (row != last) {
+    // Keep the running rows contiguous: the last one moves into the freed slot.
+    const int64_t len = rows_[last]->cache_len;
+    for (auto* cache : {&k_cache_, &v_cache_})
+      for (auto& t : *cache) t[row].narrow(1, 0, len).copy_(t[last].narrow(1, 0, len));
+    rows_[row] = std::move(rows_[last]);
+  }
+  rows_.pop_back();
+  done_.emplace(s->handle, std::move(s));
+}
+
+bool Engine::Step() {
+  c10::InferenceMode guard;
+  // Cancelled requests that never started end here.
+  for (size_t i = 0; i < queue_.size();) {
+    if (queue_[i]->cancelled) {
+      auto s = std::move(queue_[i]);
+      queue_.erase(queue_.begin() + i);
+      s->finish = FinishReason::kCancelled;
+      s->total_s = Since(s->submitted);
+      done_.emplace(s->handle, std::move(s));
+    } else {
+      ++i;
+    }
+  }
+  if (rows_.empty() && queue_.empty()) return false;
+  const int running = static_cast<int>(rows_.size());
+  while (static_cast<int>(rows_.size()) < o_.max_batch && !queue_.empty()) {
+    rows_.push_back(std::move(queue_.front()));
+    queue_.erase(queue_.begin());
+  }
+  const int V = model_->config().vocab_size;
+  // Pre-fill the admitted requests in one forward (their first token comes out of it), then
+  // decode the running ones in another: mixing them would pad every short decode row to the
+  // longest prompt.
+  auto run = [&](int row0, int n) {
+    if (n == 0) return;
+    torch::Tensor logits = Forward(row0, n);
+    for (int b = 0; b < n; ++b) Advance(row0 + b, logits.data_ptr<float>() + static_cast<int64_t>(b) * V);
+  };
+  run(running, static_cast<int>(rows_.size()) - running);
+  run(0, running);
+  for (int row = static_cast<int>(rows_.size()) - 1; row >= 0; --row)
+    if (rows_[row]->finished) Finish(row, rows_[row]->finish);
+  return true;
+}
+
+}  // namespace muchator

@@ -1,0 +1,565 @@
+// The generation engine on the tiny synthetic world's catalog with a tiny random model: KV cache
+// against full recomputation, batching against one-by-one, the answer constraint's guarantees,
+// the one-pass continuation, streaming, stop conditions and continuous batching.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "data/ingest.h"
+#include "data/store.h"
+#include "infer/checkpoint.h"
+#include "infer/constraint.h"
+#include "infer/engine.h"
+#include "infer/sampler.h"
+#include "text/bpe_train.h"
+#include "text/chat.h"
+#include "text/special_tokens.h"
+#include "text/training_text.h"
+#include "world/generate.h"
+
+namespace muchator {
+namespace {
+
+namespace fs = std::filesystem;
+
+class InferTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = (fs::temp_directory_path() / ("muchator_infer_" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir_);
+    world::Generate(world::WorldConfig::ForSize("tiny"), dir_ + "/w");
+    Ingest({dir_ + "/w", dir_ + "/s.db", "", true});
+    Store store(dir_ + "/s.db");
+    catalog_ = new Catalog(Catalog::FromStore(store));
+    BpeTrainOptions o;
+    o.vocab_size = 1500;
+    o.special_tokens = BaseSpecialTokens();
+    tok_ = TrainBpe([&](const auto& emit) { ForEachTrainingText(store, emit); }, o).release();
+    codec_ = MakeItemCodec("title", *catalog_, *tok_).release();
+    grammar_ = new AnswerGrammar(*tok_, *codec_, *catalog_);
+    torch::manual_seed(7);
+    ModelConfig c = ModelConfig::Named("tiny");
+    c.vocab_size = tok_->vocab_size();
+    model_ = new Qwen3ForCausalLM(c);
+    // Larger weights than training's init: peaked distributions, so no test hangs on a
+    // near-tie that rounding could flip between two equally correct computations.
+    torch::NoGradGuard g;
+    for (auto& p : (*model_)->named_parameters())
+      if (p.value().dim() == 2) p.value().normal_(0.0, 0.25);
+    (*model_)->eval();
+  }
+  static void TearDownTestSuite() {
+    delete grammar_;
+    delete codec_;
+    delete tok_;
+    delete catalog_;
+    delete model_;
+    fs::remove_all(dir_);
+  }
+  static std::vector<int> Prompt(const std::string& query, int history = 3) {
+    UserContext ctx;
+    ctx.profile = {{"age_bucket", "25-34"}};
+    ctx.state = State{"evening", "weekday", "commute", "phone", 19};
+    for (int i = 0; i < history; ++i) ctx.history.push_back({State{"morning", "weekday", "", "", -1}, i * 17 % 500, Feedback::kLike});
+    return RenderPrompt(*tok_, *codec_, ctx, query).ids;
+  }
+  // Logits of every position of `ids` by the model's own full forward (no cache).
+  static torch::Tensor FullLogits(const std::vector<int>& ids) {
+    torch::NoGradGuard g;
+    std::vector<int64_t> v(ids.begin(), ids.end());
+    auto t = torch::tensor(v, torch::kInt64).unsqueeze(0);
+    return (*model_)->forward(t)[0];
+  }
+  // Exact fp32 engines (bf16 pre-fill off; it has its own test).
+  static EngineOptions Fp32(int max_batch, int max_len = 512) {
+    EngineOptions o;
+    o.max_batch = max_batch;
+    o.max_len = max_len;
+    o.bf16_min_rows = 0;
+    o.attention_block = 16;  // several blocks even on short test prompts
+    return o;
+  }
+  static Engine MakeEngine(int max_batch = 8) { return Engine(*model_, *tok_, grammar_, Fp32(max_batch)); }
+
+  static std::string dir_;
+  static Catalog* catalog_;
+  static Tokenizer* tok_;
+  static ItemCodec* codec_;
+  static AnswerGrammar* grammar_;
+  static Qwen3ForCausalLM* model_;
+};
+std::string InferTest::dir_;
+Catalog* InferTest::catalog_ = nullptr;
+Tokenizer* InferTest::tok_ = nullptr;
+ItemCodec* InferTest::codec_ = nullptr;
+AnswerGrammar* InferTest::grammar_ = nullptr;
+Qwen3ForCausalLM* InferTest::model_ = nullptr;
+
+ConstraintOptions Items(int n, bool sentence = true, bool one_per_artist = false) {
+  ConstraintOptions c;
+  c.num_items = n;
+  c.allow_sentence = sentence;
+  c.one_per_artist = one_per_artist;
+  return c;
+}
+
+// Tolerance for cached vs recomputed logits: both are fp32; they differ only in summation
+// order (different matmul shapes), so |a - b| <= 1e-4 * max(1, |b|).
+void ExpectClose(const float* a, const torch::Tensor& b, const std::string& what) {
+  auto bc = b.contiguous();
+  const float* pb = bc.data_ptr<float>();
+  double worst = 0;
+  for (int64_t i = 0; i < bc.numel(); ++i)
+    worst = std::max(worst, std::abs(a[i] - pb[i]) / std::max(1.0, std::abs(static_cast<double>(pb[i]))));
+  EXPECT_LT(worst, 1e-4) << what;
+}
+
+TEST_F(InferTest, SamplerIsSeededAndRespectsTopKTopPAndAllowed) {
+  std::vector<float> logits = {1.0f, 3.0f, 2.0f, -std::numeric_limits<float>::infinity(), 0.5f};
+  Rng r(1);
+  SamplingOptions greedy;
+  EXPECT_EQ(SampleToken(logits, {}, greedy, r), 1);
+  const std::vector<int> allowed = {0, 2, 3};
+  EXPECT_EQ(SampleToken(logits, allowed, greedy, r), 2);
+  SamplingOptions o;
+  o.temperature = 1.0;
+  o.top_k = 2;
+  std::set<int> seen;
+  for (int i = 0; i < 200; ++i) seen.insert(SampleToken(logits, {}, o, r));
+  EXPECT_EQ(seen, (std::set<int>{1, 2}));
+  o.top_k = 0;
+  o.top_p = 0.5;  // p(1) = 0.61 alone reaches 0.5
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(SampleToken(logits, {}, o, r), 1);
+  o.top_p = 1.0;
+  seen.clear();
+  for (int i = 0; i < 2000; ++i) seen.insert(SampleToken(logits, {}, o, r));
+  EXPECT_EQ(seen, (std::set<int>{0, 1, 2, 4}));  // never the -inf token
+  Rng a(5), b(5);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(SampleToken(logits, {}, o, a), SampleToken(logits, {}, o, b));
+  // A single possibility draws nothing from the stream.
+  Rng c(9), d(9);
+  const std::vector<int> one = {4};
+  EXPECT_EQ(SampleToken(logits, one, o, c), 4);
+  EXPECT_EQ(c.NextU64(), d.NextU64());
+  const std::vector<int> impossible = {3};
+  const std::vector<int> two_impossible = {3, 3};
+  EXPECT_THROW(SampleToken(logits, two_impossible, o, r), Error);
+  o.temperature = -1;
+  EXPECT_THROW(o.Validate(), Error);
+}
+
+TEST_F(InferTest, KvCacheDecodingGivesTheLogitsOfFullRecomputation) {
+  Engine engine = MakeEngine();
+  std::vector<std::vector<float>> seen[3];
+  std::vector<GenerationRequest> reqs;
+  const std::vector<std::string> queries = {"rainy drive", "something calm for studying late at night with tea", "party"};
+  for (int k = 0; k < 3; ++k) {
+    GenerationRequest r;
+    r.prompt = Prompt(queries[k], k * 2);
+    r.sampling.max_new_tokens = 24;
+    r.stop_tokens = {-1};  // never stop early: compare many positions
+    r.logits_hook = [&seen, k](std::span<float> l, std::span<const int>) { seen[k].emplace_back(l.begin(), l.end()); };
+    reqs.push_back(r);
+  }
+  const auto prompts = std::vector<std::vector<int>>{reqs[0].prompt, reqs[1].prompt, reqs[2].prompt};
+  auto results = engine.Generate(reqs);
+  for (int k = 0; k < 3; ++k) {
+    ASSERT_EQ(results[k].tokens.size(), 24u);
+    ASSERT_EQ(seen[k].size(), 24u);
+    std::vector<int> all = prompts[k];
+    all.insert(all.end(), results[k].tokens.begin(), results[k].tokens.end() - 1);
+    auto full = FullLogits(all);
+    for (size_t i = 0; i < seen[k].size(); ++i)
+      ExpectClose(seen[k][i].data(), full[prompts[k].size() - 1 + i], "request " + std::to_string(k) + " step " + std::to_string(i));
+  }
+}
+
+TEST_F(InferTest, Bf16PrefillStaysCloseToFp32) {
+  // bf16 pre-fill (the default on CPUs with native bf16) against exact fp32: the first token's
+  // logits agree to bf16 precision and the constrained answers are mostly the same.
+  EngineOptions o = Fp32(8);
+  o.bf16_min_rows = 1;
+  Engine bf(*model_, *tok_, grammar_, o), fp = MakeEngine();
+  std::vector<GenerationRequest> reqs;
+  std::vector<std::vector<float>> first_bf(8), first_fp(8);
+  for (int k = 0; k < 8; ++k) {
+    GenerationRequest r;
+    r.prompt = Prompt("bf16 " + std::to_string(k), k);
+    r.constraint = Items(5, false);
+    reqs.push_back(r);
+  }
+  auto hook = [](std::vector<std::vector<float>>& into, int k) {
+    return [&into, k](std::span<float> l, std::span<const int> gen) {
+      if (gen.empty()) into[k].assign(l.begin(), l.end());
+    };
+  };
+  auto a = reqs, b = reqs;
+  for (int k = 0; k < 8; ++k) a[k].logits_hook = hook(first_bf, k), b[k].logits_hook = hook(first_fp, k);
+  auto rb = bf.Generate(a), rf = fp.Generate(b);
+  int same = 0;
+  for (int k = 0; k < 8; ++k) {
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < first_fp[k].size(); ++i) {
+      worst = std::max(worst, static_cast<double>(std::abs(first_bf[k][i] - first_fp[k][i])));
+      scale = std::max(scale, static_cast<double>(std::abs(first_fp[k][i])));
+    }
+    EXPECT_LT(worst, 0.05 * scale) << k;
+    EXPECT_GT(worst, 0.0) << "bf16 was not used";
+    same += rb[k].items == rf[k].items;
+  }
+  EXPECT_GE(same, 5);
+}
+
+TEST_F(InferTest, ABatchOfDifferentLengthsEqualsOneByOne) {
+  std::vector<GenerationRequest> reqs;
+  for (int k = 0; k < 6; ++k) {
+    GenerationRequest r;
+    r.prompt = Prompt("query number " + std::to_string(k) + std::string(k * 3, '!'), k);
+    r.sampling.temperature = k % 2 ? 0.0 : 0.9;
+    r.sampling.seed = 100 + k;
+    r.sampling.max_new_tokens = 10 + 7 * k;  // they finish at different times
+    if (k >= 3) r.constraint = ConstraintOptions{};
+    reqs.push_back(r);
+  }
+  Engine batched = MakeEngine(8);
+  auto together = batched.Generate(reqs);
+  for (int k = 0; k < 6; ++k) {
+    Engine alone = MakeEngine(1);
+    auto single = alone.Generate({reqs[k]});
+    EXPECT_EQ(together[k].tokens, single[0].tokens) << "request " << k;
+    EXPECT_EQ(together[k].items, single[0].items) << "request " << k;
+  }
+  // A batch larger than the slots queues the rest and still gives the same answers.
+  Engine small = MakeEngine(2);
+  auto queued = small.Generate(reqs);
+  for (int k = 0; k < 6; ++k) EXPECT_EQ(queued[k].tokens, together[k].tokens) << "request " << k;
+}
+
+TEST_F(InferTest, ConstrainedAnswersOnlyHoldCatalogItemsNeverBannedAlwaysWellFormed) {
+  Engine engine = MakeEngine(16);
+  Rng r(42);
+  std::vector<GenerationRequest> reqs;
+  for (int k = 0; k < 48; ++k) {
+    GenerationRequest q;
+    q.prompt = Prompt("request " + std::to_string(k), k % 5);
+    q.sampling.temperature = 0.5 + r.Uniform();
+    q.sampling.top_p = k % 3 == 0 ? 0.9 : 1.0;
+    q.sampling.seed = k;
+    q.sampling.max_new_tokens = 400;
+    ConstraintOptions c;
+    c.num_items = 1 + static_cast<int>(r.Below(10));
+    c.allow_sentence = k % 2 == 0;
+    c.max_sentence_tokens = 8;
+    for (int i = 0; i < 40; ++i) c.banned_items.push_back(static_cast<int>(r.Below(500)));
+    c.one_per_artist = k % 4 < 2;
+    if (k % 6 == 0) c.banned_artists = {grammar_->ArtistOf(0)};
+    q.constraint = c;
+    reqs.push_back(q);
+  }
+  auto results = engine.Generate(reqs);
+  int with_sentence = 0;
+  for (int k = 0; k < 48; ++k) {
+    const auto& c = *reqs[k].constraint;
+    const auto& res = results[k];
+    ParsedAnswer p = ParseAnswer(*tok_, *codec_, res.tokens);
+    EXPECT_TRUE(p.well_formed()) << k << ": " << (p.problems.empty() ? "" : p.problems[0]) << "\n" << tok_->Decode(res.tokens);
+    EXPECT_TRUE(p.invalid_items.empty());
+    EXPECT_EQ(p.items, res.items);
+    EXPECT_EQ(static_cast<int>(res.items.size()), c.num_items) << k;
+    EXPECT_EQ(res.finish, FinishReason::kStop);
+    with_sentence += !p.sentence.empty();
+    std::set<int> distinct(res.items.begin(), res.items.end()), artists;
+    EXPECT_EQ(distinct.size(), res.items.size());
+    for (int item : res.items) {
+      EXPECT_EQ(std::count(c.banned_items.begin(), c.banned_items.end(), item), 0) << "banned item emitted";
+      for (int a : c.banned_artists) EXPECT_NE(grammar_->ArtistOf(item), a) << "banned artist emitted";
+      if (c.one_per_artist) {
+        EXPECT_TRUE(artists.insert(grammar_->ArtistOf(item)).second) << "artist twice";
+      }
+    }
+  }
+  EXPECT_GT(with_sentence, 0);  // the sentence path was exercised
+}
+
+TEST_F(InferTest, ConstraintEndsEarlyWhenNoAllowedItemIsLeft) {
+  ConstraintOptions o;
+  o.allow_sentence = false;
+  for (int i = 0; i < 500; ++i)
+    if (i != 11 && i != 222) o.banned_items.push_back(i);
+  AnswerConstraint c(*grammar_, o);
+  std::vector<int> emitted;
+  while (!c.Done()) {
+    auto a = c.Allowed();
+    ASSERT_FALSE(a.empty());
+    emitted.push_back(a.back());  // any allowed choice
+    c.Advance(a.back());
+  }
+  std::set<int> items(c.items().begin(), c.items().end());
+  EXPECT_EQ(items, (std::set<int>{11, 222}));
+  EXPECT_TRUE(ParseAnswer(*tok_, *codec_, emitted).well_formed());
+  EXPECT_THROW(AnswerConstraint(*grammar_, Items(0)), Error);
+  AnswerConstraint fresh(*grammar_, o);
+  EXPECT_THROW(fresh.Advance(tok_->TokenId(tok::kItemEnd)), Error);  // not allowed first
+}
+
+// The reference for the next test: with the sentence off, the tokens allowed after `prefix`
+// computed from the item sequences directly (no trie, no state machine).
+std::vector<int> ReferenceAllowed(const Tokenizer& tok, const ItemCodec& codec, const std::vector<int>& prefix,
+                                  const std::set<int>& banned, int num_items) {
+  std::vector<int> expected_text;
+  std::set<int> used;
+  size_t i = 0;
+  for (int k = 1;; ++k) {
+    // "k. " (or <|im_end|> once num_items are out), then an item, then "\n".
+    if (k > num_items) return i == prefix.size() ? std::vector<int>{tok.TokenId(tok::kImEnd)} : std::vector<int>{};
+    for (int t : tok.Encode(std::to_string(k) + ". ")) {
+      if (i == prefix.size()) return {t};
+      if (prefix[i++] != t) return {};
+    }
+    std::vector<int> cur;
+    while (true) {
+      std::set<int> next;
+      int complete = -1;
+      for (int item = 0; item < codec.num_items(); ++item) {
+        if (banned.count(item) || used.count(item)) continue;
+        const auto& s = codec.Encode(item);
+        if (s.size() < cur.size() || !std::equal(cur.begin(), cur.end(), s.begin())) continue;
+        if (s.size() == cur.size()) complete = item;
+        else next.insert(s[cur.size()]);
+      }
+      if (complete >= 0) {
+        used.insert(complete);
+        break;
+      }
+      if (i == prefix.size()) return {next.begin(), next.end()};
+      cur.push_back(prefix[i++]);
+    }
+    for (int t : tok.Encode("\n")) {
+      if (i == prefix.size()) return {t};
+      if (prefix[i++] != t) return {};
+    }
+  }
+}
+
+TEST_F(InferTest, ConstrainedGreedyIsGreedyOverTheAllowedTokens) {
+  Engine engine = MakeEngine(4);
+  std::vector<GenerationRequest> reqs;
+  std::vector<std::set<int>> banned(4);
+  for (int k = 0; k < 4; ++k) {
+    GenerationRequest r;
+    r.prompt = Prompt("greedy " + std::to_string(k), k);
+    ConstraintOptions c;
+    c.allow_sentence = false;
+    c.num_items = 5;
+    for (int i = 0; i < 30; ++i) c.banned_items.push_back((k * 31 + i * 7) % 500);
+    banned[k] = std::set<int>(c.banned_items.begin(), c.banned_items.end());
+    r.constraint = c;
+    reqs.push_back(r);
+  }
+  auto results = engine.Generate(reqs);
+  for (int k = 0; k < 4; ++k) {
+    std::vector<int> all = reqs[k].prompt;
+    all.insert(all.end(), results[k].tokens.begin(), results[k].tokens.end());
+    auto full = FullLogits(all);
+    std::vector<int> prefix;
+    for (int t : results[k].tokens) {
+      const auto allowed = ReferenceAllowed(*tok_, *codec_, prefix, banned[k], 5);
+      ASSERT_FALSE(allowed.empty()) << "the output left the format at token " << prefix.size();
+      auto row = full[reqs[k].prompt.size() - 1 + prefix.size()];
+      int best = allowed[0];
+      for (int a : allowed)
+        if (row[a].item<float>() > row[best].item<float>()) best = a;
+      EXPECT_EQ(t, best) << "request " << k << " token " << prefix.size();
+      prefix.push_back(t);
+    }
+    EXPECT_EQ(results[k].items.size(), 5u);
+  }
+}
+
+TEST_F(InferTest, OnePassContinuationGivesTheSameTextInFewerForwards) {
+  for (const char* codec_name : {"title", "atomic", "semantic"}) {
+    // Each codec with its own tokenizer copy (atomic and semantic add tokens) and model rows.
+    tok_->SaveHf(dir_ + "/tok_copy.json");
+    auto tok_copy = Tokenizer::LoadHf(dir_ + "/tok_copy.json");
+    Tokenizer& tok = *tok_copy;
+    auto codec = MakeItemCodec(codec_name, *catalog_, tok);
+    AnswerGrammar grammar(tok, *codec, *catalog_);
+    torch::manual_seed(3);
+    ModelConfig c = (*model_)->config();
+    c.vocab_size = tok.vocab_size();
+    Qwen3ForCausalLM m(c);
+    {
+      torch::NoGradGuard g;
+      for (auto& p : m->named_parameters())
+        if (p.value().dim() == 2) p.value().normal_(0.0, 0.25);
+    }
+    Engine engine(m, tok, &grammar, Fp32(8));
+    std::vector<GenerationRequest> fast, slow;
+    for (int k = 0; k < 6; ++k) {
+      GenerationRequest r;
+      r.prompt = RenderPrompt(tok, *codec, UserContext{}, "pass " + std::to_string(k)).ids;
+      r.sampling.temperature = 1.0;
+      r.sampling.seed = k;
+      r.sampling.max_new_tokens = 300;
+      r.constraint = Items(6, true, k % 2 == 1);
+      fast.push_back(r);
+      r.one_pass_continuation = false;
+      slow.push_back(r);
+    }
+    auto a = engine.Generate(fast);
+    auto b = engine.Generate(slow);
+    for (int k = 0; k < 6; ++k) {
+      EXPECT_EQ(a[k].tokens, b[k].tokens) << codec_name << " request " << k;
+      EXPECT_EQ(b[k].forward_passes, static_cast<int>(b[k].tokens.size())) << codec_name;
+      EXPECT_LT(a[k].forward_passes, b[k].forward_passes) << codec_name;
+      EXPECT_EQ(a[k].sampled_tokens, a[k].forward_passes) << codec_name;
+    }
+  }
+}
+
+TEST_F(InferTest, UnconstrainedOutputIsParsedWithItsNonCatalogItems) {
+  // A logits hook that dictates the tokens of an answer with one real and one invented item.
+  std::vector<int> script;
+  for (int t : tok_->Encode("1. ")) script.push_back(t);
+  for (int t : codec_->Encode(3)) script.push_back(t);
+  for (int t : tok_->Encode("\n2. ")) script.push_back(t);
+  script.push_back(tok_->TokenId(tok::kItem));
+  for (int t : tok_->Encode("Nowhere Song - Nobody")) script.push_back(t);
+  script.push_back(tok_->TokenId(tok::kItemEnd));
+  for (int t : tok_->Encode("\n")) script.push_back(t);
+  script.push_back(tok_->TokenId(tok::kImEnd));
+  GenerationRequest r;
+  r.prompt = Prompt("anything");
+  r.sampling.temperature = 1.0;
+  r.logits_hook = [&](std::span<float> l, std::span<const int> generated) {
+    for (size_t i = 0; i < l.size(); ++i)
+      if (static_cast<int>(i) != script[generated.size()]) l[i] = -std::numeric_limits<float>::infinity();
+  };
+  Engine engine = MakeEngine();
+  auto res = engine.Generate({r})[0];
+  EXPECT_EQ(res.tokens, script);
+  EXPECT_EQ(res.finish, FinishReason::kStop);
+  ParsedAnswer p = ParseAnswer(*tok_, *codec_, res.tokens);
+  EXPECT_EQ(p.items, (std::vector<int>{3}));
+  ASSERT_EQ(p.invalid_items.size(), 1u);
+  EXPECT_EQ(p.invalid_items[0], "Nowhere Song - Nobody");
+}
+
+TEST_F(InferTest, StreamingDeliversEveryTokenAndWholeCharacters) {
+  // "é" as its two single-byte tokens: the first call must not show half a character.
+  int lead = -1, cont = -1;
+  for (int id = 0; id < tok_->vocab_size(); ++id) {
+    if (tok_->TokenBytes(id) == "\xC3") lead = id;
+    if (tok_->TokenBytes(id) == "\xA9") cont = id;
+  }
+  ASSERT_GE(lead, 0);
+  ASSERT_GE(cont, 0);
+  const std::vector<int> script = {lead, cont, tok_->Encode("ok")[0], tok_->TokenId(tok::kImEnd)};
+  GenerationRequest r;
+  r.prompt = Prompt("stream");
+  r.logits_hook = [&](std::span<float> l, std::span<const int> generated) { l[script[generated.size()]] = 1e9f; };
+  std::vector<std::string> texts;
+  std::vector<int> streamed;
+  r.on_tokens = [&](std::span<const int> t, std::string_view text) {
+    streamed.insert(streamed.end(), t.begin(), t.end());
+    texts.emplace_back(text);
+  };
+  Engine engine = MakeEngine();
+  auto res = engine.Generate({r})[0];
+  EXPECT_EQ(streamed, res.tokens);
+  ASSERT_EQ(texts.size(), 4u);
+  EXPECT_EQ(texts[0], "");
+  EXPECT_EQ(texts[1], "\xC3\xA9");
+  std::string joined;
+  for (auto& t : texts) joined += t;
+  EXPECT_EQ(joined, tok_->Decode(res.tokens));
+
+  // Constrained streaming: forced runs come in one call with all their tokens.
+  GenerationRequest c;
+  c.prompt = Prompt("stream constrained");
+  c.constraint = Items(3, false);
+  std::vector<int> got;
+  int calls = 0;
+  c.on_tokens = [&](std::span<const int> t, std::string_view) { got.insert(got.end(), t.begin(), t.end()), ++calls; };
+  auto cres = engine.Generate({c})[0];
+  EXPECT_EQ(got, cres.tokens);
+  EXPECT_EQ(calls, cres.forward_passes);
+  EXPECT_LT(calls, static_cast<int>(cres.tokens.size()));
+}
+
+TEST_F(InferTest, StopConditionsLengthCancelAndContinuousBatching) {
+  Engine engine = MakeEngine(4);
+  GenerationRequest r;
+  r.prompt = Prompt("length");
+  r.stop_tokens = {-1};
+  r.sampling.max_new_tokens = 7;
+  auto res = engine.Generate({r})[0];
+  EXPECT_EQ(res.tokens.size(), 7u);
+  EXPECT_EQ(res.finish, FinishReason::kLength);
+  EXPECT_EQ(res.prompt_tokens, static_cast<int>(r.prompt.size()));
+
+  // Stop token: the first generated token of a greedy run, declared a stop token, ends it.
+  GenerationRequest s = r;
+  s.stop_tokens = {res.tokens[0]};
+  auto stopped = engine.Generate({s})[0];
+  EXPECT_EQ(stopped.tokens, std::vector<int>{res.tokens[0]});
+  EXPECT_EQ(stopped.finish, FinishReason::kStop);
+
+  // Requests joining while others run get the answers they get alone; cancel ends one.
+  GenerationRequest long_one = r;
+  long_one.sampling.max_new_tokens = 40;
+  GenerationRequest joiner;
+  joiner.prompt = Prompt("a later request with a longer prompt than the first", 4);
+  joiner.constraint = Items(4);
+  const auto alone = engine.Generate({joiner})[0];
+  const int h1 = engine.Submit(long_one);
+  const int h2 = engine.Submit(r);
+  for (int i = 0; i < 5; ++i) engine.Step();
+  const int h3 = engine.Submit(joiner);
+  engine.Cancel(h2);
+  while (engine.Step()) {
+  }
+  EXPECT_EQ(engine.Take(h1).tokens.size(), 40u);
+  const auto joined = engine.Take(h3);
+  EXPECT_EQ(joined.tokens, alone.tokens);
+  const auto cancelled = engine.Take(h2);
+  EXPECT_EQ(cancelled.finish, FinishReason::kCancelled);
+  EXPECT_EQ(cancelled.tokens.size(), 5u);  // one token per step before the cancel, none after
+  EXPECT_THROW(engine.Take(h2), Error);
+
+  GenerationRequest bad;
+  EXPECT_THROW(engine.Submit(bad), Error);  // empty prompt
+  bad.prompt = std::vector<int>(600, 5);
+  EXPECT_THROW(engine.Submit(bad), Error);  // longer than max_len
+  Engine no_catalog(*model_, *tok_, nullptr, Fp32(2, 128));
+  GenerationRequest needs = r;
+  needs.constraint = ConstraintOptions{};
+  EXPECT_THROW(no_catalog.Submit(needs), Error);
+}
+
+TEST_F(InferTest, CheckpointDirectoryLoadsWithItsCodec) {
+  const std::string dir = dir_ + "/ckpt";
+  SaveModel(*model_, dir);
+  tok_->SaveHf(dir + "/tokenizer.json");
+  EXPECT_THROW(LoadCheckpoint(dir + "/nope"), Error);
+  Checkpoint without = LoadCheckpoint(dir);
+  EXPECT_EQ(without.codec, nullptr);
+  SaveItemCodec(*codec_, *catalog_, dir + "/codec.json");
+  Checkpoint c = LoadCheckpoint(dir);
+  ASSERT_NE(c.grammar, nullptr);
+  EXPECT_EQ(c.catalog.items.size(), 500u);
+  EXPECT_EQ(c.catalog.items[7].artist_id, catalog_->items[7].artist_id);
+  for (int i = 0; i < 500; i += 37) EXPECT_EQ(c.codec->Encode(i), codec_->Encode(i));
+  // Same greedy answer from the loaded checkpoint as from the model in memory.
+  GenerationRequest r;
+  r.prompt = Prompt("checkpoint");
+  r.constraint = Items(3);
+  Engine a = MakeEngine(), b(c.model, *c.tok, c.grammar.get(), Fp32(8));
+  EXPECT_EQ(a.Generate({r})[0].tokens, b.Generate({r})[0].tokens);
+}
+
+}  // namespace
+}  // namespace muchator
