@@ -1,12 +1,15 @@
 // Generation speed at the demo model size on this machine, with a checkpoint from the main job:
 //   - decode tokens/s at batch 1, 8 and 32 (free decoding, fixed length, after pre-fill);
 //   - time to first token and time for a complete constrained 10-song answer, one request at a
-//     time, median and p99 over --requests real test queries with their users' contexts.
+//     time, median and p99 over --requests real test queries with their users' contexts, cold
+//     (nothing cached) and warm (the listener's context in the prefix cache).
 //   build/bench/generate_bench --model runs/demo/pretrain/stage3_behaviour/final --store runs/demo/store.sqlite
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -69,6 +72,7 @@ int main(int argc, char** argv) {
     if (!ck.grammar) throw Error("the benchmark needs the item codec", model, "give --codec");
     // Prompts: test queries with their users' contexts (or cold start).
     std::vector<std::vector<int>> prompts;
+    std::vector<int> contexts;  // tokens of each prompt's listener context (the cacheable prefix)
     if (!store_path.empty()) {
       Store store(store_path);
       std::vector<Query> qs;
@@ -76,11 +80,16 @@ int main(int argc, char** argv) {
       for (const auto& q : qs) {
         UserContext ctx = q.user.empty() ? UserContext{} : UserContextFromStore(store, ck.catalog, q.user, q.ts, history);
         ctx.state = q.state;
-        prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, ctx, q.text, history).ids);
+        size_t context = 0;
+        prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, ctx, q.text, history, &context).ids);
+        contexts.push_back(static_cast<int>(context));
       }
     }
-    while (static_cast<int>(prompts.size()) < requests)
-      prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, UserContext{}, "something for a rainy evening drive").ids);
+    while (static_cast<int>(prompts.size()) < requests) {
+      size_t context = 0;
+      prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, UserContext{}, "something for a rainy evening drive", history, &context).ids);
+      contexts.push_back(static_cast<int>(context));
+    }
     std::vector<double> lens;
     for (auto& p : prompts) lens.push_back(static_cast<double>(p.size()));
     std::printf("model %s: %lld parameters, vocabulary %lld; %d threads; %d prompts, median %.0f tokens (max %.0f)\n",
@@ -88,6 +97,7 @@ int main(int argc, char** argv) {
                 static_cast<long long>(ck.model->config().vocab_size), used_threads, requests, Quantile(lens, 0.5),
                 Quantile(lens, 1.0));
 
+    nlohmann::json figures = {{"prompt_tokens_median", Quantile(lens, 0.5)}, {"threads", used_threads}};
     Engine engine(ck.model, *ck.tok, ck.grammar.get(), {32, 0});
     DecodeRate(engine, prompts[0], 1, 8);  // warm up
     double rate1 = 0;
@@ -97,30 +107,50 @@ int main(int argc, char** argv) {
       const double med = Quantile(r, 0.5);
       if (batch == 1) rate1 = med;
       std::printf("decode batch %2d: %8.0f tokens/s (median of %d; %.2fx batch 1)\n", batch, med, runs, med / rate1);
+      figures["decode_tokens_per_s_batch" + std::to_string(batch)] = med;
     }
 
-    for (bool sentence : {false, true}) {
-      std::vector<double> ttft, total, ntok, passes;
-      for (int i = 0; i < requests; ++i) {
-        GenerationRequest r;
-        r.prompt = prompts[i];
-        ConstraintOptions c;
-        c.num_items = 10;
-        c.allow_sentence = sentence;
-        r.constraint = c;
-        r.sampling.max_new_tokens = 400;
-        auto res = engine.Generate({r})[0];
-        if (res.items.size() != 10) throw Error("an answer has " + std::to_string(res.items.size()) + " items");
-        ttft.push_back(res.first_token_s * 1e3);
-        total.push_back(res.total_s * 1e3);
-        ntok.push_back(static_cast<double>(res.tokens.size()));
-        passes.push_back(res.forward_passes);
+    // Complete answers one at a time. Cold: nothing cached (prefix cache off). Warm: the
+    // listener's context (profile + history) is in the prefix cache from an earlier request, as
+    // for a returning listener or the next turn of a conversation.
+    EngineOptions cold_options;
+    cold_options.prefix_cache_mb = 0;
+    Engine cold_engine(ck.model, *ck.tok, ck.grammar.get(), cold_options);
+    for (const char* mode : {"cold", "warm"}) {
+      const bool warm = std::string(mode) == "warm";
+      Engine& e = warm ? engine : cold_engine;
+      for (bool sentence : {false, true}) {
+        std::vector<double> ttft, total, ntok, passes;
+        for (int i = 0; i < requests; ++i) {
+          GenerationRequest r;
+          r.prompt = prompts[i];
+          r.cache_prefix = warm ? contexts[i] : 0;
+          ConstraintOptions c;
+          c.num_items = 10;
+          c.allow_sentence = sentence;
+          r.constraint = c;
+          r.sampling.max_new_tokens = 400;
+          if (warm) e.Generate({r});  // the earlier request that cached the context
+          auto res = e.Generate({r})[0];
+          if (res.items.size() != 10) throw Error("an answer has " + std::to_string(res.items.size()) + " items");
+          if (warm && res.cached_prompt_tokens != contexts[i]) throw Error("the context was not taken from the cache");
+          ttft.push_back(res.first_token_s * 1e3);
+          total.push_back(res.total_s * 1e3);
+          ntok.push_back(static_cast<double>(res.tokens.size()));
+          passes.push_back(res.forward_passes);
+        }
+        std::printf("10-song answers, %s, %s sentence, batch 1: first token median %.1f ms p99 %.1f ms; complete answer "
+                    "median %.1f ms p99 %.1f ms; median %.0f tokens in %.0f forward passes\n",
+                    mode, sentence ? "with" : "no", Quantile(ttft, 0.5), Quantile(ttft, 0.99), Quantile(total, 0.5),
+                    Quantile(total, 0.99), Quantile(ntok, 0.5), Quantile(passes, 0.5));
+        const std::string key = std::string(mode) + (sentence ? "_with_sentence_" : "_list_only_");
+        figures[key + "first_token_ms_median"] = Quantile(ttft, 0.5);
+        figures[key + "first_token_ms_p99"] = Quantile(ttft, 0.99);
+        figures[key + "answer_ms_median"] = Quantile(total, 0.5);
+        figures[key + "answer_ms_p99"] = Quantile(total, 0.99);
       }
-      std::printf("10-song answers, %s sentence, batch 1: first token median %.1f ms p99 %.1f ms; complete answer "
-                  "median %.1f ms p99 %.1f ms; median %.0f tokens in %.0f forward passes\n",
-                  sentence ? "with" : "no", Quantile(ttft, 0.5), Quantile(ttft, 0.99), Quantile(total, 0.5),
-                  Quantile(total, 0.99), Quantile(ntok, 0.5), Quantile(passes, 0.5));
     }
+    std::printf("%s\n", figures.dump().c_str());
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

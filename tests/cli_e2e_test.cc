@@ -7,7 +7,9 @@
 #include <map>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/file.h"
 #include "data/store.h"
@@ -165,6 +167,36 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   ASSERT_EQ(c.code, 0) << c.output;
   EXPECT_NE(ReadFile(P("c2/corpus.config.toml")).find("drop-feedback = true"), std::string::npos);
   EXPECT_NE(ReadFile(P("c2/codec.json")).find("\"codec\":\"atomic\""), std::string::npos);
+
+  // The final checkpoint answers through `generate`: its codec.json travelled with it.
+  const std::string ckpt = P("run/pretrain/stage3_behaviour/final");
+  ASSERT_TRUE(fs::exists(ckpt + "/codec.json"));
+  Result g = RunBinary("-q generate --model " + ckpt + " --prompt 'something for a rainy evening drive' --n 3 " +
+                       "--temperature 0.8 --items 5 --one-per-artist --exclude s1,s2 --store " + P("run/store.sqlite") +
+                       " --user u1 --state 'evening, weekday, commute, car' --out " + P("answers.json"));
+  ASSERT_EQ(g.code, 0) << g.output;
+  const auto answers = nlohmann::json::parse(ReadFile(P("answers.json")));
+  ASSERT_EQ(answers.size(), 3u);
+  for (const auto& a : answers) {
+    ASSERT_EQ(a["items"].size(), 5u) << a.dump();
+    EXPECT_TRUE(a["problems"].empty()) << a.dump();
+    std::set<std::string> artists;
+    for (const auto& it : a["items"]) {
+      EXPECT_NE(it["id"], "s1");
+      EXPECT_NE(it["id"], "s2");
+      EXPECT_TRUE(artists.insert(it["artist"].get<std::string>()).second) << a.dump();
+      EXPECT_NE(g.output.find(it["id"].get<std::string>()), std::string::npos);  // printed too
+    }
+  }
+  EXPECT_NE(ReadFile(P("answers.json.config.toml")).find("one-per-artist = true"), std::string::npos);
+  Result free_text = RunBinary("-q generate --model " + ckpt + " --prompt 'hype me up' --constrained=false --max-tokens 20");
+  EXPECT_EQ(free_text.code, 0) << free_text.output;
+  Result bad = RunBinary("-q generate --model " + ckpt + " --prompt x --exclude no_such_song");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.output.find("no_such_song"), std::string::npos) << bad.output;
+  Result no_ckpt = RunBinary("-q generate --model " + P("nowhere") + " --prompt x");
+  EXPECT_EQ(no_ckpt.code, 1);
+  EXPECT_NE(no_ckpt.output.find("config.json"), std::string::npos) << no_ckpt.output;
 }
 
 }  // namespace muchator

@@ -58,6 +58,7 @@ class GenerateCommand : public Command {
       throw Error("constrained decoding needs the item codec, and " + model_ + " has no codec.json", "--model",
                   "give --codec PATH (the corpus's codec.json) or --constrained=false");
     std::vector<int> prompt;
+    size_t context = 0;  // the listener's context: pre-filled once for all --n answers
     if (raw_) {
       prompt = ck.tok->EncodeWithSpecial(prompt_);
     } else {
@@ -70,7 +71,7 @@ class GenerateCommand : public Command {
         if (!store.GetUser(user_)) spdlog::warn("user '{}' is not in {}: cold-start context", user_, store_);
       }
       ctx.state = ParseStateText(state_);
-      prompt = RenderPrompt(*ck.tok, *ck.codec, ctx, prompt_, static_cast<int>(history_)).ids;
+      prompt = RenderPrompt(*ck.tok, *ck.codec, ctx, prompt_, static_cast<int>(history_), &context).ids;
     }
     EngineOptions eo;
     eo.max_batch = static_cast<int>(n_);
@@ -80,6 +81,7 @@ class GenerateCommand : public Command {
     for (int64_t i = 0; i < n_; ++i) {
       GenerationRequest r;
       r.prompt = prompt;
+      r.cache_prefix = n_ > 1 ? static_cast<int>(context) : 0;
       r.sampling = sampling_;
       r.sampling.top_k = static_cast<int>(top_k_);
       r.sampling.seed = static_cast<uint64_t>(seed_ + i);
@@ -140,7 +142,8 @@ class GenerateCommand : public Command {
       out.push_back(std::move(j));
     }
     if (!out_.empty()) {
-      WriteFileAtomic(out_, out.dump(2) + "\n");
+      // Free text of a small model can cut UTF-8 characters: write U+FFFD for those bytes.
+      WriteFileAtomic(out_, out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
       opts.WriteEffective(out_ + ".config.toml");
     }
     return 0;

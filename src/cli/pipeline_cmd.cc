@@ -16,6 +16,11 @@
 #include "text/special_tokens.h"
 #include "text/training_text.h"
 #include "world/generate.h"
+#include "infer/checkpoint.h"
+#include "infer/engine.h"
+#include "text/chat.h"
+
+#include <nlohmann/json.hpp>
 
 namespace muchator::cli {
 
@@ -23,6 +28,43 @@ CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokeni
                         const std::string& out, const CorpusOptions& o);
 
 namespace {
+
+// A few answers of the final checkpoint to held-out test requests (constrained, greedy), printed
+// and written to `out`: a look at what the model does so far, not an evaluation.
+void SampleAnswers(const std::string& store_path, const std::string& ckpt_dir, const std::string& out) {
+  Checkpoint ck = LoadCheckpoint(ckpt_dir);
+  if (!ck.grammar) return;
+  Store store(store_path);
+  std::vector<Query> queries;
+  store.ForEachQuery([&](const Query& q) { if (queries.size() < 3) queries.push_back(q); }, "test");
+  if (queries.empty()) return;
+  Engine engine(ck.model, *ck.tok, ck.grammar.get(), {static_cast<int>(queries.size()), 0});
+  std::vector<GenerationRequest> reqs;
+  for (const auto& q : queries) {
+    UserContext ctx = q.user.empty() ? UserContext{} : UserContextFromStore(store, ck.catalog, q.user, q.ts);
+    ctx.state = q.state;
+    GenerationRequest r;
+    r.prompt = RenderPrompt(*ck.tok, *ck.codec, ctx, q.text).ids;
+    r.constraint = ConstraintOptions{};
+    r.constraint->allow_sentence = false;
+    reqs.push_back(std::move(r));
+  }
+  const auto results = engine.Generate(std::move(reqs));
+  nlohmann::json j = nlohmann::json::array();
+  for (size_t i = 0; i < results.size(); ++i) {
+    std::printf("sample answer to \"%s\" (user %s, %s):\n", queries[i].text.c_str(),
+                queries[i].user.empty() ? "-" : queries[i].user.c_str(), StateText(queries[i].state).c_str());
+    nlohmann::json items = nlohmann::json::array();
+    for (size_t k = 0; k < results[i].items.size(); ++k) {
+      const int item = results[i].items[k];
+      if (k < 5) std::printf("  %zu. %s\n", k + 1, ck.codec->DisplayText(item).c_str());
+      items.push_back(ck.catalog.items[item].id);
+    }
+    j.push_back({{"query", queries[i].id}, {"text", queries[i].text}, {"user", queries[i].user}, {"items", items},
+                 {"total_ms", results[i].total_s * 1e3}});
+  }
+  WriteFileAtomic(out, j.dump(2) + "\n");
+}
 
 class PipelineCommand : public Command {
  public:
@@ -92,12 +134,15 @@ class PipelineCommand : public Command {
       to.ckpt_every = std::max<int64_t>(1, pretrain_steps_ / 2);
       const std::vector<std::string> stages = {"stage0_general", "stage1_objective", "stage2_subjective",
                                                "stage3_behaviour"};
+      std::string last_stage;
       for (const StageResult& r : RunCurriculum(out_ + "/corpus", stages, false, out_ + "/pretrain", "", model_size_, to, false)) {
         double own = 0;
         for (auto& [s, l] : r.heldout)
           if (s == r.stage) own = l;
         std::printf("pretrain %s: train loss %.3f, held-out loss of this stage %.3f\n", r.stage.c_str(), r.final_loss, own);
+        last_stage = r.stage;
       }
+      if (!last_stage.empty()) SampleAnswers(store, out_ + "/pretrain/" + last_stage + "/final", out_ + "/samples.json");
     }
     std::printf("pipeline done: %s\n", out_.c_str());
     return 0;

@@ -47,10 +47,71 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void RowsTimesWeigh
   }
 }
 
+// Attention of R query rows of one (sequence, KV head) while decoding, fused: scores, softmax
+// and the weighted sum of values in one pass over this head's cache, with no masked work (row r
+// sees keys [0, limit[r])). Keys are stored transposed (Kt: D rows of `ldk` floats), so the
+// scores vectorise over keys without horizontal sums; V rows are D floats. `s` holds >= T
+// floats. Written here because torch's batched matmul packs each (sequence, head) block
+// separately, which dominated decoding with a few query rows (bench/README.md, generation).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void DecodeAttention(const float* q, int64_t R,
+                                                                                  const int64_t* limit, const float* Kt,
+                                                                                  int64_t ldk, const float* V, int64_t D,
+                                                                                  float* out, float* s) {
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t T = limit[r];
+    const float* qr = q + r * D;
+    for (int64_t t = 0; t < T; ++t) s[t] = 0.0f;
+    for (int64_t d = 0; d < D; ++d) {
+      const float qd = qr[d];
+      const float* kd = Kt + d * ldk;
+#pragma omp simd
+      for (int64_t t = 0; t < T; ++t) s[t] += qd * kd[t];
+    }
+    float m = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : m)
+    for (int64_t t = 0; t < T; ++t) m = s[t] > m ? s[t] : m;
+    // s[t] = exp(s[t] - m), written out here to vectorise: glibc's expf does not without
+    // -ffast-math, and helpers are not inlined into target clones. First x = max(s[t] - m, -87)
+    // (its own loop: GCC does not if-convert the clamp next to the int conversion), then
+    // exp(x) = 2^k p(f), x = k ln2 + f, with Cephes' polynomial (relative error ~2e-7);
+    // k = round(x / ln2) by truncating x / ln2 - 0.5 (x <= 0).
+#pragma omp simd
+    for (int64_t t = 0; t < T; ++t) s[t] = s[t] - m > -87.0f ? s[t] - m : -87.0f;
+#pragma omp simd
+    for (int64_t t = 0; t < T; ++t) {
+      const float x = s[t];
+      const int32_t k = static_cast<int32_t>(x * 1.44269504088896341f - 0.5f);
+      const float f = x - static_cast<float>(k) * 0.693359375f + static_cast<float>(k) * 2.12194440e-4f;
+      float p = 1.9875691500e-4f;
+      p = p * f + 1.3981999507e-3f;
+      p = p * f + 8.3334519073e-3f;
+      p = p * f + 4.1665795894e-2f;
+      p = p * f + 1.6666665459e-1f;
+      p = p * f + 5.0000001201e-1f;
+      p = p * f * f + f + 1.0f;
+      s[t] = p * __builtin_bit_cast(float, (k + 127) << 23);
+    }
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t t = 0; t < T; ++t) sum += s[t];
+    const float inv = 1.0f / sum;
+    float* o = out + r * D;
+    for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
+    for (int64_t t = 0; t < T; ++t) {
+      const float p = s[t] * inv;
+      const float* v = V + t * D;
+#pragma omp simd
+      for (int64_t d = 0; d < D; ++d) o[d] += p * v[d];
+    }
+  }
+}
+
 // x @ w^T. Up to kSmallRows rows (decoding) use RowsTimesWeights, written here because
 // OpenBLAS's gemm packs the whole weight matrix on every call: with 1-8 rows the packing costs
 // 3-7x the product itself (bench/README.md, generation). More rows go to torch (OpenBLAS).
 constexpr int64_t kSmallRows = 12;
+// Attention with at most this many query rows per (sequence, KV head) uses the kernels above.
+constexpr int64_t kSmallAttentionRows = 16;
 torch::Tensor Linear(const torch::Tensor& x_in, const torch::Tensor& w) {
   const int64_t rows = x_in.size(0);
   if (rows > kSmallRows) return torch::linear(x_in, w);
@@ -130,7 +191,7 @@ struct Engine::Seq {
   int cache_len = 0;
   bool finished = false, cancelled = false;
   FinishReason finish = FinishReason::kStop;
-  int forward_passes = 0, sampled = 0;
+  int forward_passes = 0, sampled = 0, cached = 0;
   Clock::time_point submitted;
   double first_token_s = -1, total_s = 0;
   std::vector<int> stream_tokens;
@@ -159,9 +220,12 @@ Engine::Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar
   // Zeroed, not empty: attention reads (and masks) positions past a sequence's length, and
   // garbage there could be NaN, which masking does not remove from probs x V.
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    k_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, max_len_ + 1, c.head_dim}));
+    // Keys transposed, (slot, kv head, head_dim, position): decoding's scores vectorise over positions.
+    k_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, c.head_dim, max_len_ + 1}));
     v_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, max_len_ + 1, c.head_dim}));
   }
+  bytes_per_token_ = 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * static_cast<int64_t>(sizeof(float));
+  prefix_capacity_ = static_cast<int64_t>(std::max(0, o_.prefix_cache_mb)) << 20;
   RefreshWeights();
 }
 
@@ -169,6 +233,8 @@ Engine::~Engine() = default;
 
 void Engine::RefreshWeights() {
   torch::NoGradGuard g;
+  prefixes_.clear();  // their KV came from the old weights
+  prefix_bytes_ = 0;
   auto w = std::make_unique<Weights>();
   auto& m = *model_->model;
   w->embed = m.embed_tokens->weight.detach().to(torch::kFloat32).contiguous();
@@ -201,6 +267,9 @@ void Engine::RefreshWeights() {
 
 int Engine::Submit(GenerationRequest r) {
   if (r.prompt.empty()) throw Error("the prompt is empty");
+  if (r.cache_prefix < 0 || r.cache_prefix > static_cast<int>(r.prompt.size()))
+    throw Error("cache_prefix " + std::to_string(r.cache_prefix) + " is outside the prompt (" +
+                std::to_string(r.prompt.size()) + " tokens)");
   for (int t : r.prompt)
     if (t < 0 || t >= model_->config().vocab_size) throw Error("prompt token " + std::to_string(t) + " is outside the vocabulary");
   if (static_cast<int>(r.prompt.size()) >= max_len_)
@@ -239,6 +308,7 @@ GenerationResult Engine::Take(int handle) {
   if (s.cons) r.items = s.cons->items();
   r.finish = s.finish;
   r.prompt_tokens = static_cast<int>(s.req.prompt.size());
+  r.cached_prompt_tokens = s.cached;
   r.forward_passes = s.forward_passes;
   r.sampled_tokens = s.sampled;
   r.first_token_s = std::max(0.0, s.first_token_s);
@@ -305,7 +375,7 @@ torch::Tensor Engine::Forward(int row0, int B) {
     auto v = qkv.narrow(1, (H + KV) * D, KV * D).reshape({B * N, KV, D});
     q = ApplyRotary(q, cos, sin);
     k = ApplyRotary(k, cos, sin);
-    k_cache_[l].index_put_({rowidx_t, Slice(), wpos_t}, k.reshape({B * N, KV, D}));
+    k_cache_[l].index_put_({rowidx_t, Slice(), Slice(), wpos_t}, k.reshape({B * N, KV, D}));
     v_cache_[l].index_put_({rowidx_t, Slice(), wpos_t}, v);
     // Grouped-query attention without repeating K/V: the g query heads of one KV head are
     // stacked along the query axis. Head h uses KV head h / g (as repeat_interleave would).
@@ -315,13 +385,38 @@ torch::Tensor Engine::Forward(int row0, int B) {
       const int64_t n = std::min<int64_t>(o_.attention_block, N - n0);
       int64_t Tc = 0;
       for (int b = 0; b < B; ++b) Tc = std::max(Tc, std::min(T, start[b] + n0 + n));
-      auto K = k_cache_[l].narrow(0, row0, B).narrow(2, 0, Tc);  // (B, KV, Tc, D)
-      auto V = v_cache_[l].narrow(0, row0, B).narrow(2, 0, Tc);
       auto qg = (q.narrow(1, n0, n) * scale).view({B, n, KV, g, D}).permute({0, 2, 3, 1, 4}).reshape({B, KV, g * n, D});
-      auto scores = torch::matmul(qg, K.transpose(2, 3)).view({B, KV, g, n, Tc});
-      scores.add_(mask.narrow(3, n0, n).narrow(4, 0, Tc));
-      at::_softmax_out(scores, scores, -1, false);  // in place
-      outs.push_back(torch::matmul(scores.view({B, KV, g * n, Tc}), V).view({B, KV, g, n, D}).permute({0, 3, 1, 2, 4}));
+      const int64_t R = g * n;
+      torch::Tensor mixed;  // (B, KV, R, D)
+      if (R <= kSmallAttentionRows) {
+        // Each query row's visible length: row r = (head j, token n0 + i) sees [0, L + n0 + i].
+        std::vector<int64_t> limit(B * R);
+        for (int b = 0; b < B; ++b)
+          for (int64_t j = 0; j < g; ++j)
+            for (int64_t i = 0; i < n; ++i) limit[b * R + j * n + i] = std::min(T, start[b] + n0 + i + 1);
+        mixed = torch::empty({B, KV, R, D});
+        const float* qp = qg.data_ptr<float>();
+        const float* kp = k_cache_[l].data_ptr<float>();
+        const float* vp = v_cache_[l].data_ptr<float>();
+        float* mp = mixed.data_ptr<float>();
+        const int64_t ld = max_len_ + 1;
+        at::parallel_for(0, B * KV, 1, [&](int64_t i0, int64_t i1) {
+          std::vector<float> scratch(T);
+          for (int64_t i = i0; i < i1; ++i) {
+            const int64_t slot_head = (row0 + i / KV) * KV + i % KV;
+            DecodeAttention(qp + i * R * D, R, limit.data() + (i / KV) * R, kp + slot_head * D * ld, ld,
+                            vp + slot_head * ld * D, D, mp + i * R * D, scratch.data());
+          }
+        });
+      } else {
+        auto Kt = k_cache_[l].narrow(0, row0, B).narrow(3, 0, Tc);  // (B, KV, D, Tc)
+        auto V = v_cache_[l].narrow(0, row0, B).narrow(2, 0, Tc);   // (B, KV, Tc, D)
+        auto scores = torch::matmul(qg, Kt).view({B, KV, g, n, Tc});
+        scores.add_(mask.narrow(3, n0, n).narrow(4, 0, Tc));
+        at::_softmax_out(scores, scores, -1, false);  // in place
+        mixed = torch::matmul(scores.view({B, KV, R, Tc}), V);
+      }
+      outs.push_back(mixed.view({B, KV, g, n, D}).permute({0, 3, 1, 2, 4}));
     }
     auto att = (outs.size() == 1 ? outs[0] : torch::cat(outs, 1)).reshape({B * N, H * D});
     x = x + Linear(att, L.wo, L.wo16, bf16);
@@ -383,12 +478,46 @@ void Engine::Finish(int row, FinishReason why) {
   if (row != last) {
     // Keep the running rows contiguous: the last one moves into the freed slot.
     const int64_t len = rows_[last]->cache_len;
-    for (auto* cache : {&k_cache_, &v_cache_})
-      for (auto& t : *cache) t[row].narrow(1, 0, len).copy_(t[last].narrow(1, 0, len));
+    for (auto& t : k_cache_) t[row].narrow(2, 0, len).copy_(t[last].narrow(2, 0, len));
+    for (auto& t : v_cache_) t[row].narrow(1, 0, len).copy_(t[last].narrow(1, 0, len));
     rows_[row] = std::move(rows_[last]);
   }
   rows_.pop_back();
   done_.emplace(s->handle, std::move(s));
+}
+
+int Engine::FindPrefix(const std::vector<int>& prompt) const {
+  int best = -1;
+  size_t best_len = 0;
+  for (size_t i = 0; i < prefixes_.size(); ++i) {
+    const auto& t = prefixes_[i].tokens;
+    // A proper prefix: at least one prompt token is left to pre-fill (it gives the logits).
+    if (t.size() > best_len && t.size() < prompt.size() && std::equal(t.begin(), t.end(), prompt.begin()))
+      best = static_cast<int>(i), best_len = t.size();
+  }
+  return best;
+}
+
+void Engine::SavePrefix(int row, int len) {
+  const int64_t bytes = len * bytes_per_token_;
+  if (len <= 0 || bytes > prefix_capacity_) return;
+  const auto& prompt = rows_[row]->req.prompt;
+  for (const auto& p : prefixes_)
+    if (static_cast<int>(p.tokens.size()) == len && std::equal(p.tokens.begin(), p.tokens.end(), prompt.begin())) return;
+  while (prefix_bytes_ + bytes > prefix_capacity_) {  // least recently used out
+    auto lru = std::min_element(prefixes_.begin(), prefixes_.end(), [](const Prefix& a, const Prefix& b) { return a.used < b.used; });
+    prefix_bytes_ -= static_cast<int64_t>(lru->tokens.size()) * bytes_per_token_;
+    prefixes_.erase(lru);
+  }
+  Prefix p;
+  p.tokens.assign(prompt.begin(), prompt.begin() + len);
+  for (size_t l = 0; l < k_cache_.size(); ++l) {
+    p.k.push_back(k_cache_[l][row].narrow(2, 0, len).clone());
+    p.v.push_back(v_cache_[l][row].narrow(1, 0, len).clone());
+  }
+  p.used = ++clock_;
+  prefix_bytes_ += bytes;
+  prefixes_.push_back(std::move(p));
 }
 
 bool Engine::Step() {
@@ -407,9 +536,38 @@ bool Engine::Step() {
   }
   if (rows_.empty() && queue_.empty()) return false;
   const int running = static_cast<int>(rows_.size());
-  while (static_cast<int>(rows_.size()) < o_.max_batch && !queue_.empty()) {
-    rows_.push_back(std::move(queue_.front()));
-    queue_.erase(queue_.begin());
+  // Admit queued requests into free slots, starting each from its longest cached prefix. A
+  // request whose prompt starts with a longer prefix that one admitted now will store waits a
+  // step, so a group with one context (GRPO rollouts, n answers) is pre-filled once.
+  std::vector<std::vector<int>> storing;
+  for (size_t i = 0; i < queue_.size() && static_cast<int>(rows_.size()) < o_.max_batch;) {
+    const std::vector<int>& prompt = queue_[i]->req.prompt;
+    const int hit = FindPrefix(prompt);
+    const size_t hit_len = hit >= 0 ? prefixes_[hit].tokens.size() : 0;
+    bool wait = false;
+    for (const auto& p : storing)
+      wait |= p.size() > hit_len && p.size() < prompt.size() && std::equal(p.begin(), p.end(), prompt.begin());
+    if (wait) {
+      ++i;
+      continue;
+    }
+    auto s = std::move(queue_[i]);
+    queue_.erase(queue_.begin() + i);
+    const int slot = static_cast<int>(rows_.size());
+    if (hit >= 0) {
+      Prefix& p = prefixes_[hit];
+      for (size_t l = 0; l < k_cache_.size(); ++l) {
+        k_cache_[l][slot].narrow(2, 0, hit_len).copy_(p.k[l]);
+        v_cache_[l][slot].narrow(1, 0, hit_len).copy_(p.v[l]);
+      }
+      p.used = ++clock_;
+      s->cache_len = s->cached = static_cast<int>(hit_len);
+      s->pending.assign(prompt.begin() + hit_len, prompt.end());
+    }
+    const int keep = s->req.cache_prefix;
+    if (keep > static_cast<int>(hit_len) && keep < static_cast<int>(prompt.size()) && keep * bytes_per_token_ <= prefix_capacity_)
+      storing.emplace_back(prompt.begin(), prompt.begin() + keep);
+    rows_.push_back(std::move(s));
   }
   const int V = model_->config().vocab_size;
   // Pre-fill the admitted requests in one forward (their first token comes out of it), then
@@ -421,6 +579,10 @@ bool Engine::Step() {
     for (int b = 0; b < n; ++b) Advance(row0 + b, logits.data_ptr<float>() + static_cast<int64_t>(b) * V);
   };
   run(running, static_cast<int>(rows_.size()) - running);
+  for (int row = running; row < static_cast<int>(rows_.size()); ++row) {
+    const int keep = rows_[row]->req.cache_prefix;
+    if (keep > rows_[row]->cached) SavePrefix(row, keep);
+  }
   run(0, running);
   for (int row = static_cast<int>(rows_.size()) - 1; row >= 0; --row)
     if (rows_[row]->finished) Finish(row, rows_[row]->finish);

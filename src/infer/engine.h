@@ -37,6 +37,10 @@ struct EngineOptions {
   // Pre-fill attention runs over query blocks of this many positions, each against the keys
   // it can see only (causal): about half the work of one block on long prompts.
   int attention_block = 128;
+  // Prefix cache: the KV of prompt prefixes that requests asked to keep (GenerationRequest::
+  // cache_prefix: a listener's context, a conversation so far), reused by later requests that
+  // start with the same tokens, least recently used dropped first. Megabytes; 0 = off.
+  int prefix_cache_mb = 64;
 };
 
 // Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16 in /proc/cpuinfo).
@@ -54,6 +58,10 @@ struct GenerationRequest {
   // When the constraint leaves a single continuation, append it without a forward pass per
   // token (same text either way; off only to measure or test the difference).
   bool one_pass_continuation = true;
+  // Keep the KV of the first `cache_prefix` prompt tokens for later requests that start the same
+  // way (RenderPrompt's context_tokens: the listener's profile and history). Requests submitted
+  // together that share such a prefix are pre-filled once: the others wait one step and reuse it.
+  int cache_prefix = 0;
   // Sees (and may edit, e.g. set -inf) the logits of every sampled position, before the
   // constraint and sampling; `generated` = the tokens generated so far.
   std::function<void(std::span<float> logits, std::span<const int> generated)> logits_hook;
@@ -70,6 +78,7 @@ struct GenerationResult {
   std::vector<int> items;   // constrained: the catalog items in order
   FinishReason finish = FinishReason::kStop;
   int prompt_tokens = 0;
+  int cached_prompt_tokens = 0;  // of which taken from the prefix cache (not pre-filled)
   int forward_passes = 0;   // batched forward passes this sequence took part in (prefill included)
   int sampled_tokens = 0;   // tokens chosen from logits; the others were forced by the constraint
   double first_token_s = 0; // from Submit to the first generated token
@@ -101,6 +110,9 @@ class Engine {
   int running() const { return static_cast<int>(rows_.size()); }
   int queued() const { return static_cast<int>(queue_.size()); }
   int max_len() const { return max_len_; }
+  // Prefix-cache contents: entries and their total size in bytes.
+  int prefix_entries() const { return static_cast<int>(prefixes_.size()); }
+  int64_t prefix_bytes() const { return prefix_bytes_; }
   const Tokenizer& tokenizer() const { return tok_; }
   const AnswerGrammar* grammar() const { return grammar_; }
 
@@ -114,6 +126,15 @@ class Engine {
   void Advance(int row, float* logits);
   void Append(Seq& s, int token);
   void Finish(int row, FinishReason why);
+  // The stored prefix that is the longest proper prefix of `prompt`, or -1.
+  int FindPrefix(const std::vector<int>& prompt) const;
+  // Stores the KV of the first `len` tokens of the sequence in `row` (LRU eviction).
+  void SavePrefix(int row, int len);
+  struct Prefix {
+    std::vector<int> tokens;
+    std::vector<torch::Tensor> k, v;  // per layer: k (kv_heads, head_dim, len), v (kv_heads, len, head_dim)
+    uint64_t used = 0;
+  };
 
   Qwen3ForCausalLM model_;
   const Tokenizer& tok_;
@@ -124,12 +145,17 @@ class Engine {
   std::vector<int> default_stops_;
   std::unique_ptr<Weights> w_;
   torch::Tensor cos_, sin_;                      // (max_len, head_dim)
-  std::vector<torch::Tensor> k_cache_, v_cache_;  // per layer (max_batch, kv_heads, max_len + 1, head_dim)
+  // Per layer: k (max_batch, kv_heads, head_dim, max_len + 1), v (max_batch, kv_heads, max_len + 1, head_dim);
+  // position max_len is the scratch column padding tokens write to.
+  std::vector<torch::Tensor> k_cache_, v_cache_;
   std::vector<std::unique_ptr<Seq>> rows_;        // running sequences; index = slot
   std::vector<std::unique_ptr<Seq>> queue_;       // submitted, not yet admitted
   std::map<int, std::unique_ptr<Seq>> done_;
   int next_handle_ = 0;
   std::vector<std::pair<float, int>> scratch_;
+  std::vector<Prefix> prefixes_;
+  int64_t prefix_bytes_ = 0, prefix_capacity_ = 0, bytes_per_token_ = 0;
+  uint64_t clock_ = 0;
 };
 
 }  // namespace muchator

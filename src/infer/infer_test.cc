@@ -540,6 +540,62 @@ TEST_F(InferTest, StopConditionsLengthCancelAndContinuousBatching) {
   EXPECT_THROW(no_catalog.Submit(needs), Error);
 }
 
+TEST_F(InferTest, PrefixCacheReusesAListenersContextWithTheSameAnswers) {
+  // One listener (profile + 12 history events), several requests with other states and queries.
+  UserContext ctx;
+  ctx.profile = {{"age_bucket", "35-44"}, {"region", "south"}};
+  for (int i = 0; i < 12; ++i) ctx.history.push_back({State{"night", "weekend", "home", "speaker", 22}, i * 29 % 500, Feedback::kFinish});
+  std::vector<GenerationRequest> reqs;
+  size_t context = 0;
+  for (int k = 0; k < 6; ++k) {
+    ctx.state = State{k % 2 ? "morning" : "evening", "weekday", "commute", "phone", 8};
+    GenerationRequest r;
+    r.prompt = RenderPrompt(*tok_, *codec_, ctx, "request " + std::to_string(k), 20, &context).ids;
+    r.cache_prefix = static_cast<int>(context);
+    // Greedy: a cached prefix's KV equals a fresh pre-fill's only to rounding (~1e-6 in the
+    // logits, other matrix shapes), which can move a sampled draw that lands on a boundary.
+    r.constraint = Items(4, k % 2 == 0);
+    reqs.push_back(r);
+  }
+  ASSERT_GT(context, 100u);
+  EngineOptions off = Fp32(8);
+  off.prefix_cache_mb = 0;
+  Engine plain(*model_, *tok_, grammar_, off), cached = MakeEngine(8);
+  const auto expected = plain.Generate(reqs);
+  for (const auto& r : expected) EXPECT_EQ(r.cached_prompt_tokens, 0);
+  // Submitted together: one pre-fills the context, the others wait a step and reuse it.
+  const auto together = cached.Generate(reqs);
+  int reused = 0;
+  for (int k = 0; k < 6; ++k) {
+    EXPECT_EQ(together[k].tokens, expected[k].tokens) << k;
+    reused += together[k].cached_prompt_tokens == static_cast<int>(context);
+  }
+  EXPECT_EQ(reused, 5);
+  EXPECT_EQ(cached.prefix_entries(), 1);
+  // Later requests of the same listener start from the cache at once.
+  const auto later = cached.Generate({reqs[3]})[0];
+  EXPECT_EQ(later.cached_prompt_tokens, static_cast<int>(context));
+  EXPECT_EQ(later.tokens, expected[3].tokens);
+  // A bounded cache: many listeners, at most the capacity held, least recently used out.
+  EngineOptions small = Fp32(4);
+  small.prefix_cache_mb = 1;
+  Engine bounded(*model_, *tok_, grammar_, small);
+  for (int u = 0; u < 40; ++u) {
+    UserContext c2 = ctx;
+    c2.history[0].item = u;
+    GenerationRequest r = reqs[0];
+    r.prompt = RenderPrompt(*tok_, *codec_, c2, "x", 20, &context).ids;
+    r.cache_prefix = static_cast<int>(context);
+    bounded.Generate({r});
+    EXPECT_LE(bounded.prefix_bytes(), int64_t{1} << 20);
+  }
+  EXPECT_GT(bounded.prefix_entries(), 1);
+  EXPECT_LT(bounded.prefix_entries(), 40);
+  GenerationRequest bad = reqs[0];
+  bad.cache_prefix = static_cast<int>(bad.prompt.size()) + 1;
+  EXPECT_THROW(bounded.Submit(bad), Error);
+}
+
 TEST_F(InferTest, CheckpointDirectoryLoadsWithItsCodec) {
   const std::string dir = dir_ + "/ckpt";
   SaveModel(*model_, dir);

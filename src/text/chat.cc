@@ -71,7 +71,7 @@ UserContext UserContextFromStore(Store& store, const Catalog& catalog, const std
 }
 
 TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx, std::string_view query,
-                      int max_history) {
+                      int max_history, size_t* context_tokens) {
   TokenSeq s;
   s.Id(tok.TokenId(tok::kImStart));
   s.Text(tok, "user\n");
@@ -81,8 +81,6 @@ TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserCo
     s.Id(tok.TokenId(tok::kProfile));
     s.Text(tok, p + "\n");
   }
-  s.Id(tok.TokenId(tok::kState));
-  s.Text(tok, StateText(ctx.state) + "\n");
   if (!ctx.history.empty() && max_history > 0) {
     s.Id(tok.TokenId(tok::kHistory));
     const size_t from = ctx.history.size() > static_cast<size_t>(max_history) ? ctx.history.size() - max_history : 0;
@@ -95,6 +93,9 @@ TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserCo
     }
     s.Text(tok, "\n");
   }
+  if (context_tokens) *context_tokens = s.size();
+  s.Id(tok.TokenId(tok::kState));
+  s.Text(tok, StateText(ctx.state) + "\n");
   s.Id(tok.TokenId(tok::kQuery));
   s.Text(tok, query);
   s.Id(tok.TokenId(tok::kImEnd));

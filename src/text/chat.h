@@ -2,8 +2,8 @@
 // ChatML-style:
 //   <|im_start|>user\n
 //   <|profile|>age_bucket: 25-34; region: north\n
-//   <|state|>evening, weekday, commute, phone\n
 //   <|history|><|state|>morning, weekday, commute, phone <item> <|like|> ... \n
+//   <|state|>evening, weekday, commute, phone\n
 //   <|query|>something for a rainy evening drive<|im_end|>\n
 //   <|im_start|>assistant\n
 //   [one short sentence\n]1. <item>\n2. <item>\n ... <|im_end|>
@@ -59,9 +59,11 @@ std::string StateText(const State& s);
 // The inverse for a user-typed state: up to four comma-separated fields in StateText's order.
 State ParseStateText(std::string_view text);
 
-// The prompt up to and including "<|im_start|>assistant\n" (no loss anywhere).
+// The prompt up to and including "<|im_start|>assistant\n" (no loss anywhere). The listener's
+// context (profile, history) comes before the request's state and query, so it is a prefix
+// shared by all of that listener's requests; `context_tokens`, when given, receives its length.
 TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx, std::string_view query,
-                      int max_history = 20);
+                      int max_history = 20, size_t* context_tokens = nullptr);
 // The assistant's answer, ending with <|im_end|>; loss on every token.
 TokenSeq RenderAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span<const int> items,
                       std::string_view sentence = "");
