@@ -131,8 +131,62 @@ torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& w, const torch
   return torch::linear(x.to(torch::kBFloat16), w16).to(torch::kFloat32);
 }
 
-torch::Tensor Rms(const torch::Tensor& x, const torch::Tensor& w, double eps) {
-  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * w;
+// The small per-token steps below are plain loops rather than torch ops: on a few rows each
+// torch op costs 5-30 us of dispatch and thread wake-up (an RMSNorm is five ops), which made
+// them most of a decoding step (bench/README.md, generation).
+
+// y[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * w for the rows of a (rows, n) matrix.
+torch::Tensor Rms(const torch::Tensor& x_in, const torch::Tensor& w_in, double eps) {
+  const auto x = x_in.contiguous();
+  const int64_t n = x.size(-1), rows = x.numel() / n;
+  auto y = torch::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  const float* w = w_in.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, rows, 256, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* a = xp + r * n;
+      float ss = 0;
+      for (int64_t i = 0; i < n; ++i) ss += a[i] * a[i];
+      const float inv = static_cast<float>(1.0 / std::sqrt(ss / n + eps));
+      for (int64_t i = 0; i < n; ++i) yp[r * n + i] = a[i] * inv * w[i];
+    }
+  });
+  return y;
+}
+
+// From the fused projection rows qkv (T, (H + 2 KV) D): per-head RMSNorm of q and k, then the
+// rotary embedding at each token's position (Hugging Face's rotate-half convention). Returns q
+// (T, H, D) and k (T, KV, D).
+std::pair<torch::Tensor, torch::Tensor> QkNormRope(const torch::Tensor& qkv, const torch::Tensor& q_norm,
+                                                   const torch::Tensor& k_norm, const torch::Tensor& cos,
+                                                   const torch::Tensor& sin, const std::vector<int64_t>& pos,
+                                                   int64_t H, int64_t KV, int64_t D, double eps) {
+  const int64_t T = qkv.size(0), ld = qkv.size(1), half = D / 2;
+  auto q = torch::empty({T, H, D}), k = torch::empty({T, KV, D});
+  const float* src = qkv.data_ptr<float>();
+  const float *qn = q_norm.data_ptr<float>(), *kn = k_norm.data_ptr<float>();
+  const float *cs = cos.data_ptr<float>(), *sn = sin.data_ptr<float>();
+  float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>();
+  at::parallel_for(0, T, 64, [&](int64_t t0, int64_t t1) {
+    std::vector<float> tmp(D);
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* c = cs + pos[t] * D;
+      const float* s = sn + pos[t] * D;
+      for (int64_t h = 0; h < H + KV; ++h) {
+        const float* a = src + t * ld + h * D;
+        const float* w = h < H ? qn : kn;
+        float* out = h < H ? qp + (t * H + h) * D : kp + (t * KV + h - H) * D;
+        float ss = 0;
+        for (int64_t d = 0; d < D; ++d) ss += a[d] * a[d];
+        const float inv = static_cast<float>(1.0 / std::sqrt(ss / D + eps));
+        for (int64_t d = 0; d < D; ++d) tmp[d] = a[d] * inv * w[d];
+        for (int64_t d = 0; d < half; ++d) out[d] = tmp[d] * c[d] - tmp[d + half] * s[d];
+        for (int64_t d = half; d < D; ++d) out[d] = tmp[d] * c[d] + tmp[d - half] * s[d];
+      }
+    }
+  });
+  return {q, k};
 }
 
 // Length of the longest prefix of `s` that does not end inside a UTF-8 character.
@@ -359,24 +413,32 @@ torch::Tensor Engine::Forward(int row0, int B) {
   }
   const bool bf16 = bf16_min_rows_ > 0 && B * N >= bf16_min_rows_;
   auto i64 = [](std::vector<int64_t>& v) { return torch::from_blob(v.data(), {static_cast<int64_t>(v.size())}, torch::kInt64); };
-  const auto ids_t = i64(ids), pos_t = i64(pos), wpos_t = i64(wpos), rowidx_t = i64(rowidx), last_t = i64(last);
+  const auto ids_t = i64(ids), last_t = i64(last);
   const auto mask = torch::from_blob(mask_v.data(), {B, 1, 1, N, T}, torch::kFloat32);
-  const auto cos = cos_.index_select(0, pos_t).view({B, N, 1, D});
-  const auto sin = sin_.index_select(0, pos_t).view({B, N, 1, D});
   const double eps = c.rms_norm_eps, scale = 1.0 / std::sqrt(static_cast<double>(D));
-  using torch::indexing::Slice;
 
   auto x = w_->embed.index_select(0, ids_t);  // (B*N, C)
   for (size_t l = 0; l < w_->layers.size(); ++l) {
     const auto& L = w_->layers[l];
-    auto qkv = Linear(Rms(x, L.in_norm, eps), L.wqkv, L.wqkv16, bf16);
-    auto q = Rms(qkv.narrow(1, 0, H * D).view({B, N, H, D}), L.q_norm, eps);
-    auto k = Rms(qkv.narrow(1, H * D, KV * D).view({B, N, KV, D}), L.k_norm, eps);
-    auto v = qkv.narrow(1, (H + KV) * D, KV * D).reshape({B * N, KV, D});
-    q = ApplyRotary(q, cos, sin);
-    k = ApplyRotary(k, cos, sin);
-    k_cache_[l].index_put_({rowidx_t, Slice(), Slice(), wpos_t}, k.reshape({B * N, KV, D}));
-    v_cache_[l].index_put_({rowidx_t, Slice(), wpos_t}, v);
+    auto qkv = Linear(Rms(x, L.in_norm, eps), L.wqkv, L.wqkv16, bf16).contiguous();
+    auto [q_flat, k] = QkNormRope(qkv, L.q_norm, L.k_norm, cos_, sin_, pos, H, KV, D, eps);
+    const auto q = q_flat.view({B, N, H, D});
+    {
+      // The new keys (transposed) and values into the cache; padding tokens are not written.
+      const int64_t ld = max_len_ + 1, qkv_ld = qkv.size(1);
+      const float* kp = k.data_ptr<float>();
+      const float* vp = qkv.data_ptr<float>() + (H + KV) * D;
+      float* kc = k_cache_[l].data_ptr<float>();
+      float* vc = v_cache_[l].data_ptr<float>();
+      for (int64_t t = 0; t < B * N; ++t) {
+        if (wpos[t] >= max_len_) continue;
+        for (int64_t h = 0; h < KV; ++h) {
+          const int64_t block = rowidx[t] * KV + h;
+          for (int64_t d = 0; d < D; ++d) kc[(block * D + d) * ld + wpos[t]] = kp[(t * KV + h) * D + d];
+          std::copy_n(vp + t * qkv_ld + h * D, D, vc + (block * ld + wpos[t]) * D);
+        }
+      }
+    }
     // Grouped-query attention without repeating K/V: the g query heads of one KV head are
     // stacked along the query axis. Head h uses KV head h / g (as repeat_interleave would).
     // Query blocks see only the keys up to their last position (causal).
