@@ -301,7 +301,9 @@ void Engine::RefreshWeights() {
     Weights::Layer L;
     L.in_norm = layer->input_layernorm->weight.detach().to(torch::kFloat32);
     L.post_norm = layer->post_attention_layernorm->weight.detach().to(torch::kFloat32);
-    L.q_norm = a.q_norm->weight.detach().to(torch::kFloat32);
+    // The attention scale 1/sqrt(head_dim) folded into q's norm weight: one multiply less per step.
+    // The attention scale 1/sqrt(head_dim) folded into q's norm weight: one multiply less per step.
+    L.q_norm = a.q_norm->weight.detach().to(torch::kFloat32) / std::sqrt(static_cast<double>(a.head_dim));
     L.k_norm = a.k_norm->weight.detach().to(torch::kFloat32);
     // q, k and v (gate and up) in one matrix each: one matmul instead of three (two).
     L.wqkv = torch::cat({a.q_proj->weight, a.k_proj->weight, a.v_proj->weight}, 0).detach().to(torch::kFloat32).contiguous();
@@ -415,7 +417,7 @@ torch::Tensor Engine::Forward(int row0, int B) {
   auto i64 = [](std::vector<int64_t>& v) { return torch::from_blob(v.data(), {static_cast<int64_t>(v.size())}, torch::kInt64); };
   const auto ids_t = i64(ids), last_t = i64(last);
   const auto mask = torch::from_blob(mask_v.data(), {B, 1, 1, N, T}, torch::kFloat32);
-  const double eps = c.rms_norm_eps, scale = 1.0 / std::sqrt(static_cast<double>(D));
+  const double eps = c.rms_norm_eps;
 
   auto x = w_->embed.index_select(0, ids_t);  // (B*N, C)
   for (size_t l = 0; l < w_->layers.size(); ++l) {
@@ -443,11 +445,17 @@ torch::Tensor Engine::Forward(int row0, int B) {
     // stacked along the query axis. Head h uses KV head h / g (as repeat_interleave would).
     // Query blocks see only the keys up to their last position (causal).
     std::vector<torch::Tensor> outs;
+    torch::Tensor Kt16, V16;  // this layer's keys and values in bf16, converted once for all blocks
+    if (bf16 && g * std::min<int64_t>(N, o_.attention_block) > kSmallAttentionRows) {
+      Kt16 = k_cache_[l].narrow(0, row0, B).narrow(3, 0, T).to(torch::kBFloat16);
+      V16 = v_cache_[l].narrow(0, row0, B).narrow(2, 0, T).to(torch::kBFloat16);
+    }
     for (int64_t n0 = 0; n0 < N; n0 += o_.attention_block) {
       const int64_t n = std::min<int64_t>(o_.attention_block, N - n0);
       int64_t Tc = 0;
       for (int b = 0; b < B; ++b) Tc = std::max(Tc, std::min(T, start[b] + n0 + n));
-      auto qg = (q.narrow(1, n0, n) * scale).view({B, n, KV, g, D}).permute({0, 2, 3, 1, 4}).reshape({B, KV, g * n, D});
+      // contiguous(): reshape may return a strided view here (the kernel below reads raw rows).
+      auto qg = q.narrow(1, n0, n).view({B, n, KV, g, D}).permute({0, 2, 3, 1, 4}).reshape({B, KV, g * n, D}).contiguous();
       const int64_t R = g * n;
       torch::Tensor mixed;  // (B, KV, R, D)
       if (R <= kSmallAttentionRows) {
@@ -473,10 +481,14 @@ torch::Tensor Engine::Forward(int row0, int B) {
       } else {
         auto Kt = k_cache_[l].narrow(0, row0, B).narrow(3, 0, Tc);  // (B, KV, D, Tc)
         auto V = v_cache_[l].narrow(0, row0, B).narrow(2, 0, Tc);   // (B, KV, Tc, D)
-        auto scores = torch::matmul(qg, Kt).view({B, KV, g, n, Tc});
+        // With bf16 pre-fill the two matmuls run in bf16 too; scores and softmax stay fp32.
+        auto scores = (bf16 ? torch::matmul(qg.to(torch::kBFloat16), Kt16.narrow(3, 0, Tc)).to(torch::kFloat32)
+                            : torch::matmul(qg, Kt))
+                          .view({B, KV, g, n, Tc});
         scores.add_(mask.narrow(3, n0, n).narrow(4, 0, Tc));
         at::_softmax_out(scores, scores, -1, false);  // in place
-        mixed = torch::matmul(scores.view({B, KV, R, Tc}), V);
+        mixed = bf16 ? torch::matmul(scores.view({B, KV, R, Tc}).to(torch::kBFloat16), V16.narrow(2, 0, Tc)).to(torch::kFloat32)
+                     : torch::matmul(scores.view({B, KV, R, Tc}), V);
       }
       outs.push_back(mixed.view({B, KV, g, n, D}).permute({0, 3, 1, 2, 4}));
     }
