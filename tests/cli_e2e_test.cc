@@ -295,6 +295,22 @@ TEST_F(CliTest, PretrainMixedAndFromACheckpoint) {
 namespace muchator {
 
 // Real data often lacks a stage (no general-knowledge documents): the main job skips it.
+TEST_F(CliTest, ConvertThenIngestARealDataset) {
+  const char* src = std::getenv("MUCHATOR_SOURCE_DIR");
+  const std::string data = std::string(src ? src : ".") + "/../shared/data/music-reco-ner";
+  if (!fs::exists(data)) GTEST_SKIP() << "../shared/data/music-reco-ner is absent";
+  Result c = RunBinary("convert musicreconer --input " + data + " --out " + P("q"));
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_NE(c.output.find("written queries.jsonl: 2551 rows"), std::string::npos) << c.output;
+  EXPECT_TRUE(fs::exists(P("q/convert.json")));
+  EXPECT_TRUE(fs::exists(P("q/convert.config.toml")));
+  Result i = RunBinary("-q ingest --strict --input " + P("q") + " --store " + P("q.db"));
+  EXPECT_EQ(i.code, 0) << i.output;
+  Result bad = RunBinary("convert spotify --input " + data + " --out " + P("x"));
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.output.find("spotify"), std::string::npos) << bad.output;
+}
+
 TEST_F(CliTest, PipelineOnUserDataWithoutGeneralDocumentsSkipsThatStage) {
   ASSERT_EQ(RunBinary("-q world --size tiny --out " + P("w")).code, 0);
   fs::remove_all(P("w/oracle"));

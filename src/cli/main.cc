@@ -14,6 +14,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakePipelineCommand());
   v.push_back(MakeWorldCommand());
   v.push_back(MakeIngestCommand());
+  v.push_back(MakeConvertCommand());
   v.push_back(MakeTrainTokenizerCommand());
   v.push_back(MakeTokenizeCommand());
   v.push_back(MakeCorpusCommand());

@@ -77,6 +77,11 @@ std::string ParseInto(const Options::Target& t, const std::string& text) {
 Options::Options() = default;
 Options::~Options() = default;
 
+Options::Option& Options::Option::Positional() {
+  positional_ = true;
+  return *this;
+}
+
 Options::Option& Options::Option::Required() {
   required_ = true;
   return *this;
@@ -137,7 +142,7 @@ void Options::Bind(CLI::App& app) {
     std::string help = o.help_;
     if (!o.allowed_.empty()) help += " {" + JoinStrings(o.allowed_, ",") + "}";
     if (o.required_) help += " (required)";
-    const std::string flag = "--" + o.name_;
+    const std::string flag = o.positional_ ? o.name_ + ",--" + o.name_ : "--" + o.name_;
     if (std::holds_alternative<bool*>(o.target_)) {
       o.cli_ = app.add_flag(flag + "{true}", o.cli_flag_, help + " [default: " + ValueText(o.target_) + "]");
     } else if (std::holds_alternative<std::vector<std::string>*>(o.target_)) {

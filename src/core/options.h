@@ -42,12 +42,14 @@ class Options {
     Option& OneOf(std::vector<std::string> allowed);
     // Any check: returns an error message, or "" when the value is fine.
     Option& Check(std::function<std::string()> check);
+    // May also be given as the first bare argument (`muchator convert jamendo` = `--dataset jamendo`).
+    Option& Positional();
 
    private:
     friend class Options;
     std::string name_, help_;
     Target target_;
-    bool required_ = false;
+    bool required_ = false, positional_ = false;
     std::vector<std::function<std::string()>> checks_;
     std::vector<std::string> allowed_;
     // Filled by Bind(): what CLI11 parsed, applied in Resolve().

@@ -128,6 +128,7 @@ json ToJson(const Query& q) {
   PutIf(j, "relevant", q.relevant);
   PutIf(j, "split", q.split);
   PutIf(j, "source", q.source);
+  PutExtra(j, q.extra);
   return j;
 }
 

@@ -116,6 +116,7 @@ struct Query {
   std::vector<std::string> relevant;  // song ids known to fit (optional)
   std::string split;                  // optional: sft, rl, test, ...
   std::string source;                 // optional: real, generated, ...
+  nlohmann::json extra;               // free-form fields kept as given (e.g. annotated mentions)
   bool operator==(const Query&) const = default;
 };
 

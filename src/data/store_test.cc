@@ -41,8 +41,8 @@ TEST_F(StoreTest, WritesAndReadsBackThroughTheApi) {
     s.PutEvent(0, 1, 0, Event{"", "u1", "s2", 300, {}, Feedback::kSkip, 5, 1});
     s.PutEvent(0, 0, 1, Event{"", "u1", "s1", 100, {"evening", "", "", "", -1}, Feedback::kLike, 200, 1});
     s.PutComment(0, Comment{"c1", "s1", "u1", "user", "so calm", kNoTimestamp, 0});
-    s.PutQuery(Query{"q1", "rainy", "", kNoTimestamp, {}, {"s1"}, "test", ""});
-    s.PutQuery(Query{"q2", "gym", "", kNoTimestamp, {}, {}, "sft", ""});
+    s.PutQuery(Query{"q1", "rainy", "", kNoTimestamp, {}, {"s1"}, "test", "", {}});
+    s.PutQuery(Query{"q2", "gym", "", kNoTimestamp, {}, {}, "sft", "", {}});
     s.Commit();
   }
   Store s(path_);

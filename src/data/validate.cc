@@ -299,6 +299,7 @@ Status ParseRow(const json& j, Query* q) {
   f.StrList("relevant", &q->relevant, false);
   f.Str("split", &q->split, false);
   f.Str("source", &q->source, false);
+  f.Extra(&q->extra);
   return f.Finish();
 }
 

@@ -34,7 +34,7 @@ TEST(RoundTripTest, EveryEntity) {
   ExpectRoundTrip(Document{"d1", "artist_bio", "", "a1", "Lin Bo", "Lin Bo is a singer."});
   ExpectRoundTrip(Relation{"song", "s1", "co_listen", "song", "s2", 0.25});
   ExpectRoundTrip(Query{"q1", "something for a rainy evening drive", "u1", 1700000000,
-                        {"evening", "weekend", "car", "", -1}, {"s1"}, "test", "generated"});
+                        {"evening", "weekend", "car", "", -1}, {"s1"}, "test", "generated", {}});
 }
 
 TEST(ValidateTest, MissingRequiredField) {

@@ -1,0 +1,39 @@
+// Converters from public music datasets (copies under ../shared/data) to the ingestion JSONL
+// format of docs/data-format.md. Each reads the dataset's own files from `input` and writes
+// songs/artists/users/events/documents/relations/queries .jsonl into `out`; every row written
+// ingests without quarantine. docs/converters.md says what each dataset becomes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace muchator {
+
+struct ConvertSummary {
+  std::string dataset;
+  std::map<std::string, int64_t> read;     // input file (relative to input) -> data rows read
+  std::map<std::string, int64_t> written;  // output file -> rows written
+  std::map<std::string, int64_t> skipped;  // "file: reason" -> rows skipped
+  std::vector<std::string> notes;          // what the dataset lacks and how that was handled
+  nlohmann::json ToJson() const;
+  std::string Table() const;               // human-readable, one line per file
+};
+
+// Converts dataset `name` (jamendo, musiccaps, lastfm-2k, musicreconer). Throws Error for an
+// unknown name or a missing input file (naming it).
+ConvertSummary Convert(const std::string& name, const std::string& input, const std::string& out);
+const std::vector<std::string>& ConvertDatasets();
+
+// One CSV record (RFC 4180: quoted fields may hold commas, doubled quotes and newlines) from
+// `text` at `*pos`; false at the end. Written here: Debian has no maintained C++ CSV library
+// among the project's dependencies, and the rules are short.
+bool NextCsvRecord(const std::string& text, size_t* pos, std::vector<std::string>* fields);
+
+// The strings of a Python list literal such as "['low quality', \"90's pop\"]".
+std::vector<std::string> ParsePythonStringList(const std::string& text);
+
+}  // namespace muchator
