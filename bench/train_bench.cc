@@ -47,17 +47,8 @@ double MedianTokensPerSecond(Qwen3ForCausalLM& model, int64_t batch, int64_t seq
   for (int step = 0; step < steps + 2; ++step) {
     auto t0 = std::chrono::steady_clock::now();
     opt.zero_grad();
-    torch::Tensor logits;
-    if (bf16) {
-      at::autocast::set_cpu_enabled(true);
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    }
-    logits = model->forward(x);
-    if (bf16) {
-      at::autocast::set_cpu_enabled(false);
-      at::autocast::clear_cache();
-    }
-    auto loss = MaskedCrossEntropy(logits.to(torch::kFloat32), y, mask);
+    // The trainer's own loss: with bf16 the LM head is fused with the loss (train/fused_loss.h).
+    auto loss = LanguageModelLoss(model, x, {}, {}, y, mask, bf16);
     loss.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
     opt.step();

@@ -11,6 +11,7 @@
 #include "text/special_tokens.h"
 #include "text/training_text.h"
 #include "train/packer.h"
+#include "train/fused_loss.h"
 #include "train/trainer.h"
 #include "world/generate.h"
 
@@ -29,6 +30,45 @@ TEST(ScheduleTest, WarmupThenCosine) {
   EXPECT_NEAR(LearningRate(o, 10), 1.0, 1e-12);
   EXPECT_NEAR(LearningRate(o, 60), 0.55, 1e-9);  // half-way down the cosine
   EXPECT_NEAR(LearningRate(o, 110), 0.1, 1e-12);
+}
+
+TEST(LossTest, FusedBf16LmHeadLossMatchesTheReference) {
+  // Loss and gradients of the fused bf16 LM head + loss against h W^T in fp32 and
+  // MaskedCrossEntropy: equal up to bf16 rounding (inputs and logits have 8-bit mantissas).
+  torch::manual_seed(1);
+  const int64_t B = 3, T = 17, C = 48, V = 301;  // V not a multiple of any vector width
+  auto h = (torch::randn({B, T, C}) * 2).requires_grad_();
+  auto w = (torch::randn({V, C}) * 0.3).requires_grad_();
+  auto targets = torch::randint(0, V, {B, T}, torch::kInt64);
+  auto mask = (torch::rand({B, T}) > 0.3).to(torch::kFloat32);
+  auto fused = FusedLinearCrossEntropyBf16(h, w, targets, mask);
+  (fused * 2.0).backward();  // a non-unit upstream gradient
+  auto gh = h.grad().clone(), gw = w.grad().clone();
+  h.grad().zero_();
+  w.grad().zero_();
+  // The reference on the bf16-rounded inputs, in fp32.
+  auto h16 = h.detach().to(torch::kBFloat16).to(torch::kFloat32).requires_grad_();
+  auto w16 = w.detach().to(torch::kBFloat16).to(torch::kFloat32).requires_grad_();
+  auto ref = MaskedCrossEntropy(torch::matmul(h16, w16.t()), targets, mask);
+  (ref * 2.0).backward();
+  EXPECT_NEAR(fused.item<double>(), ref.item<double>(), 0.02 * ref.item<double>());
+  auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return ((a - b).abs().max() / b.abs().max()).item<double>();
+  };
+  EXPECT_LT(rel(gh, h16.grad()), 0.03);
+  EXPECT_LT(rel(gw, w16.grad()), 0.03);
+  // Masked-out positions get no gradient.
+  auto per_pos = gh.abs().sum(-1);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) {
+      if (mask[b][t].item<float>() == 0) {
+        EXPECT_EQ(per_pos[b][t].item<float>(), 0.0f);
+      }
+    }
+  // A target outside the vocabulary is an error, not a crash.
+  auto bad = targets.clone();
+  bad[0][0] = V;
+  EXPECT_THROW(FusedLinearCrossEntropyBf16(h, w, bad, mask), std::exception);
 }
 
 TEST(LossTest, MaskedPositionsGetZeroGradient) {

@@ -14,6 +14,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "text/tokenizer.h"
+#include "train/fused_loss.h"
 #include "train/packer.h"
 
 namespace muchator {
@@ -58,10 +59,24 @@ struct AutocastGuard {
 };
 
 torch::Tensor ForwardLoss(Qwen3ForCausalLM& model, const Batch& b, bool bf16) {
-  AutocastGuard g(bf16);
-  auto logits = model->forward(b.ids, b.positions, b.doc_ids);
-  return MaskedCrossEntropy(logits.to(torch::kFloat32), b.targets, b.mask);
+  return LanguageModelLoss(model, b.ids, b.positions, b.doc_ids, b.targets, b.mask, bf16);
 }
+
+}  // namespace
+
+torch::Tensor LanguageModelLoss(Qwen3ForCausalLM& model, const torch::Tensor& ids, const torch::Tensor& positions,
+                                const torch::Tensor& doc_ids, const torch::Tensor& targets, const torch::Tensor& mask,
+                                bool bf16) {
+  if (!bf16) return MaskedCrossEntropy(model->forward(ids, positions, doc_ids), targets, mask);
+  torch::Tensor h;
+  {
+    AutocastGuard g(true);
+    h = model->Hidden(ids, positions, doc_ids);
+  }
+  return FusedLinearCrossEntropyBf16(h, model->LmWeight(), targets, mask);
+}
+
+namespace {
 
 bool CrashHere(const TrainOptions& o, const std::string& kind, int64_t step) {
   std::string spec = o.crash_at;

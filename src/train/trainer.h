@@ -40,6 +40,11 @@ double LearningRate(const TrainOptions& o, int64_t step);
 // Mean cross-entropy over the positions where mask is 1 (0 if there are none).
 // logits: (B, T, V); targets: (B, T) int64; mask: (B, T) float.
 torch::Tensor MaskedCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask);
+// The training loss of a batch: fp32 forward + MaskedCrossEntropy, or with `bf16` the forward
+// under bf16 autocast and the LM head fused with the loss (train/fused_loss.h).
+torch::Tensor LanguageModelLoss(Qwen3ForCausalLM& model, const torch::Tensor& ids, const torch::Tensor& positions,
+                                const torch::Tensor& doc_ids, const torch::Tensor& targets, const torch::Tensor& mask,
+                                bool bf16);
 
 struct StageResult {
   std::string stage;
