@@ -8,6 +8,35 @@
 
 namespace muchator {
 
+namespace {
+// One byte through a UTF-8 automaton (RFC 3629 table 3-7): states 0 between characters, 1-3 owe
+// that many continuation bytes (80-BF), 4 = after E0 (next A0-BF), 5 = after ED (next 80-9F), 6 =
+// after F0 (next 90-BF), 7 = after F4 (next 80-8F). Returns the next state, or -1 if invalid.
+int Utf8Step(int st, unsigned char c) {
+  auto in = [c](int lo, int hi) { return c >= lo && c <= hi; };
+  switch (st) {
+    case 0:
+      if (c < 0x80) return 0;
+      if (in(0xC2, 0xDF)) return 1;
+      if (c == 0xE0) return 4;
+      if (c == 0xED) return 5;
+      if (in(0xE1, 0xEF)) return 2;
+      if (c == 0xF0) return 6;
+      if (c == 0xF4) return 7;
+      if (in(0xF1, 0xF3)) return 3;
+      return -1;
+    case 1: return in(0x80, 0xBF) ? 0 : -1;
+    case 2: return in(0x80, 0xBF) ? 1 : -1;
+    case 3: return in(0x80, 0xBF) ? 2 : -1;
+    case 4: return in(0xA0, 0xBF) ? 1 : -1;
+    case 5: return in(0x80, 0x9F) ? 1 : -1;
+    case 6: return in(0x90, 0xBF) ? 2 : -1;
+    case 7: return in(0x80, 0x8F) ? 2 : -1;
+  }
+  return -1;
+}
+}  // namespace
+
 AnswerGrammar::AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog, int max_items)
     : codec_(codec), im_end_(tok.TokenId(tok::kImEnd)) {
   if (im_end_ < 0) throw Error("the tokenizer has no " + std::string(tok::kImEnd) + " token", "", "use a MuChator tokenizer");
@@ -29,18 +58,38 @@ AnswerGrammar::AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const
     items_of_artist_[it->second].push_back(static_cast<int>(artist_of_.size()));
     artist_of_.push_back(it->second);
   }
-  for (int id = 0; id < tok.vocab_size(); ++id) {
+  const int V = tok.vocab_size();
+  utf8_next_.assign(static_cast<size_t>(V) * kUtf8States, -1);
+  for (int id = 0; id < V; ++id) {
     const std::string& bytes = tok.TokenBytes(id);
     if (tok.IsSpecial(id) || bytes.empty() || bytes.find('\n') != std::string::npos) continue;
-    sentence_.push_back(id);
+    for (int start = 0; start < kUtf8States; ++start) {
+      int st = start;
+      for (size_t i = 0; i < bytes.size() && st >= 0; ++i) st = Utf8Step(st, static_cast<unsigned char>(bytes[i]));
+      utf8_next_[static_cast<size_t>(id) * kUtf8States + start] = static_cast<int8_t>(st);
+    }
   }
-  sentence_or_newline_ = sentence_;
-  sentence_or_newline_.push_back(newline_[0]);
-  std::sort(sentence_or_newline_.begin(), sentence_or_newline_.end());
-  sentence_or_newline_.erase(std::unique(sentence_or_newline_.begin(), sentence_or_newline_.end()), sentence_or_newline_.end());
-  start_ = sentence_;
-  if (std::find(start_.begin(), start_.end(), numbers_[1][0]) == start_.end()) start_.push_back(numbers_[1][0]);
+  for (int st = 0; st < kUtf8States; ++st) {
+    for (int id = 0; id < V; ++id)
+      if (Utf8After(st, id) >= 0) sentence_[st].push_back(id);
+    if (st == 0) sentence_[0].push_back(newline_[0]);
+    std::sort(sentence_[st].begin(), sentence_[st].end());
+    sentence_[st].erase(std::unique(sentence_[st].begin(), sentence_[st].end()), sentence_[st].end());
+  }
+  for (int id : sentence_[0])
+    if (id != newline_[0] && id != numbers_[1][0]) start_.push_back(id);
+  start_.push_back(numbers_[1][0]);
   std::sort(start_.begin(), start_.end());
+}
+
+int AnswerGrammar::Utf8After(int state, int token) const {
+  if (token < 0 || static_cast<size_t>(token) * kUtf8States >= utf8_next_.size()) return -1;
+  return utf8_next_[static_cast<size_t>(token) * kUtf8States + state];
+}
+
+int AnswerGrammar::Utf8Owed(int state) {
+  static constexpr int owed[kUtf8States] = {0, 1, 2, 3, 2, 2, 3, 3};
+  return owed[state];
 }
 
 void ConstraintOptions::Validate(const AnswerGrammar& g) const {
@@ -106,8 +155,13 @@ std::span<const int> AnswerConstraint::Allowed() {
       else return allowed_valid_ = true, allowed_ = g_.StartTokens(), allowed_;
       break;
     case kSentence:
-      if (sentence_tokens_ >= o_.max_sentence_tokens) allowed_.push_back(g_.Newline()[0]);
-      else return allowed_valid_ = true, allowed_ = g_.SentenceOrNewline(), allowed_;
+      if (sentence_tokens_ < o_.max_sentence_tokens) return allowed_valid_ = true, allowed_ = g_.SentenceTokens(utf8_state_), allowed_;
+      if (utf8_state_ == 0) {
+        allowed_.push_back(g_.Newline()[0]);
+      } else {  // over the length limit: only tokens that bring the open character closer to its end
+        for (int t : g_.SentenceTokens(utf8_state_))
+          if (AnswerGrammar::Utf8Owed(g_.Utf8After(utf8_state_, t)) < AnswerGrammar::Utf8Owed(utf8_state_)) allowed_.push_back(t);
+      }
       break;
     case kForced:
       allowed_.push_back(forced_[forced_pos_]);
@@ -141,11 +195,15 @@ void AnswerConstraint::Advance(int token) {
     case kStart:
       if (token == g_.im_end()) state_ = kDone;
       else if (token == g_.Number(1)[0]) Force({tail(g_.Number(1))}, kItem);
-      else state_ = kSentence, sentence_tokens_ = 1;
+      else state_ = kSentence, sentence_tokens_ = 1, utf8_state_ = g_.Utf8After(0, token);
       break;
     case kSentence:
-      if (token == g_.Newline()[0]) Force({tail(g_.Newline()), g_.Number(1)}, kItem);  // the list starts
-      else ++sentence_tokens_;
+      if (token == g_.Newline()[0] && utf8_state_ == 0) {
+        Force({tail(g_.Newline()), g_.Number(1)}, kItem);  // the list starts
+      } else {
+        ++sentence_tokens_;
+        utf8_state_ = g_.Utf8After(utf8_state_, token);
+      }
       break;
     case kForced:
       if (++forced_pos_ >= forced_.size()) state_ = after_forced_;

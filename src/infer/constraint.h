@@ -32,11 +32,18 @@ class AnswerGrammar {
   int ArtistOf(int item) const { return artist_of_[item]; }             // -1 = none
   const std::vector<int>& ItemsOfArtist(int artist) const { return items_of_artist_[artist]; }
   int num_artists() const { return static_cast<int>(items_of_artist_.size()); }
-  // Tokens a sentence may use: ordinary (not special) tokens without a newline, ascending.
-  const std::vector<int>& SentenceTokens() const { return sentence_; }
-  // The sentence tokens plus the first token of "\n", ascending (inside the sentence).
-  const std::vector<int>& SentenceOrNewline() const { return sentence_or_newline_; }
-  // At the start: the first token of "1. " plus the sentence tokens that are not it, ascending.
+  // The sentence is kept valid UTF-8: byte-level tokens may hold part of a character, so what
+  // may come next depends on the state of a UTF-8 automaton (kUtf8States states; 0 = between
+  // characters; the others owe 1-3 continuation bytes, some with a narrower range for the next
+  // byte, which rules out overlong forms, surrogates and code points above U+10FFFF).
+  static constexpr int kUtf8States = 8;
+  // Tokens a sentence may use in `state`: ordinary (not special) tokens without a newline that
+  // keep the text valid, ascending; in state 0 also the first token of "\n" (the sentence ends).
+  const std::vector<int>& SentenceTokens(int state) const { return sentence_[state]; }
+  // The automaton's state after `token` from `state` (-1 when the bytes would be invalid).
+  int Utf8After(int state, int token) const;
+  static int Utf8Owed(int state);  // continuation bytes still owed in `state`
+  // At the start: the first token of "1. " plus the open = 0 sentence tokens that are not it, ascending.
   const std::vector<int>& StartTokens() const { return start_; }
 
  private:
@@ -46,7 +53,8 @@ class AnswerGrammar {
   int im_end_;
   std::vector<int> artist_of_;
   std::vector<std::vector<int>> items_of_artist_;
-  std::vector<int> sentence_, sentence_or_newline_, start_;
+  std::vector<int> sentence_[kUtf8States], start_;
+  std::vector<int8_t> utf8_next_;  // [token * kUtf8States + state] -> state, -1 = invalid or not a sentence token
 };
 
 struct ConstraintOptions {
@@ -82,6 +90,7 @@ class AnswerConstraint {
   ConstraintOptions o_;
   State state_ = kStart;
   int sentence_tokens_ = 0;
+  int utf8_state_ = 0;  // AnswerGrammar's UTF-8 automaton state after the sentence so far
   std::vector<int> forced_;      // kForced: the fixed tokens, the position, what follows
   size_t forced_pos_ = 0;
   State after_forced_ = kItem;

@@ -14,6 +14,7 @@
 #include "infer/constraint.h"
 #include "infer/engine.h"
 #include "infer/sampler.h"
+#include "data/validate.h"
 #include "text/bpe_train.h"
 #include "text/chat.h"
 #include "text/special_tokens.h"
@@ -271,6 +272,7 @@ TEST_F(InferTest, ConstrainedAnswersOnlyHoldCatalogItemsNeverBannedAlwaysWellFor
     EXPECT_EQ(static_cast<int>(res.items.size()), c.num_items) << k;
     EXPECT_EQ(res.finish, FinishReason::kStop);
     with_sentence += !p.sentence.empty();
+    EXPECT_TRUE(IsValidUtf8(tok_->Decode(res.tokens))) << k << ": the answer is not valid UTF-8";
     std::set<int> distinct(res.items.begin(), res.items.end()), artists;
     EXPECT_EQ(distinct.size(), res.items.size());
     for (int item : res.items) {
@@ -282,6 +284,51 @@ TEST_F(InferTest, ConstrainedAnswersOnlyHoldCatalogItemsNeverBannedAlwaysWellFor
     }
   }
   EXPECT_GT(with_sentence, 0);  // the sentence path was exercised
+}
+
+TEST_F(InferTest, ConstrainedSentencesStayValidUtf8) {
+  // A logits hook that pushes the model towards single bytes of multi-byte characters (lead and
+  // continuation bytes): the constraint must still only let complete characters through.
+  std::vector<int> byte_tokens;
+  for (int id = 0; id < tok_->vocab_size(); ++id) {
+    const std::string& b = tok_->TokenBytes(id);
+    if (b.size() == 1 && (static_cast<unsigned char>(b[0]) & 0x80)) byte_tokens.push_back(id);
+  }
+  ASSERT_GT(byte_tokens.size(), 100u);
+  std::vector<GenerationRequest> reqs;
+  for (int k = 0; k < 24; ++k) {
+    GenerationRequest r;
+    r.prompt = Prompt("utf8 " + std::to_string(k));
+    r.sampling.temperature = 1.0;
+    r.sampling.seed = k;
+    r.sampling.max_new_tokens = 300;
+    ConstraintOptions c = Items(2);
+    c.max_sentence_tokens = 5 + k % 7;
+    r.constraint = c;
+    r.logits_hook = [&byte_tokens](std::span<float> l, std::span<const int>) {
+      for (int id : byte_tokens) l[id] += 50.0f;
+    };
+    reqs.push_back(r);
+  }
+  Engine engine = MakeEngine(8);
+  int multibyte = 0;
+  for (const auto& res : engine.Generate(reqs)) {
+    const std::string text = tok_->Decode(res.tokens);
+    EXPECT_TRUE(IsValidUtf8(text)) << text;
+    EXPECT_TRUE(ParseAnswer(*tok_, *codec_, res.tokens).well_formed()) << text;
+    for (unsigned char c : text) multibyte += c >= 0xC0;
+  }
+  EXPECT_GT(multibyte, 10);  // multi-byte characters were written, and all completed
+  // The grammar's bookkeeping: a 2-byte lead owes 1 byte; a continuation byte pays it.
+  int lead = -1, cont = -1;
+  for (int id : byte_tokens) {
+    if (tok_->TokenBytes(id) == "\xC3") lead = id;
+    if (tok_->TokenBytes(id) == "\xA9") cont = id;
+  }
+  EXPECT_EQ(grammar_->Utf8After(0, lead), 1);
+  EXPECT_EQ(grammar_->Utf8After(1, cont), 0);
+  EXPECT_EQ(grammar_->Utf8After(0, cont), -1);
+  EXPECT_EQ(grammar_->Utf8After(1, lead), -1);
 }
 
 TEST_F(InferTest, ConstraintEndsEarlyWhenNoAllowedItemIsLeft) {
