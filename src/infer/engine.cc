@@ -9,6 +9,7 @@
 #include <ATen/Parallel.h>
 
 #include "core/error.h"
+#include "core/vec_math.h"
 #include "text/special_tokens.h"
 
 namespace muchator {
@@ -70,30 +71,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void DecodeAttentio
     float m = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : m)
     for (int64_t t = 0; t < T; ++t) m = s[t] > m ? s[t] : m;
-    // s[t] = exp(s[t] - m), written out here to vectorise: glibc's expf does not without
-    // -ffast-math, and helpers are not inlined into target clones. First x = max(s[t] - m, -87)
-    // (its own loop: GCC does not if-convert the clamp next to the int conversion), then
-    // exp(x) = 2^k p(f), x = k ln2 + f, with Cephes' polynomial (relative error ~2e-7);
-    // k = round(x / ln2) by truncating x / ln2 - 0.5 (x <= 0).
-#pragma omp simd
-    for (int64_t t = 0; t < T; ++t) s[t] = s[t] - m > -87.0f ? s[t] - m : -87.0f;
-#pragma omp simd
-    for (int64_t t = 0; t < T; ++t) {
-      const float x = s[t];
-      const int32_t k = static_cast<int32_t>(x * 1.44269504088896341f - 0.5f);
-      const float f = x - static_cast<float>(k) * 0.693359375f + static_cast<float>(k) * 2.12194440e-4f;
-      float p = 1.9875691500e-4f;
-      p = p * f + 1.3981999507e-3f;
-      p = p * f + 8.3334519073e-3f;
-      p = p * f + 4.1665795894e-2f;
-      p = p * f + 1.6666665459e-1f;
-      p = p * f + 5.0000001201e-1f;
-      p = p * f * f + f + 1.0f;
-      s[t] = p * __builtin_bit_cast(float, (k + 127) << 23);
-    }
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t t = 0; t < T; ++t) sum += s[t];
+    const float sum = ExpShiftedSum(s, T, m);  // s[t] = exp(s[t] - m)
     const float inv = 1.0f / sum;
     float* o = out + r * D;
     for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;

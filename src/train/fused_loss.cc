@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/vec_math.h"
 
 namespace muchator {
 
@@ -15,7 +16,7 @@ namespace {
 // One row of bf16 logits: returns the row's loss (logsumexp - logit[target]) and overwrites the
 // row with d loss / d logits * scale = (softmax - onehot(target)) * scale, in bf16. The loops are
 // written out (no helper calls) so GCC vectorises them inside the target clones: bf16 <-> fp32 is
-// a 16-bit shift (with round-to-nearest-even on the way back), exp a Cephes polynomial.
+// a 16-bit shift (with round-to-nearest-even on the way back); exp is core/vec_math.h.
 __attribute__((target_clones("avx512f", "avx2", "default"))) double RowLossAndGrad(uint16_t* row, int64_t V,
                                                                                     int64_t target, float scale,
                                                                                     float* x) {
@@ -25,25 +26,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) double RowLossAndGr
 #pragma omp simd reduction(max : m)
   for (int64_t j = 0; j < V; ++j) m = x[j] > m ? x[j] : m;
   const float logit_target = x[target];
-#pragma omp simd
-  for (int64_t j = 0; j < V; ++j) x[j] = x[j] - m > -87.0f ? x[j] - m : -87.0f;
-#pragma omp simd
-  for (int64_t j = 0; j < V; ++j) {
-    const float v = x[j];
-    const int32_t k = static_cast<int32_t>(v * 1.44269504088896341f - 0.5f);
-    const float f = v - static_cast<float>(k) * 0.693359375f + static_cast<float>(k) * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * f + 1.3981999507e-3f;
-    p = p * f + 8.3334519073e-3f;
-    p = p * f + 4.1665795894e-2f;
-    p = p * f + 1.6666665459e-1f;
-    p = p * f + 5.0000001201e-1f;
-    p = p * f * f + f + 1.0f;
-    x[j] = p * __builtin_bit_cast(float, (k + 127) << 23);
-  }
-  float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < V; ++j) sum += x[j];
+  const float sum = ExpShiftedSum(x, V, m);  // x[j] = exp(x[j] - m)
   const float inv = scale / sum;
 #pragma omp simd
   for (int64_t j = 0; j < V; ++j) {

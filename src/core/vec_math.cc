@@ -1,0 +1,32 @@
+#include "core/vec_math.h"
+
+namespace muchator {
+
+// The loops are written out (no helper calls, no std::max, no floorf): GCC does not inline helpers
+// into target clones, and does not vectorise floorf without -fno-trapping-math nor the clamp next
+// to the int conversion (checked with -fopt-info-vec). exp(x) = 2^k p(f) with x = k ln2 + f and
+// k = round(x / ln2), taken by truncating x / ln2 - 0.5 (x <= 0).
+__attribute__((target_clones("avx512f", "avx2", "default"))) float ExpShiftedSum(float* x, int64_t n, float shift) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] - shift > -87.0f ? x[i] - shift : -87.0f;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    const int32_t k = static_cast<int32_t>(v * 1.44269504088896341f - 0.5f);
+    const float f = v - static_cast<float>(k) * 0.693359375f + static_cast<float>(k) * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * f + 1.3981999507e-3f;
+    p = p * f + 8.3334519073e-3f;
+    p = p * f + 4.1665795894e-2f;
+    p = p * f + 1.6666665459e-1f;
+    p = p * f + 5.0000001201e-1f;
+    p = p * f * f + f + 1.0f;
+    x[i] = p * __builtin_bit_cast(float, (k + 127) << 23);
+  }
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  return sum;
+}
+
+}  // namespace muchator

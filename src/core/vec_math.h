@@ -1,0 +1,15 @@
+// Vectorised elementwise math on float arrays for the hand-written kernels (generation
+// attention, the fused training loss). Compiled for AVX-512, AVX2 and plain x86-64 (chosen at load
+// time); glibc's expf is not vectorised without -ffast-math.
+#pragma once
+
+#include <cstdint>
+
+namespace muchator {
+
+// x[i] = exp(x[i] - shift) for i < n; returns their sum. `shift` must be >= every x[i] (the
+// row's maximum, as in a softmax), so every argument is <= 0; arguments below -87 count as -87
+// (exp = 1.6e-38). Relative error ~2e-7 (Cephes' polynomial).
+float ExpShiftedSum(float* x, int64_t n, float shift);
+
+}  // namespace muchator
