@@ -116,11 +116,6 @@ AnswerConstraint::AnswerConstraint(const AnswerGrammar& g, const ConstraintOptio
   }
 }
 
-bool AnswerConstraint::Banned(int item) const {
-  const int leaf = g_.codec().trie().LeafOf(item);
-  return std::binary_search(banned_leaves_.begin(), banned_leaves_.end(), leaf);
-}
-
 void AnswerConstraint::Ban(int item) {
   const int leaf = g_.codec().trie().LeafOf(item);
   auto it = std::lower_bound(banned_leaves_.begin(), banned_leaves_.end(), leaf);

@@ -77,7 +77,6 @@ class AnswerConstraint {
   void Advance(int token);
   bool Done() const { return state_ == kDone; }
   const std::vector<int>& items() const { return items_; }
-  bool Banned(int item) const;
 
  private:
   enum State { kStart, kSentence, kForced, kItem, kNext, kDone };

@@ -253,8 +253,8 @@ Engine::Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar
   // garbage there could be NaN, which masking does not remove from probs x V.
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     // Keys transposed, (slot, kv head, head_dim, position): decoding's scores vectorise over positions.
-    k_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, c.head_dim, max_len_ + 1}));
-    v_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, max_len_ + 1, c.head_dim}));
+    k_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, c.head_dim, max_len_}));
+    v_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, max_len_, c.head_dim}));
   }
   bytes_per_token_ = 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * static_cast<int64_t>(sizeof(float));
   prefix_capacity_ = static_cast<int64_t>(std::max(0, o_.prefix_cache_mb)) << 20;
@@ -371,9 +371,9 @@ torch::Tensor Engine::Forward(int row0, int B) {
     N = std::max<int64_t>(N, s.pending.size());
     T = std::max<int64_t>(T, s.cache_len + s.pending.size());
   }
-  // Rows are padded to N new tokens; a padding token writes its K/V to the scratch column
-  // (index max_len) and its output is never read.
-  std::vector<int64_t> ids(B * N, 0), pos(B * N, 0), wpos(B * N, max_len_), rowidx(B * N), last(B), start(B);
+  // Rows are padded to N new tokens; a padding token (wpos -1) is not written to the cache and
+  // its output is never read.
+  std::vector<int64_t> ids(B * N, 0), pos(B * N, 0), wpos(B * N, -1), rowidx(B * N), last(B), start(B);
   // Additive mask (0 or -inf): adding it is ~8x faster than masked_fill in this libtorch.
   std::vector<float> mask_v(B * N * T, 0.0f);
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -405,13 +405,13 @@ torch::Tensor Engine::Forward(int row0, int B) {
     const auto q = q_flat.view({B, N, H, D});
     {
       // The new keys (transposed) and values into the cache; padding tokens are not written.
-      const int64_t ld = max_len_ + 1, qkv_ld = qkv.size(1);
+      const int64_t ld = max_len_, qkv_ld = qkv.size(1);
       const float* kp = k.data_ptr<float>();
       const float* vp = qkv.data_ptr<float>() + (H + KV) * D;
       float* kc = k_cache_[l].data_ptr<float>();
       float* vc = v_cache_[l].data_ptr<float>();
       for (int64_t t = 0; t < B * N; ++t) {
-        if (wpos[t] >= max_len_) continue;
+        if (wpos[t] < 0) continue;
         for (int64_t h = 0; h < KV; ++h) {
           const int64_t block = rowidx[t] * KV + h;
           for (int64_t d = 0; d < D; ++d) kc[(block * D + d) * ld + wpos[t]] = kp[(t * KV + h) * D + d];
@@ -447,7 +447,7 @@ torch::Tensor Engine::Forward(int row0, int B) {
         const float* kp = k_cache_[l].data_ptr<float>();
         const float* vp = v_cache_[l].data_ptr<float>();
         float* mp = mixed.data_ptr<float>();
-        const int64_t ld = max_len_ + 1;
+        const int64_t ld = max_len_;
         at::parallel_for(0, B * KV, 1, [&](int64_t i0, int64_t i1) {
           std::vector<float> scratch(T);
           for (int64_t i = i0; i < i1; ++i) {

@@ -145,8 +145,7 @@ class Engine {
   std::vector<int> default_stops_;
   std::unique_ptr<Weights> w_;
   torch::Tensor cos_, sin_;                      // (max_len, head_dim)
-  // Per layer: k (max_batch, kv_heads, head_dim, max_len + 1), v (max_batch, kv_heads, max_len + 1, head_dim);
-  // position max_len is the scratch column padding tokens write to.
+  // Per layer: k (max_batch, kv_heads, head_dim, max_len) (keys transposed), v (max_batch, kv_heads, max_len, head_dim).
   std::vector<torch::Tensor> k_cache_, v_cache_;
   std::vector<std::unique_ptr<Seq>> rows_;        // running sequences; index = slot
   std::vector<std::unique_ptr<Seq>> queue_;       // submitted, not yet admitted

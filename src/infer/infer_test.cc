@@ -26,6 +26,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Larger weights than training's init: peaked distributions, so no test hangs on a near-tie
+// that rounding could flip between two equally correct computations.
+void PeakedWeights(Qwen3ForCausalLM& m) {
+  torch::NoGradGuard g;
+  for (auto& p : m->named_parameters())
+    if (p.value().dim() == 2) p.value().normal_(0.0, 0.25);
+}
+
 class InferTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -45,11 +53,7 @@ class InferTest : public ::testing::Test {
     ModelConfig c = ModelConfig::Named("tiny");
     c.vocab_size = tok_->vocab_size();
     model_ = new Qwen3ForCausalLM(c);
-    // Larger weights than training's init: peaked distributions, so no test hangs on a
-    // near-tie that rounding could flip between two equally correct computations.
-    torch::NoGradGuard g;
-    for (auto& p : (*model_)->named_parameters())
-      if (p.value().dim() == 2) p.value().normal_(0.0, 0.25);
+    PeakedWeights(*model_);
     (*model_)->eval();
   }
   static void TearDownTestSuite() {
@@ -145,9 +149,8 @@ TEST_F(InferTest, SamplerIsSeededAndRespectsTopKTopPAndAllowed) {
   const std::vector<int> one = {4};
   EXPECT_EQ(SampleToken(logits, one, o, c), 4);
   EXPECT_EQ(c.NextU64(), d.NextU64());
-  const std::vector<int> impossible = {3};
-  const std::vector<int> two_impossible = {3, 3};
-  EXPECT_THROW(SampleToken(logits, two_impossible, o, r), Error);
+  const std::vector<int> only_neg_inf = {3, 3};  // two candidates, both -inf
+  EXPECT_THROW(SampleToken(logits, only_neg_inf, o, r), Error);
   o.temperature = -1;
   EXPECT_THROW(o.Validate(), Error);
 }
@@ -438,11 +441,7 @@ TEST_F(InferTest, OnePassContinuationGivesTheSameTextInFewerForwards) {
     ModelConfig c = (*model_)->config();
     c.vocab_size = tok.vocab_size();
     Qwen3ForCausalLM m(c);
-    {
-      torch::NoGradGuard g;
-      for (auto& p : m->named_parameters())
-        if (p.value().dim() == 2) p.value().normal_(0.0, 0.25);
-    }
+    PeakedWeights(m);
     Engine engine(m, tok, &grammar, Fp32(8));
     std::vector<GenerationRequest> fast, slow;
     for (int k = 0; k < 6; ++k) {

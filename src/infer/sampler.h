@@ -21,10 +21,10 @@ struct SamplingOptions {
 };
 
 // The chosen token. `allowed` (ascending or not) restricts the choice; empty = every token.
-// Tokens with logit -inf are never chosen. When exactly one token is possible it is returned
-// without drawing from `rng`, so a forced continuation consumes no randomness (the one-pass
-// continuation and token-by-token decoding then give the same text). Throws Error when no token
-// is possible.
+// Tokens with logit -inf are never chosen, unless one is the only candidate (a forced token).
+// A single candidate is returned without drawing from `rng`, so a forced continuation consumes
+// no randomness (the one-pass continuation and token-by-token decoding then give the same text).
+// Throws Error when no token is possible.
 int SampleToken(std::span<const float> logits, std::span<const int> allowed, const SamplingOptions& o, Rng& rng,
                 std::vector<std::pair<float, int>>* scratch = nullptr);
 
