@@ -31,6 +31,7 @@ std::unique_ptr<Command> MakeCorpusCommand();
 std::unique_ptr<Command> MakePretrainCommand();
 std::unique_ptr<Command> MakeGenerateCommand();
 std::unique_ptr<Command> MakeConvertCommand();
+std::unique_ptr<Command> MakeTrainRankerCommand();
 
 // All commands, in the order `--help` lists them.
 std::vector<std::unique_ptr<Command>> AllCommands();

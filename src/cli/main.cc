@@ -20,6 +20,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakeCorpusCommand());
   v.push_back(MakePretrainCommand());
   v.push_back(MakeGenerateCommand());
+  v.push_back(MakeTrainRankerCommand());
   return v;
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/stats.h"
 #include "data/ingest.h"
 #include "world/generate.h"
 #include "world/oracle.h"
@@ -26,23 +27,6 @@ std::vector<json> ReadJsonl(const std::string& path) {
   std::string line;
   while (r.Next(line)) rows.push_back(json::parse(line));
   return rows;
-}
-
-// Area under the ROC curve of `scores` separating positives from negatives (ties count half).
-double Auc(std::vector<std::pair<double, bool>> v) {
-  std::sort(v.begin(), v.end());
-  double rank_sum = 0, pos = 0, neg = 0;
-  for (size_t i = 0; i < v.size();) {
-    size_t j = i;
-    while (j < v.size() && v[j].first == v[i].first) ++j;
-    const double avg_rank = (i + j + 1) / 2.0;  // 1-based average rank of the tie group
-    for (size_t k = i; k < j; ++k) {
-      if (v[k].second) rank_sum += avg_rank, ++pos;
-      else ++neg;
-    }
-    i = j;
-  }
-  return (rank_sum - pos * (pos + 1) / 2) / (pos * neg);
 }
 
 class WorldTest : public ::testing::Test {
@@ -66,11 +50,6 @@ std::string WorldTest::dir_;
 WorldConfig WorldTest::config_;
 WorldModel* WorldTest::model_ = nullptr;
 
-TEST(AucTest, PerfectRandomAndInverted) {
-  EXPECT_DOUBLE_EQ(Auc({{1, false}, {2, false}, {3, true}, {4, true}}), 1.0);
-  EXPECT_DOUBLE_EQ(Auc({{1, true}, {2, true}, {3, false}, {4, false}}), 0.0);
-  EXPECT_DOUBLE_EQ(Auc({{1, true}, {1, false}}), 0.5);
-}
 
 // Property 1.
 TEST_F(WorldTest, SameSeedSameBytesOtherSeedOtherBytes) {

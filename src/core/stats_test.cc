@@ -1,0 +1,30 @@
+#include "core/stats.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+namespace muchator {
+namespace {
+
+TEST(AucTest, PerfectInvertedTiedAndDegenerate) {
+  EXPECT_DOUBLE_EQ(Auc({{1, false}, {2, false}, {3, true}, {4, true}}), 1.0);
+  EXPECT_DOUBLE_EQ(Auc({{1, true}, {2, true}, {3, false}, {4, false}}), 0.0);
+  EXPECT_DOUBLE_EQ(Auc({{1, true}, {1, false}}), 0.5);
+  // One of the two positives outranks the negative: 1/2.
+  EXPECT_DOUBLE_EQ(Auc({{1, true}, {2, false}, {3, true}}), 0.5);
+  EXPECT_TRUE(std::isnan(Auc({{1, true}, {2, true}})));
+}
+
+TEST(SpearmanTest, MonotoneAntiAndHandComputed) {
+  EXPECT_DOUBLE_EQ(Spearman({1, 2, 3, 4}, {10, 20, 35, 1000}), 1.0);
+  EXPECT_DOUBLE_EQ(Spearman({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0);
+  // Ranks (1,2,3) vs (2,1,3): 1 - 6*sum(d^2)/(n(n^2-1)) = 1 - 6*2/24 = 0.5.
+  EXPECT_NEAR(Spearman({1, 2, 3}, {5, 4, 6}), 0.5, 1e-12);
+  EXPECT_TRUE(std::isnan(Spearman({1, 1, 1}, {1, 2, 3})));
+  const auto r = AverageRanks({3, 1, 3, 2});
+  EXPECT_EQ(r, (std::vector<double>{3.5, 1, 3.5, 2}));
+}
+
+}  // namespace
+}  // namespace muchator

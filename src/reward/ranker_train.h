@@ -1,0 +1,37 @@
+// Training and held-out evaluation of the ranking model (reward/ranker.h) on the store's
+// behaviour log with a time-based split: events before the cutoff train, later ones evaluate.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "reward/ranker.h"
+
+namespace muchator {
+
+class Store;
+namespace world {
+class Oracle;
+}
+
+struct RankerTrainOptions {
+  RankerConfig model;
+  int64_t epochs = 12;
+  int64_t batch = 512;
+  double lr = 3e-3, weight_decay = 0.3;
+  double holdout = 0.1;           // the last share of the log's events (by time) held out
+  uint64_t seed = 1;
+  int64_t eval_contexts = 500;    // held-out contexts for the oracle rank correlation
+  int64_t eval_candidates = 20;   // random catalog songs scored in each of them
+};
+
+// Trains a ranker on `store`; `report` receives the held-out metrics (docs/reward.md): loss,
+// AUC per objective (one vs rest), like-vs-skip AUC of the score, and with an oracle the
+// oracle's own like-vs-skip AUC on the same events and the Spearman correlation of the score
+// with the oracle's utility on random candidates.
+Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracle* oracle, nlohmann::json* report);
+
+// The held-out metrics of a trained ranker on `data` (events at or after data.cutoff_ts).
+nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& data, const RankerTrainOptions& o,
+                              const world::Oracle* oracle);
+
+}  // namespace muchator
