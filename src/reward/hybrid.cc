@@ -1,0 +1,197 @@
+#include "reward/hybrid.h"
+
+#include <cmath>
+#include <mutex>
+
+#include "core/error.h"
+#include "core/strings.h"
+
+namespace muchator {
+namespace {
+
+// Sum over the list's catalog items of f(i), divided by all its entries (0 for an empty list).
+template <class F>
+double MeanOverEntries(const ScoredList& s, F f) {
+  if (s.in->entries() == 0) return 0.0;
+  double sum = 0;
+  for (size_t i = 0; i < s.in->items.size(); ++i) sum += f(i);
+  return sum / s.in->entries();
+}
+
+std::map<std::string, RewardSpec>& Registry() {
+  static std::map<std::string, RewardSpec> r = [] {
+    std::map<std::string, RewardSpec> m;
+    m["format"] = {"the answer parses into the expected numbered list", false, false,
+                   [](const ScoredList& s, const RewardModels&) { return FormatReward(*s.in); }};
+    m["fact"] = {"share of the list's entries that exist in the catalog", false, false,
+                 [](const ScoredList& s, const RewardModels&) { return FactualityReward(*s.in); }};
+    m["div"] = {"no repeated artist and no title variants of an earlier item", false, false,
+                [](const ScoredList& s, const RewardModels& m) { return DiversityReward(*s.in, *m.catalog); }};
+    m["dedup"] = {"no items from the listener's recent positive history", false, false,
+                  [](const ScoredList& s, const RewardModels&) { return DedupReward(*s.in); }};
+    m["rel"] = {"mean binary relevance gate R_rel over the list (relevance judge)", true, false,
+                [](const ScoredList& s, const RewardModels& m) {
+                  return MeanOverEntries(s, [&](size_t i) { return s.relevance[i] >= m.relevance_threshold ? 1.0 : 0.0; });
+                }};
+    m["pers"] = {"mean personalisation score / 10 over the list (ranking model)", false, true,
+                 [](const ScoredList& s, const RewardModels&) {
+                   return MeanOverEntries(s, [&](size_t i) { return s.personal[i] / 10.0; });
+                 }};
+    m["rel_pers"] = {"mean of R_rel * score / 10 over the list: the paper's R_rel * R_pers", true, true,
+                     [](const ScoredList& s, const RewardModels& m) {
+                       return MeanOverEntries(s, [&](size_t i) {
+                         return s.relevance[i] >= m.relevance_threshold ? s.personal[i] / 10.0 : 0.0;
+                       });
+                     }};
+    return m;
+  }();
+  return r;
+}
+
+std::mutex& RegistryMutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+void RegisterReward(const std::string& name, RewardSpec spec) {
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  Registry()[name] = std::move(spec);
+}
+
+const RewardSpec& FindReward(const std::string& name) {
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  auto it = Registry().find(name);
+  if (it == Registry().end()) {
+    std::vector<std::string> names;
+    for (const auto& [n, s] : Registry()) names.push_back(n);
+    throw Error("unknown reward '" + name + "'", "", "known rewards: " + JoinStrings(names, ", "));
+  }
+  return it->second;
+}
+
+std::vector<std::string> RewardNames() {
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  std::vector<std::string> names;
+  for (const auto& [n, s] : Registry()) names.push_back(n);
+  return names;
+}
+
+std::map<std::string, double> ParseRewardWeights(const std::string& text) {
+  std::map<std::string, double> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    const std::string part = text.substr(start, end - start);
+    start = end + 1;
+    if (part.find_first_not_of(' ') == std::string::npos) continue;
+    const size_t eq = part.find('=');
+    double w = NAN;
+    if (eq != std::string::npos) {
+      try {
+        size_t used = 0;
+        w = std::stod(part.substr(eq + 1), &used);
+        if (part.substr(eq + 1 + used).find_first_not_of(' ') != std::string::npos) w = NAN;
+      } catch (const std::exception&) {
+      }
+    }
+    if (eq == std::string::npos || !std::isfinite(w))
+      throw Error("reward weight '" + part + "' is not NAME=NUMBER", "", "e.g. rel_pers=1,format=0.2");
+    std::string name = part.substr(0, eq);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    FindReward(name);  // throws for an unknown name
+    out[name] = w;
+  }
+  if (out.empty()) throw Error("no reward weights given", "", "e.g. rel_pers=1,format=0.2");
+  return out;
+}
+
+PersonalFn MakePersonalFn(Ranker& ranker, const Catalog& catalog) {
+  std::vector<int> rows(catalog.items.size());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = ranker.SongRow(catalog.items[i].id);
+  return [&ranker, rows = std::move(rows)](std::span<const RankerContext> contexts, std::span<const int> items,
+                                           std::span<const int> context_of) {
+    std::vector<int> r(items.size());
+    for (size_t k = 0; k < items.size(); ++k)
+      r[k] = items[k] >= 0 && static_cast<size_t>(items[k]) < rows.size() ? rows[static_cast<size_t>(items[k])] : 0;
+    std::vector<float> out;
+    for (const auto& p : ranker.Predict(contexts, r, context_of)) out.push_back(p.score);
+    return out;
+  };
+}
+
+RankerContext MakeRankerContext(const std::string& user, const UserContext& ctx, const Catalog& catalog) {
+  RankerContext r;
+  r.user = user;
+  r.profile = ctx.profile;
+  r.state = ctx.state;
+  for (const auto& h : ctx.history) r.history.push_back({catalog.items.at(static_cast<size_t>(h.item)).id, h.feedback});
+  return r;
+}
+
+ListInput MakeListInput(const ParsedAnswer& answer, const std::string& query, int expected_items, int context,
+                        std::span<const HistoryEntry> history) {
+  ListInput in;
+  in.items = answer.items;
+  in.invalid_items = answer.invalid_items;
+  in.well_formed = answer.well_formed();
+  in.expected_items = expected_items;
+  in.query = query;
+  in.context = context;
+  for (const auto& h : history)
+    if (h.feedback == Feedback::kLike || h.feedback == Feedback::kFinish) in.recent_positive.insert(h.item);
+  return in;
+}
+
+HybridReward::HybridReward(std::map<std::string, double> weights, RewardModels models)
+    : weights_(std::move(weights)), models_(std::move(models)) {
+  if (!models_.catalog) throw Error("rewards need the catalog");
+  for (const auto& [name, w] : weights_) {
+    const RewardSpec& s = FindReward(name);
+    need_rel_ |= s.needs_relevance;
+    need_pers_ |= s.needs_personal;
+  }
+  if (need_rel_ && !models_.relevance)
+    throw Error("a chosen reward needs the relevance judge, and none was given", "", "give a judge (train-judge)");
+  if (need_pers_ && !models_.personal)
+    throw Error("a chosen reward needs the ranking model, and none was given", "", "give a ranker (train-ranker)");
+}
+
+std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> lists,
+                                                   std::span<const RankerContext> contexts) {
+  std::vector<ScoredList> scored(lists.size());
+  std::vector<int> items, owner, group;
+  for (size_t l = 0; l < lists.size(); ++l) {
+    scored[l].in = &lists[l];
+    for (int item : lists[l].items) items.push_back(item), owner.push_back(static_cast<int>(l));
+  }
+  if (need_rel_ && !items.empty()) {
+    std::vector<std::string> queries;
+    for (const auto& l : lists) queries.push_back(l.query);
+    const auto p = models_.relevance(queries, items, owner);
+    for (size_t k = 0; k < items.size(); ++k) scored[static_cast<size_t>(owner[k])].relevance.push_back(p[k]);
+  }
+  if (need_pers_ && !items.empty()) {
+    for (size_t k = 0; k < items.size(); ++k) {
+      const int c = lists[static_cast<size_t>(owner[k])].context;
+      if (c < 0 || static_cast<size_t>(c) >= contexts.size())
+        throw Error("a list's listener context is missing (ListInput::context out of range)");
+      group.push_back(c);
+    }
+    const auto s = models_.personal(contexts, items, group);
+    for (size_t k = 0; k < items.size(); ++k) scored[static_cast<size_t>(owner[k])].personal.push_back(s[k]);
+  }
+  std::vector<RewardBreakdown> out(lists.size());
+  for (size_t l = 0; l < lists.size(); ++l)
+    for (const auto& [name, w] : weights_) {
+      const double raw = FindReward(name).fn(scored[l], models_);
+      out[l].raw[name] = raw;
+      out[l].weighted[name] = w * raw;
+      out[l].total += w * raw;
+    }
+  return out;
+}
+
+}  // namespace muchator

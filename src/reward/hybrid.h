@@ -1,0 +1,94 @@
+// Reward functions registered by name, and the hybrid reward of the paper (eq. 4 context):
+//   R_hyb = l_pers * R_rel_pers + sum_k l_k * R_rule_k
+// computed per generated list, with every component returned separately (raw and weighted).
+// RL, evaluation and data synthesis choose rewards and weights by configuration, e.g.
+// "rel_pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2" (ParseRewardWeights).
+//
+// Per-item model judgements aggregate over a list as means over its entries (docs/reward.md):
+//   rel      = mean_i R_rel_i                 (R_rel_i = 1 if P(relevant) >= threshold, else 0)
+//   pers     = mean_i score_i / 10            (the ranking model's 0-10 personalisation score)
+//   rel_pers = mean_i R_rel_i * score_i / 10  (a personalised but irrelevant song earns nothing)
+// where non-catalog entries count with R_rel_i = score_i = 0, so hallucinations lower them too.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "reward/ranker.h"
+#include "reward/rules.h"
+#include "text/chat.h"
+
+namespace muchator {
+
+// P(relevant) for (query, catalog item) pairs: pairs k = (queries[query_of[k]], items[k]).
+using RelevanceFn = std::function<std::vector<float>(std::span<const std::string> queries, std::span<const int> items,
+                                                     std::span<const int> query_of)>;
+// Personalisation score 0-10 for catalog items[k] in listener context contexts[context_of[k]].
+using PersonalFn = std::function<std::vector<float>(std::span<const RankerContext> contexts,
+                                                    std::span<const int> items, std::span<const int> context_of)>;
+
+// What reward functions may use; the model functions may be empty when no chosen reward needs them.
+struct RewardModels {
+  const Catalog* catalog = nullptr;
+  RelevanceFn relevance;
+  PersonalFn personal;
+  double relevance_threshold = 0.5;  // R_rel_i = P(relevant) >= threshold
+};
+
+// A list with its per-item model judgements (same order as ListInput::items; empty when the
+// corresponding model is not used by any chosen reward).
+struct ScoredList {
+  const ListInput* in = nullptr;
+  std::vector<float> relevance;  // P(relevant)
+  std::vector<float> personal;   // 0-10
+};
+
+struct RewardSpec {
+  std::string description;
+  bool needs_relevance = false, needs_personal = false;
+  std::function<double(const ScoredList&, const RewardModels&)> fn;
+};
+
+// The registry. Built-in: format, fact, div, dedup, rel, pers, rel_pers.
+void RegisterReward(const std::string& name, RewardSpec spec);
+// Throws Error listing the registered names when `name` is unknown.
+const RewardSpec& FindReward(const std::string& name);
+std::vector<std::string> RewardNames();
+
+// "rel_pers=1,format=0.2" -> {{"rel_pers", 1}, {"format", 0.2}}; throws Error naming the bad part.
+std::map<std::string, double> ParseRewardWeights(const std::string& text);
+
+struct RewardBreakdown {
+  double total = 0;
+  std::map<std::string, double> raw;       // each chosen reward's value in [0, 1]
+  std::map<std::string, double> weighted;  // weight * raw
+};
+
+// The ranking model as a PersonalFn over `catalog`'s items (ids mapped to the model's rows once;
+// items the model has not seen score as cold items). Both must outlive the function.
+PersonalFn MakePersonalFn(Ranker& ranker, const Catalog& catalog);
+// A listener's ranking-model context from the chat context (history items are catalog indexes).
+RankerContext MakeRankerContext(const std::string& user, const UserContext& ctx, const Catalog& catalog);
+// A parsed answer as a reward input; recent positives = liked or finished items of `history`.
+ListInput MakeListInput(const ParsedAnswer& answer, const std::string& query, int expected_items, int context,
+                        std::span<const HistoryEntry> history);
+
+class HybridReward {
+ public:
+  // Throws Error for an unknown reward name or a missing model a chosen reward needs.
+  HybridReward(std::map<std::string, double> weights, RewardModels models);
+  // Rewards of `lists`; lists[i].context indexes `contexts` (needed by personal rewards). The
+  // model judgements of all lists are computed in one batch each.
+  std::vector<RewardBreakdown> Compute(std::span<const ListInput> lists, std::span<const RankerContext> contexts);
+  const std::map<std::string, double>& weights() const { return weights_; }
+
+ private:
+  std::map<std::string, double> weights_;
+  RewardModels models_;
+  bool need_rel_ = false, need_pers_ = false;
+};
+
+}  // namespace muchator

@@ -1,0 +1,137 @@
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "reward/hybrid.h"
+#include "reward/rules.h"
+
+namespace muchator {
+namespace {
+
+// Six songs: 0 "Rain" by a1, 1 "Rain (Live)" by a1, 2 "Rain - 2011 Remaster" by a2, 3 "Sun" by a2,
+// 4 "Moon" by a3, 5 "Sky" by a4.
+Catalog MakeCatalog() {
+  Catalog c;
+  const std::vector<std::pair<std::string, std::string>> rows = {{"Rain", "a1"}, {"Rain (Live)", "a1"},
+                                                                 {"Rain - 2011 Remaster", "a2"}, {"Sun", "a2"},
+                                                                 {"Moon", "a3"}, {"Sky", "a4"}};
+  for (size_t i = 0; i < rows.size(); ++i)
+    c.items.push_back({"s" + std::to_string(i), rows[i].first, "Artist " + rows[i].second, {}, rows[i].second});
+  c.BuildIndex();
+  return c;
+}
+
+ListInput List(std::vector<int> items, std::vector<std::string> invalid = {}, bool well_formed = true, int expected = 4) {
+  ListInput in;
+  in.items = std::move(items);
+  in.invalid_items = std::move(invalid);
+  in.well_formed = well_formed;
+  in.expected_items = expected;
+  in.query = "q";
+  in.context = 0;
+  return in;
+}
+
+TEST(BaseTitleTest, StripsVersionDecorations) {
+  EXPECT_EQ(BaseTitle("Rain (Live)"), "rain");
+  EXPECT_EQ(BaseTitle("Rain - 2011 Remaster"), "rain");
+  EXPECT_EQ(BaseTitle("Rain [Acoustic Version]"), "rain");
+  EXPECT_EQ(BaseTitle("Rain - Live at Wembley"), "rain");
+  EXPECT_EQ(BaseTitle("Rain - Song for Anna"), "rain song for anna");  // not a version word: kept
+}
+
+TEST(RulesTest, EmptyListScoresZeroEverywhere) {
+  const Catalog c = MakeCatalog();
+  const ListInput empty = List({});
+  EXPECT_EQ(FormatReward(empty), 0.0);
+  EXPECT_EQ(FactualityReward(empty), 0.0);
+  EXPECT_EQ(DiversityReward(empty, c), 0.0);
+  EXPECT_EQ(DedupReward(empty), 0.0);
+}
+
+TEST(RulesTest, FormatNeedsWellFormedAndTheRightLength) {
+  EXPECT_EQ(FormatReward(List({3, 4, 5, 0})), 1.0);
+  EXPECT_EQ(FormatReward(List({3, 4}, {"Made Up - Nobody"})), 0.5);  // 3 entries of 4
+  EXPECT_EQ(FormatReward(List({3, 4, 5, 0}, {}, /*well_formed=*/false)), 0.0);
+}
+
+TEST(RulesTest, FactualityIsTheShareOfCatalogEntries) {
+  EXPECT_EQ(FactualityReward(List({3, 4, 5, 0})), 1.0);
+  EXPECT_EQ(FactualityReward(List({3}, {"x", "y", "z"})), 0.25);
+  EXPECT_EQ(FactualityReward(List({}, {"x", "y"})), 0.0);  // unknown items only
+}
+
+TEST(RulesTest, DiversityPenalisesRepeatedArtistsAndTitleVariants) {
+  const Catalog c = MakeCatalog();
+  EXPECT_EQ(DiversityReward(List({0, 3, 4, 5}), c), 1.0);
+  EXPECT_EQ(DiversityReward(List({0, 1, 4, 5}), c), 0.75);  // 1 = same artist and a variant: one penalty
+  EXPECT_EQ(DiversityReward(List({0, 2, 4, 5}), c), 0.75);  // 2 = variant by another artist
+  EXPECT_EQ(DiversityReward(List({0, 1, 2, 3}), c), 0.25);  // 1, 2 variants, 3 repeats a2
+  EXPECT_EQ(DiversityReward(List({4, 4, 4, 4}), c), 0.25);  // all duplicates
+  EXPECT_EQ(DiversityReward(List({}, {"x"}), c), 0.0);
+}
+
+TEST(RulesTest, DedupPenalisesRecentPositives) {
+  ListInput in = List({0, 3, 4}, {"x"});
+  in.recent_positive = {3, 5};
+  EXPECT_EQ(DedupReward(in), 0.75);
+  std::vector<HistoryEntry> history = {{{}, 0, Feedback::kLike}, {{}, 3, Feedback::kSkip}, {{}, 4, Feedback::kFinish}};
+  ParsedAnswer a;
+  a.items = {0, 3, 4};
+  a.ended = true;
+  const ListInput made = MakeListInput(a, "q", 3, 0, history);
+  EXPECT_EQ(made.recent_positive, (std::unordered_set<int>{0, 4}));
+  EXPECT_NEAR(DedupReward(made), 1.0 / 3, 1e-12);
+  EXPECT_EQ(FormatReward(made), 1.0);
+}
+
+TEST(HybridTest, MatchesAHandComputation) {
+  const Catalog c = MakeCatalog();
+  RewardModels m;
+  m.catalog = &c;
+  // Judge: items 0, 3, 4 relevant (P = 0.9), others 0.2. Ranker: score = item index + 1.
+  m.relevance = [](std::span<const std::string>, std::span<const int> items, std::span<const int>) {
+    std::vector<float> p;
+    for (int i : items) p.push_back(i == 0 || i == 3 || i == 4 ? 0.9f : 0.2f);
+    return p;
+  };
+  m.personal = [](std::span<const RankerContext>, std::span<const int> items, std::span<const int>) {
+    std::vector<float> s;
+    for (int i : items) s.push_back(static_cast<float>(i + 1));
+    return s;
+  };
+  HybridReward h(ParseRewardWeights("rel_pers=2, format=0.5,fact=0.25,div=0.25,dedup=1"), m);
+  std::vector<ListInput> lists = {List({0, 1, 4}, {"ghost"}), List({})};
+  lists[0].recent_positive = {4};
+  std::vector<RankerContext> ctx(1);
+  const auto r = h.Compute(lists, ctx);
+  // Entries 4. rel_pers = (0.9>=.5: 1*1/10 + 0 + 1*5/10 + 0) / 4 = 0.15; format 1 (4 of 4);
+  // fact 3/4; div: 1 repeats 0 -> 2/3; dedup 1 - 1/4.
+  EXPECT_NEAR(r[0].raw.at("rel_pers"), 0.15, 1e-6);
+  EXPECT_EQ(r[0].raw.at("format"), 1.0);
+  EXPECT_EQ(r[0].raw.at("fact"), 0.75);
+  EXPECT_NEAR(r[0].raw.at("div"), 2.0 / 3, 1e-12);
+  EXPECT_EQ(r[0].raw.at("dedup"), 0.75);
+  const double total = 2 * 0.15 + 0.5 * 1 + 0.25 * 0.75 + 0.25 * 2.0 / 3 + 1 * 0.75;
+  EXPECT_NEAR(r[0].total, total, 1e-6);
+  EXPECT_NEAR(r[0].weighted.at("rel_pers"), 0.3, 1e-6);
+  EXPECT_EQ(r[1].total, 0.0);
+}
+
+TEST(HybridTest, ConfigurationErrorsAreClear) {
+  const Catalog c = MakeCatalog();
+  RewardModels m;
+  m.catalog = &c;
+  EXPECT_THROW(ParseRewardWeights("bogus=1"), Error);
+  EXPECT_THROW(ParseRewardWeights("format"), Error);
+  EXPECT_THROW(ParseRewardWeights("format=abc"), Error);
+  EXPECT_THROW(HybridReward(ParseRewardWeights("rel=1"), m), Error);  // no judge given
+  HybridReward rules_only(ParseRewardWeights("format=1,fact=1"), m);
+  EXPECT_EQ(rules_only.Compute(std::vector<ListInput>{List({0, 3, 4, 5})}, {})[0].total, 2.0);
+  // Custom rewards register by name.
+  RegisterReward("always_half", {"test", false, false, [](const ScoredList&, const RewardModels&) { return 0.5; }});
+  HybridReward custom(ParseRewardWeights("always_half=2"), m);
+  EXPECT_EQ(custom.Compute(std::vector<ListInput>{List({0})}, {})[0].total, 1.0);
+}
+
+}  // namespace
+}  // namespace muchator
