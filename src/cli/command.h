@@ -32,6 +32,7 @@ std::unique_ptr<Command> MakePretrainCommand();
 std::unique_ptr<Command> MakeGenerateCommand();
 std::unique_ptr<Command> MakeConvertCommand();
 std::unique_ptr<Command> MakeTrainRankerCommand();
+std::unique_ptr<Command> MakeTrainJudgeCommand();
 
 // All commands, in the order `--help` lists them.
 std::vector<std::unique_ptr<Command>> AllCommands();

@@ -21,6 +21,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakePretrainCommand());
   v.push_back(MakeGenerateCommand());
   v.push_back(MakeTrainRankerCommand());
+  v.push_back(MakeTrainJudgeCommand());
   return v;
 }
 

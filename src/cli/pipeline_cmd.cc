@@ -3,6 +3,7 @@
 // evaluation, report, server) are added here as they land, never as new commands to type.
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include "cli/command.h"
 #include "core/error.h"
@@ -16,6 +17,9 @@
 #include "text/special_tokens.h"
 #include "text/training_text.h"
 #include "world/generate.h"
+#include "world/oracle.h"
+#include "reward/judge_train.h"
+#include "reward/ranker_train.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
 #include "text/chat.h"
@@ -83,8 +87,48 @@ class PipelineCommand : public Command {
     opts.Add("model-size", &model_size_, "model size to pre-train").OneOf({"tiny", "demo"});
     opts.Add("pretrain-steps", &pretrain_steps_, "optimizer steps per pre-training stage (0 = skip pre-training)")
         .Range(0, 1e9);
+    opts.Add("ranker-epochs", &ranker_epochs_, "ranking model passes over the events (0 = sized to the data)").Range(0, 1000);
+    opts.Add("judge-steps", &judge_steps_, "relevance judge fine-tuning steps").Range(1, 1e9);
     opts.Add("bf16", &bf16_, "bf16 autocast in training (about 2x faster on CPUs with bf16 support)");
   }
+  // Step 6: the ranking model and the relevance judge (initialised from the pre-trained model),
+  // with the oracle's comparisons when the data is the synthetic world.
+  void TrainRewardModels(const std::string& store_path, const std::string& world_dir, const std::string& ckpt) {
+    std::unique_ptr<world::Oracle> oracle;
+    if (!world_dir.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
+    Store st(store_path);
+    spdlog::info("step 6/6: training the ranking model into {}/ranker and the relevance judge into {}/judge", out_, out_);
+    RankerTrainOptions ro;
+    ro.epochs = ranker_epochs_;
+    ro.seed = static_cast<uint64_t>(seed_);
+    nlohmann::json rr;
+    Ranker ranker = TrainRanker(st, ro, oracle.get(), &rr);
+    ranker.Save(out_ + "/ranker", rr);
+    WriteFileAtomic(out_ + "/ranker/ranker_report.json", rr.dump(2) + "\n");
+    std::printf("ranker: held-out like-vs-skip AUC %.3f", rr["like_vs_skip_auc"].get<double>());
+    if (oracle)
+      std::printf(" (oracle %.3f), Spearman with oracle utility %.3f", rr["oracle_like_vs_skip_auc"].get<double>(),
+                  rr["oracle_spearman"].get<double>());
+    std::printf("\n");
+    JudgeTrainOptions jo;
+    jo.init = ckpt;
+    jo.train.steps = judge_steps_;
+    jo.train.eval_every = jo.train.ckpt_every = judge_steps_;
+    jo.train.warmup_steps = std::max<int64_t>(1, judge_steps_ / 10);
+    jo.train.bf16 = bf16_;
+    jo.train.seed = jo.labels.seed = static_cast<uint64_t>(seed_);
+    try {
+      const nlohmann::json jr = TrainJudge(st, oracle.get(), jo, out_ + "/judge");
+      if (jr.contains("heldout"))
+        std::printf("judge: held-out accuracy %.3f, F1 %.3f, AUC %.3f (threshold %.3f)\n",
+                    jr["heldout"]["accuracy"].get<double>(), jr["heldout"]["f1"].get<double>(),
+                    jr["heldout"]["auc"].get<double>(), jr["threshold"].get<double>());
+    } catch (const Error& e) {
+      // User data without labelled queries: the ranking model is still useful on its own.
+      spdlog::warn("relevance judge not trained: {}", FormatError(e));
+    }
+  }
+
   int Run(const Options& opts) override {
     MakeDirs(out_);
     opts.WriteEffective(out_ + "/pipeline.config.toml");
@@ -93,7 +137,7 @@ class PipelineCommand : public Command {
       data_dir = out_ + "/world";
       world::WorldConfig c = world::WorldConfig::ForSize(size_);
       c.seed = static_cast<uint64_t>(seed_);
-      spdlog::info("step 1/5: generating the {} synthetic world into {}", size_, data_dir);
+      spdlog::info("step 1/6: generating the {} synthetic world into {}", size_, data_dir);
       world::GenerateStats st;
       world::Generate(c, data_dir, &st);
       spdlog::info("world: {} songs, {} users, {} events in {:.1f} s", st.songs, st.users, st.events, st.seconds);
@@ -101,13 +145,13 @@ class PipelineCommand : public Command {
     const std::string store = out_ + "/store.sqlite";
     // A fresh store per run: the run directory is reproducible from its config alone.
     for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store + suffix);
-    spdlog::info("step 2/5: ingesting {} into {}", data_dir, store);
+    spdlog::info("step 2/6: ingesting {} into {}", data_dir, store);
     IngestSummary s = Ingest({data_dir, store, "", false});
     WriteFileAtomic(store + ".ingest.json", s.ToJson().dump(2) + "\n");
     std::fputs(s.Table().c_str(), stdout);
     if (s.quarantined() > 0)
       spdlog::warn("{} rows quarantined: see {}", s.quarantined(), s.quarantine_path);
-    spdlog::info("step 3/5: training the tokenizer into {}/tokenizer", out_);
+    spdlog::info("step 3/6: training the tokenizer into {}/tokenizer", out_);
     {
       Store st(store);
       BpeTrainOptions bo;
@@ -117,13 +161,13 @@ class PipelineCommand : public Command {
       MakeDirs(out_ + "/tokenizer");
       tok->SaveHf(out_ + "/tokenizer/tokenizer.json");
     }
-    spdlog::info("step 4/5: building the pre-training corpora into {}/corpus", out_);
+    spdlog::info("step 4/6: building the pre-training corpora into {}/corpus", out_);
     CorpusOptions co;
     co.seed = static_cast<uint64_t>(seed_);
     CorpusSummary cs = RunCorpus(store, out_ + "/tokenizer", codec_, out_ + "/corpus", co);
     std::fputs(cs.Table().c_str(), stdout);
     if (pretrain_steps_ > 0) {
-      spdlog::info("step 5/5: pre-training the {} model (general, objective, subjective, behaviour) into {}/pretrain",
+      spdlog::info("step 5/6: pre-training the {} model (general, objective, subjective, behaviour) into {}/pretrain",
                    model_size_, out_);
       TrainOptions to;
       to.steps = pretrain_steps_;
@@ -142,7 +186,11 @@ class PipelineCommand : public Command {
         std::printf("pretrain %s: train loss %.3f, held-out loss of this stage %.3f\n", r.stage.c_str(), r.final_loss, own);
         last_stage = r.stage;
       }
-      if (!last_stage.empty()) SampleAnswers(store, out_ + "/pretrain/" + last_stage + "/final", out_ + "/samples.json");
+      if (!last_stage.empty()) {
+        const std::string ckpt = out_ + "/pretrain/" + last_stage + "/final";
+        SampleAnswers(store, ckpt, out_ + "/samples.json");
+        TrainRewardModels(store, input_.empty() ? data_dir : "", ckpt);
+      }
     }
     std::printf("pipeline done: %s\n", out_.c_str());
     return 0;
@@ -150,7 +198,7 @@ class PipelineCommand : public Command {
 
  private:
   std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title", model_size_ = "demo";
-  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100;
+  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100, ranker_epochs_ = 0, judge_steps_ = 300;
   bool bf16_ = true;
 };
 

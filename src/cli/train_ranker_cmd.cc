@@ -25,7 +25,7 @@ class TrainRankerCommand : public Command {
     opts.Add("store", &store_, "SQLite store from `muchator ingest`").Required();
     opts.Add("out", &out_, "output directory: ranker.json + ranker.safetensors + ranker_report.json");
     opts.Add("world", &world_, "synthetic world directory (its oracle/): adds the oracle comparisons to the report");
-    opts.Add("epochs", &o_.epochs, "passes over the training events").Range(1, 1000);
+    opts.Add("epochs", &o_.epochs, "passes over the training events; 0 = ~800k examples' worth (2 to 12 passes)").Range(0, 1000);
     opts.Add("batch", &o_.batch, "events per optimizer step").Range(1, 1e6);
     opts.Add("lr", &o_.lr, "peak learning rate (cosine decay to 10%)").Range(0, 10);
     opts.Add("weight-decay", &o_.weight_decay, "AdamW weight decay").Range(0, 10);

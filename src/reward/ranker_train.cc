@@ -155,11 +155,13 @@ Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracl
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   Rng rng = Rng::Derive(o.seed, "ranker-train");
   const int64_t steps_per_epoch = (static_cast<int64_t>(train.size()) + o.batch - 1) / o.batch;
-  const int64_t total = steps_per_epoch * o.epochs;
+  const int64_t n_epochs =
+      o.epochs > 0 ? o.epochs : std::clamp<int64_t>(800000 / static_cast<int64_t>(train.size()), 2, 12);
+  const int64_t total = steps_per_epoch * n_epochs;
   Progress progress("ranker", static_cast<uint64_t>(total), "steps");
   nlohmann::json epochs = nlohmann::json::array();
   int64_t step = 0;
-  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+  for (int64_t epoch = 0; epoch < n_epochs; ++epoch) {
     net->train();
     rng.Shuffle(train);
     double sum = 0;
@@ -182,7 +184,7 @@ Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracl
       progress.Add();
     }
     epochs.push_back({{"epoch", epoch + 1}, {"train_loss", sum / static_cast<double>(steps_per_epoch)}});
-    spdlog::info("ranker epoch {}/{}: train loss {:.4f}", epoch + 1, o.epochs, sum / steps_per_epoch);
+    spdlog::info("ranker epoch {}/{}: train loss {:.4f}", epoch + 1, n_epochs, sum / steps_per_epoch);
   }
   progress.Finish();
   nlohmann::json r = EvaluateRanker(ranker, d, o, oracle);

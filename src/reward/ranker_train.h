@@ -15,7 +15,7 @@ class Oracle;
 
 struct RankerTrainOptions {
   RankerConfig model;
-  int64_t epochs = 12;
+  int64_t epochs = 0;  // 0 = about 800k examples' worth, between 2 and 12 passes
   int64_t batch = 512;
   double lr = 3e-3, weight_decay = 0.3;
   double holdout = 0.1;           // the last share of the log's events (by time) held out

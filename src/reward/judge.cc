@@ -1,0 +1,188 @@
+#include "reward/judge.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "data/store.h"
+#include "text/special_tokens.h"
+
+namespace muchator {
+
+namespace {
+constexpr size_t kMaxQueryTokens = 96;    // longer queries are cut (a request is a sentence or two)
+constexpr size_t kMaxSummaryTokens = 96;  // longer summaries are cut (the judge pays per summary token)
+constexpr int kMaxLen = 256;
+}  // namespace
+
+std::string SongSummary(const Song& s, const std::string& artist_name, const std::vector<std::string>& playlists,
+                        const std::vector<std::string>& comments) {
+  std::string t = s.title;
+  if (!artist_name.empty()) t += " by " + artist_name;
+  t += ".";
+  auto list = [](const std::vector<std::string>& v) {
+    std::string o;
+    for (const auto& x : v) o += (o.empty() ? "" : ", ") + x;
+    return o;
+  };
+  if (!s.genres.empty()) t += " genres: " + list(s.genres) + ".";
+  if (!s.tags.empty()) t += " tags: " + list(s.tags) + ".";
+  if (!s.language.empty()) t += " language: " + s.language + ".";
+  if (s.year > 0) t += " " + std::to_string(s.year / 10 * 10) + "s.";
+  if (!playlists.empty()) {
+    t += " playlists:";
+    for (size_t i = 0; i < playlists.size(); ++i) t += (i ? "; " : " ") + playlists[i];
+    t += ".";
+  }
+  if (!comments.empty()) {
+    t += " listeners:";
+    for (size_t i = 0; i < comments.size(); ++i) t += (i ? " | " : " ") + comments[i];
+  }
+  return t;
+}
+
+std::vector<std::pair<std::string, std::string>> SongSummaries(Store& store) {
+  std::unordered_map<std::string, std::string> artist_names;
+  store.ForEachArtist([&](const Artist& a) { artist_names[a.id] = a.name; });
+  std::unordered_map<std::string, std::vector<std::string>> playlists, comments;
+  store.ForEachPlaylist([&](const Playlist& p) {
+    for (const auto& id : p.songs) {
+      auto& v = playlists[id];
+      if (v.size() < kSummaryPlaylists && std::find(v.begin(), v.end(), p.title) == v.end()) v.push_back(p.title);
+    }
+  });
+  store.ForEachComment([&](const Comment& c) {
+    auto& v = comments[c.song];
+    if (c.kind == "user" && v.size() < kSummaryComments) v.push_back(c.text);
+  });
+  std::vector<std::pair<std::string, std::string>> out;
+  store.ForEachSong([&](const Song& s) {
+    std::string artist;
+    if (!s.artists.empty()) {
+      auto it = artist_names.find(s.artists[0]);
+      if (it != artist_names.end()) artist = it->second;
+    }
+    out.push_back({s.id, SongSummary(s, artist, playlists[s.id], comments[s.id])});
+  });
+  return out;
+}
+
+JudgeTokens Judge::Render(const Tokenizer& tok, const std::string& query, const std::string& summary) {
+  JudgeTokens t;
+  t.prefix = {tok.TokenId(tok::kImStart)};
+  auto add = [&](std::vector<int>& v, const std::vector<int>& ids, size_t cap) {
+    v.insert(v.end(), ids.begin(), ids.begin() + static_cast<long>(std::min(cap, ids.size())));
+  };
+  add(t.prefix, tok.Encode("user\n"), 8);
+  t.prefix.push_back(tok.TokenId(tok::kQuery));
+  add(t.prefix, tok.Encode(query), kMaxQueryTokens);
+  add(t.prefix, tok.Encode("\n"), 2);
+  add(t.suffix, tok.Encode("song: "), 8);
+  add(t.suffix, tok.Encode(summary), kMaxSummaryTokens);
+  add(t.suffix, tok.Encode("\nrelevant?"), 8);
+  t.suffix.push_back(tok.TokenId(tok::kImEnd));
+  add(t.suffix, tok.Encode("\n"), 2);
+  t.suffix.push_back(tok.TokenId(tok::kImStart));
+  add(t.suffix, tok.Encode("assistant\n"), 8);
+  return t;
+}
+
+int Judge::YesToken(const Tokenizer& tok) { return tok.Encode("yes").at(0); }
+int Judge::NoToken(const Tokenizer& tok) { return tok.Encode("no").at(0); }
+
+Judge::Judge(Qwen3ForCausalLM model, std::unique_ptr<Tokenizer> tok,
+             std::vector<std::pair<std::string, std::string>> summaries, double threshold, int max_batch)
+    : tok_(std::move(tok)), summaries_(std::move(summaries)), threshold_(threshold) {
+  if (tok_->TokenId(tok::kImStart) < 0 || tok_->TokenId(tok::kQuery) < 0 || tok_->TokenId(tok::kImEnd) < 0)
+    throw Error("the judge's tokenizer lacks the chat special tokens", "", "use the pipeline's tokenizer.json");
+  yes_ = YesToken(*tok_);
+  no_ = NoToken(*tok_);
+  if (yes_ == no_) throw Error("the tokenizer encodes 'yes' and 'no' with the same first token");
+  for (size_t i = 0; i < summaries_.size(); ++i) rows_[summaries_[i].first] = static_cast<int>(i);
+  suffix_cache_.resize(summaries_.size());
+  EngineOptions eo;
+  eo.max_batch = max_batch;
+  eo.max_len = std::min<int>(kMaxLen, static_cast<int>(model->config().max_position_embeddings));
+  engine_ = std::make_unique<Engine>(model, *tok_, nullptr, eo);
+}
+
+Judge::~Judge() = default;
+
+int Judge::SongRow(const std::string& id) const {
+  auto it = rows_.find(id);
+  return it == rows_.end() ? -1 : it->second;
+}
+
+const std::vector<int>& Judge::Suffix(int row) {
+  auto& s = suffix_cache_[static_cast<size_t>(row)];
+  if (s.empty()) s = Render(*tok_, "", summaries_[static_cast<size_t>(row)].second).suffix;
+  return s;
+}
+
+std::vector<float> Judge::Probability(std::span<const std::string> queries, std::span<const int> rows,
+                                      std::span<const int> query_of) {
+  if (rows.size() != query_of.size()) throw Error("Judge::Probability: rows and query_of differ in length");
+  std::vector<float> out(rows.size(), 0.0f);
+  std::vector<std::vector<int>> prefixes(queries.size());
+  for (size_t q = 0; q < queries.size(); ++q) prefixes[q] = Render(*tok_, queries[q], "").prefix;
+  // Pairs grouped by query, so that each query's prefix is pre-filled once and reused.
+  std::vector<size_t> order;
+  for (size_t k = 0; k < rows.size(); ++k)
+    if (rows[k] >= 0 && static_cast<size_t>(rows[k]) < summaries_.size()) order.push_back(k);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return query_of[a] < query_of[b]; });
+  std::vector<GenerationRequest> reqs;
+  reqs.reserve(order.size());
+  for (size_t k : order) {
+    if (query_of[k] < 0 || static_cast<size_t>(query_of[k]) >= queries.size())
+      throw Error("Judge::Probability: query index out of range");
+    const auto& prefix = prefixes[static_cast<size_t>(query_of[k])];
+    GenerationRequest r;
+    r.prompt = prefix;
+    const auto& suffix = Suffix(rows[k]);
+    r.prompt.insert(r.prompt.end(), suffix.begin(), suffix.end());
+    r.cache_prefix = static_cast<int>(prefix.size());
+    r.sampling.temperature = 0;
+    r.sampling.max_new_tokens = 1;
+    float* slot = &out[k];
+    const int yes = yes_, no = no_;
+    r.logits_hook = [slot, yes, no](std::span<float> logits, std::span<const int>) {
+      const float y = logits[static_cast<size_t>(yes)], n = logits[static_cast<size_t>(no)];
+      *slot = 1.0f / (1.0f + std::exp(n - y));  // softmax over {yes, no}
+    };
+    reqs.push_back(std::move(r));
+  }
+  engine_->Generate(std::move(reqs));
+  return out;
+}
+
+std::unique_ptr<Judge> Judge::Load(const std::string& dir) {
+  const std::string meta = dir + "/judge.json", songs = dir + "/judge_songs.jsonl", lm = dir + "/lm/final";
+  for (const auto& p : {meta, songs, lm + "/model.safetensors", lm + "/tokenizer.json"})
+    if (!std::filesystem::exists(p))
+      throw Error("not a relevance judge directory: " + p + " is missing", dir,
+                  "train one with `muchator train-judge --store DB --out DIR`");
+  double threshold = 0.5;
+  try {
+    threshold = nlohmann::json::parse(ReadFile(meta)).at("threshold").get<double>();
+  } catch (const std::exception& e) {
+    throw Error(std::string("unreadable judge metadata: ") + e.what(), meta, "retrain the judge");
+  }
+  std::vector<std::pair<std::string, std::string>> summaries;
+  LineReader reader(songs);
+  std::string line;
+  while (reader.Next(line)) {
+    try {
+      auto j = nlohmann::json::parse(line);
+      summaries.push_back({j.at("id").get<std::string>(), j.at("summary").get<std::string>()});
+    } catch (const std::exception& e) {
+      throw Error(std::string("bad summary row: ") + e.what(), songs + ":" + std::to_string(summaries.size() + 1),
+                  "retrain the judge");
+    }
+  }
+  return std::make_unique<Judge>(LoadModel(lm), Tokenizer::LoadHf(lm + "/tokenizer.json"), std::move(summaries),
+                                 threshold);
+}
+
+}  // namespace muchator

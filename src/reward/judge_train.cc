@@ -1,0 +1,260 @@
+#include "reward/judge_train.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "core/stats.h"
+#include "corpus/shard.h"
+#include "data/store.h"
+#include "text/special_tokens.h"
+#include "world/concepts.h"
+#include "world/oracle.h"
+#include "world/text.h"
+
+namespace muchator {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SongInfo {
+  std::vector<std::string> ids;
+  std::unordered_map<std::string, std::vector<int>> by_genre;  // genre -> song rows
+  std::vector<std::vector<std::string>> genres;
+};
+
+SongInfo ReadSongs(Store& store) {
+  SongInfo s;
+  store.ForEachSong([&](const Song& song) {
+    const int row = static_cast<int>(s.ids.size());
+    s.ids.push_back(song.id);
+    s.genres.push_back(song.genres);
+    for (const auto& g : song.genres) s.by_genre[g].push_back(row);
+  });
+  return s;
+}
+
+// Pairs of one query given a relevance predicate over song rows.
+template <class Relevant>
+void PairsForQuery(const std::string& text, const SongInfo& songs, Relevant relevant, const JudgeLabelOptions& o,
+                   Rng& rng, std::vector<JudgePair>& out) {
+  const int n = static_cast<int>(songs.ids.size());
+  std::vector<int> pos;
+  for (int tries = 0; tries < 200 && static_cast<int>(pos.size()) < o.positives; ++tries) {
+    const int r = static_cast<int>(rng.Below(static_cast<uint64_t>(n)));
+    if (relevant(r) && std::find(pos.begin(), pos.end(), r) == pos.end()) pos.push_back(r);
+  }
+  if (pos.empty()) return;
+  for (int r : pos) out.push_back({text, songs.ids[static_cast<size_t>(r)], true, false});
+  int hard = 0;
+  for (int tries = 0; tries < 100 && hard < o.hard_negatives; ++tries) {
+    const auto& g = songs.genres[static_cast<size_t>(pos[rng.Below(pos.size())])];
+    if (g.empty()) break;
+    const auto& same = songs.by_genre.at(g[rng.Below(g.size())]);
+    const int r = same[rng.Below(same.size())];
+    if (!relevant(r)) out.push_back({text, songs.ids[static_cast<size_t>(r)], false, true}), ++hard;
+  }
+  int random = 0;
+  for (int tries = 0; tries < 100 && random < o.random_negatives; ++tries) {
+    const int r = static_cast<int>(rng.Below(static_cast<uint64_t>(n)));
+    if (!relevant(r)) out.push_back({text, songs.ids[static_cast<size_t>(r)], false, false}), ++random;
+  }
+}
+
+bool HasTestForm(const std::string& text) {
+  static const std::vector<std::string> forms = [] {
+    std::vector<std::string> f;
+    for (const auto* list : {&world::Genres(), &world::Moods(), &world::Situations()})
+      for (const auto& c : *list)
+        for (const auto& form : c.query_test) f.push_back(world::WordPadded(form));
+    return f;
+  }();
+  const std::string t = world::WordPadded(text);
+  return std::any_of(forms.begin(), forms.end(), [&](const std::string& f) { return t.find(f) != std::string::npos; });
+}
+
+void Cap(std::vector<JudgePair>& v, int64_t max, Rng& rng) {
+  rng.Shuffle(v);
+  if (static_cast<int64_t>(v.size()) > max) v.resize(static_cast<size_t>(max));
+}
+
+}  // namespace
+
+JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const JudgeLabelOptions& o) {
+  const SongInfo songs = ReadSongs(store);
+  if (songs.ids.empty()) throw Error("the store has no songs", store.path());
+  JudgeLabels labels;
+  Rng rng = Rng::Derive(o.seed, "judge-labels");
+  store.ForEachQuery([&](const Query& q) {
+    const bool heldout = q.split == "test";
+    if (!heldout && oracle && HasTestForm(q.text)) {
+      ++labels.dropped_queries;
+      return;
+    }
+    auto& out = heldout ? labels.heldout : oracle && q.split == "rl" ? labels.heldout_seen : labels.train;
+    if (oracle) {
+      const world::QueryFacets f = oracle->FacetsOf(q.id).count() > 0 ? oracle->FacetsOf(q.id) : oracle->ParseQuery(q.text);
+      if (f.count() == 0) return;
+      PairsForQuery(q.text, songs, [&](int r) { return oracle->Relevant(f, songs.ids[static_cast<size_t>(r)]); }, o, rng, out);
+    } else if (!q.relevant.empty()) {
+      std::unordered_set<std::string> rel(q.relevant.begin(), q.relevant.end());
+      PairsForQuery(q.text, songs, [&](int r) { return rel.count(songs.ids[static_cast<size_t>(r)]) > 0; }, o, rng, out);
+    }
+  });
+  Cap(labels.train, o.max_train, rng);
+  Cap(labels.heldout, o.max_heldout, rng);
+  Cap(labels.heldout_seen, o.max_heldout, rng);
+  if (labels.train.empty())
+    throw Error("no labelled training pairs: the store has no sft/rl queries with known relevant songs", store.path(),
+                oracle ? "check the world's queries" : "give --world (an oracle) or queries with \"relevant\" songs");
+  if (labels.heldout.empty())
+    spdlog::warn("no held-out judge pairs (no queries with split \"test\"): the report has no held-out metrics");
+  return labels;
+}
+
+double BestF1Threshold(const std::vector<float>& prob, const std::vector<bool>& relevant) {
+  std::vector<std::pair<float, bool>> v;
+  int64_t positives = 0;
+  for (size_t i = 0; i < prob.size(); ++i) v.push_back({prob[i], relevant[i]}), positives += relevant[i];
+  if (positives == 0) return 0.5;
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  // Sweeping the threshold down through the sorted scores: at v[i].first, items 0..i say yes.
+  double best_f1 = -1, best = 0.5;
+  int64_t tp = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    tp += v[i].second;
+    if (i + 1 < v.size() && v[i + 1].first == v[i].first) continue;  // ties decide together
+    const double f1 = 2.0 * tp / (static_cast<double>(i + 1) + positives);
+    if (f1 > best_f1) best_f1 = f1, best = v[i].first;
+  }
+  return best;
+}
+
+nlohmann::json JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs) {
+  std::vector<std::string> queries;
+  std::unordered_map<std::string, int> qi;
+  std::vector<int> rows, query_of;
+  for (const auto& p : pairs) {
+    auto [it, added] = qi.try_emplace(p.query, static_cast<int>(queries.size()));
+    if (added) queries.push_back(p.query);
+    rows.push_back(judge.SongRow(p.song));
+    query_of.push_back(it->second);
+  }
+  const auto prob = judge.Probability(queries, rows, query_of);
+  int64_t tp = 0, fp = 0, fn = 0, tn = 0;
+  std::vector<std::pair<double, bool>> scored, hard;
+  for (size_t k = 0; k < pairs.size(); ++k) {
+    const bool yes = prob[k] >= judge.threshold();
+    tp += yes && pairs[k].relevant, fp += yes && !pairs[k].relevant;
+    fn += !yes && pairs[k].relevant, tn += !yes && !pairs[k].relevant;
+    scored.push_back({prob[k], pairs[k].relevant});
+    if (pairs[k].relevant || pairs[k].hard) hard.push_back({prob[k], pairs[k].relevant});
+  }
+  const double precision = tp + fp ? static_cast<double>(tp) / (tp + fp) : 0.0;
+  const double recall = tp + fn ? static_cast<double>(tp) / (tp + fn) : 0.0;
+  return {{"pairs", pairs.size()},
+          {"positives", tp + fn},
+          {"accuracy", pairs.empty() ? 0.0 : static_cast<double>(tp + tn) / static_cast<double>(pairs.size())},
+          {"precision", precision},
+          {"recall", recall},
+          {"f1", precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0},
+          {"auc", Auc(scored)},
+          {"auc_vs_hard_negatives", Auc(hard)}};
+}
+
+nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const JudgeTrainOptions& o,
+                          const std::string& out_dir) {
+  MakeDirs(out_dir);
+  const JudgeLabels labels = MakeJudgeLabels(store, oracle, o.labels);
+  spdlog::info("judge labels: {} train pairs, {} held-out pairs ({} training queries dropped for test forms)",
+               labels.train.size(), labels.heldout.size(), labels.dropped_queries);
+  // The model and its tokenizer.
+  torch::manual_seed(o.train.seed);
+  Qwen3ForCausalLM model{nullptr};
+  std::string tokenizer_json;
+  if (!o.init.empty()) {
+    model = LoadModel(o.init);
+    tokenizer_json = o.init + "/tokenizer.json";
+  } else {
+    if (o.tokenizer.empty())
+      throw Error("a fresh judge needs a tokenizer", "--tokenizer", "give --init CHECKPOINT or --tokenizer tokenizer.json");
+    tokenizer_json = o.tokenizer;
+  }
+  if (!fs::exists(tokenizer_json)) throw Error("tokenizer not found", tokenizer_json, "give --tokenizer PATH");
+  auto tok = Tokenizer::LoadHf(tokenizer_json);
+  if (!model) {
+    ModelConfig c = ModelConfig::Named(o.model_size);
+    c.vocab_size = tok->vocab_size();
+    model = Qwen3ForCausalLM(c);
+  } else if (model->config().vocab_size < tok->vocab_size()) {
+    model->ResizeVocab(tok->vocab_size());
+  }
+  // The training corpus: one document per pair, loss on the answer token only.
+  const auto summaries = SongSummaries(store);
+  std::unordered_map<std::string, size_t> summary_row;
+  for (size_t i = 0; i < summaries.size(); ++i) summary_row[summaries[i].first] = i;
+  const std::string corpus = out_dir + "/corpus";
+  MakeDirs(corpus);
+  fs::copy_file(tokenizer_json, corpus + "/tokenizer.json", fs::copy_options::overwrite_existing);
+  {
+    ShardWriter w(corpus, "judge");
+    const int yes = Judge::YesToken(*tok), no = Judge::NoToken(*tok);
+    for (const auto& p : labels.train) {
+      const JudgeTokens t = Judge::Render(*tok, p.query, summaries[summary_row.at(p.song)].second);
+      TokenSeq doc;
+      doc.Ids(t.prefix);
+      doc.Ids(t.suffix);
+      doc.Id(p.relevant ? yes : no, /*loss=*/true);
+      doc.Id(tok->TokenId(tok::kImEnd));
+      w.Add(doc);
+    }
+    w.Finish();
+  }
+  const StageResult r = TrainStage(model, corpus, {"judge"}, {"judge"}, out_dir, "lm", o.train, /*resume=*/false,
+                                   tokenizer_json);
+  {
+    std::string rows;
+    for (const auto& [id, text] : summaries) rows += nlohmann::json({{"id", id}, {"summary", text}}).dump() + "\n";
+    WriteFileAtomic(out_dir + "/judge_songs.jsonl", rows);
+  }
+  nlohmann::json report = {{"train_pairs", labels.train.size()},
+                           {"train_positives", std::count_if(labels.train.begin(), labels.train.end(),
+                                                             [](const JudgePair& p) { return p.relevant; })},
+                           {"heldout_pairs", labels.heldout.size()},
+                           {"dropped_training_queries", labels.dropped_queries},
+                           {"labels", oracle ? "oracle" : "queries' relevant lists"},
+                           {"final_train_loss", r.final_loss}};
+  nlohmann::json meta = {{"format", "muchator-judge-1"}, {"threshold", o.threshold > 0 ? o.threshold : 0.5}, {"report", report}};
+  WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
+  auto judge = Judge::Load(out_dir);
+  if (o.threshold <= 0) {
+    std::vector<JudgePair> sample(labels.train.begin(), labels.train.begin() + static_cast<long>(std::min<size_t>(1000, labels.train.size())));
+    std::vector<std::string> queries;
+    std::vector<int> rows, query_of;
+    std::vector<bool> relevant;
+    for (size_t k = 0; k < sample.size(); ++k) {
+      queries.push_back(sample[k].query);
+      rows.push_back(judge->SongRow(sample[k].song));
+      query_of.push_back(static_cast<int>(k));
+      relevant.push_back(sample[k].relevant);
+    }
+    const double t = BestF1Threshold(judge->Probability(queries, rows, query_of), relevant);
+    report["threshold_calibrated_on_train_pairs"] = sample.size();
+    meta["threshold"] = t;
+    WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
+    judge = Judge::Load(out_dir);
+  }
+  report["threshold"] = judge->threshold();
+  if (!labels.heldout.empty()) report["heldout"] = JudgeMetrics(*judge, labels.heldout);
+  if (!labels.heldout_seen.empty()) report["heldout_seen_forms"] = JudgeMetrics(*judge, labels.heldout_seen);
+  meta["report"] = report;
+  WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
+  return report;
+}
+
+}  // namespace muchator

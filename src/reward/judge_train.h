@@ -1,0 +1,75 @@
+// Labelled (query, song) pairs for the relevance judge and its fine-tuning and evaluation.
+//
+// Labels, like a limited set of human annotations:
+//   - with a synthetic world's oracle: queries of the `sft` split labelled by the oracle
+//     (positives = relevant songs; hard negatives = songs sharing a genre with a positive that
+//     are not relevant, i.e. same genre, different situation or mood; random negatives), held out:
+//     the `test` split, whose surface forms the judge never saw, and (separately) the `rl` split:
+//     unseen queries and users, but surface forms of the training kind. Training queries that contain a
+//     test-only form are dropped (a guard; the world keeps them apart by construction);
+//   - without an oracle: queries with `relevant` song lists (positives) and sampled negatives
+//     (hard: a genre shared with a positive), split by their `split` field (test = held out).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reward/judge.h"
+#include "train/trainer.h"
+
+namespace muchator {
+
+namespace world {
+class Oracle;
+}
+
+struct JudgePair {
+  std::string query, song;  // query text, song id
+  bool relevant = false;
+  bool hard = false;        // a hard negative
+};
+
+struct JudgeLabelOptions {
+  int positives = 3, hard_negatives = 3, random_negatives = 2;  // per query
+  int64_t max_train = 4000, max_heldout = 2000;                 // pairs
+  uint64_t seed = 1;
+};
+
+struct JudgeLabels {
+  std::vector<JudgePair> train;
+  std::vector<JudgePair> heldout;       // test-split queries: unseen queries with unseen surface forms
+  std::vector<JudgePair> heldout_seen;  // rl-split queries (with an oracle): unseen queries, training forms
+  int64_t dropped_queries = 0;  // training queries containing a test-only form
+};
+JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const JudgeLabelOptions& o);
+
+struct JudgeTrainOptions {
+  JudgeLabelOptions labels;
+  TrainOptions train = [] {        // steps, lr, batch, seq_len, ...
+    TrainOptions t;
+    t.steps = 300;
+    t.eval_every = t.ckpt_every = t.steps;
+    return t;
+  }();
+  std::string init;                 // checkpoint to start from ("" = a fresh model of model_size)
+  std::string tokenizer;            // tokenizer.json for a fresh model (ignored with init)
+  std::string model_size = "tiny";
+  // R_rel = P(relevant) >= threshold. 0 = calibrate: the threshold maximising F1 on (up to 1,000)
+  // training pairs (a small fine-tuned judge is rarely calibrated at 0.5).
+  double threshold = 0;
+};
+
+// The threshold maximising F1 of `prob` against `relevant` (0.5 when there are no positives).
+double BestF1Threshold(const std::vector<float>& prob, const std::vector<bool>& relevant);
+
+// Accuracy, precision, recall and F1 at the threshold, and AUC, of P(relevant) on `pairs`.
+nlohmann::json JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs);
+
+// Labels, fine-tunes and evaluates a judge into `out_dir`; returns the report (also in
+// judge.json): label counts, training loss, held-out metrics.
+nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const JudgeTrainOptions& o,
+                          const std::string& out_dir);
+
+}  // namespace muchator
