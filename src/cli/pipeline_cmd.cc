@@ -89,6 +89,9 @@ class PipelineCommand : public Command {
         .Range(0, 1e9);
     opts.Add("ranker-epochs", &ranker_epochs_, "ranking model passes over the events (0 = sized to the data)").Range(0, 1000);
     opts.Add("judge-steps", &judge_steps_, "relevance judge fine-tuning steps").Range(1, 1e9);
+    opts.Add("judge-layers", &judge_layers_,
+             "the judge keeps the first N layers of the pre-trained model (1: ~3x faster, same held-out AUC on the "
+             "demo world; 0 = all)").Range(0, 1000);
     opts.Add("bf16", &bf16_, "bf16 autocast in training (about 2x faster on CPUs with bf16 support)");
   }
   // Step 6: the ranking model and the relevance judge (initialised from the pre-trained model),
@@ -112,6 +115,8 @@ class PipelineCommand : public Command {
     std::printf("\n");
     JudgeTrainOptions jo;
     jo.init = ckpt;
+    jo.layers = judge_layers_;
+    jo.train.lr = 2e-3;
     jo.train.steps = judge_steps_;
     jo.train.eval_every = jo.train.ckpt_every = judge_steps_;
     jo.train.warmup_steps = std::max<int64_t>(1, judge_steps_ / 10);
@@ -198,7 +203,7 @@ class PipelineCommand : public Command {
 
  private:
   std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title", model_size_ = "demo";
-  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100, ranker_epochs_ = 0, judge_steps_ = 300;
+  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100, ranker_epochs_ = 0, judge_steps_ = 300, judge_layers_ = 1;
   bool bf16_ = true;
 };
 

@@ -27,6 +27,7 @@ class TrainJudgeCommand : public Command {
     opts.Add("world", &world_, "synthetic world directory: label pairs with its oracle");
     opts.Add("init", &o_.init, "start from this checkpoint (a music pre-trained model); else a fresh --model-size one");
     opts.Add("tokenizer", &o_.tokenizer, "tokenizer.json for a fresh model (without --init)");
+    opts.Add("layers", &o_.layers, "with --init: keep only its first N decoder layers (faster judge); 0 = all").Range(0, 1000);
     opts.Add("model-size", &o_.model_size, "named size of a fresh model").OneOf({"tiny", "demo"});
     opts.Add("positives", &o_.labels.positives, "relevant songs labelled per query").Range(1, 1000);
     opts.Add("hard-negatives", &o_.labels.hard_negatives, "same-genre irrelevant songs per query").Range(0, 1000);

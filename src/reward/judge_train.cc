@@ -180,6 +180,16 @@ nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const Judge
   if (!o.init.empty()) {
     model = LoadModel(o.init);
     tokenizer_json = o.init + "/tokenizer.json";
+    if (o.layers > 0 && o.layers < model->config().num_hidden_layers) {
+      ModelConfig c = model->config();
+      c.num_hidden_layers = o.layers;
+      Qwen3ForCausalLM shallow(c);
+      auto from = model->named_parameters();
+      torch::NoGradGuard g;
+      for (auto& p : shallow->named_parameters()) p.value().copy_(from[p.key()]);  // same names, first layers
+      spdlog::info("judge: the first {} of {} layers of {}", o.layers, model->config().num_hidden_layers, o.init);
+      model = shallow;
+    }
   } else {
     if (o.tokenizer.empty())
       throw Error("a fresh judge needs a tokenizer", "--tokenizer", "give --init CHECKPOINT or --tokenizer tokenizer.json");

@@ -56,6 +56,9 @@ struct JudgeTrainOptions {
   std::string init;                 // checkpoint to start from ("" = a fresh model of model_size)
   std::string tokenizer;            // tokenizer.json for a fresh model (ignored with init)
   std::string model_size = "tiny";
+  // With init: keep only its first `layers` decoder layers (0 = all). The judge's cost per pair
+  // is proportional to its depth; the lower layers carry most of the token-level knowledge.
+  int64_t layers = 0;
   // R_rel = P(relevant) >= threshold. 0 = calibrate: the threshold maximising F1 on (up to 1,000)
   // training pairs (a small fine-tuned judge is rarely calibrated at 0.5).
   double threshold = 0;
