@@ -33,6 +33,7 @@ std::unique_ptr<Command> MakeGenerateCommand();
 std::unique_ptr<Command> MakeConvertCommand();
 std::unique_ptr<Command> MakeTrainRankerCommand();
 std::unique_ptr<Command> MakeTrainJudgeCommand();
+std::unique_ptr<Command> MakeSynthCommand();
 
 // All commands, in the order `--help` lists them.
 std::vector<std::unique_ptr<Command>> AllCommands();

@@ -22,6 +22,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakeGenerateCommand());
   v.push_back(MakeTrainRankerCommand());
   v.push_back(MakeTrainJudgeCommand());
+  v.push_back(MakeSynthCommand());
   return v;
 }
 

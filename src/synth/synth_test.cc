@@ -1,0 +1,122 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/threads.h"
+#include "data/ingest.h"
+#include "data/store.h"
+#include "reward/ranker_train.h"
+#include "synth/cluster.h"
+#include "synth/uq2i.h"
+#include "text/bpe_train.h"
+#include "text/special_tokens.h"
+#include "text/training_text.h"
+#include "world/generate.h"
+#include "world/oracle.h"
+
+namespace muchator {
+namespace {
+
+namespace fs = std::filesystem;
+
+// One fixture, one test: ctest runs each test in its own process, and the ranker takes seconds.
+TEST(Uq2iTest, PoolClustersAndTargetListsOnTheTinyWorld) {
+  SetupThreads(1);
+  const std::string dir = (fs::temp_directory_path() / ("muchator_synth_" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  auto config = world::WorldConfig::ForSize("tiny");
+  config.seed = 3;
+  world::Generate(config, dir + "/w");
+  Ingest({dir + "/w", dir + "/s.db", "", true});
+  const world::Oracle oracle = world::Oracle::Load(dir + "/w");
+  Store store(dir + "/s.db");
+  const Catalog catalog = Catalog::FromStore(store);
+
+  // 1. The pool: every song has queries; no query-only form of the world leaks in.
+  QueryPoolOptions po;
+  const QueryPool pool = BuildQueryPool(store, catalog, TemplateQueryGenerator(), HasWorldQueryForm, po);
+  ASSERT_GT(pool.texts.size(), 100u);
+  int songs_with_queries = 0;
+  for (const auto& t : pool.texts_of_song) songs_with_queries += !t.empty();
+  EXPECT_EQ(songs_with_queries, static_cast<int>(catalog.items.size()));
+  for (const auto& t : pool.texts) EXPECT_FALSE(HasWorldQueryForm(t)) << t;
+  EXPECT_TRUE(HasWorldQueryForm("some top forty fare please"));  // a test form: the guard works
+
+  // 2. Clustering with a (random-weight) tiny model: texts about the same concept (same parsed
+  // facets) share a cluster more often than random pairs.
+  BpeTrainOptions bo;
+  bo.vocab_size = 1200;
+  bo.special_tokens = BaseSpecialTokens();
+  auto tok = TrainBpe([&](const auto& emit) { ForEachTrainingText(store, emit); }, bo);
+  torch::manual_seed(1);
+  ModelConfig mc = ModelConfig::Named("tiny");
+  mc.vocab_size = tok->vocab_size();
+  Qwen3ForCausalLM model(mc);
+  const torch::Tensor emb = EmbedTexts(model, *tok, pool.texts, /*batch_tokens=*/512);
+  ASSERT_EQ(emb.size(0), static_cast<int64_t>(pool.texts.size()));
+  EXPECT_NEAR(emb[0].norm().item<float>(), 1.0f, 1e-4);
+  // Packing does not change an embedding: smaller batches give the same vectors.
+  const torch::Tensor small = EmbedTexts(model, *tok, pool.texts, /*batch_tokens=*/64);
+  EXPECT_TRUE(torch::allclose(small, emb, 1e-4, 1e-5));
+  const int k = ClusterCount(static_cast<int64_t>(pool.texts.size()));
+  EXPECT_EQ(k, static_cast<int>(pool.texts.size() / 20));
+  const std::vector<int> cluster = KMeans(emb, k, 1);
+  // Texts about a common concept (same parsed situation, mood or genre: "hopeful indie songs",
+  // "play something hopeful") against all pairs.
+  std::vector<world::QueryFacets> facets;
+  for (const auto& t : pool.texts) facets.push_back(oracle.ParseQuery(t));
+  auto share = [](const world::QueryFacets& a, const world::QueryFacets& b) {
+    return (a.situation >= 0 && a.situation == b.situation) || (a.mood >= 0 && a.mood == b.mood) ||
+           (a.genre >= 0 && a.genre == b.genre);
+  };
+  int64_t same_pairs = 0, same_together = 0, all_pairs = 0, all_together = 0;
+  for (size_t a = 0; a < pool.texts.size(); ++a)
+    for (size_t b = a + 1; b < pool.texts.size(); ++b) {
+      const bool together = cluster[a] == cluster[b];
+      ++all_pairs, all_together += together;
+      if (share(facets[a], facets[b])) ++same_pairs, same_together += together;
+    }
+  ASSERT_GT(same_pairs, 500);
+  const double p_same = static_cast<double>(same_together) / same_pairs;
+  const double p_all = static_cast<double>(all_together) / all_pairs;
+  std::printf("same concept together %.3f vs any pair %.3f (%lld / %lld pairs)\n", p_same, p_all,
+              static_cast<long long>(same_pairs), static_cast<long long>(all_pairs));
+  EXPECT_GT(p_same, 2 * p_all);
+
+  // 3-4. Target lists: 10 distinct candidates, sorted by the ranker; no rl/test user.
+  RankerTrainOptions ro;
+  ro.epochs = 2;
+  Ranker ranker = TrainRanker(store, ro, nullptr, nullptr);
+  const QueryClusters clusters = GroupSongs(pool, cluster, k);
+  std::set<std::string> isolated;
+  store.ForEachQuery([&](const Query& q) {
+    if (q.split == "rl" || q.split == "test") isolated.insert(q.user);
+  });
+  ASSERT_FALSE(isolated.empty());
+  Uq2iOptions uo;
+  std::vector<Uq2iTriplet> triplets;
+  const auto summary = SynthesizeUq2i(store, catalog, pool, clusters, ranker, &oracle, uo,
+                                      [&](const Uq2iTriplet& t) { triplets.push_back(t); });
+  ASSERT_GT(triplets.size(), 100u);
+  for (const auto& t : triplets) {
+    EXPECT_EQ(isolated.count(t.user), 0u) << t.user;
+    ASSERT_EQ(t.items.size(), 10u);
+    EXPECT_EQ(std::set<int>(t.items.begin(), t.items.end()).size(), 10u);
+    for (size_t i = 0; i < t.items.size(); ++i) {
+      EXPECT_TRUE(std::binary_search(t.candidates.begin(), t.candidates.end(), t.items[i]));
+      if (i > 0) EXPECT_GE(t.scores[i - 1], t.scores[i]);
+    }
+    // The scores are the ranker's for this context (recomputed independently).
+    EXPECT_FALSE(HasWorldQueryForm(t.query));
+  }
+  // Filtering by the ranking model raises the oracle utility of the lists over their candidates.
+  const auto& q = summary.at("oracle");
+  std::printf("%s\n", summary.dump().c_str());
+  EXPECT_GT(q["utility"].get<double>(), q["utility_before_filtering"].get<double>());
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace muchator

@@ -1,0 +1,160 @@
+#include "synth/uq2i.h"
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "data/store.h"
+#include "world/oracle.h"
+
+namespace muchator {
+
+nlohmann::json Uq2iTriplet::ToJson(const Catalog& catalog) const {
+  nlohmann::json items_json = nlohmann::json::array();
+  for (int i : items) items_json.push_back(catalog.items[static_cast<size_t>(i)].id);
+  return {{"user", user},     {"ts", ts},         {"state", muchator::ToJson(state)}, {"query", query},
+          {"query_source", query_source},         {"anchor", anchor},                 {"items", items_json},
+          {"scores", scores}, {"candidates", candidates.size()}};
+}
+
+QueryClusters GroupSongs(const QueryPool& pool, const std::vector<int>& cluster_of_text, int k) {
+  QueryClusters c;
+  c.cluster_of_text = cluster_of_text;
+  c.songs.resize(static_cast<size_t>(k));
+  for (size_t t = 0; t < pool.texts.size(); ++t) {
+    auto& s = c.songs[static_cast<size_t>(cluster_of_text[t])];
+    s.insert(s.end(), pool.songs_of_text[t].begin(), pool.songs_of_text[t].end());
+  }
+  for (auto& s : c.songs) {
+    std::sort(s.begin(), s.end());
+    s.erase(std::unique(s.begin(), s.end()), s.end());
+  }
+  return c;
+}
+
+nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryPool& pool, const QueryClusters& clusters,
+                              Ranker& ranker, const world::Oracle* oracle, const Uq2iOptions& o,
+                              const std::function<void(const Uq2iTriplet&)>& emit) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Data isolation: users with rl or test queries never appear.
+  std::unordered_set<std::string> excluded;
+  store.ForEachQuery([&](const Query& q) {
+    if (!q.user.empty() && (q.split == "rl" || q.split == "test")) excluded.insert(q.user);
+  });
+  // The held-out cutoff, as the ranking model's split: favourites come from before it.
+  std::vector<int64_t> all_ts;
+  store.ForEachEvent([&](const Event& e) {
+    if (e.ts != kNoTimestamp) all_ts.push_back(e.ts);
+  });
+  if (all_ts.empty()) throw Error("the store has no timestamped events", store.path(), "UQ2I needs listening events");
+  const size_t kq = std::min(all_ts.size() - 1, static_cast<size_t>(all_ts.size() * (1.0 - o.holdout)));
+  std::nth_element(all_ts.begin(), all_ts.begin() + static_cast<long>(kq), all_ts.end());
+  const int64_t cutoff = all_ts[kq];
+  all_ts = {};
+  std::vector<int> ranker_row(catalog.items.size());
+  for (size_t i = 0; i < catalog.items.size(); ++i) ranker_row[i] = ranker.SongRow(catalog.items[i].id);
+
+  std::vector<std::string> users;
+  store.ForEachUser([&](const User& u) {
+    if (!excluded.count(u.id)) users.push_back(u.id);
+  });
+  int64_t made = 0, no_query = 0, small_cluster = 0;
+  double rel_target = 0, rel_cand = 0, util_target = 0, util_cand = 0;
+  int64_t measured = 0;
+  Progress progress("uq2i", users.size(), "users");
+  for (const auto& user_id : users) {
+    progress.Add();
+    if (o.max_triplets > 0 && made >= o.max_triplets) break;
+    const auto user = store.GetUser(user_id);
+    const auto timeline = store.UserTimeline(user_id);
+    std::vector<size_t> favourites;
+    for (size_t i = 0; i < timeline.size(); ++i) {
+      const auto& e = timeline[i];
+      if (e.ts != kNoTimestamp && e.ts < cutoff && (e.feedback == Feedback::kLike || e.feedback == Feedback::kFinish) &&
+          catalog.Find(e.song) >= 0)
+        favourites.push_back(i);
+    }
+    Rng rng = Rng::Derive(o.seed, "uq2i-" + user_id);
+    rng.Shuffle(favourites);
+    int here = 0;
+    for (size_t f : favourites) {
+      if (here >= o.per_user || (o.max_triplets > 0 && made >= o.max_triplets)) break;
+      const auto& anchor = timeline[f];
+      const int anchor_item = catalog.Find(anchor.song);
+      const auto& texts = pool.texts_of_song[static_cast<size_t>(anchor_item)];
+      if (texts.empty()) {
+        ++no_query;
+        continue;
+      }
+      const int text = texts[rng.Below(texts.size())];
+      const auto& cand = clusters.songs[static_cast<size_t>(clusters.cluster_of_text[static_cast<size_t>(text)])];
+      if (static_cast<int>(cand.size()) < o.list_size) {
+        ++small_cluster;
+        continue;
+      }
+      RankerContext ctx;
+      ctx.user = user_id;
+      if (user) ctx.profile = user->profile;
+      ctx.state = anchor.state;
+      for (size_t j = f > static_cast<size_t>(o.history) ? f - static_cast<size_t>(o.history) : 0; j < f; ++j)
+        ctx.history.push_back({timeline[j].song, timeline[j].feedback});
+      std::vector<int> rows(cand.size());
+      for (size_t k = 0; k < cand.size(); ++k) rows[k] = ranker_row[static_cast<size_t>(cand[k])];
+      const auto pred = ranker.Predict(ctx, rows);
+      std::vector<size_t> order(cand.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + o.list_size, order.end(), [&](size_t a, size_t b) {
+        return pred[a].score != pred[b].score ? pred[a].score > pred[b].score : cand[a] < cand[b];
+      });
+      Uq2iTriplet t;
+      t.user = user_id;
+      t.query = pool.texts[static_cast<size_t>(text)];
+      t.query_source = pool.sources[static_cast<size_t>(text)];
+      t.anchor = anchor.song;
+      t.ts = anchor.ts;
+      t.state = anchor.state;
+      t.candidates = cand;
+      for (int k = 0; k < o.list_size; ++k) {
+        t.items.push_back(cand[order[static_cast<size_t>(k)]]);
+        t.scores.push_back(pred[order[static_cast<size_t>(k)]].score);
+      }
+      if (oracle) {
+        const auto facets = oracle->ParseQuery(t.query);
+        if (facets.count() > 0) {
+          auto rel = [&](int i) { return oracle->Relevant(facets, catalog.items[static_cast<size_t>(i)].id) ? 1.0 : 0.0; };
+          auto util = [&](int i) { return oracle->Utility(user_id, t.state, catalog.items[static_cast<size_t>(i)].id); };
+          double rt = 0, rc = 0, ut = 0, uc = 0;
+          for (int i : t.items) rt += rel(i), ut += util(i);
+          for (int i : cand) rc += rel(i), uc += util(i);
+          rel_target += rt / t.items.size(), util_target += ut / t.items.size();
+          rel_cand += rc / cand.size(), util_cand += uc / cand.size();
+          ++measured;
+        }
+      }
+      emit(t);
+      ++made, ++here;
+    }
+  }
+  progress.Finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  nlohmann::json s = {{"triplets", made},
+                      {"users", users.size()},
+                      {"excluded_users", excluded.size()},
+                      {"anchors_without_query", no_query},
+                      {"anchors_with_small_cluster", small_cluster},
+                      {"seconds", seconds},
+                      {"triplets_per_s", seconds > 0 ? made / seconds : 0.0}};
+  if (oracle && measured > 0)
+    s["oracle"] = {{"measured_triplets", measured},
+                   {"relevance_at_10", rel_target / measured},
+                   {"relevance_before_filtering", rel_cand / measured},
+                   {"utility", util_target / measured},
+                   {"utility_before_filtering", util_cand / measured}};
+  return s;
+}
+
+}  // namespace muchator

@@ -1,0 +1,60 @@
+// UQ2I synthesis (the paper's section 3.3.1): (user context, query) -> 10-song lists.
+//   1. query-item pool (synth/query_pool.h);
+//   2. queries embedded by the pre-trained checkpoint and clustered (synth/cluster.h);
+//   3. for a user, each song they favourited (liked or finished) in the training period: one of
+//      its queries is sampled, and every song of that query's cluster is a candidate;
+//   4. the personalisation ranking model scores the candidates in the user's context at that
+//      moment (state, the events before it) and the top 10 become the target list.
+// Users of the rl and test query splits are excluded (data isolation: RL and evaluation users are
+// never seen in SFT). Triplets stream to a JSONL file as they are made.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reward/ranker.h"
+#include "synth/query_pool.h"
+
+namespace muchator {
+
+class Store;
+namespace world {
+class Oracle;
+}
+
+struct Uq2iOptions {
+  int list_size = 10;
+  int per_user = 8;             // at most this many triplets per user (favourites sampled, seeded)
+  int history = 50;             // events before the anchor given to the ranking model
+  double holdout = 0.1;         // favourites only from before the log's held-out tail (as the ranker)
+  int64_t max_triplets = 0;     // 0 = no limit
+  uint64_t seed = 1;
+};
+
+struct Uq2iTriplet {
+  std::string user, query, query_source, anchor;  // anchor: the favourite song id
+  int64_t ts = 0;                                 // the anchor event's time: the context is what came before
+  State state;
+  std::vector<int> items;                         // catalog indexes, best first
+  std::vector<float> scores;                      // ranker scores (0-10) of items
+  std::vector<int> candidates;                    // catalog indexes of the cluster's songs
+  nlohmann::json ToJson(const Catalog& catalog) const;
+};
+
+// Cluster of each pool text and the songs of each cluster (sorted catalog indexes).
+struct QueryClusters {
+  std::vector<int> cluster_of_text;
+  std::vector<std::vector<int>> songs;
+};
+QueryClusters GroupSongs(const QueryPool& pool, const std::vector<int>& cluster_of_text, int k);
+
+// Streams triplets to `emit`; returns the summary (counts, and with an oracle the mean
+// relevance@10 and utility of the target lists against the candidates before filtering).
+nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryPool& pool, const QueryClusters& clusters,
+                              Ranker& ranker, const world::Oracle* oracle, const Uq2iOptions& o,
+                              const std::function<void(const Uq2iTriplet&)>& emit);
+
+}  // namespace muchator
