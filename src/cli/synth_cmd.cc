@@ -92,7 +92,7 @@ class SynthCommand : public Command {
   std::string store_, model_, ranker_, world_, out_ = "out/uq2i";
   QueryPoolOptions po_;
   Uq2iOptions uo_;
-  int64_t per_cluster_ = 20, seed_ = 1, threads_ = 0;
+  int64_t per_cluster_ = 5, seed_ = 1, threads_ = 0;
 };
 
 }  // namespace

@@ -80,9 +80,14 @@ torch::Tensor RankerNetImpl::forward(const RankerBatch& b, const SongTable& t) {
   auto mask = b.hist_fb.ne(0);  // (Bc, L)
   // Song embeddings once per distinct song of the batch (histories repeat songs a lot).
   const int64_t bc = b.hist_song.size(0), L = b.hist_song.size(1), d = config.dim;
-  auto [uniq, inverse, counts] = at::_unique2(torch::cat({b.hist_song.flatten(), b.cand}), /*sorted=*/false,
-                                              /*return_inverse=*/true, /*return_counts=*/false);
-  auto e = Song(t, uniq).index({inverse});                               // (Bc*L + B, d)
+  torch::Tensor e;  // (Bc*L + B, d)
+  if (!is_training() && song_cache.defined()) {
+    e = song_cache.index({torch::cat({b.hist_song.flatten(), b.cand})});
+  } else {
+    auto [uniq, inverse, counts] = at::_unique2(torch::cat({b.hist_song.flatten(), b.cand}), /*sorted=*/false,
+                                                /*return_inverse=*/true, /*return_counts=*/false);
+    e = Song(t, uniq).index({inverse});
+  }
   auto h = e.slice(0, 0, bc * L).view({bc, L, d}) + feedback(b.hist_fb);  // (Bc, L, d)
   auto c = e.slice(0, bc * L);                                           // (B, d)
   auto maskf = mask.to(torch::kFloat32).unsqueeze(-1);                   // (Bc, L, 1)
@@ -92,15 +97,26 @@ torch::Tensor RankerNetImpl::forward(const RankerBatch& b, const SongTable& t) {
   auto vals = wv(h);                                                     // (Bc, L, d)
   // Candidate b attends over the history of its context row[b] (training: row = identity).
   const bool identity = !b.row.defined();
+  const bool one_context = !identity && bc == 1;  // scoring many songs for one listener
   auto pick = [&](const torch::Tensor& x) { return identity ? x : x.index({b.row}); };
-  auto q = wq(c).unsqueeze(1) * scale;            // (B, 1, d)
-  auto scores = torch::bmm(q, pick(keys));        // (B, 1, L)
-  auto m = pick(mask).unsqueeze(1);               // (B, 1, L)
-  scores = scores.masked_fill(m.logical_not(), -1e9);
-  auto w = torch::softmax(scores, -1) * m.to(torch::kFloat32);  // empty history -> all zero
-  auto a = torch::bmm(w, pick(vals)).squeeze(1);                // (B, d)
-  auto ur = pick(u), sr = pick(s);
-  auto x = torch::cat({ur, sr, c, a, pick(mean_h), ur * c, sr * c, a * c}, 1);  // (B, 8d)
+  auto q = wq(c) * scale;  // (B, d)
+  torch::Tensor a;
+  if (one_context) {
+    // One (B, d) x (d, L) product instead of copying the history's keys for every candidate.
+    auto scores = q.mm(keys[0]).masked_fill(mask[0].logical_not().unsqueeze(0), -1e9);  // (B, L)
+    auto w = torch::softmax(scores, -1) * mask[0].to(torch::kFloat32).unsqueeze(0);
+    a = w.mm(vals[0]);  // (B, d)
+  } else {
+    auto scores = torch::bmm(q.unsqueeze(1), pick(keys));  // (B, 1, L)
+    auto m = pick(mask).unsqueeze(1);                      // (B, 1, L)
+    scores = scores.masked_fill(m.logical_not(), -1e9);
+    auto w = torch::softmax(scores, -1) * m.to(torch::kFloat32);  // empty history -> all zero
+    a = torch::bmm(w, pick(vals)).squeeze(1);                      // (B, d)
+  }
+  const int64_t n = b.cand.size(0);
+  auto rows = [&](const torch::Tensor& x) { return one_context ? x.expand({n, x.size(1)}) : pick(x); };
+  auto ur = rows(u), sr = rows(s);
+  auto x = torch::cat({ur, sr, c, a, rows(mean_h), ur * c, sr * c, a * c}, 1);  // (B, 8d)
   x = torch::silu(fc1(x));
   x = torch::silu(fc2(x));
   return out(x);  // (B, 4)
@@ -208,6 +224,7 @@ std::vector<FeedbackPrediction> Ranker::Predict(std::span<const RankerContext> c
   if (candidates.size() != group.size()) throw Error("Predict: candidates and groups differ in length");
   torch::InferenceMode guard;
   net_->eval();
+  if (!net_->song_cache.defined()) net_->song_cache = net_->Song(songs_, torch::arange(songs_.id.size(0)));
   RankerBatch ctx = AllocBatch(static_cast<int64_t>(contexts.size()), 0);
   for (size_t i = 0; i < contexts.size(); ++i) EncodeContext(contexts[i], static_cast<int64_t>(i), ctx);
   std::vector<FeedbackPrediction> out(candidates.size());

@@ -52,6 +52,9 @@ struct RankerNetImpl : torch::nn::Module {
 
   torch::Tensor Song(const SongTable& t, const torch::Tensor& rows);  // (..., d)
   RankerConfig config;
+  // Inference only: e(s) of every song row, (S+1, d), filled by Ranker::Predict; the forward
+  // uses it instead of recomputing song embeddings when the module is in eval mode.
+  torch::Tensor song_cache;
   torch::nn::Embedding song{nullptr}, artist{nullptr}, genre{nullptr}, tag{nullptr}, language{nullptr},
       decade{nullptr}, pop{nullptr}, user{nullptr}, profile{nullptr}, time{nullptr}, day{nullptr},
       context{nullptr}, device{nullptr}, hour{nullptr}, feedback{nullptr};

@@ -152,6 +152,7 @@ Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracl
   torch::manual_seed(o.seed);
   Ranker ranker(o.model, d.vocab, d.songs);
   auto& net = ranker.net();
+  net->song_cache = torch::Tensor();  // recomputed after training, at the first Predict
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   Rng rng = Rng::Derive(o.seed, "ranker-train");
   const int64_t steps_per_epoch = (static_cast<int64_t>(train.size()) + o.batch - 1) / o.batch;

@@ -61,7 +61,7 @@ TEST(Uq2iTest, PoolClustersAndTargetListsOnTheTinyWorld) {
   const torch::Tensor small = EmbedTexts(model, *tok, pool.texts, /*batch_tokens=*/64);
   EXPECT_TRUE(torch::allclose(small, emb, 1e-4, 1e-5));
   const int k = ClusterCount(static_cast<int64_t>(pool.texts.size()));
-  EXPECT_EQ(k, static_cast<int>(pool.texts.size() / 20));
+  EXPECT_EQ(k, static_cast<int>(pool.texts.size() / 5));
   const std::vector<int> cluster = KMeans(emb, k, 1);
   // Texts about a common concept (same parsed situation, mood or genre: "hopeful indie songs",
   // "play something hopeful") against all pairs.
