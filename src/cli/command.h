@@ -34,6 +34,7 @@ std::unique_ptr<Command> MakeConvertCommand();
 std::unique_ptr<Command> MakeTrainRankerCommand();
 std::unique_ptr<Command> MakeTrainJudgeCommand();
 std::unique_ptr<Command> MakeSynthCommand();
+std::unique_ptr<Command> MakeSftCommand();
 
 // All commands, in the order `--help` lists them.
 std::vector<std::unique_ptr<Command>> AllCommands();

@@ -23,6 +23,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakeTrainRankerCommand());
   v.push_back(MakeTrainJudgeCommand());
   v.push_back(MakeSynthCommand());
+  v.push_back(MakeSftCommand());
   return v;
 }
 

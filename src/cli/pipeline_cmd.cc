@@ -20,6 +20,9 @@
 #include "world/oracle.h"
 #include "reward/judge_train.h"
 #include "reward/ranker_train.h"
+#include "synth/cluster.h"
+#include "synth/sft.h"
+#include "synth/uq2i.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
 #include "text/chat.h"
@@ -92,6 +95,7 @@ class PipelineCommand : public Command {
     opts.Add("judge-layers", &judge_layers_,
              "the judge keeps the first N layers of the pre-trained model (1: ~3x faster, same held-out AUC on the "
              "demo world; 0 = all)").Range(0, 1000);
+    opts.Add("sft-steps", &sft_steps_, "instruction-tuning steps on the UQ2I triplets (0 = stop after the reward models)").Range(0, 1e9);
     opts.Add("bf16", &bf16_, "bf16 autocast in training (about 2x faster on CPUs with bf16 support)");
   }
   // Step 6: the ranking model and the relevance judge (initialised from the pre-trained model),
@@ -100,7 +104,7 @@ class PipelineCommand : public Command {
     std::unique_ptr<world::Oracle> oracle;
     if (!world_dir.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
     Store st(store_path);
-    spdlog::info("step 6/6: training the ranking model into {}/ranker and the relevance judge into {}/judge", out_, out_);
+    spdlog::info("step 6/7: training the ranking model into {}/ranker and the relevance judge into {}/judge", out_, out_);
     RankerTrainOptions ro;
     ro.epochs = ranker_epochs_;
     ro.seed = static_cast<uint64_t>(seed_);
@@ -134,6 +138,70 @@ class PipelineCommand : public Command {
     }
   }
 
+  // Step 7: UQ2I triplets and SFT of the pre-trained model on them.
+  void InstructionTuning(const std::string& store_path, const std::string& world_dir, const std::string& ckpt) {
+    std::unique_ptr<world::Oracle> oracle;
+    if (!world_dir.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
+    Store st(store_path);
+    spdlog::info("step 7/7: synthesising UQ2I triplets into {}/uq2i and instruction-tuning into {}/sft", out_, out_);
+    const Catalog catalog = Catalog::FromStore(st);
+    QueryPoolOptions po;
+    po.seed = static_cast<uint64_t>(seed_);
+    const QueryPool pool = BuildQueryPool(st, catalog, TemplateQueryGenerator(),
+                                          oracle ? HasWorldQueryForm : std::function<bool(const std::string&)>(), po);
+    Checkpoint ck = LoadCheckpoint(ckpt);
+    const int k = ClusterCount(static_cast<int64_t>(pool.texts.size()));
+    const QueryClusters clusters = GroupSongs(pool, KMeans(EmbedTexts(ck.model, *ck.tok, pool.texts), k, po.seed), k);
+    Ranker ranker = Ranker::Load(out_ + "/ranker");
+    MakeDirs(out_ + "/uq2i");
+    Uq2iOptions uo;
+    uo.seed = po.seed;
+    nlohmann::json s;
+    {
+      AtomicWriter w(out_ + "/uq2i/triplets.jsonl");
+      s = SynthesizeUq2i(st, catalog, pool, clusters, ranker, oracle.get(), uo,
+                         [&](const Uq2iTriplet& t) { w.WriteLine(t.ToJson(catalog).dump()); });
+      w.Commit();
+    }
+    s["pool_queries"] = pool.texts.size();
+    s["clusters"] = k;
+    WriteFileAtomic(out_ + "/uq2i/synth_summary.json", s.dump(2) + "\n");
+    std::printf("uq2i: %lld triplets", s["triplets"].get<long long>());
+    if (s.contains("oracle"))
+      std::printf(", oracle relevance@10 %.3f (before filtering %.3f), utility %.3f (before %.3f)",
+                  s["oracle"]["relevance_at_10"].get<double>(), s["oracle"]["relevance_before_filtering"].get<double>(),
+                  s["oracle"]["utility"].get<double>(), s["oracle"]["utility_before_filtering"].get<double>());
+    std::printf("\n");
+    SftOptions so;
+    so.train.steps = sft_steps_;
+    so.train.eval_every = so.train.ckpt_every = sft_steps_;
+    so.train.warmup_steps = std::max<int64_t>(1, sft_steps_ / 10);
+    so.train.bf16 = bf16_;
+    so.train.seed = static_cast<uint64_t>(seed_);
+    const std::string sft = out_ + "/sft";
+    nlohmann::json report;
+    report["examples"] = BuildSftCorpus(st, ck, ckpt, out_ + "/uq2i/triplets.jsonl", sft + "/corpus", so);
+    Qwen3ForCausalLM model = LoadModel(ckpt);
+    const StageResult r = TrainStage(model, sft + "/corpus", {"sft"}, {"sft"}, sft, "sft", so.train, false,
+                                     sft + "/corpus/tokenizer.json");
+    report["final_train_loss"] = r.final_loss;
+    if (!r.heldout.empty()) report["heldout_loss"] = r.heldout[0].second;
+    std::printf("sft: %lld examples, train loss %.3f, held-out loss %.3f\n", report["examples"].get<long long>(),
+                r.final_loss, r.heldout.empty() ? 0.0 : r.heldout[0].second);
+    if (oracle) {
+      Checkpoint tuned = LoadCheckpoint(sft + "/sft/final");
+      GenerationEvalOptions eo;
+      eo.triplets = sft + "/corpus/sft_heldout.jsonl";
+      report["heldout_pairs"] = EvaluateGeneration(st, tuned, *oracle, eo);
+      eo.triplets.clear();
+      report["test_queries"] = EvaluateGeneration(st, tuned, *oracle, eo);
+      std::printf("sft, constrained answers: oracle relevance@10 %.3f on held-out pairs, %.3f on test queries\n",
+                  report["heldout_pairs"]["constrained"]["relevance_at_10"].get<double>(),
+                  report["test_queries"]["constrained"]["relevance_at_10"].get<double>());
+    }
+    WriteFileAtomic(sft + "/sft_report.json", report.dump(2) + "\n");
+  }
+
   int Run(const Options& opts) override {
     MakeDirs(out_);
     opts.WriteEffective(out_ + "/pipeline.config.toml");
@@ -142,7 +210,7 @@ class PipelineCommand : public Command {
       data_dir = out_ + "/world";
       world::WorldConfig c = world::WorldConfig::ForSize(size_);
       c.seed = static_cast<uint64_t>(seed_);
-      spdlog::info("step 1/6: generating the {} synthetic world into {}", size_, data_dir);
+      spdlog::info("step 1/7: generating the {} synthetic world into {}", size_, data_dir);
       world::GenerateStats st;
       world::Generate(c, data_dir, &st);
       spdlog::info("world: {} songs, {} users, {} events in {:.1f} s", st.songs, st.users, st.events, st.seconds);
@@ -150,13 +218,13 @@ class PipelineCommand : public Command {
     const std::string store = out_ + "/store.sqlite";
     // A fresh store per run: the run directory is reproducible from its config alone.
     for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store + suffix);
-    spdlog::info("step 2/6: ingesting {} into {}", data_dir, store);
+    spdlog::info("step 2/7: ingesting {} into {}", data_dir, store);
     IngestSummary s = Ingest({data_dir, store, "", false});
     WriteFileAtomic(store + ".ingest.json", s.ToJson().dump(2) + "\n");
     std::fputs(s.Table().c_str(), stdout);
     if (s.quarantined() > 0)
       spdlog::warn("{} rows quarantined: see {}", s.quarantined(), s.quarantine_path);
-    spdlog::info("step 3/6: training the tokenizer into {}/tokenizer", out_);
+    spdlog::info("step 3/7: training the tokenizer into {}/tokenizer", out_);
     {
       Store st(store);
       BpeTrainOptions bo;
@@ -166,13 +234,13 @@ class PipelineCommand : public Command {
       MakeDirs(out_ + "/tokenizer");
       tok->SaveHf(out_ + "/tokenizer/tokenizer.json");
     }
-    spdlog::info("step 4/6: building the pre-training corpora into {}/corpus", out_);
+    spdlog::info("step 4/7: building the pre-training corpora into {}/corpus", out_);
     CorpusOptions co;
     co.seed = static_cast<uint64_t>(seed_);
     CorpusSummary cs = RunCorpus(store, out_ + "/tokenizer", codec_, out_ + "/corpus", co);
     std::fputs(cs.Table().c_str(), stdout);
     if (pretrain_steps_ > 0) {
-      spdlog::info("step 5/6: pre-training the {} model (general, objective, subjective, behaviour) into {}/pretrain",
+      spdlog::info("step 5/7: pre-training the {} model (general, objective, subjective, behaviour) into {}/pretrain",
                    model_size_, out_);
       TrainOptions to;
       to.steps = pretrain_steps_;
@@ -195,6 +263,7 @@ class PipelineCommand : public Command {
         const std::string ckpt = out_ + "/pretrain/" + last_stage + "/final";
         SampleAnswers(store, ckpt, out_ + "/samples.json");
         TrainRewardModels(store, input_.empty() ? data_dir : "", ckpt);
+        if (sft_steps_ > 0) InstructionTuning(store, input_.empty() ? data_dir : "", ckpt);
       }
     }
     std::printf("pipeline done: %s\n", out_.c_str());
@@ -203,7 +272,7 @@ class PipelineCommand : public Command {
 
  private:
   std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title", model_size_ = "demo";
-  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100, ranker_epochs_ = 0, judge_steps_ = 300, judge_layers_ = 1;
+  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100, ranker_epochs_ = 0, judge_steps_ = 300, judge_layers_ = 1, sft_steps_ = 100;
   bool bf16_ = true;
 };
 

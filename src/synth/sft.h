@@ -1,0 +1,61 @@
+// Context-aware instruction tuning (the paper's section 3.3.2): the UQ2I triplets in the chat
+// template - the listener's context (profile, the events before the anchor, the state) and the
+// query as the prompt, the ranked 10-song list as the answer - with the loss only on the answer
+// (L_SFT; the list's order is the target's order). Plus the generation check: the oracle's
+// relevance@10 and utility of lists generated for held-out (user, query) pairs.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "infer/checkpoint.h"
+#include "train/trainer.h"
+
+namespace muchator {
+
+class Store;
+namespace world {
+class Oracle;
+}
+
+struct SftOptions {
+  TrainOptions train = [] {
+    TrainOptions t;
+    t.steps = 100;
+    t.seq_len = 1024;  // a prompt with 20 events of history is ~520 tokens, the answer ~100
+    t.batch_size = 4;
+    t.lr = 5e-4;
+    t.warmup_steps = 10;
+    t.eval_every = t.ckpt_every = t.steps;
+    return t;
+  }();
+  int history = 20;          // events in the prompt
+  int64_t max_examples = 0;  // 0 = every triplet
+  int heldout_users_percent = 5;  // triplets of these users (by a hash of the id) are not trained on
+};
+
+// Writes the triplets (JSONL from synth-uq2i) as the "sft" corpus stage into `corpus_dir`
+// (with the checkpoint's tokenizer.json and codec.json); the triplets of held-out users go to
+// `corpus_dir`/sft_heldout.jsonl instead (held-out (user, query) pairs for the generation
+// check). Returns the number of training documents.
+int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ckpt_dir, const std::string& triplets,
+                       const std::string& corpus_dir, const SftOptions& o);
+
+struct GenerationEvalOptions {
+  int queries = 100;       // held-out queries with a user
+  // "" = the store's test-split queries (the oracle's facets of each query id); else a held-out
+  // triplets file (sft_heldout.jsonl: facets parsed from each synthesised query's text).
+  std::string triplets;
+  int history = 20;
+  int max_new_tokens = 200;  // unconstrained answers
+};
+
+// Greedy answers for held-out (user, query) pairs, constrained (catalog items only, 10) and
+// unconstrained (free text, parsed): per mode the oracle's mean relevance@10 (share of listed
+// catalog items relevant to the query's facets, non-catalog entries counting as irrelevant),
+// mean utility of the listed catalog items, factuality and well-formed share.
+nlohmann::json EvaluateGeneration(Store& store, Checkpoint& ck, const world::Oracle& oracle,
+                                  const GenerationEvalOptions& o);
+
+}  // namespace muchator
