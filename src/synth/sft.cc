@@ -12,6 +12,16 @@
 #include "world/oracle.h"
 
 namespace muchator {
+namespace {
+
+// FNV-1a: the held-out users must be the same with every compiler and library (std::hash is not).
+uint64_t StableHash(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace
 
 int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ckpt_dir, const std::string& triplets,
                        const std::string& corpus_dir, const SftOptions& o) {
@@ -33,8 +43,7 @@ int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ck
     } catch (const std::exception& e) {
       throw Error(std::string("not JSON: ") + e.what(), triplets + ":" + std::to_string(line_no), "use synth-uq2i's triplets.jsonl");
     }
-    if (std::hash<std::string>{}(t.at("user").get<std::string>()) % 100 <
-        static_cast<size_t>(o.heldout_users_percent)) {
+    if (StableHash(t.at("user").get<std::string>()) % 100 < static_cast<uint64_t>(o.heldout_users_percent)) {
       heldout.WriteLine(line);
       continue;
     }
