@@ -110,10 +110,11 @@ TEST(Uq2iTest, PoolClustersAndTargetListsOnTheTinyWorld) {
     EXPECT_EQ(std::set<int>(t.items.begin(), t.items.end()).size(), 10u);
     for (size_t i = 0; i < t.items.size(); ++i) {
       EXPECT_TRUE(std::binary_search(t.candidates.begin(), t.candidates.end(), t.items[i]));
-      if (i > 0) EXPECT_GE(t.scores[i - 1], t.scores[i]);
+      if (i > 0) {
+        EXPECT_GE(t.scores[i - 1], t.scores[i]);
+      }
     }
-    // The scores are the ranker's for this context (recomputed independently).
-    EXPECT_FALSE(HasWorldQueryForm(t.query));
+    EXPECT_FALSE(HasWorldQueryForm(t.query));  // no query-only form reached a training query
   }
   // Filtering by the ranking model raises the oracle utility of the lists over their candidates.
   const auto& q = summary.at("oracle");
