@@ -152,7 +152,7 @@ namespace muchator {
 
 // The main job end to end (README command 1, at tiny size), then `corpus` on its own.
 TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
-  Result r = RunBinary("-q pipeline --world-size tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 --ranker-epochs 1 --judge-steps 4 --sft-steps 3 --bf16=false --out " + P("run"));
+  Result r = RunBinary("-q pipeline --world-size tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 --ranker-epochs 1 --judge-steps 4 --sft-steps 3 --grpo-steps 2 --bf16=false --out " + P("run"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("| stage3_behaviour |"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("pretrain stage3_behaviour: train loss"), std::string::npos) << r.output;
@@ -160,6 +160,8 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   EXPECT_NE(r.output.find("judge: held-out accuracy"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("uq2i: "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("sft, constrained answers: oracle relevance@10"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("grpo: 2 steps, reward"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("held-out RL requests"), std::string::npos) << r.output;
   EXPECT_NE(ReadFile(P("run/pipeline.config.toml")).find("bf16 = false"), std::string::npos);
   for (auto f : {"pipeline.config.toml", "store.sqlite", "world/oracle/world.json", "tokenizer/tokenizer.json",
                  "corpus/tokenizer.json", "corpus/codec.json", "corpus/corpus_summary.json",
@@ -168,7 +170,8 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
                  "ranker/ranker.json", "ranker/ranker.safetensors", "ranker/ranker_report.json", "judge/judge.json",
                  "judge/judge_songs.jsonl", "judge/lm/final/model.safetensors", "uq2i/triplets.jsonl",
                  "uq2i/synth_summary.json", "sft/sft/final/model.safetensors", "sft/sft/final/codec.json",
-                 "sft/sft_report.json"})
+                 "sft/sft_report.json", "grpo/grpo/log.jsonl", "grpo/grpo/final/model.safetensors",
+                 "grpo/grpo/final/codec.json", "grpo/grpo_report.json"})
     EXPECT_TRUE(fs::exists(P("run/") + f)) << f;
   Result c = RunBinary("-q corpus --store " + P("run/store.sqlite") + " --tokenizer " + P("run/tokenizer") +
                        " --codec atomic --drop-feedback --out " + P("c2"));
@@ -329,7 +332,7 @@ TEST_F(CliTest, PipelineOnUserDataWithoutGeneralDocumentsSkipsThatStage) {
   while (r.Next(line))
     if (line.find("\"kind\":\"general\"") == std::string::npos) kept += line + "\n";
   WriteFileAtomic(P("w/documents.jsonl"), kept);
-  Result res = RunBinary("pipeline --input " + P("w") + " --model-size tiny --pretrain-steps 2 --ranker-epochs 1 --judge-steps 2 --sft-steps 2 --vocab-size 600 --out " + P("run"));
+  Result res = RunBinary("pipeline --input " + P("w") + " --model-size tiny --pretrain-steps 2 --ranker-epochs 1 --judge-steps 2 --sft-steps 2 --grpo-steps 1 --vocab-size 600 --out " + P("run"));
   ASSERT_EQ(res.code, 0) << res.output;
   EXPECT_NE(res.output.find("stage0_general: 0 document(s) in the corpus, stage skipped"), std::string::npos) << res.output;
   EXPECT_TRUE(fs::exists(P("run/pretrain/stage3_behaviour/final/model.safetensors")));

@@ -24,6 +24,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakeTrainJudgeCommand());
   v.push_back(MakeSynthCommand());
   v.push_back(MakeSftCommand());
+  v.push_back(MakeGrpoCommand());
   return v;
 }
 

@@ -23,6 +23,7 @@
 #include "synth/cluster.h"
 #include "synth/sft.h"
 #include "synth/uq2i.h"
+#include "rl/grpo.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
 #include "text/chat.h"
@@ -78,7 +79,8 @@ class PipelineCommand : public Command {
   std::string name() const override { return "pipeline"; }
   std::string description() const override {
     return "Run the main job into --out: generate the synthetic world (or take --input), ingest it, train the "
-           "tokenizer, build the pre-training corpora and pre-train the model on the four stages in order";
+           "tokenizer, build the pre-training corpora, pre-train the model on the four stages in order, train the reward "
+           "models, synthesise UQ2I data and instruction-tune, then align with GRPO";
   }
   void Declare(Options& opts) override {
     opts.Add("out", &out_, "run directory: world/, store.sqlite and each step's outputs and configs");
@@ -96,7 +98,39 @@ class PipelineCommand : public Command {
              "the judge keeps the first N layers of the pre-trained model (1: ~3x faster, same held-out AUC on the "
              "demo world; 0 = all)").Range(0, 1000);
     opts.Add("sft-steps", &sft_steps_, "instruction-tuning steps on the UQ2I triplets (0 = stop after the reward models)").Range(0, 1e9);
+    opts.Add("grpo-steps", &grpo_steps_, "GRPO steps after SFT (0 = stop after SFT)").Range(0, 1e9);
+    opts.Add("grpo-constrained", &grpo_constrained_,
+             "constrained GRPO rollouts: the demo SFT model's free-text answers name catalog songs ~1% of the time, "
+             "so unconstrained rollouts leave the relevance and personalisation rewards without signal (docs/rl.md)");
     opts.Add("bf16", &bf16_, "bf16 autocast in training (about 2x faster on CPUs with bf16 support)");
+  }
+
+  // Step 8: GRPO of the SFT checkpoint with the hybrid reward, and the before/after report.
+  void Align(const std::string& store_path, const std::string& world_dir) {
+    spdlog::info("step 8/8: GRPO of the SFT model into {}/grpo", out_);
+    GrpoRunOptions o;
+    o.grpo.steps = grpo_steps_;
+    o.grpo.constrained = grpo_constrained_;
+    o.grpo.train.seed = static_cast<uint64_t>(seed_);
+    // The reward models step 6 could train (with your own data the judge needs labelled queries).
+    const bool judge = FileExists(out_ + "/judge/judge.json"), ranker = FileExists(out_ + "/ranker/ranker.json");
+    if (judge) o.judge_dir = out_ + "/judge";
+    if (ranker) o.ranker_dir = out_ + "/ranker";
+    if (!judge || !ranker) {
+      const std::string model_reward = judge ? "rel=1," : ranker ? "pers=1," : "";
+      o.grpo.rewards = model_reward + "format=0.2,fact=0.2,div=0.2,dedup=0.2";
+      spdlog::warn("GRPO without the {}: rewards {}", judge ? "ranking model" : ranker ? "relevance judge" : "reward models",
+                   o.grpo.rewards);
+    }
+    o.world_dir = world_dir;
+    Store st(store_path);
+    if (LoadRlRequests(st, o.heldout_percent).train.empty()) {
+      spdlog::warn("no RL-split queries with a user in {}: GRPO skipped (mark queries \"split\": \"rl\", docs/rl.md)", store_path);
+      return;
+    }
+    const nlohmann::json r = RunGrpo(st, out_ + "/sft/sft/final", out_ + "/grpo", o);
+    std::printf("grpo: %lld steps, reward %.3f -> %.3f\n", r["training"]["steps"].get<long long>(),
+                r["training"]["first"]["reward_mean"].get<double>(), r["training"]["last"]["reward_mean"].get<double>());
   }
   // Step 6: the ranking model and the relevance judge (initialised from the pre-trained model),
   // with the oracle's comparisons when the data is the synthetic world.
@@ -104,7 +138,7 @@ class PipelineCommand : public Command {
     std::unique_ptr<world::Oracle> oracle;
     if (!world_dir.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
     Store st(store_path);
-    spdlog::info("step 6/7: training the ranking model into {}/ranker and the relevance judge into {}/judge", out_, out_);
+    spdlog::info("step 6/8: training the ranking model into {}/ranker and the relevance judge into {}/judge", out_, out_);
     RankerTrainOptions ro;
     ro.epochs = ranker_epochs_;
     ro.seed = static_cast<uint64_t>(seed_);
@@ -143,7 +177,7 @@ class PipelineCommand : public Command {
     std::unique_ptr<world::Oracle> oracle;
     if (!world_dir.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
     Store st(store_path);
-    spdlog::info("step 7/7: synthesising UQ2I triplets into {}/uq2i and instruction-tuning into {}/sft", out_, out_);
+    spdlog::info("step 7/8: synthesising UQ2I triplets into {}/uq2i and instruction-tuning into {}/sft", out_, out_);
     const Catalog catalog = Catalog::FromStore(st);
     QueryPoolOptions po;
     po.seed = static_cast<uint64_t>(seed_);
@@ -210,7 +244,7 @@ class PipelineCommand : public Command {
       data_dir = out_ + "/world";
       world::WorldConfig c = world::WorldConfig::ForSize(size_);
       c.seed = static_cast<uint64_t>(seed_);
-      spdlog::info("step 1/7: generating the {} synthetic world into {}", size_, data_dir);
+      spdlog::info("step 1/8: generating the {} synthetic world into {}", size_, data_dir);
       world::GenerateStats st;
       world::Generate(c, data_dir, &st);
       spdlog::info("world: {} songs, {} users, {} events in {:.1f} s", st.songs, st.users, st.events, st.seconds);
@@ -218,13 +252,13 @@ class PipelineCommand : public Command {
     const std::string store = out_ + "/store.sqlite";
     // A fresh store per run: the run directory is reproducible from its config alone.
     for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store + suffix);
-    spdlog::info("step 2/7: ingesting {} into {}", data_dir, store);
+    spdlog::info("step 2/8: ingesting {} into {}", data_dir, store);
     IngestSummary s = Ingest({data_dir, store, "", false});
     WriteFileAtomic(store + ".ingest.json", s.ToJson().dump(2) + "\n");
     std::fputs(s.Table().c_str(), stdout);
     if (s.quarantined() > 0)
       spdlog::warn("{} rows quarantined: see {}", s.quarantined(), s.quarantine_path);
-    spdlog::info("step 3/7: training the tokenizer into {}/tokenizer", out_);
+    spdlog::info("step 3/8: training the tokenizer into {}/tokenizer", out_);
     {
       Store st(store);
       BpeTrainOptions bo;
@@ -234,13 +268,13 @@ class PipelineCommand : public Command {
       MakeDirs(out_ + "/tokenizer");
       tok->SaveHf(out_ + "/tokenizer/tokenizer.json");
     }
-    spdlog::info("step 4/7: building the pre-training corpora into {}/corpus", out_);
+    spdlog::info("step 4/8: building the pre-training corpora into {}/corpus", out_);
     CorpusOptions co;
     co.seed = static_cast<uint64_t>(seed_);
     CorpusSummary cs = RunCorpus(store, out_ + "/tokenizer", codec_, out_ + "/corpus", co);
     std::fputs(cs.Table().c_str(), stdout);
     if (pretrain_steps_ > 0) {
-      spdlog::info("step 5/7: pre-training the {} model (general, objective, subjective, behaviour) into {}/pretrain",
+      spdlog::info("step 5/8: pre-training the {} model (general, objective, subjective, behaviour) into {}/pretrain",
                    model_size_, out_);
       TrainOptions to;
       to.steps = pretrain_steps_;
@@ -263,7 +297,10 @@ class PipelineCommand : public Command {
         const std::string ckpt = out_ + "/pretrain/" + last_stage + "/final";
         SampleAnswers(store, ckpt, out_ + "/samples.json");
         TrainRewardModels(store, input_.empty() ? data_dir : "", ckpt);
-        if (sft_steps_ > 0) InstructionTuning(store, input_.empty() ? data_dir : "", ckpt);
+        if (sft_steps_ > 0) {
+          InstructionTuning(store, input_.empty() ? data_dir : "", ckpt);
+          if (grpo_steps_ > 0) Align(store, input_.empty() ? data_dir : "");
+        }
       }
     }
     std::printf("pipeline done: %s\n", out_.c_str());
@@ -272,7 +309,9 @@ class PipelineCommand : public Command {
 
  private:
   std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title", model_size_ = "demo";
-  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100, ranker_epochs_ = 0, judge_steps_ = 300, judge_layers_ = 1, sft_steps_ = 100;
+  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100, ranker_epochs_ = 0, judge_steps_ = 300, judge_layers_ = 1, sft_steps_ = 100,
+          grpo_steps_ = 20;
+  bool grpo_constrained_ = true;
   bool bf16_ = true;
 };
 

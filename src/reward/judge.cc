@@ -185,4 +185,16 @@ std::unique_ptr<Judge> Judge::Load(const std::string& dir) {
                                  threshold);
 }
 
+RelevanceFn MakeRelevanceFn(Judge& judge, const Catalog& catalog) {
+  std::vector<int> rows(catalog.items.size());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = judge.SongRow(catalog.items[i].id);
+  return [&judge, rows = std::move(rows)](std::span<const std::string> queries, std::span<const int> items,
+                                          std::span<const int> query_of) {
+    std::vector<int> r(items.size(), -1);
+    for (size_t k = 0; k < items.size(); ++k)
+      if (items[k] >= 0 && static_cast<size_t>(items[k]) < rows.size()) r[k] = rows[static_cast<size_t>(items[k])];
+    return judge.Probability(queries, r, query_of);
+  };
+}
+
 }  // namespace muchator

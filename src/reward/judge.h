@@ -20,6 +20,7 @@
 #include "data/entities.h"
 #include "infer/engine.h"
 #include "model/qwen3.h"
+#include "reward/hybrid.h"
 #include "text/tokenizer.h"
 
 namespace muchator {
@@ -75,5 +76,9 @@ class Judge {
   int yes_, no_;
   std::unique_ptr<Engine> engine_;
 };
+
+// The judge as a RelevanceFn over `catalog`'s items (ids mapped to the judge's summary rows once;
+// songs it has no summary of get P = 0). Both must outlive the function.
+RelevanceFn MakeRelevanceFn(Judge& judge, const Catalog& catalog);
 
 }  // namespace muchator

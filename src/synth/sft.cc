@@ -7,7 +7,7 @@
 #include "core/log.h"
 #include "corpus/shard.h"
 #include "data/store.h"
-#include "infer/engine.h"
+#include "eval/offline.h"
 #include "text/chat.h"
 #include "world/oracle.h"
 
@@ -77,85 +77,18 @@ int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ck
 
 nlohmann::json EvaluateGeneration(Store& store, Checkpoint& ck, const world::Oracle& oracle,
                                   const GenerationEvalOptions& o) {
-  if (!ck.codec || !ck.grammar) throw Error("generation evaluation needs the checkpoint's codec.json");
-  std::vector<Query> queries;
-  std::vector<world::QueryFacets> facets;
-  if (o.triplets.empty()) {
-    store.ForEachQuery(
-        [&](const Query& q) {
-          if (!q.user.empty() && static_cast<int>(queries.size()) < o.queries) queries.push_back(q);
-        },
-        "test");
-    for (const auto& q : queries) facets.push_back(oracle.FacetsOf(q.id));
-  } else {
-    LineReader reader(o.triplets);
-    std::string line;
-    while (static_cast<int>(queries.size()) < o.queries && reader.Next(line)) {
-      const auto t = nlohmann::json::parse(line);
-      Query q;
-      q.user = t.at("user");
-      q.ts = t.at("ts");
-      q.text = t.at("query");
-      const auto& st = t.at("state");
-      q.state = State{st.value("time_of_day", ""), st.value("day_type", ""), st.value("context", ""),
-                      st.value("device", ""), st.value("hour", -1)};
-      facets.push_back(oracle.ParseQuery(q.text));
-      if (facets.back().count() == 0) {
-        facets.pop_back();
-        continue;
-      }
-      queries.push_back(q);
-    }
-  }
-  if (queries.empty()) throw Error("no held-out queries with a user to evaluate", o.triplets.empty() ? store.path() : o.triplets);
-  std::vector<std::vector<int>> prompts;
-  for (const auto& q : queries) {
-    UserContext ctx = UserContextFromStore(store, ck.catalog, q.user, q.ts, o.history);
-    ctx.state = q.state;
-    prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, ctx, q.text, o.history).ids);
-  }
-  EngineOptions eo;
-  eo.max_batch = 16;
-  Engine engine(ck.model, *ck.tok, ck.grammar.get(), eo);
-  nlohmann::json out = {{"queries", queries.size()}};
-  for (const bool constrained : {true, false}) {
-    std::vector<GenerationRequest> reqs;
-    for (const auto& p : prompts) {
-      GenerationRequest r;
-      r.prompt = p;
-      r.sampling.max_new_tokens = o.max_new_tokens;
-      if (constrained) {
-        r.sampling.max_new_tokens = 4096;  // the grammar ends the list
-        ConstraintOptions c;
-        c.allow_sentence = false;
-        r.constraint = c;
-      }
-      reqs.push_back(std::move(r));
-    }
-    const auto results = engine.Generate(std::move(reqs));
-    double rel = 0, util = 0, fact = 0, formed = 0;
-    int64_t util_n = 0;
-    for (size_t k = 0; k < results.size(); ++k) {
-      const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, results[k].tokens);
-      const auto& f = facets[k];
-      const double entries = static_cast<double>(a.items.size() + a.invalid_items.size());
-      double relevant = 0;
-      for (int i : a.items) {
-        const std::string& id = ck.catalog.items[static_cast<size_t>(i)].id;
-        relevant += oracle.Relevant(f, id);
-        util += oracle.Utility(queries[k].user, queries[k].state, id), ++util_n;
-      }
-      rel += entries > 0 ? relevant / std::max(entries, 10.0) : 0.0;  // missing entries count as misses
-      fact += entries > 0 ? a.items.size() / entries : 0.0;
-      formed += a.well_formed();
-    }
-    const double n = static_cast<double>(results.size());
-    out[constrained ? "constrained" : "unconstrained"] = {{"relevance_at_10", rel / n},
-                                                           {"utility", util_n ? util / util_n : 0.0},
-                                                           {"factuality", fact / n},
-                                                           {"well_formed", formed / n}};
-  }
-  return out;
+  // Synthesised queries the oracle cannot read (no facet parsed) have no relevant songs: skipped.
+  const auto requests = o.triplets.empty() ? RequestsFromStore(store, "test", o.queries)
+                                           : RequestsFromTriplets(o.triplets, o.queries, [&](const std::string& q) {
+                                               return oracle.ParseQuery(q).count() > 0;
+                                             });
+  if (requests.empty()) throw Error("no held-out queries with a user to evaluate", o.triplets.empty() ? store.path() : o.triplets);
+  OfflineEvalOptions eo;
+  eo.history = o.history;
+  eo.max_new_tokens = o.max_new_tokens;
+  EvalJudges judges;
+  judges.oracle = &oracle;
+  return EvaluateOffline(store, ck, requests, judges, eo);
 }
 
 }  // namespace muchator

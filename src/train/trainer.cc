@@ -78,14 +78,31 @@ torch::Tensor LanguageModelLoss(Qwen3ForCausalLM& model, const torch::Tensor& id
 
 namespace {
 
+std::string StepDir(int64_t step) { return "ckpt-" + std::to_string(step); }
+
+// Rewrites the log keeping only lines of steps <= `step` (after a resume).
+void TruncateLog(const std::string& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    try {
+      if (json::parse(line).at("step").get<int64_t>() <= step) kept += line + "\n";
+    } catch (const std::exception&) {
+      // a torn last line from a kill: dropped
+    }
+  }
+  WriteFileAtomic(path, kept);
+}
+
+}  // namespace
+
 bool CrashHere(const TrainOptions& o, const std::string& kind, int64_t step) {
   std::string spec = o.crash_at;
   if (spec.empty())
     if (const char* e = std::getenv("MUCHATOR_CRASH_AT")) spec = e;
   return spec == kind + ":" + std::to_string(step);
 }
-
-std::string StepDir(int64_t step) { return "ckpt-" + std::to_string(step); }
 
 torch::optim::AdamW MakeOptimizer(Qwen3ForCausalLM& model, const TrainOptions& o) {
   std::vector<torch::Tensor> decay, no_decay;
@@ -98,8 +115,8 @@ torch::optim::AdamW MakeOptimizer(Qwen3ForCausalLM& model, const TrainOptions& o
   return torch::optim::AdamW(std::move(groups), opts);
 }
 
-void SaveCheckpoint(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const std::string& dir, int64_t step,
-                    const json& state, const TrainOptions& o) {
+void SaveResumeCheckpoint(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const std::string& dir, int64_t step,
+                          const json& state, const TrainOptions& o) {
   const std::string final_dir = dir + "/" + StepDir(step), tmp = final_dir + ".tmp";
   fs::remove_all(tmp);
   SaveModel(model, tmp);
@@ -118,22 +135,42 @@ void SaveCheckpoint(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const std
   }
 }
 
-// Rewrites the log keeping only lines of steps <= `step` (after a resume).
-void TruncateLog(const std::string& path, int64_t step) {
-  if (!fs::exists(path)) return;
-  std::ifstream in(path);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    try {
-      if (json::parse(line).at("step").get<int64_t>() <= step) kept += line + "\n";
-    } catch (const std::exception&) {
-      // a torn last line from a kill: dropped
+json ResumeFromLatest(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const std::string& dir) {
+  const std::string log_path = dir + "/log.jsonl";
+  json state;
+  if (fs::exists(dir + "/latest")) {
+    std::string latest = ReadFile(dir + "/latest");
+    latest.erase(latest.find_last_not_of(" \n") + 1);
+    const std::string ck = dir + "/" + latest;
+    state = json::parse(ReadFile(ck + "/trainer_state.json"));
+    Qwen3ForCausalLM loaded = LoadModel(ck);
+    {
+      torch::NoGradGuard g;
+      auto dst = model->named_parameters();
+      for (auto& p : loaded->named_parameters()) dst[p.key()].copy_(p.value());
     }
+    torch::load(opt, ck + "/optimizer.pt");
+    TruncateLog(log_path, state.at("step").get<int64_t>());
+    spdlog::info("resumed from {} (step {})", ck, state.at("step").get<int64_t>());
+  } else {
+    WriteFileAtomic(log_path, "");
   }
-  WriteFileAtomic(path, kept);
+  for (auto& e : fs::directory_iterator(dir))  // leftovers of an interrupted checkpoint
+    if (e.path().extension() == ".tmp") fs::remove_all(e.path());
+  return state;
 }
 
-}  // namespace
+void SaveFinal(Qwen3ForCausalLM& model, const std::string& dir, const std::string& tokenizer_json, int64_t steps) {
+  SaveModel(model, dir);
+  if (!tokenizer_json.empty()) {
+    WriteFileAtomic(dir + "/tokenizer.json", ReadFile(tokenizer_json));
+    // The item codec beside the tokenizer travels with the checkpoint, so generation and
+    // serving need only this directory.
+    const std::string codec = std::filesystem::path(tokenizer_json).parent_path().string() + "/codec.json";
+    if (FileExists(codec)) WriteFileAtomic(dir + "/codec.json", ReadFile(codec));
+  }
+  WriteFileAtomic(dir + "/DONE", std::to_string(steps) + "\n");
+}
 
 double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::string& stage, const TrainOptions& o) {
   torch::NoGradGuard g;
@@ -159,28 +196,17 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, c
   Packer packer(corpus_dir, train_stages, o.seq_len, o.seed);
   int64_t start = 0;
   const std::string log_path = dir + "/log.jsonl";
-  if (resume && fs::exists(dir + "/latest")) {
-    std::string latest = ReadFile(dir + "/latest");
-    latest.erase(latest.find_last_not_of(" \n") + 1);
-    const std::string ck = dir + "/" + latest;
-    const json state = json::parse(ReadFile(ck + "/trainer_state.json"));
-    Qwen3ForCausalLM loaded = LoadModel(ck);
-    {
-      torch::NoGradGuard g;
-      auto dst = model->named_parameters();
-      for (auto& p : loaded->named_parameters()) dst[p.key()].copy_(p.value());
+  if (resume) {
+    const json state = ResumeFromLatest(model, opt, dir);
+    if (!state.is_null()) {
+      start = state.at("step").get<int64_t>();
+      packer.Skip(start * o.grad_accum, o.batch_size);
     }
-    torch::load(opt, ck + "/optimizer.pt");
-    start = state.at("step").get<int64_t>();
-    packer.Skip(start * o.grad_accum, o.batch_size);
-    TruncateLog(log_path, start);
-    spdlog::info("{}: resumed from {} (step {})", name, ck, start);
   } else {
     WriteFileAtomic(log_path, "");
+    for (auto& e : fs::directory_iterator(dir))  // leftovers of an interrupted checkpoint
+      if (e.path().extension() == ".tmp") fs::remove_all(e.path());
   }
-  for (auto& e : fs::directory_iterator(dir))  // leftovers of an interrupted checkpoint
-    if (e.path().extension() == ".tmp") fs::remove_all(e.path());
-
   std::ofstream log(log_path, std::ios::app);
   StageResult result{name, o.steps, 0, {}};
   const int64_t tokens_per_step = o.batch_size * o.seq_len * o.grad_accum;
@@ -223,22 +249,14 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, c
       window_steps = 0;
     }
     if ((step + 1) % o.ckpt_every == 0 && !last)
-      SaveCheckpoint(model, opt, dir, step + 1, {{"step", step + 1}, {"seed", o.seed}, {"stages", train_stages}}, o);
+      SaveResumeCheckpoint(model, opt, dir, step + 1, {{"step", step + 1}, {"seed", o.seed}, {"stages", train_stages}}, o);
     if (CrashHere(o, "step", step + 1)) std::_Exit(9);
   }
   progress.Finish();
   model->eval();
   for (const auto& s : eval_stages) result.heldout.push_back({s, HeldoutLoss(model, corpus_dir, s, o)});
   result.final_loss = last_loss;
-  SaveModel(model, dir + "/final");
-  if (!tokenizer_json.empty()) {
-    WriteFileAtomic(dir + "/final/tokenizer.json", ReadFile(tokenizer_json));
-    // The item codec beside the tokenizer travels with the checkpoint, so generation and
-    // serving need only this directory.
-    const std::string codec = std::filesystem::path(tokenizer_json).parent_path().string() + "/codec.json";
-    if (FileExists(codec)) WriteFileAtomic(dir + "/final/codec.json", ReadFile(codec));
-  }
-  WriteFileAtomic(dir + "/final/DONE", std::to_string(o.steps) + "\n");
+  SaveFinal(model, dir + "/final", tokenizer_json, o.steps);
   return result;
 }
 

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "model/qwen3.h"
 
 namespace muchator {
@@ -68,6 +70,22 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, c
 std::vector<StageResult> RunCurriculum(const std::string& corpus_dir, const std::vector<std::string>& stages, bool mixed,
                                        const std::string& out_dir, const std::string& init, const std::string& model_size,
                                        const TrainOptions& o, bool resume);
+
+// Building blocks shared by the trainers that keep resume checkpoints in a directory (TrainStage,
+// GRPO): AdamW with weight decay on matrices only; the crash test hook; dir/ckpt-<step>/ written
+// atomically (weights, optimizer.pt, `state` as trainer_state.json), dir/latest pointed at it and
+// the checkpoints older than the previous one removed.
+torch::optim::AdamW MakeOptimizer(Qwen3ForCausalLM& model, const TrainOptions& o);
+bool CrashHere(const TrainOptions& o, const std::string& kind, int64_t step);
+void SaveResumeCheckpoint(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const std::string& dir, int64_t step,
+                          const nlohmann::json& state, const TrainOptions& o);
+// When dir/latest names a checkpoint: loads its weights into `model` and its optimizer state into
+// `opt`, cuts dir/log.jsonl back to its step and returns its trainer_state.json ("step" and what
+// the trainer saved). Otherwise empties the log and returns null. Removes half-written checkpoints.
+nlohmann::json ResumeFromLatest(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const std::string& dir);
+// The stage's result directory: weights, tokenizer.json and the codec.json beside it (when
+// `tokenizer_json` is given), and DONE holding the step count.
+void SaveFinal(Qwen3ForCausalLM& model, const std::string& dir, const std::string& tokenizer_json, int64_t steps);
 
 // Held-out loss of `model` on the held-out documents of `stage` (deterministic batches).
 double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::string& stage,

@@ -1,0 +1,70 @@
+// Offline evaluation of generated answers (DESIGN.md section 7, docs/metrics.md): greedy answers
+// of a checkpoint for held-out requests, constrained (catalog items only) and unconstrained (free
+// text, parsed), scored by whichever judges are given - the relevance judge, the ranking model,
+// the synthetic world's oracle - and by the rule metrics that need none.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "data/entities.h"
+#include "infer/checkpoint.h"
+
+namespace muchator {
+
+class Store;
+class Judge;
+class Ranker;
+namespace world {
+class Oracle;
+}
+
+// One request: who asks (empty = cold start), when (their history is what came before), in
+// which situation, and what.
+struct EvalRequest {
+  std::string user;
+  int64_t ts = kNoTimestamp;
+  State state;
+  std::string query;
+  std::string query_id;  // the store's query id, when it has one (the oracle knows its facets)
+};
+
+// The store's queries of `split` that have a user, in store order, at most `limit` (0 = all),
+// those for which `keep` (when given) returns true.
+std::vector<EvalRequest> RequestsFromStore(Store& store, const std::string& split, int limit,
+                                           const std::function<bool(const Query&)>& keep = {});
+// The (user, ts, state, query) of a UQ2I triplets file, at most `limit`, those whose query text
+// `keep` accepts. Throws Error with file and line for a malformed line.
+std::vector<EvalRequest> RequestsFromTriplets(
+    const std::string& path, int limit, const std::function<bool(const std::string&)>& keep = {});
+
+// What scores the answers; each may be null. Borrowed for the call.
+struct EvalJudges {
+  Judge* judge = nullptr;
+  Ranker* ranker = nullptr;
+  const world::Oracle* oracle = nullptr;
+};
+
+struct OfflineEvalOptions {
+  int history = 20;          // events of the listener's history in the prompt
+  int list_size = 10;        // songs asked for
+  int max_new_tokens = 200;  // unconstrained answers
+  bool constrained = true, unconstrained = true;
+  int max_batch = 16;  // sequences decoded together
+};
+
+// {"requests": n, "constrained": M, "unconstrained": M}, M per decoding mode (docs/metrics.md):
+//   well_formed (a list with at least one entry that parsed and ended), factuality (share of
+//   entries that are catalog items), invalid_item_rate, entries (mean list length), list_diversity
+//   (the diversity rule's mean), dedup (the rule's mean), diversity (distinct catalog items over
+//   all answers / catalog size); with the judge: relevance (share of entries judged relevant;
+//   non-catalog entries are not); with the ranking model: personalization (mean 0-10 score of
+//   entries; non-catalog ones 0); with the oracle: relevance_at_10 (relevant catalog entries /
+//   max(entries, list_size)) and utility (mean oracle utility of the catalog items listed).
+nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const EvalRequest> requests,
+                               const EvalJudges& judges, const OfflineEvalOptions& o);
+
+}  // namespace muchator

@@ -1,0 +1,401 @@
+#include "rl/grpo.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "data/store.h"
+#include "infer/engine.h"
+#include "reward/judge.h"
+#include "reward/ranker.h"
+#include "text/chat.h"
+#include "world/oracle.h"
+
+namespace muchator {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// FNV-1a: the held-out users must be the same with every compiler and library.
+uint64_t StableHash(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// The request indexes of outer step `step`: consecutive slices of per-epoch permutations, so the
+// order depends only on (seed, step) and a resumed run sees the same requests.
+std::vector<size_t> StepRequests(size_t n, int per_step, int64_t step, uint64_t seed) {
+  std::vector<size_t> out;
+  for (int k = 0; k < per_step; ++k) {
+    const uint64_t pos = static_cast<uint64_t>(step) * per_step + k, epoch = pos / n;
+    std::vector<size_t> perm(n);
+    std::iota(perm.begin(), perm.end(), size_t{0});
+    Rng rng = Rng::Derive(seed, "grpo-order", epoch);
+    for (size_t i = n; i > 1; --i) std::swap(perm[i - 1], perm[rng.Below(i)]);
+    out.push_back(perm[pos % n]);
+  }
+  return out;
+}
+
+// One rollout: its full token row (prompt + answer) and where the answer starts.
+struct Rollout {
+  std::vector<int> tokens;
+  int64_t start = 0, length = 0;
+};
+
+// (N, T) right-padded rows of rollouts[idx...], with their answer spans.
+torch::Tensor Rows(const std::vector<Rollout>& rollouts, const std::vector<size_t>& idx,
+                   std::vector<int64_t>& start, std::vector<int64_t>& length) {
+  int64_t t = 0;
+  for (size_t i : idx) t = std::max<int64_t>(t, static_cast<int64_t>(rollouts[i].tokens.size()));
+  torch::Tensor ids = torch::zeros({static_cast<int64_t>(idx.size()), t}, torch::kInt64);
+  auto a = ids.accessor<int64_t, 2>();
+  start.clear();
+  length.clear();
+  for (size_t r = 0; r < idx.size(); ++r) {
+    const auto& x = rollouts[idx[r]];
+    for (size_t j = 0; j < x.tokens.size(); ++j)
+      a[static_cast<int64_t>(r)][static_cast<int64_t>(j)] = x.tokens[j];
+    start.push_back(x.start);
+    length.push_back(x.length);
+  }
+  return ids;
+}
+
+torch::Tensor LengthMask(const std::vector<int64_t>& length, int64_t l) {
+  torch::Tensor m = torch::zeros({static_cast<int64_t>(length.size()), l});
+  for (size_t r = 0; r < length.size(); ++r)
+    m[static_cast<int64_t>(r)].narrow(0, 0, length[r]).fill_(1.0);
+  return m;
+}
+
+}  // namespace
+
+void GrpoOptions::Validate() const {
+  auto need = [](bool ok, const std::string& what, const std::string& fix) {
+    if (!ok) throw Error(what, "", fix);
+  };
+  need(steps >= 1 && group_size >= 2 && prompts_per_step >= 1 && inner_updates >= 1,
+       "steps, prompts per step and inner updates must be >= 1 and the group size >= 2",
+       "a group of one answer has no advantage: use --group-size 2 or more");
+  need(clip_low >= 0 && clip_low < 1 && clip_high >= 0, "clip epsilons out of range",
+       "use 0 <= --clip-low < 1, --clip-high >= 0");
+  need(beta >= 0, "--beta must be >= 0", "use 0 to train without a reference model");
+  need(loss_agg == "token" || loss_agg == "sequence", "--loss-agg must be token or sequence", "");
+  need(temperature > 0, "rollouts need --temperature > 0 (greedy groups have no spread)",
+       "use 1.0");
+  need(top_p > 0 && top_p <= 1, "--top-p must be in (0, 1]", "");
+  need(max_new_tokens >= 8 && list_size >= 1 && update_batch >= 1 && history >= 0,
+       "answer or batch sizes out of range", "");
+}
+
+torch::Tensor GroupAdvantages(const torch::Tensor& rewards, bool scale_std) {
+  torch::Tensor a = rewards - rewards.mean(1, /*keepdim=*/true);
+  if (scale_std) a = a / (rewards.std(1, /*unbiased=*/false, /*keepdim=*/true) + 1e-4);
+  // Exactly 0 for a group without spread (the mean of equal floats may round away from them).
+  const torch::Tensor flat =
+      (rewards.amax(1, /*keepdim=*/true) == rewards.amin(1, /*keepdim=*/true));
+  return torch::where(flat, torch::zeros_like(a), a);
+}
+
+torch::Tensor AnswerLogProbs(Qwen3ForCausalLM& model, const torch::Tensor& ids,
+                             const std::vector<int64_t>& start, const std::vector<int64_t>& length,
+                             double temperature) {
+  const int64_t n = ids.size(0), t = ids.size(1);
+  const int64_t l = std::max<int64_t>(1, *std::max_element(length.begin(), length.end()));
+  torch::Tensor pos = torch::zeros({n, l}, torch::kInt64),
+                target = torch::zeros({n, l}, torch::kInt64);
+  auto p = pos.accessor<int64_t, 2>(), y = target.accessor<int64_t, 2>();
+  auto x = ids.accessor<int64_t, 2>();
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < l; ++j) {
+      const int64_t at = std::min(start[static_cast<size_t>(r)] + j, t - 1);
+      p[r][j] = at - 1;  // the hidden state before the token predicts it
+      y[r][j] = j < length[static_cast<size_t>(r)] ? x[r][at] : 0;
+    }
+  const torch::Tensor h = model->Hidden(ids, {}, {});                                   // (N, T, C)
+  const torch::Tensor hs = h.gather(1, pos.unsqueeze(-1).expand({n, l, h.size(2)}));    // (N, L, C)
+  const torch::Tensor logits = torch::matmul(hs, model->LmWeight().t()) / temperature;  // (N, L, V)
+  return logits.log_softmax(-1).gather(-1, target.unsqueeze(-1)).squeeze(-1) *
+         LengthMask(length, l);  // (N, L)
+}
+
+GrpoLossParts GrpoLoss(const torch::Tensor& logp, const torch::Tensor& old_logp,
+                       const torch::Tensor& ref_logp, const torch::Tensor& advantages,
+                       const torch::Tensor& mask, const GrpoOptions& o, double normaliser) {
+  GrpoLossParts out;
+  const torch::Tensor a = advantages.unsqueeze(1);  // (N, 1)
+  const torch::Tensor ratio = (logp - old_logp).exp();
+  const torch::Tensor surrogate =
+      torch::min(ratio * a, ratio.clamp(1 - o.clip_low, 1 + o.clip_high) * a);
+  torch::Tensor per_token = -surrogate;  // (N, L)
+  torch::Tensor kl;
+  if (o.beta > 0) {
+    const torch::Tensor d = ref_logp - logp;
+    kl = d.exp() - d - 1;
+    per_token = per_token + o.beta * kl;
+  }
+  per_token = per_token * mask;
+  out.loss = o.loss_agg == "token"
+                 ? per_token.sum() / normaliser
+                 : (per_token.sum(1) / mask.sum(1).clamp_min(1)).sum() / normaliser;
+  torch::NoGradGuard g;
+  out.tokens = mask.sum().item<double>();
+  out.ratio_sum = (ratio * mask).sum().item<double>();
+  const torch::Tensor clipped =
+      ((ratio < 1 - o.clip_low) & (a < 0)) | ((ratio > 1 + o.clip_high) & (a > 0));
+  out.clipped = (clipped.to(torch::kFloat32) * mask).sum().item<double>();
+  if (kl.defined()) out.kl_sum = (kl * mask).sum().item<double>();
+  return out;
+}
+
+RlSplit LoadRlRequests(Store& store, int heldout_percent) {
+  RlSplit s;
+  for (auto& r : RequestsFromStore(store, "rl", 0))
+    (StableHash(r.user) % 100 < static_cast<uint64_t>(heldout_percent) ? s.heldout : s.train)
+        .push_back(std::move(r));
+  return s;
+}
+
+nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
+                         const std::vector<EvalRequest>& requests, const EvalJudges& judges,
+                         const GrpoOptions& o, const std::string& out_dir, bool resume) {
+  o.Validate();
+  if (requests.empty())
+    throw Error("no RL requests", store.path(),
+                "the store needs queries of split \"rl\" with a user (docs/data-format.md)");
+  Checkpoint ck = LoadCheckpoint(init_dir);
+  if (!ck.codec)
+    throw Error("GRPO needs the item codec (codec.json) of the checkpoint", init_dir,
+                "use the SFT checkpoint of the pipeline");
+  const std::string dir = out_dir + "/grpo";
+  MakeDirs(dir);
+  torch::manual_seed(o.train.seed);
+  Qwen3ForCausalLM policy = ck.model;
+  policy->train();
+  Qwen3ForCausalLM ref{nullptr};
+  if (o.beta > 0) {  // frozen at the starting checkpoint
+    ref = LoadModel(init_dir);
+    ref->eval();
+    for (auto& p : ref->parameters()) p.set_requires_grad(false);
+  }
+  auto opt = MakeOptimizer(policy, o.train);
+  TrainOptions schedule = o.train;  // warmup + cosine over the GRPO steps
+  schedule.steps = o.steps;
+  int64_t start = 0;
+  if (resume) {
+    const nlohmann::json state = ResumeFromLatest(policy, opt, dir);
+    if (!state.is_null()) start = state.at("step").get<int64_t>();
+  } else {
+    WriteFileAtomic(dir + "/log.jsonl", "");
+  }
+  RewardModels models;
+  models.catalog = &ck.catalog;
+  if (judges.judge) {
+    models.relevance = MakeRelevanceFn(*judges.judge, ck.catalog);
+    models.relevance_threshold = judges.judge->threshold();
+  }
+  if (judges.ranker) models.personal = MakePersonalFn(*judges.ranker, ck.catalog);
+  HybridReward reward(ParseRewardWeights(o.rewards), models);
+
+  const int p_count = o.prompts_per_step, g_count = o.group_size, n_roll = p_count * g_count;
+  EngineOptions eo;
+  eo.max_batch = std::min(n_roll, 64);
+  Engine engine(policy, *ck.tok, ck.grammar.get(), eo);
+  std::ofstream log(dir + "/log.jsonl", std::ios::app);
+  nlohmann::json summary = {{"steps", o.steps}, {"requests", requests.size()}};
+  Progress progress("grpo", static_cast<uint64_t>(o.steps), "steps");
+  progress.Set(static_cast<uint64_t>(start));
+  const auto t_all = Clock::now();
+  for (int64_t step = start; step < o.steps; ++step) {
+    const auto t_step = Clock::now();
+    // 1. Prompts and rollouts: G answers per request; the group shares its pre-filled prompt.
+    std::vector<EvalRequest> reqs;
+    std::vector<UserContext> contexts;
+    std::vector<RankerContext> ranker_contexts;
+    std::vector<std::vector<int>> prompts;
+    for (size_t i : StepRequests(requests.size(), p_count, step, o.train.seed)) {
+      reqs.push_back(requests[i]);
+      UserContext ctx =
+          UserContextFromStore(store, ck.catalog, requests[i].user, requests[i].ts, o.history);
+      ctx.state = requests[i].state;
+      prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, ctx, requests[i].query, o.history).ids);
+      ranker_contexts.push_back(MakeRankerContext(requests[i].user, ctx, ck.catalog));
+      contexts.push_back(std::move(ctx));
+    }
+    std::vector<GenerationRequest> gen;
+    for (int p = 0; p < p_count; ++p)
+      for (int g = 0; g < g_count; ++g) {
+        GenerationRequest r;
+        r.prompt = prompts[static_cast<size_t>(p)];
+        r.cache_prefix = static_cast<int>(r.prompt.size()) - 1;
+        r.sampling.temperature = o.temperature;
+        r.sampling.top_p = o.top_p;
+        r.sampling.max_new_tokens = o.max_new_tokens;
+        r.sampling.seed = Rng::Derive(o.train.seed, "grpo-sample",
+                                      static_cast<uint64_t>(step * n_roll + p * g_count + g))
+                              .NextU64();
+        if (o.constrained) {
+          ConstraintOptions c;
+          c.num_items = o.list_size;
+          r.constraint = c;
+        }
+        gen.push_back(std::move(r));
+      }
+    const auto t_gen = Clock::now();
+    const auto results = engine.Generate(std::move(gen));
+    const double gen_s = Since(t_gen);
+
+    // 2. Rewards and advantages.
+    std::vector<ListInput> lists;
+    std::vector<Rollout> rollouts;
+    double answer_tokens = 0, oracle_rel = 0, oracle_util = 0;
+    int64_t util_n = 0;
+    for (int k = 0; k < n_roll; ++k) {
+      const int p = k / g_count;
+      const auto& res = results[static_cast<size_t>(k)];
+      const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, res.tokens);
+      lists.push_back(MakeListInput(a, reqs[static_cast<size_t>(p)].query, o.list_size, p,
+                                    contexts[static_cast<size_t>(p)].history));
+      Rollout r;
+      r.tokens = prompts[static_cast<size_t>(p)];
+      r.start = static_cast<int64_t>(r.tokens.size());
+      r.tokens.insert(r.tokens.end(), res.tokens.begin(), res.tokens.end());
+      r.length = static_cast<int64_t>(res.tokens.size());
+      answer_tokens += static_cast<double>(r.length);
+      rollouts.push_back(std::move(r));
+      if (judges.oracle) {
+        const auto& q = reqs[static_cast<size_t>(p)];
+        const auto facets = q.query_id.empty() ? judges.oracle->ParseQuery(q.query)
+                                               : judges.oracle->FacetsOf(q.query_id);
+        double relevant = 0;
+        for (int i : a.items) {
+          const std::string& id = ck.catalog.items[static_cast<size_t>(i)].id;
+          relevant += judges.oracle->Relevant(facets, id);
+          oracle_util += judges.oracle->Utility(q.user, q.state, id), ++util_n;
+        }
+        oracle_rel += relevant / std::max(lists.back().entries(), o.list_size);
+      }
+    }
+    const auto scores = reward.Compute(lists, ranker_contexts);
+    torch::Tensor rewards = torch::zeros({p_count, g_count});
+    for (int k = 0; k < n_roll; ++k)
+      rewards[k / g_count][k % g_count] = scores[static_cast<size_t>(k)].total * o.reward_scale;
+    const torch::Tensor adv = GroupAdvantages(rewards, o.scale_std).reshape({n_roll});
+    const double zero_spread =
+        ((rewards.amax(1) - rewards.amin(1)) < 1e-9).to(torch::kFloat32).mean().item<double>();
+
+    // 3. Policy updates. Answers with advantage 0 carry no gradient without the KL term: skipped.
+    std::vector<size_t> train_idx;
+    for (int k = 0; k < n_roll; ++k)
+      if (o.beta > 0 || adv[k].item<float>() != 0.0f) train_idx.push_back(static_cast<size_t>(k));
+    std::vector<std::vector<size_t>> micro;
+    for (size_t i = 0; i < train_idx.size(); i += static_cast<size_t>(o.update_batch))
+      micro.emplace_back(
+          train_idx.begin() + static_cast<std::ptrdiff_t>(i),
+          train_idx.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                  train_idx.size(), i + static_cast<size_t>(o.update_batch))));
+    double batch_tokens = 0;
+    for (size_t i : train_idx) batch_tokens += static_cast<double>(rollouts[i].length);
+    const double normaliser =
+        o.loss_agg == "token" ? std::max(1.0, batch_tokens) : std::max<double>(1, train_idx.size());
+    // pi_old and pi_ref per micro-batch, before any update (pi_old = pi itself with one update).
+    std::vector<torch::Tensor> old_lp(micro.size()), ref_lp(micro.size());
+    {
+      torch::NoGradGuard ng;
+      for (size_t m = 0; m < micro.size(); ++m) {
+        std::vector<int64_t> st, len;
+        const torch::Tensor ids = Rows(rollouts, micro[m], st, len);
+        if (o.inner_updates > 1) old_lp[m] = AnswerLogProbs(policy, ids, st, len, o.temperature);
+        if (o.beta > 0) ref_lp[m] = AnswerLogProbs(ref, ids, st, len, o.temperature);
+      }
+    }
+    const auto t_train = Clock::now();
+    double loss_sum = 0, kl_sum = 0, clipped = 0, ratio_first = 0, tokens_first = 0, tokens_all = 0,
+           train_rows = 0;
+    const double lr = LearningRate(schedule, step);
+    for (auto& group : opt.param_groups())
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    for (int u = 0; u < o.inner_updates && !train_idx.empty(); ++u) {
+      opt.zero_grad();
+      for (size_t m = 0; m < micro.size(); ++m) {
+        std::vector<int64_t> st, len;
+        const torch::Tensor ids = Rows(rollouts, micro[m], st, len);
+        const torch::Tensor lp = AnswerLogProbs(policy, ids, st, len, o.temperature);
+        torch::Tensor a = torch::empty({static_cast<int64_t>(micro[m].size())});
+        for (size_t r = 0; r < micro[m].size(); ++r)
+          a[static_cast<int64_t>(r)] = adv[static_cast<int64_t>(micro[m][r])];
+        const torch::Tensor mask = LengthMask(len, lp.size(1));
+        const GrpoLossParts parts = GrpoLoss(lp, o.inner_updates > 1 ? old_lp[m] : lp.detach(),
+                                             ref_lp[m], a, mask, o, normaliser);
+        parts.loss.backward();
+        loss_sum += parts.loss.item<double>() / o.inner_updates;
+        clipped += parts.clipped;
+        tokens_all += parts.tokens;
+        train_rows += static_cast<double>(ids.numel());
+        if (u == 0)
+          kl_sum += parts.kl_sum, ratio_first += parts.ratio_sum, tokens_first += parts.tokens;
+      }
+      torch::nn::utils::clip_grad_norm_(policy->parameters(), o.train.clip);
+      opt.step();
+    }
+    const double train_s = Since(t_train);
+    engine.RefreshWeights();
+
+    // 4. The step's log line.
+    nlohmann::json line = {
+        {"step", step + 1},
+        {"lr", lr},
+        {"loss", loss_sum},
+        {"reward_mean", rewards.mean().item<double>()},
+        {"reward_std", rewards.std(/*unbiased=*/false).item<double>()},
+        {"zero_spread_groups", zero_spread},
+        {"answers_trained", train_idx.size()},
+        {"clip_fraction", tokens_all > 0 ? clipped / tokens_all : 0.0},
+        {"ratio_mean_first_update", tokens_first > 0 ? ratio_first / tokens_first : 1.0},
+        {"answer_tokens", answer_tokens / n_roll},
+        {"gen_tokens_per_s", gen_s > 0 ? answer_tokens / gen_s : 0.0},
+        {"train_tokens_per_s", train_s > 0 ? train_rows / train_s : 0.0},
+        {"seconds", Since(t_step)}};
+    line["kl"] = o.beta > 0 && tokens_first > 0 ? nlohmann::json(kl_sum / tokens_first)
+                                                : nlohmann::json(nullptr);
+    for (const auto& [name, w] : reward.weights()) {
+      double raw = 0, weighted = 0;
+      for (const auto& s : scores) raw += s.raw.at(name), weighted += s.weighted.at(name);
+      line["reward"][name] = raw / n_roll;
+      line["weighted"][name] = weighted / n_roll;
+    }
+    if (judges.oracle) {
+      line["oracle_relevance_at_10"] = oracle_rel / n_roll;
+      line["oracle_utility"] = util_n ? oracle_util / static_cast<double>(util_n) : 0.0;
+    }
+    log << line.dump() << "\n" << std::flush;
+    if (step == start) summary["first"] = line;
+    summary["last"] = line;
+    spdlog::info("grpo step {}/{}: reward {:.3f} (std {:.3f}), zero-spread groups {:.2f}, {:.1f} s",
+                 step + 1, o.steps, line["reward_mean"].get<double>(),
+                 line["reward_std"].get<double>(), zero_spread, Since(t_step));
+    progress.Add(1);
+    if ((step + 1) % o.train.ckpt_every == 0 && step + 1 < o.steps)
+      SaveResumeCheckpoint(policy, opt, dir, step + 1, {{"step", step + 1}, {"seed", o.train.seed}},
+                           o.train);
+    if (CrashHere(o.train, "step", step + 1)) std::_Exit(9);
+  }
+  progress.Finish();
+  policy->eval();
+  SaveFinal(policy, dir + "/final", init_dir + "/tokenizer.json", o.steps);
+  summary["seconds"] = Since(t_all);
+  return summary;
+}
+
+}  // namespace muchator

@@ -1,0 +1,111 @@
+// Preference alignment with GRPO (the paper's section 3.4, DESIGN.md section 6, docs/rl.md): for
+// each request of the RL split, a group of G answers is sampled from the current policy, each is
+// scored by the hybrid reward, and the policy is moved towards the answers that beat their group:
+//   A_i   = R_i - mean(R_group)                (optionally / (std(R_group) + 1e-4))
+//   r_t   = pi(y_t | ...) / pi_old(y_t | ...)  per answer token, pi_old = the policy that sampled
+//   L     = -agg_t min(r_t A_i, clip(r_t, 1 - eps_low, 1 + eps_high) A_i) + beta * agg_t KL_t
+//   KL_t  = exp(q_t - p_t) - (q_t - p_t) - 1   (p = log pi, q = log pi_ref; the k3 estimator, >= 0)
+// with agg = mean over every answer token of the batch ("token", DAPO's) or the mean over answers
+// of each answer's token mean ("sequence", the GRPO paper's). The reference policy is the frozen
+// starting checkpoint (the SFT one). Log-probabilities are of the temperature-scaled distribution
+// the answers were sampled from, over the full vocabulary (constrained rollouts too: the grammar's
+// mask is part of the sampler, not of the policy).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "eval/offline.h"
+#include "reward/hybrid.h"
+#include "train/trainer.h"
+
+namespace muchator {
+
+struct GrpoOptions {
+  int64_t steps = 20;        // policy updates (outer steps)
+  int group_size = 8;        // answers sampled per request (G)
+  int prompts_per_step = 4;  // requests per step
+  int inner_updates = 1;     // optimizer steps on each batch of rollouts (1: pi_old = pi)
+  double clip_low = 0.2, clip_high = 0.28;  // eps_low, eps_high (DAPO's "clip higher")
+  double beta = 0.04;                       // KL weight; 0 = no reference model
+  bool scale_std = true;                    // divide advantages by the group's reward std
+  std::string loss_agg = "token";           // "token" or "sequence"
+  double reward_scale = 1.0;                // rewards are multiplied by this before advantages
+  std::string rewards = "rel_pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2";
+  double temperature = 1.0, top_p = 1.0;  // rollout sampling
+  int max_new_tokens = 160;               // answer length cap (a 10-song list is ~100 tokens)
+  bool constrained = false;               // constrained rollouts (default off, as in the paper)
+  int list_size = 10;                     // songs asked for
+  int history = 20;                       // events of the listener's history in each prompt
+  int update_batch = 8;                   // answers per forward/backward micro-batch (memory)
+  TrainOptions train = [] {               // lr, schedule, clipping, AdamW, checkpoints, seed
+    TrainOptions t;
+    t.lr = 1e-4;  // sized for the small CPU models; real 8B-scale models want ~1e-6
+    t.warmup_steps = 2;
+    t.min_lr_ratio = 1.0;  // constant after warmup
+    t.weight_decay = 0.0;  // a step without reward signal must not move the weights
+    t.log_every = 1;
+    t.ckpt_every = 10;
+    return t;
+  }();
+  void Validate() const;  // throws Error naming the bad option
+};
+
+// Advantages of rewards laid out as groups: rewards (P, G) -> (P, G).
+torch::Tensor GroupAdvantages(const torch::Tensor& rewards, bool scale_std);
+
+// Per-token log-probabilities of answers under `model` at `temperature`: ids (N, T) right-padded
+// prompt + answer rows, answer n at [start[n], start[n] + length[n]). Returns (N, L), L = max
+// length, 0 past each answer's end.
+torch::Tensor AnswerLogProbs(Qwen3ForCausalLM& model, const torch::Tensor& ids,
+                             const std::vector<int64_t>& start, const std::vector<int64_t>& length,
+                             double temperature);
+
+struct GrpoLossParts {
+  torch::Tensor loss;    // scalar, already divided by `normaliser`
+  double kl_sum = 0;     // sum of KL_t over answer tokens (0 without a reference)
+  double clipped = 0;    // answer tokens whose ratio was clipped against their advantage
+  double ratio_sum = 0;  // sum of r_t over answer tokens
+  double tokens = 0;     // answer tokens
+};
+// The clipped surrogate + KL of a micro-batch. logp, old_logp, ref_logp (undefined when beta = 0),
+// mask: (N, L); advantages: (N). With "token" aggregation the summed loss is divided by
+// `normaliser` = the batch's answer tokens; with "sequence", each answer's token mean is summed
+// and divided by `normaliser` = the batch's answers.
+GrpoLossParts GrpoLoss(const torch::Tensor& logp, const torch::Tensor& old_logp,
+                       const torch::Tensor& ref_logp, const torch::Tensor& advantages,
+                       const torch::Tensor& mask, const GrpoOptions& o, double normaliser);
+
+// The RL split: the store's "rl" queries with a user, split by user (FNV-1a of the id) into
+// training requests and held-out ones (`heldout_percent` of the users) for the report.
+struct RlSplit {
+  std::vector<EvalRequest> train, heldout;
+};
+RlSplit LoadRlRequests(Store& store, int heldout_percent);
+
+// Trains the checkpoint in `init_dir` (with its codec.json) on `requests` into out_dir/grpo/
+// (log.jsonl: one line per step; ckpt-N/; final/: the aligned checkpoint). `judges` supplies the
+// reward models the chosen rewards need (judge: rel, rel_pers; ranker: pers, rel_pers) and, with
+// the oracle, each step also logs the oracle's relevance@10 and utility of its rollouts (what the
+// learned rewards stand in for). With `resume`, continues from out_dir/grpo/latest. Returns a
+// summary: steps, seconds, reward_mean of the first and last step.
+nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
+                         const std::vector<EvalRequest>& requests, const EvalJudges& judges,
+                         const GrpoOptions& o, const std::string& out_dir, bool resume);
+
+// `muchator grpo` and the pipeline's step: loads the reward models (judge_dir, ranker_dir, may be
+// empty) and the world's oracle (world_dir, may be empty), trains on the RL split's training
+// requests, then evaluates the starting and the aligned checkpoint on the held-out RL requests
+// (EvaluateOffline, both decoding modes). Writes out_dir/grpo_report.json, prints the comparison.
+struct GrpoRunOptions {
+  GrpoOptions grpo;
+  int heldout_percent = 20;  // RL-split users kept for the report
+  int eval_requests = 60;    // held-out requests evaluated (0 = skip the evaluation)
+  std::string judge_dir, ranker_dir, world_dir;
+  bool resume = false;
+};
+nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
+                       const GrpoRunOptions& o);
+
+}  // namespace muchator

@@ -1,0 +1,78 @@
+// RunGrpo: GRPO with its reward models loaded from directories, and the before/after report.
+#include <cstdio>
+#include <memory>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "data/store.h"
+#include "reward/judge.h"
+#include "reward/ranker.h"
+#include "rl/grpo.h"
+#include "world/oracle.h"
+
+namespace muchator {
+namespace {
+
+void PrintComparison(const nlohmann::json& before, const nlohmann::json& after) {
+  static const char* kRows[][2] = {{"relevance", "judge relevance"},
+                                   {"personalization", "personalization (ranker, 0-10)"},
+                                   {"list_diversity", "list diversity (rule)"},
+                                   {"diversity", "catalog coverage (distinct/catalog)"},
+                                   {"factuality", "factuality"},
+                                   {"well_formed", "well-formed"},
+                                   {"relevance_at_10", "oracle relevance@10"},
+                                   {"utility", "oracle utility"}};
+  std::printf("held-out RL requests (%lld): starting checkpoint -> GRPO\n",
+              before["requests"].get<long long>());
+  for (const char* mode : {"unconstrained", "constrained"}) {
+    if (!before.contains(mode)) continue;
+    std::printf("  %s\n", mode);
+    for (const auto& row : kRows)
+      if (before[mode].contains(row[0]))
+        std::printf("    %-38s %8.3f -> %8.3f\n", row[1], before[mode][row[0]].get<double>(),
+                    after[mode][row[0]].get<double>());
+  }
+}
+
+}  // namespace
+
+nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
+                       const GrpoRunOptions& o) {
+  std::unique_ptr<Judge> judge;
+  std::unique_ptr<Ranker> ranker;
+  std::unique_ptr<world::Oracle> oracle;
+  if (!o.judge_dir.empty()) judge = Judge::Load(o.judge_dir);
+  if (!o.ranker_dir.empty()) ranker = std::make_unique<Ranker>(Ranker::Load(o.ranker_dir));
+  if (!o.world_dir.empty())
+    oracle = std::make_unique<world::Oracle>(world::Oracle::Load(o.world_dir));
+  EvalJudges judges{judge.get(), ranker.get(), oracle.get()};
+  const RlSplit split = LoadRlRequests(store, o.heldout_percent);
+  spdlog::info("grpo: {} training requests, {} held-out requests (RL split)", split.train.size(),
+               split.heldout.size());
+  MakeDirs(out_dir);
+  nlohmann::json report = {{"train_requests", split.train.size()},
+                           {"heldout_requests", split.heldout.size()}};
+  report["training"] = TrainGrpo(store, init_dir, split.train, judges, o.grpo, out_dir, o.resume);
+  if (o.eval_requests > 0 && !split.heldout.empty()) {
+    const std::vector<EvalRequest> eval(
+        split.heldout.begin(),
+        split.heldout.begin() +
+            std::min<size_t>(split.heldout.size(), static_cast<size_t>(o.eval_requests)));
+    OfflineEvalOptions eo;
+    eo.history = o.grpo.history;
+    eo.list_size = o.grpo.list_size;
+    eo.max_new_tokens = o.grpo.max_new_tokens;
+    {
+      Checkpoint ck = LoadCheckpoint(init_dir);
+      report["before"] = EvaluateOffline(store, ck, eval, judges, eo);
+    }
+    Checkpoint ck = LoadCheckpoint(out_dir + "/grpo/final");
+    report["after"] = EvaluateOffline(store, ck, eval, judges, eo);
+    PrintComparison(report["before"], report["after"]);
+  }
+  WriteFileAtomic(out_dir + "/grpo_report.json", report.dump(2) + "\n");
+  return report;
+}
+
+}  // namespace muchator

@@ -1,0 +1,212 @@
+#include "rl/grpo.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/threads.h"
+#include "infer/checkpoint.h"
+#include "infer/engine.h"
+#include "support/tiny_world.h"
+#include "text/chat.h"
+
+namespace muchator {
+namespace {
+
+TEST(GrpoMathTest, AdvantagesAreZeroForEqualRewardsAndCentredOtherwise) {
+  const torch::Tensor r =
+      torch::tensor({0.3f, 0.3f, 0.3f, 0.3f, 0.0f, 1.0f, 0.5f, 0.5f}).reshape({2, 4});
+  for (const bool scale : {false, true}) {
+    const torch::Tensor a = GroupAdvantages(r, scale);
+    EXPECT_TRUE(torch::equal(a[0], torch::zeros({4}))) << a;
+    EXPECT_NEAR(a[1].sum().item<float>(), 0.0f, 1e-6);
+    EXPECT_GT(a[1][1].item<float>(), 0.0f);
+    EXPECT_LT(a[1][0].item<float>(), 0.0f);
+  }
+  // Scaled: the group's advantages have unit (population) std.
+  EXPECT_NEAR(GroupAdvantages(r, true)[1].std(/*unbiased=*/false).item<float>(), 1.0f, 1e-3);
+}
+
+TEST(GrpoMathTest, RatioKlAndClipping) {
+  torch::manual_seed(3);
+  GrpoOptions o;
+  o.beta = 0.1;
+  const torch::Tensor base = torch::randn({3, 5}) - 2;
+  const torch::Tensor mask =
+      torch::tensor({1.f, 1.f, 1.f, 1.f, 1.f, 1.f, 1.f, 1.f, 0.f, 0.f, 1.f, 0.f, 0.f, 0.f, 0.f})
+          .reshape({3, 5});
+  const torch::Tensor adv = torch::tensor({1.0f, -0.5f, 2.0f});
+  // First inner update: pi_old = pi, so r = 1; the policy equals the reference, so KL = 0; the
+  // gradient is then -A / tokens per answer token (the KL's gradient is 0 at the reference).
+  torch::Tensor logp = base.clone().requires_grad_(true);
+  GrpoLossParts p =
+      GrpoLoss(logp, logp.detach(), logp.detach(), adv, mask, o, mask.sum().item<double>());
+  EXPECT_DOUBLE_EQ(p.ratio_sum, p.tokens);
+  EXPECT_DOUBLE_EQ(p.kl_sum, 0.0);
+  EXPECT_DOUBLE_EQ(p.clipped, 0.0);
+  p.loss.backward();
+  const torch::Tensor want = -adv.unsqueeze(1) * mask / mask.sum();
+  EXPECT_TRUE(torch::allclose(logp.grad(), want, 1e-5, 1e-7)) << logp.grad();
+  // A policy far above pi_old on positive-advantage answers is clipped: no gradient from them.
+  logp = base.clone().requires_grad_(true);
+  o.beta = 0;
+  p = GrpoLoss(logp, logp.detach() - 0.5, torch::Tensor(), adv, mask, o, mask.sum().item<double>());
+  p.loss.backward();
+  EXPECT_DOUBLE_EQ(p.clipped,
+                   5.0 + 1.0);  // answers 0 and 2 (A > 0): 5 + 1 tokens, r = e^0.5 > 1.28
+  EXPECT_TRUE(torch::equal(logp.grad()[0], torch::zeros({5})));
+  EXPECT_NE(logp.grad()[1][0].item<float>(), 0.0f);  // A < 0 with r > 1: the unclipped branch
+  // KL of a different reference is positive.
+  p = GrpoLoss(logp, logp.detach(), logp.detach() + 0.3, adv, mask, GrpoOptions{}, 1.0);
+  EXPECT_GT(p.kl_sum, 0.0);
+  // Sequence aggregation: each answer's token mean, then the mean over answers.
+  o.loss_agg = "sequence";
+  logp = base.clone().requires_grad_(true);
+  GrpoLoss(logp, logp.detach(), torch::Tensor(), adv, mask, o, 3.0).loss.backward();
+  EXPECT_NEAR(logp.grad()[2][0].item<float>(), -2.0f / 1 / 3, 1e-6);
+  EXPECT_NEAR(logp.grad()[0][0].item<float>(), -1.0f / 5 / 3, 1e-6);
+}
+
+std::vector<nlohmann::json> ReadLog(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+bool SameWeights(const std::string& a, const std::string& b) {
+  Qwen3ForCausalLM x = LoadModel(a), y = LoadModel(b);
+  auto py = y->named_parameters();
+  for (const auto& p : x->named_parameters())
+    if (!torch::equal(p.value(), py[p.key()])) return false;
+  return true;
+}
+
+// Mean toy reward of `n` sampled constrained answers per request (fixed seeds).
+double SampledShare(const std::string& ckpt, Store& store, const std::vector<EvalRequest>& requests,
+                    const std::function<bool(int)>& good, int n) {
+  Checkpoint ck = LoadCheckpoint(ckpt);
+  Engine engine(ck.model, *ck.tok, ck.grammar.get());
+  std::vector<GenerationRequest> gen;
+  for (size_t q = 0; q < requests.size(); ++q) {
+    UserContext ctx = UserContextFromStore(store, ck.catalog, requests[q].user, requests[q].ts, 5);
+    for (int k = 0; k < n; ++k) {
+      GenerationRequest r;
+      r.prompt = RenderPrompt(*ck.tok, *ck.codec, ctx, requests[q].query, 5).ids;
+      r.sampling.temperature = 1.0;
+      r.sampling.seed = 1000 + q * n + k;
+      r.sampling.max_new_tokens = 4096;
+      r.constraint = ConstraintOptions{};
+      gen.push_back(std::move(r));
+    }
+  }
+  double hits = 0, items = 0;
+  for (const auto& res : engine.Generate(std::move(gen)))
+    for (int i : res.items) hits += good(i), ++items;
+  return hits / items;
+}
+
+bool Even(int item) { return item % 2 == 0; }
+
+// "test_even": the share of listed songs whose catalog index is even; "test_flat": always 0.5.
+void RegisterToyRewards() {
+  RewardSpec toy;
+  toy.description = "test: share of even catalog indexes";
+  toy.fn = [](const ScoredList& l, const RewardModels&) {
+    double s = 0;
+    for (int i : l.in->items) s += Even(i);
+    return l.in->items.empty() ? 0.0 : s / static_cast<double>(l.in->items.size());
+  };
+  RegisterReward("test_even", toy);
+  RewardSpec flat;
+  flat.description = "test: constant";
+  flat.fn = [](const ScoredList&, const RewardModels&) { return 0.5; };
+  RegisterReward("test_flat", flat);
+}
+
+GrpoOptions ToyOptions() {
+  GrpoOptions o;
+  o.history = 5;
+  o.constrained = true;  // a random model's free text is not a list
+  o.group_size = 6;
+  o.prompts_per_step = 4;
+  o.update_batch = 12;
+  o.max_new_tokens = 4096;
+  return o;
+}
+
+// One process for the tiny world: GRPO on a toy reward (the share of listed songs whose catalog
+// index is even) raises the policy's share of such songs; a step where every reward is equal
+// leaves the weights exactly as they were (beta = 0); the first step's ratio is 1 and its KL 0.
+TEST(GrpoTest, ToyRewardRisesAndEqualRewardsChangeNothing) {
+  SetupThreads(1);
+  testing::TinyWorld w("grpo", 5);
+  const std::string init = w.MakeCheckpoint("init", 7);
+  const RlSplit split = LoadRlRequests(*w.store, 0);
+  ASSERT_GE(split.train.size(), 8u);
+  RegisterToyRewards();
+  GrpoOptions o = ToyOptions();
+
+  // Equal rewards, beta = 0: no weight moves.
+  o.rewards = "test_flat=1";
+  o.beta = 0;
+  o.steps = 1;
+  TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/flat", false);
+  EXPECT_TRUE(SameWeights(init, w.dir + "/flat/grpo/final"));
+  EXPECT_EQ(ReadLog(w.dir + "/flat/grpo/log.jsonl").at(0)["zero_spread_groups"].get<double>(), 1.0);
+
+  // The toy reward, with a reference model and two inner updates per batch.
+  o.rewards = "test_even=1";
+  o.beta = 0.02;
+  o.inner_updates = 2;
+  o.steps = 12;
+  o.train.lr = 3e-3;
+  TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/toy", false);
+  const auto log = ReadLog(w.dir + "/toy/grpo/log.jsonl");
+  ASSERT_EQ(log.size(), 12u);
+  EXPECT_NEAR(log[0]["ratio_mean_first_update"].get<double>(), 1.0, 1e-5);
+  EXPECT_NEAR(log[0]["kl"].get<double>(), 0.0, 1e-6);
+  EXPECT_GT(log.back()["kl"].get<double>(), 0.0);
+  EXPECT_FALSE(SameWeights(init, w.dir + "/toy/grpo/final"));
+  const std::vector<EvalRequest> probe(split.train.begin(), split.train.begin() + 8);
+  const double before = SampledShare(init, *w.store, probe, Even, 8);
+  const double after = SampledShare(w.dir + "/toy/grpo/final", *w.store, probe, Even, 8);
+  std::printf("share of even-index songs: %.3f -> %.3f\n", before, after);
+  EXPECT_GT(after, before + 0.1);
+}
+
+// A run interrupted after a checkpoint and resumed ends where an uninterrupted run does: same
+// requests, same sampling seeds, same weights.
+TEST(GrpoTest, ResumeContinuesTheSameRun) {
+  SetupThreads(1);
+  testing::TinyWorld w("grpo_resume", 6);
+  const std::string init = w.MakeCheckpoint("init", 8);
+  const RlSplit split = LoadRlRequests(*w.store, 0);
+  RegisterToyRewards();
+  GrpoOptions o = ToyOptions();
+  o.rewards = "test_even=1";
+  o.beta = 0.02;
+  o.train.lr = 3e-3;
+  o.train.ckpt_every = 1;
+  o.steps = 3;
+  TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/whole", false);
+  o.steps = 2;  // "killed" after step 2: its last checkpoint is ckpt-1
+  TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/resumed", false);
+  ASSERT_TRUE(std::filesystem::exists(w.dir + "/resumed/grpo/ckpt-1"));
+  o.steps = 3;
+  TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/resumed", true);
+  const auto a = ReadLog(w.dir + "/whole/grpo/log.jsonl"),
+             b = ReadLog(w.dir + "/resumed/grpo/log.jsonl");
+  ASSERT_EQ(b.size(), 3u);  // steps 1 (kept), 2 and 3 (after the resume from ckpt-1)
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(a[i]["reward_mean"], b[i]["reward_mean"]) << i;
+  Qwen3ForCausalLM x = LoadModel(w.dir + "/whole/grpo/final"),
+                   y = LoadModel(w.dir + "/resumed/grpo/final");
+  auto py = y->named_parameters();
+  for (const auto& p : x->named_parameters())
+    EXPECT_TRUE(torch::allclose(p.value(), py[p.key()], 1e-5, 1e-6)) << p.key();
+}
+
+}  // namespace
+}  // namespace muchator
