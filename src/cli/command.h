@@ -36,6 +36,7 @@ std::unique_ptr<Command> MakeTrainJudgeCommand();
 std::unique_ptr<Command> MakeSynthCommand();
 std::unique_ptr<Command> MakeSftCommand();
 std::unique_ptr<Command> MakeGrpoCommand();
+std::unique_ptr<Command> MakeEvaluateCommand();
 
 // All commands, in the order `--help` lists them.
 std::vector<std::unique_ptr<Command>> AllCommands();

@@ -25,6 +25,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakeSynthCommand());
   v.push_back(MakeSftCommand());
   v.push_back(MakeGrpoCommand());
+  v.push_back(MakeEvaluateCommand());
   return v;
 }
 

@@ -20,10 +20,9 @@
 #include "world/oracle.h"
 #include "reward/judge_train.h"
 #include "reward/ranker_train.h"
-#include "synth/cluster.h"
-#include "synth/sft.h"
-#include "synth/uq2i.h"
+#include "synth/run.h"
 #include "rl/grpo.h"
+#include "eval/report.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
 #include "text/chat.h"
@@ -80,7 +79,7 @@ class PipelineCommand : public Command {
   std::string description() const override {
     return "Run the main job into --out: generate the synthetic world (or take --input), ingest it, train the "
            "tokenizer, build the pre-training corpora, pre-train the model on the four stages in order, train the reward "
-           "models, synthesise UQ2I data and instruction-tune, then align with GRPO";
+           "models, synthesise UQ2I data and instruction-tune, align with GRPO, and write the evaluation report";
   }
   void Declare(Options& opts) override {
     opts.Add("out", &out_, "run directory: world/, store.sqlite and each step's outputs and configs");
@@ -102,12 +101,36 @@ class PipelineCommand : public Command {
     opts.Add("grpo-constrained", &grpo_constrained_,
              "constrained GRPO rollouts: the demo SFT model's free-text answers name catalog songs ~1% of the time, "
              "so unconstrained rollouts leave the relevance and personalisation rewards without signal (docs/rl.md)");
+    opts.Add("report-requests", &report_requests_, "held-out test requests of the evaluation report (0 = no report)").Range(0, 1e9);
     opts.Add("bf16", &bf16_, "bf16 autocast in training (about 2x faster on CPUs with bf16 support)");
+  }
+
+  // Step 9: the evaluation report over the baselines and every checkpoint the run produced.
+  void Report(const std::string& store_path, const std::string& world_dir) {
+    spdlog::info("step 9/9: the evaluation report into {}/report", out_);
+    ReportOptions o;
+    o.store = store_path;
+    o.world_dir = world_dir;
+    if (FileExists(out_ + "/judge/judge.json")) o.judge_dir = out_ + "/judge";
+    if (FileExists(out_ + "/ranker/ranker.json")) o.ranker_dir = out_ + "/ranker";
+    else o.baselines = {"popularity", "bm25"};
+    o.requests = static_cast<int>(report_requests_);
+    for (const auto& [name, rel] : {std::pair{"pretrained", "/pretrain/stage3_behaviour/final"},
+                                    std::pair{"sft", "/sft/sft/final"}, std::pair{"grpo", "/grpo/grpo/final"}})
+      if (FileExists(out_ + rel + "/codec.json")) o.checkpoints.emplace_back(name, out_ + rel);
+    Store st(store_path);
+    if (RequestsFromStore(st, o.split, 1).empty()) {
+      spdlog::warn("no test-split queries with a user in {}: no evaluation report (docs/metrics.md)", store_path);
+      return;
+    }
+    const nlohmann::json r = RunReport(o, out_ + "/report");
+    std::printf("evaluation report (%lld held-out test requests, %s/report/report.md):\n%s",
+                r["requests"].get<long long>(), out_.c_str(), ReportTable(r).c_str());
   }
 
   // Step 8: GRPO of the SFT checkpoint with the hybrid reward, and the before/after report.
   void Align(const std::string& store_path, const std::string& world_dir) {
-    spdlog::info("step 8/8: GRPO of the SFT model into {}/grpo", out_);
+    spdlog::info("step 8/9: GRPO of the SFT model into {}/grpo", out_);
     GrpoRunOptions o;
     o.grpo.steps = grpo_steps_;
     o.grpo.constrained = grpo_constrained_;
@@ -138,7 +161,7 @@ class PipelineCommand : public Command {
     std::unique_ptr<world::Oracle> oracle;
     if (!world_dir.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
     Store st(store_path);
-    spdlog::info("step 6/8: training the ranking model into {}/ranker and the relevance judge into {}/judge", out_, out_);
+    spdlog::info("step 6/9: training the ranking model into {}/ranker and the relevance judge into {}/judge", out_, out_);
     RankerTrainOptions ro;
     ro.epochs = ranker_epochs_;
     ro.seed = static_cast<uint64_t>(seed_);
@@ -177,63 +200,23 @@ class PipelineCommand : public Command {
     std::unique_ptr<world::Oracle> oracle;
     if (!world_dir.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
     Store st(store_path);
-    spdlog::info("step 7/8: synthesising UQ2I triplets into {}/uq2i and instruction-tuning into {}/sft", out_, out_);
-    const Catalog catalog = Catalog::FromStore(st);
-    QueryPoolOptions po;
-    po.seed = static_cast<uint64_t>(seed_);
-    const QueryPool pool = BuildQueryPool(st, catalog, TemplateQueryGenerator(),
-                                          oracle ? HasWorldQueryForm : std::function<bool(const std::string&)>(), po);
-    Checkpoint ck = LoadCheckpoint(ckpt);
-    const int k = ClusterCount(static_cast<int64_t>(pool.texts.size()));
-    const QueryClusters clusters = GroupSongs(pool, KMeans(EmbedTexts(ck.model, *ck.tok, pool.texts), k, po.seed), k);
-    Ranker ranker = Ranker::Load(out_ + "/ranker");
-    MakeDirs(out_ + "/uq2i");
-    Uq2iOptions uo;
-    uo.seed = po.seed;
-    nlohmann::json s;
-    {
-      AtomicWriter w(out_ + "/uq2i/triplets.jsonl");
-      s = SynthesizeUq2i(st, catalog, pool, clusters, ranker, oracle.get(), uo,
-                         [&](const Uq2iTriplet& t) { w.WriteLine(t.ToJson(catalog).dump()); });
-      w.Commit();
-    }
-    s["pool_queries"] = pool.texts.size();
-    s["clusters"] = k;
-    WriteFileAtomic(out_ + "/uq2i/synth_summary.json", s.dump(2) + "\n");
-    std::printf("uq2i: %lld triplets", s["triplets"].get<long long>());
-    if (s.contains("oracle"))
-      std::printf(", oracle relevance@10 %.3f (before filtering %.3f), utility %.3f (before %.3f)",
-                  s["oracle"]["relevance_at_10"].get<double>(), s["oracle"]["relevance_before_filtering"].get<double>(),
-                  s["oracle"]["utility"].get<double>(), s["oracle"]["utility_before_filtering"].get<double>());
-    std::printf("\n");
+    spdlog::info("step 7/9: synthesising UQ2I triplets into {}/uq2i and instruction-tuning into {}/sft", out_, out_);
+    SynthRunOptions syn;
+    syn.pool.seed = syn.uq2i.seed = static_cast<uint64_t>(seed_);
+    const nlohmann::json s = RunUq2iSynthesis(st, ckpt, out_ + "/ranker", oracle.get(), out_ + "/uq2i", syn);
+    std::printf("uq2i: %s\n", Uq2iSummaryLine(s).c_str());
     SftOptions so;
     so.train.steps = sft_steps_;
     so.train.eval_every = so.train.ckpt_every = sft_steps_;
     so.train.warmup_steps = std::max<int64_t>(1, sft_steps_ / 10);
     so.train.bf16 = bf16_;
     so.train.seed = static_cast<uint64_t>(seed_);
-    const std::string sft = out_ + "/sft";
-    nlohmann::json report;
-    report["examples"] = BuildSftCorpus(st, ck, ckpt, out_ + "/uq2i/triplets.jsonl", sft + "/corpus", so);
-    Qwen3ForCausalLM model = LoadModel(ckpt);
-    const StageResult r = TrainStage(model, sft + "/corpus", {"sft"}, {"sft"}, sft, "sft", so.train, false,
-                                     sft + "/corpus/tokenizer.json");
-    report["final_train_loss"] = r.final_loss;
-    if (!r.heldout.empty()) report["heldout_loss"] = r.heldout[0].second;
-    std::printf("sft: %lld examples, train loss %.3f, held-out loss %.3f\n", report["examples"].get<long long>(),
-                r.final_loss, r.heldout.empty() ? 0.0 : r.heldout[0].second);
-    if (oracle) {
-      Checkpoint tuned = LoadCheckpoint(sft + "/sft/final");
-      GenerationEvalOptions eo;
-      eo.triplets = sft + "/corpus/sft_heldout.jsonl";
-      report["heldout_pairs"] = EvaluateGeneration(st, tuned, *oracle, eo);
-      eo.triplets.clear();
-      report["test_queries"] = EvaluateGeneration(st, tuned, *oracle, eo);
+    const nlohmann::json report =
+        RunSft(st, ckpt, out_ + "/uq2i/triplets.jsonl", out_ + "/sft", oracle.get(), so, {}, /*check_before=*/false);
+    if (oracle)
       std::printf("sft, constrained answers: oracle relevance@10 %.3f on held-out pairs, %.3f on test queries\n",
-                  report["heldout_pairs"]["constrained"]["relevance_at_10"].get<double>(),
-                  report["test_queries"]["constrained"]["relevance_at_10"].get<double>());
-    }
-    WriteFileAtomic(sft + "/sft_report.json", report.dump(2) + "\n");
+                  report["after"]["heldout_pairs"]["constrained"]["relevance_at_10"].get<double>(),
+                  report["after"]["test_queries"]["constrained"]["relevance_at_10"].get<double>());
   }
 
   int Run(const Options& opts) override {
@@ -244,7 +227,7 @@ class PipelineCommand : public Command {
       data_dir = out_ + "/world";
       world::WorldConfig c = world::WorldConfig::ForSize(size_);
       c.seed = static_cast<uint64_t>(seed_);
-      spdlog::info("step 1/8: generating the {} synthetic world into {}", size_, data_dir);
+      spdlog::info("step 1/9: generating the {} synthetic world into {}", size_, data_dir);
       world::GenerateStats st;
       world::Generate(c, data_dir, &st);
       spdlog::info("world: {} songs, {} users, {} events in {:.1f} s", st.songs, st.users, st.events, st.seconds);
@@ -252,13 +235,13 @@ class PipelineCommand : public Command {
     const std::string store = out_ + "/store.sqlite";
     // A fresh store per run: the run directory is reproducible from its config alone.
     for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store + suffix);
-    spdlog::info("step 2/8: ingesting {} into {}", data_dir, store);
+    spdlog::info("step 2/9: ingesting {} into {}", data_dir, store);
     IngestSummary s = Ingest({data_dir, store, "", false});
     WriteFileAtomic(store + ".ingest.json", s.ToJson().dump(2) + "\n");
     std::fputs(s.Table().c_str(), stdout);
     if (s.quarantined() > 0)
       spdlog::warn("{} rows quarantined: see {}", s.quarantined(), s.quarantine_path);
-    spdlog::info("step 3/8: training the tokenizer into {}/tokenizer", out_);
+    spdlog::info("step 3/9: training the tokenizer into {}/tokenizer", out_);
     {
       Store st(store);
       BpeTrainOptions bo;
@@ -268,13 +251,13 @@ class PipelineCommand : public Command {
       MakeDirs(out_ + "/tokenizer");
       tok->SaveHf(out_ + "/tokenizer/tokenizer.json");
     }
-    spdlog::info("step 4/8: building the pre-training corpora into {}/corpus", out_);
+    spdlog::info("step 4/9: building the pre-training corpora into {}/corpus", out_);
     CorpusOptions co;
     co.seed = static_cast<uint64_t>(seed_);
     CorpusSummary cs = RunCorpus(store, out_ + "/tokenizer", codec_, out_ + "/corpus", co);
     std::fputs(cs.Table().c_str(), stdout);
     if (pretrain_steps_ > 0) {
-      spdlog::info("step 5/8: pre-training the {} model (general, objective, subjective, behaviour) into {}/pretrain",
+      spdlog::info("step 5/9: pre-training the {} model (general, objective, subjective, behaviour) into {}/pretrain",
                    model_size_, out_);
       TrainOptions to;
       to.steps = pretrain_steps_;
@@ -301,6 +284,7 @@ class PipelineCommand : public Command {
           InstructionTuning(store, input_.empty() ? data_dir : "", ckpt);
           if (grpo_steps_ > 0) Align(store, input_.empty() ? data_dir : "");
         }
+        if (report_requests_ > 0) Report(store, input_.empty() ? data_dir : "");
       }
     }
     std::printf("pipeline done: %s\n", out_.c_str());
@@ -310,7 +294,7 @@ class PipelineCommand : public Command {
  private:
   std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title", model_size_ = "demo";
   int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100, ranker_epochs_ = 0, judge_steps_ = 300, judge_layers_ = 1, sft_steps_ = 100,
-          grpo_steps_ = 20;
+          grpo_steps_ = 20, report_requests_ = 100;
   bool grpo_constrained_ = true;
   bool bf16_ = true;
 };

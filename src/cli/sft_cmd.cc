@@ -8,18 +8,11 @@
 #include "core/log.h"
 #include "core/threads.h"
 #include "data/store.h"
-#include "synth/sft.h"
+#include "synth/run.h"
 #include "world/oracle.h"
 
 namespace muchator::cli {
 namespace {
-
-void PrintGeneration(const char* label, const nlohmann::json& g) {
-  for (const char* mode : {"constrained", "unconstrained"})
-    std::printf("%s %s: relevance@10 %.3f, utility %.3f, factuality %.3f, well-formed %.3f\n", label, mode,
-                g[mode]["relevance_at_10"].get<double>(), g[mode]["utility"].get<double>(),
-                g[mode]["factuality"].get<double>(), g[mode]["well_formed"].get<double>());
-}
 
 class SftCommand : public Command {
  public:
@@ -53,47 +46,15 @@ class SftCommand : public Command {
     eval_.history = o_.history;
     MakeDirs(out_);
     opts.WriteEffective(out_ + "/sft.config.toml");
-    nlohmann::json report = RunSft(opts);
-    WriteFileAtomic(out_ + "/sft_report.json", report.dump(2) + "\n");
+    std::unique_ptr<world::Oracle> oracle;
+    if (!world_.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_));
+    Store store(store_);
+    RunSft(store, init_, triplets_, out_, oracle.get(), o_, eval_, /*check_before=*/true);
     std::printf("wrote %s/sft/final and %s/sft_report.json\n", out_.c_str(), out_.c_str());
     return 0;
   }
 
  private:
-  // Held-out synthesised pairs (users not trained on) and the test split's real queries.
-  void Evaluate(Store& store, Checkpoint& ck, const world::Oracle& oracle, const std::string& when, nlohmann::json& report) {
-    GenerationEvalOptions e = eval_;
-    e.triplets = out_ + "/corpus/sft_heldout.jsonl";
-    report[when]["heldout_pairs"] = EvaluateGeneration(store, ck, oracle, e);
-    PrintGeneration((when + " SFT, held-out pairs,").c_str(), report[when]["heldout_pairs"]);
-    e.triplets.clear();
-    report[when]["test_queries"] = EvaluateGeneration(store, ck, oracle, e);
-    PrintGeneration((when + " SFT, test queries,").c_str(), report[when]["test_queries"]);
-  }
-
-  nlohmann::json RunSft(const Options&) {
-    std::unique_ptr<world::Oracle> oracle;
-    if (!world_.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_));
-    Store store(store_);
-    nlohmann::json report;
-    {
-      Checkpoint base = LoadCheckpoint(init_);
-      report["examples"] = BuildSftCorpus(store, base, init_, triplets_, out_ + "/corpus", o_);
-      if (oracle) Evaluate(store, base, *oracle, "before", report);
-    }
-    Qwen3ForCausalLM model = LoadModel(init_);
-    const StageResult r = TrainStage(model, out_ + "/corpus", {"sft"}, {"sft"}, out_, "sft", o_.train, /*resume=*/false,
-                                     out_ + "/corpus/tokenizer.json");
-    report["final_train_loss"] = r.final_loss;
-    for (auto& [s, l] : r.heldout) report["heldout_loss"] = l;
-    std::printf("sft: %lld examples, %lld steps, train loss %.4f, held-out loss %.4f\n", report["examples"].get<long long>(),
-                static_cast<long long>(r.steps), r.final_loss, report["heldout_loss"].get<double>());
-    if (oracle) {
-      Checkpoint tuned = LoadCheckpoint(out_ + "/sft/final");
-      Evaluate(store, tuned, *oracle, "after", report);
-    }
-    return report;
-  }
   std::string triplets_, store_, init_, out_ = "out/sft", world_;
   SftOptions o_;
   GenerationEvalOptions eval_;

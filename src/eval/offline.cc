@@ -1,6 +1,7 @@
 #include "eval/offline.h"
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -56,26 +57,26 @@ std::vector<EvalRequest> RequestsFromTriplets(const std::string& path, int limit
   return out;
 }
 
-nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const EvalRequest> requests,
-                               const EvalJudges& judges, const OfflineEvalOptions& o) {
-  if (!ck.codec || !ck.grammar) throw Error("evaluation needs the checkpoint's codec.json");
-  if (requests.empty())
-    throw Error("no requests to evaluate", store.path(), "check the split or the triplets file");
-  const Catalog& catalog = ck.catalog;
-  std::vector<std::vector<int>> prompts;
-  std::vector<UserContext> contexts;
-  std::vector<RankerContext> ranker_contexts;
-  std::vector<world::QueryFacets> facets;
+namespace {
+
+std::vector<UserContext> Contexts(Store& store, const Catalog& catalog, std::span<const EvalRequest> requests, int history) {
+  std::vector<UserContext> out;
   for (const auto& q : requests) {
-    UserContext ctx = UserContextFromStore(store, catalog, q.user, q.ts, o.history);
-    ctx.state = q.state;
-    prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, ctx, q.query, o.history).ids);
-    ranker_contexts.push_back(MakeRankerContext(q.user, ctx, catalog));
-    contexts.push_back(std::move(ctx));
-    if (judges.oracle)
-      facets.push_back(q.query_id.empty() ? judges.oracle->ParseQuery(q.query)
-                                          : judges.oracle->FacetsOf(q.query_id));
+    out.push_back(UserContextFromStore(store, catalog, q.user, q.ts, history));
+    out.back().state = q.state;
   }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<const EvalRequest> requests,
+                            std::span<const EvalAnswer> answers, const EvalJudges& judges, const OfflineEvalOptions& o) {
+  if (requests.size() != answers.size() || requests.empty())
+    throw Error("ScoreAnswers needs one answer per request and at least one request");
+  const std::vector<UserContext> contexts = Contexts(store, catalog, requests, o.history);
+  std::vector<RankerContext> ranker_contexts;
+  for (size_t k = 0; k < requests.size(); ++k) ranker_contexts.push_back(MakeRankerContext(requests[k].user, contexts[k], catalog));
   // The metrics that are rewards too are computed by the reward code (one definition).
   std::map<std::string, double> weights = {{"format", 1}, {"fact", 1}, {"div", 1}, {"dedup", 1}};
   RewardModels models;
@@ -90,7 +91,76 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
     weights["pers"] = 1;
   }
   HybridReward metrics(weights, models);
+  std::vector<ListInput> lists;
+  std::unordered_set<int> distinct;
+  double oracle_rel = 0, util = 0, invalid = 0, entries = 0, formed = 0, recall = 0, ndcg = 0;
+  int64_t util_n = 0;
+  for (size_t k = 0; k < answers.size(); ++k) {
+    const EvalAnswer& a = answers[k];
+    ListInput in;
+    in.items = a.items;
+    in.invalid_items = a.invalid_items;
+    in.well_formed = a.well_formed;
+    in.expected_items = o.list_size;
+    in.query = requests[k].query;
+    in.context = static_cast<int>(k);
+    for (const auto& h : contexts[k].history)
+      if (h.feedback == Feedback::kLike || h.feedback == Feedback::kFinish) in.recent_positive.insert(h.item);
+    const int n = in.entries();
+    entries += n;
+    formed += a.well_formed && n > 0;
+    invalid += static_cast<double>(a.invalid_items.size());
+    distinct.insert(a.items.begin(), a.items.end());
+    lists.push_back(std::move(in));
+    if (!judges.oracle) continue;
+    const auto& q = requests[k];
+    const world::QueryFacets facets = q.query_id.empty() ? judges.oracle->ParseQuery(q.query) : judges.oracle->FacetsOf(q.query_id);
+    const std::vector<std::string> best = judges.oracle->Best(q.user, q.state, facets, o.list_size);
+    const std::unordered_set<std::string> best_set(best.begin(), best.end());
+    double relevant = 0, dcg = 0, idcg = 0, hits = 0;
+    for (size_t r = 0; r < a.items.size(); ++r) {
+      const std::string& id = catalog.items[static_cast<size_t>(a.items[r])].id;
+      relevant += judges.oracle->Relevant(facets, id);
+      util += judges.oracle->Utility(q.user, q.state, id), ++util_n;
+      if (r < static_cast<size_t>(o.list_size) && best_set.count(id)) hits += 1, dcg += 1.0 / std::log2(r + 2.0);
+    }
+    for (size_t r = 0; r < best.size(); ++r) idcg += 1.0 / std::log2(r + 2.0);
+    oracle_rel += n > 0 ? relevant / std::max(n, o.list_size) : 0.0;  // missing entries count as misses
+    recall += best.empty() ? 0.0 : hits / static_cast<double>(best.size());
+    ndcg += idcg > 0 ? dcg / idcg : 0.0;
+  }
+  const auto scored = metrics.Compute(lists, ranker_contexts);
+  auto mean = [&](const std::string& name) {
+    double s = 0;
+    for (const auto& b : scored) s += b.raw.at(name);
+    return s / static_cast<double>(scored.size());
+  };
+  const double n = static_cast<double>(answers.size());
+  nlohmann::json m = {{"well_formed", formed / n},
+                      {"factuality", mean("fact")},
+                      {"invalid_item_rate", entries > 0 ? invalid / entries : 0.0},
+                      {"entries", entries / n},
+                      {"list_diversity", mean("div")},
+                      {"dedup", mean("dedup")},
+                      {"diversity", static_cast<double>(distinct.size()) / static_cast<double>(catalog.items.size())}};
+  if (judges.judge) m["relevance"] = mean("rel");
+  if (judges.ranker) m["personalization"] = 10 * mean("pers");
+  if (judges.oracle) {
+    m["relevance_at_10"] = oracle_rel / n;
+    m["utility"] = util_n ? util / static_cast<double>(util_n) : 0.0;
+    m["recall_at_10"] = recall / n;
+    m["ndcg_at_10"] = ndcg / n;
+  }
+  return m;
+}
 
+nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const EvalRequest> requests,
+                               const EvalJudges& judges, const OfflineEvalOptions& o) {
+  if (!ck.codec || !ck.grammar) throw Error("evaluation needs the checkpoint's codec.json");
+  if (requests.empty()) throw Error("no requests to evaluate", store.path(), "check the split or the triplets file");
+  std::vector<std::vector<int>> prompts;
+  for (const auto& ctx : Contexts(store, ck.catalog, requests, o.history))
+    prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, ctx, requests[prompts.size()].query, o.history).ids);
   EngineOptions eo;
   eo.max_batch = o.max_batch;
   Engine engine(ck.model, *ck.tok, ck.grammar.get(), eo);
@@ -111,54 +181,12 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       }
       reqs.push_back(std::move(r));
     }
-    const auto results = engine.Generate(std::move(reqs));
-    std::vector<ListInput> lists;
-    std::unordered_set<int> distinct;
-    double oracle_rel = 0, util = 0, invalid = 0, entries = 0;
-    int64_t util_n = 0;
-    for (size_t k = 0; k < results.size(); ++k) {
-      const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, results[k].tokens);
-      lists.push_back(MakeListInput(a, requests[k].query, o.list_size, static_cast<int>(k),
-                                    contexts[k].history));
-      const int n = lists.back().entries();
-      entries += n;
-      invalid += static_cast<double>(a.invalid_items.size());
-      distinct.insert(a.items.begin(), a.items.end());
-      if (!judges.oracle) continue;
-      double relevant = 0;
-      for (int i : a.items) {
-        const std::string& id = catalog.items[static_cast<size_t>(i)].id;
-        relevant += judges.oracle->Relevant(facets[k], id);
-        util += judges.oracle->Utility(requests[k].user, requests[k].state, id), ++util_n;
-      }
-      oracle_rel +=
-          n > 0 ? relevant / std::max(n, o.list_size) : 0.0;  // missing entries count as misses
+    std::vector<EvalAnswer> answers;
+    for (const auto& res : engine.Generate(std::move(reqs))) {
+      const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, res.tokens);
+      answers.push_back({a.items, a.invalid_items, a.well_formed()});
     }
-    const auto scored = metrics.Compute(lists, ranker_contexts);
-    auto mean = [&](const std::string& name) {
-      double s = 0;
-      for (const auto& b : scored) s += b.raw.at(name);
-      return s / static_cast<double>(scored.size());
-    };
-    const double n = static_cast<double>(results.size());
-    nlohmann::json m = {{"well_formed", 0.0},
-                        {"factuality", mean("fact")},
-                        {"invalid_item_rate", entries > 0 ? invalid / entries : 0.0},
-                        {"entries", entries / n},
-                        {"list_diversity", mean("div")},
-                        {"dedup", mean("dedup")},
-                        {"diversity", static_cast<double>(distinct.size()) /
-                                          static_cast<double>(catalog.items.size())}};
-    double formed = 0;
-    for (const auto& l : lists) formed += l.well_formed && l.entries() > 0;
-    m["well_formed"] = formed / n;
-    if (judges.judge) m["relevance"] = mean("rel");
-    if (judges.ranker) m["personalization"] = 10 * mean("pers");
-    if (judges.oracle) {
-      m["relevance_at_10"] = oracle_rel / n;
-      m["utility"] = util_n ? util / static_cast<double>(util_n) : 0.0;
-    }
-    out[constrained ? "constrained" : "unconstrained"] = m;
+    out[constrained ? "constrained" : "unconstrained"] = ScoreAnswers(store, ck.catalog, requests, answers, judges, o);
   }
   return out;
 }

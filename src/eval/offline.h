@@ -56,6 +56,19 @@ struct OfflineEvalOptions {
   int max_batch = 16;  // sequences decoded together
 };
 
+// One system's answer to one request: the catalog items listed (indexes, in order), the entries
+// that are not catalog items, and whether the answer parsed as a well-formed list.
+struct EvalAnswer {
+  std::vector<int> items;
+  std::vector<std::string> invalid_items;
+  bool well_formed = true;
+};
+
+// The metrics M (below) of answers[k] to requests[k], for any system (an LLM's parsed answers or a
+// baseline's lists).
+nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<const EvalRequest> requests,
+                            std::span<const EvalAnswer> answers, const EvalJudges& judges, const OfflineEvalOptions& o);
+
 // {"requests": n, "constrained": M, "unconstrained": M}, M per decoding mode (docs/metrics.md):
 //   well_formed (a list with at least one entry that parsed and ended), factuality (share of
 //   entries that are catalog items), invalid_item_rate, entries (mean list length), list_diversity

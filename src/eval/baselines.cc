@@ -1,0 +1,98 @@
+#include "eval/baselines.h"
+
+#include <algorithm>
+#include <numeric>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/strings.h"
+#include "data/store.h"
+#include "reward/hybrid.h"
+#include "reward/judge.h"
+#include "reward/ranker.h"
+#include "retrieval/bm25.h"
+
+namespace muchator {
+namespace {
+
+class Popularity : public Recommender {
+ public:
+  explicit Popularity(const BaselineDeps& d) {
+    std::unordered_map<std::string, int64_t> count;
+    d.store->ForEachEvent([&](const Event& e) {
+      if (e.feedback == Feedback::kLike || e.feedback == Feedback::kFinish) ++count[e.song];
+    });
+    std::vector<int64_t> c(d.catalog->items.size(), 0);
+    for (size_t i = 0; i < c.size(); ++i) {
+      auto it = count.find(d.catalog->items[i].id);
+      if (it != count.end()) c[i] = it->second;
+    }
+    order_.resize(c.size());
+    std::iota(order_.begin(), order_.end(), 0);
+    std::stable_sort(order_.begin(), order_.end(), [&](int a, int b) { return c[static_cast<size_t>(a)] > c[static_cast<size_t>(b)]; });
+  }
+  std::vector<int> Recommend(const EvalRequest&, const UserContext&, int k) override {
+    return {order_.begin(), order_.begin() + std::min<size_t>(order_.size(), static_cast<size_t>(k))};
+  }
+
+ private:
+  std::vector<int> order_;
+};
+
+class Bm25Search : public Recommender {
+ public:
+  Bm25Search(const BaselineDeps& d, bool rerank) : catalog_(*d.catalog), ranker_(rerank ? d.ranker : nullptr) {
+    if (rerank && !ranker_) throw Error("the bm25_rerank baseline needs the ranking model", "", "give --ranker DIR");
+    for (size_t i = 0; i < catalog_.items.size(); ++i) index_of_[catalog_.items[i].id] = static_cast<int>(i);
+    for (const auto& [id, summary] : SongSummaries(*d.store))
+      if (index_of_.count(id)) index_.Add(id, summary);
+  }
+  std::vector<int> Recommend(const EvalRequest& r, const UserContext& ctx, int k) override {
+    std::vector<int> found;
+    for (const auto& [id, score] : index_.Search(r.query, ranker_ ? kCandidates : k)) found.push_back(index_of_.at(id));
+    if (!ranker_ || found.empty()) return found;
+    const RankerContext rc = MakeRankerContext(r.user, ctx, catalog_);
+    std::vector<int> rows;  // unseen songs get row 0: scored as cold items
+    for (int i : found) rows.push_back(ranker_->SongRow(catalog_.items[static_cast<size_t>(i)].id));
+    const auto pred = ranker_->Predict(rc, rows);
+    std::vector<size_t> order(found.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return pred[a].score > pred[b].score; });
+    std::vector<int> out;
+    for (size_t j = 0; j < order.size() && static_cast<int>(out.size()) < k; ++j) out.push_back(found[order[j]]);
+    return out;
+  }
+
+ private:
+  static constexpr int kCandidates = 100;
+  const Catalog& catalog_;
+  Ranker* ranker_;
+  Bm25Index index_;
+  std::unordered_map<std::string, int> index_of_;
+};
+
+}  // namespace
+
+std::vector<std::string> BaselineNames() { return {"popularity", "bm25", "bm25_rerank"}; }
+
+std::unique_ptr<Recommender> MakeBaseline(const std::string& name, const BaselineDeps& deps) {
+  if (!deps.store || !deps.catalog) throw Error("baselines need the store and the catalog");
+  if (name == "popularity") return std::make_unique<Popularity>(deps);
+  if (name == "bm25") return std::make_unique<Bm25Search>(deps, false);
+  if (name == "bm25_rerank") return std::make_unique<Bm25Search>(deps, true);
+  throw Error("unknown baseline '" + name + "'", "", "use one of: " + JoinStrings(BaselineNames(), ", "));
+}
+
+nlohmann::json EvaluateBaseline(Recommender& system, Store& store, const Catalog& catalog,
+                                std::span<const EvalRequest> requests, const EvalJudges& judges,
+                                const OfflineEvalOptions& o) {
+  std::vector<EvalAnswer> answers;
+  for (const auto& r : requests) {
+    UserContext ctx = UserContextFromStore(store, catalog, r.user, r.ts, o.history);
+    ctx.state = r.state;
+    answers.push_back({system.Recommend(r, ctx, o.list_size), {}, true});
+  }
+  return ScoreAnswers(store, catalog, requests, answers, judges, o);
+}
+
+}  // namespace muchator

@@ -1,0 +1,41 @@
+// Non-LLM baselines (DESIGN.md section 7), chosen by name: each returns the top k catalog items for
+// a request in its listener's context. Evaluated with the same ScoreAnswers as the LLM systems.
+//   popularity   the most liked-or-finished songs of the whole log (the same list for everyone)
+//   bm25         BM25 (Xapian) over each song's summary - metadata, playlist titles, comments
+//                (reward/judge.h SongSummary) - best k
+//   bm25_rerank  the paper's online baseline, a search system: BM25's best 100, reranked by the
+//                personalisation ranking model for the listener's context, best k
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eval/offline.h"
+#include "text/chat.h"
+
+namespace muchator {
+
+class Recommender {
+ public:
+  virtual ~Recommender() = default;
+  // Catalog indexes, best first, at most k.
+  virtual std::vector<int> Recommend(const EvalRequest& request, const UserContext& context, int k) = 0;
+};
+
+struct BaselineDeps {
+  Store* store = nullptr;
+  const Catalog* catalog = nullptr;
+  Ranker* ranker = nullptr;  // needed by bm25_rerank
+};
+
+std::vector<std::string> BaselineNames();
+// Throws Error naming the known baselines for an unknown name, or the missing dependency.
+std::unique_ptr<Recommender> MakeBaseline(const std::string& name, const BaselineDeps& deps);
+
+// ScoreAnswers of the baseline's lists for `requests`.
+nlohmann::json EvaluateBaseline(Recommender& system, Store& store, const Catalog& catalog,
+                                std::span<const EvalRequest> requests, const EvalJudges& judges,
+                                const OfflineEvalOptions& o);
+
+}  // namespace muchator

@@ -1,0 +1,107 @@
+#include "eval/report.h"
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "data/store.h"
+#include "eval/baselines.h"
+#include "reward/judge.h"
+#include "reward/ranker.h"
+#include "world/oracle.h"
+
+namespace muchator {
+namespace {
+
+// Column key, header.
+const std::pair<const char*, const char*> kColumns[] = {
+    {"personalization", "Personalization (0-10)"}, {"relevance", "Relevance (judge)"},
+    {"diversity", "Diversity (coverage)"},          {"list_diversity", "List diversity"},
+    {"factuality", "Factuality"},                   {"well_formed", "Well-formed"},
+    {"relevance_at_10", "Oracle rel@10"},           {"utility", "Oracle utility"},
+    {"ndcg_at_10", "nDCG@10"},                      {"recall_at_10", "Recall@10"},
+};
+
+}  // namespace
+
+std::string ReportTable(const nlohmann::json& report) {
+  std::vector<std::pair<const char*, const char*>> cols;
+  for (const auto& c : kColumns)
+    for (const auto& row : report["rows"])
+      if (row.contains(c.first)) {
+        cols.push_back(c);
+        break;
+      }
+  std::string t = "| system | decoding |";
+  for (const auto& c : cols) t += std::string(" ") + c.second + " |";
+  t += "\n|---|---|";
+  for (size_t i = 0; i < cols.size(); ++i) t += "---:|";
+  t += "\n";
+  char buf[32];
+  for (const auto& row : report["rows"]) {
+    t += "| " + row["system"].get<std::string>() + " | " + row["mode"].get<std::string>() + " |";
+    for (const auto& c : cols) {
+      if (row.contains(c.first))
+        std::snprintf(buf, sizeof buf, " %.3f |", row[c.first].get<double>());
+      else
+        std::snprintf(buf, sizeof buf, " - |");
+      t += buf;
+    }
+    t += "\n";
+  }
+  return t;
+}
+
+nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
+  Store store(o.store);
+  std::unique_ptr<Judge> judge;
+  std::unique_ptr<Ranker> ranker;
+  std::unique_ptr<world::Oracle> oracle;
+  if (!o.judge_dir.empty()) judge = Judge::Load(o.judge_dir);
+  if (!o.ranker_dir.empty()) ranker = std::make_unique<Ranker>(Ranker::Load(o.ranker_dir));
+  if (!o.world_dir.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(o.world_dir));
+  const EvalJudges judges{judge.get(), ranker.get(), oracle.get()};
+  const std::vector<EvalRequest> requests = RequestsFromStore(store, o.split, o.requests);
+  if (requests.empty())
+    throw Error("no queries of split '" + o.split + "' with a user", o.store, "mark held-out queries with \"split\"");
+  MakeDirs(out_dir);
+  nlohmann::json report = {{"requests", requests.size()}, {"split", o.split}, {"rows", nlohmann::json::array()}};
+  auto add = [&](const std::string& system, const std::string& mode, nlohmann::json m, double seconds) {
+    m["system"] = system;
+    m["mode"] = mode;
+    m["seconds"] = seconds;
+    report["rows"].push_back(m);
+  };
+  using Clock = std::chrono::steady_clock;
+  // The catalog of the baselines: that of the first checkpoint when there is one (same indexes
+  // as the LLM systems), else the store's.
+  const Catalog catalog = o.checkpoints.empty() ? Catalog::FromStore(store)
+                                                : Catalog::FromCodecFile(o.checkpoints[0].second + "/codec.json");
+  for (const auto& name : o.baselines) {
+    spdlog::info("report: {} on {} requests", name, requests.size());
+    const auto t = Clock::now();
+    auto system = MakeBaseline(name, {&store, &catalog, ranker.get()});
+    const nlohmann::json m = EvaluateBaseline(*system, store, catalog, requests, judges, o.eval);
+    add(name, "list", m, std::chrono::duration<double>(Clock::now() - t).count());
+  }
+  for (const auto& [name, dir] : o.checkpoints) {
+    spdlog::info("report: {} ({}) on {} requests", name, dir, requests.size());
+    const auto t = Clock::now();
+    Checkpoint ck = LoadCheckpoint(dir);
+    const nlohmann::json r = EvaluateOffline(store, ck, requests, judges, o.eval);
+    const double seconds = std::chrono::duration<double>(Clock::now() - t).count();
+    for (const char* mode : {"constrained", "unconstrained"})
+      if (r.contains(mode)) add(name, mode, r[mode], seconds);
+  }
+  WriteFileAtomic(out_dir + "/report.json", report.dump(2) + "\n");
+  const std::string table = ReportTable(report);
+  WriteFileAtomic(out_dir + "/report.md", "# Evaluation report\n\n" + std::to_string(requests.size()) +
+                                              " held-out requests (split `" + o.split +
+                                              "`); metrics defined in docs/metrics.md.\n\n" + table);
+  return report;
+}
+
+}  // namespace muchator
