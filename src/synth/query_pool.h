@@ -35,6 +35,8 @@ struct QueryPoolOptions {
 struct SongFacts {
   const Song* song;
   const std::vector<std::string>* playlists;  // titles of playlists holding the song
+  const std::vector<std::string>* comments;   // texts of comments on the song (listeners', critics')
+  const std::vector<std::string>* documents;  // texts of documents about the song (descriptions, background)
 };
 using QueryGenerator = std::function<void(const SongFacts&, std::vector<std::pair<std::string, std::string>>& out)>;
 
@@ -42,6 +44,15 @@ using QueryGenerator = std::function<void(const SongFacts&, std::vector<std::pai
 // "dreamy songs", "play some folk", "dreamy folk songs"), and titles of playlists holding the song
 // (listeners' own words for a situation).
 QueryGenerator TemplateQueryGenerator();
+
+// Situations and moods mined from what people wrote about the song: comments ("perfect for a
+// road trip", "added it to my rainy day list", "dreamy vibes") and descriptions ("its lyrics are
+// about the seaside and jogging", "often associated with a breakup", "a favourite for the night").
+// English cue phrases; negative comments ("not X at all", "too much for X", "did not work") are
+// skipped. Queries: "music for X" (situations), "X songs" (moods), sources "comment", "description".
+QueryGenerator TextQueryGenerator();
+// Every built-in generator: templates, then text-mined queries.
+QueryGenerator DefaultQueryGenerator();
 
 // The synthetic world's guard: true for a text containing any of its query-only surface forms
 // (query_train and query_test groups), which must stay unseen outside queries.

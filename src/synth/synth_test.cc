@@ -25,6 +25,31 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Situations and moods mined from comments and descriptions; negative comments are skipped.
+TEST(QueryPoolTest, TextGeneratorMinesCommentsAndDescriptions) {
+  Song song;
+  song.id = "s1";
+  const std::vector<std::string> playlists;
+  const std::vector<std::string> comments = {"so dreamy, perfect for the beach", "not floaty at all, skip",
+                                             "sinister vibes, perfect for ranked grind", "added it to my cozy winter list",
+                                             "too much for hot cocoa"};
+  const std::vector<std::string> documents = {
+      "\"X\" is a tender song. Its lyrics are about jogging and video games, with a upbeat feeling throughout.",
+      "Critics file it under folk, and it is often associated with a breakup."};
+  std::vector<std::pair<std::string, std::string>> out;
+  TextQueryGenerator()(SongFacts{&song, &playlists, &comments, &documents}, out);
+  std::set<std::pair<std::string, std::string>> got(out.begin(), out.end());
+  for (const auto& want : std::vector<std::pair<std::string, std::string>>{
+           {"music for the beach", "comment"}, {"music for ranked grind", "comment"}, {"sinister songs", "comment"},
+           {"music for cozy winter", "comment"}, {"music for jogging", "description"},
+           {"music for video games", "description"}, {"music for a breakup", "description"}})
+    EXPECT_TRUE(got.count(want)) << want.first;
+  for (const auto& [text, source] : out) {
+    EXPECT_EQ(text.find("floaty"), std::string::npos) << text;
+    EXPECT_EQ(text.find("cocoa"), std::string::npos) << text;
+  }
+}
+
 // One fixture, one test: ctest runs each test in its own process, and the ranker takes seconds.
 TEST(Uq2iTest, PoolClustersAndTargetListsOnTheTinyWorld) {
   SetupThreads(1);
@@ -40,8 +65,11 @@ TEST(Uq2iTest, PoolClustersAndTargetListsOnTheTinyWorld) {
 
   // 1. The pool: every song has queries; no query-only form of the world leaks in.
   QueryPoolOptions po;
-  const QueryPool pool = BuildQueryPool(store, catalog, TemplateQueryGenerator(), HasWorldQueryForm, po);
+  const QueryPool pool = BuildQueryPool(store, catalog, DefaultQueryGenerator(), HasWorldQueryForm, po);
   ASSERT_GT(pool.texts.size(), 100u);
+  std::set<std::string> sources(pool.sources.begin(), pool.sources.end());
+  for (const char* s : {"template:tag", "template:genre", "playlist", "comment", "description"})
+    EXPECT_TRUE(sources.count(s)) << s;
   int songs_with_queries = 0;
   for (const auto& t : pool.texts_of_song) songs_with_queries += !t.empty();
   EXPECT_EQ(songs_with_queries, static_cast<int>(catalog.items.size()));
