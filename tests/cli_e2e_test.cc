@@ -173,6 +173,10 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
                  "sft/sft_report.json", "grpo/grpo/log.jsonl", "grpo/grpo/final/model.safetensors",
                  "grpo/grpo/final/codec.json", "grpo/grpo_report.json"})
     EXPECT_TRUE(fs::exists(P("run/") + f)) << f;
+  // GRPO's default rewards need the judge: said before any work, naming the option.
+  Result nj = RunBinary("grpo --init " + P("run/sft/sft/final") + " --store " + P("run/store.sqlite") + " --out " + P("g"));
+  EXPECT_EQ(nj.code, 1) << nj.output;
+  EXPECT_NE(nj.output.find("--rewards: reward 'rel_pers' needs the relevance judge"), std::string::npos) << nj.output;
   Result c = RunBinary("-q corpus --store " + P("run/store.sqlite") + " --tokenizer " + P("run/tokenizer") +
                        " --codec atomic --drop-feedback --out " + P("c2"));
   ASSERT_EQ(c.code, 0) << c.output;

@@ -46,6 +46,17 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
   if (!o.ranker_dir.empty()) ranker = std::make_unique<Ranker>(Ranker::Load(o.ranker_dir));
   if (!o.world_dir.empty())
     oracle = std::make_unique<world::Oracle>(world::Oracle::Load(o.world_dir));
+  for (const auto& [name, weight] : ParseRewardWeights(o.grpo.rewards)) {  // before any work
+    const RewardSpec& spec = FindReward(name);
+    if (spec.needs_relevance && !judge)
+      throw Error("reward '" + name + "' needs the relevance judge", "--rewards",
+                  "give --judge DIR (from `muchator train-judge`) or rewards without rel/rel_pers, e.g. "
+                  "pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
+    if (spec.needs_personal && !ranker)
+      throw Error("reward '" + name + "' needs the ranking model", "--rewards",
+                  "give --ranker DIR (from `muchator train-ranker`) or rewards without pers/rel_pers, e.g. "
+                  "rel=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
+  }
   EvalJudges judges{judge.get(), ranker.get(), oracle.get()};
   const RlSplit split = LoadRlRequests(store, o.heldout_percent);
   spdlog::info("grpo: {} training requests, {} held-out requests (RL split)", split.train.size(),
