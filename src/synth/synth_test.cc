@@ -19,6 +19,7 @@
 #include "text/training_text.h"
 #include "world/generate.h"
 #include "world/oracle.h"
+#include "support/tiny_world.h"
 
 namespace muchator {
 namespace {
@@ -161,30 +162,13 @@ namespace {
 // generated lists better suited to their listeners (oracle utility) than the untuned model's.
 TEST(SftTest, ShortRunLowersLossAndRaisesUtility) {
   SetupThreads(1);
-  const std::string dir = (fs::temp_directory_path() / ("muchator_sft_" + std::to_string(::getpid()))).string();
-  fs::remove_all(dir);
-  auto config = world::WorldConfig::ForSize("tiny");
-  config.seed = 4;
-  world::Generate(config, dir + "/w");
-  Ingest({dir + "/w", dir + "/s.db", "", true});
-  const world::Oracle oracle = world::Oracle::Load(dir + "/w");
-  Store store(dir + "/s.db");
+  testing::TinyWorld w("sft", 4);
+  const std::string dir = w.dir;
+  const world::Oracle& oracle = *w.oracle;
+  Store& store = *w.store;
   const Catalog catalog = Catalog::FromStore(store);
   // The untuned checkpoint: a random tiny model with a trained tokenizer and the title codec.
-  BpeTrainOptions bo;
-  bo.vocab_size = 1200;
-  bo.special_tokens = BaseSpecialTokens();
-  auto tok = TrainBpe([&](const auto& emit) { ForEachTrainingText(store, emit); }, bo);
-  auto codec = MakeItemCodec("title", catalog, *tok);
-  const std::string base = dir + "/base";
-  fs::create_directories(base);
-  tok->SaveHf(base + "/tokenizer.json");
-  SaveItemCodec(*codec, catalog, base + "/codec.json");
-  torch::manual_seed(2);
-  ModelConfig mc = ModelConfig::Named("tiny");
-  mc.vocab_size = tok->vocab_size();
-  Qwen3ForCausalLM model(mc);
-  SaveModel(model, base);
+  const std::string base = w.MakeCheckpoint("base", 2);
   // Triplets.
   const QueryPool pool = BuildQueryPool(store, catalog, TemplateQueryGenerator(), HasWorldQueryForm, {});
   Checkpoint ck = LoadCheckpoint(base);
@@ -227,7 +211,6 @@ TEST(SftTest, ShortRunLowersLossAndRaisesUtility) {
   // 0.10 with these seeds), within noise - issue 8 stays open on it.
   EXPECT_GT(after["constrained"]["utility"].get<double>(), before["constrained"]["utility"].get<double>() + 0.1);
   EXPECT_EQ(after["constrained"]["well_formed"].get<double>(), 1.0);
-  fs::remove_all(dir);
 }
 
 }  // namespace
