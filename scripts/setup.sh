@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages MuChator-cpp needs (only those missing), then configures and
 # builds it in Release (binary: build/muchator). Idempotent: a few seconds when all is present.
+# `setup.sh --test` also installs what the tests need beyond the build: Node.js and npm (only
+# when `node`/`npm` are missing: a newer Node from elsewhere is kept), Debian's Chromium, the
+# sqlite3 tool, and the npm packages of tests/serve (the openai client, playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+FOR_TESTS=0
+if [ "${1:-}" = "--test" ]; then FOR_TESTS=1; fi
 
 PACKAGES=(
   cmake g++ make pkg-config
@@ -11,6 +16,12 @@ PACKAGES=(
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
   libgtest-dev libbenchmark-dev
 )
+if ((FOR_TESTS)); then
+  PACKAGES+=(sqlite3 ca-certificates)
+  command -v chromium > /dev/null || PACKAGES+=(chromium)
+  command -v node > /dev/null || PACKAGES+=(nodejs)
+  command -v npm > /dev/null || PACKAGES+=(npm)
+fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,6 +37,11 @@ fi
 OMP_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3
 if [ -e "$OMP_BLAS" ] && [ "$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)" != "$(readlink -f "$OMP_BLAS")" ]; then
   ${SUDO:-} update-alternatives --set libblas.so.3-x86_64-linux-gnu "$OMP_BLAS" || true
+fi
+
+if ((FOR_TESTS)) && { [ ! -d tests/serve/node_modules/openai ] || [ ! -d tests/serve/node_modules/playwright-core ]; }; then
+  echo "setup: installing the npm packages of tests/serve"
+  (cd tests/serve && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 JOBS="${MUCHATOR_JOBS:-$(nproc)}"

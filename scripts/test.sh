@@ -2,7 +2,7 @@
 # Quick start 2: set everything up and run the whole test suite. CTest's summary line is last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 cd build
 set +e
 ctest --output-on-failure -j"${MUCHATOR_JOBS:-$(nproc)}" --timeout 900 > ctest.log 2>&1

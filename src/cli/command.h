@@ -37,6 +37,7 @@ std::unique_ptr<Command> MakeSynthCommand();
 std::unique_ptr<Command> MakeSftCommand();
 std::unique_ptr<Command> MakeGrpoCommand();
 std::unique_ptr<Command> MakeEvaluateCommand();
+std::unique_ptr<Command> MakeServeCommand();
 
 // All commands, in the order `--help` lists them.
 std::vector<std::unique_ptr<Command>> AllCommands();

@@ -16,53 +16,61 @@ class EvaluateCommand : public Command {
  public:
   std::string name() const override { return "evaluate"; }
   std::string description() const override {
-    return "Write the evaluation report: baselines (popularity, bm25, bm25_rerank) and checkpoints answer the same "
-           "held-out requests; Personalization, Relevance, Diversity, Factuality and, with a world, the oracle's "
+    return "Write the evaluation report: baselines (popularity, bm25, bm25_rerank) and checkpoints "
+           "answer the same "
+           "held-out requests; Personalization, Relevance, Diversity, Factuality and, with a "
+           "world, the oracle's "
            "relevance@10, utility, nDCG@10 and recall@10 (docs/metrics.md)";
   }
   void Declare(Options& opts) override {
-    opts.Add("run", &run_, "a pipeline run directory: its store, world, judge, ranker and checkpoints (pretrained, sft, grpo) are used unless given explicitly");
+    opts.Add("run", &run_,
+             "a pipeline run directory: its store, world, judge, ranker and checkpoints "
+             "(pretrained, sft, grpo) are used unless given explicitly");
     opts.Add("store", &o_.store, "SQLite store (default RUN/store.sqlite)");
-    opts.Add("world", &o_.world_dir, "synthetic world directory for the oracle's metrics (default RUN/world when present)");
+    opts.Add("world", &o_.world_dir,
+             "synthetic world directory for the oracle's metrics (default RUN/world when present)");
     opts.Add("judge", &o_.judge_dir, "relevance judge directory (default RUN/judge when present)");
     opts.Add("ranker", &o_.ranker_dir, "ranking model directory (default RUN/ranker when present)");
-    opts.Add("checkpoints", &checkpoints_, "systems as NAME=CHECKPOINT_DIR, comma-separated (default: RUN's pretrained, sft, grpo)");
-    opts.Add("baselines", &o_.baselines, "non-LLM baselines by name: popularity, bm25, bm25_rerank (empty = none)");
+    opts.Add(
+        "checkpoints", &checkpoints_,
+        "systems as NAME=CHECKPOINT_DIR, comma-separated (default: RUN's pretrained, sft, grpo)");
+    opts.Add("baselines", &o_.baselines,
+             "non-LLM baselines by name: popularity, bm25, bm25_rerank (empty = none)");
     opts.Add("split", &o_.split, "queries of this split (with a user) are the requests");
     opts.Add("requests", &o_.requests, "at most this many requests (0 = all)").Range(0, 1e9);
-    opts.Add("history", &o_.eval.history, "events of the listener's history in each prompt").Range(0, 1000);
-    opts.Add("max-new-tokens", &o_.eval.max_new_tokens, "unconstrained answers' length cap").Range(8, 1e5);
+    opts.Add("history", &o_.eval.history, "events of the listener's history in each prompt")
+        .Range(0, 1000);
+    opts.Add("max-new-tokens", &o_.eval.max_new_tokens, "unconstrained answers' length cap")
+        .Range(8, 1e5);
     opts.Add("out", &out_, "output directory: report.json, report.md (default RUN/report)");
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
   }
   int Run(const Options& opts) override {
     SetupThreads(static_cast<int>(threads_));
-    // Unset paths come from the run directory when it has them (`marker` proves the directory).
-    auto from_run = [&](std::string& field, const std::string& rel, const std::string& marker) {
-      if (field.empty() && !run_.empty() && FileExists(run_ + "/" + rel + marker)) field = run_ + "/" + rel;
-    };
-    from_run(o_.store, "store.sqlite", "");
-    from_run(o_.world_dir, "world", "/oracle/world.json");
-    from_run(o_.judge_dir, "judge", "/judge.json");
-    from_run(o_.ranker_dir, "ranker", "/ranker.json");
-    if (o_.store.empty()) throw Error("no store", "--store", "give --store FILE or --run DIR of a pipeline run");
-    if (checkpoints_.empty() && !run_.empty()) {
-      for (const auto& [name, rel] : {std::pair{"pretrained", "pretrain/stage3_behaviour/final"},
-                                      std::pair{"sft", "sft/sft/final"}, std::pair{"grpo", "grpo/grpo/final"}})
-        if (FileExists(run_ + "/" + rel + "/codec.json")) o_.checkpoints.emplace_back(name, run_ + "/" + rel);
+    // Unset paths come from the run directory when it has them.
+    if (!run_.empty()) {
+      const RunLayout run = ReadRunLayout(run_);
+      for (auto [field, value] :
+           {std::pair{&o_.store, run.store}, std::pair{&o_.world_dir, run.world},
+            std::pair{&o_.judge_dir, run.judge}, std::pair{&o_.ranker_dir, run.ranker}})
+        if (field->empty()) *field = value;
+      if (checkpoints_.empty()) o_.checkpoints = run.checkpoints;
     }
+    if (o_.store.empty())
+      throw Error("no store", "--store", "give --store FILE or --run DIR of a pipeline run");
     for (const auto& c : checkpoints_) {
       const size_t eq = c.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == c.size())
-        throw Error("'" + c + "' is not NAME=CHECKPOINT_DIR", "--checkpoints", "e.g. --checkpoints sft=runs/demo/sft/sft/final");
+        throw Error("'" + c + "' is not NAME=CHECKPOINT_DIR", "--checkpoints",
+                    "e.g. --checkpoints sft=runs/demo/sft/sft/final");
       o_.checkpoints.emplace_back(c.substr(0, eq), c.substr(eq + 1));
     }
     if (out_.empty()) out_ = run_.empty() ? "out/report" : run_ + "/report";
     MakeDirs(out_);
     opts.WriteEffective(out_ + "/evaluate.config.toml");
     const nlohmann::json r = RunReport(o_, out_);
-    std::printf("%lld held-out requests (split %s)\n%s", r["requests"].get<long long>(), o_.split.c_str(),
-                ReportTable(r).c_str());
+    std::printf("%lld held-out requests (split %s)\n%s", r["requests"].get<long long>(),
+                o_.split.c_str(), ReportTable(r).c_str());
     std::printf("wrote %s/report.json and %s/report.md\n", out_.c_str(), out_.c_str());
     return 0;
   }

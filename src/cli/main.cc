@@ -26,6 +26,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakeSftCommand());
   v.push_back(MakeGrpoCommand());
   v.push_back(MakeEvaluateCommand());
+  v.push_back(MakeServeCommand());
   return v;
 }
 

@@ -4,51 +4,57 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "corpus/builders.h"
 #include "data/ingest.h"
 #include "data/store.h"
-#include "corpus/builders.h"
-#include "text/bpe_train.h"
-#include "train/trainer.h"
-#include "text/special_tokens.h"
-#include "text/training_text.h"
-#include "world/generate.h"
-#include "world/oracle.h"
-#include "reward/judge_train.h"
-#include "reward/ranker_train.h"
-#include "synth/run.h"
-#include "rl/grpo.h"
 #include "eval/report.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
+#include "reward/judge_train.h"
+#include "reward/ranker_train.h"
+#include "rl/grpo.h"
+#include "synth/run.h"
+#include "text/bpe_train.h"
 #include "text/chat.h"
-
-#include <nlohmann/json.hpp>
+#include "text/special_tokens.h"
+#include "text/training_text.h"
+#include "train/trainer.h"
+#include "world/generate.h"
+#include "world/oracle.h"
 
 namespace muchator::cli {
 
-CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokenizer_path, const std::string& codec_name,
-                        const std::string& out, const CorpusOptions& o);
+CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokenizer_path,
+                        const std::string& codec_name, const std::string& out,
+                        const CorpusOptions& o);
 
 namespace {
 
 // A few answers of the final checkpoint to held-out test requests (constrained, greedy), printed
 // and written to `out`: a look at what the model does so far, not an evaluation.
-void SampleAnswers(const std::string& store_path, const std::string& ckpt_dir, const std::string& out) {
+void SampleAnswers(const std::string& store_path, const std::string& ckpt_dir,
+                   const std::string& out) {
   Checkpoint ck = LoadCheckpoint(ckpt_dir);
   if (!ck.grammar) return;
   Store store(store_path);
   std::vector<Query> queries;
-  store.ForEachQuery([&](const Query& q) { if (queries.size() < 3) queries.push_back(q); }, "test");
+  store.ForEachQuery(
+      [&](const Query& q) {
+        if (queries.size() < 3) queries.push_back(q);
+      },
+      "test");
   if (queries.empty()) return;
   Engine engine(ck.model, *ck.tok, ck.grammar.get(), {static_cast<int>(queries.size()), 0});
   std::vector<GenerationRequest> reqs;
   for (const auto& q : queries) {
-    UserContext ctx = q.user.empty() ? UserContext{} : UserContextFromStore(store, ck.catalog, q.user, q.ts);
+    UserContext ctx =
+        q.user.empty() ? UserContext{} : UserContextFromStore(store, ck.catalog, q.user, q.ts);
     ctx.state = q.state;
     GenerationRequest r;
     r.prompt = RenderPrompt(*ck.tok, *ck.codec, ctx, q.text).ids;
@@ -60,14 +66,18 @@ void SampleAnswers(const std::string& store_path, const std::string& ckpt_dir, c
   nlohmann::json j = nlohmann::json::array();
   for (size_t i = 0; i < results.size(); ++i) {
     std::printf("sample answer to \"%s\" (user %s, %s):\n", queries[i].text.c_str(),
-                queries[i].user.empty() ? "-" : queries[i].user.c_str(), StateText(queries[i].state).c_str());
+                queries[i].user.empty() ? "-" : queries[i].user.c_str(),
+                StateText(queries[i].state).c_str());
     nlohmann::json items = nlohmann::json::array();
     for (size_t k = 0; k < results[i].items.size(); ++k) {
       const int item = results[i].items[k];
       if (k < 5) std::printf("  %zu. %s\n", k + 1, ck.codec->DisplayText(item).c_str());
       items.push_back(ck.catalog.items[item].id);
     }
-    j.push_back({{"query", queries[i].id}, {"text", queries[i].text}, {"user", queries[i].user}, {"items", items},
+    j.push_back({{"query", queries[i].id},
+                 {"text", queries[i].text},
+                 {"user", queries[i].user},
+                 {"items", items},
                  {"total_ms", results[i].total_s * 1e3}});
   }
   WriteFileAtomic(out, j.dump(2) + "\n");
@@ -77,50 +87,69 @@ class PipelineCommand : public Command {
  public:
   std::string name() const override { return "pipeline"; }
   std::string description() const override {
-    return "Run the main job into --out: generate the synthetic world (or take --input), ingest it, train the "
-           "tokenizer, build the pre-training corpora, pre-train the model on the four stages in order, train the reward "
-           "models, synthesise UQ2I data and instruction-tune, align with GRPO, and write the evaluation report";
+    return "Run the main job into --out: generate the synthetic world (or take --input), ingest "
+           "it, train the "
+           "tokenizer, build the pre-training corpora, pre-train the model on the four stages in "
+           "order, train the reward "
+           "models, synthesise UQ2I data and instruction-tune, align with GRPO, and write the "
+           "evaluation report";
   }
   void Declare(Options& opts) override {
-    opts.Add("out", &out_, "run directory: world/, store.sqlite and each step's outputs and configs");
-    opts.Add("input", &input_, "your own data (ingestion JSONL directory); empty = the synthetic world");
+    opts.Add("out", &out_,
+             "run directory: world/, store.sqlite and each step's outputs and configs");
+    opts.Add("input", &input_,
+             "your own data (ingestion JSONL directory); empty = the synthetic world");
     opts.Add("world-size", &size_, "synthetic world size").OneOf({"tiny", "demo", "large"});
     opts.Add("seed", &seed_, "random seed of the synthetic world").Range(0, 9e18);
-    opts.Add("vocab-size", &vocab_size_, "tokenizer vocabulary size (before item tokens)").Range(300, 1000000);
+    opts.Add("vocab-size", &vocab_size_, "tokenizer vocabulary size (before item tokens)")
+        .Range(300, 1000000);
     opts.Add("codec", &codec_, "item codec").OneOf({"title", "atomic", "semantic"});
     opts.Add("model-size", &model_size_, "model size to pre-train").OneOf({"tiny", "demo"});
-    opts.Add("pretrain-steps", &pretrain_steps_, "optimizer steps per pre-training stage (0 = skip pre-training)")
+    opts.Add("pretrain-steps", &pretrain_steps_,
+             "optimizer steps per pre-training stage (0 = skip pre-training)")
         .Range(0, 1e9);
-    opts.Add("ranker-epochs", &ranker_epochs_, "ranking model passes over the events (0 = sized to the data)").Range(0, 1000);
+    opts.Add("ranker-epochs", &ranker_epochs_,
+             "ranking model passes over the events (0 = sized to the data)")
+        .Range(0, 1000);
     opts.Add("judge-steps", &judge_steps_, "relevance judge fine-tuning steps").Range(1, 1e9);
     opts.Add("judge-layers", &judge_layers_,
-             "the judge keeps the first N layers of the pre-trained model (1: ~3x faster, same held-out AUC on the "
-             "demo world; 0 = all)").Range(0, 1000);
-    opts.Add("sft-steps", &sft_steps_, "instruction-tuning steps on the UQ2I triplets (0 = stop after the reward models)").Range(0, 1e9);
+             "the judge keeps the first N layers of the pre-trained model (1: ~3x faster, same "
+             "held-out AUC on the "
+             "demo world; 0 = all)")
+        .Range(0, 1000);
+    opts.Add("sft-steps", &sft_steps_,
+             "instruction-tuning steps on the UQ2I triplets (0 = stop after the reward models)")
+        .Range(0, 1e9);
     opts.Add("grpo-steps", &grpo_steps_, "GRPO steps after SFT (0 = stop after SFT)").Range(0, 1e9);
     opts.Add("grpo-constrained", &grpo_constrained_,
-             "constrained GRPO rollouts: the demo SFT model's free-text answers name catalog songs ~1% of the time, "
-             "so unconstrained rollouts leave the relevance and personalisation rewards without signal (docs/rl.md)");
-    opts.Add("report-requests", &report_requests_, "held-out test requests of the evaluation report (0 = no report)").Range(0, 1e9);
-    opts.Add("bf16", &bf16_, "bf16 autocast in training (about 2x faster on CPUs with bf16 support)");
+             "constrained GRPO rollouts: the demo SFT model's free-text answers name catalog songs "
+             "~1% of the time, "
+             "so unconstrained rollouts leave the relevance and personalisation rewards without "
+             "signal (docs/rl.md)");
+    opts.Add("report-requests", &report_requests_,
+             "held-out test requests of the evaluation report (0 = no report)")
+        .Range(0, 1e9);
+    opts.Add("bf16", &bf16_,
+             "bf16 autocast in training (about 2x faster on CPUs with bf16 support)");
   }
 
   // Step 9: the evaluation report over the baselines and every checkpoint the run produced.
   void Report(const std::string& store_path, const std::string& world_dir) {
     spdlog::info("step 9/9: the evaluation report into {}/report", out_);
+    const RunLayout run = ReadRunLayout(out_);
     ReportOptions o;
     o.store = store_path;
     o.world_dir = world_dir;
-    if (FileExists(out_ + "/judge/judge.json")) o.judge_dir = out_ + "/judge";
-    if (FileExists(out_ + "/ranker/ranker.json")) o.ranker_dir = out_ + "/ranker";
-    else o.baselines = {"popularity", "bm25"};
+    o.judge_dir = run.judge;
+    o.ranker_dir = run.ranker;
+    if (o.ranker_dir.empty()) o.baselines = {"popularity", "bm25"};
     o.requests = static_cast<int>(report_requests_);
-    for (const auto& [name, rel] : {std::pair{"pretrained", "/pretrain/stage3_behaviour/final"},
-                                    std::pair{"sft", "/sft/sft/final"}, std::pair{"grpo", "/grpo/grpo/final"}})
-      if (FileExists(out_ + rel + "/codec.json")) o.checkpoints.emplace_back(name, out_ + rel);
+    o.checkpoints = run.checkpoints;
     Store st(store_path);
     if (RequestsFromStore(st, o.split, 1).empty()) {
-      spdlog::warn("no test-split queries with a user in {}: no evaluation report (docs/metrics.md)", store_path);
+      spdlog::warn(
+          "no test-split queries with a user in {}: no evaluation report (docs/metrics.md)",
+          store_path);
       return;
     }
     const nlohmann::json r = RunReport(o, out_ + "/report");
@@ -136,32 +165,44 @@ class PipelineCommand : public Command {
     o.grpo.constrained = grpo_constrained_;
     o.grpo.train.seed = static_cast<uint64_t>(seed_);
     // The reward models step 6 could train (with your own data the judge needs labelled queries).
-    const bool judge = FileExists(out_ + "/judge/judge.json"), ranker = FileExists(out_ + "/ranker/ranker.json");
+    const bool judge = FileExists(out_ + "/judge/judge.json"),
+               ranker = FileExists(out_ + "/ranker/ranker.json");
     if (judge) o.judge_dir = out_ + "/judge";
     if (ranker) o.ranker_dir = out_ + "/ranker";
     if (!judge || !ranker) {
       const std::string model_reward = judge ? "rel=1," : ranker ? "pers=1," : "";
       o.grpo.rewards = model_reward + "format=0.2,fact=0.2,div=0.2,dedup=0.2";
-      spdlog::warn("GRPO without the {}: rewards {}", judge ? "ranking model" : ranker ? "relevance judge" : "reward models",
+      spdlog::warn("GRPO without the {}: rewards {}",
+                   judge    ? "ranking model"
+                   : ranker ? "relevance judge"
+                            : "reward models",
                    o.grpo.rewards);
     }
     o.world_dir = world_dir;
     Store st(store_path);
     if (LoadRlRequests(st, o.heldout_percent).train.empty()) {
-      spdlog::warn("no RL-split queries with a user in {}: GRPO skipped (mark queries \"split\": \"rl\", docs/rl.md)", store_path);
+      spdlog::warn(
+          "no RL-split queries with a user in {}: GRPO skipped (mark queries \"split\": \"rl\", "
+          "docs/rl.md)",
+          store_path);
       return;
     }
     const nlohmann::json r = RunGrpo(st, out_ + "/sft/sft/final", out_ + "/grpo", o);
     std::printf("grpo: %lld steps, reward %.3f -> %.3f\n", r["training"]["steps"].get<long long>(),
-                r["training"]["first"]["reward_mean"].get<double>(), r["training"]["last"]["reward_mean"].get<double>());
+                r["training"]["first"]["reward_mean"].get<double>(),
+                r["training"]["last"]["reward_mean"].get<double>());
   }
   // Step 6: the ranking model and the relevance judge (initialised from the pre-trained model),
   // with the oracle's comparisons when the data is the synthetic world.
-  void TrainRewardModels(const std::string& store_path, const std::string& world_dir, const std::string& ckpt) {
+  void TrainRewardModels(const std::string& store_path, const std::string& world_dir,
+                         const std::string& ckpt) {
     std::unique_ptr<world::Oracle> oracle;
-    if (!world_dir.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
+    if (!world_dir.empty())
+      oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
     Store st(store_path);
-    spdlog::info("step 6/9: training the ranking model into {}/ranker and the relevance judge into {}/judge", out_, out_);
+    spdlog::info(
+        "step 6/9: training the ranking model into {}/ranker and the relevance judge into {}/judge",
+        out_, out_);
     RankerTrainOptions ro;
     ro.epochs = ranker_epochs_;
     ro.seed = static_cast<uint64_t>(seed_);
@@ -171,8 +212,8 @@ class PipelineCommand : public Command {
     WriteFileAtomic(out_ + "/ranker/ranker_report.json", rr.dump(2) + "\n");
     std::printf("ranker: held-out like-vs-skip AUC %.3f", rr["like_vs_skip_auc"].get<double>());
     if (oracle)
-      std::printf(" (oracle %.3f), Spearman with oracle utility %.3f", rr["oracle_like_vs_skip_auc"].get<double>(),
-                  rr["oracle_spearman"].get<double>());
+      std::printf(" (oracle %.3f), Spearman with oracle utility %.3f",
+                  rr["oracle_like_vs_skip_auc"].get<double>(), rr["oracle_spearman"].get<double>());
     std::printf("\n");
     JudgeTrainOptions jo;
     jo.init = ckpt;
@@ -196,14 +237,19 @@ class PipelineCommand : public Command {
   }
 
   // Step 7: UQ2I triplets and SFT of the pre-trained model on them.
-  void InstructionTuning(const std::string& store_path, const std::string& world_dir, const std::string& ckpt) {
+  void InstructionTuning(const std::string& store_path, const std::string& world_dir,
+                         const std::string& ckpt) {
     std::unique_ptr<world::Oracle> oracle;
-    if (!world_dir.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
+    if (!world_dir.empty())
+      oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
     Store st(store_path);
-    spdlog::info("step 7/9: synthesising UQ2I triplets into {}/uq2i and instruction-tuning into {}/sft", out_, out_);
+    spdlog::info(
+        "step 7/9: synthesising UQ2I triplets into {}/uq2i and instruction-tuning into {}/sft",
+        out_, out_);
     SynthRunOptions syn;
     syn.pool.seed = syn.uq2i.seed = static_cast<uint64_t>(seed_);
-    const nlohmann::json s = RunUq2iSynthesis(st, ckpt, out_ + "/ranker", oracle.get(), out_ + "/uq2i", syn);
+    const nlohmann::json s =
+        RunUq2iSynthesis(st, ckpt, out_ + "/ranker", oracle.get(), out_ + "/uq2i", syn);
     std::printf("uq2i: %s\n", Uq2iSummaryLine(s).c_str());
     SftOptions so;
     so.train.steps = sft_steps_;
@@ -211,12 +257,14 @@ class PipelineCommand : public Command {
     so.train.warmup_steps = std::max<int64_t>(1, sft_steps_ / 10);
     so.train.bf16 = bf16_;
     so.train.seed = static_cast<uint64_t>(seed_);
-    const nlohmann::json report =
-        RunSft(st, ckpt, out_ + "/uq2i/triplets.jsonl", out_ + "/sft", oracle.get(), so, {}, /*check_before=*/false);
+    const nlohmann::json report = RunSft(st, ckpt, out_ + "/uq2i/triplets.jsonl", out_ + "/sft",
+                                         oracle.get(), so, {}, /*check_before=*/false);
     if (oracle)
-      std::printf("sft, constrained answers: oracle relevance@10 %.3f on held-out pairs, %.3f on test queries\n",
-                  report["after"]["heldout_pairs"]["constrained"]["relevance_at_10"].get<double>(),
-                  report["after"]["test_queries"]["constrained"]["relevance_at_10"].get<double>());
+      std::printf(
+          "sft, constrained answers: oracle relevance@10 %.3f on held-out pairs, %.3f on test "
+          "queries\n",
+          report["after"]["heldout_pairs"]["constrained"]["relevance_at_10"].get<double>(),
+          report["after"]["test_queries"]["constrained"]["relevance_at_10"].get<double>());
   }
 
   int Run(const Options& opts) override {
@@ -230,7 +278,8 @@ class PipelineCommand : public Command {
       spdlog::info("step 1/9: generating the {} synthetic world into {}", size_, data_dir);
       world::GenerateStats st;
       world::Generate(c, data_dir, &st);
-      spdlog::info("world: {} songs, {} users, {} events in {:.1f} s", st.songs, st.users, st.events, st.seconds);
+      spdlog::info("world: {} songs, {} users, {} events in {:.1f} s", st.songs, st.users,
+                   st.events, st.seconds);
     }
     const std::string store = out_ + "/store.sqlite";
     // A fresh store per run: the run directory is reproducible from its config alone.
@@ -257,8 +306,10 @@ class PipelineCommand : public Command {
     CorpusSummary cs = RunCorpus(store, out_ + "/tokenizer", codec_, out_ + "/corpus", co);
     std::fputs(cs.Table().c_str(), stdout);
     if (pretrain_steps_ > 0) {
-      spdlog::info("step 5/9: pre-training the {} model (general, objective, subjective, behaviour) into {}/pretrain",
-                   model_size_, out_);
+      spdlog::info(
+          "step 5/9: pre-training the {} model (general, objective, subjective, behaviour) into "
+          "{}/pretrain",
+          model_size_, out_);
       TrainOptions to;
       to.steps = pretrain_steps_;
       to.bf16 = bf16_;
@@ -266,14 +317,16 @@ class PipelineCommand : public Command {
       to.warmup_steps = std::max<int64_t>(1, pretrain_steps_ / 10);
       to.eval_every = std::max<int64_t>(1, pretrain_steps_ / 2);
       to.ckpt_every = std::max<int64_t>(1, pretrain_steps_ / 2);
-      const std::vector<std::string> stages = {"stage0_general", "stage1_objective", "stage2_subjective",
-                                               "stage3_behaviour"};
+      const std::vector<std::string> stages = {"stage0_general", "stage1_objective",
+                                               "stage2_subjective", "stage3_behaviour"};
       std::string last_stage;
-      for (const StageResult& r : RunCurriculum(out_ + "/corpus", stages, false, out_ + "/pretrain", "", model_size_, to, false)) {
+      for (const StageResult& r : RunCurriculum(out_ + "/corpus", stages, false, out_ + "/pretrain",
+                                                "", model_size_, to, false)) {
         double own = 0;
         for (auto& [s, l] : r.heldout)
           if (s == r.stage) own = l;
-        std::printf("pretrain %s: train loss %.3f, held-out loss of this stage %.3f\n", r.stage.c_str(), r.final_loss, own);
+        std::printf("pretrain %s: train loss %.3f, held-out loss of this stage %.3f\n",
+                    r.stage.c_str(), r.final_loss, own);
         last_stage = r.stage;
       }
       if (!last_stage.empty()) {
@@ -293,8 +346,9 @@ class PipelineCommand : public Command {
 
  private:
   std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title", model_size_ = "demo";
-  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100, ranker_epochs_ = 0, judge_steps_ = 300, judge_layers_ = 1, sft_steps_ = 100,
-          grpo_steps_ = 20, report_requests_ = 100;
+  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100, ranker_epochs_ = 0,
+          judge_steps_ = 300, judge_layers_ = 1, sft_steps_ = 100, grpo_steps_ = 20,
+          report_requests_ = 100;
   bool grpo_constrained_ = true;
   bool bf16_ = true;
 };

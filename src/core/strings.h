@@ -2,11 +2,16 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace muchator {
 
 // "a, b, c" for JoinStrings({"a", "b", "c"}, ", ").
 std::string JoinStrings(const std::vector<std::string>& parts, const std::string& sep);
+// Without leading and trailing ASCII whitespace.
+std::string Trim(std::string_view s);
+// The parts between `sep` (empty parts kept): Split("a,,b", ',') = {"a", "", "b"}.
+std::vector<std::string> Split(std::string_view s, char sep);
 
 }  // namespace muchator

@@ -53,8 +53,10 @@ T FromRow(const std::string& text, const std::string& where) {
 }
 
 void BindOpt(sql::Stmt& s, int i, const std::string& v) {
-  if (v.empty()) s.BindNull(i);
-  else s.Bind(i, v);
+  if (v.empty())
+    s.BindNull(i);
+  else
+    s.Bind(i, v);
 }
 
 }  // namespace
@@ -85,7 +87,8 @@ Store::Store(const std::string& path, Mode mode) : path_(path) {
   if (mode == Mode::kReadWrite) {
     db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     db_->Exec(kSchema);
-    db_->Exec("INSERT OR IGNORE INTO meta VALUES('schema_version', '" + std::to_string(kSchemaVersion) + "')");
+    db_->Exec("INSERT OR IGNORE INTO meta VALUES('schema_version', '" +
+              std::to_string(kSchemaVersion) + "')");
   }
   db_->Exec("PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;");
   sql::Stmt v(*db_, "SELECT value FROM meta WHERE key='schema_version'");
@@ -128,7 +131,8 @@ StoreCounts Store::Counts() {
 }
 
 std::unordered_map<std::string, int64_t> Store::LoadIndex(const std::string& kind) {
-  if (kind != "artists" && kind != "songs" && kind != "users") throw std::logic_error("LoadIndex: " + kind);
+  if (kind != "artists" && kind != "songs" && kind != "users")
+    throw std::logic_error("LoadIndex: " + kind);
   std::unordered_map<std::string, int64_t> m;
   sql::Stmt s(*db_, ("SELECT id, idx FROM " + kind).c_str());
   while (s.Step()) m.emplace(s.Text(0), s.Int(1));
@@ -138,26 +142,41 @@ std::unordered_map<std::string, int64_t> Store::LoadIndex(const std::string& kin
 // ---- Writing ----
 
 void Store::PutArtist(int64_t idx, const Artist& a) {
-  Prepared("INSERT INTO artists(idx, id, norm_name, row) VALUES(?,?,?,?) ON CONFLICT(idx) DO UPDATE "
-           "SET norm_name=excluded.norm_name, row=excluded.row")
-      .Bind(1, idx).Bind(2, a.id).Bind(3, NormalizeName(a.name)).Bind(4, ToJson(a).dump())
+  Prepared(
+      "INSERT INTO artists(idx, id, norm_name, row) VALUES(?,?,?,?) ON CONFLICT(idx) DO UPDATE "
+      "SET norm_name=excluded.norm_name, row=excluded.row")
+      .Bind(1, idx)
+      .Bind(2, a.id)
+      .Bind(3, NormalizeName(a.name))
+      .Bind(4, ToJson(a).dump())
       .Run();
 }
 
 void Store::PutSong(int64_t idx, const Song& s, const std::vector<int64_t>& artist_idx) {
-  Prepared("INSERT INTO songs(idx, id, norm_title, row) VALUES(?,?,?,?) ON CONFLICT(idx) DO UPDATE "
-           "SET norm_title=excluded.norm_title, row=excluded.row")
-      .Bind(1, idx).Bind(2, s.id).Bind(3, NormalizeName(s.title)).Bind(4, ToJson(s).dump())
+  Prepared(
+      "INSERT INTO songs(idx, id, norm_title, row) VALUES(?,?,?,?) ON CONFLICT(idx) DO UPDATE "
+      "SET norm_title=excluded.norm_title, row=excluded.row")
+      .Bind(1, idx)
+      .Bind(2, s.id)
+      .Bind(3, NormalizeName(s.title))
+      .Bind(4, ToJson(s).dump())
       .Run();
   Prepared("DELETE FROM song_artists WHERE song_idx=?").Bind(1, idx).Run();
   for (size_t i = 0; i < artist_idx.size(); ++i)
     Prepared("INSERT INTO song_artists VALUES(?,?,?)")
-        .Bind(1, idx).Bind(2, static_cast<int64_t>(i)).Bind(3, artist_idx[i]).Run();
+        .Bind(1, idx)
+        .Bind(2, static_cast<int64_t>(i))
+        .Bind(3, artist_idx[i])
+        .Run();
 }
 
 void Store::PutUser(int64_t idx, const User& u) {
-  Prepared("INSERT INTO users(idx, id, row) VALUES(?,?,?) ON CONFLICT(idx) DO UPDATE SET row=excluded.row")
-      .Bind(1, idx).Bind(2, u.id).Bind(3, ToJson(u).dump())
+  Prepared(
+      "INSERT INTO users(idx, id, row) VALUES(?,?,?) ON CONFLICT(idx) DO UPDATE SET "
+      "row=excluded.row")
+      .Bind(1, idx)
+      .Bind(2, u.id)
+      .Bind(3, ToJson(u).dump())
       .Run();
 }
 
@@ -176,7 +195,8 @@ std::unordered_map<std::string, int64_t> Store::LoadStates() {
   std::unordered_map<std::string, int64_t> m;
   sql::Stmt s(*db_, "SELECT state_idx, time_of_day, day_type, context, device, hour FROM states");
   while (s.Step()) {
-    State st{s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.IsNull(5) ? -1 : static_cast<int>(s.Int(5))};
+    State st{s.Text(1), s.Text(2), s.Text(3), s.Text(4),
+             s.IsNull(5) ? -1 : static_cast<int>(s.Int(5))};
     m.emplace(StateKey(st), s.Int(0));
   }
   return m;
@@ -184,7 +204,8 @@ std::unordered_map<std::string, int64_t> Store::LoadStates() {
 
 void Store::PutEvent(int64_t user_idx, int64_t song_idx, int64_t state_idx, const Event& e) {
   auto& s = Prepared(
-      "INSERT OR REPLACE INTO events(user_idx, ts, song_idx, feedback, play_s, count, state_idx, event_id) "
+      "INSERT OR REPLACE INTO events(user_idx, ts, song_idx, feedback, play_s, count, state_idx, "
+      "event_id) "
       "VALUES(?,?,?,?,?,?,?,?)");
   s.Bind(1, user_idx).Bind(2, e.ts).Bind(3, song_idx).Bind(4, static_cast<int64_t>(e.feedback));
   if (e.play_s >= 0) s.Bind(5, e.play_s);
@@ -193,36 +214,93 @@ void Store::PutEvent(int64_t user_idx, int64_t song_idx, int64_t state_idx, cons
   s.Run();
 }
 
+void Store::RecordEvent(const Event& e) {
+  Begin();
+  try {
+    auto& song = Prepared("SELECT idx FROM songs WHERE id = ?");
+    song.Bind(1, e.song);
+    if (!song.Step())
+      throw Error("song '" + e.song + "' is not in the catalog", path_,
+                  "give a song id of the catalog");
+    const int64_t song_idx = song.Int(0);
+    song.Reset();
+    auto& user = Prepared("SELECT idx FROM users WHERE id = ?");
+    user.Bind(1, e.user);
+    int64_t user_idx = -1;
+    if (user.Step()) user_idx = user.Int(0);
+    user.Reset();
+    if (user_idx < 0) {
+      auto& next = Prepared("SELECT COALESCE(MAX(idx) + 1, 0) FROM users");
+      next.Step();
+      user_idx = next.Int(0);
+      next.Reset();
+      User u;
+      u.id = e.user;
+      PutUser(user_idx, u);
+    }
+    const auto states = LoadStates();
+    int64_t state_idx = -1;
+    if (auto it = states.find(StateKey(e.state)); it != states.end()) {
+      state_idx = it->second;
+    } else {
+      auto& next = Prepared("SELECT COALESCE(MAX(state_idx) + 1, 0) FROM states");
+      next.Step();
+      state_idx = next.Int(0);
+      next.Reset();
+      PutState(state_idx, e.state);
+    }
+    PutEvent(user_idx, song_idx, state_idx, e);
+    Commit();
+  } catch (...) {
+    Rollback();
+    throw;
+  }
+}
+
 void Store::PutComment(int64_t song_idx, const Comment& c) {
-  Prepared("INSERT INTO comments(id, song_idx, row) VALUES(?,?,?) ON CONFLICT(id) DO UPDATE "
-           "SET song_idx=excluded.song_idx, row=excluded.row")
-      .Bind(1, c.id).Bind(2, song_idx).Bind(3, ToJson(c).dump())
+  Prepared(
+      "INSERT INTO comments(id, song_idx, row) VALUES(?,?,?) ON CONFLICT(id) DO UPDATE "
+      "SET song_idx=excluded.song_idx, row=excluded.row")
+      .Bind(1, c.id)
+      .Bind(2, song_idx)
+      .Bind(3, ToJson(c).dump())
       .Run();
 }
 
 void Store::PutPlaylist(const Playlist& p) {
-  Prepared("INSERT INTO playlists(id, row) VALUES(?,?) ON CONFLICT(id) DO UPDATE SET row=excluded.row")
-      .Bind(1, p.id).Bind(2, ToJson(p).dump())
+  Prepared(
+      "INSERT INTO playlists(id, row) VALUES(?,?) ON CONFLICT(id) DO UPDATE SET row=excluded.row")
+      .Bind(1, p.id)
+      .Bind(2, ToJson(p).dump())
       .Run();
 }
 
 void Store::PutDocument(const Document& d) {
-  Prepared("INSERT INTO documents(id, row) VALUES(?,?) ON CONFLICT(id) DO UPDATE SET row=excluded.row")
-      .Bind(1, d.id).Bind(2, ToJson(d).dump())
+  Prepared(
+      "INSERT INTO documents(id, row) VALUES(?,?) ON CONFLICT(id) DO UPDATE SET row=excluded.row")
+      .Bind(1, d.id)
+      .Bind(2, ToJson(d).dump())
       .Run();
 }
 
 void Store::PutRelation(const Relation& r) {
   Prepared("INSERT OR REPLACE INTO relations VALUES(?,?,?,?,?,?)")
-      .Bind(1, r.head_type).Bind(2, r.head).Bind(3, r.relation).Bind(4, r.tail_type).Bind(5, r.tail)
+      .Bind(1, r.head_type)
+      .Bind(2, r.head)
+      .Bind(3, r.relation)
+      .Bind(4, r.tail_type)
+      .Bind(5, r.tail)
       .Bind(6, r.weight)
       .Run();
 }
 
 void Store::PutQuery(const Query& q) {
-  Prepared("INSERT INTO queries(id, split, row) VALUES(?,?,?) ON CONFLICT(id) DO UPDATE "
-           "SET split=excluded.split, row=excluded.row")
-      .Bind(1, q.id).Bind(2, q.split).Bind(3, ToJson(q).dump())
+  Prepared(
+      "INSERT INTO queries(id, split, row) VALUES(?,?,?) ON CONFLICT(id) DO UPDATE "
+      "SET split=excluded.split, row=excluded.row")
+      .Bind(1, q.id)
+      .Bind(2, q.split)
+      .Bind(3, ToJson(q).dump())
       .Run();
 }
 
@@ -253,12 +331,14 @@ std::optional<Artist> Store::GetArtist(const std::string& id) {
 std::vector<Song> Store::FindSongs(const std::string& title, const std::string& artist_name) {
   std::vector<Song> out;
   if (artist_name.empty()) {
-    auto& s = Prepared("SELECT row FROM songs WHERE norm_title=? ORDER BY idx").Bind(1, NormalizeName(title));
+    auto& s = Prepared("SELECT row FROM songs WHERE norm_title=? ORDER BY idx")
+                  .Bind(1, NormalizeName(title));
     while (s.Step()) out.push_back(FromRow<Song>(s.Text(0), path_));
   } else {
     auto& s = Prepared(
         "SELECT DISTINCT s.row, s.idx FROM songs s JOIN song_artists sa ON sa.song_idx = s.idx "
-        "JOIN artists a ON a.idx = sa.artist_idx WHERE s.norm_title=? AND a.norm_name=? ORDER BY s.idx");
+        "JOIN artists a ON a.idx = sa.artist_idx WHERE s.norm_title=? AND a.norm_name=? ORDER BY "
+        "s.idx");
     s.Bind(1, NormalizeName(title)).Bind(2, NormalizeName(artist_name));
     while (s.Step()) out.push_back(FromRow<Song>(s.Text(0), path_));
   }
@@ -302,7 +382,8 @@ Event EventFromRow(const sql::Stmt& s) {
 std::vector<Event> Store::UserTimeline(const std::string& user_id) {
   static const std::string q = std::string("SELECT ") + kEventColumns +
                                " FROM users u JOIN events e ON e.user_idx = u.idx JOIN songs s ON "
-                               "s.idx = e.song_idx JOIN states st ON st.state_idx = e.state_idx WHERE u.id=? ORDER BY e.ts, e.song_idx";
+                               "s.idx = e.song_idx JOIN states st ON st.state_idx = e.state_idx "
+                               "WHERE u.id=? ORDER BY e.ts, e.song_idx";
   auto& s = Prepared(q.c_str()).Bind(1, user_id);
   std::vector<Event> out;
   while (s.Step()) out.push_back(EventFromRow(s));
@@ -312,14 +393,16 @@ std::vector<Event> Store::UserTimeline(const std::string& user_id) {
 void Store::ForEachEvent(const std::function<void(const Event&)>& fn) {
   const std::string q = std::string("SELECT ") + kEventColumns +
                         " FROM events e JOIN users u ON u.idx = e.user_idx JOIN songs s ON "
-                        "s.idx = e.song_idx JOIN states st ON st.state_idx = e.state_idx ORDER BY e.user_idx, e.ts, e.song_idx";
+                        "s.idx = e.song_idx JOIN states st ON st.state_idx = e.state_idx ORDER BY "
+                        "e.user_idx, e.ts, e.song_idx";
   sql::Stmt s(*db_, q.c_str());
   while (s.Step()) fn(EventFromRow(s));
 }
 
 std::vector<Comment> Store::CommentsForSong(const std::string& song_id) {
   auto& s = Prepared(
-      "SELECT c.row FROM comments c JOIN songs s ON s.idx = c.song_idx WHERE s.id=? ORDER BY c.idx");
+      "SELECT c.row FROM comments c JOIN songs s ON s.idx = c.song_idx WHERE s.id=? ORDER BY "
+      "c.idx");
   s.Bind(1, song_id);
   std::vector<Comment> out;
   while (s.Step()) out.push_back(FromRow<Comment>(s.Text(0), path_));

@@ -32,8 +32,8 @@ std::string NormalizeName(std::string_view s);
 std::string StateKey(const State& s);
 
 struct StoreCounts {
-  int64_t artists = 0, songs = 0, users = 0, events = 0, comments = 0, playlists = 0,
-          documents = 0, relations = 0, queries = 0;
+  int64_t artists = 0, songs = 0, users = 0, events = 0, comments = 0, playlists = 0, documents = 0,
+          relations = 0, queries = 0;
 };
 
 class Store {
@@ -87,6 +87,10 @@ class Store {
   void PutDocument(const Document& d);
   void PutRelation(const Relation& r);
   void PutQuery(const Query& q);
+  // One event written by id, in its own transaction (the server's feedback): the song must
+  // exist (Error otherwise); an unknown user is added (no profile); the state is added to the
+  // states dictionary when new. Same (user, ts, song) as an existing event replaces it.
+  void RecordEvent(const Event& e);
   const std::string& path() const { return path_; }
 
  private:

@@ -18,11 +18,16 @@ namespace {
 
 // Column key, header.
 const std::pair<const char*, const char*> kColumns[] = {
-    {"personalization", "Personalization (0-10)"}, {"relevance", "Relevance (judge)"},
-    {"diversity", "Diversity (coverage)"},          {"list_diversity", "List diversity"},
-    {"factuality", "Factuality"},                   {"well_formed", "Well-formed"},
-    {"relevance_at_10", "Oracle rel@10"},           {"utility", "Oracle utility"},
-    {"ndcg_at_10", "nDCG@10"},                      {"recall_at_10", "Recall@10"},
+    {"personalization", "Personalization (0-10)"},
+    {"relevance", "Relevance (judge)"},
+    {"diversity", "Diversity (coverage)"},
+    {"list_diversity", "List diversity"},
+    {"factuality", "Factuality"},
+    {"well_formed", "Well-formed"},
+    {"relevance_at_10", "Oracle rel@10"},
+    {"utility", "Oracle utility"},
+    {"ndcg_at_10", "nDCG@10"},
+    {"recall_at_10", "Recall@10"},
 };
 
 }  // namespace
@@ -55,6 +60,21 @@ std::string ReportTable(const nlohmann::json& report) {
   return t;
 }
 
+RunLayout ReadRunLayout(const std::string& run_dir) {
+  RunLayout l;
+  auto has = [&](const std::string& rel) { return FileExists(run_dir + "/" + rel); };
+  if (has("store.sqlite")) l.store = run_dir + "/store.sqlite";
+  if (has("world/oracle/world.json")) l.world = run_dir + "/world";
+  if (has("judge/judge.json")) l.judge = run_dir + "/judge";
+  if (has("ranker/ranker.json")) l.ranker = run_dir + "/ranker";
+  for (const auto& [name, rel] :
+       {std::pair{"pretrained", "pretrain/stage3_behaviour/final"},
+        std::pair{"sft", "sft/sft/final"}, std::pair{"grpo", "grpo/grpo/final"}})
+    if (has(std::string(rel) + "/codec.json"))
+      l.checkpoints.emplace_back(name, run_dir + "/" + rel);
+  return l;
+}
+
 nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
   Store store(o.store);
   std::unique_ptr<Judge> judge;
@@ -62,14 +82,18 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
   std::unique_ptr<world::Oracle> oracle;
   if (!o.judge_dir.empty()) judge = Judge::Load(o.judge_dir);
   if (!o.ranker_dir.empty()) ranker = std::make_unique<Ranker>(Ranker::Load(o.ranker_dir));
-  if (!o.world_dir.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(o.world_dir));
+  if (!o.world_dir.empty())
+    oracle = std::make_unique<world::Oracle>(world::Oracle::Load(o.world_dir));
   const EvalJudges judges{judge.get(), ranker.get(), oracle.get()};
   const std::vector<EvalRequest> requests = RequestsFromStore(store, o.split, o.requests);
   if (requests.empty())
-    throw Error("no queries of split '" + o.split + "' with a user", o.store, "mark held-out queries with \"split\"");
+    throw Error("no queries of split '" + o.split + "' with a user", o.store,
+                "mark held-out queries with \"split\"");
   MakeDirs(out_dir);
-  nlohmann::json report = {{"requests", requests.size()}, {"split", o.split}, {"rows", nlohmann::json::array()}};
-  auto add = [&](const std::string& system, const std::string& mode, nlohmann::json m, double seconds) {
+  nlohmann::json report = {
+      {"requests", requests.size()}, {"split", o.split}, {"rows", nlohmann::json::array()}};
+  auto add = [&](const std::string& system, const std::string& mode, nlohmann::json m,
+                 double seconds) {
     m["system"] = system;
     m["mode"] = mode;
     m["seconds"] = seconds;
@@ -78,8 +102,9 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
   using Clock = std::chrono::steady_clock;
   // The catalog of the baselines: that of the first checkpoint when there is one (same indexes
   // as the LLM systems), else the store's.
-  const Catalog catalog = o.checkpoints.empty() ? Catalog::FromStore(store)
-                                                : Catalog::FromCodecFile(o.checkpoints[0].second + "/codec.json");
+  const Catalog catalog = o.checkpoints.empty()
+                              ? Catalog::FromStore(store)
+                              : Catalog::FromCodecFile(o.checkpoints[0].second + "/codec.json");
   for (const auto& name : o.baselines) {
     spdlog::info("report: {} on {} requests", name, requests.size());
     const auto t = Clock::now();
@@ -98,9 +123,10 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
   }
   WriteFileAtomic(out_dir + "/report.json", report.dump(2) + "\n");
   const std::string table = ReportTable(report);
-  WriteFileAtomic(out_dir + "/report.md", "# Evaluation report\n\n" + std::to_string(requests.size()) +
-                                              " held-out requests (split `" + o.split +
-                                              "`); metrics defined in docs/metrics.md.\n\n" + table);
+  WriteFileAtomic(out_dir + "/report.md",
+                  "# Evaluation report\n\n" + std::to_string(requests.size()) +
+                      " held-out requests (split `" + o.split +
+                      "`); metrics defined in docs/metrics.md.\n\n" + table);
   return report;
 }
 

@@ -3,23 +3,33 @@
 // requests and is scored by ScoreAnswers; the result is report.json and a Markdown table.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "eval/offline.h"
 
 namespace muchator {
 
+// What a pipeline run directory (`muchator pipeline --out DIR`) holds; a path is empty where
+// the run has no such part. One place spells the layout: the report, `evaluate --run` and
+// `serve --run` read it through this.
+struct RunLayout {
+  std::string store, world, judge, ranker;
+  // Trained checkpoints in pipeline order: pretrained, sft, grpo (those present).
+  std::vector<std::pair<std::string, std::string>> checkpoints;
+};
+RunLayout ReadRunLayout(const std::string& run_dir);
+
 struct ReportOptions {
-  std::string store;                          // the SQLite store (requests, contexts)
-  std::string world_dir, judge_dir, ranker_dir;  // each optional: its metrics are left out without it
+  std::string store;  // the SQLite store (requests, contexts)
+  std::string world_dir, judge_dir,
+      ranker_dir;  // each optional: its metrics are left out without it
   std::vector<std::string> baselines = {"popularity", "bm25", "bm25_rerank"};
   std::vector<std::pair<std::string, std::string>> checkpoints;  // system name -> checkpoint dir
-  std::string split = "test";                 // queries of this split with a user
-  int requests = 100;                         // at most this many (0 = all)
+  std::string split = "test";  // queries of this split with a user
+  int requests = 100;          // at most this many (0 = all)
   OfflineEvalOptions eval;
 };
 

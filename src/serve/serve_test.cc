@@ -1,0 +1,177 @@
+// Unit tests of the server's parts that need no HTTP: reading a dialogue into constraints,
+// the streamed answer text, and the Prometheus rendering. The HTTP endpoints are tested through
+// the real binary (tests/serve/*.test.mjs).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "data/store.h"
+#include "infer/checkpoint.h"
+#include "serve/answer_text.h"
+#include "serve/dialogue.h"
+#include "serve/metrics.h"
+#include "support/tiny_world.h"
+#include "text/chat.h"
+
+namespace muchator {
+namespace {
+
+class ServeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    world_ = new testing::TinyWorld("serve", 3);
+    ck_ = new Checkpoint(LoadCheckpoint(world_->MakeCheckpoint("ck", 1)));
+    lookup_ = new CatalogLookup(ck_->catalog, *ck_->codec, *ck_->grammar);
+  }
+  static void TearDownTestSuite() {
+    delete lookup_;
+    delete ck_;
+    delete world_;
+  }
+  static std::string Line(int k, int item) {
+    return std::to_string(k) + ". " + ck_->codec->DisplayText(item) + "\n";
+  }
+  // Three items: the first two by one artist, the third by another.
+  static std::vector<int> ThreeItems() {
+    const auto& g = *ck_->grammar;
+    for (int a = 0; a < g.num_artists(); ++a) {
+      const auto& songs = g.ItemsOfArtist(a);
+      if (songs.size() < 2) continue;
+      for (int other = 0; other < ck_->codec->num_items(); ++other)
+        if (g.ArtistOf(other) >= 0 && g.ArtistOf(other) != a) return {songs[0], songs[1], other};
+    }
+    ADD_FAILURE() << "no artist with two songs in the tiny world";
+    return {};
+  }
+  static std::vector<DialogueMessage> Dialogue(const std::vector<int>& items,
+                                               const std::string& second) {
+    std::string answer = "Here you go:\n";
+    for (size_t k = 0; k < items.size(); ++k) answer += Line(static_cast<int>(k + 1), items[k]);
+    return {{"system", "be nice"},
+            {"user", "rainy evening drive"},
+            {"assistant", answer},
+            {"user", second}};
+  }
+  static testing::TinyWorld* world_;
+  static Checkpoint* ck_;
+  static CatalogLookup* lookup_;
+};
+testing::TinyWorld* ServeTest::world_ = nullptr;
+Checkpoint* ServeTest::ck_ = nullptr;
+CatalogLookup* ServeTest::lookup_ = nullptr;
+
+TEST_F(ServeTest, AnswerTextLinesNameTheirItems) {
+  const auto items = ThreeItems();
+  std::string text = "A sentence first\n";
+  for (size_t k = 0; k < items.size(); ++k) text += Line(static_cast<int>(k + 1), items[k]);
+  text += "4. Not A Song - Nobody\n";
+  EXPECT_EQ(ItemsInAnswerText(text, *lookup_), items);
+  // Case and punctuation do not matter (NormalizeName).
+  std::string lower = ck_->codec->DisplayText(items[0]);
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  EXPECT_EQ(ItemsInAnswerText("1) " + lower, *lookup_), std::vector<int>{items[0]});
+}
+
+TEST_F(ServeTest, FirstTurnOnlyAsksTheQuery) {
+  const Refinement r = ReadDialogue({{"user", "  rainy evening drive "}}, *lookup_);
+  EXPECT_EQ(r.query, "rainy evening drive");
+  EXPECT_TRUE(r.recommended.empty());
+  EXPECT_TRUE(r.banned_artists.empty());
+  EXPECT_TRUE(r.liked.empty());
+}
+
+TEST_F(ServeTest, EarlierAnswersAreBannedAndTheQueryKeepsTheFirstRequest) {
+  const auto items = ThreeItems();
+  const Refinement r = ReadDialogue(Dialogue(items, "more upbeat"), *lookup_);
+  EXPECT_EQ(r.query, "rainy evening drive; more upbeat");
+  EXPECT_EQ(r.recommended, items);
+  EXPECT_EQ(r.last_answer, items);
+  EXPECT_TRUE(r.banned_artists.empty());
+  EXPECT_TRUE(r.liked.empty());
+}
+
+TEST_F(ServeTest, ThatArtistIsTheOneListedMost) {
+  const auto items = ThreeItems();
+  const auto& g = *ck_->grammar;
+  const Refinement r = ReadDialogue(Dialogue(items, "no more of that artist please"), *lookup_);
+  EXPECT_EQ(r.banned_artists, std::vector<int>{g.ArtistOf(items[0])});
+}
+
+TEST_F(ServeTest, AnOrdinalNamesWhichArtist) {
+  const auto items = ThreeItems();
+  const auto& g = *ck_->grammar;
+  for (const std::string msg : {"not the artist of the third one", "skip the artist of #3",
+                                "no more from the singer of song 3"}) {
+    const Refinement r = ReadDialogue(Dialogue(items, msg), *lookup_);
+    EXPECT_EQ(r.banned_artists, std::vector<int>{g.ArtistOf(items[2])}) << msg;
+  }
+}
+
+TEST_F(ServeTest, AnArtistNamedWithANegationIsBanned) {
+  const auto items = ThreeItems();
+  const auto& g = *ck_->grammar;
+  const std::string name = ck_->catalog.items[items[2]].artist;
+  ASSERT_GE(name.size(), 3u);
+  Refinement r = ReadDialogue(Dialogue(items, "Nothing by " + name + ", thanks"), *lookup_);
+  EXPECT_EQ(r.banned_artists, std::vector<int>{g.ArtistOf(items[2])});
+  // Named without a negation: not banned.
+  r = ReadDialogue(Dialogue(items, "I love " + name), *lookup_);
+  EXPECT_TRUE(r.banned_artists.empty());
+}
+
+TEST_F(ServeTest, LikeTheThirdOneAddsItAsALike) {
+  const auto items = ThreeItems();
+  Refinement r = ReadDialogue(Dialogue(items, "something like the third one"), *lookup_);
+  EXPECT_EQ(r.liked, std::vector<int>{items[2]});
+  EXPECT_TRUE(r.banned_artists.empty());
+  // A positive clause and a negative one in the same turn.
+  r = ReadDialogue(Dialogue(items, "more like #2, but not that artist"), *lookup_);
+  EXPECT_EQ(r.liked, std::vector<int>{items[1]});
+  EXPECT_EQ(r.banned_artists, std::vector<int>{ck_->grammar->ArtistOf(items[0])});
+  // An ordinal past the end of the last answer names nothing.
+  r = ReadDialogue(Dialogue(items, "something like the ninth one"), *lookup_);
+  EXPECT_TRUE(r.liked.empty());
+}
+
+TEST_F(ServeTest, StreamedTextEqualsTheWholeAnswerAndStaysValidUtf8) {
+  const auto items = ThreeItems();
+  const std::string sentence = "Caf\xC3\xA9 vibes \xE2\x98\x95 for you";
+  const TokenSeq answer = RenderAnswer(*ck_->tok, *ck_->codec, items, sentence);
+  AnswerText stream(*ck_->tok, ck_->codec.get());
+  std::string pieces;
+  for (int t : answer.ids) {
+    const std::string piece = stream.Feed(std::span<const int>(&t, 1));
+    // Every piece ends at a character boundary: no lead byte without its continuation bytes.
+    if (!piece.empty()) {
+      const unsigned char last = static_cast<unsigned char>(piece.back());
+      EXPECT_TRUE(last < 0x80 || (last & 0xC0) == 0x80) << "piece ends inside a character";
+    }
+    pieces += piece;
+  }
+  pieces += stream.Flush();
+  std::string want = sentence + "\n";
+  for (size_t k = 0; k < items.size(); ++k) want += Line(static_cast<int>(k + 1), items[k]);
+  EXPECT_EQ(pieces, want);
+  EXPECT_EQ(stream.text(), want);
+}
+
+TEST(MetricsTest, HistogramBucketsAreCumulative) {
+  Histogram h({0.1, 1});
+  h.Observe(0.05);
+  h.Observe(0.5);
+  h.Observe(5);
+  const std::string s = h.Render("x", "help");
+  EXPECT_NE(s.find("x_bucket{le=\"0.1\"} 1\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("x_bucket{le=\"1\"} 2\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("x_bucket{le=\"+Inf\"} 3\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("x_count 3\n"), std::string::npos) << s;
+  ServerMetrics m;
+  m.Request("chat", 200);
+  m.Request("chat", 400);
+  const std::string r = m.Render(0, 0);
+  EXPECT_NE(r.find("muchator_requests_total{endpoint=\"chat\",code=\"400\"} 1"), std::string::npos);
+  EXPECT_NE(r.find("muchator_errors_total 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace muchator

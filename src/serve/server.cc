@@ -1,0 +1,1012 @@
+#include "serve/server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "core/strings.h"
+#include "data/store.h"
+#include "eval/report.h"
+#include "infer/checkpoint.h"
+#include "infer/engine.h"
+#include "reward/hybrid.h"
+#include "reward/ranker.h"
+#include "serve/answer_text.h"
+#include "serve/dialogue.h"
+#include "serve/metrics.h"
+#include "serve/scheduler.h"
+#include "serve/web_assets.h"
+#include "text/chat.h"
+
+namespace muchator {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// An error answered to the client as OpenAI does: {"error": {message, type, param, code}}.
+struct ApiError {
+  int status;
+  std::string message, param, code, type;
+};
+ApiError BadRequest(std::string message, std::string param = "",
+                    std::string code = "invalid_value") {
+  return {400, std::move(message), std::move(param), std::move(code), "invalid_request_error"};
+}
+
+json ErrorJson(const ApiError& e) {
+  const std::string type = !e.type.empty()   ? e.type
+                           : e.status == 401 ? "authentication_error"
+                           : e.status == 429 ? "rate_limit_error"
+                           : e.status >= 500 ? "server_error"
+                                             : "invalid_request_error";
+  return {{"error",
+           {{"message", e.message},
+            {"type", type},
+            {"param", e.param.empty() ? json(nullptr) : json(e.param)},
+            {"code", e.code.empty() ? json(nullptr) : json(e.code)}}}};
+}
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void SendJson(httplib::Response& res, int status, const json& j) {
+  res.status = status;
+  res.set_content(Dump(j), "application/json");
+}
+void SendError(httplib::Response& res, const ApiError& e) { SendJson(res, e.status, ErrorJson(e)); }
+
+// ---- Typed access to request fields (a wrong type is a 400 naming the field) ----
+
+const json* Field(const json& obj, const std::string& key) {
+  auto it = obj.find(key);
+  return it == obj.end() || it->is_null() ? nullptr : &*it;
+}
+std::optional<std::string> OptString(const json& obj, const std::string& key,
+                                     const std::string& prefix = "") {
+  const json* f = Field(obj, key);
+  if (!f) return std::nullopt;
+  if (!f->is_string())
+    throw BadRequest("'" + prefix + key + "' must be a string", prefix + key, "invalid_type");
+  return f->get<std::string>();
+}
+std::optional<bool> OptBool(const json& obj, const std::string& key,
+                            const std::string& prefix = "") {
+  const json* f = Field(obj, key);
+  if (!f) return std::nullopt;
+  if (!f->is_boolean())
+    throw BadRequest("'" + prefix + key + "' must be true or false", prefix + key, "invalid_type");
+  return f->get<bool>();
+}
+std::optional<double> OptNumber(const json& obj, const std::string& key, double lo, double hi,
+                                const std::string& prefix = "") {
+  const json* f = Field(obj, key);
+  if (!f) return std::nullopt;
+  if (!f->is_number())
+    throw BadRequest("'" + prefix + key + "' must be a number", prefix + key, "invalid_type");
+  const double v = f->get<double>();
+  if (!(v >= lo && v <= hi))
+    throw BadRequest(
+        fmt::format("'{}{}' must be between {} and {}, got {}", prefix, key, lo, hi, v),
+        prefix + key);
+  return v;
+}
+std::optional<int64_t> OptInt(const json& obj, const std::string& key, int64_t lo, int64_t hi,
+                              const std::string& prefix = "") {
+  const json* f = Field(obj, key);
+  if (!f) return std::nullopt;
+  if (!f->is_number_integer())
+    throw BadRequest("'" + prefix + key + "' must be an integer", prefix + key, "invalid_type");
+  const int64_t v = f->is_number_unsigned()
+                        ? static_cast<int64_t>(std::min<uint64_t>(f->get<uint64_t>(), INT64_MAX))
+                        : f->get<int64_t>();
+  if (v < lo || v > hi)
+    throw BadRequest(
+        fmt::format("'{}{}' must be between {} and {}, got {}", prefix, key, lo, hi, v),
+        prefix + key);
+  return v;
+}
+std::vector<std::string> OptStrings(const json& obj, const std::string& key,
+                                    const std::string& prefix = "") {
+  const json* f = Field(obj, key);
+  if (!f) return {};
+  if (!f->is_array())
+    throw BadRequest("'" + prefix + key + "' must be an array of strings", prefix + key,
+                     "invalid_type");
+  std::vector<std::string> out;
+  for (const auto& v : *f) {
+    if (!v.is_string())
+      throw BadRequest("'" + prefix + key + "' must be an array of strings", prefix + key,
+                       "invalid_type");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+State ParseState(const json& obj, const std::string& key, const std::string& prefix) {
+  const json* f = Field(obj, key);
+  if (!f) return {};
+  if (f->is_string()) return ParseStateText(f->get<std::string>());
+  if (!f->is_object())
+    throw BadRequest("'" + prefix + key +
+                         "' must be a string such as 'evening, weekday, commute, car' or an object",
+                     prefix + key, "invalid_type");
+  State s;
+  const std::string p = prefix + key + ".";
+  s.time_of_day = OptString(*f, "time_of_day", p).value_or("");
+  s.day_type = OptString(*f, "day_type", p).value_or("");
+  s.context = OptString(*f, "context", p).value_or("");
+  s.device = OptString(*f, "device", p).value_or("");
+  s.hour = static_cast<int>(OptInt(*f, "hour", -1, 23, p).value_or(-1));
+  return s;
+}
+
+json StateJson(const State& s) {
+  json j = json::object();
+  if (!s.time_of_day.empty()) j["time_of_day"] = s.time_of_day;
+  if (!s.day_type.empty()) j["day_type"] = s.day_type;
+  if (!s.context.empty()) j["context"] = s.context;
+  if (!s.device.empty()) j["device"] = s.device;
+  if (s.hour >= 0) j["hour"] = s.hour;
+  return j;
+}
+
+// Text of a message's content: a string, or an array of {"type": "text", "text": ...} parts.
+std::string ContentText(const json& m, size_t i) {
+  const std::string param = "messages[" + std::to_string(i) + "].content";
+  const json* c = Field(m, "content");
+  if (!c) return "";
+  if (c->is_string()) return c->get<std::string>();
+  if (!c->is_array())
+    throw BadRequest("'" + param + "' must be a string or an array of text parts", param,
+                     "invalid_type");
+  std::string out;
+  for (const auto& part : *c) {
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+        !part["text"].is_string())
+      throw BadRequest(
+          "'" + param +
+              "' parts must be {\"type\": \"text\", \"text\": ...} (this model reads text only)",
+          param, "invalid_type");
+    out += part["text"].get<std::string>();
+  }
+  return out;
+}
+
+// What one request asks for, from either endpoint.
+struct AnswerSpec {
+  std::string user;
+  State state;
+  std::vector<DialogueMessage> messages;
+  int songs = 10, n = 1, max_tokens = 0;
+  bool constrained = true, one_per_artist = false, sentence = true, stream = false,
+       include_usage = false;
+  double temperature = 0, top_p = 1;
+  uint64_t seed = 0;
+  std::vector<std::string> exclude_songs, exclude_artists;
+};
+
+void ParseExtras(const json& m, const ServeOptions& o, AnswerSpec& s, const std::string& p) {
+  s.state = ParseState(m, "state", p);
+  s.songs = static_cast<int>(OptInt(m, "songs", 1, o.max_songs, p).value_or(s.songs));
+  s.exclude_songs = OptStrings(m, "exclude_songs", p);
+  s.exclude_artists = OptStrings(m, "exclude_artists", p);
+  s.constrained = OptBool(m, "constrained", p).value_or(s.constrained);
+  s.one_per_artist = OptBool(m, "one_per_artist", p).value_or(s.one_per_artist);
+  s.sentence = OptBool(m, "sentence", p).value_or(s.sentence);
+}
+
+void ParseSampling(const json& b, const ServeOptions& o, AnswerSpec& s) {
+  s.temperature = OptNumber(b, "temperature", 0, 2).value_or(o.temperature);
+  s.top_p = OptNumber(b, "top_p", 1e-9, 1).value_or(o.top_p);
+  auto mt = OptInt(b, "max_completion_tokens", 1, o.max_tokens);
+  if (!mt) mt = OptInt(b, "max_tokens", 1, o.max_tokens);
+  s.max_tokens = static_cast<int>(mt.value_or(o.default_max_tokens));
+  if (auto seed = OptInt(b, "seed", INT64_MIN, INT64_MAX)) {
+    s.seed = static_cast<uint64_t>(*seed);
+  } else {
+    static std::mutex mu;
+    static std::mt19937_64 rng{std::random_device{}()};
+    std::lock_guard l(mu);
+    s.seed = rng();
+  }
+}
+
+}  // namespace
+
+struct ChatServer::Impl {
+  ServeOptions o;
+  Checkpoint ck;
+  std::string checkpoint_dir;
+  std::unique_ptr<Engine> engine;
+  ServerMetrics metrics;
+  std::unique_ptr<Scheduler> sched;
+  std::unique_ptr<CatalogLookup> lookup;
+  std::mutex store_mu;
+  std::unique_ptr<Store> store;
+  std::mutex ranker_mu;
+  std::optional<Ranker> ranker;
+  std::vector<std::string> some_users;
+  httplib::Server http;
+  std::string model_id;
+  int64_t created = 0;
+
+  // Recent answers by completion id, for feedback that names only the completion.
+  struct Session {
+    std::string user;
+    State state;
+    std::vector<std::string> songs;
+  };
+  std::mutex sessions_mu;
+  std::unordered_map<std::string, Session> sessions;
+  std::deque<std::string> session_order;
+  static constexpr size_t kMaxSessions = 10000;
+
+  std::mutex rate_mu;
+  struct Bucket {
+    double tokens;
+    Clock::time_point at;
+  };
+  std::unordered_map<std::string, Bucket> buckets;
+  std::atomic<uint64_t> next_id{1};
+
+  explicit Impl(ServeOptions opts) : o(std::move(opts)) {
+    RunLayout run;
+    if (!o.run.empty()) {
+      if (!std::filesystem::is_directory(o.run))
+        throw Error("no such run directory", o.run,
+                    "give --run DIR of a `muchator pipeline --out DIR` run");
+      run = ReadRunLayout(o.run);
+    }
+    std::string ck_name = "model";
+    if (o.model.empty()) {
+      if (run.checkpoints.empty())
+        throw Error("no checkpoint to serve", o.run.empty() ? "--model" : o.run,
+                    "give --model CHECKPOINT_DIR, or --run DIR of a pipeline run that trained one");
+      ck_name = run.checkpoints.back().first;
+      o.model = run.checkpoints.back().second;
+    }
+    if (o.store.empty()) o.store = run.store;
+    if (o.ranker.empty()) o.ranker = run.ranker;
+    if (o.store.empty())
+      throw Error("no store", "--store",
+                  "give --store FILE (listeners' context; feedback is written there) or --run DIR");
+    if (o.model_name.empty()) o.model_name = "muchator-" + ck_name;
+    model_id = o.model_name;
+    created = std::chrono::duration_cast<std::chrono::seconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+
+    ck = LoadCheckpoint(o.model);
+    if (!ck.grammar)
+      throw Error("the checkpoint has no codec.json (the item codec)", o.model,
+                  "serve a checkpoint written by the pipeline");
+    lookup = std::make_unique<CatalogLookup>(ck.catalog, *ck.codec, *ck.grammar);
+    store = std::make_unique<Store>(o.store, Store::Mode::kReadWrite);
+    store->ForEachUser([&](const User& u) {
+      if (some_users.size() < 200) some_users.push_back(u.id);
+    });
+    if (!o.ranker.empty()) ranker.emplace(Ranker::Load(o.ranker));
+    EngineOptions eo;
+    eo.max_batch = o.max_batch;
+    eo.prefix_cache_mb = o.prefix_cache_mb;
+    engine = std::make_unique<Engine>(ck.model, *ck.tok, ck.grammar.get(), eo);
+    sched = std::make_unique<Scheduler>(*engine, &metrics);
+    spdlog::info("serving {} ({} songs) as '{}', store {}, ranker {}", o.model,
+                 ck.catalog.items.size(), model_id, o.store,
+                 o.ranker.empty() ? "none (no scores)" : o.ranker);
+    Routes();
+  }
+
+  ~Impl() { http.stop(); }
+
+  // ---- Request preparation ----
+
+  struct Prepared {
+    Refinement ref;
+    UserContext ctx;
+    RankerContext rctx;
+    std::vector<int> prompt;
+    size_t context_tokens = 0;
+    std::optional<ConstraintOptions> constraint;
+    bool user_known = false;
+  };
+
+  Prepared Prepare(const AnswerSpec& s) {
+    Prepared p;
+    p.ref = ReadDialogue(s.messages, *lookup);
+    if (p.ref.query.empty())
+      throw BadRequest("the request is empty: the last user message has no text", "messages");
+    std::vector<int> banned = p.ref.recommended;
+    {
+      std::lock_guard l(store_mu);
+      if (!s.user.empty()) {
+        p.user_known = store->GetUser(s.user).has_value();
+        p.ctx = UserContextFromStore(*store, ck.catalog, s.user, kNoTimestamp, o.history);
+        // Songs this listener disliked are never recommended to them again.
+        for (const auto& e : store->UserTimeline(s.user))
+          if (e.feedback == Feedback::kDislike)
+            if (const int it = ck.catalog.Find(e.song); it >= 0) banned.push_back(it);
+      }
+    }
+    p.ctx.state = s.state;
+    for (int it : p.ref.liked) p.ctx.history.push_back({s.state, it, Feedback::kLike});
+    p.prompt =
+        RenderPrompt(*ck.tok, *ck.codec, p.ctx, p.ref.query, o.history, &p.context_tokens).ids;
+    if (ranker) p.rctx = MakeRankerContext(s.user, p.ctx, ck.catalog);
+    if (s.constrained) {
+      ConstraintOptions c;
+      c.num_items = s.songs;
+      c.allow_sentence = s.sentence;
+      c.one_per_artist = s.one_per_artist;
+      for (const auto& id : s.exclude_songs) {
+        const int it = ck.catalog.Find(id);
+        if (it < 0)
+          throw BadRequest("song '" + id + "' is not in the catalog", "muchator.exclude_songs",
+                           "unknown_song");
+        banned.push_back(it);
+      }
+      std::sort(banned.begin(), banned.end());
+      banned.erase(std::unique(banned.begin(), banned.end()), banned.end());
+      c.banned_items = banned;
+      c.banned_artists = p.ref.banned_artists;
+      for (const auto& a : s.exclude_artists) {
+        const int id = lookup->FindArtist(a);
+        if (id < 0)
+          throw BadRequest("artist '" + a + "' is not in the catalog", "muchator.exclude_artists",
+                           "unknown_artist");
+        c.banned_artists.push_back(id);
+      }
+      p.constraint = c;
+    }
+    return p;
+  }
+
+  // ---- Running a request through the scheduler ----
+
+  struct Choice {
+    explicit Choice(const Tokenizer& t, const ItemCodec* c) : text(t, c) {}
+    AnswerText text;
+    std::string unsent;
+    bool done = false, reported = false;
+    GenerationResult result;
+    std::string error;
+  };
+  struct RunState {
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<std::unique_ptr<Choice>> choices;
+    std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+    Clock::time_point start = Clock::now();
+    bool first_token = false;
+    bool AllDone() const {
+      for (const auto& c : choices)
+        if (!c->done) return false;
+      return true;
+    }
+  };
+
+  std::shared_ptr<RunState> Start(const AnswerSpec& s, const Prepared& p) {
+    auto run = std::make_shared<RunState>();
+    std::vector<SchedulerJob> jobs;
+    for (int i = 0; i < s.n; ++i) {
+      run->choices.push_back(std::make_unique<Choice>(*ck.tok, ck.codec.get()));
+      SchedulerJob job;
+      job.request.prompt = p.prompt;
+      job.request.cache_prefix = static_cast<int>(p.context_tokens);
+      job.request.sampling.temperature = s.temperature;
+      job.request.sampling.top_p = s.top_p;
+      job.request.sampling.seed = s.seed + static_cast<uint64_t>(i);
+      job.request.sampling.max_new_tokens = s.max_tokens;
+      job.request.constraint = p.constraint;
+      job.cancel = run->cancel;
+      Choice* c = run->choices.back().get();
+      std::weak_ptr<RunState> weak = run;
+      job.on_tokens = [this, weak, c](std::span<const int> tokens) {
+        auto r = weak.lock();
+        if (!r) return;
+        std::lock_guard l(r->m);
+        c->unsent += c->text.Feed(tokens);
+        if (!r->first_token) {
+          r->first_token = true;
+          metrics.FirstToken(std::chrono::duration<double>(Clock::now() - r->start).count());
+        }
+        r->cv.notify_all();
+      };
+      job.on_done = [this, weak, c](GenerationResult res, const std::string& error) {
+        auto r = weak.lock();
+        if (!r) return;
+        std::lock_guard l(r->m);
+        c->unsent += c->text.Flush();
+        c->result = std::move(res);
+        c->error = error;
+        c->done = true;
+        if (r->AllDone())
+          metrics.Latency(std::chrono::duration<double>(Clock::now() - r->start).count());
+        r->cv.notify_all();
+      };
+      jobs.push_back(std::move(job));
+    }
+    sched->Submit(std::move(jobs));
+    return run;
+  }
+
+  Clock::time_point Deadline() const {
+    return Clock::now() +
+           std::chrono::milliseconds(static_cast<int64_t>(o.request_timeout_s * 1000));
+  }
+
+  // The engine refused a request (e.g. too long for the context): a 400, else a 500.
+  static ApiError EngineError(const std::string& error) {
+    if (error.find("prompt") != std::string::npos || error.find("long") != std::string::npos)
+      return BadRequest(error + " (shorten the conversation or lower max_tokens)", "messages",
+                        "context_length_exceeded");
+    return {500, error, "", "generation_failed", "server_error"};
+  }
+
+  // Songs of one finished choice, with the ranker's scores.
+  json ItemsJson(const Choice& c, const Prepared& p, json* invalid) {
+    const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, c.result.tokens);
+    std::vector<FeedbackPrediction> preds;
+    if (ranker && !a.items.empty()) {
+      std::vector<int> rows;
+      for (int it : a.items) rows.push_back(ranker->SongRow(ck.catalog.items[it].id));
+      std::lock_guard l(ranker_mu);
+      preds = ranker->Predict(p.rctx, rows);
+    }
+    json items = json::array();
+    for (size_t k = 0; k < a.items.size(); ++k) {
+      const auto& it = ck.catalog.items[a.items[k]];
+      json j = {{"rank", k + 1},
+                {"id", it.id},
+                {"title", it.title},
+                {"artists", json::array({it.artist})}};
+      j["score"] = preds.empty() ? json(nullptr) : json(std::round(preds[k].score * 1000) / 1000);
+      items.push_back(std::move(j));
+    }
+    if (invalid) *invalid = a.invalid_items;
+    return items;
+  }
+
+  void Remember(const std::string& id, const AnswerSpec& s, const json& items) {
+    Session sess{s.user, s.state, {}};
+    for (const auto& it : items) sess.songs.push_back(it["id"].get<std::string>());
+    std::lock_guard l(sessions_mu);
+    sessions[id] = std::move(sess);
+    session_order.push_back(id);
+    while (session_order.size() > kMaxSessions) {
+      sessions.erase(session_order.front());
+      session_order.pop_front();
+    }
+  }
+
+  json Notes(const Prepared& p) const {
+    json j = {{"query", p.ref.query}, {"user_known", p.user_known}, {"notes", p.ref.notes}};
+    return j;
+  }
+
+  std::string NewId(const char* prefix) {
+    return fmt::format("{}-{:x}{:06x}", prefix, created, next_id.fetch_add(1));
+  }
+
+  // Waits for every choice (non-streaming); throws ApiError on time-out or engine error.
+  void Wait(RunState& run) {
+    std::unique_lock l(run.m);
+    if (!run.cv.wait_until(l, Deadline(), [&] { return run.AllDone(); })) {
+      run.cancel->store(true);
+      run.cv.wait(l, [&] { return run.AllDone(); });
+      throw ApiError{504,
+                     fmt::format("the answer took longer than the server's time-out ({} s)",
+                                 o.request_timeout_s),
+                     "", "timeout", "server_error"};
+    }
+    for (const auto& c : run.choices)
+      if (!c->error.empty()) throw EngineError(c->error);
+  }
+
+  // ---- Endpoints ----
+
+  AnswerSpec ParseChat(const json& b) {
+    if (!b.is_object()) throw BadRequest("the request body must be a JSON object");
+    AnswerSpec s;
+    const auto model = OptString(b, "model");
+    if (!model)
+      throw BadRequest("'model' is required (GET /v1/models lists it)", "model",
+                       "missing_required_parameter");
+    if (*model != model_id)
+      throw ApiError{
+          404, "the model '" + *model + "' does not exist; this server serves '" + model_id + "'",
+          "model", "model_not_found", "invalid_request_error"};
+    const json* msgs = Field(b, "messages");
+    if (!msgs) throw BadRequest("'messages' is required", "messages", "missing_required_parameter");
+    if (!msgs->is_array())
+      throw BadRequest("'messages' must be an array", "messages", "invalid_type");
+    if (msgs->empty())
+      throw BadRequest("'messages' is empty: send at least one user message", "messages");
+    if (static_cast<int>(msgs->size()) > o.max_messages)
+      throw BadRequest(fmt::format("too many messages ({} > {})", msgs->size(), o.max_messages),
+                       "messages");
+    for (size_t i = 0; i < msgs->size(); ++i) {
+      const json& m = (*msgs)[i];
+      const std::string p = "messages[" + std::to_string(i) + "]";
+      if (!m.is_object())
+        throw BadRequest("'" + p + "' must be an object with 'role' and 'content'", p,
+                         "invalid_type");
+      const auto role = OptString(m, "role", p + ".");
+      if (!role)
+        throw BadRequest("'" + p + ".role' is required", p + ".role", "missing_required_parameter");
+      if (*role != "system" && *role != "developer" && *role != "user" && *role != "assistant")
+        throw BadRequest(
+            "'" + p + ".role' must be system, developer, user or assistant, got '" + *role + "'",
+            p + ".role");
+      s.messages.push_back({*role, ContentText(m, i)});
+    }
+    if (s.messages.back().role != "user")
+      throw BadRequest("the last message must be the listener's (role 'user')", "messages");
+    if (Trim(s.messages.back().content).empty())
+      throw BadRequest("the last user message is empty", "messages");
+    s.user = OptString(b, "user").value_or("");
+    s.stream = OptBool(b, "stream").value_or(false);
+    if (const json* so = Field(b, "stream_options")) {
+      if (!so->is_object())
+        throw BadRequest("'stream_options' must be an object", "stream_options", "invalid_type");
+      s.include_usage = OptBool(*so, "include_usage", "stream_options.").value_or(false);
+    }
+    s.n = static_cast<int>(OptInt(b, "n", 1, o.max_n).value_or(1));
+    ParseSampling(b, o, s);
+    if (const json* m = Field(b, "muchator")) {
+      if (!m->is_object())
+        throw BadRequest("'muchator' must be an object", "muchator", "invalid_type");
+      ParseExtras(*m, o, s, "muchator.");
+    }
+    return s;
+  }
+
+  json ChoiceMessageJson(const Choice& c, size_t i, const Prepared& p, json* items_out) {
+    json invalid;
+    json items = ItemsJson(c, p, &invalid);
+    if (items_out) *items_out = items;
+    const char* finish = c.result.finish == FinishReason::kLength ? "length" : "stop";
+    return {{"index", i},
+            {"message", {{"role", "assistant"}, {"content", c.text.text()}, {"refusal", nullptr}}},
+            {"logprobs", nullptr},
+            {"finish_reason", finish},
+            {"muchator", {{"items", items}, {"invalid_items", invalid}}}};
+  }
+
+  json Usage(const RunState& run, size_t prompt) const {
+    size_t completion = 0;
+    for (const auto& c : run.choices) completion += c->result.tokens.size();
+    return {{"prompt_tokens", prompt},
+            {"completion_tokens", completion},
+            {"total_tokens", prompt + completion}};
+  }
+
+  void Chat(const httplib::Request& req, httplib::Response& res) {
+    const AnswerSpec s = ParseChat(ParseBody(req));
+    const Prepared p = Prepare(s);
+    const std::string id = NewId("chatcmpl");
+    auto run = Start(s, p);
+    if (!s.stream) {
+      Wait(*run);
+      json choices = json::array(), first_items;
+      for (size_t i = 0; i < run->choices.size(); ++i)
+        choices.push_back(
+            ChoiceMessageJson(*run->choices[i], i, p, i == 0 ? &first_items : nullptr));
+      metrics.Tokens(static_cast<int>(p.prompt.size()),
+                     static_cast<int>(Usage(*run, 0)["completion_tokens"].get<size_t>()));
+      json out = {{"id", id},
+                  {"object", "chat.completion"},
+                  {"created", Now()},
+                  {"model", model_id},
+                  {"choices", choices},
+                  {"usage", Usage(*run, p.prompt.size())},
+                  {"system_fingerprint", nullptr}};
+      json extra = Notes(p);
+      extra["items"] = first_items;
+      out["muchator"] = extra;
+      Remember(id, s, first_items);
+      SendJson(res, 200, out);
+      return;
+    }
+    // Server-sent events: a role chunk, content chunks as text completes, a last chunk per
+    // choice with finish_reason (and its songs under `muchator`), optional usage, [DONE].
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    const int64_t created_at = Now();
+    auto chunk = [this, id, created_at](const json& choices_json) {
+      json c = {
+          {"id", id},          {"object", "chat.completion.chunk"}, {"created", created_at},
+          {"model", model_id}, {"system_fingerprint", nullptr},     {"choices", choices_json}};
+      return "data: " + Dump(c) + "\n\n";
+    };
+    struct StreamState {
+      bool started = false, finished = false;
+      Clock::time_point deadline;
+    };
+    auto st = std::make_shared<StreamState>();
+    st->deadline = Deadline();
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, run, st, chunk, s, p, id](size_t, httplib::DataSink& sink) {
+          if (st->finished) {
+            sink.done();
+            return true;
+          }
+          std::string out;
+          if (!st->started) {
+            st->started = true;
+            json ch = json::array();
+            for (size_t i = 0; i < run->choices.size(); ++i)
+              ch.push_back({{"index", i},
+                            {"delta", {{"role", "assistant"}, {"content", ""}}},
+                            {"logprobs", nullptr},
+                            {"finish_reason", nullptr}});
+            out += chunk(ch);
+          }
+          bool timed_out = false, all_reported = false;
+          std::vector<std::pair<size_t, std::string>> deltas;
+          std::vector<size_t> finals;
+          std::string error;
+          {
+            std::unique_lock l(run->m);
+            auto ready = [&] {
+              for (const auto& c : run->choices)
+                if (!c->unsent.empty() || (c->done && !c->reported)) return true;
+              return false;
+            };
+            if (!run->cv.wait_until(
+                    l, std::min(st->deadline, Clock::now() + std::chrono::milliseconds(200)),
+                    ready) &&
+                Clock::now() >= st->deadline) {
+              run->cancel->store(true);
+              timed_out = true;
+            }
+            for (size_t i = 0; i < run->choices.size(); ++i) {
+              auto& c = *run->choices[i];
+              if (!c.unsent.empty()) deltas.emplace_back(i, std::move(c.unsent)), c.unsent.clear();
+              if (c.done && !c.reported) {
+                c.reported = true;
+                finals.push_back(i);
+                if (!c.error.empty()) error = c.error;
+              }
+            }
+            all_reported = true;
+            for (const auto& c : run->choices) all_reported = all_reported && c->reported;
+          }
+          for (auto& [i, text] : deltas)
+            out += chunk(json::array({{{"index", i},
+                                       {"delta", {{"content", text}}},
+                                       {"logprobs", nullptr},
+                                       {"finish_reason", nullptr}}}));
+          if (!error.empty() || timed_out) {
+            const ApiError e =
+                timed_out ? ApiError{504,
+                                     fmt::format(
+                                         "the answer took longer than the server's time-out ({} s)",
+                                         o.request_timeout_s),
+                                     "", "timeout", "server_error"}
+                          : EngineError(error);
+            out += "data: " + Dump(ErrorJson(e)) + "\n\ndata: [DONE]\n\n";
+            st->finished = true;
+          } else {
+            json first_items;
+            for (size_t i : finals) {
+              const auto& c = *run->choices[i];
+              json items_json;
+              json invalid;
+              items_json = ItemsJson(c, p, &invalid);
+              if (i == 0) first_items = items_json;
+              const char* finish = c.result.finish == FinishReason::kLength ? "length" : "stop";
+              json last = {{"index", i},
+                           {"delta", json::object()},
+                           {"logprobs", nullptr},
+                           {"finish_reason", finish}};
+              last["muchator"] = {{"items", items_json}, {"invalid_items", invalid}};
+              out += chunk(json::array({last}));
+            }
+            if (!finals.empty() &&
+                std::find(finals.begin(), finals.end(), size_t{0}) != finals.end())
+              Remember(id, s, first_items);
+            if (all_reported) {
+              if (s.include_usage) {
+                json u = {{"id", id},
+                          {"object", "chat.completion.chunk"},
+                          {"created", Now()},
+                          {"model", model_id},
+                          {"choices", json::array()},
+                          {"usage", Usage(*run, p.prompt.size())}};
+                out += "data: " + Dump(u) + "\n\n";
+              }
+              json meta = Notes(p);
+              out += ": muchator " + Dump(meta) + "\n\ndata: [DONE]\n\n";
+              metrics.Tokens(static_cast<int>(p.prompt.size()),
+                             static_cast<int>(Usage(*run, 0)["completion_tokens"].get<size_t>()));
+              st->finished = true;
+            }
+          }
+          if (!out.empty() && !sink.write(out.data(), out.size())) return false;
+          if (st->finished) sink.done();
+          return true;
+        },
+        [run](bool success) {
+          if (!success) run->cancel->store(true);  // the client went away: stop decoding for it
+        });
+  }
+
+  void Recommend(const httplib::Request& req, httplib::Response& res) {
+    const json b = ParseBody(req);
+    if (!b.is_object()) throw BadRequest("the request body must be a JSON object");
+    AnswerSpec s;
+    const auto query = OptString(b, "query");
+    if (!query || Trim(*query).empty())
+      throw BadRequest("'query' is required: the listener's request", "query",
+                       "missing_required_parameter");
+    s.messages.push_back({"user", *query});
+    s.user = OptString(b, "user").value_or("");
+    ParseSampling(b, o, s);
+    ParseExtras(b, o, s, "");
+    const Prepared p = Prepare(s);
+    auto run = Start(s, p);
+    Wait(*run);
+    json invalid;
+    const auto& c = *run->choices[0];
+    json items = ItemsJson(c, p, &invalid);
+    const std::string id = NewId("rec");
+    Remember(id, s, items);
+    json out = Notes(p);
+    out["id"] = id;
+    out["user"] = s.user;
+    out["state"] = StateJson(s.state);
+    out["items"] = items;
+    out["invalid_items"] = invalid;
+    out["text"] = c.text.text();
+    out["finish_reason"] = c.result.finish == FinishReason::kLength ? "length" : "stop";
+    out["usage"] = Usage(*run, p.prompt.size());
+    SendJson(res, 200, out);
+  }
+
+  void FeedbackEndpoint(const httplib::Request& req, httplib::Response& res) {
+    const json b = ParseBody(req);
+    if (!b.is_object()) throw BadRequest("the request body must be a JSON object");
+    Event e;
+    const auto song = OptString(b, "song");
+    if (!song)
+      throw BadRequest("'song' is required: the id of the song the listener reacted to", "song",
+                       "missing_required_parameter");
+    e.song = *song;
+    const auto fb = OptString(b, "feedback");
+    if (!fb)
+      throw BadRequest("'feedback' is required: like, finish, skip or dislike", "feedback",
+                       "missing_required_parameter");
+    const auto parsed = ParseFeedback(*fb);
+    if (!parsed)
+      throw BadRequest("'feedback' must be like, finish, skip or dislike, got '" + *fb + "'",
+                       "feedback");
+    e.feedback = *parsed;
+    std::optional<Session> sess;
+    auto cid = OptString(b, "completion_id");
+    if (cid) {
+      std::lock_guard l(sessions_mu);
+      if (auto it = sessions.find(*cid); it != sessions.end())
+        sess = it->second;
+      else
+        throw ApiError{404,
+                       "no recent answer with id '" + *cid + "' (the server keeps the last 10,000)",
+                       "completion_id", "unknown_completion", "invalid_request_error"};
+    }
+    e.user = OptString(b, "user").value_or(sess ? sess->user : "");
+    if (e.user.empty())
+      throw BadRequest("'user' is required (or a 'completion_id' whose request named one)", "user",
+                       "missing_required_parameter");
+    e.state = Field(b, "state") ? ParseState(b, "state", "") : (sess ? sess->state : State{});
+    if (auto play = OptNumber(b, "play_s", 0, 1e7)) e.play_s = *play;
+    if (ck.catalog.Find(e.song) < 0)
+      throw ApiError{404, "song '" + e.song + "' is not in the catalog", "song", "unknown_song",
+                     "invalid_request_error"};
+    e.ts = Now();
+    {
+      std::lock_guard l(store_mu);
+      store->RecordEvent(e);
+    }
+    SendJson(res, 200,
+             {{"stored", true},
+              {"event",
+               {{"user", e.user},
+                {"song", e.song},
+                {"feedback", FeedbackName(e.feedback)},
+                {"ts", e.ts},
+                {"state", StateJson(e.state)}}}});
+  }
+
+  static int64_t Now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  static json ParseBody(const httplib::Request& req) {
+    if (req.body.empty())
+      throw BadRequest("the request body is empty: send a JSON object", "", "invalid_json");
+    try {
+      return json::parse(req.body);
+    } catch (const json::parse_error& e) {
+      throw BadRequest(std::string("the body is not valid JSON (UTF-8): ") + e.what(), "",
+                       "invalid_json");
+    }
+  }
+
+  // Authentication and rate limit for /v1/*; returns false (with the error set) to refuse.
+  bool Admit(const httplib::Request& req, httplib::Response& res) {
+    std::string who = req.remote_addr;
+    if (!o.api_keys.empty()) {
+      const std::string auth = req.get_header_value("Authorization");
+      const std::string key = auth.rfind("Bearer ", 0) == 0 ? Trim(auth.substr(7)) : "";
+      if (std::find(o.api_keys.begin(), o.api_keys.end(), key) == o.api_keys.end() || key.empty()) {
+        SendError(res, {401,
+                        key.empty() ? "no API key: send the header 'Authorization: Bearer YOUR_KEY'"
+                                    : "the API key is not valid for this server",
+                        "", "invalid_api_key", "authentication_error"});
+        return false;
+      }
+      who = key;
+    }
+    if (o.rate_limit > 0) {
+      std::lock_guard l(rate_mu);
+      const auto now = Clock::now();
+      auto [it, fresh] = buckets.try_emplace(who, Bucket{o.rate_limit, now});
+      Bucket& b = it->second;
+      b.tokens =
+          std::min(o.rate_limit, b.tokens + std::chrono::duration<double>(now - b.at).count() *
+                                                o.rate_limit / 60);
+      b.at = now;
+      if (b.tokens < 1) {
+        const double wait = (1 - b.tokens) * 60 / o.rate_limit;
+        res.set_header("Retry-After", std::to_string(static_cast<int>(std::ceil(wait))));
+        SendError(res,
+                  {429,
+                   fmt::format("rate limit reached ({} requests per minute): retry in {:.1f} s",
+                               o.rate_limit, wait),
+                   "", "rate_limit_exceeded", "rate_limit_error"});
+        return false;
+      }
+      b.tokens -= 1;
+    }
+    return true;
+  }
+
+  // Wraps an endpoint: admission, errors as JSON, counting.
+  httplib::Server::Handler Endpoint(std::string name, bool api,
+                                    void (Impl::*fn)(const httplib::Request&, httplib::Response&)) {
+    return [this, name, api, fn](const httplib::Request& req, httplib::Response& res) {
+      try {
+        if (!api || Admit(req, res)) (this->*fn)(req, res);
+      } catch (const ApiError& e) {
+        SendError(res, e);
+      } catch (const Error& e) {
+        SendError(res, BadRequest(e.problem() + (e.hint().empty() ? "" : " (" + e.hint() + ")")));
+      } catch (const std::exception& e) {
+        spdlog::error("{} {}: {}", req.method, req.path, e.what());
+        SendError(res, {500, std::string("internal error: ") + e.what(), "", "internal_error",
+                        "server_error"});
+      }
+      metrics.Request(name, res.status);
+    };
+  }
+
+  void Health(const httplib::Request&, httplib::Response& res) {
+    SendJson(res, 200,
+             {{"status", "ok"},
+              {"model", model_id},
+              {"songs", ck.catalog.items.size()},
+              {"running", sched->running()},
+              {"queued", sched->queued()},
+              {"ranker", ranker.has_value()}});
+  }
+  void Metrics(const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics.Render(sched->queued(), sched->running()), "text/plain; version=0.0.4");
+  }
+  void Models(const httplib::Request&, httplib::Response& res) {
+    SendJson(res, 200,
+             {{"object", "list"},
+              {"data", json::array({{{"id", model_id},
+                                     {"object", "model"},
+                                     {"created", created},
+                                     {"owned_by", "muchator"}}})}});
+  }
+  void Users(const httplib::Request&, httplib::Response& res) {
+    json data = json::array();
+    for (const auto& u : some_users) data.push_back({{"id", u}});
+    SendJson(res, 200, {{"object", "list"}, {"data", data}});
+  }
+
+  void Routes() {
+    http.new_task_queue = [n = o.http_threads] {
+      return new httplib::ThreadPool(static_cast<size_t>(n));
+    };
+    http.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
+    http.set_read_timeout(std::chrono::seconds(30));
+    http.set_write_timeout(std::chrono::seconds(30));
+    http.set_keep_alive_timeout(5);
+    http.Post("/v1/chat/completions", Endpoint("chat", true, &Impl::Chat));
+    http.Post("/v1/recommend", Endpoint("recommend", true, &Impl::Recommend));
+    http.Post("/v1/feedback", Endpoint("feedback", true, &Impl::FeedbackEndpoint));
+    http.Get("/v1/models", Endpoint("models", true, &Impl::Models));
+    http.Get("/v1/users", Endpoint("users", true, &Impl::Users));
+    http.Get("/health", Endpoint("health", false, &Impl::Health));
+    http.Get("/metrics", Endpoint("metrics", false, &Impl::Metrics));
+    for (const auto& a : WebAssets()) {
+      const std::string path = a.path == "index.html" ? "/" : "/" + a.path;
+      http.Get(path, [a](const httplib::Request&, httplib::Response& res) {
+        res.set_content(std::string(a.data), a.mime);
+        res.set_header("Cache-Control", "no-cache");
+      });
+    }
+    // Anything that ended in an error without a body (unknown path, wrong method, a body over
+    // the size limit) still gets an OpenAI-style JSON error.
+    http.set_error_handler(httplib::Server::HandlerWithResponse(
+        [this](const httplib::Request& req, httplib::Response& res) {
+          if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+          std::string msg =
+              res.status == 413
+                  ? fmt::format("the request body is larger than the server's limit ({} bytes)",
+                                o.max_body_bytes)
+              : res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
+              : res.status == 405
+                  ? "method " + req.method + " is not allowed on " + req.path
+                  : "the request could not be read (HTTP " + std::to_string(res.status) + ")";
+          const int status = res.status;
+          SendError(res, {status, msg, "",
+                          status == 413   ? "request_too_large"
+                          : status == 404 ? "not_found"
+                                          : "bad_request",
+                          ""});
+          metrics.Request("other", status);
+          return httplib::Server::HandlerResponse::Handled;
+        }));
+    http.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+          std::string what = "unknown";
+          try {
+            std::rethrow_exception(ep);
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          SendError(res, {500, "internal error: " + what, "", "internal_error", "server_error"});
+        });
+  }
+};
+
+ChatServer::ChatServer(ServeOptions o) : impl_(std::make_unique<Impl>(std::move(o))) {}
+ChatServer::~ChatServer() = default;
+
+int ChatServer::Bind() {
+  auto& i = *impl_;
+  int port = i.o.port;
+  if (port == 0) {
+    port = i.http.bind_to_any_port(i.o.host);
+    if (port < 0) throw Error("cannot bind a port on " + i.o.host, "--host", "check the address");
+  } else if (!i.http.bind_to_port(i.o.host, port)) {
+    throw Error(fmt::format("cannot listen on {}:{} (in use, or not allowed)", i.o.host, port),
+                "--port", "choose another --port, or 0 for any free port");
+  }
+  if (!i.o.port_file.empty()) WriteFileAtomic(i.o.port_file, std::to_string(port) + "\n");
+  return port;
+}
+
+void ChatServer::Listen() { impl_->http.listen_after_bind(); }
+void ChatServer::Stop() { impl_->http.stop(); }
+
+}  // namespace muchator

@@ -1,0 +1,60 @@
+// `muchator serve`: the OpenAI-compatible chat server (docs/serving.md).
+//
+//   POST /v1/chat/completions  OpenAI request/response shapes, SSE streaming, `user` = listener,
+//                              extras under `muchator` (state, songs, exclusions, constrained)
+//   POST /v1/recommend         structured request -> JSON list
+//   POST /v1/feedback          like / finish / skip / dislike on a song -> an event in the store
+//   GET  /v1/models, /v1/users, /health, /metrics (Prometheus text), / (the web chat page)
+//
+// Requests of all connections share decoding batches (serve/scheduler.h). Every error is an
+// OpenAI-style JSON object with a 4xx/5xx status.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace muchator {
+
+struct ServeOptions {
+  std::string run;     // a pipeline run directory: model, store and ranker come from it
+  std::string model;   // checkpoint directory (default: the run's grpo, else sft, else pretrained)
+  std::string store;   // SQLite store (default: RUN/store.sqlite); feedback is written here
+  std::string ranker;  // ranking model directory (default: RUN/ranker when present)
+  std::string model_name = "";  // the id in /v1/models (default: muchator-<checkpoint name>)
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0 = any free port (printed, and written to port_file)
+  std::string port_file;
+  std::vector<std::string> api_keys;  // empty = no authentication
+  int64_t max_body_bytes = 1 << 20;
+  int max_messages = 64;
+  int max_tokens = 1024;  // largest max_tokens a request may ask for
+  int default_max_tokens = 320;
+  int max_n = 8;
+  int max_songs = 50;
+  double rate_limit =
+      0;  // requests per minute per API key (per client address without keys); 0 = off
+  double request_timeout_s = 60;
+  int max_batch = 32;        // sequences decoded together
+  int http_threads = 64;     // connections served at once (a streaming client holds one)
+  int history = 20;          // listener events in the prompt
+  double temperature = 0.7;  // when a request gives none
+  double top_p = 0.95;
+  int prefix_cache_mb = 64;
+};
+
+class ChatServer {
+ public:
+  explicit ChatServer(ServeOptions o);  // loads the model, store and ranker; throws Error
+  ~ChatServer();
+  int Bind();     // binds host:port, returns the port
+  void Listen();  // serves until Stop()
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace muchator
