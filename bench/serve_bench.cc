@@ -23,6 +23,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
+const char* kFollowUps[] = {"more upbeat", "no more of that artist", "something like the third one",
+                            "calmer please"};
 const char* kQueries[] = {"something for a rainy evening drive",
                           "just got promoted, hype me up",
                           "calm music to study",
@@ -50,7 +52,8 @@ struct Level {
 };
 
 Level RunLevel(const std::string& host, int port, const std::string& model,
-               const std::vector<std::string>& users, int sessions, double seconds, int songs) {
+               const std::vector<std::string>& users, int sessions, double seconds, int songs,
+               int turns) {
   std::vector<Sample> samples;
   std::mutex mu;
   const auto end = Clock::now() + std::chrono::duration<double>(seconds);
@@ -59,14 +62,23 @@ Level RunLevel(const std::string& host, int port, const std::string& model,
     threads.emplace_back([&, s] {
       httplib::Client cli(host, port);
       cli.set_read_timeout(120);
+      json messages = json::array();
+      std::string user;
       for (int i = 0; Clock::now() < end; ++i) {
-        json body = {
-            {"model", model},
-            {"stream", true},
-            {"seed", s * 1000 + i},
-            {"messages", json::array({{{"role", "user"}, {"content", kQueries[(s + i) % 8]}}})},
-            {"muchator", {{"songs", songs}}}};
-        if (!users.empty()) body["user"] = users[(s * 7 + i) % users.size()];
+        // A session is a listener's conversation of `turns` requests (each later turn carries
+        // the earlier answers and a refinement), then another listener.
+        if (i % turns == 0) {
+          messages = json::array({{{"role", "user"}, {"content", kQueries[(s + i) % 8]}}});
+          user = users.empty() ? "" : users[(s * 131 + i / turns * 17) % users.size()];
+        } else {
+          messages.push_back(json{{"role", "user"}, {"content", kFollowUps[(i % turns - 1) % 4]}});
+        }
+        json body = {{"model", model},
+                     {"stream", true},
+                     {"seed", s * 1000 + i},
+                     {"messages", messages},
+                     {"muchator", {{"songs", songs}}}};
+        if (!user.empty()) body["user"] = user;
         Sample smp;
         const auto t0 = Clock::now();
         std::string buf;
@@ -124,13 +136,15 @@ int main(int argc, char** argv) {
   std::string url = "http://127.0.0.1:8080";
   std::vector<int> levels = {1, 8, 32};
   double seconds = 20;
-  int repeats = 3, songs = 10;
+  int repeats = 3, songs = 10, turns = 1;
   app.add_option("--url", url, "server address (http://HOST:PORT)");
   app.add_option("--sessions", levels, "concurrent session counts, comma-separated")
       ->delimiter(',');
   app.add_option("--seconds", seconds, "duration of each level");
   app.add_option("--repeats", repeats, "runs of every level (the median run is reported)");
   app.add_option("--songs", songs, "songs per answer");
+  app.add_option("--turns", turns,
+                 "requests per listener conversation (1 = a new listener every request)");
   CLI11_PARSE(app, argc, argv);
   const size_t colon = url.rfind(':');
   const std::string host = url.substr(url.find("//") + 2, colon - url.find("//") - 2);
@@ -143,8 +157,10 @@ int main(int argc, char** argv) {
   }
   const std::string model = json::parse(models->body)["data"][0]["id"];
   std::vector<std::string> users;
-  if (auto u = probe.Get("/v1/users"); u && u->status == 200)
-    for (const auto& x : json::parse(u->body)["data"]) users.push_back(x["id"]);
+  if (auto u = probe.Get("/v1/users"); u && u->status == 200) {
+    const json list = json::parse(u->body);
+    for (const auto& x : list["data"]) users.push_back(x["id"].get<std::string>());
+  }
   std::printf(
       "server %s, model %s, %zu listeners, %d songs per answer, %.0f s per level, %d repeats\n",
       url.c_str(), model.c_str(), users.size(), songs, seconds, repeats);
@@ -154,7 +170,7 @@ int main(int argc, char** argv) {
   for (int level : levels) {
     std::vector<Level> runs;
     for (int r = 0; r < repeats; ++r) {
-      runs.push_back(RunLevel(host, port, model, users, level, seconds, songs));
+      runs.push_back(RunLevel(host, port, model, users, level, seconds, songs, turns));
       const auto& x = runs.back();
       std::printf("%8d %6d %8.2f %8.1fms %8.1fms %8.1fms %8.1fms %7d\n", level, r + 1, x.rps,
                   x.ttft50 * 1e3, x.ttft99 * 1e3, x.lat50 * 1e3, x.lat99 * 1e3, x.errors);

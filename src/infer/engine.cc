@@ -1,12 +1,12 @@
 #include "infer/engine.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <limits>
-
-#include <ATen/Parallel.h>
 
 #include "core/error.h"
 #include "core/vec_math.h"
@@ -16,13 +16,16 @@ namespace muchator {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 // y[b][o] = x[b] . w[o] for rows o in [o0, o1): every weight row is read once for all of x's
 // rows (four at a time), with the dot products vectorised (omp simd; one clone per instruction
 // set, chosen at load time).
 __attribute__((target_clones("avx512f", "avx2", "default"))) void RowsTimesWeights(
-    const float* x, int64_t rows, const float* w, int64_t out, int64_t in, float* y, int64_t o0, int64_t o1) {
+    const float* x, int64_t rows, const float* w, int64_t out, int64_t in, float* y, int64_t o0,
+    int64_t o1) {
   for (int64_t o = o0; o < o1; ++o) {
     const float* wr = w + o * in;
     int64_t b = 0;
@@ -36,7 +39,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void RowsTimesWeigh
         a2 += wr[i] * x2[i];
         a3 += wr[i] * x3[i];
       }
-      y[b * out + o] = a0, y[(b + 1) * out + o] = a1, y[(b + 2) * out + o] = a2, y[(b + 3) * out + o] = a3;
+      y[b * out + o] = a0, y[(b + 1) * out + o] = a1, y[(b + 2) * out + o] = a2,
+                  y[(b + 3) * out + o] = a3;
     }
     for (; b < rows; ++b) {
       const float* x0 = x + b * in;
@@ -54,10 +58,9 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void RowsTimesWeigh
 // scores vectorise over keys without horizontal sums; V rows are D floats. `s` holds >= T
 // floats. Written here because torch's batched matmul packs each (sequence, head) block
 // separately, which dominated decoding with a few query rows (bench/README.md, generation).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void DecodeAttention(const float* q, int64_t R,
-                                                                                  const int64_t* limit, const float* Kt,
-                                                                                  int64_t ldk, const float* V, int64_t D,
-                                                                                  float* out, float* s) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void DecodeAttention(
+    const float* q, int64_t R, const int64_t* limit, const float* Kt, int64_t ldk, const float* V,
+    int64_t D, float* out, float* s) {
   for (int64_t r = 0; r < R; ++r) {
     const int64_t T = limit[r];
     const float* qr = q + r * D;
@@ -90,6 +93,10 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void DecodeAttentio
 constexpr int64_t kSmallRows = 12;
 // Attention with at most this many query rows per (sequence, KV head) uses the kernels above.
 constexpr int64_t kSmallAttentionRows = 16;
+// Rows feeding at most this many tokens (a sampled token, or a forced continuation such as the
+// rest of a title) also use them, whatever their query-row count: the batched-matmul path copies
+// every sequence's keys and values first, which cost more than the attention itself.
+constexpr int64_t kDecodeTokens = 16;
 torch::Tensor Linear(const torch::Tensor& x_in, const torch::Tensor& w) {
   const int64_t rows = x_in.size(0);
   if (rows > kSmallRows) return torch::linear(x_in, w);
@@ -99,12 +106,15 @@ torch::Tensor Linear(const torch::Tensor& x_in, const torch::Tensor& w) {
   const float* xp = x.data_ptr<float>();
   const float* wp = w.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  at::parallel_for(0, out, 64, [&](int64_t o0, int64_t o1) { RowsTimesWeights(xp, rows, wp, out, in, yp, o0, o1); });
+  at::parallel_for(0, out, 64, [&](int64_t o0, int64_t o1) {
+    RowsTimesWeights(xp, rows, wp, out, in, yp, o0, o1);
+  });
   return y;
 }
 
 // The same in bf16 (weights `w16` converted once) when `bf16` is set.
-torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& w16, bool bf16) {
+torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& w16,
+                     bool bf16) {
   if (!bf16) return Linear(x, w);
   return torch::linear(x.to(torch::kBFloat16), w16).to(torch::kFloat32);
 }
@@ -136,10 +146,10 @@ torch::Tensor Rms(const torch::Tensor& x_in, const torch::Tensor& w_in, double e
 // From the fused projection rows qkv (T, (H + 2 KV) D): per-head RMSNorm of q and k, then the
 // rotary embedding at each token's position (Hugging Face's rotate-half convention). Returns q
 // (T, H, D) and k (T, KV, D).
-std::pair<torch::Tensor, torch::Tensor> QkNormRope(const torch::Tensor& qkv, const torch::Tensor& q_norm,
-                                                   const torch::Tensor& k_norm, const torch::Tensor& cos,
-                                                   const torch::Tensor& sin, const std::vector<int64_t>& pos,
-                                                   int64_t H, int64_t KV, int64_t D, double eps) {
+std::pair<torch::Tensor, torch::Tensor> QkNormRope(
+    const torch::Tensor& qkv, const torch::Tensor& q_norm, const torch::Tensor& k_norm,
+    const torch::Tensor& cos, const torch::Tensor& sin, const std::vector<int64_t>& pos, int64_t H,
+    int64_t KV, int64_t D, double eps) {
   const int64_t T = qkv.size(0), ld = qkv.size(1), half = D / 2;
   auto q = torch::empty({T, H, D}), k = torch::empty({T, KV, D});
   const float* src = qkv.data_ptr<float>();
@@ -174,7 +184,11 @@ size_t CompleteUtf8Prefix(const std::string& s) {
     const unsigned char c = static_cast<unsigned char>(s[i - 1]);
     ++back;
     if ((c & 0xC0) != 0x80) {  // a lead byte (or ASCII): is its character complete?
-      const size_t need = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
+      const size_t need = c < 0x80           ? 1
+                          : (c >> 5) == 0x6  ? 2
+                          : (c >> 4) == 0xE  ? 3
+                          : (c >> 3) == 0x1E ? 4
+                                             : 1;
       return back >= need ? s.size() : i - 1;
     }
     --i;
@@ -189,7 +203,8 @@ bool CpuHasNativeBf16() {
     std::string line;
     while (std::getline(in, line))
       if (line.rfind("flags", 0) == 0)
-        return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
+        return line.find(" avx512_bf16") != std::string::npos ||
+               line.find(" amx_bf16") != std::string::npos;
     return false;
   }();
   return has;
@@ -197,9 +212,12 @@ bool CpuHasNativeBf16() {
 
 const char* FinishReasonName(FinishReason r) {
   switch (r) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kCancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -230,33 +248,40 @@ struct Engine::Seq {
   std::string stream_bytes;
 };
 
-Engine::Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar* grammar, EngineOptions o)
+Engine::Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar* grammar,
+               EngineOptions o)
     : model_(std::move(model)), tok_(tok), grammar_(grammar), o_(o) {
   const ModelConfig& c = model_->config();
   if (o_.max_batch < 1) throw Error("max_batch must be >= 1");
-  max_len_ = o_.max_len > 0 ? o_.max_len : static_cast<int>(std::min<int64_t>(1024, c.max_position_embeddings));
+  max_len_ = o_.max_len > 0 ? o_.max_len
+                            : static_cast<int>(std::min<int64_t>(1024, c.max_position_embeddings));
   if (max_len_ > c.max_position_embeddings)
-    throw Error("max_len " + std::to_string(max_len_) + " is above the model's max_position_embeddings (" +
+    throw Error("max_len " + std::to_string(max_len_) +
+                " is above the model's max_position_embeddings (" +
                 std::to_string(c.max_position_embeddings) + ")");
   if (tok.vocab_size() > c.vocab_size)
-    throw Error("the tokenizer has " + std::to_string(tok.vocab_size()) + " tokens but the model only " +
-                std::to_string(c.vocab_size), "", "use the tokenizer.json saved with the checkpoint");
+    throw Error("the tokenizer has " + std::to_string(tok.vocab_size()) +
+                    " tokens but the model only " + std::to_string(c.vocab_size),
+                "", "use the tokenizer.json saved with the checkpoint");
   if (o_.attention_block < 1) throw Error("attention_block must be >= 1");
   bf16_min_rows_ = o_.bf16_min_rows >= 0 ? o_.bf16_min_rows : (CpuHasNativeBf16() ? 64 : 0);
   for (const char* t : {tok::kImEnd, tok::kEndOfText})
     if (tok.TokenId(t) >= 0) default_stops_.push_back(tok.TokenId(t));
   c10::InferenceMode guard;
-  auto [cos, sin] = RotaryCosSin(torch::arange(max_len_, torch::kInt64).unsqueeze(0), c.head_dim, c.rope_theta);
+  auto [cos, sin] =
+      RotaryCosSin(torch::arange(max_len_, torch::kInt64).unsqueeze(0), c.head_dim, c.rope_theta);
   cos_ = cos.reshape({max_len_, c.head_dim}).contiguous();
   sin_ = sin.reshape({max_len_, c.head_dim}).contiguous();
   // Zeroed, not empty: attention reads (and masks) positions past a sequence's length, and
   // garbage there could be NaN, which masking does not remove from probs x V.
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    // Keys transposed, (slot, kv head, head_dim, position): decoding's scores vectorise over positions.
+    // Keys transposed, (slot, kv head, head_dim, position): decoding's scores vectorise over
+    // positions.
     k_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, c.head_dim, max_len_}));
     v_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, max_len_, c.head_dim}));
   }
-  bytes_per_token_ = 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * static_cast<int64_t>(sizeof(float));
+  bytes_per_token_ = 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim *
+                     static_cast<int64_t>(sizeof(float));
   prefix_capacity_ = static_cast<int64_t>(std::max(0, o_.prefix_cache_mb)) << 20;
   RefreshWeights();
 }
@@ -281,12 +306,19 @@ void Engine::RefreshWeights() {
     L.post_norm = layer->post_attention_layernorm->weight.detach().to(torch::kFloat32);
     // The attention scale 1/sqrt(head_dim) folded into q's norm weight: one multiply less per step.
     // The attention scale 1/sqrt(head_dim) folded into q's norm weight: one multiply less per step.
-    L.q_norm = a.q_norm->weight.detach().to(torch::kFloat32) / std::sqrt(static_cast<double>(a.head_dim));
+    L.q_norm =
+        a.q_norm->weight.detach().to(torch::kFloat32) / std::sqrt(static_cast<double>(a.head_dim));
     L.k_norm = a.k_norm->weight.detach().to(torch::kFloat32);
     // q, k and v (gate and up) in one matrix each: one matmul instead of three (two).
-    L.wqkv = torch::cat({a.q_proj->weight, a.k_proj->weight, a.v_proj->weight}, 0).detach().to(torch::kFloat32).contiguous();
+    L.wqkv = torch::cat({a.q_proj->weight, a.k_proj->weight, a.v_proj->weight}, 0)
+                 .detach()
+                 .to(torch::kFloat32)
+                 .contiguous();
     L.wo = a.o_proj->weight.detach().to(torch::kFloat32).contiguous();
-    L.wgu = torch::cat({f.gate_proj->weight, f.up_proj->weight}, 0).detach().to(torch::kFloat32).contiguous();
+    L.wgu = torch::cat({f.gate_proj->weight, f.up_proj->weight}, 0)
+                .detach()
+                .to(torch::kFloat32)
+                .contiguous();
     L.wdown = f.down_proj->weight.detach().to(torch::kFloat32).contiguous();
     if (bf16_min_rows_ > 0) {
       L.wqkv16 = L.wqkv.to(torch::kBFloat16);
@@ -305,10 +337,12 @@ int Engine::Submit(GenerationRequest r) {
     throw Error("cache_prefix " + std::to_string(r.cache_prefix) + " is outside the prompt (" +
                 std::to_string(r.prompt.size()) + " tokens)");
   for (int t : r.prompt)
-    if (t < 0 || t >= model_->config().vocab_size) throw Error("prompt token " + std::to_string(t) + " is outside the vocabulary");
+    if (t < 0 || t >= model_->config().vocab_size)
+      throw Error("prompt token " + std::to_string(t) + " is outside the vocabulary");
   if (static_cast<int>(r.prompt.size()) >= max_len_)
-    throw Error("the prompt has " + std::to_string(r.prompt.size()) + " tokens; at most " + std::to_string(max_len_ - 1) +
-                " fit", "", "shorten the user context or raise max_len");
+    throw Error("the prompt has " + std::to_string(r.prompt.size()) + " tokens; at most " +
+                    std::to_string(max_len_ - 1) + " fit",
+                "", "shorten the user context or raise max_len");
   r.sampling.Validate();
   auto s = std::make_unique<Seq>();
   if (r.constraint) {
@@ -335,7 +369,8 @@ bool Engine::Finished(int handle) const { return done_.count(handle) > 0; }
 
 GenerationResult Engine::Take(int handle) {
   auto it = done_.find(handle);
-  if (it == done_.end()) throw Error("request " + std::to_string(handle) + " is not finished (or was taken)");
+  if (it == done_.end())
+    throw Error("request " + std::to_string(handle) + " is not finished (or was taken)");
   Seq& s = *it->second;
   GenerationResult r;
   r.tokens = std::move(s.generated);
@@ -361,41 +396,53 @@ std::vector<GenerationResult> Engine::Generate(std::vector<GenerationRequest> re
   return out;
 }
 
-torch::Tensor Engine::Forward(int row0, int B) {
+torch::Tensor Engine::Forward(const std::vector<int>& slots) {
+  const int B = static_cast<int>(slots.size());
   const ModelConfig& c = model_->config();
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim, g = H / KV;
   const int64_t I = c.intermediate_size;
   int64_t N = 0, T = 0;
   for (int b = 0; b < B; ++b) {
-    const Seq& s = *rows_[row0 + b];
+    const Seq& s = *rows_[slots[b]];
     N = std::max<int64_t>(N, s.pending.size());
     T = std::max<int64_t>(T, s.cache_len + s.pending.size());
   }
   // Rows are padded to N new tokens; a padding token (wpos -1) is not written to the cache and
   // its output is never read.
-  std::vector<int64_t> ids(B * N, 0), pos(B * N, 0), wpos(B * N, -1), rowidx(B * N), last(B), start(B);
+  std::vector<int64_t> ids(B * N, 0), pos(B * N, 0), wpos(B * N, -1), rowidx(B * N), last(B),
+      start(B);
   // Additive mask (0 or -inf): adding it is ~8x faster than masked_fill in this libtorch.
   std::vector<float> mask_v(B * N * T, 0.0f);
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   for (int b = 0; b < B; ++b) {
-    const Seq& s = *rows_[row0 + b];
+    const Seq& s = *rows_[slots[b]];
     const int64_t L = s.cache_len, n = s.pending.size();
     for (int64_t i = 0; i < N; ++i) {
       const int64_t k = b * N + i;
-      rowidx[k] = row0 + b;
+      rowidx[k] = slots[b];
       ids[k] = i < n ? s.pending[i] : 0;
       pos[k] = std::min<int64_t>(L + i, max_len_ - 1);
       if (i < n) wpos[k] = L + i;
-      std::fill(mask_v.begin() + k * T + std::min(L + i + 1, T), mask_v.begin() + (k + 1) * T, kNegInf);  // causal
+      std::fill(mask_v.begin() + k * T + std::min(L + i + 1, T), mask_v.begin() + (k + 1) * T,
+                kNegInf);  // causal
     }
     last[b] = b * N + n - 1;
     start[b] = L;
   }
   const bool bf16 = bf16_min_rows_ > 0 && B * N >= bf16_min_rows_;
-  auto i64 = [](std::vector<int64_t>& v) { return torch::from_blob(v.data(), {static_cast<int64_t>(v.size())}, torch::kInt64); };
+  auto i64 = [](std::vector<int64_t>& v) {
+    return torch::from_blob(v.data(), {static_cast<int64_t>(v.size())}, torch::kInt64);
+  };
   const auto ids_t = i64(ids), last_t = i64(last);
   const auto mask = torch::from_blob(mask_v.data(), {B, 1, 1, N, T}, torch::kFloat32);
   const double eps = c.rms_norm_eps;
+  // The slots' rows of a cache tensor (dim 0): a view when they are consecutive, else a copy.
+  const bool consecutive = slots.back() - slots.front() + 1 == B;
+  std::vector<int64_t> slots64(slots.begin(), slots.end());
+  const auto slots_t = i64(slots64);
+  auto rows_of = [&](const torch::Tensor& cache) {
+    return consecutive ? cache.narrow(0, slots.front(), B) : cache.index_select(0, slots_t);
+  };
 
   auto x = w_->embed.index_select(0, ids_t);  // (B*N, C)
   for (size_t l = 0; l < w_->layers.size(); ++l) {
@@ -414,7 +461,8 @@ torch::Tensor Engine::Forward(int row0, int B) {
         if (wpos[t] < 0) continue;
         for (int64_t h = 0; h < KV; ++h) {
           const int64_t block = rowidx[t] * KV + h;
-          for (int64_t d = 0; d < D; ++d) kc[(block * D + d) * ld + wpos[t]] = kp[(t * KV + h) * D + d];
+          for (int64_t d = 0; d < D; ++d)
+            kc[(block * D + d) * ld + wpos[t]] = kp[(t * KV + h) * D + d];
           std::copy_n(vp + t * qkv_ld + h * D, D, vc + (block * ld + wpos[t]) * D);
         }
       }
@@ -424,24 +472,30 @@ torch::Tensor Engine::Forward(int row0, int B) {
     // Query blocks see only the keys up to their last position (causal).
     std::vector<torch::Tensor> outs;
     torch::Tensor Kt16, V16;  // this layer's keys and values in bf16, converted once for all blocks
-    if (bf16 && g * std::min<int64_t>(N, o_.attention_block) > kSmallAttentionRows) {
-      Kt16 = k_cache_[l].narrow(0, row0, B).narrow(3, 0, T).to(torch::kBFloat16);
-      V16 = v_cache_[l].narrow(0, row0, B).narrow(2, 0, T).to(torch::kBFloat16);
+    if (bf16 && N > kDecodeTokens &&
+        g * std::min<int64_t>(N, o_.attention_block) > kSmallAttentionRows) {
+      Kt16 = rows_of(k_cache_[l]).narrow(3, 0, T).to(torch::kBFloat16);
+      V16 = rows_of(v_cache_[l]).narrow(2, 0, T).to(torch::kBFloat16);
     }
     for (int64_t n0 = 0; n0 < N; n0 += o_.attention_block) {
       const int64_t n = std::min<int64_t>(o_.attention_block, N - n0);
       int64_t Tc = 0;
       for (int b = 0; b < B; ++b) Tc = std::max(Tc, std::min(T, start[b] + n0 + n));
       // contiguous(): reshape may return a strided view here (the kernel below reads raw rows).
-      auto qg = q.narrow(1, n0, n).view({B, n, KV, g, D}).permute({0, 2, 3, 1, 4}).reshape({B, KV, g * n, D}).contiguous();
+      auto qg = q.narrow(1, n0, n)
+                    .view({B, n, KV, g, D})
+                    .permute({0, 2, 3, 1, 4})
+                    .reshape({B, KV, g * n, D})
+                    .contiguous();
       const int64_t R = g * n;
       torch::Tensor mixed;  // (B, KV, R, D)
-      if (R <= kSmallAttentionRows) {
+      if (R <= kSmallAttentionRows || N <= kDecodeTokens) {
         // Each query row's visible length: row r = (head j, token n0 + i) sees [0, L + n0 + i].
         std::vector<int64_t> limit(B * R);
         for (int b = 0; b < B; ++b)
           for (int64_t j = 0; j < g; ++j)
-            for (int64_t i = 0; i < n; ++i) limit[b * R + j * n + i] = std::min(T, start[b] + n0 + i + 1);
+            for (int64_t i = 0; i < n; ++i)
+              limit[b * R + j * n + i] = std::min(T, start[b] + n0 + i + 1);
         mixed = torch::empty({B, KV, R, D});
         const float* qp = qg.data_ptr<float>();
         const float* kp = k_cache_[l].data_ptr<float>();
@@ -451,21 +505,25 @@ torch::Tensor Engine::Forward(int row0, int B) {
         at::parallel_for(0, B * KV, 1, [&](int64_t i0, int64_t i1) {
           std::vector<float> scratch(T);
           for (int64_t i = i0; i < i1; ++i) {
-            const int64_t slot_head = (row0 + i / KV) * KV + i % KV;
-            DecodeAttention(qp + i * R * D, R, limit.data() + (i / KV) * R, kp + slot_head * D * ld, ld,
-                            vp + slot_head * ld * D, D, mp + i * R * D, scratch.data());
+            const int64_t slot_head = slots[i / KV] * KV + i % KV;
+            DecodeAttention(qp + i * R * D, R, limit.data() + (i / KV) * R, kp + slot_head * D * ld,
+                            ld, vp + slot_head * ld * D, D, mp + i * R * D, scratch.data());
           }
         });
       } else {
-        auto Kt = k_cache_[l].narrow(0, row0, B).narrow(3, 0, Tc);  // (B, KV, D, Tc)
-        auto V = v_cache_[l].narrow(0, row0, B).narrow(2, 0, Tc);   // (B, KV, Tc, D)
+        auto Kt = rows_of(k_cache_[l]).narrow(3, 0, Tc);  // (B, KV, D, Tc)
+        auto V = rows_of(v_cache_[l]).narrow(2, 0, Tc);   // (B, KV, Tc, D)
         // With bf16 pre-fill the two matmuls run in bf16 too; scores and softmax stay fp32.
-        auto scores = (bf16 ? torch::matmul(qg.to(torch::kBFloat16), Kt16.narrow(3, 0, Tc)).to(torch::kFloat32)
-                            : torch::matmul(qg, Kt))
-                          .view({B, KV, g, n, Tc});
+        auto scores =
+            (bf16
+                 ? torch::matmul(qg.to(torch::kBFloat16), Kt16.narrow(3, 0, Tc)).to(torch::kFloat32)
+                 : torch::matmul(qg, Kt))
+                .view({B, KV, g, n, Tc});
         scores.add_(mask.narrow(3, n0, n).narrow(4, 0, Tc));
         at::_softmax_out(scores, scores, -1, false);  // in place
-        mixed = bf16 ? torch::matmul(scores.view({B, KV, R, Tc}).to(torch::kBFloat16), V16.narrow(2, 0, Tc)).to(torch::kFloat32)
+        mixed = bf16 ? torch::matmul(scores.view({B, KV, R, Tc}).to(torch::kBFloat16),
+                                     V16.narrow(2, 0, Tc))
+                           .to(torch::kFloat32)
                      : torch::matmul(scores.view({B, KV, R, Tc}), V);
       }
       outs.push_back(mixed.view({B, KV, g, n, D}).permute({0, 3, 1, 2, 4}));
@@ -476,7 +534,7 @@ torch::Tensor Engine::Forward(int row0, int B) {
     x = x + Linear(torch::silu(gu.narrow(1, 0, I)) * gu.narrow(1, I, I), L.wdown, L.wdown16, bf16);
   }
   auto h = Rms(x.index_select(0, last_t), w_->norm, eps);  // only each row's last position
-  return Linear(h, w_->lm).contiguous();           // (B, V)
+  return Linear(h, w_->lm).contiguous();                   // (B, V)
 }
 
 void Engine::Append(Seq& s, int token) {
@@ -485,7 +543,8 @@ void Engine::Append(Seq& s, int token) {
   s.pending.push_back(token);
   s.stream_tokens.push_back(token);
   if (s.first_token_s < 0) s.first_token_s = Since(s.submitted);
-  if (std::find(s.stops.begin(), s.stops.end(), token) != s.stops.end() || (s.cons && s.cons->Done())) {
+  if (std::find(s.stops.begin(), s.stops.end(), token) != s.stops.end() ||
+      (s.cons && s.cons->Done())) {
     s.finished = true, s.finish = FinishReason::kStop;
   } else if (static_cast<int>(s.generated.size()) >= s.req.sampling.max_new_tokens ||
              s.cache_len + static_cast<int>(s.pending.size()) >= max_len_) {
@@ -544,7 +603,8 @@ int Engine::FindPrefix(const std::vector<int>& prompt) const {
   for (size_t i = 0; i < prefixes_.size(); ++i) {
     const auto& t = prefixes_[i].tokens;
     // A proper prefix: at least one prompt token is left to pre-fill (it gives the logits).
-    if (t.size() > best_len && t.size() < prompt.size() && std::equal(t.begin(), t.end(), prompt.begin()))
+    if (t.size() > best_len && t.size() < prompt.size() &&
+        std::equal(t.begin(), t.end(), prompt.begin()))
       best = static_cast<int>(i), best_len = t.size();
   }
   return best;
@@ -555,9 +615,12 @@ void Engine::SavePrefix(int row, int len) {
   if (len <= 0 || bytes > prefix_capacity_) return;
   const auto& prompt = rows_[row]->req.prompt;
   for (const auto& p : prefixes_)
-    if (static_cast<int>(p.tokens.size()) == len && std::equal(p.tokens.begin(), p.tokens.end(), prompt.begin())) return;
+    if (static_cast<int>(p.tokens.size()) == len &&
+        std::equal(p.tokens.begin(), p.tokens.end(), prompt.begin()))
+      return;
   while (prefix_bytes_ + bytes > prefix_capacity_) {  // least recently used out
-    auto lru = std::min_element(prefixes_.begin(), prefixes_.end(), [](const Prefix& a, const Prefix& b) { return a.used < b.used; });
+    auto lru = std::min_element(prefixes_.begin(), prefixes_.end(),
+                                [](const Prefix& a, const Prefix& b) { return a.used < b.used; });
     prefix_bytes_ -= static_cast<int64_t>(lru->tokens.size()) * bytes_per_token_;
     prefixes_.erase(lru);
   }
@@ -598,7 +661,8 @@ bool Engine::Step() {
     const size_t hit_len = hit >= 0 ? prefixes_[hit].tokens.size() : 0;
     bool wait = false;
     for (const auto& p : storing)
-      wait |= p.size() > hit_len && p.size() < prompt.size() && std::equal(p.begin(), p.end(), prompt.begin());
+      wait |= p.size() > hit_len && p.size() < prompt.size() &&
+              std::equal(p.begin(), p.end(), prompt.begin());
     if (wait) {
       ++i;
       continue;
@@ -617,7 +681,8 @@ bool Engine::Step() {
       s->pending.assign(prompt.begin() + hit_len, prompt.end());
     }
     const int keep = s->req.cache_prefix;
-    if (keep > static_cast<int>(hit_len) && keep < static_cast<int>(prompt.size()) && keep * bytes_per_token_ <= prefix_capacity_)
+    if (keep > static_cast<int>(hit_len) && keep < static_cast<int>(prompt.size()) &&
+        keep * bytes_per_token_ <= prefix_capacity_)
       storing.emplace_back(prompt.begin(), prompt.begin() + keep);
     rows_.push_back(std::move(s));
   }
@@ -625,17 +690,28 @@ bool Engine::Step() {
   // Pre-fill the admitted requests in one forward (their first token comes out of it), then
   // decode the running ones in another: mixing them would pad every short decode row to the
   // longest prompt.
-  auto run = [&](int row0, int n) {
-    if (n == 0) return;
-    torch::Tensor logits = Forward(row0, n);
-    for (int b = 0; b < n; ++b) Advance(row0 + b, logits.data_ptr<float>() + static_cast<int64_t>(b) * V);
+  auto run = [&](const std::vector<int>& slots) {
+    if (slots.empty()) return;
+    torch::Tensor logits = Forward(slots);
+    for (size_t b = 0; b < slots.size(); ++b)
+      Advance(slots[b], logits.data_ptr<float>() + static_cast<int64_t>(b) * V);
   };
-  run(running, static_cast<int>(rows_.size()) - running);
+  std::vector<int> admitted;
+  for (int row = running; row < static_cast<int>(rows_.size()); ++row) admitted.push_back(row);
+  run(admitted);
   for (int row = running; row < static_cast<int>(rows_.size()); ++row) {
     const int keep = rows_[row]->req.cache_prefix;
     if (keep > rows_[row]->cached) SavePrefix(row, keep);
   }
-  run(0, running);
+  // Decode: a forward pads every row to the most pending tokens, so rows that feed one token
+  // (sampled) and rows that feed a forced continuation (the rest of a title: several tokens)
+  // go in separate forwards; padding all to the longest made a batch step cost as much as
+  // decoding its rows one by one (constrained answers, measured in bench/README.md).
+  std::vector<int> single, multi;
+  for (int row = 0; row < running; ++row)
+    (rows_[row]->pending.size() <= 1 ? single : multi).push_back(row);
+  run(single);
+  run(multi);
   for (int row = static_cast<int>(rows_.size()) - 1; row >= 0; --row)
     if (rows_[row]->finished) Finish(row, rows_[row]->finish);
   return true;

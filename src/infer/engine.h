@@ -29,7 +29,7 @@ namespace muchator {
 
 struct EngineOptions {
   int max_batch = 16;  // sequences decoded together (KV-cache slots)
-  int max_len = 0;     // tokens per sequence (prompt + answer); 0 = min(1024, max_position_embeddings)
+  int max_len = 0;  // tokens per sequence (prompt + answer); 0 = min(1024, max_position_embeddings)
   // Forward passes over at least this many token rows (pre-fill) multiply in bf16 (fp32
   // accumulation; the model trained with bf16 autocast), ~3.5x faster on CPUs with native bf16.
   // -1 = 64 where the CPU has AVX512-BF16 or AMX (elsewhere bf16 is slower than fp32); 0 = off.
@@ -79,17 +79,18 @@ struct GenerationResult {
   FinishReason finish = FinishReason::kStop;
   int prompt_tokens = 0;
   int cached_prompt_tokens = 0;  // of which taken from the prefix cache (not pre-filled)
-  int forward_passes = 0;   // batched forward passes this sequence took part in (prefill included)
-  int sampled_tokens = 0;   // tokens chosen from logits; the others were forced by the constraint
-  double first_token_s = 0; // from Submit to the first generated token
-  double total_s = 0;       // from Submit to the end
+  int forward_passes = 0;    // batched forward passes this sequence took part in (prefill included)
+  int sampled_tokens = 0;    // tokens chosen from logits; the others were forced by the constraint
+  double first_token_s = 0;  // from Submit to the first generated token
+  double total_s = 0;        // from Submit to the end
 };
 
 class Engine {
  public:
   // `grammar` may be null (then constrained requests are refused). The engine keeps a packed
   // copy of the model's weights: call RefreshWeights() after training changed them.
-  Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar* grammar = nullptr, EngineOptions o = {});
+  Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar* grammar = nullptr,
+         EngineOptions o = {});
   ~Engine();
 
   // Queues a request; returns its handle. Throws Error for an invalid request (empty or too
@@ -119,9 +120,9 @@ class Engine {
  private:
   struct Seq;
   struct Weights;
-  // Forward over slots [row0, row0 + rows): feeds each sequence's pending tokens at its
-  // current cache length and returns the logits after each one's last token, (rows, V).
-  torch::Tensor Forward(int row0, int rows);
+  // Forward over `slots` (ascending, not empty): feeds each sequence's pending tokens at its
+  // current cache length and returns the logits after each one's last token, (slots, V).
+  torch::Tensor Forward(const std::vector<int>& slots);
   // Chooses the next token(s) of the sequence in `row` from its logits row.
   void Advance(int row, float* logits);
   void Append(Seq& s, int token);
@@ -132,7 +133,8 @@ class Engine {
   void SavePrefix(int row, int len);
   struct Prefix {
     std::vector<int> tokens;
-    std::vector<torch::Tensor> k, v;  // per layer: k (kv_heads, head_dim, len), v (kv_heads, len, head_dim)
+    std::vector<torch::Tensor> k,
+        v;  // per layer: k (kv_heads, head_dim, len), v (kv_heads, len, head_dim)
     uint64_t used = 0;
   };
 
@@ -144,11 +146,12 @@ class Engine {
   int bf16_min_rows_ = 0;
   std::vector<int> default_stops_;
   std::unique_ptr<Weights> w_;
-  torch::Tensor cos_, sin_;                      // (max_len, head_dim)
-  // Per layer: k (max_batch, kv_heads, head_dim, max_len) (keys transposed), v (max_batch, kv_heads, max_len, head_dim).
+  torch::Tensor cos_, sin_;  // (max_len, head_dim)
+  // Per layer: k (max_batch, kv_heads, head_dim, max_len) (keys transposed), v (max_batch,
+  // kv_heads, max_len, head_dim).
   std::vector<torch::Tensor> k_cache_, v_cache_;
-  std::vector<std::unique_ptr<Seq>> rows_;        // running sequences; index = slot
-  std::vector<std::unique_ptr<Seq>> queue_;       // submitted, not yet admitted
+  std::vector<std::unique_ptr<Seq>> rows_;   // running sequences; index = slot
+  std::vector<std::unique_ptr<Seq>> queue_;  // submitted, not yet admitted
   std::map<int, std::unique_ptr<Seq>> done_;
   int next_handle_ = 0;
   std::vector<std::pair<float, int>> scratch_;
