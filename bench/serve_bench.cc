@@ -37,6 +37,7 @@ const char* kQueries[] = {"something for a rainy evening drive",
 struct Sample {
   double ttft = -1, total = 0;
   bool ok = false;
+  std::string why;  // of a failure
 };
 
 double Pct(std::vector<double> v, double p) {
@@ -102,6 +103,10 @@ Level RunLevel(const std::string& host, int port, const std::string& model,
         };
         auto res = cli.send(req);
         smp.total = std::chrono::duration<double>(Clock::now() - t0).count();
+        if (!res)
+          smp.why = httplib::to_string(res.error());
+        else if (res->status != 200)
+          smp.why = "HTTP " + std::to_string(res->status);
         smp.ok = res && res->status == 200 && buf.find("data: [DONE]") != std::string::npos &&
                  buf.find("\"error\"") == std::string::npos;
         std::lock_guard l(mu);
@@ -113,7 +118,8 @@ Level RunLevel(const std::string& host, int port, const std::string& model,
   int errors = 0;
   for (const auto& s : samples) {
     if (!s.ok) {
-      ++errors;
+      if (errors++ < 3)
+        std::fprintf(stderr, "error: %s\n", s.why.empty() ? "incomplete stream" : s.why.c_str());
       continue;
     }
     if (s.ttft >= 0) ttft.push_back(s.ttft);

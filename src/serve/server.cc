@@ -901,7 +901,8 @@ struct ChatServer::Impl {
         SendError(res, {500, std::string("internal error: ") + e.what(), "", "internal_error",
                         "server_error"});
       }
-      metrics.Request(name, res.status);
+      // A streamed answer's status is set by the library after the handler returns (200).
+      metrics.Request(name, res.status < 0 ? 200 : res.status);
     };
   }
 
@@ -939,6 +940,9 @@ struct ChatServer::Impl {
     http.set_read_timeout(std::chrono::seconds(30));
     http.set_write_timeout(std::chrono::seconds(30));
     http.set_keep_alive_timeout(5);
+    // The library closes a kept-alive connection after 5 requests by default; a client that
+    // just sent its next request on it then sees a reset. Conversations reuse one connection.
+    http.set_keep_alive_max_count(1000);
     http.Post("/v1/chat/completions", Endpoint("chat", true, &Impl::Chat));
     http.Post("/v1/recommend", Endpoint("recommend", true, &Impl::Recommend));
     http.Post("/v1/feedback", Endpoint("feedback", true, &Impl::FeedbackEndpoint));
