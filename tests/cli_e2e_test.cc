@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <array>
-#include <map>
 #include <cstdio>
 #include <filesystem>
-#include <set>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/file.h"
 #include "data/store.h"
@@ -37,8 +37,9 @@ Result RunBinary(const std::string& args) {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("muchator_cli_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("muchator_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "in");
   }
@@ -53,7 +54,8 @@ class CliTest : public ::testing::Test {
 TEST_F(CliTest, HelpListsTheCommands) {
   Result r = RunBinary("--help");
   EXPECT_EQ(r.code, 0);
-  for (auto cmd : {"pipeline", "world", "ingest"}) EXPECT_NE(r.output.find(cmd), std::string::npos) << cmd;
+  for (auto cmd : {"pipeline", "world", "ingest"})
+    EXPECT_NE(r.output.find(cmd), std::string::npos) << cmd;
   Result sub = RunBinary("ingest --help");
   EXPECT_EQ(sub.code, 0);
   EXPECT_NE(sub.output.find("--strict"), std::string::npos);
@@ -62,12 +64,14 @@ TEST_F(CliTest, HelpListsTheCommands) {
 
 TEST_F(CliTest, IngestsADirectoryAndTheStoreReadsItBack) {
   Write("artists", "{\"id\":\"a1\",\"name\":\"Lin Bo\"}\n");
-  Write("songs", "{\"id\":\"s1\",\"title\":\"Rain Song\",\"artists\":[\"a1\"]}\n"
-                 "{\"id\":\"s2\",\"title\":\"Gym Beast\",\"artists\":[\"a1\"],\"year\":2010}\n");
+  Write("songs",
+        "{\"id\":\"s1\",\"title\":\"Rain Song\",\"artists\":[\"a1\"]}\n"
+        "{\"id\":\"s2\",\"title\":\"Gym Beast\",\"artists\":[\"a1\"],\"year\":2010}\n");
   Write("users", "{\"id\":\"u1\"}\n");
-  Write("events", "{\"user\":\"u1\",\"song\":\"s2\",\"ts\":20,\"feedback\":\"like\"}\n"
-                  "{\"user\":\"u1\",\"song\":\"s1\",\"ts\":10,\"feedback\":\"skip\"}\n"
-                  "{\"user\":\"u9\",\"song\":\"s1\",\"ts\":30,\"feedback\":\"skip\"}\n");
+  Write("events",
+        "{\"user\":\"u1\",\"song\":\"s2\",\"ts\":20,\"feedback\":\"like\"}\n"
+        "{\"user\":\"u1\",\"song\":\"s1\",\"ts\":10,\"feedback\":\"skip\"}\n"
+        "{\"user\":\"u9\",\"song\":\"s1\",\"ts\":30,\"feedback\":\"skip\"}\n");
   Result r = RunBinary("ingest --input " + P("in") + " --store " + P("out/store.db"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("events.jsonl"), std::string::npos);
@@ -79,7 +83,8 @@ TEST_F(CliTest, IngestsADirectoryAndTheStoreReadsItBack) {
   EXPECT_EQ(store.FindSongs("gym beast", "lin bo").size(), 1u);
   EXPECT_TRUE(fs::exists(P("out/store.db.ingest.config.toml")));
   EXPECT_NE(ReadFile(P("out/store.db.ingest.config.toml")).find("input = "), std::string::npos);
-  EXPECT_NE(ReadFile(P("out/store.db.quarantine.jsonl")).find("unknown user 'u9'"), std::string::npos);
+  EXPECT_NE(ReadFile(P("out/store.db.quarantine.jsonl")).find("unknown user 'u9'"),
+            std::string::npos);
 }
 
 TEST_F(CliTest, UserErrorsAreOneClearLineAndNonZero) {
@@ -117,7 +122,8 @@ namespace muchator {
 TEST_F(CliTest, TrainTokenizerThenTokenizeRoundTripsThroughTheBinary) {
   ASSERT_EQ(RunBinary("-q world --size tiny --out " + P("w")).code, 0);
   ASSERT_EQ(RunBinary("-q ingest --input " + P("w") + " --store " + P("s.db")).code, 0);
-  Result t = RunBinary("-q train-tokenizer --store " + P("s.db") + " --vocab-size 2000 --out " + P("tok"));
+  Result t =
+      RunBinary("-q train-tokenizer --store " + P("s.db") + " --vocab-size 2000 --out " + P("tok"));
   ASSERT_EQ(t.code, 0) << t.output;
   EXPECT_TRUE(fs::exists(P("tok/tokenizer.json")));
   EXPECT_TRUE(fs::exists(P("tok/tokenizer.config.toml")));
@@ -127,7 +133,8 @@ TEST_F(CliTest, TrainTokenizerThenTokenizeRoundTripsThroughTheBinary) {
   ASSERT_EQ(ids.code, 0) << ids.output;
   EXPECT_EQ(std::count(ids.output.begin(), ids.output.end(), '\n'), 1);
   WriteFileAtomic(P("ids.txt"), ids.output);
-  Result back = RunBinary("tokenize --decode --tokenizer " + P("tok/tokenizer.json") + " < " + P("ids.txt"));
+  Result back =
+      RunBinary("tokenize --decode --tokenizer " + P("tok/tokenizer.json") + " < " + P("ids.txt"));
   ASSERT_EQ(back.code, 0);
   EXPECT_EQ(back.output, text);
   WriteFileAtomic(P("bad.txt"), "1 2 x");
@@ -138,7 +145,8 @@ TEST_F(CliTest, TrainTokenizerThenTokenizeRoundTripsThroughTheBinary) {
 
 TEST_F(CliTest, TokenizeMatchesGpt2ThroughTheBinary) {
   const char* src = std::getenv("MUCHATOR_SOURCE_DIR");
-  const std::string vocab = std::string(src ? src : ".") + "/../shared/tokenizers/gpt2/gpt2-vocab.json";
+  const std::string vocab =
+      std::string(src ? src : ".") + "/../shared/tokenizers/gpt2/gpt2-vocab.json";
   if (!fs::exists(vocab)) GTEST_SKIP() << "../shared/tokenizers/gpt2 is absent";
   WriteFileAtomic(P("t.txt"), " Hello, world!");
   Result r = RunBinary("tokenize --tokenizer " + vocab + " < " + P("t.txt"));
@@ -152,43 +160,84 @@ namespace muchator {
 
 // The main job end to end (README command 1, at tiny size), then `corpus` on its own.
 TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
-  Result r = RunBinary("-q pipeline --world-size tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 --ranker-epochs 1 --judge-steps 4 --sft-steps 3 --grpo-steps 2 --bf16=false --out " + P("run"));
+  Result r = RunBinary(
+      "-q pipeline --world-size tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
+      "--ranker-epochs 1 --judge-steps 4 --sft-steps 3 --grpo-steps 2 --bf16=false --out " +
+      P("run"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("| stage3_behaviour |"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("pretrain stage3_behaviour: train loss"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("ranker: held-out like-vs-skip AUC"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("judge: held-out accuracy"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("uq2i: "), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("sft, constrained answers: oracle relevance@10"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("sft, constrained answers: oracle relevance@10"), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("grpo: 2 steps, reward"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("held-out RL requests"), std::string::npos) << r.output;
   EXPECT_NE(ReadFile(P("run/pipeline.config.toml")).find("bf16 = false"), std::string::npos);
-  for (auto f : {"pipeline.config.toml", "store.sqlite", "world/oracle/world.json", "tokenizer/tokenizer.json",
-                 "corpus/tokenizer.json", "corpus/codec.json", "corpus/corpus_summary.json",
-                 "corpus/stage3_heldout.index.json", "pretrain/stage3_behaviour/final/model.safetensors",
-                 "pretrain/stage3_behaviour/final/tokenizer.json", "pretrain/pretrain_summary.json",
-                 "ranker/ranker.json", "ranker/ranker.safetensors", "ranker/ranker_report.json", "judge/judge.json",
-                 "judge/judge_songs.jsonl", "judge/lm/final/model.safetensors", "uq2i/triplets.jsonl",
-                 "uq2i/synth_summary.json", "sft/sft/final/model.safetensors", "sft/sft/final/codec.json",
-                 "sft/sft_report.json", "grpo/grpo/log.jsonl", "grpo/grpo/final/model.safetensors",
-                 "grpo/grpo/final/codec.json", "grpo/grpo_report.json"})
+  for (auto f : {"pipeline.config.toml",
+                 "store.sqlite",
+                 "world/oracle/world.json",
+                 "tokenizer/tokenizer.json",
+                 "corpus/tokenizer.json",
+                 "corpus/codec.json",
+                 "corpus/corpus_summary.json",
+                 "corpus/stage3_heldout.index.json",
+                 "pretrain/stage3_behaviour/final/model.safetensors",
+                 "pretrain/stage3_behaviour/final/tokenizer.json",
+                 "pretrain/pretrain_summary.json",
+                 "ranker/ranker.json",
+                 "ranker/ranker.safetensors",
+                 "ranker/ranker_report.json",
+                 "judge/judge.json",
+                 "judge/judge_songs.jsonl",
+                 "judge/lm/final/model.safetensors",
+                 "uq2i/triplets.jsonl",
+                 "uq2i/synth_summary.json",
+                 "sft/sft/final/model.safetensors",
+                 "sft/sft/final/codec.json",
+                 "sft/sft_report.json",
+                 "grpo/grpo/log.jsonl",
+                 "grpo/grpo/final/model.safetensors",
+                 "grpo/grpo/final/codec.json",
+                 "grpo/grpo_report.json"})
     EXPECT_TRUE(fs::exists(P("run/") + f)) << f;
   // GRPO's default rewards need the judge: said before any work, naming the option.
-  Result nj = RunBinary("grpo --init " + P("run/sft/sft/final") + " --store " + P("run/store.sqlite") + " --out " + P("g"));
+  Result nj = RunBinary("grpo --init " + P("run/sft/sft/final") + " --store " +
+                        P("run/store.sqlite") + " --out " + P("g"));
   EXPECT_EQ(nj.code, 1) << nj.output;
-  EXPECT_NE(nj.output.find("--rewards: reward 'rel_pers' needs the relevance judge"), std::string::npos) << nj.output;
-  Result c = RunBinary("-q corpus --store " + P("run/store.sqlite") + " --tokenizer " + P("run/tokenizer") +
-                       " --codec atomic --drop-feedback --out " + P("c2"));
+  EXPECT_NE(nj.output.find("--rewards: reward 'rel_pers' needs the relevance judge"),
+            std::string::npos)
+      << nj.output;
+  Result c = RunBinary("-q corpus --store " + P("run/store.sqlite") + " --tokenizer " +
+                       P("run/tokenizer") + " --codec atomic --drop-feedback --out " + P("c2"));
   ASSERT_EQ(c.code, 0) << c.output;
   EXPECT_NE(ReadFile(P("c2/corpus.config.toml")).find("drop-feedback = true"), std::string::npos);
   EXPECT_NE(ReadFile(P("c2/codec.json")).find("\"codec\":\"atomic\""), std::string::npos);
 
+  // The knowledge benchmarks of every checkpoint of the run (Table 5).
+  Result kb = RunBinary("-q benchmark --run " + P("run") + " --per-kind 5");
+  ASSERT_EQ(kb.code, 0) << kb.output;
+  const auto knowledge = nlohmann::json::parse(ReadFile(P("run/benchmarks/knowledge.json")));
+  std::vector<std::string> names;
+  for (const auto& row : knowledge["rows"]) {
+    names.push_back(row["checkpoint"]);
+    for (const char* k : {"artist", "genre", "q2i", "general"})
+      EXPECT_EQ(row["accuracy"][k]["n"], 5) << row.dump();
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"pretrain:stage0_general", "pretrain:stage1_objective",
+                                             "pretrain:stage2_subjective",
+                                             "pretrain:stage3_behaviour", "sft", "grpo"}));
+  EXPECT_TRUE(fs::exists(P("run/benchmarks/benchmark.config.toml")));
+
   // The final checkpoint answers through `generate`: its codec.json travelled with it.
   const std::string ckpt = P("run/pretrain/stage3_behaviour/final");
   ASSERT_TRUE(fs::exists(ckpt + "/codec.json"));
-  Result g = RunBinary("-q generate --model " + ckpt + " --prompt 'something for a rainy evening drive' --n 3 " +
-                       "--temperature 0.8 --items 5 --one-per-artist --exclude s1,s2 --store " + P("run/store.sqlite") +
-                       " --user u1 --state 'evening, weekday, commute, car' --out " + P("answers.json"));
+  Result g = RunBinary(
+      "-q generate --model " + ckpt + " --prompt 'something for a rainy evening drive' --n 3 " +
+      "--temperature 0.8 --items 5 --one-per-artist --exclude s1,s2 --store " +
+      P("run/store.sqlite") + " --user u1 --state 'evening, weekday, commute, car' --out " +
+      P("answers.json"));
   ASSERT_EQ(g.code, 0) << g.output;
   const auto answers = nlohmann::json::parse(ReadFile(P("answers.json")));
   ASSERT_EQ(answers.size(), 3u);
@@ -203,8 +252,10 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
       EXPECT_NE(g.output.find(it["id"].get<std::string>()), std::string::npos);  // printed too
     }
   }
-  EXPECT_NE(ReadFile(P("answers.json.config.toml")).find("one-per-artist = true"), std::string::npos);
-  Result free_text = RunBinary("-q generate --model " + ckpt + " --prompt 'hype me up' --constrained=false --max-tokens 20");
+  EXPECT_NE(ReadFile(P("answers.json.config.toml")).find("one-per-artist = true"),
+            std::string::npos);
+  Result free_text = RunBinary("-q generate --model " + ckpt +
+                               " --prompt 'hype me up' --constrained=false --max-tokens 20");
   EXPECT_EQ(free_text.code, 0) << free_text.output;
   Result bad = RunBinary("-q generate --model " + ckpt + " --prompt x --exclude no_such_song");
   EXPECT_EQ(bad.code, 1);
@@ -217,9 +268,8 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
 }  // namespace muchator
 
 #include <csignal>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 namespace muchator {
 
@@ -237,16 +287,22 @@ std::map<int64_t, std::string> LossLog(const std::string& path) {
 
 // Resume after a kill reaches the same loss at the same step as an uninterrupted run.
 TEST_F(CliTest, PretrainResumesExactlyAfterAKill) {
-  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " + P("run")).code, 0);
-  const std::string common = "-q pretrain --corpus " + P("run/corpus") +
-                             " --stages general,objective --steps 14 --ckpt-every 5 --log-every 1 --eval-every 7"
-                             " --seq-len 32 --batch-size 2 --threads 1 ";
+  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +
+                      P("run"))
+                .code,
+            0);
+  const std::string common =
+      "-q pretrain --corpus " + P("run/corpus") +
+      " --stages general,objective --steps 14 --ckpt-every 5 --log-every 1 --eval-every 7"
+      " --seq-len 32 --batch-size 2 --threads 1 ";
   Result full = RunBinary(common + "--out " + P("a"));
   ASSERT_EQ(full.code, 0) << full.output;
-  const auto want0 = LossLog(P("a/stage0_general/log.jsonl")), want1 = LossLog(P("a/stage1_objective/log.jsonl"));
+  const auto want0 = LossLog(P("a/stage0_general/log.jsonl")),
+             want1 = LossLog(P("a/stage1_objective/log.jsonl"));
   ASSERT_EQ(want1.size(), 14u);
   for (const std::string crash : {"step:7", "ckpt:10", "step:1"}) {
-    const std::string out = P("b_" + crash.substr(0, crash.find(':')) + crash.substr(crash.find(':') + 1));
+    const std::string out =
+        P("b_" + crash.substr(0, crash.find(':')) + crash.substr(crash.find(':') + 1));
     Result crashed = RunBinary(common + "--crash-at " + crash + " --out " + out);
     EXPECT_EQ(crashed.code, 9) << crash << ": " << crashed.output;
     Result resumed = RunBinary(common + "--resume --out " + out);
@@ -258,22 +314,29 @@ TEST_F(CliTest, PretrainResumesExactlyAfterAKill) {
 
 // A real SIGKILL at an arbitrary moment, then --resume: the final losses match the full run.
 TEST_F(CliTest, PretrainSurvivesSigkill) {
-  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " + P("run")).code, 0);
-  const std::string args = "-q pretrain --corpus " + P("run/corpus") +
-                           " --stages general --steps 60 --ckpt-every 4 --log-every 1 --eval-every 30 --seq-len 32"
-                           " --batch-size 2 --threads 1 ";
+  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +
+                      P("run"))
+                .code,
+            0);
+  const std::string args =
+      "-q pretrain --corpus " + P("run/corpus") +
+      " --stages general --steps 60 --ckpt-every 4 --log-every 1 --eval-every 30 --seq-len 32"
+      " --batch-size 2 --threads 1 ";
   Result full = RunBinary(args + "--out " + P("a"));
   ASSERT_EQ(full.code, 0) << full.output;
   const pid_t pid = ::fork();
   if (pid == 0) {
-    const std::string cmd = std::string(MUCHATOR_BIN) + " " + args + "--out " + P("k") + " > /dev/null 2>&1";
+    const std::string cmd =
+        std::string(MUCHATOR_BIN) + " " + args + "--out " + P("k") + " > /dev/null 2>&1";
     ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
     ::_exit(127);
   }
   // Kill once the run is well under way (a few checkpoints written).
   for (int i = 0; i < 600; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (fs::exists(P("k/stage0_general/log.jsonl")) && LossLog(P("k/stage0_general/log.jsonl")).size() >= 18) break;
+    if (fs::exists(P("k/stage0_general/log.jsonl")) &&
+        LossLog(P("k/stage0_general/log.jsonl")).size() >= 18)
+      break;
   }
   ::kill(pid, SIGKILL);
   int status = 0;
@@ -290,14 +353,19 @@ TEST_F(CliTest, PretrainSurvivesSigkill) {
 namespace muchator {
 
 TEST_F(CliTest, PretrainMixedAndFromACheckpoint) {
-  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " + P("run")).code, 0);
-  const std::string common = "-q pretrain --corpus " + P("run/corpus") + " --steps 3 --seq-len 32 --batch-size 2 ";
+  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +
+                      P("run"))
+                .code,
+            0);
+  const std::string common =
+      "-q pretrain --corpus " + P("run/corpus") + " --steps 3 --seq-len 32 --batch-size 2 ";
   Result mixed = RunBinary(common + "--stages general,objective --mixed --out " + P("m"));
   ASSERT_EQ(mixed.code, 0) << mixed.output;
   EXPECT_TRUE(fs::exists(P("m/mixed/final/model.safetensors")));
   EXPECT_FALSE(fs::exists(P("m/stage0_general")));
   EXPECT_NE(mixed.output.find("mixed: 3 steps"), std::string::npos) << mixed.output;
-  Result init = RunBinary(common + "--stages behaviour --init " + P("m/mixed/final") + " --out " + P("i"));
+  Result init =
+      RunBinary(common + "--stages behaviour --init " + P("m/mixed/final") + " --out " + P("i"));
   ASSERT_EQ(init.code, 0) << init.output;
   EXPECT_TRUE(fs::exists(P("i/stage3_behaviour/final/tokenizer.json")));
   Result bad = RunBinary(common + "--stages lyrics --out " + P("x"));
@@ -336,9 +404,14 @@ TEST_F(CliTest, PipelineOnUserDataWithoutGeneralDocumentsSkipsThatStage) {
   while (r.Next(line))
     if (line.find("\"kind\":\"general\"") == std::string::npos) kept += line + "\n";
   WriteFileAtomic(P("w/documents.jsonl"), kept);
-  Result res = RunBinary("pipeline --input " + P("w") + " --model-size tiny --pretrain-steps 2 --ranker-epochs 1 --judge-steps 2 --sft-steps 2 --grpo-steps 1 --vocab-size 600 --out " + P("run"));
+  Result res = RunBinary("pipeline --input " + P("w") +
+                         " --model-size tiny --pretrain-steps 2 --ranker-epochs 1 --judge-steps 2 "
+                         "--sft-steps 2 --grpo-steps 1 --vocab-size 600 --out " +
+                         P("run"));
   ASSERT_EQ(res.code, 0) << res.output;
-  EXPECT_NE(res.output.find("stage0_general: 0 document(s) in the corpus, stage skipped"), std::string::npos) << res.output;
+  EXPECT_NE(res.output.find("stage0_general: 0 document(s) in the corpus, stage skipped"),
+            std::string::npos)
+      << res.output;
   EXPECT_TRUE(fs::exists(P("run/pretrain/stage3_behaviour/final/model.safetensors")));
   EXPECT_FALSE(fs::exists(P("run/world")));
 }

@@ -38,6 +38,7 @@ std::unique_ptr<Command> MakeSftCommand();
 std::unique_ptr<Command> MakeGrpoCommand();
 std::unique_ptr<Command> MakeEvaluateCommand();
 std::unique_ptr<Command> MakeServeCommand();
+std::unique_ptr<Command> MakeBenchmarkCommand();
 
 // All commands, in the order `--help` lists them.
 std::vector<std::unique_ptr<Command>> AllCommands();

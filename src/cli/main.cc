@@ -31,6 +31,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakeGrpoCommand());
   v.push_back(MakeEvaluateCommand());
   v.push_back(MakeServeCommand());
+  v.push_back(MakeBenchmarkCommand());
   return v;
 }
 

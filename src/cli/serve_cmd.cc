@@ -96,12 +96,12 @@ class ServeCommand : public Command {
         if (!Trim(k).empty()) o_.api_keys.push_back(Trim(k));
     ChatServer server(o_);
     const int port = server.Bind();
-    std::string cfg_dir =
-        std::filesystem::path(o_.store.empty() ? o_.run + "/store.sqlite" : o_.store)
-            .parent_path()
-            .string();
-    if (cfg_dir.empty()) cfg_dir = ".";
-    opts.WriteEffective(cfg_dir + "/serve.config.toml");
+    // Next to the store (feedback is the server's output); "." when the store path has no
+    // directory.
+    const std::filesystem::path store_path(o_.store.empty() ? o_.run + "/store.sqlite" : o_.store);
+    const std::filesystem::path cfg_dir =
+        store_path.has_parent_path() ? store_path.parent_path() : ".";
+    opts.WriteEffective((cfg_dir / "serve.config.toml").string());
     std::printf(
         "muchator serve: listening on http://%s:%d/ (chat page at /, API at /v1; Ctrl-C stops)%s\n",
         o_.host.c_str(), port, o_.api_keys.empty() ? "" : " - API keys required");

@@ -1,0 +1,146 @@
+// `muchator benchmark`: the knowledge benchmarks of the paper's Table 5 (eval/knowledge.h) for
+// every checkpoint of a run - each pre-training stage (Table 5's "stage 1, 1+2, 1+2+3"), SFT and
+// GRPO - or for checkpoints given by name.
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "core/threads.h"
+#include "data/store.h"
+#include "eval/knowledge.h"
+#include "eval/report.h"
+#include "infer/checkpoint.h"
+#include "world/oracle.h"
+
+namespace muchator::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+class BenchmarkCommand : public Command {
+ public:
+  std::string name() const override { return "benchmark"; }
+  std::string description() const override {
+    return "Knowledge benchmarks (Table 5): multiple-choice music knowledge (artist, genre), "
+           "query-to-item relevance "
+           "and general knowledge, scored by option log-likelihood, for every checkpoint of a run";
+  }
+  void Declare(Options& opts) override {
+    opts.Add("run", &run_,
+             "a pipeline run directory: its store, world and checkpoints (each pre-training stage, "
+             "sft, grpo)");
+    opts.Add("store", &store_, "SQLite store (songs, artists, queries); default RUN/store.sqlite");
+    opts.Add(
+        "world", &world_,
+        "world directory with an oracle (q2i and general questions need it); default RUN/world");
+    opts.Add("checkpoints", &checkpoints_, "NAME=CHECKPOINT_DIR,... instead of the run's");
+    opts.Add("per-kind", &o_.per_kind, "questions of each kind").Range(1, 1e6);
+    opts.Add("split", &o_.split, "q2i: queries of this split");
+    opts.Add("seed", &seed_, "question sampling seed").Range(0, 9e18);
+    opts.Add("out", &out_,
+             "output directory: knowledge.json, knowledge.md (default RUN/benchmarks)");
+    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+  }
+
+  int Run(const Options& opts) override {
+    SetupThreads(static_cast<int>(threads_));
+    o_.seed = static_cast<uint64_t>(seed_);
+    std::vector<std::pair<std::string, std::string>> cks;
+    if (!run_.empty()) {
+      const RunLayout run = ReadRunLayout(run_);
+      if (store_.empty()) store_ = run.store;
+      if (world_.empty()) world_ = run.world;
+      if (checkpoints_.empty()) {
+        // Each pre-training stage's checkpoint, in curriculum order, then SFT and GRPO.
+        std::vector<std::string> stages;
+        if (fs::is_directory(run_ + "/pretrain"))
+          for (const auto& e : fs::directory_iterator(run_ + "/pretrain"))
+            if (FileExists(e.path().string() + "/final/codec.json"))
+              stages.push_back(e.path().filename().string());
+        std::sort(stages.begin(), stages.end());
+        for (const auto& s : stages)
+          cks.emplace_back("pretrain:" + s, run_ + "/pretrain/" + s + "/final");
+        for (const auto& [name, dir] : run.checkpoints)
+          if (name != "pretrained") cks.emplace_back(name, dir);
+      }
+    }
+    for (const auto& c : checkpoints_) {
+      const size_t eq = c.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == c.size())
+        throw Error("'" + c + "' is not NAME=CHECKPOINT_DIR", "--checkpoints",
+                    "e.g. --checkpoints sft=runs/demo/sft/sft/final");
+      cks.emplace_back(c.substr(0, eq), c.substr(eq + 1));
+    }
+    if (store_.empty()) throw Error("no store", "--store", "give --store FILE or --run DIR");
+    if (cks.empty())
+      throw Error("no checkpoint to benchmark", "--checkpoints",
+                  "give --run DIR of a pipeline run or --checkpoints NAME=DIR");
+    if (out_.empty()) out_ = run_.empty() ? "out/benchmarks" : run_ + "/benchmarks";
+    MakeDirs(out_);
+    opts.WriteEffective(out_ + "/benchmark.config.toml");
+    std::unique_ptr<world::Oracle> oracle;
+    std::string general;
+    if (!world_.empty()) {
+      oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_));
+      if (FileExists(world_ + "/oracle/general_mcq.jsonl"))
+        general = world_ + "/oracle/general_mcq.jsonl";
+    } else {
+      spdlog::warn("no world: the q2i and general questions need its oracle and are left out");
+    }
+    Store store(store_);
+    json rows = json::array();
+    for (const auto& [name, dir] : cks) {
+      Checkpoint ck = LoadCheckpoint(dir);
+      if (!ck.codec)
+        throw Error("the checkpoint has no codec.json", dir,
+                    "benchmark checkpoints written by the pipeline");
+      const auto qs =
+          BuildKnowledgeQuestions(store, ck.catalog, *ck.tok, *ck.codec, oracle.get(), general, o_);
+      const auto t0 = std::chrono::steady_clock::now();
+      const json acc = KnowledgeAccuracy(qs, ScoreOptions(ck.model, qs));
+      spdlog::info("{}: {} questions in {:.1f} s", name, qs.size(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      rows.push_back({{"checkpoint", name}, {"dir", dir}, {"accuracy", acc}});
+    }
+    const json report = {
+        {"per_kind", o_.per_kind}, {"seed", o_.seed}, {"split", o_.split}, {"rows", rows}};
+    WriteFileAtomic(out_ + "/knowledge.json", report.dump(2) + "\n");
+    std::string md = "| checkpoint | artist | genre | q2i | general |\n|---|---|---|---|---|\n";
+    for (const auto& r : rows) {
+      md += "| " + r["checkpoint"].get<std::string>();
+      for (const char* k : {"artist", "genre", "q2i", "general"}) {
+        const json& a = r["accuracy"];
+        char cell[64] = " - ";
+        if (a.contains(k))
+          std::snprintf(cell, sizeof cell, "%.3f (%.3f)", a[k]["acc"].get<double>(),
+                        a[k]["acc_norm"].get<double>());
+        md += std::string(" | ") + cell;
+      }
+      md += " |\n";
+    }
+    md =
+        "Accuracy by summed option log-likelihood (in brackets: by mean per token); chance 0.25; " +
+        std::to_string(o_.per_kind) + " questions per kind at most.\n\n" + md;
+    WriteFileAtomic(out_ + "/knowledge.md", md);
+    std::printf("%s\nwrote %s/knowledge.json and %s/knowledge.md\n", md.c_str(), out_.c_str(),
+                out_.c_str());
+    return 0;
+  }
+
+ private:
+  std::string run_, store_, world_, out_;
+  std::vector<std::string> checkpoints_;
+  KnowledgeOptions o_;
+  int64_t seed_ = 1, threads_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakeBenchmarkCommand() { return std::make_unique<BenchmarkCommand>(); }
+
+}  // namespace muchator::cli
