@@ -69,13 +69,7 @@ class BenchmarkCommand : public Command {
           if (name != "pretrained") cks.emplace_back(name, dir);
       }
     }
-    for (const auto& c : checkpoints_) {
-      const size_t eq = c.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == c.size())
-        throw Error("'" + c + "' is not NAME=CHECKPOINT_DIR", "--checkpoints",
-                    "e.g. --checkpoints sft=runs/demo/sft/sft/final");
-      cks.emplace_back(c.substr(0, eq), c.substr(eq + 1));
-    }
+    for (auto& nc : ParseNamedCheckpoints(checkpoints_)) cks.push_back(std::move(nc));
     if (store_.empty()) throw Error("no store", "--store", "give --store FILE or --run DIR");
     if (cks.empty())
       throw Error("no checkpoint to benchmark", "--checkpoints",

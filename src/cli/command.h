@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/options.h"
@@ -21,6 +22,11 @@ class Command {
   // command can write its effective configuration next to its outputs.
   virtual int Run(const Options& opts) = 0;
 };
+
+// "NAME=CHECKPOINT_DIR" values of a --checkpoints option as (name, dir); throws Error naming
+// the option for a malformed one.
+std::vector<std::pair<std::string, std::string>> ParseNamedCheckpoints(
+    const std::vector<std::string>& values);
 
 std::unique_ptr<Command> MakeIngestCommand();
 std::unique_ptr<Command> MakeWorldCommand();

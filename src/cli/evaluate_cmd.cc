@@ -58,13 +58,7 @@ class EvaluateCommand : public Command {
     }
     if (o_.store.empty())
       throw Error("no store", "--store", "give --store FILE or --run DIR of a pipeline run");
-    for (const auto& c : checkpoints_) {
-      const size_t eq = c.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == c.size())
-        throw Error("'" + c + "' is not NAME=CHECKPOINT_DIR", "--checkpoints",
-                    "e.g. --checkpoints sft=runs/demo/sft/sft/final");
-      o_.checkpoints.emplace_back(c.substr(0, eq), c.substr(eq + 1));
-    }
+    for (auto& nc : ParseNamedCheckpoints(checkpoints_)) o_.checkpoints.push_back(std::move(nc));
     if (out_.empty()) out_ = run_.empty() ? "out/report" : run_ + "/report";
     MakeDirs(out_);
     opts.WriteEffective(out_ + "/evaluate.config.toml");

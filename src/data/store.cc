@@ -215,6 +215,13 @@ void Store::PutEvent(int64_t user_idx, int64_t song_idx, int64_t state_idx, cons
 }
 
 void Store::RecordEvent(const Event& e) {
+  auto next_index = [&](const char* sql_text) {
+    auto& next = Prepared(sql_text);
+    next.Step();
+    const int64_t v = next.Int(0);
+    next.Reset();
+    return v;
+  };
   Begin();
   try {
     auto& song = Prepared("SELECT idx FROM songs WHERE id = ?");
@@ -230,10 +237,7 @@ void Store::RecordEvent(const Event& e) {
     if (user.Step()) user_idx = user.Int(0);
     user.Reset();
     if (user_idx < 0) {
-      auto& next = Prepared("SELECT COALESCE(MAX(idx) + 1, 0) FROM users");
-      next.Step();
-      user_idx = next.Int(0);
-      next.Reset();
+      user_idx = next_index("SELECT COALESCE(MAX(idx) + 1, 0) FROM users");
       User u;
       u.id = e.user;
       PutUser(user_idx, u);
@@ -243,10 +247,7 @@ void Store::RecordEvent(const Event& e) {
     if (auto it = states.find(StateKey(e.state)); it != states.end()) {
       state_idx = it->second;
     } else {
-      auto& next = Prepared("SELECT COALESCE(MAX(state_idx) + 1, 0) FROM states");
-      next.Step();
-      state_idx = next.Int(0);
-      next.Reset();
+      state_idx = next_index("SELECT COALESCE(MAX(state_idx) + 1, 0) FROM states");
       PutState(state_idx, e.state);
     }
     PutEvent(user_idx, song_idx, state_idx, e);

@@ -23,7 +23,8 @@ void Scheduler::Submit(std::vector<SchedulerJob> jobs) {
   {
     std::lock_guard l(mu_);
     for (auto& j : jobs) inbox_.push_back(std::move(j));
-    queued_ = static_cast<int>(inbox_.size()) + engine_.queued();
+    // The engine is not thread-safe: its queue length is the one the engine thread last saw.
+    queued_ = static_cast<int>(inbox_.size()) + engine_queued_;
   }
   cv_.notify_one();
 }
@@ -92,7 +93,8 @@ void Scheduler::Loop() {
     running_ = engine_.running();
     {
       std::lock_guard l(mu_);
-      queued_ = static_cast<int>(inbox_.size()) + engine_.queued();
+      engine_queued_ = engine_.queued();
+      queued_ = static_cast<int>(inbox_.size()) + engine_queued_;
     }
   }
   fail_all("the server is shutting down");

@@ -44,6 +44,7 @@ class Scheduler {
   std::condition_variable cv_;
   std::vector<SchedulerJob> inbox_;
   bool stop_ = false;
+  int engine_queued_ = 0;  // the engine's queue length after the last step (guarded by mu_)
   std::atomic<int> queued_{0}, running_{0};
   std::thread thread_;
 };
