@@ -12,31 +12,41 @@ class WorldCommand : public Command {
  public:
   std::string name() const override { return "world"; }
   std::string description() const override {
-    return "Generate the synthetic music world: ingestion JSONL files and an oracle/ folder with the ground truth "
+    return "Generate the synthetic music world: ingestion JSONL files and an oracle/ folder with "
+           "the ground truth "
            "(docs/world.md)";
   }
   void Declare(Options& opts) override {
-    opts.Add("size", &size_, "preset sizes: tiny (500 songs, tests), demo (5k songs, 200k events), large (1M songs, "
-                             "100M events)").OneOf({"tiny", "demo", "large"});
-    opts.Add("seed", &seed_, "random seed; same seed and counts give byte-identical files").Range(0, 9e18);
+    opts.Add(
+            "size", &size_,
+            "preset sizes: tiny (500 songs, tests), demo (5k songs, 200k events), large (1M songs, "
+            "100M events)")
+        .OneOf({"tiny", "demo", "large"});
+    opts.Add("seed", &seed_, "random seed; same seed and counts give byte-identical files")
+        .Range(0, 9e18);
     opts.Add("out", &out_, "output directory");
-    opts.Add("songs", &songs_, "override the number of songs (0 = the size's default)").Range(0, 1e9);
+    opts.Add("songs", &songs_, "override the number of songs (0 = the size's default)")
+        .Range(0, 1e9);
     opts.Add("artists", &artists_, "override the number of artists (0 = default)").Range(0, 1e9);
     opts.Add("users", &users_, "override the number of users (0 = default)").Range(0, 1e9);
-    opts.Add("events", &events_, "override the number of listening events (0 = default)").Range(0, 1e11);
+    opts.Add("events", &events_, "override the number of listening events (0 = default)")
+        .Range(0, 1e11);
     opts.Add("queries", &queries_, "override the number of queries (0 = default)").Range(0, 1e9);
-    opts.Add("days", &days_, "override the length of the behaviour log in days (0 = default)").Range(0, 3650);
+    opts.Add("days", &days_, "override the length of the behaviour log in days (0 = default)")
+        .Range(0, 3650);
   }
   int Run(const Options& opts) override {
     world::WorldConfig c = Config();
     world::GenerateStats st;
     world::Generate(c, out_, &st);
-    std::printf("world %s (seed %llu) in %s: %lld songs, %lld users, %lld events, %lld comments, %lld playlists, "
-                "%lld documents, %lld relations, %lld queries; %.1f s (%.0f events/s)\n",
-                c.size.c_str(), static_cast<unsigned long long>(c.seed), out_.c_str(), (long long)st.songs,
-                (long long)st.users, (long long)st.events, (long long)st.comments, (long long)st.playlists,
-                (long long)st.documents, (long long)st.relations, (long long)st.queries, st.seconds,
-                st.event_seconds > 0 ? st.events / st.event_seconds : 0.0);
+    std::printf(
+        "world %s (seed %llu) in %s: %lld songs, %lld users, %lld events, %lld comments, %lld "
+        "playlists, "
+        "%lld documents, %lld relations, %lld queries; %.1f s (%.0f events/s)\n",
+        c.size.c_str(), static_cast<unsigned long long>(c.seed), out_.c_str(), (long long)st.songs,
+        (long long)st.users, (long long)st.events, (long long)st.comments, (long long)st.playlists,
+        (long long)st.documents, (long long)st.relations, (long long)st.queries, st.seconds,
+        st.event_seconds > 0 ? st.events / st.event_seconds : 0.0);
     opts.WriteEffective(out_ + "/world.config.toml");
     return 0;
   }

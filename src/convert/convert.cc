@@ -21,7 +21,8 @@ namespace {
 // Rows of one output file, written atomically at the end.
 class JsonlOut {
  public:
-  JsonlOut(std::string dir, std::string name, ConvertSummary* sum) : dir_(std::move(dir)), name_(std::move(name)), sum_(sum) {}
+  JsonlOut(std::string dir, std::string name, ConvertSummary* sum)
+      : dir_(std::move(dir)), name_(std::move(name)), sum_(sum) {}
   void Add(const json& row) {
     buf_ += row.dump() + "\n";
     ++rows_;
@@ -39,7 +40,9 @@ class JsonlOut {
 };
 
 std::string NeedFile(const std::string& path) {
-  if (!FileExists(path)) throw Error("missing input file", path, "give --input the dataset's folder (see docs/converters.md)");
+  if (!FileExists(path))
+    throw Error("missing input file", path,
+                "give --input the dataset's folder (see docs/converters.md)");
   return ReadFile(path);
 }
 
@@ -48,7 +51,8 @@ std::vector<std::string> Split(std::string_view line, char sep) {
   size_t start = 0;
   while (true) {
     const size_t end = line.find(sep, start);
-    out.emplace_back(line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    out.emplace_back(
+        line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
     if (end == std::string_view::npos) break;
     start = end + 1;
   }
@@ -102,7 +106,8 @@ ConvertSummary ConvertJamendo(const std::string& input, const std::string& out) 
     // The original autotagging files: the union of their tags per track.
     if (!fs::is_directory(input + "/data")) NeedFile(input + "/" + merged);
     for (const auto& e : fs::recursive_directory_iterator(input + "/data"))
-      if (e.is_regular_file() && e.path().extension() == ".tsv") files.push_back(fs::relative(e.path(), input).string());
+      if (e.is_regular_file() && e.path().extension() == ".tsv")
+        files.push_back(fs::relative(e.path(), input).string());
     std::sort(files.begin(), files.end());
   }
   struct Track {
@@ -145,20 +150,26 @@ ConvertSummary ConvertJamendo(const std::string& input, const std::string& out) 
       const size_t sep = tag.find("---");
       const std::string kind = sep == std::string::npos ? "" : tag.substr(0, sep);
       const std::string value = sep == std::string::npos ? tag : tag.substr(sep + 3);
-      if (kind == "genre") s.genres.push_back(value);
-      else if (kind == "instrument") s.tags.push_back("instrument:" + value);
-      else if (kind == "mood/theme") s.tags.push_back("mood:" + value);
-      else s.tags.push_back(tag);
+      if (kind == "genre")
+        s.genres.push_back(value);
+      else if (kind == "instrument")
+        s.tags.push_back("instrument:" + value);
+      else if (kind == "mood/theme")
+        s.tags.push_back("mood:" + value);
+      else
+        s.tags.push_back(tag);
     }
     s.extra = {{"jamendo_path", t.path}};
     songs.Add(ToJson(s));
     artist_ids.insert(t.artist);
   }
-  for (const auto& a : artist_ids) artists.Add(ToJson(Artist{a, "Jamendo artist " + Number(a), {}, "", json()}));
+  for (const auto& a : artist_ids)
+    artists.Add(ToJson(Artist{a, "Jamendo artist " + Number(a), {}, "", json()}));
   artists.Write();
   songs.Write();
-  sum.notes.push_back("no titles, artist or album names in this copy (raw.meta.tsv is absent): placeholders "
-                      "'Jamendo track N', 'Jamendo artist N', 'Jamendo album N' keep the real ids");
+  sum.notes.push_back(
+      "no titles, artist or album names in this copy (raw.meta.tsv is absent): placeholders "
+      "'Jamendo track N', 'Jamendo artist N', 'Jamendo album N' keep the real ids");
   return sum;
 }
 
@@ -173,7 +184,10 @@ ConvertSummary ConvertMusicCaps(const std::string& input, const std::string& out
   std::vector<std::string> c;
   NextCsvRecord(text, &pos, &c);  // header
   if (c.size() < 6 || c[0] != "ytid" || c[5] != "caption")
-    throw Error("unexpected header (want ytid,start_s,end_s,audioset_positive_labels,aspect_list,caption,...)", input + "/" + f);
+    throw Error(
+        "unexpected header (want "
+        "ytid,start_s,end_s,audioset_positive_labels,aspect_list,caption,...)",
+        input + "/" + f);
   std::set<std::string> seen;
   int64_t n = 0;
   while (NextCsvRecord(text, &pos, &c)) {
@@ -201,7 +215,10 @@ ConvertSummary ConvertMusicCaps(const std::string& input, const std::string& out
     s.title = "MusicCaps clip " + c[0] + " at " + c[1] + " s";
     s.duration_s = end - start;
     s.tags = ParsePythonStringList(c[4]);
-    s.extra = {{"ytid", c[0]}, {"start_s", start}, {"end_s", end}, {"audioset_labels", Split(c[3], ',')},
+    s.extra = {{"ytid", c[0]},
+               {"start_s", start},
+               {"end_s", end},
+               {"audioset_labels", Split(c[3], ',')},
                {"author_id", c[6]}};
     songs.Add(ToJson(s));
     Document d;
@@ -214,8 +231,9 @@ ConvertSummary ConvertMusicCaps(const std::string& input, const std::string& out
   sum.read[f] = n;
   songs.Write();
   docs.Write();
-  sum.notes.push_back("clips, not songs: no titles or artists; the aspect list becomes tags and the musician's "
-                      "caption a 'caption' document (the role of the paper's song descriptions)");
+  sum.notes.push_back(
+      "clips, not songs: no titles or artists; the aspect list becomes tags and the musician's "
+      "caption a 'caption' document (the role of the paper's song descriptions)");
   return sum;
 }
 
@@ -223,8 +241,9 @@ ConvertSummary ConvertMusicCaps(const std::string& input, const std::string& out
 ConvertSummary ConvertLastfm(const std::string& input, const std::string& out) {
   ConvertSummary sum;
   sum.dataset = "lastfm-2k";
-  JsonlOut artists(out, "artists.jsonl", &sum), songs(out, "songs.jsonl", &sum), users(out, "users.jsonl", &sum),
-      events(out, "events.jsonl", &sum), relations(out, "relations.jsonl", &sum);
+  JsonlOut artists(out, "artists.jsonl", &sum), songs(out, "songs.jsonl", &sum),
+      users(out, "users.jsonl", &sum), events(out, "events.jsonl", &sum),
+      relations(out, "relations.jsonl", &sum);
   std::set<std::string> known_artists;
   {
     const std::string f = "artists.dat";
@@ -241,7 +260,8 @@ ConvertSummary ConvertLastfm(const std::string& input, const std::string& out) {
         continue;
       }
       const std::string a = "lastfm_artist_" + c[0];
-      artists.Add(ToJson(Artist{a, c[1], {}, "", c.size() > 2 ? json{{"lastfm_url", c[2]}} : json()}));
+      artists.Add(
+          ToJson(Artist{a, c[1], {}, "", c.size() > 2 ? json{{"lastfm_url", c[2]}} : json()}));
       // The catalog item is the artist itself: the dataset has no songs.
       Song s;
       s.id = "lastfm_" + c[0];
@@ -300,18 +320,21 @@ ConvertSummary ConvertLastfm(const std::string& input, const std::string& out) {
         ++sum.skipped[f + ": user without plays"];
         continue;
       }
-      relations.Add(ToJson(Relation{"user", "lastfm_user_" + c[0], "friend", "user", "lastfm_user_" + c[1], 1.0}));
+      relations.Add(ToJson(
+          Relation{"user", "lastfm_user_" + c[0], "friend", "user", "lastfm_user_" + c[1], 1.0}));
     }
     sum.read[f] = n;
   }
   if (FileExists(input + "/tags.dat")) {
     sum.read["tags.dat"] = static_cast<int64_t>(DataLines(ReadFile(input + "/tags.dat")).size());
-    sum.notes.push_back("tags.dat is not used: this copy has no artist-tag assignments (user_taggedartists*.dat)");
+    sum.notes.push_back(
+        "tags.dat is not used: this copy has no artist-tag assignments (user_taggedartists*.dat)");
   }
   for (auto* o : {&artists, &songs, &users, &events, &relations}) o->Write();
-  sum.notes.push_back("catalog items are artists (no songs in the dataset); each (user, artist) play count is one "
-                      "event without ts (an unordered preference record, feedback 'finish', count = plays): "
-                      "sequence models cannot learn an order from them, only preferences");
+  sum.notes.push_back(
+      "catalog items are artists (no songs in the dataset); each (user, artist) play count is one "
+      "event without ts (an unordered preference record, feedback 'finish', count = plays): "
+      "sequence models cannot learn an order from them, only preferences");
   return sum;
 }
 
@@ -341,9 +364,12 @@ ConvertSummary ConvertMusicReconer(const std::string& input, const std::string& 
           continue;
         }
         auto& m = mentions[c[2]];
-        if (c[1] == "Artist") m.first.push_back(c[0]);
-        else if (c[1] == "WoA") m.second.push_back(c[0]);
-        else ++sum.skipped[linked + ": unknown mention type"];
+        if (c[1] == "Artist")
+          m.first.push_back(c[0]);
+        else if (c[1] == "WoA")
+          m.second.push_back(c[0]);
+        else
+          ++sum.skipped[linked + ": unknown mention type"];
       }
       sum.read[linked] = n;
     }
@@ -378,9 +404,10 @@ ConvertSummary ConvertMusicReconer(const std::string& input, const std::string& 
   }
   if (found == 0) NeedFile(input + "/data/dataset1/queries.csv");
   queries.Write();
-  sum.notes.push_back("real requests as test-split queries; annotated artist and work mentions in extra.artists / "
-                      "extra.works (lowercase, as annotated) so evaluation can check that a named artist in the "
-                      "catalog is honoured; no users, states or relevance labels");
+  sum.notes.push_back(
+      "real requests as test-split queries; annotated artist and work mentions in extra.artists / "
+      "extra.works (lowercase, as annotated) so evaluation can check that a named artist in the "
+      "catalog is honoured; no users, states or relevance labels");
   return sum;
 }
 
@@ -396,8 +423,10 @@ bool NextCsvRecord(const std::string& text, size_t* pos, std::vector<std::string
     const char ch = text[i];
     if (quoted) {
       if (ch == '"') {
-        if (i + 1 < text.size() && text[i + 1] == '"') cur += '"', ++i;
-        else quoted = false;
+        if (i + 1 < text.size() && text[i + 1] == '"')
+          cur += '"', ++i;
+        else
+          quoted = false;
       } else {
         cur += ch;
       }
@@ -442,7 +471,11 @@ std::vector<std::string> ParsePythonStringList(const std::string& text) {
 }
 
 json ConvertSummary::ToJson() const {
-  return {{"dataset", dataset}, {"read", read}, {"written", written}, {"skipped", skipped}, {"notes", notes}};
+  return {{"dataset", dataset},
+          {"read", read},
+          {"written", written},
+          {"skipped", skipped},
+          {"notes", notes}};
 }
 
 std::string ConvertSummary::Table() const {
@@ -461,13 +494,15 @@ const std::vector<std::string>& ConvertDatasets() {
 }
 
 ConvertSummary Convert(const std::string& name, const std::string& input, const std::string& out) {
-  if (!fs::is_directory(input)) throw Error("not a directory", input, "give --input the dataset's folder");
+  if (!fs::is_directory(input))
+    throw Error("not a directory", input, "give --input the dataset's folder");
   MakeDirs(out);
   if (name == "jamendo") return ConvertJamendo(input, out);
   if (name == "musiccaps") return ConvertMusicCaps(input, out);
   if (name == "lastfm-2k") return ConvertLastfm(input, out);
   if (name == "musicreconer") return ConvertMusicReconer(input, out);
-  throw Error("unknown dataset '" + name + "'", "", "use one of: " + JoinStrings(ConvertDatasets(), ", "));
+  throw Error("unknown dataset '" + name + "'", "",
+              "use one of: " + JoinStrings(ConvertDatasets(), ", "));
 }
 
 }  // namespace muchator

@@ -6,10 +6,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace muchator {
 
@@ -20,7 +19,7 @@ struct ConvertSummary {
   std::map<std::string, int64_t> skipped;  // "file: reason" -> rows skipped
   std::vector<std::string> notes;          // what the dataset lacks and how that was handled
   nlohmann::json ToJson() const;
-  std::string Table() const;               // human-readable, one line per file
+  std::string Table() const;  // human-readable, one line per file
 };
 
 // Converts dataset `name` (jamendo, musiccaps, lastfm-2k, musicreconer). Throws Error for an

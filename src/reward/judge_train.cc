@@ -41,8 +41,8 @@ SongInfo ReadSongs(Store& store) {
 
 // Pairs of one query given a relevance predicate over song rows.
 template <class Relevant>
-void PairsForQuery(const std::string& text, const SongInfo& songs, Relevant relevant, const JudgeLabelOptions& o,
-                   Rng& rng, std::vector<JudgePair>& out) {
+void PairsForQuery(const std::string& text, const SongInfo& songs, Relevant relevant,
+                   const JudgeLabelOptions& o, Rng& rng, std::vector<JudgePair>& out) {
   const int n = static_cast<int>(songs.ids.size());
   std::vector<int> pos;
   for (int tries = 0; tries < 200 && static_cast<int>(pos.size()) < o.positives; ++tries) {
@@ -62,7 +62,8 @@ void PairsForQuery(const std::string& text, const SongInfo& songs, Relevant rele
   int random = 0;
   for (int tries = 0; tries < 100 && random < o.random_negatives; ++tries) {
     const int r = static_cast<int>(rng.Below(static_cast<uint64_t>(n)));
-    if (!relevant(r)) out.push_back({text, songs.ids[static_cast<size_t>(r)], false, false}), ++random;
+    if (!relevant(r))
+      out.push_back({text, songs.ids[static_cast<size_t>(r)], false, false}), ++random;
   }
 }
 
@@ -75,7 +76,8 @@ bool HasTestForm(const std::string& text) {
     return f;
   }();
   const std::string t = world::WordPadded(text);
-  return std::any_of(forms.begin(), forms.end(), [&](const std::string& f) { return t.find(f) != std::string::npos; });
+  return std::any_of(forms.begin(), forms.end(),
+                     [&](const std::string& f) { return t.find(f) != std::string::npos; });
 }
 
 void Cap(std::vector<JudgePair>& v, int64_t max, Rng& rng) {
@@ -96,31 +98,45 @@ JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const Jud
       ++labels.dropped_queries;
       return;
     }
-    auto& out = heldout ? labels.heldout : oracle && q.split == "rl" ? labels.heldout_seen : labels.train;
+    auto& out = heldout                     ? labels.heldout
+                : oracle && q.split == "rl" ? labels.heldout_seen
+                                            : labels.train;
     if (oracle) {
-      const world::QueryFacets f = oracle->FacetsOf(q.id).count() > 0 ? oracle->FacetsOf(q.id) : oracle->ParseQuery(q.text);
+      const world::QueryFacets f =
+          oracle->FacetsOf(q.id).count() > 0 ? oracle->FacetsOf(q.id) : oracle->ParseQuery(q.text);
       if (f.count() == 0) return;
-      PairsForQuery(q.text, songs, [&](int r) { return oracle->Relevant(f, songs.ids[static_cast<size_t>(r)]); }, o, rng, out);
+      PairsForQuery(
+          q.text, songs,
+          [&](int r) { return oracle->Relevant(f, songs.ids[static_cast<size_t>(r)]); }, o, rng,
+          out);
     } else if (!q.relevant.empty()) {
       std::unordered_set<std::string> rel(q.relevant.begin(), q.relevant.end());
-      PairsForQuery(q.text, songs, [&](int r) { return rel.count(songs.ids[static_cast<size_t>(r)]) > 0; }, o, rng, out);
+      PairsForQuery(
+          q.text, songs, [&](int r) { return rel.count(songs.ids[static_cast<size_t>(r)]) > 0; }, o,
+          rng, out);
     }
   });
   Cap(labels.train, o.max_train, rng);
   Cap(labels.heldout, o.max_heldout, rng);
   Cap(labels.heldout_seen, o.max_heldout, rng);
   if (labels.train.empty())
-    throw Error("no labelled training pairs: the store has no sft/rl queries with known relevant songs", store.path(),
-                oracle ? "check the world's queries" : "give --world (an oracle) or queries with \"relevant\" songs");
+    throw Error(
+        "no labelled training pairs: the store has no sft/rl queries with known relevant songs",
+        store.path(),
+        oracle ? "check the world's queries"
+               : "give --world (an oracle) or queries with \"relevant\" songs");
   if (labels.heldout.empty())
-    spdlog::warn("no held-out judge pairs (no queries with split \"test\"): the report has no held-out metrics");
+    spdlog::warn(
+        "no held-out judge pairs (no queries with split \"test\"): the report has no held-out "
+        "metrics");
   return labels;
 }
 
 double BestF1Threshold(const std::vector<float>& prob, const std::vector<bool>& relevant) {
   std::vector<std::pair<float, bool>> v;
   int64_t positives = 0;
-  for (size_t i = 0; i < prob.size(); ++i) v.push_back({prob[i], relevant[i]}), positives += relevant[i];
+  for (size_t i = 0; i < prob.size(); ++i)
+    v.push_back({prob[i], relevant[i]}), positives += relevant[i];
   if (positives == 0) return 0.5;
   std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   // Sweeping the threshold down through the sorted scores: at v[i].first, items 0..i say yes.
@@ -159,7 +175,8 @@ nlohmann::json JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs) {
   const double recall = tp + fn ? static_cast<double>(tp) / (tp + fn) : 0.0;
   return {{"pairs", pairs.size()},
           {"positives", tp + fn},
-          {"accuracy", pairs.empty() ? 0.0 : static_cast<double>(tp + tn) / static_cast<double>(pairs.size())},
+          {"accuracy",
+           pairs.empty() ? 0.0 : static_cast<double>(tp + tn) / static_cast<double>(pairs.size())},
           {"precision", precision},
           {"recall", recall},
           {"f1", precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0},
@@ -171,8 +188,10 @@ nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const Judge
                           const std::string& out_dir) {
   MakeDirs(out_dir);
   const JudgeLabels labels = MakeJudgeLabels(store, oracle, o.labels);
-  spdlog::info("judge labels: {} train pairs, {} held-out pairs ({} training queries dropped for test forms)",
-               labels.train.size(), labels.heldout.size(), labels.dropped_queries);
+  spdlog::info(
+      "judge labels: {} train pairs, {} held-out pairs ({} training queries dropped for test "
+      "forms)",
+      labels.train.size(), labels.heldout.size(), labels.dropped_queries);
   // The model and its tokenizer.
   torch::manual_seed(o.train.seed);
   Qwen3ForCausalLM model{nullptr};
@@ -186,16 +205,20 @@ nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const Judge
       Qwen3ForCausalLM shallow(c);
       auto from = model->named_parameters();
       torch::NoGradGuard g;
-      for (auto& p : shallow->named_parameters()) p.value().copy_(from[p.key()]);  // same names, first layers
-      spdlog::info("judge: the first {} of {} layers of {}", o.layers, model->config().num_hidden_layers, o.init);
+      for (auto& p : shallow->named_parameters())
+        p.value().copy_(from[p.key()]);  // same names, first layers
+      spdlog::info("judge: the first {} of {} layers of {}", o.layers,
+                   model->config().num_hidden_layers, o.init);
       model = shallow;
     }
   } else {
     if (o.tokenizer.empty())
-      throw Error("a fresh judge needs a tokenizer", "--tokenizer", "give --init CHECKPOINT or --tokenizer tokenizer.json");
+      throw Error("a fresh judge needs a tokenizer", "--tokenizer",
+                  "give --init CHECKPOINT or --tokenizer tokenizer.json");
     tokenizer_json = o.tokenizer;
   }
-  if (!fs::exists(tokenizer_json)) throw Error("tokenizer not found", tokenizer_json, "give --tokenizer PATH");
+  if (!fs::exists(tokenizer_json))
+    throw Error("tokenizer not found", tokenizer_json, "give --tokenizer PATH");
   auto tok = Tokenizer::LoadHf(tokenizer_json);
   if (!model) {
     ModelConfig c = ModelConfig::Named(o.model_size);
@@ -225,25 +248,31 @@ nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const Judge
     }
     w.Finish();
   }
-  const StageResult r = TrainStage(model, corpus, {"judge"}, {"judge"}, out_dir, "lm", o.train, /*resume=*/false,
-                                   tokenizer_json);
+  const StageResult r = TrainStage(model, corpus, {"judge"}, {"judge"}, out_dir, "lm", o.train,
+                                   /*resume=*/false, tokenizer_json);
   {
     std::string rows;
-    for (const auto& [id, text] : summaries) rows += nlohmann::json({{"id", id}, {"summary", text}}).dump() + "\n";
+    for (const auto& [id, text] : summaries)
+      rows += nlohmann::json({{"id", id}, {"summary", text}}).dump() + "\n";
     WriteFileAtomic(out_dir + "/judge_songs.jsonl", rows);
   }
-  nlohmann::json report = {{"train_pairs", labels.train.size()},
-                           {"train_positives", std::count_if(labels.train.begin(), labels.train.end(),
-                                                             [](const JudgePair& p) { return p.relevant; })},
-                           {"heldout_pairs", labels.heldout.size()},
-                           {"dropped_training_queries", labels.dropped_queries},
-                           {"labels", oracle ? "oracle" : "queries' relevant lists"},
-                           {"final_train_loss", r.final_loss}};
-  nlohmann::json meta = {{"format", "muchator-judge-1"}, {"threshold", o.threshold > 0 ? o.threshold : 0.5}, {"report", report}};
+  nlohmann::json report = {
+      {"train_pairs", labels.train.size()},
+      {"train_positives", std::count_if(labels.train.begin(), labels.train.end(),
+                                        [](const JudgePair& p) { return p.relevant; })},
+      {"heldout_pairs", labels.heldout.size()},
+      {"dropped_training_queries", labels.dropped_queries},
+      {"labels", oracle ? "oracle" : "queries' relevant lists"},
+      {"final_train_loss", r.final_loss}};
+  nlohmann::json meta = {{"format", "muchator-judge-1"},
+                         {"threshold", o.threshold > 0 ? o.threshold : 0.5},
+                         {"report", report}};
   WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   auto judge = Judge::Load(out_dir);
   if (o.threshold <= 0) {
-    std::vector<JudgePair> sample(labels.train.begin(), labels.train.begin() + static_cast<long>(std::min<size_t>(1000, labels.train.size())));
+    std::vector<JudgePair> sample(
+        labels.train.begin(),
+        labels.train.begin() + static_cast<long>(std::min<size_t>(1000, labels.train.size())));
     std::vector<std::string> queries;
     std::vector<int> rows, query_of;
     std::vector<bool> relevant;
@@ -261,7 +290,8 @@ nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const Judge
   }
   report["threshold"] = judge->threshold();
   if (!labels.heldout.empty()) report["heldout"] = JudgeMetrics(*judge, labels.heldout);
-  if (!labels.heldout_seen.empty()) report["heldout_seen_forms"] = JudgeMetrics(*judge, labels.heldout_seen);
+  if (!labels.heldout_seen.empty())
+    report["heldout_seen_forms"] = JudgeMetrics(*judge, labels.heldout_seen);
   meta["report"] = report;
   WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   return report;

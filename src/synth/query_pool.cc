@@ -22,7 +22,8 @@ int QueryPool::Add(const std::string& text, const std::string& source, int song)
   auto& songs = songs_of_text[static_cast<size_t>(it->second)];
   if (std::find(songs.begin(), songs.end(), song) == songs.end()) songs.push_back(song);
   auto& texts_here = texts_of_song[static_cast<size_t>(song)];
-  if (std::find(texts_here.begin(), texts_here.end(), it->second) == texts_here.end()) texts_here.push_back(it->second);
+  if (std::find(texts_here.begin(), texts_here.end(), it->second) == texts_here.end())
+    texts_here.push_back(it->second);
   return it->second;
 }
 
@@ -37,7 +38,8 @@ bool HasWorldQueryForm(const std::string& text) {
     return f;
   }();
   const std::string t = world::WordPadded(text);
-  return std::any_of(forms.begin(), forms.end(), [&](const std::string& f) { return t.find(f) != std::string::npos; });
+  return std::any_of(forms.begin(), forms.end(),
+                     [&](const std::string& f) { return t.find(f) != std::string::npos; });
 }
 
 QueryGenerator TemplateQueryGenerator() {
@@ -82,7 +84,8 @@ void After(const std::string& lower, std::string_view cue, std::vector<std::stri
 std::vector<std::string> SplitAnd(const std::string& phrase) {
   std::vector<std::string> parts;
   size_t start = 0;
-  for (size_t at = phrase.find(" and "); at != std::string::npos; at = phrase.find(" and ", start)) {
+  for (size_t at = phrase.find(" and "); at != std::string::npos;
+       at = phrase.find(" and ", start)) {
     parts.push_back(phrase.substr(start, at - start));
     start = at + 5;
   }
@@ -100,27 +103,33 @@ std::string Lower(const std::string& s) {
 
 QueryGenerator TextQueryGenerator() {
   return [](const SongFacts& f, std::vector<std::pair<std::string, std::string>>& out) {
-    static const std::vector<std::string_view> kNegative = {"not ", "skip", "too much", "did not", "didn't", "meh"};
-    static const std::vector<std::string_view> kSituationCues = {"perfect for ", "ideal for ", "great for ",
-                                                                 "a favourite for ", "associated with "};
+    static const std::vector<std::string_view> kNegative = {"not ",    "skip",   "too much",
+                                                            "did not", "didn't", "meh"};
+    static const std::vector<std::string_view> kSituationCues = {
+        "perfect for ", "ideal for ", "great for ", "a favourite for ", "associated with "};
     auto mine = [&](const std::string& text, const char* source, bool is_comment) {
       const std::string lower = Lower(text);
-      if (is_comment && std::any_of(kNegative.begin(), kNegative.end(),
-                                    [&](std::string_view n) { return lower.find(n) != std::string::npos; }))
+      if (is_comment && std::any_of(kNegative.begin(), kNegative.end(), [&](std::string_view n) {
+            return lower.find(n) != std::string::npos;
+          }))
         return;
       std::vector<std::string> situations, moods;
       for (auto cue : kSituationCues) After(lower, cue, situations);
       After(lower, "lyrics are about ", situations);
       // "added it to my cozy winter list"
-      for (size_t at = lower.find("added it to my "); at != std::string::npos; at = lower.find("added it to my ", at + 1)) {
+      for (size_t at = lower.find("added it to my "); at != std::string::npos;
+           at = lower.find("added it to my ", at + 1)) {
         const std::string p = Clause(std::string_view(lower).substr(at + 15));
-        if (p.size() > 5 && p.size() <= 45 && p.compare(p.size() - 5, 5, " list") == 0) situations.push_back(p.substr(0, p.size() - 5));
+        if (p.size() > 5 && p.size() <= 45 && p.compare(p.size() - 5, 5, " list") == 0)
+          situations.push_back(p.substr(0, p.size() - 5));
       }
       // "dreamy vibes"
-      for (size_t at = lower.find(" vibes"); at != std::string::npos; at = lower.find(" vibes", at + 1)) {
+      for (size_t at = lower.find(" vibes"); at != std::string::npos;
+           at = lower.find(" vibes", at + 1)) {
         if (at == 0) continue;
         const size_t begin = lower.find_last_of(" ,.!", at - 1);
-        const std::string w = lower.substr(begin == std::string::npos ? 0 : begin + 1, at - (begin == std::string::npos ? 0 : begin + 1));
+        const std::string w = lower.substr(begin == std::string::npos ? 0 : begin + 1,
+                                           at - (begin == std::string::npos ? 0 : begin + 1));
         if (!w.empty() && w.size() <= 20) moods.push_back(w);
       }
       for (const auto& s : situations)
@@ -143,7 +152,8 @@ QueryGenerator DefaultQueryGenerator() {
 }
 
 QueryPool BuildQueryPool(Store& store, const Catalog& catalog, const QueryGenerator& generate,
-                         const std::function<bool(const std::string&)>& forbidden, const QueryPoolOptions& o) {
+                         const std::function<bool(const std::string&)>& forbidden,
+                         const QueryPoolOptions& o) {
   QueryPool pool;
   pool.texts_of_song.resize(catalog.items.size());
   std::unordered_map<std::string, std::vector<std::string>> playlists;

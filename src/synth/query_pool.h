@@ -16,17 +16,19 @@ namespace muchator {
 class Store;
 
 struct QueryPool {
-  std::vector<std::string> texts;                 // distinct query texts
-  std::vector<std::string> sources;               // per text: "template:tag", "template:genre", "playlist", "real"
-  std::vector<std::vector<int>> songs_of_text;    // catalog indexes, sorted
-  std::vector<std::vector<int>> texts_of_song;    // per catalog index
-  int64_t dropped_forbidden = 0;                  // generated texts refused by the forbidden-form guard
+  std::vector<std::string> texts;  // distinct query texts
+  std::vector<std::string>
+      sources;  // per text: "template:tag", "template:genre", "playlist", "real"
+  std::vector<std::vector<int>> songs_of_text;  // catalog indexes, sorted
+  std::vector<std::vector<int>> texts_of_song;  // per catalog index
+  int64_t dropped_forbidden = 0;  // generated texts refused by the forbidden-form guard
   int Add(const std::string& text, const std::string& source, int song);
   std::unordered_map<std::string, int> index;
 };
 
 struct QueryPoolOptions {
-  int per_song = 6;  // at most this many generated queries per song (seeded choice among its candidates)
+  int per_song =
+      6;  // at most this many generated queries per song (seeded choice among its candidates)
   uint64_t seed = 1;
   bool real_queries = true;  // add the data's queries that list relevant songs (not test/rl splits)
 };
@@ -35,10 +37,12 @@ struct QueryPoolOptions {
 struct SongFacts {
   const Song* song;
   const std::vector<std::string>* playlists;  // titles of playlists holding the song
-  const std::vector<std::string>* comments;   // texts of comments on the song (listeners', critics')
-  const std::vector<std::string>* documents;  // texts of documents about the song (descriptions, background)
+  const std::vector<std::string>* comments;  // texts of comments on the song (listeners', critics')
+  const std::vector<std::string>*
+      documents;  // texts of documents about the song (descriptions, background)
 };
-using QueryGenerator = std::function<void(const SongFacts&, std::vector<std::pair<std::string, std::string>>& out)>;
+using QueryGenerator =
+    std::function<void(const SongFacts&, std::vector<std::pair<std::string, std::string>>& out)>;
 
 // The required template generator: tags and genres in a few phrasings ("music for the seaside",
 // "dreamy songs", "play some folk", "dreamy folk songs"), and titles of playlists holding the song
@@ -49,7 +53,8 @@ QueryGenerator TemplateQueryGenerator();
 // road trip", "added it to my rainy day list", "dreamy vibes") and descriptions ("its lyrics are
 // about the seaside and jogging", "often associated with a breakup", "a favourite for the night").
 // English cue phrases; negative comments ("not X at all", "too much for X", "did not work") are
-// skipped. Queries: "music for X" (situations), "X songs" (moods), sources "comment", "description".
+// skipped. Queries: "music for X" (situations), "X songs" (moods), sources "comment",
+// "description".
 QueryGenerator TextQueryGenerator();
 // Every built-in generator: templates, then text-mined queries.
 QueryGenerator DefaultQueryGenerator();
@@ -60,6 +65,7 @@ bool HasWorldQueryForm(const std::string& text);
 
 // `forbidden(text)` true = the text must not enter the pool (the world's query-only forms).
 QueryPool BuildQueryPool(Store& store, const Catalog& catalog, const QueryGenerator& generate,
-                         const std::function<bool(const std::string&)>& forbidden, const QueryPoolOptions& o);
+                         const std::function<bool(const std::string&)>& forbidden,
+                         const QueryPoolOptions& o);
 
 }  // namespace muchator

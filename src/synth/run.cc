@@ -12,17 +12,20 @@
 
 namespace muchator {
 
-nlohmann::json RunUq2iSynthesis(Store& store, const std::string& model_dir, const std::string& ranker_dir,
-                                const world::Oracle* oracle, const std::string& out_dir, const SynthRunOptions& o) {
+nlohmann::json RunUq2iSynthesis(Store& store, const std::string& model_dir,
+                                const std::string& ranker_dir, const world::Oracle* oracle,
+                                const std::string& out_dir, const SynthRunOptions& o) {
   MakeDirs(out_dir);
   const Catalog catalog = Catalog::FromStore(store);
   spdlog::info("synth: building the query pool");
-  const QueryPool pool = BuildQueryPool(store, catalog, DefaultQueryGenerator(),
-                                        oracle ? HasWorldQueryForm : std::function<bool(const std::string&)>(), o.pool);
+  const QueryPool pool = BuildQueryPool(
+      store, catalog, DefaultQueryGenerator(),
+      oracle ? HasWorldQueryForm : std::function<bool(const std::string&)>(), o.pool);
   if (pool.texts.size() < 2)
-    throw Error("the query pool has fewer than 2 queries", store.path(), "the songs need tags, genres or playlists");
-  spdlog::info("synth: {} distinct queries ({} refused for query-only forms); embedding with {}", pool.texts.size(),
-               pool.dropped_forbidden, model_dir);
+    throw Error("the query pool has fewer than 2 queries", store.path(),
+                "the songs need tags, genres or playlists");
+  spdlog::info("synth: {} distinct queries ({} refused for query-only forms); embedding with {}",
+               pool.texts.size(), pool.dropped_forbidden, model_dir);
   Checkpoint ck = LoadCheckpoint(model_dir);
   const torch::Tensor emb = EmbedTexts(ck.model, *ck.tok, pool.texts);
   const int k = ClusterCount(static_cast<int64_t>(pool.texts.size()), o.per_cluster);
@@ -42,8 +45,9 @@ nlohmann::json RunUq2iSynthesis(Store& store, const std::string& model_dir, cons
   }
   Ranker ranker = Ranker::Load(ranker_dir);
   AtomicWriter w(out_dir + "/triplets.jsonl");
-  nlohmann::json s = SynthesizeUq2i(store, catalog, pool, clusters, ranker, oracle, o.uq2i,
-                                    [&](const Uq2iTriplet& t) { w.WriteLine(t.ToJson(catalog).dump()); });
+  nlohmann::json s =
+      SynthesizeUq2i(store, catalog, pool, clusters, ranker, oracle, o.uq2i,
+                     [&](const Uq2iTriplet& t) { w.WriteLine(t.ToJson(catalog).dump()); });
   w.Commit();
   s["pool_queries"] = pool.texts.size();
   s["clusters"] = k;
@@ -54,14 +58,20 @@ nlohmann::json RunUq2iSynthesis(Store& store, const std::string& model_dir, cons
 
 std::string Uq2iSummaryLine(const nlohmann::json& s) {
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%lld triplets from %lld users (%lld excluded: rl/test), %lld queries in %d clusters, %.0f triplets/s",
-                s["triplets"].get<long long>(), s["users"].get<long long>(), s["excluded_users"].get<long long>(),
-                s["pool_queries"].get<long long>(), s["clusters"].get<int>(), s["triplets_per_s"].get<double>());
+  std::snprintf(buf, sizeof buf,
+                "%lld triplets from %lld users (%lld excluded: rl/test), %lld queries in %d "
+                "clusters, %.0f triplets/s",
+                s["triplets"].get<long long>(), s["users"].get<long long>(),
+                s["excluded_users"].get<long long>(), s["pool_queries"].get<long long>(),
+                s["clusters"].get<int>(), s["triplets_per_s"].get<double>());
   std::string line = buf;
   if (s.contains("oracle")) {
-    std::snprintf(buf, sizeof buf, "; oracle relevance@10 %.3f (before filtering %.3f), utility %.3f (before %.3f)",
-                  s["oracle"]["relevance_at_10"].get<double>(), s["oracle"]["relevance_before_filtering"].get<double>(),
-                  s["oracle"]["utility"].get<double>(), s["oracle"]["utility_before_filtering"].get<double>());
+    std::snprintf(buf, sizeof buf,
+                  "; oracle relevance@10 %.3f (before filtering %.3f), utility %.3f (before %.3f)",
+                  s["oracle"]["relevance_at_10"].get<double>(),
+                  s["oracle"]["relevance_before_filtering"].get<double>(),
+                  s["oracle"]["utility"].get<double>(),
+                  s["oracle"]["utility_before_filtering"].get<double>());
     line += buf;
   }
   return line;
@@ -71,9 +81,10 @@ namespace {
 
 void PrintGeneration(const std::string& label, const nlohmann::json& g) {
   for (const char* mode : {"constrained", "unconstrained"})
-    std::printf("%s %s: relevance@10 %.3f, utility %.3f, factuality %.3f, well-formed %.3f\n", label.c_str(), mode,
-                g[mode]["relevance_at_10"].get<double>(), g[mode]["utility"].get<double>(),
-                g[mode]["factuality"].get<double>(), g[mode]["well_formed"].get<double>());
+    std::printf("%s %s: relevance@10 %.3f, utility %.3f, factuality %.3f, well-formed %.3f\n",
+                label.c_str(), mode, g[mode]["relevance_at_10"].get<double>(),
+                g[mode]["utility"].get<double>(), g[mode]["factuality"].get<double>(),
+                g[mode]["well_formed"].get<double>());
 }
 
 // Held-out synthesised pairs (users not trained on) and the test split's real queries.
@@ -89,8 +100,9 @@ void Check(Store& store, Checkpoint& ck, const world::Oracle& oracle, const std:
 
 }  // namespace
 
-nlohmann::json RunSft(Store& store, const std::string& init_dir, const std::string& triplets, const std::string& out_dir,
-                      const world::Oracle* oracle, const SftOptions& o, const GenerationEvalOptions& eval, bool check_before) {
+nlohmann::json RunSft(Store& store, const std::string& init_dir, const std::string& triplets,
+                      const std::string& out_dir, const world::Oracle* oracle, const SftOptions& o,
+                      const GenerationEvalOptions& eval, bool check_before) {
   MakeDirs(out_dir);
   nlohmann::json report;
   {
@@ -99,8 +111,9 @@ nlohmann::json RunSft(Store& store, const std::string& init_dir, const std::stri
     if (oracle && check_before) Check(store, base, *oracle, out_dir, eval, "before", report);
   }
   Qwen3ForCausalLM model = LoadModel(init_dir);
-  const StageResult r = TrainStage(model, out_dir + "/corpus", {"sft"}, {"sft"}, out_dir, "sft", o.train,
-                                   /*resume=*/false, out_dir + "/corpus/tokenizer.json");
+  const StageResult r =
+      TrainStage(model, out_dir + "/corpus", {"sft"}, {"sft"}, out_dir, "sft", o.train,
+                 /*resume=*/false, out_dir + "/corpus/tokenizer.json");
   report["final_train_loss"] = r.final_loss;
   report["heldout_loss"] = r.heldout.empty() ? 0.0 : r.heldout[0].second;
   std::printf("sft: %lld examples, %lld steps, train loss %.4f, held-out loss %.4f\n",

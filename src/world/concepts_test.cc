@@ -20,8 +20,10 @@ TEST(ConceptsTest, InventoryHasTheRequiredBreadth) {
       EXPECT_FALSE(c.query_test.empty()) << c.id;
     }
   for (const auto& s : Situations()) {
-    for (const auto& m : s.moods) EXPECT_GE(FindConcept(Moods(), m), 0) << s.id << " names unknown mood " << m;
-    for (const auto& g : s.genres) EXPECT_GE(FindConcept(Genres(), g), 0) << s.id << " names unknown genre " << g;
+    for (const auto& m : s.moods)
+      EXPECT_GE(FindConcept(Moods(), m), 0) << s.id << " names unknown mood " << m;
+    for (const auto& g : s.genres)
+      EXPECT_GE(FindConcept(Genres(), g), 0) << s.id << " names unknown genre " << g;
   }
 }
 
@@ -33,11 +35,14 @@ TEST(ConceptsTest, QueryFormsNeverOccurInsideTrainingForms) {
     for (const auto& c : *list) {
       for (const auto& f : c.meta) training.push_back(WordPadded(f));
       for (const auto& f : c.social) training.push_back(WordPadded(f));
-      for (const auto& f : c.query_train) EXPECT_TRUE(query_forms.insert(f).second) << "duplicate form " << f;
-      for (const auto& f : c.query_test) EXPECT_TRUE(query_forms.insert(f).second) << "duplicate form " << f;
+      for (const auto& f : c.query_train)
+        EXPECT_TRUE(query_forms.insert(f).second) << "duplicate form " << f;
+      for (const auto& f : c.query_test)
+        EXPECT_TRUE(query_forms.insert(f).second) << "duplicate form " << f;
     }
   for (const auto& q : query_forms)
-    for (const auto& t : training) EXPECT_EQ(t.find(WordPadded(q)), std::string::npos) << q << " inside " << t;
+    for (const auto& t : training)
+      EXPECT_EQ(t.find(WordPadded(q)), std::string::npos) << q << " inside " << t;
 }
 
 TEST(ConceptsTest, WordPaddedNormalises) {

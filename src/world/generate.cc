@@ -4,7 +4,6 @@
 #include <charconv>
 #include <cmath>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -20,7 +19,8 @@ namespace muchator::world {
 using nlohmann::json;
 
 int64_t HeldoutCutoffTs(const WorldConfig& c) {
-  return kWorldStartTs + static_cast<int64_t>(std::llround(c.days * (1.0 - c.heldout_fraction) * 86400.0));
+  return kWorldStartTs +
+         static_cast<int64_t>(std::llround(c.days * (1.0 - c.heldout_fraction) * 86400.0));
 }
 
 namespace {
@@ -71,7 +71,8 @@ void AppendEventLine(std::string& buf, const std::string& user, const std::strin
   buf.append(num, std::to_chars(num, num + sizeof num, ts).ptr);
   buf += ",\"state\":{\"time_of_day\":\"";
   buf += kTimesOfDay[s.time_of_day()];
-  buf += s.weekend ? "\",\"day_type\":\"weekend\",\"context\":\"" : "\",\"day_type\":\"weekday\",\"context\":\"";
+  buf += s.weekend ? "\",\"day_type\":\"weekend\",\"context\":\""
+                   : "\",\"day_type\":\"weekday\",\"context\":\"";
   buf += kContexts[s.context];
   buf += "\",\"device\":\"";
   buf += kDevices[s.device];
@@ -141,10 +142,16 @@ void WriteCatalog(const WorldModel& w, Writers& out, GenerateStats& st) {
   }
   for (const auto& u : w.users) {
     out["users.jsonl"].WriteLine(ToJson(User{u.id, u.profile, {}}).dump());
-    json o = {{"id", u.id}, {"genre_affinity", json::object()}, {"favourite_artists", json::array()},
-              {"languages", json::array()}, {"energy_base", R3(u.energy_base)}, {"tod_energy", json::array()},
-              {"tod_activity", json::array()}, {"era", Eras()[u.era].decade}};
-    for (int g = 0; g < kNumGenres; ++g) o["genre_affinity"][Genres()[g].id] = R3(u.genre_affinity[g]);
+    json o = {{"id", u.id},
+              {"genre_affinity", json::object()},
+              {"favourite_artists", json::array()},
+              {"languages", json::array()},
+              {"energy_base", R3(u.energy_base)},
+              {"tod_energy", json::array()},
+              {"tod_activity", json::array()},
+              {"era", Eras()[u.era].decade}};
+    for (int g = 0; g < kNumGenres; ++g)
+      o["genre_affinity"][Genres()[g].id] = R3(u.genre_affinity[g]);
     for (int a : u.favourite_artists) o["favourite_artists"].push_back(w.artists[a].id);
     for (int l : u.languages) o["languages"].push_back(Languages()[l].code);
     for (int t = 0; t < 4; ++t) o["tod_energy"].push_back(R3(u.tod_energy[t]));
@@ -168,7 +175,8 @@ void WriteEvents(const WorldModel& w, const Feed& feed, Writers& out, GenerateSt
     const UserLatent& u = w.users[ui];
     Rng r = Rng::Derive(w.config.seed, "events", ui);
     // Activity varies between users (log-normal around the mean), at least one session.
-    const int64_t target = std::max<int64_t>(3, std::llround(per_user * std::exp(r.Normal(-0.125, 0.5))));
+    const int64_t target =
+        std::max<int64_t>(3, std::llround(per_user * std::exp(r.Normal(-0.125, 0.5))));
     // Session lengths first (4-16 exposures, the last one cut to reach the target), then their
     // days, sorted, so sessions spread over the whole log.
     std::vector<int> lengths;
@@ -178,13 +186,15 @@ void WriteEvents(const WorldModel& w, const Feed& feed, Writers& out, GenerateSt
       n += len;
     }
     std::vector<int> days;
-    for (size_t k = 0; k < lengths.size(); ++k) days.push_back(static_cast<int>(r.Below(w.config.days)));
+    for (size_t k = 0; k < lengths.size(); ++k)
+      days.push_back(static_cast<int>(r.Below(w.config.days)));
     std::sort(days.begin(), days.end());
     int64_t written = 0, last_ts = 0;
     std::vector<int> session_pos;
     for (size_t d = 0; d < days.size(); ++d) {
       const WorldState s = SampleState(r, u, days[d]);
-      int64_t ts = kWorldStartTs + days[d] * 86400LL + s.hour * 3600LL + static_cast<int64_t>(r.Below(3000));
+      int64_t ts =
+          kWorldStartTs + days[d] * 86400LL + s.hour * 3600LL + static_cast<int64_t>(r.Below(3000));
       ts = std::max(ts, last_ts + 1);
       const int len = lengths[d];
       session_pos.clear();
@@ -234,14 +244,19 @@ void WriteSocial(const WorldModel& w, Writers& out, GenerateStats& st) {
     for (int k = 0; k < n; ++k) {
       const bool positive = r.Bernoulli(1.0 / (1.0 + std::exp(-(0.8 + s.quality))));
       const std::string user = w.users[r.Below(w.users.size())].id;
-      Comment c{"c" + std::to_string(++cid), s.id, user, "user", UserComment(r, s, positive),
+      Comment c{"c" + std::to_string(++cid),
+                s.id,
+                user,
+                "user",
+                UserComment(r, s, positive),
                 kWorldStartTs + static_cast<int64_t>(r.Below(w.config.days * 86400LL)),
                 static_cast<int64_t>(r.Below(50))};
       out["comments.jsonl"].WriteLine(ToJson(c).dump());
       ++st.comments;
     }
     if (r.Bernoulli(0.1)) {
-      Comment c{"c" + std::to_string(++cid), s.id, "", "professional", ProfessionalReview(r, w, s), kNoTimestamp, 0};
+      Comment c{"c" + std::to_string(++cid), s.id,         "", "professional",
+                ProfessionalReview(r, w, s), kNoTimestamp, 0};
       out["comments.jsonl"].WriteLine(ToJson(c).dump());
       ++st.comments;
     }
@@ -254,7 +269,9 @@ void WriteSocial(const WorldModel& w, Writers& out, GenerateStats& st) {
     if (by_sit[sit].empty()) continue;
     for (int k = 0; k < per_sit; ++k) {
       Rng r = Rng::Derive(w.config.seed, "playlist", sit * 100000 + k);
-      const int mood_pick = Situations()[sit].moods.empty() ? -1 : FindConcept(Moods(), r.Pick(Situations()[sit].moods));
+      const int mood_pick = Situations()[sit].moods.empty()
+                                ? -1
+                                : FindConcept(Moods(), r.Pick(Situations()[sit].moods));
       Playlist p;
       p.id = "p" + std::to_string(++pid);
       std::vector<int> pool = by_sit[sit];
@@ -270,15 +287,21 @@ void WriteSocial(const WorldModel& w, Writers& out, GenerateStats& st) {
   }
 }
 
-void WriteDocuments(const WorldModel& w, Writers& out, GenerateStats& st, const std::vector<GeneralEntry>& general) {
+void WriteDocuments(const WorldModel& w, Writers& out, GenerateStats& st,
+                    const std::vector<GeneralEntry>& general) {
   std::vector<std::vector<int>> by_artist(w.artists.size());
   for (size_t i = 0; i < w.songs.size(); ++i)
     if (w.songs[i].original < 0) by_artist[w.songs[i].artist].push_back(static_cast<int>(i));
   for (auto& songs : by_artist)
-    std::stable_sort(songs.begin(), songs.end(), [&](int a, int b) { return w.songs[a].popularity > w.songs[b].popularity; });
+    std::stable_sort(songs.begin(), songs.end(),
+                     [&](int a, int b) { return w.songs[a].popularity > w.songs[b].popularity; });
   for (size_t a = 0; a < w.artists.size(); ++a) {
     Rng r = Rng::Derive(w.config.seed, "bio", a);
-    Document d{"d_artist_" + w.artists[a].id, "artist_bio", "", w.artists[a].id, w.artists[a].name,
+    Document d{"d_artist_" + w.artists[a].id,
+               "artist_bio",
+               "",
+               w.artists[a].id,
+               w.artists[a].name,
                ArtistBio(r, w, static_cast<int>(a), by_artist[a])};
     out["documents.jsonl"].WriteLine(ToJson(d).dump());
     ++st.documents;
@@ -286,7 +309,8 @@ void WriteDocuments(const WorldModel& w, Writers& out, GenerateStats& st, const 
   for (size_t i = 0; i < w.songs.size(); ++i) {
     const SongLatent& s = w.songs[i];
     Rng r = Rng::Derive(w.config.seed, "song_docs", i);
-    Document ld{"d_lyric_" + s.id, "lyric_description", s.id, "", s.title, LyricDescription(r, w, s)};
+    Document ld{"d_lyric_" + s.id, "lyric_description",      s.id, "",
+                s.title,           LyricDescription(r, w, s)};
     out["documents.jsonl"].WriteLine(ToJson(ld).dump());
     ++st.documents;
     if (r.Bernoulli(0.3) || s.original >= 0) {
@@ -308,7 +332,8 @@ void WriteRelations(const WorldModel& w, Writers& out, GenerateStats& st,
     out["relations.jsonl"].WriteLine(ToJson(r).dump());
     ++st.relations;
   };
-  for (const auto& a : w.artists) put({"artist", a.id, "has_genre", "genre", Genres()[a.genre].meta[0], 1.0});
+  for (const auto& a : w.artists)
+    put({"artist", a.id, "has_genre", "genre", Genres()[a.genre].meta[0], 1.0});
   for (const auto& s : w.songs) {
     put({"song", s.id, "performed_by", "artist", w.artists[s.artist].id, 1.0});
     for (int g : s.genres) put({"song", s.id, "has_genre", "genre", Genres()[g].meta[0], 1.0});
@@ -316,7 +341,9 @@ void WriteRelations(const WorldModel& w, Writers& out, GenerateStats& st,
   }
   // Item-CF: pairs of songs enjoyed in the same session by at least two listeners.
   for (const auto& [pair, count] : colisten)
-    if (count >= 2) put({"song", w.songs[pair.first].id, "co_listen", "song", w.songs[pair.second].id, static_cast<double>(count)});
+    if (count >= 2)
+      put({"song", w.songs[pair.first].id, "co_listen", "song", w.songs[pair.second].id,
+           static_cast<double>(count)});
 }
 
 json FacetsJson(const QueryFacets& q) {
@@ -324,7 +351,8 @@ json FacetsJson(const QueryFacets& q) {
   if (q.situation >= 0) j["situation"] = Situations()[q.situation].id;
   if (q.mood >= 0) j["mood"] = Moods()[q.mood].id;
   if (q.genre >= 0) j["genre"] = Genres()[q.genre].id;
-  if (q.language >= 0) j[q.exclude_language ? "exclude_language" : "language"] = Languages()[q.language].code;
+  if (q.language >= 0)
+    j[q.exclude_language ? "exclude_language" : "language"] = Languages()[q.language].code;
   if (q.era >= 0) j["era"] = Eras()[q.era].decade;
   return j;
 }
@@ -338,8 +366,8 @@ bool HasRelevant(const WorldModel& w, const SituationIndex& by_sit, const QueryF
 }
 
 // Draws the facets of one query; every query has at least `min_relevant` relevant songs.
-QueryFacets DrawFacets(Rng& r, const WorldModel& w, const SituationIndex& by_sit, const UserLatent& u,
-                       const WorldState& s, int min_relevant) {
+QueryFacets DrawFacets(Rng& r, const WorldModel& w, const SituationIndex& by_sit,
+                       const UserLatent& u, const WorldState& s, int min_relevant) {
   for (int attempt = 0; attempt < 50; ++attempt) {
     QueryFacets q;
     const auto& fit = SituationsForContext(s.context);
@@ -361,9 +389,12 @@ QueryFacets DrawFacets(Rng& r, const WorldModel& w, const SituationIndex& by_sit
       try_add([&](QueryFacets& m) { m.genre = best; });
     }
     const double c = r.Uniform();
-    if (c < 0.08) try_add([&](QueryFacets& m) { m.language = 0, m.exclude_language = true; });
-    else if (c < 0.13) try_add([&](QueryFacets& m) { m.language = u.languages[0]; });
-    else if (c < 0.18) try_add([&](QueryFacets& m) { m.era = u.era; });
+    if (c < 0.08)
+      try_add([&](QueryFacets& m) { m.language = 0, m.exclude_language = true; });
+    else if (c < 0.13)
+      try_add([&](QueryFacets& m) { m.language = u.languages[0]; });
+    else if (c < 0.18)
+      try_add([&](QueryFacets& m) { m.era = u.era; });
     return q;
   }
   throw Error("cannot find a situation with enough relevant songs for a query", "",
@@ -379,10 +410,12 @@ void WriteQueries(const WorldModel& w, Writers& out, GenerateStats& st) {
   Rng split_rng = Rng::Derive(w.config.seed, "user_split");
   split_rng.Shuffle(order);
   const size_t n_sft = order.size() * 6 / 10, n_rl = order.size() * 2 / 10;
-  const std::vector<int> sft(order.begin(), order.begin() + n_sft), rl(order.begin() + n_sft, order.begin() + n_sft + n_rl),
+  const std::vector<int> sft(order.begin(), order.begin() + n_sft),
+      rl(order.begin() + n_sft, order.begin() + n_sft + n_rl),
       test(order.begin() + n_sft + n_rl, order.end());
   const int64_t cutoff = HeldoutCutoffTs(w.config);
-  const int heldout_days = std::max(1, static_cast<int>(std::lround(w.config.days * w.config.heldout_fraction)));
+  const int heldout_days =
+      std::max(1, static_cast<int>(std::lround(w.config.days * w.config.heldout_fraction)));
   const SituationIndex by_sit = BySituation(w);
   Progress p("world queries", w.config.queries, "queries");
   for (int64_t i = 0; i < w.config.queries; ++i) {
@@ -408,8 +441,12 @@ void WriteQueries(const WorldModel& w, Writers& out, GenerateStats& st) {
     row.source = "user";
     out["queries.jsonl"].WriteLine(ToJson(row).dump());
     ++st.queries;
-    json o = {{"id", row.id}, {"split", split}, {"user", u.id}, {"state", ToJson(row.state)},
-              {"facets", FacetsJson(q)}, {"text", row.text}};
+    json o = {{"id", row.id},
+              {"split", split},
+              {"user", u.id},
+              {"state", ToJson(row.state)},
+              {"facets", FacetsJson(q)},
+              {"text", row.text}};
     if (is_test) {
       // The full relevant list only while it is short (large worlds have thousands per query);
       // the oracle API answers relevance for any song either way.
@@ -420,7 +457,8 @@ void WriteQueries(const WorldModel& w, Writers& out, GenerateStats& st) {
       o["relevant_count"] = count;
       if (count <= kMaxRelevantListed) o["relevant"] = rel;
       json best = json::array();
-      for (int b : BestSongs(w, u, s, q, 10, &by_sit[q.situation])) best.push_back({{"song", w.songs[b].id}, {"utility", R3(Utility(w, u, s, w.songs[b]))}});
+      for (int b : BestSongs(w, u, s, q, 10, &by_sit[q.situation]))
+        best.push_back({{"song", w.songs[b].id}, {"utility", R3(Utility(w, u, s, w.songs[b]))}});
       o["best10"] = best;
     }
     out["oracle/queries.jsonl"].WriteLine(o.dump());
@@ -433,12 +471,16 @@ json ConceptsJson() {
   auto list = [](const std::vector<Concept>& v) {
     json a = json::array();
     for (const auto& c : v) {
-      json x = {{"id", c.id}, {"meta", c.meta}, {"social", c.social}, {"query_train", c.query_train},
+      json x = {{"id", c.id},
+                {"meta", c.meta},
+                {"social", c.social},
+                {"query_train", c.query_train},
                 {"query_test", c.query_test}};
       if (c.kind == ConceptKind::kGenre) x["energy"] = c.energy;
       if (c.kind == ConceptKind::kMood) x["valence"] = c.valence, x["arousal"] = c.energy;
       if (c.kind == ConceptKind::kSituation)
-        x["energy"] = c.energy, x["valence"] = c.valence, x["moods"] = c.moods, x["genres"] = c.genres;
+        x["energy"] = c.energy, x["valence"] = c.valence, x["moods"] = c.moods,
+        x["genres"] = c.genres;
       a.push_back(x);
     }
     return a;
@@ -447,7 +489,8 @@ json ConceptsJson() {
   j["moods"] = list(Moods());
   j["situations"] = list(Situations());
   for (const auto& l : Languages()) j["languages"].push_back({{"code", l.code}, {"name", l.name}});
-  for (const auto& e : Eras()) j["eras"].push_back({{"decade", e.decade}, {"meta", e.meta}, {"query", e.query}});
+  for (const auto& e : Eras())
+    j["eras"].push_back({{"decade", e.decade}, {"meta", e.meta}, {"query", e.query}});
   return j;
 }
 
@@ -456,7 +499,8 @@ json ConceptsJson() {
 WorldModel Generate(const WorldConfig& config, const std::string& dir, GenerateStats* stats_out) {
   const auto start = std::chrono::steady_clock::now();
   if (config.songs < 50 || config.users < 10 || config.artists < 5)
-    throw Error("world too small (songs >= 50, users >= 10, artists >= 5 needed)", "", "raise the counts");
+    throw Error("world too small (songs >= 50, users >= 10, artists >= 5 needed)", "",
+                "raise the counts");
   MakeDirs(dir + "/oracle");
   WorldModel w;
   w.config = config;
@@ -479,8 +523,12 @@ WorldModel Generate(const WorldConfig& config, const std::string& dir, GenerateS
   WriteRelations(w, out, st, colisten);
   WriteQueries(w, out, st);
   for (const auto& m : mcqs)
-    out["oracle/general_mcq.jsonl"].WriteLine(
-        json({{"id", m.id}, {"question", m.question}, {"options", m.options}, {"answer", m.answer}, {"source", m.source}}).dump());
+    out["oracle/general_mcq.jsonl"].WriteLine(json({{"id", m.id},
+                                                    {"question", m.question},
+                                                    {"options", m.options},
+                                                    {"answer", m.answer},
+                                                    {"source", m.source}})
+                                                  .dump());
   out["oracle/concepts.json"].Write(ConceptsJson().dump(1) + "\n");
   json world = {{"size", config.size},
                 {"seed", config.seed},

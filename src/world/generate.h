@@ -18,7 +18,8 @@ struct GenerateStats {
 // Writes DIR/{artists,songs,users,events,comments,playlists,documents,relations,queries}.jsonl and
 // DIR/oracle/{world.json,songs.jsonl,users.jsonl,queries.jsonl,concepts.json,general_mcq.jsonl}.
 // Returns the model (catalog and users) for callers that go on to use the oracle in memory.
-WorldModel Generate(const WorldConfig& config, const std::string& dir, GenerateStats* stats = nullptr);
+WorldModel Generate(const WorldConfig& config, const std::string& dir,
+                    GenerateStats* stats = nullptr);
 
 // The log's time span: events happen in [kWorldStartTs, kWorldStartTs + days * 86400).
 inline constexpr int64_t kWorldStartTs = 1736121600;  // Monday 2025-01-06 00:00 UTC

@@ -20,9 +20,11 @@ WorldConfig WorldConfig::ForSize(const std::string& size) {
   if (size == "tiny") {
     // defaults above
   } else if (size == "demo") {
-    c.songs = 5000, c.artists = 600, c.users = 1000, c.events = 200000, c.queries = 3000, c.general_entities = 150;
+    c.songs = 5000, c.artists = 600, c.users = 1000, c.events = 200000, c.queries = 3000,
+    c.general_entities = 150;
   } else if (size == "large") {
-    c.songs = 1000000, c.artists = 80000, c.users = 1000000, c.events = 100000000, c.queries = 50000;
+    c.songs = 1000000, c.artists = 80000, c.users = 1000000, c.events = 100000000,
+    c.queries = 50000;
     c.general_entities = 1000, c.days = 365;
   } else {
     throw Error("unknown world size '" + size + "'", "", "use tiny, demo or large");
@@ -32,20 +34,27 @@ WorldConfig WorldConfig::ForSize(const std::string& size) {
 
 int WorldState::time_of_day() const {
   const std::string t = TimeOfDayForHour(hour);
-  return static_cast<int>(std::find(kTimesOfDay.begin(), kTimesOfDay.end(), t) - kTimesOfDay.begin());
+  return static_cast<int>(std::find(kTimesOfDay.begin(), kTimesOfDay.end(), t) -
+                          kTimesOfDay.begin());
 }
 
 State WorldState::ToState() const {
-  return State{kTimesOfDay[time_of_day()], weekend ? "weekend" : "weekday", kContexts[context], kDevices[device], hour};
+  return State{kTimesOfDay[time_of_day()], weekend ? "weekend" : "weekday", kContexts[context],
+               kDevices[device], hour};
 }
 
 WorldState WorldState::FromState(const State& s) {
   WorldState w;
-  if (s.hour >= 0) w.hour = s.hour;
-  else if (s.time_of_day == "morning") w.hour = 8;
-  else if (s.time_of_day == "afternoon") w.hour = 14;
-  else if (s.time_of_day == "evening") w.hour = 19;
-  else if (s.time_of_day == "night") w.hour = 23;
+  if (s.hour >= 0)
+    w.hour = s.hour;
+  else if (s.time_of_day == "morning")
+    w.hour = 8;
+  else if (s.time_of_day == "afternoon")
+    w.hour = 14;
+  else if (s.time_of_day == "evening")
+    w.hour = 19;
+  else if (s.time_of_day == "night")
+    w.hour = 23;
   w.weekend = s.day_type == "weekend";
   auto c = std::find(kContexts.begin(), kContexts.end(), s.context);
   w.context = c == kContexts.end() ? 0 : static_cast<int>(c - kContexts.begin());
@@ -66,7 +75,9 @@ double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 // Energy shift of a listening context: gyms want energy, studying wants calm.
 constexpr double kContextEnergy[] = {-0.05, 0.08, 0.35, -0.08, -0.25, 0.1, 0.2, 0.05};
 
-int EraOfYear(int year) { return std::clamp((year - 1960) / 10, 0, static_cast<int>(Eras().size()) - 1); }
+int EraOfYear(int year) {
+  return std::clamp((year - 1960) / 10, 0, static_cast<int>(Eras().size()) - 1);
+}
 
 void BuildArtists(WorldModel& w) {
   const auto& langs = Languages();
@@ -112,7 +123,8 @@ std::vector<int> PickSituations(Rng& r, const SongLatent& s) {
     for (int m : s.moods)
       if (std::find(c.moods.begin(), c.moods.end(), Moods()[m].id) != c.moods.end()) score += 1.0;
     for (int g : s.genres)
-      if (std::find(c.genres.begin(), c.genres.end(), Genres()[g].id) != c.genres.end()) score += 0.9;
+      if (std::find(c.genres.begin(), c.genres.end(), Genres()[g].id) != c.genres.end())
+        score += 0.9;
     score += r.Normal(0, 0.35);
     scores.push_back({-score, static_cast<int>(i)});
   }
@@ -165,7 +177,8 @@ void BuildSongs(WorldModel& w) {
       if (g2 != s.genres[0]) s.genres.push_back(g2);
     }
     s.energy = Clamp01(Genres()[s.genres[0]].energy + r.Normal(0, 0.13));
-    s.valence = Clamp01(r.Bernoulli(0.5) ? r.Uniform(0.0, 1.0) : 0.5 + 0.5 * (s.energy - 0.5) + r.Normal(0, 0.2));
+    s.valence = Clamp01(r.Bernoulli(0.5) ? r.Uniform(0.0, 1.0)
+                                         : 0.5 + 0.5 * (s.energy - 0.5) + r.Normal(0, 0.2));
     s.moods = PickMoods(r, s.valence, s.energy);
     s.situations = PickSituations(r, s);
     s.language = a.language;
@@ -183,8 +196,9 @@ void BuildUsers(WorldModel& w) {
   const auto& langs = Languages();
   static const std::vector<std::string> kAges = {"18-24", "25-34", "35-44", "45-54", "55+"};
   static const std::vector<std::string> kGenders = {"female", "male", "nonbinary"};
-  static const std::vector<std::string> kJobs = {"student", "engineer", "teacher", "nurse", "designer",
-                                                 "driver", "chef", "retired", "sales", "artist"};
+  static const std::vector<std::string> kJobs = {"student",  "engineer", "teacher", "nurse",
+                                                 "designer", "driver",   "chef",    "retired",
+                                                 "sales",    "artist"};
   static const std::vector<std::string> kRegions = {"north", "south", "east", "west", "central"};
   w.users.resize(w.config.users);
   for (int64_t i = 0; i < w.config.users; ++i) {
@@ -192,9 +206,11 @@ void BuildUsers(WorldModel& w) {
     UserLatent& u = w.users[i];
     u.id = "u" + std::to_string(i + 1);
     const int age = static_cast<int>(r.Categorical(std::vector<double>{0.25, 0.3, 0.2, 0.15, 0.1}));
-    u.profile = {{"age_bucket", kAges[age]}, {"gender", kGenders[r.Categorical(std::vector<double>{0.48, 0.48, 0.04})]},
-                 {"occupation", age == 0 && r.Bernoulli(0.6) ? "student" : kJobs[r.Below(kJobs.size())]},
-                 {"region", kRegions[r.Below(kRegions.size())]}};
+    u.profile = {
+        {"age_bucket", kAges[age]},
+        {"gender", kGenders[r.Categorical(std::vector<double>{0.48, 0.48, 0.04})]},
+        {"occupation", age == 0 && r.Bernoulli(0.6) ? "student" : kJobs[r.Below(kJobs.size())]},
+        {"region", kRegions[r.Below(kRegions.size())]}};
     // Taste: a few loved genres, a few disliked, the rest mildly negative.
     u.genre_affinity.fill(0);
     for (auto& a : u.genre_affinity) a = r.Uniform(-0.5, 0.1);
@@ -202,7 +218,8 @@ void BuildUsers(WorldModel& w) {
     for (int k = 0; k < loved; ++k) u.genre_affinity[r.Below(kNumGenres)] = r.Uniform(0.6, 1.0);
     for (int k = 0; k < 2; ++k) u.genre_affinity[r.Below(kNumGenres)] = r.Uniform(-1.0, -0.7);
     // Older listeners lean to older decades.
-    u.era = std::clamp(6 - age - static_cast<int>(r.Below(3)), 0, static_cast<int>(Eras().size()) - 1);
+    u.era =
+        std::clamp(6 - age - static_cast<int>(r.Below(3)), 0, static_cast<int>(Eras().size()) - 1);
     // Languages: the region's language plus maybe one more.
     u.languages = {r.Bernoulli(0.7) ? 0 : static_cast<int>(r.Below(langs.size()))};
     if (r.Bernoulli(0.4)) u.languages.push_back(static_cast<int>(r.Below(langs.size())));
@@ -234,13 +251,16 @@ double TargetEnergy(const UserLatent& u, const WorldState& s) {
   return Clamp01(u.energy_base + u.tod_energy[s.time_of_day()] + kContextEnergy[s.context]);
 }
 
-double Utility(const WorldModel& w, const UserLatent& u, const WorldState& s, const SongLatent& song) {
+double Utility(const WorldModel& w, const UserLatent& u, const WorldState& s,
+               const SongLatent& song) {
   double genre = 0;
   for (int g : song.genres) genre += u.genre_affinity[g];
   genre /= static_cast<double>(song.genres.size());
   const int artist = song.artist;
-  const bool fav = std::binary_search(u.favourite_artists.begin(), u.favourite_artists.end(), artist);
-  const bool lang = std::find(u.languages.begin(), u.languages.end(), song.language) != u.languages.end();
+  const bool fav =
+      std::binary_search(u.favourite_artists.begin(), u.favourite_artists.end(), artist);
+  const bool lang =
+      std::find(u.languages.begin(), u.languages.end(), song.language) != u.languages.end();
   const int era_gap = std::abs(EraOfYear(song.year) - u.era);
   (void)w;
   return 1.8 * genre + (fav ? 1.0 : 0.0) + (lang ? 0.3 : -0.7) - 0.15 * era_gap -
@@ -261,19 +281,22 @@ std::array<double, 4> FeedbackProbs(const WorldModel& w, const UserLatent& u, co
 int GradedRelevance(const SongLatent& song, const QueryFacets& q) {
   const int total = q.count();
   if (total == 0) return 0;
-  auto has = [](const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); };
+  auto has = [](const std::vector<int>& v, int x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
   int ok = 0;
   if (q.situation >= 0) ok += has(song.situations, q.situation);
   if (q.mood >= 0) ok += has(song.moods, q.mood);
   if (q.genre >= 0) ok += has(song.genres, q.genre);
-  if (q.language >= 0) ok += q.exclude_language ? song.language != q.language : song.language == q.language;
+  if (q.language >= 0)
+    ok += q.exclude_language ? song.language != q.language : song.language == q.language;
   if (q.era >= 0) ok += EraOfYear(song.year) == q.era;
   if (ok == total) return 3;
   return std::min(2, static_cast<int>(std::lround(3.0 * ok / total)));
 }
 
-std::vector<int> BestSongs(const WorldModel& w, const UserLatent& u, const WorldState& s, const QueryFacets& q,
-                           int k, const std::vector<int>* candidates) {
+std::vector<int> BestSongs(const WorldModel& w, const UserLatent& u, const WorldState& s,
+                           const QueryFacets& q, int k, const std::vector<int>* candidates) {
   std::vector<std::pair<double, int>> scored;
   auto consider = [&](int i) {
     if (Relevant(w.songs[i], q)) scored.push_back({-Utility(w, u, s, w.songs[i]), i});

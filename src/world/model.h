@@ -18,8 +18,10 @@ inline constexpr int kNumGenres = 20;
 inline constexpr int kNumMoods = 16;
 
 // Listening contexts and devices of the situational state.
-inline const std::vector<std::string> kContexts = {"home", "commute", "gym", "work", "study", "outdoors", "social", "car"};
-inline const std::vector<std::string> kDevices = {"phone", "desktop", "smart_speaker", "car_stereo"};
+inline const std::vector<std::string> kContexts = {"home",  "commute",  "gym",    "work",
+                                                   "study", "outdoors", "social", "car"};
+inline const std::vector<std::string> kDevices = {"phone", "desktop", "smart_speaker",
+                                                  "car_stereo"};
 
 struct WorldConfig {
   std::string size = "tiny";  // tiny | demo | large (sets the defaults below)
@@ -34,8 +36,8 @@ struct WorldConfig {
 
 struct ArtistLatent {
   std::string id, name, country;
-  int genre;      // main genre
-  int language;   // index into Languages()
+  int genre;     // main genre
+  int language;  // index into Languages()
   int start_year;
   double popularity;  // relative, heavy-tailed
 };
@@ -59,10 +61,10 @@ struct UserLatent {
   std::string id;
   std::array<double, kNumGenres> genre_affinity;  // in [-1, 1]
   std::vector<int> favourite_artists;
-  std::vector<int> languages;        // languages the user enjoys
-  double energy_base;                // preferred energy in a neutral state
-  std::array<double, 4> tod_energy;  // energy shift by time of day (morning..night)
-  int era;                           // favourite decade index into Eras()
+  std::vector<int> languages;          // languages the user enjoys
+  double energy_base;                  // preferred energy in a neutral state
+  std::array<double, 4> tod_energy;    // energy shift by time of day (morning..night)
+  int era;                             // favourite decade index into Eras()
   std::array<double, 4> tod_activity;  // how often they listen at each time of day
   std::map<std::string, std::string> profile;
 };
@@ -71,8 +73,8 @@ struct UserLatent {
 struct WorldState {
   int hour = 20;  // 0-23
   bool weekend = false;
-  int context = 0;  // index into kContexts
-  int device = 0;   // index into kDevices
+  int context = 0;          // index into kContexts
+  int device = 0;           // index into kDevices
   int time_of_day() const;  // index into kTimesOfDay
   State ToState() const;
   static WorldState FromState(const State& s);  // unknown fields -> neutral defaults
@@ -81,9 +83,9 @@ struct WorldState {
 // What a query asks for. -1 = not constrained.
 struct QueryFacets {
   int situation = -1, mood = -1, genre = -1;
-  int language = -1;       // with exclude_language: "no X songs"; otherwise "only X songs"
+  int language = -1;  // with exclude_language: "no X songs"; otherwise "only X songs"
   bool exclude_language = false;
-  int era = -1;            // decade index
+  int era = -1;  // decade index
   int count() const;
 };
 
@@ -104,17 +106,21 @@ struct WorldModel {
 void BuildCatalogAndUsers(WorldModel& w);
 
 // Ground truth.
-double Utility(const WorldModel& w, const UserLatent& u, const WorldState& s, const SongLatent& song);
+double Utility(const WorldModel& w, const UserLatent& u, const WorldState& s,
+               const SongLatent& song);
 // P(like), P(finish), P(skip), P(dislike), in Feedback order; sums to 1.
 std::array<double, 4> FeedbackProbs(const WorldModel& w, const UserLatent& u, const WorldState& s,
                                     const SongLatent& song);
 // Facets satisfied by the song, out of facets.count(); graded = round(3 * satisfied / count).
 int GradedRelevance(const SongLatent& song, const QueryFacets& q);
-inline bool Relevant(const SongLatent& song, const QueryFacets& q) { return GradedRelevance(song, q) == 3; }
+inline bool Relevant(const SongLatent& song, const QueryFacets& q) {
+  return GradedRelevance(song, q) == 3;
+}
 // The oracle's best list: the `k` relevant songs of highest utility, one version per original song.
 // `candidates` (optional) limits the search to those song indexes.
-std::vector<int> BestSongs(const WorldModel& w, const UserLatent& u, const WorldState& s, const QueryFacets& q,
-                           int k = 10, const std::vector<int>* candidates = nullptr);
+std::vector<int> BestSongs(const WorldModel& w, const UserLatent& u, const WorldState& s,
+                           const QueryFacets& q, int k = 10,
+                           const std::vector<int>* candidates = nullptr);
 
 // Skip rate (skip or dislike) by hour of day in the MSSD mini sample
 // (../shared/data/mssd-mini-skip-aggregates/hour_of_day_skipped.csv), the target of calibration.

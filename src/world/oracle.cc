@@ -1,7 +1,6 @@
 #include "world/oracle.h"
 
 #include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -16,7 +15,8 @@ namespace {
 
 int IndexOf(const std::vector<Concept>& list, const json& id, const std::string& where) {
   const int i = FindConcept(list, id.get<std::string>());
-  if (i < 0) throw Error("unknown concept '" + id.get<std::string>() + "'", where, "regenerate the world");
+  if (i < 0)
+    throw Error("unknown concept '" + id.get<std::string>() + "'", where, "regenerate the world");
   return i;
 }
 
@@ -38,7 +38,8 @@ QueryFacets FacetsFromJson(const json& f, const std::string& where) {
   if (f.contains("mood")) q.mood = IndexOf(Moods(), f["mood"], where);
   if (f.contains("genre")) q.genre = IndexOf(Genres(), f["genre"], where);
   if (f.contains("language")) q.language = LanguageIndex(f["language"]);
-  if (f.contains("exclude_language")) q.language = LanguageIndex(f["exclude_language"]), q.exclude_language = true;
+  if (f.contains("exclude_language"))
+    q.language = LanguageIndex(f["exclude_language"]), q.exclude_language = true;
   if (f.contains("era")) q.era = EraIndex(f["era"].get<int>());
   return q;
 }
@@ -99,7 +100,8 @@ Oracle Oracle::Load(const std::string& dir) {
     for (auto& g : j["genres"]) s.genres.push_back(IndexOf(Genres(), g, where));
     for (auto& m : j["moods"]) s.moods.push_back(IndexOf(Moods(), m, where));
     for (auto& x : j["situations"]) s.situations.push_back(IndexOf(Situations(), x, where));
-    s.energy = j["energy"], s.valence = j["valence"], s.quality = j["quality"], s.popularity = j["popularity"];
+    s.energy = j["energy"], s.valence = j["valence"], s.quality = j["quality"],
+    s.popularity = j["popularity"];
     s.language = LanguageIndex(j["language"]);
     s.year = j["year"];
     song_index[s.id] = static_cast<int>(w.songs.size());
@@ -108,12 +110,15 @@ Oracle Oracle::Load(const std::string& dir) {
   ForEachJsonLine(dir + "/oracle/users.jsonl", [&](const json& j, const std::string&) {
     UserLatent u;
     u.id = j["id"].get<std::string>();
-    for (int g = 0; g < kNumGenres; ++g) u.genre_affinity[g] = j["genre_affinity"][Genres()[g].id].get<double>();
-    for (auto& a : j["favourite_artists"]) u.favourite_artists.push_back(artist_index.at(a.get<std::string>()));
+    for (int g = 0; g < kNumGenres; ++g)
+      u.genre_affinity[g] = j["genre_affinity"][Genres()[g].id].get<double>();
+    for (auto& a : j["favourite_artists"])
+      u.favourite_artists.push_back(artist_index.at(a.get<std::string>()));
     std::sort(u.favourite_artists.begin(), u.favourite_artists.end());
     for (auto& l : j["languages"]) u.languages.push_back(LanguageIndex(l));
     u.energy_base = j["energy_base"];
-    for (int t = 0; t < 4; ++t) u.tod_energy[t] = j["tod_energy"][t], u.tod_activity[t] = j["tod_activity"][t];
+    for (int t = 0; t < 4; ++t)
+      u.tod_energy[t] = j["tod_energy"][t], u.tod_activity[t] = j["tod_activity"][t];
     u.era = EraIndex(j["era"].get<int>());
     w.users.push_back(std::move(u));
   });
@@ -141,7 +146,8 @@ const UserLatent& Oracle::UserOrAverage(const std::string& id) const {
 
 const SongLatent& Oracle::Song(const std::string& id) const {
   const int i = SongIndex(id);
-  if (i < 0) throw Error("unknown song '" + id + "'", "oracle", "only catalog songs have a ground truth");
+  if (i < 0)
+    throw Error("unknown song '" + id + "'", "oracle", "only catalog songs have a ground truth");
   return w_.songs[i];
 }
 
@@ -149,15 +155,19 @@ double Oracle::Utility(const std::string& user, const State& state, const std::s
   return world::Utility(w_, UserOrAverage(user), WorldState::FromState(state), Song(song));
 }
 
-std::array<double, 4> Oracle::FeedbackProbs(const std::string& user, const State& state, const std::string& song) const {
+std::array<double, 4> Oracle::FeedbackProbs(const std::string& user, const State& state,
+                                            const std::string& song) const {
   return world::FeedbackProbs(w_, UserOrAverage(user), WorldState::FromState(state), Song(song));
 }
 
-int Oracle::Graded(const QueryFacets& q, const std::string& song) const { return GradedRelevance(Song(song), q); }
+int Oracle::Graded(const QueryFacets& q, const std::string& song) const {
+  return GradedRelevance(Song(song), q);
+}
 
 QueryFacets Oracle::FacetsOf(const std::string& query_id) const {
   auto it = queries_.find(query_id);
-  if (it == queries_.end()) throw Error("unknown query '" + query_id + "'", "oracle", "use a query id of this world");
+  if (it == queries_.end())
+    throw Error("unknown query '" + query_id + "'", "oracle", "use a query id of this world");
   return it->second;
 }
 
@@ -168,10 +178,12 @@ QueryFacets Oracle::ParseQuery(const std::string& text) const {
     int best = -1;
     size_t best_len = 0;
     for (size_t i = 0; i < list.size(); ++i)
-      for (const auto* group : {&list[i].meta, &list[i].social, &list[i].query_train, &list[i].query_test})
+      for (const auto* group :
+           {&list[i].meta, &list[i].social, &list[i].query_train, &list[i].query_test})
         for (const auto& form : *group) {
           const std::string f = WordPadded(form);
-          if (f.size() > best_len && padded.find(f) != std::string::npos) best = static_cast<int>(i), best_len = f.size();
+          if (f.size() > best_len && padded.find(f) != std::string::npos)
+            best = static_cast<int>(i), best_len = f.size();
         }
     return best;
   };
@@ -182,18 +194,23 @@ QueryFacets Oracle::ParseQuery(const std::string& text) const {
   for (size_t l = 0; l < Languages().size(); ++l) {
     std::string name = Languages()[l].name;
     std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-    if (padded.find(" no " + name + " ") != std::string::npos) q.language = static_cast<int>(l), q.exclude_language = true;
-    else if (padded.find(" only " + name + " ") != std::string::npos) q.language = static_cast<int>(l);
+    if (padded.find(" no " + name + " ") != std::string::npos)
+      q.language = static_cast<int>(l), q.exclude_language = true;
+    else if (padded.find(" only " + name + " ") != std::string::npos)
+      q.language = static_cast<int>(l);
   }
   for (size_t e = 0; e < Eras().size(); ++e)
     for (const auto& form : Eras()[e].query)
-      if (padded.find(" from " + WordPadded(form).substr(1)) != std::string::npos) q.era = static_cast<int>(e);
+      if (padded.find(" from " + WordPadded(form).substr(1)) != std::string::npos)
+        q.era = static_cast<int>(e);
   return q;
 }
 
-std::vector<std::string> Oracle::Best(const std::string& user, const State& state, const QueryFacets& q, int k) const {
+std::vector<std::string> Oracle::Best(const std::string& user, const State& state,
+                                      const QueryFacets& q, int k) const {
   std::vector<std::string> out;
-  for (int i : BestSongs(w_, UserOrAverage(user), WorldState::FromState(state), q, k)) out.push_back(w_.songs[i].id);
+  for (int i : BestSongs(w_, UserOrAverage(user), WorldState::FromState(state), q, k))
+    out.push_back(w_.songs[i].id);
   return out;
 }
 

@@ -29,16 +29,20 @@ class Oracle {
   // song's energy fit and quality only). Throws Error for an unknown song.
   double Utility(const std::string& user, const State& state, const std::string& song) const;
   // P(like), P(finish), P(skip), P(dislike).
-  std::array<double, 4> FeedbackProbs(const std::string& user, const State& state, const std::string& song) const;
+  std::array<double, 4> FeedbackProbs(const std::string& user, const State& state,
+                                      const std::string& song) const;
   // Graded relevance 0-3 and binary relevance of a song for a query's facets.
   int Graded(const QueryFacets& q, const std::string& song) const;
-  bool Relevant(const QueryFacets& q, const std::string& song) const { return Graded(q, song) == 3; }
+  bool Relevant(const QueryFacets& q, const std::string& song) const {
+    return Graded(q, song) == 3;
+  }
   // The facets of a query of this world (by id), or of any text by matching the world's surface
   // forms of every group (returns facets with count() == 0 when nothing matches).
   QueryFacets FacetsOf(const std::string& query_id) const;
   QueryFacets ParseQuery(const std::string& text) const;
   // The oracle's best `k` songs (ids) for (user, state, query facets).
-  std::vector<std::string> Best(const std::string& user, const State& state, const QueryFacets& q, int k = 10) const;
+  std::vector<std::string> Best(const std::string& user, const State& state, const QueryFacets& q,
+                                int k = 10) const;
 
  private:
   const UserLatent& UserOrAverage(const std::string& id) const;

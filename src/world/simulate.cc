@@ -6,7 +6,8 @@
 
 namespace muchator::world {
 
-Feed::Feed(const WorldModel& w) : w_(w), by_genre_(kNumGenres), by_artist_(w.artists.size()), by_genre_cum_(kNumGenres) {
+Feed::Feed(const WorldModel& w)
+    : w_(w), by_genre_(kNumGenres), by_artist_(w.artists.size()), by_genre_cum_(kNumGenres) {
   double total = 0;
   for (size_t i = 0; i < w.songs.size(); ++i) {
     const SongLatent& s = w.songs[i];
@@ -15,13 +16,15 @@ Feed::Feed(const WorldModel& w) : w_(w), by_genre_(kNumGenres), by_artist_(w.art
     all_cum_.push_back(total);
     for (int g : s.genres) {
       by_genre_[g].push_back(static_cast<int>(i));
-      by_genre_cum_[g].push_back((by_genre_cum_[g].empty() ? 0 : by_genre_cum_[g].back()) + std::sqrt(s.popularity));
+      by_genre_cum_[g].push_back((by_genre_cum_[g].empty() ? 0 : by_genre_cum_[g].back()) +
+                                 std::sqrt(s.popularity));
     }
     by_artist_[s.artist].push_back(static_cast<int>(i));
   }
 }
 
-int Feed::FromCumulative(Rng& r, const std::vector<int>& items, const std::vector<double>& cum) const {
+int Feed::FromCumulative(Rng& r, const std::vector<int>& items,
+                         const std::vector<double>& cum) const {
   const double x = r.Uniform() * cum.back();
   const size_t k = std::upper_bound(cum.begin(), cum.end(), x) - cum.begin();
   return items[std::min(k, items.size() - 1)];
@@ -35,7 +38,8 @@ int Feed::Expose(Rng& r, const UserLatent& u) const {
     if (!songs.empty()) return songs[r.Below(songs.size())];
   }
   double weights[kNumGenres];
-  for (int g = 0; g < kNumGenres; ++g) weights[g] = by_genre_[g].empty() ? 0 : std::exp(3.0 * u.genre_affinity[g]);
+  for (int g = 0; g < kNumGenres; ++g)
+    weights[g] = by_genre_[g].empty() ? 0 : std::exp(3.0 * u.genre_affinity[g]);
   const int g = static_cast<int>(r.Categorical(weights));
   return FromCumulative(r, by_genre_[g], by_genre_cum_[g]);
 }
@@ -48,22 +52,35 @@ WorldState SampleState(Rng& r, const UserLatent& u, int day) {
   WorldState s;
   s.weekend = day % 7 >= 5;
   const int tod = static_cast<int>(r.Categorical(u.tod_activity));
-  static const int kHours[4][7] = {{5, 6, 7, 8, 9, 10, 10}, {11, 12, 13, 14, 15, 16, 16},
-                                   {17, 18, 19, 20, 21, 21, 19}, {22, 23, 0, 1, 2, 3, 4}};
+  static const int kHours[4][7] = {{5, 6, 7, 8, 9, 10, 10},
+                                   {11, 12, 13, 14, 15, 16, 16},
+                                   {17, 18, 19, 20, 21, 21, 19},
+                                   {22, 23, 0, 1, 2, 3, 4}};
   s.hour = kHours[tod][r.Below(tod == 3 ? 7 : 6)];
-  // Context distribution by (weekend, time of day), over home commute gym work study outdoors social car.
-  static const double kCtx[2][4][8] = {
-      {{.3, .4, .15, 0, 0, 0, 0, .15}, {.15, 0, .1, .45, .2, .1, 0, 0}, {.45, .2, .15, 0, 0, 0, .1, .1},
-       {.75, 0, 0, 0, 0, 0, .15, .1}},
-      {{.5, 0, .25, 0, 0, .25, 0, 0}, {.3, 0, 0, 0, 0, .35, .2, .15}, {.35, 0, 0, 0, 0, .1, .4, .15},
-       {.75, 0, 0, 0, 0, 0, .15, .1}}};
+  // Context distribution by (weekend, time of day), over home commute gym work study outdoors
+  // social car.
+  static const double kCtx[2][4][8] = {{{.3, .4, .15, 0, 0, 0, 0, .15},
+                                        {.15, 0, .1, .45, .2, .1, 0, 0},
+                                        {.45, .2, .15, 0, 0, 0, .1, .1},
+                                        {.75, 0, 0, 0, 0, 0, .15, .1}},
+                                       {{.5, 0, .25, 0, 0, .25, 0, 0},
+                                        {.3, 0, 0, 0, 0, .35, .2, .15},
+                                        {.35, 0, 0, 0, 0, .1, .4, .15},
+                                        {.75, 0, 0, 0, 0, 0, .15, .1}}};
   s.context = static_cast<int>(r.Categorical(kCtx[s.weekend][s.time_of_day()]));
   switch (s.context) {
-    case kCar: s.device = 3; break;
-    case kHome: s.device = static_cast<int>(r.Categorical(std::vector<double>{.4, .2, .4, 0})); break;
+    case kCar:
+      s.device = 3;
+      break;
+    case kHome:
+      s.device = static_cast<int>(r.Categorical(std::vector<double>{.4, .2, .4, 0}));
+      break;
     case kWork:
-    case kStudy: s.device = r.Bernoulli(0.6) ? 1 : 0; break;
-    default: s.device = 0;
+    case kStudy:
+      s.device = r.Bernoulli(0.6) ? 1 : 0;
+      break;
+    default:
+      s.device = 0;
   }
   return s;
 }
@@ -71,8 +88,9 @@ WorldState SampleState(Rng& r, const UserLatent& u, int day) {
 const std::vector<int>& SituationsForContext(int context) {
   static const std::vector<std::vector<int>> table = [] {
     static const std::vector<std::vector<std::string>> names = {
-        {"cooking", "reading", "lazy_sunday", "cleaning", "winter_evening", "date_night", "falling_asleep", "gaming",
-         "meditation", "yoga", "rainy_day", "breakup", "missing_someone"},
+        {"cooking", "reading", "lazy_sunday", "cleaning", "winter_evening", "date_night",
+         "falling_asleep", "gaming", "meditation", "yoga", "rainy_day", "breakup",
+         "missing_someone"},
         {"commute", "morning_coffee", "rainy_day"},
         {"workout", "running", "venting"},
         {"focus_work", "morning_coffee", "promotion"},
@@ -118,7 +136,8 @@ void CalibrateFeedback(WorldModel& w, const Feed& feed) {
     }
     return 0.5 * (lo + hi);
   };
-  const double mean_target = std::accumulate(kMssdSkipByHour.begin(), kMssdSkipByHour.end(), 0.0) / 24;
+  const double mean_target =
+      std::accumulate(kMssdSkipByHour.begin(), kMssdSkipByHour.end(), 0.0) / 24;
   const double t1 = solve(all, mean_target);
   w.thresholds = {t1 - 1.6, t1, t1 + 1.1};
   for (int h = 0; h < 24; ++h)

@@ -13,7 +13,8 @@ namespace muchator::world {
 class Feed {
  public:
   explicit Feed(const WorldModel& w);
-  // One exposed song for the user: by popularity, from a favourite artist, or from a genre they like.
+  // One exposed song for the user: by popularity, from a favourite artist, or from a genre they
+  // like.
   int Expose(Rng& r, const UserLatent& u) const;
 
  private:

@@ -8,31 +8,39 @@ namespace muchator::world {
 namespace {
 using V = std::vector<std::string>;
 
-const V kFirst = {"Lena", "Marco", "Yuki", "Aiden", "Sofia", "Chen", "Amara", "Luca", "Mina", "Diego",
-                  "Ines", "Kai", "Noor", "Felix", "Hana", "Omar", "Clara", "Jin", "Rosa", "Theo",
-                  "Priya", "Elias", "Maya", "Tomas", "Zara", "Ren", "Lucia", "Hugo", "Ada", "Seo"};
-const V kLast = {"Vance", "Okoro", "Lindqvist", "Moreau", "Tanaka", "Reyes", "Kowalski", "Han", "Bell",
-                 "Castillo", "Nakamura", "Fischer", "Duarte", "Park", "Laurent", "Quinn", "Sato", "Weber",
-                 "Alvarez", "Novak", "Li", "Costa", "Ivers", "Marsh"};
-const V kBandNoun = {"Tides", "Lanterns", "Satellites", "Foxes", "Echoes", "Harbors", "Comets", "Wolves",
-                     "Parades", "Mirrors", "Orchards", "Signals", "Pilots", "Ravens", "Glaciers", "Embers"};
-const V kBandAdj = {"Velvet", "Paper", "Electric", "Silver", "Hollow", "Golden", "Neon", "Quiet", "Wild",
-                    "Crystal", "Northern", "Midnight", "Copper", "Scarlet"};
-const V kTitleAdj = {"Paper", "Neon", "Silver", "Broken", "Golden", "Hidden", "Burning", "Falling", "Distant",
-                     "Electric", "Velvet", "Crimson", "Hollow", "Endless", "Secret", "Restless", "Fading",
-                     "Shining", "Wild", "Lost", "Quiet", "Glass", "Summer", "Winter", "Wandering"};
-const V kTitleNoun = {"Harbor", "Moon", "Letters", "Heart", "City", "Garden", "Highway", "River", "Skyline",
-                      "Shadows", "Lights", "Horizon", "Echo", "Flame", "Window", "Island", "Compass",
-                      "Feathers", "Streets", "Waves", "Mountain", "Signal", "Ribbon", "Orbit", "Lantern"};
-const V kAlbumWord = {"Chapters", "Postcards", "Atlas", "Blueprints", "Seasons", "Archive", "Stories",
-                      "Reflections", "Frequencies", "Landmarks", "Diaries", "Sketches"};
-const V kCountries = {"Veloria", "Norland", "Castavia", "Oristan", "Pellmark", "Sundra", "Quorin", "Maravel",
-                      "Eskaland", "Toravia"};
+const V kFirst = {"Lena",  "Marco", "Yuki",  "Aiden", "Sofia", "Chen",  "Amara", "Luca",
+                  "Mina",  "Diego", "Ines",  "Kai",   "Noor",  "Felix", "Hana",  "Omar",
+                  "Clara", "Jin",   "Rosa",  "Theo",  "Priya", "Elias", "Maya",  "Tomas",
+                  "Zara",  "Ren",   "Lucia", "Hugo",  "Ada",   "Seo"};
+const V kLast = {"Vance",    "Okoro", "Lindqvist", "Moreau",   "Tanaka",   "Reyes",
+                 "Kowalski", "Han",   "Bell",      "Castillo", "Nakamura", "Fischer",
+                 "Duarte",   "Park",  "Laurent",   "Quinn",    "Sato",     "Weber",
+                 "Alvarez",  "Novak", "Li",        "Costa",    "Ivers",    "Marsh"};
+const V kBandNoun = {"Tides",  "Lanterns", "Satellites", "Foxes",   "Echoes",   "Harbors",
+                     "Comets", "Wolves",   "Parades",    "Mirrors", "Orchards", "Signals",
+                     "Pilots", "Ravens",   "Glaciers",   "Embers"};
+const V kBandAdj = {"Velvet", "Paper", "Electric", "Silver",   "Hollow",   "Golden", "Neon",
+                    "Quiet",  "Wild",  "Crystal",  "Northern", "Midnight", "Copper", "Scarlet"};
+const V kTitleAdj = {"Paper",   "Neon",     "Silver",   "Broken",   "Golden",  "Hidden", "Burning",
+                     "Falling", "Distant",  "Electric", "Velvet",   "Crimson", "Hollow", "Endless",
+                     "Secret",  "Restless", "Fading",   "Shining",  "Wild",    "Lost",   "Quiet",
+                     "Glass",   "Summer",   "Winter",   "Wandering"};
+const V kTitleNoun = {"Harbor", "Moon",    "Letters", "Heart",    "City",    "Garden", "Highway",
+                      "River",  "Skyline", "Shadows", "Lights",   "Horizon", "Echo",   "Flame",
+                      "Window", "Island",  "Compass", "Feathers", "Streets", "Waves",  "Mountain",
+                      "Signal", "Ribbon",  "Orbit",   "Lantern"};
+const V kAlbumWord = {"Chapters",    "Postcards", "Atlas",   "Blueprints",
+                      "Seasons",     "Archive",   "Stories", "Reflections",
+                      "Frequencies", "Landmarks", "Diaries", "Sketches"};
+const V kCountries = {"Veloria", "Norland", "Castavia", "Oristan",  "Pellmark",
+                      "Sundra",  "Quorin",  "Maravel",  "Eskaland", "Toravia"};
 // Imagery for lyrics: generic, concept-free words (the concept itself enters via meta forms).
-const V kImages = {"streetlights", "old photographs", "paper planes", "open windows", "silver rings",
-                   "empty stations", "city lights", "wild flowers", "quiet rooms", "burning candles",
-                   "northern skies", "wooden floors", "painted walls", "falling leaves"};
-const V kVerbs = {"holding on", "letting go", "waiting", "running", "dancing", "dreaming", "singing", "turning"};
+const V kImages = {"streetlights",  "old photographs", "paper planes",   "open windows",
+                   "silver rings",  "empty stations",  "city lights",    "wild flowers",
+                   "quiet rooms",   "burning candles", "northern skies", "wooden floors",
+                   "painted walls", "falling leaves"};
+const V kVerbs = {"holding on", "letting go", "waiting", "running",
+                  "dancing",    "dreaming",   "singing", "turning"};
 
 std::string Cap(std::string s) {
   if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
@@ -54,21 +62,24 @@ std::string ArtistName(Rng& r) {
 }
 std::string SongTitle(Rng& r) {
   switch (r.Below(3)) {
-    case 0: return r.Pick(kTitleAdj) + " " + r.Pick(kTitleNoun);
+    case 0:
+      return r.Pick(kTitleAdj) + " " + r.Pick(kTitleNoun);
     case 1: {
       const std::string& noun = r.Pick(kTitleNoun);
       return r.Pick(kTitleNoun) + " of " + (noun.back() == 's' ? noun : noun + "s");
     }
-    default: return "The " + r.Pick(kTitleAdj) + " " + r.Pick(kTitleNoun);
+    default:
+      return "The " + r.Pick(kTitleAdj) + " " + r.Pick(kTitleNoun);
   }
 }
 std::string AlbumTitle(Rng& r) { return r.Pick(kTitleAdj) + " " + r.Pick(kAlbumWord); }
 std::string Country(Rng& r) { return r.Pick(kCountries); }
 
 std::string Lyrics(Rng& r, const SongLatent& s) {
-  static const V kLines = {"I feel so {mood} tonight", "{sit} is all I think about", "{image} and {image2}",
-                           "we keep {verb} through the {image}", "a {mood} heart in {sit}",
-                           "oh, {verb}, {verb2}", "take me back to {image}", "every {sit} I remember you"};
+  static const V kLines = {"I feel so {mood} tonight", "{sit} is all I think about",
+                           "{image} and {image2}",     "we keep {verb} through the {image}",
+                           "a {mood} heart in {sit}",  "oh, {verb}, {verb2}",
+                           "take me back to {image}",  "every {sit} I remember you"};
   std::string out;
   const int lines = 4 + static_cast<int>(r.Below(5));
   for (int i = 0; i < lines; ++i) {
@@ -85,7 +96,9 @@ std::string Lyrics(Rng& r, const SongLatent& s) {
 }
 
 std::string LyricDescription(Rng& r, const WorldModel& w, const SongLatent& s) {
-  const std::string energy = s.energy > 0.7 ? "high-tempo" : s.energy < 0.3 ? "slow-tempo" : "mid-tempo";
+  const std::string energy = s.energy > 0.7   ? "high-tempo"
+                             : s.energy < 0.3 ? "slow-tempo"
+                                              : "mid-tempo";
   std::string t = "\"" + s.title + "\" is a " + MoodMeta(r, s.moods[0]) + ", " + energy + " " +
                   GenreMeta(r, s.genres[0]) + " song by " + w.artists[s.artist].name + ". ";
   t += "Its lyrics are about " + SitMeta(r, s.situations[0]);
@@ -96,11 +109,11 @@ std::string LyricDescription(Rng& r, const WorldModel& w, const SongLatent& s) {
 
 std::string SongBackground(Rng& r, const WorldModel& w, const SongLatent& s) {
   const ArtistLatent& a = w.artists[s.artist];
-  std::string t = "\"" + s.title + "\" is a song by " + a.name + ", released in " + std::to_string(s.year) +
-                  " on the album " + s.album + ". ";
+  std::string t = "\"" + s.title + "\" is a song by " + a.name + ", released in " +
+                  std::to_string(s.year) + " on the album " + s.album + ". ";
   if (s.original >= 0)
-    t += "It is a " + std::string(kVersionSuffix[static_cast<int>(s.version)]).substr(2) + " of \"" +
-         w.songs[s.original].title + "\". ";
+    t += "It is a " + std::string(kVersionSuffix[static_cast<int>(s.version)]).substr(2) +
+         " of \"" + w.songs[s.original].title + "\". ";
   t += "Critics file it under " + GenreMeta(r, s.genres[0]);
   if (s.genres.size() > 1) t += " with touches of " + GenreMeta(r, s.genres[1]);
   t += ", and it is often associated with " + SitMeta(r, s.situations[0]) + ".";
@@ -109,8 +122,9 @@ std::string SongBackground(Rng& r, const WorldModel& w, const SongLatent& s) {
 
 std::string ArtistBio(Rng& r, const WorldModel& w, int artist, const std::vector<int>& songs) {
   const ArtistLatent& a = w.artists[artist];
-  std::string t = a.name + " is a " + GenreMeta(r, a.genre) + " act from " + a.country + ", active since " +
-                  std::to_string(a.start_year) + ", singing mostly in " + Languages()[a.language].name + ". ";
+  std::string t = a.name + " is a " + GenreMeta(r, a.genre) + " act from " + a.country +
+                  ", active since " + std::to_string(a.start_year) + ", singing mostly in " +
+                  Languages()[a.language].name + ". ";
   if (!songs.empty()) {
     t += "Their best-known songs include ";
     for (size_t i = 0; i < std::min<size_t>(3, songs.size()); ++i)
@@ -126,8 +140,12 @@ std::string ArtistBio(Rng& r, const WorldModel& w, int artist, const std::vector
 std::string UserComment(Rng& r, const SongLatent& s, bool positive) {
   const auto& sit = Situations()[s.situations[r.Below(s.situations.size())]];
   const auto& mood = Moods()[s.moods[r.Below(s.moods.size())]];
-  static const V kPos = {"{msoc} vibes, perfect for {ssoc}", "my go-to for {ssoc}", "{ssoc} on repeat with this one",
-                         "so {msoc}, added it to my {ssoc} list", "this is pure {msoc}", "{ssoc} forever, love it"};
+  static const V kPos = {"{msoc} vibes, perfect for {ssoc}",
+                         "my go-to for {ssoc}",
+                         "{ssoc} on repeat with this one",
+                         "so {msoc}, added it to my {ssoc} list",
+                         "this is pure {msoc}",
+                         "{ssoc} forever, love it"};
   static const V kNeg = {"not {msoc} at all, skip", "tried it for {ssoc}, did not work for me",
                          "too much for {ssoc}", "meh, not my thing"};
   std::string t = positive ? r.Pick(kPos) : r.Pick(kNeg);
@@ -140,7 +158,7 @@ std::string ProfessionalReview(Rng& r, const WorldModel& w, const SongLatent& s)
   const auto& sit = Situations()[s.situations[0]];
   std::string t = w.artists[s.artist].name + " deliver a " + MoodMeta(r, s.moods[0]) + " " +
                   GenreMeta(r, s.genres[0]) + " track. ";
-  t += s.quality > 0.5 ? "The production is immaculate and the hooks land. "
+  t += s.quality > 0.5    ? "The production is immaculate and the hooks land. "
        : s.quality < -0.5 ? "Sadly the songwriting feels thin. "
                           : "Solid, if not spectacular. ";
   t += "Listeners call it " + PickForm(r, Moods()[s.moods.back()].social) + " and ideal for " +
@@ -165,8 +183,9 @@ std::string QueryText(Rng& r, const QueryFacets& q, bool test_forms, double soci
   std::string genre = q.genre >= 0 ? form(Genres()[q.genre]) : "";
   std::string t;
   if (!sit.empty()) {
-    static const V kSit = {"{s}, play me something", "music for {s} please", "{s} - got any songs?",
-                           "what fits {s}", "need a soundtrack: {s}", "songs for {s}", "{s}. hit me with tunes"};
+    static const V kSit = {
+        "{s}, play me something", "music for {s} please", "{s} - got any songs?",  "what fits {s}",
+        "need a soundtrack: {s}", "songs for {s}",        "{s}. hit me with tunes"};
     t = Fill(r.Pick(kSit), "{s}", sit);
     if (!mood.empty()) t += r.Bernoulli(0.5) ? ", make it " + mood : ", something " + mood;
     if (!genre.empty()) t += ", preferably " + genre;
@@ -198,12 +217,16 @@ std::string WordPadded(const std::string& text) {
   return out;
 }
 
-void GeneralKnowledge(uint64_t seed, int entities, std::vector<GeneralEntry>* entries, std::vector<Mcq>* mcqs) {
+void GeneralKnowledge(uint64_t seed, int entities, std::vector<GeneralEntry>* entries,
+                      std::vector<Mcq>* mcqs) {
   // A fictional encyclopedia of places, none of which exist, so a model can only know these facts
   // from this corpus: forgetting during music pre-training shows up as lost accuracy.
-  static const V kSyll = {"ka", "lo", "mi", "ra", "ven", "tor", "sil", "dan", "el", "zu", "qua", "ber", "nis", "ope"};
-  static const V kExports = {"copper", "tea", "salt", "glassware", "silk", "timber", "olives", "wool", "amber", "rice"};
-  static const V kAnimals = {"heron", "lynx", "otter", "falcon", "ibex", "tortoise", "crane", "marten"};
+  static const V kSyll = {"ka",  "lo", "mi", "ra",  "ven", "tor", "sil",
+                          "dan", "el", "zu", "qua", "ber", "nis", "ope"};
+  static const V kExports = {"copper", "tea",    "salt", "glassware", "silk",
+                             "timber", "olives", "wool", "amber",     "rice"};
+  static const V kAnimals = {"heron", "lynx",     "otter", "falcon",
+                             "ibex",  "tortoise", "crane", "marten"};
   Rng r = Rng::Derive(seed, "general");
   auto name = [&](int parts) {
     std::string s;
@@ -216,12 +239,13 @@ void GeneralKnowledge(uint64_t seed, int entities, std::vector<GeneralEntry>* en
   };
   std::vector<Place> places;
   for (int i = 0; i < entities; ++i) {
-    Place p{name(3) + "ia", name(2) + "ton", "the " + name(2) + " river", r.Pick(kExports), r.Pick(kAnimals),
-            static_cast<int>(r.Range(800, 1900))};
+    Place p{name(3) + "ia",   name(2) + "ton",  "the " + name(2) + " river",
+            r.Pick(kExports), r.Pick(kAnimals), static_cast<int>(r.Range(800, 1900))};
     places.push_back(p);
     entries->push_back({"g" + std::to_string(i + 1), p.name,
-                        p.name + " is a small country whose capital is " + p.capital + ". It was founded in " +
-                            std::to_string(p.founded) + " along " + p.river + ". Its main export is " + p.exported +
+                        p.name + " is a small country whose capital is " + p.capital +
+                            ". It was founded in " + std::to_string(p.founded) + " along " +
+                            p.river + ". Its main export is " + p.exported +
                             ", and its national animal is the " + p.animal + "."});
   }
   for (int i = 0; i < entities; ++i) {
@@ -233,10 +257,13 @@ void GeneralKnowledge(uint64_t seed, int entities, std::vector<GeneralEntry>* en
         if (std::find(opts.begin(), opts.end(), o) == opts.end()) opts.push_back(o);
       }
       r.Shuffle(opts);
-      const int answer = static_cast<int>(std::find(opts.begin(), opts.end(), right) - opts.begin());
-      mcqs->push_back({"gq" + std::to_string(mcqs->size() + 1), q, opts, answer, "g" + std::to_string(i + 1)});
+      const int answer =
+          static_cast<int>(std::find(opts.begin(), opts.end(), right) - opts.begin());
+      mcqs->push_back(
+          {"gq" + std::to_string(mcqs->size() + 1), q, opts, answer, "g" + std::to_string(i + 1)});
     };
-    ask("What is the capital of " + p.name + "?", p.capital, [](const Place& x) { return x.capital; });
+    ask("What is the capital of " + p.name + "?", p.capital,
+        [](const Place& x) { return x.capital; });
     ask("In which year was " + p.name + " founded?", std::to_string(p.founded),
         [](const Place& x) { return std::to_string(x.founded); });
   }

@@ -43,6 +43,7 @@ struct Mcq {
   int answer;
   std::string source;  // entry id
 };
-void GeneralKnowledge(uint64_t seed, int entities, std::vector<GeneralEntry>* entries, std::vector<Mcq>* mcqs);
+void GeneralKnowledge(uint64_t seed, int entities, std::vector<GeneralEntry>* entries,
+                      std::vector<Mcq>* mcqs);
 
 }  // namespace muchator::world

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -50,7 +49,6 @@ std::string WorldTest::dir_;
 WorldConfig WorldTest::config_;
 WorldModel* WorldTest::model_ = nullptr;
 
-
 // Property 1.
 TEST_F(WorldTest, SameSeedSameBytesOtherSeedOtherBytes) {
   Generate(config_, dir_ + "/b");
@@ -72,7 +70,8 @@ TEST_F(WorldTest, SameSeedSameBytesOtherSeedOtherBytes) {
 // Property 2.
 TEST_F(WorldTest, NoQueryOnlyFormInAnyTrainingText) {
   std::string corpus;
-  for (auto kind : {"songs", "documents", "comments", "playlists", "artists"}) corpus += WordPadded(ReadFile(dir_ + "/a/" + kind + ".jsonl"));
+  for (auto kind : {"songs", "documents", "comments", "playlists", "artists"})
+    corpus += WordPadded(ReadFile(dir_ + "/a/" + kind + ".jsonl"));
   std::string train_queries;
   for (const auto& q : ReadJsonl(dir_ + "/a/queries.jsonl"))
     if (q["split"] != "test") train_queries += WordPadded(q["text"].get<std::string>()) + "|";
@@ -81,11 +80,13 @@ TEST_F(WorldTest, NoQueryOnlyFormInAnyTrainingText) {
     for (const auto& c : *list) {
       for (const auto* group : {&c.query_train, &c.query_test})
         for (const auto& f : *group) {
-          EXPECT_EQ(corpus.find(WordPadded(f)), std::string::npos) << "query form '" << f << "' leaks into training text";
+          EXPECT_EQ(corpus.find(WordPadded(f)), std::string::npos)
+              << "query form '" << f << "' leaks into training text";
           ++checked;
         }
       for (const auto& f : c.query_test)
-        EXPECT_EQ(train_queries.find(WordPadded(f)), std::string::npos) << "test form '" << f << "' in an sft/rl query";
+        EXPECT_EQ(train_queries.find(WordPadded(f)), std::string::npos)
+            << "test form '" << f << "' in an sft/rl query";
     }
   EXPECT_GT(checked, 130);
   // The test split really uses its held-out forms.
@@ -94,7 +95,8 @@ TEST_F(WorldTest, NoQueryOnlyFormInAnyTrainingText) {
     if (q["split"] != "test") continue;
     const std::string t = WordPadded(q["text"].get<std::string>());
     for (const auto& s : Situations())
-      for (const auto& f : s.query_test) test_forms_used += t.find(WordPadded(f)) != std::string::npos;
+      for (const auto& f : s.query_test)
+        test_forms_used += t.find(WordPadded(f)) != std::string::npos;
   }
   EXPECT_GT(test_forms_used, 20);
 }
@@ -122,8 +124,8 @@ TEST_F(WorldTest, HeldOutFeedbackCarriesPersonalSignal) {
   const double auc_u = Auc(by_utility), auc_p = Auc(by_popularity);
   EXPECT_GE(auc_u, 0.8) << "utility AUC";
   EXPECT_LE(auc_p, 0.6) << "popularity AUC";
-  std::printf("held-out like-vs-skip AUC: oracle utility %.3f, popularity %.3f (%zu events)\n", auc_u, auc_p,
-              by_utility.size());
+  std::printf("held-out like-vs-skip AUC: oracle utility %.3f, popularity %.3f (%zu events)\n",
+              auc_u, auc_p, by_utility.size());
 }
 
 // Property 5, and the oracle's best list is relevant and sorted by utility.
@@ -135,7 +137,8 @@ TEST_F(WorldTest, EveryTestQueryHasTenRelevantSongs) {
     ++test_queries;
     const QueryFacets f = oracle.FacetsOf(q["id"]);
     EXPECT_GE(q["relevant_count"].get<int>(), 10) << q["id"];
-    ASSERT_EQ(q["relevant"].size(), q["relevant_count"].get<size_t>()) << q["id"];  // tiny: always listed
+    ASSERT_EQ(q["relevant"].size(), q["relevant_count"].get<size_t>())
+        << q["id"];  // tiny: always listed
     int relevant = 0;
     for (const auto& s : model_->songs) relevant += oracle.Relevant(f, s.id);
     EXPECT_EQ(relevant, q["relevant_count"].get<int>()) << q["id"];
@@ -170,7 +173,8 @@ TEST_F(WorldTest, SkipRateByHourFollowsTheMssdAggregates) {
   // The real table when ../shared/data is there; the constants copied from it otherwise.
   std::array<double, 24> target = kMssdSkipByHour;
   const char* src = std::getenv("MUCHATOR_SOURCE_DIR");
-  const std::string csv = std::string(src ? src : ".") + "/../shared/data/mssd-mini-skip-aggregates/hour_of_day_skipped.csv";
+  const std::string csv = std::string(src ? src : ".") +
+                          "/../shared/data/mssd-mini-skip-aggregates/hour_of_day_skipped.csv";
   if (fs::exists(csv)) {
     std::ifstream in(csv);
     std::string line;
@@ -197,7 +201,8 @@ TEST_F(WorldTest, LoadedOracleEqualsInMemoryOracle) {
   State s{"evening", "weekday", "gym", "phone", 19};
   for (int u = 0; u < 20; ++u)
     for (int k = 0; k < 25; ++k) {
-      const std::string user = model_->users[u].id, song = model_->songs[(u * 37 + k * 11) % model_->songs.size()].id;
+      const std::string user = model_->users[u].id,
+                        song = model_->songs[(u * 37 + k * 11) % model_->songs.size()].id;
       EXPECT_DOUBLE_EQ(mem.Utility(user, s, song), loaded.Utility(user, s, song));
       EXPECT_EQ(mem.FeedbackProbs(user, s, song), loaded.FeedbackProbs(user, s, song));
     }
@@ -214,7 +219,8 @@ TEST_F(WorldTest, ParseQueryRecoversTheFacetsOfQueryText) {
     const QueryFacets got = oracle.ParseQuery(q["text"]);
     ++n;
     exact += got.situation == want.situation && got.mood == want.mood && got.genre == want.genre &&
-             got.language == want.language && got.exclude_language == want.exclude_language && got.era == want.era;
+             got.language == want.language && got.exclude_language == want.exclude_language &&
+             got.era == want.era;
   }
   EXPECT_GT(static_cast<double>(exact) / n, 0.9) << exact << "/" << n;
 }
