@@ -100,6 +100,12 @@ class PipelineCommand : public Command {
     opts.Add("input", &input_,
              "your own data (ingestion JSONL directory); empty = the synthetic world");
     opts.Add("world-size", &size_, "synthetic world size").OneOf({"tiny", "demo", "large"});
+    opts.Add(
+            "world-catalog", &catalog_,
+            "songs of the built-in world: synthetic, or jamendo (the real MTG-Jamendo catalog from "
+            "--world-input, users and behaviour simulated over it; docs/world.md)")
+        .OneOf({"synthetic", "jamendo"});
+    opts.Add("world-input", &catalog_input_, "the MTG-Jamendo folder for --world-catalog jamendo");
     opts.Add("seed", &seed_, "random seed of the synthetic world").Range(0, 9e18);
     opts.Add("vocab-size", &vocab_size_, "tokenizer vocabulary size (before item tokens)")
         .Range(300, 1000000);
@@ -275,7 +281,12 @@ class PipelineCommand : public Command {
       data_dir = out_ + "/world";
       world::WorldConfig c = world::WorldConfig::ForSize(size_);
       c.seed = static_cast<uint64_t>(seed_);
-      spdlog::info("step 1/9: generating the {} synthetic world into {}", size_, data_dir);
+      c.catalog = catalog_;
+      c.catalog_input = catalog_input_;
+      if (catalog_ != "synthetic" && catalog_input_.empty())
+        throw Error("--world-catalog " + catalog_ + " needs --world-input", "--world-input",
+                    "give the dataset folder, e.g. --world-input ../shared/data/mtg-jamendo");
+      spdlog::info("step 1/9: generating the {} {} world into {}", size_, catalog_, data_dir);
       world::GenerateStats st;
       world::Generate(c, data_dir, &st);
       spdlog::info("world: {} songs, {} users, {} events in {:.1f} s", st.songs, st.users,
@@ -345,7 +356,8 @@ class PipelineCommand : public Command {
   }
 
  private:
-  std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title", model_size_ = "demo";
+  std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title", model_size_ = "demo",
+              catalog_ = "synthetic", catalog_input_;
   int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100, ranker_epochs_ = 0,
           judge_steps_ = 300, judge_layers_ = 1, sft_steps_ = 100, grpo_steps_ = 20,
           report_requests_ = 100;

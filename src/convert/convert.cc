@@ -46,19 +46,6 @@ std::string NeedFile(const std::string& path) {
   return ReadFile(path);
 }
 
-std::vector<std::string> Split(std::string_view line, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    const size_t end = line.find(sep, start);
-    out.emplace_back(
-        line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return out;
-}
-
 // Data lines of a text file (header dropped, CR removed, empty lines skipped).
 std::vector<std::string> DataLines(const std::string& text) {
   std::vector<std::string> lines;
@@ -95,9 +82,11 @@ bool ParseDouble(const std::string& s, double* v) {
 }
 
 // ---- MTG-Jamendo ----
-ConvertSummary ConvertJamendo(const std::string& input, const std::string& out) {
-  ConvertSummary sum;
-  sum.dataset = "jamendo";
+}  // namespace
+
+std::vector<JamendoTrack> ReadJamendoTracks(const std::string& input, ConvertSummary* summary) {
+  ConvertSummary local;
+  ConvertSummary& sum = summary ? *summary : local;
   std::vector<std::string> files;
   const std::string merged = "derived/track_tags_merged.tsv";
   if (FileExists(input + "/" + merged)) {
@@ -110,12 +99,7 @@ ConvertSummary ConvertJamendo(const std::string& input, const std::string& out) 
         files.push_back(fs::relative(e.path(), input).string());
     std::sort(files.begin(), files.end());
   }
-  struct Track {
-    std::string artist, album, path;
-    double duration = 0;
-    std::set<std::string> tags;
-  };
-  std::map<std::string, Track> tracks;
+  std::map<std::string, JamendoTrack> tracks;
   for (const auto& f : files) {
     int64_t n = 0;
     for (const auto& line : DataLines(NeedFile(input + "/" + f))) {
@@ -130,37 +114,59 @@ ConvertSummary ConvertJamendo(const std::string& input, const std::string& out) 
         ++sum.skipped[f + ": bad duration"];
         continue;
       }
-      Track& t = tracks[c[0]];
-      if (t.artist.empty()) t = Track{c[1], c[2], c[3], duration, {}};
+      JamendoTrack& t = tracks[c[0]];
+      if (t.artist.empty()) t = JamendoTrack{c[0], c[1], c[2], c[3], duration, {}};
       for (size_t k = 5; k < c.size(); ++k)
-        if (!c[k].empty()) t.tags.insert(c[k]);
+        if (!c[k].empty() && std::find(t.tags.begin(), t.tags.end(), c[k]) == t.tags.end())
+          t.tags.push_back(c[k]);
     }
     sum.read[f] = n;
   }
+  std::vector<JamendoTrack> out;
+  out.reserve(tracks.size());
+  for (auto& [id, t] : tracks) {
+    std::sort(t.tags.begin(), t.tags.end());
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Song JamendoSong(const JamendoTrack& t) {
+  Song s;
+  s.id = t.id;
+  s.title = "Jamendo track " + JamendoNumber(t.id);
+  s.artists = {t.artist};
+  s.album = t.album.empty() ? "" : "Jamendo album " + JamendoNumber(t.album);
+  s.duration_s = t.duration_s;
+  for (const auto& tag : t.tags) {
+    const size_t sep = tag.find("---");
+    const std::string kind = sep == std::string::npos ? "" : tag.substr(0, sep);
+    const std::string value = sep == std::string::npos ? tag : tag.substr(sep + 3);
+    if (kind == "genre")
+      s.genres.push_back(value);
+    else if (kind == "instrument")
+      s.tags.push_back("instrument:" + value);
+    else if (kind == "mood/theme")
+      s.tags.push_back("mood:" + value);
+    else
+      s.tags.push_back(tag);
+  }
+  s.extra = {{"jamendo_path", t.path}};
+  return s;
+}
+
+std::string JamendoNumber(const std::string& id) { return Number(id); }
+
+namespace {
+
+ConvertSummary ConvertJamendo(const std::string& input, const std::string& out) {
+  ConvertSummary sum;
+  sum.dataset = "jamendo";
+  const std::vector<JamendoTrack> tracks = ReadJamendoTracks(input, &sum);
   JsonlOut songs(out, "songs.jsonl", &sum), artists(out, "artists.jsonl", &sum);
   std::set<std::string> artist_ids;
-  for (const auto& [id, t] : tracks) {
-    Song s;
-    s.id = id;
-    s.title = "Jamendo track " + Number(id);
-    s.artists = {t.artist};
-    s.album = t.album.empty() ? "" : "Jamendo album " + Number(t.album);
-    s.duration_s = t.duration;
-    for (const auto& tag : t.tags) {
-      const size_t sep = tag.find("---");
-      const std::string kind = sep == std::string::npos ? "" : tag.substr(0, sep);
-      const std::string value = sep == std::string::npos ? tag : tag.substr(sep + 3);
-      if (kind == "genre")
-        s.genres.push_back(value);
-      else if (kind == "instrument")
-        s.tags.push_back("instrument:" + value);
-      else if (kind == "mood/theme")
-        s.tags.push_back("mood:" + value);
-      else
-        s.tags.push_back(tag);
-    }
-    s.extra = {{"jamendo_path", t.path}};
-    songs.Add(ToJson(s));
+  for (const auto& t : tracks) {
+    songs.Add(ToJson(JamendoSong(t)));
     artist_ids.insert(t.artist);
   }
   for (const auto& a : artist_ids)

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "data/entities.h"
+
 namespace muchator {
 
 struct ConvertSummary {
@@ -26,6 +28,24 @@ struct ConvertSummary {
 // unknown name or a missing input file (naming it).
 ConvertSummary Convert(const std::string& name, const std::string& input, const std::string& out);
 const std::vector<std::string>& ConvertDatasets();
+
+// One MTG-Jamendo track: real ids, duration and tags ("genre---rock", "mood/theme---happy",
+// "instrument---piano"; sorted, no duplicates). Read from derived/track_tags_merged.tsv, or from
+// the union of the original data/**/*.tsv files when the merged file is absent.
+struct JamendoTrack {
+  std::string id, artist, album, path;
+  double duration_s = 0;
+  std::vector<std::string> tags;
+};
+// Tracks of an MTG-Jamendo copy at `input`, sorted by id; rows read and skipped (with reasons)
+// are counted into `summary` when given. Throws Error naming a missing file.
+std::vector<JamendoTrack> ReadJamendoTracks(const std::string& input,
+                                            ConvertSummary* summary = nullptr);
+// The ingestion song of a track: placeholder title "Jamendo track N" (the copy has no titles),
+// album "Jamendo album N", genres, tags "mood:X" and "instrument:X".
+Song JamendoSong(const JamendoTrack& t);
+// "track_0000214" -> "214": the number of a Jamendo id, for placeholder names.
+std::string JamendoNumber(const std::string& id);
 
 // One CSV record (RFC 4180: quoted fields may hold commas, doubled quotes and newlines) from
 // `text` at `*pos`; false at the end. Written here: Debian has no maintained C++ CSV library

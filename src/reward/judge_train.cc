@@ -67,17 +67,13 @@ void PairsForQuery(const std::string& text, const SongInfo& songs, Relevant rele
   }
 }
 
-bool HasTestForm(const std::string& text) {
-  static const std::vector<std::string> forms = [] {
-    std::vector<std::string> f;
-    for (const auto* list : {&world::Genres(), &world::Moods(), &world::Situations()})
-      for (const auto& c : *list)
-        for (const auto& form : c.query_test) f.push_back(world::WordPadded(form));
-    return f;
-  }();
+bool HasTestForm(const world::ConceptSet& concepts, const std::string& text) {
   const std::string t = world::WordPadded(text);
-  return std::any_of(forms.begin(), forms.end(),
-                     [&](const std::string& f) { return t.find(f) != std::string::npos; });
+  for (const auto* list : {&concepts.genres, &concepts.moods, &concepts.situations})
+    for (const auto& c : *list)
+      for (const auto& form : c.query_test)
+        if (t.find(world::WordPadded(form)) != std::string::npos) return true;
+  return false;
 }
 
 void Cap(std::vector<JudgePair>& v, int64_t max, Rng& rng) {
@@ -94,7 +90,7 @@ JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const Jud
   Rng rng = Rng::Derive(o.seed, "judge-labels");
   store.ForEachQuery([&](const Query& q) {
     const bool heldout = q.split == "test";
-    if (!heldout && oracle && HasTestForm(q.text)) {
+    if (!heldout && oracle && HasTestForm(*oracle->model().concepts, q.text)) {
       ++labels.dropped_queries;
       return;
     }

@@ -27,19 +27,23 @@ int QueryPool::Add(const std::string& text, const std::string& source, int song)
   return it->second;
 }
 
+std::function<bool(const std::string&)> WorldQueryFormFilter(const world::ConceptSet& concepts) {
+  std::vector<std::string> forms;
+  for (const auto* list : {&concepts.genres, &concepts.moods, &concepts.situations})
+    for (const auto& c : *list) {
+      for (const auto& x : c.query_train) forms.push_back(world::WordPadded(x));
+      for (const auto& x : c.query_test) forms.push_back(world::WordPadded(x));
+    }
+  return [forms = std::move(forms)](const std::string& text) {
+    const std::string t = world::WordPadded(text);
+    return std::any_of(forms.begin(), forms.end(),
+                       [&](const std::string& f) { return t.find(f) != std::string::npos; });
+  };
+}
+
 bool HasWorldQueryForm(const std::string& text) {
-  static const std::vector<std::string> forms = [] {
-    std::vector<std::string> f;
-    for (const auto* list : {&world::Genres(), &world::Moods(), &world::Situations()})
-      for (const auto& c : *list) {
-        for (const auto& x : c.query_train) f.push_back(world::WordPadded(x));
-        for (const auto& x : c.query_test) f.push_back(world::WordPadded(x));
-      }
-    return f;
-  }();
-  const std::string t = world::WordPadded(text);
-  return std::any_of(forms.begin(), forms.end(),
-                     [&](const std::string& f) { return t.find(f) != std::string::npos; });
+  static const auto filter = WorldQueryFormFilter(world::SyntheticConcepts());
+  return filter(text);
 }
 
 QueryGenerator TemplateQueryGenerator() {

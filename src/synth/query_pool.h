@@ -10,6 +10,7 @@
 
 #include "data/entities.h"
 #include "text/item_codec.h"
+#include "world/concepts.h"
 
 namespace muchator {
 
@@ -59,8 +60,10 @@ QueryGenerator TextQueryGenerator();
 // Every built-in generator: templates, then text-mined queries.
 QueryGenerator DefaultQueryGenerator();
 
-// The synthetic world's guard: true for a text containing any of its query-only surface forms
+// A world's guard: true for a text containing any of the concept set's query-only surface forms
 // (query_train and query_test groups), which must stay unseen outside queries.
+std::function<bool(const std::string&)> WorldQueryFormFilter(const world::ConceptSet& concepts);
+// The guard of the synthetic world's concept set.
 bool HasWorldQueryForm(const std::string& text);
 
 // `forbidden(text)` true = the text must not enter the pool (the world's query-only forms).

@@ -18,9 +18,10 @@ nlohmann::json RunUq2iSynthesis(Store& store, const std::string& model_dir,
   MakeDirs(out_dir);
   const Catalog catalog = Catalog::FromStore(store);
   spdlog::info("synth: building the query pool");
-  const QueryPool pool = BuildQueryPool(
-      store, catalog, DefaultQueryGenerator(),
-      oracle ? HasWorldQueryForm : std::function<bool(const std::string&)>(), o.pool);
+  const QueryPool pool = BuildQueryPool(store, catalog, DefaultQueryGenerator(),
+                                        oracle ? WorldQueryFormFilter(*oracle->model().concepts)
+                                               : std::function<bool(const std::string&)>(),
+                                        o.pool);
   if (pool.texts.size() < 2)
     throw Error("the query pool has fewer than 2 queries", store.path(),
                 "the songs need tags, genres or playlists");

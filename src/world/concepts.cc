@@ -1,5 +1,8 @@
 #include "world/concepts.h"
 
+#include "core/error.h"
+#include "world/jamendo.h"
+
 namespace muchator::world {
 
 namespace {
@@ -288,6 +291,34 @@ int FindConcept(const std::vector<Concept>& list, const std::string& id) {
   for (size_t i = 0; i < list.size(); ++i)
     if (list[i].id == id) return static_cast<int>(i);
   return -1;
+}
+
+const ConceptSet& SyntheticConcepts() {
+  static const ConceptSet set = [] {
+    ConceptSet c;
+    c.catalog = "synthetic";
+    c.genres = Genres(), c.moods = Moods(), c.situations = Situations();
+    c.languages = Languages(), c.eras = Eras();
+    c.context_situations = {
+        {"cooking", "reading", "lazy_sunday", "cleaning", "winter_evening", "date_night",
+         "falling_asleep", "gaming", "meditation", "yoga", "rainy_day", "breakup",
+         "missing_someone"},
+        {"commute", "morning_coffee", "rainy_day"},
+        {"workout", "running", "venting"},
+        {"focus_work", "morning_coffee", "promotion"},
+        {"studying", "focus_work", "reading"},
+        {"hiking", "seaside_walk", "beach_day", "stargazing", "sunset", "running"},
+        {"party", "celebration", "chill_hangout", "karaoke", "wedding", "graduation"},
+        {"road_trip", "late_night_drive"}};
+    return c;
+  }();
+  return set;
+}
+
+const ConceptSet& ConceptsOfCatalog(const std::string& catalog) {
+  if (catalog == "synthetic") return SyntheticConcepts();
+  if (catalog == "jamendo") return JamendoConcepts();
+  throw Error("unknown catalog '" + catalog + "'", "", "use synthetic or jamendo");
 }
 
 }  // namespace muchator::world

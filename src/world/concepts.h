@@ -23,6 +23,9 @@ struct Concept {
   // valence, and the moods and genres that suit them (ids).
   double energy = 0.5, valence = 0.5;
   std::vector<std::string> moods, genres;
+  // Real-catalog worlds only: the catalog's own tags that carry this concept (a song has the
+  // concept when it has any of them), e.g. {"chillout", "downtempo"}.
+  std::vector<std::string> tags;
 };
 
 struct Language {
@@ -43,5 +46,20 @@ const std::vector<Era>& Eras();
 
 // Index of a concept id within its list, or -1.
 int FindConcept(const std::vector<Concept>& list, const std::string& id);
+
+// Everything a world knows about its vocabulary of concepts. The synthetic world uses the lists
+// above; a world on a real catalog has its own (world/jamendo.h), with no languages or eras when
+// the catalog does not know them (then no query asks for one).
+struct ConceptSet {
+  std::string catalog;  // "synthetic" | "jamendo"
+  std::vector<Concept> genres, moods, situations;
+  std::vector<Language> languages;  // at least one; one = the catalog does not record languages
+  std::vector<Era> eras;            // empty = the catalog does not record years
+  // Situation ids that fit each listening context (model.h kContexts order).
+  std::vector<std::vector<std::string>> context_situations;
+};
+const ConceptSet& SyntheticConcepts();
+// The concept set of a catalog name ("synthetic", "jamendo"); throws Error for another name.
+const ConceptSet& ConceptsOfCatalog(const std::string& catalog);
 
 }  // namespace muchator::world

@@ -52,7 +52,7 @@ std::vector<std::string> Names(const std::vector<Concept>& list, const std::vect
 // Songs of each situation: every query has a situation facet, so relevance is only checked there.
 using SituationIndex = std::vector<std::vector<int>>;
 SituationIndex BySituation(const WorldModel& w) {
-  SituationIndex by_sit(Situations().size());
+  SituationIndex by_sit(w.concepts->situations.size());
   for (size_t i = 0; i < w.songs.size(); ++i)
     for (int s : w.songs[i].situations) by_sit[s].push_back(static_cast<int>(i));
   return by_sit;
@@ -100,8 +100,10 @@ struct Writers {
 };
 
 void WriteCatalog(const WorldModel& w, Writers& out, GenerateStats& st) {
+  const ConceptSet& C = *w.concepts;
+  const bool real = C.catalog != "synthetic";
   for (const auto& a : w.artists) {
-    Artist e{a.id, a.name, {Genres()[a.genre].meta[0]}, a.country, {}};
+    Artist e{a.id, a.name, {C.genres[a.genre].meta[0]}, a.country, {}};
     out["artists.jsonl"].WriteLine(ToJson(e).dump());
     ++st.artists;
   }
@@ -114,27 +116,35 @@ void WriteCatalog(const WorldModel& w, Writers& out, GenerateStats& st) {
     e.title = s.title;
     e.artists = {w.artists[s.artist].id};
     e.album = s.album;
-    for (int g : s.genres) e.genres.push_back(Genres()[g].meta[0]);
-    // Tags: a meta form of a mood and of a situation (catalog editors' tags).
-    e.tags = {Moods()[s.moods[0]].meta[0], Situations()[s.situations[0]].meta[0]};
-    e.language = Languages()[s.language].code;
-    e.year = s.year;
-    e.duration_s = s.duration_s;
-    e.lyrics = Lyrics(r, s);
-    e.popularity = R3(s.popularity);
+    if (real) {
+      // The real catalog's own fields; it has no language, year or lyrics, and its popularity is
+      // simulated, so none of those is written as if it were a fact about the song.
+      e.genres = s.catalog_genres;
+      e.tags = s.catalog_tags;
+      e.duration_s = s.duration_s;
+    } else {
+      for (int g : s.genres) e.genres.push_back(C.genres[g].meta[0]);
+      // Tags: a meta form of a mood and of a situation (catalog editors' tags).
+      e.tags = {C.moods[s.moods[0]].meta[0], C.situations[s.situations[0]].meta[0]};
+      e.language = C.languages[s.language].code;
+      e.year = s.year;
+      e.duration_s = s.duration_s;
+      e.lyrics = Lyrics(r, C, s);
+      e.popularity = R3(s.popularity);
+    }
     out["songs.jsonl"].WriteLine(ToJson(e).dump());
     json o = {{"id", s.id},
               {"artist", w.artists[s.artist].id},
               {"original", s.original >= 0 ? json(w.songs[s.original].id) : json(nullptr)},
               {"version", static_cast<int>(s.version)},
-              {"genres", Names(Genres(), s.genres)},
-              {"moods", Names(Moods(), s.moods)},
-              {"situations", Names(Situations(), s.situations)},
+              {"genres", Names(C.genres, s.genres)},
+              {"moods", Names(C.moods, s.moods)},
+              {"situations", Names(C.situations, s.situations)},
               {"energy", R3(s.energy)},
               {"valence", R3(s.valence)},
               {"quality", R3(s.quality)},
               {"popularity", R3(s.popularity)},
-              {"language", Languages()[s.language].code},
+              {"language", C.languages[s.language].code},
               {"year", s.year}};
     out["oracle/songs.jsonl"].WriteLine(o.dump());
     ++st.songs;
@@ -149,11 +159,11 @@ void WriteCatalog(const WorldModel& w, Writers& out, GenerateStats& st) {
               {"energy_base", R3(u.energy_base)},
               {"tod_energy", json::array()},
               {"tod_activity", json::array()},
-              {"era", Eras()[u.era].decade}};
-    for (int g = 0; g < kNumGenres; ++g)
-      o["genre_affinity"][Genres()[g].id] = R3(u.genre_affinity[g]);
+              {"era", u.era >= 0 ? json(C.eras[u.era].decade) : json(nullptr)}};
+    for (size_t g = 0; g < C.genres.size(); ++g)
+      o["genre_affinity"][C.genres[g].id] = R3(u.genre_affinity[g]);
     for (int a : u.favourite_artists) o["favourite_artists"].push_back(w.artists[a].id);
-    for (int l : u.languages) o["languages"].push_back(Languages()[l].code);
+    for (int l : u.languages) o["languages"].push_back(C.languages[l].code);
     for (int t = 0; t < 4; ++t) o["tod_energy"].push_back(R3(u.tod_energy[t]));
     for (int t = 0; t < 4; ++t) o["tod_activity"].push_back(R3(u.tod_activity[t]));
     out["oracle/users.jsonl"].WriteLine(o.dump());
@@ -231,6 +241,7 @@ void WriteEvents(const WorldModel& w, const Feed& feed, Writers& out, GenerateSt
 }
 
 void WriteSocial(const WorldModel& w, Writers& out, GenerateStats& st) {
+  const ConceptSet& C = *w.concepts;
   // Comments: popular songs get more; sentiment follows the song's quality.
   int64_t cid = 0;
   double mean_pop = 0;
@@ -248,7 +259,7 @@ void WriteSocial(const WorldModel& w, Writers& out, GenerateStats& st) {
                 s.id,
                 user,
                 "user",
-                UserComment(r, s, positive),
+                UserComment(r, C, s, positive),
                 kWorldStartTs + static_cast<int64_t>(r.Below(w.config.days * 86400LL)),
                 static_cast<int64_t>(r.Below(50))};
       out["comments.jsonl"].WriteLine(ToJson(c).dump());
@@ -269,17 +280,17 @@ void WriteSocial(const WorldModel& w, Writers& out, GenerateStats& st) {
     if (by_sit[sit].empty()) continue;
     for (int k = 0; k < per_sit; ++k) {
       Rng r = Rng::Derive(w.config.seed, "playlist", sit * 100000 + k);
-      const int mood_pick = Situations()[sit].moods.empty()
-                                ? -1
-                                : FindConcept(Moods(), r.Pick(Situations()[sit].moods));
+      const auto& sit_moods = C.situations[sit].moods;
+      const int mood_pick = sit_moods.empty() ? -1 : FindConcept(C.moods, r.Pick(sit_moods));
       Playlist p;
       p.id = "p" + std::to_string(++pid);
       std::vector<int> pool = by_sit[sit];
       r.Shuffle(pool);
       pool.resize(std::min<size_t>(pool.size(), 8 + r.Below(20)));
       for (int s : pool) p.songs.push_back(w.songs[s].id);
-      const int genre = r.Bernoulli(0.3) ? w.songs[pool[0]].genres[0] : -1;
-      p.title = PlaylistTitle(r, static_cast<int>(sit), mood_pick, genre);
+      const int genre =
+          r.Bernoulli(0.3) && !w.songs[pool[0]].genres.empty() ? w.songs[pool[0]].genres[0] : -1;
+      p.title = PlaylistTitle(r, C, static_cast<int>(sit), mood_pick, genre);
       p.user = r.Bernoulli(0.5) ? w.users[r.Below(w.users.size())].id : "";
       out["playlists.jsonl"].WriteLine(ToJson(p).dump());
       ++st.playlists;
@@ -332,11 +343,12 @@ void WriteRelations(const WorldModel& w, Writers& out, GenerateStats& st,
     out["relations.jsonl"].WriteLine(ToJson(r).dump());
     ++st.relations;
   };
+  const ConceptSet& C = *w.concepts;
   for (const auto& a : w.artists)
-    put({"artist", a.id, "has_genre", "genre", Genres()[a.genre].meta[0], 1.0});
+    put({"artist", a.id, "has_genre", "genre", C.genres[a.genre].meta[0], 1.0});
   for (const auto& s : w.songs) {
     put({"song", s.id, "performed_by", "artist", w.artists[s.artist].id, 1.0});
-    for (int g : s.genres) put({"song", s.id, "has_genre", "genre", Genres()[g].meta[0], 1.0});
+    for (int g : s.genres) put({"song", s.id, "has_genre", "genre", C.genres[g].meta[0], 1.0});
     if (s.original >= 0) put({"song", s.id, "version_of", "song", w.songs[s.original].id, 1.0});
   }
   // Item-CF: pairs of songs enjoyed in the same session by at least two listeners.
@@ -346,14 +358,14 @@ void WriteRelations(const WorldModel& w, Writers& out, GenerateStats& st,
            static_cast<double>(count)});
 }
 
-json FacetsJson(const QueryFacets& q) {
+json FacetsJson(const ConceptSet& C, const QueryFacets& q) {
   json j = json::object();
-  if (q.situation >= 0) j["situation"] = Situations()[q.situation].id;
-  if (q.mood >= 0) j["mood"] = Moods()[q.mood].id;
-  if (q.genre >= 0) j["genre"] = Genres()[q.genre].id;
+  if (q.situation >= 0) j["situation"] = C.situations[q.situation].id;
+  if (q.mood >= 0) j["mood"] = C.moods[q.mood].id;
+  if (q.genre >= 0) j["genre"] = C.genres[q.genre].id;
   if (q.language >= 0)
-    j[q.exclude_language ? "exclude_language" : "language"] = Languages()[q.language].code;
-  if (q.era >= 0) j["era"] = Eras()[q.era].decade;
+    j[q.exclude_language ? "exclude_language" : "language"] = C.languages[q.language].code;
+  if (q.era >= 0) j["era"] = C.eras[q.era].decade;
   return j;
 }
 
@@ -368,10 +380,12 @@ bool HasRelevant(const WorldModel& w, const SituationIndex& by_sit, const QueryF
 // Draws the facets of one query; every query has at least `min_relevant` relevant songs.
 QueryFacets DrawFacets(Rng& r, const WorldModel& w, const SituationIndex& by_sit,
                        const UserLatent& u, const WorldState& s, int min_relevant) {
+  const ConceptSet& C = *w.concepts;
+  const std::vector<int> fit = SituationsForContext(C, s.context);
   for (int attempt = 0; attempt < 50; ++attempt) {
     QueryFacets q;
-    const auto& fit = SituationsForContext(s.context);
-    q.situation = r.Bernoulli(0.5) ? r.Pick(fit) : static_cast<int>(r.Below(Situations().size()));
+    const bool in_context = r.Bernoulli(0.5) && !fit.empty();
+    q.situation = in_context ? r.Pick(fit) : static_cast<int>(r.Below(C.situations.size()));
     if (!HasRelevant(w, by_sit, q, min_relevant)) continue;
     auto try_add = [&](auto setter) {
       QueryFacets more = q;
@@ -379,21 +393,24 @@ QueryFacets DrawFacets(Rng& r, const WorldModel& w, const SituationIndex& by_sit
       if (HasRelevant(w, by_sit, more, min_relevant)) q = more;
     };
     if (r.Bernoulli(0.3)) {
-      const auto& moods = Situations()[q.situation].moods;
-      try_add([&](QueryFacets& m) { m.mood = FindConcept(Moods(), r.Pick(moods)); });
+      const auto& moods = C.situations[q.situation].moods;
+      if (!moods.empty())
+        try_add([&](QueryFacets& m) { m.mood = FindConcept(C.moods, r.Pick(moods)); });
     }
     if (r.Bernoulli(0.2)) {
       int best = 0;
-      for (int g = 1; g < kNumGenres; ++g)
+      for (int g = 1; g < static_cast<int>(C.genres.size()); ++g)
         if (u.genre_affinity[g] > u.genre_affinity[best]) best = g;
       try_add([&](QueryFacets& m) { m.genre = best; });
     }
+    // Language and era facets only where the catalog records them.
     const double c = r.Uniform();
-    if (c < 0.08)
+    const bool languages = C.languages.size() > 1;
+    if (c < 0.08 && languages)
       try_add([&](QueryFacets& m) { m.language = 0, m.exclude_language = true; });
-    else if (c < 0.13)
+    else if (c >= 0.08 && c < 0.13 && languages)
       try_add([&](QueryFacets& m) { m.language = u.languages[0]; });
-    else if (c < 0.18)
+    else if (c >= 0.13 && c < 0.18 && u.era >= 0)
       try_add([&](QueryFacets& m) { m.era = u.era; });
     return q;
   }
@@ -432,7 +449,7 @@ void WriteQueries(const WorldModel& w, Writers& out, GenerateStats& st) {
     const QueryFacets q = DrawFacets(r, w, by_sit, u, s, 10);
     Query row;
     row.id = "q" + std::to_string(i + 1);
-    row.text = QueryText(r, q, is_test, is_test ? 0.2 : 0.3);
+    row.text = QueryText(r, *w.concepts, q, is_test, is_test ? 0.2 : 0.3);
     row.user = u.id;
     row.ts = kWorldStartTs + day * 86400LL + s.hour * 3600LL + static_cast<int64_t>(r.Below(3600));
     if (is_test && row.ts < cutoff) row.ts = cutoff;
@@ -445,7 +462,7 @@ void WriteQueries(const WorldModel& w, Writers& out, GenerateStats& st) {
               {"split", split},
               {"user", u.id},
               {"state", ToJson(row.state)},
-              {"facets", FacetsJson(q)},
+              {"facets", FacetsJson(*w.concepts, q)},
               {"text", row.text}};
     if (is_test) {
       // The full relevant list only while it is short (large worlds have thousands per query);
@@ -466,7 +483,7 @@ void WriteQueries(const WorldModel& w, Writers& out, GenerateStats& st) {
   }
 }
 
-json ConceptsJson() {
+json ConceptsJson(const ConceptSet& C) {
   json j;
   auto list = [](const std::vector<Concept>& v) {
     json a = json::array();
@@ -481,16 +498,22 @@ json ConceptsJson() {
       if (c.kind == ConceptKind::kSituation)
         x["energy"] = c.energy, x["valence"] = c.valence, x["moods"] = c.moods,
         x["genres"] = c.genres;
+      if (!c.tags.empty()) x["catalog_tags"] = c.tags;
       a.push_back(x);
     }
     return a;
   };
-  j["genres"] = list(Genres());
-  j["moods"] = list(Moods());
-  j["situations"] = list(Situations());
-  for (const auto& l : Languages()) j["languages"].push_back({{"code", l.code}, {"name", l.name}});
-  for (const auto& e : Eras())
+  j["catalog"] = C.catalog;
+  j["genres"] = list(C.genres);
+  j["moods"] = list(C.moods);
+  j["situations"] = list(C.situations);
+  for (const auto& l : C.languages) j["languages"].push_back({{"code", l.code}, {"name", l.name}});
+  j["eras"] = json::array();
+  for (const auto& e : C.eras)
     j["eras"].push_back({{"decade", e.decade}, {"meta", e.meta}, {"query", e.query}});
+  j["context_situations"] = json::object();
+  for (size_t k = 0; k < C.context_situations.size(); ++k)
+    j["context_situations"][kContexts[k]] = C.context_situations[k];
   return j;
 }
 
@@ -498,13 +521,14 @@ json ConceptsJson() {
 
 WorldModel Generate(const WorldConfig& config, const std::string& dir, GenerateStats* stats_out) {
   const auto start = std::chrono::steady_clock::now();
-  if (config.songs < 50 || config.users < 10 || config.artists < 5)
+  if (config.songs < 50 || config.users < 10 ||
+      (config.catalog == "synthetic" && config.artists < 5))
     throw Error("world too small (songs >= 50, users >= 10, artists >= 5 needed)", "",
                 "raise the counts");
-  MakeDirs(dir + "/oracle");
   WorldModel w;
   w.config = config;
-  BuildCatalogAndUsers(w);
+  BuildCatalogAndUsers(w);  // a real catalog sets config.songs and config.artists to what it holds
+  MakeDirs(dir + "/oracle");
   RoundLatents(w);
   Feed feed(w);
   CalibrateFeedback(w, feed);
@@ -529,11 +553,12 @@ WorldModel Generate(const WorldConfig& config, const std::string& dir, GenerateS
                                                     {"answer", m.answer},
                                                     {"source", m.source}})
                                                   .dump());
-  out["oracle/concepts.json"].Write(ConceptsJson().dump(1) + "\n");
+  out["oracle/concepts.json"].Write(ConceptsJson(*w.concepts).dump(1) + "\n");
   json world = {{"size", config.size},
+                {"catalog", w.config.catalog},
                 {"seed", config.seed},
-                {"songs", config.songs},
-                {"artists", config.artists},
+                {"songs", w.config.songs},
+                {"artists", w.config.artists},
                 {"users", config.users},
                 {"events", config.events},
                 {"queries", config.queries},

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "world/jamendo.h"
 #include "world/text.h"
 
 namespace muchator::world {
@@ -74,10 +75,6 @@ double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 // Energy shift of a listening context: gyms want energy, studying wants calm.
 constexpr double kContextEnergy[] = {-0.05, 0.08, 0.35, -0.08, -0.25, 0.1, 0.2, 0.05};
-
-int EraOfYear(int year) {
-  return std::clamp((year - 1960) / 10, 0, static_cast<int>(Eras().size()) - 1);
-}
 
 void BuildArtists(WorldModel& w) {
   const auto& langs = Languages();
@@ -192,8 +189,12 @@ void BuildSongs(WorldModel& w) {
   }
 }
 
+}  // namespace
+
 void BuildUsers(WorldModel& w) {
-  const auto& langs = Languages();
+  const ConceptSet& c = *w.concepts;
+  const auto& langs = c.languages;
+  const uint64_t genres = c.genres.size();
   static const std::vector<std::string> kAges = {"18-24", "25-34", "35-44", "45-54", "55+"};
   static const std::vector<std::string> kGenders = {"female", "male", "nonbinary"};
   static const std::vector<std::string> kJobs = {"student",  "engineer", "teacher", "nurse",
@@ -212,14 +213,14 @@ void BuildUsers(WorldModel& w) {
         {"occupation", age == 0 && r.Bernoulli(0.6) ? "student" : kJobs[r.Below(kJobs.size())]},
         {"region", kRegions[r.Below(kRegions.size())]}};
     // Taste: a few loved genres, a few disliked, the rest mildly negative.
-    u.genre_affinity.fill(0);
+    u.genre_affinity.assign(genres, 0.0);
     for (auto& a : u.genre_affinity) a = r.Uniform(-0.5, 0.1);
     const int loved = 2 + static_cast<int>(r.Below(3));
-    for (int k = 0; k < loved; ++k) u.genre_affinity[r.Below(kNumGenres)] = r.Uniform(0.6, 1.0);
-    for (int k = 0; k < 2; ++k) u.genre_affinity[r.Below(kNumGenres)] = r.Uniform(-1.0, -0.7);
-    // Older listeners lean to older decades.
-    u.era =
-        std::clamp(6 - age - static_cast<int>(r.Below(3)), 0, static_cast<int>(Eras().size()) - 1);
+    for (int k = 0; k < loved; ++k) u.genre_affinity[r.Below(genres)] = r.Uniform(0.6, 1.0);
+    for (int k = 0; k < 2; ++k) u.genre_affinity[r.Below(genres)] = r.Uniform(-1.0, -0.7);
+    // Older listeners lean to older decades (none when the catalog has no years).
+    const int era = 6 - age - static_cast<int>(r.Below(3));
+    u.era = c.eras.empty() ? -1 : std::clamp(era, 0, static_cast<int>(c.eras.size()) - 1);
     // Languages: the region's language plus maybe one more.
     u.languages = {r.Bernoulli(0.7) ? 0 : static_cast<int>(r.Below(langs.size()))};
     if (r.Bernoulli(0.4)) u.languages.push_back(static_cast<int>(r.Below(langs.size())));
@@ -239,11 +240,22 @@ void BuildUsers(WorldModel& w) {
   }
 }
 
-}  // namespace
+int EraOfYear(const ConceptSet& c, int year) {
+  if (year <= 0 || c.eras.empty()) return -1;
+  return std::clamp((year - c.eras.front().decade) / 10, 0, static_cast<int>(c.eras.size()) - 1);
+}
 
 void BuildCatalogAndUsers(WorldModel& w) {
-  BuildArtists(w);
-  BuildSongs(w);
+  if (w.config.catalog == "synthetic") {
+    w.concepts = &SyntheticConcepts();
+    BuildArtists(w);
+    BuildSongs(w);
+  } else if (w.config.catalog == "jamendo") {
+    BuildJamendoCatalog(w);
+  } else {
+    ConceptsOfCatalog(w.config.catalog);  // throws naming the catalogs there are
+  }
+  for (auto& s : w.songs) s.era = EraOfYear(*w.concepts, s.year);
   BuildUsers(w);
 }
 
@@ -255,13 +267,13 @@ double Utility(const WorldModel& w, const UserLatent& u, const WorldState& s,
                const SongLatent& song) {
   double genre = 0;
   for (int g : song.genres) genre += u.genre_affinity[g];
-  genre /= static_cast<double>(song.genres.size());
+  if (!song.genres.empty()) genre /= static_cast<double>(song.genres.size());
   const int artist = song.artist;
   const bool fav =
       std::binary_search(u.favourite_artists.begin(), u.favourite_artists.end(), artist);
   const bool lang =
       std::find(u.languages.begin(), u.languages.end(), song.language) != u.languages.end();
-  const int era_gap = std::abs(EraOfYear(song.year) - u.era);
+  const int era_gap = song.era >= 0 && u.era >= 0 ? std::abs(song.era - u.era) : 0;
   (void)w;
   return 1.8 * genre + (fav ? 1.0 : 0.0) + (lang ? 0.3 : -0.7) - 0.15 * era_gap -
          2.5 * std::abs(song.energy - TargetEnergy(u, s)) + 0.35 * song.quality;
@@ -290,7 +302,7 @@ int GradedRelevance(const SongLatent& song, const QueryFacets& q) {
   if (q.genre >= 0) ok += has(song.genres, q.genre);
   if (q.language >= 0)
     ok += q.exclude_language ? song.language != q.language : song.language == q.language;
-  if (q.era >= 0) ok += EraOfYear(song.year) == q.era;
+  if (q.era >= 0) ok += song.era == q.era;
   if (ok == total) return 3;
   return std::min(2, static_cast<int>(std::lround(3.0 * ok / total)));
 }

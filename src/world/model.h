@@ -30,6 +30,9 @@ struct WorldConfig {
   int64_t general_entities = 40;  // fictional encyclopedia entries
   int days = 120;                 // length of the behaviour log
   double heldout_fraction = 0.1;  // last share of the log's time span, for held-out evaluation
+  // Where the songs come from: "synthetic" (generated) or "jamendo" (the real MTG-Jamendo catalog
+  // read from catalog_input; `songs` is then the most tracks to take, `artists` follows from them).
+  std::string catalog = "synthetic", catalog_input;
   // Applies the named size's defaults; throws Error on an unknown name.
   static WorldConfig ForSize(const std::string& size);
 };
@@ -54,17 +57,20 @@ struct SongLatent {
   double energy, valence, quality;             // energy, valence in [0,1]; quality ~ N(0,1)
   double popularity;                           // relative, heavy-tailed
   int language, year;
+  int era = -1;  // index into the concept set's eras; -1 = unknown year or no eras
   double duration_s;
+  // Real-catalog worlds: the song's own genre names and tags as the catalog has them.
+  std::vector<std::string> catalog_genres, catalog_tags;
 };
 
 struct UserLatent {
   std::string id;
-  std::array<double, kNumGenres> genre_affinity;  // in [-1, 1]
+  std::vector<double> genre_affinity;  // per genre of the concept set, in [-1, 1]
   std::vector<int> favourite_artists;
   std::vector<int> languages;          // languages the user enjoys
   double energy_base;                  // preferred energy in a neutral state
   std::array<double, 4> tod_energy;    // energy shift by time of day (morning..night)
-  int era;                             // favourite decade index into Eras()
+  int era = -1;                        // favourite decade (index into the set's eras); -1 = none
   std::array<double, 4> tod_activity;  // how often they listen at each time of day
   std::map<std::string, std::string> profile;
 };
@@ -92,6 +98,7 @@ struct QueryFacets {
 // The world's latent state, in memory.
 struct WorldModel {
   WorldConfig config;
+  const ConceptSet* concepts = &SyntheticConcepts();  // static lifetime
   std::vector<ArtistLatent> artists;
   std::vector<SongLatent> songs;
   std::vector<UserLatent> users;
@@ -102,8 +109,13 @@ struct WorldModel {
   double noise_scale = 0.55;
 };
 
-// Builds artists, songs and users (no behaviour yet) for the config.
+// Builds artists, songs and users (no behaviour yet) for the config: generated songs, or the real
+// catalog named by config.catalog (world/jamendo.h) with simulated users.
 void BuildCatalogAndUsers(WorldModel& w);
+// Simulated listeners over w's artists and songs (both kinds of catalog).
+void BuildUsers(WorldModel& w);
+// Era index of a year in the concept set, -1 when the year is unknown (0) or there are no eras.
+int EraOfYear(const ConceptSet& c, int year);
 
 // Ground truth.
 double Utility(const WorldModel& w, const UserLatent& u, const WorldState& s,

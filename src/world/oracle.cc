@@ -20,27 +20,28 @@ int IndexOf(const std::vector<Concept>& list, const json& id, const std::string&
   return i;
 }
 
-int LanguageIndex(const std::string& code) {
-  for (size_t i = 0; i < Languages().size(); ++i)
-    if (Languages()[i].code == code) return static_cast<int>(i);
+int LanguageIndex(const ConceptSet& c, const std::string& code) {
+  for (size_t i = 0; i < c.languages.size(); ++i)
+    if (c.languages[i].code == code) return static_cast<int>(i);
   return -1;
 }
 
-int EraIndex(int decade) {
-  for (size_t i = 0; i < Eras().size(); ++i)
-    if (Eras()[i].decade == decade) return static_cast<int>(i);
+int EraIndex(const ConceptSet& c, const json& decade) {
+  if (decade.is_null()) return -1;
+  for (size_t i = 0; i < c.eras.size(); ++i)
+    if (c.eras[i].decade == decade.get<int>()) return static_cast<int>(i);
   return -1;
 }
 
-QueryFacets FacetsFromJson(const json& f, const std::string& where) {
+QueryFacets FacetsFromJson(const ConceptSet& c, const json& f, const std::string& where) {
   QueryFacets q;
-  if (f.contains("situation")) q.situation = IndexOf(Situations(), f["situation"], where);
-  if (f.contains("mood")) q.mood = IndexOf(Moods(), f["mood"], where);
-  if (f.contains("genre")) q.genre = IndexOf(Genres(), f["genre"], where);
-  if (f.contains("language")) q.language = LanguageIndex(f["language"]);
+  if (f.contains("situation")) q.situation = IndexOf(c.situations, f["situation"], where);
+  if (f.contains("mood")) q.mood = IndexOf(c.moods, f["mood"], where);
+  if (f.contains("genre")) q.genre = IndexOf(c.genres, f["genre"], where);
+  if (f.contains("language")) q.language = LanguageIndex(c, f["language"]);
   if (f.contains("exclude_language"))
-    q.language = LanguageIndex(f["exclude_language"]), q.exclude_language = true;
-  if (f.contains("era")) q.era = EraIndex(f["era"].get<int>());
+    q.language = LanguageIndex(c, f["exclude_language"]), q.exclude_language = true;
+  if (f.contains("era")) q.era = EraIndex(c, f["era"]);
   return q;
 }
 
@@ -65,13 +66,14 @@ Oracle::Oracle(WorldModel model) : w_(std::move(model)) {
   for (size_t i = 0; i < w_.songs.size(); ++i) song_index_[w_.songs[i].id] = static_cast<int>(i);
   for (size_t i = 0; i < w_.users.size(); ++i) user_index_[w_.users[i].id] = static_cast<int>(i);
   // The average listener: neutral taste, any language, middle energy, no favourites.
+  const ConceptSet& c = *w_.concepts;
   average_.id = "";
-  average_.genre_affinity.fill(0);
+  average_.genre_affinity.assign(c.genres.size(), 0.0);
   average_.energy_base = 0.5;
   average_.tod_energy = {0.1, 0.05, 0.0, -0.25};
   average_.tod_activity = {1, 1, 1, 1};
-  average_.era = 4;
-  for (size_t l = 0; l < Languages().size(); ++l) average_.languages.push_back(static_cast<int>(l));
+  average_.era = c.eras.empty() ? -1 : std::min(4, static_cast<int>(c.eras.size()) - 1);
+  for (size_t l = 0; l < c.languages.size(); ++l) average_.languages.push_back(static_cast<int>(l));
 }
 
 Oracle Oracle::Load(const std::string& dir) {
@@ -79,6 +81,10 @@ Oracle Oracle::Load(const std::string& dir) {
   const json world = json::parse(ReadFile(dir + "/oracle/world.json"));
   w.config = WorldConfig::ForSize(world["size"].get<std::string>());
   w.config.seed = world["seed"].get<uint64_t>();
+  // Worlds written before real catalogs existed have no "catalog": they are synthetic.
+  w.config.catalog = world.value("catalog", std::string("synthetic"));
+  w.concepts = &ConceptsOfCatalog(w.config.catalog);
+  const ConceptSet& c = *w.concepts;
   for (int k = 0; k < 3; ++k) w.thresholds[k] = world["thresholds"][k].get<double>();
   for (int h = 0; h < 24; ++h) w.hour_shift[h] = world["hour_shift"][h].get<double>();
   w.noise_scale = world["noise_scale"].get<double>();
@@ -97,34 +103,35 @@ Oracle Oracle::Load(const std::string& dir) {
     s.artist = artist_index.at(j["artist"].get<std::string>());
     s.original = j["original"].is_null() ? -1 : song_index.at(j["original"].get<std::string>());
     s.version = static_cast<Version>(j["version"].get<int>());
-    for (auto& g : j["genres"]) s.genres.push_back(IndexOf(Genres(), g, where));
-    for (auto& m : j["moods"]) s.moods.push_back(IndexOf(Moods(), m, where));
-    for (auto& x : j["situations"]) s.situations.push_back(IndexOf(Situations(), x, where));
+    for (auto& g : j["genres"]) s.genres.push_back(IndexOf(c.genres, g, where));
+    for (auto& m : j["moods"]) s.moods.push_back(IndexOf(c.moods, m, where));
+    for (auto& x : j["situations"]) s.situations.push_back(IndexOf(c.situations, x, where));
     s.energy = j["energy"], s.valence = j["valence"], s.quality = j["quality"],
     s.popularity = j["popularity"];
-    s.language = LanguageIndex(j["language"]);
+    s.language = LanguageIndex(c, j["language"]);
     s.year = j["year"];
+    s.era = EraOfYear(c, s.year);
     song_index[s.id] = static_cast<int>(w.songs.size());
     w.songs.push_back(std::move(s));
   });
   ForEachJsonLine(dir + "/oracle/users.jsonl", [&](const json& j, const std::string&) {
     UserLatent u;
     u.id = j["id"].get<std::string>();
-    for (int g = 0; g < kNumGenres; ++g)
-      u.genre_affinity[g] = j["genre_affinity"][Genres()[g].id].get<double>();
+    for (const auto& g : c.genres)
+      u.genre_affinity.push_back(j["genre_affinity"][g.id].get<double>());
     for (auto& a : j["favourite_artists"])
       u.favourite_artists.push_back(artist_index.at(a.get<std::string>()));
     std::sort(u.favourite_artists.begin(), u.favourite_artists.end());
-    for (auto& l : j["languages"]) u.languages.push_back(LanguageIndex(l));
+    for (auto& l : j["languages"]) u.languages.push_back(LanguageIndex(c, l));
     u.energy_base = j["energy_base"];
     for (int t = 0; t < 4; ++t)
       u.tod_energy[t] = j["tod_energy"][t], u.tod_activity[t] = j["tod_activity"][t];
-    u.era = EraIndex(j["era"].get<int>());
+    u.era = EraIndex(c, j["era"]);
     w.users.push_back(std::move(u));
   });
   Oracle o(std::move(w));
   ForEachJsonLine(dir + "/oracle/queries.jsonl", [&](const json& j, const std::string& where) {
-    o.queries_[j["id"].get<std::string>()] = FacetsFromJson(j["facets"], where);
+    o.queries_[j["id"].get<std::string>()] = FacetsFromJson(c, j["facets"], where);
   });
   return o;
 }
@@ -187,20 +194,21 @@ QueryFacets Oracle::ParseQuery(const std::string& text) const {
         }
     return best;
   };
+  const ConceptSet& c = *w_.concepts;
   QueryFacets q;
-  q.situation = match(Situations());
-  q.mood = match(Moods());
-  q.genre = match(Genres());
-  for (size_t l = 0; l < Languages().size(); ++l) {
-    std::string name = Languages()[l].name;
+  q.situation = match(c.situations);
+  q.mood = match(c.moods);
+  q.genre = match(c.genres);
+  for (size_t l = 0; c.languages.size() > 1 && l < c.languages.size(); ++l) {
+    std::string name = c.languages[l].name;
     std::transform(name.begin(), name.end(), name.begin(), ::tolower);
     if (padded.find(" no " + name + " ") != std::string::npos)
       q.language = static_cast<int>(l), q.exclude_language = true;
     else if (padded.find(" only " + name + " ") != std::string::npos)
       q.language = static_cast<int>(l);
   }
-  for (size_t e = 0; e < Eras().size(); ++e)
-    for (const auto& form : Eras()[e].query)
+  for (size_t e = 0; e < c.eras.size(); ++e)
+    for (const auto& form : c.eras[e].query)
       if (padded.find(" from " + WordPadded(form).substr(1)) != std::string::npos)
         q.era = static_cast<int>(e);
   return q;

@@ -7,7 +7,10 @@
 namespace muchator::world {
 
 Feed::Feed(const WorldModel& w)
-    : w_(w), by_genre_(kNumGenres), by_artist_(w.artists.size()), by_genre_cum_(kNumGenres) {
+    : w_(w),
+      by_genre_(w.concepts->genres.size()),
+      by_artist_(w.artists.size()),
+      by_genre_cum_(w.concepts->genres.size()) {
   double total = 0;
   for (size_t i = 0; i < w.songs.size(); ++i) {
     const SongLatent& s = w.songs[i];
@@ -37,8 +40,10 @@ int Feed::Expose(Rng& r, const UserLatent& u) const {
     const auto& songs = by_artist_[u.favourite_artists[r.Below(u.favourite_artists.size())]];
     if (!songs.empty()) return songs[r.Below(songs.size())];
   }
-  double weights[kNumGenres];
-  for (int g = 0; g < kNumGenres; ++g)
+  const size_t genres = by_genre_.size();
+  thread_local std::vector<double> weights;  // per call otherwise: one allocation per exposure
+  weights.resize(genres);
+  for (size_t g = 0; g < genres; ++g)
     weights[g] = by_genre_[g].empty() ? 0 : std::exp(3.0 * u.genre_affinity[g]);
   const int g = static_cast<int>(r.Categorical(weights));
   return FromCumulative(r, by_genre_[g], by_genre_cum_[g]);
@@ -85,28 +90,13 @@ WorldState SampleState(Rng& r, const UserLatent& u, int day) {
   return s;
 }
 
-const std::vector<int>& SituationsForContext(int context) {
-  static const std::vector<std::vector<int>> table = [] {
-    static const std::vector<std::vector<std::string>> names = {
-        {"cooking", "reading", "lazy_sunday", "cleaning", "winter_evening", "date_night",
-         "falling_asleep", "gaming", "meditation", "yoga", "rainy_day", "breakup",
-         "missing_someone"},
-        {"commute", "morning_coffee", "rainy_day"},
-        {"workout", "running", "venting"},
-        {"focus_work", "morning_coffee", "promotion"},
-        {"studying", "focus_work", "reading"},
-        {"hiking", "seaside_walk", "beach_day", "stargazing", "sunset", "running"},
-        {"party", "celebration", "chill_hangout", "karaoke", "wedding", "graduation"},
-        {"road_trip", "late_night_drive"}};
-    std::vector<std::vector<int>> t;
-    for (auto& row : names) {
-      std::vector<int> ids;
-      for (auto& n : row) ids.push_back(FindConcept(Situations(), n));
-      t.push_back(ids);
-    }
-    return t;
-  }();
-  return table[context];
+std::vector<int> SituationsForContext(const ConceptSet& c, int context) {
+  std::vector<int> ids;
+  for (const auto& n : c.context_situations.at(static_cast<size_t>(context))) {
+    const int i = FindConcept(c.situations, n);
+    if (i >= 0) ids.push_back(i);
+  }
+  return ids;
 }
 
 void CalibrateFeedback(WorldModel& w, const Feed& feed) {

@@ -28,8 +28,8 @@ class Feed {
 
 // A session's state for the user on `day` (0-based day of the log; day 0 is a Monday).
 WorldState SampleState(Rng& r, const UserLatent& u, int day);
-// Situations that fit a listening context (for queries asked in that context).
-const std::vector<int>& SituationsForContext(int context);
+// Situations of the world's concept set that fit a listening context (for queries asked in it).
+std::vector<int> SituationsForContext(const ConceptSet& concepts, int context);
 // Calibrates w.thresholds and w.hour_shift with a pilot of simulated exposures so that the skip
 // rate (skip or dislike) by hour of day follows kMssdSkipByHour.
 void CalibrateFeedback(WorldModel& w, const Feed& feed);

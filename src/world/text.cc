@@ -47,9 +47,24 @@ std::string Cap(std::string s) {
   return s;
 }
 const std::string& PickForm(Rng& r, const V& forms) { return forms[r.Below(forms.size())]; }
-std::string GenreMeta(Rng& r, int g) { return PickForm(r, Genres()[g].meta); }
-std::string MoodMeta(Rng& r, int m) { return PickForm(r, Moods()[m].meta); }
-std::string SitMeta(Rng& r, int s) { return PickForm(r, Situations()[s].meta); }
+std::string GenreMeta(Rng& r, const ConceptSet& c, int g) { return PickForm(r, c.genres[g].meta); }
+std::string MoodMeta(Rng& r, const ConceptSet& c, int m) { return PickForm(r, c.moods[m].meta); }
+std::string SitMeta(Rng& r, const ConceptSet& c, int s) {
+  return PickForm(r, c.situations[s].meta);
+}
+// "a" or "an" before a word (by its first letter: good enough for the concept forms used here).
+// The synthetic world keeps its "a" everywhere: its files stay byte-identical to earlier versions
+// (the tiny-world training tests are calibrated on them).
+std::string A(const std::string& word, bool synthetic = false) {
+  const char c =
+      word.empty() ? 'x' : static_cast<char>(std::tolower(static_cast<unsigned char>(word[0])));
+  const bool vowel = c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u';
+  return std::string(vowel && !synthetic ? "an " : "a ") + word;
+}
+bool Real(const WorldModel& w) { return w.concepts->catalog != "synthetic"; }
+std::string EnergyWord(double energy) {
+  return energy > 0.7 ? "high-tempo" : energy < 0.3 ? "slow-tempo" : "mid-tempo";
+}
 std::string Fill(std::string t, const std::string& key, const std::string& value) {
   for (size_t p; (p = t.find(key)) != std::string::npos;) t.replace(p, key.size(), value);
   return t;
@@ -75,7 +90,7 @@ std::string SongTitle(Rng& r) {
 std::string AlbumTitle(Rng& r) { return r.Pick(kTitleAdj) + " " + r.Pick(kAlbumWord); }
 std::string Country(Rng& r) { return r.Pick(kCountries); }
 
-std::string Lyrics(Rng& r, const SongLatent& s) {
+std::string Lyrics(Rng& r, const ConceptSet& c, const SongLatent& s) {
   static const V kLines = {"I feel so {mood} tonight", "{sit} is all I think about",
                            "{image} and {image2}",     "we keep {verb} through the {image}",
                            "a {mood} heart in {sit}",  "oh, {verb}, {verb2}",
@@ -84,8 +99,8 @@ std::string Lyrics(Rng& r, const SongLatent& s) {
   const int lines = 4 + static_cast<int>(r.Below(5));
   for (int i = 0; i < lines; ++i) {
     std::string l = r.Pick(kLines);
-    l = Fill(l, "{mood}", MoodMeta(r, s.moods[r.Below(s.moods.size())]));
-    l = Fill(l, "{sit}", SitMeta(r, s.situations[r.Below(s.situations.size())]));
+    l = Fill(l, "{mood}", MoodMeta(r, c, s.moods[r.Below(s.moods.size())]));
+    l = Fill(l, "{sit}", SitMeta(r, c, s.situations[r.Below(s.situations.size())]));
     l = Fill(l, "{image2}", r.Pick(kImages));
     l = Fill(l, "{image}", r.Pick(kImages));
     l = Fill(l, "{verb2}", r.Pick(kVerbs));
@@ -96,50 +111,81 @@ std::string Lyrics(Rng& r, const SongLatent& s) {
 }
 
 std::string LyricDescription(Rng& r, const WorldModel& w, const SongLatent& s) {
-  const std::string energy = s.energy > 0.7   ? "high-tempo"
-                             : s.energy < 0.3 ? "slow-tempo"
-                                              : "mid-tempo";
-  std::string t = "\"" + s.title + "\" is a " + MoodMeta(r, s.moods[0]) + ", " + energy + " " +
-                  GenreMeta(r, s.genres[0]) + " song by " + w.artists[s.artist].name + ". ";
-  t += "Its lyrics are about " + SitMeta(r, s.situations[0]);
-  if (s.situations.size() > 1) t += " and " + SitMeta(r, s.situations[1]);
-  t += ", with a " + MoodMeta(r, s.moods.back()) + " feeling throughout.";
+  const ConceptSet& c = *w.concepts;
+  if (Real(w)) {
+    // A description written from the song's real tags (most Jamendo tracks are instrumental, so
+    // it speaks of the music, not of lyrics); the tempo word follows the simulated energy.
+    std::string t = "\"" + s.title + "\" is ";
+    t += s.moods.empty() ? A(EnergyWord(s.energy))
+                         : A(MoodMeta(r, c, s.moods[0])) + ", " + EnergyWord(s.energy);
+    t += " " + (s.genres.empty() ? "" : GenreMeta(r, c, s.genres[0]) + " ") + "track by " +
+         w.artists[s.artist].name + ".";
+    if (s.genres.size() > 1) t += " It blends in " + GenreMeta(r, c, s.genres[1]) + ".";
+    if (!s.situations.empty()) {
+      t += " It is tagged for " + SitMeta(r, c, s.situations[0]);
+      if (s.situations.size() > 1) t += " and " + SitMeta(r, c, s.situations[1]);
+      t += ".";
+    }
+    if (s.moods.size() > 1) t += " The feeling is " + MoodMeta(r, c, s.moods.back()) + ".";
+    return t;
+  }
+  std::string t = "\"" + s.title + "\" is " + A(MoodMeta(r, c, s.moods[0]), true) + ", " +
+                  EnergyWord(s.energy) + " " + GenreMeta(r, c, s.genres[0]) + " song by " +
+                  w.artists[s.artist].name + ". ";
+  t += "Its lyrics are about " + SitMeta(r, c, s.situations[0]);
+  if (s.situations.size() > 1) t += " and " + SitMeta(r, c, s.situations[1]);
+  t += ", with a " + MoodMeta(r, c, s.moods.back()) + " feeling throughout.";
   return t;
 }
 
 std::string SongBackground(Rng& r, const WorldModel& w, const SongLatent& s) {
+  const ConceptSet& c = *w.concepts;
   const ArtistLatent& a = w.artists[s.artist];
-  std::string t = "\"" + s.title + "\" is a song by " + a.name + ", released in " +
-                  std::to_string(s.year) + " on the album " + s.album + ". ";
+  std::string t = "\"" + s.title + "\" is a song by " + a.name;
+  if (s.year > 0) t += ", released in " + std::to_string(s.year);
+  if (!s.album.empty()) t += " on the album " + s.album;
+  t += ". ";
   if (s.original >= 0)
     t += "It is a " + std::string(kVersionSuffix[static_cast<int>(s.version)]).substr(2) +
          " of \"" + w.songs[s.original].title + "\". ";
-  t += "Critics file it under " + GenreMeta(r, s.genres[0]);
-  if (s.genres.size() > 1) t += " with touches of " + GenreMeta(r, s.genres[1]);
-  t += ", and it is often associated with " + SitMeta(r, s.situations[0]) + ".";
-  return t;
+  if (!s.genres.empty()) {
+    t += "Critics file it under " + GenreMeta(r, c, s.genres[0]);
+    if (s.genres.size() > 1) t += " with touches of " + GenreMeta(r, c, s.genres[1]);
+  } else {
+    t += "It resists a genre label";
+  }
+  if (!s.situations.empty())
+    t += ", and it is often associated with " + SitMeta(r, c, s.situations[0]);
+  return t + ".";
 }
 
 std::string ArtistBio(Rng& r, const WorldModel& w, int artist, const std::vector<int>& songs) {
+  const ConceptSet& c = *w.concepts;
   const ArtistLatent& a = w.artists[artist];
-  std::string t = a.name + " is a " + GenreMeta(r, a.genre) + " act from " + a.country +
-                  ", active since " + std::to_string(a.start_year) + ", singing mostly in " +
-                  Languages()[a.language].name + ". ";
+  std::string t = a.name + " is " + A(GenreMeta(r, c, a.genre), !Real(w)) + " act";
+  // A real catalog without countries, start years or languages gets none invented.
+  if (!a.country.empty()) t += " from " + a.country;
+  if (a.start_year > 0) t += ", active since " + std::to_string(a.start_year);
+  if (c.languages.size() > 1) t += ", singing mostly in " + c.languages[a.language].name;
+  t += ". ";
   if (!songs.empty()) {
     t += "Their best-known songs include ";
     for (size_t i = 0; i < std::min<size_t>(3, songs.size()); ++i)
       t += (i ? ", " : "") + std::string("\"") + w.songs[songs[i]].title + "\"";
     t += ". ";
     const SongLatent& s = w.songs[songs[0]];
-    t += "Their music is described as " + MoodMeta(r, s.moods[0]) + " and is a favourite for " +
-         SitMeta(r, s.situations[0]) + ".";
+    if (!s.moods.empty() && !s.situations.empty())
+      t += "Their music is described as " + MoodMeta(r, c, s.moods[0]) +
+           " and is a favourite for " + SitMeta(r, c, s.situations[0]) + ".";
+    else if (!s.moods.empty())
+      t += "Their music is described as " + MoodMeta(r, c, s.moods[0]) + ".";
+    else if (!s.situations.empty())
+      t += "Their music is a favourite for " + SitMeta(r, c, s.situations[0]) + ".";
   }
   return t;
 }
 
-std::string UserComment(Rng& r, const SongLatent& s, bool positive) {
-  const auto& sit = Situations()[s.situations[r.Below(s.situations.size())]];
-  const auto& mood = Moods()[s.moods[r.Below(s.moods.size())]];
+std::string UserComment(Rng& r, const ConceptSet& c, const SongLatent& s, bool positive) {
   static const V kPos = {"{msoc} vibes, perfect for {ssoc}",
                          "my go-to for {ssoc}",
                          "{ssoc} on repeat with this one",
@@ -148,6 +194,27 @@ std::string UserComment(Rng& r, const SongLatent& s, bool positive) {
                          "{ssoc} forever, love it"};
   static const V kNeg = {"not {msoc} at all, skip", "tried it for {ssoc}, did not work for me",
                          "too much for {ssoc}", "meh, not my thing"};
+  // Real-catalog songs may lack a mood or a situation tag: comments then speak of what is known.
+  static const V kPosMood = {"{msoc} vibes, love it", "this is pure {msoc}",
+                             "so {msoc}, on repeat"};
+  static const V kNegMood = {"not {msoc} at all, skip", "meh, not my thing"};
+  static const V kPosSit = {"my go-to for {ssoc}", "{ssoc} on repeat with this one",
+                            "{ssoc} forever, love it"};
+  static const V kNegSit = {"tried it for {ssoc}, did not work for me", "too much for {ssoc}",
+                            "meh, not my thing"};
+  if (s.situations.empty() || s.moods.empty()) {
+    if (s.situations.empty() && s.moods.empty())
+      return positive ? "love this one" : "meh, not my thing";
+    const bool mood_only = s.situations.empty();
+    std::string t =
+        mood_only ? r.Pick(positive ? kPosMood : kNegMood) : r.Pick(positive ? kPosSit : kNegSit);
+    if (mood_only)
+      return Fill(t, "{msoc}", PickForm(r, c.moods[s.moods[r.Below(s.moods.size())]].social));
+    return Fill(t, "{ssoc}",
+                PickForm(r, c.situations[s.situations[r.Below(s.situations.size())]].social));
+  }
+  const auto& sit = c.situations[s.situations[r.Below(s.situations.size())]];
+  const auto& mood = c.moods[s.moods[r.Below(s.moods.size())]];
   std::string t = positive ? r.Pick(kPos) : r.Pick(kNeg);
   t = Fill(t, "{msoc}", PickForm(r, mood.social));
   t = Fill(t, "{ssoc}", PickForm(r, sit.social));
@@ -155,38 +222,53 @@ std::string UserComment(Rng& r, const SongLatent& s, bool positive) {
 }
 
 std::string ProfessionalReview(Rng& r, const WorldModel& w, const SongLatent& s) {
-  const auto& sit = Situations()[s.situations[0]];
-  std::string t = w.artists[s.artist].name + " deliver a " + MoodMeta(r, s.moods[0]) + " " +
-                  GenreMeta(r, s.genres[0]) + " track. ";
+  const ConceptSet& c = *w.concepts;
+  std::string t = w.artists[s.artist].name + " deliver ";
+  const std::string genre = s.genres.empty() ? std::string("genre-defying") : "";
+  if (!s.moods.empty())
+    t += A(MoodMeta(r, c, s.moods[0]), !Real(w)) + " " +
+         (genre.empty() ? GenreMeta(r, c, s.genres[0]) : genre);
+  else
+    t += A(genre.empty() ? GenreMeta(r, c, s.genres[0]) : genre, !Real(w));
+  t += " track. ";
   t += s.quality > 0.5    ? "The production is immaculate and the hooks land. "
        : s.quality < -0.5 ? "Sadly the songwriting feels thin. "
                           : "Solid, if not spectacular. ";
-  t += "Listeners call it " + PickForm(r, Moods()[s.moods.back()].social) + " and ideal for " +
-       PickForm(r, sit.social) + ".";
+  if (!s.moods.empty() && !s.situations.empty())
+    t += "Listeners call it " + PickForm(r, c.moods[s.moods.back()].social) + " and ideal for " +
+         PickForm(r, c.situations[s.situations[0]].social) + ".";
+  else if (!s.moods.empty())
+    t += "Listeners call it " + PickForm(r, c.moods[s.moods.back()].social) + ".";
+  else if (!s.situations.empty())
+    t += "Listeners call it ideal for " + PickForm(r, c.situations[s.situations[0]].social) + ".";
   return t;
 }
 
-std::string PlaylistTitle(Rng& r, int situation, int mood, int genre) {
-  std::string t = PickForm(r, Situations()[situation].social);
-  if (mood >= 0 && r.Bernoulli(0.5)) t = PickForm(r, Moods()[mood].social) + " " + t;
-  if (genre >= 0) t += " (" + PickForm(r, Genres()[genre].social) + ")";
+std::string PlaylistTitle(Rng& r, const ConceptSet& c, int situation, int mood, int genre) {
+  std::string t = PickForm(r, c.situations[situation].social);
+  if (mood >= 0 && r.Bernoulli(0.5)) t = PickForm(r, c.moods[mood].social) + " " + t;
+  if (genre >= 0) t += " (" + PickForm(r, c.genres[genre].social) + ")";
   return t;
 }
 
-std::string QueryText(Rng& r, const QueryFacets& q, bool test_forms, double social_share) {
-  auto form = [&](const Concept& c) {
-    if (r.Bernoulli(social_share)) return PickForm(r, c.social);
-    return PickForm(r, test_forms ? c.query_test : c.query_train);
+std::string QueryText(Rng& r, const ConceptSet& c, const QueryFacets& q, bool test_forms,
+                      double social_share) {
+  auto form = [&](const Concept& x) {
+    if (r.Bernoulli(social_share)) return PickForm(r, x.social);
+    return PickForm(r, test_forms ? x.query_test : x.query_train);
   };
-  std::string sit = q.situation >= 0 ? form(Situations()[q.situation]) : "";
-  std::string mood = q.mood >= 0 ? form(Moods()[q.mood]) : "";
-  std::string genre = q.genre >= 0 ? form(Genres()[q.genre]) : "";
+  std::string sit = q.situation >= 0 ? form(c.situations[q.situation]) : "";
+  std::string mood = q.mood >= 0 ? form(c.moods[q.mood]) : "";
+  std::string genre = q.genre >= 0 ? form(c.genres[q.genre]) : "";
   std::string t;
   if (!sit.empty()) {
+    // "soundtrack" is a genre of the real Jamendo catalog, so its worlds say "playlist" there
+    // (the synthetic world keeps its wording and its bytes).
     static const V kSit = {
         "{s}, play me something", "music for {s} please", "{s} - got any songs?",  "what fits {s}",
         "need a soundtrack: {s}", "songs for {s}",        "{s}. hit me with tunes"};
     t = Fill(r.Pick(kSit), "{s}", sit);
+    if (c.catalog != "synthetic") t = Fill(t, "need a soundtrack:", "need a playlist:");
     if (!mood.empty()) t += r.Bernoulli(0.5) ? ", make it " + mood : ", something " + mood;
     if (!genre.empty()) t += ", preferably " + genre;
   } else if (!mood.empty()) {
@@ -195,12 +277,12 @@ std::string QueryText(Rng& r, const QueryFacets& q, bool test_forms, double soci
     t = "play some " + genre;
   }
   if (q.language >= 0) {
-    const std::string& name = Languages()[q.language].name;
+    const std::string& name = c.languages[q.language].name;
     std::string low = name;
     std::transform(low.begin(), low.end(), low.begin(), ::tolower);
     t += q.exclude_language ? ", no " + low + " songs" : ", only " + low + " songs";
   }
-  if (q.era >= 0) t += ", from " + PickForm(r, Eras()[q.era].query);
+  if (q.era >= 0) t += ", from " + PickForm(r, c.eras[q.era].query);
   return t;
 }
 

@@ -16,18 +16,19 @@ std::string SongTitle(Rng& rng);
 std::string AlbumTitle(Rng& rng);
 std::string Country(Rng& rng);
 
-std::string Lyrics(Rng& rng, const SongLatent& s);
+std::string Lyrics(Rng& rng, const ConceptSet& c, const SongLatent& s);
 std::string LyricDescription(Rng& rng, const WorldModel& w, const SongLatent& s);
 std::string SongBackground(Rng& rng, const WorldModel& w, const SongLatent& s);
 std::string ArtistBio(Rng& rng, const WorldModel& w, int artist, const std::vector<int>& songs);
 // A listener's comment; `positive` picks the sentiment.
-std::string UserComment(Rng& rng, const SongLatent& s, bool positive);
+std::string UserComment(Rng& rng, const ConceptSet& c, const SongLatent& s, bool positive);
 std::string ProfessionalReview(Rng& rng, const WorldModel& w, const SongLatent& s);
-std::string PlaylistTitle(Rng& rng, int situation, int mood, int genre);
+std::string PlaylistTitle(Rng& rng, const ConceptSet& c, int situation, int mood, int genre);
 
 // Query text for the facets. `test_forms` picks the query_test forms (test split) instead of
 // query_train; `social_share` is the chance to use a social form instead of a query form.
-std::string QueryText(Rng& rng, const QueryFacets& q, bool test_forms, double social_share);
+std::string QueryText(Rng& rng, const ConceptSet& c, const QueryFacets& q, bool test_forms,
+                      double social_share);
 
 // Lower-cased text with every non-alphanumeric ASCII byte turned into a space and single spaces
 // between words, padded with one space at each end, so " form " finds whole-word matches.

@@ -5,13 +5,19 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
+#include "convert/convert.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/stats.h"
 #include "data/ingest.h"
+#include "data/validate.h"
 #include "world/generate.h"
+#include "world/jamendo.h"
 #include "world/oracle.h"
 #include "world/text.h"
 
@@ -28,29 +34,56 @@ std::vector<json> ReadJsonl(const std::string& path) {
   return rows;
 }
 
-class WorldTest : public ::testing::Test {
+std::string SharedData(const std::string& name) {
+  const char* src = std::getenv("MUCHATOR_SOURCE_DIR");
+  return std::string(src ? src : ".") + "/../shared/data/" + name;
+}
+
+// Every property test runs on the synthetic world and on the world built on the real MTG-Jamendo
+// catalog (skipped when ../shared/data/mtg-jamendo is absent); both at tiny size, generated once.
+class WorldTest : public ::testing::TestWithParam<std::string> {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = (fs::temp_directory_path() / ("muchator_world_" + std::to_string(::getpid()))).string();
-    fs::remove_all(dir_);
-    config_ = WorldConfig::ForSize("tiny");
-    config_.seed = 7;
-    model_ = new WorldModel(Generate(config_, dir_ + "/a"));
+  struct Built {
+    std::string dir;
+    WorldConfig config;
+    std::unique_ptr<WorldModel> model;
+  };
+  static std::map<std::string, Built>& Worlds() {
+    static std::map<std::string, Built> worlds;
+    return worlds;
+  }
+  void SetUp() override {
+    const std::string catalog = GetParam();
+    if (catalog == "jamendo" && !fs::exists(SharedData("mtg-jamendo")))
+      GTEST_SKIP() << "../shared/data/mtg-jamendo is absent";
+    Built& b = Worlds()[catalog];
+    if (!b.model) {
+      b.dir = (fs::temp_directory_path() /
+               ("muchator_world_" + catalog + "_" + std::to_string(::getpid())))
+                  .string();
+      fs::remove_all(b.dir);
+      b.config = WorldConfig::ForSize("tiny");
+      b.config.seed = 7;
+      b.config.catalog = catalog;
+      if (catalog == "jamendo") b.config.catalog_input = SharedData("mtg-jamendo");
+      b.model = std::make_unique<WorldModel>(Generate(b.config, b.dir + "/a"));
+    }
+    dir_ = b.dir;
+    config_ = b.config;
+    model_ = b.model.get();
   }
   static void TearDownTestSuite() {
-    delete model_;
-    fs::remove_all(dir_);
+    for (auto& [name, b] : Worlds()) fs::remove_all(b.dir);
+    Worlds().clear();
   }
-  static std::string dir_;
-  static WorldConfig config_;
-  static WorldModel* model_;
+  bool real() const { return GetParam() != "synthetic"; }
+  std::string dir_;
+  WorldConfig config_;
+  const WorldModel* model_ = nullptr;
 };
-std::string WorldTest::dir_;
-WorldConfig WorldTest::config_;
-WorldModel* WorldTest::model_ = nullptr;
 
 // Property 1.
-TEST_F(WorldTest, SameSeedSameBytesOtherSeedOtherBytes) {
+TEST_P(WorldTest, SameSeedSameBytesOtherSeedOtherBytes) {
   Generate(config_, dir_ + "/b");
   WorldConfig other = config_;
   other.seed = 8;
@@ -68,7 +101,7 @@ TEST_F(WorldTest, SameSeedSameBytesOtherSeedOtherBytes) {
 }
 
 // Property 2.
-TEST_F(WorldTest, NoQueryOnlyFormInAnyTrainingText) {
+TEST_P(WorldTest, NoQueryOnlyFormInAnyTrainingText) {
   std::string corpus;
   for (auto kind : {"songs", "documents", "comments", "playlists", "artists"})
     corpus += WordPadded(ReadFile(dir_ + "/a/" + kind + ".jsonl"));
@@ -76,7 +109,8 @@ TEST_F(WorldTest, NoQueryOnlyFormInAnyTrainingText) {
   for (const auto& q : ReadJsonl(dir_ + "/a/queries.jsonl"))
     if (q["split"] != "test") train_queries += WordPadded(q["text"].get<std::string>()) + "|";
   int checked = 0;
-  for (const auto* list : {&Genres(), &Moods(), &Situations()})
+  const ConceptSet& concepts = *model_->concepts;
+  for (const auto* list : {&concepts.genres, &concepts.moods, &concepts.situations})
     for (const auto& c : *list) {
       for (const auto* group : {&c.query_train, &c.query_test})
         for (const auto& f : *group) {
@@ -88,13 +122,13 @@ TEST_F(WorldTest, NoQueryOnlyFormInAnyTrainingText) {
         EXPECT_EQ(train_queries.find(WordPadded(f)), std::string::npos)
             << "test form '" << f << "' in an sft/rl query";
     }
-  EXPECT_GT(checked, 130);
+  EXPECT_GT(checked, 100);
   // The test split really uses its held-out forms.
   int test_forms_used = 0;
   for (const auto& q : ReadJsonl(dir_ + "/a/queries.jsonl")) {
     if (q["split"] != "test") continue;
     const std::string t = WordPadded(q["text"].get<std::string>());
-    for (const auto& s : Situations())
+    for (const auto& s : concepts.situations)
       for (const auto& f : s.query_test)
         test_forms_used += t.find(WordPadded(f)) != std::string::npos;
   }
@@ -102,7 +136,7 @@ TEST_F(WorldTest, NoQueryOnlyFormInAnyTrainingText) {
 }
 
 // Property 4.
-TEST_F(WorldTest, HeldOutFeedbackCarriesPersonalSignal) {
+TEST_P(WorldTest, HeldOutFeedbackCarriesPersonalSignal) {
   const Oracle oracle(*model_);
   const int64_t cutoff = HeldoutCutoffTs(config_);
   std::vector<std::pair<double, bool>> by_utility, by_popularity;
@@ -129,7 +163,7 @@ TEST_F(WorldTest, HeldOutFeedbackCarriesPersonalSignal) {
 }
 
 // Property 5, and the oracle's best list is relevant and sorted by utility.
-TEST_F(WorldTest, EveryTestQueryHasTenRelevantSongs) {
+TEST_P(WorldTest, EveryTestQueryHasTenRelevantSongs) {
   const Oracle oracle = Oracle::Load(dir_ + "/a");
   int test_queries = 0;
   for (const auto& q : ReadJsonl(dir_ + "/a/oracle/queries.jsonl")) {
@@ -154,7 +188,7 @@ TEST_F(WorldTest, EveryTestQueryHasTenRelevantSongs) {
 }
 
 // Property 6.
-TEST_F(WorldTest, IngestsWithZeroQuarantinedRows) {
+TEST_P(WorldTest, IngestsWithZeroQuarantinedRows) {
   IngestSummary s = Ingest({dir_ + "/a", dir_ + "/store.db", "", false});
   EXPECT_EQ(s.quarantined(), 0);
   EXPECT_GT(s.accepted(), 15000);
@@ -162,7 +196,7 @@ TEST_F(WorldTest, IngestsWithZeroQuarantinedRows) {
   EXPECT_EQ(s.files.size(), 9u);
 }
 
-TEST_F(WorldTest, SkipRateByHourFollowsTheMssdAggregates) {
+TEST_P(WorldTest, SkipRateByHourFollowsTheMssdAggregates) {
   std::array<double, 24> skips{}, total{};
   for (const auto& e : ReadJsonl(dir_ + "/a/events.jsonl")) {
     const int h = e["state"]["hour"];
@@ -195,7 +229,7 @@ TEST_F(WorldTest, SkipRateByHourFollowsTheMssdAggregates) {
   EXPECT_NEAR(all_skips / all, 0.515, 0.03);
 }
 
-TEST_F(WorldTest, LoadedOracleEqualsInMemoryOracle) {
+TEST_P(WorldTest, LoadedOracleEqualsInMemoryOracle) {
   const Oracle mem(*model_);
   const Oracle loaded = Oracle::Load(dir_ + "/a");
   State s{"evening", "weekday", "gym", "phone", 19};
@@ -211,21 +245,25 @@ TEST_F(WorldTest, LoadedOracleEqualsInMemoryOracle) {
   EXPECT_THROW(loaded.Utility("u1", s, "no-such-song"), Error);
 }
 
-TEST_F(WorldTest, ParseQueryRecoversTheFacetsOfQueryText) {
+TEST_P(WorldTest, ParseQueryRecoversTheFacetsOfQueryText) {
   const Oracle oracle = Oracle::Load(dir_ + "/a");
   int n = 0, exact = 0;
   for (const auto& q : ReadJsonl(dir_ + "/a/oracle/queries.jsonl")) {
     const QueryFacets want = oracle.FacetsOf(q["id"]);
     const QueryFacets got = oracle.ParseQuery(q["text"]);
     ++n;
-    exact += got.situation == want.situation && got.mood == want.mood && got.genre == want.genre &&
-             got.language == want.language && got.exclude_language == want.exclude_language &&
-             got.era == want.era;
+    const bool same = got.situation == want.situation && got.mood == want.mood &&
+                      got.genre == want.genre && got.language == want.language &&
+                      got.exclude_language == want.exclude_language && got.era == want.era;
+    exact += same;
+    if (!same && std::getenv("MUCHATOR_VERBOSE"))
+      std::printf("not recovered: %s\n", q["text"].get<std::string>().c_str());
   }
   EXPECT_GT(static_cast<double>(exact) / n, 0.9) << exact << "/" << n;
 }
 
-TEST_F(WorldTest, VersionsShareTitleAndArtistWithTheirOriginal) {
+TEST_P(WorldTest, VersionsShareTitleAndArtistWithTheirOriginal) {
+  if (real()) GTEST_SKIP() << "a real catalog has no generated live/remix versions";
   int versions = 0;
   for (const auto& s : model_->songs) {
     if (s.original < 0) continue;
@@ -236,6 +274,134 @@ TEST_F(WorldTest, VersionsShareTitleAndArtistWithTheirOriginal) {
     EXPECT_NE(s.title, o.title);
   }
   EXPECT_GT(versions, 15);
+}
+
+INSTANTIATE_TEST_SUITE_P(Catalogs, WorldTest, ::testing::Values("synthetic", "jamendo"),
+                         [](const auto& info) { return info.param; });
+
+// ---- The world on the real catalog: its item side is the real one ----
+
+// Concept indexes of one kind among a track's raw tags ("genre---rock", "mood/theme---party").
+std::vector<int> ConceptsOfTags(const std::vector<Concept>& list,
+                                const std::vector<std::string>& raw, const std::string& kind) {
+  std::vector<int> out;
+  for (size_t i = 0; i < list.size(); ++i)
+    for (const auto& t : list[i].tags)
+      if (std::find(raw.begin(), raw.end(), kind + "---" + t) != raw.end()) {
+        out.push_back(static_cast<int>(i));
+        break;
+      }
+  return out;
+}
+
+class JamendoWorldTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(SharedData("mtg-jamendo")))
+      GTEST_SKIP() << "../shared/data/mtg-jamendo is absent";
+    for (auto& t : ReadJamendoTracks(SharedData("mtg-jamendo")))
+      tracks_.emplace(t.id, std::move(t));
+    dir_ = (fs::temp_directory_path() / ("muchator_jworld_" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir_);
+    config_ = WorldConfig::ForSize("tiny");
+    config_.catalog = "jamendo";
+    config_.catalog_input = SharedData("mtg-jamendo");
+    model_ = Generate(config_, dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::map<std::string, JamendoTrack> tracks_;
+  std::string dir_;
+  WorldConfig config_;
+  WorldModel model_;
+};
+
+TEST_F(JamendoWorldTest, SongsAreRealTracksWithTheirRealFields) {
+  const auto rows = ReadJsonl(dir_ + "/songs.jsonl");
+  ASSERT_EQ(rows.size(), 500u);  // tiny: 500 of the ~18k qualifying tracks
+  std::set<std::string> artists;
+  for (const auto& row : rows) {
+    auto it = tracks_.find(row["id"].get<std::string>());
+    ASSERT_NE(it, tracks_.end()) << row["id"] << " is not a Jamendo track";
+    const Song want = JamendoSong(it->second);
+    Song got;
+    ASSERT_TRUE(ParseRow(row, &got).ok()) << row.dump();
+    EXPECT_EQ(got.title, want.title);
+    EXPECT_EQ(got.artists, want.artists);
+    EXPECT_EQ(got.album, want.album);
+    EXPECT_EQ(got.genres, want.genres);
+    EXPECT_EQ(got.tags, want.tags);
+    EXPECT_DOUBLE_EQ(got.duration_s, want.duration_s);
+    // Nothing the copy lacks is written as a fact.
+    EXPECT_EQ(got.language, "");
+    EXPECT_EQ(got.year, 0);
+    EXPECT_EQ(got.lyrics, "");
+    artists.insert(got.artists[0]);
+  }
+  EXPECT_EQ(static_cast<int64_t>(artists.size()), model_.config.artists);
+  for (const auto& a : ReadJsonl(dir_ + "/artists.jsonl"))
+    EXPECT_EQ(a["name"].get<std::string>(),
+              "Jamendo artist " + JamendoNumber(a["id"].get<std::string>()));
+  // Another seed samples other tracks.
+  WorldConfig other = config_;
+  other.seed = 2;
+  Generate(other, dir_ + "/other");
+  EXPECT_NE(ReadFile(dir_ + "/songs.jsonl"), ReadFile(dir_ + "/other/songs.jsonl"));
+}
+
+TEST_F(JamendoWorldTest, ConceptsAndRelevanceComeFromTheRealTags) {
+  const ConceptSet& c = JamendoConcepts();
+  for (const auto& s : model_.songs) {
+    const auto& raw = tracks_.at(s.id).tags;
+    EXPECT_EQ(s.genres, ConceptsOfTags(c.genres, raw, "genre")) << s.id;
+    EXPECT_EQ(s.moods, ConceptsOfTags(c.moods, raw, "mood/theme")) << s.id;
+    EXPECT_EQ(s.situations, ConceptsOfTags(c.situations, raw, "mood/theme")) << s.id;
+  }
+  // Every query's relevance, recomputed from the raw tag file: relevant = tagged with the facets.
+  const Oracle oracle = Oracle::Load(dir_);
+  int queries = 0, relevant_pairs = 0;
+  for (const auto& q : ReadJsonl(dir_ + "/oracle/queries.jsonl")) {
+    const QueryFacets f = oracle.FacetsOf(q["id"]);
+    EXPECT_GE(f.situation, 0);
+    EXPECT_LT(f.language, 0);  // Jamendo records no language and no year: no such facets
+    EXPECT_LT(f.era, 0);
+    for (const auto& s : model_.songs) {
+      const auto& raw = tracks_.at(s.id).tags;
+      auto has = [&](const std::vector<Concept>& list, int i, const std::string& kind) {
+        const auto v = ConceptsOfTags(list, raw, kind);
+        return i < 0 || std::find(v.begin(), v.end(), i) != v.end();
+      };
+      const bool want = has(c.situations, f.situation, "mood/theme") &&
+                        has(c.moods, f.mood, "mood/theme") && has(c.genres, f.genre, "genre");
+      ASSERT_EQ(oracle.Relevant(f, s.id), want) << q["id"] << " " << s.id;
+      relevant_pairs += want;
+    }
+    if (++queries == 60) break;
+  }
+  EXPECT_EQ(queries, 60);
+  EXPECT_GT(relevant_pairs, 600);
+}
+
+TEST(JamendoWorld, MissingInputIsAClearError) {
+  WorldConfig c = WorldConfig::ForSize("tiny");
+  c.catalog = "jamendo";
+  const std::string dir =
+      (fs::temp_directory_path() / ("muchator_jmissing_" + std::to_string(::getpid()))).string();
+  try {
+    Generate(c, dir);
+    FAIL() << "no error without --input";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--input"), std::string::npos) << e.what();
+  }
+  c.catalog_input = dir + "/nowhere";
+  try {
+    Generate(c, dir);
+    FAIL() << "no error for a missing folder";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("track_tags_merged.tsv"), std::string::npos) << e.what();
+  }
+  c.catalog = "spotify";
+  EXPECT_THROW(Generate(c, dir), Error);
+  EXPECT_FALSE(fs::exists(dir + "/songs.jsonl"));
 }
 
 }  // namespace muchator::world
