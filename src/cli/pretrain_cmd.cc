@@ -20,7 +20,8 @@ std::string StageDirName(const std::string& short_name) {
                                                            {"behaviour", "stage3_behaviour"}};
   auto it = names.find(short_name);
   if (it == names.end())
-    throw Error("unknown stage '" + short_name + "'", "--stages", "use general, objective, subjective, behaviour");
+    throw Error("unknown stage '" + short_name + "'", "--stages",
+                "use general, objective, subjective, behaviour");
   return it->second;
 }
 
@@ -28,23 +29,30 @@ class PretrainCommand : public Command {
  public:
   std::string name() const override { return "pretrain"; }
   std::string description() const override {
-    return "Pre-train a Qwen3-architecture model on the corpus stages in order (curriculum), or on all of them "
+    return "Pre-train a Qwen3-architecture model on the corpus stages in order (curriculum), or on "
+           "all of them "
            "shuffled together (--mixed); a checkpoint per stage";
   }
   void Declare(Options& opts) override {
     opts.Add("corpus", &corpus_, "corpus directory from `muchator corpus`").Required();
-    opts.Add("stages", &stages_, "stages in training order: general, objective, subjective, behaviour");
-    opts.Add("mixed", &mixed_, "train all given stages shuffled together as one stage (the paper's ablation)");
-    opts.Add("out", &out_, "output directory: one sub-directory per stage, final/ holds its checkpoint");
-    opts.Add("model-size", &size_, "named model size when not starting from --init").OneOf({"tiny", "demo"});
-    opts.Add("init", &init_, "start from this checkpoint directory (config.json + model.safetensors)");
+    opts.Add("stages", &stages_,
+             "stages in training order: general, objective, subjective, behaviour");
+    opts.Add("mixed", &mixed_,
+             "train all given stages shuffled together as one stage (the paper's ablation)");
+    opts.Add("out", &out_,
+             "output directory: one sub-directory per stage, final/ holds its checkpoint");
+    opts.Add("model-size", &size_, "named model size when not starting from --init")
+        .OneOf({"tiny", "demo"});
+    opts.Add("init", &init_,
+             "start from this checkpoint directory (config.json + model.safetensors)");
     opts.Add("resume", &resume_, "continue an interrupted run in --out from its latest checkpoint");
     opts.Add("steps", &o_.steps, "optimizer steps per stage").Range(1, 1e9);
     opts.Add("seq-len", &o_.seq_len, "tokens per training row").Range(8, 1e6);
     opts.Add("batch-size", &o_.batch_size, "rows per micro-batch").Range(1, 1e6);
     opts.Add("grad-accum", &o_.grad_accum, "micro-batches per optimizer step").Range(1, 1e6);
     opts.Add("lr", &o_.lr, "peak learning rate").Range(0, 10);
-    opts.Add("min-lr-ratio", &o_.min_lr_ratio, "final learning rate as a share of --lr").Range(0, 1);
+    opts.Add("min-lr-ratio", &o_.min_lr_ratio, "final learning rate as a share of --lr")
+        .Range(0, 1);
     opts.Add("warmup-steps", &o_.warmup_steps, "linear warmup steps").Range(0, 1e9);
     opts.Add("weight-decay", &o_.weight_decay, "AdamW weight decay on matrices").Range(0, 10);
     opts.Add("clip", &o_.clip, "gradient norm clipping").Range(0, 1e6);
@@ -55,7 +63,8 @@ class PretrainCommand : public Command {
     opts.Add("ckpt-every", &o_.ckpt_every, "steps between resume checkpoints").Range(1, 1e9);
     opts.Add("seed", &seed_, "seed of initialisation and data order").Range(0, 9e18);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
-    opts.Add("crash-at", &o_.crash_at, "testing: exit abruptly at step:N or ckpt:N (simulates kill -9)");
+    opts.Add("crash-at", &o_.crash_at,
+             "testing: exit abruptly at step:N or ckpt:N (simulates kill -9)");
   }
   int Run(const Options& opts) override {
     SetupThreads(static_cast<int>(threads_));
@@ -64,10 +73,13 @@ class PretrainCommand : public Command {
     opts.WriteEffective(out_ + "/pretrain.config.toml");
     std::vector<std::string> stage_dirs;
     for (const auto& s : stages_) stage_dirs.push_back(StageDirName(s));
-    if (stage_dirs.empty()) throw Error("no stages given", "--stages", "e.g. --stages general,objective");
+    if (stage_dirs.empty())
+      throw Error("no stages given", "--stages", "e.g. --stages general,objective");
 
-    for (const StageResult& r : RunCurriculum(corpus_, stage_dirs, mixed_, out_, init_, size_, o_, resume_)) {
-      std::printf("%s: %lld steps, final train loss %.4f; held-out:", r.stage.c_str(), (long long)r.steps, r.final_loss);
+    for (const StageResult& r :
+         RunCurriculum(corpus_, stage_dirs, mixed_, out_, init_, size_, o_, resume_)) {
+      std::printf("%s: %lld steps, final train loss %.4f; held-out:", r.stage.c_str(),
+                  (long long)r.steps, r.final_loss);
       for (auto& [s, l] : r.heldout) std::printf(" %s %.4f", s.c_str(), l);
       std::printf("\n");
     }

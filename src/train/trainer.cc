@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -30,7 +29,8 @@ double LearningRate(const TrainOptions& o, int64_t step) {
   return min_lr + 0.5 * (o.lr - min_lr) * (1.0 + std::cos(M_PI * progress));
 }
 
-torch::Tensor MaskedCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask) {
+torch::Tensor MaskedCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets,
+                                 const torch::Tensor& mask) {
   const int64_t V = logits.size(-1);
   auto ce = torch::nn::functional::cross_entropy(
       logits.reshape({-1, V}), targets.reshape({-1}),
@@ -64,8 +64,9 @@ torch::Tensor ForwardLoss(Qwen3ForCausalLM& model, const Batch& b, bool bf16) {
 
 }  // namespace
 
-torch::Tensor LanguageModelLoss(Qwen3ForCausalLM& model, const torch::Tensor& ids, const torch::Tensor& positions,
-                                const torch::Tensor& doc_ids, const torch::Tensor& targets, const torch::Tensor& mask,
+torch::Tensor LanguageModelLoss(Qwen3ForCausalLM& model, const torch::Tensor& ids,
+                                const torch::Tensor& positions, const torch::Tensor& doc_ids,
+                                const torch::Tensor& targets, const torch::Tensor& mask,
                                 bool bf16) {
   if (!bf16) return MaskedCrossEntropy(model->forward(ids, positions, doc_ids), targets, mask);
   torch::Tensor h;
@@ -106,17 +107,20 @@ bool CrashHere(const TrainOptions& o, const std::string& kind, int64_t step) {
 
 torch::optim::AdamW MakeOptimizer(Qwen3ForCausalLM& model, const TrainOptions& o) {
   std::vector<torch::Tensor> decay, no_decay;
-  for (auto& p : model->named_parameters()) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
-  auto opts = torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay);
+  for (auto& p : model->named_parameters())
+    (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+  auto opts =
+      torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay);
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(opts));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(0.0)));
+  groups.emplace_back(
+      no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                    torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(0.0)));
   return torch::optim::AdamW(std::move(groups), opts);
 }
 
-void SaveResumeCheckpoint(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const std::string& dir, int64_t step,
-                          const json& state, const TrainOptions& o) {
+void SaveResumeCheckpoint(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const std::string& dir,
+                          int64_t step, const json& state, const TrainOptions& o) {
   const std::string final_dir = dir + "/" + StepDir(step), tmp = final_dir + ".tmp";
   fs::remove_all(tmp);
   SaveModel(model, tmp);
@@ -160,19 +164,22 @@ json ResumeFromLatest(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const s
   return state;
 }
 
-void SaveFinal(Qwen3ForCausalLM& model, const std::string& dir, const std::string& tokenizer_json, int64_t steps) {
+void SaveFinal(Qwen3ForCausalLM& model, const std::string& dir, const std::string& tokenizer_json,
+               int64_t steps) {
   SaveModel(model, dir);
   if (!tokenizer_json.empty()) {
     WriteFileAtomic(dir + "/tokenizer.json", ReadFile(tokenizer_json));
     // The item codec beside the tokenizer travels with the checkpoint, so generation and
     // serving need only this directory.
-    const std::string codec = std::filesystem::path(tokenizer_json).parent_path().string() + "/codec.json";
+    const std::string codec =
+        std::filesystem::path(tokenizer_json).parent_path().string() + "/codec.json";
     if (FileExists(codec)) WriteFileAtomic(dir + "/codec.json", ReadFile(codec));
   }
   WriteFileAtomic(dir + "/DONE", std::to_string(steps) + "\n");
 }
 
-double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::string& stage, const TrainOptions& o) {
+double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::string& stage,
+                   const TrainOptions& o) {
   torch::NoGradGuard g;
   Packer p(corpus_dir, {stage}, o.seq_len, o.seed, /*held_out=*/true);
   double total = 0, weight = 0;
@@ -185,9 +192,11 @@ double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const
   return weight > 0 ? total / weight : 0.0;
 }
 
-StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::vector<std::string>& train_stages,
-                       const std::vector<std::string>& eval_stages, const std::string& out_dir, const std::string& name,
-                       const TrainOptions& o, bool resume, const std::string& tokenizer_json) {
+StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
+                       const std::vector<std::string>& train_stages,
+                       const std::vector<std::string>& eval_stages, const std::string& out_dir,
+                       const std::string& name, const TrainOptions& o, bool resume,
+                       const std::string& tokenizer_json) {
   const std::string dir = out_dir + "/" + name;
   MakeDirs(dir);
   torch::manual_seed(o.seed);
@@ -217,7 +226,8 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, c
   double last_loss = 0;
   for (int64_t step = start; step < o.steps; ++step) {
     const double lr = LearningRate(o, step);
-    for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    for (auto& group : opt.param_groups())
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     opt.zero_grad();
     double loss_sum = 0;
     for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
@@ -233,9 +243,13 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, c
     progress.Add(tokens_per_step);
     const bool last = step + 1 == o.steps;
     if ((step + 1) % o.log_every == 0 || last || (step + 1) % o.eval_every == 0) {
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
-      json line = {{"step", step + 1}, {"loss", loss_sum}, {"lr", lr},
-                   {"tokens_per_s", secs > 0 ? window_steps * tokens_per_step / secs : 0.0}, {"epoch", packer.epoch()}};
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+      json line = {{"step", step + 1},
+                   {"loss", loss_sum},
+                   {"lr", lr},
+                   {"tokens_per_s", secs > 0 ? window_steps * tokens_per_step / secs : 0.0},
+                   {"epoch", packer.epoch()}};
       if ((step + 1) % o.eval_every == 0 || last) {
         model->eval();
         for (const auto& s : eval_stages) line["heldout"][s] = HeldoutLoss(model, corpus_dir, s, o);
@@ -249,39 +263,51 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, c
       window_steps = 0;
     }
     if ((step + 1) % o.ckpt_every == 0 && !last)
-      SaveResumeCheckpoint(model, opt, dir, step + 1, {{"step", step + 1}, {"seed", o.seed}, {"stages", train_stages}}, o);
+      SaveResumeCheckpoint(model, opt, dir, step + 1,
+                           {{"step", step + 1}, {"seed", o.seed}, {"stages", train_stages}}, o);
     if (CrashHere(o, "step", step + 1)) std::_Exit(9);
   }
   progress.Finish();
   model->eval();
-  for (const auto& s : eval_stages) result.heldout.push_back({s, HeldoutLoss(model, corpus_dir, s, o)});
+  for (const auto& s : eval_stages)
+    result.heldout.push_back({s, HeldoutLoss(model, corpus_dir, s, o)});
   result.final_loss = last_loss;
   SaveFinal(model, dir + "/final", tokenizer_json, o.steps);
   return result;
 }
 
-static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir, const std::vector<std::string>& stages, bool mixed,
-                                         const std::string& out_dir, const std::string& init, const std::string& model_size,
-                                         const TrainOptions& o, bool resume);
+static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir,
+                                                const std::vector<std::string>& stages, bool mixed,
+                                                const std::string& out_dir, const std::string& init,
+                                                const std::string& model_size,
+                                                const TrainOptions& o, bool resume);
 
-std::vector<StageResult> RunCurriculum(const std::string& corpus_dir, const std::vector<std::string>& stages, bool mixed,
-                                       const std::string& out_dir, const std::string& init, const std::string& model_size,
-                                       const TrainOptions& o, bool resume) {
+std::vector<StageResult> RunCurriculum(const std::string& corpus_dir,
+                                       const std::vector<std::string>& stages, bool mixed,
+                                       const std::string& out_dir, const std::string& init,
+                                       const std::string& model_size, const TrainOptions& o,
+                                       bool resume) {
   // A user's data may have nothing for a stage (no general-knowledge documents, say): such a
   // stage, or one too small to hold a document out, is skipped with a warning, not an error.
   std::vector<std::string> usable;
   for (const auto& s : stages) {
     const int64_t docs = ShardReader(corpus_dir, s).num_docs();
-    if (docs >= 2) usable.push_back(s);
-    else spdlog::warn("{}: {} document(s) in the corpus, stage skipped (needs at least 2)", s, docs);
+    if (docs >= 2)
+      usable.push_back(s);
+    else
+      spdlog::warn("{}: {} document(s) in the corpus, stage skipped (needs at least 2)", s, docs);
   }
-  if (usable.empty()) throw Error("no stage has enough documents to train on", corpus_dir, "check the corpus summary");
+  if (usable.empty())
+    throw Error("no stage has enough documents to train on", corpus_dir,
+                "check the corpus summary");
   return RunCurriculumOn(corpus_dir, usable, mixed, out_dir, init, model_size, o, resume);
 }
 
-static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir, const std::vector<std::string>& stages, bool mixed,
-                                         const std::string& out_dir, const std::string& init, const std::string& model_size,
-                                         const TrainOptions& o, bool resume) {
+static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir,
+                                                const std::vector<std::string>& stages, bool mixed,
+                                                const std::string& out_dir, const std::string& init,
+                                                const std::string& model_size,
+                                                const TrainOptions& o, bool resume) {
   const std::string tokenizer_json = corpus_dir + "/tokenizer.json";
   const int64_t vocab = Tokenizer::LoadHf(tokenizer_json)->vocab_size();
   torch::manual_seed(o.seed);
@@ -294,7 +320,8 @@ static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir, c
     c.vocab_size = vocab;
     model = Qwen3ForCausalLM(c);
   }
-  spdlog::info("model: {} parameters, vocabulary {}", model->config().NumParameters(), model->config().vocab_size);
+  spdlog::info("model: {} parameters, vocabulary {}", model->config().NumParameters(),
+               model->config().vocab_size);
   std::vector<std::vector<std::string>> plan;
   std::vector<std::string> names;
   if (mixed) {
@@ -306,15 +333,18 @@ static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir, c
   std::vector<StageResult> results;
   json summary = json::array();
   for (size_t i = 0; i < plan.size(); ++i) {
-    if (resume && FileExists(out_dir + "/" + names[i] + "/final/DONE")) {  // finished: continue from its result
+    if (resume && FileExists(out_dir + "/" + names[i] +
+                             "/final/DONE")) {  // finished: continue from its result
       model = LoadModel(out_dir + "/" + names[i] + "/final");
       spdlog::info("{}: already trained, skipped", names[i]);
       continue;
     }
-    StageResult r = TrainStage(model, corpus_dir, plan[i], stages, out_dir, names[i], o, resume, tokenizer_json);
+    StageResult r = TrainStage(model, corpus_dir, plan[i], stages, out_dir, names[i], o, resume,
+                               tokenizer_json);
     json h;
     for (auto& [s, l] : r.heldout) h[s] = l;
-    summary.push_back({{"stage", names[i]}, {"steps", r.steps}, {"final_loss", r.final_loss}, {"heldout", h}});
+    summary.push_back(
+        {{"stage", names[i]}, {"steps", r.steps}, {"final_loss", r.final_loss}, {"heldout", h}});
     results.push_back(std::move(r));
   }
   WriteFileAtomic(out_dir + "/pretrain_summary.json", summary.dump(1) + "\n");

@@ -6,25 +6,25 @@
 //   log.jsonl                     one line per logged step
 //   latest                        name of the newest complete resume checkpoint
 //   ckpt-<step>/                  config.json, model.safetensors, optimizer.pt, trainer_state.json
-//   final/                        config.json, model.safetensors, tokenizer.json (the stage's result)
+//   final/                        config.json, model.safetensors, tokenizer.json (the stage's
+//   result)
 // A checkpoint is written into ckpt-<step>.tmp/ and renamed when complete, then `latest` is
 // replaced atomically: a kill at any moment leaves the previous checkpoint usable.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "model/qwen3.h"
 
 namespace muchator {
 
 struct TrainOptions {
-  int64_t steps = 200;           // optimizer steps for the stage
+  int64_t steps = 200;  // optimizer steps for the stage
   int64_t seq_len = 256;
-  int64_t batch_size = 8;        // rows per micro-batch
-  int64_t grad_accum = 1;        // micro-batches per optimizer step
+  int64_t batch_size = 8;  // rows per micro-batch
+  int64_t grad_accum = 1;  // micro-batches per optimizer step
   double lr = 1e-3, min_lr_ratio = 0.1;
   int64_t warmup_steps = 20;
   double weight_decay = 0.1, clip = 1.0, beta1 = 0.9, beta2 = 0.95;
@@ -41,12 +41,13 @@ double LearningRate(const TrainOptions& o, int64_t step);
 
 // Mean cross-entropy over the positions where mask is 1 (0 if there are none).
 // logits: (B, T, V); targets: (B, T) int64; mask: (B, T) float.
-torch::Tensor MaskedCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask);
+torch::Tensor MaskedCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets,
+                                 const torch::Tensor& mask);
 // The training loss of a batch: fp32 forward + MaskedCrossEntropy, or with `bf16` the forward
 // under bf16 autocast and the LM head fused with the loss (train/fused_loss.h).
-torch::Tensor LanguageModelLoss(Qwen3ForCausalLM& model, const torch::Tensor& ids, const torch::Tensor& positions,
-                                const torch::Tensor& doc_ids, const torch::Tensor& targets, const torch::Tensor& mask,
-                                bool bf16);
+torch::Tensor LanguageModelLoss(Qwen3ForCausalLM& model, const torch::Tensor& ids,
+                                const torch::Tensor& positions, const torch::Tensor& doc_ids,
+                                const torch::Tensor& targets, const torch::Tensor& mask, bool bf16);
 
 struct StageResult {
   std::string stage;
@@ -58,18 +59,22 @@ struct StageResult {
 // Trains `model` on `train_stages` of the corpus for o.steps steps into out_dir/name/. When
 // `resume` and a checkpoint exists there, continues from it (weights, optimizer, data position).
 // `eval_stages` are evaluated for held-out loss. Copies `tokenizer_json` into final/.
-StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::vector<std::string>& train_stages,
-                       const std::vector<std::string>& eval_stages, const std::string& out_dir, const std::string& name,
-                       const TrainOptions& o, bool resume, const std::string& tokenizer_json);
+StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
+                       const std::vector<std::string>& train_stages,
+                       const std::vector<std::string>& eval_stages, const std::string& out_dir,
+                       const std::string& name, const TrainOptions& o, bool resume,
+                       const std::string& tokenizer_json);
 
 // The curriculum: a model (from `init` if given, else a fresh `model_size` one sized to the corpus
 // tokenizer) trained on `stages` (corpus stage names) in order, each starting from the previous
 // stage's weights, or on all of them shuffled together when `mixed` (one phase named "mixed").
 // With `resume`, finished stages are skipped and an interrupted one continues. Writes
 // out_dir/pretrain_summary.json and returns one result per phase.
-std::vector<StageResult> RunCurriculum(const std::string& corpus_dir, const std::vector<std::string>& stages, bool mixed,
-                                       const std::string& out_dir, const std::string& init, const std::string& model_size,
-                                       const TrainOptions& o, bool resume);
+std::vector<StageResult> RunCurriculum(const std::string& corpus_dir,
+                                       const std::vector<std::string>& stages, bool mixed,
+                                       const std::string& out_dir, const std::string& init,
+                                       const std::string& model_size, const TrainOptions& o,
+                                       bool resume);
 
 // Building blocks shared by the trainers that keep resume checkpoints in a directory (TrainStage,
 // GRPO): AdamW with weight decay on matrices only; the crash test hook; dir/ckpt-<step>/ written
@@ -77,15 +82,17 @@ std::vector<StageResult> RunCurriculum(const std::string& corpus_dir, const std:
 // the checkpoints older than the previous one removed.
 torch::optim::AdamW MakeOptimizer(Qwen3ForCausalLM& model, const TrainOptions& o);
 bool CrashHere(const TrainOptions& o, const std::string& kind, int64_t step);
-void SaveResumeCheckpoint(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const std::string& dir, int64_t step,
-                          const nlohmann::json& state, const TrainOptions& o);
+void SaveResumeCheckpoint(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const std::string& dir,
+                          int64_t step, const nlohmann::json& state, const TrainOptions& o);
 // When dir/latest names a checkpoint: loads its weights into `model` and its optimizer state into
 // `opt`, cuts dir/log.jsonl back to its step and returns its trainer_state.json ("step" and what
 // the trainer saved). Otherwise empties the log and returns null. Removes half-written checkpoints.
-nlohmann::json ResumeFromLatest(Qwen3ForCausalLM& model, torch::optim::AdamW& opt, const std::string& dir);
+nlohmann::json ResumeFromLatest(Qwen3ForCausalLM& model, torch::optim::AdamW& opt,
+                                const std::string& dir);
 // The stage's result directory: weights, tokenizer.json and the codec.json beside it (when
 // `tokenizer_json` is given), and DONE holding the step count.
-void SaveFinal(Qwen3ForCausalLM& model, const std::string& dir, const std::string& tokenizer_json, int64_t steps);
+void SaveFinal(Qwen3ForCausalLM& model, const std::string& dir, const std::string& tokenizer_json,
+               int64_t steps);
 
 // Held-out loss of `model` on the held-out documents of `stage` (deterministic batches).
 double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::string& stage,
