@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "core/file.h"
 #include "data/store.h"
@@ -285,6 +288,34 @@ std::map<int64_t, std::string> LossLog(const std::string& path) {
   return m;
 }
 
+// The main job on the world built on the real MTG-Jamendo catalog: the same pipeline, unchanged.
+TEST_F(CliTest, PipelineRunsOnTheRealJamendoCatalogWorld) {
+  const char* src = std::getenv("MUCHATOR_SOURCE_DIR");
+  const std::string data = std::string(src ? src : ".") + "/../shared/data/mtg-jamendo";
+  if (!fs::exists(data)) GTEST_SKIP() << "../shared/data/mtg-jamendo is absent";
+  Result r = RunBinary("-q pipeline --world-catalog jamendo --world-input " + data +
+                       " --world-size tiny --vocab-size 1200 --model-size tiny --pretrain-steps 2"
+                       " --ranker-epochs 1 --judge-steps 2 --sft-steps 2 --grpo-steps 1"
+                       " --report-requests 10 --bf16=false --out " +
+                       P("jrun"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto world = nlohmann::json::parse(ReadFile(P("jrun/world/oracle/world.json")));
+  EXPECT_EQ(world["catalog"], "jamendo");
+  EXPECT_EQ(world["songs"], 500);
+  EXPECT_NE(ReadFile(P("jrun/pipeline.config.toml")).find("world-catalog = 'jamendo'"),
+            std::string::npos);
+  // Real track ids in the store and in the model's answers' catalog.
+  EXPECT_NE(ReadFile(P("jrun/world/songs.jsonl")).find("\"id\":\"track_"), std::string::npos);
+  EXPECT_NE(r.output.find("grpo: 1 steps, reward"), std::string::npos) << r.output;
+  for (auto f : {"store.sqlite", "sft/sft/final/model.safetensors", "grpo/grpo_report.json",
+                 "report/report.md"})
+    EXPECT_TRUE(fs::exists(P("jrun/") + f)) << f;
+  // Without its input the world is refused before any work, naming the option.
+  Result no = RunBinary("-q pipeline --world-catalog jamendo --out " + P("jrun2"));
+  EXPECT_EQ(no.code, 1) << no.output;
+  EXPECT_NE(no.output.find("--world-input"), std::string::npos) << no.output;
+}
+
 // Resume after a kill reaches the same loss at the same step as an uninterrupted run.
 TEST_F(CliTest, PretrainResumesExactlyAfterAKill) {
   ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +
@@ -310,6 +341,111 @@ TEST_F(CliTest, PretrainResumesExactlyAfterAKill) {
     EXPECT_EQ(LossLog(out + "/stage0_general/log.jsonl"), want0) << crash;
     EXPECT_EQ(LossLog(out + "/stage1_objective/log.jsonl"), want1) << crash;
   }
+}
+
+// Data-parallel pre-training (docs/distributed.md): two ranks on 127.0.0.1 through c10d + Gloo.
+std::vector<std::string> Lines(const std::string& path) {
+  std::vector<std::string> out;
+  std::istringstream in(ReadFile(path));
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+TEST_F(CliTest, DataParallelPretrainMatchesOneProcessWithIdenticalRanks) {
+  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +
+                      P("run"))
+                .code,
+            0);
+  const std::string common =
+      " pretrain --corpus " + P("run/corpus") +
+      " --stages general,objective --steps 8 --batch-size 4 --seq-len 32 --log-every 1"
+      " --eval-every 4 --ckpt-every 4 --threads 1 ";
+  ::setenv("MUCHATOR_WEIGHT_DIGEST", "1",
+           1);  // each rank writes its weight digest after every step
+  Result two =
+      RunBinary("launch -n 2 --port 29631 --threads-per-rank 1 --" + common + "--out " + P("two"));
+  ::unsetenv("MUCHATOR_WEIGHT_DIGEST");
+  ASSERT_EQ(two.code, 0) << two.output;
+  EXPECT_NE(two.output.find("all 2 ranks joined"), std::string::npos) << two.output;
+  Result one = RunBinary("-q" + common + "--out " + P("one"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  for (const std::string stage : {"stage0_general", "stage1_objective"}) {
+    // After every step both ranks hold bit-identical weights.
+    const auto d0 = Lines(P("two/" + stage + "/digest.rank0.txt"));
+    const auto d1 = Lines(P("two/" + stage + "/digest.rank1.txt"));
+    ASSERT_EQ(d0.size(), 8u) << stage;
+    EXPECT_EQ(d0, d1) << stage;
+    // Two ranks with half the batch each follow one process with the whole batch: same loss at
+    // every step up to float summation order (relative 1e-5).
+    const auto l1 = Lines(P("one/" + stage + "/log.jsonl")),
+               l2 = Lines(P("two/" + stage + "/log.jsonl"));
+    ASSERT_EQ(l1.size(), 8u);
+    ASSERT_EQ(l2.size(), 8u);
+    for (size_t i = 0; i < l1.size(); ++i) {
+      const auto a = nlohmann::json::parse(l1[i]), b = nlohmann::json::parse(l2[i]);
+      EXPECT_NEAR(a["loss"].get<double>(), b["loss"].get<double>(), 1e-5 * a["loss"].get<double>())
+          << stage << i;
+      EXPECT_TRUE(b.contains("allreduce_s_per_step"));
+    }
+    // Rank 0 alone wrote the stage's log, checkpoints and result.
+    EXPECT_TRUE(fs::exists(P("two/" + stage + "/final/model.safetensors")));
+  }
+  // The digests differ between steps: the check would see a divergence.
+  EXPECT_NE(Lines(P("two/stage0_general/digest.rank0.txt"))[0],
+            Lines(P("two/stage0_general/digest.rank0.txt"))[1]);
+}
+
+TEST_F(CliTest, DataParallelRankDeathFailsTheOthersClearlyAndResumeContinues) {
+  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +
+                      P("run"))
+                .code,
+            0);
+  const std::string common =
+      std::string(MUCHATOR_BIN) + " pretrain --corpus " + P("run/corpus") +
+      " --stages general --steps 8 --batch-size 4 --seq-len 32 --log-every 1 --eval-every 8"
+      " --ckpt-every 2 --threads 1 --dist-timeout 60 --world-size 2 --dist-addr 127.0.0.1:29641 ";
+  Result full = RunBinary(
+      "launch -n 2 --port 29642 --threads-per-rank 1 -- pretrain --corpus " + P("run/corpus") +
+      " --stages general --steps 8 --batch-size 4 --seq-len 32 --log-every 1 --eval-every 8"
+      " --ckpt-every 2 --threads 1 --out " +
+      P("full"));
+  ASSERT_EQ(full.code, 0) << full.output;
+  // Rank 1 dies abruptly after step 5; rank 0 must fail with a clear error, not hang.
+  const std::string script = "(" + common + "--rank 0 --out " + P("run2") + " > " + P("r0.txt") +
+                             " 2>&1; echo $? > " + P("r0.code") +
+                             ") & MUCHATOR_CRASH_AT=step:5 MUCHATOR_CRASH_RANK=1 " + common +
+                             "--rank 1 --out " + P("run2") + " > " + P("r1.txt") + " 2>&1; wait";
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(std::system(("bash -c '" + script + "'").c_str()), 0);
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(secs, 60) << "rank 0 did not notice the dead rank in time";
+  EXPECT_EQ(ReadFile(P("r0.code")), "1\n") << ReadFile(P("r0.txt"));
+  const std::string err = ReadFile(P("r0.txt"));
+  EXPECT_NE(err.find("failed on rank 0 of 2"), std::string::npos) << err;
+  EXPECT_NE(err.find("--resume"), std::string::npos) << err;
+  // Restarted with --resume, the job continues from rank 0's checkpoint and ends where the
+  // uninterrupted run ended, step by step.
+  Result resumed = RunBinary(
+      "launch -n 2 --port 29643 --threads-per-rank 1 -- pretrain --corpus " + P("run/corpus") +
+      " --stages general --steps 8 --batch-size 4 --seq-len 32 --log-every 1 --eval-every 8"
+      " --ckpt-every 2 --threads 1 --resume --out " +
+      P("run2"));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(LossLog(P("run2/stage0_general/log.jsonl")),
+            LossLog(P("full/stage0_general/log.jsonl")));
+}
+
+TEST_F(CliTest, DataParallelOptionErrorsNameTheOption) {
+  Result r = RunBinary("pretrain --corpus x --world-size 2 --rank 2");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("--rank"), std::string::npos) << r.output;
+  r = RunBinary("pretrain --corpus x --world-size 2 --rank 1 --dist-addr nowhere");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("--dist-addr"), std::string::npos) << r.output;
+  r = RunBinary("launch -n 2");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("no command to launch"), std::string::npos) << r.output;
 }
 
 // A real SIGKILL at an arbitrary moment, then --resume: the final losses match the full run.

@@ -45,6 +45,9 @@ std::unique_ptr<Command> MakeGrpoCommand();
 std::unique_ptr<Command> MakeEvaluateCommand();
 std::unique_ptr<Command> MakeServeCommand();
 std::unique_ptr<Command> MakeBenchmarkCommand();
+std::unique_ptr<Command> MakeLaunchCommand();
+// The command line after `--` of `muchator launch ... -- <command> [options]`.
+void SetLaunchTail(std::vector<std::string> tail);
 
 // All commands, in the order `--help` lists them.
 std::vector<std::unique_ptr<Command>> AllCommands();

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -45,6 +46,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakeEvaluateCommand());
   v.push_back(MakeServeCommand());
   v.push_back(MakeBenchmarkCommand());
+  v.push_back(MakeLaunchCommand());
   return v;
 }
 
@@ -83,8 +85,23 @@ int Main(int argc, char** argv) {
     options.push_back(std::move(opts));
     subs.push_back(sub);
   }
+  // `launch ... -- <command>`: what follows `--` is the command to run on every rank; `-n` is
+  // torchrun's spelling of --nproc.
+  std::vector<char*> args(argv, argv + argc);
+  auto launch = std::find_if(args.begin() + 1, args.end(), [](char* a) { return a[0] != '-'; });
+  if (launch != args.end() && std::strcmp(*launch, "launch") == 0) {
+    auto dashes =
+        std::find_if(launch, args.end(), [](char* a) { return std::strcmp(a, "--") == 0; });
+    if (dashes != args.end()) {
+      SetLaunchTail(std::vector<std::string>(dashes + 1, args.end()));
+      args.erase(dashes, args.end());
+    }
+    static char nproc[] = "--nproc";
+    for (auto it = launch; it != args.end(); ++it)
+      if (std::strcmp(*it, "-n") == 0) *it = nproc;
+  }
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "cli/command.h"
+#include "cli/dist_options.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -65,12 +66,14 @@ class PretrainCommand : public Command {
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
     opts.Add("crash-at", &o_.crash_at,
              "testing: exit abruptly at step:N or ckpt:N (simulates kill -9)");
+    dist_.Declare(opts);
   }
   int Run(const Options& opts) override {
     SetupThreads(static_cast<int>(threads_));
     o_.seed = static_cast<uint64_t>(seed_);
     MakeDirs(out_);
-    opts.WriteEffective(out_ + "/pretrain.config.toml");
+    o_.group = dist_.Start();
+    if (!o_.group || o_.group->root()) opts.WriteEffective(out_ + "/pretrain.config.toml");
     std::vector<std::string> stage_dirs;
     for (const auto& s : stages_) stage_dirs.push_back(StageDirName(s));
     if (stage_dirs.empty())
@@ -78,6 +81,7 @@ class PretrainCommand : public Command {
 
     for (const StageResult& r :
          RunCurriculum(corpus_, stage_dirs, mixed_, out_, init_, size_, o_, resume_)) {
+      if (o_.group && !o_.group->root()) continue;
       std::printf("%s: %lld steps, final train loss %.4f; held-out:", r.stage.c_str(),
                   (long long)r.steps, r.final_loss);
       for (auto& [s, l] : r.heldout) std::printf(" %s %.4f", s.c_str(), l);
@@ -92,6 +96,7 @@ class PretrainCommand : public Command {
   bool mixed_ = false, resume_ = false;
   int64_t seed_ = 1, threads_ = 0;
   TrainOptions o_;
+  DistOptions dist_;
 };
 
 }  // namespace

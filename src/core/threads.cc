@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <malloc.h>
 
+#include <cstdlib>
 #include <thread>
 
 namespace muchator {
@@ -21,6 +22,9 @@ void TuneAllocator() {
 
 int SetupThreads(int threads) {
   TuneAllocator();
+  // MUCHATOR_THREADS: the default set by `muchator launch` so local ranks share the cores.
+  if (const char* env = std::getenv("MUCHATOR_THREADS"); threads <= 0 && env && std::atoi(env) > 0)
+    threads = std::atoi(env);
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   return at::get_num_threads();

@@ -4,8 +4,9 @@
 
 namespace muchator {
 
-// Sets libtorch's intra-op threads to `threads` (0 = number of cores; libtorch's own default is
-// half of them). Returns the number in effect. Also calls TuneAllocator().
+// Sets libtorch's intra-op threads to `threads` (0 = $MUCHATOR_THREADS if set, else the number of
+// cores; libtorch's own default is half of them). Returns the number in effect. Also calls
+// TuneAllocator().
 int SetupThreads(int threads = 0);
 
 // Keeps freed large blocks in the heap instead of returning them to the kernel.

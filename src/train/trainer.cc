@@ -102,7 +102,10 @@ bool CrashHere(const TrainOptions& o, const std::string& kind, int64_t step) {
   std::string spec = o.crash_at;
   if (spec.empty())
     if (const char* e = std::getenv("MUCHATOR_CRASH_AT")) spec = e;
-  return spec == kind + ":" + std::to_string(step);
+  if (spec != kind + ":" + std::to_string(step)) return false;
+  // In a data-parallel job MUCHATOR_CRASH_RANK=R limits the crash to one rank.
+  const char* only = std::getenv("MUCHATOR_CRASH_RANK");
+  return !only || !o.group || std::to_string(o.group->rank()) == only;
 }
 
 torch::optim::AdamW MakeOptimizer(Qwen3ForCausalLM& model, const TrainOptions& o) {
@@ -198,6 +201,13 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
                        const std::string& name, const TrainOptions& o, bool resume,
                        const std::string& tokenizer_json) {
   const std::string dir = out_dir + "/" + name;
+  dist::Group* group = o.group.get();
+  const int64_t ranks = group ? group->size() : 1, rank = group ? group->rank() : 0;
+  const bool root = rank == 0;
+  if (o.batch_size % ranks != 0)
+    throw Error("--batch-size " + std::to_string(o.batch_size) + " does not divide among " +
+                    std::to_string(ranks) + " ranks",
+                "--batch-size", "use a multiple of --world-size (the batch is the global one)");
   MakeDirs(dir);
   torch::manual_seed(o.seed);
   model->train();
@@ -211,15 +221,23 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
       start = state.at("step").get<int64_t>();
       packer.Skip(start * o.grad_accum, o.batch_size);
     }
-  } else {
+  } else if (root) {
     WriteFileAtomic(log_path, "");
     for (auto& e : fs::directory_iterator(dir))  // leftovers of an interrupted checkpoint
       if (e.path().extension() == ".tmp") fs::remove_all(e.path());
   }
-  std::ofstream log(log_path, std::ios::app);
+  std::vector<torch::Tensor> params = model->parameters();
+  if (group) group->Broadcast(params);  // identical starting weights on every rank
+  // Test hook: MUCHATOR_WEIGHT_DIGEST=1 writes each rank's weight digest after every step.
+  std::ofstream digest;
+  if (std::getenv("MUCHATOR_WEIGHT_DIGEST"))
+    digest.open(dir + "/digest.rank" + std::to_string(rank) + ".txt", std::ios::app);
+  std::ofstream log;
+  if (root) log.open(log_path, std::ios::app);
   StageResult result{name, o.steps, 0, {}};
   const int64_t tokens_per_step = o.batch_size * o.seq_len * o.grad_accum;
-  Progress progress("train " + name, o.steps * tokens_per_step, "tok");
+  Progress progress("train " + name, o.steps * tokens_per_step,
+                    "tok");  // other ranks log warnings only
   progress.Set(start * tokens_per_step);
   auto window_start = std::chrono::steady_clock::now();
   int64_t window_steps = 0;
@@ -232,17 +250,37 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
     double loss_sum = 0;
     for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
       Batch b = packer.Next(o.batch_size);
-      auto loss = ForwardLoss(model, b, o.bf16) / static_cast<double>(o.grad_accum);
+      torch::Tensor loss;
+      if (group) {
+        // This rank's rows; its mean loss weighted by its share of the global batch's loss tokens.
+        const int64_t rows = o.batch_size / ranks, lo = rank * rows;
+        Batch mine;
+        mine.ids = b.ids.slice(0, lo, lo + rows);
+        mine.targets = b.targets.slice(0, lo, lo + rows);
+        mine.mask = b.mask.slice(0, lo, lo + rows);
+        mine.positions = b.positions.slice(0, lo, lo + rows);
+        mine.doc_ids = b.doc_ids.slice(0, lo, lo + rows);
+        const double share = mine.mask.sum().item<double>() /
+                             std::max<double>(1.0, static_cast<double>(b.loss_tokens));
+        loss = ForwardLoss(model, mine, o.bf16) * (share / static_cast<double>(o.grad_accum));
+      } else {
+        loss = ForwardLoss(model, b, o.bf16) / static_cast<double>(o.grad_accum);
+      }
       loss.backward();
       loss_sum += loss.item<double>();
     }
-    torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
+    if (group) {
+      group->AllReduceGradients(params);
+      loss_sum = group->AllReduceSum(loss_sum);
+    }
+    torch::nn::utils::clip_grad_norm_(params, o.clip);
     opt.step();
+    if (digest.is_open()) digest << step + 1 << " " << dist::Digest(params) << "\n" << std::flush;
     last_loss = loss_sum;
     ++window_steps;
     progress.Add(tokens_per_step);
     const bool last = step + 1 == o.steps;
-    if ((step + 1) % o.log_every == 0 || last || (step + 1) % o.eval_every == 0) {
+    if (root && ((step + 1) % o.log_every == 0 || last || (step + 1) % o.eval_every == 0)) {
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
       json line = {{"step", step + 1},
@@ -250,6 +288,9 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
                    {"lr", lr},
                    {"tokens_per_s", secs > 0 ? window_steps * tokens_per_step / secs : 0.0},
                    {"epoch", packer.epoch()}};
+      if (group)
+        line["allreduce_s_per_step"] =
+            group->allreduce_seconds() / std::max<int64_t>(1, group->allreduce_calls());
       if ((step + 1) % o.eval_every == 0 || last) {
         model->eval();
         for (const auto& s : eval_stages) line["heldout"][s] = HeldoutLoss(model, corpus_dir, s, o);
@@ -262,7 +303,7 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
       window_start = std::chrono::steady_clock::now();
       window_steps = 0;
     }
-    if ((step + 1) % o.ckpt_every == 0 && !last)
+    if (root && (step + 1) % o.ckpt_every == 0 && !last)
       SaveResumeCheckpoint(model, opt, dir, step + 1,
                            {{"step", step + 1}, {"seed", o.seed}, {"stages", train_stages}}, o);
     if (CrashHere(o, "step", step + 1)) std::_Exit(9);
@@ -272,7 +313,8 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
   for (const auto& s : eval_stages)
     result.heldout.push_back({s, HeldoutLoss(model, corpus_dir, s, o)});
   result.final_loss = last_loss;
-  SaveFinal(model, dir + "/final", tokenizer_json, o.steps);
+  if (root) SaveFinal(model, dir + "/final", tokenizer_json, o.steps);
+  if (group) group->Barrier();  // the other ranks return once the stage's result exists
   return result;
 }
 
@@ -347,7 +389,8 @@ static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir,
         {{"stage", names[i]}, {"steps", r.steps}, {"final_loss", r.final_loss}, {"heldout", h}});
     results.push_back(std::move(r));
   }
-  WriteFileAtomic(out_dir + "/pretrain_summary.json", summary.dump(1) + "\n");
+  if (!o.group || o.group->root())
+    WriteFileAtomic(out_dir + "/pretrain_summary.json", summary.dump(1) + "\n");
   return results;
 }
 

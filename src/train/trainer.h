@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/dist.h"
 #include "model/qwen3.h"
 
 namespace muchator {
@@ -34,6 +35,12 @@ struct TrainOptions {
   // Test hook (also reachable as MUCHATOR_CRASH_AT=step:N or ckpt:N): _Exit(9) right after step N,
   // or half-way through writing the checkpoint of step N, to simulate kill -9.
   std::string crash_at;
+  // Data-parallel training (dist/dist.h): each rank trains rows [rank*B/W, (rank+1)*B/W) of every
+  // global micro-batch of batch_size rows, gradients are summed with one allreduce per step
+  // (each rank's loss weighted by its share of the batch's loss tokens, so W ranks compute the
+  // gradient one process would), rank 0 broadcasts the initial weights and alone writes logs and
+  // checkpoints. Null = one process.
+  std::shared_ptr<dist::Group> group;
 };
 
 // Learning rate at `step` (0-based): linear warmup to lr, then cosine down to lr * min_lr_ratio.
