@@ -37,6 +37,13 @@ Result RunBinary(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+std::vector<std::string> Lines(const std::string& path) {
+  std::vector<std::string> out;
+  std::istringstream in(ReadFile(path));
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -205,6 +212,32 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
                  "grpo/grpo/final/codec.json",
                  "grpo/grpo_report.json"})
     EXPECT_TRUE(fs::exists(P("run/") + f)) << f;
+  // SFT as two data-parallel ranks from the run's checkpoint and triplets: rank 0 writes the
+  // corpus, both train with bit-identical weights, rank 0 reports.
+  ::setenv("MUCHATOR_WEIGHT_DIGEST", "1", 1);
+  Result ds = RunBinary("launch -n 2 --port 29651 --threads-per-rank 1 -- sft --triplets " +
+                        P("run/uq2i/triplets.jsonl") + " --store " + P("run/store.sqlite") +
+                        " --init " + P("run/pretrain/stage3_behaviour/final") +
+                        " --steps 2 --batch-size 2 --out " + P("sft2"));
+  ::unsetenv("MUCHATOR_WEIGHT_DIGEST");
+  ASSERT_EQ(ds.code, 0) << ds.output;
+  EXPECT_EQ(Lines(P("sft2/sft/digest.rank0.txt")).size(), 2u);
+  EXPECT_EQ(Lines(P("sft2/sft/digest.rank0.txt")), Lines(P("sft2/sft/digest.rank1.txt")));
+  EXPECT_TRUE(fs::exists(P("sft2/sft/final/model.safetensors")));
+  EXPECT_TRUE(fs::exists(P("sft2/sft_report.json")));
+  EXPECT_NE(ds.output.find("sft: "), std::string::npos) << ds.output;
+  // The relevance judge the same way.
+  ::setenv("MUCHATOR_WEIGHT_DIGEST", "1", 1);
+  Result dj = RunBinary("launch -n 2 --port 29652 --threads-per-rank 1 -- train-judge --store " +
+                        P("run/store.sqlite") + " --world " + P("run/world") + " --init " +
+                        P("run/pretrain/stage3_behaviour/final") +
+                        " --steps 2 --batch-size 4 --out " + P("judge2"));
+  ::unsetenv("MUCHATOR_WEIGHT_DIGEST");
+  ASSERT_EQ(dj.code, 0) << dj.output;
+  EXPECT_EQ(Lines(P("judge2/lm/digest.rank0.txt")).size(), 2u);
+  EXPECT_EQ(Lines(P("judge2/lm/digest.rank0.txt")), Lines(P("judge2/lm/digest.rank1.txt")));
+  EXPECT_TRUE(fs::exists(P("judge2/judge.json")));
+  EXPECT_NE(dj.output.find("judge: "), std::string::npos) << dj.output;
   // GRPO's default rewards need the judge: said before any work, naming the option.
   Result nj = RunBinary("grpo --init " + P("run/sft/sft/final") + " --store " +
                         P("run/store.sqlite") + " --out " + P("g"));
@@ -344,12 +377,6 @@ TEST_F(CliTest, PretrainResumesExactlyAfterAKill) {
 }
 
 // Data-parallel pre-training (docs/distributed.md): two ranks on 127.0.0.1 through c10d + Gloo.
-std::vector<std::string> Lines(const std::string& path) {
-  std::vector<std::string> out;
-  std::istringstream in(ReadFile(path));
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
 
 TEST_F(CliTest, DataParallelPretrainMatchesOneProcessWithIdenticalRanks) {
   ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/dist_options.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -18,25 +19,37 @@ class SftCommand : public Command {
  public:
   std::string name() const override { return "sft"; }
   std::string description() const override {
-    return "Instruction-tune a checkpoint on UQ2I triplets (loss on the answer list only); with --world, the oracle "
+    return "Instruction-tune a checkpoint on UQ2I triplets (loss on the answer list only); with "
+           "--world, the oracle "
            "relevance@10 and utility of generated lists on held-out queries before and after";
   }
   void Declare(Options& opts) override {
     opts.Add("triplets", &triplets_, "triplets.jsonl from `muchator synth-uq2i`").Required();
-    opts.Add("store", &store_, "the SQLite store the triplets came from (listeners' contexts)").Required();
-    opts.Add("init", &init_, "checkpoint to tune: the music pre-trained one (or the base one, for the ablation)").Required();
-    opts.Add("out", &out_, "output directory: corpus/, sft/final/ (the tuned checkpoint), sft_report.json");
-    opts.Add("world", &world_, "synthetic world directory: evaluate generated lists with its oracle");
+    opts.Add("store", &store_, "the SQLite store the triplets came from (listeners' contexts)")
+        .Required();
+    opts.Add("init", &init_,
+             "checkpoint to tune: the music pre-trained one (or the base one, for the ablation)")
+        .Required();
+    opts.Add("out", &out_,
+             "output directory: corpus/, sft/final/ (the tuned checkpoint), sft_report.json");
+    opts.Add("world", &world_,
+             "synthetic world directory: evaluate generated lists with its oracle");
     opts.Add("steps", &o_.train.steps, "optimizer steps").Range(1, 1e9);
-    opts.Add("seq-len", &o_.train.seq_len, "tokens per packed row (a prompt + list is ~600 with 20 events)").Range(64, 1e6);
+    opts.Add("seq-len", &o_.train.seq_len,
+             "tokens per packed row (a prompt + list is ~600 with 20 events)")
+        .Range(64, 1e6);
     opts.Add("batch-size", &o_.train.batch_size, "rows per step").Range(1, 1e6);
     opts.Add("lr", &o_.train.lr, "peak learning rate").Range(0, 10);
     opts.Add("bf16", &o_.train.bf16, "bf16 autocast for the forward pass");
-    opts.Add("history", &o_.history, "events of the listener's history in each prompt").Range(0, 1000);
-    opts.Add("max-examples", &o_.max_examples, "use at most this many triplets (0 = all)").Range(0, 1e12);
-    opts.Add("eval-queries", &eval_.queries, "held-out test queries for the generation check").Range(1, 1e6);
+    opts.Add("history", &o_.history, "events of the listener's history in each prompt")
+        .Range(0, 1000);
+    opts.Add("max-examples", &o_.max_examples, "use at most this many triplets (0 = all)")
+        .Range(0, 1e12);
+    opts.Add("eval-queries", &eval_.queries, "held-out test queries for the generation check")
+        .Range(1, 1e6);
     opts.Add("seed", &seed_, "seed of data order").Range(0, 9e18);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    dist_.Declare(opts);
   }
   int Run(const Options& opts) override {
     SetupThreads(static_cast<int>(threads_));
@@ -45,12 +58,15 @@ class SftCommand : public Command {
     o_.train.warmup_steps = std::max<int64_t>(1, o_.train.steps / 10);
     eval_.history = o_.history;
     MakeDirs(out_);
-    opts.WriteEffective(out_ + "/sft.config.toml");
+    o_.train.group = dist_.Start();
+    const bool root = !o_.train.group || o_.train.group->root();
+    if (root) opts.WriteEffective(out_ + "/sft.config.toml");
     std::unique_ptr<world::Oracle> oracle;
     if (!world_.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_));
     Store store(store_);
     RunSft(store, init_, triplets_, out_, oracle.get(), o_, eval_, /*check_before=*/true);
-    std::printf("wrote %s/sft/final and %s/sft_report.json\n", out_.c_str(), out_.c_str());
+    if (root)
+      std::printf("wrote %s/sft/final and %s/sft_report.json\n", out_.c_str(), out_.c_str());
     return 0;
   }
 
@@ -59,6 +75,7 @@ class SftCommand : public Command {
   SftOptions o_;
   GenerationEvalOptions eval_;
   int64_t seed_ = 1, threads_ = 0;
+  DistOptions dist_;
 };
 
 }  // namespace

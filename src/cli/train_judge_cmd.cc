@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/dist_options.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/threads.h"
@@ -18,23 +19,35 @@ class TrainJudgeCommand : public Command {
  public:
   std::string name() const override { return "train-judge"; }
   std::string description() const override {
-    return "Fine-tune the relevance judge (yes/no for a query and a song summary) on labelled pairs: oracle labels "
+    return "Fine-tune the relevance judge (yes/no for a query and a song summary) on labelled "
+           "pairs: oracle labels "
            "with --world, else the queries' relevant songs; reports held-out accuracy, F1 and AUC";
   }
   void Declare(Options& opts) override {
     opts.Add("store", &store_, "SQLite store from `muchator ingest` (songs, queries)").Required();
-    opts.Add("out", &out_, "output directory: judge.json, judge_songs.jsonl, lm/final/ (the checkpoint)");
+    opts.Add("out", &out_,
+             "output directory: judge.json, judge_songs.jsonl, lm/final/ (the checkpoint)");
     opts.Add("world", &world_, "synthetic world directory: label pairs with its oracle");
-    opts.Add("init", &o_.init, "start from this checkpoint (a music pre-trained model); else a fresh --model-size one");
+    opts.Add(
+        "init", &o_.init,
+        "start from this checkpoint (a music pre-trained model); else a fresh --model-size one");
     opts.Add("tokenizer", &o_.tokenizer, "tokenizer.json for a fresh model (without --init)");
-    opts.Add("layers", &o_.layers, "with --init: keep only its first N decoder layers (faster judge); 0 = all").Range(0, 1000);
+    opts.Add("layers", &o_.layers,
+             "with --init: keep only its first N decoder layers (faster judge); 0 = all")
+        .Range(0, 1000);
     opts.Add("model-size", &o_.model_size, "named size of a fresh model").OneOf({"tiny", "demo"});
     opts.Add("positives", &o_.labels.positives, "relevant songs labelled per query").Range(1, 1000);
-    opts.Add("hard-negatives", &o_.labels.hard_negatives, "same-genre irrelevant songs per query").Range(0, 1000);
-    opts.Add("random-negatives", &o_.labels.random_negatives, "random irrelevant songs per query").Range(0, 1000);
-    opts.Add("max-train", &o_.labels.max_train, "at most this many labelled training pairs").Range(1, 1e9);
-    opts.Add("max-heldout", &o_.labels.max_heldout, "at most this many held-out pairs").Range(0, 1e9);
-    opts.Add("threshold", &o_.threshold, "R_rel = 1 when P(relevant) >= threshold; 0 = the F1-best on training pairs").Range(0, 1);
+    opts.Add("hard-negatives", &o_.labels.hard_negatives, "same-genre irrelevant songs per query")
+        .Range(0, 1000);
+    opts.Add("random-negatives", &o_.labels.random_negatives, "random irrelevant songs per query")
+        .Range(0, 1000);
+    opts.Add("max-train", &o_.labels.max_train, "at most this many labelled training pairs")
+        .Range(1, 1e9);
+    opts.Add("max-heldout", &o_.labels.max_heldout, "at most this many held-out pairs")
+        .Range(0, 1e9);
+    opts.Add("threshold", &o_.threshold,
+             "R_rel = 1 when P(relevant) >= threshold; 0 = the F1-best on training pairs")
+        .Range(0, 1);
     opts.Add("steps", &o_.train.steps, "optimizer steps").Range(1, 1e9);
     opts.Add("seq-len", &o_.train.seq_len, "tokens per packed training row").Range(64, 1e6);
     opts.Add("batch-size", &o_.train.batch_size, "rows per step").Range(1, 1e6);
@@ -43,30 +56,40 @@ class TrainJudgeCommand : public Command {
     opts.Add("bf16", &o_.train.bf16, "bf16 autocast for the forward pass");
     opts.Add("seed", &seed_, "seed of labels, initialisation and data order").Range(0, 9e18);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    dist_.Declare(opts);
   }
   int Run(const Options& opts) override {
     SetupThreads(static_cast<int>(threads_));
     o_.train.seed = o_.labels.seed = static_cast<uint64_t>(seed_);
-    o_.train.eval_every = o_.train.ckpt_every = o_.train.steps;  // one evaluation and checkpoint, at the end
-    o_.train.warmup_steps = std::min(o_.train.warmup_steps, std::max<int64_t>(1, o_.train.steps / 10));
+    o_.train.eval_every = o_.train.ckpt_every =
+        o_.train.steps;  // one evaluation and checkpoint, at the end
+    o_.train.warmup_steps =
+        std::min(o_.train.warmup_steps, std::max<int64_t>(1, o_.train.steps / 10));
     MakeDirs(out_);
-    opts.WriteEffective(out_ + "/train-judge.config.toml");
+    o_.train.group = dist_.Start();
+    const bool root = !o_.train.group || o_.train.group->root();
+    if (root) opts.WriteEffective(out_ + "/train-judge.config.toml");
     std::unique_ptr<world::Oracle> oracle;
     if (!world_.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_));
     Store store(store_);
     const nlohmann::json r = TrainJudge(store, oracle.get(), o_, out_);
-    std::printf("judge: %lld training pairs, final loss %.4f, threshold %.3f", r["train_pairs"].get<long long>(),
-                r["final_train_loss"].get<double>(), r["threshold"].get<double>());
+    if (!root) return 0;  // rank 0 reports
+    std::printf("judge: %lld training pairs, final loss %.4f, threshold %.3f",
+                r["train_pairs"].get<long long>(), r["final_train_loss"].get<double>(),
+                r["threshold"].get<double>());
     if (r.contains("heldout")) {
       const auto& h = r["heldout"];
-      std::printf("; held-out (%lld pairs): accuracy %.3f, F1 %.3f, AUC %.3f (vs hard negatives %.3f)",
-                  h["pairs"].get<long long>(), h["accuracy"].get<double>(), h["f1"].get<double>(),
-                  h["auc"].get<double>(), h["auc_vs_hard_negatives"].get<double>());
+      std::printf(
+          "; held-out (%lld pairs): accuracy %.3f, F1 %.3f, AUC %.3f (vs hard negatives %.3f)",
+          h["pairs"].get<long long>(), h["accuracy"].get<double>(), h["f1"].get<double>(),
+          h["auc"].get<double>(), h["auc_vs_hard_negatives"].get<double>());
     }
     if (r.contains("heldout_seen_forms")) {
       const auto& h = r["heldout_seen_forms"];
-      std::printf("; unseen queries with training forms (%lld pairs): accuracy %.3f, F1 %.3f, AUC %.3f",
-                  h["pairs"].get<long long>(), h["accuracy"].get<double>(), h["f1"].get<double>(), h["auc"].get<double>());
+      std::printf(
+          "; unseen queries with training forms (%lld pairs): accuracy %.3f, F1 %.3f, AUC %.3f",
+          h["pairs"].get<long long>(), h["accuracy"].get<double>(), h["f1"].get<double>(),
+          h["auc"].get<double>());
     }
     std::printf("\nwrote %s/judge.json\n", out_.c_str());
     return 0;
@@ -76,6 +99,7 @@ class TrainJudgeCommand : public Command {
   std::string store_, out_ = "out/judge", world_;
   JudgeTrainOptions o_;
   int64_t seed_ = 1, threads_ = 0;
+  DistOptions dist_;
 };
 
 }  // namespace

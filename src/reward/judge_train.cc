@@ -228,9 +228,13 @@ nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const Judge
   std::unordered_map<std::string, size_t> summary_row;
   for (size_t i = 0; i < summaries.size(); ++i) summary_row[summaries[i].first] = i;
   const std::string corpus = out_dir + "/corpus";
-  MakeDirs(corpus);
-  fs::copy_file(tokenizer_json, corpus + "/tokenizer.json", fs::copy_options::overwrite_existing);
-  {
+  // Data-parallel (o.train.group): rank 0 writes the corpus while the others wait, every rank
+  // trains its rows, rank 0 alone calibrates, evaluates and writes the judge.
+  dist::Group* group = o.train.group.get();
+  const bool root = !group || group->root();
+  if (root) {
+    MakeDirs(corpus);
+    fs::copy_file(tokenizer_json, corpus + "/tokenizer.json", fs::copy_options::overwrite_existing);
     ShardWriter w(corpus, "judge");
     const int yes = Judge::YesToken(*tok), no = Judge::NoToken(*tok);
     for (const auto& p : labels.train) {
@@ -244,8 +248,10 @@ nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const Judge
     }
     w.Finish();
   }
+  if (group) group->Barrier();
   const StageResult r = TrainStage(model, corpus, {"judge"}, {"judge"}, out_dir, "lm", o.train,
                                    /*resume=*/false, tokenizer_json);
+  if (!root) return nlohmann::json::object();
   {
     std::string rows;
     for (const auto& [id, text] : summaries)

@@ -104,22 +104,31 @@ void Check(Store& store, Checkpoint& ck, const world::Oracle& oracle, const std:
 nlohmann::json RunSft(Store& store, const std::string& init_dir, const std::string& triplets,
                       const std::string& out_dir, const world::Oracle* oracle, const SftOptions& o,
                       const GenerationEvalOptions& eval, bool check_before) {
+  // Data-parallel (o.train.group): rank 0 writes the corpus while the others wait, every rank
+  // trains its rows, rank 0 alone checks and reports.
+  dist::Group* group = o.train.group.get();
+  const bool root = !group || group->root();
   MakeDirs(out_dir);
   nlohmann::json report;
-  {
+  if (root) {
     Checkpoint base = LoadCheckpoint(init_dir);
     report["examples"] = BuildSftCorpus(store, base, init_dir, triplets, out_dir + "/corpus", o);
-    if (oracle && check_before) Check(store, base, *oracle, out_dir, eval, "before", report);
   }
+  if (group) group->Barrier();
   Qwen3ForCausalLM model = LoadModel(init_dir);
   const StageResult r =
       TrainStage(model, out_dir + "/corpus", {"sft"}, {"sft"}, out_dir, "sft", o.train,
                  /*resume=*/false, out_dir + "/corpus/tokenizer.json");
+  if (!root) return report;
   report["final_train_loss"] = r.final_loss;
   report["heldout_loss"] = r.heldout.empty() ? 0.0 : r.heldout[0].second;
   std::printf("sft: %lld examples, %lld steps, train loss %.4f, held-out loss %.4f\n",
               report["examples"].get<long long>(), static_cast<long long>(r.steps), r.final_loss,
               report["heldout_loss"].get<double>());
+  if (oracle && check_before) {  // the starting checkpoint's answers, for the before/after pair
+    Checkpoint base = LoadCheckpoint(init_dir);
+    Check(store, base, *oracle, out_dir, eval, "before", report);
+  }
   if (oracle) {
     Checkpoint tuned = LoadCheckpoint(out_dir + "/sft/final");
     Check(store, tuned, *oracle, out_dir, eval, "after", report);
