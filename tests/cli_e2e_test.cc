@@ -238,6 +238,21 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   EXPECT_EQ(Lines(P("judge2/lm/digest.rank0.txt")), Lines(P("judge2/lm/digest.rank1.txt")));
   EXPECT_TRUE(fs::exists(P("judge2/judge.json")));
   EXPECT_NE(dj.output.find("judge: "), std::string::npos) << dj.output;
+  // The ranking model: two ranks end with identical weights and the loss one process reaches.
+  ::setenv("MUCHATOR_WEIGHT_DIGEST", "1", 1);
+  Result dr = RunBinary("launch -n 2 --port 29653 --threads-per-rank 1 -- train-ranker --store " +
+                        P("run/store.sqlite") + " --epochs 1 --out " + P("ranker2"));
+  ::unsetenv("MUCHATOR_WEIGHT_DIGEST");
+  ASSERT_EQ(dr.code, 0) << dr.output;
+  EXPECT_EQ(ReadFile(P("ranker2/digest.rank0.txt")), ReadFile(P("ranker2/digest.rank1.txt")));
+  Result r1 = RunBinary("-q train-ranker --store " + P("run/store.sqlite") + " --epochs 1 --out " +
+                        P("ranker1"));
+  ASSERT_EQ(r1.code, 0) << r1.output;
+  const auto e2 =
+      nlohmann::json::parse(ReadFile(P("ranker2/ranker_report.json")))["epochs"][0]["train_loss"];
+  const auto e1 =
+      nlohmann::json::parse(ReadFile(P("ranker1/ranker_report.json")))["epochs"][0]["train_loss"];
+  EXPECT_NEAR(e2.get<double>(), e1.get<double>(), 1e-4 * e1.get<double>());
   // GRPO's default rewards need the judge: said before any work, naming the option.
   Result nj = RunBinary("grpo --init " + P("run/sft/sft/final") + " --store " +
                         P("run/store.sqlite") + " --out " + P("g"));

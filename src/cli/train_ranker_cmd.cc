@@ -1,8 +1,10 @@
 // `muchator train-ranker`: the personalisation ranking model on the store's behaviour log.
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/dist_options.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -18,58 +20,85 @@ class TrainRankerCommand : public Command {
  public:
   std::string name() const override { return "train-ranker"; }
   std::string description() const override {
-    return "Train the personalisation ranking model (P(like/finish/skip/dislike) and a 0-10 score) on the store's "
-           "events with a time-based split; reports held-out AUCs (and the oracle's rank correlation with --world)";
+    return "Train the personalisation ranking model (P(like/finish/skip/dislike) and a 0-10 score) "
+           "on the store's "
+           "events with a time-based split; reports held-out AUCs (and the oracle's rank "
+           "correlation with --world)";
   }
   void Declare(Options& opts) override {
     opts.Add("store", &store_, "SQLite store from `muchator ingest`").Required();
-    opts.Add("out", &out_, "output directory: ranker.json + ranker.safetensors + ranker_report.json");
-    opts.Add("world", &world_, "synthetic world directory (its oracle/): adds the oracle comparisons to the report");
-    opts.Add("epochs", &o_.epochs, "passes over the training events; 0 = ~800k examples' worth (2 to 12 passes)").Range(0, 1000);
+    opts.Add("out", &out_,
+             "output directory: ranker.json + ranker.safetensors + ranker_report.json");
+    opts.Add("world", &world_,
+             "synthetic world directory (its oracle/): adds the oracle comparisons to the report");
+    opts.Add("epochs", &o_.epochs,
+             "passes over the training events; 0 = ~800k examples' worth (2 to 12 passes)")
+        .Range(0, 1000);
     opts.Add("batch", &o_.batch, "events per optimizer step").Range(1, 1e6);
     opts.Add("lr", &o_.lr, "peak learning rate (cosine decay to 10%)").Range(0, 10);
     opts.Add("weight-decay", &o_.weight_decay, "AdamW weight decay").Range(0, 10);
     opts.Add("dim", &o_.model.dim, "embedding width").Range(4, 4096);
     opts.Add("hidden", &o_.model.hidden, "first MLP layer width").Range(4, 65536);
-    opts.Add("history", &o_.model.history, "most recent events the model attends over").Range(1, 10000);
+    opts.Add("history", &o_.model.history, "most recent events the model attends over")
+        .Range(1, 10000);
     opts.Add("value", &value_,
-             "score weights of like, finish, skip, dislike: score = 10 * sum value_k P(k) (each in [0, 1])");
-    opts.Add("holdout", &o_.holdout, "the last share of the log (by time) held out for evaluation").Range(0.001, 0.999);
-    opts.Add("eval-contexts", &o_.eval_contexts, "held-out contexts for the oracle rank correlation").Range(1, 1e7);
-    opts.Add("eval-candidates", &o_.eval_candidates, "random songs scored per context").Range(2, 1e6);
+             "score weights of like, finish, skip, dislike: score = 10 * sum value_k P(k) (each in "
+             "[0, 1])");
+    opts.Add("holdout", &o_.holdout, "the last share of the log (by time) held out for evaluation")
+        .Range(0.001, 0.999);
+    opts.Add("eval-contexts", &o_.eval_contexts,
+             "held-out contexts for the oracle rank correlation")
+        .Range(1, 1e7);
+    opts.Add("eval-candidates", &o_.eval_candidates, "random songs scored per context")
+        .Range(2, 1e6);
     opts.Add("seed", &seed_, "seed of initialisation and data order").Range(0, 9e18);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    dist_.Declare(opts);
   }
   int Run(const Options& opts) override {
     SetupThreads(static_cast<int>(threads_));
     const auto& parts = value_;
-    if (parts.size() != 4) throw Error("--value needs 4 numbers (like, finish, skip, dislike)", "--value", "e.g. 1,0.6,0.15,0");
+    if (parts.size() != 4)
+      throw Error("--value needs 4 numbers (like, finish, skip, dislike)", "--value",
+                  "e.g. 1,0.6,0.15,0");
     for (size_t k = 0; k < 4; ++k) {
       double v = -1;
       try {
         v = std::stod(parts[k]);
       } catch (const std::exception&) {
       }
-      if (!(v >= 0 && v <= 1)) throw Error("--value entry '" + parts[k] + "' is not a number in [0, 1]", "--value", "e.g. 1,0.6,0.15,0");
+      if (!(v >= 0 && v <= 1))
+        throw Error("--value entry '" + parts[k] + "' is not a number in [0, 1]", "--value",
+                    "e.g. 1,0.6,0.15,0");
       o_.model.value[k] = v;
     }
     o_.seed = static_cast<uint64_t>(seed_);
     MakeDirs(out_);
-    opts.WriteEffective(out_ + "/train-ranker.config.toml");
+    o_.group = dist_.Start();
+    const bool root = !o_.group || o_.group->root();
+    if (root) opts.WriteEffective(out_ + "/train-ranker.config.toml");
     std::unique_ptr<world::Oracle> oracle;
     if (!world_.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_));
     Store store(store_);
     nlohmann::json report;
     Ranker ranker = TrainRanker(store, o_, oracle.get(), &report);
+    if (std::getenv("MUCHATOR_WEIGHT_DIGEST"))  // test hook: each rank's final weight digest
+      WriteFileAtomic(
+          out_ + "/digest.rank" + std::to_string(o_.group ? o_.group->rank() : 0) + ".txt",
+          std::to_string(dist::Digest(ranker.net()->parameters())) + "\n");
+    if (!root) return 0;  // every rank holds the same ranker; rank 0 saves and reports
     ranker.Save(out_, report);
     WriteFileAtomic(out_ + "/ranker_report.json", report.dump(2) + "\n");
-    std::printf("held-out (%d events): loss %.4f; AUC like %.3f finish %.3f skip %.3f dislike %.3f; like-vs-skip %.3f",
-                report["heldout_events"].get<int>(), report["heldout_loss"].get<double>(),
-                report["auc"]["like"].get<double>(), report["auc"]["finish"].get<double>(),
-                report["auc"]["skip"].get<double>(), report["auc"]["dislike"].get<double>(),
-                report["like_vs_skip_auc"].get<double>());
+    std::printf(
+        "held-out (%d events): loss %.4f; AUC like %.3f finish %.3f skip %.3f dislike %.3f; "
+        "like-vs-skip %.3f",
+        report["heldout_events"].get<int>(), report["heldout_loss"].get<double>(),
+        report["auc"]["like"].get<double>(), report["auc"]["finish"].get<double>(),
+        report["auc"]["skip"].get<double>(), report["auc"]["dislike"].get<double>(),
+        report["like_vs_skip_auc"].get<double>());
     if (oracle)
-      std::printf(" (oracle %.3f); Spearman with oracle utility %.3f", report["oracle_like_vs_skip_auc"].get<double>(),
+      std::printf(" (oracle %.3f); Spearman with oracle utility %.3f",
+                  report["oracle_like_vs_skip_auc"].get<double>(),
                   report["oracle_spearman"].get<double>());
     std::printf("\nwrote %s/ranker.json, ranker.safetensors, ranker_report.json\n", out_.c_str());
     return 0;
@@ -80,6 +109,7 @@ class TrainRankerCommand : public Command {
   RankerTrainOptions o_;
   std::vector<std::string> value_ = {"1", "0.6", "0.15", "0"};
   int64_t seed_ = 1, threads_ = 0;
+  DistOptions dist_;
 };
 
 }  // namespace

@@ -34,9 +34,11 @@ RankerBatch MakeBatch(const Ranker& ranker, const RankerData& d, std::span<const
     const auto& u = d.users[static_cast<size_t>(ex[static_cast<size_t>(i)].user)];
     const int p = ex[static_cast<size_t>(i)].pos;
     user[i] = u.user;
-    for (int k = 0; k < kRankerProfile; ++k) prof[i * kRankerProfile + k] = u.profile[static_cast<size_t>(k)];
+    for (int k = 0; k < kRankerProfile; ++k)
+      prof[i * kRankerProfile + k] = u.profile[static_cast<size_t>(k)];
     const StateIds& s = u.state[static_cast<size_t>(p)];
-    st[i * 5 + 0] = s.time, st[i * 5 + 1] = s.day, st[i * 5 + 2] = s.context, st[i * 5 + 3] = s.device;
+    st[i * 5 + 0] = s.time, st[i * 5 + 1] = s.day, st[i * 5 + 2] = s.context,
+               st[i * 5 + 3] = s.device;
     st[i * 5 + 4] = s.hour;
     const int first = std::max(0, p - static_cast<int>(L));
     for (int j = first; j < p; ++j) {
@@ -64,7 +66,8 @@ nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& d, const RankerT
   torch::InferenceMode guard;
   ranker.net()->eval();
   const auto ex = Examples(d, /*heldout=*/true);
-  if (ex.empty()) throw Error("no held-out events after the cutoff", "--holdout", "raise --holdout");
+  if (ex.empty())
+    throw Error("no held-out events after the cutoff", "--holdout", "raise --holdout");
   std::vector<std::array<float, 4>> probs(ex.size());
   std::vector<int> label(ex.size());
   double loss = 0;
@@ -76,7 +79,8 @@ nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& d, const RankerT
     for (size_t i = 0; i < n; ++i) {
       const auto& e = ex[b0 + i];
       label[b0 + i] = d.users[static_cast<size_t>(e.user)].feedback[static_cast<size_t>(e.pos)] - 1;
-      for (int k = 0; k < 4; ++k) probs[b0 + i][static_cast<size_t>(k)] = std::exp(lp[i * 4 + static_cast<size_t>(k)]);
+      for (int k = 0; k < 4; ++k)
+        probs[b0 + i][static_cast<size_t>(k)] = std::exp(lp[i * 4 + static_cast<size_t>(k)]);
       loss -= lp[i * 4 + static_cast<size_t>(label[b0 + i])];
     }
   }
@@ -86,7 +90,8 @@ nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& d, const RankerT
   nlohmann::json auc;
   for (int k = 0; k < 4; ++k) {
     std::vector<std::pair<double, bool>> v;
-    for (size_t i = 0; i < ex.size(); ++i) v.push_back({probs[i][static_cast<size_t>(k)], label[i] == k});
+    for (size_t i = 0; i < ex.size(); ++i)
+      v.push_back({probs[i][static_cast<size_t>(k)], label[i] == k});
     auc[kFeedbackNames[k]] = Auc(std::move(v));
   }
   r["auc"] = auc;
@@ -97,7 +102,8 @@ nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& d, const RankerT
     if (oracle) {
       const auto& u = d.users[static_cast<size_t>(ex[i].user)];
       const auto& p = static_cast<size_t>(ex[i].pos);
-      oracle_like_skip.push_back({oracle->Utility(u.user_id, DecodeState(d.vocab, u.state[p]), d.vocab.songs.Value(u.song[p])),
+      oracle_like_skip.push_back({oracle->Utility(u.user_id, DecodeState(d.vocab, u.state[p]),
+                                                  d.vocab.songs.Value(u.song[p])),
                                   label[i] == 0});
     }
   }
@@ -122,7 +128,8 @@ nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& d, const RankerT
       auto* cand = b.cand.data_ptr<int64_t>();
       for (int64_t c = 0; c < o.eval_candidates; ++c) {
         cand[c] = 1 + static_cast<int64_t>(rng.Below(static_cast<uint64_t>(songs)));
-        util.push_back(oracle->Utility(u.user_id, state, d.vocab.songs.Value(static_cast<int>(cand[c]))));
+        util.push_back(
+            oracle->Utility(u.user_id, state, d.vocab.songs.Value(static_cast<int>(cand[c]))));
       }
       auto p = torch::softmax(ranker.net()->forward(b, ranker.songs()), 1).contiguous();
       std::vector<double> score;
@@ -143,21 +150,28 @@ nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& d, const RankerT
   return r;
 }
 
-Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracle* oracle, nlohmann::json* report) {
+Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracle* oracle,
+                   nlohmann::json* report) {
   RankerData d = LoadRankerData(store, o.holdout);
   auto train = Examples(d, /*heldout=*/false);
-  if (train.empty()) throw Error("no training events before the held-out cutoff", store.path(), "lower --holdout");
-  spdlog::info("ranker: {} songs, {} users, {} events ({} train, cutoff ts {})", d.vocab.songs.rows() - 1,
-               d.users.size(), d.events, train.size(), d.cutoff_ts);
+  if (train.empty())
+    throw Error("no training events before the held-out cutoff", store.path(), "lower --holdout");
+  spdlog::info("ranker: {} songs, {} users, {} events ({} train, cutoff ts {})",
+               d.vocab.songs.rows() - 1, d.users.size(), d.events, train.size(), d.cutoff_ts);
   torch::manual_seed(o.seed);
   Ranker ranker(o.model, d.vocab, d.songs);
   auto& net = ranker.net();
   net->song_cache = torch::Tensor();  // recomputed after training, at the first Predict
-  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  torch::optim::AdamW opt(net->parameters(),
+                          torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  dist::Group* group = o.group.get();
+  const std::vector<torch::Tensor> params = net->parameters();
+  if (group) group->Broadcast(params);
   Rng rng = Rng::Derive(o.seed, "ranker-train");
   const int64_t steps_per_epoch = (static_cast<int64_t>(train.size()) + o.batch - 1) / o.batch;
   const int64_t n_epochs =
-      o.epochs > 0 ? o.epochs : std::clamp<int64_t>(800000 / static_cast<int64_t>(train.size()), 2, 12);
+      o.epochs > 0 ? o.epochs
+                   : std::clamp<int64_t>(800000 / static_cast<int64_t>(train.size()), 2, 12);
   const int64_t total = steps_per_epoch * n_epochs;
   Progress progress("ranker", static_cast<uint64_t>(total), "steps");
   nlohmann::json epochs = nlohmann::json::array();
@@ -168,26 +182,51 @@ Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracl
     double sum = 0;
     for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
       // Cosine decay to 10% of the rate over all steps.
-      const double lr = o.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) / total)));
-      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-      const size_t b0 = static_cast<size_t>(s * o.batch);
-      const size_t n = std::min(train.size() - b0, static_cast<size_t>(o.batch));
-      auto b = MakeBatch(ranker, d, std::span<const Example>(train).subspan(b0, n));
-      std::vector<int64_t> labels(n);
-      for (size_t i = 0; i < n; ++i)
-        labels[i] = d.users[static_cast<size_t>(train[b0 + i].user)].feedback[static_cast<size_t>(train[b0 + i].pos)] - 1;
-      auto loss = torch::nn::functional::cross_entropy(net->forward(b, ranker.songs()),
-                                                       torch::tensor(labels, torch::kInt64));
+      const double lr =
+          o.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) / total)));
+      for (auto& g : opt.param_groups())
+        static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      size_t b0 = static_cast<size_t>(s * o.batch);
+      size_t n = std::min(train.size() - b0, static_cast<size_t>(o.batch));
+      double share = 1.0;
+      if (group) {  // this rank's rows of the global batch
+        const size_t ranks = static_cast<size_t>(group->size()),
+                     r = static_cast<size_t>(group->rank());
+        const size_t lo = n * r / ranks, hi = n * (r + 1) / ranks;
+        share = static_cast<double>(hi - lo) / static_cast<double>(n);
+        b0 += lo;
+        n = hi - lo;
+      }
       opt.zero_grad();
-      loss.backward();
+      double value = 0;
+      if (n > 0) {  // a rank can get no row of a short last batch; it still joins the allreduce
+        auto b = MakeBatch(ranker, d, std::span<const Example>(train).subspan(b0, n));
+        std::vector<int64_t> labels(n);
+        for (size_t i = 0; i < n; ++i)
+          labels[i] = d.users[static_cast<size_t>(train[b0 + i].user)]
+                          .feedback[static_cast<size_t>(train[b0 + i].pos)] -
+                      1;
+        auto loss = torch::nn::functional::cross_entropy(net->forward(b, ranker.songs()),
+                                                         torch::tensor(labels, torch::kInt64)) *
+                    share;
+        loss.backward();
+        value = loss.item<double>();
+      }
+      if (group) {
+        group->AllReduceGradients(params);
+        value = group->AllReduceSum(value);
+      }
       opt.step();
-      sum += loss.item<double>();
+      sum += value;
       progress.Add();
     }
-    epochs.push_back({{"epoch", epoch + 1}, {"train_loss", sum / static_cast<double>(steps_per_epoch)}});
-    spdlog::info("ranker epoch {}/{}: train loss {:.4f}", epoch + 1, n_epochs, sum / steps_per_epoch);
+    epochs.push_back(
+        {{"epoch", epoch + 1}, {"train_loss", sum / static_cast<double>(steps_per_epoch)}});
+    spdlog::info("ranker epoch {}/{}: train loss {:.4f}", epoch + 1, n_epochs,
+                 sum / steps_per_epoch);
   }
   progress.Finish();
+  if (group && !group->root()) return ranker;  // rank 0 evaluates
   nlohmann::json r = EvaluateRanker(ranker, d, o, oracle);
   r["epochs"] = epochs;
   r["train_events"] = train.size();

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dist/dist.h"
 #include "reward/ranker.h"
 
 namespace muchator {
@@ -18,17 +19,23 @@ struct RankerTrainOptions {
   int64_t epochs = 0;  // 0 = about 800k examples' worth, between 2 and 12 passes
   int64_t batch = 512;
   double lr = 3e-3, weight_decay = 0.3;
-  double holdout = 0.1;           // the last share of the log's events (by time) held out
+  double holdout = 0.1;  // the last share of the log's events (by time) held out
   uint64_t seed = 1;
-  int64_t eval_contexts = 500;    // held-out contexts for the oracle rank correlation
-  int64_t eval_candidates = 20;   // random catalog songs scored in each of them
+  int64_t eval_contexts = 500;   // held-out contexts for the oracle rank correlation
+  int64_t eval_candidates = 20;  // random catalog songs scored in each of them
+  // Data-parallel (dist/dist.h): `batch` is the global batch; each rank trains its slice of every
+  // batch, gradients are summed (each rank's mean loss weighted by its share of the rows), rank
+  // 0's initial weights are broadcast. Every rank returns the same trained ranker. Null = one
+  // process.
+  std::shared_ptr<dist::Group> group;
 };
 
 // Trains a ranker on `store`; `report` receives the held-out metrics (docs/reward.md): loss,
 // AUC per objective (one vs rest), like-vs-skip AUC of the score, and with an oracle the
 // oracle's own like-vs-skip AUC on the same events and the Spearman correlation of the score
 // with the oracle's utility on random candidates.
-Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracle* oracle, nlohmann::json* report);
+Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracle* oracle,
+                   nlohmann::json* report);
 
 // The held-out metrics of a trained ranker on `data` (events at or after data.cutoff_ts).
 nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& data, const RankerTrainOptions& o,
