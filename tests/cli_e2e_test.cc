@@ -44,6 +44,16 @@ std::vector<std::string> Lines(const std::string& path) {
   return out;
 }
 
+// `command` as two local data-parallel ranks (one thread each) on `port`, each rank writing its
+// weight digest (MUCHATOR_WEIGHT_DIGEST test hook) so the tests can compare them.
+Result LaunchTwoRanks(int port, const std::string& command) {
+  ::setenv("MUCHATOR_WEIGHT_DIGEST", "1", 1);
+  Result r = RunBinary("launch -n 2 --port " + std::to_string(port) + " --threads-per-rank 1 -- " +
+                       command);
+  ::unsetenv("MUCHATOR_WEIGHT_DIGEST");
+  return r;
+}
+
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -214,12 +224,10 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
     EXPECT_TRUE(fs::exists(P("run/") + f)) << f;
   // SFT as two data-parallel ranks from the run's checkpoint and triplets: rank 0 writes the
   // corpus, both train with bit-identical weights, rank 0 reports.
-  ::setenv("MUCHATOR_WEIGHT_DIGEST", "1", 1);
-  Result ds = RunBinary("launch -n 2 --port 29651 --threads-per-rank 1 -- sft --triplets " +
-                        P("run/uq2i/triplets.jsonl") + " --store " + P("run/store.sqlite") +
-                        " --init " + P("run/pretrain/stage3_behaviour/final") +
-                        " --steps 2 --batch-size 2 --out " + P("sft2"));
-  ::unsetenv("MUCHATOR_WEIGHT_DIGEST");
+  Result ds = LaunchTwoRanks(29651, "sft --triplets " + P("run/uq2i/triplets.jsonl") + " --store " +
+                                        P("run/store.sqlite") + " --init " +
+                                        P("run/pretrain/stage3_behaviour/final") +
+                                        " --steps 2 --batch-size 2 --out " + P("sft2"));
   ASSERT_EQ(ds.code, 0) << ds.output;
   EXPECT_EQ(Lines(P("sft2/sft/digest.rank0.txt")).size(), 2u);
   EXPECT_EQ(Lines(P("sft2/sft/digest.rank0.txt")), Lines(P("sft2/sft/digest.rank1.txt")));
@@ -227,22 +235,18 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   EXPECT_TRUE(fs::exists(P("sft2/sft_report.json")));
   EXPECT_NE(ds.output.find("sft: "), std::string::npos) << ds.output;
   // The relevance judge the same way.
-  ::setenv("MUCHATOR_WEIGHT_DIGEST", "1", 1);
-  Result dj = RunBinary("launch -n 2 --port 29652 --threads-per-rank 1 -- train-judge --store " +
-                        P("run/store.sqlite") + " --world " + P("run/world") + " --init " +
-                        P("run/pretrain/stage3_behaviour/final") +
-                        " --steps 2 --batch-size 4 --out " + P("judge2"));
-  ::unsetenv("MUCHATOR_WEIGHT_DIGEST");
+  Result dj = LaunchTwoRanks(29652, "train-judge --store " + P("run/store.sqlite") + " --world " +
+                                        P("run/world") + " --init " +
+                                        P("run/pretrain/stage3_behaviour/final") +
+                                        " --steps 2 --batch-size 4 --out " + P("judge2"));
   ASSERT_EQ(dj.code, 0) << dj.output;
   EXPECT_EQ(Lines(P("judge2/lm/digest.rank0.txt")).size(), 2u);
   EXPECT_EQ(Lines(P("judge2/lm/digest.rank0.txt")), Lines(P("judge2/lm/digest.rank1.txt")));
   EXPECT_TRUE(fs::exists(P("judge2/judge.json")));
   EXPECT_NE(dj.output.find("judge: "), std::string::npos) << dj.output;
   // The ranking model: two ranks end with identical weights and the loss one process reaches.
-  ::setenv("MUCHATOR_WEIGHT_DIGEST", "1", 1);
-  Result dr = RunBinary("launch -n 2 --port 29653 --threads-per-rank 1 -- train-ranker --store " +
-                        P("run/store.sqlite") + " --epochs 1 --out " + P("ranker2"));
-  ::unsetenv("MUCHATOR_WEIGHT_DIGEST");
+  Result dr = LaunchTwoRanks(
+      29653, "train-ranker --store " + P("run/store.sqlite") + " --epochs 1 --out " + P("ranker2"));
   ASSERT_EQ(dr.code, 0) << dr.output;
   EXPECT_EQ(ReadFile(P("ranker2/digest.rank0.txt")), ReadFile(P("ranker2/digest.rank1.txt")));
   Result r1 = RunBinary("-q train-ranker --store " + P("run/store.sqlite") + " --epochs 1 --out " +
@@ -402,11 +406,7 @@ TEST_F(CliTest, DataParallelPretrainMatchesOneProcessWithIdenticalRanks) {
       " pretrain --corpus " + P("run/corpus") +
       " --stages general,objective --steps 8 --batch-size 4 --seq-len 32 --log-every 1"
       " --eval-every 4 --ckpt-every 4 --threads 1 ";
-  ::setenv("MUCHATOR_WEIGHT_DIGEST", "1",
-           1);  // each rank writes its weight digest after every step
-  Result two =
-      RunBinary("launch -n 2 --port 29631 --threads-per-rank 1 --" + common + "--out " + P("two"));
-  ::unsetenv("MUCHATOR_WEIGHT_DIGEST");
+  Result two = LaunchTwoRanks(29631, common + "--out " + P("two"));
   ASSERT_EQ(two.code, 0) << two.output;
   EXPECT_NE(two.output.find("all 2 ranks joined"), std::string::npos) << two.output;
   Result one = RunBinary("-q" + common + "--out " + P("one"));

@@ -41,7 +41,8 @@ class Group {
   bool root() const { return config_.rank == 0; }
   const Config& config() const { return config_; }
 
-  // Rank 0's values of `tensors` copied into every rank's (in place; one flat buffer per dtype).
+  // Rank 0's values of `tensors` copied into every rank's, in place (through one flat float64
+  // buffer, exact for fp32/bf16/fp16 parameters).
   void Broadcast(const std::vector<torch::Tensor>& tensors);
   // Every parameter's .grad() replaced by the sum over ranks (undefined gradients count as zero),
   // through one flattened fp32 allreduce.

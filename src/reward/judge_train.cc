@@ -67,15 +67,6 @@ void PairsForQuery(const std::string& text, const SongInfo& songs, Relevant rele
   }
 }
 
-bool HasTestForm(const world::ConceptSet& concepts, const std::string& text) {
-  const std::string t = world::WordPadded(text);
-  for (const auto* list : {&concepts.genres, &concepts.moods, &concepts.situations})
-    for (const auto& c : *list)
-      for (const auto& form : c.query_test)
-        if (t.find(world::WordPadded(form)) != std::string::npos) return true;
-  return false;
-}
-
 void Cap(std::vector<JudgePair>& v, int64_t max, Rng& rng) {
   rng.Shuffle(v);
   if (static_cast<int64_t>(v.size()) > max) v.resize(static_cast<size_t>(max));
@@ -88,9 +79,13 @@ JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const Jud
   if (songs.ids.empty()) throw Error("the store has no songs", store.path());
   JudgeLabels labels;
   Rng rng = Rng::Derive(o.seed, "judge-labels");
+  // Training queries that use a held-out (test) form are dropped: the judge must not see them.
+  const auto has_test_form =
+      oracle ? world::QueryFormMatcher(*oracle->model().concepts, /*train_forms=*/false)
+             : std::function<bool(const std::string&)>();
   store.ForEachQuery([&](const Query& q) {
     const bool heldout = q.split == "test";
-    if (!heldout && oracle && HasTestForm(*oracle->model().concepts, q.text)) {
+    if (!heldout && oracle && has_test_form(q.text)) {
       ++labels.dropped_queries;
       return;
     }

@@ -28,17 +28,7 @@ int QueryPool::Add(const std::string& text, const std::string& source, int song)
 }
 
 std::function<bool(const std::string&)> WorldQueryFormFilter(const world::ConceptSet& concepts) {
-  std::vector<std::string> forms;
-  for (const auto* list : {&concepts.genres, &concepts.moods, &concepts.situations})
-    for (const auto& c : *list) {
-      for (const auto& x : c.query_train) forms.push_back(world::WordPadded(x));
-      for (const auto& x : c.query_test) forms.push_back(world::WordPadded(x));
-    }
-  return [forms = std::move(forms)](const std::string& text) {
-    const std::string t = world::WordPadded(text);
-    return std::any_of(forms.begin(), forms.end(),
-                       [&](const std::string& f) { return t.find(f) != std::string::npos; });
-  };
+  return world::QueryFormMatcher(concepts, /*train_forms=*/true);
 }
 
 bool HasWorldQueryForm(const std::string& text) {

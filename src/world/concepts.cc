@@ -5,9 +5,9 @@
 
 namespace muchator::world {
 
-namespace {
 using V = std::vector<std::string>;
 
+namespace {
 Concept Make(std::string id, ConceptKind kind, V meta, V social, V qtrain, V qtest) {
   Concept c;
   c.id = std::move(id);
@@ -18,21 +18,24 @@ Concept Make(std::string id, ConceptKind kind, V meta, V social, V qtrain, V qte
   c.query_test = std::move(qtest);
   return c;
 }
-Concept G(std::string id, double energy, V meta, V social, V qtrain, V qtest) {
+}  // namespace
+
+Concept GenreConcept(std::string id, double energy, V meta, V social, V qtrain, V qtest) {
   Concept c = Make(std::move(id), ConceptKind::kGenre, std::move(meta), std::move(social),
                    std::move(qtrain), std::move(qtest));
   c.energy = energy;
   return c;
 }
-Concept M(std::string id, double valence, double arousal, V meta, V social, V qtrain, V qtest) {
+Concept MoodConcept(std::string id, double valence, double arousal, V meta, V social, V qtrain,
+                    V qtest) {
   Concept c = Make(std::move(id), ConceptKind::kMood, std::move(meta), std::move(social),
                    std::move(qtrain), std::move(qtest));
   c.valence = valence;
   c.energy = arousal;
   return c;
 }
-Concept S(std::string id, double energy, double valence, V moods, V genres, V meta, V social,
-          V qtrain, V qtest) {
+Concept SituationConcept(std::string id, double energy, double valence, V moods, V genres, V meta,
+                         V social, V qtrain, V qtest) {
   Concept c = Make(std::move(id), ConceptKind::kSituation, std::move(meta), std::move(social),
                    std::move(qtrain), std::move(qtest));
   c.energy = energy;
@@ -41,6 +44,12 @@ Concept S(std::string id, double energy, double valence, V moods, V genres, V me
   c.genres = std::move(genres);
   return c;
 }
+
+namespace {
+// Short names for the tables below.
+constexpr auto& G = GenreConcept;
+constexpr auto& M = MoodConcept;
+constexpr auto& S = SituationConcept;
 }  // namespace
 
 const std::vector<Concept>& Genres() {

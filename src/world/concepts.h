@@ -44,6 +44,18 @@ struct Era {
 };
 const std::vector<Era>& Eras();
 
+// Concept builders (kind, surface-form groups and the kind's numbers), for the inventories.
+Concept GenreConcept(std::string id, double energy, std::vector<std::string> meta,
+                     std::vector<std::string> social, std::vector<std::string> query_train,
+                     std::vector<std::string> query_test);
+Concept MoodConcept(std::string id, double valence, double arousal, std::vector<std::string> meta,
+                    std::vector<std::string> social, std::vector<std::string> query_train,
+                    std::vector<std::string> query_test);
+Concept SituationConcept(std::string id, double energy, double valence,
+                         std::vector<std::string> moods, std::vector<std::string> genres,
+                         std::vector<std::string> meta, std::vector<std::string> social,
+                         std::vector<std::string> query_train, std::vector<std::string> query_test);
+
 // Index of a concept id within its list, or -1.
 int FindConcept(const std::vector<Concept>& list, const std::string& id);
 

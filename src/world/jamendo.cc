@@ -16,41 +16,29 @@ namespace {
 
 using V = std::vector<std::string>;
 
-// Jamendo's tags are written "genre---punkrock"; a concept lists the bare values.
-Concept Make(ConceptKind kind, std::string id, V tags, V meta, V social, V qtrain, V qtest) {
-  Concept c;
-  c.id = std::move(id);
-  c.kind = kind;
+// The real-catalog versions of the concept builders: the tag values the concept groups come
+// first (Jamendo writes tags "genre---punkrock"; a concept lists the bare values).
+Concept Tagged(Concept c, V tags) {
   c.tags = std::move(tags);
-  c.meta = std::move(meta);
-  c.social = std::move(social);
-  c.query_train = std::move(qtrain);
-  c.query_test = std::move(qtest);
   return c;
 }
 Concept G(std::string id, double energy, V tags, V meta, V social, V qtrain, V qtest) {
-  Concept c = Make(ConceptKind::kGenre, std::move(id), std::move(tags), std::move(meta),
-                   std::move(social), std::move(qtrain), std::move(qtest));
-  c.energy = energy;
-  return c;
+  return Tagged(GenreConcept(std::move(id), energy, std::move(meta), std::move(social),
+                             std::move(qtrain), std::move(qtest)),
+                std::move(tags));
 }
 Concept M(std::string id, double valence, double arousal, V tags, V meta, V social, V qtrain,
           V qtest) {
-  Concept c = Make(ConceptKind::kMood, std::move(id), std::move(tags), std::move(meta),
-                   std::move(social), std::move(qtrain), std::move(qtest));
-  c.valence = valence;
-  c.energy = arousal;
-  return c;
+  return Tagged(MoodConcept(std::move(id), valence, arousal, std::move(meta), std::move(social),
+                            std::move(qtrain), std::move(qtest)),
+                std::move(tags));
 }
 Concept S(std::string id, double energy, double valence, V moods, V genres, V tags, V meta,
           V social, V qtrain, V qtest) {
-  Concept c = Make(ConceptKind::kSituation, std::move(id), std::move(tags), std::move(meta),
-                   std::move(social), std::move(qtrain), std::move(qtest));
-  c.energy = energy;
-  c.valence = valence;
-  c.moods = std::move(moods);
-  c.genres = std::move(genres);
-  return c;
+  return Tagged(
+      SituationConcept(std::move(id), energy, valence, std::move(moods), std::move(genres),
+                       std::move(meta), std::move(social), std::move(qtrain), std::move(qtest)),
+      std::move(tags));
 }
 
 ConceptSet MakeJamendoConcepts() {
@@ -205,8 +193,6 @@ ConceptSet MakeJamendoConcepts() {
   return c;
 }
 
-double Clamp01(double x) { return std::min(1.0, std::max(0.0, x)); }
-
 // tag value -> concept index, for one kind of tag.
 std::unordered_map<std::string, int> TagIndex(const std::vector<Concept>& list) {
   std::unordered_map<std::string, int> m;
@@ -328,11 +314,12 @@ void BuildJamendoCatalog(WorldModel& w) {
     int parts = 0;
     for (int g : s.genres) energy += c.genres[g].energy, ++parts;
     for (int m : s.moods) energy += c.moods[m].energy, ++parts;
-    s.energy = Clamp01(energy / parts + r.Normal(0, 0.1));
+    s.energy = std::clamp(energy / parts + r.Normal(0, 0.1), 0.0, 1.0);
     for (int m : s.moods) valence += c.moods[m].valence;
-    s.valence =
-        Clamp01(s.moods.empty() ? 0.5 + 0.4 * (s.energy - 0.5) + r.Normal(0, 0.15)
-                                : valence / static_cast<double>(s.moods.size()) + r.Normal(0, 0.1));
+    const double v = s.moods.empty()
+                         ? 0.5 + 0.4 * (s.energy - 0.5) + r.Normal(0, 0.15)
+                         : valence / static_cast<double>(s.moods.size()) + r.Normal(0, 0.1);
+    s.valence = std::clamp(v, 0.0, 1.0);
     s.quality = r.Normal(0, 1);
     s.popularity = w.artists[s.artist].popularity * std::exp(r.Normal(0, 1.0) + 0.3 * s.quality);
     s.language = 0;

@@ -299,6 +299,22 @@ std::string WordPadded(const std::string& text) {
   return out;
 }
 
+std::function<bool(const std::string&)> QueryFormMatcher(const ConceptSet& concepts,
+                                                         bool train_forms) {
+  std::vector<std::string> forms;
+  for (const auto* list : {&concepts.genres, &concepts.moods, &concepts.situations})
+    for (const auto& c : *list) {
+      if (train_forms)
+        for (const auto& x : c.query_train) forms.push_back(WordPadded(x));
+      for (const auto& x : c.query_test) forms.push_back(WordPadded(x));
+    }
+  return [forms = std::move(forms)](const std::string& text) {
+    const std::string t = WordPadded(text);
+    return std::any_of(forms.begin(), forms.end(),
+                       [&](const std::string& f) { return t.find(f) != std::string::npos; });
+  };
+}
+
 void GeneralKnowledge(uint64_t seed, int entities, std::vector<GeneralEntry>* entries,
                       std::vector<Mcq>* mcqs) {
   // A fictional encyclopedia of places, none of which exist, so a model can only know these facts

@@ -3,6 +3,7 @@
 // uses only `meta` and `social` surface forms; query forms are used only by QueryText().
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,12 @@ std::string QueryText(Rng& rng, const ConceptSet& c, const QueryFacets& q, bool 
 // Lower-cased text with every non-alphanumeric ASCII byte turned into a space and single spaces
 // between words, padded with one space at each end, so " form " finds whole-word matches.
 std::string WordPadded(const std::string& text);
+
+// A matcher of the concept set's query-only surface forms in any text (whole words, via
+// WordPadded): the query_test forms, and the query_train forms too when `train_forms`. The forms
+// are padded once here, so the matcher is cheap per text.
+std::function<bool(const std::string&)> QueryFormMatcher(const ConceptSet& concepts,
+                                                         bool train_forms);
 
 // The fictional encyclopedia: entry texts and multiple-choice questions about them.
 struct GeneralEntry {
