@@ -257,6 +257,70 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   const auto e1 =
       nlohmann::json::parse(ReadFile(P("ranker1/ranker_report.json")))["epochs"][0]["train_loss"];
   EXPECT_NEAR(e2.get<double>(), e1.get<double>(), 1e-4 * e1.get<double>());
+  // GRPO on two ranks (each samples and scores its own requests' groups): bit-identical weights
+  // after every step, and the losses and rewards one process logs on all requests.
+  const std::string grpo = "grpo --init " + P("run/sft/sft/final") + " --store " +
+                           P("run/store.sqlite") + " --judge " + P("run/judge") + " --ranker " +
+                           P("run/ranker") + " --steps 2 --group-size 4 --eval-requests 0 --out ";
+  Result dg = LaunchTwoRanks(29654, grpo + P("grpo2") + " --prompts-per-step 4");
+  ASSERT_EQ(dg.code, 0) << dg.output;
+  EXPECT_EQ(Lines(P("grpo2/grpo/digest.rank0.txt")).size(), 2u);
+  EXPECT_EQ(Lines(P("grpo2/grpo/digest.rank0.txt")), Lines(P("grpo2/grpo/digest.rank1.txt")));
+  EXPECT_TRUE(fs::exists(P("grpo2/grpo/final/model.safetensors")));
+  Result g1 = RunBinary("-q " + grpo + P("grpo1") + " --prompts-per-step 4 --threads 1");
+  ASSERT_EQ(g1.code, 0) << g1.output;
+  const auto log1 = Lines(P("grpo1/grpo/log.jsonl")), log2 = Lines(P("grpo2/grpo/log.jsonl"));
+  ASSERT_EQ(log1.size(), 2u);
+  ASSERT_EQ(log2.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const auto a = nlohmann::json::parse(log1[i]), b = nlohmann::json::parse(log2[i]);
+    EXPECT_EQ(b["ranks"], 2);
+    for (const char* k : {"reward_mean", "reward_std", "answer_tokens", "answers_trained"})
+      EXPECT_NEAR(a[k].get<double>(), b[k].get<double>(), 1e-9) << k;  // the same rollouts
+    EXPECT_NEAR(a["loss"].get<double>(), b["loss"].get<double>(), 1e-6);
+  }
+  Result odd = LaunchTwoRanks(29655, grpo + P("grpo3") + " --prompts-per-step 3");
+  EXPECT_NE(odd.code, 0);
+  EXPECT_NE(odd.output.find("--prompts-per-step 3 does not divide among 2 ranks"),
+            std::string::npos)
+      << odd.output;
+  // UQ2I synthesis sharded by user over two ranks, merged by rank 0: the files one process
+  // writes, byte for byte (one thread each, so rank 0's embedding equals the single process's).
+  const std::string synth = "synth-uq2i --store " + P("run/store.sqlite") + " --model " +
+                            P("run/pretrain/stage3_behaviour/final") + " --ranker " +
+                            P("run/ranker") + " --world " + P("run/world") + " --out ";
+  Result ds2 = LaunchTwoRanks(29656, synth + P("synth2"));
+  ASSERT_EQ(ds2.code, 0) << ds2.output;
+  Result ds1 = RunBinary("-q " + synth + P("synth1") + " --threads 1");
+  ASSERT_EQ(ds1.code, 0) << ds1.output;
+  for (auto f : {"triplets.jsonl", "pool.jsonl"}) {
+    EXPECT_GT(ReadFile(P("synth1/") + f).size(), 1000u) << f;
+    EXPECT_EQ(ReadFile(P("synth1/") + f), ReadFile(P("synth2/") + f)) << f;
+  }
+  const auto sum1 = nlohmann::json::parse(ReadFile(P("synth1/synth_summary.json")));
+  const auto sum2 = nlohmann::json::parse(ReadFile(P("synth2/synth_summary.json")));
+  for (const char* k : {"triplets", "users", "excluded_users", "anchors_without_query", "oracle"})
+    EXPECT_EQ(sum1[k], sum2[k]) << k;
+  EXPECT_EQ(sum2["ranks"], 2);
+  EXPECT_FALSE(fs::exists(P("synth2/triplets.part1.jsonl")));  // the parts are merged away
+  // Corpus building the same way: stages spread over the ranks, behaviour sharded by user and
+  // merged in the users' order; every file equals one process's.
+  const std::string corpus = "corpus --store " + P("run/store.sqlite") + " --tokenizer " +
+                             P("run/tokenizer") + " --shard-tokens 20000 --out ";
+  Result dc2 = LaunchTwoRanks(29657, corpus + P("corpus2"));
+  ASSERT_EQ(dc2.code, 0) << dc2.output;
+  Result dc1 = RunBinary("-q " + corpus + P("corpus1"));
+  ASSERT_EQ(dc1.code, 0) << dc1.output;
+  size_t compared = 0;
+  for (const auto& e : fs::directory_iterator(P("corpus1"))) {
+    const std::string name = e.path().filename().string();
+    if (name == "corpus.config.toml") continue;  // names its own --out
+    EXPECT_EQ(ReadFile(e.path().string()), ReadFile(P("corpus2/") + name)) << name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 20u);  // several shards per stage
+  EXPECT_EQ(std::distance(fs::directory_iterator(P("corpus1")), fs::directory_iterator()),
+            std::distance(fs::directory_iterator(P("corpus2")), fs::directory_iterator()));
   // GRPO's default rewards need the judge: said before any work, naming the option.
   Result nj = RunBinary("grpo --init " + P("run/sft/sft/final") + " --store " +
                         P("run/store.sqlite") + " --out " + P("g"));

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "cli/command.h"
+#include "cli/dist_options.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "corpus/builders.h"
@@ -13,19 +14,32 @@
 namespace muchator::cli {
 
 // Shared by `corpus` and `pipeline`: builds the codec, saves the grown tokenizer and the codec
-// beside the shards, builds every stage and writes the summary. Returns the summary.
+// beside the shards, builds every stage and writes the summary. Returns the summary. With o.ranks >
+// 1 (a data-parallel job, o.barrier set), rank 0 makes the codec and the others read it back.
 CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokenizer_path, const std::string& codec_name,
                         const std::string& out, const CorpusOptions& o) {
   Store store(store_path);
-  auto tok = Tokenizer::Load(tokenizer_path);
   const Catalog catalog = Catalog::FromStore(store);
-  SemanticOptions so;
-  so.seed = o.seed;
-  auto codec = MakeItemCodec(codec_name, catalog, *tok, so);
   MakeDirs(out);
-  tok->SaveHf(out + "/tokenizer.json");
-  SaveItemCodec(*codec, catalog, out + "/codec.json");
+  std::unique_ptr<Tokenizer> tok;
+  std::unique_ptr<ItemCodec> codec;
+  if (o.rank == 0) {
+    tok = Tokenizer::Load(tokenizer_path);
+    SemanticOptions so;
+    so.seed = o.seed;
+    codec = MakeItemCodec(codec_name, catalog, *tok, so);
+    tok->SaveHf(out + "/tokenizer.json");
+    SaveItemCodec(*codec, catalog, out + "/codec.json");
+  }
+  if (o.ranks > 1) {
+    o.barrier();  // the grown tokenizer and the codec exist
+    if (o.rank != 0) {
+      tok = Tokenizer::Load(out + "/tokenizer.json");
+      codec = LoadItemCodec(out + "/codec.json", catalog, *tok);
+    }
+  }
   CorpusSummary s = BuildCorpora(store, *tok, *codec, catalog, out, o);
+  if (o.rank != 0) return s;
   nlohmann::json j = {{"codec", codec_name}, {"vocab_size", tok->vocab_size()}, {"stages", s.ToJson()}};
   WriteFileAtomic(out + "/corpus_summary.json", j.dump(1) + "\n");
   return s;
@@ -52,10 +66,17 @@ class CorpusCommand : public Command {
     opts.Add("drop-state", &o_.drop_state, "ablation: no situational state in stage 3");
     opts.Add("drop-feedback", &o_.drop_feedback, "ablation: no feedback tokens in stage 3");
     opts.Add("shard-tokens", &o_.shard_tokens, "tokens per shard file").Range(1024, 1e12);
+    dist_.Declare(opts);
   }
   int Run(const Options& opts) override {
     o_.seed = static_cast<uint64_t>(seed_);
+    const std::shared_ptr<dist::Group> group = dist_.Start();
+    if (group) {
+      o_.rank = group->rank(), o_.ranks = group->size();
+      o_.barrier = [g = group.get()] { g->Barrier(); };
+    }
     CorpusSummary s = RunCorpus(store_, tokenizer_, codec_, out_, o_);
+    if (o_.rank != 0) return 0;
     opts.WriteEffective(out_ + "/corpus.config.toml");
     std::fputs(s.Table().c_str(), stdout);
     return 0;
@@ -65,6 +86,7 @@ class CorpusCommand : public Command {
   std::string store_, tokenizer_, out_ = "out/corpus", codec_ = "title";
   int64_t seed_ = 1;
   CorpusOptions o_;
+  DistOptions dist_;
 };
 
 }  // namespace

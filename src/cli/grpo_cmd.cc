@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/dist_options.h"
 #include "core/file.h"
 #include "core/threads.h"
 #include "data/store.h"
@@ -37,7 +38,9 @@ class GrpoCommand : public Command {
     opts.Add("rewards", &g.rewards, "reward functions by name with weights (docs/reward.md)");
     opts.Add("steps", &g.steps, "policy updates").Range(1, 1e9);
     opts.Add("group-size", &g.group_size, "answers sampled per request (G)").Range(2, 1024);
-    opts.Add("prompts-per-step", &g.prompts_per_step, "requests per step").Range(1, 1e6);
+    opts.Add("prompts-per-step", &g.prompts_per_step,
+             "requests per step (over all ranks when data-parallel: a multiple of --world-size)")
+        .Range(1, 1e6);
     opts.Add("inner-updates", &g.inner_updates, "optimizer steps on each batch of rollouts (mu)")
         .Range(1, 100);
     opts.Add("clip-low", &g.clip_low, "epsilon_low of the ratio clip").Range(0, 0.999);
@@ -79,14 +82,18 @@ class GrpoCommand : public Command {
         .Range(0, 1e6);
     opts.Add("seed", &seed_, "seed of request order and sampling").Range(0, 9e18);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    dist_.Declare(opts);
   }
   int Run(const Options& opts) override {
     SetupThreads(static_cast<int>(threads_));
     o_.grpo.train.seed = static_cast<uint64_t>(seed_);
     MakeDirs(out_);
-    opts.WriteEffective(out_ + "/grpo.config.toml");
+    o_.grpo.train.group = dist_.Start();
+    const bool root = !o_.grpo.train.group || o_.grpo.train.group->root();
+    if (root) opts.WriteEffective(out_ + "/grpo.config.toml");
     Store store(store_);
     const nlohmann::json r = RunGrpo(store, init_, out_, o_);
+    if (!root) return 0;
     const auto& t = r["training"];
     if (t.contains("last"))  // absent when a resumed run had nothing left to do
       std::printf("grpo: %lld steps in %.0f s, reward %.3f -> %.3f\n", t["steps"].get<long long>(),
@@ -100,6 +107,7 @@ class GrpoCommand : public Command {
   std::string init_, store_, out_ = "out/grpo";
   GrpoRunOptions o_;
   int64_t seed_ = 1, threads_ = 0;
+  DistOptions dist_;
 };
 
 }  // namespace

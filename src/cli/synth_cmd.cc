@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/dist_options.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -36,16 +37,20 @@ class SynthCommand : public Command {
     opts.Add("holdout", &o_.uq2i.holdout, "favourites only from before the log's last share (as the ranker's split)").Range(0.001, 0.999);
     opts.Add("seed", &seed_, "seed of query choice and clustering").Range(0, 9e18);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    dist_.Declare(opts);
   }
   int Run(const Options& opts) override {
     SetupThreads(static_cast<int>(threads_));
     o_.pool.seed = o_.uq2i.seed = static_cast<uint64_t>(seed_);
     MakeDirs(out_);
-    opts.WriteEffective(out_ + "/synth-uq2i.config.toml");
+    o_.group = dist_.Start();
+    const bool root = !o_.group || o_.group->root();
+    if (root) opts.WriteEffective(out_ + "/synth-uq2i.config.toml");
     std::unique_ptr<world::Oracle> oracle;
     if (!world_.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_));
     Store store(store_);
     const nlohmann::json s = RunUq2iSynthesis(store, model_, ranker_, oracle.get(), out_, o_);
+    if (!root) return 0;
     std::printf("synth-uq2i: %s", Uq2iSummaryLine(s).c_str());
     std::printf("\nwrote %s/triplets.jsonl\n", out_.c_str());
     return 0;
@@ -55,6 +60,7 @@ class SynthCommand : public Command {
   std::string store_, model_, ranker_, world_, out_ = "out/uq2i";
   SynthRunOptions o_;
   int64_t seed_ = 1, threads_ = 0;
+  DistOptions dist_;
 };
 
 }  // namespace

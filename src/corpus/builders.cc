@@ -1,8 +1,12 @@
 #include "corpus/builders.h"
 
+#include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/strings.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -200,14 +204,25 @@ TokenSeq UserHeader(const Tokenizer& tok, const User& u, const CorpusOptions& o)
   return s;
 }
 
+// Behaviour and held-out behaviour documents of this rank's users; `train_pos`/`heldout_pos`
+// (when given) receive each document's user position in the store's order, for merging.
 std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& tok, const ItemCodec& codec,
-                                                const Catalog& catalog, const std::string& dir, const CorpusOptions& o) {
+                                                const Catalog& catalog, const std::string& dir, const CorpusOptions& o,
+                                                std::vector<int64_t>* train_pos = nullptr,
+                                                std::vector<int64_t>* heldout_pos = nullptr) {
   ShardWriter train(dir, "stage3_behaviour", o.shard_tokens), heldout(dir, "stage3_heldout", o.shard_tokens);
   const int eot = tok.TokenId(tok::kEndOfText);
   std::vector<Event> events;
+  int64_t user_pos = -1;
   Progress p("corpus stage3", store.Counts().events, "events");
   auto flush = [&] {
     if (events.empty()) return;
+    ++user_pos;
+    p.Add(events.size());
+    if (o.ranks > 1 && HashString(events[0].user) % static_cast<uint64_t>(o.ranks) != static_cast<uint64_t>(o.rank)) {
+      events.clear();  // another rank's user
+      return;
+    }
     const User u = *store.GetUser(events[0].user);
     const TokenSeq header = UserHeader(tok, u, o);
     const size_t n = events.size();
@@ -219,6 +234,7 @@ std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& t
       for (size_t i = start; i < end; ++i) Step(doc, tok, codec, events[i], catalog.Find(events[i].song), true, o);
       doc.Id(eot);
       train.Add(doc);
+      if (train_pos) train_pos->push_back(user_pos);
     }
     if (tail > 0) {
       // Context: the events just before the tail (no loss); loss on the tail only.
@@ -227,8 +243,8 @@ std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& t
       for (size_t i = ctx_from; i < n; ++i) Step(doc, tok, codec, events[i], catalog.Find(events[i].song), i >= train_n, o);
       doc.Id(eot);
       heldout.Add(doc);
+      if (heldout_pos) heldout_pos->push_back(user_pos);
     }
-    p.Add(n);
     events.clear();
   };
   store.ForEachEvent([&](const Event& e) {
@@ -240,11 +256,85 @@ std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& t
   return {train.Finish(), heldout.Finish()};
 }
 
+std::string PartDir(const std::string& out_dir, int rank) { return out_dir + "/part" + std::to_string(rank); }
+
+// Rank 0: the ranks' documents of `stage` (in their part folders, with each document's user position)
+// written as one stage in the users' order; every user's documents come from one rank, in order.
+StageSummary MergeParts(const std::string& out_dir, const std::string& stage, int ranks, int64_t shard_tokens) {
+  std::vector<std::unique_ptr<ShardReader>> parts;
+  std::vector<std::vector<int64_t>> pos;
+  for (int r = 0; r < ranks; ++r) {
+    parts.push_back(std::make_unique<ShardReader>(PartDir(out_dir, r), stage));
+    pos.push_back(json::parse(ReadFile(PartDir(out_dir, r) + "/" + stage + ".pos.json")).get<std::vector<int64_t>>());
+    if (static_cast<int64_t>(pos.back().size()) != parts.back()->num_docs())
+      throw Error("document positions do not match the documents", PartDir(out_dir, r), "build the corpus again");
+  }
+  ShardWriter w(out_dir, stage, shard_tokens);
+  std::vector<int64_t> next(static_cast<size_t>(ranks), 0);
+  TokenSeq doc;
+  for (;;) {
+    int best = -1;  // the part whose next document has the smallest user position
+    for (int r = 0; r < ranks; ++r) {
+      const size_t ru = static_cast<size_t>(r);
+      if (next[ru] < parts[ru]->num_docs() &&
+          (best < 0 || pos[ru][static_cast<size_t>(next[ru])] <
+                           pos[static_cast<size_t>(best)][static_cast<size_t>(next[static_cast<size_t>(best)])]))
+        best = r;
+    }
+    if (best < 0) break;
+    const size_t b = static_cast<size_t>(best);
+    const auto ids = parts[b]->Tokens(next[b]);
+    const auto mask = parts[b]->Mask(next[b]);
+    doc.ids.assign(ids.begin(), ids.end());
+    doc.mask.assign(mask.begin(), mask.end());
+    w.Add(doc);
+    ++next[b];
+  }
+  return w.Finish();
+}
+
+StageSummary SummaryOfStage(const std::string& dir, const std::string& stage) {
+  const json index = json::parse(ReadFile(dir + "/" + stage + ".index.json"));
+  StageSummary s;
+  s.stage = stage;
+  s.docs = index.at("docs").get<int64_t>();
+  s.tokens = index.at("tokens").get<int64_t>();
+  s.loss_tokens = index.at("loss_tokens").get<int64_t>();
+  return s;
+}
+
+// The data-parallel build: see CorpusOptions.
+CorpusSummary BuildCorporaShared(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
+                                 const std::string& out_dir, const CorpusOptions& o) {
+  if (!o.barrier) throw std::logic_error("BuildCorpora: ranks > 1 needs a barrier");
+  using Builder = std::function<StageSummary()>;
+  const std::vector<Builder> single = {[&] { return General(store, tok, codec, out_dir, o); },
+                                       [&] { return Objective(store, tok, codec, catalog, out_dir, o); },
+                                       [&] { return Subjective(store, tok, codec, catalog, out_dir, o); }};
+  for (size_t i = 0; i < single.size(); ++i)
+    if (static_cast<int>(i % static_cast<size_t>(o.ranks)) == o.rank) single[i]();
+  const std::string part = PartDir(out_dir, o.rank);
+  std::vector<int64_t> train_pos, heldout_pos;
+  Behaviour(store, tok, codec, catalog, part, o, &train_pos, &heldout_pos);
+  WriteFileAtomic(part + "/stage3_behaviour.pos.json", json(train_pos).dump() + "\n");
+  WriteFileAtomic(part + "/stage3_heldout.pos.json", json(heldout_pos).dump() + "\n");
+  o.barrier();  // every stage and part is written
+  CorpusSummary s;
+  if (o.rank != 0) return s;
+  for (const char* stage : {"stage0_general", "stage1_objective", "stage2_subjective"})
+    s.stages.push_back(SummaryOfStage(out_dir, stage));
+  for (const char* stage : {"stage3_behaviour", "stage3_heldout"})
+    s.stages.push_back(MergeParts(out_dir, stage, o.ranks, o.shard_tokens));
+  for (int r = 0; r < o.ranks; ++r) std::filesystem::remove_all(PartDir(out_dir, r));
+  return s;
+}
+
 }  // namespace
 
 CorpusSummary BuildCorpora(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
                            const std::string& out_dir, const CorpusOptions& o) {
   if (o.max_events_per_doc < 1) throw Error("--max-events-per-doc must be at least 1");
+  if (o.ranks > 1) return BuildCorporaShared(store, tok, codec, catalog, out_dir, o);
   CorpusSummary s;
   s.stages.push_back(General(store, tok, codec, out_dir, o));
   s.stages.push_back(Objective(store, tok, codec, catalog, out_dir, o));

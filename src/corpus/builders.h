@@ -10,6 +10,7 @@
 // Streaming (one user's events in memory at a time) and deterministic.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,12 @@ struct CorpusOptions {
   int max_events_per_doc = 200;    // longer timelines are split into several documents
   bool drop_profile = false, drop_state = false, drop_feedback = false;  // Table 6 ablations
   int64_t shard_tokens = 16 << 20;
+  // Data-parallel building (docs/distributed.md): rank `rank` of `ranks` builds the pre-behaviour
+  // stages i with i % ranks == rank and the behaviour documents of the users with
+  // HashString(user) % ranks == rank; `barrier` (required when ranks > 1) waits for every rank;
+  // then rank 0 merges the behaviour parts in the users' order: the same files as one process.
+  int rank = 0, ranks = 1;
+  std::function<void()> barrier;
 };
 
 struct CorpusSummary {
@@ -40,6 +47,8 @@ struct CorpusSummary {
 inline const std::vector<std::string> kStages = {"stage0_general", "stage1_objective", "stage2_subjective",
                                                  "stage3_behaviour", "stage3_heldout"};
 
+// Every stage into out_dir. With ranks > 1 only rank 0's summary lists the stages (the others
+// return an empty one).
 CorpusSummary BuildCorpora(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
                            const std::string& out_dir, const CorpusOptions& options);
 

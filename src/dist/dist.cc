@@ -1,5 +1,6 @@
 #include "dist/dist.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -140,12 +141,16 @@ void Group::AllReduceGradients(const std::vector<torch::Tensor>& params) {
   ++allreduce_calls_;
 }
 
-double Group::AllReduceSum(double x) {
-  double out = x;
+double Group::AllReduceSum(double x) { return AllReduceSum(std::vector<double>{x})[0]; }
+
+std::vector<double> Group::AllReduceSum(const std::vector<double>& x) {
+  std::vector<double> out = x;
+  if (x.empty()) return out;
   Run("allreduce", [&] {
-    std::vector<torch::Tensor> buf = {torch::full({1}, x, torch::kFloat64)};
+    std::vector<torch::Tensor> buf = {
+        torch::from_blob(out.data(), {static_cast<int64_t>(out.size())}, torch::kFloat64).clone()};
     impl_->pg->allreduce(buf)->wait();
-    out = buf[0].item<double>();
+    std::copy_n(buf[0].data_ptr<double>(), out.size(), out.begin());
   });
   return out;
 }

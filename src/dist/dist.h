@@ -47,8 +47,9 @@ class Group {
   // Every parameter's .grad() replaced by the sum over ranks (undefined gradients count as zero),
   // through one flattened fp32 allreduce.
   void AllReduceGradients(const std::vector<torch::Tensor>& params);
-  // Sum of `x` over ranks.
+  // Sum of `x` over ranks; the vector form sums element-wise in one collective.
   double AllReduceSum(double x);
+  std::vector<double> AllReduceSum(const std::vector<double>& x);
   void Barrier();
   // Seconds spent in AllReduceGradients so far, and how many calls.
   double allreduce_seconds() const { return allreduce_seconds_; }

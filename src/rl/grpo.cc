@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -11,6 +13,7 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "data/store.h"
+#include "dist/dist.h"
 #include "infer/engine.h"
 #include "reward/judge.h"
 #include "reward/ranker.h"
@@ -23,13 +26,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// FNV-1a: the held-out users must be the same with every compiler and library.
-uint64_t StableHash(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
 }
 
 // The request indexes of outer step `step`: consecutive slices of per-epoch permutations, so the
@@ -162,7 +158,8 @@ GrpoLossParts GrpoLoss(const torch::Tensor& logp, const torch::Tensor& old_logp,
 RlSplit LoadRlRequests(Store& store, int heldout_percent) {
   RlSplit s;
   for (auto& r : RequestsFromStore(store, "rl", 0))
-    (StableHash(r.user) % 100 < static_cast<uint64_t>(heldout_percent) ? s.heldout : s.train)
+    // FNV-1a (HashString): the same held-out users with every compiler and library.
+    (HashString(r.user) % 100 < static_cast<uint64_t>(heldout_percent) ? s.heldout : s.train)
         .push_back(std::move(r));
   return s;
 }
@@ -178,6 +175,17 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
   if (!ck.codec)
     throw Error("GRPO needs the item codec (codec.json) of the checkpoint", init_dir,
                 "use the SFT checkpoint of the pipeline");
+  // Data-parallel (o.train.group): each rank samples and scores the groups of its own share of
+  // the step's requests (a group never spans ranks, so advantages stay local), the loss is
+  // normalised by the whole step's answer tokens and the gradients are summed over ranks: the
+  // update equals one process's on all requests. Rank 0 alone logs and checkpoints.
+  dist::Group* group = o.train.group.get();
+  const int ranks = group ? group->size() : 1, rank = group ? group->rank() : 0;
+  const bool root = rank == 0;
+  if (o.prompts_per_step % ranks != 0)
+    throw Error("--prompts-per-step " + std::to_string(o.prompts_per_step) +
+                    " does not divide among " + std::to_string(ranks) + " ranks",
+                "--prompts-per-step", "use a multiple of --world-size (it is the global count)");
   const std::string dir = out_dir + "/grpo";
   MakeDirs(dir);
   torch::manual_seed(o.train.seed);
@@ -196,9 +204,15 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
   if (resume) {
     const nlohmann::json state = ResumeFromLatest(policy, opt, dir);
     if (!state.is_null()) start = state.at("step").get<int64_t>();
-  } else {
+  } else if (root) {
     WriteFileAtomic(dir + "/log.jsonl", "");
   }
+  std::vector<torch::Tensor> params = policy->parameters();
+  if (group) group->Broadcast(params);  // identical starting weights on every rank
+  // Test hook: MUCHATOR_WEIGHT_DIGEST=1 writes each rank's weight digest after every step.
+  std::ofstream digest;
+  if (std::getenv("MUCHATOR_WEIGHT_DIGEST"))
+    digest.open(dir + "/digest.rank" + std::to_string(rank) + ".txt", std::ios::app);
   RewardModels models;
   models.catalog = &ck.catalog;
   if (judges.judge) {
@@ -208,11 +222,14 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
   if (judges.ranker) models.personal = MakePersonalFn(*judges.ranker, ck.catalog);
   HybridReward reward(ParseRewardWeights(o.rewards), models);
 
-  const int p_count = o.prompts_per_step, g_count = o.group_size, n_roll = p_count * g_count;
+  // This rank's requests of each step: [p_first, p_first + p_count) of the step's global list.
+  const int p_count = o.prompts_per_step / ranks, p_first = rank * p_count, g_count = o.group_size,
+            n_roll = p_count * g_count, n_roll_all = o.prompts_per_step * g_count;
   EngineOptions eo;
   eo.max_batch = std::min(n_roll, 64);
   Engine engine(policy, *ck.tok, ck.grammar.get(), eo);
-  std::ofstream log(dir + "/log.jsonl", std::ios::app);
+  std::ofstream log;
+  if (root) log.open(dir + "/log.jsonl", std::ios::app);
   nlohmann::json summary = {{"steps", o.steps}, {"requests", requests.size()}};
   Progress progress("grpo", static_cast<uint64_t>(o.steps), "steps");
   progress.Set(static_cast<uint64_t>(start));
@@ -224,7 +241,10 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
     std::vector<UserContext> contexts;
     std::vector<RankerContext> ranker_contexts;
     std::vector<std::vector<int>> prompts;
-    for (size_t i : StepRequests(requests.size(), p_count, step, o.train.seed)) {
+    const std::vector<size_t> step_requests =
+        StepRequests(requests.size(), o.prompts_per_step, step, o.train.seed);
+    for (int p = p_first; p < p_first + p_count; ++p) {
+      const size_t i = step_requests[static_cast<size_t>(p)];
       reqs.push_back(requests[i]);
       UserContext ctx =
           UserContextFromStore(store, ck.catalog, requests[i].user, requests[i].ts, o.history);
@@ -242,9 +262,11 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
         r.sampling.temperature = o.temperature;
         r.sampling.top_p = o.top_p;
         r.sampling.max_new_tokens = o.max_new_tokens;
-        r.sampling.seed = Rng::Derive(o.train.seed, "grpo-sample",
-                                      static_cast<uint64_t>(step * n_roll + p * g_count + g))
-                              .NextU64();
+        // Seeded by the answer's global index: the same rollouts on any number of ranks.
+        r.sampling.seed =
+            Rng::Derive(o.train.seed, "grpo-sample",
+                        static_cast<uint64_t>(step * n_roll_all + (p_first + p) * g_count + g))
+                .NextU64();
         if (o.constrained) {
           ConstraintOptions c;
           c.num_items = o.list_size;
@@ -292,8 +314,8 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
     for (int k = 0; k < n_roll; ++k)
       rewards[k / g_count][k % g_count] = scores[static_cast<size_t>(k)].total * o.reward_scale;
     const torch::Tensor adv = GroupAdvantages(rewards, o.scale_std).reshape({n_roll});
-    const double zero_spread =
-        ((rewards.amax(1) - rewards.amin(1)) < 1e-9).to(torch::kFloat32).mean().item<double>();
+    const double zero_spread_groups =
+        ((rewards.amax(1) - rewards.amin(1)) < 1e-9).to(torch::kFloat32).sum().item<double>();
 
     // 3. Policy updates. Answers with advantage 0 carry no gradient without the KL term: skipped.
     std::vector<size_t> train_idx;
@@ -305,10 +327,14 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
           train_idx.begin() + static_cast<std::ptrdiff_t>(i),
           train_idx.begin() + static_cast<std::ptrdiff_t>(std::min(
                                   train_idx.size(), i + static_cast<size_t>(o.update_batch))));
-    double batch_tokens = 0;
+    double batch_tokens = 0, batch_answers = static_cast<double>(train_idx.size());
     for (size_t i : train_idx) batch_tokens += static_cast<double>(rollouts[i].length);
+    if (group) {  // the loss is normalised over the whole step, every rank's answers
+      const auto all = group->AllReduceSum(std::vector<double>{batch_tokens, batch_answers});
+      batch_tokens = all[0], batch_answers = all[1];
+    }
     const double normaliser =
-        o.loss_agg == "token" ? std::max(1.0, batch_tokens) : std::max<double>(1, train_idx.size());
+        o.loss_agg == "token" ? std::max(1.0, batch_tokens) : std::max(1.0, batch_answers);
     // pi_old and pi_ref per micro-batch, before any update (pi_old = pi itself with one update).
     std::vector<torch::Tensor> old_lp(micro.size()), ref_lp(micro.size());
     {
@@ -326,7 +352,7 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
     const double lr = LearningRate(schedule, step);
     for (auto& group : opt.param_groups())
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    for (int u = 0; u < o.inner_updates && !train_idx.empty(); ++u) {
+    for (int u = 0; u < o.inner_updates && batch_answers > 0; ++u) {
       opt.zero_grad();
       for (size_t m = 0; m < micro.size(); ++m) {
         std::vector<int64_t> st, len;
@@ -346,54 +372,91 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
         if (u == 0)
           kl_sum += parts.kl_sum, ratio_first += parts.ratio_sum, tokens_first += parts.tokens;
       }
-      torch::nn::utils::clip_grad_norm_(policy->parameters(), o.train.clip);
+      if (group) group->AllReduceGradients(params);  // a rank without answers adds zeros
+      torch::nn::utils::clip_grad_norm_(params, o.train.clip);
       opt.step();
     }
     const double train_s = Since(t_train);
     engine.RefreshWeights();
+    if (digest.is_open()) digest << step + 1 << " " << dist::Digest(params) << "\n" << std::flush;
+
+    // The step's figures summed over ranks (one collective), then averaged.
+    std::vector<double> sums = {loss_sum,
+                                kl_sum,
+                                clipped,
+                                ratio_first,
+                                tokens_first,
+                                tokens_all,
+                                train_rows,
+                                answer_tokens,
+                                zero_spread_groups,
+                                oracle_rel,
+                                oracle_util,
+                                static_cast<double>(util_n),
+                                rewards.sum().item<double>(),
+                                rewards.square().sum().item<double>()};
+    for (const auto& [name, w] : reward.weights()) {
+      double raw = 0, weighted = 0;
+      for (const auto& s : scores) raw += s.raw.at(name), weighted += s.weighted.at(name);
+      sums.push_back(raw);
+      sums.push_back(weighted);
+    }
+    if (group) sums = group->AllReduceSum(sums);
+    loss_sum = sums[0], kl_sum = sums[1], clipped = sums[2], ratio_first = sums[3];
+    tokens_first = sums[4], tokens_all = sums[5], train_rows = sums[6], answer_tokens = sums[7];
+    oracle_rel = sums[9], oracle_util = sums[10], util_n = static_cast<int64_t>(sums[11]);
+    const double zero_spread = sums[8] / o.prompts_per_step;
+    const double reward_mean = sums[12] / n_roll_all;
+    const double reward_std =
+        std::sqrt(std::max(0.0, sums[13] / n_roll_all - reward_mean * reward_mean));
 
     // 4. The step's log line.
     nlohmann::json line = {
         {"step", step + 1},
         {"lr", lr},
         {"loss", loss_sum},
-        {"reward_mean", rewards.mean().item<double>()},
-        {"reward_std", rewards.std(/*unbiased=*/false).item<double>()},
+        {"reward_mean", reward_mean},
+        {"reward_std", reward_std},
         {"zero_spread_groups", zero_spread},
-        {"answers_trained", train_idx.size()},
+        {"answers_trained", static_cast<int64_t>(batch_answers)},
         {"clip_fraction", tokens_all > 0 ? clipped / tokens_all : 0.0},
         {"ratio_mean_first_update", tokens_first > 0 ? ratio_first / tokens_first : 1.0},
-        {"answer_tokens", answer_tokens / n_roll},
+        {"answer_tokens", answer_tokens / n_roll_all},
         {"gen_tokens_per_s", gen_s > 0 ? answer_tokens / gen_s : 0.0},
         {"train_tokens_per_s", train_s > 0 ? train_rows / train_s : 0.0},
         {"seconds", Since(t_step)}};
     line["kl"] = o.beta > 0 && tokens_first > 0 ? nlohmann::json(kl_sum / tokens_first)
                                                 : nlohmann::json(nullptr);
+    size_t at = 14;
     for (const auto& [name, w] : reward.weights()) {
-      double raw = 0, weighted = 0;
-      for (const auto& s : scores) raw += s.raw.at(name), weighted += s.weighted.at(name);
-      line["reward"][name] = raw / n_roll;
-      line["weighted"][name] = weighted / n_roll;
+      line["reward"][name] = sums[at++] / n_roll_all;
+      line["weighted"][name] = sums[at++] / n_roll_all;
+    }
+    if (group) {
+      line["ranks"] = ranks;
+      line["allreduce_s_per_step"] =
+          group->allreduce_seconds() / std::max<int64_t>(1, group->allreduce_calls());
     }
     if (judges.oracle) {
-      line["oracle_relevance_at_10"] = oracle_rel / n_roll;
+      line["oracle_relevance_at_10"] = oracle_rel / n_roll_all;
       line["oracle_utility"] = util_n ? oracle_util / static_cast<double>(util_n) : 0.0;
     }
-    log << line.dump() << "\n" << std::flush;
+    if (root) log << line.dump() << "\n" << std::flush;
     if (step == start) summary["first"] = line;
     summary["last"] = line;
     spdlog::info("grpo step {}/{}: reward {:.3f} (std {:.3f}), zero-spread groups {:.2f}, {:.1f} s",
                  step + 1, o.steps, line["reward_mean"].get<double>(),
                  line["reward_std"].get<double>(), zero_spread, Since(t_step));
     progress.Add(1);
-    if ((step + 1) % o.train.ckpt_every == 0 && step + 1 < o.steps)
+    if (root && (step + 1) % o.train.ckpt_every == 0 && step + 1 < o.steps)
       SaveResumeCheckpoint(policy, opt, dir, step + 1, {{"step", step + 1}, {"seed", o.train.seed}},
                            o.train);
     if (CrashHere(o.train, "step", step + 1)) std::_Exit(9);
   }
   progress.Finish();
   policy->eval();
-  SaveFinal(policy, dir + "/final", init_dir + "/tokenizer.json", o.steps);
+  if (root) SaveFinal(policy, dir + "/final", init_dir + "/tokenizer.json", o.steps);
+  if (group) group->Barrier();  // the other ranks return once final/ exists
   summary["seconds"] = Since(t_all);
   return summary;
 }

@@ -49,13 +49,15 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
   for (const auto& [name, weight] : ParseRewardWeights(o.grpo.rewards)) {  // before any work
     const RewardSpec& spec = FindReward(name);
     if (spec.needs_relevance && !judge)
-      throw Error("reward '" + name + "' needs the relevance judge", "--rewards",
-                  "give --judge DIR (from `muchator train-judge`) or rewards without rel/rel_pers, e.g. "
-                  "pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
+      throw Error(
+          "reward '" + name + "' needs the relevance judge", "--rewards",
+          "give --judge DIR (from `muchator train-judge`) or rewards without rel/rel_pers, e.g. "
+          "pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
     if (spec.needs_personal && !ranker)
-      throw Error("reward '" + name + "' needs the ranking model", "--rewards",
-                  "give --ranker DIR (from `muchator train-ranker`) or rewards without pers/rel_pers, e.g. "
-                  "rel=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
+      throw Error(
+          "reward '" + name + "' needs the ranking model", "--rewards",
+          "give --ranker DIR (from `muchator train-ranker`) or rewards without pers/rel_pers, e.g. "
+          "rel=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
   }
   EvalJudges judges{judge.get(), ranker.get(), oracle.get()};
   const RlSplit split = LoadRlRequests(store, o.heldout_percent);
@@ -65,6 +67,8 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
   nlohmann::json report = {{"train_requests", split.train.size()},
                            {"heldout_requests", split.heldout.size()}};
   report["training"] = TrainGrpo(store, init_dir, split.train, judges, o.grpo, out_dir, o.resume);
+  // Data-parallel: every rank trained; rank 0 alone evaluates and writes the report.
+  if (o.grpo.train.group && !o.grpo.train.group->root()) return report;
   if (o.eval_requests > 0 && !split.heldout.empty()) {
     const std::vector<EvalRequest> eval(
         split.heldout.begin(),

@@ -1,6 +1,10 @@
 #include "synth/run.h"
 
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 
 #include "core/error.h"
 #include "core/file.h"
@@ -12,9 +16,108 @@
 
 namespace muchator {
 
+namespace {
+
+// Calls fn(row, line number) for every non-empty line of a JSONL file this job wrote.
+void ForEachJsonLine(const std::string& path,
+                     const std::function<void(const nlohmann::json&, int64_t)>& fn) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read", path, "was it removed while the job ran?");
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    nlohmann::json row;
+    try {
+      row = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(std::string("not JSON: ") + e.what(), path + ":" + std::to_string(n),
+                  "run the synthesis again");
+    }
+    fn(row, n);
+  }
+}
+
+// Rank 0's clustering of the pool, read back from its pool.jsonl by the other ranks (every rank
+// builds the same pool: the texts must match line by line).
+std::vector<int> ReadClusters(const std::string& path, const QueryPool& pool) {
+  std::vector<int> cluster;
+  ForEachJsonLine(path, [&](const nlohmann::json& row, int64_t line) {
+    const size_t t = cluster.size();
+    if (t >= pool.texts.size() || row.at("text") != pool.texts[t])
+      throw Error("rank 0's query pool differs from this rank's at line " + std::to_string(line),
+                  path, "every rank must read the same store with the same options");
+    cluster.push_back(row.at("cluster").get<int>());
+  });
+  if (cluster.size() != pool.texts.size())
+    throw Error("rank 0's query pool has " + std::to_string(cluster.size()) +
+                    " texts, this rank's " + std::to_string(pool.texts.size()),
+                path, "every rank must read the same store with the same options");
+  return cluster;
+}
+
+std::string PartPath(const std::string& out_dir, int rank) {
+  return out_dir + "/triplets.part" + std::to_string(rank) + ".jsonl";
+}
+
+// Rank 0: the shards' triplets merged in the users' order (each shard's file is in that order
+// already), cut at max_triplets, and their summaries combined; the parts are removed.
+nlohmann::json MergeShards(const std::string& out_dir, int ranks, const Uq2iOptions& o,
+                           const std::vector<nlohmann::json>& parts) {
+  struct Row {
+    int64_t pos;
+    std::string line;
+    std::vector<double> oracle;
+  };
+  std::vector<std::vector<Row>> rows(static_cast<size_t>(ranks));
+  for (int r = 0; r < ranks; ++r)
+    ForEachJsonLine(PartPath(out_dir, r), [&](const nlohmann::json& j, int64_t) {
+      rows[static_cast<size_t>(r)].push_back({j.at("pos").get<int64_t>(), j.at("triplet").dump(),
+                                              j.at("oracle").is_null()
+                                                  ? std::vector<double>{}
+                                                  : j.at("oracle").get<std::vector<double>>()});
+    });
+  AtomicWriter w(out_dir + "/triplets.jsonl");
+  Uq2iOracleStats quality;
+  std::vector<size_t> next(static_cast<size_t>(ranks), 0);
+  int64_t made = 0;
+  while (o.max_triplets <= 0 || made < o.max_triplets) {
+    int best = -1;  // the shard whose next triplet has the smallest user position
+    for (int r = 0; r < ranks; ++r) {
+      const auto& v = rows[static_cast<size_t>(r)];
+      const size_t i = next[static_cast<size_t>(r)];
+      if (i < v.size() &&
+          (best < 0 ||
+           v[i].pos < rows[static_cast<size_t>(best)][next[static_cast<size_t>(best)]].pos))
+        best = r;
+    }
+    if (best < 0) break;
+    const Row& row = rows[static_cast<size_t>(best)][next[static_cast<size_t>(best)]++];
+    w.WriteLine(row.line);
+    quality.Add(row.oracle);
+    ++made;
+  }
+  w.Commit();
+  nlohmann::json s = parts[0];
+  s["triplets"] = made;
+  for (const char* k : {"users", "anchors_without_query", "anchors_with_small_cluster"}) {
+    int64_t sum = 0;
+    for (const auto& p : parts) sum += p.at(k).get<int64_t>();
+    s[k] = sum;
+  }
+  s.erase("oracle");
+  quality.Into(s);
+  s["ranks"] = ranks;
+  for (int r = 0; r < ranks; ++r) std::filesystem::remove(PartPath(out_dir, r));
+  return s;
+}
+
+}  // namespace
+
 nlohmann::json RunUq2iSynthesis(Store& store, const std::string& model_dir,
                                 const std::string& ranker_dir, const world::Oracle* oracle,
                                 const std::string& out_dir, const SynthRunOptions& o) {
+  dist::Group* group = o.group.get();
+  const bool root = !group || group->root();
   MakeDirs(out_dir);
   const Catalog catalog = Catalog::FromStore(store);
   spdlog::info("synth: building the query pool");
@@ -25,13 +128,14 @@ nlohmann::json RunUq2iSynthesis(Store& store, const std::string& model_dir,
   if (pool.texts.size() < 2)
     throw Error("the query pool has fewer than 2 queries", store.path(),
                 "the songs need tags, genres or playlists");
-  spdlog::info("synth: {} distinct queries ({} refused for query-only forms); embedding with {}",
-               pool.texts.size(), pool.dropped_forbidden, model_dir);
-  Checkpoint ck = LoadCheckpoint(model_dir);
-  const torch::Tensor emb = EmbedTexts(ck.model, *ck.tok, pool.texts);
   const int k = ClusterCount(static_cast<int64_t>(pool.texts.size()), o.per_cluster);
-  const QueryClusters clusters = GroupSongs(pool, KMeans(emb, k, o.pool.seed), k);
-  {
+  QueryClusters clusters;
+  if (root) {
+    spdlog::info("synth: {} distinct queries ({} refused for query-only forms); embedding with {}",
+                 pool.texts.size(), pool.dropped_forbidden, model_dir);
+    Checkpoint ck = LoadCheckpoint(model_dir);
+    const torch::Tensor emb = EmbedTexts(ck.model, *ck.tok, pool.texts);
+    clusters = GroupSongs(pool, KMeans(emb, k, o.pool.seed), k);
     AtomicWriter rows(out_dir + "/pool.jsonl");
     for (size_t t = 0; t < pool.texts.size(); ++t) {
       nlohmann::json songs = nlohmann::json::array();
@@ -44,12 +148,47 @@ nlohmann::json RunUq2iSynthesis(Store& store, const std::string& model_dir,
     }
     rows.Commit();
   }
+  if (group) {
+    group->Barrier();  // pool.jsonl exists
+    if (!root) clusters = GroupSongs(pool, ReadClusters(out_dir + "/pool.jsonl", pool), k);
+  }
   Ranker ranker = Ranker::Load(ranker_dir);
-  AtomicWriter w(out_dir + "/triplets.jsonl");
-  nlohmann::json s =
-      SynthesizeUq2i(store, catalog, pool, clusters, ranker, oracle, o.uq2i,
-                     [&](const Uq2iTriplet& t) { w.WriteLine(t.ToJson(catalog).dump()); });
-  w.Commit();
+  Uq2iOptions uo = o.uq2i;
+  if (group) uo.shard = group->rank(), uo.shards = group->size();
+  nlohmann::json s;
+  const auto t0 = std::chrono::steady_clock::now();  // "seconds": the synthesis (and merge)
+  if (!group) {
+    AtomicWriter w(out_dir + "/triplets.jsonl");
+    s = SynthesizeUq2i(store, catalog, pool, clusters, ranker, oracle, uo,
+                       [&](const Uq2iTriplet& t) { w.WriteLine(t.ToJson(catalog).dump()); });
+    w.Commit();
+  } else {
+    AtomicWriter w(PartPath(out_dir, group->rank()));
+    const nlohmann::json part = SynthesizeUq2i(
+        store, catalog, pool, clusters, ranker, oracle, uo, [&](const Uq2iTriplet& t) {
+          w.WriteLine(nlohmann::json({{"pos", t.user_pos},
+                                      {"oracle", t.oracle.empty() ? nlohmann::json(nullptr)
+                                                                  : nlohmann::json(t.oracle)},
+                                      {"triplet", t.ToJson(catalog)}})
+                          .dump());
+        });
+    w.Commit();
+    WriteFileAtomic(out_dir + "/synth_summary.part" + std::to_string(group->rank()) + ".json",
+                    part.dump() + "\n");
+    group->Barrier();  // every part is written
+    if (!root) return part;
+    std::vector<nlohmann::json> parts;
+    for (int r = 0; r < group->size(); ++r) {
+      const std::string p = out_dir + "/synth_summary.part" + std::to_string(r) + ".json";
+      parts.push_back(nlohmann::json::parse(ReadFile(p)));
+      std::filesystem::remove(p);
+    }
+    s = MergeShards(out_dir, group->size(), uo, parts);
+    s["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    s["triplets_per_s"] = s["seconds"].get<double>() > 0
+                              ? s["triplets"].get<double>() / s["seconds"].get<double>()
+                              : 0.0;
+  }
   s["pool_queries"] = pool.texts.size();
   s["clusters"] = k;
   s["refused_query_only_forms"] = pool.dropped_forbidden;

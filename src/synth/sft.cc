@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/rng.h"
 #include "corpus/shard.h"
 #include "data/store.h"
 #include "eval/offline.h"
@@ -12,16 +13,6 @@
 #include "world/oracle.h"
 
 namespace muchator {
-namespace {
-
-// FNV-1a: the held-out users must be the same with every compiler and library (std::hash is not).
-uint64_t StableHash(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-}  // namespace
 
 int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ckpt_dir, const std::string& triplets,
                        const std::string& corpus_dir, const SftOptions& o) {
@@ -43,7 +34,8 @@ int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ck
     } catch (const std::exception& e) {
       throw Error(std::string("not JSON: ") + e.what(), triplets + ":" + std::to_string(line_no), "use synth-uq2i's triplets.jsonl");
     }
-    if (StableHash(t.at("user").get<std::string>()) % 100 < static_cast<uint64_t>(o.heldout_users_percent)) {
+    // FNV-1a (HashString): the held-out users are the same with every compiler and library.
+    if (HashString(t.at("user").get<std::string>()) % 100 < static_cast<uint64_t>(o.heldout_users_percent)) {
       heldout.WriteLine(line);
       continue;
     }

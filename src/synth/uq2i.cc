@@ -16,9 +16,15 @@ namespace muchator {
 nlohmann::json Uq2iTriplet::ToJson(const Catalog& catalog) const {
   nlohmann::json items_json = nlohmann::json::array();
   for (int i : items) items_json.push_back(catalog.items[static_cast<size_t>(i)].id);
-  return {{"user", user},     {"ts", ts},         {"state", muchator::ToJson(state)}, {"query", query},
-          {"query_source", query_source},         {"anchor", anchor},                 {"items", items_json},
-          {"scores", scores}, {"candidates", candidates.size()}};
+  return {{"user", user},
+          {"ts", ts},
+          {"state", muchator::ToJson(state)},
+          {"query", query},
+          {"query_source", query_source},
+          {"anchor", anchor},
+          {"items", items_json},
+          {"scores", scores},
+          {"candidates", candidates.size()}};
 }
 
 QueryClusters GroupSongs(const QueryPool& pool, const std::vector<int>& cluster_of_text, int k) {
@@ -36,8 +42,24 @@ QueryClusters GroupSongs(const QueryPool& pool, const std::vector<int>& cluster_
   return c;
 }
 
-nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryPool& pool, const QueryClusters& clusters,
-                              Ranker& ranker, const world::Oracle* oracle, const Uq2iOptions& o,
+void Uq2iOracleStats::Add(const std::vector<double>& m) {
+  if (m.size() != 4) return;
+  rel_target += m[0], rel_cand += m[1], util_target += m[2], util_cand += m[3];
+  ++measured;
+}
+
+void Uq2iOracleStats::Into(nlohmann::json& s) const {
+  if (measured == 0) return;
+  s["oracle"] = {{"measured_triplets", measured},
+                 {"relevance_at_10", rel_target / measured},
+                 {"relevance_before_filtering", rel_cand / measured},
+                 {"utility", util_target / measured},
+                 {"utility_before_filtering", util_cand / measured}};
+}
+
+nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryPool& pool,
+                              const QueryClusters& clusters, Ranker& ranker,
+                              const world::Oracle* oracle, const Uq2iOptions& o,
                               const std::function<void(const Uq2iTriplet&)>& emit) {
   const auto t0 = std::chrono::steady_clock::now();
   // Data isolation: users with rl or test queries never appear.
@@ -50,23 +72,30 @@ nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryP
   store.ForEachEvent([&](const Event& e) {
     if (e.ts != kNoTimestamp) all_ts.push_back(e.ts);
   });
-  if (all_ts.empty()) throw Error("the store has no timestamped events", store.path(), "UQ2I needs listening events");
-  const size_t kq = std::min(all_ts.size() - 1, static_cast<size_t>(all_ts.size() * (1.0 - o.holdout)));
+  if (all_ts.empty())
+    throw Error("the store has no timestamped events", store.path(), "UQ2I needs listening events");
+  const size_t kq =
+      std::min(all_ts.size() - 1, static_cast<size_t>(all_ts.size() * (1.0 - o.holdout)));
   std::nth_element(all_ts.begin(), all_ts.begin() + static_cast<long>(kq), all_ts.end());
   const int64_t cutoff = all_ts[kq];
   all_ts = {};
   std::vector<int> ranker_row(catalog.items.size());
-  for (size_t i = 0; i < catalog.items.size(); ++i) ranker_row[i] = ranker.SongRow(catalog.items[i].id);
+  for (size_t i = 0; i < catalog.items.size(); ++i)
+    ranker_row[i] = ranker.SongRow(catalog.items[i].id);
 
-  std::vector<std::string> users;
+  std::vector<std::pair<int64_t, std::string>> users;  // (position among all, id) of this shard
+  int64_t all_users = 0;
   store.ForEachUser([&](const User& u) {
-    if (!excluded.count(u.id)) users.push_back(u.id);
+    if (excluded.count(u.id)) return;
+    if (o.shards <= 1 ||
+        HashString(u.id) % static_cast<uint64_t>(o.shards) == static_cast<uint64_t>(o.shard))
+      users.emplace_back(all_users, u.id);
+    ++all_users;
   });
   int64_t made = 0, no_query = 0, small_cluster = 0;
-  double rel_target = 0, rel_cand = 0, util_target = 0, util_cand = 0;
-  int64_t measured = 0;
+  Uq2iOracleStats quality;
   Progress progress("uq2i", users.size(), "users");
-  for (const auto& user_id : users) {
+  for (const auto& [user_pos, user_id] : users) {
     progress.Add();
     if (o.max_triplets > 0 && made >= o.max_triplets) break;
     const auto user = store.GetUser(user_id);
@@ -74,7 +103,8 @@ nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryP
     std::vector<size_t> favourites;
     for (size_t i = 0; i < timeline.size(); ++i) {
       const auto& e = timeline[i];
-      if (e.ts != kNoTimestamp && e.ts < cutoff && (e.feedback == Feedback::kLike || e.feedback == Feedback::kFinish) &&
+      if (e.ts != kNoTimestamp && e.ts < cutoff &&
+          (e.feedback == Feedback::kLike || e.feedback == Feedback::kFinish) &&
           catalog.Find(e.song) >= 0)
         favourites.push_back(i);
     }
@@ -91,7 +121,8 @@ nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryP
         continue;
       }
       const int text = texts[rng.Below(texts.size())];
-      const auto& cand = clusters.songs[static_cast<size_t>(clusters.cluster_of_text[static_cast<size_t>(text)])];
+      const auto& cand =
+          clusters.songs[static_cast<size_t>(clusters.cluster_of_text[static_cast<size_t>(text)])];
       if (static_cast<int>(cand.size()) < o.list_size) {
         ++small_cluster;
         continue;
@@ -100,18 +131,22 @@ nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryP
       ctx.user = user_id;
       if (user) ctx.profile = user->profile;
       ctx.state = anchor.state;
-      for (size_t j = f > static_cast<size_t>(o.history) ? f - static_cast<size_t>(o.history) : 0; j < f; ++j)
+      for (size_t j = f > static_cast<size_t>(o.history) ? f - static_cast<size_t>(o.history) : 0;
+           j < f; ++j)
         ctx.history.push_back({timeline[j].song, timeline[j].feedback});
       std::vector<int> rows(cand.size());
       for (size_t k = 0; k < cand.size(); ++k) rows[k] = ranker_row[static_cast<size_t>(cand[k])];
       const auto pred = ranker.Predict(ctx, rows);
       std::vector<size_t> order(cand.size());
       std::iota(order.begin(), order.end(), 0);
-      std::partial_sort(order.begin(), order.begin() + o.list_size, order.end(), [&](size_t a, size_t b) {
-        return pred[a].score != pred[b].score ? pred[a].score > pred[b].score : cand[a] < cand[b];
-      });
+      std::partial_sort(order.begin(), order.begin() + o.list_size, order.end(),
+                        [&](size_t a, size_t b) {
+                          return pred[a].score != pred[b].score ? pred[a].score > pred[b].score
+                                                                : cand[a] < cand[b];
+                        });
       Uq2iTriplet t;
       t.user = user_id;
+      t.user_pos = user_pos;
       t.query = pool.texts[static_cast<size_t>(text)];
       t.query_source = pool.sources[static_cast<size_t>(text)];
       t.anchor = anchor.song;
@@ -125,14 +160,17 @@ nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryP
       if (oracle) {
         const auto facets = oracle->ParseQuery(t.query);
         if (facets.count() > 0) {
-          auto rel = [&](int i) { return oracle->Relevant(facets, catalog.items[static_cast<size_t>(i)].id) ? 1.0 : 0.0; };
-          auto util = [&](int i) { return oracle->Utility(user_id, t.state, catalog.items[static_cast<size_t>(i)].id); };
+          auto rel = [&](int i) {
+            return oracle->Relevant(facets, catalog.items[static_cast<size_t>(i)].id) ? 1.0 : 0.0;
+          };
+          auto util = [&](int i) {
+            return oracle->Utility(user_id, t.state, catalog.items[static_cast<size_t>(i)].id);
+          };
           double rt = 0, rc = 0, ut = 0, uc = 0;
           for (int i : t.items) rt += rel(i), ut += util(i);
           for (int i : cand) rc += rel(i), uc += util(i);
-          rel_target += rt / t.items.size(), util_target += ut / t.items.size();
-          rel_cand += rc / cand.size(), util_cand += uc / cand.size();
-          ++measured;
+          t.oracle = {rt / t.items.size(), rc / cand.size(), ut / t.items.size(), uc / cand.size()};
+          quality.Add(t.oracle);
         }
       }
       emit(t);
@@ -140,7 +178,8 @@ nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryP
     }
   }
   progress.Finish();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json s = {{"triplets", made},
                       {"users", users.size()},
                       {"excluded_users", excluded.size()},
@@ -148,12 +187,7 @@ nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryP
                       {"anchors_with_small_cluster", small_cluster},
                       {"seconds", seconds},
                       {"triplets_per_s", seconds > 0 ? made / seconds : 0.0}};
-  if (oracle && measured > 0)
-    s["oracle"] = {{"measured_triplets", measured},
-                   {"relevance_at_10", rel_target / measured},
-                   {"relevance_before_filtering", rel_cand / measured},
-                   {"utility", util_target / measured},
-                   {"utility_before_filtering", util_cand / measured}};
+  quality.Into(s);
   return s;
 }
 

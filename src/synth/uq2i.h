@@ -10,10 +10,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "reward/ranker.h"
 #include "synth/query_pool.h"
@@ -27,20 +26,27 @@ class Oracle;
 
 struct Uq2iOptions {
   int list_size = 10;
-  int per_user = 8;             // at most this many triplets per user (favourites sampled, seeded)
-  int history = 50;             // events before the anchor given to the ranking model
-  double holdout = 0.1;         // favourites only from before the log's held-out tail (as the ranker)
-  int64_t max_triplets = 0;     // 0 = no limit
+  int per_user = 8;          // at most this many triplets per user (favourites sampled, seeded)
+  int history = 50;          // events before the anchor given to the ranking model
+  double holdout = 0.1;      // favourites only from before the log's held-out tail (as the ranker)
+  int64_t max_triplets = 0;  // 0 = no limit
   uint64_t seed = 1;
+  // Data-parallel synthesis: this process makes the triplets of the users with
+  // HashString(user) % shards == shard (each user's triplets depend on the user alone).
+  int shard = 0, shards = 1;
 };
 
 struct Uq2iTriplet {
   std::string user, query, query_source, anchor;  // anchor: the favourite song id
-  int64_t ts = 0;                                 // the anchor event's time: the context is what came before
+  int64_t ts = 0;  // the anchor event's time: the context is what came before
   State state;
-  std::vector<int> items;                         // catalog indexes, best first
-  std::vector<float> scores;                      // ranker scores (0-10) of items
-  std::vector<int> candidates;                    // catalog indexes of the cluster's songs
+  std::vector<int> items;       // catalog indexes, best first
+  std::vector<float> scores;    // ranker scores (0-10) of items
+  std::vector<int> candidates;  // catalog indexes of the cluster's songs
+  // Not written by ToJson: the user's position among all synthesised users (for merging shards
+  // in one order) and, with an oracle, the list's quality measure (empty when not measured).
+  int64_t user_pos = 0;
+  std::vector<double> oracle;
   nlohmann::json ToJson(const Catalog& catalog) const;
 };
 
@@ -51,10 +57,20 @@ struct QueryClusters {
 };
 QueryClusters GroupSongs(const QueryPool& pool, const std::vector<int>& cluster_of_text, int k);
 
+// Mean relevance and utility of the target lists against their candidates before filtering, as
+// the oracle measures them; added in triplet order.
+struct Uq2iOracleStats {
+  int64_t measured = 0;
+  double rel_target = 0, rel_cand = 0, util_target = 0, util_cand = 0;
+  void Add(const std::vector<double>& measure);  // a triplet's `oracle` (empty: skipped)
+  void Into(nlohmann::json& summary) const;      // summary["oracle"], when any was measured
+};
+
 // Streams triplets to `emit`; returns the summary (counts, and with an oracle the mean
 // relevance@10 and utility of the target lists against the candidates before filtering).
-nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryPool& pool, const QueryClusters& clusters,
-                              Ranker& ranker, const world::Oracle* oracle, const Uq2iOptions& o,
+nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryPool& pool,
+                              const QueryClusters& clusters, Ranker& ranker,
+                              const world::Oracle* oracle, const Uq2iOptions& o,
                               const std::function<void(const Uq2iTriplet&)>& emit);
 
 }  // namespace muchator
