@@ -348,6 +348,38 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
                                              "pretrain:stage2_subjective",
                                              "pretrain:stage3_behaviour", "sft", "grpo"}));
   EXPECT_TRUE(fs::exists(P("run/benchmarks/benchmark.config.toml")));
+  // U2I perplexity beside the benchmarks: every checkpoint of the run shares the corpus's
+  // tokenizer; behaviour pre-training must lower it against the stage before.
+  std::map<std::string, double> u2i;
+  for (const auto& row : knowledge["rows"]) {
+    ASSERT_TRUE(row.contains("u2i")) << row.dump();
+    EXPECT_GT(row["u2i"]["item_tokens"].get<int64_t>(), 100) << row.dump();
+    u2i[row["checkpoint"]] = row["u2i"]["perplexity"].get<double>();
+  }
+  EXPECT_LT(u2i["pretrain:stage3_behaviour"], u2i["pretrain:stage0_general"]);
+  EXPECT_NE(ReadFile(P("run/benchmarks/knowledge.md")).find("U2I perplexity"), std::string::npos);
+  // Table 6 (user context -> U2I perplexity): five variants trained from the stage-2 checkpoint,
+  // each scoring the same held-out item tokens.
+  Result ab = RunBinary("-q ablate --run " + P("run") + " --table 6 --steps 2");
+  ASSERT_EQ(ab.code, 0) << ab.output;
+  const auto t6 = nlohmann::json::parse(ReadFile(P("run/ablate/table6.json")));
+  ASSERT_EQ(t6["rows"].size(), 5u);
+  std::vector<std::string> variants;
+  for (const auto& row : t6["rows"]) {
+    variants.push_back(row["variant"]);
+    EXPECT_EQ(row["u2i"]["item_tokens"], t6["rows"][0]["u2i"]["item_tokens"]) << row.dump();
+    EXPECT_GT(row["u2i"]["perplexity"].get<double>(), 1.0);
+    EXPECT_TRUE(
+        fs::exists(row["dir"].get<std::string>() + "/stage3_behaviour/final/model.safetensors"));
+  }
+  EXPECT_EQ(variants,
+            (std::vector<std::string>{"none", "+profile", "+item", "+state", "+feedback"}));
+  EXPECT_NE(ab.output.find("| +feedback |"), std::string::npos) << ab.output;
+  EXPECT_TRUE(fs::exists(P("run/ablate/ablate.config.toml")));
+  Result ab_none = RunBinary("-q ablate --run " + P("nowhere"));
+  EXPECT_EQ(ab_none.code, 1);
+  EXPECT_NE(ab_none.output.find("the run has no store.sqlite"), std::string::npos)
+      << ab_none.output;
 
   // The final checkpoint answers through `generate`: its codec.json travelled with it.
   const std::string ckpt = P("run/pretrain/stage3_behaviour/final");

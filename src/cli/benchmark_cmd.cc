@@ -39,6 +39,15 @@ class BenchmarkCommand : public Command {
         "world", &world_,
         "world directory with an oracle (q2i and general questions need it); default RUN/world");
     opts.Add("checkpoints", &checkpoints_, "NAME=CHECKPOINT_DIR,... instead of the run's");
+    opts.Add("corpus", &corpus_,
+             "corpus directory whose stage3_heldout gives the U2I perplexity column (default "
+             "RUN/corpus; checkpoints with another tokenizer get no value)");
+    opts.Add("u2i-docs", &u2i_docs_,
+             "held-out listener documents scored for U2I perplexity (0 = all)")
+        .Range(0, 1e9);
+    opts.Add("u2i-context", &u2i_context_,
+             "tokens of each held-out document kept, from its end (the pre-training row length)")
+        .Range(16, 1e7);
     opts.Add("per-kind", &o_.per_kind, "questions of each kind").Range(1, 1e6);
     opts.Add("split", &o_.split, "q2i: queries of this split");
     opts.Add("seed", &seed_, "question sampling seed").Range(0, 9e18);
@@ -55,6 +64,8 @@ class BenchmarkCommand : public Command {
       const RunLayout run = ReadRunLayout(run_);
       if (store_.empty()) store_ = run.store;
       if (world_.empty()) world_ = run.world;
+      if (corpus_.empty() && FileExists(run_ + "/corpus/stage3_heldout.index.json"))
+        corpus_ = run_ + "/corpus";
       if (checkpoints_.empty()) {
         // Each pre-training stage's checkpoint, in curriculum order, then SFT and GRPO.
         std::vector<std::string> stages;
@@ -99,12 +110,23 @@ class BenchmarkCommand : public Command {
       const json acc = KnowledgeAccuracy(qs, ScoreOptions(ck.model, qs));
       spdlog::info("{}: {} questions in {:.1f} s", name, qs.size(),
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      rows.push_back({{"checkpoint", name}, {"dir", dir}, {"accuracy", acc}});
+      json row = {{"checkpoint", name}, {"dir", dir}, {"accuracy", acc}};
+      if (!corpus_.empty()) {
+        // The corpus's token ids mean the same only under the tokenizer it was written with.
+        if (ReadFile(corpus_ + "/tokenizer.json") == ReadFile(dir + "/tokenizer.json"))
+          row["u2i"] =
+              MeasureU2iPerplexity(ck.model, *ck.tok, corpus_, u2i_docs_, u2i_context_).ToJson();
+        else
+          spdlog::warn("{}: its tokenizer is not the corpus's; no U2I perplexity", name);
+      }
+      rows.push_back(row);
     }
     const json report = {
         {"per_kind", o_.per_kind}, {"seed", o_.seed}, {"split", o_.split}, {"rows", rows}};
     WriteFileAtomic(out_ + "/knowledge.json", report.dump(2) + "\n");
-    std::string md = "| checkpoint | artist | genre | q2i | general |\n|---|---|---|---|---|\n";
+    std::string md =
+        "| checkpoint | artist | genre | q2i | general | U2I perplexity "
+        "|\n|---|---|---|---|---|---|\n";
     for (const auto& r : rows) {
       md += "| " + r["checkpoint"].get<std::string>();
       for (const char* k : {"artist", "genre", "q2i", "general"}) {
@@ -115,11 +137,17 @@ class BenchmarkCommand : public Command {
                         a[k]["acc_norm"].get<double>());
         md += std::string(" | ") + cell;
       }
-      md += " |\n";
+      char u2i[64] = " - ";
+      if (r.contains("u2i"))
+        std::snprintf(u2i, sizeof u2i, "%.2f", r["u2i"]["perplexity"].get<double>());
+      md += std::string(" | ") + u2i + " |\n";
     }
     md =
         "Accuracy by summed option log-likelihood (in brackets: by mean per token); chance 0.25; " +
-        std::to_string(o_.per_kind) + " questions per kind at most.\n\n" + md;
+        std::to_string(o_.per_kind) +
+        " questions per kind at most. U2I perplexity: per item token of the listeners' held-out "
+        "last events (lower is better).\n\n" +
+        md;
     WriteFileAtomic(out_ + "/knowledge.md", md);
     std::printf("%s\nwrote %s/knowledge.json and %s/knowledge.md\n", md.c_str(), out_.c_str(),
                 out_.c_str());
@@ -127,7 +155,8 @@ class BenchmarkCommand : public Command {
   }
 
  private:
-  std::string run_, store_, world_, out_;
+  std::string run_, store_, world_, out_, corpus_;
+  int64_t u2i_docs_ = 200, u2i_context_ = 256;
   std::vector<std::string> checkpoints_;
   KnowledgeOptions o_;
   int64_t seed_ = 1, threads_ = 0;

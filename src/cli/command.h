@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/options.h"
+#include "corpus/builders.h"
 
 namespace muchator::cli {
 
@@ -28,6 +29,13 @@ class Command {
 std::vector<std::pair<std::string, std::string>> ParseNamedCheckpoints(
     const std::vector<std::string>& values);
 
+// The corpus step shared by `corpus`, `pipeline` and `ablate` (corpus_cmd.cc): builds the item
+// codec, saves the grown tokenizer and the codec beside the shards, builds every stage, writes
+// corpus_summary.json and returns the summary.
+CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokenizer_path,
+                        const std::string& codec_name, const std::string& out,
+                        const CorpusOptions& o);
+
 std::unique_ptr<Command> MakeIngestCommand();
 std::unique_ptr<Command> MakeWorldCommand();
 std::unique_ptr<Command> MakePipelineCommand();
@@ -46,6 +54,7 @@ std::unique_ptr<Command> MakeEvaluateCommand();
 std::unique_ptr<Command> MakeServeCommand();
 std::unique_ptr<Command> MakeBenchmarkCommand();
 std::unique_ptr<Command> MakeLaunchCommand();
+std::unique_ptr<Command> MakeAblateCommand();
 // The command line after `--` of `muchator launch ... -- <command> [options]`.
 void SetLaunchTail(std::vector<std::string> tail);
 

@@ -13,9 +13,8 @@
 
 namespace muchator::cli {
 
-// Shared by `corpus` and `pipeline`: builds the codec, saves the grown tokenizer and the codec
-// beside the shards, builds every stage and writes the summary. Returns the summary. With o.ranks >
-// 1 (a data-parallel job, o.barrier set), rank 0 makes the codec and the others read it back.
+// RunCorpus (command.h). With o.ranks > 1 (a data-parallel job, o.barrier set), rank 0 makes the
+// codec and the others read it back.
 CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokenizer_path, const std::string& codec_name,
                         const std::string& out, const CorpusOptions& o) {
   Store store(store_path);
@@ -65,6 +64,7 @@ class CorpusCommand : public Command {
     opts.Add("drop-profile", &o_.drop_profile, "ablation: no user profile in stage 3");
     opts.Add("drop-state", &o_.drop_state, "ablation: no situational state in stage 3");
     opts.Add("drop-feedback", &o_.drop_feedback, "ablation: no feedback tokens in stage 3");
+    opts.Add("drop-history", &o_.drop_history, "ablation: every stage 3 event its own document (no item history)");
     opts.Add("shard-tokens", &o_.shard_tokens, "tokens per shard file").Range(1024, 1e12);
     dist_.Declare(opts);
   }

@@ -30,10 +30,6 @@
 
 namespace muchator::cli {
 
-CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokenizer_path,
-                        const std::string& codec_name, const std::string& out,
-                        const CorpusOptions& o);
-
 namespace {
 
 // A few answers of the final checkpoint to held-out test requests (constrained, greedy), printed

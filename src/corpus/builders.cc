@@ -228,6 +228,17 @@ std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& t
     const size_t n = events.size();
     const size_t tail = n >= static_cast<size_t>(o.heldout_tail) + 2 ? o.heldout_tail : 0;
     const size_t train_n = n - tail;
+    if (o.drop_history) {  // one document per event; the held-out ones are the tail's events
+      for (size_t i = 0; i < n; ++i) {
+        TokenSeq doc = header;
+        Step(doc, tok, codec, events[i], catalog.Find(events[i].song), true, o);
+        doc.Id(eot);
+        (i < train_n ? train : heldout).Add(doc);
+        if (auto* pos = i < train_n ? train_pos : heldout_pos) pos->push_back(user_pos);
+      }
+      events.clear();
+      return;
+    }
     for (size_t start = 0; start < train_n; start += o.max_events_per_doc) {
       TokenSeq doc = header;
       const size_t end = std::min(train_n, start + o.max_events_per_doc);

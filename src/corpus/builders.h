@@ -29,6 +29,9 @@ struct CorpusOptions {
   int heldout_tail = 5;            // events per user kept for U2I perplexity (0 = none)
   int max_events_per_doc = 200;    // longer timelines are split into several documents
   bool drop_profile = false, drop_state = false, drop_feedback = false;  // Table 6 ablations
+  // Table 6's rows without item history: every event its own document (header + that event), so
+  // an item is predicted from the profile and its own state alone.
+  bool drop_history = false;
   int64_t shard_tokens = 16 << 20;
   // Data-parallel building (docs/distributed.md): rank `rank` of `ranks` builds the pre-behaviour
   // stages i with i % ranks == rank and the behaviour documents of the users with

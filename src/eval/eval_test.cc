@@ -1,13 +1,18 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <set>
+
 #include "core/error.h"
 #include "core/threads.h"
+#include "corpus/builders.h"
 #include "eval/baselines.h"
 #include "eval/knowledge.h"
 #include "eval/offline.h"
 #include "infer/checkpoint.h"
 #include "reward/ranker_train.h"
 #include "support/tiny_world.h"
+#include "text/special_tokens.h"
 #include "world/oracle.h"
 
 namespace muchator {
@@ -162,6 +167,67 @@ TEST(EvalTest, KnowledgeQuestionsAndOptionScoring) {
   two[0].answer = 2;
   EXPECT_DOUBLE_EQ(KnowledgeAccuracy(two, scores)[qs[0].kind]["acc"].get<double>(), 0.0);
   EXPECT_DOUBLE_EQ(KnowledgeAccuracy(two, scores)[qs[0].kind]["acc_norm"].get<double>(), 1.0);
+}
+
+// U2I perplexity: the item tokens of the held-out tail only (not feedback, not context), scored
+// as a plain full-logits forward of the document's last `context` tokens scores them; with
+// drop_history every held-out document is one event, with the same item tokens.
+TEST(EvalTest, U2iPerplexityScoresTheHeldOutItemTokens) {
+  SetupThreads(1);
+  testing::TinyWorld w("u2i", 5);
+  Checkpoint ck = LoadCheckpoint(w.MakeCheckpoint("ck", 3));
+  CorpusOptions co;
+  co.heldout_tail = 3;
+  const std::string corpus = w.dir + "/corpus";
+  BuildCorpora(*w.store, *ck.tok, *ck.codec, ck.catalog, corpus, co);
+  const int64_t context = 64;  // shorter than the documents, and than some tails
+  const U2iPerplexity u = MeasureU2iPerplexity(ck.model, *ck.tok, corpus, 6, context);
+  ASSERT_EQ(u.docs, 6);
+
+  // Reference: every position's log-softmax, summed where the mask is on and no feedback token.
+  ShardReader r(corpus, "stage3_heldout");
+  std::set<int> feedback;
+  for (int f = 0; f < 4; ++f) feedback.insert(ck.tok->TokenId(FeedbackToken(f)));
+  double nll = 0;
+  int64_t tokens = 0;
+  torch::NoGradGuard g;
+  ck.model->eval();
+  for (int64_t d = 0; d < 6; ++d) {
+    const auto ids = r.Tokens(d);
+    const auto mask = r.Mask(d);
+    ASSERT_GT(ids.size(), static_cast<size_t>(context));
+    size_t first = 0;  // the first scored token: the window keeps it and one token before it
+    while (!mask[first] || feedback.count(ids[first])) ++first;
+    const size_t from = std::min(ids.size() - context, first - 1);
+    EXPECT_GT(from, 0u);  // the document was cut
+    std::vector<int64_t> x(ids.begin() + static_cast<long>(from), ids.end());
+    const torch::Tensor lp =
+        torch::log_softmax(ck.model->forward(torch::tensor(x).view({1, -1}))[0], -1);
+    for (size_t i = from + 1; i < ids.size(); ++i)
+      if (mask[i] && !feedback.count(ids[i])) {
+        nll -= lp[static_cast<int64_t>(i - from - 1)][ids[i]].item<double>();
+        ++tokens;
+      }
+  }
+  EXPECT_EQ(u.tokens, tokens);
+  EXPECT_EQ(u.tokens, MeasureU2iPerplexity(ck.model, *ck.tok, corpus, 6, 100000).tokens);
+  EXPECT_NEAR(u.nll, nll / tokens, 1e-4);
+  EXPECT_NEAR(u.perplexity, std::exp(nll / tokens), 1e-3 * u.perplexity);
+  EXPECT_GT(u.perplexity, 1.0);
+  // Table 6's "no item history": one event per held-out document, the same items.
+  co.drop_history = true;
+  BuildCorpora(*w.store, *ck.tok, *ck.codec, ck.catalog, w.dir + "/nohistory", co);
+  ShardReader nh(w.dir + "/nohistory", "stage3_heldout");
+  EXPECT_EQ(nh.num_docs(), r.num_docs() * co.heldout_tail);
+  for (int64_t d = 0; d < nh.num_docs(); ++d) {
+    int states = 0;
+    for (int t : nh.Tokens(d)) states += t == ck.tok->TokenId(tok::kState);
+    ASSERT_EQ(states, 1) << d;
+  }
+  // The same item tokens as with history (a long window holds every tail whole).
+  EXPECT_EQ(MeasureU2iPerplexity(ck.model, *ck.tok, w.dir + "/nohistory").tokens,
+            MeasureU2iPerplexity(ck.model, *ck.tok, corpus, 0, 100000).tokens);
+  EXPECT_THROW(MeasureU2iPerplexity(ck.model, *ck.tok, w.dir + "/nowhere"), Error);
 }
 
 }  // namespace

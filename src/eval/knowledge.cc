@@ -1,14 +1,17 @@
 #include "eval/knowledge.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <set>
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "corpus/shard.h"
 #include "data/store.h"
 #include "text/chat.h"
+#include "text/special_tokens.h"
 #include "world/oracle.h"
 
 namespace muchator {
@@ -242,6 +245,60 @@ json KnowledgeAccuracy(const std::vector<McQuestion>& questions,
   json out = json::object();
   for (const auto& [kind, c] : k)
     out[kind] = {{"n", static_cast<int>(c[0])}, {"acc", c[1] / c[0]}, {"acc_norm", c[2] / c[0]}};
+  return out;
+}
+
+nlohmann::json U2iPerplexity::ToJson() const {
+  return {{"perplexity", perplexity}, {"nll", nll}, {"docs", docs}, {"item_tokens", tokens}};
+}
+
+U2iPerplexity MeasureU2iPerplexity(Qwen3ForCausalLM& model, const Tokenizer& tok,
+                                   const std::string& corpus_dir, int64_t max_docs,
+                                   int64_t context) {
+  torch::InferenceMode guard;
+  const bool was_training = model->is_training();
+  model->eval();
+  const ShardReader reader(corpus_dir, "stage3_heldout");
+  std::set<int32_t> feedback;  // loss-masked tokens that are not item tokens
+  for (int f = 0; f < 4; ++f) feedback.insert(tok.TokenId(FeedbackToken(f)));
+  const int64_t max_pos = model->config().max_position_embeddings;
+  const int64_t n = max_docs > 0 ? std::min(max_docs, reader.num_docs()) : reader.num_docs();
+  U2iPerplexity out;
+  double nll = 0;
+  for (int64_t d = 0; d < n; ++d) {
+    auto ids = reader.Tokens(d);
+    auto mask = reader.Mask(d);
+    // The last `context` tokens, widened to hold every scored token and the one before it (so
+    // every variant of a table scores the same tokens), within the model's positions.
+    size_t first = 0;
+    while (first < ids.size() && !(mask[first] && !feedback.count(ids[first]))) ++first;
+    if (first == ids.size()) continue;
+    const size_t n_ids = ids.size();
+    size_t from = n_ids > static_cast<size_t>(context) ? n_ids - context : 0;
+    from = std::min(from, first > 0 ? first - 1 : 0);
+    if (n_ids - from > static_cast<size_t>(max_pos)) from = n_ids - max_pos;
+    std::vector<int64_t> x(ids.begin() + static_cast<std::ptrdiff_t>(from), ids.end());
+    std::vector<int64_t> at, target;  // position predicting each item token, and the token
+    for (size_t i = from + 1; i < ids.size(); ++i)  // the window's first token has no context
+      if (mask[i] && !feedback.count(ids[i]))
+        at.push_back(static_cast<int64_t>(i - from) - 1), target.push_back(ids[i]);
+    if (at.empty()) continue;
+    const auto t = static_cast<int64_t>(x.size());
+    const torch::Tensor h =
+        model->Hidden(torch::from_blob(x.data(), {1, t}, torch::kInt64), {}, {})[0];  // (T, C)
+    const torch::Tensor logits =  // only where an item token is predicted: (N, V)
+        torch::matmul(h.index_select(0, torch::tensor(at)), model->LmWeight().t());
+    const torch::Tensor lp = torch::log_softmax(logits.to(torch::kFloat32), -1);
+    nll -= lp.gather(1, torch::tensor(target).unsqueeze(1)).sum().item<double>();
+    out.tokens += static_cast<int64_t>(at.size());
+    ++out.docs;
+  }
+  if (was_training) model->train();
+  if (out.tokens == 0)
+    throw Error("no held-out item tokens to score", corpus_dir + "/stage3_heldout.index.json",
+                "build the corpus with --heldout-tail > 0 and listeners with enough events");
+  out.nll = nll / static_cast<double>(out.tokens);
+  out.perplexity = std::exp(out.nll);
   return out;
 }
 

@@ -56,4 +56,24 @@ std::vector<std::vector<OptionScore>> ScoreOptions(Qwen3ForCausalLM& model,
 nlohmann::json KnowledgeAccuracy(const std::vector<McQuestion>& questions,
                                  const std::vector<std::vector<OptionScore>>& scores);
 
+// U2I perplexity (the paper's Table 5 and 6): exp of the mean negative log-likelihood of the
+// item tokens of every listener's held-out last events (the corpus stage `stage3_heldout`, written
+// by BuildCorpora), each predicted after the listener's header and the events before it; the
+// feedback tokens of those events are not counted. Each document keeps its last `context` tokens
+// (the pre-training rows' length, 256, is what the model saw), or more when the scored tail needs
+// them: every scored token is in the window with at least one token before it (up to the model's
+// positions), so the rows of an ablation table score the same tokens. At most `max_docs`
+// documents (0 = all), in corpus order.
+struct U2iPerplexity {
+  // Per item token (nll: the mean). Not per item: without state and feedback tokens the items of
+  // a timeline are adjacent and their boundaries are not in the corpus; every row of a table
+  // scores the same item tokens, so per-token values compare.
+  double perplexity = 0, nll = 0;
+  int64_t docs = 0, tokens = 0;  // documents and item tokens scored
+  nlohmann::json ToJson() const;
+};
+U2iPerplexity MeasureU2iPerplexity(Qwen3ForCausalLM& model, const Tokenizer& tok,
+                                   const std::string& corpus_dir, int64_t max_docs = 0,
+                                   int64_t context = 256);
+
 }  // namespace muchator
