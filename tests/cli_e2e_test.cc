@@ -195,6 +195,17 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   EXPECT_NE(r.output.find("grpo: 2 steps, reward"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("held-out RL requests"), std::string::npos) << r.output;
   EXPECT_NE(ReadFile(P("run/pipeline.config.toml")).find("bf16 = false"), std::string::npos);
+  // The run report: one self-contained page (no script, no external asset) and its Markdown.
+  const std::string page = ReadFile(P("run/report/index.html"));
+  for (const char* part : {"<h2>Held-out requests: baselines and checkpoints</h2>", "bm25_rerank",
+                           "Pre-training loss per stage", "<polyline", "GRPO: the hybrid reward",
+                           "pipeline.config.toml", "ranking model"})
+    EXPECT_NE(page.find(part), std::string::npos) << part;
+  for (const char* external : {"<script", "src=", "href=", "@import", "url("})
+    EXPECT_EQ(page.find(external), std::string::npos) << external;
+  EXPECT_NE(ReadFile(P("run/report/run_report.md")).find("| bm25_rerank | list |"),
+            std::string::npos);
+  EXPECT_NE(r.output.find("run report (tables, curves, configuration)"), std::string::npos);
   for (auto f : {"pipeline.config.toml",
                  "store.sqlite",
                  "world/oracle/world.json",
@@ -376,6 +387,13 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
             (std::vector<std::string>{"none", "+profile", "+item", "+state", "+feedback"}));
   EXPECT_NE(ab.output.find("| +feedback |"), std::string::npos) << ab.output;
   EXPECT_TRUE(fs::exists(P("run/ablate/ablate.config.toml")));
+  // `report` again now holds the benchmarks' and Table 6's tables.
+  Result rep = RunBinary("-q report --run " + P("run"));
+  ASSERT_EQ(rep.code, 0) << rep.output;
+  const std::string page2 = ReadFile(P("run/report/index.html"));
+  EXPECT_NE(page2.find("<h2>Knowledge benchmarks (Table 5)</h2>"), std::string::npos);
+  EXPECT_NE(page2.find("<td>+feedback</td>"), std::string::npos);
+  EXPECT_EQ(page2.find("Not measured in this run"), std::string::npos);
   Result ab_none = RunBinary("-q ablate --run " + P("nowhere"));
   EXPECT_EQ(ab_none.code, 1);
   EXPECT_NE(ab_none.output.find("the run has no store.sqlite"), std::string::npos)

@@ -55,6 +55,7 @@ std::unique_ptr<Command> MakeServeCommand();
 std::unique_ptr<Command> MakeBenchmarkCommand();
 std::unique_ptr<Command> MakeLaunchCommand();
 std::unique_ptr<Command> MakeAblateCommand();
+std::unique_ptr<Command> MakeReportCommand();
 // The command line after `--` of `muchator launch ... -- <command> [options]`.
 void SetLaunchTail(std::vector<std::string> tail);
 

@@ -14,6 +14,7 @@
 #include "data/ingest.h"
 #include "data/store.h"
 #include "eval/report.h"
+#include "eval/run_report.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
 #include "reward/judge_train.h"
@@ -157,6 +158,8 @@ class PipelineCommand : public Command {
     const nlohmann::json r = RunReport(o, out_ + "/report");
     std::printf("evaluation report (%lld held-out test requests, %s/report/report.md):\n%s",
                 r["requests"].get<long long>(), out_.c_str(), ReportTable(r).c_str());
+    const RunReportFiles files = WriteRunReport(out_, out_ + "/report");
+    std::printf("run report (tables, curves, configuration): %s\n", files.html.c_str());
   }
 
   // Step 8: GRPO of the SFT checkpoint with the hybrid reward, and the before/after report.

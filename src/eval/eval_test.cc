@@ -9,6 +9,7 @@
 #include "eval/baselines.h"
 #include "eval/knowledge.h"
 #include "eval/offline.h"
+#include "eval/run_report.h"
 #include "infer/checkpoint.h"
 #include "reward/ranker_train.h"
 #include "support/tiny_world.h"
@@ -228,6 +229,21 @@ TEST(EvalTest, U2iPerplexityScoresTheHeldOutItemTokens) {
   EXPECT_EQ(MeasureU2iPerplexity(ck.model, *ck.tok, w.dir + "/nohistory").tokens,
             MeasureU2iPerplexity(ck.model, *ck.tok, corpus, 0, 100000).tokens);
   EXPECT_THROW(MeasureU2iPerplexity(ck.model, *ck.tok, w.dir + "/nowhere"), Error);
+}
+
+// The report's building blocks: escaping, and a chart whose points land where the axes say.
+TEST(RunReportTest, EscapesTextAndPlacesChartPoints) {
+  EXPECT_EQ(HtmlEscape("<b a='1'>\"R&B\"</b>"),
+            "&lt;b a=&#39;1&#39;&gt;&quot;R&amp;B&quot;&lt;/b&gt;");
+  const std::string svg = LineChartSvg("loss <per> stage", "step", "loss",
+                                       {{"a", {{0, 0}, {1, 1}}}, {"b&c", {{0, 1}, {1, 0}}}});
+  EXPECT_NE(svg.find("<title>loss &lt;per&gt; stage</title>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("b&amp;c"), std::string::npos);
+  // Plot area: x 60..620, y 30 (top, max) .. 260 (bottom, min).
+  EXPECT_NE(svg.find("points='60.0,260.0 620.0,30.0 '"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("points='60.0,30.0 620.0,260.0 '"), std::string::npos) << svg;
+  EXPECT_NE(LineChartSvg("empty", "x", "y", {}).find("no data"), std::string::npos);
+  EXPECT_THROW(WriteRunReport("/nonexistent/run", "/tmp/x"), Error);
 }
 
 }  // namespace

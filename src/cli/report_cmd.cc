@@ -1,0 +1,42 @@
+// `muchator report`: a run's results as one Markdown file and one self-contained HTML page
+// (eval/run_report.h). The main job writes it at its end; run it again after `benchmark` or
+// `ablate` to add their tables.
+#include <cstdio>
+
+#include "cli/command.h"
+#include "core/file.h"
+#include "eval/run_report.h"
+
+namespace muchator::cli {
+namespace {
+
+class ReportCommand : public Command {
+ public:
+  std::string name() const override { return "report"; }
+  std::string description() const override {
+    return "Gather a run's results (evaluation, knowledge benchmarks, ablations, training and "
+           "reward curves, reward models, synthesis, every command's configuration) into "
+           "run_report.md and a self-contained index.html that opens offline";
+  }
+  void Declare(Options& opts) override {
+    opts.Add("run", &run_, "a pipeline run directory").Required();
+    opts.Add("out", &out_, "output directory (default RUN/report)");
+  }
+  int Run(const Options& opts) override {
+    if (out_.empty()) out_ = run_ + "/report";
+    MakeDirs(out_);
+    opts.WriteEffective(out_ + "/report.config.toml");
+    const RunReportFiles f = WriteRunReport(run_, out_);
+    std::printf("%d sections: wrote %s and %s\n", f.sections, f.markdown.c_str(), f.html.c_str());
+    return 0;
+  }
+
+ private:
+  std::string run_, out_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakeReportCommand() { return std::make_unique<ReportCommand>(); }
+
+}  // namespace muchator::cli
