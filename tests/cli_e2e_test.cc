@@ -386,13 +386,107 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   EXPECT_EQ(variants,
             (std::vector<std::string>{"none", "+profile", "+item", "+state", "+feedback"}));
   EXPECT_NE(ab.output.find("| +feedback |"), std::string::npos) << ab.output;
-  EXPECT_TRUE(fs::exists(P("run/ablate/ablate.config.toml")));
-  // `report` again now holds the benchmarks' and Table 6's tables.
+  EXPECT_TRUE(fs::exists(P("run/ablate/ablate.table6.config.toml")));
+  // Table 3: every system on the same requests; SFT-only and RAG trained (2 steps), the run's
+  // checkpoints reused; few-shot examples and RAG candidates lengthen the prompts.
+  Result t3r = RunBinary("-q ablate --run " + P("run") + " --table 3 --sft-steps 2 --requests 6");
+  ASSERT_EQ(t3r.code, 0) << t3r.output;
+  const auto t3 = nlohmann::json::parse(ReadFile(P("run/ablate/table3.json")));
+  std::map<std::string, nlohmann::json> t3rows;
+  std::vector<std::string> systems;
+  for (const auto& row : t3["report"]["rows"]) {
+    EXPECT_EQ(row["mode"] == "list",
+              row["system"].get<std::string>().find("bm25") == 0 || row["system"] == "popularity")
+        << row.dump();
+    if (row["mode"] != "unconstrained") systems.push_back(row["system"]);
+    t3rows[row["system"].get<std::string>() + "/" + row["mode"].get<std::string>()] = row;
+  }
+  EXPECT_EQ(systems,
+            (std::vector<std::string>{"popularity", "bm25", "bm25_rerank", "zero_shot", "few_shot",
+                                      "sft_only", "rag", "rag_rerank", "pt_sft", "full"}));
+  EXPECT_EQ(t3["report"]["requests"], 6);
+  auto prompt = [&](const std::string& system) {
+    return t3rows.at(system + "/constrained")["prompt_tokens"].get<double>();
+  };
+  EXPECT_GT(prompt("few_shot"), prompt("zero_shot") + 3 * 10);  // three example turns
+  EXPECT_GT(prompt("rag"), prompt("pt_sft") + 20 * 3);          // 20 candidates of >= 3 tokens
+  EXPECT_EQ(prompt("sft_only"), prompt("pt_sft"));
+  EXPECT_FALSE(t3rows.count("rag_rerank/unconstrained"));
+  EXPECT_EQ(prompt("rag_rerank"), prompt("rag"));
+  for (const char* slug : {"sft_only", "rag"}) {
+    EXPECT_TRUE(fs::exists(P("run/ablate/table3/") + slug + "/sft/final/model.safetensors"));
+    EXPECT_NE(ReadFile(P("run/ablate/table3/") + slug + "/ablate.stamp").find("steps=2"),
+              std::string::npos);
+  }
+  EXPECT_NE(ReadFile(P("run/ablate/table3/sft_only/ablate.stamp")).find("stage0_general"),
+            std::string::npos);
+  EXPECT_NE(t3r.output.find("| rag | constrained |"), std::string::npos) << t3r.output;
+  // Table 4 reuses Table 3's SFT-only model (same settings): not retrained.
+  const auto sft_only_time =
+      fs::last_write_time(P("run/ablate/table3/sft_only/sft/final/model.safetensors"));
+  Result t4r = RunBinary("-q ablate --run " + P("run") + " --table 4 --sft-steps 2 --requests 6");
+  ASSERT_EQ(t4r.code, 0) << t4r.output;
+  EXPECT_EQ(fs::last_write_time(P("run/ablate/table3/sft_only/sft/final/model.safetensors")),
+            sft_only_time);
+  std::vector<std::string> t4systems;
+  const auto t4 = nlohmann::json::parse(ReadFile(P("run/ablate/table4.json")));
+  for (const auto& row : t4["report"]["rows"])
+    if (row["mode"] == "constrained") t4systems.push_back(row["system"]);
+  EXPECT_EQ(t4systems, (std::vector<std::string>{"sft_only", "pt_sft", "full"}));
+  // Table 7: the run's GRPO model stands for the full reward (same steps and seed); the three
+  // others are trained with their rewards (each logs only its own reward terms).
+  Result t7r = RunBinary("-q ablate --run " + P("run") + " --table 7 --requests 6");
+  ASSERT_EQ(t7r.code, 0) << t7r.output;
+  const auto t7 = nlohmann::json::parse(ReadFile(P("run/ablate/table7.json")));
+  ASSERT_EQ(t7["variants"].size(), 4u);
+  EXPECT_EQ(t7["variants"][0]["checkpoint"], P("run/grpo/grpo/final"));
+  for (size_t v = 1; v < 4; ++v) {
+    const auto& var = t7["variants"][v];
+    EXPECT_EQ(var["training"]["steps"], 2) << var.dump();
+    const std::string log = ReadFile(var["checkpoint"].get<std::string>() + "/../log.jsonl");
+    const bool rules_only_left_out = var["rewards"] == "rel_pers=1";
+    EXPECT_EQ(log.find("\"rel_pers\"") != std::string::npos, rules_only_left_out) << var.dump();
+    EXPECT_EQ(log.find("\"format\"") != std::string::npos, !rules_only_left_out) << var.dump();
+  }
+  std::vector<std::string> t7systems;
+  for (const auto& row : t7["report"]["rows"])
+    if (row["mode"] == "constrained") t7systems.push_back(row["system"]);
+  EXPECT_EQ(t7systems,
+            (std::vector<std::string>{"sft (before RL)", "full hybrid reward", "w/o relevance",
+                                      "w/o personalisation", "w/o rules"}));
+  // The item codecs side by side: the run's codec is the run's SFT model; the other two are
+  // pre-trained (stages 1-3 from the run's stage 0) and tuned with their own item tokens.
+  Result cr = RunBinary("-q ablate --run " + P("run") +
+                        " --table codecs --pretrain-steps 2 --sft-steps 2 --requests 6");
+  ASSERT_EQ(cr.code, 0) << cr.output;
+  const auto codecs = nlohmann::json::parse(ReadFile(P("run/ablate/codecs.json")));
+  ASSERT_EQ(codecs["codecs"].size(), 3u);
+  EXPECT_EQ(codecs["codecs"][0]["codec"], "title");
+  EXPECT_EQ(codecs["codecs"][0]["checkpoint"], P("run/sft/sft/final"));
+  const int64_t title_vocab = codecs["codecs"][0]["vocab_size"];
+  const auto catalog_size = static_cast<int64_t>(
+      nlohmann::json::parse(ReadFile(P("run/sft/sft/final/codec.json")))["items"].size());
+  // atomic: a token per song; semantic: code tokens.
+  EXPECT_GE(codecs["codecs"][1]["vocab_size"].get<int64_t>(), title_vocab + catalog_size);
+  EXPECT_GT(codecs["codecs"][2]["vocab_size"].get<int64_t>(), title_vocab);
+  for (size_t c = 1; c < 3; ++c) {
+    EXPECT_TRUE(codecs["codecs"][c].contains("stage3_train_loss")) << codecs["codecs"][c].dump();
+    EXPECT_NE(ReadFile(codecs["codecs"][c]["checkpoint"].get<std::string>() + "/codec.json")
+                  .find(codecs["codecs"][c]["codec"].get<std::string>()),
+              std::string::npos);
+  }
+  EXPECT_NE(cr.output.find("| semantic | constrained |"), std::string::npos) << cr.output;
+  // `report` again now holds the benchmarks' and every ablation table.
   Result rep = RunBinary("-q report --run " + P("run"));
   ASSERT_EQ(rep.code, 0) << rep.output;
   const std::string page2 = ReadFile(P("run/report/index.html"));
   EXPECT_NE(page2.find("<h2>Knowledge benchmarks (Table 5)</h2>"), std::string::npos);
   EXPECT_NE(page2.find("<td>+feedback</td>"), std::string::npos);
+  for (const char* part :
+       {"<h2>Ablation: every system (Table 3)</h2>", "<td>few_shot</td>",
+        "<h2>Ablation: the training recipe (Table 4)</h2>", "<td>w/o personalisation</td>",
+        "<h2>Ablation: item codecs side by side</h2>"})
+    EXPECT_NE(page2.find(part), std::string::npos) << part;
   EXPECT_EQ(page2.find("Not measured in this run"), std::string::npos);
   Result ab_none = RunBinary("-q ablate --run " + P("nowhere"));
   EXPECT_EQ(ab_none.code, 1);

@@ -1,19 +1,38 @@
 // `muchator ablate`: the paper's ablation tables on a finished run of the main job, reusing its
-// checkpoints where the stages are shared. Built so far: Table 6, the user context of behaviour
-// pre-training (stage 3) against U2I perplexity.
+// checkpoints where the stages are shared and caching what it trains by configuration:
+//   Table 3  every system on the same held-out requests: popularity, BM25, BM25 + ranking-model
+//            rerank (the paper's online search baseline), the pre-trained model zero-shot and
+//            few-shot, SFT only (no music pre-training), RAG (BM25 candidates in the prompt, then
+//            SFT), pre-training + SFT, full (+ GRPO)
+//   Table 4  the training recipe: SFT only, pre-training + SFT, + RL
+//   Table 6  user context of behaviour pre-training (stage 3) -> U2I perplexity
+//   Table 7  the hybrid reward without relevance, without personalisation, without the rules
+//   codecs   beyond the paper: the item codecs (title / atomic / semantic) side by side, each
+//            pre-trained (stages 1-3 from the run's general-text checkpoint) and tuned as the run
+#include <toml++/toml.h>
+
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/rng.h"
 #include "core/threads.h"
+#include "data/store.h"
+#include "eval/baselines.h"
 #include "eval/knowledge.h"
+#include "eval/report.h"
 #include "model/qwen3.h"
+#include "rl/grpo.h"
+#include "synth/run.h"
 #include "text/tokenizer.h"
 #include "train/trainer.h"
+#include "world/oracle.h"
 
 namespace muchator::cli {
 namespace {
@@ -34,34 +53,102 @@ constexpr ContextVariant kTable6[] = {
     {"+feedback", "full", true, true, true, true},
 };
 
+// Table 7's rows: the hybrid reward with one part left out (GrpoOptions::rewards' default is the
+// full reward).
+struct RewardVariant {
+  const char* label;
+  const char* slug;
+  const char* rewards;
+};
+constexpr RewardVariant kTable7[] = {
+    {"full hybrid reward", "full", "rel_pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2"},
+    {"w/o relevance", "no_relevance", "pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2"},
+    {"w/o personalisation", "no_personalisation", "rel=1,format=0.2,fact=0.2,div=0.2,dedup=0.2"},
+    {"w/o rules", "no_rules", "rel_pers=1"},
+};
+
+// A setting of the main job that wrote the run (its pipeline.config.toml), so the variants are
+// trained as the run trained the systems they are compared with; `fallback` when the run has no
+// such file (its steps were run one by one) or no such key.
+template <typename T>
+T RunSetting(const std::string& run, const char* key, T fallback) {
+  const std::string path = run + "/pipeline.config.toml";
+  if (!FileExists(path)) return fallback;
+  try {
+    return toml::parse_file(path)[key].value_or(fallback);
+  } catch (const toml::parse_error& e) {
+    throw Error(std::string("not TOML: ") + std::string(e.description()), path,
+                "restore the file the main job wrote, or delete it to use the defaults");
+  }
+}
+
+// A variant's training is skipped when `dir` holds a finished model trained with the same
+// `config` (written last, after the model), so a re-run of `ablate` only evaluates.
+bool Cached(const std::string& dir, const std::string& model_dir, const std::string& config) {
+  const std::string stamp = dir + "/ablate.stamp";
+  return FileExists(stamp) && FileExists(model_dir + "/model.safetensors") &&
+         ReadFile(stamp) == config;
+}
+
 class AblateCommand : public Command {
  public:
   std::string name() const override { return "ablate"; }
   std::string description() const override {
-    return "The paper's ablations on a finished run, reusing its checkpoints. --table 6: "
-           "behaviour pre-training with growing user context (none, +profile, +item history, "
-           "+state, +feedback), each from the run's stage-2 checkpoint, against U2I perplexity";
+    return "The paper's ablations on a finished run of the main job, reusing its checkpoints "
+           "and caching what it trains. --table 3: every system (baselines, zero-/few-shot, SFT "
+           "only, RAG, pre-training + SFT, + GRPO) on the same held-out requests; --table 4: SFT "
+           "only / + pre-training / + RL; --table 6: behaviour pre-training with growing user "
+           "context against U2I perplexity; --table 7: GRPO without each part of the hybrid "
+           "reward (docs/metrics.md)";
   }
   void Declare(Options& opts) override {
     opts.Add("run", &run_,
-             "a pipeline run directory (store, tokenizer, corpus, pretrain/stage2_subjective)")
+             "a pipeline run directory (store, tokenizer, corpus, pretrain/, and for tables 3, 4 "
+             "and 7 uq2i/, sft/, judge/, ranker/)")
         .Required();
-    opts.Add("table", &table_, "which table (6: user context -> U2I perplexity)").OneOf({"6"});
+    opts.Add("table", &table_,
+             "which table: 3 (all systems), 4 (training recipe), 6 (user context -> U2I "
+             "perplexity), 7 (reward parts), codecs (title / atomic / semantic item codecs)")
+        .OneOf({"3", "4", "6", "7", "codecs"});
+    opts.Add("out", &out_,
+             "output directory (default RUN/ablate): table<N>.json, table<N>.md and table<N>/ "
+             "(each trained variant; the evaluation report of tables 3, 4 and 7)");
+    opts.Add("requests", &requests_,
+             "tables 3, 4, 7: held-out test requests every system answers (as the main job's "
+             "report)")
+        .Range(1, 1e9);
+    opts.Add("sft-steps", &sft_steps_,
+             "tables 3, 4: SFT steps of the SFT-only and RAG systems (0 = the run's --sft-steps)")
+        .Range(0, 1e9);
+    opts.Add("few-shot", &few_shot_,
+             "table 3: worked examples (request -> songs, from the run's UQ2I triplets) in the "
+             "few-shot prompt")
+        .Range(1, 100);
+    opts.Add("few-shot-items", &few_shot_items_, "table 3: songs per few-shot example")
+        .Range(1, 100);
+    opts.Add("rag-candidates", &rag_candidates_,
+             "table 3: BM25 candidates listed in each RAG prompt (training and answering)")
+        .Range(1, 1000);
+    opts.Add("pretrain-steps", &pretrain_steps_,
+             "codecs: steps of each music pre-training stage (0 = the run's --pretrain-steps)")
+        .Range(0, 1e9);
+    opts.Add("grpo-steps", &grpo_steps_,
+             "table 7: GRPO steps of every variant (0 = the run's --grpo-steps; the run's own "
+             "GRPO model stands for the full reward when they are equal)")
+        .Range(0, 1e9);
     opts.Add("steps", &steps_,
-             "stage-3 training steps of every variant (the main job's stage 3 takes "
+             "table 6: stage-3 training steps of every variant (the main job's stage 3 takes "
              "--pretrain-steps, 100)")
         .Range(1, 1e9);
-    opts.Add("batch-size", &batch_, "rows per step").Range(1, 1e6);
-    opts.Add("seq-len", &seq_len_, "tokens per row").Range(16, 1e6);
+    opts.Add("batch-size", &batch_, "table 6: rows per step").Range(1, 1e6);
+    opts.Add("seq-len", &seq_len_, "table 6: tokens per row").Range(16, 1e6);
     opts.Add("u2i-docs", &u2i_docs_,
-             "held-out documents scored per variant (0 = all; without item history each held-out "
-             "event is its own document, so the default scores every listener)")
+             "table 6: held-out documents scored per variant (0 = all; without item history each "
+             "held-out event is its own document, so the default scores every listener)")
         .Range(0, 1e9);
-    opts.Add("u2i-context", &u2i_context_, "tokens of each held-out document kept, from its end")
+    opts.Add("u2i-context", &u2i_context_,
+             "table 6: tokens of each held-out document kept, from its end")
         .Range(16, 1e7);
-    opts.Add("out", &out_,
-             "output directory (default RUN/ablate): table6.json, table6.md, "
-             "table6/<variant>/ (corpus, stage3_behaviour/final)");
     opts.Add("seed", &seed_, "training seed").Range(0, 9e18);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
   }
@@ -69,19 +156,280 @@ class AblateCommand : public Command {
   int Run(const Options& opts) override {
     SetupThreads(static_cast<int>(threads_));
     if (out_.empty()) out_ = run_ + "/ablate";
+    MakeDirs(out_);
+    opts.WriteEffective(out_ + "/ablate.table" + table_ + ".config.toml");
+    if (table_ == "6") return Table6();
+    if (table_ == "7") return Table7();
+    if (table_ == "codecs") return Codecs();
+    return SystemsTable(table_ == "3");
+  }
+
+ private:
+  void Need(std::initializer_list<std::string> paths, const std::string& what_to_do) const {
+    for (const std::string& need : paths)
+      if (!FileExists(need))
+        throw Error("the run has no " + need.substr(run_.size() + 1), need, what_to_do);
+  }
+
+  // The evaluation report of `o` into out_/<stem>/ (stem: table<N>, or the table's name), with the
+  // table's own Markdown: `intro` above the report's table.
+  void WriteTable(const std::string& n, ReportOptions o, const std::string& intro,
+                  nlohmann::json extra) {
+    const std::string stem = std::isdigit(static_cast<unsigned char>(n[0])) ? "table" + n : n,
+                      path = out_ + "/" + stem;
+    const RunLayout run = ReadRunLayout(run_);
+    o.store = run.store;
+    o.world_dir = run.world;
+    o.judge_dir = run.judge;
+    o.ranker_dir = run.ranker;
+    o.requests = static_cast<int>(requests_);
+    const nlohmann::json report = RunReport(o, path);
+    extra["table"] = n;
+    extra["run"] = run_;
+    extra["report"] = report;
+    WriteFileAtomic(path + ".json", extra.dump(2) + "\n");
+    const std::string md = intro + "\n\n" + std::to_string(report["requests"].get<int64_t>()) +
+                           " held-out test requests; metrics in docs/metrics.md.\n\n" +
+                           ReportTable(report);
+    WriteFileAtomic(path + ".md", md);
+    std::printf("%s\nwrote %s.json and %s.md\n", md.c_str(), path.c_str(), path.c_str());
+  }
+
+  // SFT as the main job runs it (its step 7), with --sft-steps when given.
+  SftOptions RunSftOptions() const {
+    SftOptions so;
+    so.train.steps = sft_steps_ > 0 ? sft_steps_ : RunSetting<int64_t>(run_, "sft-steps", 100);
+    so.train.eval_every = so.train.ckpt_every = so.train.steps;
+    so.train.warmup_steps = std::max<int64_t>(1, so.train.steps / 10);
+    so.train.bf16 = RunSetting(run_, "bf16", true);
+    so.train.seed = static_cast<uint64_t>(seed_);
+    return so;
+  }
+
+  // The item codecs side by side: each codec's corpus from the run's store and tokenizer, music
+  // pre-training stages 1-3 from the run's general-text (stage 0) checkpoint - its vocabulary
+  // grown by the codec's item tokens - then SFT on the run's triplets; the run's own codec is
+  // the run's SFT model (the same recipe). Each SFT model answers the same requests.
+  int Codecs() {
+    const std::string base = run_ + "/pretrain/stage0_general/final",
+                      triplets = run_ + "/uq2i/triplets.jsonl";
+    Need({run_ + "/store.sqlite", run_ + "/tokenizer/tokenizer.json",
+          run_ + "/corpus/corpus_summary.json", base + "/model.safetensors", triplets,
+          run_ + "/sft/sft/final/model.safetensors"},
+         "run the main job first (`muchator pipeline --out " + run_ +
+             "` with --pretrain-steps and --sft-steps > 0)");
+    const std::string run_codec =
+        json::parse(ReadFile(run_ + "/corpus/corpus_summary.json")).at("codec").get<std::string>();
+    const SftOptions so = RunSftOptions();
+    TrainOptions to;  // as the main job's step 5
+    to.steps =
+        pretrain_steps_ > 0 ? pretrain_steps_ : RunSetting<int64_t>(run_, "pretrain-steps", 100);
+    to.bf16 = so.train.bf16;
+    to.seed = static_cast<uint64_t>(seed_);
+    to.warmup_steps = std::max<int64_t>(1, to.steps / 10);
+    to.eval_every = to.ckpt_every = std::max<int64_t>(1, to.steps / 2);
+    Store store(run_ + "/store.sqlite");
+    ReportOptions ro;
+    ro.baselines = {};
+    nlohmann::json rows = nlohmann::json::array();
+    for (const std::string codec : {"title", "atomic", "semantic"}) {
+      nlohmann::json row = {{"codec", codec}};
+      std::string model;
+      const std::string dir = out_ + "/codecs/" + codec;
+      if (codec == run_codec) {
+        model = run_ + "/sft/sft/final";
+        row["reused"] = model;
+      } else {
+        model = dir + "/sft/sft/final";
+        const std::string config = "init=" + base + "\npretrain_steps=" + std::to_string(to.steps) +
+                                   "\nsft_steps=" + std::to_string(so.train.steps) +
+                                   "\nseed=" + std::to_string(seed_) + "\n";
+        if (Cached(dir, model, config)) {
+          spdlog::info("codec {}: reusing {}", codec, model);
+          row["reused"] = model;
+        } else {
+          spdlog::info("codec {}: corpus, pre-training stages 1-3 ({} steps each) and SFT into {}",
+                       codec, to.steps, dir);
+          CorpusOptions co;
+          co.seed = static_cast<uint64_t>(seed_);
+          RunCorpus(run_ + "/store.sqlite", run_ + "/tokenizer", codec, dir + "/corpus", co);
+          const auto results = RunCurriculum(
+              dir + "/corpus", {"stage1_objective", "stage2_subjective", "stage3_behaviour"},
+              /*mixed=*/false, dir + "/pretrain", base, "", to, /*resume=*/false);
+          row["stage3_train_loss"] = results.back().final_loss;
+          RunSft(store, dir + "/pretrain/stage3_behaviour/final", triplets, dir + "/sft", nullptr,
+                 so, {}, /*check_before=*/false);
+          WriteFileAtomic(dir + "/ablate.stamp", config);
+        }
+      }
+      row["checkpoint"] = model;
+      row["vocab_size"] = Tokenizer::Load(model + "/tokenizer.json")->vocab_size();
+      ro.checkpoints.emplace_back(codec, model);
+      rows.push_back(row);
+    }
+    WriteTable("codecs", ro,
+               "Item codecs: music pre-training (stages 1-3, " + std::to_string(to.steps) +
+                   " steps each, from the run's stage-0 checkpoint) and SFT (" +
+                   std::to_string(so.train.steps) + " steps) with each codec; the run's codec (" +
+                   run_codec + ") is the run's own SFT model.",
+               {{"codecs", rows}});
+    return 0;
+  }
+
+  // Tables 3 and 4: the systems side by side (Table 4 is the training-recipe subset).
+  int SystemsTable(bool all) {
+    const std::string n = all ? "3" : "4", base = run_ + "/pretrain/stage0_general/final",
+                      pretrained = run_ + "/pretrain/stage3_behaviour/final",
+                      triplets = run_ + "/uq2i/triplets.jsonl";
+    const std::string todo = "run the main job first (`muchator pipeline --out " + run_ +
+                             "` with --pretrain-steps and --sft-steps > 0)";
+    Need({run_ + "/store.sqlite", base + "/model.safetensors", pretrained + "/model.safetensors",
+          triplets, run_ + "/sft/sft/final/model.safetensors"},
+         todo);
+    Store store(run_ + "/store.sqlite");
+    const SftOptions so = RunSftOptions();
+    const Catalog catalog = Catalog::FromCodecFile(pretrained + "/codec.json");
+    // SFT's held-out users are not shown as examples either.
+    const std::function<bool(const std::string&)> trained_user = [&](const std::string& user) {
+      return HashString(user) % 100 >= static_cast<uint64_t>(so.heldout_users_percent);
+    };
+    const auto retrieve = RetrievedCandidates({&store, &catalog, nullptr}, rag_candidates_);
+    // Trains one SFT variant unless cached; returns its final checkpoint.
+    auto sft = [&](const std::string& slug, const std::string& init, bool rag) {
+      const std::string dir = out_ + "/table3/" + slug, final = dir + "/sft/final";
+      const std::string config = "init=" + init + "\nsteps=" + std::to_string(so.train.steps) +
+                                 "\nseed=" + std::to_string(seed_) + "\nrag_candidates=" +
+                                 (rag ? std::to_string(rag_candidates_) : "0") + "\n";
+      if (Cached(dir, final, config)) {
+        spdlog::info("{}: reusing {}", slug, final);
+        return final;
+      }
+      spdlog::info("{}: SFT ({} steps) from {} into {}", slug, so.train.steps, init, dir);
+      SftOptions o = so;
+      if (rag) o.extras = retrieve;
+      RunSft(store, init, triplets, dir, nullptr, o, {}, /*check_before=*/false);
+      WriteFileAtomic(dir + "/ablate.stamp", config);
+      return final;
+    };
+    ReportOptions ro;
+    ro.baselines = {};
+    nlohmann::json systems = nlohmann::json::array();
+    auto add = [&](const std::string& name, const std::string& dir, const std::string& what) {
+      ro.checkpoints.emplace_back(name, dir);
+      systems.push_back({{"system", name}, {"checkpoint", dir}, {"what", what}});
+    };
+    if (all) {
+      ro.baselines = {"popularity", "bm25"};
+      if (FileExists(run_ + "/ranker/ranker.json")) ro.baselines.push_back("bm25_rerank");
+      add("zero_shot", pretrained, "the music pre-trained model, prompted with the request alone");
+      add("few_shot", pretrained,
+          "the same, with " + std::to_string(few_shot_) + " worked examples before the request");
+      PromptExtras examples;
+      examples.examples = FewShotExamples(triplets, catalog, static_cast<int>(few_shot_),
+                                          static_cast<int>(few_shot_items_),
+                                          static_cast<uint64_t>(seed_), trained_user);
+      ro.extras["few_shot"] = [examples](const EvalRequest&) { return examples; };
+    }
+    add("sft_only", sft("sft_only", base, false),
+        "SFT of the general-text model (stage 0, no music pre-training)");
+    if (all) {
+      add("rag", sft("rag", pretrained, true),
+          "SFT of the pre-trained model with BM25's best " + std::to_string(rag_candidates_) +
+              " songs in every prompt, answering with them");
+      ro.extras["rag"] = [&retrieve](const EvalRequest& r) { return retrieve(r); };
+      // The same model made to choose among the candidates only: the LLM as the reranker of
+      // the search system's list.
+      add("rag_rerank", ro.checkpoints.back().second,
+          "the RAG model, its constrained answer limited to the " +
+              std::to_string(rag_candidates_) + " candidates in its prompt");
+      ro.extras["rag_rerank"] = ro.extras["rag"];
+      ro.only_candidates.insert("rag_rerank");
+    }
+    add("pt_sft", run_ + "/sft/sft/final", "the run's SFT of the music pre-trained model");
+    if (FileExists(run_ + "/grpo/grpo/final/model.safetensors"))
+      add("full", run_ + "/grpo/grpo/final", "the run's GRPO model (pre-training + SFT + RL)");
+    else
+      spdlog::warn("the run has no GRPO model: the table has no +RL row");
+    const std::string intro =
+        all ? "Table 3: every system on the same requests (SFT-only and RAG trained " +
+                  std::to_string(so.train.steps) + " steps on the run's UQ2I triplets)."
+            : "Table 4: the training recipe - SFT only (" + std::to_string(so.train.steps) +
+                  " steps from the general-text model), music pre-training + SFT, + RL.";
+    WriteTable(n, ro, intro,
+               {{"systems", systems},
+                {"sft_steps", so.train.steps},
+                {"few_shot", few_shot_},
+                {"rag_candidates", rag_candidates_}});
+    return 0;
+  }
+
+  // Table 7: GRPO from the run's SFT model with one part of the hybrid reward left out.
+  int Table7() {
+    const std::string sft = run_ + "/sft/sft/final";
+    const std::string todo = "run the main job first (`muchator pipeline --out " + run_ +
+                             "` with --sft-steps > 0; both reward models are needed)";
+    Need({run_ + "/store.sqlite", sft + "/model.safetensors", run_ + "/judge/judge.json",
+          run_ + "/ranker/ranker.json"},
+         todo);
+    const int64_t run_steps = RunSetting<int64_t>(run_, "grpo-steps", 20),
+                  steps = grpo_steps_ > 0 ? grpo_steps_ : run_steps;
+    GrpoRunOptions go;
+    go.grpo.steps = steps;
+    go.grpo.constrained = RunSetting(run_, "grpo-constrained", true);
+    go.grpo.train.seed = static_cast<uint64_t>(seed_);
+    go.judge_dir = run_ + "/judge";
+    go.ranker_dir = run_ + "/ranker";
+    if (FileExists(run_ + "/world/oracle/world.json")) go.world_dir = run_ + "/world";
+    go.eval_requests = 0;  // the table's report evaluates every variant on the same requests
+    Store store(run_ + "/store.sqlite");
+    ReportOptions ro;
+    ro.baselines = {};
+    ro.checkpoints.emplace_back("sft (before RL)", sft);
+    nlohmann::json rows = nlohmann::json::array();
+    for (const RewardVariant& v : kTable7) {
+      const std::string dir = out_ + "/table7/" + v.slug, final = dir + "/grpo/final";
+      std::string model = final;
+      nlohmann::json row = {{"variant", v.label}, {"rewards", v.rewards}, {"steps", steps}};
+      const std::string config = "init=" + sft + "\nsteps=" + std::to_string(steps) +
+                                 "\nseed=" + std::to_string(seed_) + "\nrewards=" + v.rewards +
+                                 "\nconstrained=" + std::to_string(go.grpo.constrained) + "\n";
+      if (std::string(v.slug) == "full" && steps == run_steps &&
+          seed_ == RunSetting<int64_t>(run_, "seed", 1) &&
+          FileExists(run_ + "/grpo/grpo/final/model.safetensors")) {
+        model = run_ + "/grpo/grpo/final";  // the main job's GRPO used the full reward
+        row["reused"] = model;
+      } else if (Cached(dir, final, config)) {
+        spdlog::info("{}: reusing {}", v.label, final);
+        row["reused"] = final;
+      } else {
+        spdlog::info("table 7 {}: GRPO {} steps with rewards {} into {}", v.label, steps, v.rewards,
+                     dir);
+        GrpoRunOptions o = go;
+        o.grpo.rewards = v.rewards;
+        row["training"] = RunGrpo(store, sft, dir, o)["training"];
+        WriteFileAtomic(dir + "/ablate.stamp", config);
+      }
+      row["checkpoint"] = model;
+      ro.checkpoints.emplace_back(v.label, model);
+      rows.push_back(row);
+    }
+    WriteTable("7", ro,
+               "Table 7: GRPO (" + std::to_string(steps) +
+                   " steps from the run's SFT model) with each part of the hybrid reward left "
+                   "out; the SFT model before RL for reference.",
+               {{"variants", rows}});
+    return 0;
+  }
+
+  int Table6() {
     const std::string store = run_ + "/store.sqlite",
                       start = run_ + "/pretrain/stage2_subjective/final";
-    for (const std::string& need :
-         {store, run_ + "/tokenizer/tokenizer.json", run_ + "/corpus/corpus_summary.json",
-          start + "/model.safetensors"})
-      if (!FileExists(need))
-        throw Error("the run has no " + need.substr(run_.size() + 1), need,
-                    "run the main job first (`muchator pipeline --out " + run_ +
-                        "`, with --pretrain-steps > 0)");
+    Need({store, run_ + "/tokenizer/tokenizer.json", run_ + "/corpus/corpus_summary.json",
+          start + "/model.safetensors"},
+         "run the main job first (`muchator pipeline --out " + run_ +
+             "`, with --pretrain-steps > 0)");
     const std::string codec =
         json::parse(ReadFile(run_ + "/corpus/corpus_summary.json")).at("codec").get<std::string>();
-    MakeDirs(out_);
-    opts.WriteEffective(out_ + "/ablate.config.toml");
     TrainOptions to;
     to.steps = steps_;
     to.batch_size = batch_;
@@ -126,7 +474,7 @@ class AblateCommand : public Command {
       spdlog::info("{}: U2I perplexity {:.3f} per item token, {:.0f} s", v.label, u.perplexity,
                    secs);
     }
-    const json report = {{"table", 6},      {"run", run_},    {"start", start},
+    const json report = {{"table", "6"},    {"run", run_},    {"start", start},
                          {"steps", steps_}, {"codec", codec}, {"rows", rows}};
     WriteFileAtomic(out_ + "/table6.json", report.dump(2) + "\n");
     std::string md =
@@ -147,8 +495,9 @@ class AblateCommand : public Command {
     return 0;
   }
 
- private:
-  std::string run_, out_, table_ = "6";
+  std::string run_, out_, table_ = "3";
+  int64_t requests_ = 100, sft_steps_ = 0, few_shot_ = 3, few_shot_items_ = 5, rag_candidates_ = 20,
+          grpo_steps_ = 0, pretrain_steps_ = 0;
   int64_t steps_ = 100, batch_ = 8, seq_len_ = 256, u2i_docs_ = 0, u2i_context_ = 256, seed_ = 1,
           threads_ = 0;
 };

@@ -3,14 +3,17 @@
 #include <algorithm>
 #include <numeric>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/error.h"
+#include "core/file.h"
+#include "core/rng.h"
 #include "core/strings.h"
 #include "data/store.h"
+#include "retrieval/bm25.h"
 #include "reward/hybrid.h"
 #include "reward/judge.h"
 #include "reward/ranker.h"
-#include "retrieval/bm25.h"
 
 namespace muchator {
 namespace {
@@ -81,6 +84,55 @@ std::unique_ptr<Recommender> MakeBaseline(const std::string& name, const Baselin
   if (name == "bm25") return std::make_unique<Bm25Search>(deps, false);
   if (name == "bm25_rerank") return std::make_unique<Bm25Search>(deps, true);
   throw Error("unknown baseline '" + name + "'", "", "use one of: " + JoinStrings(BaselineNames(), ", "));
+}
+
+std::function<PromptExtras(const EvalRequest&)> RetrievedCandidates(const BaselineDeps& deps,
+                                                                    int k) {
+  std::shared_ptr<Recommender> bm25 = MakeBaseline("bm25", deps);
+  return [bm25, k](const EvalRequest& r) {
+    PromptExtras e;
+    e.candidates = bm25->Recommend(r, UserContext{}, k);  // BM25 reads the query alone
+    return e;
+  };
+}
+
+std::vector<FewShotExample> FewShotExamples(const std::string& triplets_path,
+                                            const Catalog& catalog, int n, int items, uint64_t seed,
+                                            const std::function<bool(const std::string&)>& keep) {
+  struct Candidate {
+    std::string user;
+    FewShotExample example;
+  };
+  std::vector<Candidate> all;
+  LineReader reader(triplets_path);
+  std::string line;
+  int64_t line_no = 0;
+  while (reader.Next(line)) {
+    ++line_no;
+    try {
+      const auto t = nlohmann::json::parse(line);
+      Candidate c{t.at("user").get<std::string>(), {t.at("query").get<std::string>(), {}}};
+      if (keep && !keep(c.user)) continue;
+      for (const auto& id : t.at("items")) {
+        const int i = catalog.Find(id.get<std::string>());
+        if (i >= 0 && static_cast<int>(c.example.items.size()) < items)
+          c.example.items.push_back(i);
+      }
+      if (!c.example.items.empty()) all.push_back(std::move(c));
+    } catch (const std::exception& e) {
+      throw Error(std::string("not a UQ2I triplet: ") + e.what(),
+                  triplets_path + ":" + std::to_string(line_no),
+                  "use a triplets file written by `muchator synth-uq2i`");
+    }
+  }
+  Rng rng(seed);
+  rng.Shuffle(all);
+  std::vector<FewShotExample> out;
+  std::unordered_set<std::string> users;
+  for (auto& c : all)
+    if (static_cast<int>(out.size()) < n && users.insert(c.user).second)
+      out.push_back(std::move(c.example));
+  return out;
 }
 
 nlohmann::json EvaluateBaseline(Recommender& system, Store& store, const Catalog& catalog,

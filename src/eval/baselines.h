@@ -7,6 +7,7 @@
 //                personalisation ranking model for the listener's context, best k
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,18 @@ struct BaselineDeps {
 std::vector<std::string> BaselineNames();
 // Throws Error naming the known baselines for an unknown name, or the missing dependency.
 std::unique_ptr<Recommender> MakeBaseline(const std::string& name, const BaselineDeps& deps);
+
+// The prompted-LLM systems' prompt additions (docs/metrics.md, "Baselines"):
+// RAG - the `bm25` baseline's best k songs for each request's query, listed in its prompt (the
+// returned function owns the index);
+std::function<PromptExtras(const EvalRequest&)> RetrievedCandidates(const BaselineDeps& deps,
+                                                                    int k);
+// few-shot - n worked examples, the same for every request: the first triplets (after a seeded
+// shuffle) of a UQ2I triplets file whose users `keep` accepts, one per user, each with its
+// first `items` songs that are catalog items. Throws Error (file, line) for a malformed line.
+std::vector<FewShotExample> FewShotExamples(const std::string& triplets_path,
+                                            const Catalog& catalog, int n, int items, uint64_t seed,
+                                            const std::function<bool(const std::string&)>& keep);
 
 // ScoreAnswers of the baseline's lists for `requests`.
 nlohmann::json EvaluateBaseline(Recommender& system, Store& store, const Catalog& catalog,

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/threads.h"
 #include "corpus/builders.h"
 #include "eval/baselines.h"
@@ -90,6 +91,47 @@ TEST(EvalTest, ScoresKnownListsAndRerankingRaisesPersonalization) {
               mr.dump().c_str());
   EXPECT_GT(mr["personalization"].get<double>(), mb["personalization"].get<double>());
   EXPECT_THROW(MakeBaseline("nope", deps), Error);
+
+  // RAG's candidates are BM25's list for the request; few-shot examples come from a triplets
+  // file: n distinct users that `keep` accepts, each with at most `items` catalog songs, the same
+  // for the same seed; a malformed line names its file and line.
+  const auto retrieve = RetrievedCandidates(deps, 7);
+  EXPECT_EQ(retrieve(requests[0]).candidates, bm25->Recommend(requests[0], {}, 7));
+  EXPECT_TRUE(retrieve(requests[0]).examples.empty());
+  const std::string triplets = w.dir + "/fewshot.jsonl";
+  {
+    std::string lines;
+    for (int u = 0; u < 6; ++u)
+      for (int k = 0; k < 2; ++k)
+        lines += nlohmann::json({{"user", "u" + std::to_string(u)},
+                                 {"query", "query " + std::to_string(u) + "." + std::to_string(k)},
+                                 {"items",
+                                  {"missing", catalog.items[u].id, catalog.items[u + 1].id,
+                                   catalog.items[u + 2].id}}})
+                     .dump() +
+                 "\n";
+    WriteFileAtomic(triplets, lines);
+  }
+  const auto keep = [](const std::string& user) { return user != "u0"; };
+  const auto ex = FewShotExamples(triplets, catalog, 3, 2, 5, keep);
+  ASSERT_EQ(ex.size(), 3u);
+  std::set<std::string> users;
+  for (const auto& e : ex) {
+    ASSERT_EQ(e.items.size(), 2u);  // the unknown id is skipped, the cap holds
+    const int u = e.query[6] - '0';
+    users.insert(std::to_string(u));
+    EXPECT_NE(u, 0);
+    EXPECT_EQ(e.items[0], catalog.Find(catalog.items[u].id));
+  }
+  EXPECT_EQ(users.size(), 3u);
+  EXPECT_EQ(FewShotExamples(triplets, catalog, 3, 2, 5, keep)[0].query, ex[0].query);
+  WriteFileAtomic(triplets, "{\"user\": \"u1\"}\n");
+  try {
+    FewShotExamples(triplets, catalog, 3, 2, 5, keep);
+    ADD_FAILURE() << "a line without a query must fail";
+  } catch (const Error& e) {
+    EXPECT_NE(FormatError(e).find("fewshot.jsonl:1"), std::string::npos) << FormatError(e);
+  }
 }
 
 // The Table 5 questions are well formed (the right option is right by the data and the
@@ -168,6 +210,36 @@ TEST(EvalTest, KnowledgeQuestionsAndOptionScoring) {
   two[0].answer = 2;
   EXPECT_DOUBLE_EQ(KnowledgeAccuracy(two, scores)[qs[0].kind]["acc"].get<double>(), 0.0);
   EXPECT_DOUBLE_EQ(KnowledgeAccuracy(two, scores)[qs[0].kind]["acc_norm"].get<double>(), 1.0);
+}
+
+// Prompt extras reach the prompts (their length is reported), and with only_candidates every
+// constrained answer is drawn from its request's candidates: the same 10 for every request give
+// each request exactly those 10, so the coverage is 10 / catalog.
+TEST(EvalTest, ExtrasLengthenPromptsAndOnlyCandidatesLimitsTheAnswers) {
+  SetupThreads(1);
+  testing::TinyWorld w("extras", 4);
+  Checkpoint ck = LoadCheckpoint(w.MakeCheckpoint("ck", 4));
+  const std::vector<EvalRequest> requests = RequestsFromStore(*w.store, "test", 4);
+  ASSERT_EQ(requests.size(), 4u);
+  OfflineEvalOptions o;
+  o.history = 2;
+  o.unconstrained = false;
+  const auto plain = EvaluateOffline(*w.store, ck, requests, {}, o);
+  const std::vector<int> fixed = {3, 14, 15, 92, 65, 35, 89, 79, 32, 38};
+  o.extras = [&](const EvalRequest&) {
+    PromptExtras e;
+    e.candidates = fixed;
+    return e;
+  };
+  const auto listed = EvaluateOffline(*w.store, ck, requests, {}, o);
+  EXPECT_GT(listed["constrained"]["prompt_tokens"].get<double>(),
+            plain["constrained"]["prompt_tokens"].get<double>() + 10 * 3);
+  o.only_candidates = true;
+  const auto only = EvaluateOffline(*w.store, ck, requests, {}, o);
+  EXPECT_DOUBLE_EQ(only["constrained"]["diversity"].get<double>(),
+                   10.0 / static_cast<double>(ck.catalog.items.size()));
+  EXPECT_DOUBLE_EQ(only["constrained"]["entries"].get<double>(), 10.0);
+  EXPECT_GT(plain["constrained"]["diversity"].get<double>(), 0.0);
 }
 
 // U2I perplexity: the item tokens of the held-out tail only (not feedback, not context), scored

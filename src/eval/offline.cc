@@ -159,8 +159,16 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   if (!ck.codec || !ck.grammar) throw Error("evaluation needs the checkpoint's codec.json");
   if (requests.empty()) throw Error("no requests to evaluate", store.path(), "check the split or the triplets file");
   std::vector<std::vector<int>> prompts;
-  for (const auto& ctx : Contexts(store, ck.catalog, requests, o.history))
-    prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, ctx, requests[prompts.size()].query, o.history).ids);
+  double prompt_tokens = 0;
+  std::vector<PromptExtras> all_extras;
+  for (const auto& ctx : Contexts(store, ck.catalog, requests, o.history)) {
+    const EvalRequest& q = requests[prompts.size()];
+    const PromptExtras& extras = all_extras.emplace_back(o.extras ? o.extras(q) : PromptExtras{});
+    prompts.push_back(
+        RenderPrompt(*ck.tok, *ck.codec, ctx, q.query, o.history, nullptr, &extras).ids);
+    prompt_tokens += static_cast<double>(prompts.back().size());
+  }
+  prompt_tokens /= static_cast<double>(prompts.size());
   EngineOptions eo;
   eo.max_batch = o.max_batch;
   Engine engine(ck.model, *ck.tok, ck.grammar.get(), eo);
@@ -177,6 +185,13 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
         ConstraintOptions c;
         c.allow_sentence = false;
         c.num_items = o.list_size;
+        if (o.only_candidates) {  // every catalog item but this request's candidates is banned
+          std::vector<char> allowed(ck.catalog.items.size(), 0);
+          for (const int item : all_extras[reqs.size()].candidates)
+            allowed[static_cast<size_t>(item)] = 1;
+          for (size_t i = 0; i < allowed.size(); ++i)
+            if (!allowed[i]) c.banned_items.push_back(static_cast<int>(i));
+        }
         r.constraint = c;
       }
       reqs.push_back(std::move(r));
@@ -186,7 +201,9 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, res.tokens);
       answers.push_back({a.items, a.invalid_items, a.well_formed()});
     }
-    out[constrained ? "constrained" : "unconstrained"] = ScoreAnswers(store, ck.catalog, requests, answers, judges, o);
+    nlohmann::json m = ScoreAnswers(store, ck.catalog, requests, answers, judges, o);
+    m["prompt_tokens"] = prompt_tokens;
+    out[constrained ? "constrained" : "unconstrained"] = std::move(m);
   }
   return out;
 }

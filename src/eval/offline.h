@@ -12,6 +12,7 @@
 
 #include "data/entities.h"
 #include "infer/checkpoint.h"
+#include "text/chat.h"
 
 namespace muchator {
 
@@ -54,6 +55,12 @@ struct OfflineEvalOptions {
   int max_new_tokens = 200;  // unconstrained answers
   bool constrained = true, unconstrained = true;
   int max_batch = 16;  // sequences decoded together
+  // The prompted-LLM systems' additions to each request's prompt (few-shot examples, retrieved
+  // candidates); unset = the plain prompt.
+  std::function<PromptExtras(const EvalRequest&)> extras;
+  // Constrained answers may list only the request's extras.candidates (the LLM ranks what the
+  // retriever found).
+  bool only_candidates = false;
 };
 
 // One system's answer to one request: the catalog items listed (indexes, in order), the entries
@@ -76,7 +83,8 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
 //   all answers / catalog size); with the judge: relevance (share of entries judged relevant;
 //   non-catalog entries are not); with the ranking model: personalization (mean 0-10 score of
 //   entries; non-catalog ones 0); with the oracle: relevance_at_10 (relevant catalog entries /
-//   max(entries, list_size)) and utility (mean oracle utility of the catalog items listed).
+//   max(entries, list_size)) and utility (mean oracle utility of the catalog items listed);
+//   and prompt_tokens (mean prompt length: the cost of o.extras).
 nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const EvalRequest> requests,
                                const EvalJudges& judges, const OfflineEvalOptions& o);
 

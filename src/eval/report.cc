@@ -28,6 +28,7 @@ const std::pair<const char*, const char*> kColumns[] = {
     {"utility", "Oracle utility"},
     {"ndcg_at_10", "nDCG@10"},
     {"recall_at_10", "Recall@10"},
+    {"prompt_tokens", "Prompt tokens"},
 };
 
 }  // namespace
@@ -116,7 +117,10 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
     spdlog::info("report: {} ({}) on {} requests", name, dir, requests.size());
     const auto t = Clock::now();
     Checkpoint ck = LoadCheckpoint(dir);
-    const nlohmann::json r = EvaluateOffline(store, ck, requests, judges, o.eval);
+    OfflineEvalOptions eo = o.eval;
+    if (auto it = o.extras.find(name); it != o.extras.end()) eo.extras = it->second;
+    if (o.only_candidates.count(name)) eo.only_candidates = true, eo.unconstrained = false;
+    const nlohmann::json r = EvaluateOffline(store, ck, requests, judges, eo);
     const double seconds = std::chrono::duration<double>(Clock::now() - t).count();
     for (const char* mode : {"constrained", "unconstrained"})
       if (r.contains(mode)) add(name, mode, r[mode], seconds);

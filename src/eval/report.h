@@ -3,7 +3,10 @@
 // requests and is scored by ScoreAnswers; the result is report.json and a Markdown table.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +34,11 @@ struct ReportOptions {
   std::string split = "test";  // queries of this split with a user
   int requests = 100;          // at most this many (0 = all)
   OfflineEvalOptions eval;
+  // Prompt additions of some checkpoint systems (few-shot, RAG), by system name.
+  std::map<std::string, std::function<PromptExtras(const EvalRequest&)>> extras;
+  // Systems answering only constrained, from their prompt's candidates (OfflineEvalOptions::
+  // only_candidates).
+  std::set<std::string> only_candidates;
 };
 
 // Runs every system, writes out_dir/report.json and out_dir/report.md, returns the report:

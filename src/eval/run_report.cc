@@ -118,12 +118,12 @@ class Writer {
   int sections_ = 0;
 };
 
-void Evaluation(const std::string& run, Writer& w) {
-  const std::string path = run + "/report/report.json";
-  if (!FileExists(path)) return;
-  const json r = ReadJson(path);
-  w.Section("Held-out requests: baselines and checkpoints");
-  w.Para(std::to_string(r.value("requests", 0)) + " requests of the '" + r.value("split", "") +
+// An evaluation report's rows (report.json of `evaluate`, or an ablation table's "report") as a
+// table and oracle relevance@10 bars.
+void EvaluationTable(const json& r, const std::string& title, const std::string& intro, Writer& w) {
+  w.Section(title);
+  w.Para(intro + " " + std::to_string(r.value("requests", 0)) + " requests of the '" +
+         r.value("split", "") +
          "' split; learned metrics (judge, ranking model) beside the oracle's truth "
          "(docs/metrics.md defines every column).");
   Table t{{"system", "decoding", "Personalization", "Relevance (judge)", "Diversity", "Factuality",
@@ -157,6 +157,12 @@ void Evaluation(const std::string& run, Writer& w) {
   w.Chart(svg + "</svg>");
 }
 
+void Evaluation(const std::string& run, Writer& w) {
+  const std::string path = run + "/report/report.json";
+  if (FileExists(path))
+    EvaluationTable(ReadJson(path), "Held-out requests: baselines and checkpoints", "", w);
+}
+
 void Knowledge(const std::string& run, Writer& w) {
   const std::string path = run + "/benchmarks/knowledge.json";
   if (!FileExists(path)) {
@@ -182,6 +188,42 @@ void Knowledge(const std::string& run, Writer& w) {
 }
 
 void Ablations(const std::string& run, Writer& w) {
+  const std::pair<const char*, const char*> kTables[] = {
+      {"3", "Ablation: every system (Table 3)"},
+      {"4", "Ablation: the training recipe (Table 4)"},
+      {"7", "Ablation: parts of the hybrid reward (Table 7)"},
+      {"codecs", "Ablation: item codecs side by side"}};
+  for (const auto& [n, title] : kTables) {
+    const std::string p = run + "/ablate/" + (n[0] == 'c' ? "" : "table") + n + ".json";
+    if (!FileExists(p)) {
+      w.Section(title);
+      w.Para(std::string("Not measured in this run: `muchator ablate --run ") + run + " --table " +
+             n + "` writes it.");
+      continue;
+    }
+    const json a = ReadJson(p);
+    std::string intro;
+    for (const auto& s : a.value("systems", json::array()))
+      intro += s.value("system", "") + ": " + s.value("what", "") + ". ";
+    EvaluationTable(a["report"], title, intro, w);
+    if (a.contains("codecs")) {  // what each codec costs
+      Table t{{"codec", "vocabulary", "stage-3 train loss"}, {}};
+      for (const auto& c : a["codecs"])
+        t.rows.push_back({c.value("codec", ""), Cell(c, "vocab_size", 0),
+                          c.contains("stage3_train_loss") ? Cell(c, "stage3_train_loss") : "-"});
+      w.Add(t);
+    }
+    if (a.contains("variants")) {  // Table 7: what each variant optimised
+      Table t{{"variant", "rewards", "GRPO steps", "reward, first step", "reward, last step"}, {}};
+      for (const auto& v : a["variants"]) {
+        const bool trained = v.contains("training");
+        t.rows.push_back({v.value("variant", ""), v.value("rewards", ""), Cell(v, "steps", 0),
+                          trained ? Cell(v["training"]["first"], "reward_mean") : "-",
+                          trained ? Cell(v["training"]["last"], "reward_mean") : "-"});
+      }
+      w.Add(t);
+    }
+  }
   const std::string path = run + "/ablate/table6.json";
   w.Section("Ablation: user context -> U2I perplexity (Table 6)");
   if (!FileExists(path)) {

@@ -55,7 +55,11 @@ int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ck
     ctx.state.context = st.value("context", "");
     ctx.state.device = st.value("device", "");
     ctx.state.hour = st.value("hour", -1);
-    TokenSeq doc = RenderPrompt(*ck.tok, *ck.codec, ctx, t.at("query").get<std::string>(), o.history);
+    const std::string query = t.at("query").get<std::string>();
+    const PromptExtras extras =
+        o.extras ? o.extras({t.at("user"), t.at("ts").get<int64_t>(), ctx.state, query, ""})
+                 : PromptExtras{};
+    TokenSeq doc = RenderPrompt(*ck.tok, *ck.codec, ctx, query, o.history, nullptr, &extras);
     doc.Append(RenderAnswer(*ck.tok, *ck.codec, items));
     w.Add(doc);
     ++n;
@@ -78,6 +82,7 @@ nlohmann::json EvaluateGeneration(Store& store, Checkpoint& ck, const world::Ora
   OfflineEvalOptions eo;
   eo.history = o.history;
   eo.max_new_tokens = o.max_new_tokens;
+  eo.extras = o.extras;
   EvalJudges judges;
   judges.oracle = &oracle;
   return EvaluateOffline(store, ck, requests, judges, eo);

@@ -5,10 +5,10 @@
 // relevance@10 and utility of lists generated for held-out (user, query) pairs.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
+#include "eval/offline.h"
 #include "infer/checkpoint.h"
 #include "train/trainer.h"
 
@@ -33,6 +33,8 @@ struct SftOptions {
   int history = 20;          // events in the prompt
   int64_t max_examples = 0;  // 0 = every triplet
   int heldout_users_percent = 5;  // triplets of these users (by a hash of the id) are not trained on
+  // Additions to each training prompt (the RAG system's retrieved candidates); unset = none.
+  std::function<PromptExtras(const EvalRequest&)> extras;
 };
 
 // Writes the triplets (JSONL from synth-uq2i) as the "sft" corpus stage into `corpus_dir`
@@ -49,6 +51,7 @@ struct GenerationEvalOptions {
   std::string triplets;
   int history = 20;
   int max_new_tokens = 200;  // unconstrained answers
+  std::function<PromptExtras(const EvalRequest&)> extras;  // as the model was tuned with
 };
 
 // Greedy answers for held-out (user, query) pairs, constrained (catalog items only, 10) and

@@ -70,9 +70,25 @@ UserContext UserContextFromStore(Store& store, const Catalog& catalog, const std
   return ctx;
 }
 
-TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx, std::string_view query,
-                      int max_history, size_t* context_tokens) {
+TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx,
+                      std::string_view query, int max_history, size_t* context_tokens,
+                      const PromptExtras* extras) {
   TokenSeq s;
+  if (extras)
+    for (const FewShotExample& e : extras->examples) {
+      s.Id(tok.TokenId(tok::kImStart));
+      s.Text(tok, "user\n");
+      s.Id(tok.TokenId(tok::kQuery));
+      s.Text(tok, e.query);
+      s.Id(tok.TokenId(tok::kImEnd));
+      s.Text(tok, "\n");
+      s.Id(tok.TokenId(tok::kImStart));
+      s.Text(tok, "assistant\n");
+      TokenSeq answer = RenderAnswer(tok, codec, e.items);
+      std::fill(answer.mask.begin(), answer.mask.end(), 0);  // part of the prompt: no loss
+      s.Append(answer);
+      s.Text(tok, "\n");
+    }
   s.Id(tok.TokenId(tok::kImStart));
   s.Text(tok, "user\n");
   if (!ctx.profile.empty()) {
@@ -96,6 +112,14 @@ TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserCo
   if (context_tokens) *context_tokens = s.size();
   s.Id(tok.TokenId(tok::kState));
   s.Text(tok, StateText(ctx.state) + "\n");
+  if (extras && !extras->candidates.empty()) {
+    s.Text(tok, "candidates:");
+    for (const int item : extras->candidates) {
+      s.Text(tok, " ");
+      s.Ids(codec.Encode(item));
+    }
+    s.Text(tok, "\n");
+  }
   s.Id(tok.TokenId(tok::kQuery));
   s.Text(tok, query);
   s.Id(tok.TokenId(tok::kImEnd));

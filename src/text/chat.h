@@ -59,11 +59,30 @@ std::string StateText(const State& s);
 // The inverse for a user-typed state: up to four comma-separated fields in StateText's order.
 State ParseStateText(std::string_view text);
 
+// One worked example of a few-shot prompt: a request and the songs that answer it.
+struct FewShotExample {
+  std::string query;
+  std::vector<int> items;  // catalog indexes
+};
+
+// What the prompted-LLM systems add to the prompt (DESIGN.md section 7, docs/metrics.md):
+// earlier turns that show the task (few-shot prompting) and songs a retriever found for this
+// request, listed before it (RAG). Empty = the plain prompt every other system uses.
+struct PromptExtras {
+  std::vector<FewShotExample> examples;
+  std::vector<int> candidates;  // catalog indexes, best first
+  bool empty() const { return examples.empty() && candidates.empty(); }
+};
+
 // The prompt up to and including "<|im_start|>assistant\n" (no loss anywhere). The listener's
 // context (profile, history) comes before the request's state and query, so it is a prefix
 // shared by all of that listener's requests; `context_tokens`, when given, receives its length.
-TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx, std::string_view query,
-                      int max_history = 20, size_t* context_tokens = nullptr);
+// With `extras`: each example is a user turn (its query alone) and an assistant turn (its list)
+// before the listener's turn, and the candidates are a line "candidates: <item> <item> ..."
+// between the state and the query.
+TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx,
+                      std::string_view query, int max_history = 20,
+                      size_t* context_tokens = nullptr, const PromptExtras* extras = nullptr);
 // The assistant's answer, ending with <|im_end|>; loss on every token.
 TokenSeq RenderAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span<const int> items,
                       std::string_view sentence = "");

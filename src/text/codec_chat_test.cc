@@ -188,6 +188,48 @@ TEST_F(CodecTest, PromptAndAnswerRenderAndParseBack) {
   EXPECT_TRUE(p.invalid_items.empty());
 }
 
+TEST_F(CodecTest, PromptExtrasAddExampleTurnsAndCandidatesWithoutLoss) {
+  auto tok = NewTokenizer();
+  auto codec = MakeItemCodec("title", *catalog_, *tok);
+  UserContext ctx;
+  ctx.state = State{"evening", "weekday", "commute", "phone", 19};
+  ctx.history = {{State{"morning", "weekday", "", "", -1}, 1, Feedback::kLike}};
+  const TokenSeq plain = RenderPrompt(*tok, *codec, ctx, "hype me up");
+  PromptExtras extras;
+  extras.examples = {{"calm piano for reading", {4, 5}}, {"gym energy", {6}}};
+  extras.candidates = {11, 12, 13};
+  size_t context = 0;
+  const TokenSeq prompt = RenderPrompt(*tok, *codec, ctx, "hype me up", 20, &context, &extras);
+  EXPECT_EQ(prompt.ids.size(), prompt.mask.size());
+  EXPECT_TRUE(
+      std::all_of(prompt.mask.begin(), prompt.mask.end(), [](uint8_t m) { return m == 0; }));
+  const std::string text = tok->Decode(prompt.ids);
+  const std::string first_example =
+      "<|im_start|>user\n<|query|>calm piano for reading<|im_end|>\n"
+      "<|im_start|>assistant\n1. <|item|>" +
+      codec->DisplayText(4) + "<|/item|>\n2. <|item|>" + codec->DisplayText(5) +
+      "<|/item|>\n<|im_end|>\n";
+  EXPECT_EQ(text.rfind(first_example, 0), 0u) << text;
+  // Three turns before the listener's: the two examples' user and assistant turns, then the
+  // request.
+  EXPECT_EQ(std::count(prompt.ids.begin(), prompt.ids.end(), tok->TokenId(tok::kImStart)), 6);
+  EXPECT_NE(text.find("<|state|>evening, weekday, commute, phone\ncandidates: <|item|>" +
+                      codec->DisplayText(11) + "<|/item|> <|item|>" + codec->DisplayText(12) +
+                      "<|/item|> <|item|>" + codec->DisplayText(13) +
+                      "<|/item|>\n<|query|>hype me up<|im_end|>\n<|im_start|>assistant\n"),
+            std::string::npos)
+      << text;
+  // The plain prompt is the extras prompt's last turn, minus the candidates line.
+  const PromptExtras none;
+  EXPECT_EQ(RenderPrompt(*tok, *codec, ctx, "hype me up", 20, nullptr, &none).ids, plain.ids);
+  PromptExtras examples_only = extras;
+  examples_only.candidates.clear();
+  const TokenSeq ex = RenderPrompt(*tok, *codec, ctx, "hype me up", 20, nullptr, &examples_only);
+  ASSERT_GT(ex.ids.size(), plain.ids.size());
+  EXPECT_TRUE(std::equal(plain.ids.begin(), plain.ids.end(),
+                         ex.ids.end() - static_cast<long>(plain.ids.size())));
+}
+
 TEST_F(CodecTest, ParseReportsMalformedPartsAndInvalidItems) {
   auto tok = NewTokenizer();
   auto codec = MakeItemCodec("title", *catalog_, *tok);
