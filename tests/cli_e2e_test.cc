@@ -476,6 +476,20 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
               std::string::npos);
   }
   EXPECT_NE(cr.output.find("| semantic | constrained |"), std::string::npos) << cr.output;
+  // Table 5: one mixed phase of the four corpora for the curriculum's total steps (4 x 4),
+  // benchmarked beside the stages into the run's benchmarks.
+  Result t5r = RunBinary("-q ablate --run " + P("run") + " --table 5 --per-kind 5");
+  ASSERT_EQ(t5r.code, 0) << t5r.output;
+  EXPECT_NE(ReadFile(P("run/ablate/table5/ablate.stamp")).find("steps=16"), std::string::npos);
+  const auto t5 = nlohmann::json::parse(ReadFile(P("run/benchmarks/knowledge.json")));
+  std::vector<std::string> t5names;
+  for (const auto& row : t5["rows"]) t5names.push_back(row["checkpoint"]);
+  EXPECT_EQ(t5names,
+            (std::vector<std::string>{"pretrain:stage0_general", "pretrain:stage1_objective",
+                                      "pretrain:stage2_subjective", "pretrain:stage3_behaviour",
+                                      "pretrain:mixed", "sft", "grpo"}));
+  EXPECT_TRUE(t5["rows"][4].contains("u2i")) << t5["rows"][4].dump();  // the corpus's tokenizer
+  EXPECT_NE(t5r.output.find("| pretrain:mixed |"), std::string::npos) << t5r.output;
   // `report` again now holds the benchmarks' and every ablation table.
   Result rep = RunBinary("-q report --run " + P("run"));
   ASSERT_EQ(rep.code, 0) << rep.output;

@@ -5,6 +5,8 @@
 //            few-shot, SFT only (no music pre-training), RAG (BM25 candidates in the prompt, then
 //            SFT), pre-training + SFT, full (+ GRPO)
 //   Table 4  the training recipe: SFT only, pre-training + SFT, + RL
+//   Table 5  the knowledge benchmarks of every curriculum stage beside one mixed phase (the four
+//            corpora shuffled together for the curriculum's total steps)
 //   Table 6  user context of behaviour pre-training (stage 3) -> U2I perplexity
 //   Table 7  the hybrid reward without relevance, without personalisation, without the rules
 //   codecs   beyond the paper: the item codecs (title / atomic / semantic) side by side, each
@@ -107,9 +109,10 @@ class AblateCommand : public Command {
              "and 7 uq2i/, sft/, judge/, ranker/)")
         .Required();
     opts.Add("table", &table_,
-             "which table: 3 (all systems), 4 (training recipe), 6 (user context -> U2I "
+             "which table: 3 (all systems), 4 (training recipe), 5 (curriculum vs mixed "
+             "pre-training on the knowledge benchmarks), 6 (user context -> U2I "
              "perplexity), 7 (reward parts), codecs (title / atomic / semantic item codecs)")
-        .OneOf({"3", "4", "6", "7", "codecs"});
+        .OneOf({"3", "4", "5", "6", "7", "codecs"});
     opts.Add("out", &out_,
              "output directory (default RUN/ablate): table<N>.json, table<N>.md and table<N>/ "
              "(each trained variant; the evaluation report of tables 3, 4 and 7)");
@@ -130,8 +133,10 @@ class AblateCommand : public Command {
              "table 3: BM25 candidates listed in each RAG prompt (training and answering)")
         .Range(1, 1000);
     opts.Add("pretrain-steps", &pretrain_steps_,
-             "codecs: steps of each music pre-training stage (0 = the run's --pretrain-steps)")
+             "codecs, 5: steps of each pre-training stage (0 = the run's --pretrain-steps; the "
+             "mixed phase of table 5 takes 4x)")
         .Range(0, 1e9);
+    opts.Add("per-kind", &per_kind_, "table 5: benchmark questions of each kind").Range(1, 1e6);
     opts.Add("grpo-steps", &grpo_steps_,
              "table 7: GRPO steps of every variant (0 = the run's --grpo-steps; the run's own "
              "GRPO model stands for the full reward when they are equal)")
@@ -161,6 +166,7 @@ class AblateCommand : public Command {
     if (table_ == "6") return Table6();
     if (table_ == "7") return Table7();
     if (table_ == "codecs") return Codecs();
+    if (table_ == "5") return Table5();
     return SystemsTable(table_ == "3");
   }
 
@@ -273,6 +279,52 @@ class AblateCommand : public Command {
                    std::to_string(so.train.steps) + " steps) with each codec; the run's codec (" +
                    run_codec + ") is the run's own SFT model.",
                {{"codecs", rows}});
+    return 0;
+  }
+
+  // Table 5: one mixed pre-training phase - the four corpora shuffled together for as many steps
+  // as the curriculum's four stages took, from scratch, with the run's model size - then the
+  // knowledge benchmarks of every checkpoint of the run with it (`benchmark --run`, into
+  // RUN/benchmarks, where the run report reads Table 5).
+  int Table5() {
+    Need({run_ + "/store.sqlite", run_ + "/corpus/corpus_summary.json",
+          run_ + "/pretrain/stage3_behaviour/final/model.safetensors"},
+         "run the main job first (`muchator pipeline --out " + run_ +
+             "`, with --pretrain-steps > 0)");
+    TrainOptions to;  // as the main job's step 5, for the four stages' steps together
+    to.steps = 4 * (pretrain_steps_ > 0 ? pretrain_steps_
+                                        : RunSetting<int64_t>(run_, "pretrain-steps", 100));
+    to.bf16 = RunSetting(run_, "bf16", true);
+    to.seed = static_cast<uint64_t>(seed_);
+    to.warmup_steps = std::max<int64_t>(1, to.steps / 10);
+    to.eval_every = to.ckpt_every = std::max<int64_t>(1, to.steps / 2);
+    const std::string dir = out_ + "/table5", mixed = dir + "/mixed/final";
+    const std::string model_size = RunSetting<std::string>(run_, "model-size", "demo");
+    const std::string config = "steps=" + std::to_string(to.steps) +
+                               "\nseed=" + std::to_string(seed_) + "\nmodel_size=" + model_size +
+                               "\n";
+    if (Cached(dir, mixed, config)) {
+      spdlog::info("table 5: reusing {}", mixed);
+    } else {
+      spdlog::info("table 5: mixed pre-training ({} steps, {} model) into {}", to.steps, model_size,
+                   dir);
+      RunCurriculum(run_ + "/corpus", {kStages.begin(), kStages.begin() + 4}, /*mixed=*/true, dir,
+                    "", model_size, to, /*resume=*/false);
+      WriteFileAtomic(dir + "/ablate.stamp", config);
+    }
+    BenchmarkSpec spec;
+    spec.store = run_ + "/store.sqlite";
+    if (FileExists(run_ + "/world/oracle/world.json")) spec.world = run_ + "/world";
+    spec.corpus = run_ + "/corpus";
+    spec.checkpoints = BenchmarkCheckpointsOfRun(run_, mixed);
+    spec.per_kind = static_cast<int>(per_kind_);
+    spec.seed = static_cast<uint64_t>(seed_);
+    spec.out = run_ + "/benchmarks";
+    const std::string md = RunBenchmark(spec);
+    std::printf(
+        "Table 5: the curriculum's stages and the mixed phase (%lld steps)\n\n%s\nwrote "
+        "%s/knowledge.json and %s/knowledge.md\n",
+        static_cast<long long>(to.steps), md.c_str(), spec.out.c_str(), spec.out.c_str());
     return 0;
   }
 
@@ -497,7 +549,7 @@ class AblateCommand : public Command {
 
   std::string run_, out_, table_ = "3";
   int64_t requests_ = 100, sft_steps_ = 0, few_shot_ = 3, few_shot_items_ = 5, rag_candidates_ = 20,
-          grpo_steps_ = 0, pretrain_steps_ = 0;
+          grpo_steps_ = 0, pretrain_steps_ = 0, per_kind_ = 200;
   int64_t steps_ = 100, batch_ = 8, seq_len_ = 256, u2i_docs_ = 0, u2i_context_ = 256, seed_ = 1,
           threads_ = 0;
 };
