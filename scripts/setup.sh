@@ -46,7 +46,17 @@ fi
 
 JOBS="${MUCHATOR_JOBS:-$(nproc)}"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > build.cmake.log 2>&1 || { cat build.cmake.log; exit 1; }
-cmake --build build -j"$JOBS" 2>&1 | grep -E "error:|warning:|Error [0-9]|\*\*\*" || true
-test "${PIPESTATUS[0]}" -eq 0
+# The whole build log goes to build.log; errors and warnings are printed, and on a failure the
+# log's last lines too (a failing step need not print "error:").
+set +e
+cmake --build build -j"$JOBS" > build.log 2>&1
+status=$?
+set -e
+grep -E "error:|warning:|Error [0-9]|\*\*\*" build.log || true
+if [ "$status" -ne 0 ]; then
+  echo "setup: the build failed (exit $status); the last lines of build.log:"
+  tail -n 40 build.log
+  exit 1
+fi
 test -x build/muchator
 echo "setup: build/muchator is ready"
