@@ -13,7 +13,7 @@ PACKAGES=(
   cmake g++ make pkg-config
   libtorch-dev libopenblas0-openmp libgloo-dev   # tensors; the OpenMP OpenBLAS (2.4x the pthread one)
   libpcre2-dev libutf8proc-dev libfaiss-dev libxapian-dev libsqlite3-dev libcpp-httplib-dev
-  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libssl-dev
   libgtest-dev libbenchmark-dev
 )
 if ((FOR_TESTS)); then

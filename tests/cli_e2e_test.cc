@@ -418,6 +418,9 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
     EXPECT_NE(ReadFile(P("run/ablate/table3/") + slug + "/ablate.stamp").find("steps=2"),
               std::string::npos);
   }
+  // The stamp names the run's SFT step key, so a redone run retrains its variants.
+  EXPECT_NE(ReadFile(P("run/ablate/table3/sft_only/ablate.stamp")).find("\nrun="),
+            std::string::npos);
   EXPECT_NE(ReadFile(P("run/ablate/table3/sft_only/ablate.stamp")).find("stage0_general"),
             std::string::npos);
   EXPECT_NE(t3r.output.find("| rag | constrained |"), std::string::npos) << t3r.output;
@@ -814,6 +817,96 @@ TEST_F(CliTest, PipelineOnUserDataWithoutGeneralDocumentsSkipsThatStage) {
       << res.output;
   EXPECT_TRUE(fs::exists(P("run/pretrain/stage3_behaviour/final/model.safetensors")));
   EXPECT_FALSE(fs::exists(P("run/world")));
+
+  // The step cache keys the ingest step by the data's content, not its path or time: the same
+  // data is not ingested again, changed data is (and every step after it is redone).
+  const std::string again = "-q pipeline --input " + P("w") +
+                            " --model-size tiny --pretrain-steps 2 --ranker-epochs 1 "
+                            "--judge-steps 2 --sft-steps 2 --grpo-steps 1 --vocab-size 600 --out " +
+                            P("run");
+  res = RunBinary(again);
+  ASSERT_EQ(res.code, 0) << res.output;
+  EXPECT_NE(res.output.find("step 2/9 ingest: cached"), std::string::npos) << res.output;
+  EXPECT_NE(res.output.find("step 8/9 grpo: cached"), std::string::npos) << res.output;
+  WriteFileAtomic(P("w/documents.jsonl"), kept.substr(0, kept.rfind('\n', kept.size() - 2) + 1));
+  res = RunBinary(again);
+  ASSERT_EQ(res.code, 0) << res.output;
+  EXPECT_EQ(res.output.find(": cached"), std::string::npos) << res.output;
+}
+
+// The main job's step cache (RUN/steps): an interrupted run resumes its step exactly, a re-run
+// with the same settings redoes nothing, a changed setting redoes that step and those after it,
+// and a step turned off leaves no outputs behind for the report to mistake for this run's.
+TEST_F(CliTest, PipelineCachesItsStepsAndResumesAnInterruptedOne) {
+  const std::string common =
+      "pipeline --world-size tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
+      "--ranker-epochs 1 --judge-steps 2 --report-requests 10 --bf16=false ";
+  const std::string run = " --out " + P("run");
+  ::setenv("MUCHATOR_CRASH_AT", "step:3", 1);  // stage 0, after its step-2 checkpoint
+  Result crashed = RunBinary("-q " + common + "--sft-steps 2 --grpo-steps 2" + run);
+  ::unsetenv("MUCHATOR_CRASH_AT");
+  ASSERT_EQ(crashed.code, 9) << crashed.output;
+  EXPECT_TRUE(fs::exists(P("run/steps/pretrain.started")));
+  EXPECT_TRUE(fs::exists(P("run/steps/corpus.done")));
+  EXPECT_FALSE(fs::exists(P("run/steps/pretrain.done")));
+
+  Result resumed = RunBinary(common + "--sft-steps 2 --grpo-steps 2" + run);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  for (auto step :
+       {"step 1/9 world: cached", "step 4/9 corpus: cached", "pre-training the tiny model",
+        "(resuming the interrupted run)", "resumed from"})
+    EXPECT_NE(resumed.output.find(step), std::string::npos) << step << "\n" << resumed.output;
+  // The same pre-trained weights as a run that was never interrupted.
+  ASSERT_EQ(RunBinary("-q " + common + "--sft-steps 0 --out " + P("ref")).code, 0);
+  const std::string model = "pretrain/stage3_behaviour/final/model.safetensors";
+  EXPECT_EQ(ReadFile(P("run/" + model)), ReadFile(P("ref/" + model)));
+  EXPECT_EQ(LossLog(P("run/pretrain/stage0_general/log.jsonl")),
+            LossLog(P("ref/pretrain/stage0_general/log.jsonl")));
+  // The pre-training summary lists every stage, also the ones finished before the interruption.
+  EXPECT_EQ(nlohmann::json::parse(ReadFile(P("run/pretrain/pretrain_summary.json"))).size(), 4u);
+
+  // Same settings: every step cached, the report's table printed again, nothing rewritten.
+  auto mtime = [&](const std::string& rel) { return fs::last_write_time(P("run/" + rel)); };
+  const auto pre = mtime(model), sft = mtime("sft/sft/final/model.safetensors"),
+             grpo = mtime("grpo/grpo/final/model.safetensors");
+  Result cached = RunBinary("-q " + common + "--sft-steps 2 --grpo-steps 2" + run);
+  ASSERT_EQ(cached.code, 0) << cached.output;
+  for (int n = 1; n <= 9; ++n)
+    EXPECT_NE(cached.output.find("step " + std::to_string(n) + "/9 "), std::string::npos) << n;
+  size_t hits = 0;
+  for (size_t at = 0; (at = cached.output.find(": cached (", at)) != std::string::npos; ++at)
+    ++hits;
+  EXPECT_EQ(hits, 9u) << cached.output;
+  EXPECT_NE(cached.output.find("| grpo | constrained |"), std::string::npos) << cached.output;
+  EXPECT_EQ(mtime(model), pre);
+  EXPECT_EQ(mtime("grpo/grpo/final/model.safetensors"), grpo);
+
+  // One more GRPO step: steps 1-7 reused, GRPO and the report redone.
+  Result more = RunBinary("-q " + common + "--sft-steps 2 --grpo-steps 3" + run);
+  ASSERT_EQ(more.code, 0) << more.output;
+  EXPECT_NE(more.output.find("step 7/9 sft: cached"), std::string::npos) << more.output;
+  EXPECT_EQ(more.output.find("step 8/9 grpo: cached"), std::string::npos) << more.output;
+  EXPECT_EQ(more.output.find("step 9/9 report: cached"), std::string::npos) << more.output;
+  EXPECT_EQ(mtime(model), pre);
+  EXPECT_EQ(mtime("sft/sft/final/model.safetensors"), sft);
+  EXPECT_EQ(Lines(P("run/grpo/grpo/log.jsonl")).size(), 3u);
+
+  // GRPO turned off: its checkpoint goes and the report has no GRPO row.
+  Result no_rl = RunBinary("-q " + common + "--sft-steps 2 --grpo-steps 0" + run);
+  ASSERT_EQ(no_rl.code, 0) << no_rl.output;
+  EXPECT_FALSE(fs::exists(P("run/grpo")));
+  EXPECT_FALSE(fs::exists(P("run/steps/grpo.done")));
+  EXPECT_EQ(ReadFile(P("run/report/report.md")).find("| grpo |"), std::string::npos);
+  EXPECT_NE(ReadFile(P("run/report/report.md")).find("| sft |"), std::string::npos);
+
+  // --fresh redoes every step; with pre-training off nothing trained is left.
+  Result fresh =
+      RunBinary("-q pipeline --world-size tiny --vocab-size 1500 --pretrain-steps 0 --fresh" + run);
+  ASSERT_EQ(fresh.code, 0) << fresh.output;
+  EXPECT_EQ(fresh.output.find(": cached"), std::string::npos) << fresh.output;
+  for (auto gone : {"pretrain", "ranker", "judge", "sft", "report", "samples.json"})
+    EXPECT_FALSE(fs::exists(P("run/") + gone)) << gone;
+  EXPECT_TRUE(fs::exists(P("run/steps/corpus.done")));
 }
 
 }  // namespace muchator

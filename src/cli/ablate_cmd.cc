@@ -24,6 +24,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "core/step_cache.h"
 #include "core/threads.h"
 #include "data/store.h"
 #include "eval/baselines.h"
@@ -84,12 +85,26 @@ T RunSetting(const std::string& run, const char* key, T fallback) {
   }
 }
 
+// What a variant's cache stamp adds about the run: the key of the run's SFT step (RUN/steps,
+// core/step_cache.h), which chains every step before it (world, data, tokenizer, corpora,
+// pre-training, reward models), so variants of an earlier configuration of the run are retrained.
+// Empty for a run whose steps were run as separate commands.
+std::string RunKey(const std::string& run) {
+  const std::string sft = run + "/steps/sft.done";
+  return FileExists(sft) ? "run=" + Sha256Hex(ReadFile(sft)) + "\n" : "";
+}
+
 // A variant's training is skipped when `dir` holds a finished model trained with the same
-// `config` (written last, after the model), so a re-run of `ablate` only evaluates.
-bool Cached(const std::string& dir, const std::string& model_dir, const std::string& config) {
+// `config` from the same run (the stamp is written last, after the model), so a re-run of
+// `ablate` only evaluates.
+bool Cached(const std::string& run, const std::string& dir, const std::string& model_dir,
+            const std::string& config) {
   const std::string stamp = dir + "/ablate.stamp";
   return FileExists(stamp) && FileExists(model_dir + "/model.safetensors") &&
-         ReadFile(stamp) == config;
+         ReadFile(stamp) == config + RunKey(run);
+}
+void WriteStamp(const std::string& run, const std::string& dir, const std::string& config) {
+  WriteFileAtomic(dir + "/ablate.stamp", config + RunKey(run));
 }
 
 class AblateCommand : public Command {
@@ -250,7 +265,7 @@ class AblateCommand : public Command {
         const std::string config = "init=" + base + "\npretrain_steps=" + std::to_string(to.steps) +
                                    "\nsft_steps=" + std::to_string(so.train.steps) +
                                    "\nseed=" + std::to_string(seed_) + "\n";
-        if (Cached(dir, model, config)) {
+        if (Cached(run_, dir, model, config)) {
           spdlog::info("codec {}: reusing {}", codec, model);
           row["reused"] = model;
         } else {
@@ -265,7 +280,7 @@ class AblateCommand : public Command {
           row["stage3_train_loss"] = results.back().final_loss;
           RunSft(store, dir + "/pretrain/stage3_behaviour/final", triplets, dir + "/sft", nullptr,
                  so, {}, /*check_before=*/false);
-          WriteFileAtomic(dir + "/ablate.stamp", config);
+          WriteStamp(run_, dir, config);
         }
       }
       row["checkpoint"] = model;
@@ -303,14 +318,14 @@ class AblateCommand : public Command {
     const std::string config = "steps=" + std::to_string(to.steps) +
                                "\nseed=" + std::to_string(seed_) + "\nmodel_size=" + model_size +
                                "\n";
-    if (Cached(dir, mixed, config)) {
+    if (Cached(run_, dir, mixed, config)) {
       spdlog::info("table 5: reusing {}", mixed);
     } else {
       spdlog::info("table 5: mixed pre-training ({} steps, {} model) into {}", to.steps, model_size,
                    dir);
       RunCurriculum(run_ + "/corpus", {kStages.begin(), kStages.begin() + 4}, /*mixed=*/true, dir,
                     "", model_size, to, /*resume=*/false);
-      WriteFileAtomic(dir + "/ablate.stamp", config);
+      WriteStamp(run_, dir, config);
     }
     BenchmarkSpec spec;
     spec.store = run_ + "/store.sqlite";
@@ -352,7 +367,7 @@ class AblateCommand : public Command {
       const std::string config = "init=" + init + "\nsteps=" + std::to_string(so.train.steps) +
                                  "\nseed=" + std::to_string(seed_) + "\nrag_candidates=" +
                                  (rag ? std::to_string(rag_candidates_) : "0") + "\n";
-      if (Cached(dir, final, config)) {
+      if (Cached(run_, dir, final, config)) {
         spdlog::info("{}: reusing {}", slug, final);
         return final;
       }
@@ -360,7 +375,7 @@ class AblateCommand : public Command {
       SftOptions o = so;
       if (rag) o.extras = retrieve;
       RunSft(store, init, triplets, dir, nullptr, o, {}, /*check_before=*/false);
-      WriteFileAtomic(dir + "/ablate.stamp", config);
+      WriteStamp(run_, dir, config);
       return final;
     };
     ReportOptions ro;
@@ -450,7 +465,7 @@ class AblateCommand : public Command {
           FileExists(run_ + "/grpo/grpo/final/model.safetensors")) {
         model = run_ + "/grpo/grpo/final";  // the main job's GRPO used the full reward
         row["reused"] = model;
-      } else if (Cached(dir, final, config)) {
+      } else if (Cached(run_, dir, final, config)) {
         spdlog::info("{}: reusing {}", v.label, final);
         row["reused"] = final;
       } else {
@@ -459,7 +474,7 @@ class AblateCommand : public Command {
         GrpoRunOptions o = go;
         o.grpo.rewards = v.rewards;
         row["training"] = RunGrpo(store, sft, dir, o)["training"];
-        WriteFileAtomic(dir + "/ablate.stamp", config);
+        WriteStamp(run_, dir, config);
       }
       row["checkpoint"] = model;
       ro.checkpoints.emplace_back(v.label, model);

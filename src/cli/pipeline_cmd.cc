@@ -3,13 +3,16 @@
 // evaluation, report, server) are added here as they land, never as new commands to type.
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/step_cache.h"
 #include "corpus/builders.h"
 #include "data/ingest.h"
 #include "data/store.h"
@@ -32,6 +35,8 @@
 namespace muchator::cli {
 
 namespace {
+
+namespace fs = std::filesystem;
 
 // A few answers of the final checkpoint to held-out test requests (constrained, greedy), printed
 // and written to `out`: a look at what the model does so far, not an evaluation.
@@ -89,7 +94,8 @@ class PipelineCommand : public Command {
            "tokenizer, build the pre-training corpora, pre-train the model on the four stages in "
            "order, train the reward "
            "models, synthesise UQ2I data and instruction-tune, align with GRPO, and write the "
-           "evaluation report";
+           "evaluation report. A re-run into the same --out reuses every step done with the same "
+           "settings and inputs (RUN/steps/) and resumes an interrupted one";
   }
   void Declare(Options& opts) override {
     opts.Add("out", &out_,
@@ -132,13 +138,15 @@ class PipelineCommand : public Command {
     opts.Add("report-requests", &report_requests_,
              "held-out test requests of the evaluation report (0 = no report)")
         .Range(0, 1e9);
+    opts.Add("fresh", &fresh_,
+             "redo every step; without it a step already done in --out with the same settings and "
+             "inputs is reused (RUN/steps/<step>.done) and an interrupted one resumes");
     opts.Add("bf16", &bf16_,
              "bf16 autocast in training (about 2x faster on CPUs with bf16 support)");
   }
 
   // Step 9: the evaluation report over the baselines and every checkpoint the run produced.
   void Report(const std::string& store_path, const std::string& world_dir) {
-    spdlog::info("step 9/9: the evaluation report into {}/report", out_);
     const RunLayout run = ReadRunLayout(out_);
     ReportOptions o;
     o.store = store_path;
@@ -158,14 +166,12 @@ class PipelineCommand : public Command {
     const nlohmann::json r = RunReport(o, out_ + "/report");
     std::printf("evaluation report (%lld held-out test requests, %s/report/report.md):\n%s",
                 r["requests"].get<long long>(), out_.c_str(), ReportTable(r).c_str());
-    const RunReportFiles files = WriteRunReport(out_, out_ + "/report");
-    std::printf("run report (tables, curves, configuration): %s\n", files.html.c_str());
   }
 
   // Step 8: GRPO of the SFT checkpoint with the hybrid reward, and the before/after report.
-  void Align(const std::string& store_path, const std::string& world_dir) {
-    spdlog::info("step 8/9: GRPO of the SFT model into {}/grpo", out_);
+  void Align(const std::string& store_path, const std::string& world_dir, bool resume) {
     GrpoRunOptions o;
+    o.resume = resume;
     o.grpo.steps = grpo_steps_;
     o.grpo.constrained = grpo_constrained_;
     o.grpo.train.seed = static_cast<uint64_t>(seed_);
@@ -205,9 +211,6 @@ class PipelineCommand : public Command {
     if (!world_dir.empty())
       oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
     Store st(store_path);
-    spdlog::info(
-        "step 6/9: training the ranking model into {}/ranker and the relevance judge into {}/judge",
-        out_, out_);
     RankerTrainOptions ro;
     ro.epochs = ranker_epochs_;
     ro.seed = static_cast<uint64_t>(seed_);
@@ -248,9 +251,6 @@ class PipelineCommand : public Command {
     if (!world_dir.empty())
       oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir));
     Store st(store_path);
-    spdlog::info(
-        "step 7/9: synthesising UQ2I triplets into {}/uq2i and instruction-tuning into {}/sft",
-        out_, out_);
     SynthRunOptions syn;
     syn.pool.seed = syn.uq2i.seed = static_cast<uint64_t>(seed_);
     const nlohmann::json s =
@@ -275,80 +275,228 @@ class PipelineCommand : public Command {
   int Run(const Options& opts) override {
     MakeDirs(out_);
     opts.WriteEffective(out_ + "/pipeline.config.toml");
+    const StepCache cache(out_);
+    if (fresh_) fs::remove_all(out_ + "/steps");
+    // Runs one step unless RUN/steps says it is done with the same key and outputs. A step that
+    // was interrupted with the same key resumes where it can (pre-training, GRPO); otherwise its
+    // old outputs go first, so nothing of another configuration is mixed into the run.
+    auto step = [&](int n, const StepCache::Step& s, const std::string& title,
+                    const std::vector<std::string>& clean, bool can_resume,
+                    const std::function<void(bool)>& body) {
+      if (cache.Done(s)) {
+        std::printf("step %d/9 %s: cached (%s; delete it or use --fresh to redo)\n", n,
+                    s.name.c_str(), cache.DonePath(s.name).c_str());
+        return false;
+      }
+      const bool resume = can_resume && cache.Interrupted(s);
+      if (!resume)
+        for (const std::string& p : clean) fs::remove_all(p);
+      spdlog::info("step {}/9: {}{}", n, title, resume ? " (resuming the interrupted run)" : "");
+      cache.Start(s);
+      body(resume);
+      cache.Finish(s);
+      return true;
+    };
+    // A step the settings turn off: its stamps and outputs go, so the report and `ablate` do not
+    // take an earlier configuration's checkpoints for this run's.
+    auto off = [&](const std::string& name, const std::vector<std::string>& outputs,
+                   const std::string& why) {
+      cache.Forget(name);
+      for (const std::string& p : outputs)
+        if (fs::exists(p)) {
+          spdlog::warn("removing {} ({})", p, why);
+          fs::remove_all(p);
+        }
+    };
+    auto setting = [](const char* name, const auto& value) {
+      if constexpr (std::is_convertible_v<decltype(value), std::string>)
+        return std::string(name) + " = \"" + std::string(value) + "\"";
+      else if constexpr (std::is_same_v<std::decay_t<decltype(value)>, bool>)
+        return std::string(name) + " = " + (value ? "true" : "false");
+      else
+        return std::string(name) + " = " + std::to_string(value);
+    };
+
     std::string data_dir = input_;
+    StepCache::Step world;
     if (data_dir.empty()) {
       data_dir = out_ + "/world";
-      world::WorldConfig c = world::WorldConfig::ForSize(size_);
-      c.seed = static_cast<uint64_t>(seed_);
-      c.catalog = catalog_;
-      c.catalog_input = catalog_input_;
       if (catalog_ != "synthetic" && catalog_input_.empty())
         throw Error("--world-catalog " + catalog_ + " needs --world-input", "--world-input",
                     "give the dataset folder, e.g. --world-input ../shared/data/mtg-jamendo");
-      spdlog::info("step 1/9: generating the {} {} world into {}", size_, catalog_, data_dir);
-      world::GenerateStats st;
-      world::Generate(c, data_dir, &st);
-      spdlog::info("world: {} songs, {} users, {} events in {:.1f} s", st.songs, st.users,
-                   st.events, st.seconds);
+      std::vector<std::string> ws = {setting("world-size", size_), setting("seed", seed_),
+                                     setting("world-catalog", catalog_)};
+      if (!catalog_input_.empty())
+        ws.push_back(setting("world-input-sha256", DigestTree(catalog_input_)));
+      world = cache.Make("world", ws, nullptr, {data_dir + "/oracle/world.json"});
+      step(1, world, "generating the " + size_ + " " + catalog_ + " world into " + data_dir,
+           {data_dir}, false, [&](bool) {
+             world::WorldConfig c = world::WorldConfig::ForSize(size_);
+             c.seed = static_cast<uint64_t>(seed_);
+             c.catalog = catalog_;
+             c.catalog_input = catalog_input_;
+             world::GenerateStats st;
+             world::Generate(c, data_dir, &st);
+             spdlog::info("world: {} songs, {} users, {} events in {:.1f} s", st.songs, st.users,
+                          st.events, st.seconds);
+           });
+    } else {
+      off("world", {out_ + "/world"}, "--input: the run's data is yours, not a synthetic world");
     }
+    const std::string world_dir = input_.empty() ? data_dir : "";
     const std::string store = out_ + "/store.sqlite";
-    // A fresh store per run: the run directory is reproducible from its config alone.
-    for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store + suffix);
-    spdlog::info("step 2/9: ingesting {} into {}", data_dir, store);
-    IngestSummary s = Ingest({data_dir, store, "", false});
-    WriteFileAtomic(store + ".ingest.json", s.ToJson().dump(2) + "\n");
-    std::fputs(s.Table().c_str(), stdout);
-    if (s.quarantined() > 0)
-      spdlog::warn("{} rows quarantined: see {}", s.quarantined(), s.quarantine_path);
-    spdlog::info("step 3/9: training the tokenizer into {}/tokenizer", out_);
-    {
-      Store st(store);
-      BpeTrainOptions bo;
-      bo.vocab_size = static_cast<int>(vocab_size_);
-      bo.special_tokens = BaseSpecialTokens();
-      auto tok = TrainBpe([&](const auto& emit) { ForEachTrainingText(st, emit); }, bo);
-      MakeDirs(out_ + "/tokenizer");
-      tok->SaveHf(out_ + "/tokenizer/tokenizer.json");
+    // With --input the key holds the data's content digest: edited data is ingested again.
+    const StepCache::Step ingest =
+        input_.empty()
+            ? cache.Make("ingest", {}, &world, {store})
+            : cache.Make("ingest", {setting("input-sha256", DigestTree(input_))}, nullptr, {store});
+    step(2, ingest, "ingesting " + data_dir + " into " + store,
+         {store, store + "-wal", store + "-shm", store + ".ingest.json",
+          store + ".quarantine.jsonl"},
+         false, [&](bool) {
+           IngestSummary s = Ingest({data_dir, store, "", false});
+           WriteFileAtomic(store + ".ingest.json", s.ToJson().dump(2) + "\n");
+           std::fputs(s.Table().c_str(), stdout);
+           if (s.quarantined() > 0)
+             spdlog::warn("{} rows quarantined: see {}", s.quarantined(), s.quarantine_path);
+         });
+    const StepCache::Step tokenizer = cache.Make("tokenizer", {setting("vocab-size", vocab_size_)},
+                                                 &ingest, {out_ + "/tokenizer/tokenizer.json"});
+    step(3, tokenizer, "training the tokenizer into " + out_ + "/tokenizer", {out_ + "/tokenizer"},
+         false, [&](bool) {
+           Store st(store);
+           BpeTrainOptions bo;
+           bo.vocab_size = static_cast<int>(vocab_size_);
+           bo.special_tokens = BaseSpecialTokens();
+           auto tok = TrainBpe([&](const auto& emit) { ForEachTrainingText(st, emit); }, bo);
+           MakeDirs(out_ + "/tokenizer");
+           tok->SaveHf(out_ + "/tokenizer/tokenizer.json");
+         });
+    const StepCache::Step corpus =
+        cache.Make("corpus", {setting("codec", codec_), setting("seed", seed_)}, &tokenizer,
+                   {out_ + "/corpus/corpus_summary.json"});
+    step(4, corpus, "building the pre-training corpora into " + out_ + "/corpus",
+         {out_ + "/corpus"}, false, [&](bool) {
+           CorpusOptions co;
+           co.seed = static_cast<uint64_t>(seed_);
+           CorpusSummary cs = RunCorpus(store, out_ + "/tokenizer", codec_, out_ + "/corpus", co);
+           std::fputs(cs.Table().c_str(), stdout);
+         });
+
+    // Steps 5-9, each only when the settings ask for it and the step before it ran.
+    struct Later {
+      const char* name;
+      std::vector<std::string> outputs;
+    };
+    const std::vector<Later> later = {{"pretrain", {out_ + "/pretrain", out_ + "/samples.json"}},
+                                      {"reward", {out_ + "/ranker", out_ + "/judge"}},
+                                      {"sft", {out_ + "/uq2i", out_ + "/sft"}},
+                                      {"grpo", {out_ + "/grpo"}},
+                                      {"report", {out_ + "/report"}}};
+    // Turns off the training steps from `first` on (the report has its own setting; it goes
+    // only when there is nothing to report).
+    auto off_from = [&](size_t first, const std::string& why, bool report_too) {
+      for (size_t i = first; i + 1 < later.size(); ++i) off(later[i].name, later[i].outputs, why);
+      if (report_too) off(later.back().name, later.back().outputs, why);
+    };
+    if (pretrain_steps_ == 0) {
+      off_from(0, "--pretrain-steps 0", true);
+      std::printf("pipeline done: %s\n", out_.c_str());
+      return 0;
     }
-    spdlog::info("step 4/9: building the pre-training corpora into {}/corpus", out_);
-    CorpusOptions co;
-    co.seed = static_cast<uint64_t>(seed_);
-    CorpusSummary cs = RunCorpus(store, out_ + "/tokenizer", codec_, out_ + "/corpus", co);
-    std::fputs(cs.Table().c_str(), stdout);
-    if (pretrain_steps_ > 0) {
-      spdlog::info(
-          "step 5/9: pre-training the {} model (general, objective, subjective, behaviour) into "
-          "{}/pretrain",
-          model_size_, out_);
-      TrainOptions to;
-      to.steps = pretrain_steps_;
-      to.bf16 = bf16_;
-      to.seed = static_cast<uint64_t>(seed_);
-      to.warmup_steps = std::max<int64_t>(1, pretrain_steps_ / 10);
-      to.eval_every = std::max<int64_t>(1, pretrain_steps_ / 2);
-      to.ckpt_every = std::max<int64_t>(1, pretrain_steps_ / 2);
-      const std::vector<std::string> stages = {"stage0_general", "stage1_objective",
-                                               "stage2_subjective", "stage3_behaviour"};
-      std::string last_stage;
-      for (const StageResult& r : RunCurriculum(out_ + "/corpus", stages, false, out_ + "/pretrain",
-                                                "", model_size_, to, false)) {
-        double own = 0;
-        for (auto& [s, l] : r.heldout)
-          if (s == r.stage) own = l;
-        std::printf("pretrain %s: train loss %.3f, held-out loss of this stage %.3f\n",
-                    r.stage.c_str(), r.final_loss, own);
-        last_stage = r.stage;
+    const std::vector<std::string> stages = {"stage0_general", "stage1_objective",
+                                             "stage2_subjective", "stage3_behaviour"};
+    const StepCache::Step pretrain =
+        cache.Make("pretrain",
+                   {setting("model-size", model_size_), setting("pretrain-steps", pretrain_steps_),
+                    setting("bf16", bf16_), setting("seed", seed_)},
+                   &corpus, {out_ + "/pretrain/pretrain_summary.json"});
+    step(5, pretrain,
+         "pre-training the " + model_size_ +
+             " model (general, objective, subjective, behaviour) into " + out_ + "/pretrain",
+         later[0].outputs, true, [&](bool resume) {
+           TrainOptions to;
+           to.steps = pretrain_steps_;
+           to.bf16 = bf16_;
+           to.seed = static_cast<uint64_t>(seed_);
+           to.warmup_steps = std::max<int64_t>(1, pretrain_steps_ / 10);
+           to.eval_every = std::max<int64_t>(1, pretrain_steps_ / 2);
+           to.ckpt_every = std::max<int64_t>(1, pretrain_steps_ / 2);
+           for (const StageResult& r :
+                RunCurriculum(out_ + "/corpus", stages, false, out_ + "/pretrain", "", model_size_,
+                              to, resume)) {
+             double own = 0;
+             for (auto& [s, l] : r.heldout)
+               if (s == r.stage) own = l;
+             std::printf("pretrain %s: train loss %.3f, held-out loss of this stage %.3f\n",
+                         r.stage.c_str(), r.final_loss, own);
+           }
+         });
+    // The last stage trained (stages without documents in the user's data are skipped).
+    std::string ckpt;
+    for (const std::string& s : stages)
+      if (FileExists(out_ + "/pretrain/" + s + "/final/DONE"))
+        ckpt = out_ + "/pretrain/" + s + "/final";
+    if (ckpt.empty()) {
+      off_from(1, "no pre-trained checkpoint", true);
+      std::printf("pipeline done: %s\n", out_.c_str());
+      return 0;
+    }
+    if (!FileExists(out_ + "/samples.json")) SampleAnswers(store, ckpt, out_ + "/samples.json");
+
+    const StepCache::Step reward = cache.Make(
+        "reward",
+        {setting("ranker-epochs", ranker_epochs_), setting("judge-steps", judge_steps_),
+         setting("judge-layers", judge_layers_), setting("bf16", bf16_), setting("seed", seed_)},
+        &pretrain, {out_ + "/ranker/ranker.json"});
+    step(6, reward,
+         "training the ranking model into " + out_ + "/ranker and the relevance judge into " +
+             out_ + "/judge",
+         later[1].outputs, false, [&](bool) { TrainRewardModels(store, world_dir, ckpt); });
+    const StepCache::Step* last = &reward;
+    StepCache::Step sft, grpo;
+    if (sft_steps_ > 0) {
+      sft = cache.Make(
+          "sft", {setting("sft-steps", sft_steps_), setting("bf16", bf16_), setting("seed", seed_)},
+          &reward, {out_ + "/sft/sft/final/DONE"});
+      step(7, sft,
+           "synthesising UQ2I triplets into " + out_ + "/uq2i and instruction-tuning into " + out_ +
+               "/sft",
+           later[2].outputs, false, [&](bool) { InstructionTuning(store, world_dir, ckpt); });
+      last = &sft;
+      if (grpo_steps_ > 0) {
+        grpo = cache.Make("grpo",
+                          {setting("grpo-steps", grpo_steps_),
+                           setting("grpo-constrained", grpo_constrained_), setting("seed", seed_)},
+                          &sft, {out_ + "/grpo/grpo/final/DONE"});
+        step(8, grpo, "GRPO of the SFT model into " + out_ + "/grpo", later[3].outputs, true,
+             [&](bool resume) { Align(store, world_dir, resume); });
+        last = &grpo;
+      } else {
+        off_from(3, "--grpo-steps 0", false);
       }
-      if (!last_stage.empty()) {
-        const std::string ckpt = out_ + "/pretrain/" + last_stage + "/final";
-        SampleAnswers(store, ckpt, out_ + "/samples.json");
-        TrainRewardModels(store, input_.empty() ? data_dir : "", ckpt);
-        if (sft_steps_ > 0) {
-          InstructionTuning(store, input_.empty() ? data_dir : "", ckpt);
-          if (grpo_steps_ > 0) Align(store, input_.empty() ? data_dir : "");
-        }
-        if (report_requests_ > 0) Report(store, input_.empty() ? data_dir : "");
+    } else {
+      off_from(2, "--sft-steps 0", false);
+    }
+    if (report_requests_ > 0) {
+      // The report evaluates every checkpoint: its key follows the last training step.
+      const StepCache::Step report =
+          cache.Make("report", {setting("report-requests", report_requests_)}, last,
+                     {out_ + "/report/report.json"});
+      const bool ran = step(9, report, "the evaluation report into " + out_ + "/report",
+                            later[4].outputs, false, [&](bool) { Report(store, world_dir); });
+      if (!ran) {
+        const nlohmann::json r = nlohmann::json::parse(ReadFile(out_ + "/report/report.json"));
+        std::printf("evaluation report (%lld held-out test requests, %s/report/report.md):\n%s",
+                    r["requests"].get<long long>(), out_.c_str(), ReportTable(r).c_str());
       }
+      // The run's page is always rewritten: it also shows what `ablate` and `benchmark` added.
+      if (FileExists(out_ + "/report/report.json")) {
+        const RunReportFiles files = WriteRunReport(out_, out_ + "/report");
+        std::printf("run report (tables, curves, configuration): %s\n", files.html.c_str());
+      }
+    } else {
+      off("report", later[4].outputs, "--report-requests 0");
     }
     std::printf("pipeline done: %s\n", out_.c_str());
     return 0;
@@ -362,6 +510,7 @@ class PipelineCommand : public Command {
           report_requests_ = 100;
   bool grpo_constrained_ = true;
   bool bf16_ = true;
+  bool fresh_ = false;
 };
 
 }  // namespace

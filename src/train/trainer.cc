@@ -313,7 +313,18 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
   for (const auto& s : eval_stages)
     result.heldout.push_back({s, HeldoutLoss(model, corpus_dir, s, o)});
   result.final_loss = last_loss;
-  if (root) SaveFinal(model, dir + "/final", tokenizer_json, o.steps);
+  if (root) {
+    // The stage's result beside its weights (before DONE), so a resumed curriculum that skips
+    // this finished stage still reports it.
+    json h;
+    for (auto& [s, l] : result.heldout) h[s] = l;
+    MakeDirs(dir + "/final");
+    WriteFileAtomic(
+        dir + "/final/result.json",
+        json{{"steps", result.steps}, {"final_loss", result.final_loss}, {"heldout", h}}.dump(1) +
+            "\n");
+    SaveFinal(model, dir + "/final", tokenizer_json, o.steps);
+  }
   if (group) group->Barrier();  // the other ranks return once the stage's result exists
   return result;
 }
@@ -379,6 +390,19 @@ static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir,
                              "/final/DONE")) {  // finished: continue from its result
       model = LoadModel(out_dir + "/" + names[i] + "/final");
       spdlog::info("{}: already trained, skipped", names[i]);
+      const std::string done = out_dir + "/" + names[i] + "/final/result.json";
+      if (!FileExists(done)) continue;  // finished by an older version: no result recorded
+      const json d = json::parse(ReadFile(done));
+      StageResult r;
+      r.stage = names[i];
+      r.steps = d.at("steps").get<int64_t>();
+      r.final_loss = d.at("final_loss").get<double>();
+      for (auto& [s, l] : d.at("heldout").items()) r.heldout.push_back({s, l.get<double>()});
+      summary.push_back({{"stage", r.stage},
+                         {"steps", r.steps},
+                         {"final_loss", r.final_loss},
+                         {"heldout", d.at("heldout")}});
+      results.push_back(std::move(r));
       continue;
     }
     StageResult r = TrainStage(model, corpus_dir, plan[i], stages, out_dir, names[i], o, resume,
