@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "core/error.h"
 #include "core/file.h"
 #include "eval/run_report.h"
 
@@ -21,8 +22,18 @@ class ReportCommand : public Command {
   void Declare(Options& opts) override {
     opts.Add("run", &run_, "a pipeline run directory").Required();
     opts.Add("out", &out_, "output directory (default RUN/report)");
+    opts.Add("paper", &paper_,
+             "the paper's own figures (JSON, docs/metrics.md \"The paper's figures\"): checked, "
+             "kept as RUN/paper.json and quoted beside ours from then on (the main job's report "
+             "too); delete RUN/paper.json to stop");
   }
   int Run(const Options& opts) override {
+    if (!paper_.empty()) {
+      CheckPaperFigures(paper_);
+      if (!FileExists(run_))
+        throw Error("no such run directory", run_, "give the --out of `muchator pipeline`");
+      WriteFileAtomic(run_ + "/paper.json", ReadFile(paper_));
+    }
     if (out_.empty()) out_ = run_ + "/report";
     MakeDirs(out_);
     opts.WriteEffective(out_ + "/report.config.toml");
@@ -32,7 +43,7 @@ class ReportCommand : public Command {
   }
 
  private:
-  std::string run_, out_;
+  std::string run_, out_, paper_;
 };
 
 }  // namespace

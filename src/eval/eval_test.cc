@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include "core/error.h"
@@ -316,6 +318,66 @@ TEST(RunReportTest, EscapesTextAndPlacesChartPoints) {
   EXPECT_NE(svg.find("points='60.0,30.0 620.0,260.0 '"), std::string::npos) << svg;
   EXPECT_NE(LineChartSvg("empty", "x", "y", {}).find("no data"), std::string::npos);
   EXPECT_THROW(WriteRunReport("/nonexistent/run", "/tmp/x"), Error);
+}
+
+// The paper's figures (RUN/paper.json) are quoted as "paper: ..." rows in the tables of the same
+// kind, with "-" where the paper has no such metric (the oracle's columns); a malformed file is
+// an error naming the file and the row.
+TEST(RunReportTest, QuotesThePapersFiguresBesideOurs) {
+  const std::string run = ::testing::TempDir() + "muchator_paper_run_" + std::to_string(::getpid());
+  std::filesystem::remove_all(run);
+  MakeDirs(run + "/report");
+  MakeDirs(run + "/benchmarks");
+  WriteFileAtomic(
+      run + "/report/report.json",
+      R"j({"requests": 5, "split": "test", "rows": [{"system": "sft", "mode": )j"
+      R"j("constrained", "personalization": 4.5, "relevance": 0.5, "diversity": 0.01, )j"
+      R"j("factuality": 1.0, "relevance_at_10": 0.04, "utility": -1.5}]})j");
+  WriteFileAtomic(run + "/benchmarks/knowledge.json",
+                  R"j({"per_kind": 10, "rows": [{"checkpoint": "stage3", "accuracy": {"artist": )j"
+                  R"j({"acc": 0.3}}}]})j");
+  const std::string md = run + "/report/run_report.md";
+  WriteRunReport(run, run + "/report");
+  EXPECT_EQ(ReadFile(md).find("paper:"), std::string::npos);
+  EXPECT_NE(ReadFile(md).find("--paper FILE"), std::string::npos);
+
+  WriteFileAtomic(run + "/paper.json",
+                  R"j({"source": "MuChator (CIKM'26)", "evaluation": [{"system": "MuChator", )j"
+                  R"j("personalization": 7.25, "relevance": 0.875}], "table5": [{"checkpoint": )j"
+                  R"j("stage 3", "artist": 0.625, "u2i_perplexity": 3.5}]})j");
+  CheckPaperFigures(run + "/paper.json");
+  WriteRunReport(run, run + "/report");
+  const std::string text = ReadFile(md);
+  EXPECT_NE(text.find("| paper: MuChator | - | 7.250 | 0.875 | - | - | - | - | - | - | - |"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("| paper: stage 3 | 0.625 | - | - | - | 3.50 |"), std::string::npos) << text;
+  EXPECT_NE(text.find("quoted from MuChator (CIKM'26)"), std::string::npos);
+  EXPECT_NE(ReadFile(run + "/report/index.html").find("paper: MuChator"), std::string::npos);
+
+  // Each mistake is caught when the file is given, with the row and what to do.
+  auto error_of = [&](const std::string& content) {
+    WriteFileAtomic(run + "/bad.json", content);
+    try {
+      CheckPaperFigures(run + "/bad.json");
+    } catch (const Error& e) {
+      EXPECT_EQ(e.where(), run + "/bad.json");
+      return e.problem();
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of(R"j({"evaluation": []})j").find("source"), std::string::npos);
+  EXPECT_NE(error_of(R"j({"source": "x", "table9": []})j").find("table9"), std::string::npos);
+  EXPECT_NE(error_of(R"j({"source": "x", "table3": [{"system": "a", "oracle": 1}]})j")
+                .find("table3[0]: \"oracle\" is not a metric"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"j({"source": "x", "table6": [{"variant": "none", "u2i_perplexity": "4"}]})j")
+                .find("not a number"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"j({"source": "x", "table5": [{"artist": 0.5}]})j").find("checkpoint"),
+            std::string::npos);
+  EXPECT_NE(error_of("{not json").find("not JSON"), std::string::npos);
+  std::filesystem::remove_all(run);
 }
 
 }  // namespace

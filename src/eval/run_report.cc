@@ -118,14 +118,82 @@ class Writer {
   int sections_ = 0;
 };
 
+// The paper's own figures (RUN/paper.json, given with `muchator report --paper FILE`), quoted
+// beside ours in the tables whose metric is the same kind. Validated when given, so a typo is an
+// error then rather than a silently empty row later.
+struct PaperTable {
+  const char* key;                   // key in paper.json
+  const char* label;                 // the row's name key
+  std::vector<const char*> metrics;  // the numbers a row may give
+};
+const std::vector<PaperTable>& PaperTables() {
+  static const std::vector<PaperTable> kTables = {
+      {"evaluation", "system", {"personalization", "relevance", "diversity", "factuality"}},
+      {"table3", "system", {"personalization", "relevance", "diversity", "factuality"}},
+      {"table4", "system", {"personalization", "relevance", "diversity", "factuality"}},
+      {"table7", "system", {"personalization", "relevance", "diversity", "factuality"}},
+      {"table5", "checkpoint", {"artist", "genre", "q2i", "general", "u2i_perplexity"}},
+      {"table6", "variant", {"u2i_perplexity"}}};
+  return kTables;
+}
+
+json LoadPaper(const std::string& path) {
+  const json p = ReadJson(path);
+  auto fail = [&](const std::string& what, const std::string& hint) {
+    throw Error(what, path, hint);
+  };
+  if (!p.is_object()) fail("not a JSON object", "see docs/metrics.md, \"The paper's figures\"");
+  if (!p.contains("source") || !p["source"].is_string() || p["source"].get<std::string>().empty())
+    fail("\"source\" (where the figures come from) is missing",
+         "add e.g. \"source\": \"MuChator (CIKM'26), Table 3\"");
+  for (const auto& [key, rows] : p.items()) {
+    if (key == "source") continue;
+    const auto t = std::find_if(PaperTables().begin(), PaperTables().end(),
+                                [&](const PaperTable& x) { return key == x.key; });
+    if (t == PaperTables().end())
+      fail("unknown table \"" + key + "\"",
+           "use evaluation, table3, table4, table5, table6 or table7");
+    if (!rows.is_array()) fail("\"" + key + "\" is not a list of rows", "write [{...}, ...]");
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const std::string where = key + "[" + std::to_string(i) + "]";
+      const json& row = rows[i];
+      if (!row.is_object() || !row.contains(t->label) || !row[t->label].is_string())
+        fail(where + " has no \"" + t->label + "\" name", "name the row");
+      for (const auto& [k, v] : row.items()) {
+        if (k == t->label || (k == "mode" && v.is_string())) continue;
+        if (std::find_if(t->metrics.begin(), t->metrics.end(),
+                         [&](const char* m) { return k == m; }) == t->metrics.end()) {
+          std::string allowed;
+          for (const char* m : t->metrics) allowed += std::string(allowed.empty() ? "" : ", ") + m;
+          fail(where + ": \"" + k + "\" is not a metric of this table",
+               "the metrics of the same kind here are " + allowed);
+        }
+        if (!v.is_number())
+          fail(where + "." + k + " is not a number", "give the value as a number");
+      }
+    }
+  }
+  return p;
+}
+
+// The paper's rows of table `key` ("paper: <name>"); empty when the run has no paper.json.
+std::vector<json> PaperRows(const json& paper, const char* key) {
+  std::vector<json> out;
+  if (paper.is_null() || !paper.contains(key)) return out;
+  for (const auto& row : paper[key]) out.push_back(row);
+  return out;
+}
+
 // An evaluation report's rows (report.json of `evaluate`, or an ablation table's "report") as a
 // table and oracle relevance@10 bars.
-void EvaluationTable(const json& r, const std::string& title, const std::string& intro, Writer& w) {
+void EvaluationTable(const json& r, const std::string& title, const std::string& intro, Writer& w,
+                     const json& paper = json(), const char* paper_key = "") {
   w.Section(title);
   w.Para(intro + " " + std::to_string(r.value("requests", 0)) + " requests of the '" +
          r.value("split", "") +
          "' split; learned metrics (judge, ranking model) beside the oracle's truth "
          "(docs/metrics.md defines every column).");
+  const std::vector<json> quoted = PaperRows(paper, paper_key);
   Table t{{"system", "decoding", "Personalization", "Relevance (judge)", "Diversity", "Factuality",
            "Well-formed", "Oracle rel@10", "Oracle utility", "nDCG@10", "Recall@10"},
           {}};
@@ -136,7 +204,15 @@ void EvaluationTable(const json& r, const std::string& title, const std::string&
                       Cell(row, "well_formed"), Cell(row, "relevance_at_10"), Cell(row, "utility"),
                       Cell(row, "ndcg_at_10"), Cell(row, "recall_at_10")});
   }
+  for (const auto& row : quoted)  // the paper has no oracle: its rows stop at Factuality
+    t.rows.push_back({"paper: " + row.value("system", ""), row.value("mode", "-"),
+                      Cell(row, "personalization"), Cell(row, "relevance"), Cell(row, "diversity"),
+                      Cell(row, "factuality"), "-", "-", "-", "-", "-"});
   w.Add(t);
+  if (!quoted.empty())
+    w.Para("Rows \"paper: ...\" are quoted from " + paper.value("source", "") +
+           ": the same kind of metric measured on the paper's industrial data with its 8B models, "
+           "so compare directions (which system is ahead of which), not values.");
   // Oracle relevance@10 of each row as bars (a line chart over the row index would mislead).
   std::string svg = "<svg xmlns='http://www.w3.org/2000/svg' width='640' height='" +
                     std::to_string(40 + 22 * r["rows"].size()) +
@@ -157,13 +233,19 @@ void EvaluationTable(const json& r, const std::string& title, const std::string&
   w.Chart(svg + "</svg>");
 }
 
-void Evaluation(const std::string& run, Writer& w) {
+void Evaluation(const std::string& run, const json& paper, Writer& w) {
   const std::string path = run + "/report/report.json";
-  if (FileExists(path))
-    EvaluationTable(ReadJson(path), "Held-out requests: baselines and checkpoints", "", w);
+  if (!FileExists(path)) return;
+  EvaluationTable(ReadJson(path), "Held-out requests: baselines and checkpoints", "", w, paper,
+                  "evaluation");
+  if (paper.is_null())
+    w.Para(
+        "The paper's own figures are not quoted: its tables are not shipped with MuChator-cpp. "
+        "`muchator report --run " +
+        run + " --paper FILE` quotes them beside ours (docs/metrics.md, \"The paper's figures\").");
 }
 
-void Knowledge(const std::string& run, Writer& w) {
+void Knowledge(const std::string& run, const json& paper, Writer& w) {
   const std::string path = run + "/benchmarks/knowledge.json";
   if (!FileExists(path)) {
     w.Section("Knowledge benchmarks (Table 5)");
@@ -184,10 +266,14 @@ void Knowledge(const std::string& run, Writer& w) {
     cells.push_back(row.contains("u2i") ? Cell(row["u2i"], "perplexity", 2) : "-");
     t.rows.push_back(cells);
   }
+  for (const auto& row : PaperRows(paper, "table5"))
+    t.rows.push_back({"paper: " + row.value("checkpoint", ""), Cell(row, "artist"),
+                      Cell(row, "genre"), Cell(row, "q2i"), Cell(row, "general"),
+                      Cell(row, "u2i_perplexity", 2)});
   w.Add(t);
 }
 
-void Ablations(const std::string& run, Writer& w) {
+void Ablations(const std::string& run, const json& paper, Writer& w) {
   const std::pair<const char*, const char*> kTables[] = {
       {"3", "Ablation: every system (Table 3)"},
       {"4", "Ablation: the training recipe (Table 4)"},
@@ -205,7 +291,8 @@ void Ablations(const std::string& run, Writer& w) {
     std::string intro;
     for (const auto& s : a.value("systems", json::array()))
       intro += s.value("system", "") + ": " + s.value("what", "") + ". ";
-    EvaluationTable(a["report"], title, intro, w);
+    const std::string paper_key = std::string("table") + n;
+    EvaluationTable(a["report"], title, intro, w, paper, paper_key.c_str());
     if (a.contains("codecs")) {  // what each codec costs
       Table t{{"codec", "vocabulary", "stage-3 train loss"}, {}};
       for (const auto& c : a["codecs"])
@@ -237,6 +324,8 @@ void Ablations(const std::string& run, Writer& w) {
   for (const auto& row : a["rows"])
     t.rows.push_back({row.value("variant", ""), Cell(row["u2i"], "perplexity"),
                       Cell(row["u2i"], "item_tokens", 0), Cell(row, "train_loss")});
+  for (const auto& row : PaperRows(paper, "table6"))
+    t.rows.push_back({"paper: " + row.value("variant", ""), Cell(row, "u2i_perplexity"), "-", "-"});
   w.Add(t);
 }
 
@@ -428,16 +517,20 @@ std::string LineChartSvg(const std::string& title, const std::string& x_label,
   return svg + "</svg>";
 }
 
+void CheckPaperFigures(const std::string& path) { LoadPaper(path); }
+
 RunReportFiles WriteRunReport(const std::string& run_dir, const std::string& out_dir) {
   if (!fs::is_directory(run_dir))
     throw Error("no such run directory", run_dir, "give the --out of `muchator pipeline`");
   Writer w;
-  Evaluation(run_dir, w);
+  const json paper =
+      FileExists(run_dir + "/paper.json") ? LoadPaper(run_dir + "/paper.json") : json();
+  Evaluation(run_dir, paper, w);
   if (w.sections_ == 0 && !FileExists(run_dir + "/pretrain/pretrain_summary.json"))
     throw Error("the run has neither an evaluation report nor pre-training logs", run_dir,
                 "run the main job (`muchator pipeline --out " + run_dir + "`) first");
-  Knowledge(run_dir, w);
-  Ablations(run_dir, w);
+  Knowledge(run_dir, paper, w);
+  Ablations(run_dir, paper, w);
   Curves(run_dir, w);
   Components(run_dir, w);
   Configs(run_dir, w);

@@ -26,10 +26,17 @@ struct RunReportFiles {
   std::string markdown, html;
   int sections = 0;  // sections with content
 };
+// Checks a file of the paper's own figures (docs/metrics.md, "The paper's figures"): a JSON object
+// with "source" and tables "evaluation", "table3", "table4", "table7" (rows {"system", "mode"?,
+// personalization, relevance, diversity, factuality}), "table5" ({"checkpoint", artist, genre,
+// q2i, general, u2i_perplexity}), "table6" ({"variant", u2i_perplexity}); any metric may be left
+// out. Throws Error naming the file and the row at the first problem.
+void CheckPaperFigures(const std::string& path);
+
 // Reads run_dir (report/report.json, benchmarks/knowledge.json, ablate/table6.json, the
-// pre-training and GRPO logs, the reward models' and synthesis summaries, every *.config.toml)
-// and writes out_dir/run_report.md and out_dir/index.html. Throws Error when run_dir holds none of
-// them.
+// pre-training and GRPO logs, the reward models' and synthesis summaries, every *.config.toml, and
+// paper.json when present: the paper's figures quoted beside ours) and writes out_dir/run_report.md
+// and out_dir/index.html. Throws Error when run_dir holds none of them.
 RunReportFiles WriteRunReport(const std::string& run_dir, const std::string& out_dir);
 
 }  // namespace muchator
