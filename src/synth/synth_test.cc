@@ -159,8 +159,9 @@ namespace muchator {
 namespace {
 
 // A short SFT run on synthesised triplets lowers the held-out loss of the SFT stage and makes
-// generated lists better suited to their listeners (oracle utility) than the untuned model's.
-TEST(SftTest, ShortRunLowersLossAndRaisesUtility) {
+// generated lists more relevant to the request and better suited to the listener (oracle
+// relevance@10 and utility) than the untuned model's, for listeners whose triplets it never saw.
+TEST(SftTest, ShortRunLowersLossAndRaisesRelevanceAndUtility) {
   SetupThreads(1);
   testing::TinyWorld w("sft", 4);
   const std::string dir = w.dir;
@@ -187,7 +188,10 @@ TEST(SftTest, ShortRunLowersLossAndRaisesUtility) {
   so.history = 5;  // short prompts keep the test fast
   so.heldout_users_percent = 15;
   so.train.seq_len = 512;
-  so.train.steps = 120;
+  // 800 steps (~1.5 epochs of the tiny world's triplets): at 120 the lists learned the
+  // listener (utility) but hardly the request (relevance 0.082 -> 0.102); at 600 0.122; at 800
+  // 0.082 -> 0.173 here and 0.075 -> 0.160 on the tiny world of seed 5.
+  so.train.steps = 800;
   so.train.lr = 3e-3;
   so.train.eval_every = so.train.ckpt_every = so.train.steps;
   ASSERT_GT(BuildSftCorpus(store, ck, base, dir + "/triplets.jsonl", dir + "/corpus", so), 200);
@@ -206,9 +210,10 @@ TEST(SftTest, ShortRunLowersLossAndRaisesUtility) {
   std::printf("held-out loss %.3f -> %.3f\nbefore %s\nafter  %s\n", loss_before, r.heldout[0].second,
               before.dump().c_str(), after.dump().c_str());
   EXPECT_LT(r.heldout[0].second, loss_before - 0.5);
-  // The tuned model's lists suit their listeners better than the untuned model's (oracle utility).
-  // Relevance is printed, not asserted: at this size and budget it moves by about +0.02 (0.08 ->
-  // 0.10 with these seeds), within noise - issue 8 stays open on it.
+  // The tuned model's lists fit the request (oracle relevance@10; ~0.012 standard error with 600
+  // judged entries) and suit their listeners (oracle utility) better than the untuned model's.
+  EXPECT_GT(after["constrained"]["relevance_at_10"].get<double>(),
+            before["constrained"]["relevance_at_10"].get<double>() + 0.05);
   EXPECT_GT(after["constrained"]["utility"].get<double>(), before["constrained"]["utility"].get<double>() + 0.1);
   EXPECT_EQ(after["constrained"]["well_formed"].get<double>(), 1.0);
 }
