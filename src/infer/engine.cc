@@ -467,6 +467,35 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
         }
       }
     }
+    if (l + 1 == w_->layers.size() && N > 1) {
+      // The last layer of a pre-fill: only each row's last position reaches the logits, so its
+      // attention, output projection and MLP run on those B rows alone (the keys and values of
+      // every position are in the cache already). About a fifth of a long pre-fill's work.
+      const auto ql = q_flat.index_select(0, last_t).contiguous();  // (B, H*D), head order
+      std::vector<int64_t> limit(B * g);
+      for (int b = 0; b < B; ++b)  // the last position L + n - 1 sees [0, L + n)
+        std::fill_n(limit.begin() + b * g, g, std::min(T, last[b] - b * N + 1 + start[b]));
+      auto mixed = torch::empty({B, KV, g, D});
+      const float* qp = ql.data_ptr<float>();
+      const float* kp = k_cache_[l].data_ptr<float>();
+      const float* vp = v_cache_[l].data_ptr<float>();
+      float* mp = mixed.data_ptr<float>();
+      const int64_t ld = max_len_;
+      at::parallel_for(0, B * KV, 1, [&](int64_t i0, int64_t i1) {
+        std::vector<float> scratch(T);
+        for (int64_t i = i0; i < i1; ++i) {
+          const int64_t slot_head = slots[i / KV] * KV + i % KV;
+          DecodeAttention(qp + i * g * D, g, limit.data() + (i / KV) * g, kp + slot_head * D * ld,
+                          ld, vp + slot_head * ld * D, D, mp + i * g * D, scratch.data());
+        }
+      });
+      const bool bf16_last = bf16_min_rows_ > 0 && B >= bf16_min_rows_;
+      auto xl = x.index_select(0, last_t) + Linear(mixed.view({B, H * D}), L.wo, L.wo16, bf16_last);
+      auto gl = Linear(Rms(xl, L.post_norm, eps), L.wgu, L.wgu16, bf16_last);
+      xl = xl + Linear(torch::silu(gl.narrow(1, 0, I)) * gl.narrow(1, I, I), L.wdown, L.wdown16,
+                       bf16_last);
+      return Linear(Rms(xl, w_->norm, eps), w_->lm).contiguous();  // (B, V)
+    }
     // Grouped-query attention without repeating K/V: the g query heads of one KV head are
     // stacked along the query axis. Head h uses KV head h / g (as repeat_interleave would).
     // Query blocks see only the keys up to their last position (causal).
