@@ -97,6 +97,23 @@ constexpr int64_t kSmallAttentionRows = 16;
 // rest of a title) also use them, whatever their query-row count: the batched-matmul path copies
 // every sequence's keys and values first, which cost more than the attention itself.
 constexpr int64_t kDecodeTokens = 16;
+// DecodeAttention for every (sequence, KV head) of a forward, in parallel: R query rows per
+// pair in q and out ((B, KV, R, D)), row r of sequence b seeing limit[b * R + r] cached positions
+// of the slot slots[b] in one layer's caches (keys transposed, rows of `ld` positions).
+void AttendOverCache(const float* q, int64_t R, const std::vector<int64_t>& limit,
+                     const std::vector<int>& slots, int64_t KV, int64_t D, int64_t T,
+                     const float* k_cache, const float* v_cache, int64_t ld, float* out) {
+  const int64_t B = static_cast<int64_t>(slots.size());
+  at::parallel_for(0, B * KV, 1, [&](int64_t i0, int64_t i1) {
+    std::vector<float> scratch(T);
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t slot_head = slots[i / KV] * KV + i % KV;
+      DecodeAttention(q + i * R * D, R, limit.data() + (i / KV) * R, k_cache + slot_head * D * ld,
+                      ld, v_cache + slot_head * ld * D, D, out + i * R * D, scratch.data());
+    }
+  });
+}
+
 torch::Tensor Linear(const torch::Tensor& x_in, const torch::Tensor& w) {
   const int64_t rows = x_in.size(0);
   if (rows > kSmallRows) return torch::linear(x_in, w);
@@ -476,19 +493,9 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
       for (int b = 0; b < B; ++b)  // the last position L + n - 1 sees [0, L + n)
         std::fill_n(limit.begin() + b * g, g, std::min(T, last[b] - b * N + 1 + start[b]));
       auto mixed = torch::empty({B, KV, g, D});
-      const float* qp = ql.data_ptr<float>();
-      const float* kp = k_cache_[l].data_ptr<float>();
-      const float* vp = v_cache_[l].data_ptr<float>();
-      float* mp = mixed.data_ptr<float>();
-      const int64_t ld = max_len_;
-      at::parallel_for(0, B * KV, 1, [&](int64_t i0, int64_t i1) {
-        std::vector<float> scratch(T);
-        for (int64_t i = i0; i < i1; ++i) {
-          const int64_t slot_head = slots[i / KV] * KV + i % KV;
-          DecodeAttention(qp + i * g * D, g, limit.data() + (i / KV) * g, kp + slot_head * D * ld,
-                          ld, vp + slot_head * ld * D, D, mp + i * g * D, scratch.data());
-        }
-      });
+      AttendOverCache(ql.data_ptr<float>(), g, limit, slots, KV, D, T,
+                      k_cache_[l].data_ptr<float>(), v_cache_[l].data_ptr<float>(), max_len_,
+                      mixed.data_ptr<float>());
       const bool bf16_last = bf16_min_rows_ > 0 && B >= bf16_min_rows_;
       auto xl = x.index_select(0, last_t) + Linear(mixed.view({B, H * D}), L.wo, L.wo16, bf16_last);
       auto gl = Linear(Rms(xl, L.post_norm, eps), L.wgu, L.wgu16, bf16_last);
@@ -526,19 +533,9 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
             for (int64_t i = 0; i < n; ++i)
               limit[b * R + j * n + i] = std::min(T, start[b] + n0 + i + 1);
         mixed = torch::empty({B, KV, R, D});
-        const float* qp = qg.data_ptr<float>();
-        const float* kp = k_cache_[l].data_ptr<float>();
-        const float* vp = v_cache_[l].data_ptr<float>();
-        float* mp = mixed.data_ptr<float>();
-        const int64_t ld = max_len_;
-        at::parallel_for(0, B * KV, 1, [&](int64_t i0, int64_t i1) {
-          std::vector<float> scratch(T);
-          for (int64_t i = i0; i < i1; ++i) {
-            const int64_t slot_head = slots[i / KV] * KV + i % KV;
-            DecodeAttention(qp + i * R * D, R, limit.data() + (i / KV) * R, kp + slot_head * D * ld,
-                            ld, vp + slot_head * ld * D, D, mp + i * R * D, scratch.data());
-          }
-        });
+        AttendOverCache(qg.data_ptr<float>(), R, limit, slots, KV, D, T,
+                        k_cache_[l].data_ptr<float>(), v_cache_[l].data_ptr<float>(), max_len_,
+                        mixed.data_ptr<float>());
       } else {
         auto Kt = rows_of(k_cache_[l]).narrow(3, 0, Tc);  // (B, KV, D, Tc)
         auto V = rows_of(v_cache_[l]).narrow(2, 0, Tc);   // (B, KV, Tc, D)

@@ -195,6 +195,21 @@ double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const
   return weight > 0 ? total / weight : 0.0;
 }
 
+// A stage's result as written to OUT/<stage>/final/result.json and pretrain_summary.json.
+static json StageResultJson(const StageResult& r) {
+  json h = json::object();
+  for (auto& [s, l] : r.heldout) h[s] = l;
+  return {{"stage", r.stage}, {"steps", r.steps}, {"final_loss", r.final_loss}, {"heldout", h}};
+}
+static StageResult StageResultFromJson(const json& j, const std::string& stage) {
+  StageResult r;
+  r.stage = stage;
+  r.steps = j.at("steps").get<int64_t>();
+  r.final_loss = j.at("final_loss").get<double>();
+  for (auto& [s, l] : j.at("heldout").items()) r.heldout.push_back({s, l.get<double>()});
+  return r;
+}
+
 StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
                        const std::vector<std::string>& train_stages,
                        const std::vector<std::string>& eval_stages, const std::string& out_dir,
@@ -316,13 +331,8 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
   if (root) {
     // The stage's result beside its weights (before DONE), so a resumed curriculum that skips
     // this finished stage still reports it.
-    json h;
-    for (auto& [s, l] : result.heldout) h[s] = l;
     MakeDirs(dir + "/final");
-    WriteFileAtomic(
-        dir + "/final/result.json",
-        json{{"steps", result.steps}, {"final_loss", result.final_loss}, {"heldout", h}}.dump(1) +
-            "\n");
+    WriteFileAtomic(dir + "/final/result.json", StageResultJson(result).dump(1) + "\n");
     SaveFinal(model, dir + "/final", tokenizer_json, o.steps);
   }
   if (group) group->Barrier();  // the other ranks return once the stage's result exists
@@ -392,26 +402,13 @@ static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir,
       spdlog::info("{}: already trained, skipped", names[i]);
       const std::string done = out_dir + "/" + names[i] + "/final/result.json";
       if (!FileExists(done)) continue;  // finished by an older version: no result recorded
-      const json d = json::parse(ReadFile(done));
-      StageResult r;
-      r.stage = names[i];
-      r.steps = d.at("steps").get<int64_t>();
-      r.final_loss = d.at("final_loss").get<double>();
-      for (auto& [s, l] : d.at("heldout").items()) r.heldout.push_back({s, l.get<double>()});
-      summary.push_back({{"stage", r.stage},
-                         {"steps", r.steps},
-                         {"final_loss", r.final_loss},
-                         {"heldout", d.at("heldout")}});
-      results.push_back(std::move(r));
+      results.push_back(StageResultFromJson(json::parse(ReadFile(done)), names[i]));
+      summary.push_back(StageResultJson(results.back()));
       continue;
     }
-    StageResult r = TrainStage(model, corpus_dir, plan[i], stages, out_dir, names[i], o, resume,
-                               tokenizer_json);
-    json h;
-    for (auto& [s, l] : r.heldout) h[s] = l;
-    summary.push_back(
-        {{"stage", names[i]}, {"steps", r.steps}, {"final_loss", r.final_loss}, {"heldout", h}});
-    results.push_back(std::move(r));
+    results.push_back(TrainStage(model, corpus_dir, plan[i], stages, out_dir, names[i], o, resume,
+                                 tokenizer_json));
+    summary.push_back(StageResultJson(results.back()));
   }
   if (!o.group || o.group->root())
     WriteFileAtomic(out_dir + "/pretrain_summary.json", summary.dump(1) + "\n");
