@@ -177,11 +177,9 @@ json LoadPaper(const std::string& path) {
 }
 
 // The paper's rows of table `key` ("paper: <name>"); empty when the run has no paper.json.
-std::vector<json> PaperRows(const json& paper, const char* key) {
-  std::vector<json> out;
-  if (paper.is_null() || !paper.contains(key)) return out;
-  for (const auto& row : paper[key]) out.push_back(row);
-  return out;
+const json& PaperRows(const json& paper, const char* key) {
+  static const json kNone = json::array();
+  return paper.is_object() && paper.contains(key) ? paper[key] : kNone;
 }
 
 // An evaluation report's rows (report.json of `evaluate`, or an ablation table's "report") as a
@@ -193,7 +191,7 @@ void EvaluationTable(const json& r, const std::string& title, const std::string&
          r.value("split", "") +
          "' split; learned metrics (judge, ranking model) beside the oracle's truth "
          "(docs/metrics.md defines every column).");
-  const std::vector<json> quoted = PaperRows(paper, paper_key);
+  const json& quoted = PaperRows(paper, paper_key);
   Table t{{"system", "decoding", "Personalization", "Relevance (judge)", "Diversity", "Factuality",
            "Well-formed", "Oracle rel@10", "Oracle utility", "nDCG@10", "Recall@10"},
           {}};
