@@ -163,9 +163,7 @@ class PipelineCommand : public Command {
           store_path);
       return;
     }
-    const nlohmann::json r = RunReport(o, out_ + "/report");
-    std::printf("evaluation report (%lld held-out test requests, %s/report/report.md):\n%s",
-                r["requests"].get<long long>(), out_.c_str(), ReportTable(r).c_str());
+    RunReport(o, out_ + "/report");
   }
 
   // Step 8: GRPO of the SFT checkpoint with the hybrid reward, and the before/after report.
@@ -286,7 +284,7 @@ class PipelineCommand : public Command {
       if (cache.Done(s)) {
         std::printf("step %d/9 %s: cached (%s; delete it or use --fresh to redo)\n", n,
                     s.name.c_str(), cache.DonePath(s.name).c_str());
-        return false;
+        return;
       }
       const bool resume = can_resume && cache.Interrupted(s);
       if (!resume)
@@ -295,7 +293,6 @@ class PipelineCommand : public Command {
       cache.Start(s);
       body(resume);
       cache.Finish(s);
-      return true;
     };
     // A step the settings turn off: its stamps and outputs go, so the report and `ablate` do not
     // take an earlier configuration's checkpoints for this run's.
@@ -483,15 +480,14 @@ class PipelineCommand : public Command {
       const StepCache::Step report =
           cache.Make("report", {setting("report-requests", report_requests_)}, last,
                      {out_ + "/report/report.json"});
-      const bool ran = step(9, report, "the evaluation report into " + out_ + "/report",
-                            later[4].outputs, false, [&](bool) { Report(store, world_dir); });
-      if (!ran) {
+      step(9, report, "the evaluation report into " + out_ + "/report", later[4].outputs, false,
+           [&](bool) { Report(store, world_dir); });
+      // The table is printed whether the report was made now or cached, and the run's page is
+      // always rewritten: it also shows what `ablate` and `benchmark` added since.
+      if (FileExists(out_ + "/report/report.json")) {
         const nlohmann::json r = nlohmann::json::parse(ReadFile(out_ + "/report/report.json"));
         std::printf("evaluation report (%lld held-out test requests, %s/report/report.md):\n%s",
                     r["requests"].get<long long>(), out_.c_str(), ReportTable(r).c_str());
-      }
-      // The run's page is always rewritten: it also shows what `ablate` and `benchmark` added.
-      if (FileExists(out_ + "/report/report.json")) {
         const RunReportFiles files = WriteRunReport(out_, out_ + "/report");
         std::printf("run report (tables, curves, configuration): %s\n", files.html.c_str());
       }
