@@ -6,7 +6,7 @@ namespace muchator {
 // into target clones, and does not vectorise floorf without -fno-trapping-math nor the clamp next
 // to the int conversion (checked with -fopt-info-vec). exp(x) = 2^k p(f) with x = k ln2 + f and
 // k = round(x / ln2), taken by truncating x / ln2 - 0.5 (x <= 0).
-__attribute__((target_clones("avx512f", "avx2", "default"))) float ExpShiftedSum(float* x, int64_t n, float shift) {
+MUCHATOR_SIMD_CLONES float ExpShiftedSum(float* x, int64_t n, float shift) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] - shift > -87.0f ? x[i] - shift : -87.0f;
 #pragma omp simd

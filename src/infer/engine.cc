@@ -20,72 +20,257 @@ double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// y[b][o] = x[b] . w[o] for rows o in [o0, o1): every weight row is read once for all of x's
-// rows (four at a time), with the dot products vectorised (omp simd; one clone per instruction
-// set, chosen at load time).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void RowsTimesWeights(
-    const float* x, int64_t rows, const float* w, int64_t out, int64_t in, float* y, int64_t o0,
-    int64_t o1) {
-  for (int64_t o = o0; o < o1; ++o) {
-    const float* wr = w + o * in;
-    int64_t b = 0;
-    for (; b + 4 <= rows; b += 4) {
-      const float *x0 = x + b * in, *x1 = x0 + in, *x2 = x1 + in, *x3 = x2 + in;
-      float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-#pragma omp simd reduction(+ : a0, a1, a2, a3)
-      for (int64_t i = 0; i < in; ++i) {
-        a0 += wr[i] * x0[i];
-        a1 += wr[i] * x1[i];
-        a2 += wr[i] * x2[i];
-        a3 += wr[i] * x3[i];
+// Eight floats (GCC's vector extension: AVX2/AVX-512 registers in those clones, SSE pairs in
+// the default one); loads and stores at any alignment.
+// (-Wpsabi: the helpers are always inlined, so no vector crosses a call in the default clone.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float F8 __attribute__((vector_size(32), aligned(4)));
+inline __attribute__((always_inline)) F8 Load8(const float* p) {
+  F8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline __attribute__((always_inline)) void Store8(float* p, F8 v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+
+inline __attribute__((always_inline)) float Sum8(F8 v) {
+  return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+// y[b][o] = x[b] . w[o] for the RB rows of x and the outputs o in [o0, o1): four outputs at a
+// time, so that each vector load of x or w feeds four multiply-adds (one output at a time was
+// bound by the loads). A row's sums do not depend on RB or on the other rows, so a batch gives
+// the same results as its sequences one by one.
+template <int RB>
+inline __attribute__((always_inline)) void RowsTimesWeightsBlock(const float* x, int64_t in,
+                                                                 const float* w, int64_t out,
+                                                                 float* y, int64_t o0, int64_t o1) {
+  const int64_t in8 = in / 8 * 8;
+  int64_t o = o0;
+  for (; o + 4 <= o1; o += 4) {
+    F8 a[RB][4] = {};
+    const float* w0 = w + o * in;
+    for (int64_t i = 0; i < in8; i += 8) {
+      const F8 w_0 = Load8(w0 + i), w_1 = Load8(w0 + in + i), w_2 = Load8(w0 + 2 * in + i),
+               w_3 = Load8(w0 + 3 * in + i);
+#pragma GCC unroll 4
+      for (int r = 0; r < RB; ++r) {
+        const F8 xv = Load8(x + r * in + i);
+        a[r][0] += xv * w_0, a[r][1] += xv * w_1, a[r][2] += xv * w_2, a[r][3] += xv * w_3;
       }
-      y[b * out + o] = a0, y[(b + 1) * out + o] = a1, y[(b + 2) * out + o] = a2,
-                  y[(b + 3) * out + o] = a3;
     }
-    for (; b < rows; ++b) {
-      const float* x0 = x + b * in;
-      float a0 = 0;
-#pragma omp simd reduction(+ : a0)
-      for (int64_t i = 0; i < in; ++i) a0 += wr[i] * x0[i];
-      y[b * out + o] = a0;
+    for (int r = 0; r < RB; ++r)
+      for (int j = 0; j < 4; ++j) {
+        float sum = Sum8(a[r][j]);
+        for (int64_t i = in8; i < in; ++i) sum += x[r * in + i] * w0[j * in + i];
+        y[r * out + o + j] = sum;
+      }
+  }
+  for (; o < o1; ++o) {
+    F8 a[RB] = {};
+    const float* wr = w + o * in;
+    for (int64_t i = 0; i < in8; i += 8) {
+      const F8 wv = Load8(wr + i);
+#pragma GCC unroll 4
+      for (int r = 0; r < RB; ++r) a[r] += Load8(x + r * in + i) * wv;
+    }
+    for (int r = 0; r < RB; ++r) {
+      float sum = Sum8(a[r]);
+      for (int64_t i = in8; i < in; ++i) sum += x[r * in + i] * wr[i];
+      y[r * out + o] = sum;
     }
   }
 }
 
+// y[b][o] = x[b] . w[o] for rows o in [o0, o1), x's rows four at a time.
+MUCHATOR_SIMD_CLONES void RowsTimesWeights(const float* x, int64_t rows, const float* w,
+                                           int64_t out, int64_t in, float* y, int64_t o0,
+                                           int64_t o1) {
+  for (int64_t b = 0; b < rows;) {
+    const float* xb = x + b * in;
+    float* yb = y + b * out;
+    switch (std::min<int64_t>(rows - b, 4)) {
+      case 4:
+        RowsTimesWeightsBlock<4>(xb, in, w, out, yb, o0, o1), b += 4;
+        break;
+      case 3:
+        RowsTimesWeightsBlock<3>(xb, in, w, out, yb, o0, o1), b += 3;
+        break;
+      case 2:
+        RowsTimesWeightsBlock<2>(xb, in, w, out, yb, o0, o1), b += 2;
+        break;
+      default:
+        RowsTimesWeightsBlock<1>(xb, in, w, out, yb, o0, o1), b += 1;
+        break;
+    }
+  }
+}
+
+// Scores of RN query rows (q: RN rows of D) against keys [0, T) (Kt: D rows of `ldk` floats)
+// into s (RN rows of `st` floats). Each key vector loaded feeds all RN rows, and the sums stay
+// in registers over d (2 x RN accumulators for 16 positions).
+template <int RN>
+inline __attribute__((always_inline)) void ScoreRows(const float* q, int64_t D, const float* Kt,
+                                                     int64_t ldk, int64_t T, float* s, int64_t st) {
+  int64_t t = 0;
+  for (; t + 16 <= T; t += 16) {
+    F8 a[RN][2] = {};
+    for (int64_t d = 0; d < D; ++d) {
+      const F8 k0 = Load8(Kt + d * ldk + t), k1 = Load8(Kt + d * ldk + t + 8);
+#pragma GCC unroll 4
+      for (int r = 0; r < RN; ++r) {
+        const float qd = q[r * D + d];
+        a[r][0] += qd * k0;
+        a[r][1] += qd * k1;
+      }
+    }
+    for (int r = 0; r < RN; ++r)
+      Store8(s + r * st + t, a[r][0]), Store8(s + r * st + t + 8, a[r][1]);
+  }
+  for (; t < T; ++t)
+    for (int r = 0; r < RN; ++r) {
+      float a = 0;
+      for (int64_t d = 0; d < D; ++d) a += q[r * D + d] * Kt[d * ldk + t];
+      s[r * st + t] = a;
+    }
+}
+
+// out (RN rows of D) = p (RN rows of `st` weights, zero past each row's keys) x V[0, T), times
+// scale[r]. D is a multiple of 16: 16 columns at a time, each value vector feeding all RN rows.
+template <int RN>
+inline __attribute__((always_inline)) void WeighValues(const float* p, int64_t st, const float* V,
+                                                       int64_t D, int64_t T, const float* scale,
+                                                       float* out) {
+  for (int64_t d = 0; d < D; d += 16) {
+    F8 a[RN][2] = {};
+    for (int64_t t = 0; t < T; ++t) {
+      const F8 v0 = Load8(V + t * D + d), v1 = Load8(V + t * D + d + 8);
+#pragma GCC unroll 4
+      for (int r = 0; r < RN; ++r) {
+        const float pr = p[r * st + t];
+        a[r][0] += pr * v0;
+        a[r][1] += pr * v1;
+      }
+    }
+    for (int r = 0; r < RN; ++r)
+      Store8(out + r * D + d, a[r][0] * scale[r]), Store8(out + r * D + d + 8, a[r][1] * scale[r]);
+  }
+}
+
+// Softmax statistics of rows attended over part of their keys: the maximum score and the sum
+// of exp(score - max); the output rows are then the unnormalised sums (merged by MergeParts).
+struct PartStats {
+  float* max;
+  float* sum;
+};
+
+// Rows see keys [lo, limit[r]) (lo <= limit[r]; the same lo for all RN rows).
+template <int RN>
+inline __attribute__((always_inline)) void AttendRows(const float* q, int64_t lo,
+                                                      const int64_t* limit, const float* Kt,
+                                                      int64_t ldk, const float* V, int64_t D,
+                                                      float* out, float* s, PartStats* part) {
+  int64_t T = lo;
+  for (int r = 0; r < RN; ++r) T = std::max(T, limit[r]);
+  T -= lo;
+  const int64_t st = (T + 15) / 16 * 16;
+  ScoreRows<RN>(q, D, Kt + lo, ldk, T, s, st);
+  float scale[RN];
+  for (int r = 0; r < RN; ++r) {
+    float* sr = s + r * st;
+    const int64_t n = limit[r] - lo;
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t t = 0; t < n; ++t) m = sr[t] > m ? sr[t] : m;
+    const float sum = n > 0 ? ExpShiftedSum(sr, n, m) : 0.0f;  // sr[t] = exp(sr[t] - m)
+    for (int64_t t = n; t < T; ++t) sr[t] = 0.0f;              // keys this row does not see
+    if (part) {
+      part->max[r] = m, part->sum[r] = sum, scale[r] = 1.0f;
+    } else {
+      scale[r] = 1.0f / sum;
+    }
+  }
+  WeighValues<RN>(s, st, V + lo * D, D, T, scale, out);
+}
+
 // Attention of R query rows of one (sequence, KV head) while decoding, fused: scores, softmax
-// and the weighted sum of values in one pass over this head's cache, with no masked work (row r
-// sees keys [0, limit[r])). Keys are stored transposed (Kt: D rows of `ldk` floats), so the
-// scores vectorise over keys without horizontal sums; V rows are D floats. `s` holds >= T
-// floats. Written here because torch's batched matmul packs each (sequence, head) block
+// and the weighted sum of values, with no masked work beyond the 15 positions a block of rows
+// may differ by (row r sees keys [lo, limit[r])). Keys are stored transposed (Kt: D rows of `ldk`
+// floats), so the scores vectorise over keys without horizontal sums; V rows are D floats. Rows
+// go four at a time, so each key and value vector read serves four rows (eight spilled
+// registers and ran at half the speed). With `part`
+// the rows' softmax statistics are written there (part->max/sum + r) and the outputs are left
+// unnormalised; without it they are the attention outputs. `s` holds >= 4 x (max limit - lo +
+// 16) floats. Written here because torch's batched matmul packs each (sequence, head) block
 // separately, which dominated decoding with a few query rows (bench/README.md, generation).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void DecodeAttention(
-    const float* q, int64_t R, const int64_t* limit, const float* Kt, int64_t ldk, const float* V,
-    int64_t D, float* out, float* s) {
+MUCHATOR_SIMD_CLONES void DecodeAttention(const float* q, int64_t R, int64_t lo,
+                                          const int64_t* limit, const float* Kt, int64_t ldk,
+                                          const float* V, int64_t D, float* out, float* s,
+                                          const PartStats* part) {
+  if (D % 16 == 0) {
+    for (int64_t r = 0; r < R;) {
+      PartStats p, *pp = nullptr;
+      if (part) p = {part->max + r, part->sum + r}, pp = &p;
+      const float* qr = q + r * D;
+      float* o = out + r * D;
+      switch (std::min<int64_t>(R - r, 4)) {
+        case 4:
+          AttendRows<4>(qr, lo, limit + r, Kt, ldk, V, D, o, s, pp), r += 4;
+          break;
+        case 3:
+          AttendRows<3>(qr, lo, limit + r, Kt, ldk, V, D, o, s, pp), r += 3;
+          break;
+        case 2:
+          AttendRows<2>(qr, lo, limit + r, Kt, ldk, V, D, o, s, pp), r += 2;
+          break;
+        default:
+          AttendRows<1>(qr, lo, limit + r, Kt, ldk, V, D, o, s, pp), r += 1;
+          break;
+      }
+    }
+    return;
+  }
+  // Other head sizes: one row at a time.
   for (int64_t r = 0; r < R; ++r) {
-    const int64_t T = limit[r];
+    const int64_t T = limit[r] - lo;
     const float* qr = q + r * D;
     for (int64_t t = 0; t < T; ++t) s[t] = 0.0f;
     for (int64_t d = 0; d < D; ++d) {
       const float qd = qr[d];
-      const float* kd = Kt + d * ldk;
+      const float* kd = Kt + d * ldk + lo;
 #pragma omp simd
       for (int64_t t = 0; t < T; ++t) s[t] += qd * kd[t];
     }
     float m = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : m)
     for (int64_t t = 0; t < T; ++t) m = s[t] > m ? s[t] : m;
-    const float sum = ExpShiftedSum(s, T, m);  // s[t] = exp(s[t] - m)
-    const float inv = 1.0f / sum;
+    const float sum = T > 0 ? ExpShiftedSum(s, T, m) : 0.0f;  // s[t] = exp(s[t] - m)
+    const float inv = part ? 1.0f : 1.0f / sum;
+    if (part) part->max[r] = m, part->sum[r] = sum;
     float* o = out + r * D;
     for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
     for (int64_t t = 0; t < T; ++t) {
       const float p = s[t] * inv;
-      const float* v = V + t * D;
+      const float* v = V + (lo + t) * D;
 #pragma omp simd
       for (int64_t d = 0; d < D; ++d) o[d] += p * v[d];
     }
   }
 }
+
+// out = the attention over the keys of both parts: rows (a, a_max, a_sum) and (b, ...) are
+// unnormalised outputs over disjoint key ranges with their softmax statistics.
+void MergeParts(const float* a, float a_max, float a_sum, const float* b, float b_max, float b_sum,
+                int64_t D, float* out) {
+  const float m = std::max(a_max, b_max);
+  const float wa = a_sum > 0 ? std::exp(a_max - m) : 0.0f,
+              wb = b_sum > 0 ? std::exp(b_max - m) : 0.0f;
+  const float inv = 1.0f / (wa * a_sum + wb * b_sum);
+  for (int64_t d = 0; d < D; ++d) out[d] = (wa * a[d] + wb * b[d]) * inv;
+}
+
+#pragma GCC diagnostic pop
 
 // x @ w^T. Up to kSmallRows rows (decoding) use RowsTimesWeights, written here because
 // OpenBLAS's gemm packs the whole weight matrix on every call: with 1-8 rows the packing costs
@@ -97,21 +282,85 @@ constexpr int64_t kSmallAttentionRows = 16;
 // rest of a title) also use them, whatever their query-row count: the batched-matmul path copies
 // every sequence's keys and values first, which cost more than the attention itself.
 constexpr int64_t kDecodeTokens = 16;
+// Sequences sharing a prefix of at least this many positions attend over it together.
+constexpr int kMinSharedPrefix = 32;
+// Sequences of one forward whose caches hold bit-identical keys and values in their first `len`
+// positions (copied from one prefix-cache entry: a GRPO group, n answers to one prompt).
+// Decoding reads that prefix once for all of them instead of once per sequence: at batch 8 the
+// per-sequence reads of the KV cache were most of a step (bench/README.md, generation).
+struct SharedPrefix {
+  int64_t len = 0;
+  std::vector<int> members;  // indices into the forward's slots
+};
+
 // DecodeAttention for every (sequence, KV head) of a forward, in parallel: R query rows per
 // pair in q and out ((B, KV, R, D)), row r of sequence b seeing limit[b * R + r] cached positions
-// of the slot slots[b] in one layer's caches (keys transposed, rows of `ld` positions).
+// of the slot slots[b] in one layer's caches (keys transposed, rows of `kld` positions; values
+// `vlen` positions per (slot, head)). The members of each of `shared` attend over their common
+// prefix together (from the first member's slot), then over their own positions, and the two
+// parts are merged.
 void AttendOverCache(const float* q, int64_t R, const std::vector<int64_t>& limit,
-                     const std::vector<int>& slots, int64_t KV, int64_t D, int64_t T,
-                     const float* k_cache, const float* v_cache, int64_t ld, float* out) {
-  const int64_t B = static_cast<int64_t>(slots.size());
-  at::parallel_for(0, B * KV, 1, [&](int64_t i0, int64_t i1) {
-    std::vector<float> scratch(T);
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t slot_head = slots[i / KV] * KV + i % KV;
-      DecodeAttention(q + i * R * D, R, limit.data() + (i / KV) * R, k_cache + slot_head * D * ld,
-                      ld, v_cache + slot_head * ld * D, D, out + i * R * D, scratch.data());
+                     const std::vector<int>& slots, const std::vector<SharedPrefix>& shared,
+                     int64_t KV, int64_t D, int64_t T, const float* k_cache, int64_t kld,
+                     const float* v_cache, int64_t vlen, float* out) {
+  const int64_t B = static_cast<int64_t>(slots.size()), G = static_cast<int64_t>(shared.size());
+  std::vector<int> group_of(B, -1);
+  size_t most = 0;
+  for (int64_t gi = 0; gi < G; ++gi) {
+    for (int b : shared[gi].members) group_of[b] = static_cast<int>(gi);
+    most = std::max(most, shared[gi].members.size());
+  }
+  // The prefix parts: outputs laid out like `out`, softmax statistics per row (own parts' too).
+  std::vector<float> pre_out(G > 0 ? B * KV * R * D : 0), pre_max(G > 0 ? B * KV * R : 0),
+      pre_sum(pre_max.size()), own_max(pre_max.size()), own_sum(pre_max.size());
+  // Work items: (group, head) prefix parts, then (sequence, head) own parts, the former spread
+  // evenly through the range so that each thread's contiguous share gets some of them.
+  const int64_t n_pre = G * KV, n_all = n_pre + B * KV;
+  std::vector<int64_t> items(n_all);
+  for (int64_t k = 0, done = 0; k < n_all; ++k) {
+    const bool pre = done < n_pre && (n_pre * (k + 1)) / n_all > done;
+    items[k] = pre ? -1 - done++ : k - done;  // -1 - prefix item, or own item
+  }
+  at::parallel_for(0, n_all, 1, [&](int64_t i0, int64_t i1) {
+    std::vector<float> scratch(4 * (T + 16)), qbuf(most * R * D), obuf(qbuf.size());
+    std::vector<float> mbuf(most * R), sbuf(most * R);
+    std::vector<int64_t> hi(most * R);
+    for (int64_t k = i0; k < i1; ++k) {
+      if (items[k] < 0) {  // one group's prefix, all its members' rows at once
+        const int64_t gi = (-1 - items[k]) / KV, h = (-1 - items[k]) % KV;
+        const auto& grp = shared[gi];
+        const int64_t m = static_cast<int64_t>(grp.members.size());
+        for (int64_t j = 0; j < m; ++j) {
+          const int64_t b = grp.members[j];
+          std::copy_n(q + (b * KV + h) * R * D, R * D, qbuf.data() + j * R * D);
+          for (int64_t r = 0; r < R; ++r) hi[j * R + r] = std::min(limit[b * R + r], grp.len);
+        }
+        const int64_t slot_head = slots[grp.members[0]] * KV + h;
+        PartStats part{mbuf.data(), sbuf.data()};
+        DecodeAttention(qbuf.data(), m * R, 0, hi.data(), k_cache + slot_head * D * kld, kld,
+                        v_cache + slot_head * vlen * D, D, obuf.data(), scratch.data(), &part);
+        for (int64_t j = 0; j < m; ++j) {
+          const int64_t at = (grp.members[j] * KV + h) * R;
+          std::copy_n(obuf.data() + j * R * D, R * D, pre_out.data() + at * D);
+          std::copy_n(mbuf.data() + j * R, R, pre_max.data() + at);
+          std::copy_n(sbuf.data() + j * R, R, pre_sum.data() + at);
+        }
+        continue;
+      }
+      const int64_t i = items[k], b = i / KV, slot_head = slots[b] * KV + i % KV;
+      PartStats part{own_max.data() + i * R, own_sum.data() + i * R};
+      DecodeAttention(q + i * R * D, R, group_of[b] < 0 ? 0 : shared[group_of[b]].len,
+                      limit.data() + b * R, k_cache + slot_head * D * kld, kld,
+                      v_cache + slot_head * vlen * D, D, out + i * R * D, scratch.data(),
+                      group_of[b] < 0 ? nullptr : &part);
     }
   });
+  for (int64_t b = 0; b < B; ++b) {
+    if (group_of[b] < 0) continue;
+    for (int64_t row = b * KV * R; row < (b + 1) * KV * R; ++row)
+      MergeParts(pre_out.data() + row * D, pre_max[row], pre_sum[row], out + row * D, own_max[row],
+                 own_sum[row], D, out + row * D);
+  }
 }
 
 torch::Tensor Linear(const torch::Tensor& x_in, const torch::Tensor& w) {
@@ -259,6 +508,10 @@ struct Engine::Seq {
   bool finished = false, cancelled = false;
   FinishReason finish = FinishReason::kStop;
   int forward_passes = 0, sampled = 0, cached = 0;
+  // The first share_len positions of this sequence's cache are a copy of the prefix-cache entry
+  // share_id (0 = none), bit for bit, as are those of every other sequence with that id.
+  uint64_t share_id = 0;
+  int share_len = 0;
   Clock::time_point submitted;
   double first_token_s = -1, total_s = 0;
   std::vector<int> stream_tokens;
@@ -289,12 +542,16 @@ Engine::Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar
       RotaryCosSin(torch::arange(max_len_, torch::kInt64).unsqueeze(0), c.head_dim, c.rope_theta);
   cos_ = cos.reshape({max_len_, c.head_dim}).contiguous();
   sin_ = sin.reshape({max_len_, c.head_dim}).contiguous();
+  // A key row holds max_len positions rounded up to 16 plus 16 more: with rows a multiple of 4 KB
+  // apart (max_len 1024), the D rows that decoding reads together for 16 positions all fell in
+  // one L1 cache set and evicted each other.
+  k_ld_ = (max_len_ + 15) / 16 * 16 + 16;
   // Zeroed, not empty: attention reads (and masks) positions past a sequence's length, and
   // garbage there could be NaN, which masking does not remove from probs x V.
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     // Keys transposed, (slot, kv head, head_dim, position): decoding's scores vectorise over
     // positions.
-    k_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, c.head_dim, max_len_}));
+    k_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, c.head_dim, k_ld_}));
     v_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, max_len_, c.head_dim}));
   }
   bytes_per_token_ = 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim *
@@ -461,6 +718,22 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
     return consecutive ? cache.narrow(0, slots.front(), B) : cache.index_select(0, slots_t);
   };
 
+  // Sequences that share a prefix (same prefix-cache entry) long enough to be worth reading once.
+  std::vector<SharedPrefix> shared;
+  {
+    std::map<uint64_t, SharedPrefix> by_id;
+    for (int b = 0; b < B; ++b) {
+      const Seq& s = *rows_[slots[b]];
+      if (s.share_id == 0 || s.share_len < kMinSharedPrefix) continue;
+      auto& grp = by_id[s.share_id];
+      grp.len = s.share_len;
+      grp.members.push_back(b);
+    }
+    for (auto& [id, grp] : by_id)
+      if (grp.members.size() > 1) shared.push_back(std::move(grp));
+    shared_prefix_forwards_ += !shared.empty();
+  }
+
   auto x = w_->embed.index_select(0, ids_t);  // (B*N, C)
   for (size_t l = 0; l < w_->layers.size(); ++l) {
     const auto& L = w_->layers[l];
@@ -469,7 +742,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
     const auto q = q_flat.view({B, N, H, D});
     {
       // The new keys (transposed) and values into the cache; padding tokens are not written.
-      const int64_t ld = max_len_, qkv_ld = qkv.size(1);
+      const int64_t ld = k_ld_, qkv_ld = qkv.size(1);
       const float* kp = k.data_ptr<float>();
       const float* vp = qkv.data_ptr<float>() + (H + KV) * D;
       float* kc = k_cache_[l].data_ptr<float>();
@@ -480,7 +753,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
           const int64_t block = rowidx[t] * KV + h;
           for (int64_t d = 0; d < D; ++d)
             kc[(block * D + d) * ld + wpos[t]] = kp[(t * KV + h) * D + d];
-          std::copy_n(vp + t * qkv_ld + h * D, D, vc + (block * ld + wpos[t]) * D);
+          std::copy_n(vp + t * qkv_ld + h * D, D, vc + (block * max_len_ + wpos[t]) * D);
         }
       }
     }
@@ -493,8 +766,8 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
       for (int b = 0; b < B; ++b)  // the last position L + n - 1 sees [0, L + n)
         std::fill_n(limit.begin() + b * g, g, std::min(T, last[b] - b * N + 1 + start[b]));
       auto mixed = torch::empty({B, KV, g, D});
-      AttendOverCache(ql.data_ptr<float>(), g, limit, slots, KV, D, T,
-                      k_cache_[l].data_ptr<float>(), v_cache_[l].data_ptr<float>(), max_len_,
+      AttendOverCache(ql.data_ptr<float>(), g, limit, slots, shared, KV, D, T,
+                      k_cache_[l].data_ptr<float>(), k_ld_, v_cache_[l].data_ptr<float>(), max_len_,
                       mixed.data_ptr<float>());
       const bool bf16_last = bf16_min_rows_ > 0 && B >= bf16_min_rows_;
       auto xl = x.index_select(0, last_t) + Linear(mixed.view({B, H * D}), L.wo, L.wo16, bf16_last);
@@ -533,9 +806,9 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
             for (int64_t i = 0; i < n; ++i)
               limit[b * R + j * n + i] = std::min(T, start[b] + n0 + i + 1);
         mixed = torch::empty({B, KV, R, D});
-        AttendOverCache(qg.data_ptr<float>(), R, limit, slots, KV, D, T,
-                        k_cache_[l].data_ptr<float>(), v_cache_[l].data_ptr<float>(), max_len_,
-                        mixed.data_ptr<float>());
+        AttendOverCache(qg.data_ptr<float>(), R, limit, slots, shared, KV, D, T,
+                        k_cache_[l].data_ptr<float>(), k_ld_, v_cache_[l].data_ptr<float>(),
+                        max_len_, mixed.data_ptr<float>());
       } else {
         auto Kt = rows_of(k_cache_[l]).narrow(3, 0, Tc);  // (B, KV, D, Tc)
         auto V = rows_of(v_cache_[l]).narrow(2, 0, Tc);   // (B, KV, Tc, D)
@@ -636,14 +909,14 @@ int Engine::FindPrefix(const std::vector<int>& prompt) const {
   return best;
 }
 
-void Engine::SavePrefix(int row, int len) {
+uint64_t Engine::SavePrefix(int row, int len) {
   const int64_t bytes = len * bytes_per_token_;
-  if (len <= 0 || bytes > prefix_capacity_) return;
+  if (len <= 0 || bytes > prefix_capacity_) return 0;
   const auto& prompt = rows_[row]->req.prompt;
   for (const auto& p : prefixes_)
     if (static_cast<int>(p.tokens.size()) == len &&
         std::equal(p.tokens.begin(), p.tokens.end(), prompt.begin()))
-      return;
+      return 0;
   while (prefix_bytes_ + bytes > prefix_capacity_) {  // least recently used out
     auto lru = std::min_element(prefixes_.begin(), prefixes_.end(),
                                 [](const Prefix& a, const Prefix& b) { return a.used < b.used; });
@@ -657,8 +930,10 @@ void Engine::SavePrefix(int row, int len) {
     p.v.push_back(v_cache_[l][row].narrow(1, 0, len).clone());
   }
   p.used = ++clock_;
+  p.id = ++prefix_ids_;
   prefix_bytes_ += bytes;
   prefixes_.push_back(std::move(p));
+  return prefix_ids_;
 }
 
 bool Engine::Step() {
@@ -703,6 +978,7 @@ bool Engine::Step() {
         v_cache_[l][slot].narrow(1, 0, hit_len).copy_(p.v[l]);
       }
       p.used = ++clock_;
+      s->share_id = p.id, s->share_len = static_cast<int>(hit_len);
       s->cache_len = s->cached = static_cast<int>(hit_len);
       s->pending.assign(prompt.begin() + hit_len, prompt.end());
     }
@@ -727,7 +1003,10 @@ bool Engine::Step() {
   run(admitted);
   for (int row = running; row < static_cast<int>(rows_.size()); ++row) {
     const int keep = rows_[row]->req.cache_prefix;
-    if (keep > rows_[row]->cached) SavePrefix(row, keep);
+    if (keep > rows_[row]->cached) {
+      const uint64_t id = SavePrefix(row, keep);
+      if (id != 0) rows_[row]->share_id = id, rows_[row]->share_len = keep;  // the entry's source
+    }
   }
   // Decode: a forward pads every row to the most pending tokens, so rows that feed one token
   // (sampled) and rows that feed a forced continuation (the rest of a title: several tokens)

@@ -114,6 +114,8 @@ class Engine {
   // Prefix-cache contents: entries and their total size in bytes.
   int prefix_entries() const { return static_cast<int>(prefixes_.size()); }
   int64_t prefix_bytes() const { return prefix_bytes_; }
+  // Forward passes in which sequences attended over a shared prefix together (see Forward).
+  int64_t shared_prefix_forwards() const { return shared_prefix_forwards_; }
   const Tokenizer& tokenizer() const { return tok_; }
   const AnswerGrammar* grammar() const { return grammar_; }
 
@@ -129,13 +131,15 @@ class Engine {
   void Finish(int row, FinishReason why);
   // The stored prefix that is the longest proper prefix of `prompt`, or -1.
   int FindPrefix(const std::vector<int>& prompt) const;
-  // Stores the KV of the first `len` tokens of the sequence in `row` (LRU eviction).
-  void SavePrefix(int row, int len);
+  // Stores the KV of the first `len` tokens of the sequence in `row` (LRU eviction); returns
+  // the new entry's id, or 0 when nothing was stored (too large, or stored already).
+  uint64_t SavePrefix(int row, int len);
   struct Prefix {
     std::vector<int> tokens;
     std::vector<torch::Tensor> k,
         v;  // per layer: k (kv_heads, head_dim, len), v (kv_heads, len, head_dim)
     uint64_t used = 0;
+    uint64_t id = 0;  // unique, never reused
   };
 
   Qwen3ForCausalLM model_;
@@ -143,11 +147,12 @@ class Engine {
   const AnswerGrammar* grammar_;
   EngineOptions o_;
   int max_len_;
+  int64_t k_ld_ = 0;  // positions per key row in k_cache_ (>= max_len_, padded)
   int bf16_min_rows_ = 0;
   std::vector<int> default_stops_;
   std::unique_ptr<Weights> w_;
   torch::Tensor cos_, sin_;  // (max_len, head_dim)
-  // Per layer: k (max_batch, kv_heads, head_dim, max_len) (keys transposed), v (max_batch,
+  // Per layer: k (max_batch, kv_heads, head_dim, k_ld_) (keys transposed), v (max_batch,
   // kv_heads, max_len, head_dim).
   std::vector<torch::Tensor> k_cache_, v_cache_;
   std::vector<std::unique_ptr<Seq>> rows_;   // running sequences; index = slot
@@ -157,7 +162,8 @@ class Engine {
   std::vector<std::pair<float, int>> scratch_;
   std::vector<Prefix> prefixes_;
   int64_t prefix_bytes_ = 0, prefix_capacity_ = 0, bytes_per_token_ = 0;
-  uint64_t clock_ = 0;
+  uint64_t clock_ = 0, prefix_ids_ = 0;
+  int64_t shared_prefix_forwards_ = 0;
 };
 
 }  // namespace muchator

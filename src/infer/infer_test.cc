@@ -642,6 +642,76 @@ TEST_F(InferTest, PrefixCacheReusesAListenersContextWithTheSameAnswers) {
   EXPECT_THROW(bounded.Submit(bad), Error);
 }
 
+TEST_F(InferTest, ASharedPrefixIsAttendedOnceWithTheLogitsOfSeparateCaches) {
+  // A group with one prompt (as GRPO samples): the followers copy the leader's prompt KV from the
+  // prefix cache, and decoding attends over that common prefix once for the whole group. The
+  // logits must be those of sequences each with its own cache, and those the logits of the
+  // model's own forward over the whole text. Head sizes 16 (the blocked attention kernel) and
+  // 10 (the one-row fallback) with a hidden size of 60 (not a multiple of the linear kernel's
+  // 8-float vectors); one request with another prompt in the same batch.
+  for (auto [hidden, head_dim] : {std::pair<int64_t, int64_t>{64, 16}, {60, 10}}) {
+    ModelConfig c = (*model_)->config();
+    c.hidden_size = hidden;
+    c.head_dim = head_dim;
+    torch::manual_seed(11);
+    Qwen3ForCausalLM model(c);
+    PeakedWeights(model);
+    model->eval();
+    std::vector<GenerationRequest> reqs;
+    std::vector<std::vector<std::vector<float>>> seen_shared(6), seen_alone(6);
+    for (int k = 0; k < 6; ++k) {
+      GenerationRequest r;
+      r.prompt = Prompt(k < 5 ? "one prompt for the whole group" : "another prompt", 10);
+      r.cache_prefix = static_cast<int>(r.prompt.size()) - 1;
+      r.sampling.temperature = 0.8;
+      r.sampling.seed = 40 + k;
+      r.sampling.max_new_tokens = 12 + 3 * k;
+      r.stop_tokens = {-1};
+      reqs.push_back(r);
+    }
+    ASSERT_GT(reqs[0].prompt.size(), 64u);
+    auto with_hooks = [&](std::vector<std::vector<std::vector<float>>>& into) {
+      auto rs = reqs;
+      for (int k = 0; k < 6; ++k)
+        rs[k].logits_hook = [&into, k](std::span<float> l, std::span<const int>) {
+          into[k].emplace_back(l.begin(), l.end());
+        };
+      return rs;
+    };
+    EngineOptions off = Fp32(8);
+    off.prefix_cache_mb = 0;
+    Engine shared(model, *tok_, grammar_, Fp32(8)), alone(model, *tok_, grammar_, off);
+    const auto a = shared.Generate(with_hooks(seen_shared));
+    const auto b = alone.Generate(with_hooks(seen_alone));
+    EXPECT_GT(shared.shared_prefix_forwards(), 10) << "the group did not attend together";
+    EXPECT_EQ(alone.shared_prefix_forwards(), 0);
+    for (int k = 0; k < 6; ++k) {
+      EXPECT_EQ(a[k].tokens, b[k].tokens) << "head_dim " << head_dim << " request " << k;
+      ASSERT_EQ(seen_shared[k].size(), seen_alone[k].size());
+      for (size_t i = 0; i < seen_alone[k].size(); ++i) {
+        auto ref = torch::from_blob(seen_alone[k][i].data(),
+                                    {static_cast<int64_t>(seen_alone[k][i].size())});
+        ExpectClose(seen_shared[k][i].data(), ref,
+                    "head_dim " + std::to_string(head_dim) + " request " + std::to_string(k) +
+                        " step " + std::to_string(i));
+      }
+    }
+    for (int k : {0, 5}) {
+      torch::NoGradGuard g;
+      std::vector<int64_t> all(reqs[k].prompt.begin(), reqs[k].prompt.end());
+      all.insert(all.end(), b[k].tokens.begin(), b[k].tokens.end() - 1);
+      const auto full = model->forward(torch::tensor(all, torch::kInt64).unsqueeze(0))[0];
+      for (size_t i = 0; i < seen_alone[k].size(); ++i)
+        ExpectClose(
+            seen_alone[k][i].data(), full[reqs[k].prompt.size() - 1 + i],
+            "recomputed, head_dim " + std::to_string(head_dim) + " step " + std::to_string(i));
+    }
+    std::set<std::vector<int>> distinct;
+    for (int k = 0; k < 5; ++k) distinct.insert(a[k].tokens);
+    EXPECT_GT(distinct.size(), 2u) << "the group's answers should differ (own suffixes)";
+  }
+}
+
 TEST_F(InferTest, CheckpointDirectoryLoadsWithItsCodec) {
   const std::string dir = dir_ + "/ckpt";
   SaveModel(*model_, dir);

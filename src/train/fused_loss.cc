@@ -17,9 +17,8 @@ namespace {
 // row with d loss / d logits * scale = (softmax - onehot(target)) * scale, in bf16. The loops are
 // written out (no helper calls) so GCC vectorises them inside the target clones: bf16 <-> fp32 is
 // a 16-bit shift (with round-to-nearest-even on the way back); exp is core/vec_math.h.
-__attribute__((target_clones("avx512f", "avx2", "default"))) double RowLossAndGrad(uint16_t* row, int64_t V,
-                                                                                    int64_t target, float scale,
-                                                                                    float* x) {
+MUCHATOR_SIMD_CLONES double RowLossAndGrad(uint16_t* row, int64_t V, int64_t target, float scale,
+                                           float* x) {
 #pragma omp simd
   for (int64_t j = 0; j < V; ++j) x[j] = __builtin_bit_cast(float, static_cast<uint32_t>(row[j]) << 16);
   float m = -INFINITY;
