@@ -8,7 +8,7 @@
 // The instruction sets a hand-written kernel is compiled for, chosen at load time by the CPU:
 // x86-64-v4 (AVX-512), x86-64-v3 (AVX2) and plain x86-64. The architecture levels, not
 // target("avx512f")/("avx2") alone: those do not enable FMA, so every multiply-add was a multiply
-// and an add (found reading the kernels' assembly; FMA made decoding ~X% faster).
+// and an add (found reading the kernels' assembly).
 #define MUCHATOR_SIMD_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 

@@ -276,12 +276,6 @@ void MergeParts(const float* a, float a_max, float a_sum, const float* b, float 
 // OpenBLAS's gemm packs the whole weight matrix on every call: with 1-8 rows the packing costs
 // 3-7x the product itself (bench/README.md, generation). More rows go to torch (OpenBLAS).
 constexpr int64_t kSmallRows = 12;
-// Attention with at most this many query rows per (sequence, KV head) uses the kernels above.
-constexpr int64_t kSmallAttentionRows = 16;
-// Rows feeding at most this many tokens (a sampled token, or a forced continuation such as the
-// rest of a title) also use them, whatever their query-row count: the batched-matmul path copies
-// every sequence's keys and values first, which cost more than the attention itself.
-constexpr int64_t kDecodeTokens = 16;
 // Sequences sharing a prefix of at least this many positions attend over it together.
 constexpr int kMinSharedPrefix = 32;
 // Sequences of one forward whose caches hold bit-identical keys and values in their first `len`
@@ -533,7 +527,6 @@ Engine::Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar
     throw Error("the tokenizer has " + std::to_string(tok.vocab_size()) +
                     " tokens but the model only " + std::to_string(c.vocab_size),
                 "", "use the tokenizer.json saved with the checkpoint");
-  if (o_.attention_block < 1) throw Error("attention_block must be >= 1");
   bf16_min_rows_ = o_.bf16_min_rows >= 0 ? o_.bf16_min_rows : (CpuHasNativeBf16() ? 64 : 0);
   for (const char* t : {tok::kImEnd, tok::kEndOfText})
     if (tok.TokenId(t) >= 0) default_stops_.push_back(tok.TokenId(t));
@@ -685,9 +678,6 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
   // its output is never read.
   std::vector<int64_t> ids(B * N, 0), pos(B * N, 0), wpos(B * N, -1), rowidx(B * N), last(B),
       start(B);
-  // Additive mask (0 or -inf): adding it is ~8x faster than masked_fill in this libtorch.
-  std::vector<float> mask_v(B * N * T, 0.0f);
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   for (int b = 0; b < B; ++b) {
     const Seq& s = *rows_[slots[b]];
     const int64_t L = s.cache_len, n = s.pending.size();
@@ -697,8 +687,6 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
       ids[k] = i < n ? s.pending[i] : 0;
       pos[k] = std::min<int64_t>(L + i, max_len_ - 1);
       if (i < n) wpos[k] = L + i;
-      std::fill(mask_v.begin() + k * T + std::min(L + i + 1, T), mask_v.begin() + (k + 1) * T,
-                kNegInf);  // causal
     }
     last[b] = b * N + n - 1;
     start[b] = L;
@@ -708,16 +696,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
     return torch::from_blob(v.data(), {static_cast<int64_t>(v.size())}, torch::kInt64);
   };
   const auto ids_t = i64(ids), last_t = i64(last);
-  const auto mask = torch::from_blob(mask_v.data(), {B, 1, 1, N, T}, torch::kFloat32);
   const double eps = c.rms_norm_eps;
-  // The slots' rows of a cache tensor (dim 0): a view when they are consecutive, else a copy.
-  const bool consecutive = slots.back() - slots.front() + 1 == B;
-  std::vector<int64_t> slots64(slots.begin(), slots.end());
-  const auto slots_t = i64(slots64);
-  auto rows_of = [&](const torch::Tensor& cache) {
-    return consecutive ? cache.narrow(0, slots.front(), B) : cache.index_select(0, slots_t);
-  };
-
   // Sequences that share a prefix (same prefix-cache entry) long enough to be worth reading once.
   std::vector<SharedPrefix> shared;
   {
@@ -776,58 +755,23 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
                        bf16_last);
       return Linear(Rms(xl, w_->norm, eps), w_->lm).contiguous();  // (B, V)
     }
-    // Grouped-query attention without repeating K/V: the g query heads of one KV head are
-    // stacked along the query axis. Head h uses KV head h / g (as repeat_interleave would).
-    // Query blocks see only the keys up to their last position (causal).
-    std::vector<torch::Tensor> outs;
-    torch::Tensor Kt16, V16;  // this layer's keys and values in bf16, converted once for all blocks
-    if (bf16 && N > kDecodeTokens &&
-        g * std::min<int64_t>(N, o_.attention_block) > kSmallAttentionRows) {
-      Kt16 = rows_of(k_cache_[l]).narrow(3, 0, T).to(torch::kBFloat16);
-      V16 = rows_of(v_cache_[l]).narrow(2, 0, T).to(torch::kBFloat16);
-    }
-    for (int64_t n0 = 0; n0 < N; n0 += o_.attention_block) {
-      const int64_t n = std::min<int64_t>(o_.attention_block, N - n0);
-      int64_t Tc = 0;
-      for (int b = 0; b < B; ++b) Tc = std::max(Tc, std::min(T, start[b] + n0 + n));
-      // contiguous(): reshape may return a strided view here (the kernel below reads raw rows).
-      auto qg = q.narrow(1, n0, n)
-                    .view({B, n, KV, g, D})
-                    .permute({0, 2, 3, 1, 4})
-                    .reshape({B, KV, g * n, D})
-                    .contiguous();
-      const int64_t R = g * n;
-      torch::Tensor mixed;  // (B, KV, R, D)
-      if (R <= kSmallAttentionRows || N <= kDecodeTokens) {
-        // Each query row's visible length: row r = (head j, token n0 + i) sees [0, L + n0 + i].
-        std::vector<int64_t> limit(B * R);
-        for (int b = 0; b < B; ++b)
-          for (int64_t j = 0; j < g; ++j)
-            for (int64_t i = 0; i < n; ++i)
-              limit[b * R + j * n + i] = std::min(T, start[b] + n0 + i + 1);
-        mixed = torch::empty({B, KV, R, D});
-        AttendOverCache(qg.data_ptr<float>(), R, limit, slots, shared, KV, D, T,
-                        k_cache_[l].data_ptr<float>(), k_ld_, v_cache_[l].data_ptr<float>(),
-                        max_len_, mixed.data_ptr<float>());
-      } else {
-        auto Kt = rows_of(k_cache_[l]).narrow(3, 0, Tc);  // (B, KV, D, Tc)
-        auto V = rows_of(v_cache_[l]).narrow(2, 0, Tc);   // (B, KV, Tc, D)
-        // With bf16 pre-fill the two matmuls run in bf16 too; scores and softmax stay fp32.
-        auto scores =
-            (bf16
-                 ? torch::matmul(qg.to(torch::kBFloat16), Kt16.narrow(3, 0, Tc)).to(torch::kFloat32)
-                 : torch::matmul(qg, Kt))
-                .view({B, KV, g, n, Tc});
-        scores.add_(mask.narrow(3, n0, n).narrow(4, 0, Tc));
-        at::_softmax_out(scores, scores, -1, false);  // in place
-        mixed = bf16 ? torch::matmul(scores.view({B, KV, R, Tc}).to(torch::kBFloat16),
-                                     V16.narrow(2, 0, Tc))
-                           .to(torch::kFloat32)
-                     : torch::matmul(scores.view({B, KV, R, Tc}), V);
-      }
-      outs.push_back(mixed.view({B, KV, g, n, D}).permute({0, 3, 1, 2, 4}));
-    }
-    auto att = (outs.size() == 1 ? outs[0] : torch::cat(outs, 1)).reshape({B * N, H * D});
+    // Attention over the cache (this forward's keys and values are in it already), fused per
+    // (sequence, KV head): the g query heads of one KV head are stacked along the query axis
+    // (head h uses KV head h / g, as repeat_interleave would), row (head j, token i) seeing the
+    // positions up to its own. This replaced torch matmuls over causal blocks with an additive
+    // mask (bf16 scores converted to fp32 for the softmax and back): a pre-fill's attention took
+    // 7.2 ms of 20, now 5.4 (bench/README.md, generation).
+    const int64_t R = g * N;
+    auto qg = q.view({B, N, KV, g, D}).permute({0, 2, 3, 1, 4}).reshape({B, KV, R, D}).contiguous();
+    std::vector<int64_t> limit(B * R);
+    for (int b = 0; b < B; ++b)
+      for (int64_t j = 0; j < g; ++j)
+        for (int64_t i = 0; i < N; ++i) limit[b * R + j * N + i] = std::min(T, start[b] + i + 1);
+    auto mixed = torch::empty({B, KV, R, D});
+    AttendOverCache(qg.data_ptr<float>(), R, limit, slots, shared, KV, D, T,
+                    k_cache_[l].data_ptr<float>(), k_ld_, v_cache_[l].data_ptr<float>(), max_len_,
+                    mixed.data_ptr<float>());
+    auto att = mixed.view({B, KV, g, N, D}).permute({0, 3, 1, 2, 4}).reshape({B * N, H * D});
     x = x + Linear(att, L.wo, L.wo16, bf16);
     auto gu = Linear(Rms(x, L.post_norm, eps), L.wgu, L.wgu16, bf16);
     x = x + Linear(torch::silu(gu.narrow(1, 0, I)) * gu.narrow(1, I, I), L.wdown, L.wdown16, bf16);

@@ -34,9 +34,6 @@ struct EngineOptions {
   // accumulation; the model trained with bf16 autocast), ~3.5x faster on CPUs with native bf16.
   // -1 = 64 where the CPU has AVX512-BF16 or AMX (elsewhere bf16 is slower than fp32); 0 = off.
   int bf16_min_rows = -1;
-  // Pre-fill attention runs over query blocks of this many positions, each against the keys
-  // it can see only (causal): about half the work of one block on long prompts.
-  int attention_block = 128;
   // Prefix cache: the KV of prompt prefixes that requests asked to keep (GenerationRequest::
   // cache_prefix: a listener's context, a conversation so far), reused by later requests that
   // start with the same tokens, least recently used dropped first. Megabytes; 0 = off.

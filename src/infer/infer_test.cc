@@ -84,7 +84,6 @@ class InferTest : public ::testing::Test {
     o.max_batch = max_batch;
     o.max_len = max_len;
     o.bf16_min_rows = 0;
-    o.attention_block = 16;  // several blocks even on short test prompts
     return o;
   }
   static Engine MakeEngine(int max_batch = 8) { return Engine(*model_, *tok_, grammar_, Fp32(max_batch)); }
