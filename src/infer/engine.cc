@@ -20,6 +20,41 @@ double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// (Tried: four outputs at a time from registers, reading up to eight rows in one pass over the
+// weights. Faster on the arithmetic, but slower in the measurements: decoding at batch 1-8 is
+// bound by reading the weights, and this simple loop streams them best.)
+// y[b][o] = x[b] . w[o] for rows o in [o0, o1): every weight row is read once for all of x's
+// rows (four at a time), with the dot products vectorised (omp simd; one clone per instruction
+// set, chosen at load time).
+MUCHATOR_SIMD_CLONES void RowsTimesWeights(const float* x, int64_t rows, const float* w,
+                                           int64_t out, int64_t in, float* y, int64_t o0,
+                                           int64_t o1) {
+  for (int64_t o = o0; o < o1; ++o) {
+    const float* wr = w + o * in;
+    int64_t b = 0;
+    for (; b + 4 <= rows; b += 4) {
+      const float *x0 = x + b * in, *x1 = x0 + in, *x2 = x1 + in, *x3 = x2 + in;
+      float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+      for (int64_t i = 0; i < in; ++i) {
+        a0 += wr[i] * x0[i];
+        a1 += wr[i] * x1[i];
+        a2 += wr[i] * x2[i];
+        a3 += wr[i] * x3[i];
+      }
+      y[b * out + o] = a0, y[(b + 1) * out + o] = a1, y[(b + 2) * out + o] = a2,
+                  y[(b + 3) * out + o] = a3;
+    }
+    for (; b < rows; ++b) {
+      const float* x0 = x + b * in;
+      float a0 = 0;
+#pragma omp simd reduction(+ : a0)
+      for (int64_t i = 0; i < in; ++i) a0 += wr[i] * x0[i];
+      y[b * out + o] = a0;
+    }
+  }
+}
+
 // Eight floats (GCC's vector extension: AVX2/AVX-512 registers in those clones, SSE pairs in
 // the default one); loads and stores at any alignment.
 // (-Wpsabi: the helpers are always inlined, so no vector crosses a call in the default clone.)
@@ -39,102 +74,32 @@ inline __attribute__((always_inline)) float Sum8(F8 v) {
   return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
 }
 
-// y[b][o] = x[b] . w[o] for the RB rows of x and the outputs o in [o0, o1): four outputs at a
-// time, so that each vector load of x or w feeds four multiply-adds (one output at a time was
-// bound by the loads). A row's sums do not depend on RB or on the other rows, so a batch gives
-// the same results as its sequences one by one.
-template <int RB>
-inline __attribute__((always_inline)) void RowsTimesWeightsBlock(const float* x, int64_t in,
-                                                                 const float* w, int64_t out,
-                                                                 float* y, int64_t o0, int64_t o1) {
-  const int64_t in8 = in / 8 * 8;
-  int64_t o = o0;
-  for (; o + 4 <= o1; o += 4) {
-    F8 a[RB][4] = {};
-    const float* w0 = w + o * in;
-    for (int64_t i = 0; i < in8; i += 8) {
-      const F8 w_0 = Load8(w0 + i), w_1 = Load8(w0 + in + i), w_2 = Load8(w0 + 2 * in + i),
-               w_3 = Load8(w0 + 3 * in + i);
-#pragma GCC unroll 4
-      for (int r = 0; r < RB; ++r) {
-        const F8 xv = Load8(x + r * in + i);
-        a[r][0] += xv * w_0, a[r][1] += xv * w_1, a[r][2] += xv * w_2, a[r][3] += xv * w_3;
-      }
-    }
-    for (int r = 0; r < RB; ++r)
-      for (int j = 0; j < 4; ++j) {
-        float sum = Sum8(a[r][j]);
-        for (int64_t i = in8; i < in; ++i) sum += x[r * in + i] * w0[j * in + i];
-        y[r * out + o + j] = sum;
-      }
-  }
-  for (; o < o1; ++o) {
-    F8 a[RB] = {};
-    const float* wr = w + o * in;
-    for (int64_t i = 0; i < in8; i += 8) {
-      const F8 wv = Load8(wr + i);
-#pragma GCC unroll 4
-      for (int r = 0; r < RB; ++r) a[r] += Load8(x + r * in + i) * wv;
-    }
-    for (int r = 0; r < RB; ++r) {
-      float sum = Sum8(a[r]);
-      for (int64_t i = in8; i < in; ++i) sum += x[r * in + i] * wr[i];
-      y[r * out + o] = sum;
-    }
-  }
-}
-
-// y[b][o] = x[b] . w[o] for rows o in [o0, o1), x's rows four at a time.
-MUCHATOR_SIMD_CLONES void RowsTimesWeights(const float* x, int64_t rows, const float* w,
-                                           int64_t out, int64_t in, float* y, int64_t o0,
-                                           int64_t o1) {
-  for (int64_t b = 0; b < rows;) {
-    const float* xb = x + b * in;
-    float* yb = y + b * out;
-    switch (std::min<int64_t>(rows - b, 4)) {
-      case 4:
-        RowsTimesWeightsBlock<4>(xb, in, w, out, yb, o0, o1), b += 4;
-        break;
-      case 3:
-        RowsTimesWeightsBlock<3>(xb, in, w, out, yb, o0, o1), b += 3;
-        break;
-      case 2:
-        RowsTimesWeightsBlock<2>(xb, in, w, out, yb, o0, o1), b += 2;
-        break;
-      default:
-        RowsTimesWeightsBlock<1>(xb, in, w, out, yb, o0, o1), b += 1;
-        break;
-    }
-  }
-}
-
 // Scores of RN query rows (q: RN rows of D) against keys [0, T) (Kt: D rows of `ldk` floats)
-// into s (RN rows of `st` floats). Each key vector loaded feeds all RN rows, and the sums stay
-// in registers over d (2 x RN accumulators for 16 positions).
+// into s (RN rows of `st` floats), D a multiple of 4. Four key rows at a time, swept along the
+// positions: each key vector loaded feeds all RN rows, and the memory is read as a few
+// sequential streams (sweeping 16 positions over all D rows at once read D streams, which the
+// hardware prefetcher did not follow once the caches came from memory: slower at batch 8).
 template <int RN>
 inline __attribute__((always_inline)) void ScoreRows(const float* q, int64_t D, const float* Kt,
                                                      int64_t ldk, int64_t T, float* s, int64_t st) {
-  int64_t t = 0;
-  for (; t + 16 <= T; t += 16) {
-    F8 a[RN][2] = {};
-    for (int64_t d = 0; d < D; ++d) {
-      const F8 k0 = Load8(Kt + d * ldk + t), k1 = Load8(Kt + d * ldk + t + 8);
-#pragma GCC unroll 4
-      for (int r = 0; r < RN; ++r) {
-        const float qd = q[r * D + d];
-        a[r][0] += qd * k0;
-        a[r][1] += qd * k1;
-      }
-    }
+  for (int r = 0; r < RN; ++r) std::fill_n(s + r * st, T, 0.0f);
+  for (int64_t d = 0; d < D; d += 4) {
+    const float *k0 = Kt + d * ldk, *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
+    float qd[RN][4];
     for (int r = 0; r < RN; ++r)
-      Store8(s + r * st + t, a[r][0]), Store8(s + r * st + t + 8, a[r][1]);
-  }
-  for (; t < T; ++t)
-    for (int r = 0; r < RN; ++r) {
-      float a = 0;
-      for (int64_t d = 0; d < D; ++d) a += q[r * D + d] * Kt[d * ldk + t];
-      s[r * st + t] = a;
+      for (int j = 0; j < 4; ++j) qd[r][j] = q[r * D + d + j];
+    int64_t t = 0;
+    for (; t + 8 <= T; t += 8) {
+      const F8 a = Load8(k0 + t), b = Load8(k1 + t), c = Load8(k2 + t), e = Load8(k3 + t);
+#pragma GCC unroll 4
+      for (int r = 0; r < RN; ++r)
+        Store8(s + r * st + t,
+               Load8(s + r * st + t) + qd[r][0] * a + qd[r][1] * b + qd[r][2] * c + qd[r][3] * e);
     }
+    for (; t < T; ++t)
+      for (int r = 0; r < RN; ++r)
+        s[r * st + t] += qd[r][0] * k0[t] + qd[r][1] * k1[t] + qd[r][2] * k2[t] + qd[r][3] * k3[t];
+  }
 }
 
 // out (RN rows of D) = p (RN rows of `st` weights, zero past each row's keys) x V[0, T), times
@@ -535,9 +500,9 @@ Engine::Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar
       RotaryCosSin(torch::arange(max_len_, torch::kInt64).unsqueeze(0), c.head_dim, c.rope_theta);
   cos_ = cos.reshape({max_len_, c.head_dim}).contiguous();
   sin_ = sin.reshape({max_len_, c.head_dim}).contiguous();
-  // A key row holds max_len positions rounded up to 16 plus 16 more: with rows a multiple of 4 KB
-  // apart (max_len 1024), the D rows that decoding reads together for 16 positions all fell in
-  // one L1 cache set and evicted each other.
+  // A key row holds max_len positions rounded up to 16 plus 16 more, so that rows are not a
+  // multiple of 4 KB apart (max_len 1024): the key rows that attention reads together would all
+  // fall in one L1 cache set.
   k_ld_ = (max_len_ + 15) / 16 * 16 + 16;
   // Zeroed, not empty: attention reads (and masks) positions past a sequence's length, and
   // garbage there could be NaN, which masking does not remove from probs x V.
