@@ -46,15 +46,19 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   auto q = q_norm(q_proj(x).view({B, T, heads, head_dim})).transpose(1, 2);     // (B, H, T, D)
   auto k = k_norm(k_proj(x).view({B, T, kv_heads, head_dim})).transpose(1, 2);  // (B, KV, T, D)
   auto v = v_proj(x).view({B, T, kv_heads, head_dim}).transpose(1, 2);          // (B, KV, T, D)
-  q = ApplyRotary(q, cos, sin);
+  // The score scale 1/sqrt(head_dim) is folded into q's rotary factors, and the scores go to
+  // fp32 before the mask is added: the (B, H, T, T) scores then see one conversion, one add and
+  // the softmax. Scaling and masked_fill on them (in bf16 with autocast: not vectorised in this
+  // libtorch) cost more than the two matmuls in a bf16 training step.
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  q = ApplyRotary(q, cos * scale, sin * scale);
   k = ApplyRotary(k, cos, sin);
   if (heads != kv_heads) {
     k = k.repeat_interleave(heads / kv_heads, 1);
     v = v.repeat_interleave(heads / kv_heads, 1);
   }
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(head_dim));  // (B, H, T, T)
-  scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
-  auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(q.scalar_type());
+  auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) + mask;  // (B, H, T, T)
+  auto probs = torch::softmax(scores, -1).to(q.scalar_type());
   auto out = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, heads * head_dim});  // (B, T, H*D)
   return o_proj(out);
 }
@@ -106,8 +110,12 @@ torch::Tensor Qwen3ForCausalLMImpl::Hidden(const torch::Tensor& ids, const torch
                                                    : torch::arange(T, torch::kInt64).unsqueeze(0).expand({B, T});
   auto [cos, sin] = RotaryCosSin(positions, config_.head_dim, config_.rope_theta);
   auto causal = torch::ones({T, T}, torch::kBool).tril().view({1, 1, T, T});
-  torch::Tensor mask = causal;
-  if (doc_ids.defined()) mask = causal & (doc_ids.unsqueeze(2) == doc_ids.unsqueeze(1)).unsqueeze(1);  // (B,1,T,T)
+  torch::Tensor allowed = causal;
+  if (doc_ids.defined())
+    allowed = causal & (doc_ids.unsqueeze(2) == doc_ids.unsqueeze(1)).unsqueeze(1);  // (B,1,T,T)
+  const auto mask =
+      torch::zeros(allowed.sizes(), torch::kFloat32)
+          .masked_fill_(allowed.logical_not(), -std::numeric_limits<float>::infinity());
   auto x = model->embed_tokens(ids);  // (B, T, C)
   for (auto& layer : *model->layers) x = layer->as<DecoderLayer>()->forward(x, cos, sin, mask);
   return model->norm(x);

@@ -22,7 +22,8 @@ TORCH_MODULE(RmsNorm);
 
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& c);
-  // x: (B, T, C); cos, sin: (B, 1, T, head_dim); mask: (B, 1, T, T) bool, true = may attend.
+  // x: (B, T, C); cos, sin: (B, 1, T, head_dim); mask: (B or 1, 1, T, T) float, added to the
+  // scores: 0 = may attend, -inf = may not (AdditiveMask).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
