@@ -4,8 +4,9 @@
 //   - time to first token and time for a complete constrained 10-song answer, one request at a
 //     time, median and p99 over --requests real test queries with their users' contexts, cold
 //     (nothing cached) and warm (the listener's context in the prefix cache).
-//   build/bench/generate_bench --model runs/demo/pretrain/stage3_behaviour/final --store
-//   runs/demo/store.sqlite
+// clang-format off
+//   build/bench/generate_bench --model runs/demo/pretrain/stage3_behaviour/final --store runs/demo/store.sqlite
+// clang-format on
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>

@@ -70,10 +70,6 @@ inline __attribute__((always_inline)) void Store8(float* p, F8 v) {
   __builtin_memcpy(p, &v, sizeof v);
 }
 
-inline __attribute__((always_inline)) float Sum8(F8 v) {
-  return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
-}
-
 // Scores of RN query rows (q: RN rows of D) against keys [0, T) (Kt: D rows of `ldk` floats)
 // into s (RN rows of `st` floats), D a multiple of 4. Four key rows at a time, swept along the
 // positions: each key vector loaded feeds all RN rows, and the memory is read as a few
@@ -160,8 +156,9 @@ inline __attribute__((always_inline)) void AttendRows(const float* q, int64_t lo
 }
 
 // Attention of R query rows of one (sequence, KV head) while decoding, fused: scores, softmax
-// and the weighted sum of values, with no masked work beyond the 15 positions a block of rows
-// may differ by (row r sees keys [lo, limit[r])). Keys are stored transposed (Kt: D rows of `ldk`
+// and the weighted sum of values (row r sees keys [lo, limit[r])); the rows of a block of four
+// all score the keys of the block's longest row, which wastes a few positions except where a
+// block spans two query heads of a pre-fill (one block per head). Keys are stored transposed (Kt: D rows of `ldk`
 // floats), so the scores vectorise over keys without horizontal sums; V rows are D floats. Rows
 // go four at a time, so each key and value vector read serves four rows (eight spilled
 // registers and ran at half the speed). With `part`
@@ -254,14 +251,13 @@ struct SharedPrefix {
 
 // DecodeAttention for every (sequence, KV head) of a forward, in parallel: R query rows per
 // pair in q and out ((B, KV, R, D)), row r of sequence b seeing limit[b * R + r] cached positions
-// of the slot slots[b] in one layer's caches (keys transposed, rows of `kld` positions; values
-// `vlen` positions per (slot, head)). The members of each of `shared` attend over their common
+// of the slot slots[b] in one layer's caches (`ld` positions per (slot, head); keys transposed). The members of each of `shared` attend over their common
 // prefix together (from the first member's slot), then over their own positions, and the two
 // parts are merged.
 void AttendOverCache(const float* q, int64_t R, const std::vector<int64_t>& limit,
                      const std::vector<int>& slots, const std::vector<SharedPrefix>& shared,
-                     int64_t KV, int64_t D, int64_t T, const float* k_cache, int64_t kld,
-                     const float* v_cache, int64_t vlen, float* out) {
+                     int64_t KV, int64_t D, int64_t T, const float* k_cache,
+                     const float* v_cache, int64_t ld, float* out) {
   const int64_t B = static_cast<int64_t>(slots.size()), G = static_cast<int64_t>(shared.size());
   std::vector<int> group_of(B, -1);
   size_t most = 0;
@@ -296,8 +292,8 @@ void AttendOverCache(const float* q, int64_t R, const std::vector<int64_t>& limi
         }
         const int64_t slot_head = slots[grp.members[0]] * KV + h;
         PartStats part{mbuf.data(), sbuf.data()};
-        DecodeAttention(qbuf.data(), m * R, 0, hi.data(), k_cache + slot_head * D * kld, kld,
-                        v_cache + slot_head * vlen * D, D, obuf.data(), scratch.data(), &part);
+        DecodeAttention(qbuf.data(), m * R, 0, hi.data(), k_cache + slot_head * D * ld, ld,
+                        v_cache + slot_head * ld * D, D, obuf.data(), scratch.data(), &part);
         for (int64_t j = 0; j < m; ++j) {
           const int64_t at = (grp.members[j] * KV + h) * R;
           std::copy_n(obuf.data() + j * R * D, R * D, pre_out.data() + at * D);
@@ -309,8 +305,8 @@ void AttendOverCache(const float* q, int64_t R, const std::vector<int64_t>& limi
       const int64_t i = items[k], b = i / KV, slot_head = slots[b] * KV + i % KV;
       PartStats part{own_max.data() + i * R, own_sum.data() + i * R};
       DecodeAttention(q + i * R * D, R, group_of[b] < 0 ? 0 : shared[group_of[b]].len,
-                      limit.data() + b * R, k_cache + slot_head * D * kld, kld,
-                      v_cache + slot_head * vlen * D, D, out + i * R * D, scratch.data(),
+                      limit.data() + b * R, k_cache + slot_head * D * ld, ld,
+                      v_cache + slot_head * ld * D, D, out + i * R * D, scratch.data(),
                       group_of[b] < 0 ? nullptr : &part);
     }
   });
@@ -500,16 +496,13 @@ Engine::Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar
       RotaryCosSin(torch::arange(max_len_, torch::kInt64).unsqueeze(0), c.head_dim, c.rope_theta);
   cos_ = cos.reshape({max_len_, c.head_dim}).contiguous();
   sin_ = sin.reshape({max_len_, c.head_dim}).contiguous();
-  // A key row holds max_len positions rounded up to 16 plus 16 more, so that rows are not a
-  // multiple of 4 KB apart (max_len 1024): the key rows that attention reads together would all
-  // fall in one L1 cache set.
-  k_ld_ = (max_len_ + 15) / 16 * 16 + 16;
-  // Zeroed, not empty: attention reads (and masks) positions past a sequence's length, and
-  // garbage there could be NaN, which masking does not remove from probs x V.
+  // Zeroed, not empty: the padding rows of a batched pre-fill attend over positions past their
+  // sequence's length, and garbage there could be NaN (their outputs are never read, but keep
+  // the arithmetic finite).
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     // Keys transposed, (slot, kv head, head_dim, position): decoding's scores vectorise over
     // positions.
-    k_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, c.head_dim, k_ld_}));
+    k_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, c.head_dim, max_len_}));
     v_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, max_len_, c.head_dim}));
   }
   bytes_per_token_ = 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim *
@@ -686,7 +679,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
     const auto q = q_flat.view({B, N, H, D});
     {
       // The new keys (transposed) and values into the cache; padding tokens are not written.
-      const int64_t ld = k_ld_, qkv_ld = qkv.size(1);
+      const int64_t ld = max_len_, qkv_ld = qkv.size(1);
       const float* kp = k.data_ptr<float>();
       const float* vp = qkv.data_ptr<float>() + (H + KV) * D;
       float* kc = k_cache_[l].data_ptr<float>();
@@ -697,7 +690,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
           const int64_t block = rowidx[t] * KV + h;
           for (int64_t d = 0; d < D; ++d)
             kc[(block * D + d) * ld + wpos[t]] = kp[(t * KV + h) * D + d];
-          std::copy_n(vp + t * qkv_ld + h * D, D, vc + (block * max_len_ + wpos[t]) * D);
+          std::copy_n(vp + t * qkv_ld + h * D, D, vc + (block * ld + wpos[t]) * D);
         }
       }
     }
@@ -711,7 +704,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
         std::fill_n(limit.begin() + b * g, g, std::min(T, last[b] - b * N + 1 + start[b]));
       auto mixed = torch::empty({B, KV, g, D});
       AttendOverCache(ql.data_ptr<float>(), g, limit, slots, shared, KV, D, T,
-                      k_cache_[l].data_ptr<float>(), k_ld_, v_cache_[l].data_ptr<float>(), max_len_,
+                      k_cache_[l].data_ptr<float>(), v_cache_[l].data_ptr<float>(), max_len_,
                       mixed.data_ptr<float>());
       const bool bf16_last = bf16_min_rows_ > 0 && B >= bf16_min_rows_;
       auto xl = x.index_select(0, last_t) + Linear(mixed.view({B, H * D}), L.wo, L.wo16, bf16_last);
@@ -734,7 +727,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
         for (int64_t i = 0; i < N; ++i) limit[b * R + j * N + i] = std::min(T, start[b] + i + 1);
     auto mixed = torch::empty({B, KV, R, D});
     AttendOverCache(qg.data_ptr<float>(), R, limit, slots, shared, KV, D, T,
-                    k_cache_[l].data_ptr<float>(), k_ld_, v_cache_[l].data_ptr<float>(), max_len_,
+                    k_cache_[l].data_ptr<float>(), v_cache_[l].data_ptr<float>(), max_len_,
                     mixed.data_ptr<float>());
     auto att = mixed.view({B, KV, g, N, D}).permute({0, 3, 1, 2, 4}).reshape({B * N, H * D});
     x = x + Linear(att, L.wo, L.wo16, bf16);

@@ -144,12 +144,11 @@ class Engine {
   const AnswerGrammar* grammar_;
   EngineOptions o_;
   int max_len_;
-  int64_t k_ld_ = 0;  // positions per key row in k_cache_ (>= max_len_, padded)
   int bf16_min_rows_ = 0;
   std::vector<int> default_stops_;
   std::unique_ptr<Weights> w_;
   torch::Tensor cos_, sin_;  // (max_len, head_dim)
-  // Per layer: k (max_batch, kv_heads, head_dim, k_ld_) (keys transposed), v (max_batch,
+  // Per layer: k (max_batch, kv_heads, head_dim, max_len) (keys transposed), v (max_batch,
   // kv_heads, max_len, head_dim).
   std::vector<torch::Tensor> k_cache_, v_cache_;
   std::vector<std::unique_ptr<Seq>> rows_;   // running sequences; index = slot

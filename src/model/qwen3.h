@@ -23,7 +23,7 @@ TORCH_MODULE(RmsNorm);
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& c);
   // x: (B, T, C); cos, sin: (B, 1, T, head_dim); mask: (B or 1, 1, T, T) float, added to the
-  // scores: 0 = may attend, -inf = may not (AdditiveMask).
+  // scores: 0 = may attend, -inf = may not (built once per forward by Hidden).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
