@@ -20,40 +20,120 @@ double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// (Tried: four outputs at a time from registers, reading up to eight rows in one pass over the
-// weights. Faster on the arithmetic, but slower in the measurements: decoding at batch 1-8 is
-// bound by reading the weights, and this simple loop streams them best.)
-// y[b][o] = x[b] . w[o] for rows o in [o0, o1): every weight row is read once for all of x's
-// rows (four at a time), with the dot products vectorised (omp simd; one clone per instruction
-// set, chosen at load time).
-MUCHATOR_SIMD_CLONES void RowsTimesWeights(const float* x, int64_t rows, const float* w,
-                                           int64_t out, int64_t in, float* y, int64_t o0,
-                                           int64_t o1) {
-  for (int64_t o = o0; o < o1; ++o) {
-    const float* wr = w + o * in;
-    int64_t b = 0;
-    for (; b + 4 <= rows; b += 4) {
-      const float *x0 = x + b * in, *x1 = x0 + in, *x2 = x1 + in, *x3 = x2 + in;
-      float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-#pragma omp simd reduction(+ : a0, a1, a2, a3)
-      for (int64_t i = 0; i < in; ++i) {
-        a0 += wr[i] * x0[i];
-        a1 += wr[i] * x1[i];
-        a2 += wr[i] * x2[i];
-        a3 += wr[i] * x3[i];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+// The engine's fp32 linear layers, y = x w^T: decoding's few rows (one per sequence) and a
+// pre-fill's hundreds. The weights are packed once (PackPanels) into panels of kPanel output
+// columns, each panel (in, kPanel) contiguous, so that the product is a sum of broadcast x values
+// times weight vectors held in registers: no horizontal sums, and each weight is read once per
+// block of up to eight rows. The row-times-row dot products this replaced spent about half their
+// time summing vectors across lanes (once per output and row); OpenBLAS's gemm packs the whole
+// weight matrix on every call, which with 1-8 rows cost 3-7x the product itself. Decoding at
+// batch 8 became ~30% faster, batch 1 ~15% (bench/README.md, generation). Eight rows keep 16
+// accumulators: registers enough with AVX-512 (32), spilled in the AVX2 clone (16).
+constexpr int64_t kPanel = 32;
+typedef float F16 __attribute__((vector_size(64), aligned(4)));
+inline __attribute__((always_inline)) F16 Load16(const float* p) {
+  F16 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline __attribute__((always_inline)) void Store16(float* p, F16 v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+
+// Packs w (out, in) into (ceil(out / kPanel), in, kPanel), zero-padded past `out`.
+torch::Tensor PackPanels(const torch::Tensor& w_in) {
+  const auto w = w_in.to(torch::kFloat32).contiguous();
+  const int64_t out = w.size(0), in = w.size(1), n = (out + kPanel - 1) / kPanel;
+  auto padded = torch::zeros({n * kPanel, in});
+  padded.narrow(0, 0, out).copy_(w);
+  return padded.view({n, kPanel, in}).transpose(1, 2).contiguous();
+}
+
+// RB rows of x times one panel. With one or two rows the sum is split over U interleaved
+// accumulator sets so that the multiply-adds do not wait on each other's latency.
+template <int RB>
+inline __attribute__((always_inline)) void PanelRows(const float* x, int64_t in, const float* panel,
+                                                     float* y, int64_t ld_y, int64_t cols,
+                                                     bool add) {
+  constexpr int U = RB == 1 ? 4 : RB == 2 ? 2 : 1;
+  // Fully unrolled so that the accumulators live in registers (GCC kept them in memory, with a
+  // load and a store around every multiply-add, when these loops were left rolled).
+  F16 acc[U][RB][2];
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u)
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r) acc[u][r][0] = acc[u][r][1] = F16{};
+  int64_t i = 0;
+  for (; i + U <= in; i += U) {
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) {
+      const F16 w0 = Load16(panel + (i + u) * kPanel), w1 = Load16(panel + (i + u) * kPanel + 16);
+#pragma GCC unroll 8
+      for (int r = 0; r < RB; ++r) {
+        const float xv = x[r * in + i + u];
+        acc[u][r][0] += w0 * xv;
+        acc[u][r][1] += w1 * xv;
       }
-      y[b * out + o] = a0, y[(b + 1) * out + o] = a1, y[(b + 2) * out + o] = a2,
-                  y[(b + 3) * out + o] = a3;
     }
-    for (; b < rows; ++b) {
-      const float* x0 = x + b * in;
-      float a0 = 0;
-#pragma omp simd reduction(+ : a0)
-      for (int64_t i = 0; i < in; ++i) a0 += wr[i] * x0[i];
-      y[b * out + o] = a0;
+  }
+  for (; i < in; ++i) {
+    const F16 w0 = Load16(panel + i * kPanel), w1 = Load16(panel + i * kPanel + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r) {
+      const float xv = x[r * in + i];
+      acc[0][r][0] += w0 * xv;
+      acc[0][r][1] += w1 * xv;
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r) {
+    F16 a0 = acc[0][r][0], a1 = acc[0][r][1];
+#pragma GCC unroll 8
+    for (int u = 1; u < U; ++u) a0 += acc[u][r][0], a1 += acc[u][r][1];
+    if (cols == kPanel && add) {
+      Store16(y + r * ld_y, Load16(y + r * ld_y) + a0);
+      Store16(y + r * ld_y + 16, Load16(y + r * ld_y + 16) + a1);
+    } else if (cols == kPanel) {
+      Store16(y + r * ld_y, a0);
+      Store16(y + r * ld_y + 16, a1);
+    } else {
+      float tmp[kPanel];
+      Store16(tmp, a0);
+      Store16(tmp + 16, a1);
+      for (int64_t c = 0; c < cols; ++c) y[r * ld_y + c] = add ? y[r * ld_y + c] + tmp[c] : tmp[c];
     }
   }
 }
+
+// y[b][o] = x[b] . w[o] (add: y[b][o] += ...) for the outputs of the panels [p0, p1) of
+// `panels` (PackPanels of w, (out, in)).
+MUCHATOR_SIMD_CLONES void RowsTimesPanels(const float* x, int64_t rows, const float* panels,
+                                          int64_t out, int64_t in, float* y, bool add, int64_t p0,
+                                          int64_t p1) {
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* panel = panels + p * in * kPanel;
+    const int64_t o = p * kPanel, cols = std::min(kPanel, out - o);
+    for (int64_t b = 0; b < rows; b += 8) {
+      const float* xb = x + b * in;
+      float* yb = y + b * out + o;
+      // clang-format off
+      switch (std::min<int64_t>(8, rows - b)) {
+        case 8: PanelRows<8>(xb, in, panel, yb, out, cols, add); break;
+        case 7: PanelRows<7>(xb, in, panel, yb, out, cols, add); break;
+        case 6: PanelRows<6>(xb, in, panel, yb, out, cols, add); break;
+        case 5: PanelRows<5>(xb, in, panel, yb, out, cols, add); break;
+        case 4: PanelRows<4>(xb, in, panel, yb, out, cols, add); break;
+        case 3: PanelRows<3>(xb, in, panel, yb, out, cols, add); break;
+        case 2: PanelRows<2>(xb, in, panel, yb, out, cols, add); break;
+        default: PanelRows<1>(xb, in, panel, yb, out, cols, add); break;
+      }
+      // clang-format on
+    }
+  }
+}
+#pragma GCC diagnostic pop
 
 // Eight floats (GCC's vector extension: AVX2/AVX-512 registers in those clones, SSE pairs in
 // the default one); loads and stores at any alignment.
@@ -234,10 +314,6 @@ void MergeParts(const float* a, float a_max, float a_sum, const float* b, float 
 
 #pragma GCC diagnostic pop
 
-// x @ w^T. Up to kSmallRows rows (decoding) use RowsTimesWeights, written here because
-// OpenBLAS's gemm packs the whole weight matrix on every call: with 1-8 rows the packing costs
-// 3-7x the product itself (bench/README.md, generation). More rows go to torch (OpenBLAS).
-constexpr int64_t kSmallRows = 12;
 // Sequences sharing a prefix of at least this many positions attend over it together.
 constexpr int kMinSharedPrefix = 32;
 // Sequences of one forward whose caches hold bit-identical keys and values in their first `len`
@@ -318,26 +394,78 @@ void AttendOverCache(const float* q, int64_t R, const std::vector<int64_t>& limi
   }
 }
 
-torch::Tensor Linear(const torch::Tensor& x_in, const torch::Tensor& w) {
-  const int64_t rows = x_in.size(0);
-  if (rows > kSmallRows) return torch::linear(x_in, w);
+// One linear layer's weights: the (out, in) matrix packed into panels (RowsTimesPanels), and
+// a bf16 copy for torch when pre-fill runs in bf16. The panels serve every fp32 product, also a
+// pre-fill's hundreds of rows: there they were as fast as torch's fp32 linear (OpenBLAS; first
+// token 20.3 vs 22.5 ms), so the unpacked matrix is not kept (bench/README.md, generation).
+struct LinearWeights {
+  torch::Tensor panels, w16;
+  int64_t out = 0;
+};
+
+LinearWeights MakeLinear(const torch::Tensor& w, bool bf16) {
+  LinearWeights lw;
+  lw.out = w.size(0);
+  lw.panels = PackPanels(w.detach());
+  if (bf16) lw.w16 = w.detach().to(torch::kBFloat16).contiguous();
+  return lw;
+}
+
+// y = x @ w^T (add: y += x @ w^T, y (rows, out) contiguous), in bf16 when `bf16` is set (and
+// the bf16 copy exists). Adding in place saves the residual connections a torch op each: on a
+// decoding step's few rows a torch op costs more in dispatch than its arithmetic.
+void LinearInto(const torch::Tensor& x_in, const LinearWeights& lw, bool bf16, torch::Tensor& y,
+                bool add) {
+  if (bf16 && lw.w16.defined()) {
+    auto r = torch::linear(x_in.to(torch::kBFloat16), lw.w16).to(torch::kFloat32);
+    add ? y.add_(r) : (y = r);
+    return;
+  }
   const auto x = x_in.contiguous();
-  const int64_t in = x.size(1), out = w.size(0);
-  auto y = torch::empty({rows, out});
+  const int64_t rows = x.size(0), in = x.size(1), out = lw.out, n = lw.panels.size(0);
+  if (!add) y = torch::empty({rows, out});
   const float* xp = x.data_ptr<float>();
-  const float* wp = w.data_ptr<float>();
+  const float* pp = lw.panels.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  at::parallel_for(0, out, 64, [&](int64_t o0, int64_t o1) {
-    RowsTimesWeights(xp, rows, wp, out, in, yp, o0, o1);
+  at::parallel_for(0, n, 2, [&](int64_t p0, int64_t p1) {
+    RowsTimesPanels(xp, rows, pp, out, in, yp, add, p0, p1);
   });
+}
+
+torch::Tensor Linear(const torch::Tensor& x, const LinearWeights& lw, bool bf16 = false) {
+  torch::Tensor y;
+  LinearInto(x, lw, bf16, y, false);
   return y;
 }
 
-// The same in bf16 (weights `w16` converted once) when `bf16` is set.
-torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& w16,
-                     bool bf16) {
-  if (!bf16) return Linear(x, w);
-  return torch::linear(x.to(torch::kBFloat16), w16).to(torch::kFloat32);
+// silu(gu[:, :I]) * gu[:, I:] for the rows of gu (rows, 2 I), the SwiGLU between the MLP's
+// projections, with the vectorised exp: silu(g) = g / (1 + e^-g), written with e = exp(-|g|) so
+// that exp's argument is never positive.
+MUCHATOR_SIMD_CLONES void SwiGluRows(const float* gu, int64_t I, float* out, float* e, int64_t r0,
+                                     int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* g = gu + r * 2 * I;
+    const float* u = g + I;
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i) e[i] = g[i] < 0 ? g[i] : -g[i];
+    ExpShiftedSum(e, I, 0.0f);
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i)
+      out[r * I + i] = (g[i] >= 0 ? g[i] : g[i] * e[i]) / (1.0f + e[i]) * u[i];
+  }
+}
+
+torch::Tensor SwiGlu(const torch::Tensor& gu_in, int64_t I) {
+  const auto gu = gu_in.contiguous();
+  const int64_t rows = gu.size(0);
+  auto y = torch::empty({rows, I});
+  const float* gp = gu.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, rows, 64, [&](int64_t r0, int64_t r1) {
+    std::vector<float> e(I);
+    SwiGluRows(gp, I, yp, e.data(), r0, r1);
+  });
+  return y;
 }
 
 // The small per-token steps below are plain loops rather than torch ops: on a few rows each
@@ -445,10 +573,11 @@ const char* FinishReasonName(FinishReason r) {
 
 struct Engine::Weights {
   struct Layer {
-    torch::Tensor in_norm, post_norm, q_norm, k_norm, wqkv, wo, wgu, wdown;
-    torch::Tensor wqkv16, wo16, wgu16, wdown16;  // bf16 copies (pre-fill), when enabled
+    torch::Tensor in_norm, post_norm, q_norm, k_norm;
+    LinearWeights wqkv, wo, wgu, wdown;  // bf16 copies (pre-fill) when enabled
   };
-  torch::Tensor embed, lm, norm;
+  torch::Tensor embed, norm;
+  LinearWeights lm;
   std::vector<Layer> layers;
 };
 
@@ -520,7 +649,7 @@ void Engine::RefreshWeights() {
   auto w = std::make_unique<Weights>();
   auto& m = *model_->model;
   w->embed = m.embed_tokens->weight.detach().to(torch::kFloat32).contiguous();
-  w->lm = model_->LmWeight().detach().to(torch::kFloat32).contiguous();
+  w->lm = MakeLinear(model_->LmWeight(), false);
   w->norm = m.norm->weight.detach().to(torch::kFloat32);
   for (auto& module : *m.layers) {
     auto* layer = module->as<DecoderLayerImpl>();
@@ -535,22 +664,12 @@ void Engine::RefreshWeights() {
         a.q_norm->weight.detach().to(torch::kFloat32) / std::sqrt(static_cast<double>(a.head_dim));
     L.k_norm = a.k_norm->weight.detach().to(torch::kFloat32);
     // q, k and v (gate and up) in one matrix each: one matmul instead of three (two).
-    L.wqkv = torch::cat({a.q_proj->weight, a.k_proj->weight, a.v_proj->weight}, 0)
-                 .detach()
-                 .to(torch::kFloat32)
-                 .contiguous();
-    L.wo = a.o_proj->weight.detach().to(torch::kFloat32).contiguous();
-    L.wgu = torch::cat({f.gate_proj->weight, f.up_proj->weight}, 0)
-                .detach()
-                .to(torch::kFloat32)
-                .contiguous();
-    L.wdown = f.down_proj->weight.detach().to(torch::kFloat32).contiguous();
-    if (bf16_min_rows_ > 0) {
-      L.wqkv16 = L.wqkv.to(torch::kBFloat16);
-      L.wo16 = L.wo.to(torch::kBFloat16);
-      L.wgu16 = L.wgu.to(torch::kBFloat16);
-      L.wdown16 = L.wdown.to(torch::kBFloat16);
-    }
+    const bool bf16 = bf16_min_rows_ > 0;
+    L.wqkv =
+        MakeLinear(torch::cat({a.q_proj->weight, a.k_proj->weight, a.v_proj->weight}, 0), bf16);
+    L.wo = MakeLinear(a.o_proj->weight, bf16);
+    L.wgu = MakeLinear(torch::cat({f.gate_proj->weight, f.up_proj->weight}, 0), bf16);
+    L.wdown = MakeLinear(f.down_proj->weight, bf16);
     w->layers.push_back(std::move(L));
   }
   w_ = std::move(w);
@@ -674,7 +793,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
   auto x = w_->embed.index_select(0, ids_t);  // (B*N, C)
   for (size_t l = 0; l < w_->layers.size(); ++l) {
     const auto& L = w_->layers[l];
-    auto qkv = Linear(Rms(x, L.in_norm, eps), L.wqkv, L.wqkv16, bf16).contiguous();
+    auto qkv = Linear(Rms(x, L.in_norm, eps), L.wqkv, bf16).contiguous();
     auto [q_flat, k] = QkNormRope(qkv, L.q_norm, L.k_norm, cos_, sin_, pos, H, KV, D, eps);
     const auto q = q_flat.view({B, N, H, D});
     {
@@ -707,10 +826,10 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
                       k_cache_[l].data_ptr<float>(), v_cache_[l].data_ptr<float>(), max_len_,
                       mixed.data_ptr<float>());
       const bool bf16_last = bf16_min_rows_ > 0 && B >= bf16_min_rows_;
-      auto xl = x.index_select(0, last_t) + Linear(mixed.view({B, H * D}), L.wo, L.wo16, bf16_last);
-      auto gl = Linear(Rms(xl, L.post_norm, eps), L.wgu, L.wgu16, bf16_last);
-      xl = xl + Linear(torch::silu(gl.narrow(1, 0, I)) * gl.narrow(1, I, I), L.wdown, L.wdown16,
-                       bf16_last);
+      auto xl = x.index_select(0, last_t);
+      LinearInto(mixed.view({B, H * D}), L.wo, bf16_last, xl, true);
+      LinearInto(SwiGlu(Linear(Rms(xl, L.post_norm, eps), L.wgu, bf16_last), I), L.wdown, bf16_last,
+                 xl, true);
       return Linear(Rms(xl, w_->norm, eps), w_->lm).contiguous();  // (B, V)
     }
     // Attention over the cache (this forward's keys and values are in it already), fused per
@@ -730,9 +849,8 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
                     k_cache_[l].data_ptr<float>(), v_cache_[l].data_ptr<float>(), max_len_,
                     mixed.data_ptr<float>());
     auto att = mixed.view({B, KV, g, N, D}).permute({0, 3, 1, 2, 4}).reshape({B * N, H * D});
-    x = x + Linear(att, L.wo, L.wo16, bf16);
-    auto gu = Linear(Rms(x, L.post_norm, eps), L.wgu, L.wgu16, bf16);
-    x = x + Linear(torch::silu(gu.narrow(1, 0, I)) * gu.narrow(1, I, I), L.wdown, L.wdown16, bf16);
+    LinearInto(att, L.wo, bf16, x, true);
+    LinearInto(SwiGlu(Linear(Rms(x, L.post_norm, eps), L.wgu, bf16), I), L.wdown, bf16, x, true);
   }
   auto h = Rms(x.index_select(0, last_t), w_->norm, eps);  // only each row's last position
   return Linear(h, w_->lm).contiguous();                   // (B, V)

@@ -141,12 +141,35 @@ TEST_F(InferTest, SamplerIsSeededAndRespectsTopKTopPAndAllowed) {
   seen.clear();
   for (int i = 0; i < 2000; ++i) seen.insert(SampleToken(logits, {}, o, r));
   EXPECT_EQ(seen, (std::set<int>{0, 1, 2, 4}));  // never the -inf token
+  // Plain temperature sampling draws each token with its softmax probability at that temperature
+  // (the vectorised path), over all tokens and over an allowed subset.
+  for (const double t : {1.0, 0.5}) {
+    o.temperature = t;
+    for (const std::vector<int>& subset : {std::vector<int>{}, std::vector<int>{4, 0, 3, 2}}) {
+      double z = 0;
+      std::vector<double> p(logits.size(), 0.0);
+      for (size_t i = 0; i < logits.size(); ++i)
+        if (std::isfinite(logits[i]) &&
+            (subset.empty() || std::count(subset.begin(), subset.end(), static_cast<int>(i))))
+          z += p[i] = std::exp(logits[i] / t);
+      std::vector<int> count(logits.size(), 0);
+      const int draws = 40000;
+      for (int i = 0; i < draws; ++i) ++count[SampleToken(logits, subset, o, r)];
+      for (size_t i = 0; i < logits.size(); ++i)
+        EXPECT_NEAR(count[i] / static_cast<double>(draws), p[i] / z, 0.01)
+            << "token " << i << " at temperature " << t;
+    }
+  }
+  o.temperature = 1.0;
   Rng a(5), b(5);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(SampleToken(logits, {}, o, a), SampleToken(logits, {}, o, b));
   // A single possibility draws nothing from the stream.
   Rng c(9), d(9);
   const std::vector<int> one = {4};
   EXPECT_EQ(SampleToken(logits, one, o, c), 4);
+  EXPECT_EQ(c.NextU64(), d.NextU64());
+  const std::vector<int> one_finite = {3, 4};  // 3 has logit -inf
+  EXPECT_EQ(SampleToken(logits, one_finite, o, c), 4);
   EXPECT_EQ(c.NextU64(), d.NextU64());
   const std::vector<int> only_neg_inf = {3, 3};  // two candidates, both -inf
   EXPECT_THROW(SampleToken(logits, only_neg_inf, o, r), Error);
