@@ -19,4 +19,14 @@ namespace muchator {
 // (exp = 1.6e-38). Relative error ~2e-7 (Cephes' polynomial).
 float ExpShiftedSum(float* x, int64_t n, float shift);
 
+// Softmax weights at temperature 1 / scale: w[i] = exp(x[i] * scale - max_j x[j] * scale), and
+// w[i] = 0 where x[i] is -inf or NaN. Returns their sum (0 when no x[i] is finite) and sets
+// *finite to the number of finite x[i].
+float SoftmaxWeights(const float* x, int64_t n, float scale, float* w, int64_t* finite);
+
+// A categorical draw: the first i with w[0] + ... + w[i] > u, for weights w >= 0 and
+// 0 <= u < their sum; the last positive weight's index where rounding leaves u at the total.
+// Sums blocks of weights first (vectorised), then scans the block u falls in.
+int64_t DrawIndex(const float* w, int64_t n, double u);
+
 }  // namespace muchator

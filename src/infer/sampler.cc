@@ -37,37 +37,25 @@ int SampleToken(std::span<const float> logits, std::span<const int> allowed, con
   }
   if (o.top_k == 0 && o.top_p >= 1.0) {
     // Plain temperature sampling over every candidate (free decoding: the whole vocabulary):
-    // no ordering is needed, so the weights are one vectorised exp over a float row instead of
-    // a double exp per (logit, id) pair (that was most of a batch-8 decoding step's sampling).
+    // no ordering is needed, so the weights and the draw are vectorised loops over a float row
+    // instead of a double exp per (logit, id) pair (most of a batch-8 decoding step's sampling).
     std::vector<float> w(n);
-    const float inv_t = static_cast<float>(1.0 / o.temperature);
-    float top = kNegInf;
-    for (int i = 0; i < n; ++i) {
-      w[i] = logits[id_at(i)] * inv_t;
-      top = w[i] > top ? w[i] : top;
+    const float* x = logits.data();
+    std::vector<float> gathered;
+    if (!allowed.empty()) {
+      gathered.resize(n);
+      for (int i = 0; i < n; ++i) gathered[i] = logits[allowed[i]];
+      x = gathered.data();
     }
-    if (!(top > kNegInf))
+    int64_t finite = 0;
+    const double total =
+        SoftmaxWeights(x, n, static_cast<float>(1.0 / o.temperature), w.data(), &finite);
+    if (finite == 0)
       throw Error("no token can be sampled: every allowed token has logit -inf (or NaN)");
-    ExpShiftedSum(w.data(), n, top);
-    double total = 0;
-    int finite = 0, only = -1;
-    for (int i = 0; i < n; ++i) {
-      if (!(logits[id_at(i)] > kNegInf))
-        w[i] = 0;  // exp's clamp gave -inf logits 1e-38
-      else
-        ++finite, only = i;
-      total += w[i];
-    }
-    if (finite == 1) return id_at(only);  // as below: one possibility draws nothing
-    double u = rng.Uniform() * total;
-    int last = -1;
-    for (int i = 0; i < n; ++i) {
-      if (w[i] == 0) continue;
-      last = i;
-      u -= w[i];
-      if (u < 0) return id_at(i);
-    }
-    return id_at(last);  // rounding: u landed on the total
+    if (finite == 1)  // as below: a single possibility draws nothing
+      return id_at(static_cast<int>(
+          std::find_if(w.begin(), w.end(), [](float v) { return v > 0; }) - w.begin()));
+    return id_at(static_cast<int>(DrawIndex(w.data(), n, rng.Uniform() * total)));
   }
   std::vector<std::pair<float, int>> local;
   auto& cand = scratch ? *scratch : local;  // (logit, id) of the tokens still in the running
