@@ -1,6 +1,7 @@
 #include "infer/engine.h"
 
 #include <ATen/Parallel.h>
+#include <immintrin.h>
 
 #include <algorithm>
 #include <chrono>
@@ -133,6 +134,108 @@ MUCHATOR_SIMD_CLONES void RowsTimesPanels(const float* x, int64_t rows, const fl
     }
   }
 }
+
+// The same products in bf16 with fp32 accumulation (AVX512-BF16's vdpbf16ps: 32 multiply-adds of
+// bf16 pairs per instruction, twice fp32's rate, and half the bytes of weights to read). The
+// panels hold pairs of consecutive inputs: (ceil(out / kPanel), ceil(in / 2), kPanel, 2), so one
+// 64-byte load gives 16 output columns times two inputs, and x's rows are converted to bf16 pairs
+// (one 32-bit broadcast per pair and row).
+torch::Tensor PackPanelsBf16(const torch::Tensor& w_in) {
+  const auto w = w_in.to(torch::kFloat32).contiguous();
+  const int64_t out = w.size(0), in = w.size(1), n = (out + kPanel - 1) / kPanel;
+  const int64_t in2 = (in + 1) / 2;
+  auto padded = torch::zeros({n * kPanel, in2 * 2});
+  padded.narrow(0, 0, out).narrow(1, 0, in).copy_(w);
+  return padded.view({n, kPanel, in2, 2}).permute({0, 2, 1, 3}).contiguous().to(torch::kBFloat16);
+}
+
+// x (rows, in) fp32 -> (rows, ceil(in / 2)) bf16 pairs, rounded to nearest even (as torch's
+// conversion), the odd tail padded with 0.
+void ToBf16Pairs(const float* x, int64_t rows, int64_t in, uint32_t* x2) {
+  const int64_t in2 = (in + 1) / 2;
+  auto bf = [](float f) {
+    const uint32_t u = __builtin_bit_cast(uint32_t, f);
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+  };
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < in2; ++k) {
+      const float hi = 2 * k + 1 < in ? x[r * in + 2 * k + 1] : 0.0f;
+      x2[r * in2 + k] = bf(x[r * in + 2 * k]) | (bf(hi) << 16);
+    }
+}
+
+#define MUCHATOR_BF16_TARGET __attribute__((target("avx512f,avx512bf16")))
+
+// acc[r] += the pair k of x2's row r times the panel's pair-row k, for RB rows.
+template <int RB>
+MUCHATOR_BF16_TARGET inline __attribute__((always_inline)) void Bf16Step(
+    __m512 (&acc)[RB][2], const uint32_t* x2, int64_t in2, const uint16_t* panel, int64_t k) {
+  const __m512i w0 = _mm512_loadu_si512(panel + k * 2 * kPanel);
+  const __m512i w1 = _mm512_loadu_si512(panel + k * 2 * kPanel + kPanel);
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r) {
+    const __m512i xv = _mm512_set1_epi32(static_cast<int>(x2[r * in2 + k]));
+    acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)xv, (__m512bh)w0);
+    acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)xv, (__m512bh)w1);
+  }
+}
+
+template <int RB>
+MUCHATOR_BF16_TARGET inline __attribute__((always_inline)) void PanelRowsBf16(
+    const uint32_t* x2, int64_t in2, const uint16_t* panel, float* y, int64_t ld_y, int64_t cols,
+    bool add) {
+  constexpr int U = RB == 1 ? 4 : RB == 2 ? 2 : 1;  // independent sums, as in PanelRows
+  __m512 acc[U][RB][2];
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u)
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r) acc[u][r][0] = acc[u][r][1] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + U <= in2; k += U)
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) Bf16Step<RB>(acc[u], x2, in2, panel, k + u);
+  for (; k < in2; ++k) Bf16Step<RB>(acc[0], x2, in2, panel, k);
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r) {
+    __m512 a0 = acc[0][r][0], a1 = acc[0][r][1];
+#pragma GCC unroll 8
+    for (int u = 1; u < U; ++u)
+      a0 = _mm512_add_ps(a0, acc[u][r][0]), a1 = _mm512_add_ps(a1, acc[u][r][1]);
+    float tmp[kPanel];
+    _mm512_storeu_ps(tmp, a0);
+    _mm512_storeu_ps(tmp + 16, a1);
+    float* yr = y + r * ld_y;
+    for (int64_t c = 0; c < cols; ++c) yr[c] = add ? yr[c] + tmp[c] : tmp[c];
+  }
+}
+
+// RowsTimesPanels in bf16: x2 from ToBf16Pairs, panels from PackPanelsBf16. Only on CPUs with
+// AVX512-BF16 (CpuHasAvx512Bf16).
+MUCHATOR_BF16_TARGET void RowsTimesPanelsBf16(const uint32_t* x2, int64_t rows,
+                                              const uint16_t* panels, int64_t out, int64_t in2,
+                                              float* y, bool add, int64_t p0, int64_t p1) {
+  for (int64_t p = p0; p < p1; ++p) {
+    const uint16_t* panel = panels + p * in2 * 2 * kPanel;
+    const int64_t o = p * kPanel, cols = std::min(kPanel, out - o);
+    for (int64_t b = 0; b < rows; b += 8) {
+      const uint32_t* xb = x2 + b * in2;
+      float* yb = y + b * out + o;
+      // clang-format off
+      switch (std::min<int64_t>(8, rows - b)) {
+        case 8: PanelRowsBf16<8>(xb, in2, panel, yb, out, cols, add); break;
+        case 7: PanelRowsBf16<7>(xb, in2, panel, yb, out, cols, add); break;
+        case 6: PanelRowsBf16<6>(xb, in2, panel, yb, out, cols, add); break;
+        case 5: PanelRowsBf16<5>(xb, in2, panel, yb, out, cols, add); break;
+        case 4: PanelRowsBf16<4>(xb, in2, panel, yb, out, cols, add); break;
+        case 3: PanelRowsBf16<3>(xb, in2, panel, yb, out, cols, add); break;
+        case 2: PanelRowsBf16<2>(xb, in2, panel, yb, out, cols, add); break;
+        default: PanelRowsBf16<1>(xb, in2, panel, yb, out, cols, add); break;
+      }
+      // clang-format on
+    }
+  }
+}
+
 #pragma GCC diagnostic pop
 
 // Eight floats (GCC's vector extension: AVX2/AVX-512 registers in those clones, SSE pairs in
@@ -394,12 +497,17 @@ void AttendOverCache(const float* q, int64_t R, const std::vector<int64_t>& limi
   }
 }
 
-// One linear layer's weights: the (out, in) matrix packed into panels (RowsTimesPanels), and
-// a bf16 copy for torch when pre-fill runs in bf16. The panels serve every fp32 product, also a
-// pre-fill's hundreds of rows: there they were as fast as torch's fp32 linear (OpenBLAS; first
-// token 20.3 vs 22.5 ms), so the unpacked matrix is not kept (bench/README.md, generation).
+// Forwards of at least this many rows multiply in bf16 through torch (oneDNN) rather than the
+// bf16 panels: a pre-fill, where oneDNN's blocking pays.
+constexpr int64_t kTorchBf16Rows = 64;
+
+// One linear layer's weights: the (out, in) matrix packed into fp32 panels (RowsTimesPanels),
+// and where bf16 is on, bf16 panels (on CPUs with AVX512-BF16) and a bf16 copy for torch. The
+// fp32 panels serve every fp32 product, also a pre-fill's hundreds of rows: there they were as
+// fast as torch's fp32 linear (OpenBLAS; first token 20.3 vs 22.5 ms), so the unpacked matrix is
+// not kept (bench/README.md, generation).
 struct LinearWeights {
-  torch::Tensor panels, w16;
+  torch::Tensor panels, panels16, w16;
   int64_t out = 0;
 };
 
@@ -407,26 +515,40 @@ LinearWeights MakeLinear(const torch::Tensor& w, bool bf16) {
   LinearWeights lw;
   lw.out = w.size(0);
   lw.panels = PackPanels(w.detach());
-  if (bf16) lw.w16 = w.detach().to(torch::kBFloat16).contiguous();
+  if (bf16) {
+    lw.w16 = w.detach().to(torch::kBFloat16).contiguous();
+    if (CpuHasAvx512Bf16()) lw.panels16 = PackPanelsBf16(w.detach());
+  }
   return lw;
 }
 
 // y = x @ w^T (add: y += x @ w^T, y (rows, out) contiguous), in bf16 when `bf16` is set (and
-// the bf16 copy exists). Adding in place saves the residual connections a torch op each: on a
+// the bf16 weights exist). Adding in place saves the residual connections a torch op each: on a
 // decoding step's few rows a torch op costs more in dispatch than its arithmetic.
 void LinearInto(const torch::Tensor& x_in, const LinearWeights& lw, bool bf16, torch::Tensor& y,
                 bool add) {
-  if (bf16 && lw.w16.defined()) {
+  const int64_t rows = x_in.size(0);
+  if (bf16 && lw.w16.defined() && (rows >= kTorchBf16Rows || !lw.panels16.defined())) {
     auto r = torch::linear(x_in.to(torch::kBFloat16), lw.w16).to(torch::kFloat32);
     add ? y.add_(r) : (y = r);
     return;
   }
   const auto x = x_in.contiguous();
-  const int64_t rows = x.size(0), in = x.size(1), out = lw.out, n = lw.panels.size(0);
+  const int64_t in = x.size(1), out = lw.out, n = lw.panels.size(0);
   if (!add) y = torch::empty({rows, out});
   const float* xp = x.data_ptr<float>();
-  const float* pp = lw.panels.data_ptr<float>();
   float* yp = y.data_ptr<float>();
+  if (bf16 && lw.panels16.defined()) {
+    const int64_t in2 = (in + 1) / 2;
+    std::vector<uint32_t> x2(rows * in2);
+    ToBf16Pairs(xp, rows, in, x2.data());
+    const auto* pp = reinterpret_cast<const uint16_t*>(lw.panels16.data_ptr<at::BFloat16>());
+    at::parallel_for(0, n, 2, [&](int64_t p0, int64_t p1) {
+      RowsTimesPanelsBf16(x2.data(), rows, pp, out, in2, yp, add, p0, p1);
+    });
+    return;
+  }
+  const float* pp = lw.panels.data_ptr<float>();
   at::parallel_for(0, n, 2, [&](int64_t p0, int64_t p1) {
     RowsTimesPanels(xp, rows, pp, out, in, yp, add, p0, p1);
   });
@@ -546,6 +668,11 @@ size_t CompleteUtf8Prefix(const std::string& s) {
 }
 }  // namespace
 
+bool CpuHasAvx512Bf16() {
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
 bool CpuHasNativeBf16() {
   static const bool has = [] {
     std::ifstream in("/proc/cpuinfo");
@@ -617,7 +744,10 @@ Engine::Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar
     throw Error("the tokenizer has " + std::to_string(tok.vocab_size()) +
                     " tokens but the model only " + std::to_string(c.vocab_size),
                 "", "use the tokenizer.json saved with the checkpoint");
-  bf16_min_rows_ = o_.bf16_min_rows >= 0 ? o_.bf16_min_rows : (CpuHasNativeBf16() ? 64 : 0);
+  bf16_min_rows_ = o_.bf16_min_rows >= 0 ? o_.bf16_min_rows
+                   : CpuHasAvx512Bf16()  ? 1
+                   : CpuHasNativeBf16()  ? 64
+                                         : 0;
   for (const char* t : {tok::kImEnd, tok::kEndOfText})
     if (tok.TokenId(t) >= 0) default_stops_.push_back(tok.TokenId(t));
   c10::InferenceMode guard;

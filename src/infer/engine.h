@@ -30,9 +30,12 @@ namespace muchator {
 struct EngineOptions {
   int max_batch = 16;  // sequences decoded together (KV-cache slots)
   int max_len = 0;  // tokens per sequence (prompt + answer); 0 = min(1024, max_position_embeddings)
-  // Forward passes over at least this many token rows (pre-fill) multiply in bf16 (fp32
-  // accumulation; the model trained with bf16 autocast), ~3.5x faster on CPUs with native bf16.
-  // -1 = 64 where the CPU has AVX512-BF16 or AMX (elsewhere bf16 is slower than fp32); 0 = off.
+  // Forward passes over at least this many token rows multiply in bf16 (fp32 accumulation; the
+  // model trained with bf16 autocast): under 64 rows (decoding) with the engine's AVX512-BF16
+  // kernels (~1.3-1.6x fp32's tokens/s), from 64 rows (pre-fill) with torch (~3.5x). Logits then
+  // differ from fp32 by bf16 rounding (tested < 5% of the largest logit). -1 = 1 where the CPU
+  // has AVX512-BF16, 64 where it has only AMX-BF16, 0 elsewhere (bf16 is slower than fp32
+  // there); 0 = off (exact fp32).
   int bf16_min_rows = -1;
   // Prefix cache: the KV of prompt prefixes that requests asked to keep (GenerationRequest::
   // cache_prefix: a listener's context, a conversation so far), reused by later requests that
@@ -42,6 +45,8 @@ struct EngineOptions {
 
 // Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16 in /proc/cpuinfo).
 bool CpuHasNativeBf16();
+// Whether this CPU has AVX512-BF16 (the engine's own bf16 kernels for few rows need it).
+bool CpuHasAvx512Bf16();
 
 struct GenerationRequest {
   std::vector<int> prompt;  // token ids; not empty

@@ -734,6 +734,58 @@ TEST_F(InferTest, ASharedPrefixIsAttendedOnceWithTheLogitsOfSeparateCaches) {
   }
 }
 
+TEST_F(InferTest, Bf16DecodingStaysCloseToTheFp32Forward) {
+  // The engine's own bf16 kernels (few rows: decoding, and pre-fills under kTorchBf16Rows rows)
+  // against the model's fp32 forward over the same tokens, at every step of three sequences; an
+  // odd hidden and intermediate size exercise the kernels' odd-input pair and partial panels.
+  if (!CpuHasAvx512Bf16()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  for (auto [hidden, inter] : {std::pair<int64_t, int64_t>{64, 128}, {61, 83}}) {
+    ModelConfig c = (*model_)->config();
+    c.hidden_size = hidden;
+    c.intermediate_size = inter;
+    torch::manual_seed(12);
+    Qwen3ForCausalLM model(c);
+    PeakedWeights(model);
+    model->eval();
+    EngineOptions o = Fp32(4);
+    o.bf16_min_rows = 1;
+    Engine engine(model, *tok_, grammar_, o);
+    std::vector<std::vector<float>> seen[3];
+    std::vector<GenerationRequest> reqs;
+    for (int k = 0; k < 3; ++k) {
+      GenerationRequest r;
+      r.prompt = Prompt("bf16 decoding " + std::string(k, '!'), k);
+      r.sampling.max_new_tokens = 12;
+      r.stop_tokens = {-1};
+      r.logits_hook = [&seen, k](std::span<float> l, std::span<const int>) {
+        seen[k].emplace_back(l.begin(), l.end());
+      };
+      reqs.push_back(r);
+    }
+    const auto results = engine.Generate(reqs);
+    double worst_rel = 0;
+    for (int k = 0; k < 3; ++k) {
+      torch::NoGradGuard g;
+      std::vector<int64_t> all(reqs[k].prompt.begin(), reqs[k].prompt.end());
+      all.insert(all.end(), results[k].tokens.begin(), results[k].tokens.end() - 1);
+      const auto full = model->forward(torch::tensor(all, torch::kInt64).unsqueeze(0))[0];
+      ASSERT_EQ(seen[k].size(), 12u);
+      for (size_t i = 0; i < seen[k].size(); ++i) {
+        const auto ref = full[reqs[k].prompt.size() - 1 + i].contiguous();
+        const float* r = ref.data_ptr<float>();
+        double worst = 0, scale = 0;
+        for (size_t j = 0; j < seen[k][i].size(); ++j) {
+          worst = std::max(worst, static_cast<double>(std::abs(seen[k][i][j] - r[j])));
+          scale = std::max(scale, static_cast<double>(std::abs(r[j])));
+        }
+        EXPECT_LT(worst, 0.05 * scale) << "hidden " << hidden << " request " << k << " step " << i;
+        worst_rel = std::max(worst_rel, worst / scale);
+      }
+    }
+    EXPECT_GT(worst_rel, 1e-5) << "bf16 was not used";
+  }
+}
+
 TEST_F(InferTest, CheckpointDirectoryLoadsWithItsCodec) {
   const std::string dir = dir_ + "/ckpt";
   SaveModel(*model_, dir);
