@@ -149,22 +149,29 @@ torch::Tensor PackPanelsBf16(const torch::Tensor& w_in) {
   return padded.view({n, kPanel, in2, 2}).permute({0, 2, 1, 3}).contiguous().to(torch::kBFloat16);
 }
 
+#define MUCHATOR_BF16_TARGET __attribute__((target("avx512f,avx512bf16")))
+
 // x (rows, in) fp32 -> (rows, ceil(in / 2)) bf16 pairs, rounded to nearest even (as torch's
-// conversion), the odd tail padded with 0.
-void ToBf16Pairs(const float* x, int64_t rows, int64_t in, uint32_t* x2) {
+// conversion), the odd tail padded with 0. 32 floats per instruction, the row's tail in scalars.
+MUCHATOR_BF16_TARGET void ToBf16Pairs(const float* x, int64_t rows, int64_t in, uint32_t* x2) {
   const int64_t in2 = (in + 1) / 2;
   auto bf = [](float f) {
     const uint32_t u = __builtin_bit_cast(uint32_t, f);
     return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
   };
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t k = 0; k < in2; ++k) {
-      const float hi = 2 * k + 1 < in ? x[r * in + 2 * k + 1] : 0.0f;
-      x2[r * in2 + k] = bf(x[r * in + 2 * k]) | (bf(hi) << 16);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * in;
+    uint32_t* out = x2 + r * in2;
+    int64_t k = 0;
+    for (; 2 * k + 32 <= in; k += 16)  // pairs k .. k + 15 from floats 2k .. 2k + 31
+      _mm512_storeu_si512(out + k, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(xr + 2 * k + 16),
+                                                                _mm512_loadu_ps(xr + 2 * k)));
+    for (; k < in2; ++k) {
+      const float hi = 2 * k + 1 < in ? xr[2 * k + 1] : 0.0f;
+      out[k] = bf(xr[2 * k]) | (bf(hi) << 16);
     }
+  }
 }
-
-#define MUCHATOR_BF16_TARGET __attribute__((target("avx512f,avx512bf16")))
 
 // acc[r] += the pair k of x2's row r times the panel's pair-row k, for RB rows.
 template <int RB>
@@ -779,7 +786,7 @@ void Engine::RefreshWeights() {
   auto w = std::make_unique<Weights>();
   auto& m = *model_->model;
   w->embed = m.embed_tokens->weight.detach().to(torch::kFloat32).contiguous();
-  w->lm = MakeLinear(model_->LmWeight(), false);
+  w->lm = MakeLinear(model_->LmWeight(), bf16_min_rows_ > 0);
   w->norm = m.norm->weight.detach().to(torch::kFloat32);
   for (auto& module : *m.layers) {
     auto* layer = module->as<DecoderLayerImpl>();
@@ -960,7 +967,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
       LinearInto(mixed.view({B, H * D}), L.wo, bf16_last, xl, true);
       LinearInto(SwiGlu(Linear(Rms(xl, L.post_norm, eps), L.wgu, bf16_last), I), L.wdown, bf16_last,
                  xl, true);
-      return Linear(Rms(xl, w_->norm, eps), w_->lm).contiguous();  // (B, V)
+      return Linear(Rms(xl, w_->norm, eps), w_->lm, bf16_last).contiguous();  // (B, V)
     }
     // Attention over the cache (this forward's keys and values are in it already), fused per
     // (sequence, KV head): the g query heads of one KV head are stacked along the query axis
@@ -983,7 +990,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
     LinearInto(SwiGlu(Linear(Rms(x, L.post_norm, eps), L.wgu, bf16), I), L.wdown, bf16, x, true);
   }
   auto h = Rms(x.index_select(0, last_t), w_->norm, eps);  // only each row's last position
-  return Linear(h, w_->lm).contiguous();                   // (B, V)
+  return Linear(h, w_->lm, bf16_min_rows_ > 0 && B >= bf16_min_rows_).contiguous();  // (B, V)
 }
 
 void Engine::Append(Seq& s, int token) {
