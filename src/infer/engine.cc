@@ -289,25 +289,38 @@ inline __attribute__((always_inline)) void ScoreRows(const float* q, int64_t D, 
 }
 
 // out (RN rows of D) = p (RN rows of `st` weights, zero past each row's keys) x V[0, T), times
-// scale[r]. D is a multiple of 16: 16 columns at a time, each value vector feeding all RN rows.
+// scale[r]. D is a multiple of 16: C = 32 columns at a time where D allows (16 otherwise), each
+// value vector feeding all RN rows. (16 columns at a time gave each accumulator one multiply-add
+// per position, so the loop waited on their latency: a quarter of the kernel's time at D = 32.)
+template <int RN, int C>
+inline __attribute__((always_inline)) void WeighValuesCols(const float* p, int64_t st,
+                                                           const float* V, int64_t D, int64_t T,
+                                                           const float* scale, float* out,
+                                                           int64_t d) {
+  constexpr int K = C / 8;
+  F8 a[RN][K] = {};
+  for (int64_t t = 0; t < T; ++t) {
+    F8 v[K];
+#pragma GCC unroll 4
+    for (int k = 0; k < K; ++k) v[k] = Load8(V + t * D + d + 8 * k);
+#pragma GCC unroll 4
+    for (int r = 0; r < RN; ++r) {
+      const float pr = p[r * st + t];
+#pragma GCC unroll 4
+      for (int k = 0; k < K; ++k) a[r][k] += pr * v[k];
+    }
+  }
+  for (int r = 0; r < RN; ++r)
+    for (int k = 0; k < K; ++k) Store8(out + r * D + d + 8 * k, a[r][k] * scale[r]);
+}
+
 template <int RN>
 inline __attribute__((always_inline)) void WeighValues(const float* p, int64_t st, const float* V,
                                                        int64_t D, int64_t T, const float* scale,
                                                        float* out) {
-  for (int64_t d = 0; d < D; d += 16) {
-    F8 a[RN][2] = {};
-    for (int64_t t = 0; t < T; ++t) {
-      const F8 v0 = Load8(V + t * D + d), v1 = Load8(V + t * D + d + 8);
-#pragma GCC unroll 4
-      for (int r = 0; r < RN; ++r) {
-        const float pr = p[r * st + t];
-        a[r][0] += pr * v0;
-        a[r][1] += pr * v1;
-      }
-    }
-    for (int r = 0; r < RN; ++r)
-      Store8(out + r * D + d, a[r][0] * scale[r]), Store8(out + r * D + d + 8, a[r][1] * scale[r]);
-  }
+  int64_t d = 0;
+  for (; d + 32 <= D; d += 32) WeighValuesCols<RN, 32>(p, st, V, D, T, scale, out, d);
+  for (; d < D; d += 16) WeighValuesCols<RN, 16>(p, st, V, D, T, scale, out, d);
 }
 
 // Softmax statistics of rows attended over part of their keys: the maximum score and the sum

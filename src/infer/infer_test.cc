@@ -668,10 +668,11 @@ TEST_F(InferTest, ASharedPrefixIsAttendedOnceWithTheLogitsOfSeparateCaches) {
   // A group with one prompt (as GRPO samples): the followers copy the leader's prompt KV from the
   // prefix cache, and decoding attends over that common prefix once for the whole group. The
   // logits must be those of sequences each with its own cache, and those the logits of the
-  // model's own forward over the whole text. Head sizes 16 (the blocked attention kernel) and
-  // 10 (the one-row fallback) with a hidden size of 60 (not a multiple of the vector widths: the
-  // kernels' scalar tails); one request with another prompt in the same batch.
-  for (auto [hidden, head_dim] : {std::pair<int64_t, int64_t>{64, 16}, {60, 10}}) {
+  // model's own forward over the whole text. Head sizes 16 and 32 (the blocked attention kernel:
+  // 16 and 32 value columns per pass) and 10 (the one-row fallback) with a hidden size of 60 (not a
+  // multiple of the vector widths: the kernels' scalar tails); one request with another prompt in
+  // the same batch.
+  for (auto [hidden, head_dim] : {std::pair<int64_t, int64_t>{64, 16}, {60, 10}, {64, 32}}) {
     ModelConfig c = (*model_)->config();
     c.hidden_size = hidden;
     c.head_dim = head_dim;
