@@ -34,6 +34,15 @@ void PeakedWeights(Qwen3ForCausalLM& m) {
     if (p.value().dim() == 2) p.value().normal_(0.0, 0.25);
 }
 
+// A model of config `c` with seeded peaked weights, in eval mode.
+Qwen3ForCausalLM PeakedModel(const ModelConfig& c, uint64_t seed) {
+  torch::manual_seed(seed);
+  Qwen3ForCausalLM m(c);
+  PeakedWeights(m);
+  m->eval();
+  return m;
+}
+
 class InferTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -676,10 +685,7 @@ TEST_F(InferTest, ASharedPrefixIsAttendedOnceWithTheLogitsOfSeparateCaches) {
     ModelConfig c = (*model_)->config();
     c.hidden_size = hidden;
     c.head_dim = head_dim;
-    torch::manual_seed(11);
-    Qwen3ForCausalLM model(c);
-    PeakedWeights(model);
-    model->eval();
+    Qwen3ForCausalLM model = PeakedModel(c, 11);
     std::vector<GenerationRequest> reqs;
     std::vector<std::vector<std::vector<float>>> seen_shared(6), seen_alone(6);
     for (int k = 0; k < 6; ++k) {
@@ -744,10 +750,7 @@ TEST_F(InferTest, Bf16DecodingStaysCloseToTheFp32Forward) {
     ModelConfig c = (*model_)->config();
     c.hidden_size = hidden;
     c.intermediate_size = inter;
-    torch::manual_seed(12);
-    Qwen3ForCausalLM model(c);
-    PeakedWeights(model);
-    model->eval();
+    Qwen3ForCausalLM model = PeakedModel(c, 12);
     EngineOptions o = Fp32(4);
     o.bf16_min_rows = 1;
     Engine engine(model, *tok_, grammar_, o);
