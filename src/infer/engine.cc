@@ -217,7 +217,10 @@ MUCHATOR_BF16_TARGET inline __attribute__((always_inline)) void PanelRowsBf16(
 }
 
 // RowsTimesPanels in bf16: x2 from ToBf16Pairs, panels from PackPanelsBf16. Only on CPUs with
-// AVX512-BF16 (CpuHasAvx512Bf16).
+// AVX512-BF16 (CpuHasAvx512Bf16). The loop over panels and row blocks repeats RowsTimesPanels'
+// on purpose: the always-inlined row kernels must be instantiated inside a function compiled for
+// their target (bf16 here, the target_clones there); a shared driver or a lambda is compiled
+// without it, and GCC then refuses to inline the intrinsics.
 MUCHATOR_BF16_TARGET void RowsTimesPanelsBf16(const uint32_t* x2, int64_t rows,
                                               const uint16_t* panels, int64_t out, int64_t in2,
                                               float* y, bool add, int64_t p0, int64_t p1) {
@@ -524,21 +527,23 @@ void AttendOverCache(const float* q, int64_t R, const std::vector<int64_t>& limi
 // bf16 panels: a pre-fill, where oneDNN's blocking pays.
 constexpr int64_t kTorchBf16Rows = 64;
 
-// One linear layer's weights: the (out, in) matrix packed into fp32 panels (RowsTimesPanels),
-// and where bf16 is on, bf16 panels (on CPUs with AVX512-BF16) and a bf16 copy for torch. The
-// fp32 panels serve every fp32 product, also a pre-fill's hundreds of rows: there they were as
-// fast as torch's fp32 linear (OpenBLAS; first token 20.3 vs 22.5 ms), so the unpacked matrix is
-// not kept (bench/README.md, generation).
+// One linear layer's weights: the (out, in) matrix packed into fp32 panels (RowsTimesPanels)
+// where some forward runs in fp32, and where bf16 is on, bf16 panels (on CPUs with AVX512-BF16)
+// and a bf16 copy for torch. The fp32 panels serve every fp32 product, also a pre-fill's hundreds
+// of rows: there they were as fast as torch's fp32 linear (OpenBLAS; first token 20.3 vs 22.5
+// ms), so the unpacked matrix is not kept (bench/README.md, generation).
 struct LinearWeights {
   torch::Tensor panels, panels16, w16;
   int64_t out = 0;
 };
 
-LinearWeights MakeLinear(const torch::Tensor& w, bool bf16) {
+// For an engine whose forwards of at least `bf16_min_rows` rows run in bf16 (0 = none): with 1
+// every forward does, so no fp32 copy is packed.
+LinearWeights MakeLinear(const torch::Tensor& w, int bf16_min_rows) {
   LinearWeights lw;
   lw.out = w.size(0);
-  lw.panels = PackPanels(w.detach());
-  if (bf16) {
+  if (bf16_min_rows != 1) lw.panels = PackPanels(w.detach());
+  if (bf16_min_rows > 0) {
     lw.w16 = w.detach().to(torch::kBFloat16).contiguous();
     if (CpuHasAvx512Bf16()) lw.panels16 = PackPanelsBf16(w.detach());
   }
@@ -557,7 +562,7 @@ void LinearInto(const torch::Tensor& x_in, const LinearWeights& lw, bool bf16, t
     return;
   }
   const auto x = x_in.contiguous();
-  const int64_t in = x.size(1), out = lw.out, n = lw.panels.size(0);
+  const int64_t in = x.size(1), out = lw.out, n = (out + kPanel - 1) / kPanel;
   if (!add) y = torch::empty({rows, out});
   const float* xp = x.data_ptr<float>();
   float* yp = y.data_ptr<float>();
@@ -571,13 +576,15 @@ void LinearInto(const torch::Tensor& x_in, const LinearWeights& lw, bool bf16, t
     });
     return;
   }
+  if (!lw.panels.defined())
+    throw Error("internal: an fp32 product on weights packed for bf16 only");
   const float* pp = lw.panels.data_ptr<float>();
   at::parallel_for(0, n, 2, [&](int64_t p0, int64_t p1) {
     RowsTimesPanels(xp, rows, pp, out, in, yp, add, p0, p1);
   });
 }
 
-torch::Tensor Linear(const torch::Tensor& x, const LinearWeights& lw, bool bf16 = false) {
+torch::Tensor Linear(const torch::Tensor& x, const LinearWeights& lw, bool bf16) {
   torch::Tensor y;
   LinearInto(x, lw, bf16, y, false);
   return y;
@@ -802,7 +809,7 @@ void Engine::RefreshWeights() {
   auto w = std::make_unique<Weights>();
   auto& m = *model_->model;
   w->embed = m.embed_tokens->weight.detach().to(torch::kFloat32).contiguous();
-  w->lm = MakeLinear(model_->LmWeight(), bf16_min_rows_ > 0);
+  w->lm = MakeLinear(model_->LmWeight(), bf16_min_rows_);
   w->norm = m.norm->weight.detach().to(torch::kFloat32);
   for (auto& module : *m.layers) {
     auto* layer = module->as<DecoderLayerImpl>();
@@ -812,17 +819,15 @@ void Engine::RefreshWeights() {
     L.in_norm = layer->input_layernorm->weight.detach().to(torch::kFloat32);
     L.post_norm = layer->post_attention_layernorm->weight.detach().to(torch::kFloat32);
     // The attention scale 1/sqrt(head_dim) folded into q's norm weight: one multiply less per step.
-    // The attention scale 1/sqrt(head_dim) folded into q's norm weight: one multiply less per step.
     L.q_norm =
         a.q_norm->weight.detach().to(torch::kFloat32) / std::sqrt(static_cast<double>(a.head_dim));
     L.k_norm = a.k_norm->weight.detach().to(torch::kFloat32);
     // q, k and v (gate and up) in one matrix each: one matmul instead of three (two).
-    const bool bf16 = bf16_min_rows_ > 0;
-    L.wqkv =
-        MakeLinear(torch::cat({a.q_proj->weight, a.k_proj->weight, a.v_proj->weight}, 0), bf16);
-    L.wo = MakeLinear(a.o_proj->weight, bf16);
-    L.wgu = MakeLinear(torch::cat({f.gate_proj->weight, f.up_proj->weight}, 0), bf16);
-    L.wdown = MakeLinear(f.down_proj->weight, bf16);
+    const int m = bf16_min_rows_;
+    L.wqkv = MakeLinear(torch::cat({a.q_proj->weight, a.k_proj->weight, a.v_proj->weight}, 0), m);
+    L.wo = MakeLinear(a.o_proj->weight, m);
+    L.wgu = MakeLinear(torch::cat({f.gate_proj->weight, f.up_proj->weight}, 0), m);
+    L.wdown = MakeLinear(f.down_proj->weight, m);
     w->layers.push_back(std::move(L));
   }
   w_ = std::move(w);
@@ -921,7 +926,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
     last[b] = b * N + n - 1;
     start[b] = L;
   }
-  const bool bf16 = bf16_min_rows_ > 0 && B * N >= bf16_min_rows_;
+  const bool bf16 = Bf16For(B * N);
   auto i64 = [](std::vector<int64_t>& v) {
     return torch::from_blob(v.data(), {static_cast<int64_t>(v.size())}, torch::kInt64);
   };
@@ -978,7 +983,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
       AttendOverCache(ql.data_ptr<float>(), g, limit, slots, shared, KV, D, T,
                       k_cache_[l].data_ptr<float>(), v_cache_[l].data_ptr<float>(), max_len_,
                       mixed.data_ptr<float>());
-      const bool bf16_last = bf16_min_rows_ > 0 && B >= bf16_min_rows_;
+      const bool bf16_last = Bf16For(B);
       auto xl = x.index_select(0, last_t);
       LinearInto(mixed.view({B, H * D}), L.wo, bf16_last, xl, true);
       LinearInto(SwiGlu(Linear(Rms(xl, L.post_norm, eps), L.wgu, bf16_last), I), L.wdown, bf16_last,
@@ -1006,7 +1011,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
     LinearInto(SwiGlu(Linear(Rms(x, L.post_norm, eps), L.wgu, bf16), I), L.wdown, bf16, x, true);
   }
   auto h = Rms(x.index_select(0, last_t), w_->norm, eps);  // only each row's last position
-  return Linear(h, w_->lm, bf16_min_rows_ > 0 && B >= bf16_min_rows_).contiguous();  // (B, V)
+  return Linear(h, w_->lm, Bf16For(B)).contiguous();       // (B, V)
 }
 
 void Engine::Append(Seq& s, int token) {

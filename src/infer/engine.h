@@ -150,6 +150,8 @@ class Engine {
   EngineOptions o_;
   int max_len_;
   int bf16_min_rows_ = 0;
+  // Whether a forward over `rows` token rows multiplies in bf16.
+  bool Bf16For(int64_t rows) const { return bf16_min_rows_ > 0 && rows >= bf16_min_rows_; }
   std::vector<int> default_stops_;
   std::unique_ptr<Weights> w_;
   torch::Tensor cos_, sin_;  // (max_len, head_dim)
