@@ -153,12 +153,15 @@ torch::Tensor PackPanelsBf16(const torch::Tensor& w_in) {
 
 // x (rows, in) fp32 -> (rows, ceil(in / 2)) bf16 pairs, rounded to nearest even (as torch's
 // conversion), the odd tail padded with 0. 32 floats per instruction, the row's tail in scalars.
+// f rounded to bf16 (nearest even, as torch's conversion): its bits.
+inline uint32_t Bf16Bits(float f) {
+  const uint32_t u = __builtin_bit_cast(uint32_t, f);
+  return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
 MUCHATOR_BF16_TARGET void ToBf16Pairs(const float* x, int64_t rows, int64_t in, uint32_t* x2) {
   const int64_t in2 = (in + 1) / 2;
-  auto bf = [](float f) {
-    const uint32_t u = __builtin_bit_cast(uint32_t, f);
-    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-  };
+  auto bf = Bf16Bits;
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * in;
     uint32_t* out = x2 + r * in2;
@@ -430,6 +433,140 @@ MUCHATOR_SIMD_CLONES void DecodeAttention(const float* q, int64_t R, int64_t lo,
   }
 }
 
+// Attention over a bf16 KV cache (engines whose forwards all run in bf16 on AVX512-BF16 CPUs,
+// head_dim a multiple of 32): the same fused scores, softmax and weighted values as
+// DecodeAttention, with vdpbf16ps (32 multiply-adds of bf16 pairs per instruction, twice fp32's
+// rate) on half the bytes. Keys are stored as pairs of dimensions (K2: D/2 rows of `ldk` 32-bit
+// pairs per (slot, head): 16 positions times one pair per load), values as pairs of positions
+// (V2: a row of D 32-bit pairs per two positions: 16 columns times two positions per load), so
+// both products accumulate in fp32 without horizontal sums. The query rows and the softmax
+// weights are rounded to bf16 pairs first; scores, softmax and outputs stay fp32. At batch 8 the
+// fp32 kernel was a third of a decoding step (bench/README.md, generation).
+//
+// Scores of RN query rows (q2: RN rows of D2 pairs) against positions [0, T) of K2 into s (RN
+// rows of `st` floats, st a multiple of 32 >= T): 32 positions per pass, all pairs accumulated
+// in registers; the tail's loads are masked (they would read past the last slot's keys).
+template <int RN>
+MUCHATOR_BF16_TARGET inline __attribute__((always_inline)) void ScoreRowsBf16(
+    const uint32_t* q2, int64_t D2, const uint32_t* K2, int64_t ldk, int64_t T, float* s,
+    int64_t st) {
+  for (int64_t t = 0; t < T; t += 32) {
+    const int64_t left = T - t;
+    const __mmask16 m0 = left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1);
+    const __mmask16 m1 = left >= 32   ? 0xFFFF
+                         : left <= 16 ? 0
+                                      : static_cast<__mmask16>((1u << (left - 16)) - 1);
+    __m512 acc[RN][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < RN; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < D2; ++j) {
+      const uint32_t* k = K2 + j * ldk + t;
+      const __m512i k0 = _mm512_maskz_loadu_epi32(m0, k), k1 = _mm512_maskz_loadu_epi32(m1, k + 16);
+#pragma GCC unroll 4
+      for (int r = 0; r < RN; ++r) {
+        const __m512i qv = _mm512_set1_epi32(static_cast<int>(q2[r * D2 + j]));
+        acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)qv, (__m512bh)k0);
+        acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)qv, (__m512bh)k1);
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < RN; ++r) {
+      _mm512_storeu_ps(s + r * st + t, acc[r][0]);
+      _mm512_storeu_ps(s + r * st + t + 16, acc[r][1]);
+    }
+  }
+}
+
+// out (RN rows of D) = p2 (RN rows of `ld_p` pairs of weights, zero past each row's keys) x the
+// first T2 position pairs of V2, times scale[r]; 32 columns per pass.
+template <int RN>
+MUCHATOR_BF16_TARGET inline __attribute__((always_inline)) void WeighValuesBf16(
+    const uint32_t* p2, int64_t ld_p, const uint32_t* V2, int64_t D, int64_t T2, const float* scale,
+    float* out) {
+  for (int64_t d = 0; d < D; d += 32) {
+    __m512 acc[RN][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < RN; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < T2; ++i) {
+      const __m512i v0 = _mm512_loadu_si512(V2 + i * D + d),
+                    v1 = _mm512_loadu_si512(V2 + i * D + d + 16);
+#pragma GCC unroll 4
+      for (int r = 0; r < RN; ++r) {
+        const __m512i pv = _mm512_set1_epi32(static_cast<int>(p2[r * ld_p + i]));
+        acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)pv, (__m512bh)v0);
+        acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)pv, (__m512bh)v1);
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < RN; ++r) {
+      const __m512 sc = _mm512_set1_ps(scale[r]);
+      _mm512_storeu_ps(out + r * D + d, _mm512_mul_ps(acc[r][0], sc));
+      _mm512_storeu_ps(out + r * D + d + 16, _mm512_mul_ps(acc[r][1], sc));
+    }
+  }
+}
+
+// AttendRows over the bf16 cache: rows see keys [lo, limit[r]). Position pairs start at even
+// positions, so the rows score from lo rounded down to even and a position before lo gets
+// weight 0. `scratch` holds BF16AttentionScratch(T) floats.
+template <int RN>
+MUCHATOR_BF16_TARGET inline __attribute__((always_inline)) void AttendRowsBf16(
+    const float* q, int64_t lo, const int64_t* limit, const uint32_t* K2, int64_t ldk,
+    const uint32_t* V2, int64_t D, float* out, float* scratch, PartStats* part) {
+  const int64_t lo_e = lo & ~int64_t{1}, first = lo - lo_e;
+  int64_t hi = lo;
+  for (int r = 0; r < RN; ++r) hi = std::max(hi, limit[r]);
+  const int64_t T = hi - lo_e, st = (T + 31) / 32 * 32, D2 = D / 2;
+  float* s = scratch;
+  auto* p2 = reinterpret_cast<uint32_t*>(s + RN * st);
+  uint32_t* q2 = p2 + RN * st / 2;
+  ToBf16Pairs(q, RN, D, q2);
+  ScoreRowsBf16<RN>(q2, D2, K2 + lo_e, ldk, T, s, st);
+  float scale[RN];
+  for (int r = 0; r < RN; ++r) {
+    float* sr = s + r * st;
+    const int64_t n = limit[r] - lo_e;
+    float m = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : m)
+    for (int64_t t = first; t < n; ++t) m = sr[t] > m ? sr[t] : m;
+    const float sum = n > first ? ExpShiftedSum(sr + first, n - first, m) : 0.0f;
+    for (int64_t t = 0; t < first; ++t) sr[t] = 0.0f;
+    for (int64_t t = std::max(n, first); t < st; ++t) sr[t] = 0.0f;  // keys this row does not see
+    if (part) {
+      part->max[r] = m, part->sum[r] = sum, scale[r] = 1.0f;
+    } else {
+      scale[r] = 1.0f / sum;
+    }
+  }
+  ToBf16Pairs(s, RN, st, p2);
+  WeighValuesBf16<RN>(p2, st / 2, V2 + (lo_e / 2) * D, D, (T + 1) / 2, scale, out);
+}
+
+// Floats of scratch AttendRowsBf16 needs for rows seeing up to T positions (4 rows of scores,
+// their weights as pairs, the query pairs).
+int64_t Bf16AttentionScratch(int64_t T, int64_t D) { return 6 * (T + 34) + 2 * D; }
+
+// DecodeAttention over the bf16 cache (D a multiple of 32), rows four at a time.
+MUCHATOR_BF16_TARGET void DecodeAttentionBf16(const float* q, int64_t R, int64_t lo,
+                                              const int64_t* limit, const uint32_t* K2, int64_t ldk,
+                                              const uint32_t* V2, int64_t D, float* out,
+                                              float* scratch, const PartStats* part) {
+  for (int64_t r = 0; r < R;) {
+    PartStats p, *pp = nullptr;
+    if (part) p = {part->max + r, part->sum + r}, pp = &p;
+    const float* qr = q + r * D;
+    float* o = out + r * D;
+    // clang-format off
+    switch (std::min<int64_t>(R - r, 4)) {
+      case 4: AttendRowsBf16<4>(qr, lo, limit + r, K2, ldk, V2, D, o, scratch, pp), r += 4; break;
+      case 3: AttendRowsBf16<3>(qr, lo, limit + r, K2, ldk, V2, D, o, scratch, pp), r += 3; break;
+      case 2: AttendRowsBf16<2>(qr, lo, limit + r, K2, ldk, V2, D, o, scratch, pp), r += 2; break;
+      default: AttendRowsBf16<1>(qr, lo, limit + r, K2, ldk, V2, D, o, scratch, pp), r += 1; break;
+    }
+    // clang-format on
+  }
+}
+
 // out = the attention over the keys of both parts: rows (a, a_max, a_sum) and (b, ...) are
 // unnormalised outputs over disjoint key ranges with their softmax statistics.
 void MergeParts(const float* a, float a_max, float a_sum, const float* b, float b_max, float b_sum,
@@ -454,6 +591,27 @@ struct SharedPrefix {
   std::vector<int> members;  // indices into the forward's slots
 };
 
+// One layer's KV cache, `ld` positions per (slot, KV head): fp32 (k: keys transposed, (slot, KV,
+// D, ld); v: (slot, KV, ld, D)) or bf16 pairs (k2: (slot, KV, D / 2, ld) pairs of dimensions; v2:
+// (slot, KV, (ld + 1) / 2, D) pairs of positions; see ScoreRowsBf16).
+struct CacheLayer {
+  const float *k = nullptr, *v = nullptr;
+  const uint32_t *k2 = nullptr, *v2 = nullptr;
+  int64_t ld = 0;
+};
+
+// DecodeAttention (or DecodeAttentionBf16) over the cache of one (slot, KV head).
+void AttendSlotHead(const float* q, int64_t R, int64_t lo, const int64_t* limit,
+                    const CacheLayer& c, int64_t slot_head, int64_t D, float* out, float* scratch,
+                    const PartStats* part) {
+  if (c.k2)
+    DecodeAttentionBf16(q, R, lo, limit, c.k2 + slot_head * (D / 2) * c.ld, c.ld,
+                        c.v2 + slot_head * ((c.ld + 1) / 2) * D, D, out, scratch, part);
+  else
+    DecodeAttention(q, R, lo, limit, c.k + slot_head * D * c.ld, c.ld, c.v + slot_head * c.ld * D,
+                    D, out, scratch, part);
+}
+
 // DecodeAttention for every (sequence, KV head) of a forward, in parallel: R query rows per
 // pair in q and out ((B, KV, R, D)), row r of sequence b seeing limit[b * R + r] cached positions
 // of the slot slots[b] in one layer's caches (`ld` positions per (slot, head); keys transposed). The members of each of `shared` attend over their common
@@ -461,8 +619,7 @@ struct SharedPrefix {
 // parts are merged.
 void AttendOverCache(const float* q, int64_t R, const std::vector<int64_t>& limit,
                      const std::vector<int>& slots, const std::vector<SharedPrefix>& shared,
-                     int64_t KV, int64_t D, int64_t T, const float* k_cache,
-                     const float* v_cache, int64_t ld, float* out) {
+                     int64_t KV, int64_t D, int64_t T, const CacheLayer& cache, float* out) {
   const int64_t B = static_cast<int64_t>(slots.size()), G = static_cast<int64_t>(shared.size());
   std::vector<int> group_of(B, -1);
   size_t most = 0;
@@ -482,7 +639,8 @@ void AttendOverCache(const float* q, int64_t R, const std::vector<int64_t>& limi
     items[k] = pre ? -1 - done++ : k - done;  // -1 - prefix item, or own item
   }
   at::parallel_for(0, n_all, 1, [&](int64_t i0, int64_t i1) {
-    std::vector<float> scratch(4 * (T + 16)), qbuf(most * R * D), obuf(qbuf.size());
+    std::vector<float> scratch(std::max(4 * (T + 16), Bf16AttentionScratch(T, D))),
+        qbuf(most * R * D), obuf(qbuf.size());
     std::vector<float> mbuf(most * R), sbuf(most * R);
     std::vector<int64_t> hi(most * R);
     for (int64_t k = i0; k < i1; ++k) {
@@ -495,10 +653,9 @@ void AttendOverCache(const float* q, int64_t R, const std::vector<int64_t>& limi
           std::copy_n(q + (b * KV + h) * R * D, R * D, qbuf.data() + j * R * D);
           for (int64_t r = 0; r < R; ++r) hi[j * R + r] = std::min(limit[b * R + r], grp.len);
         }
-        const int64_t slot_head = slots[grp.members[0]] * KV + h;
         PartStats part{mbuf.data(), sbuf.data()};
-        DecodeAttention(qbuf.data(), m * R, 0, hi.data(), k_cache + slot_head * D * ld, ld,
-                        v_cache + slot_head * ld * D, D, obuf.data(), scratch.data(), &part);
+        AttendSlotHead(qbuf.data(), m * R, 0, hi.data(), cache, slots[grp.members[0]] * KV + h, D,
+                       obuf.data(), scratch.data(), &part);
         for (int64_t j = 0; j < m; ++j) {
           const int64_t at = (grp.members[j] * KV + h) * R;
           std::copy_n(obuf.data() + j * R * D, R * D, pre_out.data() + at * D);
@@ -507,12 +664,11 @@ void AttendOverCache(const float* q, int64_t R, const std::vector<int64_t>& limi
         }
         continue;
       }
-      const int64_t i = items[k], b = i / KV, slot_head = slots[b] * KV + i % KV;
+      const int64_t i = items[k], b = i / KV;
       PartStats part{own_max.data() + i * R, own_sum.data() + i * R};
-      DecodeAttention(q + i * R * D, R, group_of[b] < 0 ? 0 : shared[group_of[b]].len,
-                      limit.data() + b * R, k_cache + slot_head * D * ld, ld,
-                      v_cache + slot_head * ld * D, D, out + i * R * D, scratch.data(),
-                      group_of[b] < 0 ? nullptr : &part);
+      AttendSlotHead(q + i * R * D, R, group_of[b] < 0 ? 0 : shared[group_of[b]].len,
+                     limit.data() + b * R, cache, slots[b] * KV + i % KV, D, out + i * R * D,
+                     scratch.data(), group_of[b] < 0 ? nullptr : &part);
     }
   });
   for (int64_t b = 0; b < B; ++b) {
@@ -788,14 +944,22 @@ Engine::Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar
   // Zeroed, not empty: the padding rows of a batched pre-fill attend over positions past their
   // sequence's length, and garbage there could be NaN (their outputs are never read, but keep
   // the arithmetic finite).
+  // Where every forward runs in bf16, the cache is bf16 too (half the memory and the reads, and
+  // the attention's products in vdpbf16ps; head sizes a multiple of 32 for its kernels).
+  kv16_ = bf16_min_rows_ == 1 && CpuHasAvx512Bf16() && c.head_dim % 32 == 0;
+  const int64_t slots = o_.max_batch, KV = c.num_key_value_heads, D = c.head_dim;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    // Keys transposed, (slot, kv head, head_dim, position): decoding's scores vectorise over
-    // positions.
-    k_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, c.head_dim, max_len_}));
-    v_cache_.push_back(torch::zeros({o_.max_batch, c.num_key_value_heads, max_len_, c.head_dim}));
+    if (kv16_) {  // CacheLayer's pairs
+      k_cache_.push_back(torch::zeros({slots, KV, D / 2, max_len_, 2}, torch::kBFloat16));
+      v_cache_.push_back(torch::zeros({slots, KV, (max_len_ + 1) / 2, D, 2}, torch::kBFloat16));
+    } else {
+      // Keys transposed, (slot, kv head, head_dim, position): decoding's scores vectorise over
+      // positions.
+      k_cache_.push_back(torch::zeros({slots, KV, D, max_len_}));
+      v_cache_.push_back(torch::zeros({slots, KV, max_len_, D}));
+    }
   }
-  bytes_per_token_ = 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim *
-                     static_cast<int64_t>(sizeof(float));
+  bytes_per_token_ = 2 * c.num_hidden_layers * KV * D * (kv16_ ? 2 : 4);
   prefix_capacity_ = static_cast<int64_t>(std::max(0, o_.prefix_cache_mb)) << 20;
   RefreshWeights();
 }
@@ -954,21 +1118,49 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
     auto qkv = Linear(Rms(x, L.in_norm, eps), L.wqkv, bf16).contiguous();
     auto [q_flat, k] = QkNormRope(qkv, L.q_norm, L.k_norm, cos_, sin_, pos, H, KV, D, eps);
     const auto q = q_flat.view({B, N, H, D});
+    CacheLayer cache;
+    cache.ld = max_len_;
     {
       // The new keys (transposed) and values into the cache; padding tokens are not written.
       const int64_t ld = max_len_, qkv_ld = qkv.size(1);
       const float* kp = k.data_ptr<float>();
       const float* vp = qkv.data_ptr<float>() + (H + KV) * D;
-      float* kc = k_cache_[l].data_ptr<float>();
-      float* vc = v_cache_[l].data_ptr<float>();
-      for (int64_t t = 0; t < B * N; ++t) {
-        if (wpos[t] < 0) continue;
-        for (int64_t h = 0; h < KV; ++h) {
-          const int64_t block = rowidx[t] * KV + h;
-          for (int64_t d = 0; d < D; ++d)
-            kc[(block * D + d) * ld + wpos[t]] = kp[(t * KV + h) * D + d];
-          std::copy_n(vp + t * qkv_ld + h * D, D, vc + (block * ld + wpos[t]) * D);
+      if (kv16_) {
+        // bf16 pairs (CacheLayer): a key's dimensions d, d + 1 share a 32-bit pair, a value's
+        // position shares one with its even or odd neighbour.
+        auto* kc = reinterpret_cast<uint16_t*>(k_cache_[l].data_ptr<at::BFloat16>());
+        auto* vc = reinterpret_cast<uint16_t*>(v_cache_[l].data_ptr<at::BFloat16>());
+        const int64_t ld2 = (ld + 1) / 2;
+        for (int64_t t = 0; t < B * N; ++t) {
+          const int64_t p = wpos[t];
+          if (p < 0) continue;
+          for (int64_t h = 0; h < KV; ++h) {
+            const int64_t block = rowidx[t] * KV + h;
+            const float* kt = kp + (t * KV + h) * D;
+            const float* vt = vp + t * qkv_ld + h * D;
+            for (int64_t d = 0; d < D; ++d) {
+              kc[((block * (D / 2) + d / 2) * ld + p) * 2 + (d & 1)] =
+                  static_cast<uint16_t>(Bf16Bits(kt[d]));
+              vc[((block * ld2 + p / 2) * D + d) * 2 + (p & 1)] =
+                  static_cast<uint16_t>(Bf16Bits(vt[d]));
+            }
+          }
         }
+        cache.k2 = reinterpret_cast<const uint32_t*>(kc);
+        cache.v2 = reinterpret_cast<const uint32_t*>(vc);
+      } else {
+        float* kc = k_cache_[l].data_ptr<float>();
+        float* vc = v_cache_[l].data_ptr<float>();
+        for (int64_t t = 0; t < B * N; ++t) {
+          if (wpos[t] < 0) continue;
+          for (int64_t h = 0; h < KV; ++h) {
+            const int64_t block = rowidx[t] * KV + h;
+            for (int64_t d = 0; d < D; ++d)
+              kc[(block * D + d) * ld + wpos[t]] = kp[(t * KV + h) * D + d];
+            std::copy_n(vp + t * qkv_ld + h * D, D, vc + (block * ld + wpos[t]) * D);
+          }
+        }
+        cache.k = kc, cache.v = vc;
       }
     }
     if (l + 1 == w_->layers.size() && N > 1) {
@@ -980,8 +1172,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
       for (int b = 0; b < B; ++b)  // the last position L + n - 1 sees [0, L + n)
         std::fill_n(limit.begin() + b * g, g, std::min(T, last[b] - b * N + 1 + start[b]));
       auto mixed = torch::empty({B, KV, g, D});
-      AttendOverCache(ql.data_ptr<float>(), g, limit, slots, shared, KV, D, T,
-                      k_cache_[l].data_ptr<float>(), v_cache_[l].data_ptr<float>(), max_len_,
+      AttendOverCache(ql.data_ptr<float>(), g, limit, slots, shared, KV, D, T, cache,
                       mixed.data_ptr<float>());
       const bool bf16_last = Bf16For(B);
       auto xl = x.index_select(0, last_t);
@@ -1003,8 +1194,7 @@ torch::Tensor Engine::Forward(const std::vector<int>& slots) {
       for (int64_t j = 0; j < g; ++j)
         for (int64_t i = 0; i < N; ++i) limit[b * R + j * N + i] = std::min(T, start[b] + i + 1);
     auto mixed = torch::empty({B, KV, R, D});
-    AttendOverCache(qg.data_ptr<float>(), R, limit, slots, shared, KV, D, T,
-                    k_cache_[l].data_ptr<float>(), v_cache_[l].data_ptr<float>(), max_len_,
+    AttendOverCache(qg.data_ptr<float>(), R, limit, slots, shared, KV, D, T, cache,
                     mixed.data_ptr<float>());
     auto att = mixed.view({B, KV, g, N, D}).permute({0, 3, 1, 2, 4}).reshape({B * N, H * D});
     LinearInto(att, L.wo, bf16, x, true);
@@ -1067,7 +1257,8 @@ void Engine::Finish(int row, FinishReason why) {
     // Keep the running rows contiguous: the last one moves into the freed slot.
     const int64_t len = rows_[last]->cache_len;
     for (auto& t : k_cache_) t[row].narrow(2, 0, len).copy_(t[last].narrow(2, 0, len));
-    for (auto& t : v_cache_) t[row].narrow(1, 0, len).copy_(t[last].narrow(1, 0, len));
+    const int64_t vlen = ValueRows(len);
+    for (auto& t : v_cache_) t[row].narrow(1, 0, vlen).copy_(t[last].narrow(1, 0, vlen));
     rows_[row] = std::move(rows_[last]);
   }
   rows_.pop_back();
@@ -1105,7 +1296,7 @@ uint64_t Engine::SavePrefix(int row, int len) {
   p.tokens.assign(prompt.begin(), prompt.begin() + len);
   for (size_t l = 0; l < k_cache_.size(); ++l) {
     p.k.push_back(k_cache_[l][row].narrow(2, 0, len).clone());
-    p.v.push_back(v_cache_[l][row].narrow(1, 0, len).clone());
+    p.v.push_back(v_cache_[l][row].narrow(1, 0, ValueRows(len)).clone());
   }
   p.used = ++clock_;
   p.id = ++prefix_ids_;
@@ -1153,7 +1344,7 @@ bool Engine::Step() {
       Prefix& p = prefixes_[hit];
       for (size_t l = 0; l < k_cache_.size(); ++l) {
         k_cache_[l][slot].narrow(2, 0, hit_len).copy_(p.k[l]);
-        v_cache_[l][slot].narrow(1, 0, hit_len).copy_(p.v[l]);
+        v_cache_[l][slot].narrow(1, 0, ValueRows(hit_len)).copy_(p.v[l]);
       }
       p.used = ++clock_;
       s->share_id = p.id, s->share_len = static_cast<int>(hit_len);

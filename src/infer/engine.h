@@ -118,6 +118,9 @@ class Engine {
   int64_t prefix_bytes() const { return prefix_bytes_; }
   // Forward passes in which sequences attended over a shared prefix together (see Forward).
   int64_t shared_prefix_forwards() const { return shared_prefix_forwards_; }
+  // Whether the KV cache is bf16: where every forward runs in bf16 (bf16_min_rows 1) on an
+  // AVX512-BF16 CPU and head_dim is a multiple of 32; else fp32.
+  bool kv_cache_bf16() const { return kv16_; }
   const Tokenizer& tokenizer() const { return tok_; }
   const AnswerGrammar* grammar() const { return grammar_; }
 
@@ -139,7 +142,7 @@ class Engine {
   struct Prefix {
     std::vector<int> tokens;
     std::vector<torch::Tensor> k,
-        v;  // per layer: k (kv_heads, head_dim, len), v (kv_heads, len, head_dim)
+        v;  // per layer: a slot's k and v cut to positions [0, len) (see k_cache_)
     uint64_t used = 0;
     uint64_t id = 0;  // unique, never reused
   };
@@ -152,11 +155,16 @@ class Engine {
   int bf16_min_rows_ = 0;
   // Whether a forward over `rows` token rows multiplies in bf16.
   bool Bf16For(int64_t rows) const { return bf16_min_rows_ > 0 && rows >= bf16_min_rows_; }
+  // Whether the KV cache holds bf16 pairs (see engine.cc's CacheLayer) rather than fp32.
+  bool kv16_ = false;
+  // The cache's value rows (dim 1 of a slot's v_cache_) that hold positions [0, len).
+  int64_t ValueRows(int64_t len) const { return kv16_ ? (len + 1) / 2 : len; }
   std::vector<int> default_stops_;
   std::unique_ptr<Weights> w_;
   torch::Tensor cos_, sin_;  // (max_len, head_dim)
   // Per layer: k (max_batch, kv_heads, head_dim, max_len) (keys transposed), v (max_batch,
-  // kv_heads, max_len, head_dim).
+  // kv_heads, max_len, head_dim); or in bf16 pairs: k (max_batch, kv_heads, head_dim / 2,
+  // max_len, 2), v (max_batch, kv_heads, ceil(max_len / 2), head_dim, 2).
   std::vector<torch::Tensor> k_cache_, v_cache_;
   std::vector<std::unique_ptr<Seq>> rows_;   // running sequences; index = slot
   std::vector<std::unique_ptr<Seq>> queue_;  // submitted, not yet admitted

@@ -790,6 +790,72 @@ TEST_F(InferTest, Bf16DecodingStaysCloseToTheFp32Forward) {
   }
 }
 
+TEST_F(InferTest, Bf16KvCacheStaysCloseToTheFp32Forward) {
+  // The bf16 KV cache (bf16 forwards, head size 32): keys as pairs of dimensions, values as pairs
+  // of positions. A group of four sequences with one prompt (its prefix attended together, then
+  // each sequence's own positions, which start at an odd position for one prompt length and an
+  // even one for the other), a sequence with another prompt in the same batch, and sequences
+  // finishing at different times (their slots move). Every step's logits against the model's
+  // fp32 forward over the same tokens.
+  if (!CpuHasAvx512Bf16()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  ModelConfig c = (*model_)->config();
+  c.head_dim = 32;
+  Qwen3ForCausalLM model = PeakedModel(c, 13);
+  EngineOptions o = Fp32(8);
+  o.bf16_min_rows = 1;
+  std::set<size_t> parities;  // of the group's shared prefix length
+  for (const std::string group : {"one prompt for the group", "one prompt for the group!"}) {
+    const int history = 10;
+    const auto longest =
+        std::max(Prompt(group, history).size(), Prompt("another one", history).size());
+    o.max_len = static_cast<int>(longest + 26) | 1;  // odd: the last value pair has one position
+    Engine engine(model, *tok_, grammar_, o);
+    ASSERT_TRUE(engine.kv_cache_bf16());
+    EXPECT_FALSE(Engine(model, *tok_, grammar_, Fp32(2)).kv_cache_bf16());
+    std::vector<std::vector<float>> seen[5];
+    std::vector<GenerationRequest> reqs;
+    for (int k = 0; k < 5; ++k) {
+      GenerationRequest r;
+      r.prompt = Prompt(k < 4 ? group : "another one", history);
+      r.cache_prefix = static_cast<int>(r.prompt.size()) - 1;
+      r.sampling.temperature = 0.8;
+      r.sampling.seed = 70 + k;
+      r.sampling.max_new_tokens = 10 + 4 * k;
+      r.stop_tokens = {-1};
+      r.logits_hook = [&seen, k](std::span<float> l, std::span<const int>) {
+        seen[k].emplace_back(l.begin(), l.end());
+      };
+      reqs.push_back(r);
+    }
+    const auto results = engine.Generate(reqs);
+    EXPECT_GT(engine.shared_prefix_forwards(), 5) << "the group did not attend together";
+    double worst_rel = 0;
+    parities.insert(reqs[0].prompt.size() % 2);
+    for (int k = 0; k < 5; ++k) {
+      torch::NoGradGuard g;
+      std::vector<int64_t> all(reqs[k].prompt.begin(), reqs[k].prompt.end());
+      all.insert(all.end(), results[k].tokens.begin(), results[k].tokens.end() - 1);
+      const auto full = model->forward(torch::tensor(all, torch::kInt64).unsqueeze(0))[0];
+      ASSERT_EQ(seen[k].size(), static_cast<size_t>(10 + 4 * k));
+      for (size_t i = 0; i < seen[k].size(); ++i) {
+        const auto ref = full[reqs[k].prompt.size() - 1 + i].contiguous();
+        const float* r = ref.data_ptr<float>();
+        double worst = 0, scale = 0;
+        for (size_t j = 0; j < seen[k][i].size(); ++j) {
+          worst = std::max(worst, static_cast<double>(std::abs(seen[k][i][j] - r[j])));
+          scale = std::max(scale, static_cast<double>(std::abs(r[j])));
+        }
+        worst_rel = std::max(worst_rel, worst / scale);
+        EXPECT_LT(worst, 0.03 * scale) << group << ": request " << k << " step " << i;
+      }
+    }
+    std::printf("prefix of %zu: worst difference %.4f of the largest logit\n",
+                reqs[0].prompt.size() - 1, worst_rel);
+    EXPECT_GT(worst_rel, 1e-5) << "bf16 was not used";
+  }
+  EXPECT_EQ(parities.size(), 2u) << "the group's own positions should start odd and even";
+}
+
 TEST_F(InferTest, CheckpointDirectoryLoadsWithItsCodec) {
   const std::string dir = dir_ + "/ckpt";
   SaveModel(*model_, dir);
