@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -57,6 +57,32 @@ double DecodeRate(Engine& engine, const std::vector<std::vector<int>>& prompts, 
   const double s = Seconds(t0);
   for (int h : handles) engine.Take(h);
   return batch * static_cast<double>(steps) / s;
+}
+
+// A GRPO rollout group: `batch` constrained 10-song answers to one prompt, sampled at
+// temperature 1 with different seeds, its prompt pre-filled once (prefix cache). Returns the
+// group's seconds and adds its generated tokens to *tokens.
+double GroupSeconds(Engine& engine, const std::vector<int>& prompt, int batch, int seed,
+                    double* tokens) {
+  std::vector<GenerationRequest> group;
+  for (int i = 0; i < batch; ++i) {
+    GenerationRequest r;
+    r.prompt = prompt;
+    r.cache_prefix = static_cast<int>(prompt.size()) - 1;
+    ConstraintOptions c;
+    c.num_items = 10;
+    c.allow_sentence = false;
+    r.constraint = c;
+    r.sampling.temperature = 1.0;
+    r.sampling.seed = seed * batch + i;
+    r.sampling.max_new_tokens = 400;
+    group.push_back(std::move(r));
+  }
+  const auto t0 = Clock::now();
+  const auto results = engine.Generate(std::move(group));
+  const double s = Seconds(t0);
+  for (const auto& res : results) *tokens += static_cast<double>(res.tokens.size());
+  return s;
 }
 
 }  // namespace
@@ -112,14 +138,26 @@ int main(int argc, char** argv) {
 
     nlohmann::json figures = {{"prompt_tokens_median", Quantile(lens, 0.5)}, {"threads", used_threads}};
     Engine engine(ck.model, *ck.tok, ck.grammar.get(), {32, 0});
+    // The reference: the same engine with an fp32 KV cache, where the default one is bf16.
+    EngineOptions fp32_cache_options{32, 0};
+    fp32_cache_options.bf16_kv_cache = false;
+    std::unique_ptr<Engine> fp32_cache;
+    if (engine.kv_cache_bf16())
+      fp32_cache =
+          std::make_unique<Engine>(ck.model, *ck.tok, ck.grammar.get(), fp32_cache_options);
+    std::printf("KV cache: %s%s\n", engine.kv_cache_bf16() ? "bf16" : "fp32",
+                fp32_cache ? " (fp32 cache as the reference, interleaved)" : "");
+    figures["kv_cache"] = engine.kv_cache_bf16() ? "bf16" : "fp32";
     DecodeRate(engine, prompts, 1, 8, false);  // warm up
+    if (fp32_cache) DecodeRate(*fp32_cache, prompts, 1, 8, false);
     double rate1 = 0;
     for (int batch : batches) {
       // Interleaved, so that both see the same machine load.
-      std::vector<double> one, many;
+      std::vector<double> one, many, ref;
       for (int i = 0; i < runs; ++i) {
         one.push_back(DecodeRate(engine, prompts, batch, tokens, true));
         if (batch > 1) many.push_back(DecodeRate(engine, prompts, batch, tokens, false));
+        if (fp32_cache) ref.push_back(DecodeRate(*fp32_cache, prompts, batch, tokens, true));
       }
       const double med = Quantile(one, 0.5);
       if (rate1 == 0) rate1 = med;
@@ -132,7 +170,38 @@ int main(int argc, char** argv) {
                     std::min<int>(batch, prompts.size()), m2 / rate1);
         figures["decode_tokens_per_s_batch" + std::to_string(batch) + "_distinct"] = m2;
       }
+      if (fp32_cache) {
+        const double r = Quantile(ref, 0.5);
+        std::printf("; fp32 cache %8.0f tokens/s one prompt (bf16 %.2fx)", r, med / r);
+        figures["decode_tokens_per_s_batch" + std::to_string(batch) + "_fp32_cache"] = r;
+      }
       std::printf(" (medians of %d)\n", runs);
+    }
+
+    // GRPO's rollouts: groups of 8 constrained answers to one prompt (a new prompt each run).
+    {
+      std::vector<double> secs, ref_secs;
+      double toks = 0, ref_toks = 0;
+      for (int i = 0; i < runs; ++i) {
+        const auto& prompt = prompts[i % prompts.size()];
+        secs.push_back(GroupSeconds(engine, prompt, 8, i, &toks));
+        if (fp32_cache) ref_secs.push_back(GroupSeconds(*fp32_cache, prompt, 8, i, &ref_toks));
+      }
+      double total = 0;
+      for (double x : secs) total += x;
+      std::printf(
+          "GRPO group, 8 constrained 10-song answers to one prompt: median %.1f ms per group, %.0f "
+          "tokens/s",
+          Quantile(secs, 0.5) * 1e3, toks / total);
+      figures["group8_ms_median"] = Quantile(secs, 0.5) * 1e3;
+      if (fp32_cache) {
+        double ref_total = 0;
+        for (double x : ref_secs) ref_total += x;
+        std::printf("; fp32 cache %.1f ms (bf16 %.2fx)", Quantile(ref_secs, 0.5) * 1e3,
+                    Quantile(ref_secs, 0.5) / Quantile(secs, 0.5));
+        figures["group8_ms_median_fp32_cache"] = Quantile(ref_secs, 0.5) * 1e3;
+      }
+      std::printf(" (%d groups)\n", runs);
     }
 
     // Complete answers one at a time. Cold: nothing cached (prefix cache off). Warm: the

@@ -946,7 +946,7 @@ Engine::Engine(Qwen3ForCausalLM model, const Tokenizer& tok, const AnswerGrammar
   // the arithmetic finite).
   // Where every forward runs in bf16, the cache is bf16 too (half the memory and the reads, and
   // the attention's products in vdpbf16ps; head sizes a multiple of 32 for its kernels).
-  kv16_ = bf16_min_rows_ == 1 && CpuHasAvx512Bf16() && c.head_dim % 32 == 0;
+  kv16_ = o_.bf16_kv_cache && bf16_min_rows_ == 1 && CpuHasAvx512Bf16() && c.head_dim % 32 == 0;
   const int64_t slots = o_.max_batch, KV = c.num_key_value_heads, D = c.head_dim;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     if (kv16_) {  // CacheLayer's pairs

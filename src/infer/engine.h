@@ -37,6 +37,9 @@ struct EngineOptions {
   // has AVX512-BF16, 64 where it has only AMX-BF16, 0 elsewhere (bf16 is slower than fp32
   // there); 0 = off (exact fp32).
   int bf16_min_rows = -1;
+  // With bf16_min_rows 1 (after -1 is resolved), the KV cache is bf16 too where the CPU has
+  // AVX512-BF16 and head_dim is a multiple of 32 (kv_cache_bf16()); false keeps it fp32.
+  bool bf16_kv_cache = true;
   // Prefix cache: the KV of prompt prefixes that requests asked to keep (GenerationRequest::
   // cache_prefix: a listener's context, a conversation so far), reused by later requests that
   // start with the same tokens, least recently used dropped first. Megabytes; 0 = off.

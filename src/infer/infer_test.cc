@@ -812,6 +812,9 @@ TEST_F(InferTest, Bf16KvCacheStaysCloseToTheFp32Forward) {
     Engine engine(model, *tok_, grammar_, o);
     ASSERT_TRUE(engine.kv_cache_bf16());
     EXPECT_FALSE(Engine(model, *tok_, grammar_, Fp32(2)).kv_cache_bf16());
+    EngineOptions fp32_cache = o;
+    fp32_cache.bf16_kv_cache = false;
+    EXPECT_FALSE(Engine(model, *tok_, grammar_, fp32_cache).kv_cache_bf16());
     std::vector<std::vector<float>> seen[5];
     std::vector<GenerationRequest> reqs;
     for (int k = 0; k < 5; ++k) {
