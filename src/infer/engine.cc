@@ -176,18 +176,27 @@ MUCHATOR_BF16_TARGET void ToBf16Pairs(const float* x, int64_t rows, int64_t in, 
   }
 }
 
+// acc[r][i] += the bf16 pair b[r * stride] (broadcast) times the 16 pairs of w_i, for RB rows:
+// the step of every bf16 product here (linear panels, attention scores and values).
+template <int RB>
+MUCHATOR_BF16_TARGET inline __attribute__((always_inline)) void Bf16Rows(__m512 (&acc)[RB][2],
+                                                                         const uint32_t* b,
+                                                                         int64_t stride, __m512i w0,
+                                                                         __m512i w1) {
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r) {
+    const __m512i bv = _mm512_set1_epi32(static_cast<int>(b[r * stride]));
+    acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)bv, (__m512bh)w0);
+    acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)bv, (__m512bh)w1);
+  }
+}
+
 // acc[r] += the pair k of x2's row r times the panel's pair-row k, for RB rows.
 template <int RB>
 MUCHATOR_BF16_TARGET inline __attribute__((always_inline)) void Bf16Step(
     __m512 (&acc)[RB][2], const uint32_t* x2, int64_t in2, const uint16_t* panel, int64_t k) {
-  const __m512i w0 = _mm512_loadu_si512(panel + k * 2 * kPanel);
-  const __m512i w1 = _mm512_loadu_si512(panel + k * 2 * kPanel + kPanel);
-#pragma GCC unroll 8
-  for (int r = 0; r < RB; ++r) {
-    const __m512i xv = _mm512_set1_epi32(static_cast<int>(x2[r * in2 + k]));
-    acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)xv, (__m512bh)w0);
-    acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)xv, (__m512bh)w1);
-  }
+  Bf16Rows<RB>(acc, x2 + k, in2, _mm512_loadu_si512(panel + k * 2 * kPanel),
+               _mm512_loadu_si512(panel + k * 2 * kPanel + kPanel));
 }
 
 template <int RB>
@@ -461,13 +470,8 @@ MUCHATOR_BF16_TARGET inline __attribute__((always_inline)) void ScoreRowsBf16(
     for (int r = 0; r < RN; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t j = 0; j < D2; ++j) {
       const uint32_t* k = K2 + j * ldk + t;
-      const __m512i k0 = _mm512_maskz_loadu_epi32(m0, k), k1 = _mm512_maskz_loadu_epi32(m1, k + 16);
-#pragma GCC unroll 4
-      for (int r = 0; r < RN; ++r) {
-        const __m512i qv = _mm512_set1_epi32(static_cast<int>(q2[r * D2 + j]));
-        acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)qv, (__m512bh)k0);
-        acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)qv, (__m512bh)k1);
-      }
+      Bf16Rows<RN>(acc, q2 + j, D2, _mm512_maskz_loadu_epi32(m0, k),
+                   _mm512_maskz_loadu_epi32(m1, k + 16));
     }
 #pragma GCC unroll 4
     for (int r = 0; r < RN; ++r) {
@@ -487,16 +491,9 @@ MUCHATOR_BF16_TARGET inline __attribute__((always_inline)) void WeighValuesBf16(
     __m512 acc[RN][2];
 #pragma GCC unroll 4
     for (int r = 0; r < RN; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < T2; ++i) {
-      const __m512i v0 = _mm512_loadu_si512(V2 + i * D + d),
-                    v1 = _mm512_loadu_si512(V2 + i * D + d + 16);
-#pragma GCC unroll 4
-      for (int r = 0; r < RN; ++r) {
-        const __m512i pv = _mm512_set1_epi32(static_cast<int>(p2[r * ld_p + i]));
-        acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)pv, (__m512bh)v0);
-        acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)pv, (__m512bh)v1);
-      }
-    }
+    for (int64_t i = 0; i < T2; ++i)
+      Bf16Rows<RN>(acc, p2 + i, ld_p, _mm512_loadu_si512(V2 + i * D + d),
+                   _mm512_loadu_si512(V2 + i * D + d + 16));
 #pragma GCC unroll 4
     for (int r = 0; r < RN; ++r) {
       const __m512 sc = _mm512_set1_ps(scale[r]);

@@ -741,6 +741,31 @@ TEST_F(InferTest, ASharedPrefixIsAttendedOnceWithTheLogitsOfSeparateCaches) {
   }
 }
 
+// The worst difference, relative to the largest reference logit, between the logits `seen` at
+// each step of a sequence (prompt, then the generated `tokens`) and the model's own fp32 forward
+// over the same tokens; each step is expected under `tol`.
+double WorstVsForward(Qwen3ForCausalLM& model, const std::vector<int>& prompt,
+                      const std::vector<int>& tokens, const std::vector<std::vector<float>>& seen,
+                      double tol, const std::string& what) {
+  torch::NoGradGuard g;
+  std::vector<int64_t> all(prompt.begin(), prompt.end());
+  all.insert(all.end(), tokens.begin(), tokens.end() - 1);
+  const auto full = model->forward(torch::tensor(all, torch::kInt64).unsqueeze(0))[0];
+  double worst_rel = 0;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    const auto ref = full[prompt.size() - 1 + i].contiguous();
+    const float* r = ref.data_ptr<float>();
+    double worst = 0, scale = 0;
+    for (size_t j = 0; j < seen[i].size(); ++j) {
+      worst = std::max(worst, static_cast<double>(std::abs(seen[i][j] - r[j])));
+      scale = std::max(scale, static_cast<double>(std::abs(r[j])));
+    }
+    EXPECT_LT(worst, tol * scale) << what << " step " << i;
+    worst_rel = std::max(worst_rel, worst / scale);
+  }
+  return worst_rel;
+}
+
 TEST_F(InferTest, Bf16DecodingStaysCloseToTheFp32Forward) {
   // The engine's own bf16 kernels (few rows: decoding, and pre-fills under kTorchBf16Rows rows)
   // against the model's fp32 forward over the same tokens, at every step of three sequences; an
@@ -769,22 +794,11 @@ TEST_F(InferTest, Bf16DecodingStaysCloseToTheFp32Forward) {
     const auto results = engine.Generate(reqs);
     double worst_rel = 0;
     for (int k = 0; k < 3; ++k) {
-      torch::NoGradGuard g;
-      std::vector<int64_t> all(reqs[k].prompt.begin(), reqs[k].prompt.end());
-      all.insert(all.end(), results[k].tokens.begin(), results[k].tokens.end() - 1);
-      const auto full = model->forward(torch::tensor(all, torch::kInt64).unsqueeze(0))[0];
       ASSERT_EQ(seen[k].size(), 12u);
-      for (size_t i = 0; i < seen[k].size(); ++i) {
-        const auto ref = full[reqs[k].prompt.size() - 1 + i].contiguous();
-        const float* r = ref.data_ptr<float>();
-        double worst = 0, scale = 0;
-        for (size_t j = 0; j < seen[k][i].size(); ++j) {
-          worst = std::max(worst, static_cast<double>(std::abs(seen[k][i][j] - r[j])));
-          scale = std::max(scale, static_cast<double>(std::abs(r[j])));
-        }
-        EXPECT_LT(worst, 0.05 * scale) << "hidden " << hidden << " request " << k << " step " << i;
-        worst_rel = std::max(worst_rel, worst / scale);
-      }
+      worst_rel = std::max(
+          worst_rel,
+          WorstVsForward(model, reqs[k].prompt, results[k].tokens, seen[k], 0.05,
+                         "hidden " + std::to_string(hidden) + " request " + std::to_string(k)));
     }
     EXPECT_GT(worst_rel, 1e-5) << "bf16 was not used";
   }
@@ -835,22 +849,10 @@ TEST_F(InferTest, Bf16KvCacheStaysCloseToTheFp32Forward) {
     double worst_rel = 0;
     parities.insert(reqs[0].prompt.size() % 2);
     for (int k = 0; k < 5; ++k) {
-      torch::NoGradGuard g;
-      std::vector<int64_t> all(reqs[k].prompt.begin(), reqs[k].prompt.end());
-      all.insert(all.end(), results[k].tokens.begin(), results[k].tokens.end() - 1);
-      const auto full = model->forward(torch::tensor(all, torch::kInt64).unsqueeze(0))[0];
       ASSERT_EQ(seen[k].size(), static_cast<size_t>(10 + 4 * k));
-      for (size_t i = 0; i < seen[k].size(); ++i) {
-        const auto ref = full[reqs[k].prompt.size() - 1 + i].contiguous();
-        const float* r = ref.data_ptr<float>();
-        double worst = 0, scale = 0;
-        for (size_t j = 0; j < seen[k][i].size(); ++j) {
-          worst = std::max(worst, static_cast<double>(std::abs(seen[k][i][j] - r[j])));
-          scale = std::max(scale, static_cast<double>(std::abs(r[j])));
-        }
-        worst_rel = std::max(worst_rel, worst / scale);
-        EXPECT_LT(worst, 0.03 * scale) << group << ": request " << k << " step " << i;
-      }
+      worst_rel =
+          std::max(worst_rel, WorstVsForward(model, reqs[k].prompt, results[k].tokens, seen[k],
+                                             0.03, group + ": request " + std::to_string(k)));
     }
     std::printf("prefix of %zu: worst difference %.4f of the largest logit\n",
                 reqs[0].prompt.size() - 1, worst_rel);
