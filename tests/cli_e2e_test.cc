@@ -807,6 +807,13 @@ TEST_F(CliTest, PipelineOnUserDataWithoutGeneralDocumentsSkipsThatStage) {
   while (r.Next(line))
     if (line.find("\"kind\":\"general\"") == std::string::npos) kept += line + "\n";
   WriteFileAtomic(P("w/documents.jsonl"), kept);
+  // Data isolation: training never needs the oracle (removed above) or a test-split request
+  // (removed here); the training requests' search logs reach UQ2I through the ingestion format.
+  std::string train_queries;
+  LineReader qr(P("w/queries.jsonl"));
+  while (qr.Next(line))
+    if (line.find("\"split\":\"test\"") == std::string::npos) train_queries += line + "\n";
+  WriteFileAtomic(P("w/queries.jsonl"), train_queries);
   Result res = RunBinary("pipeline --input " + P("w") +
                          " --model-size tiny --pretrain-steps 2 --ranker-epochs 1 --judge-steps 2 "
                          "--sft-steps 2 --grpo-steps 1 --vocab-size 600 --out " +
@@ -817,6 +824,10 @@ TEST_F(CliTest, PipelineOnUserDataWithoutGeneralDocumentsSkipsThatStage) {
       << res.output;
   EXPECT_TRUE(fs::exists(P("run/pretrain/stage3_behaviour/final/model.safetensors")));
   EXPECT_FALSE(fs::exists(P("run/world")));
+  const auto synth = nlohmann::json::parse(ReadFile(P("run/uq2i/synth_summary.json")));
+  EXPECT_GT(synth["from_own_requests"].get<int64_t>(), 10) << synth.dump();
+  EXPECT_GT(synth["from_borrowed_requests"].get<int64_t>(), 10) << synth.dump();
+  EXPECT_EQ(synth["from_cluster_anchors"].get<int64_t>(), 0) << synth.dump();
 
   // The step cache keys the ingest step by the data's content, not its path or time: the same
   // data is not ingested again, changed data is (and every step after it is redone).
@@ -907,6 +918,35 @@ TEST_F(CliTest, PipelineCachesItsStepsAndResumesAnInterruptedOne) {
   for (auto gone : {"pretrain", "ranker", "judge", "sft", "report", "samples.json"})
     EXPECT_FALSE(fs::exists(P("run/") + gone)) << gone;
   EXPECT_TRUE(fs::exists(P("run/steps/corpus.done")));
+}
+
+
+// The assistant learns the task: on the tiny world, the instruction-tuned model's constrained
+// answers to held-out test requests are more often relevant (the oracle's truth) than BM25's, and
+// they depend on the request. A regression in what teaches the task (world logs, UQ2I, SFT,
+// decoding) fails here.
+TEST(LearnedTaskTest, TinyWorldSftBeatsBm25OnTheTruth) {
+  const fs::path dir = fs::temp_directory_path() / ("muchator_learn_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  Result r = RunBinary(
+      "-q pipeline --world-size tiny --model-size tiny --pretrain-steps 150 --sft-steps 150 "
+      "--ranker-epochs 2 --judge-steps 2 --grpo-steps 0 --report-requests 60 --out " +
+      (dir / "run").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto report = nlohmann::json::parse(ReadFile((dir / "run/report/report.json").string()));
+  double bm25 = -1, sft = -1, shared = -1;
+  for (const auto& row : report["rows"]) {
+    if (row["system"] == "bm25" && row["mode"] == "list") bm25 = row["relevance_at_10"];
+    if (row["system"] == "sft" && row["mode"] == "constrained") {
+      sft = row["relevance_at_10"];
+      shared = row["shared_other_request"];
+    }
+  }
+  ASSERT_GE(bm25, 0) << report.dump();
+  ASSERT_GE(sft, 0) << report.dump();
+  EXPECT_GT(sft, bm25) << report.dump();
+  EXPECT_LT(shared, 7) << report.dump();  // different requests get different songs
+  fs::remove_all(dir);
 }
 
 }  // namespace muchator

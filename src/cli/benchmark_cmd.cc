@@ -154,11 +154,11 @@ std::string RunBenchmark(const BenchmarkSpec& spec) {
       {"per_kind", o.per_kind}, {"seed", o.seed}, {"split", o.split}, {"rows", rows}};
   WriteFileAtomic(spec.out + "/knowledge.json", report.dump(2) + "\n");
   std::string md =
-      "| checkpoint | artist | genre | q2i | general | U2I perplexity "
-      "|\n|---|---|---|---|---|---|\n";
+      "| checkpoint | artist | genre | q2i | general | paraphrase | U2I perplexity "
+      "|\n|---|---|---|---|---|---|---|\n";
   for (const auto& r : rows) {
     md += "| " + r["checkpoint"].get<std::string>();
-    for (const char* k : {"artist", "genre", "q2i", "general"}) {
+    for (const char* k : {"artist", "genre", "q2i", "general", "paraphrase"}) {
       const json& a = r["accuracy"];
       char cell[64] = " - ";
       if (a.contains(k))

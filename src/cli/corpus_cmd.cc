@@ -61,6 +61,12 @@ class CorpusCommand : public Command {
     opts.Add("seed", &seed_, "seed of template choice and semantic codes").Range(0, 9e18);
     opts.Add("heldout-tail", &o_.heldout_tail, "last events per user kept for U2I perplexity").Range(0, 100000);
     opts.Add("max-events-per-doc", &o_.max_events_per_doc, "longer timelines are split").Range(1, 1e7);
+    opts.Add("concept-list-passes", &o_.concept_list_passes,
+             "stage 1: times each song is listed under each of its tags and genres (0 = no lists)")
+        .Range(0, 1000);
+    opts.Add("request-doc-passes", &o_.request_doc_passes,
+             "stage 2: documents per logged sft request (0 = none; docs/text.md)")
+        .Range(0, 1000);
     opts.Add("drop-profile", &o_.drop_profile, "ablation: no user profile in stage 3");
     opts.Add("drop-state", &o_.drop_state, "ablation: no situational state in stage 3");
     opts.Add("drop-feedback", &o_.drop_feedback, "ablation: no feedback tokens in stage 3");

@@ -153,7 +153,7 @@ class GenerateCommand : public Command {
   std::string model_, prompt_, codec_, store_, user_, state_, out_;
   bool raw_ = false, constrained_ = true, sentence_ = true, one_per_artist_ = false, stream_ = false;
   std::vector<std::string> exclude_;
-  int64_t items_ = 10, history_ = 20, top_k_ = 0, seed_ = 0, max_tokens_ = 256, n_ = 1, max_len_ = 0, threads_ = 0;
+  int64_t items_ = 10, history_ = kPromptHistory, top_k_ = 0, seed_ = 0, max_tokens_ = 256, n_ = 1, max_len_ = 0, threads_ = 0;
   SamplingOptions sampling_;
 };
 

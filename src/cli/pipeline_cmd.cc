@@ -60,8 +60,7 @@ void SampleAnswers(const std::string& store_path, const std::string& ckpt_dir,
     ctx.state = q.state;
     GenerationRequest r;
     r.prompt = RenderPrompt(*ck.tok, *ck.codec, ctx, q.text).ids;
-    r.constraint = ConstraintOptions{};
-    r.constraint->allow_sentence = false;
+    r.constraint = ConstraintOptions{};  // an opening sentence, then the list (docs/uq2i.md)
     reqs.push_back(std::move(r));
   }
   const auto results = engine.Generate(std::move(reqs));
@@ -499,10 +498,10 @@ class PipelineCommand : public Command {
   }
 
  private:
-  std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "title", model_size_ = "demo",
+  std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "atomic", model_size_ = "demo",
               catalog_ = "synthetic", catalog_input_;
-  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 100, ranker_epochs_ = 0,
-          judge_steps_ = 300, judge_layers_ = 1, sft_steps_ = 100, grpo_steps_ = 20,
+  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 200, ranker_epochs_ = 0,
+          judge_steps_ = 150, judge_layers_ = 1, sft_steps_ = 300, grpo_steps_ = 20,
           report_requests_ = 100;
   bool grpo_constrained_ = true;
   bool bf16_ = true;

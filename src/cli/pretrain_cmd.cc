@@ -40,6 +40,9 @@ class PretrainCommand : public Command {
              "stages in training order: general, objective, subjective, behaviour");
     opts.Add("mixed", &mixed_,
              "train all given stages shuffled together as one stage (the paper's ablation)");
+    opts.Add("replay", &o_.replay,
+             "every stage also trains on the documents of the stages before it (against "
+             "forgetting; docs/model.md)");
     opts.Add("out", &out_,
              "output directory: one sub-directory per stage, final/ holds its checkpoint");
     opts.Add("model-size", &size_, "named model size when not starting from --init")

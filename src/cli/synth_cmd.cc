@@ -31,7 +31,15 @@ class SynthCommand : public Command {
     opts.Add("out", &out_, "output directory: triplets.jsonl, pool.jsonl, synth_summary.json");
     opts.Add("per-song", &o_.pool.per_song, "generated queries kept per song").Range(1, 1000);
     opts.Add("per-cluster", &o_.per_cluster, "about this many queries per cluster (K = queries / this)").Range(1, 1e6);
-    opts.Add("per-user", &o_.uq2i.per_user, "triplets per user at most").Range(1, 1e6);
+    opts.Add("per-user", &o_.uq2i.per_user,
+             "cluster-anchor triplets per user at most (-1 = 8 without logged training requests, "
+             "0 with them)")
+        .Range(-1, 1e6);
+    opts.Add("borrowed-per-user", &o_.uq2i.borrowed_per_user,
+             "other listeners' logged requests each sft listener also asks (docs/uq2i.md)")
+        .Range(0, 1e6);
+    opts.Add("opening-sentence", &o_.uq2i.opening_sentence,
+             "request triplets' answers open with a sentence naming what their songs share");
     opts.Add("list-size", &o_.uq2i.list_size, "songs per target list").Range(1, 1000);
     opts.Add("max-triplets", &o_.uq2i.max_triplets, "stop after this many triplets (0 = no limit)").Range(0, 1e12);
     opts.Add("holdout", &o_.uq2i.holdout, "favourites only from before the log's last share (as the ranker's split)").Range(0.001, 0.999);

@@ -10,6 +10,7 @@
 #include "core/strings.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "corpus/concept_sentence.h"
 #include "data/store.h"
 #include "text/chat.h"
 #include "text/special_tokens.h"
@@ -70,6 +71,44 @@ StageSummary General(Store& store, const Tokenizer& tok, const ItemCodec& codec,
   return w.Finish();
 }
 
+// Concept -> song documents: for each tag and genre of the catalog, its songs as lists ("Songs
+// tagged sleep:" then items), in seeded chunks of kConceptListSize, each song listed under every
+// tag and genre it has, `concept_list_passes` times in different company.
+void ConceptLists(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
+                  const CorpusOptions& o, ShardWriter& w) {
+  constexpr size_t kConceptListSize = 12;
+  std::map<std::string, std::vector<int>> by_tag, by_genre;
+  store.ForEachSong([&](const Song& s) {
+    const int item = catalog.Find(s.id);
+    if (item < 0) return;
+    for (const auto& t : s.tags) by_tag[t].push_back(item);
+    for (const auto& g : s.genres) by_genre[g].push_back(item);
+  });
+  static const std::vector<std::string> kTagHead = {"Songs tagged {c}:\n", "Good songs for {c}:\n",
+                                                    "A list of {c} songs:\n"};
+  static const std::vector<std::string> kGenreHead = {"Songs in the genre {c}:\n", "Some {c} songs:\n"};
+  auto emit = [&](const std::map<std::string, std::vector<int>>& groups,
+                  const std::vector<std::string>& heads, const char* salt) {
+    for (const auto& [name, items] : groups)
+      for (int pass = 0; pass < o.concept_list_passes; ++pass) {
+        Rng r = Rng::Derive(o.seed, std::string(salt) + name, static_cast<uint64_t>(pass));
+        std::vector<int> order = items;
+        r.Shuffle(order);
+        for (size_t at = 0; at < order.size(); at += kConceptListSize) {
+          std::string head = r.Pick(heads);
+          head.replace(head.find("{c}"), 3, name);
+          DocBuilder d(tok, codec, true);
+          d.Text(head);
+          for (size_t k = at; k < std::min(order.size(), at + kConceptListSize); ++k)
+            d.Text(std::to_string(k - at + 1) + ". ").Item(order[k]).Text("\n");
+          w.Add(d.Done());
+        }
+      }
+  };
+  emit(by_tag, kTagHead, "tag-list:");
+  emit(by_genre, kGenreHead, "genre-list:");
+}
+
 StageSummary Objective(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
                        const std::string& dir, const CorpusOptions& o) {
   ShardWriter w(dir, "stage1_objective", o.shard_tokens);
@@ -114,7 +153,13 @@ StageSummary Objective(Store& store, const Tokenizer& tok, const ItemCodec& code
     const int item = doc.song.empty() ? -1 : catalog.Find(doc.song);
     if (item >= 0) d.Item(item).Text("\n");
     w.Add(d.Text((doc.title.empty() || item >= 0 ? "" : doc.title + "\n") + doc.text).Done());
+    // The same description the other way round, description first and the song after it:
+    // answering a request goes from what is described to the song (a model that has only read
+    // "song -> its description" cannot go back: the reversal curse).
+    if (item >= 0)
+      w.Add(DocBuilder(tok, codec, true).Text(doc.text + "\nThe song: ").Item(item).Done());
   });
+  ConceptLists(store, tok, codec, catalog, o, w);
   return w.Finish();
 }
 
@@ -140,6 +185,32 @@ StageSummary Subjective(Store& store, const Tokenizer& tok, const ItemCodec& cod
     for (size_t i = 0; i < pl.songs.size(); ++i) d.Text(std::to_string(i + 1) + ". ").Item(catalog.Find(pl.songs[i])).Text("\n");
     w.Add(d.Done());
   });
+  // Logged training requests (sft split only: what the platform's search log holds for them): the
+  // request, what its liked or finished songs share (ConceptNamer) and those songs, in seeded
+  // orders: request -> concept -> songs, the direction the task is answered in, without the
+  // listener (UQ2I adds the listener). rl and test requests are never read.
+  {
+    const ConceptNamer namer(store, catalog);
+    store.ForEachQuery(
+        [&](const Query& q) {
+          std::vector<int> items;
+          for (const auto& id : q.relevant)
+            if (const int i = catalog.Find(id); i >= 0) items.push_back(i);
+          if (items.size() < 3) return;
+          const std::string sentence = namer.Sentence(items);
+          for (int pass = 0; pass < o.request_doc_passes; ++pass) {
+            Rng r = Rng::Derive(o.seed, "request-doc:" + q.id, static_cast<uint64_t>(pass));
+            std::vector<int> order = items;
+            r.Shuffle(order);
+            DocBuilder d(tok, codec, true);
+            d.Text("Request: " + q.text + "\n" + (sentence.empty() ? "" : sentence + "\n"));
+            for (size_t k = 0; k < std::min<size_t>(10, order.size()); ++k)
+              d.Text(std::to_string(k + 1) + ". ").Item(order[k]).Text("\n");
+            w.Add(d.Done());
+          }
+        },
+        "sft");
+  }
   // Relations, grouped by head so each song's neighbourhood is one document.
   std::map<std::string, std::string> artist_name;
   store.ForEachArtist([&](const Artist& a) { artist_name[a.id] = a.name; });

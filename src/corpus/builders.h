@@ -1,8 +1,11 @@
 // Corpus builders: the store as the token streams of the pre-training stages.
 //   stage0_general     the general-knowledge documents (the base stage)
 //   stage1_objective   metadata through several templates, documents, lyric descriptions; each
-//                      song's item tokens next to its title, artist and attributes
-//   stage2_subjective  comments and reviews, playlists as item lists, item-CF and KG relations
+//                      song's item tokens next to its title, artist and attributes; documents about
+//                      a song also description-first (then the song), and concept -> song lists
+//                      (each tag's and genre's songs)
+//   stage2_subjective  comments and reviews, playlists as item lists, logged sft requests with
+//                      what their songs share and the songs, item-CF and KG relations
 //   stage3_behaviour   per user: profile, then (state, item, feedback) in time order as
 //                      next-behaviour prediction; loss on item and feedback tokens only
 //   stage3_heldout     the same for each user's last `heldout_tail` events (loss only there),
@@ -28,6 +31,8 @@ struct CorpusOptions {
   uint64_t seed = 1;               // template choice
   int heldout_tail = 5;            // events per user kept for U2I perplexity (0 = none)
   int max_events_per_doc = 200;    // longer timelines are split into several documents
+  int concept_list_passes = 2;     // stage 1: times each song is listed under each of its tags/genres
+  int request_doc_passes = 3;      // stage 2: documents per logged sft request (songs in new orders)
   bool drop_profile = false, drop_state = false, drop_feedback = false;  // Table 6 ablations
   // Table 6's rows without item history: every event its own document (header + that event), so
   // an item is predicted from the profile and its own state alone.

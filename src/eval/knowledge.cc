@@ -146,8 +146,11 @@ std::vector<McQuestion> BuildKnowledgeQuestions(Store& store, const Catalog& cat
       throw Error("cannot read the general-knowledge questions", general_mcq_path,
                   "give the world's oracle/general_mcq.jsonl");
     std::string line;
-    int n = 0, line_no = 0;
-    while (n < o.per_kind && std::getline(in, line)) {
+    int line_no = 0;
+    // Kinds in this file: "general" (the encyclopedia; rows without a kind) and "paraphrase"
+    // (an everyday form -> its concept), each up to per_kind questions.
+    std::map<std::string, int> taken;
+    while (std::getline(in, line)) {
       ++line_no;
       if (line.empty()) continue;
       json j;
@@ -157,8 +160,13 @@ std::vector<McQuestion> BuildKnowledgeQuestions(Store& store, const Catalog& cat
         throw Error(std::string("not a JSON question: ") + e.what(),
                     general_mcq_path + ":" + std::to_string(line_no));
       }
-      McQuestion q{"general:" + j.value("id", std::to_string(line_no)),
-                   "general",
+      const std::string kind = j.value("kind", std::string("general"));
+      if (kind != "general" && kind != "paraphrase")
+        throw Error("unknown question kind '" + kind + "'",
+                    general_mcq_path + ":" + std::to_string(line_no), "use general or paraphrase");
+      if (taken[kind] >= o.per_kind) continue;
+      McQuestion q{kind + ":" + j.value("id", std::to_string(line_no)),
+                   kind,
                    Encode(tok, "Question: " + j.at("question").get<std::string>() + "\nAnswer:"),
                    {},
                    j.at("answer").get<int>()};
@@ -167,7 +175,7 @@ std::vector<McQuestion> BuildKnowledgeQuestions(Store& store, const Catalog& cat
       if (q.answer < 0 || q.answer >= static_cast<int>(q.options.size()))
         throw Error("answer index out of range", general_mcq_path + ":" + std::to_string(line_no));
       out.push_back(std::move(q));
-      ++n;
+      ++taken[kind];
     }
   }
   return out;

@@ -5,6 +5,9 @@
 //   q2i      query-to-item relevance: which song fits a held-out request (the chat prompt, then
 //            "1. " -> the item's tokens); the right option is oracle-relevant, the others not
 //   general  general knowledge: the world's fictional encyclopedia (oracle/general_mcq.jsonl)
+//   paraphrase  everyday language: which concept an everyday form means ("\"lull me into
+//            dreamland\" is another way of saying" -> " sleep"), rows of kind "paraphrase" in the
+//            same file; measures the base stage's language knowledge and its forgetting
 // Four options each, drawn with a seeded Rng. Accuracy by the summed log-probability of the
 // option's tokens (`acc`) and by its mean per token (`acc_norm`, which does not favour short
 // options); chance is 0.25. docs/metrics.md.

@@ -161,7 +161,8 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   std::vector<std::vector<int>> prompts;
   double prompt_tokens = 0;
   std::vector<PromptExtras> all_extras;
-  for (const auto& ctx : Contexts(store, ck.catalog, requests, o.history)) {
+  const auto contexts = Contexts(store, ck.catalog, requests, o.history);
+  for (const auto& ctx : contexts) {
     const EvalRequest& q = requests[prompts.size()];
     const PromptExtras& extras = all_extras.emplace_back(o.extras ? o.extras(q) : PromptExtras{});
     prompts.push_back(
@@ -183,7 +184,7 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       if (constrained) {
         r.sampling.max_new_tokens = 4096;  // the grammar ends the list
         ConstraintOptions c;
-        c.allow_sentence = false;
+        c.allow_sentence = o.sentence;
         c.num_items = o.list_size;
         if (o.only_candidates) {  // every catalog item but this request's candidates is banned
           std::vector<char> allowed(ck.catalog.items.size(), 0);
@@ -203,6 +204,40 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
     }
     nlohmann::json m = ScoreAnswers(store, ck.catalog, requests, answers, judges, o);
     m["prompt_tokens"] = prompt_tokens;
+    if (constrained && o.sensitivity && requests.size() > 1 && !o.extras && !o.only_candidates) {
+      // Does the answer depend on the request and on the listener? Request k asked again with
+      // request k+1's text by the same listener (same context), and by listener k+1 (their
+      // context and state); mean songs shared with the original list (0-10).
+      std::vector<GenerationRequest> swapped;
+      const size_t n = requests.size();
+      for (size_t k = 0; k < n; ++k)
+        for (const bool other_listener : {false, true}) {
+          const size_t j = (k + 1) % n;
+          GenerationRequest r;
+          r.prompt = RenderPrompt(*ck.tok, *ck.codec, contexts[other_listener ? j : k],
+                                  requests[other_listener ? k : j].query, o.history)
+                         .ids;
+          r.sampling.max_new_tokens = 4096;
+          ConstraintOptions c;
+          c.allow_sentence = o.sentence;
+          c.num_items = o.list_size;
+          r.constraint = c;
+          swapped.push_back(std::move(r));
+        }
+      const auto res = engine.Generate(std::move(swapped));
+      double same_listener = 0, same_request = 0;
+      for (size_t k = 0; k < n; ++k) {
+        const std::unordered_set<int> base(answers[k].items.begin(), answers[k].items.end());
+        for (const bool other_listener : {false, true}) {
+          double shared = 0;
+          for (int i : ParseAnswer(*ck.tok, *ck.codec, res[2 * k + other_listener].tokens).items)
+            shared += base.count(i);
+          (other_listener ? same_request : same_listener) += shared;
+        }
+      }
+      m["shared_other_request"] = same_listener / static_cast<double>(n);
+      m["shared_other_listener"] = same_request / static_cast<double>(n);
+    }
     out[constrained ? "constrained" : "unconstrained"] = std::move(m);
   }
   return out;

@@ -50,7 +50,7 @@ struct EvalJudges {
 };
 
 struct OfflineEvalOptions {
-  int history = 20;          // events of the listener's history in the prompt
+  int history = kPromptHistory;  // events of the listener's history in the prompt
   int list_size = 10;        // songs asked for
   int max_new_tokens = 200;  // unconstrained answers
   bool constrained = true, unconstrained = true;
@@ -61,6 +61,13 @@ struct OfflineEvalOptions {
   // Constrained answers may list only the request's extras.candidates (the LLM ranks what the
   // retriever found).
   bool only_candidates = false;
+  // Constrained answers also to each request with the next request's text (same listener) and by
+  // the next request's listener (same text): shared_other_request and shared_other_listener, the
+  // mean songs shared with the original list. Not with extras or only_candidates.
+  bool sensitivity = true;
+  // Constrained answers may open with one short sentence before the list, as the SFT answers do
+  // ("Songs for sleep, calm."): the model names what the request asks for, then lists songs.
+  bool sentence = true;
 };
 
 // One system's answer to one request: the catalog items listed (indexes, in order), the entries

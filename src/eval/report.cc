@@ -29,6 +29,8 @@ const std::pair<const char*, const char*> kColumns[] = {
     {"ndcg_at_10", "nDCG@10"},
     {"recall_at_10", "Recall@10"},
     {"prompt_tokens", "Prompt tokens"},
+    {"shared_other_request", "Shared, other request"},
+    {"shared_other_listener", "Shared, other listener"},
 };
 
 }  // namespace

@@ -132,7 +132,7 @@ const std::vector<PaperTable>& PaperTables() {
       {"table3", "system", {"personalization", "relevance", "diversity", "factuality"}},
       {"table4", "system", {"personalization", "relevance", "diversity", "factuality"}},
       {"table7", "system", {"personalization", "relevance", "diversity", "factuality"}},
-      {"table5", "checkpoint", {"artist", "genre", "q2i", "general", "u2i_perplexity"}},
+      {"table5", "checkpoint", {"artist", "genre", "q2i", "general", "paraphrase", "u2i_perplexity"}},
       {"table6", "variant", {"u2i_perplexity"}}};
   return kTables;
 }
@@ -256,17 +256,17 @@ void Knowledge(const std::string& run, const json& paper, Writer& w) {
          std::to_string(k.value("per_kind", 0)) +
          " questions per kind at most), and U2I perplexity of held-out next items per item token "
          "(lower is better).");
-  Table t{{"checkpoint", "artist", "genre", "q2i", "general", "U2I perplexity"}, {}};
+  Table t{{"checkpoint", "artist", "genre", "q2i", "general", "paraphrase", "U2I perplexity"}, {}};
   for (const auto& row : k["rows"]) {
     std::vector<std::string> cells = {row.value("checkpoint", "")};
-    for (const char* kind : {"artist", "genre", "q2i", "general"})
+    for (const char* kind : {"artist", "genre", "q2i", "general", "paraphrase"})
       cells.push_back(row["accuracy"].contains(kind) ? Cell(row["accuracy"][kind], "acc") : "-");
     cells.push_back(row.contains("u2i") ? Cell(row["u2i"], "perplexity", 2) : "-");
     t.rows.push_back(cells);
   }
   for (const auto& row : PaperRows(paper, "table5"))
     t.rows.push_back({"paper: " + row.value("checkpoint", ""), Cell(row, "artist"),
-                      Cell(row, "genre"), Cell(row, "q2i"), Cell(row, "general"),
+                      Cell(row, "genre"), Cell(row, "q2i"), Cell(row, "general"), Cell(row, "paraphrase"),
                       Cell(row, "u2i_perplexity", 2)});
   w.Add(t);
 }

@@ -878,19 +878,6 @@ bool CpuHasAvx512Bf16() {
   return has;
 }
 
-bool CpuHasNativeBf16() {
-  static const bool has = [] {
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line))
-      if (line.rfind("flags", 0) == 0)
-        return line.find(" avx512_bf16") != std::string::npos ||
-               line.find(" amx_bf16") != std::string::npos;
-    return false;
-  }();
-  return has;
-}
-
 const char* FinishReasonName(FinishReason r) {
   switch (r) {
     case FinishReason::kStop:

@@ -10,6 +10,8 @@
 // Not thread-safe: one thread drives an Engine (the server serialises access).
 #pragma once
 
+#include "core/cpu.h"
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,8 +48,6 @@ struct EngineOptions {
   int prefix_cache_mb = 64;
 };
 
-// Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16 in /proc/cpuinfo).
-bool CpuHasNativeBf16();
 // Whether this CPU has AVX512-BF16 (the engine's own bf16 kernels for few rows need it).
 bool CpuHasAvx512Bf16();
 

@@ -19,6 +19,7 @@
 #include "eval/offline.h"
 #include "reward/hybrid.h"
 #include "train/trainer.h"
+#include "text/chat.h"
 
 namespace muchator {
 
@@ -37,7 +38,7 @@ struct GrpoOptions {
   int max_new_tokens = 160;               // answer length cap (a 10-song list is ~100 tokens)
   bool constrained = false;               // constrained rollouts (default off, as in the paper)
   int list_size = 10;                     // songs asked for
-  int history = 20;                       // events of the listener's history in each prompt
+  int history = kPromptHistory;           // events of the listener's history in each prompt
   int update_batch = 8;                   // answers per forward/backward micro-batch (memory)
   TrainOptions train = [] {               // lr, schedule, clipping, AdamW, checkpoints, seed
     TrainOptions t;

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "text/chat.h"
+
 namespace muchator {
 
 struct ServeOptions {
@@ -38,7 +40,7 @@ struct ServeOptions {
   double request_timeout_s = 60;
   int max_batch = 32;        // sequences decoded together
   int http_threads = 64;     // connections served at once (a streaming client holds one)
-  int history = 20;          // listener events in the prompt
+  int history = kPromptHistory;  // listener events in the prompt
   double temperature = 0.7;  // when a request gives none
   double top_p = 0.95;
   int prefix_cache_mb = 64;

@@ -99,7 +99,8 @@ nlohmann::json MergeShards(const std::string& out_dir, int ranks, const Uq2iOpti
   w.Commit();
   nlohmann::json s = parts[0];
   s["triplets"] = made;
-  for (const char* k : {"users", "anchors_without_query", "anchors_with_small_cluster"}) {
+  for (const char* k : {"users", "anchors_without_query", "anchors_with_small_cluster",
+                        "from_own_requests", "from_borrowed_requests", "from_cluster_anchors"}) {
     int64_t sum = 0;
     for (const auto& p : parts) sum += p.at(k).get<int64_t>();
     s[k] = sum;

@@ -60,7 +60,7 @@ int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ck
         o.extras ? o.extras({t.at("user"), t.at("ts").get<int64_t>(), ctx.state, query, ""})
                  : PromptExtras{};
     TokenSeq doc = RenderPrompt(*ck.tok, *ck.codec, ctx, query, o.history, nullptr, &extras);
-    doc.Append(RenderAnswer(*ck.tok, *ck.codec, items));
+    doc.Append(RenderAnswer(*ck.tok, *ck.codec, items, t.value("sentence", std::string())));
     w.Add(doc);
     ++n;
   }

@@ -11,6 +11,7 @@
 #include "eval/offline.h"
 #include "infer/checkpoint.h"
 #include "train/trainer.h"
+#include "text/chat.h"
 
 namespace muchator {
 
@@ -23,14 +24,15 @@ struct SftOptions {
   TrainOptions train = [] {
     TrainOptions t;
     t.steps = 100;
-    t.seq_len = 1024;  // a prompt with 20 events of history is ~520 tokens, the answer ~100
-    t.batch_size = 4;
-    t.lr = 5e-4;
+    t.seq_len = 512;  // whole documents: a demo prompt (10 events) ~200 tokens, the answer ~70
+    t.batch_size = 8;
+    t.lr = 1e-3;
     t.warmup_steps = 10;
     t.eval_every = t.ckpt_every = t.steps;
+    t.whole_documents = true;  // an answer cut from its prompt teaches the same list to everyone
     return t;
   }();
-  int history = 20;          // events in the prompt
+  int history = kPromptHistory;  // events in the prompt
   int64_t max_examples = 0;  // 0 = every triplet
   int heldout_users_percent = 5;  // triplets of these users (by a hash of the id) are not trained on
   // Additions to each training prompt (the RAG system's retrieved candidates); unset = none.
@@ -49,7 +51,7 @@ struct GenerationEvalOptions {
   // "" = the store's test-split queries (the oracle's facets of each query id); else a held-out
   // triplets file (sft_heldout.jsonl: facets parsed from each synthesised query's text).
   std::string triplets;
-  int history = 20;
+  int history = kPromptHistory;
   int max_new_tokens = 200;  // unconstrained answers
   std::function<PromptExtras(const EvalRequest&)> extras;  // as the model was tuned with
 };

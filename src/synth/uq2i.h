@@ -1,4 +1,8 @@
 // UQ2I synthesis (the paper's section 3.3.1): (user context, query) -> 10-song lists.
+//   0. when the store has logged training requests (sft-split queries with a user and at least
+//      list_size liked/finished songs): those requests, for their own listener and borrowed by
+//      other sft listeners, with the logged songs ranked by the ranking model as the target;
+//      steps 1-4 then make no triplets unless asked (Uq2iOptions::per_user);
 //   1. query-item pool (synth/query_pool.h);
 //   2. queries embedded by the pre-trained checkpoint and clustered (synth/cluster.h);
 //   3. for a user, each song they favourited (liked or finished) in the training period: one of
@@ -26,7 +30,16 @@ class Oracle;
 
 struct Uq2iOptions {
   int list_size = 10;
-  int per_user = 8;          // at most this many triplets per user (favourites sampled, seeded)
+  // Cluster-anchor triplets per user (favourites sampled, seeded): -1 = 8 when the store has no
+  // logged training requests, 0 when it has (their targets are far closer to the task).
+  int per_user = -1;
+  // Logged training requests (sft split, `relevant` = what the listener liked or finished): each
+  // gives a triplet for its own listener, and every sft user also asks this many other users'
+  // requests (the request's logged songs ranked for them, in a state of the same context).
+  int borrowed_per_user = 8;
+  // Request triplets' answers open with a sentence naming what their logged songs share ("Songs
+  // for sleep, calm."): the model names the concept before it lists songs for it.
+  bool opening_sentence = true;
   int history = 50;          // events before the anchor given to the ranking model
   double holdout = 0.1;      // favourites only from before the log's held-out tail (as the ranker)
   int64_t max_triplets = 0;  // 0 = no limit
@@ -38,6 +51,7 @@ struct Uq2iOptions {
 
 struct Uq2iTriplet {
   std::string user, query, query_source, anchor;  // anchor: the favourite song id
+  std::string sentence;  // the answer's opening sentence ("" = the list alone)
   int64_t ts = 0;  // the anchor event's time: the context is what came before
   State state;
   std::vector<int> items;       // catalog indexes, best first

@@ -19,7 +19,11 @@ void ForEachTrainingText(Store& store, const std::function<void(std::string_view
   store.ForEachDocument([&](const Document& d) { emit(d.text); });
   store.ForEachComment([&](const Comment& c) { emit(c.text); });
   store.ForEachPlaylist([&](const Playlist& p) { emit(p.title + " " + p.description); });
-  store.ForEachQuery([&](const Query& q) { emit(q.text); });
+  // Test-split requests are what the system is measured on: their text never shapes the
+  // vocabulary (a platform's tokenizer has not seen tomorrow's requests either).
+  store.ForEachQuery([&](const Query& q) {
+    if (q.split != "test") emit(q.text);
+  });
 }
 
 }  // namespace muchator

@@ -1,5 +1,5 @@
 // The texts a tokenizer is trained on, read from a store: titles, names, lyrics, documents,
-// comments, playlist titles, query texts and profile values.
+// comments, playlist titles, the text of queries outside the test split, and profile values.
 #pragma once
 
 #include <functional>

@@ -53,6 +53,18 @@ Batch Packer::Next(int64_t batch_size) {
   std::vector<int64_t> ids(batch_size * row), pos(batch_size * row), doc(batch_size * row);
   std::vector<float> mask(batch_size * row);
   for (int64_t i = 0; i < batch_size * row;) {
+    if (whole_documents_ && offset_ == 0) {
+      // A document that fits in a row but not in what is left of this one starts on the next
+      // row; the rest of this row is padding (its own document id, no loss).
+      const auto [r0, d0] = docs_[order_[cursor_]];
+      const int64_t len = static_cast<int64_t>(readers_[r0]->Tokens(d0).size());
+      const int64_t left = row - i % row;
+      if (len <= row && len > left) {
+        ++doc_serial_;
+        for (int64_t k = 0; k < left; ++k, ++i) ids[i] = 0, mask[i] = 0, pos[i] = k, doc[i] = doc_serial_;
+        continue;
+      }
+    }
     const auto [r, d] = docs_[order_[cursor_]];
     auto t = readers_[r]->Tokens(d);
     auto m = readers_[r]->Mask(d);
@@ -82,6 +94,11 @@ Batch Packer::Next(int64_t batch_size) {
 }
 
 void Packer::Skip(int64_t batches, int64_t batch_size) {
+  if (whole_documents_) {
+    // Where documents start depends on the padding: walk the batches themselves.
+    for (int64_t b = 0; b < batches; ++b) Next(batch_size);
+    return;
+  }
   int64_t remaining = batches * batch_size * (seq_len_ + 1);
   while (remaining > 0) {
     const auto [r, d] = docs_[order_[cursor_]];

@@ -34,6 +34,9 @@ class Packer {
   int64_t num_docs() const { return static_cast<int64_t>(docs_.size()); }
   int64_t num_tokens() const { return total_tokens_; }
   int64_t epoch() const { return epoch_; }
+  // Never cut a document that fits in one row (seq_len + 1 tokens): pad the row instead and start
+  // it on the next one. SFT uses it, so an answer is never trained without its prompt.
+  void set_whole_documents(bool on) { whole_documents_ = on; }
 
  private:
   void NextDoc();
@@ -43,6 +46,7 @@ class Packer {
   int64_t seq_len_, total_tokens_ = 0;
   uint64_t seed_;
   int64_t epoch_ = 0, cursor_ = 0, offset_ = 0, doc_serial_ = 0;
+  bool whole_documents_ = false;
 };
 
 }  // namespace muchator

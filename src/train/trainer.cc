@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "text/tokenizer.h"
 #include "train/fused_loss.h"
+#include "core/cpu.h"
 #include "train/packer.h"
 
 namespace muchator {
@@ -68,7 +69,13 @@ torch::Tensor LanguageModelLoss(Qwen3ForCausalLM& model, const torch::Tensor& id
                                 const torch::Tensor& positions, const torch::Tensor& doc_ids,
                                 const torch::Tensor& targets, const torch::Tensor& mask,
                                 bool bf16) {
-  if (!bf16) return MaskedCrossEntropy(model->forward(ids, positions, doc_ids), targets, mask);
+  // bf16 where the CPU has it natively; emulated bf16 is far slower than fp32.
+  static const bool native = [] {
+    if (!CpuHasNativeBf16())
+      spdlog::warn("this CPU has no native bf16 (AVX512-BF16/AMX): training in fp32 instead");
+    return CpuHasNativeBf16();
+  }();
+  if (!bf16 || !native) return MaskedCrossEntropy(model->forward(ids, positions, doc_ids), targets, mask);
   torch::Tensor h;
   {
     AutocastGuard g(true);
@@ -185,6 +192,7 @@ double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const
                    const TrainOptions& o) {
   torch::NoGradGuard g;
   Packer p(corpus_dir, {stage}, o.seq_len, o.seed, /*held_out=*/true);
+  p.set_whole_documents(o.whole_documents);
   double total = 0, weight = 0;
   for (int64_t i = 0; i < o.eval_batches; ++i) {
     Batch b = p.Next(o.batch_size);
@@ -228,6 +236,7 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
   model->train();
   auto opt = MakeOptimizer(model, o);
   Packer packer(corpus_dir, train_stages, o.seq_len, o.seed);
+  packer.set_whole_documents(o.whole_documents);
   int64_t start = 0;
   const std::string log_path = dir + "/log.jsonl";
   if (resume) {
@@ -391,7 +400,16 @@ static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir,
     plan.push_back(stages);
     names.push_back("mixed");
   } else {
-    for (const auto& s : stages) plan.push_back({s}), names.push_back(s);
+    // Each later stage replays the stages before it beside its own documents (mixed by
+    // document). Without replay, on the demo world, stage 1 took the general held-out loss from
+    // 1.35 to 7.9, and stage 3 took stage 1's from 1.06 to 5.6 and stage 2's from 1.16 to 4.3:
+    // the everyday language and the tag -> song knowledge were gone before SFT.
+    for (size_t i = 0; i < stages.size(); ++i) {
+      plan.push_back({stages[i]});
+      if (o.replay)
+        for (size_t j = 0; j < i; ++j) plan.back().push_back(stages[j]);
+      names.push_back(stages[i]);
+    }
   }
   std::vector<StageResult> results;
   json summary = json::array();

@@ -31,6 +31,12 @@ struct TrainOptions {
   double weight_decay = 0.1, clip = 1.0, beta1 = 0.9, beta2 = 0.95;
   bool bf16 = false;
   int64_t log_every = 10, eval_every = 50, eval_batches = 4, ckpt_every = 50;
+  // Packer::set_whole_documents: a document that fits in a row is never cut (SFT: an answer
+  // always keeps its prompt).
+  bool whole_documents = false;
+  // RunCurriculum: every stage also trains on the documents of the stages before it (replay
+  // against forgetting; the packer mixes them by document).
+  bool replay = true;
   uint64_t seed = 1;
   // Test hook (also reachable as MUCHATOR_CRASH_AT=step:N or ckpt:N): _Exit(9) right after step N,
   // or half-way through writing the checkpoint of step N, to simulate kill -9.

@@ -420,6 +420,47 @@ QueryFacets DrawFacets(Rng& r, const WorldModel& w, const SituationIndex& by_sit
 
 constexpr int64_t kMaxRelevantListed = 1000;
 
+// What a listener played after a training-split request, and how: the platform's search log.
+// The search engine returns mostly songs that fit the request, ordered by the listener's taste
+// (utility-weighted draws), with some that do not fit; the listener's feedback follows the world's
+// feedback model, and a song that does not fit the request is liked or finished far less often.
+// Returns (song, feedback) in play order.
+std::vector<std::pair<int, Feedback>> SearchLog(Rng& r, const WorldModel& w,
+                                                const SituationIndex& by_sit, const UserLatent& u,
+                                                const WorldState& s, const QueryFacets& q) {
+  constexpr int kPlays = 60;
+  constexpr double kOffTarget = 0.15, kOffTargetPositive = 0.25;
+  std::vector<int> fit, near;
+  for (int i : by_sit[q.situation]) (Relevant(w.songs[i], q) ? fit : near).push_back(i);
+  std::vector<double> weight(fit.size());
+  for (size_t k = 0; k < fit.size(); ++k) weight[k] = std::exp(2.0 * Utility(w, u, s, w.songs[fit[k]]));
+  std::vector<std::pair<int, Feedback>> log;
+  std::vector<char> used(w.songs.size(), 0);
+  for (int play = 0; play < kPlays; ++play) {
+    int song = -1;
+    if (r.Bernoulli(kOffTarget) || fit.empty()) {
+      song = !near.empty() && r.Bernoulli(0.5) ? r.Pick(near)
+                                                : static_cast<int>(r.Below(w.songs.size()));
+    } else {
+      const size_t k = r.Categorical(weight);
+      song = fit[k];
+      weight[k] = 0;  // each fitting result once
+      bool left = false;
+      for (double x : weight) left = left || x > 0;
+      if (!left) fit.clear();
+    }
+    if (used[song]) continue;
+    used[song] = 1;
+    auto probs = FeedbackProbs(w, u, s, w.songs[song]);
+    if (!Relevant(w.songs[song], q)) {
+      const double moved = (probs[0] + probs[1]) * (1 - kOffTargetPositive);
+      probs[0] *= kOffTargetPositive, probs[1] *= kOffTargetPositive, probs[2] += moved;
+    }
+    log.push_back({song, static_cast<Feedback>(r.Categorical(probs))});
+  }
+  return log;
+}
+
 void WriteQueries(const WorldModel& w, Writers& out, GenerateStats& st) {
   // Users are split into disjoint groups: 60% sft, 20% rl, 20% test (the paper's data isolation).
   std::vector<int> order(w.users.size());
@@ -456,6 +497,18 @@ void WriteQueries(const WorldModel& w, Writers& out, GenerateStats& st) {
     row.state = s.ToState();
     row.split = split;
     row.source = "user";
+    if (!is_test) {
+      // Training requests come with their search log (a separate stream: the query texts do not
+      // depend on it): what was played and how in `extra.played`, the liked or finished songs as
+      // the request's `relevant` labels. Test requests never have answers.
+      Rng lr = Rng::Derive(w.config.seed, "query_log", static_cast<uint64_t>(i));
+      json played = json::array();
+      for (const auto& [song, f] : SearchLog(lr, w, by_sit, u, s, q)) {
+        played.push_back({w.songs[song].id, FeedbackName(f)});
+        if (f == Feedback::kLike || f == Feedback::kFinish) row.relevant.push_back(w.songs[song].id);
+      }
+      row.extra = {{"played", played}};
+    }
     out["queries.jsonl"].WriteLine(ToJson(row).dump());
     ++st.queries;
     json o = {{"id", row.id},
@@ -543,6 +596,8 @@ WorldModel Generate(const WorldConfig& config, const std::string& dir, GenerateS
   std::vector<GeneralEntry> general;
   std::vector<Mcq> mcqs;
   GeneralKnowledge(config.seed, static_cast<int>(config.general_entities), &general, &mcqs);
+  EverydayLanguage(config.seed, *w.concepts, static_cast<int>(config.language_per_form), &general,
+                   &mcqs);
   WriteDocuments(w, out, st, general);
   WriteRelations(w, out, st, colisten);
   WriteQueries(w, out, st);
@@ -551,7 +606,8 @@ WorldModel Generate(const WorldConfig& config, const std::string& dir, GenerateS
                                                     {"question", m.question},
                                                     {"options", m.options},
                                                     {"answer", m.answer},
-                                                    {"source", m.source}})
+                                                    {"source", m.source},
+                                                    {"kind", m.kind}})
                                                   .dump());
   out["oracle/concepts.json"].Write(ConceptsJson(*w.concepts).dump(1) + "\n");
   json world = {{"size", config.size},

@@ -22,11 +22,11 @@ WorldConfig WorldConfig::ForSize(const std::string& size) {
     // defaults above
   } else if (size == "demo") {
     c.songs = 5000, c.artists = 600, c.users = 1000, c.events = 200000, c.queries = 3000,
-    c.general_entities = 150;
+    c.general_entities = 150, c.language_per_form = 30;
   } else if (size == "large") {
     c.songs = 1000000, c.artists = 80000, c.users = 1000000, c.events = 100000000,
     c.queries = 50000;
-    c.general_entities = 1000, c.days = 365;
+    c.general_entities = 1000, c.days = 365, c.language_per_form = 30;
   } else {
     throw Error("unknown world size '" + size + "'", "", "use tiny, demo or large");
   }

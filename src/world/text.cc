@@ -357,13 +357,113 @@ void GeneralKnowledge(uint64_t seed, int entities, std::vector<GeneralEntry>* en
       r.Shuffle(opts);
       const int answer =
           static_cast<int>(std::find(opts.begin(), opts.end(), right) - opts.begin());
-      mcqs->push_back(
-          {"gq" + std::to_string(mcqs->size() + 1), q, opts, answer, "g" + std::to_string(i + 1)});
+      mcqs->push_back({"gq" + std::to_string(mcqs->size() + 1), q, opts, answer,
+                       "g" + std::to_string(i + 1), "general"});
     };
     ask("What is the capital of " + p.name + "?", p.capital,
         [](const Place& x) { return x.capital; });
     ask("In which year was " + p.name + " founded?", std::to_string(p.founded),
         [](const Place& x) { return std::to_string(x.founded); });
+  }
+}
+
+namespace {
+// Every surface form of a concept, the meta forms first (the ones the music texts use).
+V AllForms(const Concept& c) {
+  V all = c.meta;
+  for (const V* g : {&c.social, &c.query_train, &c.query_test}) all.insert(all.end(), g->begin(), g->end());
+  return all;
+}
+}  // namespace
+
+void EverydayLanguage(uint64_t seed, const ConceptSet& c, int per_form,
+                      std::vector<GeneralEntry>* entries, std::vector<Mcq>* mcqs) {
+  // Sentences of the kind a base model reads on the web: two forms of one concept said to mean the
+  // same, or used in the same everyday frame. Nothing here names a song, an artist or an album.
+  // Templates per concept kind; {a} and {b} are two forms of the same concept.
+  static const V kPair = {"{a}, or as my friend would put it, {b}.",
+                          "when someone says {a}, they usually mean {b}.",
+                          "{a} is just another way of saying {b}.",
+                          "people use {a} and {b} for the same thing.",
+                          "she wrote \"{a}\" in her diary; her brother would have written \"{b}\".",
+                          "if you hear {a}, think {b}.",
+                          "{b}, which some people call {a}."};
+  static const V kSituation = {"tonight is all about {a}.", "my whole evening was {a}.",
+                               "the neighbours said it was time for {a}.",
+                               "i told my mother it was {a} again."};
+  static const V kMood = {"she felt {a} all afternoon.", "the room was {a} after the news.",
+                          "that letter left him {a}.", "everyone at dinner seemed {a}."};
+  static const V kGenre = {"my uncle talks about {a} at every family dinner.",
+                           "the shop downstairs always has {a} on.",
+                           "our neighbour plays {a} every sunday."};
+  static const V kEra = {"{a} means the same as {b}.", "back in {a}, or {b} if you like.",
+                         "my grandparents still talk about {a}, which they call {b}."};
+  struct Group {
+    const std::vector<Concept>* list;
+    const V* frames;
+  };
+  const std::vector<Group> groups = {
+      {&c.situations, &kSituation}, {&c.moods, &kMood}, {&c.genres, &kGenre}};
+  Rng r = Rng::Derive(seed, "everyday_language");
+  std::vector<std::string> sentences;
+  for (const auto& g : groups)
+    for (const Concept& cc : *g.list) {
+      const V all = AllForms(cc);
+      if (all.size() < 2) continue;
+      for (size_t i = 0; i < all.size(); ++i)
+        for (int k = 0; k < per_form; ++k) {
+          // Half the partners are meta forms: the forms the songs' own texts use.
+          std::string b;
+          do {
+            b = r.Bernoulli(0.5) && !cc.meta.empty() ? r.Pick(cc.meta) : r.Pick(all);
+          } while (b == all[i]);
+          const bool pair = r.Bernoulli(0.7);
+          std::string t = pair ? r.Pick(kPair) : r.Pick(*g.frames);
+          t = Fill(Fill(t, "{a}", all[i]), "{b}", b);
+          if (!pair) t += " " + Fill(Fill(r.Pick(kPair), "{a}", all[i]), "{b}", b);
+          sentences.push_back(Cap(t));
+        }
+    }
+  for (const Era& e : c.eras) {
+    V all = e.meta;
+    all.insert(all.end(), e.query.begin(), e.query.end());
+    for (size_t i = 0; i < all.size(); ++i)
+      for (int k = 0; k < per_form; ++k) {
+        std::string b;
+        do b = r.Pick(all);
+        while (b == all[i] && all.size() > 1);
+        sentences.push_back(Cap(Fill(Fill(r.Pick(kEra), "{a}", all[i]), "{b}", b)));
+      }
+  }
+  r.Shuffle(sentences);
+  constexpr size_t kPerDoc = 8;
+  for (size_t at = 0; at < sentences.size(); at += kPerDoc) {
+    std::string text;
+    for (size_t k = at; k < std::min(sentences.size(), at + kPerDoc); ++k)
+      text += (text.empty() ? "" : " ") + sentences[k];
+    entries->push_back({"lang" + std::to_string(at / kPerDoc + 1), "", text});
+  }
+  // Multiple choice: a non-meta form -> the meta form of its concept among others of its kind.
+  for (const auto& g : groups) {
+    const auto& list = *g.list;
+    if (list.size() < 4) continue;
+    for (size_t ci = 0; ci < list.size(); ++ci) {
+      const Concept& cc = list[ci];
+      if (cc.meta.empty()) continue;
+      for (const V* forms : {&cc.social, &cc.query_train, &cc.query_test})
+        for (const auto& f : *forms) {
+          V opts = {cc.meta[0]};
+          for (int tries = 0; tries < 100 && opts.size() < 4; ++tries) {
+            const Concept& other = list[r.Below(list.size())];
+            if (!other.meta.empty() && std::find(opts.begin(), opts.end(), other.meta[0]) == opts.end())
+              opts.push_back(other.meta[0]);
+          }
+          r.Shuffle(opts);
+          const int answer = static_cast<int>(std::find(opts.begin(), opts.end(), cc.meta[0]) - opts.begin());
+          mcqs->push_back({"pq" + std::to_string(mcqs->size() + 1), "\"" + f + "\" is another way of saying",
+                           opts, answer, cc.id, "paraphrase"});
+        }
+    }
   }
 }
 

@@ -1,6 +1,8 @@
 // Text of the synthetic world: names, titles, lyrics, descriptions, biographies, comments,
-// playlist titles, queries and the fictional general-knowledge encyclopedia. Every template here
-// uses only `meta` and `social` surface forms; query forms are used only by QueryText().
+// playlist titles, queries, the fictional general-knowledge encyclopedia and the everyday
+// language of the base stage. Every music template here uses only `meta` and `social` surface
+// forms; query forms are used only by QueryText() and EverydayLanguage() (general text that never
+// names a song).
 #pragma once
 
 #include <functional>
@@ -49,9 +51,18 @@ struct Mcq {
   std::string id, question;
   std::vector<std::string> options;
   int answer;
-  std::string source;  // entry id
+  std::string source;  // entry id (general) or concept id (paraphrase)
+  std::string kind;    // "general" (the encyclopedia) or "paraphrase" (form -> concept)
 };
 void GeneralKnowledge(uint64_t seed, int entities, std::vector<GeneralEntry>* entries,
                       std::vector<Mcq>* mcqs);
+// The base model's everyday language (stage 0): documents of non-music sentences that use every
+// surface form of every concept (meta, social, query_train and query_test) together with other
+// forms of the same concept, `per_form` sentences per form, as a real base LLM has read that
+// "lull me into dreamland" means sleep. Never names a song, artist or album. Also the paraphrase
+// multiple-choice questions (a non-meta form -> its concept's meta form among four), kind
+// "paraphrase", which measure that knowledge and its forgetting.
+void EverydayLanguage(uint64_t seed, const ConceptSet& c, int per_form,
+                      std::vector<GeneralEntry>* entries, std::vector<Mcq>* mcqs);
 
 }  // namespace muchator::world

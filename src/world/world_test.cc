@@ -95,7 +95,7 @@ TEST_P(WorldTest, SameSeedSameBytesOtherSeedOtherBytes) {
     EXPECT_EQ(ReadFile(e.path().string()), ReadFile(dir_ + "/b/" + rel)) << rel;
     ++files;
   }
-  EXPECT_EQ(files, 15);
+  EXPECT_EQ(files, 15);  // the paraphrase questions share oracle/general_mcq.jsonl
   EXPECT_NE(ReadFile(dir_ + "/a/events.jsonl"), ReadFile(dir_ + "/c/events.jsonl"));
   EXPECT_NE(ReadFile(dir_ + "/a/songs.jsonl"), ReadFile(dir_ + "/c/songs.jsonl"));
 }
@@ -103,8 +103,14 @@ TEST_P(WorldTest, SameSeedSameBytesOtherSeedOtherBytes) {
 // Property 2.
 TEST_P(WorldTest, NoQueryOnlyFormInAnyTrainingText) {
   std::string corpus;
-  for (auto kind : {"songs", "documents", "comments", "playlists", "artists"})
+  for (auto kind : {"songs", "comments", "playlists", "artists"})
     corpus += WordPadded(ReadFile(dir_ + "/a/" + kind + ".jsonl"));
+  // Documents about music; the general (base-stage) documents are everyday language, checked by
+  // EverydayLanguageTeachesEveryFormAndNamesNoSong.
+  int music_docs = 0;
+  for (const auto& d : ReadJsonl(dir_ + "/a/documents.jsonl"))
+    if (d["kind"] != "general") corpus += WordPadded(d.dump()), ++music_docs;
+  EXPECT_GT(music_docs, 100);
   std::string train_queries;
   for (const auto& q : ReadJsonl(dir_ + "/a/queries.jsonl"))
     if (q["split"] != "test") train_queries += WordPadded(q["text"].get<std::string>()) + "|";
@@ -133,6 +139,67 @@ TEST_P(WorldTest, NoQueryOnlyFormInAnyTrainingText) {
         test_forms_used += t.find(WordPadded(f)) != std::string::npos;
   }
   EXPECT_GT(test_forms_used, 20);
+}
+
+// The base stage's everyday language: every surface form of every concept (test forms included)
+// appears there beside another form of its concept, and no song title, artist or album is named.
+TEST_P(WorldTest, EverydayLanguageTeachesEveryFormAndNamesNoSong) {
+  std::string general;
+  for (const auto& d : ReadJsonl(dir_ + "/a/documents.jsonl"))
+    if (d["kind"] == "general") general += WordPadded(d["text"].get<std::string>()) + "|";
+  ASSERT_FALSE(general.empty());
+  const ConceptSet& concepts = *model_->concepts;
+  int forms = 0;
+  for (const auto* list : {&concepts.genres, &concepts.moods, &concepts.situations})
+    for (const auto& c : *list)
+      for (const auto* group : {&c.social, &c.query_train, &c.query_test})
+        for (const auto& f : *group) {
+          EXPECT_NE(general.find(WordPadded(f)), std::string::npos) << "form '" << f << "' never taught";
+          ++forms;
+        }
+  EXPECT_GT(forms, 50);
+  for (const auto& s : ReadJsonl(dir_ + "/a/songs.jsonl")) {
+    // Titles of one or two common words ("Echo") could occur by chance: longer ones must not.
+    const std::string title = WordPadded(s["title"].get<std::string>());
+    if (std::count(title.begin(), title.end(), ' ') >= 4)
+      EXPECT_EQ(general.find(title), std::string::npos) << "song title " << title << " in general text";
+  }
+  for (const auto& a : ReadJsonl(dir_ + "/a/artists.jsonl"))
+    EXPECT_EQ(general.find(WordPadded(a["name"].get<std::string>())), std::string::npos)
+        << "artist " << a["name"] << " in general text";
+  // The paraphrase questions exist and point at a meta form of their concept.
+  int paraphrase = 0;
+  for (const auto& q : ReadJsonl(dir_ + "/a/oracle/general_mcq.jsonl"))
+    if (q.value("kind", "") == "paraphrase") {
+      const auto& opts = q["options"];
+      ASSERT_LT(q["answer"].get<size_t>(), opts.size());
+      ++paraphrase;
+    }
+  EXPECT_GT(paraphrase, 50);
+}
+
+// Training requests carry what the listener then played (a search log): mostly songs that fit
+// the request, so their liked/finished songs are good labels; test requests never have answers.
+TEST_P(WorldTest, TrainingRequestsHaveSearchLogsTestRequestsNone) {
+  const Oracle oracle(*model_);
+  int64_t train = 0, with_log = 0, relevant = 0, labels = 0;
+  for (const auto& q : ReadJsonl(dir_ + "/a/queries.jsonl")) {
+    if (q["split"] == "test") {
+      EXPECT_FALSE(q.contains("relevant")) << q.dump();
+      EXPECT_FALSE(q.contains("extra")) << q.dump();
+      continue;
+    }
+    ++train;
+    if (!q.contains("relevant")) continue;
+    ++with_log;
+    EXPECT_TRUE(q["extra"].contains("played"));
+    const QueryFacets f = oracle.FacetsOf(q["id"]);
+    for (const auto& id : q["relevant"]) relevant += oracle.Relevant(f, id.get<std::string>()), ++labels;
+  }
+  ASSERT_GT(train, 0);
+  EXPECT_GT(with_log, train * 9 / 10);
+  EXPECT_GT(labels, with_log * 8);  // enough liked or finished songs per request for a list of 10
+  EXPECT_GT(static_cast<double>(relevant) / labels, 0.9);  // noisy, but mostly right
 }
 
 // Property 4.
