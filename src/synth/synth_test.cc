@@ -10,6 +10,8 @@
 #include "reward/ranker_train.h"
 #include "synth/cluster.h"
 #include "synth/sft.h"
+#include "world/concepts.h"
+#include "world/text.h"
 #include "synth/uq2i.h"
 #include "core/file.h"
 #include "infer/checkpoint.h"
@@ -74,7 +76,16 @@ TEST(Uq2iTest, PoolClustersAndTargetListsOnTheTinyWorld) {
   int songs_with_queries = 0;
   for (const auto& t : pool.texts_of_song) songs_with_queries += !t.empty();
   EXPECT_EQ(songs_with_queries, static_cast<int>(catalog.items.size()));
-  for (const auto& t : pool.texts) EXPECT_FALSE(HasWorldQueryForm(t)) << t;
+  // Generated texts carry no query form; the store's logged sft requests ("real") carry training
+  // forms, which is what they are for; no text carries a test form.
+  const auto test_form = world::QueryFormMatcher(world::SyntheticConcepts(), /*train_forms=*/false);
+  int real = 0;
+  for (size_t i = 0; i < pool.texts.size(); ++i) {
+    if (pool.sources[i] == "real") ++real;
+    else EXPECT_FALSE(HasWorldQueryForm(pool.texts[i])) << pool.texts[i];
+    EXPECT_FALSE(test_form(pool.texts[i])) << pool.texts[i];
+  }
+  EXPECT_GT(real, 50);
   EXPECT_TRUE(HasWorldQueryForm("some top forty fare please"));  // a test form: the guard works
 
   // 2. Clustering with a (random-weight) tiny model: texts about the same concept (same parsed
@@ -143,8 +154,12 @@ TEST(Uq2iTest, PoolClustersAndTargetListsOnTheTinyWorld) {
         EXPECT_GE(t.scores[i - 1], t.scores[i]);
       }
     }
-    EXPECT_FALSE(HasWorldQueryForm(t.query));  // no query-only form reached a training query
+    EXPECT_FALSE(test_form(t.query)) << t.query;  // no test form reached a training query
+    // The logged sft requests are the data (no cluster-anchor triplets when they exist).
+    EXPECT_EQ(t.query_source.rfind("request", 0), 0u) << t.query_source;
   }
+  EXPECT_GT(summary["from_own_requests"].get<int64_t>(), 50);
+  EXPECT_GT(summary["from_borrowed_requests"].get<int64_t>(), 100);
   // Filtering by the ranking model raises the oracle utility of the lists over their candidates.
   const auto& q = summary.at("oracle");
   std::printf("%s\n", summary.dump().c_str());

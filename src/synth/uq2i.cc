@@ -182,8 +182,10 @@ nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryP
     std::vector<int> cand;
     for (const auto& id : q.relevant) {
       const int i = catalog.Find(id);
-      if (i >= 0 && std::find(cand.begin(), cand.end(), i) == cand.end()) cand.push_back(i);
+      if (i >= 0) cand.push_back(i);
     }
+    std::sort(cand.begin(), cand.end());  // candidates are sorted catalog indexes
+    cand.erase(std::unique(cand.begin(), cand.end()), cand.end());
     return cand;
   };
   // The first timeline position at or after ts (the events before it are the context).

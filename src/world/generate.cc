@@ -438,7 +438,8 @@ std::vector<std::pair<int, Feedback>> SearchLog(Rng& r, const WorldModel& w,
   std::vector<char> used(w.songs.size(), 0);
   for (int play = 0; play < kPlays; ++play) {
     int song = -1;
-    if (r.Bernoulli(kOffTarget) || fit.empty()) {
+    if (fit.empty()) break;  // the search has no more fitting results: the listener stops
+    if (r.Bernoulli(kOffTarget)) {
       song = !near.empty() && r.Bernoulli(0.5) ? r.Pick(near)
                                                 : static_cast<int>(r.Below(w.songs.size()));
     } else {

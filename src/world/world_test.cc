@@ -181,7 +181,7 @@ TEST_P(WorldTest, EverydayLanguageTeachesEveryFormAndNamesNoSong) {
 // Training requests carry what the listener then played (a search log): mostly songs that fit
 // the request, so their liked/finished songs are good labels; test requests never have answers.
 TEST_P(WorldTest, TrainingRequestsHaveSearchLogsTestRequestsNone) {
-  const Oracle oracle(*model_);
+  const Oracle oracle = Oracle::Load(dir_ + "/a");
   int64_t train = 0, with_log = 0, relevant = 0, labels = 0;
   for (const auto& q : ReadJsonl(dir_ + "/a/queries.jsonl")) {
     if (q["split"] == "test") {
