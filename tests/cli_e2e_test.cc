@@ -920,33 +920,4 @@ TEST_F(CliTest, PipelineCachesItsStepsAndResumesAnInterruptedOne) {
   EXPECT_TRUE(fs::exists(P("run/steps/corpus.done")));
 }
 
-
-// The assistant learns the task: on the tiny world, the instruction-tuned model's constrained
-// answers to held-out test requests are more often relevant (the oracle's truth) than BM25's, and
-// they depend on the request. A regression in what teaches the task (world logs, UQ2I, SFT,
-// decoding) fails here.
-TEST(LearnedTaskTest, TinyWorldSftBeatsBm25OnTheTruth) {
-  const fs::path dir = fs::temp_directory_path() / ("muchator_learn_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  Result r = RunBinary(
-      "-q pipeline --world-size tiny --model-size tiny --pretrain-steps 150 --sft-steps 150 "
-      "--ranker-epochs 2 --judge-steps 2 --grpo-steps 0 --report-requests 60 --out " +
-      (dir / "run").string());
-  ASSERT_EQ(r.code, 0) << r.output;
-  const auto report = nlohmann::json::parse(ReadFile((dir / "run/report/report.json").string()));
-  double bm25 = -1, sft = -1, shared = -1;
-  for (const auto& row : report["rows"]) {
-    if (row["system"] == "bm25" && row["mode"] == "list") bm25 = row["relevance_at_10"];
-    if (row["system"] == "sft" && row["mode"] == "constrained") {
-      sft = row["relevance_at_10"];
-      shared = row["shared_other_request"];
-    }
-  }
-  ASSERT_GE(bm25, 0) << report.dump();
-  ASSERT_GE(sft, 0) << report.dump();
-  EXPECT_GT(sft, bm25) << report.dump();
-  EXPECT_LT(shared, 7) << report.dump();  // different requests get different songs
-  fs::remove_all(dir);
-}
-
 }  // namespace muchator

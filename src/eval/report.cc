@@ -120,6 +120,7 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
     const auto t = Clock::now();
     Checkpoint ck = LoadCheckpoint(dir);
     OfflineEvalOptions eo = o.eval;
+    eo.sensitivity = true;  // shared songs across requests and listeners (docs/metrics.md)
     if (auto it = o.extras.find(name); it != o.extras.end()) eo.extras = it->second;
     if (o.only_candidates.count(name)) eo.only_candidates = true, eo.unconstrained = false;
     const nlohmann::json r = EvaluateOffline(store, ck, requests, judges, eo);
