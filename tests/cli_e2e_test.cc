@@ -182,7 +182,8 @@ namespace muchator {
 TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   Result r = RunBinary(
       "-q pipeline --world-size tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
-      "--ranker-epochs 1 --judge-steps 4 --sft-steps 3 --grpo-steps 2 --bf16=false --out " +
+      "--ranker-epochs 1 --judge-steps 4 --sft-steps 3 --grpo-steps 2 --bf16=false --codec title "
+      "--out " +
       P("run"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("| stage3_behaviour |"), std::string::npos) << r.output;
