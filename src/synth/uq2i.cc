@@ -2,11 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <memory>
 #include <numeric>
 #include <optional>
-#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -14,7 +12,6 @@
 #include "corpus/concept_sentence.h"
 #include "core/log.h"
 #include "core/rng.h"
-#include "core/strings.h"
 #include "data/store.h"
 #include "world/oracle.h"
 
