@@ -109,10 +109,10 @@ inline __attribute__((always_inline)) void PanelRows(const float* x, int64_t in,
 }
 
 // y[b][o] = x[b] . w[o] (add: y[b][o] += ...) for the outputs of the panels [p0, p1) of
-// `panels` (PackPanels of w, (out, in)).
-MUCHATOR_SIMD_CLONES void RowsTimesPanels(const float* x, int64_t rows, const float* panels,
-                                          int64_t out, int64_t in, float* y, bool add, int64_t p0,
-                                          int64_t p1) {
+// `panels` (PackPanels of w, (out, in)), with PanelRows: AVX-512 (and the plain x86-64 build).
+__attribute__((target_clones("arch=x86-64-v4", "default"))) void RowsTimesPanelsWide(
+    const float* x, int64_t rows, const float* panels, int64_t out, int64_t in, float* y, bool add,
+    int64_t p0, int64_t p1) {
   for (int64_t p = p0; p < p1; ++p) {
     const float* panel = panels + p * in * kPanel;
     const int64_t o = p * kPanel, cols = std::min(kPanel, out - o);
@@ -133,6 +133,111 @@ MUCHATOR_SIMD_CLONES void RowsTimesPanels(const float* x, int64_t rows, const fl
       // clang-format on
     }
   }
+}
+
+// The AVX2 form of RowsTimesPanels. With 16 registers of 8 floats, PanelRows' 64-byte vectors and
+// eight rows (32 accumulator registers) did not fit: GCC's x86-64-v3 clone kept the accumulators
+// on the stack and built each broadcast with scalar stores, and ran at ~3 GFLOP/s (90% of a
+// decoding step; decode 250 tokens/s at batch 1 and 8 alike on a 2-core AVX2 machine). Here a
+// panel is done in two halves of 16 columns (two 8-float vectors), up to six rows at a time:
+// at most 12 accumulators, 2 weight vectors and a broadcast in registers.
+typedef float F8 __attribute__((vector_size(32), aligned(4)));
+inline __attribute__((always_inline)) F8 Load8(const float* p) {
+  F8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline __attribute__((always_inline)) void Store8(float* p, F8 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// RB rows of x times 16 columns of a panel (`half` points at the half's first column); `cols` of
+// them (<= 16) are stored.
+template <int RB>
+inline __attribute__((always_inline)) void HalfPanelRows(const float* x, int64_t in, const float* half,
+                                                         float* y, int64_t ld_y, int64_t cols, bool add) {
+  constexpr int U = RB == 1 ? 4 : RB == 2 ? 2 : 1;
+  F8 acc[U][RB][2];
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u)
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r) acc[u][r][0] = acc[u][r][1] = F8{};
+  int64_t i = 0;
+  for (; i + U <= in; i += U) {
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) {
+      const F8 w0 = Load8(half + (i + u) * kPanel), w1 = Load8(half + (i + u) * kPanel + 8);
+#pragma GCC unroll 8
+      for (int r = 0; r < RB; ++r) {
+        const float xv = x[r * in + i + u];
+        acc[u][r][0] += w0 * xv;
+        acc[u][r][1] += w1 * xv;
+      }
+    }
+  }
+  for (; i < in; ++i) {
+    const F8 w0 = Load8(half + i * kPanel), w1 = Load8(half + i * kPanel + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r) {
+      const float xv = x[r * in + i];
+      acc[0][r][0] += w0 * xv;
+      acc[0][r][1] += w1 * xv;
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r) {
+    F8 a0 = acc[0][r][0], a1 = acc[0][r][1];
+#pragma GCC unroll 8
+    for (int u = 1; u < U; ++u) a0 += acc[u][r][0], a1 += acc[u][r][1];
+    float* yr = y + r * ld_y;
+    if (cols == 16 && add) {
+      Store8(yr, Load8(yr) + a0);
+      Store8(yr + 8, Load8(yr + 8) + a1);
+    } else if (cols == 16) {
+      Store8(yr, a0);
+      Store8(yr + 8, a1);
+    } else {
+      float tmp[16];
+      Store8(tmp, a0);
+      Store8(tmp + 8, a1);
+      for (int64_t c = 0; c < cols; ++c) yr[c] = add ? yr[c] + tmp[c] : tmp[c];
+    }
+  }
+}
+
+__attribute__((target("arch=x86-64-v3"))) void RowsTimesPanelsAvx2(const float* x, int64_t rows,
+                                                                   const float* panels, int64_t out,
+                                                                   int64_t in, float* y, bool add,
+                                                                   int64_t p0, int64_t p1) {
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* panel = panels + p * in * kPanel;
+    const int64_t o = p * kPanel, cols = std::min(kPanel, out - o);
+    for (int64_t h = 0; h < 2 && h * 16 < cols; ++h) {
+      const int64_t hc = std::min<int64_t>(16, cols - h * 16);
+      for (int64_t b = 0; b < rows; b += 6) {
+        const float* xb = x + b * in;
+        float* yb = y + b * out + o + h * 16;
+        const float* half = panel + h * 16;
+        // clang-format off
+        switch (std::min<int64_t>(6, rows - b)) {
+          case 6: HalfPanelRows<6>(xb, in, half, yb, out, hc, add); break;
+          case 5: HalfPanelRows<5>(xb, in, half, yb, out, hc, add); break;
+          case 4: HalfPanelRows<4>(xb, in, half, yb, out, hc, add); break;
+          case 3: HalfPanelRows<3>(xb, in, half, yb, out, hc, add); break;
+          case 2: HalfPanelRows<2>(xb, in, half, yb, out, hc, add); break;
+          default: HalfPanelRows<1>(xb, in, half, yb, out, hc, add); break;
+        }
+        // clang-format on
+      }
+    }
+  }
+}
+
+// y[b][o] = x[b] . w[o] (add: y[b][o] += ...) for the outputs of the panels [p0, p1) of
+// `panels`: the AVX2 kernel on CPUs that have AVX2 but not AVX-512, else the wide one.
+void RowsTimesPanels(const float* x, int64_t rows, const float* panels, int64_t out, int64_t in,
+                     float* y, bool add, int64_t p0, int64_t p1) {
+  static const bool avx2_only =
+      __builtin_cpu_supports("x86-64-v3") && !__builtin_cpu_supports("x86-64-v4");
+  (avx2_only ? RowsTimesPanelsAvx2 : RowsTimesPanelsWide)(x, rows, panels, out, in, y, add, p0, p1);
 }
 
 // The same products in bf16 with fp32 accumulation (AVX512-BF16's vdpbf16ps: 32 multiply-adds of
@@ -260,20 +365,11 @@ MUCHATOR_BF16_TARGET void RowsTimesPanelsBf16(const uint32_t* x2, int64_t rows,
 
 #pragma GCC diagnostic pop
 
-// Eight floats (GCC's vector extension: AVX2/AVX-512 registers in those clones, SSE pairs in
-// the default one); loads and stores at any alignment.
+// F8, Load8, Store8 (above): eight floats, AVX2/AVX-512 registers in those clones, SSE pairs in
+// the default one; loads and stores at any alignment.
 // (-Wpsabi: the helpers are always inlined, so no vector crosses a call in the default clone.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
-typedef float F8 __attribute__((vector_size(32), aligned(4)));
-inline __attribute__((always_inline)) F8 Load8(const float* p) {
-  F8 v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-inline __attribute__((always_inline)) void Store8(float* p, F8 v) {
-  __builtin_memcpy(p, &v, sizeof v);
-}
 
 // Scores of RN query rows (q: RN rows of D) against keys [0, T) (Kt: D rows of `ldk` floats)
 // into s (RN rows of `st` floats), D a multiple of 4. Four key rows at a time, swept along the
