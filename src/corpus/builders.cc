@@ -253,9 +253,11 @@ StageSummary Subjective(Store& store, const Tokenizer& tok, const ItemCodec& cod
 }
 
 // Appends one behaviour step: state (context), item and feedback (predicted).
+// One event: its state (only where it differs from the previous event of the document, `prev`,
+// as in the prompt's history: text/chat.h), item and feedback.
 void Step(TokenSeq& s, const Tokenizer& tok, const ItemCodec& codec, const Event& e, int item, bool loss,
-          const CorpusOptions& o) {
-  if (!o.drop_state) {
+          const CorpusOptions& o, const Event* prev) {
+  if (!o.drop_state && !(prev && StateText(prev->state) == StateText(e.state))) {
     s.Id(tok.TokenId(tok::kState));
     s.Text(tok, StateText(e.state));
   }
@@ -302,7 +304,7 @@ std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& t
     if (o.drop_history) {  // one document per event; the held-out ones are the tail's events
       for (size_t i = 0; i < n; ++i) {
         TokenSeq doc = header;
-        Step(doc, tok, codec, events[i], catalog.Find(events[i].song), true, o);
+        Step(doc, tok, codec, events[i], catalog.Find(events[i].song), true, o, nullptr);
         doc.Id(eot);
         (i < train_n ? train : heldout).Add(doc);
         if (auto* pos = i < train_n ? train_pos : heldout_pos) pos->push_back(user_pos);
@@ -313,7 +315,8 @@ std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& t
     for (size_t start = 0; start < train_n; start += o.max_events_per_doc) {
       TokenSeq doc = header;
       const size_t end = std::min(train_n, start + o.max_events_per_doc);
-      for (size_t i = start; i < end; ++i) Step(doc, tok, codec, events[i], catalog.Find(events[i].song), true, o);
+      for (size_t i = start; i < end; ++i)
+        Step(doc, tok, codec, events[i], catalog.Find(events[i].song), true, o, i > start ? &events[i - 1] : nullptr);
       doc.Id(eot);
       train.Add(doc);
       if (train_pos) train_pos->push_back(user_pos);
@@ -322,7 +325,9 @@ std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& t
       // Context: the events just before the tail (no loss); loss on the tail only.
       TokenSeq doc = header;
       const size_t ctx_from = train_n > static_cast<size_t>(o.max_events_per_doc) ? train_n - o.max_events_per_doc : 0;
-      for (size_t i = ctx_from; i < n; ++i) Step(doc, tok, codec, events[i], catalog.Find(events[i].song), i >= train_n, o);
+      for (size_t i = ctx_from; i < n; ++i)
+        Step(doc, tok, codec, events[i], catalog.Find(events[i].song), i >= train_n, o,
+             i > ctx_from ? &events[i - 1] : nullptr);
       doc.Id(eot);
       heldout.Add(doc);
       if (heldout_pos) heldout_pos->push_back(user_pos);

@@ -2,7 +2,8 @@
 // ChatML-style:
 //   <|im_start|>user\n
 //   <|profile|>age_bucket: 25-34; region: north\n
-//   <|history|><|state|>morning, weekday, commute, phone <item> <|like|> ... \n
+//   <|history|><|state|>morning, weekday, commute, phone <item> <|like|> <item> <|skip|> ... \n
+//     (a history event's state is written only where it differs from the event before)
 //   <|state|>evening, weekday, commute, phone\n
 //   <|query|>something for a rainy evening drive<|im_end|>\n
 //   <|im_start|>assistant\n
@@ -49,8 +50,9 @@ struct UserContext {
 class Store;
 
 // Listener events in a prompt, everywhere a prompt is built (SFT, GRPO, evaluation, serving):
-// one number, so training and serving see the same context. 10 keeps a demo prompt near 250
-// tokens; at 20 the prompt was ~90% of every SFT document's tokens for ~10% of the loss.
+// one number, so training and serving see the same context. 10 keeps a demo prompt near 140
+// tokens; at 20 (with a state per event) the prompt was ~90% of every SFT document's tokens for
+// ~10% of the loss.
 inline constexpr int kPromptHistory = 10;
 
 // A listener's context from the store: profile, and the last `max_history` events (with a

@@ -75,7 +75,19 @@ torch::Tensor LanguageModelLoss(Qwen3ForCausalLM& model, const torch::Tensor& id
       spdlog::warn("this CPU has no native bf16 (AVX512-BF16/AMX): training in fp32 instead");
     return CpuHasNativeBf16();
   }();
-  if (!bf16 || !native) return MaskedCrossEntropy(model->forward(ids, positions, doc_ids), targets, mask);
+  if (!bf16 || !native) {
+    // Where most positions carry no loss (SFT: the prompt), the LM head (vocabulary x hidden, the
+    // largest product of a small model) runs on the loss positions only; the loss is the same.
+    const int64_t counted = mask.sum().item<int64_t>();
+    if (counted * 4 > mask.numel() * 3)
+      return MaskedCrossEntropy(model->forward(ids, positions, doc_ids), targets, mask);
+    const auto h = model->Hidden(ids, positions, doc_ids);
+    const auto rows = mask.reshape({-1}).nonzero().squeeze(1);
+    if (counted == 0) return (h * 0).sum();
+    const auto hs = h.reshape({-1, h.size(-1)}).index_select(0, rows);
+    return torch::nn::functional::cross_entropy(torch::linear(hs, model->LmWeight()),
+                                                targets.reshape({-1}).index_select(0, rows));
+  }
   torch::Tensor h;
   {
     AutocastGuard g(true);
