@@ -43,6 +43,9 @@ class PretrainCommand : public Command {
     opts.Add("replay", &o_.replay,
              "every stage also trains on the documents of the stages before it (against "
              "forgetting; docs/model.md)");
+    opts.Add("warm-items", &o_.warm_items,
+             "after the general stage, start the item tokens' embeddings from their songs' genre, "
+             "tag and language words (the corpus's item_words.jsonl; docs/model.md)");
     opts.Add("out", &out_,
              "output directory: one sub-directory per stage, final/ holds its checkpoint");
     opts.Add("model-size", &size_, "named model size when not starting from --init")

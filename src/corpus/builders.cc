@@ -277,6 +277,33 @@ TokenSeq UserHeader(const Tokenizer& tok, const User& u, const CorpusOptions& o)
   return s;
 }
 
+// item_words.jsonl: per catalog song, the codec tokens that only items use (the atomic codec's
+// song token, the semantic codec's code tokens; none for the title codec, whose tokens are text)
+// and the words that describe it (genres, tags, language). Pre-training starts those tokens'
+// embeddings from the words' (train/trainer.h, WarmItemEmbeddings).
+void WriteItemWords(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
+                    const std::string& out_dir) {
+  const std::string path = out_dir + "/" + kItemWordsFile;
+  if (codec.name() == "title") {
+    std::filesystem::remove(path);
+    return;
+  }
+  const int open = tok.TokenId(tok::kItem), close = tok.TokenId(tok::kItemEnd);
+  std::string out;
+  store.ForEachSong([&](const Song& s) {
+    const int item = catalog.Find(s.id);
+    if (item < 0) return;
+    std::vector<int> body;
+    for (const int t : codec.Encode(item))
+      if (t != open && t != close) body.push_back(t);
+    std::vector<std::string> words = s.genres;
+    words.insert(words.end(), s.tags.begin(), s.tags.end());
+    if (!s.language.empty()) words.push_back(s.language);
+    out += json{{"song", s.id}, {"tokens", body}, {"words", JoinStrings(words, ", ")}}.dump() + "\n";
+  });
+  WriteFileAtomic(path, out);
+}
+
 // Behaviour and held-out behaviour documents of this rank's users; `train_pos`/`heldout_pos`
 // (when given) receive each document's user position in the store's order, for merging.
 std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& tok, const ItemCodec& codec,
@@ -408,6 +435,7 @@ CorpusSummary BuildCorporaShared(Store& store, const Tokenizer& tok, const ItemC
   o.barrier();  // every stage and part is written
   CorpusSummary s;
   if (o.rank != 0) return s;
+  WriteItemWords(store, tok, codec, catalog, out_dir);
   for (const char* stage : {"stage0_general", "stage1_objective", "stage2_subjective"})
     s.stages.push_back(SummaryOfStage(out_dir, stage));
   for (const char* stage : {"stage3_behaviour", "stage3_heldout"})
@@ -423,6 +451,7 @@ CorpusSummary BuildCorpora(Store& store, const Tokenizer& tok, const ItemCodec& 
   if (o.max_events_per_doc < 1) throw Error("--max-events-per-doc must be at least 1");
   if (o.ranks > 1) return BuildCorporaShared(store, tok, codec, catalog, out_dir, o);
   CorpusSummary s;
+  WriteItemWords(store, tok, codec, catalog, out_dir);
   s.stages.push_back(General(store, tok, codec, out_dir, o));
   s.stages.push_back(Objective(store, tok, codec, catalog, out_dir, o));
   s.stages.push_back(Subjective(store, tok, codec, catalog, out_dir, o));

@@ -52,6 +52,10 @@ struct CorpusSummary {
   std::string Table() const;  // like the paper's Table 1
 };
 
+// Written beside the stages: per song, its item-only codec tokens and describing words (none
+// with the title codec). Read by pre-training's WarmItemEmbeddings (train/trainer.h).
+inline constexpr const char* kItemWordsFile = "item_words.jsonl";
+
 inline const std::vector<std::string> kStages = {"stage0_general", "stage1_objective", "stage2_subjective",
                                                  "stage3_behaviour", "stage3_heldout"};
 

@@ -8,6 +8,7 @@
 #include "data/ingest.h"
 #include "data/store.h"
 #include "text/bpe_train.h"
+#include "text/item_codec.h"
 #include "text/special_tokens.h"
 #include "text/training_text.h"
 #include "train/packer.h"
@@ -163,6 +164,70 @@ TEST_F(TrainTest, TwoStageCurriculumLowersEachStagesHeldOutLoss) {
   EXPECT_TRUE(fs::exists(dir_ + "/run/stage0_general/log.jsonl"));
   (void)r1;
   (void)r2;
+}
+
+TEST_F(TrainTest, LossOnFewPositionsEqualsTheFullLogitsLoss) {
+  // Where few positions count (SFT), the LM head runs on those alone: same loss and gradients.
+  torch::manual_seed(3);
+  ModelConfig c = ModelConfig::Named("tiny");
+  c.vocab_size = vocab_;
+  Qwen3ForCausalLM model(c);
+  const int64_t B = 2, T = 24;
+  auto ids = torch::randint(0, vocab_, {B, T}, torch::kInt64);
+  auto targets = torch::randint(0, vocab_, {B, T}, torch::kInt64);
+  auto positions = torch::arange(T, torch::kInt64).unsqueeze(0).expand({B, T}).contiguous();
+  auto doc_ids = torch::zeros({B, T}, torch::kInt64);
+  auto mask = torch::zeros({B, T});
+  mask.index_put_({0, torch::indexing::Slice(20, 24)}, 1.0);
+  mask.index_put_({1, 7}, 1.0);  // 5 of 48 positions
+  auto sparse = LanguageModelLoss(model, ids, positions, doc_ids, targets, mask, false);
+  sparse.backward();
+  auto g_sparse = model->LmWeight().grad().clone();
+  model->zero_grad();
+  auto full = MaskedCrossEntropy(model->forward(ids, positions, doc_ids), targets, mask);
+  full.backward();
+  EXPECT_NEAR(sparse.item<double>(), full.item<double>(), 1e-5);
+  EXPECT_LT((g_sparse - model->LmWeight().grad()).abs().max().item<double>(), 1e-6);
+  // No counted position: a zero loss, not a NaN.
+  EXPECT_EQ(LanguageModelLoss(model, ids, positions, doc_ids, targets, torch::zeros({B, T}), false).item<double>(), 0.0);
+}
+
+TEST_F(TrainTest, ItemTokensStartFromTheirSongsWords) {
+  Store store(dir_ + "/s.db");
+  auto tok = Tokenizer::LoadHf(dir_ + "/c/tokenizer.json");  // the title codec added no tokens
+  const Catalog catalog = Catalog::FromStore(store);
+  const int64_t text_vocab = tok->vocab_size();
+  auto codec = MakeItemCodec("atomic", catalog, *tok);
+  const std::string corpus = dir_ + "/atomic";
+  MakeDirs(corpus);
+  tok->SaveHf(corpus + "/tokenizer.json");
+  BuildCorpora(store, *tok, *codec, catalog, corpus, {});
+  ModelConfig c = ModelConfig::Named("tiny");
+  c.vocab_size = tok->vocab_size();
+  torch::manual_seed(4);
+  Qwen3ForCausalLM model(c);
+  const auto before = model->model->embed_tokens->weight.detach().clone();
+  EXPECT_EQ(WarmItemEmbeddings(model, corpus, *tok), catalog.items.size());
+  const auto after = model->model->embed_tokens->weight.detach();
+  // Text tokens are untouched; each song token points along the mean of its words' embeddings.
+  EXPECT_TRUE(torch::equal(after.narrow(0, 0, text_vocab), before.narrow(0, 0, text_vocab)));
+  const Song s = *store.GetSong(catalog.items[0].id);
+  std::string words;
+  for (const auto& w : s.genres) words += (words.empty() ? "" : ", ") + w;
+  for (const auto& w : s.tags) words += (words.empty() ? "" : ", ") + w;
+  if (!s.language.empty()) words += ", " + s.language;
+  std::vector<int64_t> word_ids;
+  for (const int t : tok->Encode(words)) word_ids.push_back(t);
+  const auto want = before.index_select(0, torch::tensor(word_ids)).mean(0);
+  const int song_token = codec->Encode(0)[1];
+  const auto got = after[song_token];
+  EXPECT_GT(torch::cosine_similarity(got, want, 0).item<double>(), 0.999);
+  EXPECT_LT(torch::cosine_similarity(before[song_token], want, 0).item<double>(), 0.5);
+  const double text_norm = before.narrow(0, 0, text_vocab).norm(2, 1).mean().item<double>();
+  EXPECT_NEAR(got.norm().item<double>(), text_norm, 0.05 * text_norm);
+  // The title codec writes no item words: nothing to warm.
+  EXPECT_FALSE(fs::exists(dir_ + "/c/" + kItemWordsFile));
+  EXPECT_EQ(WarmItemEmbeddings(model, dir_ + "/c", *tok), 0);
 }
 
 }  // namespace muchator

@@ -13,6 +13,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "text/tokenizer.h"
+#include "corpus/builders.h"
 #include "train/fused_loss.h"
 #include "core/cpu.h"
 #include "train/packer.h"
@@ -387,6 +388,56 @@ std::vector<StageResult> RunCurriculum(const std::string& corpus_dir,
   return RunCurriculumOn(corpus_dir, usable, mixed, out_dir, init, model_size, o, resume);
 }
 
+int64_t WarmItemEmbeddings(Qwen3ForCausalLM& model, const std::string& corpus_dir, const Tokenizer& tok) {
+  const std::string path = corpus_dir + "/" + kItemWordsFile;
+  if (!FileExists(path)) return 0;
+  torch::NoGradGuard no_grad;
+  auto emb = model->model->embed_tokens->weight;  // (V, C)
+  const int64_t V = emb.size(0);
+  std::vector<torch::Tensor> sum(V);
+  std::vector<int> count(V, 0);
+  std::vector<bool> item_token(V, false);
+  std::ifstream in(path);
+  std::string line;
+  int64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    json j;
+    try {
+      j = json::parse(line);
+    } catch (const std::exception& e) {
+      throw Error(std::string("not JSON: ") + e.what(), path + ":" + std::to_string(line_no),
+                  "rebuild the corpus (muchator corpus)");
+    }
+    std::vector<int64_t> words;
+    for (const int t : tok.Encode(j.value("words", std::string())))
+      if (t >= 0 && t < V) words.push_back(t);
+    for (const int t : j.at("tokens").get<std::vector<int>>()) {
+      if (t < 0 || t >= V)
+        throw Error("item token " + std::to_string(t) + " is outside the model's vocabulary",
+                    path + ":" + std::to_string(line_no), "rebuild the corpus with this tokenizer");
+      item_token[t] = true;
+      if (words.empty()) continue;
+      const auto mean = emb.index_select(0, torch::tensor(words)).mean(0);
+      sum[t] = sum[t].defined() ? sum[t] + mean : mean;
+      ++count[t];
+    }
+  }
+  std::vector<int64_t> others;
+  for (int64_t t = 0; t < V; ++t)
+    if (!item_token[t]) others.push_back(t);
+  if (others.empty()) return 0;
+  const double norm = emb.index_select(0, torch::tensor(others)).norm(2, 1).mean().item<double>();
+  int64_t set = 0;
+  for (int64_t t = 0; t < V; ++t) {
+    if (count[t] == 0) continue;
+    const auto v = sum[t] / count[t];
+    emb[t].copy_(v * (norm / v.norm().clamp_min(1e-12)));
+    ++set;
+  }
+  return set;
+}
+
 static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir,
                                                 const std::vector<std::string>& stages, bool mixed,
                                                 const std::string& out_dir, const std::string& init,
@@ -435,6 +486,10 @@ static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir,
       results.push_back(StageResultFromJson(json::parse(ReadFile(done)), names[i]));
       summary.push_back(StageResultJson(results.back()));
       continue;
+    }
+    if (o.warm_items && !mixed && i > 0 && names[i - 1] == "stage0_general") {
+      const int64_t n = WarmItemEmbeddings(model, corpus_dir, *Tokenizer::LoadHf(tokenizer_json));
+      if (n > 0) spdlog::info("{}: {} item tokens start from their songs' words", names[i], n);
     }
     results.push_back(TrainStage(model, corpus_dir, plan[i], stages, out_dir, names[i], o, resume,
                                  tokenizer_json));

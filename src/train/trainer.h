@@ -37,6 +37,9 @@ struct TrainOptions {
   // RunCurriculum: every stage also trains on the documents of the stages before it (replay
   // against forgetting; the packer mixes them by document).
   bool replay = true;
+  // RunCurriculum: before the first stage after stage0_general, start the item tokens'
+  // embeddings from their songs' describing words (WarmItemEmbeddings).
+  bool warm_items = true;
   uint64_t seed = 1;
   // Test hook (also reachable as MUCHATOR_CRASH_AT=step:N or ckpt:N): _Exit(9) right after step N,
   // or half-way through writing the checkpoint of step N, to simulate kill -9.
@@ -77,6 +80,15 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
                        const std::vector<std::string>& eval_stages, const std::string& out_dir,
                        const std::string& name, const TrainOptions& o, bool resume,
                        const std::string& tokenizer_json);
+
+// Sets the embedding of every item-only codec token listed in corpus_dir/item_words.jsonl
+// (corpus/builders.h) to the mean embedding of the words of the songs it codes (the words'
+// tokens averaged per song, then the songs averaged per token), scaled to the mean norm of the
+// other tokens' embeddings. A new token's embedding is otherwise random and, tied to the LM head,
+// learns only from the few times its song is named: OpenOneRec and LC-Rec align item tokens with
+// their text before recommendation tuning. Returns the number of tokens set (0 without the file).
+class Tokenizer;
+int64_t WarmItemEmbeddings(Qwen3ForCausalLM& model, const std::string& corpus_dir, const Tokenizer& tok);
 
 // The curriculum: a model (from `init` if given, else a fresh `model_size` one sized to the corpus
 // tokenizer) trained on `stages` (corpus stage names) in order, each starting from the previous
