@@ -501,7 +501,7 @@ class PipelineCommand : public Command {
   std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "atomic", model_size_ = "demo",
               catalog_ = "synthetic", catalog_input_;
   int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 200, ranker_epochs_ = 0,
-          judge_steps_ = 150, judge_layers_ = 1, sft_steps_ = 300, grpo_steps_ = 20,
+          judge_steps_ = 150, judge_layers_ = 1, sft_steps_ = 400, grpo_steps_ = 20,
           report_requests_ = 100;
   bool grpo_constrained_ = true;
   bool bf16_ = true;

@@ -84,9 +84,10 @@ void ConceptLists(Store& store, const Tokenizer& tok, const ItemCodec& codec, co
     for (const auto& t : s.tags) by_tag[t].push_back(item);
     for (const auto& g : s.genres) by_genre[g].push_back(item);
   });
-  static const std::vector<std::string> kTagHead = {"Songs tagged {c}:\n", "Good songs for {c}:\n",
-                                                    "A list of {c} songs:\n"};
-  static const std::vector<std::string> kGenreHead = {"Songs in the genre {c}:\n", "Some {c} songs:\n"};
+  // "Songs for {c}." is also how an answer opens (ConceptNamer): the songs an answer lists after
+  // naming a concept are then the ones these lists taught for it.
+  static const std::vector<std::string> kTagHead = {"Songs for {c}.\n", "Songs tagged {c}:\n"};
+  static const std::vector<std::string> kGenreHead = {"Songs for {c}.\n", "Some {c} songs:\n"};
   auto emit = [&](const std::map<std::string, std::vector<int>>& groups,
                   const std::vector<std::string>& heads, const char* salt) {
     for (const auto& [name, items] : groups)
