@@ -34,15 +34,6 @@ double Since(Clock::time_point t) {
 // accumulators: registers enough with AVX-512 (32), spilled in the AVX2 clone (16).
 constexpr int64_t kPanel = 32;
 typedef float F16 __attribute__((vector_size(64), aligned(4)));
-inline __attribute__((always_inline)) F16 Load16(const float* p) {
-  F16 v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-inline __attribute__((always_inline)) void Store16(float* p, F16 v) {
-  __builtin_memcpy(p, &v, sizeof v);
-}
-
 // Packs w (out, in) into (ceil(out / kPanel), in, kPanel), zero-padded past `out`.
 torch::Tensor PackPanels(const torch::Tensor& w_in) {
   const auto w = w_in.to(torch::kFloat32).contiguous();
@@ -52,25 +43,38 @@ torch::Tensor PackPanels(const torch::Tensor& w_in) {
   return padded.view({n, kPanel, in}).transpose(1, 2).contiguous();
 }
 
-// RB rows of x times one panel. With one or two rows the sum is split over U interleaved
-// accumulator sets so that the multiply-adds do not wait on each other's latency.
-template <int RB>
+// RB rows of x times 2 N columns of a panel (rows kPanel floats apart), V a vector of N floats:
+// the whole panel with 16-float vectors (AVX-512), a half with 8-float ones (AVX2). With one or
+// two rows the sum is split over U interleaved accumulator sets so that the multiply-adds do not
+// wait on each other's latency. `cols` (<= 2 N) of the columns are stored.
+template <typename V>
+inline __attribute__((always_inline)) V LoadV(const float* p) {
+  V v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename V>
+inline __attribute__((always_inline)) void StoreV(float* p, V v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+template <typename V, int RB>
 inline __attribute__((always_inline)) void PanelRows(const float* x, int64_t in, const float* panel,
                                                      float* y, int64_t ld_y, int64_t cols,
                                                      bool add) {
+  constexpr int N = sizeof(V) / sizeof(float);
   constexpr int U = RB == 1 ? 4 : RB == 2 ? 2 : 1;
   // Fully unrolled so that the accumulators live in registers (GCC kept them in memory, with a
   // load and a store around every multiply-add, when these loops were left rolled).
-  F16 acc[U][RB][2];
+  V acc[U][RB][2];
 #pragma GCC unroll 8
   for (int u = 0; u < U; ++u)
 #pragma GCC unroll 8
-    for (int r = 0; r < RB; ++r) acc[u][r][0] = acc[u][r][1] = F16{};
+    for (int r = 0; r < RB; ++r) acc[u][r][0] = acc[u][r][1] = V{};
   int64_t i = 0;
   for (; i + U <= in; i += U) {
 #pragma GCC unroll 8
     for (int u = 0; u < U; ++u) {
-      const F16 w0 = Load16(panel + (i + u) * kPanel), w1 = Load16(panel + (i + u) * kPanel + 16);
+      const V w0 = LoadV<V>(panel + (i + u) * kPanel), w1 = LoadV<V>(panel + (i + u) * kPanel + N);
 #pragma GCC unroll 8
       for (int r = 0; r < RB; ++r) {
         const float xv = x[r * in + i + u];
@@ -80,7 +84,7 @@ inline __attribute__((always_inline)) void PanelRows(const float* x, int64_t in,
     }
   }
   for (; i < in; ++i) {
-    const F16 w0 = Load16(panel + i * kPanel), w1 = Load16(panel + i * kPanel + 16);
+    const V w0 = LoadV<V>(panel + i * kPanel), w1 = LoadV<V>(panel + i * kPanel + N);
 #pragma GCC unroll 8
     for (int r = 0; r < RB; ++r) {
       const float xv = x[r * in + i];
@@ -90,20 +94,21 @@ inline __attribute__((always_inline)) void PanelRows(const float* x, int64_t in,
   }
 #pragma GCC unroll 8
   for (int r = 0; r < RB; ++r) {
-    F16 a0 = acc[0][r][0], a1 = acc[0][r][1];
+    V a0 = acc[0][r][0], a1 = acc[0][r][1];
 #pragma GCC unroll 8
     for (int u = 1; u < U; ++u) a0 += acc[u][r][0], a1 += acc[u][r][1];
-    if (cols == kPanel && add) {
-      Store16(y + r * ld_y, Load16(y + r * ld_y) + a0);
-      Store16(y + r * ld_y + 16, Load16(y + r * ld_y + 16) + a1);
-    } else if (cols == kPanel) {
-      Store16(y + r * ld_y, a0);
-      Store16(y + r * ld_y + 16, a1);
+    float* yr = y + r * ld_y;
+    if (cols == 2 * N && add) {
+      StoreV(yr, LoadV<V>(yr) + a0);
+      StoreV(yr + N, LoadV<V>(yr + N) + a1);
+    } else if (cols == 2 * N) {
+      StoreV(yr, a0);
+      StoreV(yr + N, a1);
     } else {
-      float tmp[kPanel];
-      Store16(tmp, a0);
-      Store16(tmp + 16, a1);
-      for (int64_t c = 0; c < cols; ++c) y[r * ld_y + c] = add ? y[r * ld_y + c] + tmp[c] : tmp[c];
+      float tmp[2 * N];
+      StoreV(tmp, a0);
+      StoreV(tmp + N, a1);
+      for (int64_t c = 0; c < cols; ++c) yr[c] = add ? yr[c] + tmp[c] : tmp[c];
     }
   }
 }
@@ -121,14 +126,14 @@ __attribute__((target_clones("arch=x86-64-v4", "default"))) void RowsTimesPanels
       float* yb = y + b * out + o;
       // clang-format off
       switch (std::min<int64_t>(8, rows - b)) {
-        case 8: PanelRows<8>(xb, in, panel, yb, out, cols, add); break;
-        case 7: PanelRows<7>(xb, in, panel, yb, out, cols, add); break;
-        case 6: PanelRows<6>(xb, in, panel, yb, out, cols, add); break;
-        case 5: PanelRows<5>(xb, in, panel, yb, out, cols, add); break;
-        case 4: PanelRows<4>(xb, in, panel, yb, out, cols, add); break;
-        case 3: PanelRows<3>(xb, in, panel, yb, out, cols, add); break;
-        case 2: PanelRows<2>(xb, in, panel, yb, out, cols, add); break;
-        default: PanelRows<1>(xb, in, panel, yb, out, cols, add); break;
+        case 8: PanelRows<F16, 8>(xb, in, panel, yb, out, cols, add); break;
+        case 7: PanelRows<F16, 7>(xb, in, panel, yb, out, cols, add); break;
+        case 6: PanelRows<F16, 6>(xb, in, panel, yb, out, cols, add); break;
+        case 5: PanelRows<F16, 5>(xb, in, panel, yb, out, cols, add); break;
+        case 4: PanelRows<F16, 4>(xb, in, panel, yb, out, cols, add); break;
+        case 3: PanelRows<F16, 3>(xb, in, panel, yb, out, cols, add); break;
+        case 2: PanelRows<F16, 2>(xb, in, panel, yb, out, cols, add); break;
+        default: PanelRows<F16, 1>(xb, in, panel, yb, out, cols, add); break;
       }
       // clang-format on
     }
@@ -149,60 +154,6 @@ inline __attribute__((always_inline)) F8 Load8(const float* p) {
 }
 inline __attribute__((always_inline)) void Store8(float* p, F8 v) { __builtin_memcpy(p, &v, sizeof v); }
 
-// RB rows of x times 16 columns of a panel (`half` points at the half's first column); `cols` of
-// them (<= 16) are stored.
-template <int RB>
-inline __attribute__((always_inline)) void HalfPanelRows(const float* x, int64_t in, const float* half,
-                                                         float* y, int64_t ld_y, int64_t cols, bool add) {
-  constexpr int U = RB == 1 ? 4 : RB == 2 ? 2 : 1;
-  F8 acc[U][RB][2];
-#pragma GCC unroll 8
-  for (int u = 0; u < U; ++u)
-#pragma GCC unroll 8
-    for (int r = 0; r < RB; ++r) acc[u][r][0] = acc[u][r][1] = F8{};
-  int64_t i = 0;
-  for (; i + U <= in; i += U) {
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) {
-      const F8 w0 = Load8(half + (i + u) * kPanel), w1 = Load8(half + (i + u) * kPanel + 8);
-#pragma GCC unroll 8
-      for (int r = 0; r < RB; ++r) {
-        const float xv = x[r * in + i + u];
-        acc[u][r][0] += w0 * xv;
-        acc[u][r][1] += w1 * xv;
-      }
-    }
-  }
-  for (; i < in; ++i) {
-    const F8 w0 = Load8(half + i * kPanel), w1 = Load8(half + i * kPanel + 8);
-#pragma GCC unroll 8
-    for (int r = 0; r < RB; ++r) {
-      const float xv = x[r * in + i];
-      acc[0][r][0] += w0 * xv;
-      acc[0][r][1] += w1 * xv;
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < RB; ++r) {
-    F8 a0 = acc[0][r][0], a1 = acc[0][r][1];
-#pragma GCC unroll 8
-    for (int u = 1; u < U; ++u) a0 += acc[u][r][0], a1 += acc[u][r][1];
-    float* yr = y + r * ld_y;
-    if (cols == 16 && add) {
-      Store8(yr, Load8(yr) + a0);
-      Store8(yr + 8, Load8(yr + 8) + a1);
-    } else if (cols == 16) {
-      Store8(yr, a0);
-      Store8(yr + 8, a1);
-    } else {
-      float tmp[16];
-      Store8(tmp, a0);
-      Store8(tmp + 8, a1);
-      for (int64_t c = 0; c < cols; ++c) yr[c] = add ? yr[c] + tmp[c] : tmp[c];
-    }
-  }
-}
-
 __attribute__((target("arch=x86-64-v3"))) void RowsTimesPanelsAvx2(const float* x, int64_t rows,
                                                                    const float* panels, int64_t out,
                                                                    int64_t in, float* y, bool add,
@@ -218,12 +169,12 @@ __attribute__((target("arch=x86-64-v3"))) void RowsTimesPanelsAvx2(const float* 
         const float* half = panel + h * 16;
         // clang-format off
         switch (std::min<int64_t>(6, rows - b)) {
-          case 6: HalfPanelRows<6>(xb, in, half, yb, out, hc, add); break;
-          case 5: HalfPanelRows<5>(xb, in, half, yb, out, hc, add); break;
-          case 4: HalfPanelRows<4>(xb, in, half, yb, out, hc, add); break;
-          case 3: HalfPanelRows<3>(xb, in, half, yb, out, hc, add); break;
-          case 2: HalfPanelRows<2>(xb, in, half, yb, out, hc, add); break;
-          default: HalfPanelRows<1>(xb, in, half, yb, out, hc, add); break;
+          case 6: PanelRows<F8, 6>(xb, in, half, yb, out, hc, add); break;
+          case 5: PanelRows<F8, 5>(xb, in, half, yb, out, hc, add); break;
+          case 4: PanelRows<F8, 4>(xb, in, half, yb, out, hc, add); break;
+          case 3: PanelRows<F8, 3>(xb, in, half, yb, out, hc, add); break;
+          case 2: PanelRows<F8, 2>(xb, in, half, yb, out, hc, add); break;
+          default: PanelRows<F8, 1>(xb, in, half, yb, out, hc, add); break;
         }
         // clang-format on
       }
