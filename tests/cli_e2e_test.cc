@@ -234,6 +234,11 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
                  "grpo/grpo/final/codec.json",
                  "grpo/grpo_report.json"})
     EXPECT_TRUE(fs::exists(P("run/") + f)) << f;
+  // SFT replays the everyday-language stage: its shards sit beside the triplets' with the same
+  // documents as the pre-training corpus's.
+  ASSERT_TRUE(fs::exists(P("run/sft/corpus/stage0_general.index.json")));
+  EXPECT_EQ(nlohmann::json::parse(ReadFile(P("run/sft/corpus/stage0_general.index.json")))["docs"],
+            nlohmann::json::parse(ReadFile(P("run/corpus/stage0_general.index.json")))["docs"]);
   // SFT as two data-parallel ranks from the run's checkpoint and triplets: rank 0 writes the
   // corpus, both train with bit-identical weights, rank 0 reports.
   Result ds = LaunchTwoRanks(29651, "sft --triplets " + P("run/uq2i/triplets.jsonl") + " --store " +

@@ -224,6 +224,7 @@ class AblateCommand : public Command {
     so.train.warmup_steps = std::max<int64_t>(1, so.train.steps / 10);
     so.train.bf16 = RunSetting(run_, "bf16", true);
     so.train.seed = static_cast<uint64_t>(seed_);
+    so.replay_corpus = run_ + "/corpus";
     return so;
   }
 
@@ -278,8 +279,10 @@ class AblateCommand : public Command {
               dir + "/corpus", {"stage1_objective", "stage2_subjective", "stage3_behaviour"},
               /*mixed=*/false, dir + "/pretrain", base, "", to, /*resume=*/false);
           row["stage3_train_loss"] = results.back().final_loss;
+          SftOptions codec_so = so;
+          codec_so.replay_corpus = dir + "/corpus";  // written with this codec's tokenizer
           RunSft(store, dir + "/pretrain/stage3_behaviour/final", triplets, dir + "/sft", nullptr,
-                 so, {}, /*check_before=*/false);
+                 codec_so, {}, /*check_before=*/false);
           WriteStamp(run_, dir, config);
         }
       }
@@ -307,8 +310,12 @@ class AblateCommand : public Command {
          "run the main job first (`muchator pipeline --out " + run_ +
              "`, with --pretrain-steps > 0)");
     TrainOptions to;  // as the main job's step 5, for the four stages' steps together
-    to.steps = 4 * (pretrain_steps_ > 0 ? pretrain_steps_
-                                        : RunSetting<int64_t>(run_, "pretrain-steps", 100));
+    // Stages 1-3 at --pretrain-steps each, plus the general stage's own count (0 in the run's
+    // settings = twice --pretrain-steps, as the main job does).
+    const int64_t per_stage =
+        pretrain_steps_ > 0 ? pretrain_steps_ : RunSetting<int64_t>(run_, "pretrain-steps", 100);
+    const int64_t general = RunSetting<int64_t>(run_, "general-steps", 0);
+    to.steps = 3 * per_stage + (general > 0 ? general : 2 * per_stage);
     to.bf16 = RunSetting(run_, "bf16", true);
     to.seed = static_cast<uint64_t>(seed_);
     to.warmup_steps = std::max<int64_t>(1, to.steps / 10);

@@ -116,6 +116,10 @@ class PipelineCommand : public Command {
     opts.Add("pretrain-steps", &pretrain_steps_,
              "optimizer steps per pre-training stage (0 = skip pre-training)")
         .Range(0, 1e9);
+    opts.Add("general-steps", &general_steps_,
+             "optimizer steps of the general (everyday-language) pre-training stage, at lr 3e-3 "
+             "(0 = twice --pretrain-steps)")
+        .Range(0, 1e9);
     opts.Add("ranker-epochs", &ranker_epochs_,
              "ranking model passes over the events (0 = sized to the data)")
         .Range(0, 1000);
@@ -259,6 +263,7 @@ class PipelineCommand : public Command {
     so.train.warmup_steps = std::max<int64_t>(1, sft_steps_ / 10);
     so.train.bf16 = bf16_;
     so.train.seed = static_cast<uint64_t>(seed_);
+    so.replay_corpus = out_ + "/corpus";
     const nlohmann::json report = RunSft(st, ckpt, out_ + "/uq2i/triplets.jsonl", out_ + "/sft",
                                          oracle.get(), so, {}, /*check_before=*/false);
     if (oracle)
@@ -405,6 +410,7 @@ class PipelineCommand : public Command {
     const StepCache::Step pretrain =
         cache.Make("pretrain",
                    {setting("model-size", model_size_), setting("pretrain-steps", pretrain_steps_),
+                    setting("general-steps", general_steps_),
                     setting("bf16", bf16_), setting("seed", seed_)},
                    &corpus, {out_ + "/pretrain/pretrain_summary.json"});
     step(5, pretrain,
@@ -413,6 +419,9 @@ class PipelineCommand : public Command {
          later[0].outputs, true, [&](bool resume) {
            TrainOptions to;
            to.steps = pretrain_steps_;
+           to.general_steps = general_steps_ > 0 ? general_steps_ : 2 * pretrain_steps_;
+           // The everyday-language stage learns its associations late (TrainOptions::general_lr).
+           to.general_lr = 3e-3;
            to.bf16 = bf16_;
            to.seed = static_cast<uint64_t>(seed_);
            to.warmup_steps = std::max<int64_t>(1, pretrain_steps_ / 10);
@@ -500,7 +509,7 @@ class PipelineCommand : public Command {
  private:
   std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "atomic", model_size_ = "demo",
               catalog_ = "synthetic", catalog_input_;
-  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 200, ranker_epochs_ = 0,
+  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 200, general_steps_ = 0, ranker_epochs_ = 0,
           judge_steps_ = 150, judge_layers_ = 1, sft_steps_ = 400, grpo_steps_ = 20,
           report_requests_ = 100;
   bool grpo_constrained_ = true;

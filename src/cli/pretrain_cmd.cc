@@ -58,6 +58,12 @@ class PretrainCommand : public Command {
     opts.Add("batch-size", &o_.batch_size, "rows per micro-batch").Range(1, 1e6);
     opts.Add("grad-accum", &o_.grad_accum, "micro-batches per optimizer step").Range(1, 1e6);
     opts.Add("lr", &o_.lr, "peak learning rate").Range(0, 10);
+    opts.Add("general-steps", &o_.general_steps,
+             "optimizer steps of the general (everyday-language) stage (0 = --steps)")
+        .Range(0, 1e9);
+    opts.Add("general-lr", &o_.general_lr,
+             "peak learning rate of the general stage (0 = --lr)")
+        .Range(0, 10);
     opts.Add("min-lr-ratio", &o_.min_lr_ratio, "final learning rate as a share of --lr")
         .Range(0, 1);
     opts.Add("warmup-steps", &o_.warmup_steps, "linear warmup steps").Range(0, 1e9);

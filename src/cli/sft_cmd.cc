@@ -43,6 +43,9 @@ class SftCommand : public Command {
     opts.Add("bf16", &o_.train.bf16, "bf16 autocast for the forward pass");
     opts.Add("history", &o_.history, "events of the listener's history in each prompt")
         .Range(0, 1000);
+    opts.Add("replay-corpus", &o_.replay_corpus,
+             "pre-training corpus directory whose general (everyday-language) documents are "
+             "mixed into tuning, against forgetting (\"\" = none)");
     opts.Add("max-examples", &o_.max_examples, "use at most this many triplets (0 = all)")
         .Range(0, 1e12);
     opts.Add("eval-queries", &eval_.queries, "held-out test queries for the generation check")

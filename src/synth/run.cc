@@ -9,12 +9,15 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "corpus/shard.h"
 #include "data/store.h"
 #include "infer/checkpoint.h"
 #include "synth/cluster.h"
 #include "world/oracle.h"
 
 namespace muchator {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -239,6 +242,29 @@ void Check(Store& store, Checkpoint& ck, const world::Oracle& oracle, const std:
   PrintGeneration(when + " SFT, test queries,", report[when]["test_queries"]);
 }
 
+// Copies `stage`'s shard files from the pre-training corpus into the SFT corpus, after checking
+// that both were written with the same tokenizer (token ids would mean other words otherwise).
+// False (nothing copied) when the corpus has fewer than 2 documents of the stage: a user's data
+// may hold no general text (the curriculum skips that stage too).
+bool CopyReplayStage(const std::string& from, const std::string& to, const std::string& stage) {
+  if (!FileExists(from + "/tokenizer.json"))
+    throw Error("not a corpus directory (no tokenizer.json)", from,
+                "give the pre-training corpus directory (muchator corpus --out)");
+  if (!FileExists(from + "/" + stage + ".index.json") || ShardReader(from, stage).num_docs() < 2) {
+    spdlog::warn("{}: no {} documents to replay during SFT", from, stage);
+    return false;
+  }
+  if (ReadFile(from + "/tokenizer.json") != ReadFile(to + "/tokenizer.json"))
+    throw Error("the replay corpus was written with another tokenizer than the checkpoint's", from,
+                "give the corpus the checkpoint was pre-trained on");
+  for (const auto& e : fs::directory_iterator(from)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(stage + ".", 0) == 0)
+      fs::copy_file(e.path(), to + "/" + name, fs::copy_options::overwrite_existing);
+  }
+  return true;
+}
+
 }  // namespace
 
 nlohmann::json RunSft(Store& store, const std::string& init_dir, const std::string& triplets,
@@ -254,10 +280,22 @@ nlohmann::json RunSft(Store& store, const std::string& init_dir, const std::stri
     Checkpoint base = LoadCheckpoint(init_dir);
     report["examples"] = BuildSftCorpus(store, base, init_dir, triplets, out_dir + "/corpus", o);
   }
+  std::vector<std::string> stages = {"sft"};
+  if (!o.replay_corpus.empty()) {
+    // Every rank decides alike: rank 0 copies, the others see the copy after the barrier.
+    if (root) {
+      const std::string stale = out_dir + "/corpus/stage0_general.index.json";
+      if (!CopyReplayStage(o.replay_corpus, out_dir + "/corpus", "stage0_general") &&
+          FileExists(stale))
+        fs::remove(stale);
+    }
+    if (group) group->Barrier();
+    if (FileExists(out_dir + "/corpus/stage0_general.index.json")) stages.push_back("stage0_general");
+  }
   if (group) group->Barrier();
   Qwen3ForCausalLM model = LoadModel(init_dir);
   const StageResult r =
-      TrainStage(model, out_dir + "/corpus", {"sft"}, {"sft"}, out_dir, "sft", o.train,
+      TrainStage(model, out_dir + "/corpus", stages, {"sft"}, out_dir, "sft", o.train,
                  /*resume=*/false, out_dir + "/corpus/tokenizer.json");
   if (!root) return report;
   report["final_train_loss"] = r.final_loss;

@@ -37,6 +37,11 @@ struct SftOptions {
   int history = kPromptHistory;  // events in the prompt
   int64_t max_examples = 0;  // 0 = every triplet
   int heldout_users_percent = 5;  // triplets of these users (by a hash of the id) are not trained on
+  // A pre-training corpus directory whose stage0_general documents SFT also trains on (mixed
+  // by document, as the curriculum replays earlier stages); "" = none. Without it, tuning on
+  // requests that use only query-train forms wore the everyday language away, and with it the
+  // link from a test request's wording to its concept (docs/uq2i.md).
+  std::string replay_corpus;
   // Additions to each training prompt (the RAG system's retrieved candidates); unset = none.
   std::function<PromptExtras(const EvalRequest&)> extras;
 };

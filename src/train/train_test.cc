@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/file.h"
@@ -228,6 +230,44 @@ TEST_F(TrainTest, ItemTokensStartFromTheirSongsWords) {
   // The title codec writes no item words: nothing to warm.
   EXPECT_FALSE(fs::exists(dir_ + "/c/" + kItemWordsFile));
   EXPECT_EQ(WarmItemEmbeddings(model, dir_ + "/c", *tok), 0);
+}
+
+TEST_F(TrainTest, GeneralStageTrainsForItsOwnStepsAndLearningRate) {
+  // The everyday-language stage has its own budget (general_steps, general_lr); later stages keep
+  // `steps` and `lr`. Read back from each stage's log: the steps run and the peak lr.
+  TrainOptions o;
+  o.steps = 4;
+  o.general_steps = 8;
+  o.lr = 1e-3;
+  o.general_lr = 4e-3;
+  o.seq_len = 32;
+  o.batch_size = 2;
+  o.warmup_steps = 2;
+  o.log_every = 1;
+  o.eval_every = o.ckpt_every = 100;
+  o.warm_items = false;
+  const std::string out = dir_ + "/general_budget";
+  const auto results = RunCurriculum(dir_ + "/c", {"stage0_general", "stage1_objective"}, false, out,
+                                     "", "tiny", o, false);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].steps, 8);
+  EXPECT_EQ(results[1].steps, 4);
+  auto peak_lr = [&](const std::string& stage, int64_t* last_step) {
+    std::ifstream in(out + "/" + stage + "/log.jsonl");
+    std::string line;
+    double peak = 0;
+    while (std::getline(in, line)) {
+      const auto j = nlohmann::json::parse(line);
+      peak = std::max(peak, j.at("lr").get<double>());
+      *last_step = j.at("step").get<int64_t>();
+    }
+    return peak;
+  };
+  int64_t last0 = 0, last1 = 0;
+  EXPECT_NEAR(peak_lr("stage0_general", &last0), 4e-3, 1e-9);
+  EXPECT_NEAR(peak_lr("stage1_objective", &last1), 1e-3, 1e-9);
+  EXPECT_EQ(last0, 8);
+  EXPECT_EQ(last1, 4);
 }
 
 }  // namespace muchator

@@ -491,7 +491,21 @@ static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir,
       const int64_t n = WarmItemEmbeddings(model, corpus_dir, *Tokenizer::LoadHf(tokenizer_json));
       if (n > 0) spdlog::info("{}: {} item tokens start from their songs' words", names[i], n);
     }
-    results.push_back(TrainStage(model, corpus_dir, plan[i], stages, out_dir, names[i], o, resume,
+    TrainOptions so = o;
+    if (names[i] == "stage0_general" && (o.general_steps > 0 || o.general_lr > 0)) {
+      if (o.general_steps > 0) {
+        // Warmup, evaluations and checkpoints keep their share of the stage.
+        const auto scaled = [&](int64_t every) {
+          return std::max<int64_t>(1, every * o.general_steps / std::max<int64_t>(1, o.steps));
+        };
+        so.warmup_steps = scaled(o.warmup_steps);
+        so.eval_every = scaled(o.eval_every);
+        so.ckpt_every = scaled(o.ckpt_every);
+        so.steps = o.general_steps;
+      }
+      if (o.general_lr > 0) so.lr = o.general_lr;
+    }
+    results.push_back(TrainStage(model, corpus_dir, plan[i], stages, out_dir, names[i], so, resume,
                                  tokenizer_json));
     summary.push_back(StageResultJson(results.back()));
   }

@@ -40,6 +40,12 @@ struct TrainOptions {
   // RunCurriculum: before the first stage after stage0_general, start the item tokens'
   // embeddings from their songs' describing words (WarmItemEmbeddings).
   bool warm_items = true;
+  // RunCurriculum: steps and peak lr of stage0_general when > 0 (else `steps` and `lr`). The
+  // everyday-language stage teaches associations (a form -> its concept), which a from-scratch
+  // model learns late: on the demo world 200 steps at 1e-3 left the paraphrase cloze at chance
+  // (0.28) and 400 at 3e-3 reached 0.69 (docs/model.md).
+  int64_t general_steps = 0;
+  double general_lr = 0;
   uint64_t seed = 1;
   // Test hook (also reachable as MUCHATOR_CRASH_AT=step:N or ckpt:N): _Exit(9) right after step N,
   // or half-way through writing the checkpoint of step N, to simulate kill -9.
