@@ -204,6 +204,9 @@ class AblateCommand : public Command {
     o.judge_dir = run.judge;
     o.ranker_dir = run.ranker;
     o.requests = static_cast<int>(requests_);
+    // The tables compare training recipes on the model's own lists: no ranking-model reranking
+    // (the main job's report has that mode).
+    o.eval.rerank_pool = 0;
     const nlohmann::json report = RunReport(o, path);
     extra["table"] = n;
     extra["run"] = run_;

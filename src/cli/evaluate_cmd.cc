@@ -42,6 +42,10 @@ class EvaluateCommand : public Command {
         .Range(0, 1000);
     opts.Add("max-new-tokens", &o_.eval.max_new_tokens, "unconstrained answers' length cap")
         .Range(8, 1e5);
+    opts.Add("rerank-pool", &o_.eval.rerank_pool,
+             "with the ranking model, a \"reranked\" mode: each checkpoint lists this many songs "
+             "and the ranking model keeps its 10 best for the listener (0 = off)")
+        .Range(0, 100);
     opts.Add("out", &out_, "output directory: report.json, report.md (default RUN/report)");
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -174,36 +175,79 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   eo.max_batch = o.max_batch;
   Engine engine(ck.model, *ck.tok, ck.grammar.get(), eo);
   nlohmann::json out = {{"requests", requests.size()}};
-  for (const bool constrained : {true, false}) {
-    if (constrained ? !o.constrained : !o.unconstrained) continue;
+  // The ranking model's order of `items` for request k's listener (context, state); stable.
+  std::vector<RankerContext> ranker_contexts;
+  std::vector<int> song_rows;
+  if (judges.ranker && o.rerank_pool > o.list_size) {
+    for (size_t k = 0; k < requests.size(); ++k)
+      ranker_contexts.push_back(MakeRankerContext(requests[k].user, contexts[k], ck.catalog));
+    for (const auto& item : ck.catalog.items) song_rows.push_back(judges.ranker->SongRow(item.id));
+  }
+  auto rerank = [&](const RankerContext& rc, std::vector<int> items) {
+    std::vector<int> rows;
+    for (int i : items) rows.push_back(song_rows[static_cast<size_t>(i)]);
+    const auto pred = judges.ranker->Predict(rc, rows);
+    std::vector<size_t> order(items.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return pred[a].score > pred[b].score; });
+    // One song per artist while the pool allows (the ranking model alone would pick several
+    // songs of the listener's favourite artist), then the best of the rest.
+    std::vector<int> kept;
+    std::vector<char> taken(order.size(), 0);
+    std::unordered_set<int> artists;
+    for (size_t j = 0; j < order.size() && static_cast<int>(kept.size()) < o.list_size; ++j) {
+      const int item = items[order[j]], artist = ck.grammar->ArtistOf(item);
+      if (artist >= 0 && !artists.insert(artist).second) continue;
+      kept.push_back(item), taken[j] = 1;
+    }
+    for (size_t j = 0; j < order.size() && static_cast<int>(kept.size()) < o.list_size; ++j)
+      if (!taken[j]) kept.push_back(items[order[j]]);
+    return kept;
+  };
+  // A constrained request for `prompt`: `items` catalog songs, the opening sentence if allowed.
+  auto constrained_request = [&](std::vector<int> prompt, int items, size_t k) {
+    GenerationRequest r;
+    r.prompt = std::move(prompt);
+    r.sampling.max_new_tokens = 4096;  // the grammar ends the list
+    ConstraintOptions c;
+    c.allow_sentence = o.sentence;
+    c.num_items = items;
+    if (o.only_candidates) {  // every catalog item but this request's candidates is banned
+      std::vector<char> allowed(ck.catalog.items.size(), 0);
+      for (const int item : all_extras[k].candidates) allowed[static_cast<size_t>(item)] = 1;
+      for (size_t i = 0; i < allowed.size(); ++i)
+        if (!allowed[i]) c.banned_items.push_back(static_cast<int>(i));
+    }
+    r.constraint = c;
+    return r;
+  };
+  for (const std::string mode : {"constrained", "reranked", "unconstrained"}) {
+    const bool constrained = mode != "unconstrained", reranked = mode == "reranked";
+    if (mode == "constrained" && !o.constrained) continue;
+    if (mode == "unconstrained" && !o.unconstrained) continue;
+    if (reranked && (ranker_contexts.empty() || !o.constrained)) continue;
+    const int items = reranked ? o.rerank_pool : o.list_size;
     std::vector<GenerationRequest> reqs;
-    for (const auto& p : prompts) {
-      GenerationRequest r;
-      r.prompt = p;
-      r.sampling.max_new_tokens = o.max_new_tokens;
+    for (size_t k = 0; k < prompts.size(); ++k) {
       if (constrained) {
-        r.sampling.max_new_tokens = 4096;  // the grammar ends the list
-        ConstraintOptions c;
-        c.allow_sentence = o.sentence;
-        c.num_items = o.list_size;
-        if (o.only_candidates) {  // every catalog item but this request's candidates is banned
-          std::vector<char> allowed(ck.catalog.items.size(), 0);
-          for (const int item : all_extras[reqs.size()].candidates)
-            allowed[static_cast<size_t>(item)] = 1;
-          for (size_t i = 0; i < allowed.size(); ++i)
-            if (!allowed[i]) c.banned_items.push_back(static_cast<int>(i));
-        }
-        r.constraint = c;
+        reqs.push_back(constrained_request(prompts[k], items, k));
+      } else {
+        GenerationRequest r;
+        r.prompt = prompts[k];
+        r.sampling.max_new_tokens = o.max_new_tokens;
+        reqs.push_back(std::move(r));
       }
-      reqs.push_back(std::move(r));
     }
     std::vector<EvalAnswer> answers;
     for (const auto& res : engine.Generate(std::move(reqs))) {
       const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, res.tokens);
       answers.push_back({a.items, a.invalid_items, a.well_formed()});
+      if (reranked) answers.back().items = rerank(ranker_contexts[answers.size() - 1], a.items);
     }
     nlohmann::json m = ScoreAnswers(store, ck.catalog, requests, answers, judges, o);
     m["prompt_tokens"] = prompt_tokens;
+    if (reranked) m["rerank_pool"] = o.rerank_pool;
     if (constrained && o.sensitivity && requests.size() > 1 && !o.extras && !o.only_candidates) {
       // Does the answer depend on the request and on the listener? Request k asked again with
       // request k+1's text by the same listener (same context), and by listener k+1 (their
@@ -213,32 +257,28 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       for (size_t k = 0; k < n; ++k)
         for (const bool other_listener : {false, true}) {
           const size_t j = (k + 1) % n;
-          GenerationRequest r;
-          r.prompt = RenderPrompt(*ck.tok, *ck.codec, contexts[other_listener ? j : k],
-                                  requests[other_listener ? k : j].query, o.history)
-                         .ids;
-          r.sampling.max_new_tokens = 4096;
-          ConstraintOptions c;
-          c.allow_sentence = o.sentence;
-          c.num_items = o.list_size;
-          r.constraint = c;
-          swapped.push_back(std::move(r));
+          swapped.push_back(constrained_request(
+              RenderPrompt(*ck.tok, *ck.codec, contexts[other_listener ? j : k],
+                           requests[other_listener ? k : j].query, o.history)
+                  .ids,
+              items, k));
         }
       const auto res = engine.Generate(std::move(swapped));
       double same_listener = 0, same_request = 0;
       for (size_t k = 0; k < n; ++k) {
         const std::unordered_set<int> base(answers[k].items.begin(), answers[k].items.end());
         for (const bool other_listener : {false, true}) {
+          std::vector<int> listed = ParseAnswer(*ck.tok, *ck.codec, res[2 * k + other_listener].tokens).items;
+          if (reranked) listed = rerank(ranker_contexts[other_listener ? (k + 1) % n : k], listed);
           double shared = 0;
-          for (int i : ParseAnswer(*ck.tok, *ck.codec, res[2 * k + other_listener].tokens).items)
-            shared += base.count(i);
+          for (int i : listed) shared += base.count(i);
           (other_listener ? same_request : same_listener) += shared;
         }
       }
       m["shared_other_request"] = same_listener / static_cast<double>(n);
       m["shared_other_listener"] = same_request / static_cast<double>(n);
     }
-    out[constrained ? "constrained" : "unconstrained"] = std::move(m);
+    out[mode] = std::move(m);
   }
   return out;
 }

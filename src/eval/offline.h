@@ -69,6 +69,13 @@ struct OfflineEvalOptions {
   // Constrained answers may open with one short sentence before the list, as the SFT answers do
   // ("Songs for sleep, calm."): the model names what the request asks for, then lists songs.
   bool sentence = true;
+  // With a ranking model (EvalJudges::ranker) and rerank_pool > list_size, a third mode,
+  // "reranked": the model's constrained list of rerank_pool songs (its candidates, in its order),
+  // ordered by the ranking model for the listener and state, the first list_size kept (one song
+  // per artist while the pool allows). The
+  // model says what fits the request; the ranking model picks among those for the listener (the
+  // personalisation GRPO is meant to teach, applied at decoding; docs/metrics.md). 0 = off.
+  int rerank_pool = 0;
 };
 
 // One system's answer to one request: the catalog items listed (indexes, in order), the entries
@@ -84,7 +91,8 @@ struct EvalAnswer {
 nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<const EvalRequest> requests,
                             std::span<const EvalAnswer> answers, const EvalJudges& judges, const OfflineEvalOptions& o);
 
-// {"requests": n, "constrained": M, "unconstrained": M}, M per decoding mode (docs/metrics.md):
+// {"requests": n, "constrained": M, "reranked": M, "unconstrained": M}, M per decoding mode
+// ("reranked" only with rerank_pool and a ranking model; docs/metrics.md):
 //   well_formed (a list with at least one entry that parsed and ended), factuality (share of
 //   entries that are catalog items), invalid_item_rate, entries (mean list length), list_diversity
 //   (the diversity rule's mean), dedup (the rule's mean), diversity (distinct catalog items over

@@ -109,6 +109,7 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
                               ? Catalog::FromStore(store)
                               : Catalog::FromCodecFile(o.checkpoints[0].second + "/codec.json");
   for (const auto& name : o.baselines) {
+    if (name.empty()) continue;  // `--baselines ""`: none
     spdlog::info("report: {} on {} requests", name, requests.size());
     const auto t = Clock::now();
     auto system = MakeBaseline(name, {&store, &catalog, ranker.get()});
@@ -125,7 +126,7 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
     if (o.only_candidates.count(name)) eo.only_candidates = true, eo.unconstrained = false;
     const nlohmann::json r = EvaluateOffline(store, ck, requests, judges, eo);
     const double seconds = std::chrono::duration<double>(Clock::now() - t).count();
-    for (const char* mode : {"constrained", "unconstrained"})
+    for (const char* mode : {"constrained", "reranked", "unconstrained"})
       if (r.contains(mode)) add(name, mode, r[mode], seconds);
   }
   WriteFileAtomic(out_dir + "/report.json", report.dump(2) + "\n");

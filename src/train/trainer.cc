@@ -494,13 +494,10 @@ static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir,
     TrainOptions so = o;
     if (names[i] == "stage0_general" && (o.general_steps > 0 || o.general_lr > 0)) {
       if (o.general_steps > 0) {
-        // Warmup, evaluations and checkpoints keep their share of the stage.
-        const auto scaled = [&](int64_t every) {
-          return std::max<int64_t>(1, every * o.general_steps / std::max<int64_t>(1, o.steps));
-        };
-        so.warmup_steps = scaled(o.warmup_steps);
-        so.eval_every = scaled(o.eval_every);
-        so.ckpt_every = scaled(o.ckpt_every);
+        // Warmup keeps its share of the stage; evaluations and resume checkpoints keep their
+        // period in steps (an interrupted run loses no more work than in the other stages).
+        so.warmup_steps = std::max<int64_t>(
+            1, o.warmup_steps * o.general_steps / std::max<int64_t>(1, o.steps));
         so.steps = o.general_steps;
       }
       if (o.general_lr > 0) so.lr = o.general_lr;
