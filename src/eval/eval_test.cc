@@ -242,6 +242,36 @@ TEST(EvalTest, ExtrasLengthenPromptsAndOnlyCandidatesLimitsTheAnswers) {
                    10.0 / static_cast<double>(ck.catalog.items.size()));
   EXPECT_DOUBLE_EQ(only["constrained"]["entries"].get<double>(), 10.0);
   EXPECT_GT(plain["constrained"]["diversity"].get<double>(), 0.0);
+  EXPECT_FALSE(plain.contains("reranked"));  // no ranking model, no pool
+}
+
+// The reranked mode: the model's pool of rerank_pool songs, the ranking model's best 10 of it for
+// the listener. The pool starts with the constrained list (same greedy prefix), so the reranked
+// lists score higher by the ranking model (Personalization), and they are still 10 catalog songs.
+TEST(EvalTest, RerankedModeKeepsTheRankingModelsBestOfTheModelsPool) {
+  SetupThreads(1);
+  testing::TinyWorld w("reranked", 4);
+  Checkpoint ck = LoadCheckpoint(w.MakeCheckpoint("ck", 4));
+  const std::vector<EvalRequest> requests = RequestsFromStore(*w.store, "test", 8);
+  ASSERT_EQ(requests.size(), 8u);
+  RankerTrainOptions ro;
+  ro.epochs = 1;
+  Ranker ranker = TrainRanker(*w.store, ro, nullptr, nullptr);
+  EvalJudges judges;
+  judges.ranker = &ranker;
+  OfflineEvalOptions o;
+  o.history = 2;
+  o.unconstrained = false;
+  o.rerank_pool = 25;
+  const auto r = EvaluateOffline(*w.store, ck, requests, judges, o);
+  ASSERT_TRUE(r.contains("reranked")) << r.dump();
+  EXPECT_DOUBLE_EQ(r["reranked"]["entries"].get<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(r["reranked"]["factuality"].get<double>(), 1.0);
+  EXPECT_EQ(r["reranked"]["rerank_pool"], 25);
+  std::printf("constrained %s\nreranked %s\n", r["constrained"].dump().c_str(),
+              r["reranked"].dump().c_str());
+  EXPECT_GT(r["reranked"]["personalization"].get<double>(),
+            r["constrained"]["personalization"].get<double>());
 }
 
 // U2I perplexity: the item tokens of the held-out tail only (not feedback, not context), scored
