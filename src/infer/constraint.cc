@@ -76,8 +76,14 @@ AnswerGrammar::AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const
     std::sort(sentence_[st].begin(), sentence_[st].end());
     sentence_[st].erase(std::unique(sentence_[st].begin(), sentence_[st].end()), sentence_[st].end());
   }
+  // The sentence may not begin with a digit: "7. ..." would read as a list line to anyone who
+  // parses the answer by its numbered lines (the served text is read exactly that way).
+  const auto starts_with_digit = [&tok](int id) {
+    const std::string& b = tok.TokenBytes(id);
+    return !b.empty() && b[0] >= '0' && b[0] <= '9';
+  };
   for (int id : sentence_[0])
-    if (id != newline_[0] && id != numbers_[1][0]) start_.push_back(id);
+    if (id != newline_[0] && id != numbers_[1][0] && !starts_with_digit(id)) start_.push_back(id);
   start_.push_back(numbers_[1][0]);
   std::sort(start_.begin(), start_.end());
 }

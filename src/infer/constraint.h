@@ -43,7 +43,8 @@ class AnswerGrammar {
   // The automaton's state after `token` from `state` (-1 when the bytes would be invalid).
   int Utf8After(int state, int token) const;
   static int Utf8Owed(int state);  // continuation bytes still owed in `state`
-  // At the start: the first token of "1. " plus the open = 0 sentence tokens that are not it, ascending.
+  // At the start: the first token of "1. " plus the open = 0 sentence tokens that are not it and
+  // do not begin with a digit (a sentence never reads as a numbered list line), ascending.
   const std::vector<int>& StartTokens() const { return start_; }
 
  private:

@@ -3,8 +3,11 @@
 // the one-pass continuation, streaming, stop conditions and continuous batching.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
+#include <regex>
 #include <set>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -363,6 +366,48 @@ TEST_F(InferTest, ConstrainedSentencesStayValidUtf8) {
   EXPECT_EQ(grammar_->Utf8After(1, cont), 0);
   EXPECT_EQ(grammar_->Utf8After(0, cont), -1);
   EXPECT_EQ(grammar_->Utf8After(1, lead), -1);
+}
+
+TEST_F(InferTest, ConstrainedSentenceNeverReadsAsANumberedListLine) {
+  // A model that loves digits, dots and spaces: before the fix it opened with a sentence such as
+  // "7. 3. ..." that a client reading numbered lines took for an eleventh song.
+  std::vector<int> numeric;
+  for (int id = 0; id < tok_->vocab_size(); ++id) {
+    const std::string& b = tok_->TokenBytes(id);
+    if (tok_->IsSpecial(id) || b.empty() || b == "1") continue;
+    if (b.find_first_not_of("0123456789. ") == std::string::npos && b.find_first_of("0123456789") != std::string::npos)
+      numeric.push_back(id);
+  }
+  ASSERT_GT(numeric.size(), 5u);
+  for (int id : grammar_->StartTokens()) {
+    if (id == tok_->Encode("1. ")[0]) continue;
+    EXPECT_FALSE(std::isdigit(static_cast<unsigned char>(tok_->TokenBytes(id)[0]))) << tok_->TokenBytes(id);
+  }
+  std::vector<GenerationRequest> reqs;
+  for (int k = 0; k < 8; ++k) {
+    GenerationRequest r;
+    r.prompt = Prompt("digits " + std::to_string(k));
+    r.sampling.temperature = 1.0;
+    r.sampling.seed = 100 + k;
+    r.sampling.max_new_tokens = 300;
+    r.constraint = Items(3);
+    const int one = tok_->Encode("1. ")[0];
+    r.logits_hook = [&numeric, one](std::span<float> l, std::span<const int> sofar) {
+      for (int id : numeric) l[id] += 50.0f;
+      if (sofar.empty()) l[one] -= 100.0f;  // and would rather not start the list at once
+    };
+    reqs.push_back(r);
+  }
+  Engine engine = MakeEngine(8);
+  for (const auto& res : engine.Generate(reqs)) {
+    const std::string text = tok_->Decode(res.tokens);
+    int numbered = 0;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);)
+      numbered += std::regex_search(line, std::regex("^[0-9]+\\. "));
+    EXPECT_EQ(numbered, 3) << text;
+    EXPECT_TRUE(ParseAnswer(*tok_, *codec_, res.tokens).well_formed()) << text;
+  }
 }
 
 TEST_F(InferTest, ConstraintEndsEarlyWhenNoAllowedItemIsLeft) {
