@@ -44,7 +44,12 @@ class EvaluateCommand : public Command {
         .Range(8, 1e5);
     opts.Add("rerank-pool", &o_.eval.rerank_pool,
              "with the ranking model, a \"reranked\" mode: each checkpoint lists this many songs "
-             "and the ranking model keeps its 10 best for the listener (0 = off)")
+             "and keeps the 10 best by the ranking model's score for the listener and the model's "
+             "own order (--rerank-model-weight; 0 = off)")
+        .Range(0, 100);
+    opts.Add("rerank-model-weight", &o_.eval.rerank_model_weight,
+             "reranked mode: a pool song's order is the ranking model's score (0-10) minus this times "
+             "log2(1 + its position in the model's list) (0 = the ranking model alone)")
         .Range(0, 100);
     opts.Add("out", &out_, "output directory: report.json, report.md (default RUN/report)");
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);

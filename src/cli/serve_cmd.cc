@@ -73,6 +73,15 @@ class ServeCommand : public Command {
     opts.Add("prefix-cache-mb", &o_.prefix_cache_mb,
              "KV cache of listeners' contexts kept for their next request")
         .Range(0, 1e6);
+    opts.Add("rerank-pool", &o_.rerank_pool,
+             "with a ranking model: the model lists this many songs and the answer is its best "
+             "by the ranking model and the model's order (0 = off: the model's own list, "
+             "streamed as decoded; docs/serving.md)")
+        .Range(0, 100);
+    opts.Add("rerank-model-weight", &o_.rerank_model_weight,
+             "reranking: a pool song's order is the ranking model's score (0-10) minus this "
+             "times log2(1 + its position in the model's list)")
+        .Range(0, 100);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
   }
 

@@ -272,6 +272,11 @@ TEST(EvalTest, RerankedModeKeepsTheRankingModelsBestOfTheModelsPool) {
               r["reranked"].dump().c_str());
   EXPECT_GT(r["reranked"]["personalization"].get<double>(),
             r["constrained"]["personalization"].get<double>());
+  // A large model weight keeps the model's own order: the ranking model's choice is undone.
+  o.rerank_model_weight = 1000;
+  const auto m = EvaluateOffline(*w.store, ck, requests, judges, o);
+  EXPECT_EQ(m["reranked"]["rerank_model_weight"], 1000.0);
+  EXPECT_LT(m["reranked"]["personalization"].get<double>(), r["reranked"]["personalization"].get<double>());
 }
 
 // U2I perplexity: the item tokens of the held-out tail only (not feedback, not context), scored

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "data/store.h"
+#include "eval/rerank.h"
 #include "infer/engine.h"
 #include "reward/hybrid.h"
 #include "reward/judge.h"
@@ -183,26 +184,17 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       ranker_contexts.push_back(MakeRankerContext(requests[k].user, contexts[k], ck.catalog));
     for (const auto& item : ck.catalog.items) song_rows.push_back(judges.ranker->SongRow(item.id));
   }
-  auto rerank = [&](const RankerContext& rc, std::vector<int> items) {
-    std::vector<int> rows;
-    for (int i : items) rows.push_back(song_rows[static_cast<size_t>(i)]);
-    const auto pred = judges.ranker->Predict(rc, rows);
-    std::vector<size_t> order(items.size());
-    std::iota(order.begin(), order.end(), size_t{0});
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return pred[a].score > pred[b].score; });
-    // One song per artist while the pool allows (the ranking model alone would pick several
-    // songs of the listener's favourite artist), then the best of the rest.
-    std::vector<int> kept;
-    std::vector<char> taken(order.size(), 0);
-    std::unordered_set<int> artists;
-    for (size_t j = 0; j < order.size() && static_cast<int>(kept.size()) < o.list_size; ++j) {
-      const int item = items[order[j]], artist = ck.grammar->ArtistOf(item);
-      if (artist >= 0 && !artists.insert(artist).second) continue;
-      kept.push_back(item), taken[j] = 1;
+  auto rerank = [&](const RankerContext& rc, const std::vector<int>& items) {
+    std::vector<int> rows, artists;
+    for (int i : items) {
+      rows.push_back(song_rows[static_cast<size_t>(i)]);
+      artists.push_back(ck.grammar->ArtistOf(i));
     }
-    for (size_t j = 0; j < order.size() && static_cast<int>(kept.size()) < o.list_size; ++j)
-      if (!taken[j]) kept.push_back(items[order[j]]);
+    const auto pred = judges.ranker->Predict(rc, rows);
+    std::vector<float> score;
+    for (const auto& p : pred) score.push_back(p.score);
+    std::vector<int> kept;
+    for (int j : RerankPool(score, artists, o.list_size, o.rerank_model_weight)) kept.push_back(items[j]);
     return kept;
   };
   // A constrained request for `prompt`: `items` catalog songs, the opening sentence if allowed.
@@ -240,14 +232,20 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       }
     }
     std::vector<EvalAnswer> answers;
+    double pool_entries = 0;
     for (const auto& res : engine.Generate(std::move(reqs))) {
       const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, res.tokens);
       answers.push_back({a.items, a.invalid_items, a.well_formed()});
+      pool_entries += static_cast<double>(a.items.size());
       if (reranked) answers.back().items = rerank(ranker_contexts[answers.size() - 1], a.items);
     }
     nlohmann::json m = ScoreAnswers(store, ck.catalog, requests, answers, judges, o);
     m["prompt_tokens"] = prompt_tokens;
-    if (reranked) m["rerank_pool"] = o.rerank_pool;
+    if (reranked) {
+      m["rerank_pool"] = o.rerank_pool, m["rerank_model_weight"] = o.rerank_model_weight;
+      // Songs the pools really held: a pool ends early when the engine's context is full.
+      m["pool_entries"] = pool_entries / static_cast<double>(std::max<size_t>(1, answers.size()));
+    }
     if (constrained && o.sensitivity && requests.size() > 1 && !o.extras && !o.only_candidates) {
       // Does the answer depend on the request and on the listener? Request k asked again with
       // request k+1's text by the same listener (same context), and by listener k+1 (their

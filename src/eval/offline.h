@@ -76,6 +76,13 @@ struct OfflineEvalOptions {
   // model says what fits the request; the ranking model picks among those for the listener (the
   // personalisation GRPO is meant to teach, applied at decoding; docs/metrics.md). 0 = off.
   int rerank_pool = 0;
+  // How much the model's own order counts in the reranked mode: pool songs are ordered by the
+  // ranking model's score (0-10) minus rerank_model_weight * log2(1 + the song's position in
+  // the model's list). 0 = the ranking model alone; large = the model's order (a pure cut of the
+  // pool). The two signals are fused because neither alone is the answer: the model knows what
+  // fits the request (its first songs are the most often relevant), the ranking model what suits
+  // the listener (docs/metrics.md has the sweep that chose the default).
+  double rerank_model_weight = 0;
 };
 
 // One system's answer to one request: the catalog items listed (indexes, in order), the entries

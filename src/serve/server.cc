@@ -22,6 +22,7 @@
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
 #include "reward/hybrid.h"
+#include "eval/rerank.h"
 #include "reward/ranker.h"
 #include "serve/answer_text.h"
 #include "serve/dialogue.h"
@@ -191,7 +192,7 @@ struct AnswerSpec {
   std::vector<DialogueMessage> messages;
   int songs = 10, n = 1, max_tokens = 0;
   bool constrained = true, one_per_artist = false, sentence = true, stream = false,
-       include_usage = false;
+       include_usage = false, rerank = true;
   double temperature = 0, top_p = 1;
   uint64_t seed = 0;
   std::vector<std::string> exclude_songs, exclude_artists;
@@ -205,6 +206,7 @@ void ParseExtras(const json& m, const ServeOptions& o, AnswerSpec& s, const std:
   s.constrained = OptBool(m, "constrained", p).value_or(s.constrained);
   s.one_per_artist = OptBool(m, "one_per_artist", p).value_or(s.one_per_artist);
   s.sentence = OptBool(m, "sentence", p).value_or(s.sentence);
+  s.rerank = OptBool(m, "rerank", p).value_or(s.rerank);
 }
 
 void ParseSampling(const json& b, const ServeOptions& o, AnswerSpec& s) {
@@ -321,6 +323,7 @@ struct ChatServer::Impl {
     size_t context_tokens = 0;
     std::optional<ConstraintOptions> constraint;
     bool user_known = false;
+    bool rerank = false;  // the model lists a pool; the ranking model picks the answer from it
   };
 
   Prepared Prepare(const AnswerSpec& s) {
@@ -368,6 +371,8 @@ struct ChatServer::Impl {
                            "unknown_artist");
         c.banned_artists.push_back(id);
       }
+      p.rerank = ranker && s.rerank && o.rerank_pool > s.songs;
+      if (p.rerank) c.num_items = o.rerank_pool, c.min_items = s.songs;
       p.constraint = c;
     }
     return p;
@@ -382,6 +387,15 @@ struct ChatServer::Impl {
     bool done = false, reported = false;
     GenerationResult result;
     std::string error;
+    // Reranked answers: the songs kept from the model's pool and the answer's text (the pool's
+    // own text is never sent).
+    std::optional<std::vector<int>> kept;
+    std::string reranked_text;
+    const std::string& content() const { return kept ? reranked_text : text.text(); }
+    // A reranked answer is complete even when its pool filled the context.
+    const char* finish_reason() const {
+      return !kept && result.finish == FinishReason::kLength ? "length" : "stop";
+    }
   };
   struct RunState {
     std::mutex m;
@@ -409,6 +423,9 @@ struct ChatServer::Impl {
       job.request.sampling.top_p = s.top_p;
       job.request.sampling.seed = s.seed + static_cast<uint64_t>(i);
       job.request.sampling.max_new_tokens = s.max_tokens;
+      // The pool is the server's own working list: its length is the grammar's (and the
+      // context's), not the client's max_tokens, which bounds the answer sent.
+      if (p.rerank) job.request.sampling.max_new_tokens = engine->max_len();
       job.request.constraint = p.constraint;
       job.cancel = run->cancel;
       Choice* c = run->choices.back().get();
@@ -417,18 +434,30 @@ struct ChatServer::Impl {
         auto r = weak.lock();
         if (!r) return;
         std::lock_guard l(r->m);
-        c->unsent += c->text.Feed(tokens);
+        const std::string t = c->text.Feed(tokens);
+        if (!c->kept) c->unsent += t;  // (reranked: the text is written when the pool is done)
         if (!r->first_token) {
           r->first_token = true;
           metrics.FirstToken(std::chrono::duration<double>(Clock::now() - r->start).count());
         }
         r->cv.notify_all();
       };
-      job.on_done = [this, weak, c](GenerationResult res, const std::string& error) {
+      if (p.rerank) c->kept.emplace();
+      job.on_done = [this, weak, c, rctx = p.rerank ? p.rctx : RankerContext{}, songs = s.songs](
+                        GenerationResult res, const std::string& error) {
         auto r = weak.lock();
         if (!r) return;
+        std::optional<std::pair<std::vector<int>, std::string>> reranked;
+        if (c->kept && error.empty()) reranked = Rerank(res, rctx, songs);
         std::lock_guard l(r->m);
-        c->unsent += c->text.Flush();
+        const std::string t = c->text.Flush();
+        if (reranked) {
+          c->kept = std::move(reranked->first);
+          c->reranked_text = std::move(reranked->second);
+          c->unsent = c->reranked_text;
+        } else {
+          c->unsent += t;
+        }
         c->result = std::move(res);
         c->error = error;
         c->done = true;
@@ -455,16 +484,37 @@ struct ChatServer::Impl {
     return {500, error, "", "generation_failed", "server_error"};
   }
 
+  std::vector<FeedbackPrediction> Scores(const RankerContext& rctx, std::span<const int> items) {
+    if (!ranker || items.empty()) return {};
+    std::vector<int> rows;
+    for (int it : items) rows.push_back(ranker->SongRow(ck.catalog.items[it].id));
+    std::lock_guard l(ranker_mu);
+    return ranker->Predict(rctx, rows);
+  }
+
+  // A finished pool's answer: the songs kept (RerankPool, as the evaluation's reranked mode) and
+  // the text, written as the model's own constrained answer is (its sentence, numbered lines).
+  std::pair<std::vector<int>, std::string> Rerank(const GenerationResult& res, const RankerContext& rctx,
+                                                  int songs) {
+    const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, res.tokens);
+    std::vector<float> score;
+    for (const auto& f : Scores(rctx, a.items)) score.push_back(f.score);
+    std::vector<int> artist;
+    for (int it : a.items) artist.push_back(ck.grammar->ArtistOf(it));
+    std::pair<std::vector<int>, std::string> out;
+    if (!a.sentence.empty()) out.second = a.sentence + "\n";
+    for (int j : RerankPool(score, artist, songs, o.rerank_model_weight)) {
+      out.first.push_back(a.items[j]);
+      out.second += std::to_string(out.first.size()) + ". " + ck.codec->DisplayText(a.items[j]) + "\n";
+    }
+    return out;
+  }
+
   // Songs of one finished choice, with the ranker's scores.
   json ItemsJson(const Choice& c, const Prepared& p, json* invalid) {
-    const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, c.result.tokens);
-    std::vector<FeedbackPrediction> preds;
-    if (ranker && !a.items.empty()) {
-      std::vector<int> rows;
-      for (int it : a.items) rows.push_back(ranker->SongRow(ck.catalog.items[it].id));
-      std::lock_guard l(ranker_mu);
-      preds = ranker->Predict(p.rctx, rows);
-    }
+    ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, c.result.tokens);
+    if (c.kept) a.items = *c.kept;
+    const std::vector<FeedbackPrediction> preds = Scores(p.rctx, a.items);
     json items = json::array();
     for (size_t k = 0; k < a.items.size(); ++k) {
       const auto& it = ck.catalog.items[a.items[k]];
@@ -577,9 +627,9 @@ struct ChatServer::Impl {
     json invalid;
     json items = ItemsJson(c, p, &invalid);
     if (items_out) *items_out = items;
-    const char* finish = c.result.finish == FinishReason::kLength ? "length" : "stop";
+    const char* finish = c.finish_reason();
     return {{"index", i},
-            {"message", {{"role", "assistant"}, {"content", c.text.text()}, {"refusal", nullptr}}},
+            {"message", {{"role", "assistant"}, {"content", c.content()}, {"refusal", nullptr}}},
             {"logprobs", nullptr},
             {"finish_reason", finish},
             {"muchator", {{"items", items}, {"invalid_items", invalid}}}};
@@ -685,11 +735,17 @@ struct ChatServer::Impl {
             all_reported = true;
             for (const auto& c : run->choices) all_reported = all_reported && c->reported;
           }
+          // One chunk per line at most (a reranked answer's text arrives whole).
           for (auto& [i, text] : deltas)
-            out += chunk(json::array({{{"index", i},
-                                       {"delta", {{"content", text}}},
-                                       {"logprobs", nullptr},
-                                       {"finish_reason", nullptr}}}));
+            for (size_t b = 0; b < text.size();) {
+              const size_t nl = text.find('\n', b);
+              const size_t e = nl == std::string::npos ? text.size() : nl + 1;
+              out += chunk(json::array({{{"index", i},
+                                         {"delta", {{"content", text.substr(b, e - b)}}},
+                                         {"logprobs", nullptr},
+                                         {"finish_reason", nullptr}}}));
+              b = e;
+            }
           if (!error.empty() || timed_out) {
             const ApiError e =
                 timed_out ? ApiError{504,
@@ -708,7 +764,7 @@ struct ChatServer::Impl {
               json invalid;
               items_json = ItemsJson(c, p, &invalid);
               if (i == 0) first_items = items_json;
-              const char* finish = c.result.finish == FinishReason::kLength ? "length" : "stop";
+              const char* finish = c.finish_reason();
               json last = {{"index", i},
                            {"delta", json::object()},
                            {"logprobs", nullptr},
@@ -771,8 +827,8 @@ struct ChatServer::Impl {
     out["state"] = StateJson(s.state);
     out["items"] = items;
     out["invalid_items"] = invalid;
-    out["text"] = c.text.text();
-    out["finish_reason"] = c.result.finish == FinishReason::kLength ? "length" : "stop";
+    out["text"] = c.content();
+    out["finish_reason"] = c.finish_reason();
     out["usage"] = Usage(*run, p.prompt.size());
     SendJson(res, 200, out);
   }

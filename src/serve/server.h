@@ -44,6 +44,14 @@ struct ServeOptions {
   double temperature = 0.7;  // when a request gives none
   double top_p = 0.95;
   int prefix_cache_mb = 64;
+  // With a ranking model, constrained answers are reranked (docs/metrics.md, "reranked"; the
+  // evaluation report's defaults, so the served list is the evaluated one): the model lists up
+  // to rerank_pool songs (fewer when its context fills), and the answer is the pool ordered by
+  // the ranking model's score minus rerank_model_weight * log2(1 + the model's position), one
+  // song per artist while the pool allows. 0 = off (the model's own list, streamed as it is
+  // decoded); a request may turn it off with "muchator": {"rerank": false}.
+  int rerank_pool = 100;
+  double rerank_model_weight = 1.0;
 };
 
 class ChatServer {

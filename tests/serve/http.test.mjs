@@ -56,6 +56,25 @@ test('a chat completion is an OpenAI-shaped numbered list of 10 catalog songs', 
   assert.equal(j.muchator.user_known, true);
 });
 
+test('reranking: the ranking model picks from the model\'s pool; rerank false is the model\'s own list', async () => {
+  const user = users()[1];
+  const ask = (rerank) => chat({ messages: [{ role: 'user', content: 'songs to help me fall asleep' }], user, seed: 5,
+                                 temperature: 0, muchator: { rerank, one_per_artist: true } });
+  const [own, reranked] = await Promise.all([ask(false), ask(true)]);
+  assert.equal(own.status, 200, own.text);
+  assert.equal(reranked.status, 200, reranked.text);
+  const a = own.json.muchator.items, b = reranked.json.muchator.items;
+  assert.equal(a.length, 10);
+  assert.equal(b.length, 10);
+  // The pool starts with the model's own list, so the kept songs score at least as well for the
+  // listener (one song per artist in both: the pool obeys it, the reranker never has to skip).
+  const mean = (xs) => xs.reduce((s, x) => s + x.score, 0) / xs.length;
+  assert.ok(mean(b) >= mean(a) - 1e-9, `reranked ${mean(b)} < own ${mean(a)}`);
+  assert.ok(reranked.json.usage.completion_tokens > own.json.usage.completion_tokens, 'the pool is longer than the list');
+  assert.deepEqual(listLines(reranked.json.choices[0].message.content), b.map((i) => `${i.title} - ${i.artists[0]}`));
+  assert.equal(new Set(b.map((i) => i.artists[0])).size, 10, 'one song per artist');
+});
+
 test('n answers and an unknown listener (cold start, not an error)', async () => {
   const r = await chat({ messages: [{ role: 'user', content: 'gym workout' }], user: 'nobody-like-this', n: 2,
                          temperature: 1, seed: 7, muchator: { songs: 5 } });
