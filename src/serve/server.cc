@@ -391,6 +391,17 @@ struct ChatServer::Impl {
     // own text is never sent).
     std::optional<std::vector<int>> kept;
     std::string reranked_text;
+    size_t streamed = 0;         // bytes of the opening sentence already sent
+    bool sentence_done = false;  // the list has begun: the rest waits for the pool
+    // The opening sentence of text() so far (up to and with its newline): the model's own words,
+    // which the reranking leaves as they are. Empty when the answer starts with the list (a
+    // sentence never begins with a digit: AnswerGrammar::StartTokens).
+    std::string_view Sentence() const {
+      const std::string& all = text.text();
+      if (!all.empty() && all[0] >= '0' && all[0] <= '9') return {};
+      const size_t nl = all.find('\n');
+      return std::string_view(all).substr(0, nl == std::string::npos ? all.size() : nl + 1);
+    }
     const std::string& content() const { return kept ? reranked_text : text.text(); }
     // A reranked answer is complete even when its pool filled the context.
     const char* finish_reason() const {
@@ -435,7 +446,16 @@ struct ChatServer::Impl {
         if (!r) return;
         std::lock_guard l(r->m);
         const std::string t = c->text.Feed(tokens);
-        if (!c->kept) c->unsent += t;  // (reranked: the text is written when the pool is done)
+        if (!c->kept) {
+          c->unsent += t;
+        } else if (!c->sentence_done) {
+          // Reranked: the opening sentence streams as it is decoded (the listener sees the answer
+          // begin before the pool is done); the list is written when the pool is.
+          const std::string_view sentence = c->Sentence();
+          c->unsent += sentence.substr(c->streamed);
+          c->streamed = sentence.size();
+          c->sentence_done = !c->text.text().empty() && (sentence.empty() || sentence.back() == '\n');
+        }
         if (!r->first_token) {
           r->first_token = true;
           metrics.FirstToken(std::chrono::duration<double>(Clock::now() - r->start).count());
@@ -453,8 +473,8 @@ struct ChatServer::Impl {
         const std::string t = c->text.Flush();
         if (reranked) {
           c->kept = std::move(reranked->first);
-          c->reranked_text = std::move(reranked->second);
-          c->unsent = c->reranked_text;
+          c->reranked_text = std::string(c->Sentence()) + reranked->second;
+          c->unsent += c->reranked_text.substr(std::min(c->streamed, c->reranked_text.size()));
         } else {
           c->unsent += t;
         }
@@ -493,7 +513,7 @@ struct ChatServer::Impl {
   }
 
   // A finished pool's answer: the songs kept (RerankPool, as the evaluation's reranked mode) and
-  // the text, written as the model's own constrained answer is (its sentence, numbered lines).
+  // their numbered lines, written as the model writes its own list (the sentence comes first).
   std::pair<std::vector<int>, std::string> Rerank(const GenerationResult& res, const RankerContext& rctx,
                                                   int songs) {
     const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, res.tokens);
@@ -502,7 +522,6 @@ struct ChatServer::Impl {
     std::vector<int> artist;
     for (int it : a.items) artist.push_back(ck.grammar->ArtistOf(it));
     std::pair<std::vector<int>, std::string> out;
-    if (!a.sentence.empty()) out.second = a.sentence + "\n";
     for (int j : RerankPool(score, artist, songs, o.rerank_model_weight)) {
       out.first.push_back(a.items[j]);
       out.second += std::to_string(out.first.size()) + ". " + ck.codec->DisplayText(a.items[j]) + "\n";
