@@ -21,6 +21,12 @@ namespace muchator {
 
 namespace fs = std::filesystem;
 
+// ctest runs two tests at a time (scripts/test.sh, -j nproc): every binary started here gets one
+// compute thread unless told otherwise, or two processes' spinning OpenMP threads fight over the
+// two cores (a tiny pre-training beside a two-thread job: 963 tokens/s with two threads, 12,100
+// with one).
+const bool kOneComputeThread = (setenv("MUCHATOR_THREADS", "1", /*overwrite=*/0), true);
+
 struct Result {
   int code;
   std::string output;  // stdout and stderr together

@@ -276,23 +276,20 @@ nlohmann::json RunSft(Store& store, const std::string& init_dir, const std::stri
   const bool root = !group || group->root();
   MakeDirs(out_dir);
   nlohmann::json report;
+  const std::string replay_index = out_dir + "/corpus/stage0_general.index.json";
   if (root) {
     Checkpoint base = LoadCheckpoint(init_dir);
     report["examples"] = BuildSftCorpus(store, base, init_dir, triplets, out_dir + "/corpus", o);
+    if (!o.replay_corpus.empty() &&
+        !CopyReplayStage(o.replay_corpus, out_dir + "/corpus", "stage0_general") &&
+        FileExists(replay_index))
+      fs::remove(replay_index);
   }
-  std::vector<std::string> stages = {"sft"};
-  if (!o.replay_corpus.empty()) {
-    // Every rank decides alike: rank 0 copies, the others see the copy after the barrier.
-    if (root) {
-      const std::string stale = out_dir + "/corpus/stage0_general.index.json";
-      if (!CopyReplayStage(o.replay_corpus, out_dir + "/corpus", "stage0_general") &&
-          FileExists(stale))
-        fs::remove(stale);
-    }
-    if (group) group->Barrier();
-    if (FileExists(out_dir + "/corpus/stage0_general.index.json")) stages.push_back("stage0_general");
-  }
+  // One barrier: the other ranks read the corpus (and the replay copy) only once rank 0 wrote it,
+  // so every rank decides alike whether the replay stage takes part.
   if (group) group->Barrier();
+  std::vector<std::string> stages = {"sft"};
+  if (!o.replay_corpus.empty() && FileExists(replay_index)) stages.push_back("stage0_general");
   Qwen3ForCausalLM model = LoadModel(init_dir);
   const StageResult r =
       TrainStage(model, out_dir + "/corpus", stages, {"sft"}, out_dir, "sft", o.train,
