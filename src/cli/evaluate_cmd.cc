@@ -46,11 +46,15 @@ class EvaluateCommand : public Command {
              "with the ranking model, a \"reranked\" mode: each checkpoint lists this many songs "
              "and keeps the 10 best by the ranking model's score for the listener and the model's "
              "own order (--rerank-model-weight; 0 = off)")
-        .Range(0, 100);
+        .Range(0, 1000);
     opts.Add("rerank-model-weight", &o_.eval.rerank_model_weight,
              "reranked mode: a pool song's order is the ranking model's score (0-10) minus this times "
              "log2(1 + its position in the model's list) (0 = the ranking model alone)")
         .Range(0, 100);
+    opts.Add("rerank-source", &o_.eval.rerank_source,
+             "reranked mode's pool: list (the model lists --rerank-pool songs in turn) or first (the "
+             "--rerank-pool songs the model scores highest at its answer's first item; atomic codec)")
+        .OneOf({"list", "first"});
     opts.Add("out", &out_, "output directory: report.json, report.md (default RUN/report)");
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
   }

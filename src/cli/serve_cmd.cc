@@ -74,14 +74,19 @@ class ServeCommand : public Command {
              "KV cache of listeners' contexts kept for their next request")
         .Range(0, 1e6);
     opts.Add("rerank-pool", &o_.rerank_pool,
-             "with a ranking model: the model lists this many songs and the answer is its best "
+             "with a ranking model: the model proposes this many songs and the answer is their best "
              "by the ranking model and the model's order (0 = off: the model's own list, "
              "streamed as decoded; docs/serving.md)")
-        .Range(0, 100);
+        .Range(0, 1000);
     opts.Add("rerank-model-weight", &o_.rerank_model_weight,
              "reranking: a pool song's order is the ranking model's score (0-10) minus this "
-             "times log2(1 + its position in the model's list)")
+             "times log2(1 + its place in the pool)")
         .Range(0, 100);
+    opts.Add("rerank-source", &o_.rerank_source,
+             "reranking: the pool is the model's best songs at its answer's first song (first; "
+             "one-token item codecs such as atomic, else list) or a list it decodes song by song "
+             "(list)")
+        .OneOf({"first", "list"});
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
   }
 

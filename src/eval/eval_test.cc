@@ -12,8 +12,10 @@
 #include "eval/baselines.h"
 #include "eval/knowledge.h"
 #include "eval/offline.h"
+#include "eval/rerank.h"
 #include "eval/run_report.h"
 #include "infer/checkpoint.h"
+#include "infer/engine.h"
 #include "reward/ranker_train.h"
 #include "support/tiny_world.h"
 #include "text/special_tokens.h"
@@ -217,15 +219,26 @@ TEST(EvalTest, KnowledgeQuestionsAndOptionScoring) {
 // Prompt extras reach the prompts (their length is reported), and with only_candidates every
 // constrained answer is drawn from its request's candidates: the same 10 for every request give
 // each request exactly those 10, so the coverage is 10 / catalog.
-TEST(EvalTest, ExtrasLengthenPromptsAndOnlyCandidatesLimitsTheAnswers) {
-  SetupThreads(1);
-  testing::TinyWorld w("extras", 4);
-  Checkpoint ck = LoadCheckpoint(w.MakeCheckpoint("ck", 4));
-  const std::vector<EvalRequest> requests = RequestsFromStore(*w.store, "test", 4);
-  ASSERT_EQ(requests.size(), 4u);
+// A tiny world's briefly trained checkpoint and n of its test requests, evaluated with two turns
+// of history in the constrained mode only (the tests below vary the rest of the options).
+struct ConstrainedEval {
+  ConstrainedEval(const char* name, size_t n, const std::string& codec = "title")
+      : w((SetupThreads(1), name), 4),  // one thread before anything trains
+        ck(LoadCheckpoint(w.MakeCheckpoint("ck", 4, codec))),
+        requests(RequestsFromStore(*w.store, "test", n)) {
+    o.history = 2;
+    o.unconstrained = false;
+  }
+  testing::TinyWorld w;
+  Checkpoint ck;
+  std::vector<EvalRequest> requests;
   OfflineEvalOptions o;
-  o.history = 2;
-  o.unconstrained = false;
+};
+
+TEST(EvalTest, ExtrasLengthenPromptsAndOnlyCandidatesLimitsTheAnswers) {
+  ConstrainedEval setup("extras", 4);
+  auto& [w, ck, requests, o] = setup;
+  ASSERT_EQ(requests.size(), 4u);
   const auto plain = EvaluateOffline(*w.store, ck, requests, {}, o);
   const std::vector<int> fixed = {3, 14, 15, 92, 65, 35, 89, 79, 32, 38};
   o.extras = [&](const EvalRequest&) {
@@ -249,19 +262,14 @@ TEST(EvalTest, ExtrasLengthenPromptsAndOnlyCandidatesLimitsTheAnswers) {
 // the listener. The pool starts with the constrained list (same greedy prefix), so the reranked
 // lists score higher by the ranking model (Personalization), and they are still 10 catalog songs.
 TEST(EvalTest, RerankedModeKeepsTheRankingModelsBestOfTheModelsPool) {
-  SetupThreads(1);
-  testing::TinyWorld w("reranked", 4);
-  Checkpoint ck = LoadCheckpoint(w.MakeCheckpoint("ck", 4));
-  const std::vector<EvalRequest> requests = RequestsFromStore(*w.store, "test", 8);
+  ConstrainedEval setup("reranked", 8);
+  auto& [w, ck, requests, o] = setup;
   ASSERT_EQ(requests.size(), 8u);
   RankerTrainOptions ro;
   ro.epochs = 1;
   Ranker ranker = TrainRanker(*w.store, ro, nullptr, nullptr);
   EvalJudges judges;
   judges.ranker = &ranker;
-  OfflineEvalOptions o;
-  o.history = 2;
-  o.unconstrained = false;
   o.rerank_pool = 25;
   const auto r = EvaluateOffline(*w.store, ck, requests, judges, o);
   ASSERT_TRUE(r.contains("reranked")) << r.dump();
@@ -277,6 +285,67 @@ TEST(EvalTest, RerankedModeKeepsTheRankingModelsBestOfTheModelsPool) {
   const auto m = EvaluateOffline(*w.store, ck, requests, judges, o);
   EXPECT_EQ(m["reranked"]["rerank_model_weight"], 1000.0);
   EXPECT_LT(m["reranked"]["personalization"].get<double>(), r["reranked"]["personalization"].get<double>());
+}
+
+// With the atomic codec the reranked pool is the model's best songs for its first answer
+// position (FirstItemScores): the greedy answer's first song is the pool's first, banned songs
+// and artists never enter it, a temperature samples it (seeded), and the evaluation reports the
+// source it used (the title codec, several tokens per item, falls back to listing the pool).
+TEST(EvalTest, RerankedPoolFromTheFirstSongScoresTheWholeCatalog) {
+  ConstrainedEval setup("first", 6, "atomic");
+  auto& [w, ck, requests, o] = setup;
+  ASSERT_EQ(requests.size(), 6u);
+  const std::optional<FirstItemScores> first = FirstItemScores::For(*ck.codec);
+  ASSERT_TRUE(first.has_value());
+  Engine engine(ck.model, *ck.tok, ck.grammar.get());
+  std::vector<std::vector<float>> scores(requests.size());
+  std::vector<GenerationRequest> reqs;
+  const UserContext none;
+  for (size_t k = 0; k < requests.size(); ++k) {
+    GenerationRequest r;
+    r.prompt = RenderPrompt(*ck.tok, *ck.codec, none, requests[k].query, 0).ids;
+    r.sampling.max_new_tokens = 512;
+    r.constraint = ConstraintOptions{};
+    r.constraint->num_items = 3;
+    r.logits_hook = first->Hook(&scores[k]);
+    reqs.push_back(std::move(r));
+  }
+  const auto results = engine.Generate(std::move(reqs));
+  const ConstraintOptions c;
+  for (size_t k = 0; k < results.size(); ++k) {
+    ASSERT_EQ(scores[k].size(), ck.catalog.items.size());
+    ASSERT_FALSE(results[k].items.empty());
+    const int top = results[k].items[0];
+    const std::vector<int> pool = first->Pool(scores[k], 50, c, *ck.grammar);
+    ASSERT_EQ(pool.size(), 50u);
+    EXPECT_EQ(pool[0], top) << "greedy decoding picks the best-scored song first";
+    for (size_t j = 1; j < pool.size(); ++j) EXPECT_GE(scores[k][pool[j - 1]], scores[k][pool[j]]);
+    ConstraintOptions no_top;
+    no_top.banned_items = {top};
+    EXPECT_EQ(first->Pool(scores[k], 1, no_top, *ck.grammar)[0], pool[1]);
+    ConstraintOptions no_artist;
+    no_artist.banned_artists = {ck.grammar->ArtistOf(top)};
+    for (int it : first->Pool(scores[k], 200, no_artist, *ck.grammar))
+      EXPECT_NE(ck.grammar->ArtistOf(it), ck.grammar->ArtistOf(top));
+    const auto sampled = first->Pool(scores[k], 10, c, *ck.grammar, 100.0, 7);
+    EXPECT_EQ(sampled, first->Pool(scores[k], 10, c, *ck.grammar, 100.0, 7));
+    EXPECT_NE(sampled, first->Pool(scores[k], 10, c, *ck.grammar));
+  }
+  RankerTrainOptions ro;
+  ro.epochs = 1;
+  Ranker ranker = TrainRanker(*w.store, ro, nullptr, nullptr);
+  EvalJudges judges;
+  judges.ranker = &ranker;
+  o.rerank_pool = 40;
+  o.sensitivity = true;
+  const auto r = EvaluateOffline(*w.store, ck, requests, judges, o);
+  EXPECT_EQ(r["reranked"]["rerank_source"], "first");
+  EXPECT_DOUBLE_EQ(r["reranked"]["pool_entries"].get<double>(), 40.0);
+  EXPECT_DOUBLE_EQ(r["reranked"]["entries"].get<double>(), 10.0);
+  EXPECT_GT(r["reranked"]["personalization"].get<double>(), r["constrained"]["personalization"].get<double>());
+  EXPECT_TRUE(r["reranked"].contains("shared_other_listener"));
+  ConstrainedEval titles("first_titles", 2);
+  EXPECT_FALSE(FirstItemScores::For(*titles.ck.codec).has_value());
 }
 
 // U2I perplexity: the item tokens of the held-out tail only (not feedback, not context), scored

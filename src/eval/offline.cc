@@ -198,10 +198,7 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
     return kept;
   };
   // A constrained request for `prompt`: `items` catalog songs, the opening sentence if allowed.
-  auto constrained_request = [&](std::vector<int> prompt, int items, size_t k) {
-    GenerationRequest r;
-    r.prompt = std::move(prompt);
-    r.sampling.max_new_tokens = 4096;  // the grammar ends the list
+  auto constraint_of = [&](int items, size_t k) {
     ConstraintOptions c;
     c.allow_sentence = o.sentence;
     c.num_items = items;
@@ -211,19 +208,44 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       for (size_t i = 0; i < allowed.size(); ++i)
         if (!allowed[i]) c.banned_items.push_back(static_cast<int>(i));
     }
-    r.constraint = c;
+    return c;
+  };
+  auto constrained_request = [&](std::vector<int> prompt, int items, size_t k) {
+    GenerationRequest r;
+    r.prompt = std::move(prompt);
+    r.sampling.max_new_tokens = 4096;  // the grammar ends the list
+    r.constraint = constraint_of(items, k);
     return r;
+  };
+  // The reranked mode's pool: the model's best songs at its answer's first song where the codec
+  // writes an item as one token (rerank_source "first"), else a constrained list of rerank_pool
+  // songs. A pool request for request k's constraints; `scores` receives the first-song scores.
+  if (o.rerank_source != "list" && o.rerank_source != "first")
+    throw Error("unknown rerank source '" + o.rerank_source + "'", "", "use first or list");
+  const std::optional<FirstItemScores> first =
+      o.rerank_source == "first" ? FirstItemScores::For(*ck.codec) : std::nullopt;
+  auto pool_request = [&](std::vector<int> prompt, size_t k, std::vector<float>* scores) {
+    GenerationRequest r =
+        constrained_request(std::move(prompt), first ? o.list_size : o.rerank_pool, k);
+    if (first) r.logits_hook = first->Hook(scores);
+    return r;
+  };
+  auto pool_of = [&](const std::vector<int>& listed, const std::vector<float>& scores, size_t k) {
+    return first ? first->Pool(scores, o.rerank_pool, constraint_of(o.rerank_pool, k), *ck.grammar)
+                 : listed;
   };
   for (const std::string mode : {"constrained", "reranked", "unconstrained"}) {
     const bool constrained = mode != "unconstrained", reranked = mode == "reranked";
     if (mode == "constrained" && !o.constrained) continue;
     if (mode == "unconstrained" && !o.unconstrained) continue;
     if (reranked && (ranker_contexts.empty() || !o.constrained)) continue;
-    const int items = reranked ? o.rerank_pool : o.list_size;
     std::vector<GenerationRequest> reqs;
+    std::vector<std::vector<float>> scores(prompts.size());  // reranked from the first song only
     for (size_t k = 0; k < prompts.size(); ++k) {
-      if (constrained) {
-        reqs.push_back(constrained_request(prompts[k], items, k));
+      if (reranked) {
+        reqs.push_back(pool_request(prompts[k], k, &scores[k]));
+      } else if (constrained) {
+        reqs.push_back(constrained_request(prompts[k], o.list_size, k));
       } else {
         GenerationRequest r;
         r.prompt = prompts[k];
@@ -234,16 +256,20 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
     std::vector<EvalAnswer> answers;
     double pool_entries = 0;
     for (const auto& res : engine.Generate(std::move(reqs))) {
+      const size_t k = answers.size();
       const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, res.tokens);
       answers.push_back({a.items, a.invalid_items, a.well_formed()});
-      pool_entries += static_cast<double>(a.items.size());
-      if (reranked) answers.back().items = rerank(ranker_contexts[answers.size() - 1], a.items);
+      if (!reranked) continue;
+      const std::vector<int> pool = pool_of(a.items, scores[k], k);
+      pool_entries += static_cast<double>(pool.size());
+      answers.back().items = rerank(ranker_contexts[k], pool);
     }
     nlohmann::json m = ScoreAnswers(store, ck.catalog, requests, answers, judges, o);
     m["prompt_tokens"] = prompt_tokens;
     if (reranked) {
       m["rerank_pool"] = o.rerank_pool, m["rerank_model_weight"] = o.rerank_model_weight;
-      // Songs the pools really held: a pool ends early when the engine's context is full.
+      m["rerank_source"] = first ? "first" : "list";
+      // Songs the pools really held: a listed pool ends early when the engine's context is full.
       m["pool_entries"] = pool_entries / static_cast<double>(std::max<size_t>(1, answers.size()));
     }
     if (constrained && o.sensitivity && requests.size() > 1 && !o.extras && !o.only_candidates) {
@@ -252,22 +278,26 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       // context and state); mean songs shared with the original list (0-10).
       std::vector<GenerationRequest> swapped;
       const size_t n = requests.size();
+      std::vector<std::vector<float>> swapped_scores(2 * n);
       for (size_t k = 0; k < n; ++k)
         for (const bool other_listener : {false, true}) {
           const size_t j = (k + 1) % n;
-          swapped.push_back(constrained_request(
-              RenderPrompt(*ck.tok, *ck.codec, contexts[other_listener ? j : k],
-                           requests[other_listener ? k : j].query, o.history)
-                  .ids,
-              items, k));
+          std::vector<int> prompt = RenderPrompt(*ck.tok, *ck.codec, contexts[other_listener ? j : k],
+                                                 requests[other_listener ? k : j].query, o.history)
+                                        .ids;
+          swapped.push_back(reranked ? pool_request(std::move(prompt), k, &swapped_scores[swapped.size()])
+                                     : constrained_request(std::move(prompt), o.list_size, k));
         }
       const auto res = engine.Generate(std::move(swapped));
       double same_listener = 0, same_request = 0;
       for (size_t k = 0; k < n; ++k) {
         const std::unordered_set<int> base(answers[k].items.begin(), answers[k].items.end());
         for (const bool other_listener : {false, true}) {
-          std::vector<int> listed = ParseAnswer(*ck.tok, *ck.codec, res[2 * k + other_listener].tokens).items;
-          if (reranked) listed = rerank(ranker_contexts[other_listener ? (k + 1) % n : k], listed);
+          const size_t s = 2 * k + (other_listener ? 1 : 0);
+          std::vector<int> listed = ParseAnswer(*ck.tok, *ck.codec, res[s].tokens).items;
+          if (reranked)
+            listed = rerank(ranker_contexts[other_listener ? (k + 1) % n : k],
+                            pool_of(listed, swapped_scores[s], k));
           double shared = 0;
           for (int i : listed) shared += base.count(i);
           (other_listener ? same_request : same_listener) += shared;

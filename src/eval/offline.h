@@ -83,6 +83,12 @@ struct OfflineEvalOptions {
   // fits the request (its first songs are the most often relevant), the ranking model what suits
   // the listener (docs/metrics.md has the sweep that chose the default).
   double rerank_model_weight = 0;
+  // Where the reranked mode's pool comes from: "first" (the rerank_pool catalog songs the model
+  // scores highest at its answer's first song, best first: the whole catalog scored by the one
+  // forward pass that picks that song; FirstItemScores, single-token item codecs such as atomic;
+  // with other codecs "list" is used) or "list" (the model lists rerank_pool songs one after the
+  // other). report.json's rerank_source says which one ran.
+  std::string rerank_source = "first";
 };
 
 // One system's answer to one request: the catalog items listed (indexes, in order), the entries

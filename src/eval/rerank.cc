@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <random>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -34,6 +35,54 @@ std::vector<int> RerankPool(std::span<const float> score, std::span<const int> a
   for (size_t j = 0; j < n && static_cast<int>(kept.size()) < keep; ++j)
     if (!taken[j]) kept.push_back(order[j]);
   return kept;
+}
+
+std::optional<FirstItemScores> FirstItemScores::For(const ItemCodec& codec) {
+  FirstItemScores f;
+  for (int i = 0; i < codec.num_items(); ++i) {
+    const auto& seq = codec.Encode(i);  // <|item|> token <|/item|>
+    if (seq.size() != 3 || (f.item_open_ >= 0 && seq[0] != f.item_open_)) return std::nullopt;
+    f.item_open_ = seq[0];
+    f.token_.push_back(seq[1]);
+  }
+  if (f.token_.empty()) return std::nullopt;
+  return f;
+}
+
+std::function<void(std::span<float>, std::span<const int>)> FirstItemScores::Hook(
+    std::vector<float>* out) const {
+  return [this, out](std::span<float> logits, std::span<const int> generated) {
+    if (!out->empty() || generated.empty() || generated.back() != item_open_) return;
+    out->resize(token_.size());
+    for (size_t i = 0; i < token_.size(); ++i) (*out)[i] = logits[static_cast<size_t>(token_[i])];
+  };
+}
+
+std::vector<int> FirstItemScores::Pool(std::span<const float> scores, int keep,
+                                       const ConstraintOptions& c, const AnswerGrammar& g,
+                                       double temperature, uint64_t seed) const {
+  std::vector<char> banned(scores.size(), 0);
+  for (int it : c.banned_items)
+    if (it >= 0 && static_cast<size_t>(it) < banned.size()) banned[static_cast<size_t>(it)] = 1;
+  const std::unordered_set<int> banned_artists(c.banned_artists.begin(), c.banned_artists.end());
+  std::vector<double> key(scores.begin(), scores.end());
+  if (temperature > 0) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(1e-12, 1.0);
+    for (double& k : key) k += temperature * -std::log(-std::log(u(rng)));
+  }
+  std::vector<int> order;
+  for (size_t i = 0; i < scores.size(); ++i)
+    if (!banned[i] && !banned_artists.count(g.ArtistOf(static_cast<int>(i))))
+      order.push_back(static_cast<int>(i));
+  keep = std::min<int>(keep, static_cast<int>(order.size()));
+  std::partial_sort(order.begin(), order.begin() + keep, order.end(), [&](int a, int b) {
+    return key[static_cast<size_t>(a)] != key[static_cast<size_t>(b)]
+               ? key[static_cast<size_t>(a)] > key[static_cast<size_t>(b)]
+               : a < b;
+  });
+  order.resize(static_cast<size_t>(keep));
+  return order;
 }
 
 }  // namespace muchator

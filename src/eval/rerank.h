@@ -1,11 +1,23 @@
-// The reranked answer (docs/metrics.md, "reranked"): the model lists a pool of catalog songs in
-// its own order; the ranking model scores them for the listener and state; the answer is the
+// The reranked answer (docs/metrics.md, "reranked"): the model proposes a pool of catalog songs
+// in its own order; the ranking model scores them for the listener and state; the answer is the
 // pool ordered by both, cut to the list size. Shared by the evaluation and the server, so the
 // served list is the evaluated one.
+//
+// Where the pool comes from: with a single-token item codec (atomic, the default) the model
+// scores the whole catalog in the one forward pass that picks its answer's first song
+// (FirstItemScores): the pool is its best songs by that score. Otherwise the model lists the pool
+// song after song (a constrained answer of pool-size items), a pool whose later songs drift from
+// the request.
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <optional>
 #include <span>
 #include <vector>
+
+#include "infer/constraint.h"
+#include "text/item_codec.h"
 
 namespace muchator {
 
@@ -16,5 +28,28 @@ namespace muchator {
 // rest. model_weight 0 = the ranking model alone; a large weight = the model's own order.
 std::vector<int> RerankPool(std::span<const float> score, std::span<const int> artist, int keep,
                             double model_weight);
+
+// The model's score of every catalog item as its answer's first song: item i's logit at the
+// position right after the answer's first item-open token, read through a logits hook of the
+// constrained request that writes the answer. Only for codecs that write an item as one token
+// between the item markers (atomic).
+class FirstItemScores {
+ public:
+  // Empty when the codec writes an item with more than one token.
+  static std::optional<FirstItemScores> For(const ItemCodec& codec);
+  // A GenerationRequest::logits_hook storing the scores into *out (resized to the catalog) at
+  // the answer's first item position; later positions leave them. *out must outlive the request.
+  std::function<void(std::span<float>, std::span<const int>)> Hook(std::vector<float>* out) const;
+  // The pool: the `keep` items with the best scores, best first (ties by catalog index), never a
+  // song or artist the constraint bans. temperature > 0 samples the pool instead, without
+  // replacement (Gumbel top-k: score + temperature x Gumbel noise, seeded), as the sampling
+  // settings of a request ask. Empty scores (the answer had no song) give an empty pool.
+  std::vector<int> Pool(std::span<const float> scores, int keep, const ConstraintOptions& c,
+                        const AnswerGrammar& g, double temperature = 0, uint64_t seed = 0) const;
+
+ private:
+  int item_open_ = -1;
+  std::vector<int> token_;  // item -> its token
+};
 
 }  // namespace muchator

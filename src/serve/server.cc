@@ -19,10 +19,10 @@
 #include "core/strings.h"
 #include "data/store.h"
 #include "eval/report.h"
+#include "eval/rerank.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
 #include "reward/hybrid.h"
-#include "eval/rerank.h"
 #include "reward/ranker.h"
 #include "serve/answer_text.h"
 #include "serve/dialogue.h"
@@ -239,6 +239,7 @@ struct ChatServer::Impl {
   std::unique_ptr<Store> store;
   std::mutex ranker_mu;
   std::optional<Ranker> ranker;
+  std::optional<FirstItemScores> first_scores;  // the pool's source where the codec allows
   std::vector<std::string> some_users;
   httplib::Server http;
   std::string model_id;
@@ -295,6 +296,9 @@ struct ChatServer::Impl {
       throw Error("the checkpoint has no codec.json (the item codec)", o.model,
                   "serve a checkpoint written by the pipeline");
     lookup = std::make_unique<CatalogLookup>(ck.catalog, *ck.codec, *ck.grammar);
+    if (o.rerank_source == "first") first_scores = FirstItemScores::For(*ck.codec);
+    else if (o.rerank_source != "list")
+      throw Error("unknown rerank source '" + o.rerank_source + "'", "--rerank-source", "use first or list");
     store = std::make_unique<Store>(o.store, Store::Mode::kReadWrite);
     store->ForEachUser([&](const User& u) {
       if (some_users.size() < 200) some_users.push_back(u.id);
@@ -372,7 +376,8 @@ struct ChatServer::Impl {
         c.banned_artists.push_back(id);
       }
       p.rerank = ranker && s.rerank && o.rerank_pool > s.songs;
-      if (p.rerank) c.num_items = o.rerank_pool, c.min_items = s.songs;
+      // A listed pool is decoded in full; a first-song pool needs only the answer itself.
+      if (p.rerank && !first_scores) c.num_items = o.rerank_pool, c.min_items = s.songs;
       p.constraint = c;
     }
     return p;
@@ -390,6 +395,8 @@ struct ChatServer::Impl {
     // Reranked answers: the songs kept from the model's pool and the answer's text (the pool's
     // own text is never sent).
     std::optional<std::vector<int>> kept;
+    std::vector<FeedbackPrediction> kept_scores;  // the ranking model's, computed while reranking
+    std::vector<float> first_scores;  // the model's scores of every song as its first (FirstItemScores)
     std::string reranked_text;
     size_t streamed = 0;         // bytes of the opening sentence already sent
     bool sentence_done = false;  // the list has begun: the rest waits for the pool
@@ -463,17 +470,34 @@ struct ChatServer::Impl {
         r->cv.notify_all();
       };
       if (p.rerank) c->kept.emplace();
-      job.on_done = [this, weak, c, rctx = p.rerank ? p.rctx : RankerContext{}, songs = s.songs](
-                        GenerationResult res, const std::string& error) {
+      if (p.rerank && first_scores)  // the choice lives while its run does
+        job.request.logits_hook = [weak, hook = first_scores->Hook(&c->first_scores)](
+                                      std::span<float> logits, std::span<const int> generated) {
+          if (auto r = weak.lock()) hook(logits, generated);
+        };
+      job.on_done = [this, weak, c, rctx = p.rerank ? p.rctx : RankerContext{}, songs = s.songs,
+                     constraint = p.rerank ? *p.constraint : ConstraintOptions{},
+                     sampling = job.request.sampling](GenerationResult res, const std::string& error) {
         auto r = weak.lock();
         if (!r) return;
-        std::optional<std::pair<std::vector<int>, std::string>> reranked;
-        if (c->kept && error.empty()) reranked = Rerank(res, rctx, songs);
+        std::optional<Reranked> reranked;
+        if (c->kept && error.empty()) {
+          // The pool: the model's best first songs (sampled at a temperature, seeded per choice),
+          // or the songs it listed.
+          std::vector<int> pool;
+          if (first_scores)
+            pool = first_scores->Pool(c->first_scores, o.rerank_pool, constraint, *ck.grammar,
+                                      sampling.temperature, sampling.seed);
+          else
+            pool = ParseAnswer(*ck.tok, *ck.codec, res.tokens).items;
+          reranked = Rerank(pool, rctx, songs);
+        }
         std::lock_guard l(r->m);
         const std::string t = c->text.Flush();
         if (reranked) {
-          c->kept = std::move(reranked->first);
-          c->reranked_text = std::string(c->Sentence()) + reranked->second;
+          c->kept = std::move(reranked->items);
+          c->kept_scores = std::move(reranked->scores);
+          c->reranked_text = std::string(c->Sentence()) + reranked->lines;
           c->unsent += c->reranked_text.substr(std::min(c->streamed, c->reranked_text.size()));
         } else {
           c->unsent += t;
@@ -512,19 +536,25 @@ struct ChatServer::Impl {
     return ranker->Predict(rctx, rows);
   }
 
-  // A finished pool's answer: the songs kept (RerankPool, as the evaluation's reranked mode) and
-  // their numbered lines, written as the model writes its own list (the sentence comes first).
-  std::pair<std::vector<int>, std::string> Rerank(const GenerationResult& res, const RankerContext& rctx,
-                                                  int songs) {
-    const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, res.tokens);
+  // A finished pool's answer: the songs kept (RerankPool, as the evaluation's reranked mode), their
+  // ranking-model scores (so the response does not score them twice) and their numbered lines,
+  // written as the model writes its own list (the sentence comes first).
+  struct Reranked {
+    std::vector<int> items;
+    std::vector<FeedbackPrediction> scores;
+    std::string lines;
+  };
+  Reranked Rerank(const std::vector<int>& pool, const RankerContext& rctx, int songs) {
+    const std::vector<FeedbackPrediction> preds = Scores(rctx, pool);
     std::vector<float> score;
-    for (const auto& f : Scores(rctx, a.items)) score.push_back(f.score);
+    for (const auto& f : preds) score.push_back(f.score);
     std::vector<int> artist;
-    for (int it : a.items) artist.push_back(ck.grammar->ArtistOf(it));
-    std::pair<std::vector<int>, std::string> out;
+    for (int it : pool) artist.push_back(ck.grammar->ArtistOf(it));
+    Reranked out;
     for (int j : RerankPool(score, artist, songs, o.rerank_model_weight)) {
-      out.first.push_back(a.items[j]);
-      out.second += std::to_string(out.first.size()) + ". " + ck.codec->DisplayText(a.items[j]) + "\n";
+      out.items.push_back(pool[j]);
+      if (!preds.empty()) out.scores.push_back(preds[j]);
+      out.lines += std::to_string(out.items.size()) + ". " + ck.codec->DisplayText(pool[j]) + "\n";
     }
     return out;
   }
@@ -533,7 +563,7 @@ struct ChatServer::Impl {
   json ItemsJson(const Choice& c, const Prepared& p, json* invalid) {
     ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, c.result.tokens);
     if (c.kept) a.items = *c.kept;
-    const std::vector<FeedbackPrediction> preds = Scores(p.rctx, a.items);
+    const std::vector<FeedbackPrediction> preds = c.kept ? c.kept_scores : Scores(p.rctx, a.items);
     json items = json::array();
     for (size_t k = 0; k < a.items.size(); ++k) {
       const auto& it = ck.catalog.items[a.items[k]];

@@ -45,13 +45,17 @@ struct ServeOptions {
   double top_p = 0.95;
   int prefix_cache_mb = 64;
   // With a ranking model, constrained answers are reranked (docs/metrics.md, "reranked"; the
-  // evaluation report's defaults, so the served list is the evaluated one): the model lists up
-  // to rerank_pool songs (fewer when its context fills), and the answer is the pool ordered by
-  // the ranking model's score minus rerank_model_weight * log2(1 + the model's position), one
-  // song per artist while the pool allows. 0 = off (the model's own list, streamed as it is
-  // decoded); a request may turn it off with "muchator": {"rerank": false}.
+  // evaluation report's defaults, so the served list is the evaluated one): the model proposes a
+  // pool of rerank_pool songs - with rerank_source "first" and a one-token item codec (atomic)
+  // its best songs at the answer's first song, scored in one forward pass (sampled without
+  // replacement at a temperature above 0); else ("list") a list of that many songs decoded in
+  // turn - and the answer is the pool ordered by the ranking model's score minus
+  // rerank_model_weight * log2(1 + the song's place in the pool), one song per artist while the
+  // pool allows. 0 = off (the model's own list, streamed as it is decoded); a request may turn
+  // it off with "muchator": {"rerank": false}.
   int rerank_pool = 100;
   double rerank_model_weight = 1.0;
+  std::string rerank_source = "first";
 };
 
 class ChatServer {

@@ -34,13 +34,14 @@ TinyWorld::~TinyWorld() {
   fs::remove_all(dir);
 }
 
-std::string TinyWorld::MakeCheckpoint(const std::string& name, uint64_t model_seed) const {
+std::string TinyWorld::MakeCheckpoint(const std::string& name, uint64_t model_seed,
+                                      const std::string& codec_name) const {
   const Catalog catalog = Catalog::FromStore(*store);
   BpeTrainOptions bo;
   bo.vocab_size = 1200;
   bo.special_tokens = BaseSpecialTokens();
   auto tok = TrainBpe([&](const auto& emit) { ForEachTrainingText(*store, emit); }, bo);
-  auto codec = MakeItemCodec("title", catalog, *tok);
+  auto codec = MakeItemCodec(codec_name, catalog, *tok);
   const std::string out = dir + "/" + name;
   fs::create_directories(out);
   tok->SaveHf(out + "/tokenizer.json");

@@ -18,8 +18,9 @@ struct TinyWorld {
   explicit TinyWorld(const std::string& label, uint64_t seed);
   ~TinyWorld();
   // Writes DIR (config.json, model.safetensors, tokenizer.json, codec.json) with a random tiny
-  // model seeded by `model_seed`; returns DIR.
-  std::string MakeCheckpoint(const std::string& name, uint64_t model_seed) const;
+  // model seeded by `model_seed` and the item codec `codec`; returns DIR.
+  std::string MakeCheckpoint(const std::string& name, uint64_t model_seed,
+                             const std::string& codec = "title") const;
 };
 
 }  // namespace muchator::testing
