@@ -24,6 +24,13 @@
 namespace muchator {
 namespace {
 
+// A ranking model trained for one pass over the tiny world's events.
+Ranker OneEpochRanker(Store& store) {
+  RankerTrainOptions ro;
+  ro.epochs = 1;
+  return TrainRanker(store, ro, nullptr, nullptr);
+}
+
 // Metric definitions on lists whose right values are known, then the baselines on the tiny world.
 TEST(EvalTest, ScoresKnownListsAndRerankingRaisesPersonalization) {
   SetupThreads(1);
@@ -78,9 +85,7 @@ TEST(EvalTest, ScoresKnownListsAndRerankingRaisesPersonalization) {
   // Baselines: popularity gives everyone the same list; reranking BM25's candidates by the
   // ranking model cannot lower the model's mean score of the top 10 (it picks the best 10 of a
   // superset of BM25's own top 10).
-  RankerTrainOptions ro;
-  ro.epochs = 1;
-  Ranker ranker = TrainRanker(*w.store, ro, nullptr, nullptr);
+  Ranker ranker = OneEpochRanker(*w.store);
   judges.ranker = &ranker;
   BaselineDeps deps{w.store.get(), &catalog, &ranker};
   auto pop = MakeBaseline("popularity", deps);
@@ -265,9 +270,7 @@ TEST(EvalTest, RerankedModeKeepsTheRankingModelsBestOfTheModelsPool) {
   ConstrainedEval setup("reranked", 8);
   auto& [w, ck, requests, o] = setup;
   ASSERT_EQ(requests.size(), 8u);
-  RankerTrainOptions ro;
-  ro.epochs = 1;
-  Ranker ranker = TrainRanker(*w.store, ro, nullptr, nullptr);
+  Ranker ranker = OneEpochRanker(*w.store);
   EvalJudges judges;
   judges.ranker = &ranker;
   o.rerank_pool = 25;
@@ -331,9 +334,7 @@ TEST(EvalTest, RerankedPoolFromTheFirstSongScoresTheWholeCatalog) {
     EXPECT_EQ(sampled, first->Pool(scores[k], 10, c, *ck.grammar, 100.0, 7));
     EXPECT_NE(sampled, first->Pool(scores[k], 10, c, *ck.grammar));
   }
-  RankerTrainOptions ro;
-  ro.epochs = 1;
-  Ranker ranker = TrainRanker(*w.store, ro, nullptr, nullptr);
+  Ranker ranker = OneEpochRanker(*w.store);
   EvalJudges judges;
   judges.ranker = &ranker;
   o.rerank_pool = 40;
