@@ -43,13 +43,13 @@ class EvaluateCommand : public Command {
     opts.Add("max-new-tokens", &o_.eval.max_new_tokens, "unconstrained answers' length cap")
         .Range(8, 1e5);
     opts.Add("rerank-pool", &o_.eval.rerank_pool,
-             "with the ranking model, a \"reranked\" mode: each checkpoint lists this many songs "
-             "and keeps the 10 best by the ranking model's score for the listener and the model's "
-             "own order (--rerank-model-weight; 0 = off)")
+             "with the ranking model, a \"reranked\" mode: each checkpoint proposes this many songs "
+             "(--rerank-source) and keeps the 10 best by the ranking model's score for the listener "
+             "and the model's own order (--rerank-model-weight; 0 = off)")
         .Range(0, 1000);
     opts.Add("rerank-model-weight", &o_.eval.rerank_model_weight,
              "reranked mode: a pool song's order is the ranking model's score (0-10) minus this times "
-             "log2(1 + its position in the model's list) (0 = the ranking model alone)")
+             "log2(1 + its place in the pool) (0 = the ranking model alone)")
         .Range(0, 100);
     opts.Add("rerank-source", &o_.eval.rerank_source,
              "reranked mode's pool: list (the model lists --rerank-pool songs in turn) or first (the "

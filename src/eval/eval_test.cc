@@ -221,9 +221,6 @@ TEST(EvalTest, KnowledgeQuestionsAndOptionScoring) {
   EXPECT_DOUBLE_EQ(KnowledgeAccuracy(two, scores)[qs[0].kind]["acc_norm"].get<double>(), 1.0);
 }
 
-// Prompt extras reach the prompts (their length is reported), and with only_candidates every
-// constrained answer is drawn from its request's candidates: the same 10 for every request give
-// each request exactly those 10, so the coverage is 10 / catalog.
 // A tiny world's briefly trained checkpoint and n of its test requests, evaluated with two turns
 // of history in the constrained mode only (the tests below vary the rest of the options).
 struct ConstrainedEval {
@@ -240,6 +237,9 @@ struct ConstrainedEval {
   OfflineEvalOptions o;
 };
 
+// Prompt extras reach the prompts (their length is reported), and with only_candidates every
+// constrained answer is drawn from its request's candidates: the same 10 for every request give
+// each request exactly those 10, so the coverage is 10 / catalog.
 TEST(EvalTest, ExtrasLengthenPromptsAndOnlyCandidatesLimitsTheAnswers) {
   ConstrainedEval setup("extras", 4);
   auto& [w, ck, requests, o] = setup;
@@ -345,8 +345,10 @@ TEST(EvalTest, RerankedPoolFromTheFirstSongScoresTheWholeCatalog) {
   EXPECT_DOUBLE_EQ(r["reranked"]["entries"].get<double>(), 10.0);
   EXPECT_GT(r["reranked"]["personalization"].get<double>(), r["constrained"]["personalization"].get<double>());
   EXPECT_TRUE(r["reranked"].contains("shared_other_listener"));
-  ConstrainedEval titles("first_titles", 2);
-  EXPECT_FALSE(FirstItemScores::For(*titles.ck.codec).has_value());
+  const Checkpoint titles = LoadCheckpoint(w.MakeCheckpoint("titles", 4, "title"));
+  EXPECT_FALSE(FirstItemScores::For(*titles.codec).has_value());
+  EXPECT_FALSE(FirstItemScores::ForSource("list", *ck.codec).has_value());
+  EXPECT_THROW(FirstItemScores::ForSource("best", *ck.codec), Error);
 }
 
 // U2I perplexity: the item tokens of the held-out tail only (not feedback, not context), scored

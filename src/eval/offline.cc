@@ -220,10 +220,7 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   // The reranked mode's pool: the model's best songs at its answer's first song where the codec
   // writes an item as one token (rerank_source "first"), else a constrained list of rerank_pool
   // songs. A pool request for request k's constraints; `scores` receives the first-song scores.
-  if (o.rerank_source != "list" && o.rerank_source != "first")
-    throw Error("unknown rerank source '" + o.rerank_source + "'", "", "use first or list");
-  const std::optional<FirstItemScores> first =
-      o.rerank_source == "first" ? FirstItemScores::For(*ck.codec) : std::nullopt;
+  const std::optional<FirstItemScores> first = FirstItemScores::ForSource(o.rerank_source, *ck.codec);
   auto pool_request = [&](std::vector<int> prompt, size_t k, std::vector<float>* scores) {
     GenerationRequest r =
         constrained_request(std::move(prompt), first ? o.list_size : o.rerank_pool, k);
@@ -285,7 +282,8 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
           std::vector<int> prompt = RenderPrompt(*ck.tok, *ck.codec, contexts[other_listener ? j : k],
                                                  requests[other_listener ? k : j].query, o.history)
                                         .ids;
-          swapped.push_back(reranked ? pool_request(std::move(prompt), k, &swapped_scores[swapped.size()])
+          std::vector<float>* scores = &swapped_scores[2 * k + (other_listener ? 1 : 0)];
+          swapped.push_back(reranked ? pool_request(std::move(prompt), k, scores)
                                      : constrained_request(std::move(prompt), o.list_size, k));
         }
       const auto res = engine.Generate(std::move(swapped));

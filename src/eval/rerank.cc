@@ -49,6 +49,13 @@ std::optional<FirstItemScores> FirstItemScores::For(const ItemCodec& codec) {
   return f;
 }
 
+std::optional<FirstItemScores> FirstItemScores::ForSource(const std::string& source,
+                                                          const ItemCodec& codec) {
+  if (source == "first") return For(codec);
+  if (source == "list") return std::nullopt;
+  throw Error("unknown rerank source '" + source + "'", "", "use first or list");
+}
+
 std::function<void(std::span<float>, std::span<const int>)> FirstItemScores::Hook(
     std::vector<float>* out) const {
   return [this, out](std::span<float> logits, std::span<const int> generated) {

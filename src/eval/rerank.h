@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "infer/constraint.h"
@@ -37,6 +38,9 @@ class FirstItemScores {
  public:
   // Empty when the codec writes an item with more than one token.
   static std::optional<FirstItemScores> For(const ItemCodec& codec);
+  // The pool source of --rerank-source: "first" is For(codec) (empty: fall back to a listed
+  // pool), "list" is empty; throws Error for any other name.
+  static std::optional<FirstItemScores> ForSource(const std::string& source, const ItemCodec& codec);
   // A GenerationRequest::logits_hook storing the scores into *out (resized to the catalog) at
   // the answer's first item position; later positions leave them. *out must outlive the request.
   std::function<void(std::span<float>, std::span<const int>)> Hook(std::vector<float>* out) const;

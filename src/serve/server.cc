@@ -239,7 +239,7 @@ struct ChatServer::Impl {
   std::unique_ptr<Store> store;
   std::mutex ranker_mu;
   std::optional<Ranker> ranker;
-  std::optional<FirstItemScores> first_scores;  // the pool's source where the codec allows
+  std::optional<FirstItemScores> first_song;  // the pool's source where the codec allows
   std::vector<std::string> some_users;
   httplib::Server http;
   std::string model_id;
@@ -296,9 +296,7 @@ struct ChatServer::Impl {
       throw Error("the checkpoint has no codec.json (the item codec)", o.model,
                   "serve a checkpoint written by the pipeline");
     lookup = std::make_unique<CatalogLookup>(ck.catalog, *ck.codec, *ck.grammar);
-    if (o.rerank_source == "first") first_scores = FirstItemScores::For(*ck.codec);
-    else if (o.rerank_source != "list")
-      throw Error("unknown rerank source '" + o.rerank_source + "'", "--rerank-source", "use first or list");
+    first_song = FirstItemScores::ForSource(o.rerank_source, *ck.codec);
     store = std::make_unique<Store>(o.store, Store::Mode::kReadWrite);
     store->ForEachUser([&](const User& u) {
       if (some_users.size() < 200) some_users.push_back(u.id);
@@ -377,7 +375,7 @@ struct ChatServer::Impl {
       }
       p.rerank = ranker && s.rerank && o.rerank_pool > s.songs;
       // A listed pool is decoded in full; a first-song pool needs only the answer itself.
-      if (p.rerank && !first_scores) c.num_items = o.rerank_pool, c.min_items = s.songs;
+      if (p.rerank && !first_song) c.num_items = o.rerank_pool, c.min_items = s.songs;
       p.constraint = c;
     }
     return p;
@@ -396,7 +394,7 @@ struct ChatServer::Impl {
     // own text is never sent).
     std::optional<std::vector<int>> kept;
     std::vector<FeedbackPrediction> kept_scores;  // the ranking model's, computed while reranking
-    std::vector<float> first_scores;  // the model's scores of every song as its first (FirstItemScores)
+    std::vector<float> first_song_scores;  // the model's score of every song as its first
     std::string reranked_text;
     size_t streamed = 0;         // bytes of the opening sentence already sent
     bool sentence_done = false;  // the list has begun: the rest waits for the pool
@@ -470,8 +468,8 @@ struct ChatServer::Impl {
         r->cv.notify_all();
       };
       if (p.rerank) c->kept.emplace();
-      if (p.rerank && first_scores)  // the choice lives while its run does
-        job.request.logits_hook = [weak, hook = first_scores->Hook(&c->first_scores)](
+      if (p.rerank && first_song)  // the choice lives while its run does
+        job.request.logits_hook = [weak, hook = first_song->Hook(&c->first_song_scores)](
                                       std::span<float> logits, std::span<const int> generated) {
           if (auto r = weak.lock()) hook(logits, generated);
         };
@@ -485,8 +483,8 @@ struct ChatServer::Impl {
           // The pool: the model's best first songs (sampled at a temperature, seeded per choice),
           // or the songs it listed.
           std::vector<int> pool;
-          if (first_scores)
-            pool = first_scores->Pool(c->first_scores, o.rerank_pool, constraint, *ck.grammar,
+          if (first_song)
+            pool = first_song->Pool(c->first_song_scores, o.rerank_pool, constraint, *ck.grammar,
                                       sampling.temperature, sampling.seed);
           else
             pool = ParseAnswer(*ck.tok, *ck.codec, res.tokens).items;
