@@ -3,7 +3,8 @@
 # builds it in Release (binary: build/muchator). Idempotent: a few seconds when all is present.
 # `setup.sh --test` also installs what the tests need beyond the build: Node.js and npm (only
 # when `node`/`npm` are missing: a newer Node from elsewhere is kept), Debian's Chromium, the
-# sqlite3 tool, and the npm packages of tests/serve (the openai client, playwright-core).
+# sqlite3 tool, the npm packages of tests/serve (the openai client, playwright-core) and of
+# tests/gguf (node-llama-cpp 3.21.1 with only its prebuilt CPU build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FOR_TESTS=0
@@ -42,6 +43,12 @@ fi
 if ((FOR_TESTS)) && { [ ! -d tests/serve/node_modules/openai ] || [ ! -d tests/serve/node_modules/playwright-core ]; }; then
   echo "setup: installing the npm packages of tests/serve"
   (cd tests/serve && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if ((FOR_TESTS)) && [ ! -d tests/gguf/node_modules/@node-llama-cpp/linux-x64 ]; then
+  # --omit=optional: node-llama-cpp's GPU builds (~650 MB) are optional; the CPU build is a
+  # direct dependency. --ignore-scripts: its postinstall would look for a GPU or build llama.cpp.
+  echo "setup: installing the npm packages of tests/gguf (node-llama-cpp, a few minutes)"
+  (cd tests/gguf && npm ci --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 
 JOBS="${MUCHATOR_JOBS:-$(nproc)}"

@@ -74,6 +74,7 @@ std::unique_ptr<Command> MakeBenchmarkCommand();
 std::unique_ptr<Command> MakeLaunchCommand();
 std::unique_ptr<Command> MakeAblateCommand();
 std::unique_ptr<Command> MakeReportCommand();
+std::unique_ptr<Command> MakeExportGgufCommand();
 // The command line after `--` of `muchator launch ... -- <command> [options]`.
 void SetLaunchTail(std::vector<std::string> tail);
 

@@ -48,6 +48,9 @@ class GenerateCommand : public Command {
     opts.Add("stream", &stream_, "print the raw text as it is generated (n = 1)");
     opts.Add("max-len", &max_len_, "tokens per sequence in the KV cache (prompt + answer); 0 = model default").Range(0, 1e7);
     opts.Add("out", &out_, "also write the answers as JSON here (and the effective config beside it)");
+    opts.Add("logits-out", &logits_out_,
+             "write the model's raw next-token logits at the first generated position of answer 1 "
+             "(one JSON array, one value per vocabulary entry), e.g. to compare with llama.cpp");
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
   }
 
@@ -98,6 +101,10 @@ class GenerateCommand : public Command {
         }
         r.constraint = c;
       }
+      if (i == 0 && !logits_out_.empty())
+        r.logits_hook = [this](std::span<float> l, std::span<const int> generated) {
+          if (generated.empty()) first_logits_.assign(l.begin(), l.end());
+        };
       if (stream_ && n_ == 1)
         r.on_tokens = [](std::span<const int>, std::string_view text) {
           std::fwrite(text.data(), 1, text.size(), stdout);
@@ -114,6 +121,7 @@ class GenerateCommand : public Command {
                           {"finish_reason", FinishReasonName(res.finish)},
                           {"prompt_tokens", res.prompt_tokens},
                           {"completion_tokens", res.tokens.size()},
+                          {"tokens", res.tokens},
                           {"sampled_tokens", res.sampled_tokens},
                           {"forward_passes", res.forward_passes},
                           {"first_token_s", res.first_token_s},
@@ -141,6 +149,7 @@ class GenerateCommand : public Command {
                    FinishReasonName(res.finish));
       out.push_back(std::move(j));
     }
+    if (!logits_out_.empty()) WriteFileAtomic(logits_out_, nlohmann::json(first_logits_).dump() + "\n");
     if (!out_.empty()) {
       // Free text of a small model can cut UTF-8 characters: write U+FFFD for those bytes.
       WriteFileAtomic(out_, out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
@@ -150,7 +159,8 @@ class GenerateCommand : public Command {
   }
 
  private:
-  std::string model_, prompt_, codec_, store_, user_, state_, out_;
+  std::string model_, prompt_, codec_, store_, user_, state_, out_, logits_out_;
+  std::vector<float> first_logits_;
   bool raw_ = false, constrained_ = true, sentence_ = true, one_per_artist_ = false, stream_ = false;
   std::vector<std::string> exclude_;
   int64_t items_ = 10, history_ = kPromptHistory, top_k_ = 0, seed_ = 0, max_tokens_ = 256, n_ = 1, max_len_ = 0, threads_ = 0;

@@ -48,6 +48,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   v.push_back(MakeBenchmarkCommand());
   v.push_back(MakeAblateCommand());
   v.push_back(MakeReportCommand());
+  v.push_back(MakeExportGgufCommand());
   v.push_back(MakeLaunchCommand());
   return v;
 }

@@ -31,6 +31,9 @@ class TokenizeCommand : public Command {
              "*merges.txt beside it")
         .Required();
     opts.Add("decode", &decode_, "read space-separated ids from stdin and write the decoded bytes");
+    opts.Add("special", &special_,
+             "text of added tokens (<|im_start|>, item tokens such as <|s_s12|>) becomes their ids, as in "
+             "a prompt; without it such text is ordinary text");
   }
   int Run(const Options&) override {
     auto tok = Tokenizer::Load(path_);
@@ -55,7 +58,7 @@ class TokenizeCommand : public Command {
       std::fwrite(text.data(), 1, text.size(), stdout);
       return 0;
     }
-    const auto ids = tok->Encode(input);
+    const auto ids = special_ ? tok->EncodeWithSpecial(input) : tok->Encode(input);
     std::string line;
     for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
     std::printf("%s\n", line.c_str());
@@ -64,7 +67,7 @@ class TokenizeCommand : public Command {
 
  private:
   std::string path_;
-  bool decode_ = false;
+  bool decode_ = false, special_ = false;
 };
 
 class TrainTokenizerCommand : public Command {
