@@ -48,6 +48,7 @@ class GenerateCommand : public Command {
     opts.Add("stream", &stream_, "print the raw text as it is generated (n = 1)");
     opts.Add("max-len", &max_len_, "tokens per sequence in the KV cache (prompt + answer); 0 = model default").Range(0, 1e7);
     opts.Add("out", &out_, "also write the answers as JSON here (and the effective config beside it)");
+    opts.Add("ignore-eos", &ignore_eos_, "go on past <|im_end|> and <|endoftext|> to --max-tokens (to time decoding)");
     opts.Add("logits-out", &logits_out_,
              "write the model's raw next-token logits at the first generated position of answer 1 "
              "(one JSON array, one value per vocabulary entry), e.g. to compare with llama.cpp");
@@ -101,6 +102,7 @@ class GenerateCommand : public Command {
         }
         r.constraint = c;
       }
+      if (ignore_eos_) r.stop_tokens = {-1};  // no token has id -1: nothing stops the sequence
       if (i == 0 && !logits_out_.empty())
         r.logits_hook = [this](std::span<float> l, std::span<const int> generated) {
           if (generated.empty()) first_logits_.assign(l.begin(), l.end());
@@ -161,6 +163,7 @@ class GenerateCommand : public Command {
  private:
   std::string model_, prompt_, codec_, store_, user_, state_, out_, logits_out_;
   std::vector<float> first_logits_;
+  bool ignore_eos_ = false;
   bool raw_ = false, constrained_ = true, sentence_ = true, one_per_artist_ = false, stream_ = false;
   std::vector<std::string> exclude_;
   int64_t items_ = 10, history_ = kPromptHistory, top_k_ = 0, seed_ = 0, max_tokens_ = 256, n_ = 1, max_len_ = 0, threads_ = 0;

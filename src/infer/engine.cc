@@ -1281,7 +1281,9 @@ void Engine::Advance(int row, float* logits) {
     s.finished = true, s.finish = FinishReason::kCancelled;
     return;
   }
-  std::span<float> l(logits, model_->config().vocab_size);
+  // Rows past the tokenizer (the padding rows real Qwen3 checkpoints have: 151,936 rows for
+  // 151,669 tokens) are never candidates: no text could be written for them.
+  std::span<float> l(logits, static_cast<size_t>(std::min<int64_t>(model_->config().vocab_size, tok_.vocab_size())));
   if (s.req.logits_hook) s.req.logits_hook(l, s.generated);
   const std::span<const int> allowed = s.cons ? s.cons->Allowed() : std::span<const int>();
   Append(s, SampleToken(l, allowed, s.req.sampling, s.rng, &scratch_));

@@ -95,8 +95,16 @@ std::string LlamaName(const std::string& hf, int* layer) {
   return "blk." + m[1].str() + "." + it->second;
 }
 
+// The ggml type a tensor of this shape is written in.
+uint32_t TypeFor(const torch::Tensor& t, GgufType type) {
+  if (t.dim() < 2 || type == GgufType::kF32) return kGgmlF32;
+  if (type == GgufType::kBF16) return kGgmlBF16;
+  if (type == GgufType::kF16 || t.size(-1) % kQ8Block != 0) return kGgmlF16;
+  return kGgmlQ8_0;
+}
+
 // The tensor's bytes in `type` (rows of t.size(-1) values; 1-D tensors stay f32). Returns the
-// ggml type written.
+// ggml type written (TypeFor's).
 uint32_t Encode(const torch::Tensor& t0, GgufType type, std::string* bytes) {
   const torch::Tensor t = t0.to(torch::kFloat32).contiguous();
   const int64_t n = t.numel();
@@ -104,10 +112,10 @@ uint32_t Encode(const torch::Tensor& t0, GgufType type, std::string* bytes) {
   auto raw = [&](const torch::Tensor& c) {
     bytes->assign(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.nbytes()));
   };
-  if (t.dim() < 2 || type == GgufType::kF32) return raw(t), kGgmlF32;
-  if (type == GgufType::kBF16) return raw(t.to(torch::kBFloat16).contiguous()), kGgmlBF16;
-  if (type == GgufType::kF16 || t.size(-1) % kQ8Block != 0)
-    return raw(t.to(torch::kFloat16).contiguous()), kGgmlF16;
+  const uint32_t ggml_type = TypeFor(t, type);
+  if (ggml_type == kGgmlF32) return raw(t), kGgmlF32;
+  if (ggml_type == kGgmlBF16) return raw(t.to(torch::kBFloat16).contiguous()), kGgmlBF16;
+  if (ggml_type == kGgmlF16) return raw(t.to(torch::kFloat16).contiguous()), kGgmlF16;
   // q8_0 as ggml's reference quantize_row_q8_0: d = max|x| / 127, q = round(x / d).
   const int64_t blocks = n / kQ8Block;
   bytes->resize(static_cast<size_t>(blocks) * (2 + kQ8Block));
@@ -302,19 +310,19 @@ GgufExportStats ExportGguf(const std::string& dir, const std::string& out_path, 
   h.KvStr("tokenizer.chat_template", GgufChatTemplate());
 
   // Tensor table, then the data, each tensor at an aligned offset.
-  std::vector<std::string> data(items.size());
-  std::vector<uint32_t> types(items.size());
+  // Sizes come from the types, so each tensor is encoded only when it is written (a 0.6B model
+  // never holds a second copy of itself in memory).
   GgufExportStats s;
   Out table;
   uint64_t offset = 0;
   for (size_t i = 0; i < items.size(); ++i) {
-    types[i] = Encode(items[i].t, type, &data[i]);
+    const uint32_t ggml_type = TypeFor(items[i].t, type);
     table.Str(items[i].name);
     table.Pod<uint32_t>(static_cast<uint32_t>(items[i].t.dim()));
     for (int64_t d = items[i].t.dim() - 1; d >= 0; --d) table.Pod<uint64_t>(static_cast<uint64_t>(items[i].t.size(d)));
-    table.Pod<uint32_t>(types[i]);
+    table.Pod<uint32_t>(ggml_type);
     table.Pod<uint64_t>(offset);
-    offset = AlignUp(offset + data[i].size());
+    offset = AlignUp(offset + TensorBytes(ggml_type, static_cast<uint64_t>(items[i].t.numel()), items[i].name));
     s.parameters += items[i].t.numel();
   }
   Out head;
@@ -332,7 +340,9 @@ GgufExportStats ExportGguf(const std::string& dir, const std::string& out_path, 
     if (!f) throw Error("cannot write", tmp, "check the directory exists and is writable");
     f.write(header.data(), static_cast<std::streamsize>(header.size()));
     uint64_t at = 0;
-    for (const std::string& d : data) {
+    std::string d;
+    for (const Item& item : items) {
+      Encode(item.t, type, &d);
       f.write(d.data(), static_cast<std::streamsize>(d.size()));
       at += d.size();
       const uint64_t pad = AlignUp(at) - at;

@@ -542,6 +542,43 @@ TEST_F(InferTest, OnePassContinuationGivesTheSameTextInFewerForwards) {
   }
 }
 
+TEST_F(InferTest, PaddingRowsPastTheTokenizerAreNeverSampled) {
+  // A model with more output rows than the tokenizer has tokens (real Qwen3 checkpoints pad
+  // their vocabulary); the padding rows get the largest logits, yet no answer contains them.
+  torch::manual_seed(5);
+  ModelConfig c = (*model_)->config();
+  const int64_t n = tok_->vocab_size(), hidden = c.hidden_size;
+  c.vocab_size = n + 2 * hidden;
+  Qwen3ForCausalLM m(c);
+  {
+    // Padding rows +-1000 e_k: whatever the hidden state h, one of them scores 1000 max|h_k|.
+    torch::NoGradGuard g;
+    auto pad = m->LmWeight().slice(0, n);
+    pad.zero_();
+    for (int64_t k = 0; k < hidden; ++k) pad[2 * k][k] = 1000.0, pad[2 * k + 1][k] = -1000.0;
+  }
+  {
+    torch::NoGradGuard g;
+    const auto p = Prompt("padding 0");
+    const auto ids = torch::tensor(std::vector<int64_t>(p.begin(), p.end())).unsqueeze(0);
+    ASSERT_GE(m->forward(ids)[0][-1].argmax().item<int64_t>(), n) << "the test needs a padding row on top";
+  }
+  Engine engine(m, *tok_, grammar_, Fp32(4));
+  std::vector<GenerationRequest> reqs;
+  for (int k = 0; k < 4; ++k) {
+    GenerationRequest r;
+    r.prompt = Prompt("padding " + std::to_string(k));
+    r.sampling.temperature = k == 0 ? 0 : 1.0;
+    r.sampling.seed = k;
+    r.sampling.max_new_tokens = 20;
+    reqs.push_back(r);
+  }
+  for (const auto& res : engine.Generate(reqs)) {
+    ASSERT_FALSE(res.tokens.empty());
+    for (int t : res.tokens) EXPECT_LT(t, tok_->vocab_size());
+  }
+}
+
 TEST_F(InferTest, UnconstrainedOutputIsParsedWithItsNonCatalogItems) {
   // A logits hook that dictates the tokens of an answer with one real and one invented item.
   std::vector<int> script;
