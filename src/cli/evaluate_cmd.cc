@@ -51,6 +51,16 @@ class EvaluateCommand : public Command {
              "reranked mode: a pool song's order is the ranking model's score (0-10) minus this times "
              "log2(1 + its place in the pool) (0 = the ranking model alone)")
         .Range(0, 100);
+    opts.Add("rerank-prior-weight", &o_.eval.rerank_prior_weight,
+             "first-song pool: rank songs by their score minus this times their mean first-song "
+             "log-probability over --prior-requests requests of --prior-split (songs the model "
+             "puts first whatever is asked count less; 0 = off)")
+        .Range(0, 10);
+    opts.Add("prior-split", &o_.eval.prior_split, "training split the prior's requests come from");
+    opts.Add("prior-requests", &o_.eval.prior_requests, "requests the prior averages over").Range(1, 100000);
+    opts.Add("answers", &o_.eval.keep_answers,
+             "also write OUT/answers.jsonl: every system's list for every request (song ids), one "
+             "line per system, mode and request");
     opts.Add("rerank-source", &o_.eval.rerank_source,
              "reranked mode's pool: list (the model lists --rerank-pool songs in turn) or first (the "
              "--rerank-pool songs the model scores highest at its answer's first item; atomic codec)")

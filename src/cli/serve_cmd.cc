@@ -87,6 +87,13 @@ class ServeCommand : public Command {
              "one-token item codecs such as atomic, else list) or a list it decodes song by song "
              "(list)")
         .OneOf({"first", "list"});
+    opts.Add("rerank-prior-weight", &o_.rerank_prior_weight,
+             "first-song pool: rank songs by their score minus this times their mean first-song "
+             "log-probability over --prior-requests requests of the store's --prior-split, computed "
+             "at start (songs the model puts first whatever is asked count less; 0 = off)")
+        .Range(0, 10);
+    opts.Add("prior-split", &o_.prior_split, "training split the prior's requests come from");
+    opts.Add("prior-requests", &o_.prior_requests, "requests the prior averages over").Range(1, 100000);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
   }
 

@@ -351,6 +351,65 @@ TEST(EvalTest, RerankedPoolFromTheFirstSongScoresTheWholeCatalog) {
   EXPECT_THROW(FirstItemScores::ForSource("best", *ck.codec), Error);
 }
 
+// The first-song prior: each song's mean log-probability as the first song over training
+// requests; the pool ranks by score - weight x prior, and the evaluation takes the prior from the
+// store's sft requests, never from the evaluated split.
+TEST(EvalTest, FirstSongPriorIsTheMeanFirstSongLogProbabilityAndReordersThePool) {
+  ConstrainedEval setup("prior", 6, "atomic");
+  auto& [w, ck, requests, o] = setup;
+  std::optional<FirstItemScores> first = FirstItemScores::For(*ck.codec);
+  ASSERT_TRUE(first.has_value());
+  Engine engine(ck.model, *ck.tok, ck.grammar.get());
+  std::vector<std::vector<int>> prompts;
+  std::vector<std::vector<float>> scores(requests.size());
+  std::vector<GenerationRequest> reqs;
+  for (size_t k = 0; k < requests.size(); ++k) {
+    prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, UserContext{}, requests[k].query, 0).ids);
+    GenerationRequest r;
+    r.prompt = prompts.back();
+    r.sampling.max_new_tokens = 512;
+    r.constraint = ConstraintOptions{};
+    r.constraint->num_items = 2;
+    r.logits_hook = first->Hook(&scores[k]);
+    reqs.push_back(std::move(r));
+  }
+  engine.Generate(std::move(reqs));
+  const std::vector<float> prior = first->MeanFirstLogProbs(engine, prompts);
+  ASSERT_EQ(prior.size(), ck.catalog.items.size());
+  for (size_t i : {size_t{0}, size_t{7}, prior.size() - 1}) {  // the mean of log-softmax over songs
+    double expect = 0;
+    for (const auto& s : scores) {
+      double z = 0;
+      for (float x : s) z += std::exp(static_cast<double>(x));
+      expect += (s[i] - std::log(z)) / static_cast<double>(scores.size());
+    }
+    EXPECT_NEAR(prior[i], expect, 1e-4) << "song " << i;
+  }
+  const ConstraintOptions c;
+  const std::vector<int> plain = first->Pool(scores[0], 30, c, *ck.grammar);
+  first->SetPrior(prior, 0.0);
+  EXPECT_EQ(first->Pool(scores[0], 30, c, *ck.grammar), plain) << "weight 0 is no prior";
+  first->SetPrior(prior, 2.0);
+  EXPECT_DOUBLE_EQ(first->prior_weight(), 2.0);
+  const std::vector<int> with_prior = first->Pool(scores[0], 30, c, *ck.grammar);
+  EXPECT_NE(with_prior, plain);
+  for (size_t j = 1; j < with_prior.size(); ++j) {
+    const auto key = [&](int i) { return scores[0][static_cast<size_t>(i)] - 2.0 * prior[static_cast<size_t>(i)]; };
+    EXPECT_GE(key(with_prior[j - 1]), key(with_prior[j]));
+  }
+  // From the store: the sft split's requests; none for a split the store lacks.
+  EXPECT_EQ(FirstSongPrior(*w.store, ck, engine, *first, "sft", 8, 10).size(), prior.size());
+  EXPECT_TRUE(FirstSongPrior(*w.store, ck, engine, *first, "no-such-split", 8, 10).empty());
+  Ranker ranker = OneEpochRanker(*w.store);
+  EvalJudges judges;
+  judges.ranker = &ranker;
+  o.rerank_pool = 40;
+  o.rerank_prior_weight = 1.0;
+  EXPECT_DOUBLE_EQ(EvaluateOffline(*w.store, ck, requests, judges, o)["reranked"]["rerank_prior_weight"].get<double>(), 1.0);
+  o.prior_split = "no-such-split";
+  EXPECT_DOUBLE_EQ(EvaluateOffline(*w.store, ck, requests, judges, o)["reranked"]["rerank_prior_weight"].get<double>(), 0.0);
+}
+
 // U2I perplexity: the item tokens of the held-out tail only (not feedback, not context), scored
 // as a plain full-logits forward of the document's last `context` tokens scores them; with
 // drop_history every held-out document is one event, with the same item tokens.

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/log.h"
 #include "data/store.h"
 #include "eval/rerank.h"
 #include "infer/engine.h"
@@ -153,7 +154,26 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
     m["recall_at_10"] = recall / n;
     m["ndcg_at_10"] = ndcg / n;
   }
+  if (o.keep_answers) {
+    nlohmann::json lists = nlohmann::json::array();
+    for (const auto& a : answers) {
+      nlohmann::json ids = nlohmann::json::array();
+      for (int item : a.items) ids.push_back(catalog.items[static_cast<size_t>(item)].id);
+      lists.push_back(std::move(ids));
+    }
+    m["answers"] = std::move(lists);
+  }
   return m;
+}
+
+std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine, const FirstItemScores& first,
+                                  const std::string& split, int n, int history) {
+  const std::vector<EvalRequest> requests = RequestsFromStore(store, split, n);
+  const auto contexts = Contexts(store, ck.catalog, requests, history);
+  std::vector<std::vector<int>> prompts;
+  for (size_t k = 0; k < requests.size(); ++k)
+    prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, contexts[k], requests[k].query, history).ids);
+  return prompts.empty() ? std::vector<float>() : first.MeanFirstLogProbs(engine, prompts);
 }
 
 nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const EvalRequest> requests,
@@ -220,7 +240,13 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   // The reranked mode's pool: the model's best songs at its answer's first song where the codec
   // writes an item as one token (rerank_source "first"), else a constrained list of rerank_pool
   // songs. A pool request for request k's constraints; `scores` receives the first-song scores.
-  const std::optional<FirstItemScores> first = FirstItemScores::ForSource(o.rerank_source, *ck.codec);
+  std::optional<FirstItemScores> first = FirstItemScores::ForSource(o.rerank_source, *ck.codec);
+  if (first && !ranker_contexts.empty() && o.rerank_prior_weight != 0) {
+    std::vector<float> prior = FirstSongPrior(store, ck, engine, *first, o.prior_split, o.prior_requests, o.history);
+    if (prior.empty())
+      spdlog::warn("evaluation: no '{}' requests with a listener for the pool's prior: the pool without it", o.prior_split);
+    first->SetPrior(std::move(prior), o.rerank_prior_weight);
+  }
   auto pool_request = [&](std::vector<int> prompt, size_t k, std::vector<float>* scores) {
     GenerationRequest r =
         constrained_request(std::move(prompt), first ? o.list_size : o.rerank_pool, k);
@@ -266,6 +292,7 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
     if (reranked) {
       m["rerank_pool"] = o.rerank_pool, m["rerank_model_weight"] = o.rerank_model_weight;
       m["rerank_source"] = first ? "first" : "list";
+      if (first) m["rerank_prior_weight"] = first->prior_weight();
       // Songs the pools really held: a listed pool ends early when the engine's context is full.
       m["pool_entries"] = pool_entries / static_cast<double>(std::max<size_t>(1, answers.size()));
     }

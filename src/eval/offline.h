@@ -89,6 +89,15 @@ struct OfflineEvalOptions {
   // with other codecs "list" is used) or "list" (the model lists rerank_pool songs one after the
   // other). report.json's rerank_source says which one ran.
   std::string rerank_source = "first";
+  // ScoreAnswers also returns "answers": each request's list as catalog song ids (the report
+  // writes them to answers.jsonl, `muchator evaluate --answers`).
+  bool keep_answers = false;
+  // Reranked mode with rerank_source "first": the pool ranks songs by their first-song score
+  // minus rerank_prior_weight x their mean first-song log-probability over at most
+  // prior_requests requests of prior_split (a training split; FirstSongPrior). 0: off.
+  double rerank_prior_weight = 1.0;
+  std::string prior_split = "sft";
+  int prior_requests = 64;
 };
 
 // One system's answer to one request: the catalog items listed (indexes, in order), the entries
@@ -103,6 +112,16 @@ struct EvalAnswer {
 // baseline's lists).
 nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<const EvalRequest> requests,
                             std::span<const EvalAnswer> answers, const EvalJudges& judges, const OfflineEvalOptions& o);
+
+class Engine;
+class FirstItemScores;
+// The prior of FirstItemScores::SetPrior: the mean first-song log-probabilities of `engine`'s
+// model over at most `n` requests of `split` that have a listener (prompts rendered as the
+// evaluation and the server render theirs: the listener's context before the request, its state).
+// Empty when the store has no such request. Shared by the evaluation and the server, so the
+// served pool is the evaluated one.
+std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine, const FirstItemScores& first,
+                                  const std::string& split, int n, int history);
 
 // {"requests": n, "constrained": M, "reranked": M, "unconstrained": M}, M per decoding mode
 // ("reranked" only with rerank_pool and a ranking model; docs/metrics.md):

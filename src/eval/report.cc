@@ -95,8 +95,17 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
   MakeDirs(out_dir);
   nlohmann::json report = {
       {"requests", requests.size()}, {"split", o.split}, {"rows", nlohmann::json::array()}};
+  std::string answers;  // answers.jsonl, with o.eval.keep_answers
   auto add = [&](const std::string& system, const std::string& mode, nlohmann::json m,
                  double seconds) {
+    if (m.contains("answers")) {
+      for (size_t k = 0; k < m["answers"].size(); ++k)
+        answers += nlohmann::json({{"system", system}, {"mode", mode}, {"request", k},
+                                   {"query_id", requests[k].query_id}, {"user", requests[k].user},
+                                   {"query", requests[k].query}, {"songs", m["answers"][k]}})
+                       .dump() + "\n";
+      m.erase("answers");
+    }
     m["system"] = system;
     m["mode"] = mode;
     m["seconds"] = seconds;
@@ -121,6 +130,9 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
     const auto t = Clock::now();
     Checkpoint ck = LoadCheckpoint(dir);
     OfflineEvalOptions eo = o.eval;
+    if (eo.rerank_prior_weight != 0 && eo.prior_split == o.split)
+      throw Error("the pool's prior would come from the evaluated split '" + o.split + "'", "--prior-split",
+                  "give a training split (sft)");
     eo.sensitivity = true;  // shared songs across requests and listeners (docs/metrics.md)
     if (auto it = o.extras.find(name); it != o.extras.end()) eo.extras = it->second;
     if (o.only_candidates.count(name)) eo.only_candidates = true, eo.unconstrained = false;
@@ -129,6 +141,7 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
     for (const char* mode : {"constrained", "reranked", "unconstrained"})
       if (r.contains(mode)) add(name, mode, r[mode], seconds);
   }
+  if (o.eval.keep_answers) WriteFileAtomic(out_dir + "/answers.jsonl", answers);
   WriteFileAtomic(out_dir + "/report.json", report.dump(2) + "\n");
   const std::string table = ReportTable(report);
   WriteFileAtomic(out_dir + "/report.md",

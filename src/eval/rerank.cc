@@ -73,6 +73,8 @@ std::vector<int> FirstItemScores::Pool(std::span<const float> scores, int keep,
     if (it >= 0 && static_cast<size_t>(it) < banned.size()) banned[static_cast<size_t>(it)] = 1;
   const std::unordered_set<int> banned_artists(c.banned_artists.begin(), c.banned_artists.end());
   std::vector<double> key(scores.begin(), scores.end());
+  if (prior_weight_ != 0 && prior_.size() == key.size())
+    for (size_t i = 0; i < key.size(); ++i) key[i] -= prior_weight_ * prior_[i];
   if (temperature > 0) {
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> u(1e-12, 1.0);
@@ -90,6 +92,43 @@ std::vector<int> FirstItemScores::Pool(std::span<const float> scores, int keep,
   });
   order.resize(static_cast<size_t>(keep));
   return order;
+}
+
+std::vector<float> FirstItemScores::MeanFirstLogProbs(Engine& engine,
+                                                     const std::vector<std::vector<int>>& prompts) const {
+  std::vector<std::vector<float>> scores(prompts.size());
+  std::vector<GenerationRequest> reqs;
+  for (size_t k = 0; k < prompts.size(); ++k) {
+    GenerationRequest r;
+    r.prompt = prompts[k];
+    r.sampling.max_new_tokens = 4096;  // the grammar ends the answer after its one song
+    ConstraintOptions c;
+    c.num_items = 1;
+    r.constraint = c;
+    r.logits_hook = Hook(&scores[k]);
+    reqs.push_back(std::move(r));
+  }
+  engine.Generate(std::move(reqs));
+  std::vector<double> sum(token_.size(), 0.0);
+  size_t n = 0;
+  for (const auto& s : scores) {
+    if (s.size() != token_.size()) continue;  // no song was reached
+    const float top = *std::max_element(s.begin(), s.end());
+    double z = 0;
+    for (float x : s) z += std::exp(static_cast<double>(x - top));
+    const double log_z = top + std::log(z);
+    for (size_t i = 0; i < s.size(); ++i) sum[i] += s[i] - log_z;
+    ++n;
+  }
+  if (n == 0) return {};
+  std::vector<float> mean(sum.size());
+  for (size_t i = 0; i < sum.size(); ++i) mean[i] = static_cast<float>(sum[i] / static_cast<double>(n));
+  return mean;
+}
+
+void FirstItemScores::SetPrior(std::vector<float> prior, double weight) {
+  prior_ = std::move(prior);
+  prior_weight_ = weight;
 }
 
 }  // namespace muchator

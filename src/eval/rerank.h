@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "infer/constraint.h"
+#include "infer/engine.h"
 #include "text/item_codec.h"
 
 namespace muchator {
@@ -51,7 +52,19 @@ class FirstItemScores {
   std::vector<int> Pool(std::span<const float> scores, int keep, const ConstraintOptions& c,
                         const AnswerGrammar& g, double temperature = 0, uint64_t seed = 0) const;
 
+  // The songs the model puts first whatever is asked (hubs): each song's mean log-probability
+  // among the catalog as the answer's first song over `prompts` (requests of a training split,
+  // never a held-out one), decoded by `engine` as constrained one-song answers.
+  std::vector<float> MeanFirstLogProbs(Engine& engine, const std::vector<std::vector<int>>& prompts) const;
+  // From now on Pool ranks by score - weight * prior (a pointwise-mutual-information score: how
+  // much more this request makes the model put the song first than requests in general do).
+  // weight 0 or an empty prior: the scores alone.
+  void SetPrior(std::vector<float> prior, double weight);
+  double prior_weight() const { return prior_.empty() ? 0 : prior_weight_; }
+
  private:
+  std::vector<float> prior_;
+  double prior_weight_ = 0;
   int item_open_ = -1;
   std::vector<int> token_;  // item -> its token
 };

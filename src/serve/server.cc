@@ -19,6 +19,7 @@
 #include "core/strings.h"
 #include "data/store.h"
 #include "eval/report.h"
+#include "eval/offline.h"
 #include "eval/rerank.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
@@ -306,6 +307,16 @@ struct ChatServer::Impl {
     eo.max_batch = o.max_batch;
     eo.prefix_cache_mb = o.prefix_cache_mb;
     engine = std::make_unique<Engine>(ck.model, *ck.tok, ck.grammar.get(), eo);
+    if (first_song && !o.ranker.empty() && o.rerank_pool > 0 && o.rerank_prior_weight != 0) {
+      std::vector<float> prior =
+          FirstSongPrior(*store, ck, *engine, *first_song, o.prior_split, o.prior_requests, o.history);
+      if (prior.empty())
+        spdlog::warn("no '{}' requests with a listener in {}: the reranked pool has no prior", o.prior_split, o.store);
+      else
+        spdlog::info("reranked pool: first-song prior of at most {} '{}' requests, weight {}", o.prior_requests,
+                     o.prior_split, o.rerank_prior_weight);
+      first_song->SetPrior(std::move(prior), o.rerank_prior_weight);
+    }
     sched = std::make_unique<Scheduler>(*engine, &metrics);
     spdlog::info("serving {} ({} songs) as '{}', store {}, ranker {}", o.model,
                  ck.catalog.items.size(), model_id, o.store,

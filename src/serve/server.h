@@ -54,8 +54,14 @@ struct ServeOptions {
   // pool allows. 0 = off (the model's own list, streamed as it is decoded); a request may turn
   // it off with "muchator": {"rerank": false}.
   int rerank_pool = 100;
-  double rerank_model_weight = 1.0;
+  double rerank_model_weight = 0.5;
   std::string rerank_source = "first";
+  // The first-song pool ranks songs by their score minus rerank_prior_weight x their mean
+  // first-song log-probability over prior_requests requests of the store's prior_split
+  // (computed once at start; FirstSongPrior, as in the evaluation). 0 = off.
+  double rerank_prior_weight = 1.0;
+  std::string prior_split = "sft";
+  int prior_requests = 64;
 };
 
 class ChatServer {
