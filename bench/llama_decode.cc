@@ -23,7 +23,8 @@ static double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   if (argc != 7) {
-    std::fprintf(stderr, "usage: llama_decode MODEL.gguf BACKEND_DIR THREADS TOKENS RUNS PROMPT_FILE\n");
+    std::fprintf(stderr,
+                 "usage: llama_decode MODEL.gguf BACKEND_DIR THREADS TOKENS RUNS PROMPT_FILE\n");
     return 2;
   }
   const int threads = std::atoi(argv[3]), tokens = std::atoi(argv[4]), runs = std::atoi(argv[5]);
@@ -37,10 +38,12 @@ int main(int argc, char** argv) {
   if (!model) return std::fprintf(stderr, "cannot load %s\n", argv[1]), 1;
   const llama_vocab* vocab = llama_model_get_vocab(model);
   llama_context_params cp = llama_context_default_params();
-  cp.n_ctx = 1024, cp.n_batch = 1024, cp.n_ubatch = 1024, cp.n_threads = threads, cp.n_threads_batch = threads;
+  cp.n_ctx = 1024, cp.n_batch = 1024, cp.n_ubatch = 1024, cp.n_threads = threads,
+  cp.n_threads_batch = threads;
   llama_context* ctx = llama_init_from_model(model, cp);
   std::vector<llama_token> ids(prompt.size() + 16);
-  ids.resize(static_cast<size_t>(llama_tokenize(vocab, prompt.data(), static_cast<int32_t>(prompt.size()), ids.data(),
+  ids.resize(static_cast<size_t>(llama_tokenize(vocab, prompt.data(),
+                                                static_cast<int32_t>(prompt.size()), ids.data(),
                                                 static_cast<int32_t>(ids.size()), false, true)));
   const int n_vocab = llama_vocab_n_tokens(vocab);
   auto argmax = [&] {
@@ -64,7 +67,8 @@ int main(int argc, char** argv) {
     ttft.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     tps.push_back((tokens - 1) / std::chrono::duration<double>(t2 - t1).count());
   }
-  std::printf("{\"prompt_tokens\": %zu, \"ttft_ms\": %.3f, \"decode_tps\": %.1f}\n", ids.size(), Median(ttft), Median(tps));
+  std::printf("{\"prompt_tokens\": %zu, \"ttft_ms\": %.3f, \"decode_tps\": %.1f}\n", ids.size(),
+              Median(ttft), Median(tps));
   llama_free(ctx);
   llama_model_free(model);
   return 0;

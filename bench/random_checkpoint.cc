@@ -15,10 +15,14 @@ namespace fs = std::filesystem;
 using namespace muchator;
 
 int main(int argc, char** argv) {
-  CLI::App app{"Write a random-weight checkpoint of a named shape (tokenizer and codec copied from --like)"};
+  CLI::App app{
+      "Write a random-weight checkpoint of a named shape (tokenizer and codec copied from --like)"};
   std::string like, shape = "qwen3-0.6b", out;
-  app.add_option("--like", like, "checkpoint whose tokenizer.json (and codec.json) are copied")->required();
-  app.add_option("--shape", shape, "qwen3-0.6b (Qwen3-0.6B's sizes: 28 layers, hidden 1024, vocabulary 151,936) or demo");
+  app.add_option("--like", like, "checkpoint whose tokenizer.json (and codec.json) are copied")
+      ->required();
+  app.add_option(
+      "--shape", shape,
+      "qwen3-0.6b (Qwen3-0.6B's sizes: 28 layers, hidden 1024, vocabulary 151,936) or demo");
   app.add_option("--out", out, "output checkpoint directory")->required();
   CLI11_PARSE(app, argc, argv);
   try {
@@ -39,7 +43,8 @@ int main(int argc, char** argv) {
     for (const char* f : {"tokenizer.json", "codec.json"})
       if (fs::exists(fs::path(like) / f))
         fs::copy_file(fs::path(like) / f, fs::path(out) / f, fs::copy_options::overwrite_existing);
-    std::printf("%s: %lld parameters -> %s\n", shape.c_str(), static_cast<long long>(c.NumParameters()), out.c_str());
+    std::printf("%s: %lld parameters -> %s\n", shape.c_str(),
+                static_cast<long long>(c.NumParameters()), out.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "random_checkpoint: %s\n", e.what());
     return 1;

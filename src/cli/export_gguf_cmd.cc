@@ -14,32 +14,44 @@ class ExportGgufCommand : public Command {
  public:
   std::string name() const override { return "export-gguf"; }
   std::string description() const override {
-    return "Write a checkpoint as a GGUF v3 file that llama.cpp, ollama and node-llama-cpp load (qwen3 "
-           "architecture, tokenizer with the item tokens, ChatML template); --inspect prints a GGUF file's "
+    return "Write a checkpoint as a GGUF v3 file that llama.cpp, ollama and node-llama-cpp load "
+           "(qwen3 "
+           "architecture, tokenizer with the item tokens, ChatML template); --inspect prints a "
+           "GGUF file's "
            "metadata and tensors (docs/gguf.md)";
   }
   void Declare(Options& opts) override {
-    opts.Add("model", &model_, "checkpoint directory (config.json, model.safetensors, tokenizer.json)");
-    opts.Add("out", &out_, "the .gguf file to write (atomically; its effective config beside it as OUT.config.toml)");
-    opts.Add("type", &type_, "storage of the matrices: f32 (the same outputs as muchator), f16, bf16, q8_0; "
-                             "norms stay f32")
+    opts.Add("model", &model_,
+             "checkpoint directory (config.json, model.safetensors, tokenizer.json)");
+    opts.Add(
+        "out", &out_,
+        "the .gguf file to write (atomically; its effective config beside it as OUT.config.toml)");
+    opts.Add("type", &type_,
+             "storage of the matrices: f32 (the same outputs as muchator), f16, bf16, q8_0; "
+             "norms stay f32")
         .OneOf({"f32", "f16", "bf16", "q8_0"});
-    opts.Add("grammar", &grammar_, "also write a GBNF grammar of catalog-constrained answers here (llama.cpp's "
-                                   "--grammar-file; needs the checkpoint's codec.json)");
+    opts.Add("grammar", &grammar_,
+             "also write a GBNF grammar of catalog-constrained answers here (llama.cpp's "
+             "--grammar-file; needs the checkpoint's codec.json)");
     opts.Add("grammar-items", &grammar_items_, "songs in an answer of --grammar").Range(1, 1000);
-    opts.Add("inspect", &inspect_, "instead of exporting, print this GGUF file's metadata (long arrays as "
-                                   "their length) and tensor table as JSON");
+    opts.Add("inspect", &inspect_,
+             "instead of exporting, print this GGUF file's metadata (long arrays as "
+             "their length) and tensor table as JSON");
   }
   int Run(const Options& opts) override {
     if (!inspect_.empty()) {
       const GgufFile f = ReadGguf(inspect_);
       nlohmann::ordered_json meta = nlohmann::ordered_json::object();
       for (const auto& [k, v] : f.metadata.items())
-        meta[k] = v.is_array() && v.size() > 16 ? nlohmann::ordered_json("[" + std::to_string(v.size()) + " values]") : v;
+        meta[k] = v.is_array() && v.size() > 16
+                      ? nlohmann::ordered_json("[" + std::to_string(v.size()) + " values]")
+                      : v;
       nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
       for (const auto& t : f.tensors)
-        tensors.push_back({{"name", t.name}, {"dims", t.dims}, {"type", t.type}, {"offset", t.offset}});
-      const nlohmann::ordered_json j = {{"version", f.version}, {"metadata", meta}, {"tensors", tensors}};
+        tensors.push_back(
+            {{"name", t.name}, {"dims", t.dims}, {"type", t.type}, {"offset", t.offset}});
+      const nlohmann::ordered_json j = {
+          {"version", f.version}, {"metadata", meta}, {"tensors", tensors}};
       std::printf("%s\n", j.dump(2).c_str());
       return 0;
     }
@@ -50,10 +62,12 @@ class ExportGgufCommand : public Command {
     opts.WriteEffective(out_ + ".config.toml");
     std::printf("gguf: %lld tensors, %lld parameters, %lld tokens, %s, %.1f MB -> %s\n",
                 static_cast<long long>(s.tensors), static_cast<long long>(s.parameters),
-                static_cast<long long>(s.vocab), type_.c_str(), static_cast<double>(s.bytes) / 1e6, out_.c_str());
+                static_cast<long long>(s.vocab), type_.c_str(), static_cast<double>(s.bytes) / 1e6,
+                out_.c_str());
     if (!grammar_.empty()) {
       WriteFileAtomic(grammar_, CatalogGbnf(model_, static_cast<int>(grammar_items_)));
-      std::printf("grammar: %lld songs a list -> %s\n", static_cast<long long>(grammar_items_), grammar_.c_str());
+      std::printf("grammar: %lld songs a list -> %s\n", static_cast<long long>(grammar_items_),
+                  grammar_.c_str());
     }
     return 0;
   }

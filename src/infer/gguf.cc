@@ -25,7 +25,21 @@ namespace muchator {
 namespace {
 
 // GGUF metadata value types and ggml tensor types (ggml/include/gguf.h, ggml.h).
-enum : uint32_t { kU8 = 0, kI8, kU16, kI16, kU32, kI32, kF32v, kBool, kString, kArray, kU64, kI64, kF64 };
+enum : uint32_t {
+  kU8 = 0,
+  kI8,
+  kU16,
+  kI16,
+  kU32,
+  kI32,
+  kF32v,
+  kBool,
+  kString,
+  kArray,
+  kU64,
+  kI64,
+  kF64
+};
 enum : uint32_t { kGgmlF32 = 0, kGgmlF16 = 1, kGgmlQ8_0 = 8, kGgmlBF16 = 30 };
 // llama.cpp's token types (llama.h, llama_token_type).
 enum : int32_t { kTokNormal = 1, kTokControl = 3, kTokUserDefined = 4, kTokUnused = 5 };
@@ -74,15 +88,21 @@ class Out {
 
 // The HF name of a checkpoint tensor -> llama.cpp's; empty for a name llama.cpp has no place for.
 std::string LlamaName(const std::string& hf, int* layer) {
-  static const std::map<std::string, std::string> top = {{"model.embed_tokens.weight", "token_embd.weight"},
-                                                         {"model.norm.weight", "output_norm.weight"},
-                                                         {"lm_head.weight", "output.weight"}};
+  static const std::map<std::string, std::string> top = {
+      {"model.embed_tokens.weight", "token_embd.weight"},
+      {"model.norm.weight", "output_norm.weight"},
+      {"lm_head.weight", "output.weight"}};
   static const std::map<std::string, std::string> block = {
-      {"input_layernorm.weight", "attn_norm.weight"},  {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"self_attn.q_proj.weight", "attn_q.weight"},    {"self_attn.k_proj.weight", "attn_k.weight"},
-      {"self_attn.v_proj.weight", "attn_v.weight"},    {"self_attn.o_proj.weight", "attn_output.weight"},
-      {"self_attn.q_norm.weight", "attn_q_norm.weight"}, {"self_attn.k_norm.weight", "attn_k_norm.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"},     {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"input_layernorm.weight", "attn_norm.weight"},
+      {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+      {"self_attn.k_norm.weight", "attn_k_norm.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"}};
   *layer = -1;
   if (auto it = top.find(hf); it != top.end()) return it->second;
@@ -127,18 +147,22 @@ uint32_t Encode(const torch::Tensor& t0, GgufType type, std::string* bytes) {
     const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
     const c10::Half h(d);
     std::memcpy(out, &h.x, 2);
-    for (int i = 0; i < kQ8Block; ++i) out[2 + i] = static_cast<char>(static_cast<int8_t>(std::round(xb[i] * id)));
+    for (int i = 0; i < kQ8Block; ++i)
+      out[2 + i] = static_cast<char>(static_cast<int8_t>(std::round(xb[i] * id)));
   }
   return kGgmlQ8_0;
 }
 
 uint64_t TensorBytes(uint32_t type, uint64_t elements, const std::string& where) {
   switch (type) {
-    case kGgmlF32: return elements * 4;
+    case kGgmlF32:
+      return elements * 4;
     case kGgmlF16:
-    case kGgmlBF16: return elements * 2;
+    case kGgmlBF16:
+      return elements * 2;
     case kGgmlQ8_0:
-      if (elements % kQ8Block) throw Error("q8_0 tensor of " + std::to_string(elements) + " values", where);
+      if (elements % kQ8Block)
+        throw Error("q8_0 tensor of " + std::to_string(elements) + " values", where);
       return elements / kQ8Block * (2 + kQ8Block);
     default:
       throw Error("ggml tensor type " + std::to_string(type) + " is not supported here", where,
@@ -184,10 +208,11 @@ TokenizerParts ReadTokenizer(const std::string& path, int64_t vocab_size) {
   std::vector<char> seen(static_cast<size_t>(vocab_size), 0);
   auto put = [&](const std::string& s, int64_t id, int32_t type) {
     if (id < 0 || id >= vocab_size)
-      throw Error("token '" + s + "' has id " + std::to_string(id) + ", outside the model's vocabulary of " +
-                      std::to_string(vocab_size),
+      throw Error("token '" + s + "' has id " + std::to_string(id) +
+                      ", outside the model's vocabulary of " + std::to_string(vocab_size),
                   path, "the tokenizer must belong to this checkpoint");
-    tokens[static_cast<size_t>(id)] = s, types[static_cast<size_t>(id)] = type, seen[static_cast<size_t>(id)] = 1;
+    tokens[static_cast<size_t>(id)] = s, types[static_cast<size_t>(id)] = type,
+    seen[static_cast<size_t>(id)] = 1;
   };
   for (const auto& [s, id] : model.at("vocab").items()) put(s, id.get<int64_t>(), kTokNormal);
   const auto& base = BaseSpecialTokens();
@@ -199,7 +224,8 @@ TokenizerParts ReadTokenizer(const std::string& path, int64_t vocab_size) {
     put(a.at("content").get<std::string>(), a.at("id").get<int64_t>(),
         control.count(a.at("content").get<std::string>()) ? kTokControl : kTokUserDefined);
   for (size_t i = 0; i < tokens.size(); ++i)
-    if (!seen[i]) tokens[i] = "[PAD" + std::to_string(i) + "]";  // rows the model has, the tokenizer not
+    if (!seen[i])
+      tokens[i] = "[PAD" + std::to_string(i) + "]";  // rows the model has, the tokenizer not
   for (const auto& m : model.at("merges")) {
     if (m.is_string()) {
       p.merges.push_back(m.get<std::string>());
@@ -225,10 +251,14 @@ GgufType ParseGgufType(const std::string& name) {
 
 const char* GgufTypeName(GgufType t) {
   switch (t) {
-    case GgufType::kF32: return "f32";
-    case GgufType::kF16: return "f16";
-    case GgufType::kBF16: return "bf16";
-    case GgufType::kQ8_0: return "q8_0";
+    case GgufType::kF32:
+      return "f32";
+    case GgufType::kF16:
+      return "f16";
+    case GgufType::kBF16:
+      return "bf16";
+    case GgufType::kQ8_0:
+      return "q8_0";
   }
   return "?";
 }
@@ -237,7 +267,8 @@ const std::string& GgufChatTemplate() {
   static const std::string t =
       "{%- for message in messages -%}"
       "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
-      "{%- if message['role'] == 'user' and '<|query|>' not in message['content'] -%}{{- '<|query|>' -}}{%- endif -%}"
+      "{%- if message['role'] == 'user' and '<|query|>' not in message['content'] -%}{{- "
+      "'<|query|>' -}}{%- endif -%}"
       "{{- message['content'] + '<|im_end|>' + '\\n' -}}"
       "{%- endfor -%}"
       "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
@@ -252,7 +283,8 @@ GgufExportStats ExportGguf(const std::string& dir, const std::string& out_path, 
     throw Error("model_type '" + raw_config.value("model_type", "") + "' is not qwen3", config_path,
                 "GGUF export writes llama.cpp's qwen3 architecture");
   const ModelConfig c = ModelConfig::Load(config_path);
-  const TokenizerParts tp = ReadTokenizer((fs::path(dir) / "tokenizer.json").string(), c.vocab_size);
+  const TokenizerParts tp =
+      ReadTokenizer((fs::path(dir) / "tokenizer.json").string(), c.vocab_size);
   const auto weights = LoadSafetensors((fs::path(dir) / "model.safetensors").string());
 
   struct Item {
@@ -265,21 +297,29 @@ GgufExportStats ExportGguf(const std::string& dir, const std::string& out_path, 
     int layer = -1;
     const std::string name = LlamaName(hf, &layer);
     if (name.empty())
-      throw Error("tensor '" + hf + "' has no place in llama.cpp's qwen3", dir + "/model.safetensors");
+      throw Error("tensor '" + hf + "' has no place in llama.cpp's qwen3",
+                  dir + "/model.safetensors");
     if (name == "output.weight" && c.tie_word_embeddings) continue;  // llama.cpp reuses token_embd
     items.push_back({layer, name, t});
   }
   // llama.cpp's own order: embeddings, blocks in layer order, then the output norm and head.
   std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
-    auto rank = [](const Item& i) { return i.name == "token_embd.weight" ? -2 : i.layer < 0 ? 1 << 30 : i.layer; };
+    auto rank = [](const Item& i) {
+      return i.name == "token_embd.weight" ? -2 : i.layer < 0 ? 1 << 30 : i.layer;
+    };
     return rank(a) < rank(b);
   });
 
   Out h;
-  const uint32_t file_type = type == GgufType::kF32 ? 0 : type == GgufType::kF16 ? 1 : type == GgufType::kQ8_0 ? 7 : 32;
+  const uint32_t file_type = type == GgufType::kF32    ? 0
+                             : type == GgufType::kF16  ? 1
+                             : type == GgufType::kQ8_0 ? 7
+                                                       : 32;
   const std::string arch = "qwen3";
   h.KvStr("general.architecture", arch);
-  h.KvStr("general.name", fs::path(dir).filename().string().empty() ? "muchator" : "muchator " + fs::path(dir).filename().string());
+  h.KvStr("general.name", fs::path(dir).filename().string().empty()
+                              ? "muchator"
+                              : "muchator " + fs::path(dir).filename().string());
   h.KvU32("general.file_type", file_type);
   h.KvU32("general.quantization_version", 2);
   h.KvU32("general.alignment", static_cast<uint32_t>(kAlignment));
@@ -300,7 +340,8 @@ GgufExportStats ExportGguf(const std::string& dir, const std::string& out_path, 
   h.KvStrs("tokenizer.ggml.merges", tp.merges);
   auto id_of = [&](const char* s) {
     const auto it = std::find(tp.tokens.begin(), tp.tokens.end(), s);
-    if (it == tp.tokens.end()) throw Error(std::string("the tokenizer has no ") + s, dir + "/tokenizer.json");
+    if (it == tp.tokens.end())
+      throw Error(std::string("the tokenizer has no ") + s, dir + "/tokenizer.json");
     return static_cast<uint32_t>(it - tp.tokens.begin());
   };
   h.KvU32("tokenizer.ggml.bos_token_id", id_of(tok::kEndOfText));
@@ -319,10 +360,12 @@ GgufExportStats ExportGguf(const std::string& dir, const std::string& out_path, 
     const uint32_t ggml_type = TypeFor(items[i].t, type);
     table.Str(items[i].name);
     table.Pod<uint32_t>(static_cast<uint32_t>(items[i].t.dim()));
-    for (int64_t d = items[i].t.dim() - 1; d >= 0; --d) table.Pod<uint64_t>(static_cast<uint64_t>(items[i].t.size(d)));
+    for (int64_t d = items[i].t.dim() - 1; d >= 0; --d)
+      table.Pod<uint64_t>(static_cast<uint64_t>(items[i].t.size(d)));
     table.Pod<uint32_t>(ggml_type);
     table.Pod<uint64_t>(offset);
-    offset = AlignUp(offset + TensorBytes(ggml_type, static_cast<uint64_t>(items[i].t.numel()), items[i].name));
+    offset = AlignUp(
+        offset + TensorBytes(ggml_type, static_cast<uint64_t>(items[i].t.numel()), items[i].name));
     s.parameters += items[i].t.numel();
   }
   Out head;
@@ -334,7 +377,8 @@ GgufExportStats ExportGguf(const std::string& dir, const std::string& out_path, 
   header.resize(AlignUp(header.size()), '\0');
 
   const std::string tmp = out_path + ".tmp";
-  if (const auto parent = fs::path(out_path).parent_path(); !parent.empty()) MakeDirs(parent.string());
+  if (const auto parent = fs::path(out_path).parent_path(); !parent.empty())
+    MakeDirs(parent.string());
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) throw Error("cannot write", tmp, "check the directory exists and is writable");
@@ -364,14 +408,17 @@ std::string CatalogGbnf(const std::string& dir, int items) {
   if (!FileExists(codec_path))
     throw Error("no codec.json: the grammar lists the catalog's item tokens", dir,
                 "give a checkpoint made by the pipeline (sft/sft/final, grpo/grpo/final)");
-  if (items < 1) throw Error("a grammar for " + std::to_string(items) + " songs", "--grammar-items", "give 1 or more");
+  if (items < 1)
+    throw Error("a grammar for " + std::to_string(items) + " songs", "--grammar-items",
+                "give 1 or more");
   const auto tok = Tokenizer::LoadHf((fs::path(dir) / "tokenizer.json").string());
   const Catalog catalog = Catalog::FromCodecFile(codec_path);
   const auto codec = LoadItemCodec(codec_path, catalog, *tok);
-  std::string g = "# muchator's constrained answer for " + dir + " (" + std::to_string(codec->num_items()) +
-                  " songs): an optional sentence, then " + std::to_string(items) +
-                  " numbered catalog songs.\n# Token ids are this checkpoint's; llama.cpp ends the answer with "
-                  "<|im_end|> when the grammar is complete.\n";
+  std::string g =
+      "# muchator's constrained answer for " + dir + " (" + std::to_string(codec->num_items()) +
+      " songs): an optional sentence, then " + std::to_string(items) +
+      " numbered catalog songs.\n# Token ids are this checkpoint's; llama.cpp ends the answer with "
+      "<|im_end|> when the grammar is complete.\n";
   g += "root ::= sentence?";
   for (int i = 1; i <= items; ++i) g += " \"" + std::to_string(i) + ". \" song \"\\n\"";
   g += "\nsentence ::= [A-Za-z] [^\\n<0-9]{0,79} \"\\n\"\n";
@@ -406,7 +453,9 @@ class In {
   }
   void Need(uint64_t n) {
     if (n > size_ - pos_)
-      throw Error("truncated: needs " + std::to_string(n) + " more bytes at offset " + std::to_string(pos_), path_);
+      throw Error(
+          "truncated: needs " + std::to_string(n) + " more bytes at offset " + std::to_string(pos_),
+          path_);
   }
   template <typename T>
   T Pod() {
@@ -426,29 +475,44 @@ class In {
   }
   nlohmann::ordered_json Value(uint32_t type, int depth = 0) {
     switch (type) {
-      case kU8: return Pod<uint8_t>();
-      case kI8: return Pod<int8_t>();
-      case kU16: return Pod<uint16_t>();
-      case kI16: return Pod<int16_t>();
-      case kU32: return Pod<uint32_t>();
-      case kI32: return Pod<int32_t>();
-      case kF32v: return Pod<float>();
-      case kBool: return Pod<uint8_t>() != 0;
-      case kString: return Str();
-      case kU64: return Pod<uint64_t>();
-      case kI64: return Pod<int64_t>();
-      case kF64: return Pod<double>();
+      case kU8:
+        return Pod<uint8_t>();
+      case kI8:
+        return Pod<int8_t>();
+      case kU16:
+        return Pod<uint16_t>();
+      case kI16:
+        return Pod<int16_t>();
+      case kU32:
+        return Pod<uint32_t>();
+      case kI32:
+        return Pod<int32_t>();
+      case kF32v:
+        return Pod<float>();
+      case kBool:
+        return Pod<uint8_t>() != 0;
+      case kString:
+        return Str();
+      case kU64:
+        return Pod<uint64_t>();
+      case kI64:
+        return Pod<int64_t>();
+      case kF64:
+        return Pod<double>();
       case kArray: {
         if (depth > 0) throw Error("nested array at offset " + std::to_string(pos_), path_);
         const uint32_t et = Pod<uint32_t>();
         const uint64_t n = Pod<uint64_t>();
-        if (n > size_ - pos_) throw Error("array of " + std::to_string(n) + " values is longer than the file", path_);
+        if (n > size_ - pos_)
+          throw Error("array of " + std::to_string(n) + " values is longer than the file", path_);
         auto a = nlohmann::ordered_json::array();
         for (uint64_t i = 0; i < n; ++i) a.push_back(Value(et, depth + 1));
         return a;
       }
       default:
-        throw Error("unknown metadata value type " + std::to_string(type) + " at offset " + std::to_string(pos_), path_);
+        throw Error("unknown metadata value type " + std::to_string(type) + " at offset " +
+                        std::to_string(pos_),
+                    path_);
     }
   }
   uint64_t pos() const { return pos_; }
@@ -469,24 +533,31 @@ GgufFile ReadGguf(const std::string& path) {
   if (in.Pod<uint32_t>() != 0x46554747u) throw Error("not a GGUF file (bad magic)", path);
   f.version = in.Pod<uint32_t>();
   if (f.version != 2 && f.version != 3)
-    throw Error("GGUF version " + std::to_string(f.version) + " is not supported", path, "versions 2 and 3 are");
+    throw Error("GGUF version " + std::to_string(f.version) + " is not supported", path,
+                "versions 2 and 3 are");
   const uint64_t n_tensors = in.Pod<uint64_t>(), n_kv = in.Pod<uint64_t>();
-  if (n_tensors > in.size() || n_kv > in.size()) throw Error("tensor or metadata count larger than the file", path);
+  if (n_tensors > in.size() || n_kv > in.size())
+    throw Error("tensor or metadata count larger than the file", path);
   f.metadata = nlohmann::ordered_json::object();
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key = in.Str();
     f.metadata[key] = in.Value(in.Pod<uint32_t>());
   }
-  const uint64_t align = f.metadata.contains("general.alignment") ? f.metadata["general.alignment"].get<uint64_t>() : kAlignment;
-  if (align == 0 || (align & (align - 1))) throw Error("general.alignment " + std::to_string(align) + " is not a power of two", path);
+  const uint64_t align = f.metadata.contains("general.alignment")
+                             ? f.metadata["general.alignment"].get<uint64_t>()
+                             : kAlignment;
+  if (align == 0 || (align & (align - 1)))
+    throw Error("general.alignment " + std::to_string(align) + " is not a power of two", path);
   for (uint64_t i = 0; i < n_tensors; ++i) {
     GgufFile::Tensor t;
     t.name = in.Str();
     const uint32_t nd = in.Pod<uint32_t>();
-    if (nd == 0 || nd > 4) throw Error("tensor '" + t.name + "' has " + std::to_string(nd) + " dimensions", path);
+    if (nd == 0 || nd > 4)
+      throw Error("tensor '" + t.name + "' has " + std::to_string(nd) + " dimensions", path);
     for (uint32_t d = 0; d < nd; ++d) {
       const uint64_t v = in.Pod<uint64_t>();
-      if (v == 0 || v > (1ull << 40)) throw Error("tensor '" + t.name + "' has dimension " + std::to_string(v), path);
+      if (v == 0 || v > (1ull << 40))
+        throw Error("tensor '" + t.name + "' has dimension " + std::to_string(v), path);
       t.dims.push_back(static_cast<int64_t>(v));
     }
     t.type = in.Pod<uint32_t>();
@@ -497,11 +568,13 @@ GgufFile ReadGguf(const std::string& path) {
   for (const auto& t : f.tensors) {
     uint64_t n = 1;
     for (int64_t d : t.dims) {
-      if (n > (1ull << 40) / static_cast<uint64_t>(d)) throw Error("tensor '" + t.name + "' is too large", path);
+      if (n > (1ull << 40) / static_cast<uint64_t>(d))
+        throw Error("tensor '" + t.name + "' is too large", path);
       n *= static_cast<uint64_t>(d);
     }
     const uint64_t bytes = TensorBytes(t.type, n, path + ": " + t.name);
-    if (t.offset > in.size() || f.data_start + t.offset > in.size() || bytes > in.size() - f.data_start - t.offset)
+    if (t.offset > in.size() || f.data_start + t.offset > in.size() ||
+        bytes > in.size() - f.data_start - t.offset)
       throw Error("tensor '" + t.name + "' lies beyond the end of the file", path);
   }
   return f;
@@ -523,7 +596,9 @@ torch::Tensor ReadGgufTensor(const std::string& path, const GgufFile& f, const s
   const char* b = bytes.data();
   for (int64_t i = 0; i < n; ++i) {
     switch (t->type) {
-      case kGgmlF32: std::memcpy(&o[i], b + 4 * i, 4); break;
+      case kGgmlF32:
+        std::memcpy(&o[i], b + 4 * i, 4);
+        break;
       case kGgmlF16: {
         c10::Half v;
         std::memcpy(&v.x, b + 2 * i, 2);
@@ -540,7 +615,8 @@ torch::Tensor ReadGgufTensor(const std::string& path, const GgufFile& f, const s
         const char* blk = b + (i / kQ8Block) * (2 + kQ8Block);
         c10::Half d;
         std::memcpy(&d.x, blk, 2);
-        o[i] = static_cast<float>(d) * static_cast<float>(static_cast<int8_t>(blk[2 + i % kQ8Block]));
+        o[i] =
+            static_cast<float>(d) * static_cast<float>(static_cast<int8_t>(blk[2 + i % kQ8Block]));
         break;
       }
     }

@@ -39,7 +39,8 @@ struct GgufExportStats {
 // Writes `out` (atomically: a temporary file renamed into place) from the checkpoint directory.
 // Throws Error naming the file and what is unsupported (a tokenizer whose pre-tokenizer
 // llama.cpp does not know, a config that is not qwen3).
-GgufExportStats ExportGguf(const std::string& checkpoint_dir, const std::string& out, GgufType type);
+GgufExportStats ExportGguf(const std::string& checkpoint_dir, const std::string& out,
+                           GgufType type);
 
 // The ChatML template written as tokenizer.chat_template (Jinja, the form llama.cpp and
 // node-llama-cpp read): user turns get the <|query|> marker unless they carry their own
