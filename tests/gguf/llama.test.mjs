@@ -35,15 +35,16 @@ const PROMPTS = [
   chat('<|query|>rainy sunday morning jazz') + 'Songs for',
 ];
 
+const TYPES = ['f32', 'q8_0', 'f16', 'bf16'];
 let llama, models = {};
 before(async () => {
-  for (const type of ['f32', 'q8_0']) {
+  for (const type of TYPES) {
     const out = join(DIR, `model.${type}.gguf`);
     muchator(['export-gguf', '--model', MODEL, '--out', out, '--type', type]);
     assert.ok(existsSync(out + '.config.toml'), 'the effective configuration is written beside the file');
   }
   llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
-  for (const type of ['f32', 'q8_0'])
+  for (const type of TYPES)
     models[type] = await llama.loadModel({ modelPath: join(DIR, `model.${type}.gguf`) });
 });
 after(async () => {
@@ -90,20 +91,26 @@ async function llamaGreedy(model, prompt, n) {
   return out;
 }
 
-test('greedy continuations of 5 prompts equal muchator\'s for 64 tokens (f32) and agree closely with q8_0', async () => {
-  let agreeQ8 = 0, total = 0;
+test('greedy continuations of 5 prompts equal muchator\'s for 64 tokens (f32) and agree closely with q8_0, f16, bf16', async () => {
+  const agree = { q8_0: 0, f16: 0, bf16: 0 };
+  let total = 0;
   for (const p of PROMPTS) {
     const ours = ourGreedy(p);
     assert.ok(ours.length >= 8, `a continuation of ${JSON.stringify(p)} has ${ours.length} tokens`);
     assert.deepEqual(await llamaGreedy(models.f32, p, ours.length), ours, `f32 continuation of ${JSON.stringify(p)}`);
-    const q8 = await llamaGreedy(models.q8_0, p, ours.length);
-    // q8_0 rounds every weight: count the tokens before the first divergence.
-    let same = 0;
-    while (same < ours.length && q8[same] === ours[same]) ++same;
-    agreeQ8 += same, total += ours.length;
+    for (const type of Object.keys(agree)) {
+      // Rounded weights: count the tokens before the first divergence.
+      const theirs = await llamaGreedy(models[type], p, ours.length);
+      let same = 0;
+      while (same < ours.length && theirs[same] === ours[same]) ++same;
+      agree[type] += same;
+    }
+    total += ours.length;
   }
-  console.log(`q8_0: ${agreeQ8}/${total} greedy tokens before the first divergence`);
-  assert.ok(agreeQ8 >= 0.75 * total, `q8_0 agreed on only ${agreeQ8} of ${total} tokens`);
+  for (const [type, n] of Object.entries(agree)) {
+    console.log(`${type}: ${n}/${total} greedy tokens before the first divergence`);
+    assert.ok(n >= 0.75 * total, `${type} agreed on only ${n} of ${total} tokens`);
+  }
 });
 
 test('llama.cpp\'s next-token distribution equals muchator\'s logits to 1e-3 relative (f32)', async () => {
