@@ -108,6 +108,18 @@ class PipelineCommand : public Command {
             "--world-input, users and behaviour simulated over it; docs/world.md)")
         .OneOf({"synthetic", "jamendo"});
     opts.Add("world-input", &catalog_input_, "the MTG-Jamendo folder for --world-catalog jamendo");
+    // The counts `muchator world` overrides, for a world between the presets (the tiny-world
+    // learning test uses a tiny catalog with more listeners and requests).
+    opts.Add("world-songs", &world_songs_, "override the world's number of songs (0 = the size's)")
+        .Range(0, 1e9);
+    opts.Add("world-users", &world_users_, "override the world's number of users (0 = the size's)")
+        .Range(0, 1e9);
+    opts.Add("world-events", &world_events_,
+             "override the world's number of listening events (0 = the size's)")
+        .Range(0, 1e12);
+    opts.Add("world-queries", &world_queries_,
+             "override the world's number of queries (0 = the size's)")
+        .Range(0, 1e9);
     opts.Add("seed", &seed_, "random seed of the synthetic world").Range(0, 9e18);
     opts.Add("vocab-size", &vocab_size_, "tokenizer vocabulary size (before item tokens)")
         .Range(300, 1000000);
@@ -327,6 +339,11 @@ class PipelineCommand : public Command {
                     "give the dataset folder, e.g. --world-input ../shared/data/mtg-jamendo");
       std::vector<std::string> ws = {setting("world-size", size_), setting("seed", seed_),
                                      setting("world-catalog", catalog_)};
+      for (auto [name, value] : {std::pair{"world-songs", world_songs_},
+                                 {"world-users", world_users_},
+                                 {"world-events", world_events_},
+                                 {"world-queries", world_queries_}})
+        if (value > 0) ws.push_back(setting(name, value));
       if (!catalog_input_.empty())
         ws.push_back(setting("world-input-sha256", DigestTree(catalog_input_)));
       world = cache.Make("world", ws, nullptr, {data_dir + "/oracle/world.json"});
@@ -336,6 +353,10 @@ class PipelineCommand : public Command {
              c.seed = static_cast<uint64_t>(seed_);
              c.catalog = catalog_;
              c.catalog_input = catalog_input_;
+             if (world_songs_) c.songs = world_songs_;
+             if (world_users_) c.users = world_users_;
+             if (world_events_) c.events = world_events_;
+             if (world_queries_) c.queries = world_queries_;
              world::GenerateStats st;
              world::Generate(c, data_dir, &st);
              spdlog::info("world: {} songs, {} users, {} events in {:.1f} s", st.songs, st.users,
@@ -407,12 +428,11 @@ class PipelineCommand : public Command {
     }
     const std::vector<std::string> stages = {"stage0_general", "stage1_objective",
                                              "stage2_subjective", "stage3_behaviour"};
-    const StepCache::Step pretrain =
-        cache.Make("pretrain",
-                   {setting("model-size", model_size_), setting("pretrain-steps", pretrain_steps_),
-                    setting("general-steps", general_steps_),
-                    setting("bf16", bf16_), setting("seed", seed_)},
-                   &corpus, {out_ + "/pretrain/pretrain_summary.json"});
+    const StepCache::Step pretrain = cache.Make(
+        "pretrain",
+        {setting("model-size", model_size_), setting("pretrain-steps", pretrain_steps_),
+         setting("general-steps", general_steps_), setting("bf16", bf16_), setting("seed", seed_)},
+        &corpus, {out_ + "/pretrain/pretrain_summary.json"});
     step(5, pretrain,
          "pre-training the " + model_size_ +
              " model (general, objective, subjective, behaviour) into " + out_ + "/pretrain",
@@ -509,9 +529,10 @@ class PipelineCommand : public Command {
  private:
   std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "atomic", model_size_ = "demo",
               catalog_ = "synthetic", catalog_input_;
-  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 200, general_steps_ = 0, ranker_epochs_ = 0,
-          judge_steps_ = 150, judge_layers_ = 1, sft_steps_ = 400, grpo_steps_ = 20,
-          report_requests_ = 100;
+  int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 200, general_steps_ = 0,
+          ranker_epochs_ = 0, judge_steps_ = 150, judge_layers_ = 1, sft_steps_ = 400,
+          grpo_steps_ = 20, report_requests_ = 100, world_songs_ = 0, world_users_ = 0,
+          world_events_ = 0, world_queries_ = 0;
   bool grpo_constrained_ = true;
   bool bf16_ = true;
   bool fresh_ = false;
