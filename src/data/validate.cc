@@ -143,8 +143,10 @@ class Fields {
   // Fast path: when every present field was read, the counts match and nothing is looked up.
   Status Finish() {
     if (ok() && j_.is_object() && used_ != j_.size()) {
-      for (auto& [k, v] : j_.items()) {
-        if (v.is_null()) continue;
+      for (const auto& item : j_.items()) {
+        // Not a structured binding: clang 14 (the fuzz build) cannot capture one in the lambda.
+        const std::string& k = item.key();
+        if (item.value().is_null()) continue;
         if (std::none_of(known_.begin(), known_.end(), [&](const char* n) { return k == n; })) {
           std::vector<std::string> names(known_.begin(), known_.end());
           error_ = "unknown field '" + k + "' (known: " + JoinStrings(names, ", ") +

@@ -15,8 +15,14 @@ struct Regex::Impl {
 Regex::Regex(const std::string& pattern) : pattern_(pattern), impl_(std::make_unique<Impl>()) {
   int err = 0;
   PCRE2_SIZE offset = 0;
-  impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                              PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err, &offset, nullptr);
+  // PCRE2_MATCH_INVALID_UTF: a subject need not be valid UTF-8 (`muchator tokenize` reads raw
+  // stdin); an invalid sequence matches no pattern item and becomes a gap, while valid text splits
+  // exactly as before. Matching invalid UTF-8 with PCRE2_NO_UTF_CHECK alone is undefined: it
+  // crashed the JIT on "\xff\xff" (fuzz/tokenizer_fuzz.cc). The pattern (from a tokenizer.json)
+  // is checked too.
+  impl_->code =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                    PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &offset, nullptr);
   if (!impl_->code) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
@@ -34,7 +40,7 @@ void Regex::Split(std::string_view text, const std::function<void(std::string_vi
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0;
   while (pos < text.size()) {
-    const int rc = pcre2_match(impl_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, md, nullptr);
+    const int rc = pcre2_match(impl_->code, subject, text.size(), pos, 0, md, nullptr);
     if (rc < 0) break;  // no further match: the rest is one gap
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     size_t start = ov[0], end = ov[1];

@@ -95,12 +95,20 @@ Tokenizer::Tokenizer(std::unordered_map<std::string, int> vocab,
       nfc_(nfc),
       add_prefix_space_(add_prefix_space),
       ignore_merges_(ignore_merges) {
+  // Ids index dense tables: a negative or absurd id (a corrupt or hostile tokenizer.json) is an
+  // error here, not an overflow or a multi-gigabyte allocation.
+  constexpr int kMaxId = (1 << 24) - 1;
   int max_id = -1;
-  for (auto& [tok, id] : vocab_) max_id = std::max(max_id, id);
+  for (auto& [tok, id] : vocab_) {
+    if (id < 0 || id > kMaxId)
+      throw Error("token id " + std::to_string(id) + " of '" + tok + "' is outside 0.." +
+                      std::to_string(kMaxId),
+                  "", "a tokenizer.json vocabulary numbers its tokens 0..N-1");
+    max_id = std::max(max_id, id);
+  }
   token_strings_.assign(max_id + 1, "");
   bytes_.assign(max_id + 1, "");
   for (auto& [tok, id] : vocab_) {
-    if (id < 0) throw Error("negative token id for '" + tok + "'");
     token_strings_[id] = tok;
     bytes_[id] = ToRawBytes(tok);
   }
@@ -261,13 +269,19 @@ std::string Tokenizer::Decode(std::span<const int> ids) const {
 
 // ---- Hugging Face files ----
 
-std::unique_ptr<Tokenizer> Tokenizer::LoadHf(const std::string& path) {
+// A function-try-block: any shape the loader does not expect (a string where an object should be,
+// a missing key) surfaces from nlohmann as json::exception, reported as one Error naming the file
+// (found by fuzz/tokenizer_fuzz.cc: '[1,2,3]' escaped as a type_error).
+std::unique_ptr<Tokenizer> Tokenizer::LoadHf(const std::string& path) try {
   json j;
   try {
     j = json::parse(ReadFile(path));
   } catch (const json::exception& e) {
     throw Error(std::string("not valid JSON: ") + e.what(), path, "give a Hugging Face tokenizer.json");
   }
+  if (!j.is_object())
+    throw Error("not a tokenizer.json: the top level is not a JSON object", path,
+                "give a Hugging Face tokenizer.json");
   const json& model = j.value("model", json::object());
   if (model.value("type", "BPE") != "BPE")
     throw Error("unsupported model type '" + model.value("type", "") + "'", path, "only BPE tokenizers are supported");
@@ -330,7 +344,7 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadHf(const std::string& path) {
   for (const auto& a : j.value("added_tokens", json::array())) {
     const int id = a.at("id").get<int>();
     const std::string content = a.at("content").get<std::string>();
-    if (id < tok->vocab_size() && tok->token_strings_[id] == content) {  // already a vocab entry
+    if (id >= 0 && id < tok->vocab_size() && tok->token_strings_[id] == content) {  // already a vocab entry
       tok->added_.push_back({id, content, a.value("special", true)});
       tok->bytes_[id] = content;
       continue;
@@ -344,6 +358,9 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadHf(const std::string& path) {
     tok->bytes_.push_back(content);
   }
   return tok;
+} catch (const json::exception& e) {
+  throw Error(std::string("malformed tokenizer.json: ") + e.what(), path,
+              "give a Hugging Face tokenizer.json (model.vocab, model.merges, pre_tokenizer)");
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::LoadVocabMerges(const std::string& vocab_path, const std::string& merges_path,

@@ -18,13 +18,15 @@ std::string SharedDir() {
 }
 
 std::unique_ptr<Tokenizer> Gpt2() {
-  return Tokenizer::LoadVocabMerges(SharedDir() + "/gpt2-vocab.json", SharedDir() + "/gpt2-merges.txt");
+  return Tokenizer::LoadVocabMerges(SharedDir() + "/gpt2-vocab.json",
+                                    SharedDir() + "/gpt2-merges.txt");
 }
 
 class Gpt2Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(SharedDir() + "/gpt2-vocab.json")) GTEST_SKIP() << "../shared/tokenizers/gpt2 is absent";
+    if (!fs::exists(SharedDir() + "/gpt2-vocab.json"))
+      GTEST_SKIP() << "../shared/tokenizers/gpt2 is absent";
     if (!tok_) tok_ = Gpt2().release();
   }
   static Tokenizer* tok_;
@@ -46,7 +48,8 @@ TEST_F(Gpt2Test, ReproducesTheLlamaCppReferenceEncodings) {
   const std::string sep = "\n__ggml_vocab_test__\n";
   std::vector<std::string> texts;
   size_t pos = 0;
-  for (size_t p; (p = inp.find(sep, pos)) != std::string::npos; pos = p + sep.size()) texts.push_back(inp.substr(pos, p - pos));
+  for (size_t p; (p = inp.find(sep, pos)) != std::string::npos; pos = p + sep.size())
+    texts.push_back(inp.substr(pos, p - pos));
   std::vector<std::vector<int>> expected;
   size_t lp = 0;
   for (size_t p; (p = out.find('\n', lp)) != std::string::npos; lp = p + 1) {
@@ -75,31 +78,53 @@ TEST_F(Gpt2Test, ReproducesTheLlamaCppReferenceEncodings) {
 }
 
 TEST_F(Gpt2Test, RoundTripsAnyUtf8) {
-  const std::vector<std::string> texts = {
-      "中文歌曲，适合下雨天", "emoji 🎵🎧👩‍👩‍👧", "combining e\xCC\x81 and a\xCC\x8A", std::string(5000, 'a'),
-      std::string(3000, ' ') + "x", "ab\r\n\r\n\ttab", "Ελληνικά русский ភាសាខ្មែរ", ""};
+  const std::vector<std::string> texts = {"中文歌曲，适合下雨天",
+                                          "emoji 🎵🎧👩‍👩‍👧",
+                                          "combining e\xCC\x81 and a\xCC\x8A",
+                                          std::string(5000, 'a'),
+                                          std::string(3000, ' ') + "x",
+                                          "ab\r\n\r\n\ttab",
+                                          "Ελληνικά русский ភាសាខ្មែរ",
+                                          ""};
   for (const auto& t : texts) EXPECT_EQ(tok_->Decode(tok_->Encode(t)), t) << t.substr(0, 40);
 }
 
+// Raw bytes that are not UTF-8 (`muchator tokenize` reads stdin as it is) encode as byte tokens
+// and decode back; "\xff\xff" once crashed PCRE2's JIT (fuzz/regressions/tokenizer).
+TEST_F(Gpt2Test, InvalidUtf8EncodesAsBytesAndRoundTrips) {
+  for (const std::string t : {"\xff\xff", "a\xff\xfe b", "caf\xc3 end", "\xed\xa0\x80 x", "\xc3"}) {
+    const std::vector<int> ids = tok_->Encode(t);
+    EXPECT_FALSE(ids.empty());
+    EXPECT_EQ(tok_->Decode(ids), t);
+  }
+  EXPECT_EQ(
+      tok_->Encode("a\xff b"),
+      (std::vector<int>{tok_->Encode("a")[0], tok_->Encode("\xff")[0], tok_->Encode(" b")[0]}));
+}
+
 TEST_F(Gpt2Test, SaveAndLoadHfGiveIdenticalEncodings) {
-  const std::string path = (fs::temp_directory_path() / ("gpt2_" + std::to_string(::getpid()) + ".json")).string();
+  const std::string path =
+      (fs::temp_directory_path() / ("gpt2_" + std::to_string(::getpid()) + ".json")).string();
   tok_->SaveHf(path);
   auto back = Tokenizer::LoadHf(path);
   fs::remove(path);
   EXPECT_EQ(back->vocab_size(), tok_->vocab_size());
-  for (const std::string t : {"Hello world", " this is 🦙.cpp", "нещо на Български", "   \n\n\t x"})
+  for (const std::string t :
+       {"Hello world", " this is 🦙.cpp", "нещо на Български", "   \n\n\t x"})
     EXPECT_EQ(back->Encode(t), tok_->Encode(t)) << t;
   EXPECT_TRUE(back->IsSpecial(50256));
 }
 
 TEST(TokenizerTest, QwenStyleFileWithNfcAndAddedTokens) {
-  // A Qwen-style tokenizer.json: NFC normaliser, Split(Regex) + ByteLevel, added tokens after the vocab.
+  // A Qwen-style tokenizer.json: NFC normaliser, Split(Regex) + ByteLevel, added tokens after the
+  // vocab.
   BpeTrainOptions o;
   o.vocab_size = 300;
   o.min_frequency = 1;
   o.special_tokens = {"<|im_start|>", "<|im_end|>"};
   auto tok = TrainBpe([](const auto& emit) { emit("caf\xC3\xA9 cafe 123 it's IT'S"); }, o);
-  const std::string path = (fs::temp_directory_path() / ("qwenish_" + std::to_string(::getpid()) + ".json")).string();
+  const std::string path =
+      (fs::temp_directory_path() / ("qwenish_" + std::to_string(::getpid()) + ".json")).string();
   tok->SaveHf(path);
   auto back = Tokenizer::LoadHf(path);
   fs::remove(path);
@@ -117,7 +142,8 @@ TEST(TokenizerTest, QwenStyleFileWithNfcAndAddedTokens) {
 }
 
 TEST(TokenizerTest, BadFilesAreClearErrors) {
-  const std::string path = (fs::temp_directory_path() / ("bad_" + std::to_string(::getpid()) + ".json")).string();
+  const std::string path =
+      (fs::temp_directory_path() / ("bad_" + std::to_string(::getpid()) + ".json")).string();
   WriteFileAtomic(path, "{\"model\": {\"type\": \"Unigram\"}}");
   try {
     Tokenizer::LoadHf(path);
@@ -127,6 +153,22 @@ TEST(TokenizerTest, BadFilesAreClearErrors) {
   }
   WriteFileAtomic(path, "not json");
   EXPECT_THROW(Tokenizer::LoadHf(path), Error);
+  // Shapes the loader does not expect are Errors naming the file, not nlohmann's exceptions, and
+  // an absurd id is refused before any table is sized by it (both found by the fuzzer).
+  for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
+           {"[1,2,3]", "not a JSON object"},
+           {"{\"model\": {\"vocab\": [1], \"merges\": []}}", "malformed tokenizer.json"},
+           {"{\"model\": {\"vocab\": {\"a\": 2147483647}, \"merges\": []}, \"pre_tokenizer\": "
+            "{\"type\": \"ByteLevel\"}}",
+            "outside 0..16777215"}}) {
+    WriteFileAtomic(path, text);
+    try {
+      Tokenizer::LoadHf(path);
+      ADD_FAILURE() << text;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  }
   fs::remove(path);
 }
 

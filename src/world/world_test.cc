@@ -161,8 +161,9 @@ TEST_P(WorldTest, EverydayLanguageTeachesEveryFormAndNamesNoSong) {
   for (const auto& s : ReadJsonl(dir_ + "/a/songs.jsonl")) {
     // Titles of one or two common words ("Echo") could occur by chance: longer ones must not.
     const std::string title = WordPadded(s["title"].get<std::string>());
-    if (std::count(title.begin(), title.end(), ' ') >= 4)
+    if (std::count(title.begin(), title.end(), ' ') >= 4) {
       EXPECT_EQ(general.find(title), std::string::npos) << "song title " << title << " in general text";
+    }
   }
   for (const auto& a : ReadJsonl(dir_ + "/a/artists.jsonl"))
     EXPECT_EQ(general.find(WordPadded(a["name"].get<std::string>())), std::string::npos)
