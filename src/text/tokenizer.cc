@@ -71,6 +71,23 @@ std::string ToRawBytes(const std::string& token) {
 
 uint64_t PairKey(int a, int b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
 
+
+// Token ids index dense tables: 0..kMaxTokenId, so a corrupt or hostile file cannot make them
+// overflow or size a multi-gigabyte table.
+constexpr int64_t kMaxTokenId = (1 << 24) - 1;
+
+// A token id read from a tokenizer.json, checked before nlohmann converts it: a float such as
+// 5e37 converted to int is undefined behaviour (found by fuzz/tokenizer_fuzz.cc under UBSan).
+int TokenIdOf(const nlohmann::json& v, const std::string& what, const std::string& path) {
+  const bool in_range =
+      v.is_number_unsigned()
+          ? v.get<uint64_t>() <= static_cast<uint64_t>(kMaxTokenId)
+          : v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= kMaxTokenId;
+  if (!in_range)
+    throw Error(what + " has id " + v.dump() + ", not an integer in 0.." + std::to_string(kMaxTokenId),
+                path, "a tokenizer.json numbers its tokens 0..N-1");
+  return static_cast<int>(v.get<int64_t>());
+}
 }  // namespace
 
 const std::string& ByteToUnicode(uint8_t b) { return Bytes().to_unicode[b]; }
@@ -97,12 +114,11 @@ Tokenizer::Tokenizer(std::unordered_map<std::string, int> vocab,
       ignore_merges_(ignore_merges) {
   // Ids index dense tables: a negative or absurd id (a corrupt or hostile tokenizer.json) is an
   // error here, not an overflow or a multi-gigabyte allocation.
-  constexpr int kMaxId = (1 << 24) - 1;
   int max_id = -1;
   for (auto& [tok, id] : vocab_) {
-    if (id < 0 || id > kMaxId)
+    if (id < 0 || id > kMaxTokenId)
       throw Error("token id " + std::to_string(id) + " of '" + tok + "' is outside 0.." +
-                      std::to_string(kMaxId),
+                      std::to_string(kMaxTokenId),
                   "", "a tokenizer.json vocabulary numbers its tokens 0..N-1");
     max_id = std::max(max_id, id);
   }
@@ -286,7 +302,11 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadHf(const std::string& path) try {
   if (model.value("type", "BPE") != "BPE")
     throw Error("unsupported model type '" + model.value("type", "") + "'", path, "only BPE tokenizers are supported");
   if (model.value("byte_fallback", false)) throw Error("byte_fallback BPE is not supported", path);
-  std::unordered_map<std::string, int> vocab = model.at("vocab").get<std::unordered_map<std::string, int>>();
+  if (!model.at("vocab").is_object())
+    throw Error("model.vocab is not an object of token -> id", path, "give a BPE tokenizer.json");
+  std::unordered_map<std::string, int> vocab;
+  for (const auto& item : model.at("vocab").items())
+    vocab[item.key()] = TokenIdOf(item.value(), "token '" + item.key() + "'", path);
   std::vector<std::pair<std::string, std::string>> merges;
   for (const auto& m : model.at("merges")) {
     if (m.is_array()) {
@@ -342,8 +362,8 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadHf(const std::string& path) try {
   auto tok = std::make_unique<Tokenizer>(std::move(vocab), std::move(merges), pattern, nfc, add_prefix_space,
                                          model.value("ignore_merges", false));
   for (const auto& a : j.value("added_tokens", json::array())) {
-    const int id = a.at("id").get<int>();
     const std::string content = a.at("content").get<std::string>();
+    const int id = TokenIdOf(a.at("id"), "added token '" + content + "'", path);
     if (id >= 0 && id < tok->vocab_size() && tok->token_strings_[id] == content) {  // already a vocab entry
       tok->added_.push_back({id, content, a.value("special", true)});
       tok->bytes_[id] = content;

@@ -157,10 +157,12 @@ TEST(TokenizerTest, BadFilesAreClearErrors) {
   // an absurd id is refused before any table is sized by it (both found by the fuzzer).
   for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
            {"[1,2,3]", "not a JSON object"},
-           {"{\"model\": {\"vocab\": [1], \"merges\": []}}", "malformed tokenizer.json"},
+           {"{\"model\": {\"vocab\": [1], \"merges\": []}}", "model.vocab is not an object"},
+           {"{\"model\": {\"vocab\": {}, \"merges\": 7}}", "malformed tokenizer.json"},
            {"{\"model\": {\"vocab\": {\"a\": 2147483647}, \"merges\": []}, \"pre_tokenizer\": "
             "{\"type\": \"ByteLevel\"}}",
-            "outside 0..16777215"}}) {
+            "0..16777215"},
+           {"{\"model\": {\"vocab\": {\"a\": 5e37}, \"merges\": []}}", "not an integer"}}) {
     WriteFileAtomic(path, text);
     try {
       Tokenizer::LoadHf(path);
