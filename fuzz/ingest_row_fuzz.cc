@@ -1,6 +1,7 @@
 // libFuzzer harness: one ingestion row (a JSONL line from outside) through JSON parsing and the
-// validation of every entity kind (data/validate.h). Bad rows must come back as a Status, never
-// as a crash, an uncaught exception, a sanitizer report or a row accepted with invalid UTF-8.
+// validation of every entity kind (data/validate.h), and the UTF-8 check the ingester runs on raw
+// lines. Bad rows must come back as a Status, never as a crash, an uncaught exception or a
+// sanitizer report.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -577,7 +577,6 @@ std::map<int64_t, std::string> LossLog(const std::string& path) {
   return m;
 }
 
-// The main job on the world built on the real MTG-Jamendo catalog: the same pipeline, unchanged.
 // The learned task at test size, so a regression that stops the model learning fails CI: the
 // main job on a tiny catalog (500 songs) with the demo world's 1,000 listeners and 3,000 requests
 // (SFT needs a few thousand real requests to learn to read one; the 300 of the plain tiny world
@@ -615,6 +614,7 @@ TEST_F(CliTest, PipelineLearnsTheTaskOnATinyCatalogAndBeatsBm25) {
   EXPECT_NE(config.find("world-queries = 3000"), std::string::npos) << config;
 }
 
+// The main job on the world built on the real MTG-Jamendo catalog: the same pipeline, unchanged.
 TEST_F(CliTest, PipelineRunsOnTheRealJamendoCatalogWorld) {
   const char* src = std::getenv("MUCHATOR_SOURCE_DIR");
   const std::string data = std::string(src ? src : ".") + "/../shared/data/mtg-jamendo";

@@ -71,7 +71,6 @@ std::string ToRawBytes(const std::string& token) {
 
 uint64_t PairKey(int a, int b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
 
-
 // Token ids index dense tables: 0..kMaxTokenId, so a corrupt or hostile file cannot make them
 // overflow or size a multi-gigabyte table.
 constexpr int64_t kMaxTokenId = (1 << 24) - 1;
@@ -88,6 +87,17 @@ int TokenIdOf(const nlohmann::json& v, const std::string& what, const std::strin
                 path, "a tokenizer.json numbers its tokens 0..N-1");
   return static_cast<int>(v.get<int64_t>());
 }
+
+// A vocabulary object (tokenizer.json's model.vocab, a vocab.json): token -> checked id.
+std::unordered_map<std::string, int> VocabOf(const nlohmann::json& v, const std::string& path) {
+  if (!v.is_object())
+    throw Error("the vocabulary is not an object of token -> id", path, "give a BPE tokenizer");
+  std::unordered_map<std::string, int> vocab;
+  for (const auto& item : v.items())
+    vocab[item.key()] = TokenIdOf(item.value(), "token '" + item.key() + "'", path);
+  return vocab;
+}
+
 }  // namespace
 
 const std::string& ByteToUnicode(uint8_t b) { return Bytes().to_unicode[b]; }
@@ -112,8 +122,7 @@ Tokenizer::Tokenizer(std::unordered_map<std::string, int> vocab,
       nfc_(nfc),
       add_prefix_space_(add_prefix_space),
       ignore_merges_(ignore_merges) {
-  // Ids index dense tables: a negative or absurd id (a corrupt or hostile tokenizer.json) is an
-  // error here, not an overflow or a multi-gigabyte allocation.
+  // Checked again here for vocabularies that do not come from a file (kMaxTokenId).
   int max_id = -1;
   for (auto& [tok, id] : vocab_) {
     if (id < 0 || id > kMaxTokenId)
@@ -302,11 +311,7 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadHf(const std::string& path) try {
   if (model.value("type", "BPE") != "BPE")
     throw Error("unsupported model type '" + model.value("type", "") + "'", path, "only BPE tokenizers are supported");
   if (model.value("byte_fallback", false)) throw Error("byte_fallback BPE is not supported", path);
-  if (!model.at("vocab").is_object())
-    throw Error("model.vocab is not an object of token -> id", path, "give a BPE tokenizer.json");
-  std::unordered_map<std::string, int> vocab;
-  for (const auto& item : model.at("vocab").items())
-    vocab[item.key()] = TokenIdOf(item.value(), "token '" + item.key() + "'", path);
+  std::unordered_map<std::string, int> vocab = VocabOf(model.at("vocab"), path);
   std::vector<std::pair<std::string, std::string>> merges;
   for (const auto& m : model.at("merges")) {
     if (m.is_array()) {
@@ -364,7 +369,7 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadHf(const std::string& path) try {
   for (const auto& a : j.value("added_tokens", json::array())) {
     const std::string content = a.at("content").get<std::string>();
     const int id = TokenIdOf(a.at("id"), "added token '" + content + "'", path);
-    if (id >= 0 && id < tok->vocab_size() && tok->token_strings_[id] == content) {  // already a vocab entry
+    if (id < tok->vocab_size() && tok->token_strings_[id] == content) {  // already a vocab entry
       tok->added_.push_back({id, content, a.value("special", true)});
       tok->bytes_[id] = content;
       continue;
@@ -387,7 +392,7 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadVocabMerges(const std::string& vocab_p
                                                       const std::string& pattern) {
   std::unordered_map<std::string, int> vocab;
   try {
-    vocab = json::parse(ReadFile(vocab_path)).get<std::unordered_map<std::string, int>>();
+    vocab = VocabOf(json::parse(ReadFile(vocab_path)), vocab_path);
   } catch (const json::exception& e) {
     throw Error(std::string("not a vocab.json: ") + e.what(), vocab_path);
   }

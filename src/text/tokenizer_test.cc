@@ -157,7 +157,7 @@ TEST(TokenizerTest, BadFilesAreClearErrors) {
   // an absurd id is refused before any table is sized by it (both found by the fuzzer).
   for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
            {"[1,2,3]", "not a JSON object"},
-           {"{\"model\": {\"vocab\": [1], \"merges\": []}}", "model.vocab is not an object"},
+           {"{\"model\": {\"vocab\": [1], \"merges\": []}}", "the vocabulary is not an object"},
            {"{\"model\": {\"vocab\": {}, \"merges\": 7}}", "malformed tokenizer.json"},
            {"{\"model\": {\"vocab\": {\"a\": 2147483647}, \"merges\": []}, \"pre_tokenizer\": "
             "{\"type\": \"ByteLevel\"}}",
@@ -170,6 +170,14 @@ TEST(TokenizerTest, BadFilesAreClearErrors) {
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
     }
+  }
+  // A GPT-2 style vocab.json goes through the same id checks.
+  WriteFileAtomic(path, "{\"a\": 1.5e30}");
+  try {
+    Tokenizer::LoadVocabMerges(path, path + ".merges");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not an integer"), std::string::npos) << e.what();
   }
   fs::remove(path);
 }
