@@ -396,8 +396,9 @@ class AblateCommand : public Command {
       systems.push_back({{"system", name}, {"checkpoint", dir}, {"what", what}});
     };
     if (all) {
-      ro.baselines = {"popularity", "bm25"};
-      if (FileExists(run_ + "/ranker/ranker.json")) ro.baselines.push_back("bm25_rerank");
+      ro.baselines = {"popularity", "bm25", "dense"};
+      ro.triplets = triplets;
+      if (FileExists(run_ + "/ranker/ranker.json")) ro.baselines.insert(ro.baselines.end(), {"bm25_rerank", "dense_rerank"});
       add("zero_shot", pretrained, "the music pre-trained model, prompted with the request alone");
       add("few_shot", pretrained,
           "the same, with " + std::to_string(few_shot_) + " worked examples before the request");

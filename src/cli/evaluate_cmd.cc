@@ -16,7 +16,7 @@ class EvaluateCommand : public Command {
  public:
   std::string name() const override { return "evaluate"; }
   std::string description() const override {
-    return "Write the evaluation report: baselines (popularity, bm25, bm25_rerank) and checkpoints "
+    return "Write the evaluation report: baselines (popularity, bm25, bm25_rerank, dense, dense_rerank) and checkpoints "
            "answer the same "
            "held-out requests; Personalization, Relevance, Diversity, Factuality and, with a "
            "world, the oracle's "
@@ -35,7 +35,10 @@ class EvaluateCommand : public Command {
         "checkpoints", &checkpoints_,
         "systems as NAME=CHECKPOINT_DIR, comma-separated (default: RUN's pretrained, sft, grpo)");
     opts.Add("baselines", &o_.baselines,
-             "non-LLM baselines by name: popularity, bm25, bm25_rerank (empty = none)");
+             "non-LLM baselines by name: popularity, bm25, bm25_rerank, dense, dense_rerank (empty = none)");
+    opts.Add("triplets", &o_.triplets,
+             "UQ2I triplets.jsonl: more training pairs of the dense retriever (default RUN/uq2i/triplets.jsonl "
+             "when present)");
     opts.Add("split", &o_.split, "queries of this split (with a user) are the requests");
     opts.Add("requests", &o_.requests, "at most this many requests (0 = all)").Range(0, 1e9);
     opts.Add("history", &o_.eval.history, "events of the listener's history in each prompt")
@@ -75,7 +78,8 @@ class EvaluateCommand : public Command {
       const RunLayout run = ReadRunLayout(run_);
       for (auto [field, value] :
            {std::pair{&o_.store, run.store}, std::pair{&o_.world_dir, run.world},
-            std::pair{&o_.judge_dir, run.judge}, std::pair{&o_.ranker_dir, run.ranker}})
+            std::pair{&o_.judge_dir, run.judge}, std::pair{&o_.ranker_dir, run.ranker},
+            std::pair{&o_.triplets, run.triplets}})
         if (field->empty()) *field = value;
       if (checkpoints_.empty()) o_.checkpoints = run.checkpoints;
     }

@@ -168,7 +168,8 @@ class PipelineCommand : public Command {
     o.world_dir = world_dir;
     o.judge_dir = run.judge;
     o.ranker_dir = run.ranker;
-    if (o.ranker_dir.empty()) o.baselines = {"popularity", "bm25"};
+    o.triplets = run.triplets;
+    if (o.ranker_dir.empty()) o.baselines = {"popularity", "bm25", "dense"};
     o.requests = static_cast<int>(report_requests_);
     o.checkpoints = run.checkpoints;
     Store st(store_path);

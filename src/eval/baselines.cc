@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/log.h"
 #include "core/rng.h"
 #include "core/strings.h"
 #include "data/store.h"
@@ -42,17 +43,26 @@ class Popularity : public Recommender {
   std::vector<int> order_;
 };
 
-class Bm25Search : public Recommender {
+// The catalog songs' summaries (the documents both search indexes hold).
+std::vector<std::pair<std::string, std::string>> CatalogSummaries(const BaselineDeps& d) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [id, summary] : SongSummaries(*d.store))
+    if (d.catalog->Find(id) >= 0) out.emplace_back(std::move(id), std::move(summary));
+  return out;
+}
+
+// A search system over one index: its best k, or (with the ranking model) its best kCandidates
+// reranked for the listener's context.
+class IndexSearch : public Recommender {
  public:
-  Bm25Search(const BaselineDeps& d, bool rerank) : catalog_(*d.catalog), ranker_(rerank ? d.ranker : nullptr) {
-    if (rerank && !ranker_) throw Error("the bm25_rerank baseline needs the ranking model", "", "give --ranker DIR");
+  IndexSearch(const BaselineDeps& d, std::shared_ptr<const SearchIndex> index, const std::string& name, bool rerank)
+      : catalog_(*d.catalog), ranker_(rerank ? d.ranker : nullptr), index_(std::move(index)) {
+    if (rerank && !ranker_) throw Error("the " + name + " baseline needs the ranking model", "", "give --ranker DIR");
     for (size_t i = 0; i < catalog_.items.size(); ++i) index_of_[catalog_.items[i].id] = static_cast<int>(i);
-    for (const auto& [id, summary] : SongSummaries(*d.store))
-      if (index_of_.count(id)) index_.Add(id, summary);
   }
   std::vector<int> Recommend(const EvalRequest& r, const UserContext& ctx, int k) override {
     std::vector<int> found;
-    for (const auto& [id, score] : index_.Search(r.query, ranker_ ? kCandidates : k)) found.push_back(index_of_.at(id));
+    for (const auto& [id, score] : index_->Search(r.query, ranker_ ? kCandidates : k)) found.push_back(index_of_.at(id));
     if (!ranker_ || found.empty()) return found;
     const RankerContext rc = MakeRankerContext(r.user, ctx, catalog_);
     std::vector<int> rows;  // unseen songs get row 0: scored as cold items
@@ -70,19 +80,58 @@ class Bm25Search : public Recommender {
   static constexpr int kCandidates = 100;
   const Catalog& catalog_;
   Ranker* ranker_;
-  Bm25Index index_;
+  std::shared_ptr<const SearchIndex> index_;
   std::unordered_map<std::string, int> index_of_;
 };
 
 }  // namespace
 
-std::vector<std::string> BaselineNames() { return {"popularity", "bm25", "bm25_rerank"}; }
+std::vector<std::string> BaselineNames() { return {"popularity", "bm25", "bm25_rerank", "dense", "dense_rerank"}; }
+bool UsesDenseRetriever(const std::string& baseline) { return baseline == "dense" || baseline == "dense_rerank"; }
+
+std::shared_ptr<const DenseIndex> TrainDenseRetriever(const BaselineDeps& deps, const DenseOptions& o) {
+  if (!deps.store || !deps.catalog) throw Error("the dense retriever needs the store and the catalog");
+  std::vector<DensePair> pairs;
+  deps.store->ForEachQuery([&](const Query& q) {
+    if (q.split == "rl" || q.split == "test") return;  // held out: never trained on
+    for (const auto& s : q.relevant) pairs.push_back({q.text, s});
+  });
+  const size_t from_queries = pairs.size();
+  if (!deps.triplets.empty()) {
+    LineReader reader(deps.triplets);
+    std::string line;
+    int64_t line_no = 0;
+    while (reader.Next(line)) {
+      ++line_no;
+      try {
+        const auto t = nlohmann::json::parse(line);
+        for (const auto& id : t.at("items")) pairs.push_back({t.at("query").get<std::string>(), id.get<std::string>()});
+      } catch (const std::exception& e) {
+        throw Error(std::string("not a UQ2I triplet: ") + e.what(), deps.triplets + ":" + std::to_string(line_no),
+                    "use a triplets file written by `muchator synth-uq2i`");
+      }
+    }
+  }
+  spdlog::info("dense retriever: {} pairs from training queries, {} from UQ2I triplets", from_queries,
+               pairs.size() - from_queries);
+  auto ix = DenseIndex::Train(CatalogSummaries(deps), pairs, o);
+  spdlog::info("dense retriever: {} documents, vocabulary {}, loss {:.3f} -> {:.3f}, {:.1f} s", ix->size(),
+               ix->report().at("vocabulary").get<int64_t>(), ix->report().at("first_epoch_loss").get<double>(),
+               ix->report().at("last_epoch_loss").get<double>(), ix->report().at("seconds").get<double>());
+  return ix;
+}
 
 std::unique_ptr<Recommender> MakeBaseline(const std::string& name, const BaselineDeps& deps) {
   if (!deps.store || !deps.catalog) throw Error("baselines need the store and the catalog");
   if (name == "popularity") return std::make_unique<Popularity>(deps);
-  if (name == "bm25") return std::make_unique<Bm25Search>(deps, false);
-  if (name == "bm25_rerank") return std::make_unique<Bm25Search>(deps, true);
+  if (name == "bm25" || name == "bm25_rerank") {
+    auto index = std::make_shared<Bm25Index>();
+    for (const auto& [id, summary] : CatalogSummaries(deps)) index->Add(id, summary);
+    return std::make_unique<IndexSearch>(deps, index, name, name == "bm25_rerank");
+  }
+  if (UsesDenseRetriever(name))
+    return std::make_unique<IndexSearch>(deps, deps.dense ? deps.dense : TrainDenseRetriever(deps), name,
+                                         name == "dense_rerank");
   throw Error("unknown baseline '" + name + "'", "", "use one of: " + JoinStrings(BaselineNames(), ", "));
 }
 

@@ -5,6 +5,10 @@
 //                (reward/judge.h SongSummary) - best k
 //   bm25_rerank  the paper's online baseline, a search system: BM25's best 100, reranked by the
 //                personalisation ranking model for the listener's context, best k
+//   dense        the dense retriever (retrieval/dense.h) over the same summaries, trained on the
+//                training requests' relevant songs (not the rl or test splits) and the UQ2I
+//                triplets when given - best k
+//   dense_rerank the dense retriever's best 100, reranked by the ranking model, best k
 #pragma once
 
 #include <functional>
@@ -13,6 +17,7 @@
 #include <vector>
 
 #include "eval/offline.h"
+#include "retrieval/dense.h"
 #include "text/chat.h"
 
 namespace muchator {
@@ -27,10 +32,19 @@ class Recommender {
 struct BaselineDeps {
   Store* store = nullptr;
   const Catalog* catalog = nullptr;
-  Ranker* ranker = nullptr;  // needed by bm25_rerank
+  Ranker* ranker = nullptr;  // needed by bm25_rerank and dense_rerank
+  // The trained dense retriever of dense and dense_rerank (TrainDenseRetriever); trained on
+  // demand from the store and `triplets` when null.
+  std::shared_ptr<const SearchIndex> dense;
+  std::string triplets;  // UQ2I triplets.jsonl, more training pairs for the dense retriever ("" = none)
 };
 
 std::vector<std::string> BaselineNames();
+bool UsesDenseRetriever(const std::string& baseline);
+// The dense retriever over the summaries of the catalog's songs in `deps.store`, trained on the
+// store's queries of no held-out split (not rl, not test) with relevant songs, and every
+// (query, item) of `deps.triplets`. Throws Error (file, line) for a malformed triplets line.
+std::shared_ptr<const DenseIndex> TrainDenseRetriever(const BaselineDeps& deps, const DenseOptions& o = {});
 // Throws Error naming the known baselines for an unknown name, or the missing dependency.
 std::unique_ptr<Recommender> MakeBaseline(const std::string& name, const BaselineDeps& deps);
 

@@ -101,6 +101,32 @@ TEST(EvalTest, ScoresKnownListsAndRerankingRaisesPersonalization) {
   EXPECT_GT(mr["personalization"].get<double>(), mb["personalization"].get<double>());
   EXPECT_THROW(MakeBaseline("nope", deps), Error);
 
+  // The dense retriever learns from the training queries alone (never rl or test ones), and its
+  // reranked list, like BM25's, raises the ranking model's score; a malformed triplets line is an
+  // error naming its file and line.
+  std::set<std::string> trained;
+  w.store->ForEachQuery([&](const Query& q) {
+    if (q.split != "rl" && q.split != "test" && !q.relevant.empty()) trained.insert(q.text);
+  });
+  ASSERT_FALSE(trained.empty());
+  auto dense_index = TrainDenseRetriever(deps);
+  EXPECT_EQ(dense_index->report()["queries"].get<size_t>(), trained.size());
+  deps.dense = dense_index;
+  auto dense = MakeBaseline("dense", deps), dense_rerank = MakeBaseline("dense_rerank", deps);
+  EXPECT_EQ(dense->Recommend(requests[0], {}, 10).size(), 10u);
+  const auto md = EvaluateBaseline(*dense, *w.store, catalog, requests, judges, o);
+  const auto mdr = EvaluateBaseline(*dense_rerank, *w.store, catalog, requests, judges, o);
+  EXPECT_GT(mdr["personalization"].get<double>(), md["personalization"].get<double>());
+  BaselineDeps bad{w.store.get(), &catalog, &ranker};
+  bad.triplets = w.dir + "/bad_triplets.jsonl";
+  WriteFileAtomic(bad.triplets, "{\"query\": \"x\"}\n");
+  try {
+    TrainDenseRetriever(bad);
+    ADD_FAILURE() << "a triplet without items was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad_triplets.jsonl:1"), std::string::npos) << e.what();
+  }
+
   // RAG's candidates are BM25's list for the request; few-shot examples come from a triplets
   // file: n distinct users that `keep` accepts, each with at most `items` catalog songs, the same
   // for the same seed; a malformed line names its file and line.

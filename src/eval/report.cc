@@ -1,5 +1,6 @@
 #include "eval/report.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -70,6 +71,7 @@ RunLayout ReadRunLayout(const std::string& run_dir) {
   if (has("world/oracle/world.json")) l.world = run_dir + "/world";
   if (has("judge/judge.json")) l.judge = run_dir + "/judge";
   if (has("ranker/ranker.json")) l.ranker = run_dir + "/ranker";
+  if (has("uq2i/triplets.jsonl")) l.triplets = run_dir + "/uq2i/triplets.jsonl";
   for (const auto& [name, rel] :
        {std::pair{"pretrained", "pretrain/stage3_behaviour/final"},
         std::pair{"sft", "sft/sft/final"}, std::pair{"grpo", "grpo/grpo/final"}})
@@ -117,11 +119,22 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
   const Catalog catalog = o.checkpoints.empty()
                               ? Catalog::FromStore(store)
                               : Catalog::FromCodecFile(o.checkpoints[0].second + "/codec.json");
+  BaselineDeps deps{&store, &catalog, ranker.get()};
+  deps.triplets = o.triplets;
+  double dense_seconds = 0;  // training time, counted in the first dense row's seconds
+  if (std::any_of(o.baselines.begin(), o.baselines.end(), UsesDenseRetriever)) {
+    const auto t = Clock::now();
+    auto dense = TrainDenseRetriever(deps);
+    report["dense_retriever"] = dense->report();
+    deps.dense = std::move(dense);
+    dense_seconds = std::chrono::duration<double>(Clock::now() - t).count();
+  }
   for (const auto& name : o.baselines) {
     if (name.empty()) continue;  // `--baselines ""`: none
     spdlog::info("report: {} on {} requests", name, requests.size());
-    const auto t = Clock::now();
-    auto system = MakeBaseline(name, {&store, &catalog, ranker.get()});
+    auto t = Clock::now();
+    if (UsesDenseRetriever(name)) t -= std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(dense_seconds)), dense_seconds = 0;
+    auto system = MakeBaseline(name, deps);
     const nlohmann::json m = EvaluateBaseline(*system, store, catalog, requests, judges, o.eval);
     add(name, "list", m, std::chrono::duration<double>(Clock::now() - t).count());
   }

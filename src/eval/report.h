@@ -20,6 +20,7 @@ namespace muchator {
 // `serve --run` read it through this.
 struct RunLayout {
   std::string store, world, judge, ranker;
+  std::string triplets;  // the UQ2I triplets (uq2i/triplets.jsonl)
   // Trained checkpoints in pipeline order: pretrained, sft, grpo (those present).
   std::vector<std::pair<std::string, std::string>> checkpoints;
 };
@@ -29,7 +30,8 @@ struct ReportOptions {
   std::string store;  // the SQLite store (requests, contexts)
   std::string world_dir, judge_dir,
       ranker_dir;  // each optional: its metrics are left out without it
-  std::vector<std::string> baselines = {"popularity", "bm25", "bm25_rerank"};
+  std::vector<std::string> baselines = {"popularity", "bm25", "bm25_rerank", "dense", "dense_rerank"};
+  std::string triplets;  // UQ2I triplets: more training pairs of the dense retriever ("" = none)
   std::vector<std::pair<std::string, std::string>> checkpoints;  // system name -> checkpoint dir
   std::string split = "test";  // queries of this split with a user
   int requests = 100;          // at most this many (0 = all)

@@ -8,20 +8,22 @@
 #include <utility>
 #include <vector>
 
+#include "retrieval/index.h"
+
 namespace muchator {
 
-class Bm25Index {
+class Bm25Index : public SearchIndex {
  public:
   Bm25Index();  // an empty in-memory index
-  ~Bm25Index();
+  ~Bm25Index() override;
   Bm25Index(const Bm25Index&) = delete;
   Bm25Index& operator=(const Bm25Index&) = delete;
 
   // Adds one document; `id` is returned by Search.
   void Add(const std::string& id, const std::string& text);
   // The best `k` documents for a free-text query (terms OR-ed, BM25 scores), best first.
-  std::vector<std::pair<std::string, double>> Search(const std::string& query, int k) const;
-  size_t size() const;
+  std::vector<std::pair<std::string, double>> Search(const std::string& query, int k) const override;
+  size_t size() const override;
 
  private:
   struct Impl;

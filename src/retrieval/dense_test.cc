@@ -1,0 +1,72 @@
+#include "retrieval/dense.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+
+namespace muchator {
+namespace {
+
+// Ten rock songs and ten ambient songs; the training queries use words no document has, so only
+// training can tie them to the right half of the catalog.
+std::vector<std::pair<std::string, std::string>> Docs() {
+  std::vector<std::pair<std::string, std::string>> d;
+  for (int i = 0; i < 10; ++i) d.push_back({"r" + std::to_string(i), "loud rock anthem guitars number " + std::to_string(i)});
+  for (int i = 0; i < 10; ++i) d.push_back({"a" + std::to_string(i), "calm ambient drones number " + std::to_string(i)});
+  return d;
+}
+
+std::vector<DensePair> Pairs() {
+  std::vector<DensePair> p;
+  for (int i = 0; i < 10; ++i) {
+    p.push_back({"pump me up at the gym", "r" + std::to_string(i)});
+    p.push_back({"lifting heavy weights today", "r" + std::to_string(i)});
+    p.push_back({"help me fall asleep", "a" + std::to_string(i)});
+    p.push_back({"winding down before bed", "a" + std::to_string(i)});
+  }
+  p.push_back({"help me fall asleep", "no-such-song"});
+  return p;
+}
+
+int CountPrefix(const std::vector<std::pair<std::string, double>>& hits, char c) {
+  int n = 0;
+  for (const auto& h : hits) n += h.first[0] == c;
+  return n;
+}
+
+TEST(DenseTest, FeaturesAreStemmedWordsAndWordPairs) {
+  const auto f = DenseFeatures("Rainy EVENINGS, drive!");
+  EXPECT_EQ(f, (std::vector<std::string>{"raini", "even", "drive", "raini even", "even drive"}));
+  EXPECT_TRUE(DenseFeatures(" ,;").empty());
+}
+
+TEST(DenseTest, LearnsQueryWordsNoDocumentHas) {
+  DenseOptions o;
+  o.batch = 8;
+  o.epochs = 30;
+  auto ix = DenseIndex::Train(Docs(), Pairs(), o);
+  EXPECT_EQ(ix->size(), 20u);
+  EXPECT_EQ(ix->report().at("skipped_pairs"), 1);
+  EXPECT_LT(ix->report().at("last_epoch_loss").get<double>(), ix->report().at("first_epoch_loss").get<double>());
+  // Wordings of the training queries' words, never seen as a whole.
+  const auto gym = ix->Search("gym weights", 10), sleep = ix->Search("asleep in bed", 10);
+  ASSERT_EQ(gym.size(), 10u);
+  EXPECT_EQ(CountPrefix(gym, 'r'), 10);
+  EXPECT_EQ(CountPrefix(sleep, 'a'), 10);
+  EXPECT_GE(gym.front().second, gym.back().second);  // best first
+  // A document's own words still find it (the word table is shared by both towers).
+  EXPECT_EQ(CountPrefix(ix->Search("guitars", 5), 'r'), 5);
+  EXPECT_TRUE(ix->Search("zebra", 5).empty());
+  EXPECT_TRUE(ix->Search("gym", 0).empty());
+  EXPECT_EQ(ix->Search("gym", 100).size(), 20u);
+  // Deterministic for a seed.
+  auto again = DenseIndex::Train(Docs(), Pairs(), o);
+  EXPECT_EQ(again->Search("gym weights", 10), gym);
+}
+
+TEST(DenseTest, NoUsablePairIsAClearError) {
+  EXPECT_THROW(DenseIndex::Train(Docs(), {{"gym", "nope"}}, DenseOptions{}), Error);
+}
+
+}  // namespace
+}  // namespace muchator
