@@ -398,6 +398,15 @@ void Components(const std::string& run, Writer& w) {
       t.rows.push_back({"relevance judge", "held-out AUC", Cell(j["report"]["heldout"], "auc")});
     }
   }
+  if (FileExists(run + "/grpo/grpo_report.json")) {
+    const json g = ReadJson(run + "/grpo/grpo_report.json");
+    if (g.contains("reward_hacking")) {
+      const bool raised = g["reward_hacking"]["raised"].get<bool>();
+      std::string v = raised ? "RAISED: " : "not raised", sep = raised ? "" : "; ";
+      for (const auto& r : g["reward_hacking"]["reasons"]) v += sep + r.get<std::string>(), sep = "; ";
+      t.rows.push_back({"GRPO", "reward-hacking alarm (held-out RL requests)", v});
+    }
+  }
   if (FileExists(run + "/uq2i/synth_summary.json")) {
     const json s = ReadJson(run + "/uq2i/synth_summary.json");
     t.rows.push_back({"UQ2I synthesis", "triplets", Cell(s, "triplets", 0)});

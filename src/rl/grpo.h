@@ -109,4 +109,12 @@ struct GrpoRunOptions {
 nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
                        const GrpoRunOptions& o);
 
+// The reward-hacking alarm of a before/after evaluation (EvaluateOffline's figures per decoding
+// mode): raised when a learned reward's figure (judge relevance, ranker personalisation) rises
+// while the truth (oracle relevance@10 or utility) falls, each by more than `tolerance`, in the
+// same mode. Returns {"raised": bool, "reasons": ["unconstrained: judge relevance +0.089 while
+// oracle utility -0.157", ...]}; without oracle figures it is never raised ("reasons" says so).
+nlohmann::json RewardHackingAlarm(const nlohmann::json& before, const nlohmann::json& after,
+                                  double tolerance = 0.005);
+
 }  // namespace muchator

@@ -37,6 +37,37 @@ void PrintComparison(const nlohmann::json& before, const nlohmann::json& after) 
 
 }  // namespace
 
+nlohmann::json RewardHackingAlarm(const nlohmann::json& before, const nlohmann::json& after, double tolerance) {
+  static const char* kLearned[][2] = {{"relevance", "judge relevance"}, {"personalization", "ranker personalisation"}};
+  static const char* kTruth[][2] = {{"relevance_at_10", "oracle relevance@10"}, {"utility", "oracle utility"}};
+  nlohmann::json alarm = {{"raised", false}, {"reasons", nlohmann::json::array()}};
+  bool any_truth = false;
+  auto delta = [](const nlohmann::json& a, const nlohmann::json& b, const char* key) {
+    return b.at(key).get<double>() - a.at(key).get<double>();
+  };
+  char buf[256];
+  for (const char* mode : {"unconstrained", "constrained"}) {
+    if (!before.contains(mode) || !after.contains(mode)) continue;
+    const auto &b = before[mode], &a = after[mode];
+    for (const auto& t : kTruth) {
+      if (!b.contains(t[0]) || !a.contains(t[0])) continue;
+      any_truth = true;
+      const double dt = delta(b, a, t[0]);
+      if (dt >= -tolerance) continue;
+      for (const auto& l : kLearned) {
+        if (!b.contains(l[0]) || !a.contains(l[0])) continue;
+        const double dl = delta(b, a, l[0]);
+        if (dl <= tolerance) continue;
+        std::snprintf(buf, sizeof buf, "%s: %s %+.3f while %s %+.3f", mode, l[1], dl, t[1], dt);
+        alarm["raised"] = true;
+        alarm["reasons"].push_back(buf);
+      }
+    }
+  }
+  if (!any_truth) alarm["reasons"].push_back("no oracle figures: the alarm needs a synthetic world");
+  return alarm;
+}
+
 nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
                        const GrpoRunOptions& o) {
   std::unique_ptr<Judge> judge;
@@ -85,6 +116,10 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
     Checkpoint ck = LoadCheckpoint(out_dir + "/grpo/final");
     report["after"] = EvaluateOffline(store, ck, eval, judges, eo);
     PrintComparison(report["before"], report["after"]);
+    report["reward_hacking"] = RewardHackingAlarm(report["before"], report["after"]);
+    for (const auto& reason : report["reward_hacking"]["reasons"])
+      if (report["reward_hacking"]["raised"].get<bool>())
+        spdlog::warn("reward hacking: {} (the learned reward rose, the truth fell)", reason.get<std::string>());
   }
   WriteFileAtomic(out_dir + "/grpo_report.json", report.dump(2) + "\n");
   return report;
