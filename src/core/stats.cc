@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "core/rng.h"
 
 namespace muchator {
 
@@ -54,6 +55,33 @@ double Spearman(const std::vector<double>& a, const std::vector<double>& b) {
   }
   if (saa == 0 || sbb == 0) return std::numeric_limits<double>::quiet_NaN();
   return sab / std::sqrt(saa * sbb);
+}
+
+BootstrapInterval PairedBootstrap(const std::vector<double>& a, const std::vector<double>& b, int resamples,
+                                  uint64_t seed, double level) {
+  if (a.size() != b.size() || a.empty())
+    throw Error("a paired bootstrap needs two equally long, non-empty series");
+  const size_t n = a.size();
+  std::vector<double> d(n);
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) d[i] = b[i] - a[i], sum += d[i];
+  BootstrapInterval out;
+  out.mean = sum / static_cast<double>(n);
+  Rng rng = Rng::Derive(seed, "paired-bootstrap");
+  std::vector<double> means(static_cast<size_t>(std::max(1, resamples)));
+  for (auto& m : means) {
+    double s = 0;
+    for (size_t i = 0; i < n; ++i) s += d[rng.Below(n)];
+    m = s / static_cast<double>(n);
+  }
+  std::sort(means.begin(), means.end());
+  auto at = [&](double q) {  // the q-quantile, nearest rank
+    const double pos = q * static_cast<double>(means.size() - 1);
+    return means[static_cast<size_t>(std::lround(pos))];
+  };
+  out.low = at((1 - level) / 2);
+  out.high = at(1 - (1 - level) / 2);
+  return out;
 }
 
 }  // namespace muchator

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/error.h"
+
 namespace muchator {
 namespace {
 
@@ -27,4 +29,31 @@ TEST(SpearmanTest, MonotoneAntiAndHandComputed) {
 }
 
 }  // namespace
+}  // namespace muchator
+
+namespace muchator {
+
+TEST(PairedBootstrapTest, IntervalAroundTheMeanDifference) {
+  // b is a plus a clear shift with noise: the interval excludes 0 and holds the mean.
+  std::vector<double> a, b, same;
+  for (int i = 0; i < 100; ++i) {
+    a.push_back(i % 7);
+    b.push_back(i % 7 + 0.5 + ((i * 37) % 11 - 5) * 0.05);
+  }
+  const auto up = PairedBootstrap(a, b);
+  EXPECT_NEAR(up.mean, 0.5, 0.01);
+  EXPECT_LT(up.low, up.mean);
+  EXPECT_GT(up.high, up.mean);
+  EXPECT_TRUE(up.ExcludesZero());
+  // No difference on average (+1 and -1 alternately): the interval holds 0.
+  for (int i = 0; i < 100; ++i) same.push_back(a[static_cast<size_t>(i)] + (i % 2 ? 1 : -1));
+  const auto flat = PairedBootstrap(a, same);
+  EXPECT_NEAR(flat.mean, 0.0, 1e-12);
+  EXPECT_FALSE(flat.ExcludesZero());
+  // Seeded: the same interval again.
+  EXPECT_EQ(PairedBootstrap(a, b).low, up.low);
+  EXPECT_THROW(PairedBootstrap(a, {1.0}), Error);
+  EXPECT_THROW(PairedBootstrap({}, {}), Error);
+}
+
 }  // namespace muchator

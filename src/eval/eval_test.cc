@@ -12,6 +12,7 @@
 #include "eval/baselines.h"
 #include "eval/knowledge.h"
 #include "eval/offline.h"
+#include "eval/report.h"
 #include "eval/rerank.h"
 #include "eval/run_report.h"
 #include "infer/checkpoint.h"
@@ -498,6 +499,27 @@ TEST(EvalTest, U2iPerplexityScoresTheHeldOutItemTokens) {
 }
 
 // The report's building blocks: escaping, and a chart whose points land where the axes say.
+TEST(ReportTest, PairedComparisonsOfGrpoAgainstSftPerModeAndMetric) {
+  auto row = [](const std::string& system, const std::string& mode, double shift) {
+    std::vector<double> util, rel;
+    for (int k = 0; k < 50; ++k) util.push_back(-1.0 + 0.02 * k + shift), rel.push_back(0.5 + 0.01 * (k % 5));
+    return nlohmann::json{{"system", system}, {"mode", mode}, {"per_request", {{"utility", util}, {"relevance_at_10", rel}}}};
+  };
+  // GRPO lists raise every request's utility by 0.2 and leave relevance as it was.
+  const nlohmann::json rows = {row("bm25", "list", 0), row("sft", "constrained", 0), row("grpo", "constrained", 0.2),
+                               row("sft", "reranked", 0)};  // no grpo row in this mode: no comparison
+  const auto p = PairedComparisons(rows);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0]["mode"], "constrained");
+  EXPECT_EQ(p[0]["metric"], "utility");
+  EXPECT_NEAR(p[0]["mean"].get<double>(), 0.2, 1e-9);
+  EXPECT_TRUE(p[0]["excludes_zero"].get<bool>());
+  EXPECT_EQ(p[1]["metric"], "relevance_at_10");
+  EXPECT_NEAR(p[1]["mean"].get<double>(), 0.0, 1e-12);
+  EXPECT_FALSE(p[1]["excludes_zero"].get<bool>());
+  EXPECT_TRUE(PairedComparisons(nlohmann::json::array({row("sft", "constrained", 0)})).empty());
+}
+
 TEST(RunReportTest, EscapesTextAndPlacesChartPoints) {
   EXPECT_EQ(HtmlEscape("<b a='1'>\"R&B\"</b>"),
             "&lt;b a=&#39;1&#39;&gt;&quot;R&amp;B&quot;&lt;/b&gt;");

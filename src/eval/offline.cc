@@ -98,6 +98,7 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
   std::unordered_set<int> distinct;
   double oracle_rel = 0, util = 0, invalid = 0, entries = 0, formed = 0, recall = 0, ndcg = 0;
   int64_t util_n = 0;
+  std::vector<double> request_rel, request_util;  // per request, for paired comparisons
   for (size_t k = 0; k < answers.size(); ++k) {
     const EvalAnswer& a = answers[k];
     ListInput in;
@@ -120,6 +121,7 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
     const world::QueryFacets facets = q.query_id.empty() ? judges.oracle->ParseQuery(q.query) : judges.oracle->FacetsOf(q.query_id);
     const std::vector<std::string> best = judges.oracle->Best(q.user, q.state, facets, o.list_size);
     const std::unordered_set<std::string> best_set(best.begin(), best.end());
+    const double util_before = util;
     double relevant = 0, dcg = 0, idcg = 0, hits = 0;
     for (size_t r = 0; r < a.items.size(); ++r) {
       const std::string& id = catalog.items[static_cast<size_t>(a.items[r])].id;
@@ -129,6 +131,8 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
     }
     for (size_t r = 0; r < best.size(); ++r) idcg += 1.0 / std::log2(r + 2.0);
     oracle_rel += n > 0 ? relevant / std::max(n, o.list_size) : 0.0;  // missing entries count as misses
+    request_rel.push_back(n > 0 ? relevant / std::max(n, o.list_size) : 0.0);
+    request_util.push_back(a.items.empty() ? 0.0 : (util - util_before) / static_cast<double>(a.items.size()));
     recall += best.empty() ? 0.0 : hits / static_cast<double>(best.size());
     ndcg += idcg > 0 ? dcg / idcg : 0.0;
   }
@@ -153,6 +157,7 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
     m["utility"] = util_n ? util / static_cast<double>(util_n) : 0.0;
     m["recall_at_10"] = recall / n;
     m["ndcg_at_10"] = ndcg / n;
+    m["per_request"] = {{"relevance_at_10", request_rel}, {"utility", request_util}};
   }
   if (o.keep_answers) {
     nlohmann::json lists = nlohmann::json::array();

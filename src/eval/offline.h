@@ -131,7 +131,9 @@ std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& en
 //   all answers / catalog size); with the judge: relevance (share of entries judged relevant;
 //   non-catalog entries are not); with the ranking model: personalization (mean 0-10 score of
 //   entries; non-catalog ones 0); with the oracle: relevance_at_10 (relevant catalog entries /
-//   max(entries, list_size)) and utility (mean oracle utility of the catalog items listed);
+//   max(entries, list_size)) and utility (mean oracle utility of the catalog items listed), and
+//   per_request: {"relevance_at_10": [...], "utility": [...]} (each request's own figures, its
+//   utility the mean over its list, 0 for an empty one: for paired comparisons of systems);
 //   and prompt_tokens (mean prompt length: the cost of o.extras).
 nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const EvalRequest> requests,
                                const EvalJudges& judges, const OfflineEvalOptions& o);

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "data/store.h"
 #include "eval/baselines.h"
 #include "reward/judge.h"
@@ -62,6 +63,28 @@ std::string ReportTable(const nlohmann::json& report) {
     t += "\n";
   }
   return t;
+}
+
+nlohmann::json PairedComparisons(const nlohmann::json& rows, const std::string& base, const std::string& treated) {
+  nlohmann::json out = nlohmann::json::array();
+  auto find = [&](const std::string& system, const std::string& mode) -> const nlohmann::json* {
+    for (const auto& r : rows)
+      if (r.value("system", "") == system && r.value("mode", "") == mode && r.contains("per_request")) return &r;
+    return nullptr;
+  };
+  for (const char* mode : {"constrained", "reranked", "unconstrained"}) {
+    const nlohmann::json *a = find(base, mode), *b = find(treated, mode);
+    if (!a || !b) continue;
+    for (const char* metric : {"utility", "relevance_at_10"}) {
+      const auto x = (*a)["per_request"][metric].get<std::vector<double>>();
+      const auto y = (*b)["per_request"][metric].get<std::vector<double>>();
+      if (x.size() != y.size() || x.empty()) continue;
+      const BootstrapInterval ci = PairedBootstrap(x, y);
+      out.push_back({{"mode", mode}, {"metric", metric}, {"base", base}, {"treated", treated}, {"mean", ci.mean},
+                     {"low", ci.low}, {"high", ci.high}, {"excludes_zero", ci.ExcludesZero()}});
+    }
+  }
+  return out;
 }
 
 RunLayout ReadRunLayout(const std::string& run_dir) {
@@ -154,13 +177,25 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
     for (const char* mode : {"constrained", "reranked", "unconstrained"})
       if (r.contains(mode)) add(name, mode, r[mode], seconds);
   }
+  report["paired"] = PairedComparisons(report["rows"]);
   if (o.eval.keep_answers) WriteFileAtomic(out_dir + "/answers.jsonl", answers);
   WriteFileAtomic(out_dir + "/report.json", report.dump(2) + "\n");
   const std::string table = ReportTable(report);
+  std::string paired;
+  for (const auto& p : report["paired"]) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "| %s | %s | %+.3f | [%+.3f, %+.3f] | %s |\n", p["mode"].get<std::string>().c_str(),
+                  p["metric"].get<std::string>().c_str(), p["mean"].get<double>(), p["low"].get<double>(),
+                  p["high"].get<double>(), p["excludes_zero"].get<bool>() ? "yes" : "no");
+    paired += buf;
+  }
+  if (!paired.empty())
+    paired = "\n## GRPO minus SFT, paired over the same requests\n\n| decoding | metric | mean | 95% bootstrap "
+             "interval | excludes 0 |\n|---|---|---:|---|---|\n" + paired;
   WriteFileAtomic(out_dir + "/report.md",
                   "# Evaluation report\n\n" + std::to_string(requests.size()) +
                       " held-out requests (split `" + o.split +
-                      "`); metrics defined in docs/metrics.md.\n\n" + table);
+                      "`); metrics defined in docs/metrics.md.\n\n" + table + paired);
   return report;
 }
 

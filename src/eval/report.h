@@ -61,7 +61,12 @@ struct ReportOptions {
 };
 
 // Runs every system, writes out_dir/report.json and out_dir/report.md, returns the report:
-// {"requests": n, "split": s, "rows": [{"system", "mode", metrics...}, ...]}.
+// {"requests": n, "split": s, "rows": [{"system", "mode", metrics...}, ...], "paired": [...]}.
+// "paired" (with the oracle): for each decoding mode in which both the `sft` and the `grpo`
+// system answered, GRPO minus SFT on oracle utility and relevance@10 over the same requests, the
+// mean difference and its 95% paired-bootstrap interval (2,000 resamples, core/stats.h).
+nlohmann::json PairedComparisons(const nlohmann::json& rows, const std::string& base = "sft",
+                                 const std::string& treated = "grpo");
 nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir);
 // The Markdown table of a report's rows (the columns whose metric some row has).
 std::string ReportTable(const nlohmann::json& report);
