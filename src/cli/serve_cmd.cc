@@ -57,6 +57,16 @@ class ServeCommand : public Command {
     opts.Add("rate-limit", &o_.rate_limit,
              "requests per minute per API key (per client address without keys); 0 = off")
         .Range(0, 1e9);
+    opts.Add("address-rate-limit", &o_.address_rate_limit,
+             "requests per minute per client address, with API keys or without; 0 = off")
+        .Range(0, 1e9);
+    opts.Add("read-timeout", &o_.read_timeout_s,
+             "seconds a client may send nothing while its request is being read before it is "
+             "disconnected (slow clients)")
+        .Range(1, 3600);
+    opts.Add("cors-origin", &o_.cors_origins,
+             "origins whose web pages may call the API (e.g. https://app.example.com), "
+             "comma-separated; empty = CORS off: no Access-Control-* header is ever sent");
     opts.Add("request-timeout", &o_.request_timeout_s,
              "seconds an answer may take before it is cancelled (504)")
         .Range(0.1, 86400);

@@ -10,6 +10,7 @@
 #include "serve/answer_text.h"
 #include "serve/dialogue.h"
 #include "serve/metrics.h"
+#include "serve/server.h"
 #include "support/tiny_world.h"
 #include "text/chat.h"
 
@@ -153,6 +154,29 @@ TEST_F(ServeTest, StreamedTextEqualsTheWholeAnswerAndStaysValidUtf8) {
   for (size_t k = 0; k < items.size(); ++k) want += Line(static_cast<int>(k + 1), items[k]);
   EXPECT_EQ(pieces, want);
   EXPECT_EQ(stream.text(), want);
+}
+
+TEST(ServeSecurityTest, ApiKeyMatchesOnlyAWholeKey) {
+  const std::vector<std::string> keys = {"k-one", "sk-longer-key"};
+  EXPECT_TRUE(ApiKeyMatches("k-one", keys));
+  EXPECT_TRUE(ApiKeyMatches("sk-longer-key", keys));
+  for (const char* wrong : {"", "k-on", "k-one ", "k-onf", "K-ONE", "sk-longer-kez", "sk-longer-key-and-more"})
+    EXPECT_FALSE(ApiKeyMatches(wrong, keys)) << wrong;
+  EXPECT_FALSE(ApiKeyMatches("k-one", {}));
+  EXPECT_FALSE(ApiKeyMatches("", {""}));  // an empty key in the list admits nobody
+  EXPECT_TRUE(ApiKeyMatches(std::string("a\0b", 3), {std::string("a\0b", 3)}));
+  EXPECT_FALSE(ApiKeyMatches("a", {std::string("a\0", 2)}));
+}
+
+TEST(ServeSecurityTest, SafeDefaults) {
+  const ServeOptions o;
+  EXPECT_EQ(o.host, "127.0.0.1");  // this machine only
+  EXPECT_TRUE(o.api_keys.empty());
+  EXPECT_TRUE(o.cors_origins.empty());  // no Access-Control-* header
+  EXPECT_GT(o.max_body_bytes, 0);
+  EXPECT_LE(o.max_body_bytes, 16 << 20);
+  EXPECT_GE(o.read_timeout_s, 1);
+  EXPECT_LE(o.read_timeout_s, 30);
 }
 
 TEST(MetricsTest, HistogramBucketsAreCumulative) {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <tuple>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -262,7 +263,7 @@ struct ChatServer::Impl {
     double tokens;
     Clock::time_point at;
   };
-  std::unordered_map<std::string, Bucket> buckets;
+  std::unordered_map<std::string, Bucket> buckets, address_buckets;
   std::atomic<uint64_t> next_id{1};
 
   explicit Impl(ServeOptions opts) : o(std::move(opts)) {
@@ -967,7 +968,7 @@ struct ChatServer::Impl {
     if (!o.api_keys.empty()) {
       const std::string auth = req.get_header_value("Authorization");
       const std::string key = auth.rfind("Bearer ", 0) == 0 ? Trim(auth.substr(7)) : "";
-      if (std::find(o.api_keys.begin(), o.api_keys.end(), key) == o.api_keys.end() || key.empty()) {
+      if (!ApiKeyMatches(key, o.api_keys)) {
         SendError(res, {401,
                         key.empty() ? "no API key: send the header 'Authorization: Bearer YOUR_KEY'"
                                     : "the API key is not valid for this server",
@@ -976,27 +977,30 @@ struct ChatServer::Impl {
       }
       who = key;
     }
-    if (o.rate_limit > 0) {
-      std::lock_guard l(rate_mu);
-      const auto now = Clock::now();
-      auto [it, fresh] = buckets.try_emplace(who, Bucket{o.rate_limit, now});
-      Bucket& b = it->second;
-      b.tokens =
-          std::min(o.rate_limit, b.tokens + std::chrono::duration<double>(now - b.at).count() *
-                                                o.rate_limit / 60);
+    // Token buckets: the key's (or the address's without keys), then the address's; a request
+    // takes a token from each only when both have one.
+    std::lock_guard l(rate_mu);
+    const auto now = Clock::now();
+    auto refill = [&](std::unordered_map<std::string, Bucket>& m, const std::string& id, double per_minute) -> Bucket* {
+      if (per_minute <= 0) return nullptr;
+      Bucket& b = m.try_emplace(id, Bucket{per_minute, now}).first->second;
+      b.tokens = std::min(per_minute, b.tokens + std::chrono::duration<double>(now - b.at).count() * per_minute / 60);
       b.at = now;
-      if (b.tokens < 1) {
-        const double wait = (1 - b.tokens) * 60 / o.rate_limit;
-        res.set_header("Retry-After", std::to_string(static_cast<int>(std::ceil(wait))));
-        SendError(res,
-                  {429,
-                   fmt::format("rate limit reached ({} requests per minute): retry in {:.1f} s",
-                               o.rate_limit, wait),
-                   "", "rate_limit_exceeded", "rate_limit_error"});
-        return false;
-      }
-      b.tokens -= 1;
+      return &b;
+    };
+    Bucket* const own = refill(buckets, who, o.rate_limit);
+    Bucket* const address = refill(address_buckets, req.remote_addr, o.address_rate_limit);
+    for (auto [b, per_minute, what] : {std::tuple{own, o.rate_limit, o.api_keys.empty() ? "per client address" : "per API key"},
+                                       std::tuple{address, o.address_rate_limit, "per client address"}}) {
+      if (!b || b->tokens >= 1) continue;
+      const double wait = (1 - b->tokens) * 60 / per_minute;
+      res.set_header("Retry-After", std::to_string(static_cast<int>(std::ceil(wait))));
+      SendError(res, {429, fmt::format("rate limit reached ({} requests per minute {}): retry in {:.1f} s", per_minute, what, wait),
+                      "", "rate_limit_exceeded", "rate_limit_error"});
+      return false;
     }
+    if (own) own->tokens -= 1;
+    if (address) address->tokens -= 1;
     return true;
   }
 
@@ -1051,12 +1055,33 @@ struct ChatServer::Impl {
       return new httplib::ThreadPool(static_cast<size_t>(n));
     };
     http.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
-    http.set_read_timeout(std::chrono::seconds(30));
+    http.set_read_timeout(std::chrono::seconds(o.read_timeout_s));
     http.set_write_timeout(std::chrono::seconds(30));
     http.set_keep_alive_timeout(5);
     // The library closes a kept-alive connection after 5 requests by default; a client that
     // just sent its next request on it then sees a reset. Conversations reuse one connection.
     http.set_keep_alive_max_count(1000);
+    // CORS, only for the configured origins: their pages may read the API's answers (the header
+    // names the origin that asked), and their preflights are answered. Everyone else's browser
+    // gets no CORS header and keeps its pages from reading ours.
+    if (!o.cors_origins.empty()) {
+      auto allowed = [this](const httplib::Request& req) {
+        const std::string origin = req.get_header_value("Origin");
+        return !origin.empty() && std::find(o.cors_origins.begin(), o.cors_origins.end(), origin) != o.cors_origins.end();
+      };
+      http.set_post_routing_handler([allowed](const httplib::Request& req, httplib::Response& res) {
+        if (!allowed(req)) return;
+        res.set_header("Access-Control-Allow-Origin", req.get_header_value("Origin"));
+        res.set_header("Vary", "Origin");
+      });
+      http.Options(R"(/.*)", [allowed](const httplib::Request& req, httplib::Response& res) {
+        res.status = 204;
+        if (!allowed(req)) return;
+        res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+        res.set_header("Access-Control-Max-Age", "600");
+      });
+    }
     http.Post("/v1/chat/completions", Endpoint("chat", true, &Impl::Chat));
     http.Post("/v1/recommend", Endpoint("recommend", true, &Impl::Recommend));
     http.Post("/v1/feedback", Endpoint("feedback", true, &Impl::FeedbackEndpoint));
@@ -1106,6 +1131,20 @@ struct ChatServer::Impl {
         });
   }
 };
+
+bool ApiKeyMatches(const std::string& given, const std::vector<std::string>& keys) {
+  // Written by hand: no Debian library at hand offers it for std::string (OpenSSL's CRYPTO_memcmp
+  // needs equal lengths and a dependency for ten lines). volatile keeps the compiler from turning
+  // the loop into an early-exit comparison.
+  bool found = false;
+  for (const auto& key : keys) {
+    volatile unsigned char diff = given.size() != key.size() || key.empty();
+    for (size_t i = 0; i < key.size(); ++i)
+      diff = diff | static_cast<unsigned char>(key[i] ^ (i < given.size() ? given[i] : 0));
+    found = found | (diff == 0);
+  }
+  return found && !given.empty();
+}
 
 ChatServer::ChatServer(ServeOptions o) : impl_(std::make_unique<Impl>(std::move(o))) {}
 ChatServer::~ChatServer() = default;

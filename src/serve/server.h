@@ -19,6 +19,11 @@
 
 namespace muchator {
 
+// True when `given` equals one of `keys`. Each comparison takes time that depends on the stored
+// key's length only, never on how many leading bytes match, and every key is compared (no early
+// exit), so response times do not reveal a key byte by byte. An empty `given` never matches.
+bool ApiKeyMatches(const std::string& given, const std::vector<std::string>& keys);
+
 struct ServeOptions {
   std::string run;     // a pipeline run directory: model, store and ranker come from it
   std::string model;   // checkpoint directory (default: the run's grpo, else sft, else pretrained)
@@ -37,7 +42,12 @@ struct ServeOptions {
   int max_songs = 50;
   double rate_limit =
       0;  // requests per minute per API key (per client address without keys); 0 = off
+  double address_rate_limit = 0;  // requests per minute per client address, keys or not; 0 = off
   double request_timeout_s = 60;
+  int read_timeout_s = 10;  // a client that sends nothing for this long is disconnected (slow clients)
+  // Origins (e.g. "https://app.example.com") whose browser pages may call the API: their requests
+  // get Access-Control-Allow-Origin and preflights are answered. Empty = CORS off (no header).
+  std::vector<std::string> cors_origins;
   int max_batch = 32;        // sequences decoded together
   int http_threads = 64;     // connections served at once (a streaming client holds one)
   int history = kPromptHistory;  // listener events in the prompt

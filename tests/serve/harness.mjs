@@ -20,11 +20,12 @@ export function privateStore() {
   return store;
 }
 
-export async function startServer(args = [], env = {}) {
+// `flags` go before the subcommand: -q by default, -v for every log line (tests of what is logged).
+export async function startServer(args = [], env = {}, flags = ['-q']) {
   const dir = mkdtempSync(join(tmpdir(), 'muchator-port-'));
   const portFile = join(dir, 'port');
   const store = privateStore();
-  const proc = spawn(BIN, ['-q', 'serve', '--run', RUN, '--store', store, '--port', '0', '--port-file', portFile,
+  const proc = spawn(BIN, [...flags, 'serve', '--run', RUN, '--store', store, '--port', '0', '--port-file', portFile,
                            '--threads', '2', ...args],
                      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
