@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "core/file.h"
+#include "data/sqlite.h"
 #include "data/store.h"
 
 namespace muchator {
@@ -803,6 +804,79 @@ TEST_F(CliTest, PretrainSurvivesSigkill) {
 }  // namespace muchator
 
 namespace muchator {
+
+// Every row of every table of a SQLite file, each table's rows sorted: equal digests are equal
+// stores. "" when the file does not exist.
+std::string StoreDigest(const std::string& path) {
+  if (!fs::exists(path)) return "";
+  sql::Db db(path, /*read_only=*/true);
+  std::vector<std::string> tables;
+  for (sql::Stmt t(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"); t.Step();)
+    tables.push_back(t.Text(0));
+  std::string out;
+  for (const auto& table : tables) {
+    std::vector<std::string> rows;
+    sql::Stmt q(db, ("SELECT * FROM \"" + table + "\"").c_str());
+    while (q.Step()) {
+      std::string row;
+      for (int c = 0; c < q.columns(); ++c) row += (q.IsNull(c) ? "NULL" : q.Text(c)) + "\x1f";
+      rows.push_back(row);
+    }
+    std::sort(rows.begin(), rows.end());
+    out += table + ":" + std::to_string(rows.size()) + "\n";
+    for (const auto& r : rows) out += r + "\n";
+  }
+  return out;
+}
+
+int64_t Rows(const std::string& path, const std::string& table) {
+  sql::Db db(path, /*read_only=*/true);
+  sql::Stmt q(db, ("SELECT count(*) FROM " + table).c_str());
+  q.Step();
+  return q.Int(0);
+}
+
+// kill -9 at several moments of an ingestion: the store is then either as it was before (empty,
+// or the earlier ingestion's) or complete - one transaction - and ingesting again gives exactly
+// the store of a clean ingestion.
+TEST_F(CliTest, IngestSurvivesSigkillAtAnyMoment) {
+  ASSERT_EQ(RunBinary("-q world --size tiny --events 150000 --out " + P("w")).code, 0);
+  const std::string ingest = "-q ingest --input " + P("w") + " --store ";
+  ASSERT_EQ(RunBinary(ingest + P("clean.sqlite")).code, 0);
+  const std::string clean = StoreDigest(P("clean.sqlite"));
+  ASSERT_GT(Rows(P("clean.sqlite"), "events"), 100000);
+  int killed_mid_run = 0;
+  for (int delay_ms : {30, 120, 250, 400, 600, 900, 1300}) {
+    const std::string store = P("k" + std::to_string(delay_ms) + ".sqlite");
+    // Half of the runs start from an earlier, smaller store (the songs alone): "as before" is then
+    // that store.
+    const bool earlier = delay_ms % 20 == 0;
+    if (earlier) {
+      fs::create_directories(P("songs_only"));
+      fs::copy_file(P("w/songs.jsonl"), P("songs_only/songs.jsonl"), fs::copy_options::overwrite_existing);
+      fs::copy_file(P("w/artists.jsonl"), P("songs_only/artists.jsonl"), fs::copy_options::overwrite_existing);
+      ASSERT_EQ(RunBinary("-q ingest --input " + P("songs_only") + " --store " + store).code, 0);
+    }
+    const std::string before = StoreDigest(store);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const std::string cmd = std::string(MUCHATOR_BIN) + " " + ingest + store + " > /dev/null 2>&1";
+      ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
+      ::_exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    killed_mid_run += WIFSIGNALED(status);
+    const std::string after = StoreDigest(store);
+    EXPECT_TRUE(after == before || after == clean)
+        << "killed after " << delay_ms << " ms: a partial store (" << after.substr(0, 200) << ")";
+    ASSERT_EQ(RunBinary(ingest + store).code, 0);
+    EXPECT_EQ(StoreDigest(store), clean) << "re-ingest after the kill at " << delay_ms << " ms";
+  }
+  EXPECT_GE(killed_mid_run, 3) << "too few kills landed before the ingestion finished";
+}
 
 TEST_F(CliTest, PretrainMixedAndFromACheckpoint) {
   ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +
