@@ -135,7 +135,12 @@ class PipelineCommand : public Command {
     opts.Add("ranker-epochs", &ranker_epochs_,
              "ranking model passes over the events (0 = sized to the data)")
         .Range(0, 1000);
-    opts.Add("judge-steps", &judge_steps_, "relevance judge fine-tuning steps").Range(1, 1e9);
+    opts.Add("judge-kind", &judge_kind_,
+             "the relevance judge: pmi (built after SFT from the instruction-tuned model's first-song "
+             "scores; held-out AUC ~0.80 on the demo world) or yesno (fine-tuned from the pre-trained "
+             "model in step 6; ~0.63)")
+        .OneOf({"pmi", "yesno"});
+    opts.Add("judge-steps", &judge_steps_, "yes/no relevance judge fine-tuning steps").Range(1, 1e9);
     opts.Add("judge-layers", &judge_layers_,
              "the judge keeps the first N layers of the pre-trained model (1: ~3x faster, same "
              "held-out AUC on the "
@@ -237,6 +242,12 @@ class PipelineCommand : public Command {
       std::printf(" (oracle %.3f), Spearman with oracle utility %.3f",
                   rr["oracle_like_vs_skip_auc"].get<double>(), rr["oracle_spearman"].get<double>());
     std::printf("\n");
+    if (judge_kind_ == "yesno") TrainYesNoJudge(st, oracle.get(), ckpt);
+  }
+
+  // The fine-tuned yes/no judge from the pre-trained checkpoint `ckpt` (--judge-kind yesno, and
+  // the fallback when the generative one cannot be built).
+  void TrainYesNoJudge(Store& st, const world::Oracle* oracle, const std::string& ckpt) {
     JudgeTrainOptions jo;
     jo.init = ckpt;
     jo.layers = judge_layers_;
@@ -247,15 +258,17 @@ class PipelineCommand : public Command {
     jo.train.bf16 = bf16_;
     jo.train.seed = jo.labels.seed = static_cast<uint64_t>(seed_);
     try {
-      const nlohmann::json jr = TrainJudge(st, oracle.get(), jo, out_ + "/judge");
-      if (jr.contains("heldout"))
-        std::printf("judge: held-out accuracy %.3f, F1 %.3f, AUC %.3f (threshold %.3f)\n",
-                    jr["heldout"]["accuracy"].get<double>(), jr["heldout"]["f1"].get<double>(),
-                    jr["heldout"]["auc"].get<double>(), jr["threshold"].get<double>());
+      PrintJudge(TrainJudge(st, oracle, jo, out_ + "/judge"));
     } catch (const Error& e) {
       // User data without labelled queries: the ranking model is still useful on its own.
       spdlog::warn("relevance judge not trained: {}", FormatError(e));
     }
+  }
+  static void PrintJudge(const nlohmann::json& jr) {
+    if (jr.contains("heldout"))
+      std::printf("judge (%s): held-out accuracy %.3f, F1 %.3f, AUC %.3f (threshold %.3f)\n",
+                  jr.value("kind", "yesno").c_str(), jr["heldout"]["accuracy"].get<double>(),
+                  jr["heldout"]["f1"].get<double>(), jr["heldout"]["auc"].get<double>(), jr["threshold"].get<double>());
   }
 
   // Step 7: UQ2I triplets and SFT of the pre-trained model on them.
@@ -285,6 +298,17 @@ class PipelineCommand : public Command {
           "queries\n",
           report["after"]["heldout_pairs"]["constrained"]["relevance_at_10"].get<double>(),
           report["after"]["test_queries"]["constrained"]["relevance_at_10"].get<double>());
+    if (judge_kind_ != "pmi") return;
+    // The generative judge: the instruction-tuned model itself (nothing to train).
+    try {
+      JudgeLabelOptions lo;
+      lo.seed = static_cast<uint64_t>(seed_);
+      PrintJudge(BuildPmiJudge(st, oracle.get(), out_ + "/sft/sft/final", lo, out_ + "/judge"));
+    } catch (const Error& e) {
+      spdlog::warn("generative judge not built ({}): training the yes/no judge instead", FormatError(e));
+      fs::remove_all(out_ + "/judge");
+      TrainYesNoJudge(st, oracle.get(), ckpt);
+    }
   }
 
   int Run(const Options& opts) override {
@@ -413,7 +437,7 @@ class PipelineCommand : public Command {
     };
     const std::vector<Later> later = {{"pretrain", {out_ + "/pretrain", out_ + "/samples.json"}},
                                       {"reward", {out_ + "/ranker", out_ + "/judge"}},
-                                      {"sft", {out_ + "/uq2i", out_ + "/sft"}},
+                                      {"sft", {out_ + "/uq2i", out_ + "/sft"}},  // + judge (pmi)
                                       {"grpo", {out_ + "/grpo"}},
                                       {"report", {out_ + "/report"}}};
     // Turns off the training steps from `first` on (the report has its own setting; it goes
@@ -472,22 +496,25 @@ class PipelineCommand : public Command {
 
     const StepCache::Step reward = cache.Make(
         "reward",
-        {setting("ranker-epochs", ranker_epochs_), setting("judge-steps", judge_steps_),
-         setting("judge-layers", judge_layers_), setting("bf16", bf16_), setting("seed", seed_)},
+        {setting("ranker-epochs", ranker_epochs_), setting("judge-kind", judge_kind_),
+         setting("judge-steps", judge_steps_), setting("judge-layers", judge_layers_), setting("bf16", bf16_),
+         setting("seed", seed_)},
         &pretrain, {out_ + "/ranker/ranker.json"});
     step(6, reward,
-         "training the ranking model into " + out_ + "/ranker and the relevance judge into " +
-             out_ + "/judge",
+         "training the ranking model into " + out_ + "/ranker" +
+             (judge_kind_ == "yesno" ? " and the relevance judge into " + out_ + "/judge" : ""),
          later[1].outputs, false, [&](bool) { TrainRewardModels(store, world_dir, ckpt); });
     const StepCache::Step* last = &reward;
     StepCache::Step sft, grpo;
     if (sft_steps_ > 0) {
       sft = cache.Make(
-          "sft", {setting("sft-steps", sft_steps_), setting("bf16", bf16_), setting("seed", seed_)},
+          "sft",
+          {setting("sft-steps", sft_steps_), setting("judge-kind", judge_kind_), setting("bf16", bf16_),
+           setting("seed", seed_)},
           &reward, {out_ + "/sft/sft/final/DONE"});
       step(7, sft,
            "synthesising UQ2I triplets into " + out_ + "/uq2i and instruction-tuning into " + out_ +
-               "/sft",
+               "/sft" + (judge_kind_ == "pmi" ? ", then the generative judge into " + out_ + "/judge" : ""),
            later[2].outputs, false, [&](bool) { InstructionTuning(store, world_dir, ckpt); });
       last = &sft;
       if (grpo_steps_ > 0) {
@@ -529,7 +556,7 @@ class PipelineCommand : public Command {
 
  private:
   std::string out_ = "runs/demo", input_, size_ = "demo", codec_ = "atomic", model_size_ = "demo",
-              catalog_ = "synthetic", catalog_input_;
+              catalog_ = "synthetic", catalog_input_, judge_kind_ = "pmi";
   int64_t seed_ = 1, vocab_size_ = 8000, pretrain_steps_ = 200, general_steps_ = 0,
           ranker_epochs_ = 0, judge_steps_ = 150, judge_layers_ = 1, sft_steps_ = 400,
           grpo_steps_ = 20, report_requests_ = 100, world_songs_ = 0, world_users_ = 0,

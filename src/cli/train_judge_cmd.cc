@@ -1,5 +1,6 @@
-// `muchator train-judge`: the relevance judge, a transformer fine-tuned to answer yes/no for
-// (query, song summary), from a limited labelled set.
+// `muchator train-judge`: the relevance judge - the generative one (--kind pmi: the
+// instruction-tuned model's own first-song scores, nothing trained) or a transformer fine-tuned
+// to answer yes/no for (query, song summary) from a limited labelled set (--kind yesno).
 #include <cstdio>
 #include <memory>
 
@@ -19,15 +20,23 @@ class TrainJudgeCommand : public Command {
  public:
   std::string name() const override { return "train-judge"; }
   std::string description() const override {
-    return "Fine-tune the relevance judge (yes/no for a query and a song summary) on labelled "
-           "pairs: oracle labels "
-           "with --world, else the queries' relevant songs; reports held-out accuracy, F1 and AUC";
+    return "Build the relevance judge: --kind pmi (the instruction-tuned --init model's first-song "
+           "scores against their mean over training requests) or yesno (fine-tuned yes/no for a query "
+           "and a song summary); labelled pairs from the oracle with --world, else the queries' "
+           "relevant songs, calibrate its threshold; reports held-out accuracy, F1 and AUC";
   }
   void Declare(Options& opts) override {
     opts.Add("store", &store_, "SQLite store from `muchator ingest` (songs, queries)").Required();
     opts.Add("out", &out_,
              "output directory: judge.json, judge_songs.jsonl, lm/final/ (the checkpoint)");
     opts.Add("world", &world_, "synthetic world directory: label pairs with its oracle");
+    opts.Add("kind", &kind_,
+             "pmi: the instruction-tuned --init checkpoint (atomic codec) judges by how much more the "
+             "request makes it name the song first than training requests do (nothing trained); "
+             "yesno: fine-tune a model to answer yes/no")
+        .OneOf({"pmi", "yesno"});
+    opts.Add("prior-requests", &prior_requests_, "pmi: training requests the prior averages over")
+        .Range(1, 1e6);
     opts.Add(
         "init", &o_.init,
         "start from this checkpoint (a music pre-trained model); else a fresh --model-size one");
@@ -72,11 +81,16 @@ class TrainJudgeCommand : public Command {
     std::unique_ptr<world::Oracle> oracle;
     if (!world_.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_));
     Store store(store_);
-    const nlohmann::json r = TrainJudge(store, oracle.get(), o_, out_);
+    if (kind_ == "pmi" && o_.init.empty())
+      throw Error("the generative judge needs the instruction-tuned checkpoint", "--init",
+                  "give --init RUN/sft/sft/final, or --kind yesno");
+    const nlohmann::json r = kind_ == "pmi" ? BuildPmiJudge(store, oracle.get(), o_.init, o_.labels, out_,
+                                                             static_cast<int>(prior_requests_))
+                                            : TrainJudge(store, oracle.get(), o_, out_);
     if (!root) return 0;  // rank 0 reports
-    std::printf("judge: %lld training pairs, final loss %.4f, threshold %.3f",
-                r["train_pairs"].get<long long>(), r["final_train_loss"].get<double>(),
-                r["threshold"].get<double>());
+    std::printf("judge (%s): %lld training pairs", kind_.c_str(), r["train_pairs"].get<long long>());
+    if (r.contains("final_train_loss")) std::printf(", final loss %.4f", r["final_train_loss"].get<double>());
+    std::printf(", threshold %.3f", r["threshold"].get<double>());
     if (r.contains("heldout")) {
       const auto& h = r["heldout"];
       std::printf(
@@ -96,7 +110,8 @@ class TrainJudgeCommand : public Command {
   }
 
  private:
-  std::string store_, out_ = "out/judge", world_;
+  std::string store_, out_ = "out/judge", world_, kind_ = "yesno";
+  int64_t prior_requests_ = 256;
   JudgeTrainOptions o_;
   int64_t seed_ = 1, threads_ = 0;
   DistOptions dist_;

@@ -13,7 +13,7 @@
 #include "eval/knowledge.h"
 #include "eval/offline.h"
 #include "eval/report.h"
-#include "eval/rerank.h"
+#include "infer/rerank.h"
 #include "eval/run_report.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"

@@ -9,7 +9,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "data/store.h"
-#include "eval/rerank.h"
+#include "infer/rerank.h"
 #include "infer/engine.h"
 #include "reward/hybrid.h"
 #include "reward/judge.h"

@@ -7,6 +7,8 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "data/store.h"
+#include "infer/rerank.h"
+#include "text/chat.h"
 #include "text/special_tokens.h"
 
 namespace muchator {
@@ -108,11 +110,38 @@ Judge::Judge(Qwen3ForCausalLM model, std::unique_ptr<Tokenizer> tok,
   engine_ = std::make_unique<Engine>(model, *tok_, nullptr, eo);
 }
 
+struct Judge::Pmi {
+  Checkpoint ck;
+  std::vector<float> prior;
+  FirstItemScores first;
+};
+
+Judge::Judge(Checkpoint ck, std::vector<float> prior, double threshold, int max_batch) : threshold_(threshold) {
+  if (!ck.codec || !ck.grammar) throw Error("the generative judge needs a checkpoint with its codec.json");
+  auto first = FirstItemScores::For(*ck.codec);
+  if (!first)
+    throw Error("the generative judge needs a one-token item codec (atomic)", "", "use --judge-kind yesno with this codec");
+  if (prior.size() != ck.catalog.items.size())
+    throw Error("the judge's prior has " + std::to_string(prior.size()) + " songs, its catalog " +
+                std::to_string(ck.catalog.items.size()), "", "rebuild the judge");
+  for (size_t i = 0; i < ck.catalog.items.size(); ++i) rows_[ck.catalog.items[i].id] = static_cast<int>(i);
+  EngineOptions eo;
+  eo.max_batch = max_batch;
+  engine_ = std::make_unique<Engine>(ck.model, *ck.tok, ck.grammar.get(), eo);
+  pmi_ = std::make_unique<Pmi>(Pmi{std::move(ck), std::move(prior), *first});
+}
+
 Judge::~Judge() = default;
 
 int Judge::SongRow(const std::string& id) const {
   auto it = rows_.find(id);
   return it == rows_.end() ? -1 : it->second;
+}
+
+const Tokenizer& Judge::tokenizer() const { return pmi_ ? *pmi_->ck.tok : *tok_; }
+
+std::vector<int> Judge::PmiPrompt(const Checkpoint& ck, const std::string& query) {
+  return RenderPrompt(*ck.tok, *ck.codec, UserContext{}, query, /*max_history=*/0).ids;
 }
 
 const std::vector<int>& Judge::Suffix(int row) {
@@ -125,6 +154,48 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries, std:
                                       std::span<const int> query_of) {
   if (rows.size() != query_of.size()) throw Error("Judge::Probability: rows and query_of differ in length");
   std::vector<float> out(rows.size(), 0.0f);
+  for (int q : query_of)
+    if (q < 0 || static_cast<size_t>(q) >= queries.size()) throw Error("Judge::Probability: query index out of range");
+  if (pmi_) {
+    // One one-song answer per request that has a known song to judge; its first-song scores.
+    const size_t n = pmi_->prior.size();
+    std::vector<char> needed(queries.size(), 0);
+    for (size_t k = 0; k < rows.size(); ++k)
+      if (rows[k] >= 0 && static_cast<size_t>(rows[k]) < n) needed[static_cast<size_t>(query_of[k])] = 1;
+    std::vector<std::vector<float>> scores(queries.size());
+    std::vector<GenerationRequest> reqs;
+    for (size_t q = 0; q < queries.size(); ++q) {
+      if (!needed[q]) continue;
+      GenerationRequest r;
+      r.prompt = PmiPrompt(pmi_->ck, queries[q]);
+      r.sampling.temperature = 0;
+      r.sampling.max_new_tokens = 4096;  // the grammar ends the answer after its one song
+      ConstraintOptions c;
+      c.num_items = 1;
+      r.constraint = c;
+      r.logits_hook = pmi_->first.Hook(&scores[q]);
+      reqs.push_back(std::move(r));
+    }
+    engine_->Generate(std::move(reqs));
+    // Per request: every song's PMI, sorted, so a song's share of the catalog below it is one
+    // binary search. (The log-softmax normaliser is the same for every song of a request: it
+    // cancels in the ranking and is left out.)
+    std::vector<std::vector<float>> sorted(queries.size());
+    for (size_t q = 0; q < queries.size(); ++q) {
+      if (scores[q].size() != n) continue;  // no song was reached
+      for (size_t i = 0; i < n; ++i) scores[q][i] -= pmi_->prior[i];
+      sorted[q] = scores[q];
+      std::sort(sorted[q].begin(), sorted[q].end());
+    }
+    for (size_t k = 0; k < rows.size(); ++k) {
+      const auto& s = scores[static_cast<size_t>(query_of[k])];
+      if (rows[k] < 0 || static_cast<size_t>(rows[k]) >= n || s.size() != n) continue;
+      const auto& sv = sorted[static_cast<size_t>(query_of[k])];
+      const float v = s[static_cast<size_t>(rows[k])];
+      out[k] = static_cast<float>(std::lower_bound(sv.begin(), sv.end(), v) - sv.begin()) / static_cast<float>(n);
+    }
+    return out;
+  }
   std::vector<std::vector<int>> prefixes(queries.size());
   for (size_t q = 0; q < queries.size(); ++q) prefixes[q] = Render(*tok_, queries[q], "").prefix;
   // Pairs grouped by query, so that each query's prefix is pre-filled once and reused.
@@ -135,8 +206,6 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries, std:
   std::vector<GenerationRequest> reqs;
   reqs.reserve(order.size());
   for (size_t k : order) {
-    if (query_of[k] < 0 || static_cast<size_t>(query_of[k]) >= queries.size())
-      throw Error("Judge::Probability: query index out of range");
     const auto& prefix = prefixes[static_cast<size_t>(query_of[k])];
     GenerationRequest r;
     r.prompt = prefix;
@@ -159,6 +228,28 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries, std:
 
 std::unique_ptr<Judge> Judge::Load(const std::string& dir) {
   const std::string meta = dir + "/judge.json", songs = dir + "/judge_songs.jsonl", lm = dir + "/lm/final";
+  if (std::filesystem::exists(meta)) {
+    nlohmann::json m;
+    try {
+      m = nlohmann::json::parse(ReadFile(meta));
+    } catch (const std::exception& e) {
+      throw Error(std::string("unreadable judge metadata: ") + e.what(), meta, "rebuild the judge");
+    }
+    if (m.value("kind", "yesno") == "pmi") {
+      const std::string prior_path = dir + "/judge_prior.json";
+      for (const auto& p : {prior_path, lm + "/model.safetensors", lm + "/codec.json"})
+        if (!std::filesystem::exists(p))
+          throw Error("not a generative judge directory: " + p + " is missing", dir,
+                      "build one with `muchator train-judge --kind pmi --init SFT_CHECKPOINT`");
+      std::vector<float> prior;
+      try {
+        prior = nlohmann::json::parse(ReadFile(prior_path)).get<std::vector<float>>();
+        return std::make_unique<Judge>(LoadCheckpoint(lm), std::move(prior), m.at("threshold").get<double>());
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(std::string("unreadable judge file: ") + e.what(), dir, "rebuild the judge");
+      }
+    }
+  }
   for (const auto& p : {meta, songs, lm + "/model.safetensors", lm + "/tokenizer.json"})
     if (!std::filesystem::exists(p))
       throw Error("not a relevance judge directory: " + p + " is missing", dir,

@@ -5,8 +5,19 @@
 // the gate R_rel = P(relevant) >= threshold. The query comes first so that all songs judged
 // for one query share its KV (the engine's prefix cache pre-fills it once).
 //
-// A judge directory holds judge.json (tokens, threshold, report), judge_songs.jsonl (the song
+// A judge directory holds judge.json (kind, threshold, report), judge_songs.jsonl (the song
 // summaries it judges from) and lm/final/ (the fine-tuned checkpoint).
+//
+// The second kind, "pmi" (the generative judge, the pipeline's default): the instruction-tuned
+// model itself, asked for one song for the request (no listener), scores the whole catalog at
+// that song (FirstItemScores, infer/rerank.h); a song's evidence is its log-probability there
+// less its mean over training requests (pointwise mutual information: how much more this request
+// makes the model name the song than requests in general), and P(relevant) is the share of the
+// catalog the song beats on it. Its directory holds judge.json (kind "pmi"), judge_prior.json
+// (the mean, per catalog song) and lm/final/ (the checkpoint with its codec.json). Measured on
+// held-out test requests of world seeds 1-3 (docs/reward.md): AUC 0.80-0.82 against the oracle,
+// where the yes/no judge fine-tuned from the pre-trained model reaches ~0.63 and one fine-tuned
+// from the SFT model for 600 steps 0.73.
 #pragma once
 
 #include <memory>
@@ -18,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/entities.h"
+#include "infer/checkpoint.h"
 #include "infer/engine.h"
 #include "model/qwen3.h"
 #include "reward/hybrid.h"
@@ -49,8 +61,14 @@ class Judge {
   Judge(Qwen3ForCausalLM model, std::unique_ptr<Tokenizer> tok, std::vector<std::pair<std::string, std::string>> summaries,
         double threshold = 0.5, int max_batch = 64);
   ~Judge();
+  // The generative judge over `ck`'s catalog (a checkpoint with its codec; a one-token item codec).
+  // `prior`: the mean first-song log-probability of each catalog song over training requests.
+  Judge(Checkpoint ck, std::vector<float> prior, double threshold, int max_batch = 32);
   // Throws Error naming what is missing when DIR is not a judge directory.
   static std::unique_ptr<Judge> Load(const std::string& dir);
+  bool generative() const { return pmi_ != nullptr; }
+  // The prompt of the generative judge for a request (no listener, no history).
+  static std::vector<int> PmiPrompt(const Checkpoint& ck, const std::string& query);
 
   // Row of a song id in the summaries (-1 when unknown).
   int SongRow(const std::string& id) const;
@@ -58,7 +76,7 @@ class Judge {
   std::vector<float> Probability(std::span<const std::string> queries, std::span<const int> rows,
                                  std::span<const int> query_of);
   double threshold() const { return threshold_; }
-  const Tokenizer& tokenizer() const { return *tok_; }
+  const Tokenizer& tokenizer() const;
   const std::vector<std::pair<std::string, std::string>>& summaries() const { return summaries_; }
 
   // The prompt of a (query, summary) pair and the answer tokens (shared with training).
@@ -73,8 +91,10 @@ class Judge {
   std::unordered_map<std::string, int> rows_;
   std::vector<std::vector<int>> suffix_cache_;
   double threshold_;
-  int yes_, no_;
+  int yes_ = -1, no_ = -1;
   std::unique_ptr<Engine> engine_;
+  struct Pmi;
+  std::unique_ptr<Pmi> pmi_;
 };
 
 // The judge as a RelevanceFn over `catalog`'s items (ids mapped to the judge's summary rows once;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/threads.h"
 #include "data/ingest.h"
 #include "data/store.h"
@@ -16,6 +17,7 @@
 #include "world/generate.h"
 #include "world/oracle.h"
 #include "world/text.h"
+#include "support/tiny_world.h"
 
 namespace muchator {
 namespace {
@@ -110,6 +112,49 @@ TEST_F(JudgeTest, HeldOutPairsBeatChance) {
   EXPECT_GT(t, 0.0);
   EXPECT_LT(t, 1.0);
   CheckLoadedJudge();
+}
+
+// The generative judge: built from a checkpoint with the atomic codec (a random tiny model here:
+// the mechanics, not the quality, which docs/reward.md measures), P(relevant) is the song's
+// share of the catalog it beats for the request, the same batched or alone; a codec that writes
+// a song with several tokens is refused with a clear error.
+TEST(PmiJudgeTest, ScoresAreCatalogSharesAndTheDirectoryLoads) {
+  SetupThreads(1);
+  testing::TinyWorld w("pmi_judge", 3);
+  const std::string ck = w.MakeCheckpoint("atomic", 7, "atomic");
+  JudgeLabelOptions lo;
+  lo.max_train = 300;
+  lo.max_heldout = 200;
+  const auto r = BuildPmiJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/judge", 16);
+  EXPECT_EQ(r["kind"], "pmi");
+  EXPECT_EQ(r["prior_requests"].get<int>(), 16);
+  EXPECT_TRUE(r.contains("heldout"));
+  auto judge = Judge::Load(w.dir + "/judge");
+  ASSERT_TRUE(judge->generative());
+  EXPECT_GT(judge->threshold(), 0.0);
+  EXPECT_LE(judge->threshold(), 1.0);
+  const auto prior = nlohmann::json::parse(ReadFile(w.dir + "/judge/judge_prior.json"));
+  int songs = 0;
+  w.store->ForEachSong([&](const Song&) { ++songs; });
+  EXPECT_EQ(static_cast<int>(prior.size()), songs);
+  // Every catalog song for one request: the shares are 0, 1/n, ..., (n-1)/n (no ties here).
+  std::vector<int> rows(static_cast<size_t>(songs)), query_of(static_cast<size_t>(songs), 0);
+  for (int i = 0; i < songs; ++i) rows[static_cast<size_t>(i)] = i;
+  const std::vector<std::string> q = {"songs for a rainy day"};
+  auto all = judge->Probability(q, rows, query_of);
+  std::sort(all.begin(), all.end());
+  for (int i = 0; i < songs; i += 37) EXPECT_FLOAT_EQ(all[static_cast<size_t>(i)], static_cast<float>(i) / songs);
+  // Batched with another request or alone: the same; an unknown song: 0.
+  const std::vector<std::string> two = {"songs for a rainy day", "music for the gym"};
+  const auto together = judge->Probability(two, std::vector<int>{5, 9, -1}, std::vector<int>{0, 1, 1});
+  const auto alone = judge->Probability(q, std::vector<int>{5}, std::vector<int>{0});
+  EXPECT_FLOAT_EQ(together[0], alone[0]);
+  EXPECT_EQ(together[2], 0.0f);
+  EXPECT_EQ(judge->SongRow("no-such-song"), -1);
+  EXPECT_THROW(judge->Probability(q, std::vector<int>{1}, std::vector<int>{3}), Error);
+  // The title codec writes a song with several tokens: no first-song scores to judge from.
+  const std::string title = w.MakeCheckpoint("title", 7, "title");
+  EXPECT_THROW(BuildPmiJudge(*w.store, w.oracle.get(), title, lo, w.dir + "/judge2", 16), Error);
 }
 
 TEST(JudgeThresholdTest, BestF1ThresholdOnAHandExample) {

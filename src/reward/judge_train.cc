@@ -12,6 +12,8 @@
 #include "core/stats.h"
 #include "corpus/shard.h"
 #include "data/store.h"
+#include "infer/checkpoint.h"
+#include "infer/rerank.h"
 #include "text/special_tokens.h"
 #include "world/concepts.h"
 #include "world/oracle.h"
@@ -175,6 +177,72 @@ nlohmann::json JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs) {
           {"auc_vs_hard_negatives", Auc(hard)}};
 }
 
+namespace {
+
+// The threshold maximising F1 on (up to 1,000 of) the training pairs.
+double CalibrateThreshold(Judge& judge, const std::vector<JudgePair>& train) {
+  std::vector<std::string> queries;
+  std::vector<int> rows, query_of;
+  std::vector<bool> relevant;
+  std::unordered_map<std::string, int> index;
+  for (size_t k = 0; k < std::min<size_t>(1000, train.size()); ++k) {
+    auto [it, added] = index.try_emplace(train[k].query, static_cast<int>(queries.size()));
+    if (added) queries.push_back(train[k].query);
+    rows.push_back(judge.SongRow(train[k].song));
+    query_of.push_back(it->second);
+    relevant.push_back(train[k].relevant);
+  }
+  return BestF1Threshold(judge.Probability(queries, rows, query_of), relevant);
+}
+
+}  // namespace
+
+nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const std::string& sft_dir,
+                             const JudgeLabelOptions& label_options, const std::string& out_dir, int prior_requests) {
+  const JudgeLabels labels = MakeJudgeLabels(store, oracle, label_options);
+  const std::string lm = out_dir + "/lm/final";
+  fs::remove_all(out_dir);
+  MakeDirs(lm);
+  for (const auto& e : fs::directory_iterator(sft_dir))
+    if (e.is_regular_file()) fs::copy_file(e.path(), lm + "/" + e.path().filename().string());
+  // The prior: the checkpoint's mean first-song log-probabilities over training requests.
+  std::vector<float> prior;
+  {
+    Checkpoint ck = LoadCheckpoint(lm);
+    auto first = FirstItemScores::For(*ck.codec);
+    if (!first) throw Error("the generative judge needs a one-token item codec (atomic)", sft_dir, "use --kind yesno");
+    std::vector<std::vector<int>> prompts;
+    std::unordered_set<std::string> seen;
+    for (const auto& p : labels.train)
+      if (static_cast<int>(prompts.size()) < prior_requests && seen.insert(p.query).second)
+        prompts.push_back(Judge::PmiPrompt(ck, p.query));
+    Engine engine(ck.model, *ck.tok, ck.grammar.get(), EngineOptions{});
+    prior = first->MeanFirstLogProbs(engine, prompts);
+    if (prior.empty()) throw Error("the model named no song for any training request", sft_dir, "check the checkpoint");
+  }
+  WriteFileAtomic(out_dir + "/judge_prior.json", nlohmann::json(prior).dump() + "\n");
+  nlohmann::json report = {{"kind", "pmi"},
+                           {"checkpoint", sft_dir},
+                           {"prior_requests", std::min<size_t>(static_cast<size_t>(prior_requests), labels.train.size())},
+                           {"train_pairs", labels.train.size()},
+                           {"heldout_pairs", labels.heldout.size()},
+                           {"dropped_training_queries", labels.dropped_queries},
+                           {"labels", oracle ? "oracle" : "queries' relevant lists"}};
+  nlohmann::json meta = {{"format", "muchator-judge-1"}, {"kind", "pmi"}, {"threshold", 0.5}, {"report", report}};
+  WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
+  auto judge = Judge::Load(out_dir);
+  meta["threshold"] = CalibrateThreshold(*judge, labels.train);
+  report["threshold_calibrated_on_train_pairs"] = std::min<size_t>(1000, labels.train.size());
+  WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
+  judge = Judge::Load(out_dir);
+  report["threshold"] = judge->threshold();
+  if (!labels.heldout.empty()) report["heldout"] = JudgeMetrics(*judge, labels.heldout);
+  if (!labels.heldout_seen.empty()) report["heldout_seen_forms"] = JudgeMetrics(*judge, labels.heldout_seen);
+  meta["report"] = report;
+  WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
+  return report;
+}
+
 nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const JudgeTrainOptions& o,
                           const std::string& out_dir) {
   MakeDirs(out_dir);
@@ -267,21 +335,8 @@ nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const Judge
   WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   auto judge = Judge::Load(out_dir);
   if (o.threshold <= 0) {
-    std::vector<JudgePair> sample(
-        labels.train.begin(),
-        labels.train.begin() + static_cast<long>(std::min<size_t>(1000, labels.train.size())));
-    std::vector<std::string> queries;
-    std::vector<int> rows, query_of;
-    std::vector<bool> relevant;
-    for (size_t k = 0; k < sample.size(); ++k) {
-      queries.push_back(sample[k].query);
-      rows.push_back(judge->SongRow(sample[k].song));
-      query_of.push_back(static_cast<int>(k));
-      relevant.push_back(sample[k].relevant);
-    }
-    const double t = BestF1Threshold(judge->Probability(queries, rows, query_of), relevant);
-    report["threshold_calibrated_on_train_pairs"] = sample.size();
-    meta["threshold"] = t;
+    meta["threshold"] = CalibrateThreshold(*judge, labels.train);
+    report["threshold_calibrated_on_train_pairs"] = std::min<size_t>(1000, labels.train.size());
     WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
     judge = Judge::Load(out_dir);
   }

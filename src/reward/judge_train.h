@@ -70,6 +70,14 @@ double BestF1Threshold(const std::vector<float>& prob, const std::vector<bool>& 
 // Accuracy, precision, recall and F1 at the threshold, and AUC, of P(relevant) on `pairs`.
 nlohmann::json JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs);
 
+// The generative judge (reward/judge.h, kind "pmi") of the instruction-tuned checkpoint
+// `sft_dir` into `out_dir`: the checkpoint is copied to out_dir/lm/final, the prior is the mean
+// first-song log-probability over (up to `prior_requests`) distinct training-pair requests, the
+// threshold the F1-best on (up to 1,000) training pairs, then the held-out metrics as for the
+// fine-tuned judge. Nothing is trained. Returns the report (also in judge.json).
+nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const std::string& sft_dir,
+                             const JudgeLabelOptions& labels, const std::string& out_dir, int prior_requests = 256);
+
 // Labels, fine-tunes and evaluates a judge into `out_dir`; returns the report (also in
 // judge.json): label counts, training loss, held-out metrics.
 nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const JudgeTrainOptions& o,

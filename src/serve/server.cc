@@ -21,7 +21,7 @@
 #include "data/store.h"
 #include "eval/report.h"
 #include "eval/offline.h"
-#include "eval/rerank.h"
+#include "infer/rerank.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
 #include "reward/hybrid.h"

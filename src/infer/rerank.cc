@@ -1,4 +1,4 @@
-#include "eval/rerank.h"
+#include "infer/rerank.h"
 
 #include <algorithm>
 #include <cmath>
