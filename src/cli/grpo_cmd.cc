@@ -51,6 +51,10 @@ class GrpoCommand : public Command {
     opts.Add("loss-agg", &g.loss_agg,
              "token: mean over all answer tokens; sequence: mean of per-answer means")
         .OneOf({"token", "sequence"});
+    opts.Add("advantage", &g.advantage,
+             "list: every answer token takes the answer's advantage; item: each song's tokens take "
+             "that song's own per-item reward advantage within its group (dense rewards)")
+        .OneOf({"list", "item"});
     opts.Add("reward-scale", &g.reward_scale, "multiply rewards by this before advantages")
         .Range(-1e6, 1e6);
     opts.Add("temperature", &g.temperature, "rollout sampling temperature").Range(1e-3, 10);

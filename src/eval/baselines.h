@@ -35,8 +35,8 @@ struct BaselineDeps {
   Ranker* ranker = nullptr;  // needed by bm25_rerank and dense_rerank
   // The trained dense retriever of dense and dense_rerank (TrainDenseRetriever); trained on
   // demand from the store and `triplets` when null.
-  std::shared_ptr<const SearchIndex> dense;
-  std::string triplets;  // UQ2I triplets.jsonl, more training pairs for the dense retriever ("" = none)
+  std::shared_ptr<const SearchIndex> dense{};
+  std::string triplets{};  // UQ2I triplets.jsonl, more training pairs for the dense retriever ("" = none)
 };
 
 std::vector<std::string> BaselineNames();

@@ -168,9 +168,16 @@ std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> li
     for (int item : lists[l].items) items.push_back(item), owner.push_back(static_cast<int>(l));
   }
   if (need_rel_ && !items.empty()) {
+    // One entry per distinct request (a GRPO group's lists share theirs): judged once each.
     std::vector<std::string> queries;
-    for (const auto& l : lists) queries.push_back(l.query);
-    const auto p = models_.relevance(queries, items, owner);
+    std::map<std::string, int> query_index;
+    std::vector<int> query_of;
+    for (int l : owner) {
+      auto [it, added] = query_index.try_emplace(lists[static_cast<size_t>(l)].query, static_cast<int>(queries.size()));
+      if (added) queries.push_back(lists[static_cast<size_t>(l)].query);
+      query_of.push_back(it->second);
+    }
+    const auto p = models_.relevance(queries, items, query_of);
     for (size_t k = 0; k < items.size(); ++k) scored[static_cast<size_t>(owner[k])].relevance.push_back(p[k]);
   }
   if (need_pers_ && !items.empty()) {
@@ -184,13 +191,24 @@ std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> li
     for (size_t k = 0; k < items.size(); ++k) scored[static_cast<size_t>(owner[k])].personal.push_back(s[k]);
   }
   std::vector<RewardBreakdown> out(lists.size());
-  for (size_t l = 0; l < lists.size(); ++l)
+  for (size_t l = 0; l < lists.size(); ++l) {
     for (const auto& [name, w] : weights_) {
       const double raw = FindReward(name).fn(scored[l], models_);
       out[l].raw[name] = raw;
       out[l].weighted[name] = w * raw;
       out[l].total += w * raw;
     }
+    const ScoredList& s = scored[l];
+    const bool per_item = weights_.count("rel") || weights_.count("pers") || weights_.count("rel_pers");
+    for (size_t i = 0; per_item && i < s.in->items.size(); ++i) {
+      const double rel = need_rel_ && s.relevance[i] >= models_.relevance_threshold ? 1.0 : 0.0;
+      const double pers = need_pers_ ? s.personal[i] / 10.0 : 0.0;
+      double v = 0;
+      for (const auto& [name, w] : weights_)
+        v += name == "rel" ? w * rel : name == "pers" ? w * pers : name == "rel_pers" ? w * rel * pers : 0.0;
+      out[l].items.push_back(v);
+    }
+  }
   return out;
 }
 

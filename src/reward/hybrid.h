@@ -65,6 +65,11 @@ struct RewardBreakdown {
   double total = 0;
   std::map<std::string, double> raw;       // each chosen reward's value in [0, 1]
   std::map<std::string, double> weighted;  // weight * raw
+  // Per catalog item of the list (ListInput::items order): the weighted sum of the chosen
+  // per-item model rewards (rel, pers, rel_pers) for that item alone - what each item earned;
+  // their mean over the list's entries is those rewards' part of `total`. Empty when no chosen
+  // reward is per-item.
+  std::vector<double> items;
 };
 
 // The ranking model as a PersonalFn over `catalog`'s items (ids mapped to the model's rows once;

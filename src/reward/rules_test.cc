@@ -115,6 +115,17 @@ TEST(HybridTest, MatchesAHandComputation) {
   EXPECT_NEAR(r[0].total, total, 1e-6);
   EXPECT_NEAR(r[0].weighted.at("rel_pers"), 0.3, 1e-6);
   EXPECT_EQ(r[1].total, 0.0);
+  // Per item (catalog items 0, 1, 4): what each earned of rel_pers, weighted: 2 * 1 * 1/10,
+  // 2 * 0 (judged irrelevant), 2 * 1 * 5/10; summed over the 4 entries it is rel_pers's part.
+  ASSERT_EQ(r[0].items.size(), 3u);
+  EXPECT_NEAR(r[0].items[0], 0.2, 1e-6);
+  EXPECT_NEAR(r[0].items[1], 0.0, 1e-6);
+  EXPECT_NEAR(r[0].items[2], 1.0, 1e-6);
+  EXPECT_NEAR((r[0].items[0] + r[0].items[1] + r[0].items[2]) / 4, r[0].weighted.at("rel_pers"), 1e-6);
+  EXPECT_TRUE(r[1].items.empty());
+  // Rules alone: no per-item reward.
+  HybridReward rules(ParseRewardWeights("format=1,fact=1"), m);
+  EXPECT_TRUE(rules.Compute(lists, ctx)[0].items.empty());
 }
 
 TEST(HybridTest, ConfigurationErrorsAreClear) {

@@ -18,6 +18,7 @@
 #include "reward/judge.h"
 #include "reward/ranker.h"
 #include "text/chat.h"
+#include "text/special_tokens.h"
 #include "world/oracle.h"
 
 namespace muchator {
@@ -88,6 +89,7 @@ void GrpoOptions::Validate() const {
        "use 0 <= --clip-low < 1, --clip-high >= 0");
   need(beta >= 0, "--beta must be >= 0", "use 0 to train without a reference model");
   need(loss_agg == "token" || loss_agg == "sequence", "--loss-agg must be token or sequence", "");
+  need(advantage == "list" || advantage == "item", "--advantage must be list or item", "");
   need(temperature > 0, "rollouts need --temperature > 0 (greedy groups have no spread)",
        "use 1.0");
   need(top_p > 0 && top_p <= 1, "--top-p must be in (0, 1]", "");
@@ -130,7 +132,8 @@ GrpoLossParts GrpoLoss(const torch::Tensor& logp, const torch::Tensor& old_logp,
                        const torch::Tensor& ref_logp, const torch::Tensor& advantages,
                        const torch::Tensor& mask, const GrpoOptions& o, double normaliser) {
   GrpoLossParts out;
-  const torch::Tensor a = advantages.unsqueeze(1);  // (N, 1)
+  // (N, 1): one per answer, or (N, L): one per answer token.
+  const torch::Tensor a = advantages.dim() == 1 ? advantages.unsqueeze(1) : advantages;
   const torch::Tensor ratio = (logp - old_logp).exp();
   const torch::Tensor surrogate =
       torch::min(ratio * a, ratio.clamp(1 - o.clip_low, 1 + o.clip_high) * a);
@@ -316,11 +319,56 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
     const torch::Tensor adv = GroupAdvantages(rewards, o.scale_std).reshape({n_roll});
     const double zero_spread_groups =
         ((rewards.amax(1) - rewards.amin(1)) < 1e-9).to(torch::kFloat32).sum().item<double>();
-
-    // 3. Policy updates. Answers with advantage 0 carry no gradient without the KL term: skipped.
-    std::vector<size_t> train_idx;
+    // Per-token advantages: the list's for every token; with --advantage item, each song's own
+    // tokens (<|item|> ... <|/item|>) take that song's advantage within its group instead (its
+    // per-item model reward against the mean of every song the group's answers listed), so a
+    // list's good songs are pushed up and its bad ones down, not all ten by their average.
+    std::vector<std::vector<float>> tok_adv(static_cast<size_t>(n_roll));
     for (int k = 0; k < n_roll; ++k)
-      if (o.beta > 0 || adv[k].item<float>() != 0.0f) train_idx.push_back(static_cast<size_t>(k));
+      tok_adv[static_cast<size_t>(k)].assign(static_cast<size_t>(rollouts[static_cast<size_t>(k)].length), adv[k].item<float>());
+    double item_groups_flat = 0;
+    if (o.advantage == "item") {
+      const int open = ck.tok->TokenId(tok::kItem), close = ck.tok->TokenId(tok::kItemEnd);
+      for (int p = 0; p < p_count; ++p) {
+        std::vector<double> all;
+        for (int g = 0; g < g_count; ++g)
+          for (double v : scores[static_cast<size_t>(p * g_count + g)].items) all.push_back(v);
+        if (all.empty()) continue;
+        double mean = 0, var = 0;
+        for (double v : all) mean += v;
+        mean /= static_cast<double>(all.size());
+        for (double v : all) var += (v - mean) * (v - mean);
+        const double sd = std::sqrt(var / static_cast<double>(all.size()));
+        if (*std::max_element(all.begin(), all.end()) - *std::min_element(all.begin(), all.end()) < 1e-9) {
+          ++item_groups_flat;
+          continue;
+        }
+        for (int g = 0; g < g_count; ++g) {
+          const size_t k = static_cast<size_t>(p * g_count + g);
+          const auto& toks = results[k].tokens;
+          const auto& item_r = scores[k].items;
+          std::vector<std::pair<size_t, size_t>> spans;  // [open, close] positions in the answer
+          for (size_t t = 0; t < toks.size(); ++t)
+            if (toks[t] == open) spans.push_back({t, toks.size() - 1});
+            else if (toks[t] == close && !spans.empty()) spans.back().second = t;
+          if (spans.size() != item_r.size() || !lists[k].invalid_items.empty()) continue;  // keep the list's
+          for (size_t j = 0; j < spans.size(); ++j) {
+            const double a = (item_r[j] - mean) / (o.scale_std ? sd + 1e-4 : 1.0);
+            for (size_t t = spans[j].first; t <= spans[j].second && t < tok_adv[k].size(); ++t)
+              tok_adv[k][t] = static_cast<float>(a);
+          }
+        }
+      }
+    }
+
+    // 3. Policy updates. Answers whose every token has advantage 0 carry no gradient without the
+    // KL term: skipped.
+    std::vector<size_t> train_idx;
+    for (int k = 0; k < n_roll; ++k) {
+      const auto& ta = tok_adv[static_cast<size_t>(k)];
+      if (o.beta > 0 || std::any_of(ta.begin(), ta.end(), [](float a) { return a != 0.0f; }))
+        train_idx.push_back(static_cast<size_t>(k));
+    }
     std::vector<std::vector<size_t>> micro;
     for (size_t i = 0; i < train_idx.size(); i += static_cast<size_t>(o.update_batch))
       micro.emplace_back(
@@ -358,9 +406,12 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
         std::vector<int64_t> st, len;
         const torch::Tensor ids = Rows(rollouts, micro[m], st, len);
         const torch::Tensor lp = AnswerLogProbs(policy, ids, st, len, o.temperature);
-        torch::Tensor a = torch::empty({static_cast<int64_t>(micro[m].size())});
-        for (size_t r = 0; r < micro[m].size(); ++r)
-          a[static_cast<int64_t>(r)] = adv[static_cast<int64_t>(micro[m][r])];
+        torch::Tensor a = torch::zeros({static_cast<int64_t>(micro[m].size()), lp.size(1)});
+        for (size_t r = 0; r < micro[m].size(); ++r) {
+          const auto& ta = tok_adv[micro[m][r]];
+          auto row = a.accessor<float, 2>()[static_cast<int64_t>(r)];
+          for (size_t t = 0; t < ta.size() && static_cast<int64_t>(t) < lp.size(1); ++t) row[static_cast<int64_t>(t)] = ta[t];
+        }
         const torch::Tensor mask = LengthMask(len, lp.size(1));
         const GrpoLossParts parts = GrpoLoss(lp, o.inner_updates > 1 ? old_lp[m] : lp.detach(),
                                              ref_lp[m], a, mask, o, normaliser);
@@ -418,6 +469,7 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
         {"reward_mean", reward_mean},
         {"reward_std", reward_std},
         {"zero_spread_groups", zero_spread},
+        {"item_zero_spread_groups", o.advantage == "item" ? item_groups_flat / p_count : 0.0},
         {"answers_trained", static_cast<int64_t>(batch_answers)},
         {"clip_fraction", tokens_all > 0 ? clipped / tokens_all : 0.0},
         {"ratio_mean_first_update", tokens_first > 0 ? ratio_first / tokens_first : 1.0},

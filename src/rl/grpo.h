@@ -32,6 +32,10 @@ struct GrpoOptions {
   double beta = 0.04;                       // KL weight; 0 = no reference model
   bool scale_std = true;                    // divide advantages by the group's reward std
   std::string loss_agg = "token";           // "token" or "sequence"
+  // "list": every token of an answer takes the answer's advantage; "item": a song's own tokens
+  // take its per-item model reward's advantage within the group (dense rewards; needs per-item
+  // rewards: rel, pers or rel_pers), the other tokens the answer's.
+  std::string advantage = "list";
   double reward_scale = 1.0;                // rewards are multiplied by this before advantages
   std::string rewards = "rel_pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2";
   double temperature = 1.0, top_p = 1.0;  // rollout sampling
@@ -71,9 +75,9 @@ struct GrpoLossParts {
   double tokens = 0;     // answer tokens
 };
 // The clipped surrogate + KL of a micro-batch. logp, old_logp, ref_logp (undefined when beta = 0),
-// mask: (N, L); advantages: (N). With "token" aggregation the summed loss is divided by
-// `normaliser` = the batch's answer tokens; with "sequence", each answer's token mean is summed
-// and divided by `normaliser` = the batch's answers.
+// mask: (N, L); advantages: (N) per answer or (N, L) per answer token. With "token" aggregation
+// the summed loss is divided by `normaliser` = the batch's answer tokens; with "sequence", each
+// answer's token mean is summed and divided by `normaliser` = the batch's answers.
 GrpoLossParts GrpoLoss(const torch::Tensor& logp, const torch::Tensor& old_logp,
                        const torch::Tensor& ref_logp, const torch::Tensor& advantages,
                        const torch::Tensor& mask, const GrpoOptions& o, double normaliser);

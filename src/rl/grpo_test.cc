@@ -66,6 +66,20 @@ TEST(GrpoMathTest, RatioKlAndClipping) {
   GrpoLoss(logp, logp.detach(), torch::Tensor(), adv, mask, o, 3.0).loss.backward();
   EXPECT_NEAR(logp.grad()[2][0].item<float>(), -2.0f / 1 / 3, 1e-6);
   EXPECT_NEAR(logp.grad()[0][0].item<float>(), -1.0f / 5 / 3, 1e-6);
+  // Per-token advantages (--advantage item): a row of equal values is the answer's advantage;
+  // each token's gradient is then its own advantage's.
+  o.loss_agg = "token";
+  const torch::Tensor per_token = adv.unsqueeze(1).expand({3, 5}).clone();
+  torch::Tensor a1 = base.clone().requires_grad_(true), a2 = base.clone().requires_grad_(true);
+  GrpoLoss(a1, a1.detach(), torch::Tensor(), adv, mask, o, 7.0).loss.backward();
+  GrpoLoss(a2, a2.detach(), torch::Tensor(), per_token, mask, o, 7.0).loss.backward();
+  EXPECT_TRUE(torch::allclose(a1.grad(), a2.grad()));
+  torch::Tensor mixed = per_token.clone();
+  mixed[0][2] = -3.0f;  // one song of answer 0 was bad
+  torch::Tensor a3 = base.clone().requires_grad_(true);
+  GrpoLoss(a3, a3.detach(), torch::Tensor(), mixed, mask, o, 7.0).loss.backward();
+  EXPECT_NEAR(a3.grad()[0][2].item<float>(), 3.0f / 7, 1e-6);
+  EXPECT_NEAR(a3.grad()[0][1].item<float>(), -1.0f / 7, 1e-6);
 }
 
 std::vector<nlohmann::json> ReadLog(const std::string& path) {
