@@ -176,8 +176,11 @@ std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& en
   const std::vector<EvalRequest> requests = RequestsFromStore(store, split, n);
   const auto contexts = Contexts(store, ck.catalog, requests, history);
   std::vector<std::vector<int>> prompts;
+  ConstraintOptions one;
+  one.num_items = 1;
+  const int max_prompt = engine.max_len() - ck.grammar->MaxAnswerTokens(one);
   for (size_t k = 0; k < requests.size(); ++k)
-    prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, contexts[k], requests[k].query, history).ids);
+    prompts.push_back(FitPrompt(*ck.tok, *ck.codec, contexts[k], requests[k].query, history, max_prompt).ids);
   return prompts.empty() ? std::vector<float>() : first.MeanFirstLogProbs(engine, prompts);
 }
 
@@ -185,6 +188,14 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
                                const EvalJudges& judges, const OfflineEvalOptions& o) {
   if (!ck.codec || !ck.grammar) throw Error("evaluation needs the checkpoint's codec.json");
   if (requests.empty()) throw Error("no requests to evaluate", store.path(), "check the split or the triplets file");
+  EngineOptions eo;
+  eo.max_batch = o.max_batch;
+  Engine engine(ck.model, *ck.tok, ck.grammar.get(), eo);
+  // Prompts leave room for a whole list: the oldest history events give way (FitPrompt).
+  ConstraintOptions answer;
+  answer.num_items = o.list_size;
+  answer.allow_sentence = o.sentence;
+  const int max_prompt = engine.max_len() - ck.grammar->MaxAnswerTokens(answer);
   std::vector<std::vector<int>> prompts;
   double prompt_tokens = 0;
   std::vector<PromptExtras> all_extras;
@@ -192,14 +203,10 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   for (const auto& ctx : contexts) {
     const EvalRequest& q = requests[prompts.size()];
     const PromptExtras& extras = all_extras.emplace_back(o.extras ? o.extras(q) : PromptExtras{});
-    prompts.push_back(
-        RenderPrompt(*ck.tok, *ck.codec, ctx, q.query, o.history, nullptr, &extras).ids);
+    prompts.push_back(FitPrompt(*ck.tok, *ck.codec, ctx, q.query, o.history, max_prompt, nullptr, &extras).ids);
     prompt_tokens += static_cast<double>(prompts.back().size());
   }
   prompt_tokens /= static_cast<double>(prompts.size());
-  EngineOptions eo;
-  eo.max_batch = o.max_batch;
-  Engine engine(ck.model, *ck.tok, ck.grammar.get(), eo);
   nlohmann::json out = {{"requests", requests.size()}};
   // The ranking model's order of `items` for request k's listener (context, state); stable.
   std::vector<RankerContext> ranker_contexts;
@@ -256,6 +263,7 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
     GenerationRequest r =
         constrained_request(std::move(prompt), first ? o.list_size : o.rerank_pool, k);
     if (first) r.logits_hook = first->Hook(scores);
+    else r.constraint->fit_items = o.list_size;  // a listed pool needs the answer's songs; the rest may be cut
     return r;
   };
   auto pool_of = [&](const std::vector<int>& listed, const std::vector<float>& scores, size_t k) {
@@ -311,8 +319,8 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       for (size_t k = 0; k < n; ++k)
         for (const bool other_listener : {false, true}) {
           const size_t j = (k + 1) % n;
-          std::vector<int> prompt = RenderPrompt(*ck.tok, *ck.codec, contexts[other_listener ? j : k],
-                                                 requests[other_listener ? k : j].query, o.history)
+          std::vector<int> prompt = FitPrompt(*ck.tok, *ck.codec, contexts[other_listener ? j : k],
+                                              requests[other_listener ? k : j].query, o.history, max_prompt)
                                         .ids;
           std::vector<float>* scores = &swapped_scores[2 * k + (other_listener ? 1 : 0)];
           swapped.push_back(reranked ? pool_request(std::move(prompt), k, scores)

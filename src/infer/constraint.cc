@@ -46,6 +46,8 @@ AnswerGrammar::AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const
   numbers_.emplace_back();  // index 0 unused
   for (int k = 1; k <= max_items; ++k) numbers_.push_back(tok.Encode(std::to_string(k) + ". "));
   newline_ = tok.Encode("\n");
+  for (int i = 0; i < codec.num_items(); ++i)
+    max_item_tokens_ = std::max(max_item_tokens_, static_cast<int>(codec.Encode(i).size()));
   std::unordered_map<std::string, int> artist_index;
   for (const auto& item : catalog.items) {
     const std::string& key = item.artist_id.empty() ? item.artist : item.artist_id;
@@ -86,6 +88,16 @@ AnswerGrammar::AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const
     if (id != newline_[0] && id != numbers_[1][0] && !starts_with_digit(id)) start_.push_back(id);
   start_.push_back(numbers_[1][0]);
   std::sort(start_.begin(), start_.end());
+}
+
+int AnswerGrammar::MaxAnswerTokens(const ConstraintOptions& o) const {
+  const int newline = static_cast<int>(newline_.size());
+  int n = o.allow_sentence ? o.max_sentence_tokens + 3 + newline : 0;  // 3: a character's owed bytes
+  const int required = o.fit_items >= 0 ? o.fit_items : o.min_items >= 0 ? o.min_items : o.num_items;
+  for (int k = 1; k <= required; ++k)
+    n += static_cast<int>(k <= max_items() ? numbers_[static_cast<size_t>(k)].size() : numbers_.back().size() + 1) +
+         max_item_tokens_ + newline;
+  return n + 1;  // <|im_end|>
 }
 
 int AnswerGrammar::Utf8After(int state, int token) const {

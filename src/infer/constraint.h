@@ -18,6 +18,8 @@ namespace muchator {
 
 // What does not change between requests: the format's token sequences, which tokens may appear
 // in the sentence, and each item's artist. Build once per (tokenizer, codec, catalog).
+struct ConstraintOptions;
+
 class AnswerGrammar {
  public:
   // `catalog` gives each item's artist (artist_id, else the artist's name); items without an
@@ -32,6 +34,12 @@ class AnswerGrammar {
   int ArtistOf(int item) const { return artist_of_[item]; }             // -1 = none
   const std::vector<int>& ItemsOfArtist(int artist) const { return items_of_artist_[artist]; }
   int num_artists() const { return static_cast<int>(items_of_artist_.size()); }
+  // An upper bound on the tokens of a complete answer under `o`: the sentence when allowed (its
+  // cap, the bytes a character may still owe, the newline), one line of "k. ", the catalog's
+  // longest item and a newline for each song that must fit (o.fit_items, else o.min_items, else
+  // num_items; a pool asks for more than it needs and may be cut), then <|im_end|>. A prompt longer than the context less
+  // this cannot be answered with a whole list (Engine::Submit refuses it; FitPrompt fits one).
+  int MaxAnswerTokens(const ConstraintOptions& o) const;
   // The sentence is kept valid UTF-8: byte-level tokens may hold part of a character, so what
   // may come next depends on the state of a UTF-8 automaton (kUtf8States states; 0 = between
   // characters; the others owe 1-3 continuation bytes, some with a narrower range for the next
@@ -52,6 +60,7 @@ class AnswerGrammar {
   std::vector<std::vector<int>> numbers_;
   std::vector<int> newline_;
   int im_end_;
+  int max_item_tokens_ = 0;  // the catalog's longest item encoding
   std::vector<int> artist_of_;
   std::vector<std::vector<int>> items_of_artist_;
   std::vector<int> sentence_[kUtf8States], start_;
@@ -66,6 +75,9 @@ struct ConstraintOptions {
   std::vector<int> banned_items;    // catalog indexes that must not be emitted
   std::vector<int> banned_artists;  // grammar artist ids (AnswerGrammar::ArtistOf) whose songs must not be emitted
   bool one_per_artist = false;      // at most one song per artist in this answer
+  // Songs that must fit in the context with the prompt (Engine::Submit's check, MaxAnswerTokens);
+  // -1 = min_items, or num_items. A pool listed until the context is full sets the answer's size.
+  int fit_items = -1;
   void Validate(const AnswerGrammar& g) const;  // throws Error naming the bad field
 };
 

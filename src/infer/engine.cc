@@ -1066,6 +1066,13 @@ int Engine::Submit(GenerationRequest r) {
   auto s = std::make_unique<Seq>();
   if (r.constraint) {
     if (!grammar_) throw Error("a constrained request needs an engine built with the item catalog");
+    // A constrained answer is a whole list or nothing: never one cut short by the context.
+    const int answer = grammar_->MaxAnswerTokens(*r.constraint);
+    if (static_cast<int>(r.prompt.size()) + answer > max_len_)
+      throw Error("the prompt has " + std::to_string(r.prompt.size()) + " tokens and a complete answer of " +
+                      std::to_string(r.constraint->num_items) + " songs may need " + std::to_string(answer) +
+                      " more; at most " + std::to_string(max_len_) + " fit",
+                  "", "shorten the prompt (fewer history events: FitPrompt) or ask for fewer songs");
     s->cons.emplace(*grammar_, *r.constraint);
   }
   s->handle = next_handle_++;

@@ -323,6 +323,88 @@ TEST_F(InferTest, ConstrainedAnswersOnlyHoldCatalogItemsNeverBannedAlwaysWellFor
   EXPECT_GT(with_sentence, 0);  // the sentence path was exercised
 }
 
+// A prompt near the context limit (issue 32): a constrained answer is a whole list or a clear
+// refusal, never a list cut short. MaxAnswerTokens bounds every complete answer; Submit refuses a
+// prompt that leaves less room than that; FitPrompt drops the oldest history events until the
+// prompt leaves it, and the answer to that prompt is complete.
+TEST_F(InferTest, APromptNearTheContextLimitGetsAWholeListOrAClearError) {
+  const ConstraintOptions ten = Items(10, /*sentence=*/true);
+  const int bound = grammar_->MaxAnswerTokens(ten);
+  EXPECT_GT(bound, grammar_->MaxAnswerTokens(Items(3, true)));
+  EXPECT_GT(bound, grammar_->MaxAnswerTokens(Items(10, false)));
+  // The bound holds for sampled answers (title codec: items of several tokens).
+  {
+    Engine engine = MakeEngine(8);
+    std::vector<GenerationRequest> reqs;
+    for (int k = 0; k < 16; ++k) {
+      GenerationRequest q;
+      q.prompt = Prompt("bound " + std::to_string(k), 2);
+      q.sampling.temperature = 1.5;
+      q.sampling.seed = static_cast<uint64_t>(k);
+      q.sampling.max_new_tokens = 4096;
+      q.constraint = ten;
+      reqs.push_back(q);
+    }
+    for (const auto& res : engine.Generate(reqs)) EXPECT_LE(static_cast<int>(res.tokens.size()), bound);
+  }
+  // A listener with a long history in a 512-token context.
+  UserContext ctx;
+  ctx.state = State{"evening", "weekday", "commute", "phone", 19};
+  for (int i = 0; i < 60; ++i)
+    ctx.history.push_back({State{i % 2 ? "morning" : "night", "weekday", "", "", -1}, i * 13 % 500, Feedback::kLike});
+  const int max_len = 512;
+  Engine engine(*model_, *tok_, grammar_, Fp32(4, max_len));
+  // As many events as the context holds: a prompt just below max_len.
+  int events = 0;
+  while (events < 60 &&
+         static_cast<int>(RenderPrompt(*tok_, *codec_, ctx, "songs for the drive home", events + 1).size()) < max_len)
+    ++events;
+  GenerationRequest full;
+  full.prompt = RenderPrompt(*tok_, *codec_, ctx, "songs for the drive home", events).ids;
+  ASSERT_GT(static_cast<int>(full.prompt.size()) + bound, max_len) << "the test needs a prompt near the limit";
+  ASSERT_LT(static_cast<int>(full.prompt.size()), max_len);
+  full.constraint = ten;
+  try {
+    engine.Submit(full);
+    ADD_FAILURE() << "a prompt without room for the whole list was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("complete answer of 10 songs"), std::string::npos) << e.what();
+  }
+  GenerationRequest fitted = full;
+  fitted.prompt = FitPrompt(*tok_, *codec_, ctx, "songs for the drive home", events, max_len - bound).ids;
+  EXPECT_LE(static_cast<int>(fitted.prompt.size()), max_len - bound);
+  EXPECT_GT(fitted.prompt.size(), RenderPrompt(*tok_, *codec_, ctx, "songs for the drive home", 0).size())
+      << "only as many events as needed go";
+  // One more event would not have fitted.
+  int kept = 0;
+  for (int h = 0; h <= events; ++h)
+    if (RenderPrompt(*tok_, *codec_, ctx, "songs for the drive home", h).ids == fitted.prompt) kept = h;
+  ASSERT_GT(kept, 0);
+  EXPECT_GT(static_cast<int>(RenderPrompt(*tok_, *codec_, ctx, "songs for the drive home", kept + 1).size()),
+            max_len - bound);
+  fitted.sampling.temperature = 1.5;
+  fitted.sampling.max_new_tokens = 4096;
+  for (uint64_t seed = 0; seed < 4; ++seed) {
+    fitted.sampling.seed = seed;
+    const auto res = engine.Generate({fitted})[0];
+    const ParsedAnswer a = ParseAnswer(*tok_, *codec_, res.tokens);
+    EXPECT_TRUE(a.well_formed()) << tok_->Decode(res.tokens);
+    EXPECT_EQ(a.items.size(), 10u);
+    EXPECT_EQ(res.finish, FinishReason::kStop);
+  }
+  // A listed pool asks for more songs than it needs: only those must fit (fit_items, or
+  // min_items), the context may cut the rest.
+  GenerationRequest pool = fitted;
+  pool.constraint = Items(100, true);
+  EXPECT_THROW(engine.Submit(pool), Error);
+  pool.constraint->fit_items = 10;
+  const auto cut = engine.Generate({pool})[0];
+  EXPECT_GE(cut.items.size(), 10u);
+  pool.constraint->fit_items = -1;
+  pool.constraint->min_items = 10;
+  EXPECT_NO_THROW(engine.Generate({pool}));
+}
+
 TEST_F(InferTest, ConstrainedSentencesStayValidUtf8) {
   // A logits hook that pushes the model towards single bytes of multi-byte characters (lead and
   // continuation bytes): the constraint must still only let complete characters through.

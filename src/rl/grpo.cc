@@ -231,6 +231,11 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
   EngineOptions eo;
   eo.max_batch = std::min(n_roll, 64);
   Engine engine(policy, *ck.tok, ck.grammar.get(), eo);
+  // Prompts leave room for the whole answer: the oldest history events give way (FitPrompt).
+  ConstraintOptions answer;
+  answer.num_items = o.list_size;
+  const int max_prompt =
+      engine.max_len() - (o.constrained && ck.grammar ? ck.grammar->MaxAnswerTokens(answer) : o.max_new_tokens);
   std::ofstream log;
   if (root) log.open(dir + "/log.jsonl", std::ios::app);
   nlohmann::json summary = {{"steps", o.steps}, {"requests", requests.size()}};
@@ -252,7 +257,7 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
       UserContext ctx =
           UserContextFromStore(store, ck.catalog, requests[i].user, requests[i].ts, o.history);
       ctx.state = requests[i].state;
-      prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, ctx, requests[i].query, o.history).ids);
+      prompts.push_back(FitPrompt(*ck.tok, *ck.codec, ctx, requests[i].query, o.history, max_prompt).ids);
       ranker_contexts.push_back(MakeRankerContext(requests[i].user, ctx, ck.catalog));
       contexts.push_back(std::move(ctx));
     }

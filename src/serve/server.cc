@@ -359,8 +359,6 @@ struct ChatServer::Impl {
     }
     p.ctx.state = s.state;
     for (int it : p.ref.liked) p.ctx.history.push_back({s.state, it, Feedback::kLike});
-    p.prompt =
-        RenderPrompt(*ck.tok, *ck.codec, p.ctx, p.ref.query, o.history, &p.context_tokens).ids;
     if (ranker) p.rctx = MakeRankerContext(s.user, p.ctx, ck.catalog);
     if (s.constrained) {
       ConstraintOptions c;
@@ -390,6 +388,11 @@ struct ChatServer::Impl {
       if (p.rerank && !first_song) c.num_items = o.rerank_pool, c.min_items = s.songs;
       p.constraint = c;
     }
+    // The prompt leaves room for the whole list (constrained) or the tokens asked for: the
+    // listener's oldest history events give way (FitPrompt); a request still too long is refused
+    // by the engine (400 context_length_exceeded), never answered with a list cut short.
+    const int room = p.constraint ? ck.grammar->MaxAnswerTokens(*p.constraint) : std::min(s.max_tokens, engine->max_len() / 2);
+    p.prompt = FitPrompt(*ck.tok, *ck.codec, p.ctx, p.ref.query, o.history, engine->max_len() - room, &p.context_tokens).ids;
     return p;
   }
 

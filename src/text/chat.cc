@@ -134,6 +134,15 @@ TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserCo
   return s;
 }
 
+TokenSeq FitPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx, std::string_view query,
+                   int max_history, int max_tokens, size_t* context_tokens, const PromptExtras* extras) {
+  const int events = std::min<int>(max_history, static_cast<int>(ctx.history.size()));
+  for (int h = std::max(0, events);; --h) {
+    TokenSeq s = RenderPrompt(tok, codec, ctx, query, h, context_tokens, extras);
+    if (static_cast<int>(s.size()) <= max_tokens || h <= 0) return s;
+  }
+}
+
 TokenSeq RenderAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span<const int> items,
                       std::string_view sentence) {
   TokenSeq s;

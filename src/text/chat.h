@@ -90,6 +90,13 @@ struct PromptExtras {
 TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx,
                       std::string_view query, int max_history = kPromptHistory,
                       size_t* context_tokens = nullptr, const PromptExtras* extras = nullptr);
+// RenderPrompt with as many of the listener's most recent history events (at most `max_history`)
+// as keep the prompt within `max_tokens`: events go one by one from the oldest until it fits, so
+// the answer's room is never what is given up. With none left and still too long, the prompt
+// without history (the engine then refuses it with a clear error).
+TokenSeq FitPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx, std::string_view query,
+                   int max_history, int max_tokens, size_t* context_tokens = nullptr,
+                   const PromptExtras* extras = nullptr);
 // The assistant's answer, ending with <|im_end|>; loss on every token.
 TokenSeq RenderAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span<const int> items,
                       std::string_view sentence = "");
