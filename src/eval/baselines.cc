@@ -43,6 +43,23 @@ class Popularity : public Recommender {
   std::vector<int> order_;
 };
 
+// Calls fn with each line of a UQ2I triplets file as JSON; a line that does not parse, or that fn
+// finds malformed (a missing field), is an Error naming the file and line.
+void ForEachTriplet(const std::string& path, const std::function<void(const nlohmann::json&)>& fn) {
+  LineReader reader(path);
+  std::string line;
+  int64_t line_no = 0;
+  while (reader.Next(line)) {
+    ++line_no;
+    try {
+      fn(nlohmann::json::parse(line));
+    } catch (const std::exception& e) {
+      throw Error(std::string("not a UQ2I triplet: ") + e.what(), path + ":" + std::to_string(line_no),
+                  "use a triplets file written by `muchator synth-uq2i`");
+    }
+  }
+}
+
 // The catalog songs' summaries (the documents both search indexes hold).
 std::vector<std::pair<std::string, std::string>> CatalogSummaries(const BaselineDeps& d) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -97,21 +114,10 @@ std::shared_ptr<const DenseIndex> TrainDenseRetriever(const BaselineDeps& deps, 
     for (const auto& s : q.relevant) pairs.push_back({q.text, s});
   });
   const size_t from_queries = pairs.size();
-  if (!deps.triplets.empty()) {
-    LineReader reader(deps.triplets);
-    std::string line;
-    int64_t line_no = 0;
-    while (reader.Next(line)) {
-      ++line_no;
-      try {
-        const auto t = nlohmann::json::parse(line);
-        for (const auto& id : t.at("items")) pairs.push_back({t.at("query").get<std::string>(), id.get<std::string>()});
-      } catch (const std::exception& e) {
-        throw Error(std::string("not a UQ2I triplet: ") + e.what(), deps.triplets + ":" + std::to_string(line_no),
-                    "use a triplets file written by `muchator synth-uq2i`");
-      }
-    }
-  }
+  if (!deps.triplets.empty())
+    ForEachTriplet(deps.triplets, [&](const nlohmann::json& t) {
+      for (const auto& id : t.at("items")) pairs.push_back({t.at("query").get<std::string>(), id.get<std::string>()});
+    });
   spdlog::info("dense retriever: {} pairs from training queries, {} from UQ2I triplets", from_queries,
                pairs.size() - from_queries);
   auto ix = DenseIndex::Train(CatalogSummaries(deps), pairs, o);
@@ -153,27 +159,15 @@ std::vector<FewShotExample> FewShotExamples(const std::string& triplets_path,
     FewShotExample example;
   };
   std::vector<Candidate> all;
-  LineReader reader(triplets_path);
-  std::string line;
-  int64_t line_no = 0;
-  while (reader.Next(line)) {
-    ++line_no;
-    try {
-      const auto t = nlohmann::json::parse(line);
-      Candidate c{t.at("user").get<std::string>(), {t.at("query").get<std::string>(), {}}};
-      if (keep && !keep(c.user)) continue;
-      for (const auto& id : t.at("items")) {
-        const int i = catalog.Find(id.get<std::string>());
-        if (i >= 0 && static_cast<int>(c.example.items.size()) < items)
-          c.example.items.push_back(i);
-      }
-      if (!c.example.items.empty()) all.push_back(std::move(c));
-    } catch (const std::exception& e) {
-      throw Error(std::string("not a UQ2I triplet: ") + e.what(),
-                  triplets_path + ":" + std::to_string(line_no),
-                  "use a triplets file written by `muchator synth-uq2i`");
+  ForEachTriplet(triplets_path, [&](const nlohmann::json& t) {
+    Candidate c{t.at("user").get<std::string>(), {t.at("query").get<std::string>(), {}}};
+    if (keep && !keep(c.user)) return;
+    for (const auto& id : t.at("items")) {
+      const int i = catalog.Find(id.get<std::string>());
+      if (i >= 0 && static_cast<int>(c.example.items.size()) < items) c.example.items.push_back(i);
     }
-  }
+    if (!c.example.items.empty()) all.push_back(std::move(c));
+  });
   Rng rng(seed);
   rng.Shuffle(all);
   std::vector<FewShotExample> out;

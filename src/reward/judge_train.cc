@@ -195,6 +195,27 @@ double CalibrateThreshold(Judge& judge, const std::vector<JudgePair>& train) {
   return BestF1Threshold(judge.Probability(queries, rows, query_of), relevant);
 }
 
+// Writes judge.json with `meta`, calibrates its threshold on training pairs when asked (rewriting
+// it), evaluates the held-out pairs and writes the final judge.json; returns the report. Shared by
+// both kinds of judge.
+nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json meta, nlohmann::json report,
+                                    const JudgeLabels& labels, bool calibrate) {
+  WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
+  auto judge = Judge::Load(out_dir);
+  if (calibrate) {
+    meta["threshold"] = CalibrateThreshold(*judge, labels.train);
+    report["threshold_calibrated_on_train_pairs"] = std::min<size_t>(1000, labels.train.size());
+    WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
+    judge = Judge::Load(out_dir);
+  }
+  report["threshold"] = judge->threshold();
+  if (!labels.heldout.empty()) report["heldout"] = JudgeMetrics(*judge, labels.heldout);
+  if (!labels.heldout_seen.empty()) report["heldout_seen_forms"] = JudgeMetrics(*judge, labels.heldout_seen);
+  meta["report"] = report;
+  WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
+  return report;
+}
+
 }  // namespace
 
 nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const std::string& sft_dir,
@@ -207,6 +228,7 @@ nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const st
     if (e.is_regular_file()) fs::copy_file(e.path(), lm + "/" + e.path().filename().string());
   // The prior: the checkpoint's mean first-song log-probabilities over training requests.
   std::vector<float> prior;
+  size_t prior_prompts = 0;
   {
     Checkpoint ck = LoadCheckpoint(lm);
     auto first = FirstItemScores::For(*ck.codec);
@@ -218,29 +240,19 @@ nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const st
         prompts.push_back(Judge::PmiPrompt(ck, p.query));
     Engine engine(ck.model, *ck.tok, ck.grammar.get(), EngineOptions{});
     prior = first->MeanFirstLogProbs(engine, prompts);
+    prior_prompts = prompts.size();
     if (prior.empty()) throw Error("the model named no song for any training request", sft_dir, "check the checkpoint");
   }
   WriteFileAtomic(out_dir + "/judge_prior.json", nlohmann::json(prior).dump() + "\n");
   nlohmann::json report = {{"kind", "pmi"},
                            {"checkpoint", sft_dir},
-                           {"prior_requests", std::min<size_t>(static_cast<size_t>(prior_requests), labels.train.size())},
+                           {"prior_requests", prior_prompts},  // distinct training requests averaged
                            {"train_pairs", labels.train.size()},
                            {"heldout_pairs", labels.heldout.size()},
                            {"dropped_training_queries", labels.dropped_queries},
                            {"labels", oracle ? "oracle" : "queries' relevant lists"}};
-  nlohmann::json meta = {{"format", "muchator-judge-1"}, {"kind", "pmi"}, {"threshold", 0.5}, {"report", report}};
-  WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
-  auto judge = Judge::Load(out_dir);
-  meta["threshold"] = CalibrateThreshold(*judge, labels.train);
-  report["threshold_calibrated_on_train_pairs"] = std::min<size_t>(1000, labels.train.size());
-  WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
-  judge = Judge::Load(out_dir);
-  report["threshold"] = judge->threshold();
-  if (!labels.heldout.empty()) report["heldout"] = JudgeMetrics(*judge, labels.heldout);
-  if (!labels.heldout_seen.empty()) report["heldout_seen_forms"] = JudgeMetrics(*judge, labels.heldout_seen);
-  meta["report"] = report;
-  WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
-  return report;
+  const nlohmann::json meta = {{"format", "muchator-judge-1"}, {"kind", "pmi"}, {"threshold", 0.5}, {"report", report}};
+  return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
 }
 
 nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const JudgeTrainOptions& o,
@@ -329,24 +341,10 @@ nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const Judge
       {"dropped_training_queries", labels.dropped_queries},
       {"labels", oracle ? "oracle" : "queries' relevant lists"},
       {"final_train_loss", r.final_loss}};
-  nlohmann::json meta = {{"format", "muchator-judge-1"},
-                         {"threshold", o.threshold > 0 ? o.threshold : 0.5},
-                         {"report", report}};
-  WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
-  auto judge = Judge::Load(out_dir);
-  if (o.threshold <= 0) {
-    meta["threshold"] = CalibrateThreshold(*judge, labels.train);
-    report["threshold_calibrated_on_train_pairs"] = std::min<size_t>(1000, labels.train.size());
-    WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
-    judge = Judge::Load(out_dir);
-  }
-  report["threshold"] = judge->threshold();
-  if (!labels.heldout.empty()) report["heldout"] = JudgeMetrics(*judge, labels.heldout);
-  if (!labels.heldout_seen.empty())
-    report["heldout_seen_forms"] = JudgeMetrics(*judge, labels.heldout_seen);
-  meta["report"] = report;
-  WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
-  return report;
+  const nlohmann::json meta = {{"format", "muchator-judge-1"},
+                               {"threshold", o.threshold > 0 ? o.threshold : 0.5},
+                               {"report", report}};
+  return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/o.threshold <= 0);
 }
 
 }  // namespace muchator
