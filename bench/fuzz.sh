@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The libFuzzer harnesses of fuzz/ (ingestion rows, the tokenizer and tokenizer.json, TOML
-# configs), built with clang under ASan + UBSan in build-fuzz/, each run for SECONDS with its
+# configs, safetensors and GGUF files, the server's request bodies through dialogue and decoding
+# constraints), built with clang under ASan + UBSan in build-fuzz/, each run for SECONDS with its
 # corpus seeded from real files: a tiny world's JSONL rows, a tokenizer trained on it, the
 # effective configurations the commands write, the rows of ../shared/data/music-reco-ner.
 #
-#   bash bench/fuzz.sh [SECONDS_EACH=60] [HARNESS...]     harnesses: ingest_row tokenizer config_toml
+#   bash bench/fuzz.sh [SECONDS_EACH=60] [HARNESS...]
+#     harnesses: ingest_row tokenizer config_toml safetensors gguf serve_request
 #
 # Prints, per harness, the executions, executions per second, corpus size and findings (crash-*,
 # leak-*, timeout-* files libFuzzer writes into build-fuzz/findings/HARNESS/). Exit status 1 when
@@ -15,7 +17,7 @@ cd "$(dirname "$0")/.."
 SECS="${1:-60}"
 shift || true
 HARNESSES=("$@")
-((${#HARNESSES[@]})) || HARNESSES=(ingest_row tokenizer config_toml)
+((${#HARNESSES[@]})) || HARNESSES=(ingest_row tokenizer config_toml safetensors gguf serve_request)
 missing=()
 for p in clang libclang-rt-14-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -66,6 +68,7 @@ for h in "${HARNESSES[@]}"; do
   C="$B/corpus/$h" F="$B/findings/$h"
   mkdir -p "$C" "$F"
   cp -n "$S/$h"/* "$C/" 2>/dev/null || true
+  cp -n "fuzz/regressions/$h"/* "$C/" 2>/dev/null || true  # the hand-made hard cases seed it too
   log="$B/$h.fuzz.log"
   set +e
   ASAN_OPTIONS=detect_leaks=1 "$B/fuzz/${h}_fuzz" -max_total_time="$SECS" -print_final_stats=1 \

@@ -52,7 +52,8 @@ class ExportGgufCommand : public Command {
             {{"name", t.name}, {"dims", t.dims}, {"type", t.type}, {"offset", t.offset}});
       const nlohmann::ordered_json j = {
           {"version", f.version}, {"metadata", meta}, {"tensors", tensors}};
-      std::printf("%s\n", j.dump(2).c_str());
+      // A hostile file's strings need not be UTF-8: shown with U+FFFD rather than failing.
+      std::printf("%s\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
       return 0;
     }
     if (model_.empty() || out_.empty())

@@ -496,7 +496,9 @@ class PipelineCommand : public Command {
 
     const StepCache::Step reward = cache.Make(
         "reward",
-        {setting("ranker-epochs", ranker_epochs_), setting("judge-kind", judge_kind_),
+        {setting("ranker-epochs", ranker_epochs_),
+         // The ranker's defaults that are not pipeline options: a new default redoes the step.
+         setting("ranker-weight-decay", RankerTrainOptions{}.weight_decay), setting("judge-kind", judge_kind_),
          setting("judge-steps", judge_steps_), setting("judge-layers", judge_layers_), setting("bf16", bf16_),
          setting("seed", seed_)},
         &pretrain, {out_ + "/ranker/ranker.json"});

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "infer/gguf_read.h"
+
 namespace muchator {
 
 // Storage of the matrices (norm weights and other 1-D tensors stay f32): f32, f16, bf16, or
@@ -56,24 +58,6 @@ const std::string& GgufChatTemplate();
 // codec.json.
 std::string CatalogGbnf(const std::string& checkpoint_dir, int items);
 
-// A parsed GGUF file: metadata as JSON values (arrays as JSON arrays), the tensor table.
-struct GgufFile {
-  struct Tensor {
-    std::string name;
-    std::vector<int64_t> dims;  // ne[0] first (the fastest-varying dimension)
-    uint32_t type = 0;          // ggml type: 0 f32, 1 f16, 8 q8_0, 30 bf16
-    uint64_t offset = 0;        // from the start of the data section
-  };
-  uint32_t version = 0;
-  nlohmann::ordered_json metadata;
-  std::vector<Tensor> tensors;
-  uint64_t data_start = 0;  // file offset of the data section
-  const Tensor* Find(const std::string& name) const;
-};
-
-// Reads the header, metadata and tensor table of `path`. Throws Error (with the file and byte
-// offset) for a file that is not GGUF v2/v3 or is truncated or inconsistent.
-GgufFile ReadGguf(const std::string& path);
 // The tensor `name` of `path` as f32 (dequantized), shaped like the checkpoint's tensor
 // (dims reversed: rows first).
 torch::Tensor ReadGgufTensor(const std::string& path, const GgufFile& f, const std::string& name);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "model/safetensors_header.h"
 
 namespace muchator {
 
@@ -27,13 +28,13 @@ const char* DtypeName(torch::ScalarType t) {
 }
 
 torch::ScalarType DtypeOf(const std::string& name, const std::string& where) {
+  (void)SafetensorsDtypeSize(name, where);  // the one list of supported dtypes
   if (name == "F32") return torch::kFloat32;
   if (name == "BF16") return torch::kBFloat16;
   if (name == "F16") return torch::kFloat16;
   if (name == "I64") return torch::kInt64;
   if (name == "I32") return torch::kInt32;
-  if (name == "U8") return torch::kUInt8;
-  throw Error("unsupported dtype '" + name + "'", where, "supported: F32, BF16, F16, I64, I32, U8");
+  return torch::kUInt8;
 }
 
 }  // namespace
@@ -65,36 +66,15 @@ void SaveSafetensors(const std::string& path, const std::map<std::string, torch:
 
 std::map<std::string, torch::Tensor> LoadSafetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
   auto file = std::make_shared<MappedFile>(path);
-  if (file->size() < 8) throw Error("not a safetensors file (too short)", path);
-  uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(file->data()[i])) << (8 * i);
-  if (n > file->size() - 8) throw Error("safetensors header length " + std::to_string(n) + " exceeds the file", path);
-  json header;
-  try {
-    header = json::parse(std::string(file->data() + 8, n));
-  } catch (const json::exception& e) {
-    throw Error(std::string("safetensors header is not JSON: ") + e.what(), path);
-  }
-  const char* base = file->data() + 8 + n;
-  const uint64_t data_size = file->size() - 8 - n;
+  const SafetensorsHeader h = ParseSafetensorsHeader(file->data(), file->size(), path);
+  if (metadata) *metadata = h.metadata;
+  const char* base = file->data() + h.data_start;
   std::map<std::string, torch::Tensor> out;
-  for (auto& [name, v] : header.items()) {
-    if (name == "__metadata__") {
-      if (metadata) *metadata = v.get<std::map<std::string, std::string>>();
-      continue;
-    }
-    const auto dtype = DtypeOf(v.at("dtype").get<std::string>(), path + ": " + name);
-    const auto shape = v.at("shape").get<std::vector<int64_t>>();
-    const auto off = v.at("data_offsets").get<std::vector<uint64_t>>();
-    int64_t numel = 1;
-    for (auto s : shape) numel *= s;
-    if (off.size() != 2 || off[1] < off[0] || off[1] > data_size ||
-        off[1] - off[0] != static_cast<uint64_t>(numel) * c10::elementSize(dtype))
-      throw Error("tensor '" + name + "' has inconsistent data_offsets", path, "the file is corrupt");
+  for (const SafetensorsEntry& e : h.tensors) {
     // A view into the mapping; the deleter keeps the mapping alive while any tensor uses it.
     auto keep = file;
-    out[name] = torch::from_blob(const_cast<char*>(base + off[0]), shape, [keep](void*) {},
-                                 torch::TensorOptions().dtype(dtype));
+    out[e.name] = torch::from_blob(const_cast<char*>(base + e.begin), e.shape, [keep](void*) {},
+                                   torch::TensorOptions().dtype(DtypeOf(e.dtype, path + ": " + e.name)));
   }
   return out;
 }

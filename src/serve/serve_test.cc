@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "data/store.h"
 #include "infer/checkpoint.h"
 #include "serve/answer_text.h"
 #include "serve/dialogue.h"
 #include "serve/metrics.h"
+#include "serve/request_json.h"
 #include "serve/server.h"
 #include "support/tiny_world.h"
 #include "text/chat.h"
@@ -154,6 +156,74 @@ TEST_F(ServeTest, StreamedTextEqualsTheWholeAnswerAndStaysValidUtf8) {
   for (size_t k = 0; k < items.size(); ++k) want += Line(static_cast<int>(k + 1), items[k]);
   EXPECT_EQ(pieces, want);
   EXPECT_EQ(stream.text(), want);
+}
+
+// The request bodies, read without HTTP: each mistake is a 400 (404 for another model) that names
+// the field, and a good body gives what it asked for.
+ApiError ErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ApiError& e) {
+    return e;
+  }
+  return {0, "no error", "", "", ""};
+}
+
+TEST(RequestJsonTest, ChatBodyErrorsNameTheField) {
+  ServeOptions o;
+  const auto chat = [&](const std::string& body) {
+    return [&, body] { (void)ParseChatBody(ParseJsonBody(body), o, "m"); };
+  };
+  EXPECT_EQ(ErrorOf([] { (void)ParseJsonBody(""); }).code, "invalid_json");
+  EXPECT_EQ(ErrorOf([] { (void)ParseJsonBody("{\"a\":"); }).code, "invalid_json");
+  EXPECT_EQ(ErrorOf(chat(R"({"messages":[]})")).param, "model");
+  const ApiError other = ErrorOf(chat(R"({"model":"x","messages":[{"role":"user","content":"a"}]})"));
+  EXPECT_EQ(other.status, 404);
+  EXPECT_EQ(other.code, "model_not_found");
+  EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[]})")).param, "messages");
+  EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[{"role":"bot","content":"a"}]})")).param,
+            "messages[0].role");
+  EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[{"role":"user","content":[{"type":"image"}]}]})")).param,
+            "messages[0].content");
+  EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[{"role":"user","content":"a"}],"max_tokens":-5})")).param,
+            "max_tokens");
+  EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[{"role":"user","content":"a"}],"muchator":{"songs":"10"}})")).param,
+            "muchator.songs");
+  EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[{"role":"user","content":"a"}],"muchator":{"state":{"hour":24}}})")).param,
+            "muchator.state.hour");
+  EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]})")).status,
+            400);  // the last message must be the listener's
+}
+
+TEST(RequestJsonTest, GoodBodiesGiveWhatTheyAsk) {
+  ServeOptions o;
+  const AnswerSpec c = ParseChatBody(
+      ParseJsonBody(R"({"model":"m","user":"u1","n":2,"temperature":0.5,"seed":7,"stream":true,
+        "messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"rainy "},{"type":"text","text":"drive"}]}],
+        "muchator":{"songs":5,"one_per_artist":true,"state":"evening, weekday, commute, car","exclude_artists":["a1"]}})"),
+      o, "m");
+  EXPECT_EQ(c.user, "u1");
+  EXPECT_EQ(c.n, 2);
+  EXPECT_EQ(c.seed, 7u);
+  EXPECT_TRUE(c.stream);
+  EXPECT_DOUBLE_EQ(c.temperature, 0.5);
+  ASSERT_EQ(c.messages.size(), 2u);
+  EXPECT_EQ(c.messages[1].content, "rainy drive");
+  EXPECT_EQ(c.songs, 5);
+  EXPECT_TRUE(c.one_per_artist);
+  EXPECT_EQ(c.state.context, "commute");
+  EXPECT_EQ(c.exclude_artists, std::vector<std::string>{"a1"});
+  const AnswerSpec r = ParseRecommendBody(
+      ParseJsonBody(R"({"query":"hype me up","songs":3,"state":{"hour":7,"context":"gym"}})"), o);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].content, "hype me up");
+  EXPECT_EQ(r.songs, 3);
+  EXPECT_EQ(r.state.hour, 7);
+  EXPECT_EQ(r.state.context, "gym");
+  EXPECT_EQ(ErrorOf([&] { (void)ParseRecommendBody(ParseJsonBody(R"({"query":"  "})"), o); }).param,
+            "query");
+  EXPECT_EQ(ErrorOf([&] { (void)ParseRecommendBody(ParseJsonBody(R"({"query":"a","songs":1000})"), o); }).param,
+            "songs");
 }
 
 TEST(ServeSecurityTest, ApiKeyMatchesOnlyAWholeKey) {
