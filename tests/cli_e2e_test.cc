@@ -1047,3 +1047,125 @@ TEST_F(CliTest, PipelineCachesItsStepsAndResumesAnInterruptedOne) {
 }
 
 }  // namespace muchator
+
+#include <arpa/inet.h>
+#include <atomic>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace muchator {
+
+// The main job's run report rows without their timings: equal when the runs computed the same.
+std::string ReportRows(const std::string& run) {
+  auto rows = nlohmann::json::parse(ReadFile(run + "/report/report.json"))["rows"];
+  for (auto& r : rows) r.erase("seconds");
+  return rows.dump();
+}
+
+pid_t Spawn(const std::string& args, const std::string& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const std::string cmd = std::string(MUCHATOR_BIN) + " " + args + " > " + log + " 2>&1";
+    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// kill -9 inside each training step of the main job - the ranking model and judge, SFT, GRPO,
+// the report - and so at its checkpoint, trainer-state and step-record writes: every re-run
+// redoes or resumes only the step that was cut, and the run ends with the same models and the
+// same report as a run never interrupted (the tiny job is deterministic at one thread count).
+TEST_F(CliTest, PipelineSurvivesSigkillInEveryTrainingStep) {
+  const std::string common =
+      "-q pipeline --world-size tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
+      "--ranker-epochs 1 --sft-steps 6 --grpo-steps 4 --report-requests 10 --bf16=false ";
+  ASSERT_EQ(RunBinary(common + "--out " + P("ref")).code, 0);
+  int kills = 0;
+  for (const std::string step : {"reward", "sft", "grpo", "report"}) {
+    const pid_t pid = Spawn(common + "--out " + P("k"), P("k.log"));
+    // Kill once the step has begun and had a moment to write (its .started record is there).
+    bool started = false;
+    for (int i = 0; i < 6000 && !started; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      started = fs::exists(P("k/steps/" + step + ".started"));
+    }
+    ASSERT_TRUE(started) << step << " never started: " << ReadFile(P("k.log"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(step == "report" ? 300 : 700));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    kills += WIFSIGNALED(status);
+    EXPECT_FALSE(fs::exists(P("k/steps/" + step + ".done"))) << step;
+  }
+  EXPECT_GE(kills, 3) << "too few kills landed inside their step";
+  Result last = RunBinary(common + "--out " + P("k"));
+  ASSERT_EQ(last.code, 0) << last.output;
+  for (const char* f : {"ranker/ranker.safetensors", "judge/lm/final/model.safetensors",
+                        "sft/sft/final/model.safetensors", "grpo/grpo/final/model.safetensors"})
+    EXPECT_TRUE(ReadFile(P("k/") + f) == ReadFile(P("ref/") + f)) << f << " differs after the kills";
+  auto judge = [&](const std::string& run) {  // its report less the checkpoint's path
+    auto j = nlohmann::json::parse(ReadFile(run + "/judge/judge.json"));
+    j["report"].erase("checkpoint");
+    return j.dump();
+  };
+  EXPECT_EQ(judge(P("k")), judge(P("ref")));
+  EXPECT_EQ(ReportRows(P("k")), ReportRows(P("ref")));
+
+  // The server's feedback writes under load: kill -9 while 8 clients post, then every answered
+  // (200) event is in the store and the store passes SQLite's integrity check.
+  const std::string port_file = P("port.txt");
+  const pid_t server = Spawn("serve --run " + P("k") + " --port 0 --port-file " + port_file +
+                                 " --http-threads 8 --rate-limit 0",
+                             P("serve.log"));
+  for (int i = 0; i < 3000 && !fs::exists(port_file); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(fs::exists(port_file)) << ReadFile(P("serve.log"));
+  const int port = std::stoi(ReadFile(port_file));
+  std::atomic<int> acked{0};
+  std::atomic<bool> stop{false};
+  auto post = [&](int k) {  // one HTTP/1.1 request on its own connection; true on 200
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = false;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      // One listener per post: events of one listener, song and second are one event (the
+      // store's key), so distinct listeners make every answered post a row of its own.
+      const std::string body = R"({"user":"kill9_)" + std::to_string(k) +
+                               R"(","song":"s1","feedback":"like"})";
+      const std::string req = "POST /v1/feedback HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                              "application/json\r\nConnection: close\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+      if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+        char buf[64] = {};
+        ok = ::recv(fd, buf, sizeof buf - 1, 0) > 12 && std::string(buf).rfind("HTTP/1.1 200", 0) == 0;
+      }
+    }
+    ::close(fd);
+    return ok;
+  };
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c)
+    clients.emplace_back([&, c] {
+      for (int k = c; !stop; k += 8) acked += post(k);
+    });
+  while (acked < 200) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ::kill(server, SIGKILL);
+  int status = 0;
+  ::waitpid(server, &status, 0);
+  stop = true;
+  for (auto& t : clients) t.join();
+  sql::Db db(P("k/store.sqlite"), /*read_only=*/true);
+  sql::Stmt check(db, "PRAGMA integrity_check");
+  ASSERT_TRUE(check.Step());
+  EXPECT_EQ(check.Text(0), "ok");
+  sql::Stmt n(db, "SELECT count(*) FROM events WHERE user_idx IN (SELECT idx FROM users WHERE id LIKE 'kill9_%')");
+  ASSERT_TRUE(n.Step());
+  EXPECT_GE(n.Int(0), acked.load()) << "an answered feedback event was lost";
+}
+
+}  // namespace muchator
