@@ -5,6 +5,12 @@
 //
 //   build/muchator serve --run runs/demo --port 8090 &
 //   build/bench/serve_bench --url http://127.0.0.1:8090 --sessions 1,8,32 --seconds 20 --repeats 3
+//
+// --soak SECONDS: one long run of mixed traffic instead (bench/soak.sh): streaming and plain
+// chat, recommend, feedback, clients that hang up mid-stream and malformed bodies, from the
+// first --sessions count of clients; prints requests per kind, unexpected answers (a 5xx, a
+// transport error, a 4xx to a good request or a 2xx to a bad one), latency and time to first
+// token, and the server's RSS (--server-pid) before, after the first minute and at the end.
 #include <httplib.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -135,6 +142,123 @@ Level RunLevel(const std::string& host, int port, const std::string& model,
           errors};
 }
 
+long RssKb(int pid) {  // VmRSS of a process, 0 when unknown
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
+  if (!f) return 0;
+  char line[256];
+  long kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb;
+}
+
+// Mixed traffic for `seconds` from `clients` clients; returns the number of unexpected answers.
+int RunSoak(const std::string& host, int port, const std::string& model,
+            const std::vector<std::string>& users, int clients, double seconds, int songs, int pid) {
+  const char* kinds[] = {"chat stream", "chat", "recommend", "feedback", "hang up", "malformed"};
+  const char* kBad[] = {"{", "[]", R"({"model":"m","messages":5})", "\xff\xfe{}",
+                        R"({"query":"x","songs":100000})", R"({"model":"m","messages":[{"role":"user"}]})"};
+  std::mutex mu;
+  std::map<std::string, int> count, unexpected;
+  std::vector<double> ttft, lat;
+  std::vector<std::string> examples;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const long rss0 = RssKb(pid);
+  std::atomic<long> rss_warm{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c)
+    threads.emplace_back([&, c] {
+      httplib::Client cli(host, port);
+      cli.set_read_timeout(120);
+      std::string last_song;
+      for (int n = 0; Clock::now() < end; ++n) {
+        if (c == 0 && !rss_warm && Clock::now() - start > std::chrono::seconds(60)) rss_warm = RssKb(pid);
+        // Mostly streaming chat, as a chat page sends; one request in 10 of each other kind.
+        const int i = n * clients + c, r = (n + c) % 10, kind = r < 5 ? 0 : r - 4;
+        const std::string user = users.empty() ? "" : users[static_cast<size_t>(i * 7919) % users.size()];
+        json body;
+        std::string path = "/v1/chat/completions", raw;
+        if (kind == 0 || kind == 1 || kind == 4) {
+          body = {{"model", model}, {"stream", kind != 1}, {"seed", i},
+                  {"messages", {{{"role", "user"}, {"content", kQueries[i % 8]}}}}, {"muchator", {{"songs", songs}}}};
+          if (!user.empty()) body["user"] = user;
+        } else if (kind == 2) {
+          path = "/v1/recommend";
+          body = {{"query", kQueries[i % 8]}, {"songs", songs}, {"seed", i}};
+          if (!user.empty()) body["user"] = user;
+        } else if (kind == 3) {
+          if (last_song.empty() || user.empty()) continue;
+          path = "/v1/feedback";
+          body = {{"user", user}, {"song", last_song}, {"feedback", i % 3 ? "like" : "skip"}};
+        } else {
+          path = i % 2 ? "/v1/chat/completions" : "/v1/recommend";
+          raw = kBad[(i / 10) % 6];
+        }
+        std::string buf;
+        double first = -1;
+        const auto t0 = Clock::now();
+        httplib::Request req;
+        req.method = "POST";
+        req.path = path;
+        req.body = raw.empty() ? body.dump() : raw;
+        req.set_header("Content-Type", "application/json");
+        req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+          buf.append(data, n);
+          if (first < 0 && buf.find("\"delta\":{\"content\":\"") != std::string::npos)
+            first = std::chrono::duration<double>(Clock::now() - t0).count();
+          return kind != 4 || first < 0;  // "hang up": close the connection at the first words
+        };
+        auto res = cli.send(req);
+        const double total = std::chrono::duration<double>(Clock::now() - t0).count();
+        std::string why;
+        if (kind == 4) {
+          if (res && res->status >= 500) why = "HTTP " + std::to_string(res->status);
+          cli.stop();  // a fresh connection after hanging up
+        } else if (!res) {
+          why = httplib::to_string(res.error());
+        } else if (kind == 5) {
+          if (res->status < 400 || res->status >= 500) why = "HTTP " + std::to_string(res->status) + " to a bad body";
+        } else if (res->status != 200) {
+          why = "HTTP " + std::to_string(res->status) + ": " + buf.substr(0, 200);
+        } else if (kind == 0 && buf.find("data: [DONE]") == std::string::npos) {
+          why = "stream without [DONE]";
+        }
+        if (kind == 2 && res && res->status == 200) {
+          const json j = json::parse(buf, nullptr, false);
+          if (j.is_object() && j.contains("items") && !j["items"].empty()) last_song = j["items"][0].value("id", "");
+        }
+        std::lock_guard l(mu);
+        ++count[kinds[kind]];
+        if (!why.empty()) {
+          ++unexpected[kinds[kind]];
+          if (examples.size() < 5) examples.push_back(std::string(kinds[kind]) + ": " + why);
+        } else if (kind == 0) {
+          lat.push_back(total);
+          if (first >= 0) ttft.push_back(first);
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  const long rss1 = RssKb(pid);
+  int total = 0, bad = 0;
+  std::printf("%-12s %9s %11s\n", "kind", "requests", "unexpected");
+  for (const char* k : kinds) {
+    std::printf("%-12s %9d %11d\n", k, count[k], unexpected[k]);
+    total += count[k], bad += unexpected[k];
+  }
+  std::printf("all          %9d %11d  (%.1f req/s over %.0f s, %d clients)\n", total, bad, total / seconds, seconds, clients);
+  for (const auto& e : examples) std::printf("  e.g. %s\n", e.c_str());
+  std::printf("streamed chat: first token p50 %.0f ms, p99 %.0f ms; answer p50 %.0f ms, p99 %.0f ms\n",
+              Pct(ttft, 0.5) * 1e3, Pct(ttft, 0.99) * 1e3, Pct(lat, 0.5) * 1e3, Pct(lat, 0.99) * 1e3);
+  if (pid > 0)
+    std::printf("server RSS: %.1f MB before, %.1f MB after the first minute, %.1f MB at the end (%+.1f%% since the first minute)\n",
+                rss0 / 1024.0, rss_warm / 1024.0, rss1 / 1024.0,
+                rss_warm > 0 ? 100.0 * (rss1 - rss_warm) / rss_warm : 0.0);
+  return bad;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,6 +275,10 @@ int main(int argc, char** argv) {
   app.add_option("--songs", songs, "songs per answer");
   app.add_option("--turns", turns,
                  "requests per listener conversation (1 = a new listener every request)");
+  double soak = 0;
+  int server_pid = 0;
+  app.add_option("--soak", soak, "one mixed-traffic run of this many seconds (bench/soak.sh)");
+  app.add_option("--server-pid", server_pid, "the server's pid, for its RSS in --soak");
   CLI11_PARSE(app, argc, argv);
   const size_t colon = url.rfind(':');
   const std::string host = url.substr(url.find("//") + 2, colon - url.find("//") - 2);
@@ -166,6 +294,11 @@ int main(int argc, char** argv) {
   if (auto u = probe.Get("/v1/users"); u && u->status == 200) {
     const json list = json::parse(u->body);
     for (const auto& x : list["data"]) users.push_back(x["id"].get<std::string>());
+  }
+  if (soak > 0) {
+    std::printf("soak: server %s, model %s, %zu listeners, %d clients, %.0f s\n", url.c_str(),
+                model.c_str(), users.size(), levels.front(), soak);
+    return RunSoak(host, port, model, users, levels.front(), soak, songs, server_pid) == 0 ? 0 : 1;
   }
   std::printf(
       "server %s, model %s, %zu listeners, %d songs per answer, %.0f s per level, %d repeats\n",
