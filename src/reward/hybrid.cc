@@ -43,6 +43,14 @@ std::map<std::string, RewardSpec>& Registry() {
                          return s.relevance[i] >= m.relevance_threshold ? s.personal[i] / 10.0 : 0.0;
                        });
                      }};
+    // The judge's probability instead of its gate: a song the judge finds more specific to the
+    // request earns more. The generative judge's probability is the share of the catalog the
+    // song beats for the request, so among songs that all pass the gate the reward still prefers
+    // the request's own songs to the listener's general favourites.
+    m["prel_pers"] = {"mean of P(relevant) * score / 10 over the list: the soft R_rel * R_pers", true, true,
+                      [](const ScoredList& s, const RewardModels&) {
+                        return MeanOverEntries(s, [&](size_t i) { return s.relevance[i] * s.personal[i] / 10.0; });
+                      }};
     return m;
   }();
   return r;
@@ -199,13 +207,19 @@ std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> li
       out[l].total += w * raw;
     }
     const ScoredList& s = scored[l];
-    const bool per_item = weights_.count("rel") || weights_.count("pers") || weights_.count("rel_pers");
+    const bool per_item =
+        weights_.count("rel") || weights_.count("pers") || weights_.count("rel_pers") || weights_.count("prel_pers");
     for (size_t i = 0; per_item && i < s.in->items.size(); ++i) {
       const double rel = need_rel_ && s.relevance[i] >= models_.relevance_threshold ? 1.0 : 0.0;
       const double pers = need_pers_ ? s.personal[i] / 10.0 : 0.0;
+      const double prel = need_rel_ ? s.relevance[i] : 0.0;
       double v = 0;
       for (const auto& [name, w] : weights_)
-        v += name == "rel" ? w * rel : name == "pers" ? w * pers : name == "rel_pers" ? w * rel * pers : 0.0;
+        v += name == "rel"         ? w * rel
+             : name == "pers"      ? w * pers
+             : name == "rel_pers"  ? w * rel * pers
+             : name == "prel_pers" ? w * prel * pers
+                                   : 0.0;
       out[l].items.push_back(v);
     }
   }

@@ -123,6 +123,12 @@ TEST(HybridTest, MatchesAHandComputation) {
   EXPECT_NEAR(r[0].items[2], 1.0, 1e-6);
   EXPECT_NEAR((r[0].items[0] + r[0].items[1] + r[0].items[2]) / 4, r[0].weighted.at("rel_pers"), 1e-6);
   EXPECT_TRUE(r[1].items.empty());
+  // The soft product: P(relevant) * score / 10 = (0.9 * 1 + 0.2 * 2 + 0.9 * 5) / 10 / 4 entries.
+  HybridReward soft(ParseRewardWeights("prel_pers=1"), m);
+  const auto sr = soft.Compute(lists, ctx);
+  EXPECT_NEAR(sr[0].raw.at("prel_pers"), (0.9 * 1 + 0.2 * 2 + 0.9 * 5) / 10 / 4, 1e-6);
+  ASSERT_EQ(sr[0].items.size(), 3u);
+  EXPECT_NEAR(sr[0].items[1], 0.2 * 2 / 10, 1e-6);  // judged irrelevant, still earns its share
   // Rules alone: no per-item reward.
   HybridReward rules(ParseRewardWeights("format=1,fact=1"), m);
   EXPECT_TRUE(rules.Compute(lists, ctx)[0].items.empty());
