@@ -247,7 +247,7 @@ json ParseJsonBody(const std::string& body) {
     throw BadRequest("the request body is empty: send a JSON object", "", "invalid_json");
   try {
     return json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1E99999
     throw BadRequest(std::string("the body is not valid JSON (UTF-8): ") + e.what(), "",
                      "invalid_json");
   }

@@ -176,6 +176,8 @@ TEST(RequestJsonTest, ChatBodyErrorsNameTheField) {
   };
   EXPECT_EQ(ErrorOf([] { (void)ParseJsonBody(""); }).code, "invalid_json");
   EXPECT_EQ(ErrorOf([] { (void)ParseJsonBody("{\"a\":"); }).code, "invalid_json");
+  // Found by fuzz/serve_request_fuzz.cc: a number too large for a double escaped as a 500.
+  EXPECT_EQ(ErrorOf([] { (void)ParseJsonBody("{\"n\": 1E99999}"); }).status, 400);
   EXPECT_EQ(ErrorOf(chat(R"({"messages":[]})")).param, "model");
   const ApiError other = ErrorOf(chat(R"({"model":"x","messages":[{"role":"user","content":"a"}]})"));
   EXPECT_EQ(other.status, 404);
