@@ -536,7 +536,11 @@ class PipelineCommand : public Command {
     if (report_requests_ > 0) {
       // The report evaluates every checkpoint: its key follows the last training step.
       const StepCache::Step report =
-          cache.Make("report", {setting("report-requests", report_requests_)}, last,
+          cache.Make("report",
+                     {setting("report-requests", report_requests_),
+                      // The evaluation's reranking defaults (not pipeline options): a new one redoes the report.
+                      setting("rerank-model-weight", ReportOptions{}.eval.rerank_model_weight)},
+                     last,
                      {out_ + "/report/report.json"});
       step(9, report, "the evaluation report into " + out_ + "/report", later[4].outputs, false,
            [&](bool) { Report(store, world_dir); });

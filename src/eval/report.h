@@ -49,7 +49,7 @@ struct ReportOptions {
   OfflineEvalOptions eval = [] {
     OfflineEvalOptions e;
     e.rerank_pool = 100;
-    e.rerank_model_weight = 0.5;
+    e.rerank_model_weight = 0.25;
     e.rerank_prior_weight = 1.0;
     return e;
   }();

@@ -64,7 +64,7 @@ struct ServeOptions {
   // pool allows. 0 = off (the model's own list, streamed as it is decoded); a request may turn
   // it off with "muchator": {"rerank": false}.
   int rerank_pool = 100;
-  double rerank_model_weight = 0.5;
+  double rerank_model_weight = 0.25;
   std::string rerank_source = "first";
   // The first-song pool ranks songs by their score minus rerank_prior_weight x their mean
   // first-song log-probability over prior_requests requests of the store's prior_split
