@@ -252,10 +252,11 @@ int RunSoak(const std::string& host, int port, const std::string& model,
   for (const auto& e : examples) std::printf("  e.g. %s\n", e.c_str());
   std::printf("streamed chat: first token p50 %.0f ms, p99 %.0f ms; answer p50 %.0f ms, p99 %.0f ms\n",
               Pct(ttft, 0.5) * 1e3, Pct(ttft, 0.99) * 1e3, Pct(lat, 0.5) * 1e3, Pct(lat, 0.99) * 1e3);
-  if (pid > 0)
+  if (pid > 0 && rss_warm > 0)
     std::printf("server RSS: %.1f MB before, %.1f MB after the first minute, %.1f MB at the end (%+.1f%% since the first minute)\n",
-                rss0 / 1024.0, rss_warm / 1024.0, rss1 / 1024.0,
-                rss_warm > 0 ? 100.0 * (rss1 - rss_warm) / rss_warm : 0.0);
+                rss0 / 1024.0, rss_warm / 1024.0, rss1 / 1024.0, 100.0 * (rss1 - rss_warm) / rss_warm);
+  else if (pid > 0)  // a run shorter than a minute has no warm reading to compare with
+    std::printf("server RSS: %.1f MB before, %.1f MB at the end\n", rss0 / 1024.0, rss1 / 1024.0);
   return bad;
 }
 

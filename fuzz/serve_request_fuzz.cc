@@ -4,6 +4,7 @@
 // read against a small catalog (bans, artists, ordinals, "like the third one") and the decoding
 // constraints it gives, run to the end of a whole answer. A bad body may only end as a 400/404
 // ApiError; the constraints must always allow a next token until the answer is done.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

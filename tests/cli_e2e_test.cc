@@ -1153,12 +1153,15 @@ TEST_F(CliTest, PipelineSurvivesSigkillInEveryTrainingStep) {
     clients.emplace_back([&, c] {
       for (int k = c; !stop; k += 8) acked += post(k);
     });
-  while (acked < 200) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Kill once 200 posts are answered (or after 60 s: a server that answers none fails below
+  // instead of hanging the suite).
+  for (int i = 0; i < 12000 && acked < 200; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ::kill(server, SIGKILL);
   int status = 0;
   ::waitpid(server, &status, 0);
   stop = true;
   for (auto& t : clients) t.join();
+  ASSERT_GE(acked.load(), 200) << "the server answered too few feedback posts: " << ReadFile(P("serve.log"));
   sql::Db db(P("k/store.sqlite"), /*read_only=*/true);
   sql::Stmt check(db, "PRAGMA integrity_check");
   ASSERT_TRUE(check.Step());
