@@ -10,13 +10,14 @@
 // chat, recommend, feedback, clients that hang up mid-stream and malformed bodies, from the
 // first --sessions count of clients; prints requests per kind, unexpected answers (a 5xx, a
 // transport error, a 4xx to a good request or a 2xx to a bad one), latency and time to first
-// token, and the server's RSS (--server-pid) before, after the first minute and at the end.
+// token, and the server's RSS (--server-pid) before the traffic, once a minute, and at the end.
 #include <httplib.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -166,7 +167,23 @@ int RunSoak(const std::string& host, int port, const std::string& model,
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   const long rss0 = RssKb(pid);
-  std::atomic<long> rss_warm{0};
+  // The server's RSS once a minute (every tenth of a shorter run), to tell caches filling - a
+  // series that rises and then stays flat - from a leak, which keeps rising to the end.
+  std::vector<std::pair<double, long>> rss_series;
+  std::mutex rss_mu;
+  std::condition_variable rss_cv;
+  bool rss_stop = false;
+  std::thread sampler([&] {
+    if (pid <= 0) return;
+    const double every = std::clamp(seconds / 10, 1.0, 60.0);
+    std::unique_lock l(rss_mu);
+    for (int k = 1;; ++k) {
+      if (rss_cv.wait_until(l, start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(k * every)),
+                            [&] { return rss_stop; }))
+        return;
+      rss_series.emplace_back(k * every, RssKb(pid));
+    }
+  });
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c)
     threads.emplace_back([&, c] {
@@ -174,7 +191,6 @@ int RunSoak(const std::string& host, int port, const std::string& model,
       cli.set_read_timeout(120);
       std::string last_song;
       for (int n = 0; Clock::now() < end; ++n) {
-        if (c == 0 && !rss_warm && Clock::now() - start > std::chrono::seconds(60)) rss_warm = RssKb(pid);
         // Mostly streaming chat, as a chat page sends; one request in 10 of each other kind.
         const int i = n * clients + c, r = (n + c) % 10, kind = r < 5 ? 0 : r - 4;
         const std::string user = users.empty() ? "" : users[static_cast<size_t>(i * 7919) % users.size()];
@@ -216,8 +232,9 @@ int RunSoak(const std::string& host, int port, const std::string& model,
         if (kind == 4) {
           if (res && res->status >= 500) why = "HTTP " + std::to_string(res->status);
           cli.stop();  // a fresh connection after hanging up
-        } else if (!res) {
-          why = httplib::to_string(res.error());
+        } else if (!res) {  // with what had arrived, to tell a refused connection from a cut stream
+          why = httplib::to_string(res.error()) + " after " + std::to_string(static_cast<int>(total * 1000)) + " ms, " +
+                std::to_string(buf.size()) + " bytes received, request " + std::to_string(n) + " of this client";
         } else if (kind == 5) {
           if (res->status < 400 || res->status >= 500) why = "HTTP " + std::to_string(res->status) + " to a bad body";
         } else if (res->status != 200) {
@@ -241,6 +258,12 @@ int RunSoak(const std::string& host, int port, const std::string& model,
       }
     });
   for (auto& t : threads) t.join();
+  {
+    std::lock_guard l(rss_mu);
+    rss_stop = true;
+  }
+  rss_cv.notify_all();
+  sampler.join();
   const long rss1 = RssKb(pid);
   int total = 0, bad = 0;
   std::printf("%-12s %9s %11s\n", "kind", "requests", "unexpected");
@@ -252,11 +275,21 @@ int RunSoak(const std::string& host, int port, const std::string& model,
   for (const auto& e : examples) std::printf("  e.g. %s\n", e.c_str());
   std::printf("streamed chat: first token p50 %.0f ms, p99 %.0f ms; answer p50 %.0f ms, p99 %.0f ms\n",
               Pct(ttft, 0.5) * 1e3, Pct(ttft, 0.99) * 1e3, Pct(lat, 0.5) * 1e3, Pct(lat, 0.99) * 1e3);
-  if (pid > 0 && rss_warm > 0)
-    std::printf("server RSS: %.1f MB before, %.1f MB after the first minute, %.1f MB at the end (%+.1f%% since the first minute)\n",
-                rss0 / 1024.0, rss_warm / 1024.0, rss1 / 1024.0, 100.0 * (rss1 - rss_warm) / rss_warm);
-  else if (pid > 0)  // a run shorter than a minute has no warm reading to compare with
-    std::printf("server RSS: %.1f MB before, %.1f MB at the end\n", rss0 / 1024.0, rss1 / 1024.0);
+  if (pid > 0) {
+    std::printf("server RSS: %.1f MB before the traffic, %.1f MB at the end\n", rss0 / 1024.0, rss1 / 1024.0);
+    std::printf("server RSS over time (s: MB):");
+    for (const auto& [t, kb] : rss_series) std::printf(" %.0f: %.1f", t, kb / 1024.0);
+    std::printf("\n");
+    // Growth over the second half of the run: the bounded caches (10,000 remembered answers, the
+    // prefix cache) fill in the first minutes; what still grows after that is a leak.
+    const size_t n = rss_series.size();
+    if (n >= 4 && rss_series[n / 2 - 1].second > 0) {
+      const auto& [t_mid, kb_mid] = rss_series[n / 2 - 1];
+      std::printf("server RSS growth from %.0f s to the end: %+.1f%% (from the first sample at %.0f s: %+.1f%%)\n", t_mid,
+                  100.0 * (rss1 - kb_mid) / kb_mid, rss_series[0].first,
+                  100.0 * (rss1 - rss_series[0].second) / rss_series[0].second);
+    }
+  }
   return bad;
 }
 

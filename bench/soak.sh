@@ -3,7 +3,7 @@
 # checkpoint with a private copy of its store, then mixed traffic from CLIENTS concurrent clients
 # for SECONDS (serve_bench --soak: streaming and plain chat, recommend, feedback, clients hanging
 # up mid-stream, malformed bodies). Prints requests, unexpected answers (must be 0), latency and
-# time to first token, the server's RSS before / after the first minute / at the end, and
+# time to first token, the server's RSS before the traffic / once a minute / at the end, and
 # SQLite's integrity check of the store afterwards. Not part of CI (it takes SECONDS).
 #
 #   bash bench/soak.sh RUN [SECONDS=600] [CLIENTS=32]

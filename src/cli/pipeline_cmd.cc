@@ -494,13 +494,19 @@ class PipelineCommand : public Command {
     }
     if (!FileExists(out_ + "/samples.json")) SampleAnswers(store, ckpt, out_ + "/samples.json");
 
+    // Where the judge's training labels come from, in the key of the step that builds that kind of
+    // judge: runs whose judge learned from the oracle (before 2026-12-05) build it again.
+    auto with_judge_labels = [&](const char* kind, std::vector<std::string> settings) {
+      if (judge_kind_ == kind) settings.push_back(setting("judge-labels", "store"));
+      return settings;
+    };
     const StepCache::Step reward = cache.Make(
         "reward",
-        {setting("ranker-epochs", ranker_epochs_),
+        with_judge_labels("yesno", {setting("ranker-epochs", ranker_epochs_),
          // The ranker's defaults that are not pipeline options: a new default redoes the step.
          setting("ranker-weight-decay", RankerTrainOptions{}.weight_decay), setting("judge-kind", judge_kind_),
          setting("judge-steps", judge_steps_), setting("judge-layers", judge_layers_), setting("bf16", bf16_),
-         setting("seed", seed_)},
+         setting("seed", seed_)}),
         &pretrain, {out_ + "/ranker/ranker.json"});
     step(6, reward,
          "training the ranking model into " + out_ + "/ranker" +
@@ -511,8 +517,8 @@ class PipelineCommand : public Command {
     if (sft_steps_ > 0) {
       sft = cache.Make(
           "sft",
-          {setting("sft-steps", sft_steps_), setting("judge-kind", judge_kind_), setting("bf16", bf16_),
-           setting("seed", seed_)},
+          with_judge_labels("pmi", {setting("sft-steps", sft_steps_), setting("judge-kind", judge_kind_),
+                                    setting("bf16", bf16_), setting("seed", seed_)}),
           &reward, {out_ + "/sft/sft/final/DONE"});
       step(7, sft,
            "synthesising UQ2I triplets into " + out_ + "/uq2i and instruction-tuning into " + out_ +

@@ -22,14 +22,15 @@ class TrainJudgeCommand : public Command {
   std::string description() const override {
     return "Build the relevance judge: --kind pmi (the instruction-tuned --init model's first-song "
            "scores against their mean over training requests) or yesno (fine-tuned yes/no for a query "
-           "and a song summary); labelled pairs from the oracle with --world, else the queries' "
-           "relevant songs, calibrate its threshold; reports held-out accuracy, F1 and AUC";
+           "and a song summary), trained and calibrated on the training queries' relevant songs; reports "
+           "held-out accuracy, F1 and AUC (labelled by the oracle with --world)";
   }
   void Declare(Options& opts) override {
     opts.Add("store", &store_, "SQLite store from `muchator ingest` (songs, queries)").Required();
     opts.Add("out", &out_,
              "output directory: judge.json, judge_songs.jsonl, lm/final/ (the checkpoint)");
-    opts.Add("world", &world_, "synthetic world directory: label pairs with its oracle");
+    opts.Add("world", &world_, "synthetic world directory: its oracle labels the held-out (test, rl) pairs - measurement only, "
+             "it never labels a training pair");
     opts.Add("kind", &kind_,
              "pmi: the instruction-tuned --init checkpoint (atomic codec) judges by how much more the "
              "request makes it name the song first than training requests do (nothing trained); "

@@ -27,6 +27,7 @@ namespace fs = std::filesystem;
 struct SongInfo {
   std::vector<std::string> ids;
   std::unordered_map<std::string, std::vector<int>> by_genre;  // genre -> song rows
+  std::unordered_map<std::string, int> row;                    // id -> song row
   std::vector<std::vector<std::string>> genres;
 };
 
@@ -35,19 +36,27 @@ SongInfo ReadSongs(Store& store) {
   store.ForEachSong([&](const Song& song) {
     const int row = static_cast<int>(s.ids.size());
     s.ids.push_back(song.id);
+    s.row.emplace(song.id, row);
     s.genres.push_back(song.genres);
     for (const auto& g : song.genres) s.by_genre[g].push_back(row);
   });
   return s;
 }
 
-// Pairs of one query given a relevance predicate over song rows.
+// Pairs of one query given a relevance predicate over song rows and its positives (`known`: the
+// query's labelled relevant songs; empty: up to o.positives found by sampling the catalog).
 template <class Relevant>
-void PairsForQuery(const std::string& text, const SongInfo& songs, Relevant relevant,
+void PairsForQuery(const std::string& text, const SongInfo& songs, Relevant relevant, std::vector<int> known,
                    const JudgeLabelOptions& o, Rng& rng, std::vector<JudgePair>& out) {
   const int n = static_cast<int>(songs.ids.size());
   std::vector<int> pos;
-  for (int tries = 0; tries < 200 && static_cast<int>(pos.size()) < o.positives; ++tries) {
+  if (!known.empty()) {
+    rng.Shuffle(known);
+    for (int r : known)
+      if (static_cast<int>(pos.size()) < o.positives && std::find(pos.begin(), pos.end(), r) == pos.end())
+        pos.push_back(r);
+  }
+  for (int tries = 0; known.empty() && tries < 200 && static_cast<int>(pos.size()) < o.positives; ++tries) {
     const int r = static_cast<int>(rng.Below(static_cast<uint64_t>(n)));
     if (relevant(r) && std::find(pos.begin(), pos.end(), r) == pos.end()) pos.push_back(r);
   }
@@ -94,18 +103,26 @@ JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const Jud
     auto& out = heldout                     ? labels.heldout
                 : oracle && q.split == "rl" ? labels.heldout_seen
                                             : labels.train;
-    if (oracle) {
+    if (oracle && &out != &labels.train) {
+      // The oracle labels only what is measured: it never teaches the judge (a platform has no
+      // oracle; what trains comes through the ingestion format, below).
       const world::QueryFacets f =
           oracle->FacetsOf(q.id).count() > 0 ? oracle->FacetsOf(q.id) : oracle->ParseQuery(q.text);
       if (f.count() == 0) return;
       PairsForQuery(
           q.text, songs,
-          [&](int r) { return oracle->Relevant(f, songs.ids[static_cast<size_t>(r)]); }, o, rng,
+          [&](int r) { return oracle->Relevant(f, songs.ids[static_cast<size_t>(r)]); }, {}, o, rng,
           out);
     } else if (!q.relevant.empty()) {
+      // The query's own labels (the songs its listener liked among those played): positives;
+      // negatives are other songs, unlabelled and mostly irrelevant to one request.
       std::unordered_set<std::string> rel(q.relevant.begin(), q.relevant.end());
+      std::vector<int> known;
+      for (const auto& id : q.relevant)
+        if (auto it = songs.row.find(id); it != songs.row.end()) known.push_back(it->second);
+      if (known.empty()) return;
       PairsForQuery(
-          q.text, songs, [&](int r) { return rel.count(songs.ids[static_cast<size_t>(r)]) > 0; }, o,
+          q.text, songs, [&](int r) { return rel.count(songs.ids[static_cast<size_t>(r)]) > 0; }, std::move(known), o,
           rng, out);
     }
   });
@@ -250,7 +267,7 @@ nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const st
                            {"train_pairs", labels.train.size()},
                            {"heldout_pairs", labels.heldout.size()},
                            {"dropped_training_queries", labels.dropped_queries},
-                           {"labels", oracle ? "oracle" : "queries' relevant lists"}};
+                           {"labels", oracle ? "training: queries' relevant lists; held out: oracle" : "queries' relevant lists"}};
   const nlohmann::json meta = {{"format", "muchator-judge-1"}, {"kind", "pmi"}, {"threshold", 0.5}, {"report", report}};
   return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
 }
@@ -339,7 +356,7 @@ nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const Judge
                                         [](const JudgePair& p) { return p.relevant; })},
       {"heldout_pairs", labels.heldout.size()},
       {"dropped_training_queries", labels.dropped_queries},
-      {"labels", oracle ? "oracle" : "queries' relevant lists"},
+      {"labels", oracle ? "training: queries' relevant lists; held out: oracle" : "queries' relevant lists"},
       {"final_train_loss", r.final_loss}};
   const nlohmann::json meta = {{"format", "muchator-judge-1"},
                                {"threshold", o.threshold > 0 ? o.threshold : 0.5},

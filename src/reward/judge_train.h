@@ -1,14 +1,15 @@
 // Labelled (query, song) pairs for the relevance judge and its fine-tuning and evaluation.
 //
-// Labels, like a limited set of human annotations:
-//   - with a synthetic world's oracle: queries of the `sft` split labelled by the oracle
-//     (positives = relevant songs; hard negatives = songs sharing a genre with a positive that
-//     are not relevant, i.e. same genre, different situation or mood; random negatives), held out:
-//     the `test` split, whose surface forms the judge never saw, and (separately) the `rl` split:
-//     unseen queries and users, but surface forms of the training kind. Training queries that contain a
-//     test-only form are dropped (a guard; the world keeps them apart by construction);
-//   - without an oracle: queries with `relevant` song lists (positives) and sampled negatives
-//     (hard: a genre shared with a positive), split by their `split` field (test = held out).
+// Labels: training pairs always come from the store, as a platform's own data would - queries of
+// the training splits with `relevant` song lists (the songs their listeners liked; positives) and
+// sampled negatives (hard: a genre shared with a positive; random), never from an oracle. Held
+// out:
+//   - with a synthetic world's oracle (measurement only): the `test` split, whose surface forms the
+//     judge never saw, and (separately) the `rl` split: unseen queries and users, surface forms of
+//     the training kind, both labelled by the oracle (positives = relevant songs; hard negatives =
+//     songs sharing a genre with a positive that are not relevant). Training queries that contain
+//     a test-only form are dropped (a guard; the world keeps them apart by construction);
+//   - without an oracle: queries of the `test` split with `relevant` lists.
 #pragma once
 
 #include <string>
