@@ -504,7 +504,9 @@ class PipelineCommand : public Command {
         "reward",
         with_judge_labels("yesno", {setting("ranker-epochs", ranker_epochs_),
          // The ranker's defaults that are not pipeline options: a new default redoes the step.
-         setting("ranker-weight-decay", RankerTrainOptions{}.weight_decay), setting("judge-kind", judge_kind_),
+         setting("ranker-weight-decay", RankerTrainOptions{}.weight_decay),
+         setting("ranker-match", RankerConfig{}.match), setting("ranker-song-id-dim", RankerConfig{}.song_id_dim),
+         setting("ranker-auto-examples", kRankerAutoExamples), setting("judge-kind", judge_kind_),
          setting("judge-steps", judge_steps_), setting("judge-layers", judge_layers_), setting("bf16", bf16_),
          setting("seed", seed_)}),
         &pretrain, {out_ + "/ranker/ranker.json"});

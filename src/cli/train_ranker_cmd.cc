@@ -32,7 +32,7 @@ class TrainRankerCommand : public Command {
     opts.Add("world", &world_,
              "synthetic world directory (its oracle/): adds the oracle comparisons to the report");
     opts.Add("epochs", &o_.epochs,
-             "passes over the training events; 0 = ~800k examples' worth (2 to 12 passes)")
+             "passes over the training events; 0 = ~1.6M examples' worth (2 to 12 passes)")
         .Range(0, 1000);
     opts.Add("batch", &o_.batch, "events per optimizer step").Range(1, 1e6);
     opts.Add("lr", &o_.lr, "peak learning rate (cosine decay to 10%)").Range(0, 10);
@@ -41,6 +41,12 @@ class TrainRankerCommand : public Command {
     opts.Add("hidden", &o_.model.hidden, "first MLP layer width").Range(4, 65536);
     opts.Add("history", &o_.model.history, "most recent events the model attends over")
         .Range(1, 10000);
+    opts.Add("match", &o_.model.match,
+             "width of the match features |P [listener, state] - Q song| (0 = none)")
+        .Range(0, 4096);
+    opts.Add("song-id-dim", &o_.model.song_id_dim,
+             "width of a song's own id embedding, projected to --dim (0 = --dim)")
+        .Range(0, 4096);
     opts.Add("value", &value_,
              "score weights of like, finish, skip, dislike: score = 10 * sum value_k P(k) (each in "
              "[0, 1])");

@@ -10,7 +10,7 @@
 namespace muchator {
 
 nlohmann::json RankerConfig::ToJson() const {
-  return {{"dim", dim}, {"hidden", hidden}, {"history", history}, {"value", value}};
+  return {{"dim", dim}, {"hidden", hidden}, {"history", history}, {"match", match}, {"song_id_dim", song_id_dim}, {"value", value}};
 }
 
 RankerConfig RankerConfig::FromJson(const nlohmann::json& j) {
@@ -18,6 +18,8 @@ RankerConfig RankerConfig::FromJson(const nlohmann::json& j) {
   c.dim = j.at("dim");
   c.hidden = j.at("hidden");
   c.history = j.at("history");
+  c.match = j.value("match", int64_t{0});  // absent in models saved before the match features
+  c.song_id_dim = j.value("song_id_dim", int64_t{0});  // likewise
   c.value = j.at("value").get<std::array<double, 4>>();
   return c;
 }
@@ -42,7 +44,10 @@ torch::Tensor BagMean(torch::nn::Embedding& e, const torch::Tensor& ids) {
 
 RankerNetImpl::RankerNetImpl(const RankerConfig& c, const RankerVocab& v) : config(c) {
   const int64_t d = c.dim;
-  song = register_module("song", Emb(v.songs.rows(), d));
+  song = register_module("song", Emb(v.songs.rows(), c.song_id_dim > 0 ? c.song_id_dim : d));
+  if (c.song_id_dim > 0)
+    song_id_proj = register_module(
+        "song_id_proj", torch::nn::Linear(torch::nn::LinearOptions(c.song_id_dim, d).bias(false)));
   artist = register_module("artist", Emb(v.artists.rows(), d));
   genre = register_module("genre", Emb(v.genres.rows(), d));
   tag = register_module("tag", Emb(v.tags.rows(), d));
@@ -60,13 +65,19 @@ RankerNetImpl::RankerNetImpl(const RankerConfig& c, const RankerVocab& v) : conf
   wq = register_module("wq", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(false)));
   wk = register_module("wk", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(false)));
   wv = register_module("wv", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(false)));
-  fc1 = register_module("fc1", torch::nn::Linear(8 * d, c.hidden));
+  if (c.match > 0) {
+    want = register_module("want", torch::nn::Linear(2 * d, c.match));
+    have = register_module("have", torch::nn::Linear(d, c.match));
+  }
+  fc1 = register_module("fc1", torch::nn::Linear(8 * d + c.match, c.hidden));
   fc2 = register_module("fc2", torch::nn::Linear(c.hidden, c.hidden / 2));
   out = register_module("out", torch::nn::Linear(c.hidden / 2, 4));
 }
 
 torch::Tensor RankerNetImpl::Song(const SongTable& t, const torch::Tensor& rows) {
-  return song(t.id.index({rows})) + artist(t.artist.index({rows})) + BagMean(genre, t.genres.index({rows})) +
+  auto id = song(t.id.index({rows}));
+  if (config.song_id_dim > 0) id = song_id_proj(id);
+  return id + artist(t.artist.index({rows})) + BagMean(genre, t.genres.index({rows})) +
          BagMean(tag, t.tags.index({rows})) + language(t.language.index({rows})) +
          decade(t.decade.index({rows})) + pop(t.pop.index({rows}));
 }
@@ -116,7 +127,9 @@ torch::Tensor RankerNetImpl::forward(const RankerBatch& b, const SongTable& t) {
   const int64_t n = b.cand.size(0);
   auto rows = [&](const torch::Tensor& x) { return one_context ? x.expand({n, x.size(1)}) : pick(x); };
   auto ur = rows(u), sr = rows(s);
-  auto x = torch::cat({ur, sr, c, a, rows(mean_h), ur * c, sr * c, a * c}, 1);  // (B, 8d)
+  std::vector<torch::Tensor> parts = {ur, sr, c, a, rows(mean_h), ur * c, sr * c, a * c};
+  if (config.match > 0) parts.push_back((rows(want(torch::cat({u, s}, 1))) - have(c)).abs());
+  auto x = torch::cat(parts, 1);  // (B, 8d + match)
   x = torch::silu(fc1(x));
   x = torch::silu(fc2(x));
   return out(x);  // (B, 4)

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/threads.h"
 #include "data/ingest.h"
 #include "data/store.h"
@@ -93,6 +94,59 @@ TEST_F(RankerTest, HeldOutQualityNearTheOracleAndConsistentScoring) {
   RankerContext bare = ctx[0];
   bare.history.clear();
   EXPECT_NE(ranker_->Predict(bare, std::vector<int>{1})[0].p[0], together[0].p[0]);
+}
+
+// Models saved before the match features and the narrow song id (their ranker.json has neither
+// key) load as they were, while a default model carries both and depends on them.
+TEST(RankerLoadTest, OldModelsLoadAndTheMatchFeaturesAreUsed) {
+  const std::string dir = (fs::temp_directory_path() / ("muchator_ranker_old_" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  RankerVocab v;
+  for (const char* id : {"a", "b", "c"}) v.songs.Add(id);
+  v.users.Add("u");
+  SongTable t;
+  t.id = torch::arange(4, torch::kInt64);
+  t.artist = torch::zeros({4}, torch::kInt64);
+  t.language = torch::zeros({4}, torch::kInt64);
+  t.decade = torch::zeros({4}, torch::kInt64);
+  t.pop = torch::zeros({4}, torch::kInt64);
+  t.genres = torch::zeros({4, kRankerGenres}, torch::kInt64);
+  t.tags = torch::zeros({4, kRankerTags}, torch::kInt64);
+  RankerContext ctx;
+  ctx.user = "u";
+  ctx.history = {{"a", Feedback::kLike}, {"b", Feedback::kSkip}};
+  const std::vector<int> cands = {1, 2, 3};
+
+  RankerConfig old_config;
+  old_config.match = 0, old_config.song_id_dim = 0;
+  Ranker old_model(old_config, v, t);
+  old_model.Save(dir + "/old");
+  auto meta = nlohmann::json::parse(ReadFile(dir + "/old/ranker.json"));
+  meta["config"].erase("match");
+  meta["config"].erase("song_id_dim");
+  WriteFileAtomic(dir + "/old/ranker.json", meta.dump());
+  Ranker old_loaded = Ranker::Load(dir + "/old");
+  EXPECT_EQ(old_loaded.config().match, 0);
+  EXPECT_EQ(old_loaded.config().song_id_dim, 0);
+  auto before = old_model.Predict(ctx, cands), after = old_loaded.Predict(ctx, cands);
+  for (size_t i = 0; i < cands.size(); ++i) EXPECT_NEAR(before[i].score, after[i].score, 1e-6);
+
+  Ranker model(RankerConfig{}, v, t);
+  EXPECT_GT(model.config().match, 0);
+  EXPECT_EQ(model.net()->song->weight.size(1), model.config().song_id_dim);
+  model.Save(dir + "/new");
+  Ranker loaded = Ranker::Load(dir + "/new");
+  auto base = loaded.Predict(ctx, cands);
+  {
+    torch::NoGradGuard g;
+    loaded.net()->have->weight.mul_(50);  // a song's place on the match axes moves
+  }
+  loaded.net()->song_cache = torch::Tensor();
+  auto moved = loaded.Predict(ctx, cands);
+  double diff = 0;
+  for (size_t i = 0; i < cands.size(); ++i) diff += std::abs(moved[i].score - base[i].score);
+  EXPECT_GT(diff, 1e-4);
+  fs::remove_all(dir);
 }
 
 TEST(RankerLoadTest, RejectsAMissingDirectory) {
