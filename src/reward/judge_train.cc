@@ -78,6 +78,11 @@ void PairsForQuery(const std::string& text, const SongInfo& songs, Relevant rele
   }
 }
 
+// Where a judge's labels came from, for its report (MakeJudgeLabels: never the oracle for training).
+const char* LabelSource(const world::Oracle* oracle) {
+  return oracle ? "training: queries' relevant lists; held out: oracle" : "queries' relevant lists";
+}
+
 void Cap(std::vector<JudgePair>& v, int64_t max, Rng& rng) {
   rng.Shuffle(v);
   if (static_cast<int64_t>(v.size()) > max) v.resize(static_cast<size_t>(max));
@@ -267,7 +272,7 @@ nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const st
                            {"train_pairs", labels.train.size()},
                            {"heldout_pairs", labels.heldout.size()},
                            {"dropped_training_queries", labels.dropped_queries},
-                           {"labels", oracle ? "training: queries' relevant lists; held out: oracle" : "queries' relevant lists"}};
+                           {"labels", LabelSource(oracle)}};
   const nlohmann::json meta = {{"format", "muchator-judge-1"}, {"kind", "pmi"}, {"threshold", 0.5}, {"report", report}};
   return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
 }
@@ -356,7 +361,7 @@ nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const Judge
                                         [](const JudgePair& p) { return p.relevant; })},
       {"heldout_pairs", labels.heldout.size()},
       {"dropped_training_queries", labels.dropped_queries},
-      {"labels", oracle ? "training: queries' relevant lists; held out: oracle" : "queries' relevant lists"},
+      {"labels", LabelSource(oracle)},
       {"final_train_loss", r.final_loss}};
   const nlohmann::json meta = {{"format", "muchator-judge-1"},
                                {"threshold", o.threshold > 0 ? o.threshold : 0.5},
