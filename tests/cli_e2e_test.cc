@@ -190,7 +190,7 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   Result r = RunBinary(
       "-q pipeline --world-size tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
       "--ranker-epochs 1 --judge-steps 4 --sft-steps 3 --grpo-steps 2 --bf16=false --codec title "
-      "--out " +
+      "--seed 2 --out " +
       P("run"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("| stage3_behaviour |"), std::string::npos) << r.output;
@@ -452,10 +452,12 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   for (const auto& row : t4["report"]["rows"])
     if (row["mode"] == "constrained") t4systems.push_back(row["system"]);
   EXPECT_EQ(t4systems, (std::vector<std::string>{"sft_only", "pt_sft", "full"}));
-  // Table 7: the run's GRPO model stands for the full reward (same steps and seed); the three
-  // others are trained with their rewards (each logs only its own reward terms).
+  // Table 7: the run's GRPO model stands for the full reward (same steps and seed: ablate's seed
+  // is the run's, 2, unless given); the three others are trained with their rewards (each logs
+  // only its own reward terms).
   Result t7r = RunBinary("-q ablate --run " + P("run") + " --table 7 --requests 6");
   ASSERT_EQ(t7r.code, 0) << t7r.output;
+  EXPECT_NE(ReadFile(P("run/ablate/ablate.table7.config.toml")).find("seed = 2"), std::string::npos);
   const auto t7 = nlohmann::json::parse(ReadFile(P("run/ablate/table7.json")));
   ASSERT_EQ(t7["variants"].size(), 4u);
   EXPECT_EQ(t7["variants"][0]["checkpoint"], P("run/grpo/grpo/final"));

@@ -169,13 +169,16 @@ class AblateCommand : public Command {
     opts.Add("u2i-context", &u2i_context_,
              "table 6: tokens of each held-out document kept, from its end")
         .Range(16, 1e7);
-    opts.Add("seed", &seed_, "training seed").Range(0, 9e18);
+    opts.Add("seed", &seed_, "training seed (0 = the run's own --seed)").Range(0, 9e18);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
   }
 
   int Run(const Options& opts) override {
     SetupThreads(static_cast<int>(threads_));
     if (out_.empty()) out_ = run_ + "/ablate";
+    // The run's seed by default: a seed-2 run's ablations train as its main job did (and Table 7
+    // reuses the run's GRPO model as its full-reward row).
+    if (seed_ == 0) seed_ = RunSetting<int64_t>(run_, "seed", 1);
     MakeDirs(out_);
     opts.WriteEffective(out_ + "/ablate.table" + table_ + ".config.toml");
     if (table_ == "6") return Table6();
@@ -576,7 +579,7 @@ class AblateCommand : public Command {
   std::string run_, out_, table_ = "3";
   int64_t requests_ = 100, sft_steps_ = 0, few_shot_ = 3, few_shot_items_ = 5, rag_candidates_ = 20,
           grpo_steps_ = 0, pretrain_steps_ = 0, per_kind_ = 200;
-  int64_t steps_ = 100, batch_ = 8, seq_len_ = 256, u2i_docs_ = 0, u2i_context_ = 256, seed_ = 1,
+  int64_t steps_ = 100, batch_ = 8, seq_len_ = 256, u2i_docs_ = 0, u2i_context_ = 256, seed_ = 0,
           threads_ = 0;
 };
 

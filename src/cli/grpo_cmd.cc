@@ -69,6 +69,15 @@ class GrpoCommand : public Command {
         .Range(0, 1000);
     opts.Add("update-batch", &g.update_batch, "answers per forward/backward micro-batch")
         .Range(1, 1e6);
+    opts.Add("replay-corpus", &g.replay_corpus,
+             "corpus directory (RUN/corpus) whose stage0_general documents each update also "
+             "trains on (PPO-ptx; needs --replay-coef > 0)");
+    opts.Add("replay-coef", &g.replay_coef,
+             "weight of the replay documents' next-token loss (0 = no replay)")
+        .Range(0, 1e6);
+    opts.Add("replay-docs", &g.replay_docs, "replay documents per update").Range(1, 1e6);
+    opts.Add("replay-tokens", &g.replay_tokens, "tokens of each replay document used")
+        .Range(2, 1e6);
     opts.Add("lr", &g.train.lr, "learning rate").Range(0, 10);
     opts.Add("warmup-steps", &g.train.warmup_steps, "linear warmup steps").Range(0, 1e9);
     opts.Add("min-lr-ratio", &g.train.min_lr_ratio, "cosine decay to lr * this (1 = constant)")

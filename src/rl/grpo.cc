@@ -12,6 +12,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "corpus/shard.h"
 #include "data/store.h"
 #include "dist/dist.h"
 #include "infer/engine.h"
@@ -93,6 +94,10 @@ void GrpoOptions::Validate() const {
   need(temperature > 0, "rollouts need --temperature > 0 (greedy groups have no spread)",
        "use 1.0");
   need(top_p > 0 && top_p <= 1, "--top-p must be in (0, 1]", "");
+  need(replay_coef >= 0 && replay_docs >= 1 && replay_tokens >= 2, "replay options out of range",
+       "use --replay-coef >= 0, --replay-docs >= 1, --replay-tokens >= 2");
+  need(replay_coef == 0 || !replay_corpus.empty(), "--replay-coef needs --replay-corpus",
+       "give the run's corpus directory (RUN/corpus) or --replay-coef 0");
   need(max_new_tokens >= 8 && list_size >= 1 && update_batch >= 1 && history >= 0,
        "answer or batch sizes out of range", "");
 }
@@ -191,6 +196,13 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
                 "--prompts-per-step", "use a multiple of --world-size (it is the global count)");
   const std::string dir = out_dir + "/grpo";
   MakeDirs(dir);
+  std::unique_ptr<ShardReader> replay;
+  if (o.replay_coef > 0) {
+    replay = std::make_unique<ShardReader>(o.replay_corpus, "stage0_general");
+    if (replay->num_docs() == 0)
+      throw Error("the replay corpus has no stage0_general documents", o.replay_corpus,
+                  "give the run's corpus directory (RUN/corpus)");
+  }
   torch::manual_seed(o.train.seed);
   Qwen3ForCausalLM policy = ck.model;
   policy->train();
@@ -400,12 +412,13 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
       }
     }
     const auto t_train = Clock::now();
+    double replay_loss = 0;
     double loss_sum = 0, kl_sum = 0, clipped = 0, ratio_first = 0, tokens_first = 0, tokens_all = 0,
            train_rows = 0;
     const double lr = LearningRate(schedule, step);
     for (auto& group : opt.param_groups())
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    for (int u = 0; u < o.inner_updates && batch_answers > 0; ++u) {
+    for (int u = 0; u < o.inner_updates && (batch_answers > 0 || replay); ++u) {
       opt.zero_grad();
       for (size_t m = 0; m < micro.size(); ++m) {
         std::vector<int64_t> st, len;
@@ -427,6 +440,27 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
         train_rows += static_cast<double>(ids.numel());
         if (u == 0)
           kl_sum += parts.kl_sum, ratio_first += parts.ratio_sum, tokens_first += parts.tokens;
+      }
+      if (replay) {  // PPO-ptx: the replay documents' next-token loss, same step
+        Rng pick = Rng::Derive(o.train.seed, "grpo-replay",
+                               static_cast<uint64_t>((step * o.inner_updates + u) * ranks + rank));
+        std::vector<Rollout> docs(static_cast<size_t>(o.replay_docs));
+        std::vector<size_t> all(docs.size());
+        for (size_t d = 0; d < docs.size(); ++d) {
+          const auto toks = replay->Tokens(static_cast<int64_t>(pick.Below(static_cast<uint64_t>(replay->num_docs()))));
+          const size_t n = std::min(toks.size(), static_cast<size_t>(std::min(o.replay_tokens, engine.max_len())));
+          docs[d].tokens.assign(toks.begin(), toks.begin() + static_cast<std::ptrdiff_t>(n));
+          docs[d].start = 1;
+          docs[d].length = std::max<int64_t>(0, static_cast<int64_t>(n) - 1);
+          all[d] = d;
+        }
+        std::vector<int64_t> st, len;
+        const torch::Tensor ids = Rows(docs, all, st, len);
+        const torch::Tensor lp = AnswerLogProbs(policy, ids, st, len, 1.0);
+        const double n_tok = static_cast<double>(std::accumulate(len.begin(), len.end(), int64_t{0}));
+        const torch::Tensor lm = -lp.sum() / std::max(1.0, n_tok);
+        (lm * (o.replay_coef / ranks)).backward();
+        replay_loss += lm.item<double>() / o.inner_updates;
       }
       if (group) group->AllReduceGradients(params);  // a rank without answers adds zeros
       torch::nn::utils::clip_grad_norm_(params, o.train.clip);
@@ -450,7 +484,8 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
                                 oracle_util,
                                 static_cast<double>(util_n),
                                 rewards.sum().item<double>(),
-                                rewards.square().sum().item<double>()};
+                                rewards.square().sum().item<double>(),
+                                replay_loss};
     for (const auto& [name, w] : reward.weights()) {
       double raw = 0, weighted = 0;
       for (const auto& s : scores) raw += s.raw.at(name), weighted += s.weighted.at(name);
@@ -461,6 +496,7 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
     loss_sum = sums[0], kl_sum = sums[1], clipped = sums[2], ratio_first = sums[3];
     tokens_first = sums[4], tokens_all = sums[5], train_rows = sums[6], answer_tokens = sums[7];
     oracle_rel = sums[9], oracle_util = sums[10], util_n = static_cast<int64_t>(sums[11]);
+    replay_loss = sums[14] / ranks;
     const double zero_spread = sums[8] / o.prompts_per_step;
     const double reward_mean = sums[12] / n_roll_all;
     const double reward_std =
@@ -484,7 +520,8 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
         {"seconds", Since(t_step)}};
     line["kl"] = o.beta > 0 && tokens_first > 0 ? nlohmann::json(kl_sum / tokens_first)
                                                 : nlohmann::json(nullptr);
-    size_t at = 14;
+    if (replay) line["replay_loss"] = replay_loss;
+    size_t at = 15;
     for (const auto& [name, w] : reward.weights()) {
       line["reward"][name] = sums[at++] / n_roll_all;
       line["weighted"][name] = sums[at++] / n_roll_all;

@@ -6,10 +6,12 @@
 #include <fstream>
 
 #include "core/threads.h"
+#include "corpus/shard.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
 #include "support/tiny_world.h"
 #include "text/chat.h"
+#include "text/tokenizer.h"
 
 namespace muchator {
 namespace {
@@ -198,6 +200,32 @@ TEST(GrpoTest, ToyRewardRisesAndEqualRewardsChangeNothing) {
   TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/flat", false);
   EXPECT_TRUE(SameWeights(init, w.dir + "/flat/grpo/final"));
   EXPECT_EQ(ReadLog(w.dir + "/flat/grpo/log.jsonl").at(0)["zero_spread_groups"].get<double>(), 1.0);
+
+  // Equal rewards with language-model replay (PPO-ptx): the replay documents alone move the
+  // weights, and their loss falls.
+  {
+    auto tok = Tokenizer::LoadHf(init + "/tokenizer.json");
+    ShardWriter sw(w.dir + "/corpus", "stage0_general");
+    for (int d = 0; d < 8; ++d) {
+      TokenSeq doc;
+      doc.Text(*tok, "the quiet river runs down to the sea at night, song " + std::to_string(d), true);
+      sw.Add(doc);
+    }
+    sw.Finish();
+  }
+  o.replay_corpus = w.dir + "/corpus";
+  o.replay_coef = 1.0;
+  o.steps = 6;
+  o.train.lr = 3e-3;
+  TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/replay", false);
+  EXPECT_FALSE(SameWeights(init, w.dir + "/replay/grpo/final"));
+  const auto replay = ReadLog(w.dir + "/replay/grpo/log.jsonl");
+  ASSERT_EQ(replay.size(), 6u);
+  std::printf("replay loss: %.3f -> %.3f\n", replay.front()["replay_loss"].get<double>(),
+              replay.back()["replay_loss"].get<double>());
+  EXPECT_LT(replay.back()["replay_loss"].get<double>(), replay.front()["replay_loss"].get<double>() - 0.5);
+  o.replay_coef = 0;
+  o.replay_corpus.clear();
 
   // The toy reward, with a reference model and two inner updates per batch.
   o.rewards = "test_even=1";
