@@ -52,6 +52,9 @@ class GenerateCommand : public Command {
     opts.Add("logits-out", &logits_out_,
              "write the model's raw next-token logits at the first generated position of answer 1 "
              "(one JSON array, one value per vocabulary entry), e.g. to compare with llama.cpp");
+    opts.Add("bf16", &bf16_,
+             "multiply in bf16 where the CPU has AVX512-BF16 (fp32 accumulation); false = fp32 "
+             "throughout, e.g. to compare --logits-out with another runtime's fp32 model");
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
   }
 
@@ -80,6 +83,7 @@ class GenerateCommand : public Command {
     EngineOptions eo;
     eo.max_batch = static_cast<int>(n_);
     eo.max_len = static_cast<int>(max_len_);
+    if (!bf16_) eo.bf16_min_rows = 0, eo.bf16_kv_cache = false;
     Engine engine(ck.model, *ck.tok, ck.grammar.get(), eo);
     std::vector<GenerationRequest> reqs;
     for (int64_t i = 0; i < n_; ++i) {
@@ -163,6 +167,7 @@ class GenerateCommand : public Command {
  private:
   std::string model_, prompt_, codec_, store_, user_, state_, out_, logits_out_;
   std::vector<float> first_logits_;
+  bool bf16_ = true;
   bool ignore_eos_ = false;
   bool raw_ = false, constrained_ = true, sentence_ = true, one_per_artist_ = false, stream_ = false;
   std::vector<std::string> exclude_;
