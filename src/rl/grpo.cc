@@ -77,6 +77,24 @@ torch::Tensor LengthMask(const std::vector<int64_t>& length, int64_t l) {
   return m;
 }
 
+// Mean next-token loss of `docs` random documents of `corpus` (their first `tokens` tokens each).
+torch::Tensor ReplayLoss(Qwen3ForCausalLM& model, const ShardReader& corpus, int docs, int tokens, Rng& pick) {
+  std::vector<Rollout> rows(static_cast<size_t>(docs));
+  for (auto& r : rows) {
+    const auto toks = corpus.Tokens(static_cast<int64_t>(pick.Below(static_cast<uint64_t>(corpus.num_docs()))));
+    const size_t n = std::min(toks.size(), static_cast<size_t>(tokens));
+    r.tokens.assign(toks.begin(), toks.begin() + static_cast<std::ptrdiff_t>(n));
+    r.start = 1;  // every token after the first is predicted
+    r.length = std::max<int64_t>(0, static_cast<int64_t>(n) - 1);
+  }
+  std::vector<size_t> all(rows.size());
+  std::iota(all.begin(), all.end(), size_t{0});
+  std::vector<int64_t> start, length;
+  const torch::Tensor ids = Rows(rows, all, start, length);
+  const double n_tok = static_cast<double>(std::accumulate(length.begin(), length.end(), int64_t{0}));
+  return -AnswerLogProbs(model, ids, start, length, 1.0).sum() / std::max(1.0, n_tok);
+}
+
 }  // namespace
 
 void GrpoOptions::Validate() const {
@@ -444,21 +462,8 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
       if (replay) {  // PPO-ptx: the replay documents' next-token loss, same step
         Rng pick = Rng::Derive(o.train.seed, "grpo-replay",
                                static_cast<uint64_t>((step * o.inner_updates + u) * ranks + rank));
-        std::vector<Rollout> docs(static_cast<size_t>(o.replay_docs));
-        std::vector<size_t> all(docs.size());
-        for (size_t d = 0; d < docs.size(); ++d) {
-          const auto toks = replay->Tokens(static_cast<int64_t>(pick.Below(static_cast<uint64_t>(replay->num_docs()))));
-          const size_t n = std::min(toks.size(), static_cast<size_t>(std::min(o.replay_tokens, engine.max_len())));
-          docs[d].tokens.assign(toks.begin(), toks.begin() + static_cast<std::ptrdiff_t>(n));
-          docs[d].start = 1;
-          docs[d].length = std::max<int64_t>(0, static_cast<int64_t>(n) - 1);
-          all[d] = d;
-        }
-        std::vector<int64_t> st, len;
-        const torch::Tensor ids = Rows(docs, all, st, len);
-        const torch::Tensor lp = AnswerLogProbs(policy, ids, st, len, 1.0);
-        const double n_tok = static_cast<double>(std::accumulate(len.begin(), len.end(), int64_t{0}));
-        const torch::Tensor lm = -lp.sum() / std::max(1.0, n_tok);
+        const torch::Tensor lm = ReplayLoss(policy, *replay, o.replay_docs,
+                                            std::min(o.replay_tokens, engine.max_len()), pick);
         (lm * (o.replay_coef / ranks)).backward();
         replay_loss += lm.item<double>() / o.inner_updates;
       }
