@@ -54,12 +54,21 @@ class EvaluateCommand : public Command {
              "reranked mode: a pool song's order is the ranking model's score (0-10) minus this times "
              "log2(1 + its place in the pool) (0 = the ranking model alone)")
         .Range(0, 100);
+    opts.Add("rerank-evidence-weight", &o_.eval.rerank_evidence_weight,
+             "first-song pool: a pool song's order also adds this times its first-song score (less "
+             "the prior, in nats) minus the pool's best (0 = off)")
+        .Range(0, 100);
     opts.Add("rerank-prior-weight", &o_.eval.rerank_prior_weight,
              "first-song pool: rank songs by their score minus this times their mean first-song "
              "log-probability over --prior-requests requests of --prior-split (songs the model "
              "puts first whatever is asked count less; 0 = off)")
         .Range(0, 10);
-    opts.Add("prior-split", &o_.eval.prior_split, "training split the prior's requests come from");
+    opts.Add("rerank-ranker-prior-weight", &o_.eval.rerank_ranker_prior_weight,
+             "reranked mode: a pool song's ranking-model score less this times its mean score over "
+             "the listeners of --prior-requests requests of --prior-split (what every listener likes "
+             "counts less; 0 = off)")
+        .Range(0, 10);
+    opts.Add("prior-split", &o_.eval.prior_split, "training split the priors' requests come from");
     opts.Add("prior-requests", &o_.eval.prior_requests, "requests the prior averages over").Range(1, 100000);
     opts.Add("answers", &o_.eval.keep_answers,
              "also write OUT/answers.jsonl: every system's list for every request (song ids), one "

@@ -547,7 +547,10 @@ class PipelineCommand : public Command {
           cache.Make("report",
                      {setting("report-requests", report_requests_),
                       // The evaluation's reranking defaults (not pipeline options): a new one redoes the report.
-                      setting("rerank-model-weight", ReportOptions{}.eval.rerank_model_weight)},
+                      setting("rerank-model-weight", ReportOptions{}.eval.rerank_model_weight),
+                      setting("rerank-pool", ReportOptions{}.eval.rerank_pool),
+                      setting("rerank-evidence-weight", ReportOptions{}.eval.rerank_evidence_weight),
+                      setting("rerank-ranker-prior-weight", ReportOptions{}.eval.rerank_ranker_prior_weight)},
                      last,
                      {out_ + "/report/report.json"});
       step(9, report, "the evaluation report into " + out_ + "/report", later[4].outputs, false,

@@ -102,7 +102,16 @@ class ServeCommand : public Command {
              "log-probability over --prior-requests requests of the store's --prior-split, computed "
              "at start (songs the model puts first whatever is asked count less; 0 = off)")
         .Range(0, 10);
-    opts.Add("prior-split", &o_.prior_split, "training split the prior's requests come from");
+    opts.Add("rerank-evidence-weight", &o_.rerank_evidence_weight,
+             "first-song pool: a pool song's order also adds this times its first-song score (less "
+             "the prior, in nats) minus the pool's best (0 = off)")
+        .Range(0, 100);
+    opts.Add("rerank-ranker-prior-weight", &o_.rerank_ranker_prior_weight,
+             "reranking: a pool song's ranking-model score less this times its mean score over the "
+             "listeners of --prior-requests requests of --prior-split, computed at start (what "
+             "every listener likes counts less; 0 = off)")
+        .Range(0, 10);
+    opts.Add("prior-split", &o_.prior_split, "training split the priors' requests come from");
     opts.Add("prior-requests", &o_.prior_requests, "requests the prior averages over").Range(1, 100000);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
   }

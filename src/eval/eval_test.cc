@@ -17,6 +17,7 @@
 #include "eval/run_report.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
+#include "reward/hybrid.h"
 #include "reward/ranker_train.h"
 #include "support/tiny_world.h"
 #include "text/special_tokens.h"
@@ -433,6 +434,38 @@ TEST(EvalTest, FirstSongPriorIsTheMeanFirstSongLogProbabilityAndReordersThePool)
   o.rerank_pool = 40;
   o.rerank_prior_weight = 1.0;
   EXPECT_DOUBLE_EQ(EvaluateOffline(*w.store, ck, requests, judges, o)["reranked"]["rerank_prior_weight"].get<double>(), 1.0);
+  // The ranking model's prior: each song's mean score over the listeners of the split's requests.
+  const std::vector<float> rprior = RankerSongPrior(*w.store, ck.catalog, ranker, "sft", 8, 10);
+  ASSERT_EQ(rprior.size(), ck.catalog.items.size());
+  {
+    const std::vector<EvalRequest> sft = RequestsFromStore(*w.store, "sft", 8);
+    ASSERT_FALSE(sft.empty());
+    const std::vector<int> rows = {ranker.SongRow(ck.catalog.items[3].id)};
+    double expect = 0;
+    for (const auto& q : sft) {
+      UserContext ctx = UserContextFromStore(*w.store, ck.catalog, q.user, q.ts, 10);
+      ctx.state = q.state;
+      expect += ranker.Predict(MakeRankerContext(q.user, ctx, ck.catalog), rows)[0].score / static_cast<double>(sft.size());
+    }
+    EXPECT_NEAR(rprior[3], expect, 1e-4);
+  }
+  EXPECT_TRUE(RankerSongPrior(*w.store, ck.catalog, ranker, "no-such-split", 8, 10).empty());
+  // In the reranked mode it changes the lists (a prior weight of 5 subtracts a lot) and is reported.
+  o.rerank_ranker_prior_weight = 0;
+  o.keep_answers = true;
+  const auto no_rprior = EvaluateOffline(*w.store, ck, requests, judges, o);
+  o.rerank_ranker_prior_weight = 5;
+  const auto with_rprior = EvaluateOffline(*w.store, ck, requests, judges, o);
+  EXPECT_DOUBLE_EQ(with_rprior["reranked"]["rerank_ranker_prior_weight"].get<double>(), 5.0);
+  EXPECT_NE(with_rprior["reranked"]["answers"], no_rprior["reranked"]["answers"]);
+  // The evidence term reaches the lists too.
+  o.rerank_evidence_weight = 50;
+  const auto with_evidence = EvaluateOffline(*w.store, ck, requests, judges, o);
+  EXPECT_DOUBLE_EQ(with_evidence["reranked"]["rerank_evidence_weight"].get<double>(), 50.0);
+  EXPECT_NE(with_evidence["reranked"]["answers"], with_rprior["reranked"]["answers"]);
+  o.rerank_evidence_weight = 0;
+  o.rerank_ranker_prior_weight = 0;
+  o.keep_answers = false;
   o.prior_split = "no-such-split";
   EXPECT_DOUBLE_EQ(EvaluateOffline(*w.store, ck, requests, judges, o)["reranked"]["rerank_prior_weight"].get<double>(), 0.0);
 }

@@ -171,6 +171,23 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
   return m;
 }
 
+std::vector<float> RankerSongPrior(Store& store, const Catalog& catalog, Ranker& ranker, const std::string& split,
+                                   int n, int history) {
+  const std::vector<EvalRequest> requests = RequestsFromStore(store, split, n);
+  if (requests.empty()) return {};
+  const auto contexts = Contexts(store, catalog, requests, history);
+  std::vector<int> rows;
+  for (const auto& item : catalog.items) rows.push_back(ranker.SongRow(item.id));
+  std::vector<double> sum(rows.size(), 0.0);
+  for (size_t k = 0; k < requests.size(); ++k) {
+    const auto pred = ranker.Predict(MakeRankerContext(requests[k].user, contexts[k], catalog), rows);
+    for (size_t i = 0; i < pred.size(); ++i) sum[i] += pred[i].score;
+  }
+  std::vector<float> mean(sum.size());
+  for (size_t i = 0; i < sum.size(); ++i) mean[i] = static_cast<float>(sum[i] / static_cast<double>(requests.size()));
+  return mean;
+}
+
 std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine, const FirstItemScores& first,
                                   const std::string& split, int n, int history) {
   const std::vector<EvalRequest> requests = RequestsFromStore(store, split, n);
@@ -216,7 +233,14 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       ranker_contexts.push_back(MakeRankerContext(requests[k].user, contexts[k], ck.catalog));
     for (const auto& item : ck.catalog.items) song_rows.push_back(judges.ranker->SongRow(item.id));
   }
-  auto rerank = [&](const RankerContext& rc, const std::vector<int>& items) {
+  std::vector<float> ranker_prior;
+  if (!ranker_contexts.empty() && o.rerank_ranker_prior_weight != 0) {
+    ranker_prior = RankerSongPrior(store, ck.catalog, *judges.ranker, o.prior_split, o.prior_requests, o.history);
+    if (ranker_prior.empty())
+      spdlog::warn("evaluation: no '{}' requests with a listener for the ranking model's prior: reranked without it",
+                   o.prior_split);
+  }
+  auto rerank = [&](const RankerContext& rc, const std::vector<int>& items, const std::vector<float>& evidence) {
     std::vector<int> rows, artists;
     for (int i : items) {
       rows.push_back(song_rows[static_cast<size_t>(i)]);
@@ -225,8 +249,13 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
     const auto pred = judges.ranker->Predict(rc, rows);
     std::vector<float> score;
     for (const auto& p : pred) score.push_back(p.score);
+    if (!ranker_prior.empty())
+      for (size_t j = 0; j < items.size(); ++j)
+        score[j] -= static_cast<float>(o.rerank_ranker_prior_weight) * ranker_prior[static_cast<size_t>(items[j])];
     std::vector<int> kept;
-    for (int j : RerankPool(score, artists, o.list_size, o.rerank_model_weight)) kept.push_back(items[j]);
+    for (int j : RerankPool(score, artists, o.list_size, o.rerank_model_weight, evidence,
+                            evidence.empty() ? 0.0 : o.rerank_evidence_weight))
+      kept.push_back(items[j]);
     return kept;
   };
   // A constrained request for `prompt`: `items` catalog songs, the opening sentence if allowed.
@@ -270,6 +299,13 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
     return first ? first->Pool(scores, o.rerank_pool, constraint_of(o.rerank_pool, k), *ck.grammar)
                  : listed;
   };
+  // The first-song keys of a pool's songs (empty for a listed pool or without the evidence term).
+  auto evidence_of = [&](const std::vector<int>& pool, const std::vector<float>& scores) {
+    std::vector<float> ev;
+    if (!first || o.rerank_evidence_weight == 0 || scores.empty()) return ev;
+    for (int i : pool) ev.push_back(first->Key(scores, i));
+    return ev;
+  };
   for (const std::string mode : {"constrained", "reranked", "unconstrained"}) {
     const bool constrained = mode != "unconstrained", reranked = mode == "reranked";
     if (mode == "constrained" && !o.constrained) continue;
@@ -298,12 +334,14 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       if (!reranked) continue;
       const std::vector<int> pool = pool_of(a.items, scores[k], k);
       pool_entries += static_cast<double>(pool.size());
-      answers.back().items = rerank(ranker_contexts[k], pool);
+      answers.back().items = rerank(ranker_contexts[k], pool, evidence_of(pool, scores[k]));
     }
     nlohmann::json m = ScoreAnswers(store, ck.catalog, requests, answers, judges, o);
     m["prompt_tokens"] = prompt_tokens;
     if (reranked) {
       m["rerank_pool"] = o.rerank_pool, m["rerank_model_weight"] = o.rerank_model_weight;
+      if (first) m["rerank_evidence_weight"] = o.rerank_evidence_weight;
+      m["rerank_ranker_prior_weight"] = ranker_prior.empty() ? 0.0 : o.rerank_ranker_prior_weight;
       m["rerank_source"] = first ? "first" : "list";
       if (first) m["rerank_prior_weight"] = first->prior_weight();
       // Songs the pools really held: a listed pool ends early when the engine's context is full.
@@ -334,8 +372,11 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
           const size_t s = 2 * k + (other_listener ? 1 : 0);
           std::vector<int> listed = ParseAnswer(*ck.tok, *ck.codec, res[s].tokens).items;
           if (reranked)
-            listed = rerank(ranker_contexts[other_listener ? (k + 1) % n : k],
-                            pool_of(listed, swapped_scores[s], k));
+          {
+            const std::vector<int> pool = pool_of(listed, swapped_scores[s], k);
+            listed = rerank(ranker_contexts[other_listener ? (k + 1) % n : k], pool,
+                            evidence_of(pool, swapped_scores[s]));
+          }
           double shared = 0;
           for (int i : listed) shared += base.count(i);
           (other_listener ? same_request : same_listener) += shared;

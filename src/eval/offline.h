@@ -83,6 +83,9 @@ struct OfflineEvalOptions {
   // fits the request (its first songs are the most often relevant), the ranking model what suits
   // the listener (docs/metrics.md has the sweep that chose the default).
   double rerank_model_weight = 0;
+  // Reranked mode with rerank_source "first": a pool song's order also adds this times its
+  // first-song key (score less the prior) minus the pool's best key (RerankPool; 0 = off).
+  double rerank_evidence_weight = 0;
   // Where the reranked mode's pool comes from: "first" (the rerank_pool catalog songs the model
   // scores highest at its answer's first song, best first: the whole catalog scored by the one
   // forward pass that picks that song; FirstItemScores, single-token item codecs such as atomic;
@@ -96,6 +99,11 @@ struct OfflineEvalOptions {
   // minus rerank_prior_weight x their mean first-song log-probability over at most
   // prior_requests requests of prior_split (a training split; FirstSongPrior). 0: off.
   double rerank_prior_weight = 1.0;
+  // Reranked mode: a pool song's ranking-model score less this times its mean score over the
+  // listeners of the same prior_requests requests (RankerSongPrior): what a listener likes beyond
+  // what every listener likes - the ranking model learnt from logs where popular songs were
+  // shown more. 0: off.
+  double rerank_ranker_prior_weight = 0;
   std::string prior_split = "sft";
   int prior_requests = 64;
 };
@@ -120,6 +128,11 @@ class FirstItemScores;
 // evaluation and the server render theirs: the listener's context before the request, its state).
 // Empty when the store has no such request. Shared by the evaluation and the server, so the
 // served pool is the evaluated one.
+// The prior of OfflineEvalOptions::rerank_ranker_prior_weight: each catalog song's mean
+// ranking-model score (0-10) over the listeners (context, state) of at most `n` requests of
+// `split` that have a listener; empty when there is none. Shared by the evaluation and the server.
+std::vector<float> RankerSongPrior(Store& store, const Catalog& catalog, Ranker& ranker, const std::string& split,
+                                   int n, int history);
 std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine, const FirstItemScores& first,
                                   const std::string& split, int n, int history);
 

@@ -16,6 +16,7 @@
 #include "infer/checkpoint.h"
 #include "infer/constraint.h"
 #include "infer/engine.h"
+#include "infer/rerank.h"
 #include "infer/sampler.h"
 #include "data/validate.h"
 #include "text/bpe_train.h"
@@ -131,6 +132,27 @@ void ExpectClose(const float* a, const torch::Tensor& b, const std::string& what
   for (int64_t i = 0; i < bc.numel(); ++i)
     worst = std::max(worst, std::abs(a[i] - pb[i]) / std::max(1.0, std::abs(static_cast<double>(pb[i]))));
   EXPECT_LT(worst, 1e-4) << what;
+}
+
+// The reranked answer's order: the ranking model's score, the model's place in the pool
+// (model_weight x log2(1 + place)), the model's evidence gap to its best song
+// (evidence_weight x (evidence[j] - evidence[0])), one song per artist while the pool allows.
+TEST(RerankPoolTest, ScorePlaceAndEvidenceGapOrderThePoolOneSongPerArtist) {
+  const std::vector<float> score = {5, 6, 7, 8};  // the ranking model prefers the pool's end
+  const std::vector<int> artist = {0, 1, 2, 3};
+  EXPECT_EQ(RerankPool(score, artist, 2, 0), (std::vector<int>{3, 2}));
+  // A large place weight keeps the model's order.
+  EXPECT_EQ(RerankPool(score, artist, 2, 100), (std::vector<int>{0, 1}));
+  // Evidence: song 3 is 10 nats below the best, songs 1 and 2 half a nat: at weight 1 the gap
+  // costs song 3 more than its 1-2 points of score; at 0 (or empty evidence) it is ignored.
+  const std::vector<float> evidence = {-1, -1.5, -1.5, -11};
+  EXPECT_EQ(RerankPool(score, artist, 2, 0, evidence, 1.0), (std::vector<int>{2, 1}));
+  EXPECT_EQ(RerankPool(score, artist, 2, 0, evidence, 0.0), (std::vector<int>{3, 2}));
+  EXPECT_EQ(RerankPool(score, artist, 2, 0, {}, 0.0), (std::vector<int>{3, 2}));
+  EXPECT_THROW(RerankPool(score, artist, 2, 0, std::vector<float>{1, 2}, 1.0), Error);
+  // One song per artist first, then the best of the rest; no artist (-1) is never capped.
+  EXPECT_EQ(RerankPool(score, std::vector<int>{0, 1, 1, 1}, 3, 0), (std::vector<int>{3, 0, 2}));
+  EXPECT_EQ(RerankPool(score, std::vector<int>{-1, -1, -1, -1}, 3, 0), (std::vector<int>{3, 2, 1}));
 }
 
 TEST_F(InferTest, SamplerIsSeededAndRespectsTopKTopPAndAllowed) {

@@ -11,14 +11,19 @@
 namespace muchator {
 
 std::vector<int> RerankPool(std::span<const float> score, std::span<const int> artist, int keep,
-                            double model_weight) {
+                            double model_weight, std::span<const float> evidence,
+                            double evidence_weight) {
+  if (evidence_weight != 0 && evidence.size() != score.size())
+    throw Error("RerankPool: " + std::to_string(evidence.size()) + " evidence values for " +
+                std::to_string(score.size()) + " pool songs");
   if (score.size() != artist.size())
     throw Error("RerankPool: " + std::to_string(score.size()) + " scores for " +
                 std::to_string(artist.size()) + " pool songs");
   const size_t n = score.size();
   std::vector<double> fused(n);
   for (size_t j = 0; j < n; ++j)
-    fused[j] = score[j] - model_weight * std::log2(1.0 + static_cast<double>(j));
+    fused[j] = score[j] - model_weight * std::log2(1.0 + static_cast<double>(j)) +
+               (evidence_weight != 0 ? evidence_weight * (evidence[j] - evidence[0]) : 0.0);
   std::vector<int> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return fused[a] > fused[b]; });
@@ -124,6 +129,13 @@ std::vector<float> FirstItemScores::MeanFirstLogProbs(Engine& engine,
   std::vector<float> mean(sum.size());
   for (size_t i = 0; i < sum.size(); ++i) mean[i] = static_cast<float>(sum[i] / static_cast<double>(n));
   return mean;
+}
+
+float FirstItemScores::Key(std::span<const float> scores, int i) const {
+  const auto u = static_cast<size_t>(i);
+  if (prior_weight_ != 0 && prior_.size() == scores.size())
+    return static_cast<float>(scores[u] - prior_weight_ * prior_[u]);
+  return scores[u];
 }
 
 void FirstItemScores::SetPrior(std::vector<float> prior, double weight) {

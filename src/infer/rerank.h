@@ -28,8 +28,12 @@ namespace muchator {
 // keep the model's order), then the first `keep` are taken with at most one song per artist
 // (artist[j] < 0: no artist, never capped), and if the pool runs out of artists, the best of the
 // rest. model_weight 0 = the ranking model alone; a large weight = the model's own order.
+// With `evidence` (the model's score of each pool song, e.g. FirstItemScores::Key) and
+// evidence_weight > 0, each song's order also adds evidence_weight * (evidence[j] - evidence[0]):
+// a song the model finds much less fitting than its best counts less, however far down it is.
 std::vector<int> RerankPool(std::span<const float> score, std::span<const int> artist, int keep,
-                            double model_weight);
+                            double model_weight, std::span<const float> evidence = {},
+                            double evidence_weight = 0);
 
 // The model's score of every catalog item as its answer's first song: item i's logit at the
 // position right after the answer's first item-open token, read through a logits hook of the
@@ -60,6 +64,8 @@ class FirstItemScores {
   // much more this request makes the model put the song first than requests in general do).
   // weight 0 or an empty prior: the scores alone.
   void SetPrior(std::vector<float> prior, double weight);
+  // The key Pool ranks item i by (without sampling noise): scores[i] - prior weight * prior[i].
+  float Key(std::span<const float> scores, int i) const;
   double prior_weight() const { return prior_.empty() ? 0 : prior_weight_; }
 
  private:

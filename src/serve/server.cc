@@ -63,6 +63,7 @@ struct ChatServer::Impl {
   std::mutex ranker_mu;
   std::optional<Ranker> ranker;
   std::optional<FirstItemScores> first_song;  // the pool's source where the codec allows
+  std::vector<float> ranker_prior;  // RankerSongPrior, per catalog song (empty: off)
   std::vector<std::string> some_users;
   httplib::Server http;
   std::string model_id;
@@ -138,6 +139,12 @@ struct ChatServer::Impl {
         spdlog::info("reranked pool: first-song prior of at most {} '{}' requests, weight {}", o.prior_requests,
                      o.prior_split, o.rerank_prior_weight);
       first_song->SetPrior(std::move(prior), o.rerank_prior_weight);
+    }
+    if (ranker && o.rerank_pool > 0 && o.rerank_ranker_prior_weight != 0) {
+      ranker_prior = RankerSongPrior(*store, ck.catalog, *ranker, o.prior_split, o.prior_requests, o.history);
+      if (ranker_prior.empty())
+        spdlog::warn("no '{}' requests with a listener in {}: the ranking model's scores have no prior", o.prior_split,
+                     o.store);
     }
     sched = std::make_unique<Scheduler>(*engine, &metrics);
     spdlog::info("serving {} ({} songs) as '{}', store {}, ranker {}", o.model,
@@ -324,7 +331,10 @@ struct ChatServer::Impl {
                                       sampling.temperature, sampling.seed);
           else
             pool = ParseAnswer(*ck.tok, *ck.codec, res.tokens).items;
-          reranked = Rerank(pool, rctx, songs);
+          std::vector<float> evidence;
+          if (first_song && o.rerank_evidence_weight != 0 && !c->first_song_scores.empty())
+            for (int it : pool) evidence.push_back(first_song->Key(c->first_song_scores, it));
+          reranked = Rerank(pool, rctx, songs, evidence);
         }
         std::lock_guard l(r->m);
         const std::string t = c->text.Flush();
@@ -378,14 +388,19 @@ struct ChatServer::Impl {
     std::vector<FeedbackPrediction> scores;
     std::string lines;
   };
-  Reranked Rerank(const std::vector<int>& pool, const RankerContext& rctx, int songs) {
+  Reranked Rerank(const std::vector<int>& pool, const RankerContext& rctx, int songs,
+                  const std::vector<float>& evidence) {
     const std::vector<FeedbackPrediction> preds = Scores(rctx, pool);
     std::vector<float> score;
-    for (const auto& f : preds) score.push_back(f.score);
+    for (size_t j = 0; j < preds.size(); ++j)
+      score.push_back(preds[j].score - (ranker_prior.empty() ? 0.f
+                                                             : static_cast<float>(o.rerank_ranker_prior_weight) *
+                                                                   ranker_prior[static_cast<size_t>(pool[j])]));
     std::vector<int> artist;
     for (int it : pool) artist.push_back(ck.grammar->ArtistOf(it));
     Reranked out;
-    for (int j : RerankPool(score, artist, songs, o.rerank_model_weight)) {
+    for (int j : RerankPool(score, artist, songs, o.rerank_model_weight, evidence,
+                            evidence.empty() ? 0.0 : o.rerank_evidence_weight)) {
       out.items.push_back(pool[j]);
       if (!preds.empty()) out.scores.push_back(preds[j]);
       out.lines += std::to_string(out.items.size()) + ". " + ck.codec->DisplayText(pool[j]) + "\n";

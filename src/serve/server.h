@@ -59,17 +59,22 @@ struct ServeOptions {
   // pool of rerank_pool songs - with rerank_source "first" and a one-token item codec (atomic)
   // its best songs at the answer's first song, scored in one forward pass (sampled without
   // replacement at a temperature above 0); else ("list") a list of that many songs decoded in
-  // turn - and the answer is the pool ordered by the ranking model's score minus
-  // rerank_model_weight * log2(1 + the song's place in the pool), one song per artist while the
+  // turn - and the answer is the pool ordered by the ranking model's score (less
+  // rerank_ranker_prior_weight x the song's mean score over the prior's listeners) minus
+  // rerank_model_weight * log2(1 + the song's place in the pool) plus rerank_evidence_weight x
+  // (its first-song key - the pool's best; first pool only), one song per artist while the
   // pool allows. 0 = off (the model's own list, streamed as it is decoded); a request may turn
   // it off with "muchator": {"rerank": false}.
-  int rerank_pool = 100;
-  double rerank_model_weight = 0.25;
+  int rerank_pool = 500;
+  double rerank_model_weight = 0;
+  double rerank_evidence_weight = 1.0;
   std::string rerank_source = "first";
   // The first-song pool ranks songs by their score minus rerank_prior_weight x their mean
   // first-song log-probability over prior_requests requests of the store's prior_split
   // (computed once at start; FirstSongPrior, as in the evaluation). 0 = off.
   double rerank_prior_weight = 1.0;
+  // RankerSongPrior over the same requests (computed once at start). 0 = off.
+  double rerank_ranker_prior_weight = 1.0;
   std::string prior_split = "sft";
   int prior_requests = 64;
 };
