@@ -316,6 +316,12 @@ TEST(EvalTest, RerankedModeKeepsTheRankingModelsBestOfTheModelsPool) {
   const auto m = EvaluateOffline(*w.store, ck, requests, judges, o);
   EXPECT_EQ(m["reranked"]["rerank_model_weight"], 1000.0);
   EXPECT_LT(m["reranked"]["personalization"].get<double>(), r["reranked"]["personalization"].get<double>());
+  // A listed pool larger than the grammar's longest list is cut to it, not refused.
+  o.rerank_pool = 500;
+  const auto big = EvaluateOffline(*w.store, ck, requests, judges, o);
+  EXPECT_EQ(big["reranked"]["rerank_source"], "list");
+  EXPECT_LE(big["reranked"]["pool_entries"].get<double>(), static_cast<double>(ck.grammar->max_items()));
+  EXPECT_DOUBLE_EQ(big["reranked"]["entries"].get<double>(), 10.0);
 }
 
 // With the atomic codec the reranked pool is the model's best songs for its first answer

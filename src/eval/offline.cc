@@ -288,9 +288,11 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       spdlog::warn("evaluation: no '{}' requests with a listener for the pool's prior: the pool without it", o.prior_split);
     first->SetPrior(std::move(prior), o.rerank_prior_weight);
   }
+  // A listed pool holds at most the grammar's longest list (the context fills near it anyway).
+  const int listed_pool = std::min(o.rerank_pool, ck.grammar->max_items());
   auto pool_request = [&](std::vector<int> prompt, size_t k, std::vector<float>* scores) {
     GenerationRequest r =
-        constrained_request(std::move(prompt), first ? o.list_size : o.rerank_pool, k);
+        constrained_request(std::move(prompt), first ? o.list_size : listed_pool, k);
     if (first) r.logits_hook = first->Hook(scores);
     else r.constraint->fit_items = o.list_size;  // a listed pool needs the answer's songs; the rest may be cut
     return r;

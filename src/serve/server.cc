@@ -213,7 +213,8 @@ struct ChatServer::Impl {
       }
       p.rerank = ranker && s.rerank && o.rerank_pool > s.songs;
       // A listed pool is decoded in full; a first-song pool needs only the answer itself.
-      if (p.rerank && !first_song) c.num_items = o.rerank_pool, c.min_items = s.songs;
+      // A listed pool holds at most the grammar's longest list (the context fills near it anyway).
+      if (p.rerank && !first_song) c.num_items = std::min(o.rerank_pool, ck.grammar->max_items()), c.min_items = s.songs;
       p.constraint = c;
     }
     // The prompt leaves room for the whole list (constrained) or the tokens asked for: the
