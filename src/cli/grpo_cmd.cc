@@ -69,6 +69,11 @@ class GrpoCommand : public Command {
         .Range(0, 1000);
     opts.Add("update-batch", &g.update_batch, "answers per forward/backward micro-batch")
         .Range(1, 1e6);
+    opts.Add("pers-prior-weight", &g.pers_prior_weight,
+             "personalisation reward: the ranking model's score less this times the song's mean "
+             "score over the listeners of 64 sft requests (less the catalog's mean): what the "
+             "listener likes beyond what every listener likes (0 = off; docs/rl.md)")
+        .Range(0, 10);
     opts.Add("replay-corpus", &g.replay_corpus,
              "corpus directory (RUN/corpus) whose stage0_general documents each update also "
              "trains on (PPO-ptx; needs --replay-coef > 0)");

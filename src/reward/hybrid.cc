@@ -1,5 +1,6 @@
 #include "reward/hybrid.h"
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 
@@ -126,6 +127,23 @@ PersonalFn MakePersonalFn(Ranker& ranker, const Catalog& catalog) {
       r[k] = items[k] >= 0 && static_cast<size_t>(items[k]) < rows.size() ? rows[static_cast<size_t>(items[k])] : 0;
     std::vector<float> out;
     for (const auto& p : ranker.Predict(contexts, r, context_of)) out.push_back(p.score);
+    return out;
+  };
+}
+
+PersonalFn DebiasedPersonalFn(PersonalFn base, std::vector<float> prior, double weight) {
+  if (weight == 0 || prior.empty()) return base;
+  double mean = 0;
+  for (float x : prior) mean += x;
+  mean /= static_cast<double>(prior.size());
+  return [base = std::move(base), prior = std::move(prior), weight, mean](
+             std::span<const RankerContext> contexts, std::span<const int> items, std::span<const int> context_of) {
+    std::vector<float> out = base(contexts, items, context_of);
+    for (size_t k = 0; k < out.size(); ++k) {
+      if (items[k] < 0 || static_cast<size_t>(items[k]) >= prior.size()) continue;
+      const double shift = weight * (prior[static_cast<size_t>(items[k])] - mean);
+      out[k] = static_cast<float>(std::clamp(out[k] - shift, 0.0, 10.0));
+    }
     return out;
   };
 }

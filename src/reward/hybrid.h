@@ -75,6 +75,10 @@ struct RewardBreakdown {
 // The ranking model as a PersonalFn over `catalog`'s items (ids mapped to the model's rows once;
 // items the model has not seen score as cold items). Both must outlive the function.
 PersonalFn MakePersonalFn(Ranker& ranker, const Catalog& catalog);
+// `base` less weight x (prior[item] - the prior's mean), clamped to 0-10: what the listener likes
+// beyond what every listener likes (prior: each catalog item's mean score over many listeners,
+// RankerSongPrior in eval/offline.h), on the same scale. weight 0 or an empty prior: `base`.
+PersonalFn DebiasedPersonalFn(PersonalFn base, std::vector<float> prior, double weight);
 // A listener's ranking-model context from the chat context (history items are catalog indexes).
 RankerContext MakeRankerContext(const std::string& user, const UserContext& ctx, const Catalog& catalog);
 // A parsed answer as a reward input; recent positives = liked or finished items of `history`.

@@ -134,6 +134,28 @@ TEST(HybridTest, MatchesAHandComputation) {
   EXPECT_TRUE(rules.Compute(lists, ctx)[0].items.empty());
 }
 
+// The debiased personalisation: base - w x (prior - mean prior), clamped to 0-10; weight 0 or no
+// prior leaves the base; unknown items keep their score.
+TEST(HybridTest, DebiasedPersonalFnTakesOffTheSongsMeanOverListeners) {
+  PersonalFn base = [](std::span<const RankerContext>, std::span<const int> items, std::span<const int>) {
+    return std::vector<float>(items.size(), 5.0f);
+  };
+  const std::vector<float> prior = {2, 4, 6, 9.5};  // mean 5.375
+  const std::vector<RankerContext> ctx(1);
+  const std::vector<int> items = {0, 1, 2, 3, 7}, of = {0, 0, 0, 0, 0};
+  const auto out = DebiasedPersonalFn(base, prior, 1.0)(ctx, items, of);
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_NEAR(out[0], 5 - (2 - 5.375), 1e-5);
+  EXPECT_NEAR(out[1], 5 - (4 - 5.375), 1e-5);
+  EXPECT_NEAR(out[2], 5 - (6 - 5.375), 1e-5);
+  EXPECT_NEAR(out[3], 5 - (9.5 - 5.375), 1e-5);
+  EXPECT_NEAR(out[4], 5.0, 1e-6);  // not in the prior
+  EXPECT_NEAR(DebiasedPersonalFn(base, prior, 3.0)(ctx, items, of)[0], 10.0, 1e-6);  // clamped
+  EXPECT_NEAR(DebiasedPersonalFn(base, prior, 3.0)(ctx, items, of)[3], 0.0, 1e-6);
+  EXPECT_NEAR(DebiasedPersonalFn(base, prior, 0.0)(ctx, items, of)[0], 5.0, 1e-6);
+  EXPECT_NEAR(DebiasedPersonalFn(base, {}, 1.0)(ctx, items, of)[0], 5.0, 1e-6);
+}
+
 TEST(HybridTest, ConfigurationErrorsAreClear) {
   const Catalog c = MakeCatalog();
   RewardModels m;

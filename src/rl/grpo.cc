@@ -112,6 +112,7 @@ void GrpoOptions::Validate() const {
   need(temperature > 0, "rollouts need --temperature > 0 (greedy groups have no spread)",
        "use 1.0");
   need(top_p > 0 && top_p <= 1, "--top-p must be in (0, 1]", "");
+  need(pers_prior_weight >= 0 && pers_prior_weight <= 10, "--pers-prior-weight out of range", "use 0 to 10");
   need(replay_coef >= 0 && replay_docs >= 1 && replay_tokens >= 2, "replay options out of range",
        "use --replay-coef >= 0, --replay-docs >= 1, --replay-tokens >= 2");
   need(replay_coef == 0 || !replay_corpus.empty(), "--replay-coef needs --replay-corpus",
@@ -252,7 +253,14 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
     models.relevance = MakeRelevanceFn(*judges.judge, ck.catalog);
     models.relevance_threshold = judges.judge->threshold();
   }
-  if (judges.ranker) models.personal = MakePersonalFn(*judges.ranker, ck.catalog);
+  if (judges.ranker) {
+    models.personal = MakePersonalFn(*judges.ranker, ck.catalog);
+    if (o.pers_prior_weight != 0) {
+      std::vector<float> prior = RankerSongPrior(store, ck.catalog, *judges.ranker, "sft", 64, o.history);
+      if (prior.empty()) spdlog::warn("grpo: no sft requests with a listener: --pers-prior-weight has no prior");
+      models.personal = DebiasedPersonalFn(std::move(models.personal), std::move(prior), o.pers_prior_weight);
+    }
+  }
   HybridReward reward(ParseRewardWeights(o.rewards), models);
 
   // This rank's requests of each step: [p_first, p_first + p_count) of the step's global list.

@@ -49,6 +49,11 @@ struct GrpoOptions {
   // `replay_corpus` (a corpus directory written with the checkpoint's tokenizer; the first
   // `replay_tokens` tokens of each), so the everyday language that test requests are worded in
   // is not worn away by updates on RL requests alone. 0 or "" = none.
+  // The personalisation reward's ranking-model score less `pers_prior_weight` x (the song's mean
+  // score over the listeners of 64 requests of the store's sft split - the catalog's mean):
+  // what the listener likes beyond what every listener likes (DebiasedPersonalFn; the served
+  // order's ranker prior, docs/rl.md). 0 = the ranking model's score as it is.
+  double pers_prior_weight = 0.0;
   std::string replay_corpus;
   double replay_coef = 0.0;
   int replay_docs = 4, replay_tokens = 256;
