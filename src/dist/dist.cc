@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <functional>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -57,6 +58,10 @@ struct Group::Impl {
 
 Group::Group(const Config& config) : config_(config), impl_(std::make_unique<Impl>()) {
   config_.Validate();
+  // A peer that dies mid-collective closes its sockets; a write to one then raises SIGPIPE, which
+  // would kill this rank silently (exit 141) before the collective's error reaches the clear
+  // "failed on rank R" message. Ignored, the write fails with EPIPE and Gloo throws instead.
+  std::signal(SIGPIPE, SIG_IGN);
   const std::string where = config_.addr + ":" + std::to_string(config_.port);
   try {
     c10d::TCPStoreOptions so;
