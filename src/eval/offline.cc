@@ -305,7 +305,7 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   auto evidence_of = [&](const std::vector<int>& pool, const std::vector<float>& scores) {
     std::vector<float> ev;
     if (!first || o.rerank_evidence_weight == 0 || scores.empty()) return ev;
-    for (int i : pool) ev.push_back(first->Key(scores, i));
+    for (int i : pool) ev.push_back(static_cast<float>(first->Key(scores, i)));
     return ev;
   };
   for (const std::string mode : {"constrained", "reranked", "unconstrained"}) {
@@ -373,8 +373,7 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
         for (const bool other_listener : {false, true}) {
           const size_t s = 2 * k + (other_listener ? 1 : 0);
           std::vector<int> listed = ParseAnswer(*ck.tok, *ck.codec, res[s].tokens).items;
-          if (reranked)
-          {
+          if (reranked) {
             const std::vector<int> pool = pool_of(listed, swapped_scores[s], k);
             listed = rerank(ranker_contexts[other_listener ? (k + 1) % n : k], pool,
                             evidence_of(pool, swapped_scores[s]));

@@ -128,13 +128,13 @@ class FirstItemScores;
 // evaluation and the server render theirs: the listener's context before the request, its state).
 // Empty when the store has no such request. Shared by the evaluation and the server, so the
 // served pool is the evaluated one.
+std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine, const FirstItemScores& first,
+                                  const std::string& split, int n, int history);
 // The prior of OfflineEvalOptions::rerank_ranker_prior_weight: each catalog song's mean
 // ranking-model score (0-10) over the listeners (context, state) of at most `n` requests of
 // `split` that have a listener; empty when there is none. Shared by the evaluation and the server.
 std::vector<float> RankerSongPrior(Store& store, const Catalog& catalog, Ranker& ranker, const std::string& split,
                                    int n, int history);
-std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine, const FirstItemScores& first,
-                                  const std::string& split, int n, int history);
 
 // {"requests": n, "constrained": M, "reranked": M, "unconstrained": M}, M per decoding mode
 // ("reranked" only with rerank_pool and a ranking model; docs/metrics.md):

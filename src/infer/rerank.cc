@@ -77,9 +77,8 @@ std::vector<int> FirstItemScores::Pool(std::span<const float> scores, int keep,
   for (int it : c.banned_items)
     if (it >= 0 && static_cast<size_t>(it) < banned.size()) banned[static_cast<size_t>(it)] = 1;
   const std::unordered_set<int> banned_artists(c.banned_artists.begin(), c.banned_artists.end());
-  std::vector<double> key(scores.begin(), scores.end());
-  if (prior_weight_ != 0 && prior_.size() == key.size())
-    for (size_t i = 0; i < key.size(); ++i) key[i] -= prior_weight_ * prior_[i];
+  std::vector<double> key(scores.size());
+  for (size_t i = 0; i < key.size(); ++i) key[i] = Key(scores, static_cast<int>(i));
   if (temperature > 0) {
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> u(1e-12, 1.0);
@@ -131,10 +130,9 @@ std::vector<float> FirstItemScores::MeanFirstLogProbs(Engine& engine,
   return mean;
 }
 
-float FirstItemScores::Key(std::span<const float> scores, int i) const {
+double FirstItemScores::Key(std::span<const float> scores, int i) const {
   const auto u = static_cast<size_t>(i);
-  if (prior_weight_ != 0 && prior_.size() == scores.size())
-    return static_cast<float>(scores[u] - prior_weight_ * prior_[u]);
+  if (prior_weight_ != 0 && prior_.size() == scores.size()) return scores[u] - prior_weight_ * prior_[u];
   return scores[u];
 }
 

@@ -65,7 +65,7 @@ class FirstItemScores {
   // weight 0 or an empty prior: the scores alone.
   void SetPrior(std::vector<float> prior, double weight);
   // The key Pool ranks item i by (without sampling noise): scores[i] - prior weight * prior[i].
-  float Key(std::span<const float> scores, int i) const;
+  double Key(std::span<const float> scores, int i) const;
   double prior_weight() const { return prior_.empty() ? 0 : prior_weight_; }
 
  private:

@@ -44,16 +44,16 @@ struct GrpoOptions {
   int list_size = 10;                     // songs asked for
   int history = kPromptHistory;           // events of the listener's history in each prompt
   int update_batch = 8;                   // answers per forward/backward micro-batch (memory)
-  // Language-model replay during RL (InstructGPT's PPO-ptx): each update also lowers
-  // `replay_coef` x the mean next-token loss of `replay_docs` random stage0_general documents of
-  // `replay_corpus` (a corpus directory written with the checkpoint's tokenizer; the first
-  // `replay_tokens` tokens of each), so the everyday language that test requests are worded in
-  // is not worn away by updates on RL requests alone. 0 or "" = none.
   // The personalisation reward's ranking-model score less `pers_prior_weight` x (the song's mean
   // score over the listeners of 64 requests of the store's sft split - the catalog's mean):
   // what the listener likes beyond what every listener likes (DebiasedPersonalFn; the served
   // order's ranker prior, docs/rl.md). 0 = the ranking model's score as it is.
   double pers_prior_weight = 0.0;
+  // Language-model replay during RL (InstructGPT's PPO-ptx): each update also lowers
+  // `replay_coef` x the mean next-token loss of `replay_docs` random stage0_general documents of
+  // `replay_corpus` (a corpus directory written with the checkpoint's tokenizer; the first
+  // `replay_tokens` tokens of each), so the everyday language that test requests are worded in
+  // is not worn away by updates on RL requests alone. 0 or "" = none.
   std::string replay_corpus;
   double replay_coef = 0.0;
   int replay_docs = 4, replay_tokens = 256;

@@ -334,7 +334,7 @@ struct ChatServer::Impl {
             pool = ParseAnswer(*ck.tok, *ck.codec, res.tokens).items;
           std::vector<float> evidence;
           if (first_song && o.rerank_evidence_weight != 0 && !c->first_song_scores.empty())
-            for (int it : pool) evidence.push_back(first_song->Key(c->first_song_scores, it));
+            for (int it : pool) evidence.push_back(static_cast<float>(first_song->Key(c->first_song_scores, it)));
           reranked = Rerank(pool, rctx, songs, evidence);
         }
         std::lock_guard l(r->m);
