@@ -316,12 +316,12 @@ class AblateCommand : public Command {
          "run the main job first (`muchator pipeline --out " + run_ +
              "`, with --pretrain-steps > 0)");
     TrainOptions to;  // as the main job's step 5, for the four stages' steps together
-    // Stages 1-3 at --pretrain-steps each, plus the general stage's own count (0 in the run's
-    // settings = twice --pretrain-steps, as the main job does).
+    // Stages 1-3 at --pretrain-steps each, plus the general stage's own count (as the main job's,
+    // MainJobGeneralSteps).
     const int64_t per_stage =
         pretrain_steps_ > 0 ? pretrain_steps_ : RunSetting<int64_t>(run_, "pretrain-steps", 100);
     const int64_t general = RunSetting<int64_t>(run_, "general-steps", 0);
-    to.steps = 3 * per_stage + (general > 0 ? general : 2 * per_stage);
+    to.steps = 3 * per_stage + MainJobGeneralSteps(general, per_stage);
     to.bf16 = RunSetting(run_, "bf16", true);
     to.seed = static_cast<uint64_t>(seed_);
     to.warmup_steps = std::max<int64_t>(1, to.steps / 10);

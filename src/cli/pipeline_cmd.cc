@@ -130,7 +130,7 @@ class PipelineCommand : public Command {
         .Range(0, 1e9);
     opts.Add("general-steps", &general_steps_,
              "optimizer steps of the general (everyday-language) pre-training stage, at lr 3e-3 "
-             "(0 = twice --pretrain-steps)")
+             "(0 = four times --pretrain-steps)")
         .Range(0, 1e9);
     opts.Add("ranker-epochs", &ranker_epochs_,
              "ranking model passes over the events (0 = sized to the data)")
@@ -456,7 +456,7 @@ class PipelineCommand : public Command {
     const StepCache::Step pretrain = cache.Make(
         "pretrain",
         {setting("model-size", model_size_), setting("pretrain-steps", pretrain_steps_),
-         setting("general-steps", general_steps_), setting("bf16", bf16_), setting("seed", seed_)},
+         setting("general-steps", MainJobGeneralSteps(general_steps_, pretrain_steps_)), setting("bf16", bf16_), setting("seed", seed_)},
         &corpus, {out_ + "/pretrain/pretrain_summary.json"});
     step(5, pretrain,
          "pre-training the " + model_size_ +
@@ -464,7 +464,7 @@ class PipelineCommand : public Command {
          later[0].outputs, true, [&](bool resume) {
            TrainOptions to;
            to.steps = pretrain_steps_;
-           to.general_steps = general_steps_ > 0 ? general_steps_ : 2 * pretrain_steps_;
+           to.general_steps = MainJobGeneralSteps(general_steps_, pretrain_steps_);
            // The everyday-language stage learns its associations late (TrainOptions::general_lr).
            to.general_lr = 3e-3;
            to.bf16 = bf16_;
