@@ -456,7 +456,8 @@ class PipelineCommand : public Command {
     const StepCache::Step pretrain = cache.Make(
         "pretrain",
         {setting("model-size", model_size_), setting("pretrain-steps", pretrain_steps_),
-         setting("general-steps", MainJobGeneralSteps(general_steps_, pretrain_steps_)), setting("bf16", bf16_), setting("seed", seed_)},
+         setting("general-steps", MainJobGeneralSteps(general_steps_, pretrain_steps_)),
+         setting("bf16", bf16_), setting("seed", seed_)},
         &corpus, {out_ + "/pretrain/pretrain_summary.json"});
     step(5, pretrain,
          "pre-training the " + model_size_ +
