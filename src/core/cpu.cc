@@ -18,4 +18,9 @@ bool CpuHasNativeBf16() {
   return has;
 }
 
+bool CpuHasAvx512Bf16() {
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
 }  // namespace muchator

@@ -8,4 +8,8 @@ namespace muchator {
 // thousands on an AVX2-only EPYC), so training and the engine fall back to fp32.
 bool CpuHasNativeBf16();
 
+// Whether this CPU has AVX512-BF16 (the engine's own bf16 kernels for few rows need it:
+// infer/linear.cc, infer/attention.cc).
+bool CpuHasAvx512Bf16();
+
 }  // namespace muchator

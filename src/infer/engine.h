@@ -10,8 +10,6 @@
 // Not thread-safe: one thread drives an Engine (the server serialises access).
 #pragma once
 
-#include "core/cpu.h"
-
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -22,7 +20,9 @@
 #include <string_view>
 #include <vector>
 
+#include "core/cpu.h"
 #include "infer/constraint.h"
+#include "infer/prefix_cache.h"
 #include "infer/sampler.h"
 #include "model/qwen3.h"
 #include "text/tokenizer.h"
@@ -47,9 +47,6 @@ struct EngineOptions {
   // start with the same tokens, least recently used dropped first. Megabytes; 0 = off.
   int prefix_cache_mb = 64;
 };
-
-// Whether this CPU has AVX512-BF16 (the engine's own bf16 kernels for few rows need it).
-bool CpuHasAvx512Bf16();
 
 struct GenerationRequest {
   std::vector<int> prompt;  // token ids; not empty
@@ -117,8 +114,8 @@ class Engine {
   int queued() const { return static_cast<int>(queue_.size()); }
   int max_len() const { return max_len_; }
   // Prefix-cache contents: entries and their total size in bytes.
-  int prefix_entries() const { return static_cast<int>(prefixes_.size()); }
-  int64_t prefix_bytes() const { return prefix_bytes_; }
+  int prefix_entries() const { return prefixes_.entries(); }
+  int64_t prefix_bytes() const { return prefixes_.bytes(); }
   // Forward passes in which sequences attended over a shared prefix together (see Forward).
   int64_t shared_prefix_forwards() const { return shared_prefix_forwards_; }
   // Whether the KV cache is bf16: where every forward runs in bf16 (bf16_min_rows 1) on an
@@ -137,18 +134,9 @@ class Engine {
   void Advance(int row, float* logits);
   void Append(Seq& s, int token);
   void Finish(int row, FinishReason why);
-  // The stored prefix that is the longest proper prefix of `prompt`, or -1.
-  int FindPrefix(const std::vector<int>& prompt) const;
   // Stores the KV of the first `len` tokens of the sequence in `row` (LRU eviction); returns
   // the new entry's id, or 0 when nothing was stored (too large, or stored already).
   uint64_t SavePrefix(int row, int len);
-  struct Prefix {
-    std::vector<int> tokens;
-    std::vector<torch::Tensor> k,
-        v;  // per layer: a slot's k and v cut to positions [0, len) (see k_cache_)
-    uint64_t used = 0;
-    uint64_t id = 0;  // unique, never reused
-  };
 
   Qwen3ForCausalLM model_;
   const Tokenizer& tok_;
@@ -174,9 +162,8 @@ class Engine {
   std::map<int, std::unique_ptr<Seq>> done_;
   int next_handle_ = 0;
   std::vector<std::pair<float, int>> scratch_;
-  std::vector<Prefix> prefixes_;
-  int64_t prefix_bytes_ = 0, prefix_capacity_ = 0, bytes_per_token_ = 0;
-  uint64_t clock_ = 0, prefix_ids_ = 0;
+  PrefixCache prefixes_{0, 0};
+  int64_t bytes_per_token_ = 0;
   int64_t shared_prefix_forwards_ = 0;
 };
 
