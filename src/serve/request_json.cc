@@ -15,6 +15,8 @@ ApiError BadRequest(std::string message, std::string param, std::string code) {
   return {400, std::move(message), std::move(param), std::move(code), "invalid_request_error"};
 }
 
+std::string JsonText(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 json ErrorJson(const ApiError& e) {
   const std::string type = !e.type.empty()   ? e.type
                            : e.status == 401 ? "authentication_error"

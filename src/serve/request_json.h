@@ -25,6 +25,8 @@ struct ApiError {
 ApiError BadRequest(std::string message, std::string param = "", std::string code = "invalid_value");
 // {"error": {message, type, param, code}}; the type follows the status when e.type is empty.
 nlohmann::json ErrorJson(const ApiError& e);
+// The JSON text sent to a client (compact; invalid UTF-8 in strings replaced, never a throw).
+std::string JsonText(const nlohmann::json& j);
 
 // A field of `obj`, null when absent or JSON null.
 const nlohmann::json* Field(const nlohmann::json& obj, const std::string& key);

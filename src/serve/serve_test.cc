@@ -8,7 +8,9 @@
 
 #include "data/store.h"
 #include "infer/checkpoint.h"
+#include "serve/admission.h"
 #include "serve/answer_text.h"
+#include "serve/chat_stream.h"
 #include "serve/dialogue.h"
 #include "serve/metrics.h"
 #include "serve/request_json.h"
@@ -238,6 +240,86 @@ TEST(ServeSecurityTest, ApiKeyMatchesOnlyAWholeKey) {
   EXPECT_FALSE(ApiKeyMatches("", {""}));  // an empty key in the list admits nobody
   EXPECT_TRUE(ApiKeyMatches(std::string("a\0b", 3), {std::string("a\0b", 3)}));
   EXPECT_FALSE(ApiKeyMatches("a", {std::string("a\0", 2)}));
+}
+
+TEST(ServeSecurityTest, AdmissionChecksTheKeyThenBothBuckets) {
+  using namespace std::chrono_literals;
+  const auto t0 = Admission::Clock::now();
+  // Keys: none, a wrong one, a right one (the key's bucket: 2 per minute).
+  Admission keyed({"k-one"}, 2, 0);
+  EXPECT_EQ(keyed.Admit("", "1.2.3.4", t0).error.status, 401);
+  EXPECT_NE(keyed.Admit("", "1.2.3.4", t0).error.message.find("Authorization: Bearer"), std::string::npos);
+  EXPECT_EQ(keyed.Admit("Bearer k-two", "1.2.3.4", t0).error.status, 401);
+  EXPECT_EQ(keyed.Admit("k-one", "1.2.3.4", t0).error.status, 401);  // no "Bearer "
+  EXPECT_TRUE(keyed.Admit("Bearer k-one ", "1.2.3.4", t0).admitted);
+  EXPECT_TRUE(keyed.Admit("Bearer k-one", "5.6.7.8", t0).admitted);  // the key's bucket, any address
+  const auto refused = keyed.Admit("Bearer k-one", "1.2.3.4", t0);
+  EXPECT_FALSE(refused.admitted);
+  EXPECT_EQ(refused.error.status, 429);
+  EXPECT_EQ(refused.retry_after_s, 30);  // one token every 30 s
+  EXPECT_NE(refused.error.message.find("per API key"), std::string::npos) << refused.error.message;
+  EXPECT_FALSE(keyed.Admit("Bearer k-one", "1.2.3.4", t0 + 29s).admitted);
+  EXPECT_TRUE(keyed.Admit("Bearer k-one", "1.2.3.4", t0 + 31s).admitted);
+  // Without keys the address is the caller; a second, per-address limit holds for everyone.
+  Admission open({}, 0, 1);
+  EXPECT_TRUE(open.Admit("", "1.2.3.4", t0).admitted);
+  EXPECT_TRUE(open.Admit("", "5.6.7.8", t0).admitted);
+  const auto again = open.Admit("Bearer anything", "1.2.3.4", t0 + 10s);
+  EXPECT_EQ(again.error.status, 429);
+  EXPECT_EQ(again.retry_after_s, 50);
+  EXPECT_NE(again.error.message.find("per client address"), std::string::npos);
+  // A refused request takes no token: the key's bucket still has one after the address refused.
+  Admission both({"k"}, 1, 1);
+  EXPECT_TRUE(both.Admit("Bearer k", "a", t0).admitted);
+  EXPECT_FALSE(both.Admit("Bearer k", "a", t0 + 1s).admitted);
+  Admission unlimited({}, 0, 0);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(unlimited.Admit("", "a", t0).admitted);
+}
+
+// The stream's events parse as OpenAI's chat.completion.chunk objects, one line of text per event.
+TEST(ChatStreamTest, EventsAreOpenAiChunksAndEndWithDone) {
+  const ChatStream events("chatcmpl-1", "muchator-sft", 1700000000);
+  auto datas = [](const std::string& text) {
+    std::vector<nlohmann::json> out;
+    for (size_t b = 0; (b = text.find("data: ", b)) != std::string::npos;) {
+      const size_t e = text.find("\n\n", b);
+      const std::string body = text.substr(b + 6, e - b - 6);
+      out.push_back(body == "[DONE]" ? nlohmann::json("[DONE]") : nlohmann::json::parse(body));
+      b = e;
+    }
+    return out;
+  };
+  const auto open = datas(events.Open(2));
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0]["object"], "chat.completion.chunk");
+  EXPECT_EQ(open[0]["id"], "chatcmpl-1");
+  EXPECT_EQ(open[0]["model"], "muchator-sft");
+  ASSERT_EQ(open[0]["choices"].size(), 2u);
+  EXPECT_EQ(open[0]["choices"][1]["delta"]["role"], "assistant");
+  const auto text = datas(events.Text(1, "Rainy songs:\n1. A - B\n2. C"));
+  ASSERT_EQ(text.size(), 3u);
+  EXPECT_EQ(text[0]["choices"][0]["delta"]["content"], "Rainy songs:\n");
+  EXPECT_EQ(text[2]["choices"][0]["delta"]["content"], "2. C");
+  EXPECT_EQ(text[2]["choices"][0]["index"], 1);
+  EXPECT_TRUE(datas(events.Text(0, "")).empty());
+  const auto fin = datas(events.Finish(0, "length", nlohmann::json::array({{{"id", "s1"}}}), nlohmann::json::array()));
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(fin[0]["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(fin[0]["choices"][0]["muchator"]["items"][0]["id"], "s1");
+  EXPECT_TRUE(fin[0]["choices"][0]["delta"].empty());
+  const auto usage = datas(events.Usage({{"total_tokens", 7}}, 1700000001));
+  EXPECT_TRUE(usage[0]["choices"].empty());
+  EXPECT_EQ(usage[0]["usage"]["total_tokens"], 7);
+  EXPECT_EQ(usage[0]["created"], 1700000001);
+  const std::string end = ChatStream::End({{"query", "rain"}});
+  EXPECT_EQ(end.rfind(": muchator {", 0), 0u) << end;
+  EXPECT_EQ(datas(end).back(), "[DONE]");
+  const auto fail = datas(ChatStream::Fail(BadRequest("too long", "messages", "context_length_exceeded")));
+  ASSERT_EQ(fail.size(), 2u);
+  EXPECT_EQ(fail[0]["error"]["code"], "context_length_exceeded");
+  EXPECT_EQ(fail[1], "[DONE]");
+  // Invalid UTF-8 in a song title is replaced, never a throw mid-stream.
+  EXPECT_NO_THROW((void)events.Text(0, std::string("bad \xff byte")));
 }
 
 TEST(ServeSecurityTest, SafeDefaults) {

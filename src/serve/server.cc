@@ -26,7 +26,10 @@
 #include "infer/engine.h"
 #include "reward/hybrid.h"
 #include "reward/ranker.h"
+#include "serve/admission.h"
+#include "serve/answer_run.h"
 #include "serve/answer_text.h"
+#include "serve/chat_stream.h"
 #include "serve/dialogue.h"
 #include "serve/metrics.h"
 #include "serve/request_json.h"
@@ -40,11 +43,9 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 void SendJson(httplib::Response& res, int status, const json& j) {
   res.status = status;
-  res.set_content(Dump(j), "application/json");
+  res.set_content(JsonText(j), "application/json");
 }
 void SendError(httplib::Response& res, const ApiError& e) { SendJson(res, e.status, ErrorJson(e)); }
 
@@ -80,12 +81,7 @@ struct ChatServer::Impl {
   std::deque<std::string> session_order;
   static constexpr size_t kMaxSessions = 10000;
 
-  std::mutex rate_mu;
-  struct Bucket {
-    double tokens;
-    Clock::time_point at;
-  };
-  std::unordered_map<std::string, Bucket> buckets, address_buckets;
+  std::unique_ptr<Admission> admission;
   std::atomic<uint64_t> next_id{1};
 
   explicit Impl(ServeOptions opts) : o(std::move(opts)) {
@@ -147,6 +143,7 @@ struct ChatServer::Impl {
                      o.store);
     }
     sched = std::make_unique<Scheduler>(*engine, &metrics);
+    admission = std::make_unique<Admission>(o.api_keys, o.rate_limit, o.address_rate_limit);
     spdlog::info("serving {} ({} songs) as '{}', store {}, ranker {}", o.model,
                  ck.catalog.items.size(), model_id, o.store,
                  o.ranker.empty() ? "none (no scores)" : o.ranker);
@@ -227,49 +224,8 @@ struct ChatServer::Impl {
 
   // ---- Running a request through the scheduler ----
 
-  struct Choice {
-    explicit Choice(const Tokenizer& t, const ItemCodec* c) : text(t, c) {}
-    AnswerText text;
-    std::string unsent;
-    bool done = false, reported = false;
-    GenerationResult result;
-    std::string error;
-    // Reranked answers: the songs kept from the model's pool and the answer's text (the pool's
-    // own text is never sent).
-    std::optional<std::vector<int>> kept;
-    std::vector<FeedbackPrediction> kept_scores;  // the ranking model's, computed while reranking
-    std::vector<float> first_song_scores;  // the model's score of every song as its first
-    std::string reranked_text;
-    size_t streamed = 0;         // bytes of the opening sentence already sent
-    bool sentence_done = false;  // the list has begun: the rest waits for the pool
-    // The opening sentence of text() so far (up to and with its newline): the model's own words,
-    // which the reranking leaves as they are. Empty when the answer starts with the list (a
-    // sentence never begins with a digit: AnswerGrammar::StartTokens).
-    std::string_view Sentence() const {
-      const std::string& all = text.text();
-      if (!all.empty() && all[0] >= '0' && all[0] <= '9') return {};
-      const size_t nl = all.find('\n');
-      return std::string_view(all).substr(0, nl == std::string::npos ? all.size() : nl + 1);
-    }
-    const std::string& content() const { return kept ? reranked_text : text.text(); }
-    // A reranked answer is complete even when its pool filled the context.
-    const char* finish_reason() const {
-      return !kept && result.finish == FinishReason::kLength ? "length" : "stop";
-    }
-  };
-  struct RunState {
-    std::mutex m;
-    std::condition_variable cv;
-    std::vector<std::unique_ptr<Choice>> choices;
-    std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
-    Clock::time_point start = Clock::now();
-    bool first_token = false;
-    bool AllDone() const {
-      for (const auto& c : choices)
-        if (!c->done) return false;
-      return true;
-    }
-  };
+  using Choice = AnswerChoice;
+  using RunState = AnswerRun;
 
   std::shared_ptr<RunState> Start(const AnswerSpec& s, const Prepared& p) {
     auto run = std::make_shared<RunState>();
@@ -365,6 +321,11 @@ struct ChatServer::Impl {
            std::chrono::milliseconds(static_cast<int64_t>(o.request_timeout_s * 1000));
   }
 
+  ApiError Timeout() const {
+    return {504, fmt::format("the answer took longer than the server's time-out ({} s)", o.request_timeout_s), "",
+            "timeout", "server_error"};
+  }
+
   // The engine refused a request (e.g. too long for the context): a 400, else a 500.
   static ApiError EngineError(const std::string& error) {
     if (error.find("prompt") != std::string::npos || error.find("long") != std::string::npos)
@@ -455,10 +416,7 @@ struct ChatServer::Impl {
     if (!run.cv.wait_until(l, Deadline(), [&] { return run.AllDone(); })) {
       run.cancel->store(true);
       run.cv.wait(l, [&] { return run.AllDone(); });
-      throw ApiError{504,
-                     fmt::format("the answer took longer than the server's time-out ({} s)",
-                                 o.request_timeout_s),
-                     "", "timeout", "server_error"};
+      throw Timeout();
     }
     for (const auto& c : run.choices)
       if (!c->error.empty()) throw EngineError(c->error);
@@ -517,13 +475,7 @@ struct ChatServer::Impl {
     // choice with finish_reason (and its songs under `muchator`), optional usage, [DONE].
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
-    const int64_t created_at = Now();
-    auto chunk = [this, id, created_at](const json& choices_json) {
-      json c = {
-          {"id", id},          {"object", "chat.completion.chunk"}, {"created", created_at},
-          {"model", model_id}, {"system_fingerprint", nullptr},     {"choices", choices_json}};
-      return "data: " + Dump(c) + "\n\n";
-    };
+    const ChatStream events(id, model_id, Now());
     struct StreamState {
       bool started = false, finished = false;
       Clock::time_point deadline;
@@ -532,7 +484,7 @@ struct ChatServer::Impl {
     st->deadline = Deadline();
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, run, st, chunk, s, p, id](size_t, httplib::DataSink& sink) {
+        [this, run, st, events, s, p, id](size_t, httplib::DataSink& sink) {
           if (st->finished) {
             sink.done();
             return true;
@@ -540,13 +492,7 @@ struct ChatServer::Impl {
           std::string out;
           if (!st->started) {
             st->started = true;
-            json ch = json::array();
-            for (size_t i = 0; i < run->choices.size(); ++i)
-              ch.push_back({{"index", i},
-                            {"delta", {{"role", "assistant"}, {"content", ""}}},
-                            {"logprobs", nullptr},
-                            {"finish_reason", nullptr}});
-            out += chunk(ch);
+            out += events.Open(run->choices.size());
           }
           bool timed_out = false, all_reported = false;
           std::vector<std::pair<size_t, std::string>> deltas;
@@ -578,58 +524,21 @@ struct ChatServer::Impl {
             all_reported = true;
             for (const auto& c : run->choices) all_reported = all_reported && c->reported;
           }
-          // One chunk per line at most (a reranked answer's text arrives whole).
-          for (auto& [i, text] : deltas)
-            for (size_t b = 0; b < text.size();) {
-              const size_t nl = text.find('\n', b);
-              const size_t e = nl == std::string::npos ? text.size() : nl + 1;
-              out += chunk(json::array({{{"index", i},
-                                         {"delta", {{"content", text.substr(b, e - b)}}},
-                                         {"logprobs", nullptr},
-                                         {"finish_reason", nullptr}}}));
-              b = e;
-            }
+          for (auto& [i, text] : deltas) out += events.Text(i, text);
           if (!error.empty() || timed_out) {
-            const ApiError e =
-                timed_out ? ApiError{504,
-                                     fmt::format(
-                                         "the answer took longer than the server's time-out ({} s)",
-                                         o.request_timeout_s),
-                                     "", "timeout", "server_error"}
-                          : EngineError(error);
-            out += "data: " + Dump(ErrorJson(e)) + "\n\ndata: [DONE]\n\n";
+            out += ChatStream::Fail(timed_out ? Timeout() : EngineError(error));
             st->finished = true;
           } else {
-            json first_items;
             for (size_t i : finals) {
               const auto& c = *run->choices[i];
-              json items_json;
               json invalid;
-              items_json = ItemsJson(c, p, &invalid);
-              if (i == 0) first_items = items_json;
-              const char* finish = c.finish_reason();
-              json last = {{"index", i},
-                           {"delta", json::object()},
-                           {"logprobs", nullptr},
-                           {"finish_reason", finish}};
-              last["muchator"] = {{"items", items_json}, {"invalid_items", invalid}};
-              out += chunk(json::array({last}));
+              const json items = ItemsJson(c, p, &invalid);
+              if (i == 0) Remember(id, s, items);
+              out += events.Finish(i, c.finish_reason(), items, invalid);
             }
-            if (!finals.empty() &&
-                std::find(finals.begin(), finals.end(), size_t{0}) != finals.end())
-              Remember(id, s, first_items);
             if (all_reported) {
-              if (s.include_usage) {
-                json u = {{"id", id},
-                          {"object", "chat.completion.chunk"},
-                          {"created", Now()},
-                          {"model", model_id},
-                          {"choices", json::array()},
-                          {"usage", Usage(*run, p.prompt.size())}};
-                out += "data: " + Dump(u) + "\n\n";
-              }
-              json meta = Notes(p);
-              out += ": muchator " + Dump(meta) + "\n\ndata: [DONE]\n\n";
+              if (s.include_usage) out += events.Usage(Usage(*run, p.prompt.size()), Now());
+              out += ChatStream::End(Notes(p));
               metrics.Tokens(static_cast<int>(p.prompt.size()),
                              static_cast<int>(Usage(*run, 0)["completion_tokens"].get<size_t>()));
               st->finished = true;
@@ -727,46 +636,14 @@ struct ChatServer::Impl {
 
   static json ParseBody(const httplib::Request& req) { return ParseJsonBody(req.body); }
 
-  // Authentication and rate limit for /v1/*; returns false (with the error set) to refuse.
+  // Authentication and rate limit for /v1/* (serve/admission.h); returns false (with the error
+  // set) to refuse.
   bool Admit(const httplib::Request& req, httplib::Response& res) {
-    std::string who = req.remote_addr;
-    if (!o.api_keys.empty()) {
-      const std::string auth = req.get_header_value("Authorization");
-      const std::string key = auth.rfind("Bearer ", 0) == 0 ? Trim(auth.substr(7)) : "";
-      if (!ApiKeyMatches(key, o.api_keys)) {
-        SendError(res, {401,
-                        key.empty() ? "no API key: send the header 'Authorization: Bearer YOUR_KEY'"
-                                    : "the API key is not valid for this server",
-                        "", "invalid_api_key", "authentication_error"});
-        return false;
-      }
-      who = key;
-    }
-    // Token buckets: the key's (or the address's without keys), then the address's; a request
-    // takes a token from each only when both have one.
-    std::lock_guard l(rate_mu);
-    const auto now = Clock::now();
-    auto refill = [&](std::unordered_map<std::string, Bucket>& m, const std::string& id, double per_minute) -> Bucket* {
-      if (per_minute <= 0) return nullptr;
-      Bucket& b = m.try_emplace(id, Bucket{per_minute, now}).first->second;
-      b.tokens = std::min(per_minute, b.tokens + std::chrono::duration<double>(now - b.at).count() * per_minute / 60);
-      b.at = now;
-      return &b;
-    };
-    Bucket* const own = refill(buckets, who, o.rate_limit);
-    Bucket* const address = refill(address_buckets, req.remote_addr, o.address_rate_limit);
-    for (auto [b, per_minute, what] : {std::tuple{own, o.rate_limit, o.api_keys.empty() ? "per client address" : "per API key"},
-                                       std::tuple{address, o.address_rate_limit, "per client address"}}) {
-      if (!b || b->tokens >= 1) continue;
-      const double wait = (1 - b->tokens) * 60 / per_minute;
-      res.set_header("Retry-After", std::to_string(static_cast<int>(std::ceil(wait))));
-      SendError(res, {429, fmt::format("rate limit reached ({} requests per minute {}): retry in {:.1f} s", per_minute, what, wait),
-                      "", "rate_limit_exceeded", "rate_limit_error"});
-      return false;
-    }
-    if (own) own->tokens -= 1;
-    if (address) address->tokens -= 1;
-    return true;
+    const Admission::Verdict v = admission->Admit(req.get_header_value("Authorization"), req.remote_addr);
+    if (v.admitted) return true;
+    if (v.retry_after_s > 0) res.set_header("Retry-After", std::to_string(v.retry_after_s));
+    SendError(res, v.error);
+    return false;
   }
 
   // Wraps an endpoint: admission, errors as JSON, counting.
@@ -896,20 +773,6 @@ struct ChatServer::Impl {
         });
   }
 };
-
-bool ApiKeyMatches(const std::string& given, const std::vector<std::string>& keys) {
-  // Written by hand: no Debian library at hand offers it for std::string (OpenSSL's CRYPTO_memcmp
-  // needs equal lengths and a dependency for ten lines). volatile keeps the compiler from turning
-  // the loop into an early-exit comparison.
-  bool found = false;
-  for (const auto& key : keys) {
-    volatile unsigned char diff = given.size() != key.size() || key.empty();
-    for (size_t i = 0; i < key.size(); ++i)
-      diff = diff | static_cast<unsigned char>(key[i] ^ (i < given.size() ? given[i] : 0));
-    found = found | (diff == 0);
-  }
-  return found && !given.empty();
-}
 
 ChatServer::ChatServer(ServeOptions o) : impl_(std::make_unique<Impl>(std::move(o))) {}
 ChatServer::~ChatServer() = default;

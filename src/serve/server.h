@@ -19,11 +19,6 @@
 
 namespace muchator {
 
-// True when `given` equals one of `keys`. Each comparison takes time that depends on the stored
-// key's length only, never on how many leading bytes match, and every key is compared (no early
-// exit), so response times do not reveal a key byte by byte. An empty `given` never matches.
-bool ApiKeyMatches(const std::string& given, const std::vector<std::string>& keys);
-
 struct ServeOptions {
   std::string run;     // a pipeline run directory: model, store and ranker come from it
   std::string model;   // checkpoint directory (default: the run's grpo, else sft, else pretrained)
