@@ -7,7 +7,7 @@
 #include "core/file.h"
 #include "core/threads.h"
 #include "data/store.h"
-#include "rl/grpo.h"
+#include "pipeline/grpo_step.h"
 
 namespace muchator::cli {
 namespace {

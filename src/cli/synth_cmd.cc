@@ -9,7 +9,7 @@
 #include "core/log.h"
 #include "core/threads.h"
 #include "data/store.h"
-#include "synth/run.h"
+#include "pipeline/sft_step.h"
 #include "world/oracle.h"
 
 namespace muchator::cli {

@@ -19,65 +19,11 @@
 
 namespace muchator {
 
-std::vector<EvalRequest> RequestsFromStore(Store& store, const std::string& split, int limit,
-                                           const std::function<bool(const Query&)>& keep) {
-  std::vector<EvalRequest> out;
-  store.ForEachQuery(
-      [&](const Query& q) {
-        if (q.user.empty() || (limit > 0 && static_cast<int>(out.size()) >= limit) ||
-            (keep && !keep(q)))
-          return;
-        out.push_back({q.user, q.ts, q.state, q.text, q.id});
-      },
-      split);
-  return out;
-}
-
-std::vector<EvalRequest> RequestsFromTriplets(const std::string& path, int limit,
-                                              const std::function<bool(const std::string&)>& keep) {
-  std::vector<EvalRequest> out;
-  LineReader reader(path);
-  std::string line;
-  int64_t line_no = 0;
-  while ((limit <= 0 || static_cast<int>(out.size()) < limit) && reader.Next(line)) {
-    ++line_no;
-    try {
-      const auto t = nlohmann::json::parse(line);
-      EvalRequest r;
-      r.user = t.at("user");
-      r.ts = t.at("ts");
-      r.query = t.at("query");
-      const auto& st = t.at("state");
-      r.state = State{st.value("time_of_day", ""), st.value("day_type", ""),
-                      st.value("context", ""), st.value("device", ""), st.value("hour", -1)};
-      if (!keep || keep(r.query)) out.push_back(std::move(r));
-    } catch (const std::exception& e) {
-      throw Error(std::string("not a UQ2I triplet: ") + e.what(),
-                  path + ":" + std::to_string(line_no),
-                  "use a triplets file written by `muchator synth-uq2i`");
-    }
-  }
-  return out;
-}
-
-namespace {
-
-std::vector<UserContext> Contexts(Store& store, const Catalog& catalog, std::span<const EvalRequest> requests, int history) {
-  std::vector<UserContext> out;
-  for (const auto& q : requests) {
-    out.push_back(UserContextFromStore(store, catalog, q.user, q.ts, history));
-    out.back().state = q.state;
-  }
-  return out;
-}
-
-}  // namespace
-
 nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<const EvalRequest> requests,
                             std::span<const EvalAnswer> answers, const EvalJudges& judges, const OfflineEvalOptions& o) {
   if (requests.size() != answers.size() || requests.empty())
     throw Error("ScoreAnswers needs one answer per request and at least one request");
-  const std::vector<UserContext> contexts = Contexts(store, catalog, requests, o.history);
+  const std::vector<UserContext> contexts = RequestContexts(store, catalog, requests, o.history);
   std::vector<RankerContext> ranker_contexts;
   for (size_t k = 0; k < requests.size(); ++k) ranker_contexts.push_back(MakeRankerContext(requests[k].user, contexts[k], catalog));
   // The metrics that are rewards too are computed by the reward code (one definition).
@@ -171,27 +117,10 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
   return m;
 }
 
-std::vector<float> RankerSongPrior(Store& store, const Catalog& catalog, Ranker& ranker, const std::string& split,
-                                   int n, int history) {
-  const std::vector<EvalRequest> requests = RequestsFromStore(store, split, n);
-  if (requests.empty()) return {};
-  const auto contexts = Contexts(store, catalog, requests, history);
-  std::vector<int> rows;
-  for (const auto& item : catalog.items) rows.push_back(ranker.SongRow(item.id));
-  std::vector<double> sum(rows.size(), 0.0);
-  for (size_t k = 0; k < requests.size(); ++k) {
-    const auto pred = ranker.Predict(MakeRankerContext(requests[k].user, contexts[k], catalog), rows);
-    for (size_t i = 0; i < pred.size(); ++i) sum[i] += pred[i].score;
-  }
-  std::vector<float> mean(sum.size());
-  for (size_t i = 0; i < sum.size(); ++i) mean[i] = static_cast<float>(sum[i] / static_cast<double>(requests.size()));
-  return mean;
-}
-
 std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine, const FirstItemScores& first,
                                   const std::string& split, int n, int history) {
   const std::vector<EvalRequest> requests = RequestsFromStore(store, split, n);
-  const auto contexts = Contexts(store, ck.catalog, requests, history);
+  const auto contexts = RequestContexts(store, ck.catalog, requests, history);
   std::vector<std::vector<int>> prompts;
   ConstraintOptions one;
   one.num_items = 1;
@@ -216,7 +145,7 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   std::vector<std::vector<int>> prompts;
   double prompt_tokens = 0;
   std::vector<PromptExtras> all_extras;
-  const auto contexts = Contexts(store, ck.catalog, requests, o.history);
+  const auto contexts = RequestContexts(store, ck.catalog, requests, o.history);
   for (const auto& ctx : contexts) {
     const EvalRequest& q = requests[prompts.size()];
     const PromptExtras& extras = all_extras.emplace_back(o.extras ? o.extras(q) : PromptExtras{});

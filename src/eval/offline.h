@@ -12,6 +12,7 @@
 
 #include "data/entities.h"
 #include "infer/checkpoint.h"
+#include "reward/requests.h"
 #include "text/chat.h"
 
 namespace muchator {
@@ -22,32 +23,6 @@ class Ranker;
 namespace world {
 class Oracle;
 }
-
-// One request: who asks (empty = cold start), when (their history is what came before), in
-// which situation, and what.
-struct EvalRequest {
-  std::string user;
-  int64_t ts = kNoTimestamp;
-  State state;
-  std::string query;
-  std::string query_id;  // the store's query id, when it has one (the oracle knows its facets)
-};
-
-// The store's queries of `split` that have a user, in store order, at most `limit` (0 = all),
-// those for which `keep` (when given) returns true.
-std::vector<EvalRequest> RequestsFromStore(Store& store, const std::string& split, int limit,
-                                           const std::function<bool(const Query&)>& keep = {});
-// The (user, ts, state, query) of a UQ2I triplets file, at most `limit`, those whose query text
-// `keep` accepts. Throws Error with file and line for a malformed line.
-std::vector<EvalRequest> RequestsFromTriplets(
-    const std::string& path, int limit, const std::function<bool(const std::string&)>& keep = {});
-
-// What scores the answers; each may be null. Borrowed for the call.
-struct EvalJudges {
-  Judge* judge = nullptr;
-  Ranker* ranker = nullptr;
-  const world::Oracle* oracle = nullptr;
-};
 
 struct OfflineEvalOptions {
   int history = kPromptHistory;  // events of the listener's history in the prompt
@@ -130,12 +105,6 @@ class FirstItemScores;
 // served pool is the evaluated one.
 std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine, const FirstItemScores& first,
                                   const std::string& split, int n, int history);
-// The prior of OfflineEvalOptions::rerank_ranker_prior_weight: each catalog song's mean
-// ranking-model score (0-10) over the listeners (context, state) of at most `n` requests of
-// `split` that have a listener; empty when there is none. Shared by the evaluation and the server.
-std::vector<float> RankerSongPrior(Store& store, const Catalog& catalog, Ranker& ranker, const std::string& split,
-                                   int n, int history);
-
 // {"requests": n, "constrained": M, "reranked": M, "unconstrained": M}, M per decoding mode
 // ("reranked" only with rerank_pool and a ranking model; docs/metrics.md):
 //   well_formed (a list with at least one entry that parsed and ended), factuality (share of

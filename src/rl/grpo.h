@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "eval/offline.h"
+#include "reward/requests.h"
 #include "reward/hybrid.h"
 #include "train/trainer.h"
 #include "text/chat.h"
@@ -111,27 +111,5 @@ RlSplit LoadRlRequests(Store& store, int heldout_percent);
 nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
                          const std::vector<EvalRequest>& requests, const EvalJudges& judges,
                          const GrpoOptions& o, const std::string& out_dir, bool resume);
-
-// `muchator grpo` and the pipeline's step: loads the reward models (judge_dir, ranker_dir, may be
-// empty) and the world's oracle (world_dir, may be empty), trains on the RL split's training
-// requests, then evaluates the starting and the aligned checkpoint on the held-out RL requests
-// (EvaluateOffline, both decoding modes). Writes out_dir/grpo_report.json, prints the comparison.
-struct GrpoRunOptions {
-  GrpoOptions grpo;
-  int heldout_percent = 20;  // RL-split users kept for the report
-  int eval_requests = 60;    // held-out requests evaluated (0 = skip the evaluation)
-  std::string judge_dir, ranker_dir, world_dir;
-  bool resume = false;
-};
-nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
-                       const GrpoRunOptions& o);
-
-// The reward-hacking alarm of a before/after evaluation (EvaluateOffline's figures per decoding
-// mode): raised when a learned reward's figure (judge relevance, ranker personalisation) rises
-// while the truth (oracle relevance@10 or utility) falls, each by more than `tolerance`, in the
-// same mode. Returns {"raised": bool, "reasons": ["unconstrained: judge relevance +0.089 while
-// oracle utility -0.157", ...]}; without oracle figures it is never raised ("reasons" says so).
-nlohmann::json RewardHackingAlarm(const nlohmann::json& before, const nlohmann::json& after,
-                                  double tolerance = 0.005);
 
 }  // namespace muchator

@@ -156,34 +156,6 @@ GrpoOptions ToyOptions() {
 // One process for the tiny world: GRPO on a toy reward (the share of listed songs whose catalog
 // index is even) raises the policy's share of such songs; a step where every reward is equal
 // leaves the weights exactly as they were (beta = 0); the first step's ratio is 1 and its KL 0.
-TEST(GrpoMathTest, RewardHackingAlarmNeedsALearnedRiseAndATruthFallInOneMode) {
-  auto figs = [](double judge, double pers, double rel, double util) {
-    return nlohmann::json{{"relevance", judge}, {"personalization", pers}, {"relevance_at_10", rel}, {"utility", util}};
-  };
-  const nlohmann::json before = {{"unconstrained", figs(0.69, 6.3, 0.81, -0.38)}, {"constrained", figs(0.7, 6.0, 0.5, -0.9)}};
-  // The judge's relevance rises while the oracle's utility falls: raised, naming both.
-  nlohmann::json after = {{"unconstrained", figs(0.78, 6.3, 0.81, -0.54)}, {"constrained", figs(0.7, 6.0, 0.5, -0.9)}};
-  auto a = RewardHackingAlarm(before, after);
-  EXPECT_TRUE(a["raised"].get<bool>());
-  ASSERT_EQ(a["reasons"].size(), 1u);
-  EXPECT_EQ(a["reasons"][0].get<std::string>(), "unconstrained: judge relevance +0.090 while oracle utility -0.160");
-  // Both rise (honest learning), or both fall, or the change is within the tolerance: not raised.
-  after["unconstrained"] = figs(0.78, 6.5, 0.85, -0.30);
-  EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
-  after["unconstrained"] = figs(0.60, 6.0, 0.70, -0.50);
-  EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
-  after["unconstrained"] = figs(0.692, 6.3, 0.809, -0.38);
-  EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
-  // A rise in one mode and a fall in the other is not the same answers: not raised.
-  after = {{"unconstrained", figs(0.78, 6.3, 0.81, -0.38)}, {"constrained", figs(0.7, 6.0, 0.4, -0.9)}};
-  EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
-  // Without the oracle's figures the alarm cannot be raised, and says why.
-  const nlohmann::json no_truth = {{"unconstrained", {{"relevance", 0.5}}}};
-  const auto n = RewardHackingAlarm(no_truth, {{"unconstrained", {{"relevance", 0.9}}}});
-  EXPECT_FALSE(n["raised"].get<bool>());
-  EXPECT_NE(n["reasons"][0].get<std::string>().find("no oracle"), std::string::npos);
-}
-
 TEST(GrpoTest, ToyRewardRisesAndEqualRewardsChangeNothing) {
   SetupThreads(1);
   testing::TinyWorld w("grpo", 5);

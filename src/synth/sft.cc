@@ -8,7 +8,7 @@
 #include "core/rng.h"
 #include "corpus/shard.h"
 #include "data/store.h"
-#include "eval/offline.h"
+#include "reward/requests.h"
 #include "text/chat.h"
 #include "world/oracle.h"
 
@@ -69,23 +69,6 @@ int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ck
   if (skipped) spdlog::warn("{} triplets without a catalog item of this checkpoint were skipped", skipped);
   if (n == 0) throw Error("no SFT examples", triplets, "run synth-uq2i first");
   return n;
-}
-
-nlohmann::json EvaluateGeneration(Store& store, Checkpoint& ck, const world::Oracle& oracle,
-                                  const GenerationEvalOptions& o) {
-  // Synthesised queries the oracle cannot read (no facet parsed) have no relevant songs: skipped.
-  const auto requests = o.triplets.empty() ? RequestsFromStore(store, "test", o.queries)
-                                           : RequestsFromTriplets(o.triplets, o.queries, [&](const std::string& q) {
-                                               return oracle.ParseQuery(q).count() > 0;
-                                             });
-  if (requests.empty()) throw Error("no held-out queries with a user to evaluate", o.triplets.empty() ? store.path() : o.triplets);
-  OfflineEvalOptions eo;
-  eo.history = o.history;
-  eo.max_new_tokens = o.max_new_tokens;
-  eo.extras = o.extras;
-  EvalJudges judges;
-  judges.oracle = &oracle;
-  return EvaluateOffline(store, ck, requests, judges, eo);
 }
 
 }  // namespace muchator

@@ -1,14 +1,14 @@
 // Context-aware instruction tuning (the paper's section 3.3.2): the UQ2I triplets in the chat
 // template - the listener's context (profile, the events before the anchor, the state) and the
 // query as the prompt, the ranked 10-song list as the answer - with the loss only on the answer
-// (L_SFT; the list's order is the target's order). Plus the generation check: the oracle's
-// relevance@10 and utility of lists generated for held-out (user, query) pairs.
+// (L_SFT; the list's order is the target's order). The generation check of the tuned model is
+// eval/generation.h.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "eval/offline.h"
+#include "reward/requests.h"
 #include "infer/checkpoint.h"
 #include "train/trainer.h"
 #include "text/chat.h"
@@ -52,22 +52,5 @@ struct SftOptions {
 // check). Returns the number of training documents.
 int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ckpt_dir, const std::string& triplets,
                        const std::string& corpus_dir, const SftOptions& o);
-
-struct GenerationEvalOptions {
-  int queries = 100;       // held-out queries with a user
-  // "" = the store's test-split queries (the oracle's facets of each query id); else a held-out
-  // triplets file (sft_heldout.jsonl: facets parsed from each synthesised query's text).
-  std::string triplets;
-  int history = kPromptHistory;
-  int max_new_tokens = 200;  // unconstrained answers
-  std::function<PromptExtras(const EvalRequest&)> extras;  // as the model was tuned with
-};
-
-// Greedy answers for held-out (user, query) pairs, constrained (catalog items only, 10) and
-// unconstrained (free text, parsed): per mode the oracle's mean relevance@10 (share of listed
-// catalog items relevant to the query's facets, non-catalog entries counting as irrelevant),
-// mean utility of the listed catalog items, factuality and well-formed share.
-nlohmann::json EvaluateGeneration(Store& store, Checkpoint& ck, const world::Oracle& oracle,
-                                  const GenerationEvalOptions& o);
 
 }  // namespace muchator

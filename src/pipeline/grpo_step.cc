@@ -8,7 +8,8 @@
 #include "data/store.h"
 #include "reward/judge.h"
 #include "reward/ranker.h"
-#include "rl/grpo.h"
+#include "eval/offline.h"
+#include "pipeline/grpo_step.h"
 #include "world/oracle.h"
 
 namespace muchator {

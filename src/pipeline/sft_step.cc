@@ -1,4 +1,4 @@
-#include "synth/run.h"
+#include "pipeline/sft_step.h"
 
 #include <chrono>
 #include <cstdio>
@@ -12,6 +12,7 @@
 #include "corpus/shard.h"
 #include "data/store.h"
 #include "infer/checkpoint.h"
+#include "eval/generation.h"
 #include "synth/cluster.h"
 #include "world/oracle.h"
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "dist/dist.h"
+#include "eval/generation.h"
 #include "synth/sft.h"
 #include "synth/uq2i.h"
 

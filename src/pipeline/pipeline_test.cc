@@ -1,0 +1,115 @@
+// The pipeline's steps: SFT on synthesised triplets learns the task (held out), and the GRPO
+// step's reward-hacking alarm.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "core/file.h"
+#include "core/threads.h"
+#include "data/store.h"
+#include "eval/generation.h"
+#include "infer/checkpoint.h"
+#include "pipeline/grpo_step.h"
+#include "reward/ranker_train.h"
+#include "support/tiny_world.h"
+#include "synth/cluster.h"
+#include "synth/query_pool.h"
+#include "synth/sft.h"
+#include "synth/uq2i.h"
+#include "train/trainer.h"
+#include "world/oracle.h"
+
+namespace muchator {
+namespace {
+
+TEST(GrpoMathTest, RewardHackingAlarmNeedsALearnedRiseAndATruthFallInOneMode) {
+  auto figs = [](double judge, double pers, double rel, double util) {
+    return nlohmann::json{{"relevance", judge}, {"personalization", pers}, {"relevance_at_10", rel}, {"utility", util}};
+  };
+  const nlohmann::json before = {{"unconstrained", figs(0.69, 6.3, 0.81, -0.38)}, {"constrained", figs(0.7, 6.0, 0.5, -0.9)}};
+  // The judge's relevance rises while the oracle's utility falls: raised, naming both.
+  nlohmann::json after = {{"unconstrained", figs(0.78, 6.3, 0.81, -0.54)}, {"constrained", figs(0.7, 6.0, 0.5, -0.9)}};
+  auto a = RewardHackingAlarm(before, after);
+  EXPECT_TRUE(a["raised"].get<bool>());
+  ASSERT_EQ(a["reasons"].size(), 1u);
+  EXPECT_EQ(a["reasons"][0].get<std::string>(), "unconstrained: judge relevance +0.090 while oracle utility -0.160");
+  // Both rise (honest learning), or both fall, or the change is within the tolerance: not raised.
+  after["unconstrained"] = figs(0.78, 6.5, 0.85, -0.30);
+  EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
+  after["unconstrained"] = figs(0.60, 6.0, 0.70, -0.50);
+  EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
+  after["unconstrained"] = figs(0.692, 6.3, 0.809, -0.38);
+  EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
+  // A rise in one mode and a fall in the other is not the same answers: not raised.
+  after = {{"unconstrained", figs(0.78, 6.3, 0.81, -0.38)}, {"constrained", figs(0.7, 6.0, 0.4, -0.9)}};
+  EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
+  // Without the oracle's figures the alarm cannot be raised, and says why.
+  const nlohmann::json no_truth = {{"unconstrained", {{"relevance", 0.5}}}};
+  const auto n = RewardHackingAlarm(no_truth, {{"unconstrained", {{"relevance", 0.9}}}});
+  EXPECT_FALSE(n["raised"].get<bool>());
+  EXPECT_NE(n["reasons"][0].get<std::string>().find("no oracle"), std::string::npos);
+}
+
+// A short SFT run on synthesised triplets lowers the held-out loss of the SFT stage and makes
+// generated lists more relevant to the request and better suited to the listener (oracle
+// relevance@10 and utility) than the untuned model's, for listeners whose triplets it never saw.
+TEST(SftTest, ShortRunLowersLossAndRaisesRelevanceAndUtility) {
+  SetupThreads(1);
+  testing::TinyWorld w("sft", 4);
+  const std::string dir = w.dir;
+  const world::Oracle& oracle = *w.oracle;
+  Store& store = *w.store;
+  const Catalog catalog = Catalog::FromStore(store);
+  // The untuned checkpoint: a random tiny model with a trained tokenizer and the title codec.
+  const std::string base = w.MakeCheckpoint("base", 2);
+  // Triplets.
+  const QueryPool pool = BuildQueryPool(store, catalog, TemplateQueryGenerator(), HasWorldQueryForm, {});
+  Checkpoint ck = LoadCheckpoint(base);
+  const int k = ClusterCount(static_cast<int64_t>(pool.texts.size()));
+  const QueryClusters clusters = GroupSongs(pool, KMeans(EmbedTexts(ck.model, *ck.tok, pool.texts), k, 1), k);
+  RankerTrainOptions ro;
+  ro.epochs = 2;
+  Ranker ranker = TrainRanker(store, ro, nullptr, nullptr);
+  {
+    AtomicWriter w(dir + "/triplets.jsonl");
+    SynthesizeUq2i(store, catalog, pool, clusters, ranker, nullptr, {},
+                   [&](const Uq2iTriplet& t) { w.WriteLine(t.ToJson(catalog).dump()); });
+    w.Commit();
+  }
+  SftOptions so;
+  so.history = 5;  // short prompts keep the test fast
+  so.heldout_users_percent = 15;
+  so.train.seq_len = 512;
+  // 800 steps (~1.5 epochs of the tiny world's triplets): at 120 the lists learned the
+  // listener (utility) but hardly the request (relevance 0.082 -> 0.102); at 600 0.122; at 800
+  // 0.082 -> 0.173 here and 0.075 -> 0.160 on the tiny world of seed 5.
+  so.train.steps = 800;
+  so.train.lr = 3e-3;
+  so.train.eval_every = so.train.ckpt_every = so.train.steps;
+  ASSERT_GT(BuildSftCorpus(store, ck, base, dir + "/triplets.jsonl", dir + "/corpus", so), 200);
+  GenerationEvalOptions eo;
+  eo.queries = 60;
+  eo.history = 5;
+  eo.max_new_tokens = 160;
+  eo.triplets = dir + "/corpus/sft_heldout.jsonl";  // users whose triplets were not trained on
+  const auto before = EvaluateGeneration(store, ck, oracle, eo);
+  const double loss_before = HeldoutLoss(ck.model, dir + "/corpus", "sft", so.train);
+  Qwen3ForCausalLM tuned = LoadModel(base);
+  const StageResult r = TrainStage(tuned, dir + "/corpus", {"sft"}, {"sft"}, dir, "sft", so.train, false,
+                                   dir + "/corpus/tokenizer.json");
+  Checkpoint after_ck = LoadCheckpoint(dir + "/sft/final");
+  const auto after = EvaluateGeneration(store, after_ck, oracle, eo);
+  std::printf("held-out loss %.3f -> %.3f\nbefore %s\nafter  %s\n", loss_before, r.heldout[0].second,
+              before.dump().c_str(), after.dump().c_str());
+  EXPECT_LT(r.heldout[0].second, loss_before - 0.5);
+  // The tuned model's lists fit the request (oracle relevance@10; ~0.012 standard error with 600
+  // judged entries) and suit their listeners (oracle utility) better than the untuned model's.
+  EXPECT_GT(after["constrained"]["relevance_at_10"].get<double>(),
+            before["constrained"]["relevance_at_10"].get<double>() + 0.05);
+  EXPECT_GT(after["constrained"]["utility"].get<double>(), before["constrained"]["utility"].get<double>() + 0.1);
+  EXPECT_EQ(after["constrained"]["well_formed"].get<double>(), 1.0);
+}
+
+}  // namespace
+}  // namespace muchator
