@@ -27,7 +27,9 @@ using namespace muchator;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double Seconds(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double Seconds(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 double Quantile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
@@ -88,13 +90,19 @@ double GroupSeconds(Engine& engine, const std::vector<int>& prompt, int batch, i
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Generation speed: decode tokens/s at batch 1/8/32, time to first token and full 10-song answers"};
+  CLI::App app{
+      "Generation speed: decode tokens/s at batch 1/8/32, time to first token and full 10-song "
+      "answers"};
   std::string model, codec, store_path;
   int requests = 100, runs = 3, tokens = 64, history = 20, threads = 0;
   std::vector<int> batches = {1, 8, 32};
-  app.add_option("--model", model, "checkpoint directory (config.json, model.safetensors, tokenizer.json[, codec.json])")->required();
+  app.add_option(
+         "--model", model,
+         "checkpoint directory (config.json, model.safetensors, tokenizer.json[, codec.json])")
+      ->required();
   app.add_option("--codec", codec, "codec.json, when the checkpoint has none");
-  app.add_option("--store", store_path, "store with test queries and users (else cold-start prompts)");
+  app.add_option("--store", store_path,
+                 "store with test queries and users (else cold-start prompts)");
   app.add_option("--requests", requests, "answers timed one by one");
   app.add_option("--runs", runs, "repetitions of each decode-rate measurement (median reported)");
   app.add_option("--tokens", tokens, "tokens per sequence in the decode-rate runs");
@@ -115,9 +123,15 @@ int main(int argc, char** argv) {
     if (!store_path.empty()) {
       Store store(store_path);
       std::vector<Query> qs;
-      store.ForEachQuery([&](const Query& q) { if (static_cast<int>(qs.size()) < requests) qs.push_back(q); }, "test");
+      store.ForEachQuery(
+          [&](const Query& q) {
+            if (static_cast<int>(qs.size()) < requests) qs.push_back(q);
+          },
+          "test");
       for (const auto& q : qs) {
-        UserContext ctx = q.user.empty() ? UserContext{} : UserContextFromStore(store, ck.catalog, q.user, q.ts, history);
+        UserContext ctx = q.user.empty()
+                              ? UserContext{}
+                              : UserContextFromStore(store, ck.catalog, q.user, q.ts, history);
         ctx.state = q.state;
         size_t context = 0;
         prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, ctx, q.text, history, &context).ids);
@@ -126,17 +140,22 @@ int main(int argc, char** argv) {
     }
     while (static_cast<int>(prompts.size()) < requests) {
       size_t context = 0;
-      prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, UserContext{}, "something for a rainy evening drive", history, &context).ids);
+      prompts.push_back(RenderPrompt(*ck.tok, *ck.codec, UserContext{},
+                                     "something for a rainy evening drive", history, &context)
+                            .ids);
       contexts.push_back(static_cast<int>(context));
     }
     std::vector<double> lens;
     for (auto& p : prompts) lens.push_back(static_cast<double>(p.size()));
-    std::printf("model %s: %lld parameters, vocabulary %lld; %d threads; %d prompts, median %.0f tokens (max %.0f)\n",
-                model.c_str(), static_cast<long long>(ck.model->config().NumParameters()),
-                static_cast<long long>(ck.model->config().vocab_size), used_threads, requests, Quantile(lens, 0.5),
-                Quantile(lens, 1.0));
+    std::printf(
+        "model %s: %lld parameters, vocabulary %lld; %d threads; %d prompts, median %.0f tokens "
+        "(max %.0f)\n",
+        model.c_str(), static_cast<long long>(ck.model->config().NumParameters()),
+        static_cast<long long>(ck.model->config().vocab_size), used_threads, requests,
+        Quantile(lens, 0.5), Quantile(lens, 1.0));
 
-    nlohmann::json figures = {{"prompt_tokens_median", Quantile(lens, 0.5)}, {"threads", used_threads}};
+    nlohmann::json figures = {{"prompt_tokens_median", Quantile(lens, 0.5)},
+                              {"threads", used_threads}};
     Engine engine(ck.model, *ck.tok, ck.grammar.get(), {32, 0});
     // The reference: the same engine with an fp32 KV cache, where the default one is bf16.
     EngineOptions fp32_cache_options{32, 0};
@@ -229,17 +248,22 @@ int main(int argc, char** argv) {
           r.sampling.max_new_tokens = 400;
           if (warm) e.Generate({r});  // the earlier request that cached the context
           auto res = e.Generate({r})[0];
-          if (res.items.size() != 10) throw Error("an answer has " + std::to_string(res.items.size()) + " items");
-          if (warm && res.cached_prompt_tokens != contexts[i]) throw Error("the context was not taken from the cache");
+          if (res.items.size() != 10)
+            throw Error("an answer has " + std::to_string(res.items.size()) + " items");
+          if (warm && res.cached_prompt_tokens != contexts[i])
+            throw Error("the context was not taken from the cache");
           ttft.push_back(res.first_token_s * 1e3);
           total.push_back(res.total_s * 1e3);
           ntok.push_back(static_cast<double>(res.tokens.size()));
           passes.push_back(res.forward_passes);
         }
-        std::printf("10-song answers, %s, %s sentence, batch 1: first token median %.1f ms p99 %.1f ms; complete answer "
-                    "median %.1f ms p99 %.1f ms; median %.0f tokens in %.0f forward passes\n",
-                    mode, sentence ? "with" : "no", Quantile(ttft, 0.5), Quantile(ttft, 0.99), Quantile(total, 0.5),
-                    Quantile(total, 0.99), Quantile(ntok, 0.5), Quantile(passes, 0.5));
+        std::printf(
+            "10-song answers, %s, %s sentence, batch 1: first token median %.1f ms p99 %.1f ms; "
+            "complete answer "
+            "median %.1f ms p99 %.1f ms; median %.0f tokens in %.0f forward passes\n",
+            mode, sentence ? "with" : "no", Quantile(ttft, 0.5), Quantile(ttft, 0.99),
+            Quantile(total, 0.5), Quantile(total, 0.99), Quantile(ntok, 0.5),
+            Quantile(passes, 0.5));
         const std::string key = std::string(mode) + (sentence ? "_with_sentence_" : "_list_only_");
         figures[key + "first_token_ms_median"] = Quantile(ttft, 0.5);
         figures[key + "first_token_ms_p99"] = Quantile(ttft, 0.99);

@@ -53,9 +53,11 @@ int main(int argc, char** argv) {
     static const char* kTod[] = {"morning", "afternoon", "evening", "night"};
     std::string line;
     for (int64_t i = 0; i < events; ++i) {
-      line = "{\"user\":\"u" + std::to_string(r.Below(users)) + "\",\"song\":\"s" + std::to_string(r.Below(songs)) +
-             "\",\"ts\":" + std::to_string(1736121600 + i) + ",\"state\":{\"time_of_day\":\"" + kTod[r.Below(4)] +
-             "\",\"day_type\":\"weekday\",\"context\":\"commute\",\"device\":\"phone\",\"hour\":8},\"feedback\":\"" +
+      line = "{\"user\":\"u" + std::to_string(r.Below(users)) + "\",\"song\":\"s" +
+             std::to_string(r.Below(songs)) + "\",\"ts\":" + std::to_string(1736121600 + i) +
+             ",\"state\":{\"time_of_day\":\"" + kTod[r.Below(4)] +
+             "\",\"day_type\":\"weekday\",\"context\":\"commute\",\"device\":\"phone\",\"hour\":8},"
+             "\"feedback\":\"" +
              kFb[r.Below(4)] + "\",\"play_s\":" + std::to_string(r.Below(300)) + "}";
       e.WriteLine(line);
     }
@@ -66,23 +68,27 @@ int main(int argc, char** argv) {
     const std::string store = dir + "/store" + std::to_string(run) + ".db";
     const auto t0 = std::chrono::steady_clock::now();
     IngestSummary s = Ingest({dir + "/in", store, "", true});  // --strict: all rows must pass
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     int64_t ev = 0;
     double ev_secs = 0;
     for (auto& f : s.files)
       if (f.kind == "events") ev = f.accepted, ev_secs = f.seconds;
     rates.push_back(ev / ev_secs);
-    std::fprintf(stderr, "run %d: %lld events in %.2f s (events file) of %.2f s in all: %.0f events/s\n", run,
-                 (long long)ev, ev_secs, secs, ev / ev_secs);
+    std::fprintf(stderr,
+                 "run %d: %lld events in %.2f s (events file) of %.2f s in all: %.0f events/s\n",
+                 run, (long long)ev, ev_secs, secs, ev / ev_secs);
     for (auto suffix : {"", "-wal", "-shm", ".quarantine.jsonl"}) fs::remove(store + suffix);
   }
   std::sort(rates.begin(), rates.end());
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("{\"bench\":\"ingest\",\"events\":%lld,\"songs\":%lld,\"users\":%lld,\"runs\":%d,"
-              "\"median_events_per_s\":%.0f,\"min_events_per_s\":%.0f,\"max_events_per_s\":%.0f,\"peak_rss_mb\":%.1f}\n",
-              (long long)events, (long long)songs, (long long)users, runs, rates[rates.size() / 2], rates.front(),
-              rates.back(), ru.ru_maxrss / 1024.0);
+  std::printf(
+      "{\"bench\":\"ingest\",\"events\":%lld,\"songs\":%lld,\"users\":%lld,\"runs\":%d,"
+      "\"median_events_per_s\":%.0f,\"min_events_per_s\":%.0f,\"max_events_per_s\":%.0f,\"peak_rss_"
+      "mb\":%.1f}\n",
+      (long long)events, (long long)songs, (long long)users, runs, rates[rates.size() / 2],
+      rates.front(), rates.back(), ru.ru_maxrss / 1024.0);
   fs::remove_all(dir);
   return 0;
 }

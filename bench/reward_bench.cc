@@ -4,12 +4,12 @@
 //     songs from different listeners per call (a GRPO step's rewards);
 //   - judge: --queries queries x --songs songs per call (GRPO groups share a query).
 // Median over --runs; prints one JSON line.
-//   build/bench/reward_bench --ranker runs/demo/ranker --judge runs/demo/judge --store runs/demo/store.sqlite
+//   build/bench/reward_bench --ranker runs/demo/ranker --judge runs/demo/judge --store
+//   runs/demo/store.sqlite
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -25,7 +25,9 @@ using namespace muchator;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double Seconds(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double Seconds(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -39,7 +41,8 @@ int main(int argc, char** argv) {
   int runs = 5, candidates = 1000, lists = 100, queries = 20, songs = 50, threads = 0;
   app.add_option("--ranker", ranker_dir, "ranking model directory (train-ranker --out)");
   app.add_option("--judge", judge_dir, "relevance judge directory (train-judge --out)");
-  app.add_option("--store", store_path, "store for real listener histories and queries")->required();
+  app.add_option("--store", store_path, "store for real listener histories and queries")
+      ->required();
   app.add_option("--runs", runs, "repetitions (median reported)");
   app.add_option("--candidates", candidates, "songs scored for one listener per call");
   app.add_option("--lists", lists, "lists of 10 songs (different listeners) per call");
@@ -72,7 +75,8 @@ int main(int argc, char** argv) {
       std::vector<int> one(static_cast<size_t>(candidates)), many, group;
       for (auto& c : one) c = ranker.SongRow(song_ids[rng.Below(song_ids.size())]);
       for (int l = 0; l < lists; ++l)
-        for (int k = 0; k < 10; ++k) many.push_back(ranker.SongRow(song_ids[rng.Below(song_ids.size())])), group.push_back(l);
+        for (int k = 0; k < 10; ++k)
+          many.push_back(ranker.SongRow(song_ids[rng.Below(song_ids.size())])), group.push_back(l);
       std::vector<double> a, b;
       ranker.Predict(ctx[0], one);  // warm-up
       for (int r = 0; r < runs; ++r) {
@@ -85,7 +89,9 @@ int main(int argc, char** argv) {
       }
       out["ranker_one_listener_scores_per_s"] = Median(a);
       out["ranker_lists_scores_per_s"] = Median(b);
-      std::fprintf(stderr, "ranker: %.0f scores/s (1 listener x %d songs), %.0f scores/s (%d listeners x 10 songs)\n",
+      std::fprintf(stderr,
+                   "ranker: %.0f scores/s (1 listener x %d songs), %.0f scores/s (%d listeners x "
+                   "10 songs)\n",
                    Median(a), candidates, Median(b), lists);
     }
     if (!judge_dir.empty()) {
@@ -94,9 +100,11 @@ int main(int argc, char** argv) {
       std::vector<std::string> qs;
       std::vector<int> rows, query_of;
       for (int q = 0; q < queries; ++q) {
-        qs.push_back(query_texts[rng.Below(query_texts.size())] + " #" + std::to_string(q));  // distinct prefixes
+        qs.push_back(query_texts[rng.Below(query_texts.size())] + " #" +
+                     std::to_string(q));  // distinct prefixes
         for (int s = 0; s < songs; ++s)
-          rows.push_back(judge->SongRow(song_ids[rng.Below(song_ids.size())])), query_of.push_back(q);
+          rows.push_back(judge->SongRow(song_ids[rng.Below(song_ids.size())])),
+              query_of.push_back(q);
       }
       judge->Probability(qs, rows, query_of);  // warm-up (summary tokens cached from here on)
       std::vector<double> rate;
@@ -107,7 +115,8 @@ int main(int argc, char** argv) {
         rate.push_back(static_cast<double>(rows.size()) / Seconds(t0));
       }
       out["judge_pairs_per_s"] = Median(rate);
-      std::fprintf(stderr, "judge: %.0f pairs/s (%d queries x %d songs)\n", Median(rate), queries, songs);
+      std::fprintf(stderr, "judge: %.0f pairs/s (%d queries x %d songs)\n", Median(rate), queries,
+                   songs);
     }
     std::printf("%s\n", out.dump().c_str());
   } catch (const Error& e) {

@@ -156,16 +156,22 @@ long RssKb(int pid) {  // VmRSS of a process, 0 when unknown
 
 // Mixed traffic for `seconds` from `clients` clients; returns the number of unexpected answers.
 int RunSoak(const std::string& host, int port, const std::string& model,
-            const std::vector<std::string>& users, int clients, double seconds, int songs, int pid) {
+            const std::vector<std::string>& users, int clients, double seconds, int songs,
+            int pid) {
   const char* kinds[] = {"chat stream", "chat", "recommend", "feedback", "hang up", "malformed"};
-  const char* kBad[] = {"{", "[]", R"({"model":"m","messages":5})", "\xff\xfe{}",
-                        R"({"query":"x","songs":100000})", R"({"model":"m","messages":[{"role":"user"}]})"};
+  const char* kBad[] = {"{",
+                        "[]",
+                        R"({"model":"m","messages":5})",
+                        "\xff\xfe{}",
+                        R"({"query":"x","songs":100000})",
+                        R"({"model":"m","messages":[{"role":"user"}]})"};
   std::mutex mu;
   std::map<std::string, int> count, unexpected;
   std::vector<double> ttft, lat;
   std::vector<std::string> examples;
   const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   const long rss0 = RssKb(pid);
   // The server's RSS once a minute (every tenth of a shorter run), to tell caches filling - a
   // series that rises and then stays flat - from a leak, which keeps rising to the end.
@@ -178,7 +184,9 @@ int RunSoak(const std::string& host, int port, const std::string& model,
     const double every = std::clamp(seconds / 10, 1.0, 60.0);
     std::unique_lock l(rss_mu);
     for (int k = 1;; ++k) {
-      if (rss_cv.wait_until(l, start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(k * every)),
+      if (rss_cv.wait_until(l,
+                            start + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(k * every)),
                             [&] { return rss_stop; }))
         return;
       rss_series.emplace_back(k * every, RssKb(pid));
@@ -193,12 +201,16 @@ int RunSoak(const std::string& host, int port, const std::string& model,
       for (int n = 0; Clock::now() < end; ++n) {
         // Mostly streaming chat, as a chat page sends; one request in 10 of each other kind.
         const int i = n * clients + c, r = (n + c) % 10, kind = r < 5 ? 0 : r - 4;
-        const std::string user = users.empty() ? "" : users[static_cast<size_t>(i * 7919) % users.size()];
+        const std::string user =
+            users.empty() ? "" : users[static_cast<size_t>(i * 7919) % users.size()];
         json body;
         std::string path = "/v1/chat/completions", raw;
         if (kind == 0 || kind == 1 || kind == 4) {
-          body = {{"model", model}, {"stream", kind != 1}, {"seed", i},
-                  {"messages", {{{"role", "user"}, {"content", kQueries[i % 8]}}}}, {"muchator", {{"songs", songs}}}};
+          body = {{"model", model},
+                  {"stream", kind != 1},
+                  {"seed", i},
+                  {"messages", {{{"role", "user"}, {"content", kQueries[i % 8]}}}},
+                  {"muchator", {{"songs", songs}}}};
           if (!user.empty()) body["user"] = user;
         } else if (kind == 2) {
           path = "/v1/recommend";
@@ -231,12 +243,15 @@ int RunSoak(const std::string& host, int port, const std::string& model,
         std::string why;
         if (kind == 4) {
           if (res && res->status >= 500) why = "HTTP " + std::to_string(res->status);
-          cli.stop();  // a fresh connection after hanging up
+          cli.stop();       // a fresh connection after hanging up
         } else if (!res) {  // with what had arrived, to tell a refused connection from a cut stream
-          why = httplib::to_string(res.error()) + " after " + std::to_string(static_cast<int>(total * 1000)) + " ms, " +
-                std::to_string(buf.size()) + " bytes received, request " + std::to_string(n) + " of this client";
+          why = httplib::to_string(res.error()) + " after " +
+                std::to_string(static_cast<int>(total * 1000)) + " ms, " +
+                std::to_string(buf.size()) + " bytes received, request " + std::to_string(n) +
+                " of this client";
         } else if (kind == 5) {
-          if (res->status < 400 || res->status >= 500) why = "HTTP " + std::to_string(res->status) + " to a bad body";
+          if (res->status < 400 || res->status >= 500)
+            why = "HTTP " + std::to_string(res->status) + " to a bad body";
         } else if (res->status != 200) {
           why = "HTTP " + std::to_string(res->status) + ": " + buf.substr(0, 200);
         } else if (kind == 0 && buf.find("data: [DONE]") == std::string::npos) {
@@ -244,7 +259,8 @@ int RunSoak(const std::string& host, int port, const std::string& model,
         }
         if (kind == 2 && res && res->status == 200) {
           const json j = json::parse(buf, nullptr, false);
-          if (j.is_object() && j.contains("items") && !j["items"].empty()) last_song = j["items"][0].value("id", "");
+          if (j.is_object() && j.contains("items") && !j["items"].empty())
+            last_song = j["items"][0].value("id", "");
         }
         std::lock_guard l(mu);
         ++count[kinds[kind]];
@@ -271,12 +287,15 @@ int RunSoak(const std::string& host, int port, const std::string& model,
     std::printf("%-12s %9d %11d\n", k, count[k], unexpected[k]);
     total += count[k], bad += unexpected[k];
   }
-  std::printf("all          %9d %11d  (%.1f req/s over %.0f s, %d clients)\n", total, bad, total / seconds, seconds, clients);
+  std::printf("all          %9d %11d  (%.1f req/s over %.0f s, %d clients)\n", total, bad,
+              total / seconds, seconds, clients);
   for (const auto& e : examples) std::printf("  e.g. %s\n", e.c_str());
-  std::printf("streamed chat: first token p50 %.0f ms, p99 %.0f ms; answer p50 %.0f ms, p99 %.0f ms\n",
-              Pct(ttft, 0.5) * 1e3, Pct(ttft, 0.99) * 1e3, Pct(lat, 0.5) * 1e3, Pct(lat, 0.99) * 1e3);
+  std::printf(
+      "streamed chat: first token p50 %.0f ms, p99 %.0f ms; answer p50 %.0f ms, p99 %.0f ms\n",
+      Pct(ttft, 0.5) * 1e3, Pct(ttft, 0.99) * 1e3, Pct(lat, 0.5) * 1e3, Pct(lat, 0.99) * 1e3);
   if (pid > 0) {
-    std::printf("server RSS: %.1f MB before the traffic, %.1f MB at the end\n", rss0 / 1024.0, rss1 / 1024.0);
+    std::printf("server RSS: %.1f MB before the traffic, %.1f MB at the end\n", rss0 / 1024.0,
+                rss1 / 1024.0);
     std::printf("server RSS over time (s: MB):");
     for (const auto& [t, kb] : rss_series) std::printf(" %.0f: %.1f", t, kb / 1024.0);
     std::printf("\n");
@@ -285,9 +304,11 @@ int RunSoak(const std::string& host, int port, const std::string& model,
     const size_t n = rss_series.size();
     if (n >= 4 && rss_series[n / 2 - 1].second > 0) {
       const auto& [t_mid, kb_mid] = rss_series[n / 2 - 1];
-      std::printf("server RSS growth from %.0f s to the end: %+.1f%% (from the first sample at %.0f s: %+.1f%%)\n", t_mid,
-                  100.0 * (rss1 - kb_mid) / kb_mid, rss_series[0].first,
-                  100.0 * (rss1 - rss_series[0].second) / rss_series[0].second);
+      std::printf(
+          "server RSS growth from %.0f s to the end: %+.1f%% (from the first sample at %.0f s: "
+          "%+.1f%%)\n",
+          t_mid, 100.0 * (rss1 - kb_mid) / kb_mid, rss_series[0].first,
+          100.0 * (rss1 - rss_series[0].second) / rss_series[0].second);
     }
   }
   return bad;

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "core/file.h"
@@ -20,20 +19,24 @@ namespace fs = std::filesystem;
 using namespace muchator;
 
 int main(int argc, char** argv) {
-  std::string tokenizer = std::string(MUCHATOR_SOURCE_DIR) + "/../shared/tokenizers/gpt2/gpt2-vocab.json";
+  std::string tokenizer =
+      std::string(MUCHATOR_SOURCE_DIR) + "/../shared/tokenizers/gpt2/gpt2-vocab.json";
   int runs = 5;
   std::string text_file;
   CLI::App app{"tokenizer encoding benchmark"};
   app.add_option("--text", text_file, "encode this file instead of the demo world's text");
-  app.add_option("--tokenizer", tokenizer, "tokenizer.json, or a GPT-2 *vocab.json with *merges.txt beside it");
+  app.add_option("--tokenizer", tokenizer,
+                 "tokenizer.json, or a GPT-2 *vocab.json with *merges.txt beside it");
   app.add_option("--runs", runs, "repetitions (median reported)");
   CLI11_PARSE(app, argc, argv);
   SetupLogging(Verbosity::kQuiet);
 
   const std::string dir = (fs::temp_directory_path() / "muchator_tok_bench").string();
   std::string text;
-  if (!text_file.empty()) text = ReadFile(text_file);
-  else world::Generate(world::WorldConfig::ForSize("demo"), dir);
+  if (!text_file.empty())
+    text = ReadFile(text_file);
+  else
+    world::Generate(world::WorldConfig::ForSize("demo"), dir);
   for (auto kind : {"documents", "comments", "songs"}) {
     if (!text_file.empty()) break;
     LineReader r(dir + "/" + kind + ".jsonl");
@@ -59,10 +62,12 @@ int main(int argc, char** argv) {
   }
   std::sort(cold.begin(), cold.end());
   std::sort(warm.begin(), warm.end());
-  std::printf("{\"bench\":\"tokenizer\",\"text\":\"%s\",\"tokenizer\":\"%s\",\"text_mb\":%.2f,\"tokens\":%zu,\"runs\":%d,"
-              "\"cold_mb_per_s\":%.2f,\"warm_mb_per_s\":%.2f}\n",
-              text_file.empty() ? "demo world" : fs::path(text_file).filename().c_str(),
-              fs::path(tokenizer).filename().c_str(), text.size() / 1e6, tokens, runs, cold[cold.size() / 2],
-              warm[warm.size() / 2]);
+  std::printf(
+      "{\"bench\":\"tokenizer\",\"text\":\"%s\",\"tokenizer\":\"%s\",\"text_mb\":%.2f,\"tokens\":%"
+      "zu,\"runs\":%d,"
+      "\"cold_mb_per_s\":%.2f,\"warm_mb_per_s\":%.2f}\n",
+      text_file.empty() ? "demo world" : fs::path(text_file).filename().c_str(),
+      fs::path(tokenizer).filename().c_str(), text.size() / 1e6, tokens, runs,
+      cold[cold.size() / 2], warm[warm.size() / 2]);
   return 0;
 }

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
@@ -42,8 +41,10 @@ double PeakGflops(torch::ScalarType dtype) {
   return best;
 }
 
-double MedianTokensPerSecond(Qwen3ForCausalLM& model, int64_t batch, int64_t seq, int steps, bool bf16) {
-  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).weight_decay(0.1));
+double MedianTokensPerSecond(Qwen3ForCausalLM& model, int64_t batch, int64_t seq, int steps,
+                             bool bf16) {
+  torch::optim::AdamW opt(model->parameters(),
+                          torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).weight_decay(0.1));
   auto ids = torch::randint(0, model->config().vocab_size, {batch, seq + 1}, torch::kInt64);
   auto x = ids.slice(1, 0, seq), y = ids.slice(1, 1, seq + 1);
   auto mask = torch::ones({batch, seq});
@@ -84,7 +85,8 @@ int main(int argc, char** argv) {
   const double params = static_cast<double>(c.NumParameters());
   // FLOPs per token of a training step: 6 x parameters (matmuls incl. the tied LM head) plus
   // attention scores and values, 12 x layers x seq x heads x head_dim (forward + backward).
-  const double flops_per_token = 6 * params + 12.0 * c.num_hidden_layers * seq * c.num_attention_heads * c.head_dim;
+  const double flops_per_token =
+      6 * params + 12.0 * c.num_hidden_layers * seq * c.num_attention_heads * c.head_dim;
   // The peak is measured before, between and after the training runs, and the highest of those
   // is the denominator: on this shared machine one measurement moved by up to 1.7x between days
   // while the training step did not, and a low peak would flatter the MFU.
@@ -106,14 +108,21 @@ int main(int argc, char** argv) {
     out["ours_" + k + "_tokens_per_s"] = tps;
     tokens_per_s.emplace_back(k, tps);
     if (!python.empty()) {
-      nlohmann::json cfg = {{"vocab", vocab}, {"hidden", c.hidden_size}, {"heads", c.num_attention_heads},
-                            {"kv", c.num_key_value_heads}, {"head_dim", c.head_dim}, {"inter", c.intermediate_size},
-                            {"layers", c.num_hidden_layers}, {"batch", batch}, {"seq", seq}};
+      nlohmann::json cfg = {{"vocab", vocab},
+                            {"hidden", c.hidden_size},
+                            {"heads", c.num_attention_heads},
+                            {"kv", c.num_key_value_heads},
+                            {"head_dim", c.head_dim},
+                            {"inter", c.intermediate_size},
+                            {"layers", c.num_hidden_layers},
+                            {"batch", batch},
+                            {"seq", seq}};
       const std::string script = std::string(MUCHATOR_SOURCE_DIR) + "/bench/train_bench_pytorch.py";
       // PyTorch runs twice: as installed, and with the same allocator setting as ours (glibc's
       // mmap/trim thresholds through the environment), so the ratio is not only about malloc.
       const std::string cmd = python + " " + script + " --config '" + cfg.dump() + "' --threads " +
-                              std::to_string(threads) + " --steps " + std::to_string(steps) + (bf16 ? " --bf16" : "") + " 2>/dev/null";
+                              std::to_string(threads) + " --steps " + std::to_string(steps) +
+                              (bf16 ? " --bf16" : "") + " 2>/dev/null";
       for (const std::string env : {"", "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824 "}) {
         FILE* p = popen((env + cmd).c_str(), "r");
         std::string text;

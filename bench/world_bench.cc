@@ -39,17 +39,19 @@ int main(int argc, char** argv) {
     world::Generate(c, dir, &st);
     rates.push_back(st.events / st.event_seconds);
     totals.push_back(st.seconds);
-    std::fprintf(stderr, "run %d: %lld events, %.2f s total, %.0f events/s\n", run, (long long)st.events, st.seconds,
-                 rates.back());
+    std::fprintf(stderr, "run %d: %lld events, %.2f s total, %.0f events/s\n", run,
+                 (long long)st.events, st.seconds, rates.back());
     fs::remove_all(dir);
   }
   std::sort(rates.begin(), rates.end());
   std::sort(totals.begin(), totals.end());
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("{\"bench\":\"world\",\"size\":\"%s\",\"songs\":%lld,\"users\":%lld,\"events\":%lld,\"runs\":%d,"
-              "\"median_events_per_s\":%.0f,\"median_total_s\":%.2f,\"peak_rss_mb\":%.1f}\n",
-              size.c_str(), (long long)c.songs, (long long)c.users, (long long)c.events, runs, rates[rates.size() / 2],
-              totals[totals.size() / 2], ru.ru_maxrss / 1024.0);
+  std::printf(
+      "{\"bench\":\"world\",\"size\":\"%s\",\"songs\":%lld,\"users\":%lld,\"events\":%lld,\"runs\":"
+      "%d,"
+      "\"median_events_per_s\":%.0f,\"median_total_s\":%.2f,\"peak_rss_mb\":%.1f}\n",
+      size.c_str(), (long long)c.songs, (long long)c.users, (long long)c.events, runs,
+      rates[rates.size() / 2], totals[totals.size() / 2], ru.ru_maxrss / 1024.0);
   return 0;
 }

@@ -35,12 +35,15 @@ struct World {
 const World& Get() {
   static const World* w = [] {
     auto* x = new World;
-    const char* titles[] = {"Rain on the Window", "Night Drive", "Promoted", "Slow Morning",
-                            "Loud and Proud", "Fading Lights", "Summer Run", "Quiet Study"};
-    const char* artists[] = {"Ana Ruiz", "Marco Nakamura", "The Owls", "Ana Ruiz",
-                             "The Owls", "Kai", "Marco Nakamura", "Lena Park"};
+    const char* titles[] = {"Rain on the Window", "Night Drive",   "Promoted",   "Slow Morning",
+                            "Loud and Proud",     "Fading Lights", "Summer Run", "Quiet Study"};
+    const char* artists[] = {"Ana Ruiz", "Marco Nakamura", "The Owls", "Ana Ruiz", "The Owls",
+                             "Kai",      "Marco Nakamura", "Lena Park"};
     for (int i = 0; i < 8; ++i)
-      x->catalog.items.push_back({"s" + std::to_string(i), titles[i], artists[i], {},
+      x->catalog.items.push_back({"s" + std::to_string(i),
+                                  titles[i],
+                                  artists[i],
+                                  {},
                                   "a" + std::string(artists[i]).substr(0, 3)});
     x->catalog.BuildIndex();
     muchator::BpeTrainOptions o;
@@ -72,7 +75,8 @@ void Answer(const World& w, const muchator::AnswerSpec& s) {
   c.one_per_artist = s.one_per_artist;
   c.banned_items = ref.recommended;
   std::sort(c.banned_items.begin(), c.banned_items.end());
-  c.banned_items.erase(std::unique(c.banned_items.begin(), c.banned_items.end()), c.banned_items.end());
+  c.banned_items.erase(std::unique(c.banned_items.begin(), c.banned_items.end()),
+                       c.banned_items.end());
   c.banned_artists = ref.banned_artists;
   for (const auto& a : s.exclude_artists)
     if (const int id = w.lookup->FindArtist(a); id >= 0) c.banned_artists.push_back(id);
@@ -100,8 +104,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (int endpoint = 0; endpoint < 2; ++endpoint) {
     try {
-      const muchator::AnswerSpec s = endpoint == 0 ? muchator::ParseChatBody(b, w.options, "muchator")
-                                                   : muchator::ParseRecommendBody(b, w.options);
+      const muchator::AnswerSpec s = endpoint == 0
+                                         ? muchator::ParseChatBody(b, w.options, "muchator")
+                                         : muchator::ParseRecommendBody(b, w.options);
       (void)muchator::ErrorJson({400, "x", "", "", ""}).dump();
       Answer(w, s);
     } catch (const muchator::ApiError& e) {

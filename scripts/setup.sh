@@ -3,7 +3,7 @@
 # builds it in Release (binary: build/muchator). Idempotent: a few seconds when all is present.
 # `setup.sh --test` also installs what the tests need beyond the build: Node.js and npm (only
 # when `node`/`npm` are missing: a newer Node from elsewhere is kept), Debian's Chromium, the
-# sqlite3 tool, the npm packages of tests/serve (the openai client, playwright-core) and of
+# sqlite3 tool, clang-format, the npm packages of tests/serve (the openai client, playwright-core) and of
 # tests/gguf (node-llama-cpp 3.21.1 with only its prebuilt CPU build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev
 )
 if ((FOR_TESTS)); then
-  PACKAGES+=(sqlite3 ca-certificates)
+  PACKAGES+=(sqlite3 ca-certificates clang-format)   # clang-format: the format check (ctest format_test)
   command -v chromium > /dev/null || PACKAGES+=(chromium)
   command -v node > /dev/null || PACKAGES+=(nodejs)
   command -v npm > /dev/null || PACKAGES+=(npm)

@@ -3,7 +3,6 @@
 
 #include <filesystem>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "core/file.h"
@@ -17,7 +16,8 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 TEST(WorldBm25Test, KeywordSearchFailsWhereTheOracleSucceeds) {
-  const std::string dir = (fs::temp_directory_path() / ("muchator_bm25_" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("muchator_bm25_" + std::to_string(::getpid()))).string();
   world::WorldConfig c = world::WorldConfig::ForSize("tiny");
   c.seed = 3;
   world::Generate(c, dir);
@@ -30,7 +30,8 @@ TEST(WorldBm25Test, KeywordSearchFailsWhereTheOracleSucceeds) {
     LineReader r(dir + "/songs.jsonl");
     while (r.Next(line)) {
       const json s = json::parse(line);
-      std::string t = s["title"].get<std::string>() + " " + s.value("album", "") + " " + s.value("lyrics", "");
+      std::string t =
+          s["title"].get<std::string>() + " " + s.value("album", "") + " " + s.value("lyrics", "");
       for (auto& g : s["genres"]) t += " " + g.get<std::string>();
       for (auto& g : s["tags"]) t += " " + g.get<std::string>();
       text[s["id"]] = t;
@@ -54,14 +55,16 @@ TEST(WorldBm25Test, KeywordSearchFailsWhereTheOracleSucceeds) {
     if (q["split"] != "test") continue;
     ++queries;
     const world::QueryFacets f = oracle.FacetsOf(q["id"]);
-    for (const auto& [song, score] : index.Search(q["text"], 10)) bm25_hits += oracle.Relevant(f, song);
+    for (const auto& [song, score] : index.Search(q["text"], 10))
+      bm25_hits += oracle.Relevant(f, song);
     for (const auto& b : q["best10"]) oracle_hits += oracle.Relevant(f, b["song"]);
     slots += 10;
   }
   fs::remove_all(dir);
   ASSERT_GT(queries, 30);
   const double bm25_rel = bm25_hits / slots, oracle_rel = oracle_hits / slots;
-  std::printf("test queries: %d, oracle relevance@10: BM25 %.3f, oracle best 10 %.3f\n", queries, bm25_rel, oracle_rel);
+  std::printf("test queries: %d, oracle relevance@10: BM25 %.3f, oracle best 10 %.3f\n", queries,
+              bm25_rel, oracle_rel);
   EXPECT_LE(bm25_rel, 0.5);
   EXPECT_DOUBLE_EQ(oracle_rel, 1.0);
 }

@@ -401,7 +401,8 @@ class AblateCommand : public Command {
     if (all) {
       ro.baselines = {"popularity", "bm25", "dense"};
       ro.triplets = triplets;
-      if (FileExists(run_ + "/ranker/ranker.json")) ro.baselines.insert(ro.baselines.end(), {"bm25_rerank", "dense_rerank"});
+      if (FileExists(run_ + "/ranker/ranker.json"))
+        ro.baselines.insert(ro.baselines.end(), {"bm25_rerank", "dense_rerank"});
       add("zero_shot", pretrained, "the music pre-trained model, prompted with the request alone");
       add("few_shot", pretrained,
           "the same, with " + std::to_string(few_shot_) + " worked examples before the request");

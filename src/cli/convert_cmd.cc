@@ -13,13 +13,19 @@ class ConvertCommand : public Command {
  public:
   std::string name() const override { return "convert"; }
   std::string description() const override {
-    return "Convert a public music dataset (a folder under ../shared/data) into the ingestion JSONL format; "
+    return "Convert a public music dataset (a folder under ../shared/data) into the ingestion "
+           "JSONL format; "
            "prints rows read, written and skipped with reasons (docs/converters.md)";
   }
   void Declare(Options& opts) override {
-    opts.Add("dataset", &dataset_, "which dataset the input is").OneOf(ConvertDatasets()).Required().Positional();
+    opts.Add("dataset", &dataset_, "which dataset the input is")
+        .OneOf(ConvertDatasets())
+        .Required()
+        .Positional();
     opts.Add("input", &input_, "the dataset's folder, e.g. ../shared/data/mtg-jamendo").Required();
-    opts.Add("out", &out_, "output directory for the .jsonl files (then `muchator ingest --input DIR`)").Required();
+    opts.Add("out", &out_,
+             "output directory for the .jsonl files (then `muchator ingest --input DIR`)")
+        .Required();
   }
   int Run(const Options& opts) override {
     spdlog::info("converting {} from {} into {}", dataset_, input_, out_);

@@ -15,8 +15,9 @@ namespace muchator::cli {
 
 // RunCorpus (command.h). With o.ranks > 1 (a data-parallel job, o.barrier set), rank 0 makes the
 // codec and the others read it back.
-CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokenizer_path, const std::string& codec_name,
-                        const std::string& out, const CorpusOptions& o) {
+CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokenizer_path,
+                        const std::string& codec_name, const std::string& out,
+                        const CorpusOptions& o) {
   Store store(store_path);
   const Catalog catalog = Catalog::FromStore(store);
   MakeDirs(out);
@@ -39,7 +40,8 @@ CorpusSummary RunCorpus(const std::string& store_path, const std::string& tokeni
   }
   CorpusSummary s = BuildCorpora(store, *tok, *codec, catalog, out, o);
   if (o.rank != 0) return s;
-  nlohmann::json j = {{"codec", codec_name}, {"vocab_size", tok->vocab_size()}, {"stages", s.ToJson()}};
+  nlohmann::json j = {
+      {"codec", codec_name}, {"vocab_size", tok->vocab_size()}, {"stages", s.ToJson()}};
   WriteFileAtomic(out + "/corpus_summary.json", j.dump(1) + "\n");
   return s;
 }
@@ -50,17 +52,24 @@ class CorpusCommand : public Command {
  public:
   std::string name() const override { return "corpus"; }
   std::string description() const override {
-    return "Build the pre-training corpora (general, objective, subjective, behaviour, held-out behaviour) as token "
+    return "Build the pre-training corpora (general, objective, subjective, behaviour, held-out "
+           "behaviour) as token "
            "shards, with the item codec's tokens added to the tokenizer";
   }
   void Declare(Options& opts) override {
     opts.Add("store", &store_, "SQLite store from `muchator ingest`").Required();
-    opts.Add("tokenizer", &tokenizer_, "tokenizer.json or its directory (from `muchator train-tokenizer`)").Required();
-    opts.Add("out", &out_, "output directory: shards, tokenizer.json with item tokens, codec.json, summary");
-    opts.Add("codec", &codec_, "how songs are written as tokens").OneOf({"title", "atomic", "semantic"});
+    opts.Add("tokenizer", &tokenizer_,
+             "tokenizer.json or its directory (from `muchator train-tokenizer`)")
+        .Required();
+    opts.Add("out", &out_,
+             "output directory: shards, tokenizer.json with item tokens, codec.json, summary");
+    opts.Add("codec", &codec_, "how songs are written as tokens")
+        .OneOf({"title", "atomic", "semantic"});
     opts.Add("seed", &seed_, "seed of template choice and semantic codes").Range(0, 9e18);
-    opts.Add("heldout-tail", &o_.heldout_tail, "last events per user kept for U2I perplexity").Range(0, 100000);
-    opts.Add("max-events-per-doc", &o_.max_events_per_doc, "longer timelines are split").Range(1, 1e7);
+    opts.Add("heldout-tail", &o_.heldout_tail, "last events per user kept for U2I perplexity")
+        .Range(0, 100000);
+    opts.Add("max-events-per-doc", &o_.max_events_per_doc, "longer timelines are split")
+        .Range(1, 1e7);
     opts.Add("concept-list-passes", &o_.concept_list_passes,
              "stage 1: times each song is listed under each of its tags and genres (0 = no lists)")
         .Range(0, 1000);
@@ -70,7 +79,8 @@ class CorpusCommand : public Command {
     opts.Add("drop-profile", &o_.drop_profile, "ablation: no user profile in stage 3");
     opts.Add("drop-state", &o_.drop_state, "ablation: no situational state in stage 3");
     opts.Add("drop-feedback", &o_.drop_feedback, "ablation: no feedback tokens in stage 3");
-    opts.Add("drop-history", &o_.drop_history, "ablation: every stage 3 event its own document (no item history)");
+    opts.Add("drop-history", &o_.drop_history,
+             "ablation: every stage 3 event its own document (no item history)");
     opts.Add("shard-tokens", &o_.shard_tokens, "tokens per shard file").Range(1024, 1e12);
     dist_.Declare(opts);
   }

@@ -16,7 +16,8 @@ class EvaluateCommand : public Command {
  public:
   std::string name() const override { return "evaluate"; }
   std::string description() const override {
-    return "Write the evaluation report: baselines (popularity, bm25, bm25_rerank, dense, dense_rerank) and checkpoints "
+    return "Write the evaluation report: baselines (popularity, bm25, bm25_rerank, dense, "
+           "dense_rerank) and checkpoints "
            "answer the same "
            "held-out requests; Personalization, Relevance, Diversity, Factuality and, with a "
            "world, the oracle's "
@@ -35,9 +36,11 @@ class EvaluateCommand : public Command {
         "checkpoints", &checkpoints_,
         "systems as NAME=CHECKPOINT_DIR, comma-separated (default: RUN's pretrained, sft, grpo)");
     opts.Add("baselines", &o_.baselines,
-             "non-LLM baselines by name: popularity, bm25, bm25_rerank, dense, dense_rerank (empty = none)");
+             "non-LLM baselines by name: popularity, bm25, bm25_rerank, dense, dense_rerank (empty "
+             "= none)");
     opts.Add("triplets", &o_.triplets,
-             "UQ2I triplets.jsonl: more training pairs of the dense retriever (default RUN/uq2i/triplets.jsonl "
+             "UQ2I triplets.jsonl: more training pairs of the dense retriever (default "
+             "RUN/uq2i/triplets.jsonl "
              "when present)");
     opts.Add("split", &o_.split, "queries of this split (with a user) are the requests");
     opts.Add("requests", &o_.requests, "at most this many requests (0 = all)").Range(0, 1e9);
@@ -45,13 +48,15 @@ class EvaluateCommand : public Command {
         .Range(0, 1000);
     opts.Add("max-new-tokens", &o_.eval.max_new_tokens, "unconstrained answers' length cap")
         .Range(8, 1e5);
-    opts.Add("rerank-pool", &o_.eval.rerank_pool,
-             "with the ranking model, a \"reranked\" mode: each checkpoint proposes this many songs "
-             "(--rerank-source) and keeps the 10 best by the ranking model's score for the listener "
-             "and the model's own order (--rerank-model-weight; 0 = off)")
+    opts.Add(
+            "rerank-pool", &o_.eval.rerank_pool,
+            "with the ranking model, a \"reranked\" mode: each checkpoint proposes this many songs "
+            "(--rerank-source) and keeps the 10 best by the ranking model's score for the listener "
+            "and the model's own order (--rerank-model-weight; 0 = off)")
         .Range(0, 1000);
     opts.Add("rerank-model-weight", &o_.eval.rerank_model_weight,
-             "reranked mode: a pool song's order is the ranking model's score (0-10) minus this times "
+             "reranked mode: a pool song's order is the ranking model's score (0-10) minus this "
+             "times "
              "log2(1 + its place in the pool) (0 = the ranking model alone)")
         .Range(0, 100);
     opts.Add("rerank-evidence-weight", &o_.eval.rerank_evidence_weight,
@@ -65,17 +70,21 @@ class EvaluateCommand : public Command {
         .Range(0, 10);
     opts.Add("rerank-ranker-prior-weight", &o_.eval.rerank_ranker_prior_weight,
              "reranked mode: a pool song's ranking-model score less this times its mean score over "
-             "the listeners of --prior-requests requests of --prior-split (what every listener likes "
+             "the listeners of --prior-requests requests of --prior-split (what every listener "
+             "likes "
              "counts less; 0 = off)")
         .Range(0, 10);
     opts.Add("prior-split", &o_.eval.prior_split, "training split the priors' requests come from");
-    opts.Add("prior-requests", &o_.eval.prior_requests, "requests the prior averages over").Range(1, 100000);
+    opts.Add("prior-requests", &o_.eval.prior_requests, "requests the prior averages over")
+        .Range(1, 100000);
     opts.Add("answers", &o_.eval.keep_answers,
              "also write OUT/answers.jsonl: every system's list for every request (song ids), one "
              "line per system, mode and request");
     opts.Add("rerank-source", &o_.eval.rerank_source,
-             "reranked mode's pool: list (the model lists --rerank-pool songs in turn) or first (the "
-             "--rerank-pool songs the model scores highest at its answer's first item; atomic codec)")
+             "reranked mode's pool: list (the model lists --rerank-pool songs in turn) or first "
+             "(the "
+             "--rerank-pool songs the model scores highest at its answer's first item; atomic "
+             "codec)")
         .OneOf({"list", "first"});
     opts.Add("out", &out_, "output directory: report.json, report.md (default RUN/report)");
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);

@@ -53,7 +53,8 @@ class ExportGgufCommand : public Command {
       const nlohmann::ordered_json j = {
           {"version", f.version}, {"metadata", meta}, {"tensors", tensors}};
       // A hostile file's strings need not be UTF-8: shown with U+FFFD rather than failing.
-      std::printf("%s\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+      std::printf("%s\n",
+                  j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
       return 0;
     }
     if (model_.empty() || out_.empty())

@@ -14,13 +14,16 @@ class IngestCommand : public Command {
  public:
   std::string name() const override { return "ingest"; }
   std::string description() const override {
-    return "Validate <kind>.jsonl files (docs/data-format.md) and load them into a SQLite store; bad rows "
+    return "Validate <kind>.jsonl files (docs/data-format.md) and load them into a SQLite store; "
+           "bad rows "
            "go to a quarantine file";
   }
   void Declare(Options& opts) override {
-    opts.Add("input", &o_.input_dir, "directory with artists/songs/users/events/... .jsonl files").Required();
+    opts.Add("input", &o_.input_dir, "directory with artists/songs/users/events/... .jsonl files")
+        .Required();
     opts.Add("store", &o_.store_path, "SQLite store to create or update");
-    opts.Add("quarantine", &o_.quarantine_path, "where rejected rows go (default: <store>.quarantine.jsonl)");
+    opts.Add("quarantine", &o_.quarantine_path,
+             "where rejected rows go (default: <store>.quarantine.jsonl)");
     opts.Add("strict", &o_.strict, "fail and change nothing if any row is rejected");
   }
   int Run(const Options& opts) override {

@@ -20,10 +20,10 @@
 #include "eval/run_report.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
-#include "reward/judge_train.h"
-#include "reward/ranker_train.h"
 #include "pipeline/grpo_step.h"
 #include "pipeline/sft_step.h"
+#include "reward/judge_train.h"
+#include "reward/ranker_train.h"
 #include "text/bpe_train.h"
 #include "text/chat.h"
 #include "text/special_tokens.h"
@@ -136,11 +136,14 @@ class PipelineCommand : public Command {
              "ranking model passes over the events (0 = sized to the data)")
         .Range(0, 1000);
     opts.Add("judge-kind", &judge_kind_,
-             "the relevance judge: pmi (built after SFT from the instruction-tuned model's first-song "
-             "scores; held-out AUC ~0.80 on the demo world) or yesno (fine-tuned from the pre-trained "
+             "the relevance judge: pmi (built after SFT from the instruction-tuned model's "
+             "first-song "
+             "scores; held-out AUC ~0.80 on the demo world) or yesno (fine-tuned from the "
+             "pre-trained "
              "model in step 6; ~0.63)")
         .OneOf({"pmi", "yesno"});
-    opts.Add("judge-steps", &judge_steps_, "yes/no relevance judge fine-tuning steps").Range(1, 1e9);
+    opts.Add("judge-steps", &judge_steps_, "yes/no relevance judge fine-tuning steps")
+        .Range(1, 1e9);
     opts.Add("judge-layers", &judge_layers_,
              "the judge keeps the first N layers of the pre-trained model (1: ~3x faster, same "
              "held-out AUC on the "
@@ -268,7 +271,8 @@ class PipelineCommand : public Command {
     if (jr.contains("heldout"))
       std::printf("judge (%s): held-out accuracy %.3f, F1 %.3f, AUC %.3f (threshold %.3f)\n",
                   jr.value("kind", "yesno").c_str(), jr["heldout"]["accuracy"].get<double>(),
-                  jr["heldout"]["f1"].get<double>(), jr["heldout"]["auc"].get<double>(), jr["threshold"].get<double>());
+                  jr["heldout"]["f1"].get<double>(), jr["heldout"]["auc"].get<double>(),
+                  jr["threshold"].get<double>());
   }
 
   // Step 7: UQ2I triplets and SFT of the pre-trained model on them.
@@ -305,7 +309,8 @@ class PipelineCommand : public Command {
       lo.seed = static_cast<uint64_t>(seed_);
       PrintJudge(BuildPmiJudge(st, oracle.get(), out_ + "/sft/sft/final", lo, out_ + "/judge"));
     } catch (const Error& e) {
-      spdlog::warn("generative judge not built ({}): training the yes/no judge instead", FormatError(e));
+      spdlog::warn("generative judge not built ({}): training the yes/no judge instead",
+                   FormatError(e));
       fs::remove_all(out_ + "/judge");
       TrainYesNoJudge(st, oracle.get(), ckpt);
     }
@@ -453,12 +458,12 @@ class PipelineCommand : public Command {
     }
     const std::vector<std::string> stages = {"stage0_general", "stage1_objective",
                                              "stage2_subjective", "stage3_behaviour"};
-    const StepCache::Step pretrain = cache.Make(
-        "pretrain",
-        {setting("model-size", model_size_), setting("pretrain-steps", pretrain_steps_),
-         setting("general-steps", MainJobGeneralSteps(general_steps_, pretrain_steps_)),
-         setting("bf16", bf16_), setting("seed", seed_)},
-        &corpus, {out_ + "/pretrain/pretrain_summary.json"});
+    const StepCache::Step pretrain =
+        cache.Make("pretrain",
+                   {setting("model-size", model_size_), setting("pretrain-steps", pretrain_steps_),
+                    setting("general-steps", MainJobGeneralSteps(general_steps_, pretrain_steps_)),
+                    setting("bf16", bf16_), setting("seed", seed_)},
+                   &corpus, {out_ + "/pretrain/pretrain_summary.json"});
     step(5, pretrain,
          "pre-training the " + model_size_ +
              " model (general, objective, subjective, behaviour) into " + out_ + "/pretrain",
@@ -503,13 +508,17 @@ class PipelineCommand : public Command {
     };
     const StepCache::Step reward = cache.Make(
         "reward",
-        with_judge_labels("yesno", {setting("ranker-epochs", ranker_epochs_),
-         // The ranker's defaults that are not pipeline options: a new default redoes the step.
-         setting("ranker-weight-decay", RankerTrainOptions{}.weight_decay),
-         setting("ranker-match", RankerConfig{}.match), setting("ranker-song-id-dim", RankerConfig{}.song_id_dim),
-         setting("ranker-auto-examples", kRankerAutoExamples), setting("judge-kind", judge_kind_),
-         setting("judge-steps", judge_steps_), setting("judge-layers", judge_layers_), setting("bf16", bf16_),
-         setting("seed", seed_)}),
+        with_judge_labels(
+            "yesno",
+            {setting("ranker-epochs", ranker_epochs_),
+             // The ranker's defaults that are not pipeline options: a new default redoes the step.
+             setting("ranker-weight-decay", RankerTrainOptions{}.weight_decay),
+             setting("ranker-match", RankerConfig{}.match),
+             setting("ranker-song-id-dim", RankerConfig{}.song_id_dim),
+             setting("ranker-auto-examples", kRankerAutoExamples),
+             setting("judge-kind", judge_kind_), setting("judge-steps", judge_steps_),
+             setting("judge-layers", judge_layers_), setting("bf16", bf16_),
+             setting("seed", seed_)}),
         &pretrain, {out_ + "/ranker/ranker.json"});
     step(6, reward,
          "training the ranking model into " + out_ + "/ranker" +
@@ -518,14 +527,15 @@ class PipelineCommand : public Command {
     const StepCache::Step* last = &reward;
     StepCache::Step sft, grpo;
     if (sft_steps_ > 0) {
-      sft = cache.Make(
-          "sft",
-          with_judge_labels("pmi", {setting("sft-steps", sft_steps_), setting("judge-kind", judge_kind_),
-                                    setting("bf16", bf16_), setting("seed", seed_)}),
-          &reward, {out_ + "/sft/sft/final/DONE"});
+      sft = cache.Make("sft",
+                       with_judge_labels("pmi", {setting("sft-steps", sft_steps_),
+                                                 setting("judge-kind", judge_kind_),
+                                                 setting("bf16", bf16_), setting("seed", seed_)}),
+                       &reward, {out_ + "/sft/sft/final/DONE"});
       step(7, sft,
            "synthesising UQ2I triplets into " + out_ + "/uq2i and instruction-tuning into " + out_ +
-               "/sft" + (judge_kind_ == "pmi" ? ", then the generative judge into " + out_ + "/judge" : ""),
+               "/sft" +
+               (judge_kind_ == "pmi" ? ", then the generative judge into " + out_ + "/judge" : ""),
            later[2].outputs, false, [&](bool) { InstructionTuning(store, world_dir, ckpt); });
       last = &sft;
       if (grpo_steps_ > 0) {
@@ -544,16 +554,16 @@ class PipelineCommand : public Command {
     }
     if (report_requests_ > 0) {
       // The report evaluates every checkpoint: its key follows the last training step.
-      const StepCache::Step report =
-          cache.Make("report",
-                     {setting("report-requests", report_requests_),
-                      // The evaluation's reranking defaults (not pipeline options): a new one redoes the report.
-                      setting("rerank-model-weight", ReportOptions{}.eval.rerank_model_weight),
-                      setting("rerank-pool", ReportOptions{}.eval.rerank_pool),
-                      setting("rerank-evidence-weight", ReportOptions{}.eval.rerank_evidence_weight),
-                      setting("rerank-ranker-prior-weight", ReportOptions{}.eval.rerank_ranker_prior_weight)},
-                     last,
-                     {out_ + "/report/report.json"});
+      const StepCache::Step report = cache.Make(
+          "report",
+          {setting("report-requests", report_requests_),
+           // The evaluation's reranking defaults (not pipeline options): a new one redoes the
+           // report.
+           setting("rerank-model-weight", ReportOptions{}.eval.rerank_model_weight),
+           setting("rerank-pool", ReportOptions{}.eval.rerank_pool),
+           setting("rerank-evidence-weight", ReportOptions{}.eval.rerank_evidence_weight),
+           setting("rerank-ranker-prior-weight", ReportOptions{}.eval.rerank_ranker_prior_weight)},
+          last, {out_ + "/report/report.json"});
       step(9, report, "the evaluation report into " + out_ + "/report", later[4].outputs, false,
            [&](bool) { Report(store, world_dir); });
       // The table is printed whether the report was made now or cached, and the run's page is

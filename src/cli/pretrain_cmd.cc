@@ -61,8 +61,7 @@ class PretrainCommand : public Command {
     opts.Add("general-steps", &o_.general_steps,
              "optimizer steps of the general (everyday-language) stage (0 = --steps)")
         .Range(0, 1e9);
-    opts.Add("general-lr", &o_.general_lr,
-             "peak learning rate of the general stage (0 = --lr)")
+    opts.Add("general-lr", &o_.general_lr, "peak learning rate of the general stage (0 = --lr)")
         .Range(0, 10);
     opts.Add("min-lr-ratio", &o_.min_lr_ratio, "final learning rate as a share of --lr")
         .Range(0, 1);

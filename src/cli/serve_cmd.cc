@@ -83,10 +83,11 @@ class ServeCommand : public Command {
     opts.Add("prefix-cache-mb", &o_.prefix_cache_mb,
              "KV cache of listeners' contexts kept for their next request")
         .Range(0, 1e6);
-    opts.Add("rerank-pool", &o_.rerank_pool,
-             "with a ranking model: the model proposes this many songs and the answer is their best "
-             "by the ranking model and the model's order (0 = off: the model's own list, "
-             "streamed as decoded; docs/serving.md)")
+    opts.Add(
+            "rerank-pool", &o_.rerank_pool,
+            "with a ranking model: the model proposes this many songs and the answer is their best "
+            "by the ranking model and the model's order (0 = off: the model's own list, "
+            "streamed as decoded; docs/serving.md)")
         .Range(0, 1000);
     opts.Add("rerank-model-weight", &o_.rerank_model_weight,
              "reranking: a pool song's order is the ranking model's score (0-10) minus this "
@@ -97,10 +98,11 @@ class ServeCommand : public Command {
              "one-token item codecs such as atomic, else list) or a list it decodes song by song "
              "(list)")
         .OneOf({"first", "list"});
-    opts.Add("rerank-prior-weight", &o_.rerank_prior_weight,
-             "first-song pool: rank songs by their score minus this times their mean first-song "
-             "log-probability over --prior-requests requests of the store's --prior-split, computed "
-             "at start (songs the model puts first whatever is asked count less; 0 = off)")
+    opts.Add(
+            "rerank-prior-weight", &o_.rerank_prior_weight,
+            "first-song pool: rank songs by their score minus this times their mean first-song "
+            "log-probability over --prior-requests requests of the store's --prior-split, computed "
+            "at start (songs the model puts first whatever is asked count less; 0 = off)")
         .Range(0, 10);
     opts.Add("rerank-evidence-weight", &o_.rerank_evidence_weight,
              "first-song pool: a pool song's order also adds this times its first-song score (less "
@@ -112,7 +114,8 @@ class ServeCommand : public Command {
              "every listener likes counts less; 0 = off)")
         .Range(0, 10);
     opts.Add("prior-split", &o_.prior_split, "training split the priors' requests come from");
-    opts.Add("prior-requests", &o_.prior_requests, "requests the prior averages over").Range(1, 100000);
+    opts.Add("prior-requests", &o_.prior_requests, "requests the prior averages over")
+        .Range(1, 100000);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
   }
 

@@ -19,18 +19,25 @@ class SynthCommand : public Command {
  public:
   std::string name() const override { return "synth-uq2i"; }
   std::string description() const override {
-    return "Synthesise (user context, query) -> 10-song lists: a query pool per song, queries clustered by a "
-           "pre-trained checkpoint's embeddings, candidates from the clusters of each user's favourites, top 10 by "
+    return "Synthesise (user context, query) -> 10-song lists: a query pool per song, queries "
+           "clustered by a "
+           "pre-trained checkpoint's embeddings, candidates from the clusters of each user's "
+           "favourites, top 10 by "
            "the ranking model";
   }
   void Declare(Options& opts) override {
     opts.Add("store", &store_, "SQLite store from `muchator ingest`").Required();
-    opts.Add("model", &model_, "pre-trained checkpoint whose hidden states embed the queries").Required();
+    opts.Add("model", &model_, "pre-trained checkpoint whose hidden states embed the queries")
+        .Required();
     opts.Add("ranker", &ranker_, "ranking model directory from `muchator train-ranker`").Required();
-    opts.Add("world", &world_, "synthetic world directory: refuse its query-only forms, measure quality with its oracle");
+    opts.Add(
+        "world", &world_,
+        "synthetic world directory: refuse its query-only forms, measure quality with its oracle");
     opts.Add("out", &out_, "output directory: triplets.jsonl, pool.jsonl, synth_summary.json");
     opts.Add("per-song", &o_.pool.per_song, "generated queries kept per song").Range(1, 1000);
-    opts.Add("per-cluster", &o_.per_cluster, "about this many queries per cluster (K = queries / this)").Range(1, 1e6);
+    opts.Add("per-cluster", &o_.per_cluster,
+             "about this many queries per cluster (K = queries / this)")
+        .Range(1, 1e6);
     opts.Add("per-user", &o_.uq2i.per_user,
              "cluster-anchor triplets per user at most (-1 = 8 without logged training requests, "
              "0 with them)")
@@ -41,8 +48,11 @@ class SynthCommand : public Command {
     opts.Add("opening-sentence", &o_.uq2i.opening_sentence,
              "request triplets' answers open with a sentence naming what their songs share");
     opts.Add("list-size", &o_.uq2i.list_size, "songs per target list").Range(1, 1000);
-    opts.Add("max-triplets", &o_.uq2i.max_triplets, "stop after this many triplets (0 = no limit)").Range(0, 1e12);
-    opts.Add("holdout", &o_.uq2i.holdout, "favourites only from before the log's last share (as the ranker's split)").Range(0.001, 0.999);
+    opts.Add("max-triplets", &o_.uq2i.max_triplets, "stop after this many triplets (0 = no limit)")
+        .Range(0, 1e12);
+    opts.Add("holdout", &o_.uq2i.holdout,
+             "favourites only from before the log's last share (as the ranker's split)")
+        .Range(0.001, 0.999);
     opts.Add("seed", &seed_, "seed of query choice and clustering").Range(0, 9e18);
     opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
     dist_.Declare(opts);

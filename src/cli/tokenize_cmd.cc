@@ -1,7 +1,7 @@
 // `muchator tokenize` and `muchator train-tokenizer`.
 #include <cstdio>
-#include <iostream>
 #include <filesystem>
+#include <iostream>
 #include <iterator>
 #include <sstream>
 
@@ -22,22 +22,26 @@ class TokenizeCommand : public Command {
  public:
   std::string name() const override { return "tokenize"; }
   std::string description() const override {
-    return "Read all of stdin as one text and print its token ids on one line (no special tokens added); "
+    return "Read all of stdin as one text and print its token ids on one line (no special tokens "
+           "added); "
            "--decode reads ids and prints the text";
   }
   void Declare(Options& opts) override {
     opts.Add("tokenizer", &path_,
-             "tokenizer.json (Hugging Face format), a directory holding one, or a GPT-2 style *vocab.json with "
+             "tokenizer.json (Hugging Face format), a directory holding one, or a GPT-2 style "
+             "*vocab.json with "
              "*merges.txt beside it")
         .Required();
     opts.Add("decode", &decode_, "read space-separated ids from stdin and write the decoded bytes");
     opts.Add("special", &special_,
-             "text of added tokens (<|im_start|>, item tokens such as <|s_s12|>) becomes their ids, as in "
+             "text of added tokens (<|im_start|>, item tokens such as <|s_s12|>) becomes their "
+             "ids, as in "
              "a prompt; without it such text is ordinary text");
   }
   int Run(const Options&) override {
     auto tok = Tokenizer::Load(path_);
-    const std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    const std::string input((std::istreambuf_iterator<char>(std::cin)),
+                            std::istreambuf_iterator<char>());
     if (decode_) {
       std::vector<int> ids;
       std::istringstream in(input);
@@ -50,7 +54,8 @@ class TokenizeCommand : public Command {
         } catch (const std::exception&) {
         }
         if (used != word.size() || id < 0 || id >= tok->vocab_size())
-          throw Error("'" + word + "' is not a token id of this tokenizer (0-" + std::to_string(tok->vocab_size() - 1) + ")",
+          throw Error("'" + word + "' is not a token id of this tokenizer (0-" +
+                          std::to_string(tok->vocab_size() - 1) + ")",
                       "stdin", "give space-separated integer ids");
         ids.push_back(id);
       }
@@ -74,13 +79,16 @@ class TrainTokenizerCommand : public Command {
  public:
   std::string name() const override { return "train-tokenizer"; }
   std::string description() const override {
-    return "Train a byte-level BPE tokenizer (Qwen2 pre-tokenizer, NFC) on a store's texts and write DIR/tokenizer.json";
+    return "Train a byte-level BPE tokenizer (Qwen2 pre-tokenizer, NFC) on a store's texts and "
+           "write DIR/tokenizer.json";
   }
   void Declare(Options& opts) override {
     opts.Add("store", &store_, "SQLite store from `muchator ingest`").Required();
     opts.Add("out", &out_, "output directory (tokenizer.json, tokenizer.config.toml)");
-    opts.Add("vocab-size", &o_.vocab_size, "vocabulary size including bytes and special tokens").Range(300, 1000000);
-    opts.Add("min-frequency", &o_.min_frequency, "a pair must occur this often to be merged").Range(1, 1e12);
+    opts.Add("vocab-size", &o_.vocab_size, "vocabulary size including bytes and special tokens")
+        .Range(300, 1000000);
+    opts.Add("min-frequency", &o_.min_frequency, "a pair must occur this often to be merged")
+        .Range(1, 1e12);
   }
   int Run(const Options& opts) override {
     Store store(store_);
@@ -89,8 +97,8 @@ class TrainTokenizerCommand : public Command {
     MakeDirs(out_);
     tok->SaveHf(out_ + "/tokenizer.json");
     opts.WriteEffective(out_ + "/tokenizer.config.toml");
-    std::printf("tokenizer: %d tokens (%zu merges, %zu special) -> %s/tokenizer.json\n", tok->vocab_size(),
-                tok->num_merges(), tok->added_tokens().size(), out_.c_str());
+    std::printf("tokenizer: %d tokens (%zu merges, %zu special) -> %s/tokenizer.json\n",
+                tok->vocab_size(), tok->num_merges(), tok->added_tokens().size(), out_.c_str());
     return 0;
   }
 
@@ -102,6 +110,8 @@ class TrainTokenizerCommand : public Command {
 }  // namespace
 
 std::unique_ptr<Command> MakeTokenizeCommand() { return std::make_unique<TokenizeCommand>(); }
-std::unique_ptr<Command> MakeTrainTokenizerCommand() { return std::make_unique<TrainTokenizerCommand>(); }
+std::unique_ptr<Command> MakeTrainTokenizerCommand() {
+  return std::make_unique<TrainTokenizerCommand>();
+}
 
 }  // namespace muchator::cli

@@ -21,18 +21,23 @@ class TrainJudgeCommand : public Command {
   std::string name() const override { return "train-judge"; }
   std::string description() const override {
     return "Build the relevance judge: --kind pmi (the instruction-tuned --init model's first-song "
-           "scores against their mean over training requests) or yesno (fine-tuned yes/no for a query "
-           "and a song summary), trained and calibrated on the training queries' relevant songs; reports "
+           "scores against their mean over training requests) or yesno (fine-tuned yes/no for a "
+           "query "
+           "and a song summary), trained and calibrated on the training queries' relevant songs; "
+           "reports "
            "held-out accuracy, F1 and AUC (labelled by the oracle with --world)";
   }
   void Declare(Options& opts) override {
     opts.Add("store", &store_, "SQLite store from `muchator ingest` (songs, queries)").Required();
     opts.Add("out", &out_,
              "output directory: judge.json, judge_songs.jsonl, lm/final/ (the checkpoint)");
-    opts.Add("world", &world_, "synthetic world directory: its oracle labels the held-out (test, rl) pairs - measurement only, "
+    opts.Add("world", &world_,
+             "synthetic world directory: its oracle labels the held-out (test, rl) pairs - "
+             "measurement only, "
              "it never labels a training pair");
     opts.Add("kind", &kind_,
-             "pmi: the instruction-tuned --init checkpoint (atomic codec) judges by how much more the "
+             "pmi: the instruction-tuned --init checkpoint (atomic codec) judges by how much more "
+             "the "
              "request makes it name the song first than training requests do (nothing trained); "
              "yesno: fine-tune a model to answer yes/no")
         .OneOf({"pmi", "yesno"});
@@ -85,12 +90,14 @@ class TrainJudgeCommand : public Command {
     if (kind_ == "pmi" && o_.init.empty())
       throw Error("the generative judge needs the instruction-tuned checkpoint", "--init",
                   "give --init RUN/sft/sft/final, or --kind yesno");
-    const nlohmann::json r = kind_ == "pmi" ? BuildPmiJudge(store, oracle.get(), o_.init, o_.labels, out_,
-                                                             static_cast<int>(prior_requests_))
+    const nlohmann::json r = kind_ == "pmi" ? BuildPmiJudge(store, oracle.get(), o_.init, o_.labels,
+                                                            out_, static_cast<int>(prior_requests_))
                                             : TrainJudge(store, oracle.get(), o_, out_);
     if (!root) return 0;  // rank 0 reports
-    std::printf("judge (%s): %lld training pairs", kind_.c_str(), r["train_pairs"].get<long long>());
-    if (r.contains("final_train_loss")) std::printf(", final loss %.4f", r["final_train_loss"].get<double>());
+    std::printf("judge (%s): %lld training pairs", kind_.c_str(),
+                r["train_pairs"].get<long long>());
+    if (r.contains("final_train_loss"))
+      std::printf(", final loss %.4f", r["final_train_loss"].get<double>());
     std::printf(", threshold %.3f", r["threshold"].get<double>());
     if (r.contains("heldout")) {
       const auto& h = r["heldout"];

@@ -1,12 +1,13 @@
 // Converters on the real datasets in ../shared/data (skipped when absent): first rows mapped
 // value by value, whole files converted and ingested with zero quarantined rows and the counts
 // of each PROVENANCE.md; plus the CSV and Python-list readers.
+#include "convert/convert.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <set>
 
-#include "convert/convert.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "data/ingest.h"
@@ -26,7 +27,8 @@ std::string Data(const std::string& name) {
 class ConvertTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = (fs::temp_directory_path() / ("muchator_convert_" + std::to_string(::getpid()))).string();
+    dir_ =
+        (fs::temp_directory_path() / ("muchator_convert_" + std::to_string(::getpid()))).string();
     fs::remove_all(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -44,7 +46,8 @@ class ConvertTest : public ::testing::Test {
     return m;
   }
   // Converts, ingests strictly (any bad row fails) and returns the store's counts.
-  StoreCounts ConvertAndIngest(const std::string& dataset, const std::string& input, ConvertSummary* sum) {
+  StoreCounts ConvertAndIngest(const std::string& dataset, const std::string& input,
+                               ConvertSummary* sum) {
     *sum = Convert(dataset, input, dir_ + "/out");
     IngestSummary is = Ingest({dir_ + "/out", dir_ + "/s.db", "", /*strict=*/true});
     for (const auto& f : is.files) EXPECT_EQ(f.quarantined, 0) << f.path;
@@ -85,11 +88,15 @@ TEST_F(ConvertTest, JamendoFromTheOriginalFilesUnitesTagsPerTrack) {
   // Without derived/track_tags_merged.tsv the original autotagging files are read and united.
   fs::create_directories(dir_ + "/jam/data/splits");
   const std::string header = "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS\n";
-  WriteFileAtomic(dir_ + "/jam/data/autotagging_moodtheme.tsv",
-                  header + "track_0000007\tartist_000002\talbum_000003\t07/7.mp3\t60.5\tmood/theme---calm\n"
-                           "track_0000008\tartist_000002\talbum_000003\t08/8.mp3\tlong\tmood/theme---sad\n");
+  WriteFileAtomic(
+      dir_ + "/jam/data/autotagging_moodtheme.tsv",
+      header +
+          "track_0000007\tartist_000002\talbum_000003\t07/7.mp3\t60.5\tmood/theme---calm\n"
+          "track_0000008\tartist_000002\talbum_000003\t08/8.mp3\tlong\tmood/theme---sad\n");
   WriteFileAtomic(dir_ + "/jam/data/splits/genre-train.tsv",
-                  header + "track_0000007\tartist_000002\talbum_000003\t07/7.mp3\t60.5\tgenre---jazz\tinstrument---piano\n");
+                  header +
+                      "track_0000007\tartist_000002\talbum_000003\t07/"
+                      "7.mp3\t60.5\tgenre---jazz\tinstrument---piano\n");
   ConvertSummary sum;
   const auto counts = ConvertAndIngest("jamendo", dir_ + "/jam", &sum);
   EXPECT_EQ(counts.songs, 1);
@@ -121,7 +128,8 @@ TEST_F(ConvertTest, Jamendo) {
   std::set<std::string> tags;
   for (const auto& [id, row] : songs)
     if (row.contains("tags"))
-      for (const auto& t : row["tags"]) tags.insert(t.get<std::string>().substr(0, t.get<std::string>().find(':')));
+      for (const auto& t : row["tags"])
+        tags.insert(t.get<std::string>().substr(0, t.get<std::string>().find(':')));
   EXPECT_EQ(tags, (std::set<std::string>{"instrument", "mood"}));
   EXPECT_EQ(Rows(dir_ + "/out/artists.jsonl").at("artist_000014")["name"], "Jamendo artist 14");
 }
@@ -142,11 +150,14 @@ TEST_F(ConvertTest, MusicCaps) {
   const json& d = docs.at("musiccaps_caption_-0Gj8-vB1q4_30");
   EXPECT_EQ(d["kind"], "caption");
   EXPECT_EQ(d["song"], "musiccaps_-0Gj8-vB1q4_30");
-  EXPECT_EQ(d["text"].get<std::string>().rfind("The low quality recording features a ballad song", 0), 0u);
+  EXPECT_EQ(
+      d["text"].get<std::string>().rfind("The low quality recording features a ballad song", 0),
+      0u);
 }
 
 TEST_F(ConvertTest, LastfmArtistsAsItemsAndPlayCountsAsUnorderedRecords) {
-  if (!fs::exists(Data("hetrec2011-lastfm-2k"))) GTEST_SKIP() << "../shared/data/hetrec2011-lastfm-2k is absent";
+  if (!fs::exists(Data("hetrec2011-lastfm-2k")))
+    GTEST_SKIP() << "../shared/data/hetrec2011-lastfm-2k is absent";
   ConvertSummary sum;
   const auto counts = ConvertAndIngest("lastfm-2k", Data("hetrec2011-lastfm-2k"), &sum);
   EXPECT_EQ(counts.artists, 17632);
@@ -155,7 +166,8 @@ TEST_F(ConvertTest, LastfmArtistsAsItemsAndPlayCountsAsUnorderedRecords) {
   EXPECT_EQ(counts.events, 92834);
   EXPECT_EQ(counts.relations, 25434);
   EXPECT_EQ(Rows(dir_ + "/out/artists.jsonl").at("lastfm_artist_1")["name"], "MALICE MIZER");
-  EXPECT_EQ(Rows(dir_ + "/out/songs.jsonl").at("lastfm_1")["artists"], json::array({"lastfm_artist_1"}));
+  EXPECT_EQ(Rows(dir_ + "/out/songs.jsonl").at("lastfm_1")["artists"],
+            json::array({"lastfm_artist_1"}));
   // First play-count row: user 2, artist 51, 13883 plays; no timestamp.
   Store store(dir_ + "/s.db");
   bool found = false;
@@ -170,7 +182,8 @@ TEST_F(ConvertTest, LastfmArtistsAsItemsAndPlayCountsAsUnorderedRecords) {
 }
 
 TEST_F(ConvertTest, MusicReconerQueriesKeepTheirMentions) {
-  if (!fs::exists(Data("music-reco-ner"))) GTEST_SKIP() << "../shared/data/music-reco-ner is absent";
+  if (!fs::exists(Data("music-reco-ner")))
+    GTEST_SKIP() << "../shared/data/music-reco-ner is absent";
   ConvertSummary sum;
   const auto counts = ConvertAndIngest("musicreconer", Data("music-reco-ner"), &sum);
   EXPECT_EQ(counts.queries, 2551);

@@ -53,7 +53,7 @@ class LineReader {
 
   // Reads the next line (without '\n', and without a trailing '\r'). Returns false at end of file.
   bool Next(std::string& line);
-  int64_t line_number() const { return line_number_; }   // 1-based number of the last line read
+  int64_t line_number() const { return line_number_; }  // 1-based number of the last line read
   bool last_line_too_long() const { return too_long_; }
   bool last_line_unterminated() const { return unterminated_; }  // no '\n' at end of file
   uint64_t bytes_read() const { return bytes_read_; }

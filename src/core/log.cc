@@ -1,11 +1,10 @@
 #include "core/log.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
-
-#include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace muchator {
 
@@ -53,10 +52,14 @@ double Progress::elapsed_seconds() const {
 
 std::string Progress::Compact(double x) {
   char buf[32];
-  if (x >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", x / 1e9);
-  else if (x >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", x / 1e6);
-  else if (x >= 1e4) std::snprintf(buf, sizeof buf, "%.1fk", x / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f", x);
+  if (x >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2fG", x / 1e9);
+  else if (x >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.2fM", x / 1e6);
+  else if (x >= 1e4)
+    std::snprintf(buf, sizeof buf, "%.1fk", x / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f", x);
   return buf;
 }
 
@@ -71,8 +74,10 @@ std::string Progress::Duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   long s = std::lround(seconds);
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  else std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
   return buf;
 }
 
@@ -90,7 +95,8 @@ std::string Progress::Line() const {
     std::snprintf(pct, sizeof pct, "%3.0f%% ", 100 * frac);
     s += pct + Compact(done_) + "/" + Compact(total_) + " " + unit_;
     s += ", " + Rate(rate) + " " + unit_ + "/s";
-    if (!finished_) s += ", ETA " + Duration(rate > 0 ? (total_ - std::min(total_, done_)) / rate : -1);
+    if (!finished_)
+      s += ", ETA " + Duration(rate > 0 ? (total_ - std::min(total_, done_)) / rate : -1);
   } else {
     s += Compact(done_) + " " + unit_ + ", " + Rate(rate) + " " + unit_ + "/s";
   }

@@ -1,11 +1,11 @@
 // Logging (spdlog to stderr) and progress reporting for long loops.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 namespace muchator {
 

@@ -1,14 +1,15 @@
 #include "core/options.h"
 
+#include <toml++/toml.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "core/error.h"
-#include "core/strings.h"
 #include "core/file.h"
+#include "core/strings.h"
 
 namespace muchator {
 
@@ -19,14 +20,18 @@ std::string ValueText(const Options::Target& t) {
   return std::visit(
       [](auto* p) -> std::string {
         using T = std::remove_pointer_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, std::string>) return *p;
-        else if constexpr (std::is_same_v<T, bool>) return *p ? "true" : "false";
-        else if constexpr (std::is_same_v<T, std::vector<std::string>>) return JoinStrings(*p, ",");
+        if constexpr (std::is_same_v<T, std::string>)
+          return *p;
+        else if constexpr (std::is_same_v<T, bool>)
+          return *p ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::vector<std::string>>)
+          return JoinStrings(*p, ",");
         else if constexpr (std::is_same_v<T, double>) {
           std::ostringstream ss;
           ss << *p;
           return ss.str();
-        } else return std::to_string(*p);
+        } else
+          return std::to_string(*p);
       },
       t);
 }
@@ -56,9 +61,12 @@ std::string ParseInto(const Options::Target& t, const std::string& text) {
       **p = std::stod(text, &used);
       if (used != text.size()) return "'" + text + "' is not a number";
     } else if (auto p = std::get_if<bool*>(&t)) {
-      if (text == "true" || text == "1" || text == "yes" || text == "on") **p = true;
-      else if (text == "false" || text == "0" || text == "no" || text == "off") **p = false;
-      else return "'" + text + "' is not true/false";
+      if (text == "true" || text == "1" || text == "yes" || text == "on")
+        **p = true;
+      else if (text == "false" || text == "0" || text == "no" || text == "off")
+        **p = false;
+      else
+        return "'" + text + "' is not true/false";
     } else if (auto p = std::get_if<std::vector<std::string>*>(&t)) {
       (*p)->clear();
       std::stringstream ss(text);
@@ -144,7 +152,8 @@ void Options::Bind(CLI::App& app) {
     if (o.required_) help += " (required)";
     const std::string flag = o.positional_ ? o.name_ + ",--" + o.name_ : "--" + o.name_;
     if (std::holds_alternative<bool*>(o.target_)) {
-      o.cli_ = app.add_flag(flag + "{true}", o.cli_flag_, help + " [default: " + ValueText(o.target_) + "]");
+      o.cli_ = app.add_flag(flag + "{true}", o.cli_flag_,
+                            help + " [default: " + ValueText(o.target_) + "]");
     } else if (std::holds_alternative<std::vector<std::string>*>(o.target_)) {
       o.cli_ = app.add_option(flag, o.cli_list_, help)->delimiter(',');
       o.cli_->default_str(ValueText(o.target_));

@@ -29,8 +29,8 @@ namespace muchator {
 
 class Options {
  public:
-  using Target = std::variant<std::string*, int64_t*, int*, double*, bool*,
-                              std::vector<std::string>*>;
+  using Target =
+      std::variant<std::string*, int64_t*, int*, double*, bool*, std::vector<std::string>*>;
 
   class Option {
    public:
@@ -42,7 +42,8 @@ class Options {
     Option& OneOf(std::vector<std::string> allowed);
     // Any check: returns an error message, or "" when the value is fine.
     Option& Check(std::function<std::string()> check);
-    // May also be given as the first bare argument (`muchator convert jamendo` = `--dataset jamendo`).
+    // May also be given as the first bare argument (`muchator convert jamendo` = `--dataset
+    // jamendo`).
     Option& Positional();
 
    private:

@@ -21,10 +21,10 @@ class Rng {
   static Rng Derive(uint64_t seed, std::string_view label, uint64_t index = 0);
 
   uint64_t NextU64();
-  double Uniform();                            // [0, 1)
-  double Uniform(double lo, double hi);        // [lo, hi)
-  uint64_t Below(uint64_t n);                  // [0, n), unbiased; n > 0
-  int64_t Range(int64_t lo, int64_t hi);       // [lo, hi] inclusive
+  double Uniform();                       // [0, 1)
+  double Uniform(double lo, double hi);   // [lo, hi)
+  uint64_t Below(uint64_t n);             // [0, n), unbiased; n > 0
+  int64_t Range(int64_t lo, int64_t hi);  // [lo, hi] inclusive
   bool Bernoulli(double p);
   double Normal(double mean = 0.0, double stddev = 1.0);
   double Exponential(double rate);

@@ -18,8 +18,10 @@ double Auc(std::vector<std::pair<double, bool>> v) {
     while (j < v.size() && v[j].first == v[i].first) ++j;
     const double avg_rank = (i + j + 1) / 2.0;  // 1-based average rank of the tie group
     for (size_t k = i; k < j; ++k) {
-      if (v[k].second) rank_sum += avg_rank, ++pos;
-      else ++neg;
+      if (v[k].second)
+        rank_sum += avg_rank, ++pos;
+      else
+        ++neg;
     }
     i = j;
   }
@@ -57,8 +59,8 @@ double Spearman(const std::vector<double>& a, const std::vector<double>& b) {
   return sab / std::sqrt(saa * sbb);
 }
 
-BootstrapInterval PairedBootstrap(const std::vector<double>& a, const std::vector<double>& b, int resamples,
-                                  uint64_t seed, double level) {
+BootstrapInterval PairedBootstrap(const std::vector<double>& a, const std::vector<double>& b,
+                                  int resamples, uint64_t seed, double level) {
   if (a.size() != b.size() || a.empty())
     throw Error("a paired bootstrap needs two equally long, non-empty series");
   const size_t n = a.size();

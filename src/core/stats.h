@@ -25,7 +25,7 @@ struct BootstrapInterval {
   bool ExcludesZero() const { return low > 0 || high < 0; }
 };
 // Throws Error when a and b differ in length or are empty.
-BootstrapInterval PairedBootstrap(const std::vector<double>& a, const std::vector<double>& b, int resamples = 2000,
-                                  uint64_t seed = 1, double level = 0.95);
+BootstrapInterval PairedBootstrap(const std::vector<double>& a, const std::vector<double>& b,
+                                  int resamples = 2000, uint64_t seed = 1, double level = 0.95);
 
 }  // namespace muchator

@@ -1,8 +1,7 @@
 #include "core/threads.h"
 
-#include <gtest/gtest.h>
-
 #include <ATen/Parallel.h>
+#include <gtest/gtest.h>
 
 namespace muchator {
 

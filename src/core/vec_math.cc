@@ -13,7 +13,8 @@ MUCHATOR_SIMD_CLONES float ExpShiftedSum(float* x, int64_t n, float shift) {
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
     const int32_t k = static_cast<int32_t>(v * 1.44269504088896341f - 0.5f);
-    const float f = v - static_cast<float>(k) * 0.693359375f + static_cast<float>(k) * 2.12194440e-4f;
+    const float f =
+        v - static_cast<float>(k) * 0.693359375f + static_cast<float>(k) * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * f + 1.3981999507e-3f;
     p = p * f + 8.3334519073e-3f;

@@ -7,9 +7,9 @@
 
 #include "core/error.h"
 #include "core/file.h"
-#include "core/strings.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "core/strings.h"
 #include "corpus/concept_sentence.h"
 #include "data/store.h"
 #include "text/chat.h"
@@ -28,8 +28,8 @@ json CorpusSummary::ToJson() const {
 std::string CorpusSummary::Table() const {
   std::string t = "| stage | documents | tokens | loss tokens |\n|---|---|---|---|\n";
   for (const auto& s : stages)
-    t += "| " + s.stage + " | " + std::to_string(s.docs) + " | " + std::to_string(s.tokens) + " | " +
-         std::to_string(s.loss_tokens) + " |\n";
+    t += "| " + s.stage + " | " + std::to_string(s.docs) + " | " + std::to_string(s.tokens) +
+         " | " + std::to_string(s.loss_tokens) + " |\n";
   return t;
 }
 
@@ -38,14 +38,16 @@ namespace {
 // A document of text pieces and items (the codec's tokens), all with the same loss flag.
 class DocBuilder {
  public:
-  DocBuilder(const Tokenizer& tok, const ItemCodec& codec, bool loss) : tok_(tok), codec_(codec), loss_(loss) {}
+  DocBuilder(const Tokenizer& tok, const ItemCodec& codec, bool loss)
+      : tok_(tok), codec_(codec), loss_(loss) {}
   DocBuilder& Text(const std::string& t) {
     seq_.Text(tok_, t, loss_);
     return *this;
   }
   DocBuilder& Item(int item) {
     if (item < 0 || item >= codec_.num_items())
-      throw Error("a document names a song missing from the codec's catalog", "", "rebuild the corpus for this store");
+      throw Error("a document names a song missing from the codec's catalog", "",
+                  "rebuild the corpus for this store");
     seq_.Ids(codec_.Encode(item), loss_);
     return *this;
   }
@@ -61,12 +63,13 @@ class DocBuilder {
   TokenSeq seq_;
 };
 
-StageSummary General(Store& store, const Tokenizer& tok, const ItemCodec& codec, const std::string& dir,
-                     const CorpusOptions& o) {
+StageSummary General(Store& store, const Tokenizer& tok, const ItemCodec& codec,
+                     const std::string& dir, const CorpusOptions& o) {
   ShardWriter w(dir, "stage0_general", o.shard_tokens);
   store.ForEachDocument([&](const Document& d) {
     if (d.kind != "general") return;
-    w.Add(DocBuilder(tok, codec, true).Text((d.title.empty() ? "" : d.title + "\n") + d.text).Done());
+    w.Add(
+        DocBuilder(tok, codec, true).Text((d.title.empty() ? "" : d.title + "\n") + d.text).Done());
   });
   return w.Finish();
 }
@@ -74,8 +77,8 @@ StageSummary General(Store& store, const Tokenizer& tok, const ItemCodec& codec,
 // Concept -> song documents: for each tag and genre of the catalog, its songs as lists ("Songs
 // tagged sleep:" then items), in seeded chunks of kConceptListSize, each song listed under every
 // tag and genre it has, `concept_list_passes` times in different company.
-void ConceptLists(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
-                  const CorpusOptions& o, ShardWriter& w) {
+void ConceptLists(Store& store, const Tokenizer& tok, const ItemCodec& codec,
+                  const Catalog& catalog, const CorpusOptions& o, ShardWriter& w) {
   constexpr size_t kConceptListSize = 12;
   std::map<std::string, std::vector<int>> by_tag, by_genre;
   store.ForEachSong([&](const Song& s) {
@@ -110,8 +113,8 @@ void ConceptLists(Store& store, const Tokenizer& tok, const ItemCodec& codec, co
   emit(by_genre, kGenreHead, "genre-list:");
 }
 
-StageSummary Objective(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
-                       const std::string& dir, const CorpusOptions& o) {
+StageSummary Objective(Store& store, const Tokenizer& tok, const ItemCodec& codec,
+                       const Catalog& catalog, const std::string& dir, const CorpusOptions& o) {
   ShardWriter w(dir, "stage1_objective", o.shard_tokens);
   std::map<std::string, std::string> artist_name;
   store.ForEachArtist([&](const Artist& a) { artist_name[a.id] = a.name; });
@@ -129,18 +132,21 @@ StageSummary Objective(Store& store, const Tokenizer& tok, const ItemCodec& code
     // Several templates per kind, so the model learns facts rather than one sentence shape.
     switch (r.Below(3)) {
       case 0:
-        d.Item(item).Text(" is \"" + s.title + "\", a " + genres + " song by " + by + " from " + year +
-                          (s.album.empty() ? "" : ", on the album " + s.album) + "." +
+        d.Item(item).Text(" is \"" + s.title + "\", a " + genres + " song by " + by + " from " +
+                          year + (s.album.empty() ? "" : ", on the album " + s.album) + "." +
                           (tags.empty() ? "" : " Tags: " + tags + ".") +
                           (s.language.empty() ? "" : " Language: " + s.language + "."));
         break;
       case 1:
-        d.Text(by + " released \"" + s.title + "\" ").Item(item).Text(" in " + year + ". Genre: " + genres + "." +
-                                                                  (tags.empty() ? "" : " It is often tagged " + tags + "."));
+        d.Text(by + " released \"" + s.title + "\" ")
+            .Item(item)
+            .Text(" in " + year + ". Genre: " + genres + "." +
+                  (tags.empty() ? "" : " It is often tagged " + tags + "."));
         break;
       default:
-        d.Text("Song: ").Item(item).Text("\nTitle: " + s.title + "\nArtist: " + by + "\nAlbum: " +
-                                         (s.album.empty() ? "-" : s.album) + "\nYear: " + year + "\nGenres: " + genres +
+        d.Text("Song: ").Item(item).Text("\nTitle: " + s.title + "\nArtist: " + by +
+                                         "\nAlbum: " + (s.album.empty() ? "-" : s.album) +
+                                         "\nYear: " + year + "\nGenres: " + genres +
                                          "\nTags: " + (tags.empty() ? "-" : tags));
     }
     if (!s.lyrics.empty()) d.Text("\nLyrics:\n" + s.lyrics);
@@ -164,8 +170,8 @@ StageSummary Objective(Store& store, const Tokenizer& tok, const ItemCodec& code
   return w.Finish();
 }
 
-StageSummary Subjective(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
-                        const std::string& dir, const CorpusOptions& o) {
+StageSummary Subjective(Store& store, const Tokenizer& tok, const ItemCodec& codec,
+                        const Catalog& catalog, const std::string& dir, const CorpusOptions& o) {
   ShardWriter w(dir, "stage2_subjective", o.shard_tokens);
   store.ForEachComment([&](const Comment& c) {
     const int item = catalog.Find(c.song);
@@ -183,7 +189,8 @@ StageSummary Subjective(Store& store, const Tokenizer& tok, const ItemCodec& cod
   store.ForEachPlaylist([&](const Playlist& pl) {
     DocBuilder d(tok, codec, true);
     d.Text("Playlist: " + pl.title + (pl.description.empty() ? "" : "\n" + pl.description) + "\n");
-    for (size_t i = 0; i < pl.songs.size(); ++i) d.Text(std::to_string(i + 1) + ". ").Item(catalog.Find(pl.songs[i])).Text("\n");
+    for (size_t i = 0; i < pl.songs.size(); ++i)
+      d.Text(std::to_string(i + 1) + ". ").Item(catalog.Find(pl.songs[i])).Text("\n");
     w.Add(d.Done());
   });
   // Logged training requests (sft split only: what the platform's search log holds for them): the
@@ -216,16 +223,22 @@ StageSummary Subjective(Store& store, const Tokenizer& tok, const ItemCodec& cod
   std::map<std::string, std::string> artist_name;
   store.ForEachArtist([&](const Artist& a) { artist_name[a.id] = a.name; });
   std::map<int, std::vector<int>> co;
-  std::map<int, std::vector<std::pair<std::string, std::string>>> facts;  // song -> (relation, tail text)
+  std::map<int, std::vector<std::pair<std::string, std::string>>>
+      facts;  // song -> (relation, tail text)
   store.ForEachRelation([&](const Relation& r) {
     if (r.head_type == "song") {
       const int h = catalog.Find(r.head);
       if (h < 0) return;
-      if (r.tail_type == "song" && r.relation == "co_listen") co[h].push_back(catalog.Find(r.tail));
-      else if (r.tail_type == "song") facts[h].push_back({r.relation, "song:" + r.tail});
-      else facts[h].push_back({r.relation, r.tail_type == "artist" ? artist_name[r.tail] : r.tail});
+      if (r.tail_type == "song" && r.relation == "co_listen")
+        co[h].push_back(catalog.Find(r.tail));
+      else if (r.tail_type == "song")
+        facts[h].push_back({r.relation, "song:" + r.tail});
+      else
+        facts[h].push_back({r.relation, r.tail_type == "artist" ? artist_name[r.tail] : r.tail});
     } else if (r.head_type == "artist" && r.relation == "has_genre") {
-      w.Add(DocBuilder(tok, codec, true).Text(artist_name[r.head] + " makes " + r.tail + " music.").Done());
+      w.Add(DocBuilder(tok, codec, true)
+                .Text(artist_name[r.head] + " makes " + r.tail + " music.")
+                .Done());
     }
   });
   for (auto& [h, tails] : co) {
@@ -256,8 +269,8 @@ StageSummary Subjective(Store& store, const Tokenizer& tok, const ItemCodec& cod
 // Appends one behaviour step: state (context), item and feedback (predicted).
 // One event: its state (only where it differs from the previous event of the document, `prev`,
 // as in the prompt's history: text/chat.h), item and feedback.
-void Step(TokenSeq& s, const Tokenizer& tok, const ItemCodec& codec, const Event& e, int item, bool loss,
-          const CorpusOptions& o, const Event* prev) {
+void Step(TokenSeq& s, const Tokenizer& tok, const ItemCodec& codec, const Event& e, int item,
+          bool loss, const CorpusOptions& o, const Event* prev) {
   if (!o.drop_state && !(prev && StateText(prev->state) == StateText(e.state))) {
     s.Id(tok.TokenId(tok::kState));
     s.Text(tok, StateText(e.state));
@@ -282,8 +295,8 @@ TokenSeq UserHeader(const Tokenizer& tok, const User& u, const CorpusOptions& o)
 // song token, the semantic codec's code tokens; none for the title codec, whose tokens are text)
 // and the words that describe it (genres, tags, language). Pre-training starts those tokens'
 // embeddings from the words' (train/trainer.h, WarmItemEmbeddings).
-void WriteItemWords(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
-                    const std::string& out_dir) {
+void WriteItemWords(Store& store, const Tokenizer& tok, const ItemCodec& codec,
+                    const Catalog& catalog, const std::string& out_dir) {
   const std::string path = out_dir + "/" + kItemWordsFile;
   if (codec.name() == "title") {
     std::filesystem::remove(path);
@@ -300,18 +313,21 @@ void WriteItemWords(Store& store, const Tokenizer& tok, const ItemCodec& codec, 
     std::vector<std::string> words = s.genres;
     words.insert(words.end(), s.tags.begin(), s.tags.end());
     if (!s.language.empty()) words.push_back(s.language);
-    out += json{{"song", s.id}, {"tokens", body}, {"words", JoinStrings(words, ", ")}}.dump() + "\n";
+    out +=
+        json{{"song", s.id}, {"tokens", body}, {"words", JoinStrings(words, ", ")}}.dump() + "\n";
   });
   WriteFileAtomic(path, out);
 }
 
 // Behaviour and held-out behaviour documents of this rank's users; `train_pos`/`heldout_pos`
 // (when given) receive each document's user position in the store's order, for merging.
-std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& tok, const ItemCodec& codec,
-                                                const Catalog& catalog, const std::string& dir, const CorpusOptions& o,
+std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& tok,
+                                                const ItemCodec& codec, const Catalog& catalog,
+                                                const std::string& dir, const CorpusOptions& o,
                                                 std::vector<int64_t>* train_pos = nullptr,
                                                 std::vector<int64_t>* heldout_pos = nullptr) {
-  ShardWriter train(dir, "stage3_behaviour", o.shard_tokens), heldout(dir, "stage3_heldout", o.shard_tokens);
+  ShardWriter train(dir, "stage3_behaviour", o.shard_tokens),
+      heldout(dir, "stage3_heldout", o.shard_tokens);
   const int eot = tok.TokenId(tok::kEndOfText);
   std::vector<Event> events;
   int64_t user_pos = -1;
@@ -320,7 +336,8 @@ std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& t
     if (events.empty()) return;
     ++user_pos;
     p.Add(events.size());
-    if (o.ranks > 1 && HashString(events[0].user) % static_cast<uint64_t>(o.ranks) != static_cast<uint64_t>(o.rank)) {
+    if (o.ranks > 1 && HashString(events[0].user) % static_cast<uint64_t>(o.ranks) !=
+                           static_cast<uint64_t>(o.rank)) {
       events.clear();  // another rank's user
       return;
     }
@@ -344,7 +361,8 @@ std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& t
       TokenSeq doc = header;
       const size_t end = std::min(train_n, start + o.max_events_per_doc);
       for (size_t i = start; i < end; ++i)
-        Step(doc, tok, codec, events[i], catalog.Find(events[i].song), true, o, i > start ? &events[i - 1] : nullptr);
+        Step(doc, tok, codec, events[i], catalog.Find(events[i].song), true, o,
+             i > start ? &events[i - 1] : nullptr);
       doc.Id(eot);
       train.Add(doc);
       if (train_pos) train_pos->push_back(user_pos);
@@ -352,7 +370,8 @@ std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& t
     if (tail > 0) {
       // Context: the events just before the tail (no loss); loss on the tail only.
       TokenSeq doc = header;
-      const size_t ctx_from = train_n > static_cast<size_t>(o.max_events_per_doc) ? train_n - o.max_events_per_doc : 0;
+      const size_t ctx_from =
+          train_n > static_cast<size_t>(o.max_events_per_doc) ? train_n - o.max_events_per_doc : 0;
       for (size_t i = ctx_from; i < n; ++i)
         Step(doc, tok, codec, events[i], catalog.Find(events[i].song), i >= train_n, o,
              i > ctx_from ? &events[i - 1] : nullptr);
@@ -371,18 +390,24 @@ std::pair<StageSummary, StageSummary> Behaviour(Store& store, const Tokenizer& t
   return {train.Finish(), heldout.Finish()};
 }
 
-std::string PartDir(const std::string& out_dir, int rank) { return out_dir + "/part" + std::to_string(rank); }
+std::string PartDir(const std::string& out_dir, int rank) {
+  return out_dir + "/part" + std::to_string(rank);
+}
 
-// Rank 0: the ranks' documents of `stage` (in their part folders, with each document's user position)
-// written as one stage in the users' order; every user's documents come from one rank, in order.
-StageSummary MergeParts(const std::string& out_dir, const std::string& stage, int ranks, int64_t shard_tokens) {
+// Rank 0: the ranks' documents of `stage` (in their part folders, with each document's user
+// position) written as one stage in the users' order; every user's documents come from one rank, in
+// order.
+StageSummary MergeParts(const std::string& out_dir, const std::string& stage, int ranks,
+                        int64_t shard_tokens) {
   std::vector<std::unique_ptr<ShardReader>> parts;
   std::vector<std::vector<int64_t>> pos;
   for (int r = 0; r < ranks; ++r) {
     parts.push_back(std::make_unique<ShardReader>(PartDir(out_dir, r), stage));
-    pos.push_back(json::parse(ReadFile(PartDir(out_dir, r) + "/" + stage + ".pos.json")).get<std::vector<int64_t>>());
+    pos.push_back(json::parse(ReadFile(PartDir(out_dir, r) + "/" + stage + ".pos.json"))
+                      .get<std::vector<int64_t>>());
     if (static_cast<int64_t>(pos.back().size()) != parts.back()->num_docs())
-      throw Error("document positions do not match the documents", PartDir(out_dir, r), "build the corpus again");
+      throw Error("document positions do not match the documents", PartDir(out_dir, r),
+                  "build the corpus again");
   }
   ShardWriter w(out_dir, stage, shard_tokens);
   std::vector<int64_t> next(static_cast<size_t>(ranks), 0);
@@ -393,7 +418,8 @@ StageSummary MergeParts(const std::string& out_dir, const std::string& stage, in
       const size_t ru = static_cast<size_t>(r);
       if (next[ru] < parts[ru]->num_docs() &&
           (best < 0 || pos[ru][static_cast<size_t>(next[ru])] <
-                           pos[static_cast<size_t>(best)][static_cast<size_t>(next[static_cast<size_t>(best)])]))
+                           pos[static_cast<size_t>(best)]
+                              [static_cast<size_t>(next[static_cast<size_t>(best)])]))
         best = r;
     }
     if (best < 0) break;
@@ -419,13 +445,15 @@ StageSummary SummaryOfStage(const std::string& dir, const std::string& stage) {
 }
 
 // The data-parallel build: see CorpusOptions.
-CorpusSummary BuildCorporaShared(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
-                                 const std::string& out_dir, const CorpusOptions& o) {
+CorpusSummary BuildCorporaShared(Store& store, const Tokenizer& tok, const ItemCodec& codec,
+                                 const Catalog& catalog, const std::string& out_dir,
+                                 const CorpusOptions& o) {
   if (!o.barrier) throw std::logic_error("BuildCorpora: ranks > 1 needs a barrier");
   using Builder = std::function<StageSummary()>;
-  const std::vector<Builder> single = {[&] { return General(store, tok, codec, out_dir, o); },
-                                       [&] { return Objective(store, tok, codec, catalog, out_dir, o); },
-                                       [&] { return Subjective(store, tok, codec, catalog, out_dir, o); }};
+  const std::vector<Builder> single = {
+      [&] { return General(store, tok, codec, out_dir, o); },
+      [&] { return Objective(store, tok, codec, catalog, out_dir, o); },
+      [&] { return Subjective(store, tok, codec, catalog, out_dir, o); }};
   for (size_t i = 0; i < single.size(); ++i)
     if (static_cast<int>(i % static_cast<size_t>(o.ranks)) == o.rank) single[i]();
   const std::string part = PartDir(out_dir, o.rank);
@@ -447,8 +475,9 @@ CorpusSummary BuildCorporaShared(Store& store, const Tokenizer& tok, const ItemC
 
 }  // namespace
 
-CorpusSummary BuildCorpora(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
-                           const std::string& out_dir, const CorpusOptions& o) {
+CorpusSummary BuildCorpora(Store& store, const Tokenizer& tok, const ItemCodec& codec,
+                           const Catalog& catalog, const std::string& out_dir,
+                           const CorpusOptions& o) {
   if (o.max_events_per_doc < 1) throw Error("--max-events-per-doc must be at least 1");
   if (o.ranks > 1) return BuildCorporaShared(store, tok, codec, catalog, out_dir, o);
   CorpusSummary s;

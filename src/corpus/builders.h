@@ -14,10 +14,9 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "corpus/shard.h"
 #include "text/item_codec.h"
@@ -28,11 +27,11 @@ namespace muchator {
 class Store;
 
 struct CorpusOptions {
-  uint64_t seed = 1;               // template choice
-  int heldout_tail = 5;            // events per user kept for U2I perplexity (0 = none)
-  int max_events_per_doc = 200;    // longer timelines are split into several documents
-  int concept_list_passes = 2;     // stage 1: times each song is listed under each of its tags/genres
-  int request_doc_passes = 3;      // stage 2: documents per logged sft request (songs in new orders)
+  uint64_t seed = 1;             // template choice
+  int heldout_tail = 5;          // events per user kept for U2I perplexity (0 = none)
+  int max_events_per_doc = 200;  // longer timelines are split into several documents
+  int concept_list_passes = 2;   // stage 1: times each song is listed under each of its tags/genres
+  int request_doc_passes = 3;    // stage 2: documents per logged sft request (songs in new orders)
   bool drop_profile = false, drop_state = false, drop_feedback = false;  // Table 6 ablations
   // Table 6's rows without item history: every event its own document (header + that event), so
   // an item is predicted from the profile and its own state alone.
@@ -56,12 +55,14 @@ struct CorpusSummary {
 // with the title codec). Read by pre-training's WarmItemEmbeddings (train/trainer.h).
 inline constexpr const char* kItemWordsFile = "item_words.jsonl";
 
-inline const std::vector<std::string> kStages = {"stage0_general", "stage1_objective", "stage2_subjective",
-                                                 "stage3_behaviour", "stage3_heldout"};
+inline const std::vector<std::string> kStages = {"stage0_general", "stage1_objective",
+                                                 "stage2_subjective", "stage3_behaviour",
+                                                 "stage3_heldout"};
 
 // Every stage into out_dir. With ranks > 1 only rank 0's summary lists the stages (the others
 // return an empty one).
-CorpusSummary BuildCorpora(Store& store, const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
-                           const std::string& out_dir, const CorpusOptions& options);
+CorpusSummary BuildCorpora(Store& store, const Tokenizer& tok, const ItemCodec& codec,
+                           const Catalog& catalog, const std::string& out_dir,
+                           const CorpusOptions& options);
 
 }  // namespace muchator

@@ -19,12 +19,14 @@ namespace muchator {
 namespace fs = std::filesystem;
 
 TEST(ShardTest, DocumentsReadBackEqualAcrossShards) {
-  const std::string dir = (fs::temp_directory_path() / ("muchator_shard_" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("muchator_shard_" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
   Rng r(1);
   std::vector<TokenSeq> docs(50);
   for (auto& d : docs)
-    for (int k = 0, n = 1 + static_cast<int>(r.Below(40)); k < n; ++k) d.Id(static_cast<int>(r.Below(1000)), r.Bernoulli(0.3));
+    for (int k = 0, n = 1 + static_cast<int>(r.Below(40)); k < n; ++k)
+      d.Id(static_cast<int>(r.Below(1000)), r.Bernoulli(0.3));
   ShardWriter w(dir, "s", /*max_shard_tokens=*/100);
   for (const auto& d : docs) w.Add(d);
   StageSummary sum = w.Finish();
@@ -57,7 +59,8 @@ class CorpusTest : public ::testing::Test {
     o.special_tokens = BaseSpecialTokens();
     tok_ = TrainBpe([](const auto& emit) { ForEachTrainingText(*store_, emit); }, o).release();
     codec_ = MakeItemCodec("title", *catalog_, *tok_).release();
-    summary_ = new CorpusSummary(BuildCorpora(*store_, *tok_, *codec_, *catalog_, dir_ + "/c", options_));
+    summary_ =
+        new CorpusSummary(BuildCorpora(*store_, *tok_, *codec_, *catalog_, dir_ + "/c", options_));
   }
   static void TearDownTestSuite() {
     delete summary_;
@@ -108,7 +111,8 @@ TEST_F(CorpusTest, EveryStageHasDocumentsAndTheSummaryMatchesTheShards) {
   EXPECT_EQ(summary_->stages[3].docs, train_docs);
   EXPECT_EQ(summary_->stages[4].docs, heldout_docs);
   EXPECT_GT(train_docs, 100);  // some tiny-world users have over 200 events
-  EXPECT_NE(summary_->Table().find("| stage3_behaviour | " + std::to_string(train_docs) + " |"), std::string::npos);
+  EXPECT_NE(summary_->Table().find("| stage3_behaviour | " + std::to_string(train_docs) + " |"),
+            std::string::npos);
 }
 
 TEST_F(CorpusTest, ObjectiveDocumentsSayWhatTheTemplateSays) {
@@ -116,7 +120,8 @@ TEST_F(CorpusTest, ObjectiveDocumentsSayWhatTheTemplateSays) {
   const Song s = *store_->GetSong(catalog_->items[0].id);
   auto t = r.Tokens(0);
   const std::string text = tok_->Decode(std::vector<int>(t.begin(), t.end()));
-  EXPECT_NE(text.find("<|item|>" + codec_->DisplayText(0) + "<|/item|>"), std::string::npos) << text;
+  EXPECT_NE(text.find("<|item|>" + codec_->DisplayText(0) + "<|/item|>"), std::string::npos)
+      << text;
   EXPECT_NE(text.find(s.title), std::string::npos);
   EXPECT_NE(text.find(catalog_->items[0].artist), std::string::npos);
   EXPECT_NE(text.find(s.genres[0]), std::string::npos);
@@ -136,12 +141,14 @@ TEST_F(CorpusTest, GeneralSubjectiveAndBehaviourDocumentsDecodeToTheirTemplates)
   store_->ForEachDocument([&](const Document& d) {
     if (d.kind == "general") general.push_back(d);
   });
-  EXPECT_EQ(text_of("stage0_general", 0), general[0].title + "\n" + general[0].text + "<|endoftext|>");
+  EXPECT_EQ(text_of("stage0_general", 0),
+            general[0].title + "\n" + general[0].text + "<|endoftext|>");
   std::vector<Comment> comments;
   store_->ForEachComment([&](const Comment& c) { comments.push_back(c); });
   const Comment& c = comments[0];
-  const std::string want = std::string(c.kind == "professional" ? "Review of " : "Comment on ") + "<|item|>" +
-                           codec_->DisplayText(catalog_->Find(c.song)) + "<|/item|>: " + c.text + "<|endoftext|>";
+  const std::string want = std::string(c.kind == "professional" ? "Review of " : "Comment on ") +
+                           "<|item|>" + codec_->DisplayText(catalog_->Find(c.song)) +
+                           "<|/item|>: " + c.text + "<|endoftext|>";
   EXPECT_EQ(text_of("stage2_subjective", 0), want);
   // Stage 3: the first user's profile, then their first event as state, item, feedback.
   const User u = *store_->GetUser("u1");
@@ -149,7 +156,8 @@ TEST_F(CorpusTest, GeneralSubjectiveAndBehaviourDocumentsDecodeToTheirTemplates)
   const std::string t3 = text_of("stage3_behaviour", 0);
   std::string profile;
   for (const auto& [k, v] : u.profile) profile += (profile.empty() ? "" : "; ") + k + ": " + v;
-  const std::string first = "<|profile|>" + profile + "\n<|history|><|state|>" + StateText(timeline[0].state) + "<|item|>" +
+  const std::string first = "<|profile|>" + profile + "\n<|history|><|state|>" +
+                            StateText(timeline[0].state) + "<|item|>" +
                             codec_->DisplayText(catalog_->Find(timeline[0].song)) + "<|/item|>" +
                             FeedbackToken(static_cast<int>(timeline[0].feedback));
   EXPECT_EQ(t3.substr(0, first.size()), first);
@@ -193,7 +201,9 @@ TEST_F(CorpusTest, BuildIsDeterministicAndAblationsDropTheirPart) {
   const std::string again = dir_ + "/again";
   BuildCorpora(*store_, *tok_, *codec_, *catalog_, again, o);
   for (const auto& stage : kStages)
-    EXPECT_EQ(ReadFile(dir_ + "/c/" + stage + ".0.tokens"), ReadFile(again + "/" + stage + ".0.tokens")) << stage;
+    EXPECT_EQ(ReadFile(dir_ + "/c/" + stage + ".0.tokens"),
+              ReadFile(again + "/" + stage + ".0.tokens"))
+        << stage;
   o.drop_feedback = o.drop_profile = o.drop_state = true;
   const std::string ablated = dir_ + "/ablated";
   BuildCorpora(*store_, *tok_, *codec_, *catalog_, ablated, o);

@@ -30,7 +30,9 @@ void ShardWriter::CloseShard() {
   tokens_->Commit();
   mask_->Commit();
   docs_->Commit();
-  shards_.push_back({{"name", stage_ + "." + std::to_string(shards_.size())}, {"tokens", shard_tokens_}, {"docs", shard_docs_}});
+  shards_.push_back({{"name", stage_ + "." + std::to_string(shards_.size())},
+                     {"tokens", shard_tokens_},
+                     {"docs", shard_docs_}});
   tokens_.reset();
   mask_.reset();
   docs_.reset();
@@ -41,7 +43,8 @@ void ShardWriter::Add(const TokenSeq& doc) {
   if (!tokens_) OpenShard();
   static_assert(sizeof(int) == sizeof(int32_t));
   docs_->Write(std::string_view(reinterpret_cast<const char*>(&shard_tokens_), sizeof(int64_t)));
-  tokens_->Write(std::string_view(reinterpret_cast<const char*>(doc.ids.data()), doc.ids.size() * sizeof(int32_t)));
+  tokens_->Write(std::string_view(reinterpret_cast<const char*>(doc.ids.data()),
+                                  doc.ids.size() * sizeof(int32_t)));
   mask_->Write(std::string_view(reinterpret_cast<const char*>(doc.mask.data()), doc.mask.size()));
   shard_tokens_ += static_cast<int64_t>(doc.ids.size());
   ++shard_docs_;
@@ -71,12 +74,16 @@ ShardReader::ShardReader(const std::string& dir, const std::string& stage) {
   }
   for (const auto& s : index.at("shards")) {
     const std::string base = dir + "/" + s.at("name").get<std::string>();
-    Shard sh{std::make_unique<MappedFile>(base + ".tokens"), std::make_unique<MappedFile>(base + ".mask"),
-             std::make_unique<MappedFile>(base + ".docs"), s.at("tokens").get<int64_t>(), s.at("docs").get<int64_t>()};
-    if (sh.tokens->size() != static_cast<size_t>(sh.n_tokens) * 4 || sh.mask->size() != static_cast<size_t>(sh.n_tokens) ||
+    Shard sh{std::make_unique<MappedFile>(base + ".tokens"),
+             std::make_unique<MappedFile>(base + ".mask"),
+             std::make_unique<MappedFile>(base + ".docs"), s.at("tokens").get<int64_t>(),
+             s.at("docs").get<int64_t>()};
+    if (sh.tokens->size() != static_cast<size_t>(sh.n_tokens) * 4 ||
+        sh.mask->size() != static_cast<size_t>(sh.n_tokens) ||
         sh.docs->size() != static_cast<size_t>(sh.n_docs) * 8)
       throw Error("shard sizes do not match the index", base, "rebuild the corpus");
-    for (int64_t d = 0; d < sh.n_docs; ++d) doc_shard_.push_back({static_cast<int>(shards_.size()), d});
+    for (int64_t d = 0; d < sh.n_docs; ++d)
+      doc_shard_.push_back({static_cast<int>(shards_.size()), d});
     total_tokens_ += sh.n_tokens;
     shards_.push_back(std::move(sh));
   }

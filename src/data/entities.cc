@@ -114,8 +114,11 @@ json ToJson(const Document& d) {
 }
 
 json ToJson(const Relation& r) {
-  json j = {{"head_type", r.head_type}, {"head", r.head},           {"relation", r.relation},
-            {"tail_type", r.tail_type}, {"tail", r.tail}};
+  json j = {{"head_type", r.head_type},
+            {"head", r.head},
+            {"relation", r.relation},
+            {"tail_type", r.tail_type},
+            {"tail", r.tail}};
   if (r.weight != 1.0) j["weight"] = r.weight;
   return j;
 }

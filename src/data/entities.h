@@ -4,11 +4,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace muchator {
 
@@ -29,7 +28,9 @@ struct State {
   std::string context;      // free: commute, home, gym, work, ...
   std::string device;       // free: phone, desktop, car, speaker, ...
   int hour = -1;            // 0-23
-  bool empty() const { return time_of_day.empty() && day_type.empty() && context.empty() && device.empty() && hour < 0; }
+  bool empty() const {
+    return time_of_day.empty() && day_type.empty() && context.empty() && device.empty() && hour < 0;
+  }
   bool operator==(const State&) const = default;
 };
 
@@ -46,11 +47,11 @@ struct Song {
   std::vector<std::string> artists;  // artist ids, main artist first
   std::string album;
   std::vector<std::string> genres, tags;
-  std::string language;                  // ISO 639-1 code or a name; "" = unknown
-  int year = 0;                          // 0 = unknown
-  double duration_s = 0;                 // 0 = unknown
+  std::string language;   // ISO 639-1 code or a name; "" = unknown
+  int year = 0;           // 0 = unknown
+  double duration_s = 0;  // 0 = unknown
   std::string lyrics;
-  double popularity = 0;                 // >= 0, relative; 0 = unknown
+  double popularity = 0;  // >= 0, relative; 0 = unknown
   nlohmann::json extra;
   bool operator==(const Song&) const = default;
 };
@@ -91,8 +92,8 @@ struct Playlist {
 };
 
 inline const std::vector<std::string> kDocumentKinds = {
-    "artist_bio", "song_background", "lyric_description", "caption", "review", "encyclopedia",
-    "general", "other"};
+    "artist_bio", "song_background", "lyric_description", "caption",
+    "review",     "encyclopedia",    "general",           "other"};
 
 struct Document {
   std::string id, kind, song, artist, title, text;  // song, artist, title optional

@@ -36,18 +36,26 @@ int64_t IngestSummary::quarantined() const {
 }
 
 json IngestSummary::ToJson() const {
-  json j = {{"seconds", seconds}, {"read", read()}, {"accepted", accepted()},
-            {"quarantined", quarantined()}, {"quarantine_file", quarantine_path}};
+  json j = {{"seconds", seconds},
+            {"read", read()},
+            {"accepted", accepted()},
+            {"quarantined", quarantined()},
+            {"quarantine_file", quarantine_path}};
   for (auto& f : files)
-    j["files"].push_back({{"kind", f.kind}, {"path", f.path}, {"read", f.read}, {"accepted", f.accepted},
-                          {"quarantined", f.quarantined}, {"seconds", f.seconds}});
+    j["files"].push_back({{"kind", f.kind},
+                          {"path", f.path},
+                          {"read", f.read},
+                          {"accepted", f.accepted},
+                          {"quarantined", f.quarantined},
+                          {"seconds", f.seconds}});
   return j;
 }
 
 std::string IngestSummary::Table() const {
   char buf[160];
   std::string s;
-  std::snprintf(buf, sizeof buf, "%-16s %12s %12s %12s\n", "file", "read", "accepted", "quarantined");
+  std::snprintf(buf, sizeof buf, "%-16s %12s %12s %12s\n", "file", "read", "accepted",
+                "quarantined");
   s += buf;
   for (auto& f : files) {
     std::snprintf(buf, sizeof buf, "%-16s %12lld %12lld %12lld\n", (f.kind + ".jsonl").c_str(),
@@ -55,8 +63,9 @@ std::string IngestSummary::Table() const {
                   static_cast<long long>(f.quarantined));
     s += buf;
   }
-  std::snprintf(buf, sizeof buf, "%-16s %12lld %12lld %12lld\n", "total", static_cast<long long>(read()),
-                static_cast<long long>(accepted()), static_cast<long long>(quarantined()));
+  std::snprintf(buf, sizeof buf, "%-16s %12lld %12lld %12lld\n", "total",
+                static_cast<long long>(read()), static_cast<long long>(accepted()),
+                static_cast<long long>(quarantined()));
   return s + buf;
 }
 
@@ -137,13 +146,14 @@ Status Need(const Index& index, const std::string& id, const char* field, const 
             int64_t* out = nullptr) {
   const int64_t idx = index.Find(id);
   if (idx < 0)
-    return Status::Invalid("field '" + std::string(field) + "': unknown " + kind + " '" + id + "' (add it to " +
-                           kind + "s.jsonl first)");
+    return Status::Invalid("field '" + std::string(field) + "': unknown " + kind + " '" + id +
+                           "' (add it to " + kind + "s.jsonl first)");
   if (out) *out = idx;
   return Status::Ok();
 }
 
-Status NeedEnd(const Context& c, const std::string& type, const std::string& id, const char* field) {
+Status NeedEnd(const Context& c, const std::string& type, const std::string& id,
+               const char* field) {
   if (type == "song") return Need(c.songs, id, field, "song");
   if (type == "artist") return Need(c.artists, id, field, "artist");
   if (type == "user") return Need(c.users, id, field, "user");
@@ -215,18 +225,25 @@ void Write(Store& store, const Pending& p) {
   std::visit(
       [&](auto& r) {
         using T = std::decay_t<decltype(r)>;
-        if constexpr (std::is_same_v<T, Artist>) store.PutArtist(p.idx, r);
-        else if constexpr (std::is_same_v<T, Song>) store.PutSong(p.idx, r, p.artists);
-        else if constexpr (std::is_same_v<T, User>) store.PutUser(p.idx, r);
+        if constexpr (std::is_same_v<T, Artist>)
+          store.PutArtist(p.idx, r);
+        else if constexpr (std::is_same_v<T, Song>)
+          store.PutSong(p.idx, r, p.artists);
+        else if constexpr (std::is_same_v<T, User>)
+          store.PutUser(p.idx, r);
         else if constexpr (std::is_same_v<T, Event>) {
           if (p.new_state) store.PutState(p.state, r.state);
           store.PutEvent(p.ref, p.ref2, p.state, r);
-        }
-        else if constexpr (std::is_same_v<T, Comment>) store.PutComment(p.ref, r);
-        else if constexpr (std::is_same_v<T, Playlist>) store.PutPlaylist(r);
-        else if constexpr (std::is_same_v<T, Document>) store.PutDocument(r);
-        else if constexpr (std::is_same_v<T, Relation>) store.PutRelation(r);
-        else if constexpr (std::is_same_v<T, Query>) store.PutQuery(r);
+        } else if constexpr (std::is_same_v<T, Comment>)
+          store.PutComment(p.ref, r);
+        else if constexpr (std::is_same_v<T, Playlist>)
+          store.PutPlaylist(r);
+        else if constexpr (std::is_same_v<T, Document>)
+          store.PutDocument(r);
+        else if constexpr (std::is_same_v<T, Relation>)
+          store.PutRelation(r);
+        else if constexpr (std::is_same_v<T, Query>)
+          store.PutQuery(r);
       },
       p.row);
 }
@@ -234,7 +251,8 @@ void Write(Store& store, const Pending& p) {
 // Parses one line into `p` as the given kind; returns what was wrong.
 Status ParseLine(const std::string& kind, const std::string& line, Pending& p) {
   size_t bad = 0;
-  if (!IsValidUtf8(line, &bad)) return Status::Invalid("invalid UTF-8 at byte " + std::to_string(bad + 1));
+  if (!IsValidUtf8(line, &bad))
+    return Status::Invalid("invalid UTF-8 at byte " + std::to_string(bad + 1));
   json j;
   try {
     j = json::parse(line);
@@ -264,8 +282,10 @@ std::string RowId(const Pending& p) {
   return std::visit(
       [](auto& r) -> std::string {
         using T = std::decay_t<decltype(r)>;
-        if constexpr (std::is_same_v<T, Event> || std::is_same_v<T, Relation>) return "";
-        else return r.id;
+        if constexpr (std::is_same_v<T, Event> || std::is_same_v<T, Relation>)
+          return "";
+        else
+          return r.id;
       },
       p.row);
 }
@@ -284,8 +304,8 @@ std::string HexPrefix(const std::string& s, size_t max_bytes) {
 }
 
 // Reads, validates and resolves one file on this thread, feeding batches to `queue`.
-void ParseFile(const std::string& kind, const std::string& path, Context& ctx, AtomicWriter& quarantine,
-               FileSummary& summary, BatchQueue& queue) {
+void ParseFile(const std::string& kind, const std::string& path, Context& ctx,
+               AtomicWriter& quarantine, FileSummary& summary, BatchQueue& queue) {
   LineReader reader(path);
   const uint64_t size = std::filesystem::file_size(path);
   Progress progress("ingest " + kind, size, "B");
@@ -304,15 +324,18 @@ void ParseFile(const std::string& kind, const std::string& path, Context& ctx, A
       if (!id.empty()) {
         auto [it, fresh] = first_line.emplace(id, reader.line_number());
         if (!fresh)
-          s = Status::Invalid("duplicate id '" + id + "' (first at line " + std::to_string(it->second) + ")");
+          s = Status::Invalid("duplicate id '" + id + "' (first at line " +
+                              std::to_string(it->second) + ")");
       }
     }
     if (s.ok()) s = Resolve(ctx, p);
     if (!s.ok()) {
       ++summary.quarantined;
       json q = {{"file", path}, {"line", reader.line_number()}, {"reason", s.message()}};
-      if (IsValidUtf8(line)) q["row"] = line.size() > 4096 ? line.substr(0, 4096) + "..." : line;
-      else q["row_hex_prefix"] = HexPrefix(line, 256);
+      if (IsValidUtf8(line))
+        q["row"] = line.size() > 4096 ? line.substr(0, 4096) + "..." : line;
+      else
+        q["row_hex_prefix"] = HexPrefix(line, 256);
       quarantine.WriteLine(q.dump(-1, ' ', false, json::error_handler_t::replace));
       continue;
     }
@@ -334,31 +357,38 @@ void ParseFile(const std::string& kind, const std::string& path, Context& ctx, A
 IngestSummary Ingest(const IngestOptions& options) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(options.input_dir))
-    throw Error("input is not a directory", options.input_dir, "give the folder that holds songs.jsonl etc.");
+    throw Error("input is not a directory", options.input_dir,
+                "give the folder that holds songs.jsonl etc.");
   std::vector<std::string> kinds;
   for (auto& k : kIngestKinds)
     if (fs::exists(fs::path(options.input_dir) / (k + ".jsonl"))) kinds.push_back(k);
   if (kinds.empty())
-    throw Error("no ingestion file found", options.input_dir,
-                "expected files such as songs.jsonl, users.jsonl, events.jsonl (see docs/data-format.md)");
+    throw Error(
+        "no ingestion file found", options.input_dir,
+        "expected files such as songs.jsonl, users.jsonl, events.jsonl (see docs/data-format.md)");
   for (auto& e : fs::directory_iterator(options.input_dir)) {
     const std::string name = e.path().filename().string();
     if (e.path().extension() == ".jsonl" &&
-        std::find(kIngestKinds.begin(), kIngestKinds.end(), e.path().stem().string()) == kIngestKinds.end())
-      spdlog::warn("{}: not an ingestion file name, ignored (known: artists, songs, users, playlists, "
-                   "comments, documents, relations, events, queries)", e.path().string());
+        std::find(kIngestKinds.begin(), kIngestKinds.end(), e.path().stem().string()) ==
+            kIngestKinds.end())
+      spdlog::warn(
+          "{}: not an ingestion file name, ignored (known: artists, songs, users, playlists, "
+          "comments, documents, relations, events, queries)",
+          e.path().string());
   }
   const fs::path store_dir = fs::path(options.store_path).parent_path();
   if (!store_dir.empty()) MakeDirs(store_dir.string());
 
   IngestSummary summary;
-  summary.quarantine_path =
-      options.quarantine_path.empty() ? options.store_path + ".quarantine.jsonl" : options.quarantine_path;
+  summary.quarantine_path = options.quarantine_path.empty()
+                                ? options.store_path + ".quarantine.jsonl"
+                                : options.quarantine_path;
   const auto start = std::chrono::steady_clock::now();
 
   Store store(options.store_path, Store::Mode::kReadWrite);
   Context ctx;
-  for (auto [index, kind] : {std::pair{&ctx.artists, "artists"}, {&ctx.songs, "songs"}, {&ctx.users, "users"}}) {
+  for (auto [index, kind] :
+       {std::pair{&ctx.artists, "artists"}, {&ctx.songs, "songs"}, {&ctx.users, "users"}}) {
     index->ids = store.LoadIndex(kind);
     for (auto& [id, idx] : index->ids) index->next = std::max(index->next, idx + 1);
   }
@@ -394,13 +424,16 @@ IngestSummary Ingest(const IngestOptions& options) {
       }
       parser.join();
       if (parse_error) std::rethrow_exception(parse_error);
-      fsum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - file_start).count();
-      spdlog::info("{}: {} read, {} accepted, {} quarantined", fsum.path, fsum.read, fsum.accepted, fsum.quarantined);
+      fsum.seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - file_start).count();
+      spdlog::info("{}: {} read, {} accepted, {} quarantined", fsum.path, fsum.read, fsum.accepted,
+                   fsum.quarantined);
       summary.files.push_back(fsum);
     }
     quarantine.Commit();
     if (options.strict && summary.quarantined() > 0)
-      throw Error(std::to_string(summary.quarantined()) + " rows quarantined with --strict; the store was not changed",
+      throw Error(std::to_string(summary.quarantined()) +
+                      " rows quarantined with --strict; the store was not changed",
                   summary.quarantine_path, "fix the rows listed there or drop --strict");
     store.Commit();
   } catch (...) {

@@ -6,17 +6,16 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace muchator {
 
 // The entity kinds in ingestion order (a kind may reference kinds before it).
-inline const std::vector<std::string> kIngestKinds = {"artists",   "songs",     "users",
-                                                      "playlists", "comments",  "documents",
-                                                      "relations", "events",    "queries"};
+inline const std::vector<std::string> kIngestKinds = {"artists",   "songs",    "users",
+                                                      "playlists", "comments", "documents",
+                                                      "relations", "events",   "queries"};
 
 struct IngestOptions {
   std::string input_dir;        // holds <kind>.jsonl files; missing kinds are skipped

@@ -16,8 +16,9 @@ namespace fs = std::filesystem;
 class IngestTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("muchator_ingest_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("muchator_ingest_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "in");
     Write("artists", R"({"id":"a1","name":"Lin Bo"})"
@@ -76,7 +77,7 @@ TEST_F(IngestTest, BadRowsAreQuarantinedWithFileLineAndReason) {
                   "\n"
                   R"({"user":"u1","song":"s1","ts":5,"feedback":"meh"})"  // bad enum
                   "\n"
-                  "\n"  // empty line
+                  "\n"                            // empty line
                   R"({"user":"u1","song":"s2",)"  // broken JSON
   );
   IngestSummary s = Run();
@@ -132,7 +133,8 @@ TEST_F(IngestTest, TruncatedLastLineIsQuarantinedNotHalfWritten) {
 }
 
 TEST_F(IngestTest, InvalidUtf8IsQuarantined) {
-  Write("songs", std::string(R"({"id":"s1","title":"Bad )") + "\xff\xfe" + R"(","artists":["a1"]})");
+  Write("songs",
+        std::string(R"({"id":"s1","title":"Bad )") + "\xff\xfe" + R"(","artists":["a1"]})");
   IngestSummary s = Run();
   EXPECT_EQ(File(s, "songs").quarantined, 1);
   auto q = Quarantine(s);

@@ -18,9 +18,7 @@ Db::Db(const std::string& path, bool read_only) : path_(path) {
 
 Db::~Db() { sqlite3_close_v2(db_); }
 
-void Db::Fail(const std::string& what) {
-  throw Error(what + ": " + sqlite3_errmsg(db_), path_);
-}
+void Db::Fail(const std::string& what) { throw Error(what + ": " + sqlite3_errmsg(db_), path_); }
 
 void Db::Exec(const std::string& sql) {
   char* err = nullptr;
@@ -32,7 +30,8 @@ void Db::Exec(const std::string& sql) {
 }
 
 Stmt::Stmt(Db& db, const char* sql) : db_(db) {
-  if (sqlite3_prepare_v3(db.handle(), sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK)
+  if (sqlite3_prepare_v3(db.handle(), sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) !=
+      SQLITE_OK)
     db_.Fail(std::string("prepare failed for `") + sql + "`");
 }
 
@@ -47,7 +46,8 @@ Stmt& Stmt::Bind(int i, double v) {
   return *this;
 }
 Stmt& Stmt::Bind(int i, std::string_view v) {
-  if (sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT) != SQLITE_OK)
+  if (sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT) !=
+      SQLITE_OK)
     db_.Fail("bind failed");
   return *this;
 }
@@ -76,7 +76,8 @@ void Stmt::Reset() {
 
 std::string Stmt::Text(int col) const {
   const auto* p = sqlite3_column_text(stmt_, col);
-  return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col)) : std::string();
+  return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col))
+           : std::string();
 }
 
 }  // namespace muchator::sql

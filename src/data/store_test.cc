@@ -17,7 +17,9 @@ TEST(NormalizeTest, FoldsCaseAndPunctuation) {
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = (std::filesystem::temp_directory_path() / ("muchator_store_test_" + std::to_string(::getpid()) + ".db")).string();
+    path_ = (std::filesystem::temp_directory_path() /
+             ("muchator_store_test_" + std::to_string(::getpid()) + ".db"))
+                .string();
     Cleanup();
   }
   void TearDown() override { Cleanup(); }
@@ -34,12 +36,14 @@ TEST_F(StoreTest, WritesAndReadsBackThroughTheApi) {
     s.PutArtist(0, Artist{"a1", "Lin Bo", {}, "", {}});
     s.PutArtist(1, Artist{"a2", "The Tides", {}, "", {}});
     s.PutSong(0, Song{"s1", "Rain Song", {"a1"}, "", {"pop"}, {}, "en", 2001, 200, "", 5, {}}, {0});
-    s.PutSong(1, Song{"s2", "Rain Song", {"a2"}, "", {"rock"}, {}, "en", 2003, 180, "", 2, {}}, {1});
+    s.PutSong(1, Song{"s2", "Rain Song", {"a2"}, "", {"rock"}, {}, "en", 2003, 180, "", 2, {}},
+              {1});
     s.PutUser(0, User{"u1", {{"region", "north"}}, {}});
     s.PutState(0, State{});
     s.PutState(1, State{"evening", "", "", "", -1});
     s.PutEvent(0, 1, 0, Event{"", "u1", "s2", 300, {}, Feedback::kSkip, 5, 1});
-    s.PutEvent(0, 0, 1, Event{"", "u1", "s1", 100, {"evening", "", "", "", -1}, Feedback::kLike, 200, 1});
+    s.PutEvent(0, 0, 1,
+               Event{"", "u1", "s1", 100, {"evening", "", "", "", -1}, Feedback::kLike, 200, 1});
     s.PutComment(0, Comment{"c1", "s1", "u1", "user", "so calm", kNoTimestamp, 0});
     s.PutQuery(Query{"q1", "rainy", "", kNoTimestamp, {}, {"s1"}, "test", "", {}});
     s.PutQuery(Query{"q2", "gym", "", kNoTimestamp, {}, {}, "sft", "", {}});

@@ -1,10 +1,10 @@
 #include "data/validate.h"
 
-#include "core/strings.h"
-
 #include <algorithm>
 #include <cmath>
 #include <set>
+
+#include "core/strings.h"
 
 namespace muchator {
 
@@ -22,9 +22,12 @@ bool IsValidUtf8(std::string_view s, size_t* bad_offset) {
     }
     int len;
     uint32_t cp;
-    if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07;
+    if ((c & 0xE0) == 0xC0)
+      len = 2, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+      len = 3, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+      len = 4, cp = c & 0x07;
     else {
       if (bad_offset) *bad_offset = i;
       return false;
@@ -40,7 +43,8 @@ bool IsValidUtf8(std::string_view s, size_t* bad_offset) {
       }
       cp = (cp << 6) | (p[i + k] & 0x3F);
     }
-    const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+    const bool overlong =
+        (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
     if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
       if (bad_offset) *bad_offset = i;
       return false;
@@ -73,12 +77,14 @@ class Fields {
     *out = v->get<std::string>();
     if (non_empty && out->empty()) Fail(key, "must not be empty");
   }
-  void Enum(const char* key, std::string* out, bool required, const std::vector<std::string>& allowed) {
+  void Enum(const char* key, std::string* out, bool required,
+            const std::vector<std::string>& allowed) {
     Str(key, out, required);
     if (ok() && !out->empty() && std::find(allowed.begin(), allowed.end(), *out) == allowed.end())
       Fail(key, "'" + *out + "' is not one of " + JoinStrings(allowed, ", "));
   }
-  void StrList(const char* key, std::vector<std::string>* out, bool required, bool non_empty = false) {
+  void StrList(const char* key, std::vector<std::string>* out, bool required,
+               bool non_empty = false) {
     const json* v = Get(key, required);
     if (!v) return;
     if (!v->is_array()) return Fail(key, "expected an array of strings, got " + Short(*v));
@@ -94,9 +100,11 @@ class Fields {
     const json* v = Get(key, required);
     if (!v) return;
     if (!v->is_number_integer()) return Fail(key, "expected an integer, got " + Short(*v));
-    const int64_t x = v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX ? INT64_MAX : v->get<int64_t>();
+    const int64_t x =
+        v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX ? INT64_MAX : v->get<int64_t>();
     if (x < lo || x > hi)
-      return Fail(key, std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      return Fail(key, std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " +
+                           std::to_string(hi) + "]");
     *out = x;
   }
   void Num(const char* key, double* out, bool required, double lo, double hi) {
@@ -105,7 +113,8 @@ class Fields {
     if (!v->is_number()) return Fail(key, "expected a number, got " + Short(*v));
     const double x = v->get<double>();
     if (!std::isfinite(x) || x < lo || x > hi)
-      return Fail(key, Short(*v) + " is out of range [" + Short(json(lo)) + ", " + Short(json(hi)) + "]");
+      return Fail(
+          key, Short(*v) + " is out of range [" + Short(json(lo)) + ", " + Short(json(hi)) + "]");
     *out = x;
   }
   void StrMap(const char* key, std::map<std::string, std::string>* out) {
@@ -113,7 +122,8 @@ class Fields {
     if (!v) return;
     if (!v->is_object()) return Fail(key, "expected an object of strings, got " + Short(*v));
     for (auto& [k, val] : v->items()) {
-      if (!val.is_string()) return Fail(key, "value of '" + k + "' must be a string, got " + Short(val));
+      if (!val.is_string())
+        return Fail(key, "value of '" + k + "' must be a string, got " + Short(val));
       (*out)[k] = val.get<std::string>();
     }
   }
@@ -135,7 +145,8 @@ class Fields {
     int64_t hour = -1;
     f.Int("hour", &hour, false, 0, 23);
     out->hour = static_cast<int>(hour);
-    if (f.ok() && out->hour >= 0 && out->time_of_day.empty()) out->time_of_day = TimeOfDayForHour(out->hour);
+    if (f.ok() && out->hour >= 0 && out->time_of_day.empty())
+      out->time_of_day = TimeOfDayForHour(out->hour);
     Status s = f.Finish();
     if (!s.ok()) Fail(key, s.message());
   }
@@ -176,7 +187,7 @@ class Fields {
   }
   const json& j_;
   std::string error_;
-  size_t used_ = 0;                // present, non-null fields that were read
+  size_t used_ = 0;                 // present, non-null fields that were read
   std::vector<const char*> known_;  // every field name asked for
 };
 

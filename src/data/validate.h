@@ -5,9 +5,8 @@
 // the store.
 #pragma once
 
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "core/error.h"
 #include "data/entities.h"

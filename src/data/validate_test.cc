@@ -22,19 +22,39 @@ void ExpectRoundTrip(const T& original) {
 
 TEST(RoundTripTest, EveryEntity) {
   ExpectRoundTrip(Artist{"a1", "Lin Bo", {"pop", "folk"}, "CN", json{{"label", "X"}}});
-  ExpectRoundTrip(Song{"s1", "Rain on the Roof (Live)", {"a1", "a2"}, "Weather", {"pop"}, {"calm", "rainy day"},
-                       "zh", 1999, 241.5, "line one\nline two", 12.5, {}});
+  ExpectRoundTrip(Song{"s1",
+                       "Rain on the Roof (Live)",
+                       {"a1", "a2"},
+                       "Weather",
+                       {"pop"},
+                       {"calm", "rainy day"},
+                       "zh",
+                       1999,
+                       241.5,
+                       "line one\nline two",
+                       12.5,
+                       {}});
   ExpectRoundTrip(User{"u1", {{"age_bucket", "25-34"}, {"region", "north"}}, {}});
-  Event e{"", "u1", "s1", 1700000000, {"evening", "weekday", "commute", "phone", 18}, Feedback::kSkip, 12.0, 1};
+  Event e{
+      "",   "u1", "s1", 1700000000, {"evening", "weekday", "commute", "phone", 18}, Feedback::kSkip,
+      12.0, 1};
   ExpectRoundTrip(e);
   Event unordered{"e9", "u1", "s2", kNoTimestamp, {}, Feedback::kFinish, -1, 37};
   ExpectRoundTrip(unordered);
-  ExpectRoundTrip(Comment{"c1", "s1", "u1", "professional", "A calm song for rainy days.", 1700000000, 3});
+  ExpectRoundTrip(
+      Comment{"c1", "s1", "u1", "professional", "A calm song for rainy days.", 1700000000, 3});
   ExpectRoundTrip(Playlist{"p1", "late night drive", "for the road", "u1", {"s1", "s2"}});
   ExpectRoundTrip(Document{"d1", "artist_bio", "", "a1", "Lin Bo", "Lin Bo is a singer."});
   ExpectRoundTrip(Relation{"song", "s1", "co_listen", "song", "s2", 0.25});
-  ExpectRoundTrip(Query{"q1", "something for a rainy evening drive", "u1", 1700000000,
-                        {"evening", "weekend", "car", "", -1}, {"s1"}, "test", "generated", {}});
+  ExpectRoundTrip(Query{"q1",
+                        "something for a rainy evening drive",
+                        "u1",
+                        1700000000,
+                        {"evening", "weekend", "car", "", -1},
+                        {"s1"},
+                        "test",
+                        "generated",
+                        {}});
 }
 
 TEST(ValidateTest, MissingRequiredField) {
@@ -48,7 +68,9 @@ TEST(ValidateTest, WrongTypeNamesFieldAndValue) {
   Song s;
   Status st = Parse(R"({"id":"s1","title":"t","artists":["a1"],"year":"1990s"})", &s);
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("field 'year': expected an integer, got \"1990s\""), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("field 'year': expected an integer, got \"1990s\""),
+            std::string::npos)
+      << st.message();
 }
 
 TEST(ValidateTest, OutOfRangeYear) {
@@ -70,7 +92,8 @@ TEST(ValidateTest, FeedbackEnum) {
   Event e;
   Status st = Parse(R"({"user":"u","song":"s","feedback":"love"})", &e);
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("'love' is not one of like, finish, skip, dislike"), std::string::npos);
+  EXPECT_NE(st.message().find("'love' is not one of like, finish, skip, dislike"),
+            std::string::npos);
   ASSERT_TRUE(Parse(R"({"user":"u","song":"s","feedback":"dislike"})", &e).ok());
   EXPECT_EQ(e.feedback, Feedback::kDislike);
   EXPECT_EQ(e.ts, kNoTimestamp);
@@ -78,7 +101,9 @@ TEST(ValidateTest, FeedbackEnum) {
 
 TEST(ValidateTest, StateIsCheckedAndHourFillsTimeOfDay) {
   Event e;
-  EXPECT_FALSE(Parse(R"({"user":"u","song":"s","feedback":"like","state":{"time_of_day":"noon"}})", &e).ok());
+  EXPECT_FALSE(
+      Parse(R"({"user":"u","song":"s","feedback":"like","state":{"time_of_day":"noon"}})", &e)
+          .ok());
   EXPECT_FALSE(Parse(R"({"user":"u","song":"s","feedback":"like","state":{"hour":24}})", &e).ok());
   EXPECT_FALSE(Parse(R"({"user":"u","song":"s","feedback":"like","state":{"mood":"x"}})", &e).ok());
   ASSERT_TRUE(Parse(R"({"user":"u","song":"s","feedback":"like","state":{"hour":23}})", &e).ok());
@@ -94,7 +119,9 @@ TEST(ValidateTest, NonObjectRowAndBadListItems) {
   Document d;
   EXPECT_FALSE(Parse(R"({"id":"d","kind":"poem","text":"x"})", &d).ok());
   Relation r;
-  EXPECT_FALSE(Parse(R"({"head_type":"planet","head":"x","relation":"r","tail_type":"song","tail":"s"})", &r).ok());
+  EXPECT_FALSE(
+      Parse(R"({"head_type":"planet","head":"x","relation":"r","tail_type":"song","tail":"s"})", &r)
+          .ok());
 }
 
 TEST(Utf8Test, AcceptsValidRejectsInvalid) {

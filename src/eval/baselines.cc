@@ -33,10 +33,13 @@ class Popularity : public Recommender {
     }
     order_.resize(c.size());
     std::iota(order_.begin(), order_.end(), 0);
-    std::stable_sort(order_.begin(), order_.end(), [&](int a, int b) { return c[static_cast<size_t>(a)] > c[static_cast<size_t>(b)]; });
+    std::stable_sort(order_.begin(), order_.end(), [&](int a, int b) {
+      return c[static_cast<size_t>(a)] > c[static_cast<size_t>(b)];
+    });
   }
   std::vector<int> Recommend(const EvalRequest&, const UserContext&, int k) override {
-    return {order_.begin(), order_.begin() + std::min<size_t>(order_.size(), static_cast<size_t>(k))};
+    return {order_.begin(),
+            order_.begin() + std::min<size_t>(order_.size(), static_cast<size_t>(k))};
   }
 
  private:
@@ -54,7 +57,8 @@ void ForEachTriplet(const std::string& path, const std::function<void(const nloh
     try {
       fn(nlohmann::json::parse(line));
     } catch (const std::exception& e) {
-      throw Error(std::string("not a UQ2I triplet: ") + e.what(), path + ":" + std::to_string(line_no),
+      throw Error(std::string("not a UQ2I triplet: ") + e.what(),
+                  path + ":" + std::to_string(line_no),
                   "use a triplets file written by `muchator synth-uq2i`");
     }
   }
@@ -72,14 +76,18 @@ std::vector<std::pair<std::string, std::string>> CatalogSummaries(const Baseline
 // reranked for the listener's context.
 class IndexSearch : public Recommender {
  public:
-  IndexSearch(const BaselineDeps& d, std::shared_ptr<const SearchIndex> index, const std::string& name, bool rerank)
+  IndexSearch(const BaselineDeps& d, std::shared_ptr<const SearchIndex> index,
+              const std::string& name, bool rerank)
       : catalog_(*d.catalog), ranker_(rerank ? d.ranker : nullptr), index_(std::move(index)) {
-    if (rerank && !ranker_) throw Error("the " + name + " baseline needs the ranking model", "", "give --ranker DIR");
-    for (size_t i = 0; i < catalog_.items.size(); ++i) index_of_[catalog_.items[i].id] = static_cast<int>(i);
+    if (rerank && !ranker_)
+      throw Error("the " + name + " baseline needs the ranking model", "", "give --ranker DIR");
+    for (size_t i = 0; i < catalog_.items.size(); ++i)
+      index_of_[catalog_.items[i].id] = static_cast<int>(i);
   }
   std::vector<int> Recommend(const EvalRequest& r, const UserContext& ctx, int k) override {
     std::vector<int> found;
-    for (const auto& [id, score] : index_->Search(r.query, ranker_ ? kCandidates : k)) found.push_back(index_of_.at(id));
+    for (const auto& [id, score] : index_->Search(r.query, ranker_ ? kCandidates : k))
+      found.push_back(index_of_.at(id));
     if (!ranker_ || found.empty()) return found;
     const RankerContext rc = MakeRankerContext(r.user, ctx, catalog_);
     std::vector<int> rows;  // unseen songs get row 0: scored as cold items
@@ -87,9 +95,11 @@ class IndexSearch : public Recommender {
     const auto pred = ranker_->Predict(rc, rows);
     std::vector<size_t> order(found.size());
     std::iota(order.begin(), order.end(), size_t{0});
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return pred[a].score > pred[b].score; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return pred[a].score > pred[b].score; });
     std::vector<int> out;
-    for (size_t j = 0; j < order.size() && static_cast<int>(out.size()) < k; ++j) out.push_back(found[order[j]]);
+    for (size_t j = 0; j < order.size() && static_cast<int>(out.size()) < k; ++j)
+      out.push_back(found[order[j]]);
     return out;
   }
 
@@ -103,11 +113,17 @@ class IndexSearch : public Recommender {
 
 }  // namespace
 
-std::vector<std::string> BaselineNames() { return {"popularity", "bm25", "bm25_rerank", "dense", "dense_rerank"}; }
-bool UsesDenseRetriever(const std::string& baseline) { return baseline == "dense" || baseline == "dense_rerank"; }
+std::vector<std::string> BaselineNames() {
+  return {"popularity", "bm25", "bm25_rerank", "dense", "dense_rerank"};
+}
+bool UsesDenseRetriever(const std::string& baseline) {
+  return baseline == "dense" || baseline == "dense_rerank";
+}
 
-std::shared_ptr<const DenseIndex> TrainDenseRetriever(const BaselineDeps& deps, const DenseOptions& o) {
-  if (!deps.store || !deps.catalog) throw Error("the dense retriever needs the store and the catalog");
+std::shared_ptr<const DenseIndex> TrainDenseRetriever(const BaselineDeps& deps,
+                                                      const DenseOptions& o) {
+  if (!deps.store || !deps.catalog)
+    throw Error("the dense retriever needs the store and the catalog");
   std::vector<DensePair> pairs;
   deps.store->ForEachQuery([&](const Query& q) {
     if (q.split == "rl" || q.split == "test") return;  // held out: never trained on
@@ -116,14 +132,17 @@ std::shared_ptr<const DenseIndex> TrainDenseRetriever(const BaselineDeps& deps, 
   const size_t from_queries = pairs.size();
   if (!deps.triplets.empty())
     ForEachTriplet(deps.triplets, [&](const nlohmann::json& t) {
-      for (const auto& id : t.at("items")) pairs.push_back({t.at("query").get<std::string>(), id.get<std::string>()});
+      for (const auto& id : t.at("items"))
+        pairs.push_back({t.at("query").get<std::string>(), id.get<std::string>()});
     });
-  spdlog::info("dense retriever: {} pairs from training queries, {} from UQ2I triplets", from_queries,
-               pairs.size() - from_queries);
+  spdlog::info("dense retriever: {} pairs from training queries, {} from UQ2I triplets",
+               from_queries, pairs.size() - from_queries);
   auto ix = DenseIndex::Train(CatalogSummaries(deps), pairs, o);
-  spdlog::info("dense retriever: {} documents, vocabulary {}, loss {:.3f} -> {:.3f}, {:.1f} s", ix->size(),
-               ix->report().at("vocabulary").get<int64_t>(), ix->report().at("first_epoch_loss").get<double>(),
-               ix->report().at("last_epoch_loss").get<double>(), ix->report().at("seconds").get<double>());
+  spdlog::info("dense retriever: {} documents, vocabulary {}, loss {:.3f} -> {:.3f}, {:.1f} s",
+               ix->size(), ix->report().at("vocabulary").get<int64_t>(),
+               ix->report().at("first_epoch_loss").get<double>(),
+               ix->report().at("last_epoch_loss").get<double>(),
+               ix->report().at("seconds").get<double>());
   return ix;
 }
 
@@ -136,9 +155,10 @@ std::unique_ptr<Recommender> MakeBaseline(const std::string& name, const Baselin
     return std::make_unique<IndexSearch>(deps, index, name, name == "bm25_rerank");
   }
   if (UsesDenseRetriever(name))
-    return std::make_unique<IndexSearch>(deps, deps.dense ? deps.dense : TrainDenseRetriever(deps), name,
-                                         name == "dense_rerank");
-  throw Error("unknown baseline '" + name + "'", "", "use one of: " + JoinStrings(BaselineNames(), ", "));
+    return std::make_unique<IndexSearch>(deps, deps.dense ? deps.dense : TrainDenseRetriever(deps),
+                                         name, name == "dense_rerank");
+  throw Error("unknown baseline '" + name + "'", "",
+              "use one of: " + JoinStrings(BaselineNames(), ", "));
 }
 
 std::function<PromptExtras(const EvalRequest&)> RetrievedCandidates(const BaselineDeps& deps,

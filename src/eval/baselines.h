@@ -26,7 +26,8 @@ class Recommender {
  public:
   virtual ~Recommender() = default;
   // Catalog indexes, best first, at most k.
-  virtual std::vector<int> Recommend(const EvalRequest& request, const UserContext& context, int k) = 0;
+  virtual std::vector<int> Recommend(const EvalRequest& request, const UserContext& context,
+                                     int k) = 0;
 };
 
 struct BaselineDeps {
@@ -36,7 +37,8 @@ struct BaselineDeps {
   // The trained dense retriever of dense and dense_rerank (TrainDenseRetriever); trained on
   // demand from the store and `triplets` when null.
   std::shared_ptr<const SearchIndex> dense{};
-  std::string triplets{};  // UQ2I triplets.jsonl, more training pairs for the dense retriever ("" = none)
+  std::string
+      triplets{};  // UQ2I triplets.jsonl, more training pairs for the dense retriever ("" = none)
 };
 
 std::vector<std::string> BaselineNames();
@@ -44,7 +46,8 @@ bool UsesDenseRetriever(const std::string& baseline);
 // The dense retriever over the summaries of the catalog's songs in `deps.store`, trained on the
 // store's queries of no held-out split (not rl, not test) with relevant songs, and every
 // (query, item) of `deps.triplets`. Throws Error (file, line) for a malformed triplets line.
-std::shared_ptr<const DenseIndex> TrainDenseRetriever(const BaselineDeps& deps, const DenseOptions& o = {});
+std::shared_ptr<const DenseIndex> TrainDenseRetriever(const BaselineDeps& deps,
+                                                      const DenseOptions& o = {});
 // Throws Error naming the known baselines for an unknown name, or the missing dependency.
 std::unique_ptr<Recommender> MakeBaseline(const std::string& name, const BaselineDeps& deps);
 

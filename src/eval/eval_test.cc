@@ -13,10 +13,10 @@
 #include "eval/knowledge.h"
 #include "eval/offline.h"
 #include "eval/report.h"
-#include "infer/rerank.h"
 #include "eval/run_report.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
+#include "infer/rerank.h"
 #include "reward/hybrid.h"
 #include "reward/ranker_train.h"
 #include "support/tiny_world.h"
@@ -315,12 +315,14 @@ TEST(EvalTest, RerankedModeKeepsTheRankingModelsBestOfTheModelsPool) {
   o.rerank_model_weight = 1000;
   const auto m = EvaluateOffline(*w.store, ck, requests, judges, o);
   EXPECT_EQ(m["reranked"]["rerank_model_weight"], 1000.0);
-  EXPECT_LT(m["reranked"]["personalization"].get<double>(), r["reranked"]["personalization"].get<double>());
+  EXPECT_LT(m["reranked"]["personalization"].get<double>(),
+            r["reranked"]["personalization"].get<double>());
   // A listed pool larger than the grammar's longest list is cut to it, not refused.
   o.rerank_pool = 500;
   const auto big = EvaluateOffline(*w.store, ck, requests, judges, o);
   EXPECT_EQ(big["reranked"]["rerank_source"], "list");
-  EXPECT_LE(big["reranked"]["pool_entries"].get<double>(), static_cast<double>(ck.grammar->max_items()));
+  EXPECT_LE(big["reranked"]["pool_entries"].get<double>(),
+            static_cast<double>(ck.grammar->max_items()));
   EXPECT_DOUBLE_EQ(big["reranked"]["entries"].get<double>(), 10.0);
 }
 
@@ -377,7 +379,8 @@ TEST(EvalTest, RerankedPoolFromTheFirstSongScoresTheWholeCatalog) {
   EXPECT_EQ(r["reranked"]["rerank_source"], "first");
   EXPECT_DOUBLE_EQ(r["reranked"]["pool_entries"].get<double>(), 40.0);
   EXPECT_DOUBLE_EQ(r["reranked"]["entries"].get<double>(), 10.0);
-  EXPECT_GT(r["reranked"]["personalization"].get<double>(), r["constrained"]["personalization"].get<double>());
+  EXPECT_GT(r["reranked"]["personalization"].get<double>(),
+            r["constrained"]["personalization"].get<double>());
   EXPECT_TRUE(r["reranked"].contains("shared_other_listener"));
   const Checkpoint titles = LoadCheckpoint(w.MakeCheckpoint("titles", 4, "title"));
   EXPECT_FALSE(FirstItemScores::For(*titles.codec).has_value());
@@ -428,7 +431,9 @@ TEST(EvalTest, FirstSongPriorIsTheMeanFirstSongLogProbabilityAndReordersThePool)
   const std::vector<int> with_prior = first->Pool(scores[0], 30, c, *ck.grammar);
   EXPECT_NE(with_prior, plain);
   for (size_t j = 1; j < with_prior.size(); ++j) {
-    const auto key = [&](int i) { return scores[0][static_cast<size_t>(i)] - 2.0 * prior[static_cast<size_t>(i)]; };
+    const auto key = [&](int i) {
+      return scores[0][static_cast<size_t>(i)] - 2.0 * prior[static_cast<size_t>(i)];
+    };
     EXPECT_GE(key(with_prior[j - 1]), key(with_prior[j]));
   }
   // From the store: the sft split's requests; none for a split the store lacks.
@@ -439,7 +444,10 @@ TEST(EvalTest, FirstSongPriorIsTheMeanFirstSongLogProbabilityAndReordersThePool)
   judges.ranker = &ranker;
   o.rerank_pool = 40;
   o.rerank_prior_weight = 1.0;
-  EXPECT_DOUBLE_EQ(EvaluateOffline(*w.store, ck, requests, judges, o)["reranked"]["rerank_prior_weight"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(
+      EvaluateOffline(*w.store, ck, requests, judges, o)["reranked"]["rerank_prior_weight"]
+          .get<double>(),
+      1.0);
   // The ranking model's prior: each song's mean score over the listeners of the split's requests.
   const std::vector<float> rprior = RankerSongPrior(*w.store, ck.catalog, ranker, "sft", 8, 10);
   ASSERT_EQ(rprior.size(), ck.catalog.items.size());
@@ -451,12 +459,14 @@ TEST(EvalTest, FirstSongPriorIsTheMeanFirstSongLogProbabilityAndReordersThePool)
     for (const auto& q : sft) {
       UserContext ctx = UserContextFromStore(*w.store, ck.catalog, q.user, q.ts, 10);
       ctx.state = q.state;
-      expect += ranker.Predict(MakeRankerContext(q.user, ctx, ck.catalog), rows)[0].score / static_cast<double>(sft.size());
+      expect += ranker.Predict(MakeRankerContext(q.user, ctx, ck.catalog), rows)[0].score /
+                static_cast<double>(sft.size());
     }
     EXPECT_NEAR(rprior[3], expect, 1e-4);
   }
   EXPECT_TRUE(RankerSongPrior(*w.store, ck.catalog, ranker, "no-such-split", 8, 10).empty());
-  // In the reranked mode it changes the lists (a prior weight of 5 subtracts a lot) and is reported.
+  // In the reranked mode it changes the lists (a prior weight of 5 subtracts a lot) and is
+  // reported.
   o.rerank_ranker_prior_weight = 0;
   o.keep_answers = true;
   const auto no_rprior = EvaluateOffline(*w.store, ck, requests, judges, o);
@@ -473,7 +483,10 @@ TEST(EvalTest, FirstSongPriorIsTheMeanFirstSongLogProbabilityAndReordersThePool)
   o.rerank_ranker_prior_weight = 0;
   o.keep_answers = false;
   o.prior_split = "no-such-split";
-  EXPECT_DOUBLE_EQ(EvaluateOffline(*w.store, ck, requests, judges, o)["reranked"]["rerank_prior_weight"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(
+      EvaluateOffline(*w.store, ck, requests, judges, o)["reranked"]["rerank_prior_weight"]
+          .get<double>(),
+      0.0);
 }
 
 // U2I perplexity: the item tokens of the held-out tail only (not feedback, not context), scored
@@ -541,12 +554,16 @@ TEST(EvalTest, U2iPerplexityScoresTheHeldOutItemTokens) {
 TEST(ReportTest, PairedComparisonsOfGrpoAgainstSftPerModeAndMetric) {
   auto row = [](const std::string& system, const std::string& mode, double shift) {
     std::vector<double> util, rel;
-    for (int k = 0; k < 50; ++k) util.push_back(-1.0 + 0.02 * k + shift), rel.push_back(0.5 + 0.01 * (k % 5));
-    return nlohmann::json{{"system", system}, {"mode", mode}, {"per_request", {{"utility", util}, {"relevance_at_10", rel}}}};
+    for (int k = 0; k < 50; ++k)
+      util.push_back(-1.0 + 0.02 * k + shift), rel.push_back(0.5 + 0.01 * (k % 5));
+    return nlohmann::json{{"system", system},
+                          {"mode", mode},
+                          {"per_request", {{"utility", util}, {"relevance_at_10", rel}}}};
   };
   // GRPO lists raise every request's utility by 0.2 and leave relevance as it was.
-  const nlohmann::json rows = {row("bm25", "list", 0), row("sft", "constrained", 0), row("grpo", "constrained", 0.2),
-                               row("sft", "reranked", 0)};  // no grpo row in this mode: no comparison
+  const nlohmann::json rows = {
+      row("bm25", "list", 0), row("sft", "constrained", 0), row("grpo", "constrained", 0.2),
+      row("sft", "reranked", 0)};  // no grpo row in this mode: no comparison
   const auto p = PairedComparisons(rows);
   ASSERT_EQ(p.size(), 2u);
   EXPECT_EQ(p[0]["mode"], "constrained");
@@ -604,7 +621,8 @@ TEST(RunReportTest, QuotesThePapersFiguresBesideOurs) {
   EXPECT_NE(text.find("| paper: MuChator | - | 7.250 | 0.875 | - | - | - | - | - | - | - |"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("| paper: stage 3 | 0.625 | - | - | - | - | 3.50 |"), std::string::npos) << text;
+  EXPECT_NE(text.find("| paper: stage 3 | 0.625 | - | - | - | - | 3.50 |"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("quoted from MuChator (CIKM'26)"), std::string::npos);
   EXPECT_NE(ReadFile(run + "/report/index.html").find("paper: MuChator"), std::string::npos);
 

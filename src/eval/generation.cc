@@ -10,11 +10,14 @@ namespace muchator {
 nlohmann::json EvaluateGeneration(Store& store, Checkpoint& ck, const world::Oracle& oracle,
                                   const GenerationEvalOptions& o) {
   // Synthesised queries the oracle cannot read (no facet parsed) have no relevant songs: skipped.
-  const auto requests = o.triplets.empty() ? RequestsFromStore(store, "test", o.queries)
-                                           : RequestsFromTriplets(o.triplets, o.queries, [&](const std::string& q) {
-                                               return oracle.ParseQuery(q).count() > 0;
-                                             });
-  if (requests.empty()) throw Error("no held-out queries with a user to evaluate", o.triplets.empty() ? store.path() : o.triplets);
+  const auto requests =
+      o.triplets.empty() ? RequestsFromStore(store, "test", o.queries)
+                         : RequestsFromTriplets(o.triplets, o.queries, [&](const std::string& q) {
+                             return oracle.ParseQuery(q).count() > 0;
+                           });
+  if (requests.empty())
+    throw Error("no held-out queries with a user to evaluate",
+                o.triplets.empty() ? store.path() : o.triplets);
   OfflineEvalOptions eo;
   eo.history = o.history;
   eo.max_new_tokens = o.max_new_tokens;

@@ -20,12 +20,12 @@ class Oracle;
 }
 
 struct GenerationEvalOptions {
-  int queries = 100;       // held-out queries with a user
+  int queries = 100;  // held-out queries with a user
   // "" = the store's test-split queries (the oracle's facets of each query id); else a held-out
   // triplets file (sft_heldout.jsonl: facets parsed from each synthesised query's text).
   std::string triplets;
   int history = kPromptHistory;
-  int max_new_tokens = 200;  // unconstrained answers
+  int max_new_tokens = 200;                                // unconstrained answers
   std::function<PromptExtras(const EvalRequest&)> extras;  // as the model was tuned with
 };
 

@@ -165,16 +165,17 @@ std::vector<McQuestion> BuildKnowledgeQuestions(Store& store, const Catalog& cat
         throw Error("unknown question kind '" + kind + "'",
                     general_mcq_path + ":" + std::to_string(line_no), "use general or paraphrase");
       if (taken[kind] >= o.per_kind) continue;
-      McQuestion q{kind + ":" + j.value("id", std::to_string(line_no)),
-                   kind,
-                   // Paraphrase questions are clozes in the everyday corpus's own words: a
-                   // from-scratch base model has never read a "Question:/Answer:" frame, and
-                   // behind it scored at chance even where the cloze scored 0.69 (docs/metrics.md).
-                   Encode(tok, kind == "paraphrase"
-                                   ? j.at("question").get<std::string>()
-                                   : "Question: " + j.at("question").get<std::string>() + "\nAnswer:"),
-                   {},
-                   j.at("answer").get<int>()};
+      McQuestion q{
+          kind + ":" + j.value("id", std::to_string(line_no)),
+          kind,
+          // Paraphrase questions are clozes in the everyday corpus's own words: a
+          // from-scratch base model has never read a "Question:/Answer:" frame, and
+          // behind it scored at chance even where the cloze scored 0.69 (docs/metrics.md).
+          Encode(tok, kind == "paraphrase"
+                          ? j.at("question").get<std::string>()
+                          : "Question: " + j.at("question").get<std::string>() + "\nAnswer:"),
+          {},
+          j.at("answer").get<int>()};
       for (const auto& opt : j.at("options"))
         q.options.push_back(Encode(tok, " " + opt.get<std::string>()));
       if (q.answer < 0 || q.answer >= static_cast<int>(q.options.size()))

@@ -9,8 +9,8 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "data/store.h"
-#include "infer/rerank.h"
 #include "infer/engine.h"
+#include "infer/rerank.h"
 #include "reward/hybrid.h"
 #include "reward/judge.h"
 #include "reward/ranker.h"
@@ -19,13 +19,16 @@
 
 namespace muchator {
 
-nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<const EvalRequest> requests,
-                            std::span<const EvalAnswer> answers, const EvalJudges& judges, const OfflineEvalOptions& o) {
+nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
+                            std::span<const EvalRequest> requests,
+                            std::span<const EvalAnswer> answers, const EvalJudges& judges,
+                            const OfflineEvalOptions& o) {
   if (requests.size() != answers.size() || requests.empty())
     throw Error("ScoreAnswers needs one answer per request and at least one request");
   const std::vector<UserContext> contexts = RequestContexts(store, catalog, requests, o.history);
   std::vector<RankerContext> ranker_contexts;
-  for (size_t k = 0; k < requests.size(); ++k) ranker_contexts.push_back(MakeRankerContext(requests[k].user, contexts[k], catalog));
+  for (size_t k = 0; k < requests.size(); ++k)
+    ranker_contexts.push_back(MakeRankerContext(requests[k].user, contexts[k], catalog));
   // The metrics that are rewards too are computed by the reward code (one definition).
   std::map<std::string, double> weights = {{"format", 1}, {"fact", 1}, {"div", 1}, {"dedup", 1}};
   RewardModels models;
@@ -55,7 +58,8 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
     in.query = requests[k].query;
     in.context = static_cast<int>(k);
     for (const auto& h : contexts[k].history)
-      if (h.feedback == Feedback::kLike || h.feedback == Feedback::kFinish) in.recent_positive.insert(h.item);
+      if (h.feedback == Feedback::kLike || h.feedback == Feedback::kFinish)
+        in.recent_positive.insert(h.item);
     const int n = in.entries();
     entries += n;
     formed += a.well_formed && n > 0;
@@ -64,7 +68,8 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
     lists.push_back(std::move(in));
     if (!judges.oracle) continue;
     const auto& q = requests[k];
-    const world::QueryFacets facets = q.query_id.empty() ? judges.oracle->ParseQuery(q.query) : judges.oracle->FacetsOf(q.query_id);
+    const world::QueryFacets facets = q.query_id.empty() ? judges.oracle->ParseQuery(q.query)
+                                                         : judges.oracle->FacetsOf(q.query_id);
     const std::vector<std::string> best = judges.oracle->Best(q.user, q.state, facets, o.list_size);
     const std::unordered_set<std::string> best_set(best.begin(), best.end());
     const double util_before = util;
@@ -73,12 +78,15 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
       const std::string& id = catalog.items[static_cast<size_t>(a.items[r])].id;
       relevant += judges.oracle->Relevant(facets, id);
       util += judges.oracle->Utility(q.user, q.state, id), ++util_n;
-      if (r < static_cast<size_t>(o.list_size) && best_set.count(id)) hits += 1, dcg += 1.0 / std::log2(r + 2.0);
+      if (r < static_cast<size_t>(o.list_size) && best_set.count(id))
+        hits += 1, dcg += 1.0 / std::log2(r + 2.0);
     }
     for (size_t r = 0; r < best.size(); ++r) idcg += 1.0 / std::log2(r + 2.0);
-    oracle_rel += n > 0 ? relevant / std::max(n, o.list_size) : 0.0;  // missing entries count as misses
+    oracle_rel +=
+        n > 0 ? relevant / std::max(n, o.list_size) : 0.0;  // missing entries count as misses
     request_rel.push_back(n > 0 ? relevant / std::max(n, o.list_size) : 0.0);
-    request_util.push_back(a.items.empty() ? 0.0 : (util - util_before) / static_cast<double>(a.items.size()));
+    request_util.push_back(
+        a.items.empty() ? 0.0 : (util - util_before) / static_cast<double>(a.items.size()));
     recall += best.empty() ? 0.0 : hits / static_cast<double>(best.size());
     ndcg += idcg > 0 ? dcg / idcg : 0.0;
   }
@@ -95,7 +103,8 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
                       {"entries", entries / n},
                       {"list_diversity", mean("div")},
                       {"dedup", mean("dedup")},
-                      {"diversity", static_cast<double>(distinct.size()) / static_cast<double>(catalog.items.size())}};
+                      {"diversity", static_cast<double>(distinct.size()) /
+                                        static_cast<double>(catalog.items.size())}};
   if (judges.judge) m["relevance"] = mean("rel");
   if (judges.ranker) m["personalization"] = 10 * mean("pers");
   if (judges.oracle) {
@@ -117,8 +126,9 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<cons
   return m;
 }
 
-std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine, const FirstItemScores& first,
-                                  const std::string& split, int n, int history) {
+std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine,
+                                  const FirstItemScores& first, const std::string& split, int n,
+                                  int history) {
   const std::vector<EvalRequest> requests = RequestsFromStore(store, split, n);
   const auto contexts = RequestContexts(store, ck.catalog, requests, history);
   std::vector<std::vector<int>> prompts;
@@ -126,14 +136,16 @@ std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& en
   one.num_items = 1;
   const int max_prompt = engine.max_len() - ck.grammar->MaxAnswerTokens(one);
   for (size_t k = 0; k < requests.size(); ++k)
-    prompts.push_back(FitPrompt(*ck.tok, *ck.codec, contexts[k], requests[k].query, history, max_prompt).ids);
+    prompts.push_back(
+        FitPrompt(*ck.tok, *ck.codec, contexts[k], requests[k].query, history, max_prompt).ids);
   return prompts.empty() ? std::vector<float>() : first.MeanFirstLogProbs(engine, prompts);
 }
 
 nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const EvalRequest> requests,
                                const EvalJudges& judges, const OfflineEvalOptions& o) {
   if (!ck.codec || !ck.grammar) throw Error("evaluation needs the checkpoint's codec.json");
-  if (requests.empty()) throw Error("no requests to evaluate", store.path(), "check the split or the triplets file");
+  if (requests.empty())
+    throw Error("no requests to evaluate", store.path(), "check the split or the triplets file");
   EngineOptions eo;
   eo.max_batch = o.max_batch;
   Engine engine(ck.model, *ck.tok, ck.grammar.get(), eo);
@@ -149,7 +161,8 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   for (const auto& ctx : contexts) {
     const EvalRequest& q = requests[prompts.size()];
     const PromptExtras& extras = all_extras.emplace_back(o.extras ? o.extras(q) : PromptExtras{});
-    prompts.push_back(FitPrompt(*ck.tok, *ck.codec, ctx, q.query, o.history, max_prompt, nullptr, &extras).ids);
+    prompts.push_back(
+        FitPrompt(*ck.tok, *ck.codec, ctx, q.query, o.history, max_prompt, nullptr, &extras).ids);
     prompt_tokens += static_cast<double>(prompts.back().size());
   }
   prompt_tokens /= static_cast<double>(prompts.size());
@@ -164,12 +177,16 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   }
   std::vector<float> ranker_prior;
   if (!ranker_contexts.empty() && o.rerank_ranker_prior_weight != 0) {
-    ranker_prior = RankerSongPrior(store, ck.catalog, *judges.ranker, o.prior_split, o.prior_requests, o.history);
+    ranker_prior = RankerSongPrior(store, ck.catalog, *judges.ranker, o.prior_split,
+                                   o.prior_requests, o.history);
     if (ranker_prior.empty())
-      spdlog::warn("evaluation: no '{}' requests with a listener for the ranking model's prior: reranked without it",
-                   o.prior_split);
+      spdlog::warn(
+          "evaluation: no '{}' requests with a listener for the ranking model's prior: reranked "
+          "without it",
+          o.prior_split);
   }
-  auto rerank = [&](const RankerContext& rc, const std::vector<int>& items, const std::vector<float>& evidence) {
+  auto rerank = [&](const RankerContext& rc, const std::vector<int>& items,
+                    const std::vector<float>& evidence) {
     std::vector<int> rows, artists;
     for (int i : items) {
       rows.push_back(song_rows[static_cast<size_t>(i)]);
@@ -180,7 +197,8 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
     for (const auto& p : pred) score.push_back(p.score);
     if (!ranker_prior.empty())
       for (size_t j = 0; j < items.size(); ++j)
-        score[j] -= static_cast<float>(o.rerank_ranker_prior_weight) * ranker_prior[static_cast<size_t>(items[j])];
+        score[j] -= static_cast<float>(o.rerank_ranker_prior_weight) *
+                    ranker_prior[static_cast<size_t>(items[j])];
     std::vector<int> kept;
     for (int j : RerankPool(score, artists, o.list_size, o.rerank_model_weight, evidence,
                             evidence.empty() ? 0.0 : o.rerank_evidence_weight))
@@ -212,9 +230,12 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   // songs. A pool request for request k's constraints; `scores` receives the first-song scores.
   std::optional<FirstItemScores> first = FirstItemScores::ForSource(o.rerank_source, *ck.codec);
   if (first && !ranker_contexts.empty() && o.rerank_prior_weight != 0) {
-    std::vector<float> prior = FirstSongPrior(store, ck, engine, *first, o.prior_split, o.prior_requests, o.history);
+    std::vector<float> prior =
+        FirstSongPrior(store, ck, engine, *first, o.prior_split, o.prior_requests, o.history);
     if (prior.empty())
-      spdlog::warn("evaluation: no '{}' requests with a listener for the pool's prior: the pool without it", o.prior_split);
+      spdlog::warn(
+          "evaluation: no '{}' requests with a listener for the pool's prior: the pool without it",
+          o.prior_split);
     first->SetPrior(std::move(prior), o.rerank_prior_weight);
   }
   // A listed pool holds at most the grammar's longest list (the context fills near it anyway).
@@ -222,8 +243,11 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   auto pool_request = [&](std::vector<int> prompt, size_t k, std::vector<float>* scores) {
     GenerationRequest r =
         constrained_request(std::move(prompt), first ? o.list_size : listed_pool, k);
-    if (first) r.logits_hook = first->Hook(scores);
-    else r.constraint->fit_items = o.list_size;  // a listed pool needs the answer's songs; the rest may be cut
+    if (first)
+      r.logits_hook = first->Hook(scores);
+    else
+      r.constraint->fit_items =
+          o.list_size;  // a listed pool needs the answer's songs; the rest may be cut
     return r;
   };
   auto pool_of = [&](const std::vector<int>& listed, const std::vector<float>& scores, size_t k) {
@@ -288,9 +312,10 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       for (size_t k = 0; k < n; ++k)
         for (const bool other_listener : {false, true}) {
           const size_t j = (k + 1) % n;
-          std::vector<int> prompt = FitPrompt(*ck.tok, *ck.codec, contexts[other_listener ? j : k],
-                                              requests[other_listener ? k : j].query, o.history, max_prompt)
-                                        .ids;
+          std::vector<int> prompt =
+              FitPrompt(*ck.tok, *ck.codec, contexts[other_listener ? j : k],
+                        requests[other_listener ? k : j].query, o.history, max_prompt)
+                  .ids;
           std::vector<float>* scores = &swapped_scores[2 * k + (other_listener ? 1 : 0)];
           swapped.push_back(reranked ? pool_request(std::move(prompt), k, scores)
                                      : constrained_request(std::move(prompt), o.list_size, k));

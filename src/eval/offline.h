@@ -26,8 +26,8 @@ class Oracle;
 
 struct OfflineEvalOptions {
   int history = kPromptHistory;  // events of the listener's history in the prompt
-  int list_size = 10;        // songs asked for
-  int max_new_tokens = 200;  // unconstrained answers
+  int list_size = 10;            // songs asked for
+  int max_new_tokens = 200;      // unconstrained answers
   bool constrained = true, unconstrained = true;
   int max_batch = 16;  // sequences decoded together
   // The prompted-LLM systems' additions to each request's prompt (few-shot examples, retrieved
@@ -93,8 +93,10 @@ struct EvalAnswer {
 
 // The metrics M (below) of answers[k] to requests[k], for any system (an LLM's parsed answers or a
 // baseline's lists).
-nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog, std::span<const EvalRequest> requests,
-                            std::span<const EvalAnswer> answers, const EvalJudges& judges, const OfflineEvalOptions& o);
+nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
+                            std::span<const EvalRequest> requests,
+                            std::span<const EvalAnswer> answers, const EvalJudges& judges,
+                            const OfflineEvalOptions& o);
 
 class Engine;
 class FirstItemScores;
@@ -103,8 +105,9 @@ class FirstItemScores;
 // evaluation and the server render theirs: the listener's context before the request, its state).
 // Empty when the store has no such request. Shared by the evaluation and the server, so the
 // served pool is the evaluated one.
-std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine, const FirstItemScores& first,
-                                  const std::string& split, int n, int history);
+std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine,
+                                  const FirstItemScores& first, const std::string& split, int n,
+                                  int history);
 // {"requests": n, "constrained": M, "reranked": M, "unconstrained": M}, M per decoding mode
 // ("reranked" only with rerank_pool and a ranking model; docs/metrics.md):
 //   well_formed (a list with at least one entry that parsed and ended), factuality (share of

@@ -65,11 +65,14 @@ std::string ReportTable(const nlohmann::json& report) {
   return t;
 }
 
-nlohmann::json PairedComparisons(const nlohmann::json& rows, const std::string& base, const std::string& treated) {
+nlohmann::json PairedComparisons(const nlohmann::json& rows, const std::string& base,
+                                 const std::string& treated) {
   nlohmann::json out = nlohmann::json::array();
   auto find = [&](const std::string& system, const std::string& mode) -> const nlohmann::json* {
     for (const auto& r : rows)
-      if (r.value("system", "") == system && r.value("mode", "") == mode && r.contains("per_request")) return &r;
+      if (r.value("system", "") == system && r.value("mode", "") == mode &&
+          r.contains("per_request"))
+        return &r;
     return nullptr;
   };
   for (const char* mode : {"constrained", "reranked", "unconstrained"}) {
@@ -80,8 +83,14 @@ nlohmann::json PairedComparisons(const nlohmann::json& rows, const std::string& 
       const auto y = (*b)["per_request"][metric].get<std::vector<double>>();
       if (x.size() != y.size() || x.empty()) continue;
       const BootstrapInterval ci = PairedBootstrap(x, y);
-      out.push_back({{"mode", mode}, {"metric", metric}, {"base", base}, {"treated", treated}, {"mean", ci.mean},
-                     {"low", ci.low}, {"high", ci.high}, {"excludes_zero", ci.ExcludesZero()}});
+      out.push_back({{"mode", mode},
+                     {"metric", metric},
+                     {"base", base},
+                     {"treated", treated},
+                     {"mean", ci.mean},
+                     {"low", ci.low},
+                     {"high", ci.high},
+                     {"excludes_zero", ci.ExcludesZero()}});
     }
   }
   return out;
@@ -125,10 +134,15 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
                  double seconds) {
     if (m.contains("answers")) {
       for (size_t k = 0; k < m["answers"].size(); ++k)
-        answers += nlohmann::json({{"system", system}, {"mode", mode}, {"request", k},
-                                   {"query_id", requests[k].query_id}, {"user", requests[k].user},
-                                   {"query", requests[k].query}, {"songs", m["answers"][k]}})
-                       .dump() + "\n";
+        answers += nlohmann::json({{"system", system},
+                                   {"mode", mode},
+                                   {"request", k},
+                                   {"query_id", requests[k].query_id},
+                                   {"user", requests[k].user},
+                                   {"query", requests[k].query},
+                                   {"songs", m["answers"][k]}})
+                       .dump() +
+                   "\n";
       m.erase("answers");
     }
     m["system"] = system;
@@ -156,7 +170,10 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
     if (name.empty()) continue;  // `--baselines ""`: none
     spdlog::info("report: {} on {} requests", name, requests.size());
     auto t = Clock::now();
-    if (UsesDenseRetriever(name)) t -= std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(dense_seconds)), dense_seconds = 0;
+    if (UsesDenseRetriever(name))
+      t -=
+          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(dense_seconds)),
+          dense_seconds = 0;
     auto system = MakeBaseline(name, deps);
     const nlohmann::json m = EvaluateBaseline(*system, store, catalog, requests, judges, o.eval);
     add(name, "list", m, std::chrono::duration<double>(Clock::now() - t).count());
@@ -167,8 +184,8 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
     Checkpoint ck = LoadCheckpoint(dir);
     OfflineEvalOptions eo = o.eval;
     if (eo.rerank_prior_weight != 0 && eo.prior_split == o.split)
-      throw Error("the pool's prior would come from the evaluated split '" + o.split + "'", "--prior-split",
-                  "give a training split (sft)");
+      throw Error("the pool's prior would come from the evaluated split '" + o.split + "'",
+                  "--prior-split", "give a training split (sft)");
     eo.sensitivity = true;  // shared songs across requests and listeners (docs/metrics.md)
     if (auto it = o.extras.find(name); it != o.extras.end()) eo.extras = it->second;
     if (o.only_candidates.count(name)) eo.only_candidates = true, eo.unconstrained = false;
@@ -184,14 +201,18 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
   std::string paired;
   for (const auto& p : report["paired"]) {
     char buf[256];
-    std::snprintf(buf, sizeof buf, "| %s | %s | %+.3f | [%+.3f, %+.3f] | %s |\n", p["mode"].get<std::string>().c_str(),
-                  p["metric"].get<std::string>().c_str(), p["mean"].get<double>(), p["low"].get<double>(),
-                  p["high"].get<double>(), p["excludes_zero"].get<bool>() ? "yes" : "no");
+    std::snprintf(buf, sizeof buf, "| %s | %s | %+.3f | [%+.3f, %+.3f] | %s |\n",
+                  p["mode"].get<std::string>().c_str(), p["metric"].get<std::string>().c_str(),
+                  p["mean"].get<double>(), p["low"].get<double>(), p["high"].get<double>(),
+                  p["excludes_zero"].get<bool>() ? "yes" : "no");
     paired += buf;
   }
   if (!paired.empty())
-    paired = "\n## GRPO minus SFT, paired over the same requests\n\n| decoding | metric | mean | 95% bootstrap "
-             "interval | excludes 0 |\n|---|---|---:|---|---|\n" + paired;
+    paired =
+        "\n## GRPO minus SFT, paired over the same requests\n\n| decoding | metric | mean | 95% "
+        "bootstrap "
+        "interval | excludes 0 |\n|---|---|---:|---|---|\n" +
+        paired;
   WriteFileAtomic(out_dir + "/report.md",
                   "# Evaluation report\n\n" + std::to_string(requests.size()) +
                       " held-out requests (split `" + o.split +

@@ -30,7 +30,8 @@ struct ReportOptions {
   std::string store;  // the SQLite store (requests, contexts)
   std::string world_dir, judge_dir,
       ranker_dir;  // each optional: its metrics are left out without it
-  std::vector<std::string> baselines = {"popularity", "bm25", "bm25_rerank", "dense", "dense_rerank"};
+  std::vector<std::string> baselines = {"popularity", "bm25", "bm25_rerank", "dense",
+                                        "dense_rerank"};
   std::string triplets;  // UQ2I triplets: more training pairs of the dense retriever ("" = none)
   std::vector<std::pair<std::string, std::string>> checkpoints;  // system name -> checkpoint dir
   std::string split = "test";  // queries of this split with a user
@@ -42,7 +43,8 @@ struct ReportOptions {
   // the first 10 kept, one per artist) when the ranking model is given. Chosen on the rl split
   // (never the report's test split) of the demo world, seeds 1, 2 and 3, and of the Jamendo
   // world, seed 1, GRPO models; oracle rel@10 / utility / coverage (docs/metrics.md has every
-  // point; BM25 + ranking model 0.186 / 0.058, 0.274 / -0.025, 0.203 / 0.105, Jamendo 0.238 / 0.186):
+  // point; BM25 + ranking model 0.186 / 0.058, 0.274 / -0.025, 0.203 / 0.105, Jamendo 0.238 /
+  // 0.186):
   //   before (pool 100, 0.25 x log2(1 + place)): 0.568 / 0.355 / 0.115, 0.595 / 0.110 / 0.107,
   //                                               0.600 / 0.209 / 0.114, 0.705 / 0.152 / 0.082
   //   now:                                        0.591 / 0.512 / 0.141, 0.593 / 0.187 / 0.142,

@@ -132,7 +132,9 @@ const std::vector<PaperTable>& PaperTables() {
       {"table3", "system", {"personalization", "relevance", "diversity", "factuality"}},
       {"table4", "system", {"personalization", "relevance", "diversity", "factuality"}},
       {"table7", "system", {"personalization", "relevance", "diversity", "factuality"}},
-      {"table5", "checkpoint", {"artist", "genre", "q2i", "general", "paraphrase", "u2i_perplexity"}},
+      {"table5",
+       "checkpoint",
+       {"artist", "genre", "q2i", "general", "paraphrase", "u2i_perplexity"}},
       {"table6", "variant", {"u2i_perplexity"}}};
   return kTables;
 }
@@ -266,8 +268,8 @@ void Knowledge(const std::string& run, const json& paper, Writer& w) {
   }
   for (const auto& row : PaperRows(paper, "table5"))
     t.rows.push_back({"paper: " + row.value("checkpoint", ""), Cell(row, "artist"),
-                      Cell(row, "genre"), Cell(row, "q2i"), Cell(row, "general"), Cell(row, "paraphrase"),
-                      Cell(row, "u2i_perplexity", 2)});
+                      Cell(row, "genre"), Cell(row, "q2i"), Cell(row, "general"),
+                      Cell(row, "paraphrase"), Cell(row, "u2i_perplexity", 2)});
   w.Add(t);
 }
 
@@ -403,7 +405,8 @@ void Components(const std::string& run, Writer& w) {
     if (g.contains("reward_hacking")) {
       const bool raised = g["reward_hacking"]["raised"].get<bool>();
       std::string v = raised ? "RAISED: " : "not raised", sep = raised ? "" : "; ";
-      for (const auto& r : g["reward_hacking"]["reasons"]) v += sep + r.get<std::string>(), sep = "; ";
+      for (const auto& r : g["reward_hacking"]["reasons"])
+        v += sep + r.get<std::string>(), sep = "; ";
       t.rows.push_back({"GRPO", "reward-hacking alarm (held-out RL requests)", v});
     }
   }

@@ -15,7 +15,8 @@ Checkpoint LoadCheckpoint(const std::string& dir, const std::string& codec_path)
   c.model->eval();
   c.tok = Tokenizer::LoadHf(dir + "/tokenizer.json");
   const std::string codec = codec_path.empty() ? dir + "/codec.json" : codec_path;
-  if (!codec_path.empty() && !FileExists(codec)) throw Error("no such codec file", codec, "give the codec.json of the corpus");
+  if (!codec_path.empty() && !FileExists(codec))
+    throw Error("no such codec file", codec, "give the codec.json of the corpus");
   if (FileExists(codec)) {
     c.catalog = Catalog::FromCodecFile(codec);
     c.codec = LoadItemCodec(codec, c.catalog, *c.tok);

@@ -15,9 +15,9 @@ namespace muchator {
 struct Checkpoint {
   Qwen3ForCausalLM model{nullptr};
   std::unique_ptr<Tokenizer> tok;
-  Catalog catalog;                          // empty without a codec
-  std::unique_ptr<ItemCodec> codec;         // null without a codec
-  std::unique_ptr<AnswerGrammar> grammar;   // null without a codec
+  Catalog catalog;                         // empty without a codec
+  std::unique_ptr<ItemCodec> codec;        // null without a codec
+  std::unique_ptr<AnswerGrammar> grammar;  // null without a codec
 };
 
 // Loads DIR. `codec_path` empty = DIR/codec.json when present (without it only unconstrained

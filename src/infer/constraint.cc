@@ -25,24 +25,35 @@ int Utf8Step(int st, unsigned char c) {
       if (c == 0xF4) return 7;
       if (in(0xF1, 0xF3)) return 3;
       return -1;
-    case 1: return in(0x80, 0xBF) ? 0 : -1;
-    case 2: return in(0x80, 0xBF) ? 1 : -1;
-    case 3: return in(0x80, 0xBF) ? 2 : -1;
-    case 4: return in(0xA0, 0xBF) ? 1 : -1;
-    case 5: return in(0x80, 0x9F) ? 1 : -1;
-    case 6: return in(0x90, 0xBF) ? 2 : -1;
-    case 7: return in(0x80, 0x8F) ? 2 : -1;
+    case 1:
+      return in(0x80, 0xBF) ? 0 : -1;
+    case 2:
+      return in(0x80, 0xBF) ? 1 : -1;
+    case 3:
+      return in(0x80, 0xBF) ? 2 : -1;
+    case 4:
+      return in(0xA0, 0xBF) ? 1 : -1;
+    case 5:
+      return in(0x80, 0x9F) ? 1 : -1;
+    case 6:
+      return in(0x90, 0xBF) ? 2 : -1;
+    case 7:
+      return in(0x80, 0x8F) ? 2 : -1;
   }
   return -1;
 }
 }  // namespace
 
-AnswerGrammar::AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog, int max_items)
+AnswerGrammar::AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
+                             int max_items)
     : codec_(codec), im_end_(tok.TokenId(tok::kImEnd)) {
-  if (im_end_ < 0) throw Error("the tokenizer has no " + std::string(tok::kImEnd) + " token", "", "use a MuChator tokenizer");
+  if (im_end_ < 0)
+    throw Error("the tokenizer has no " + std::string(tok::kImEnd) + " token", "",
+                "use a MuChator tokenizer");
   if (static_cast<int>(catalog.items.size()) != codec.num_items())
-    throw Error("the catalog has " + std::to_string(catalog.items.size()) + " items but the codec " +
-                std::to_string(codec.num_items()), "", "load the codec saved with this catalog");
+    throw Error("the catalog has " + std::to_string(catalog.items.size()) +
+                    " items but the codec " + std::to_string(codec.num_items()),
+                "", "load the codec saved with this catalog");
   numbers_.emplace_back();  // index 0 unused
   for (int k = 1; k <= max_items; ++k) numbers_.push_back(tok.Encode(std::to_string(k) + ". "));
   newline_ = tok.Encode("\n");
@@ -67,7 +78,8 @@ AnswerGrammar::AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const
     if (tok.IsSpecial(id) || bytes.empty() || bytes.find('\n') != std::string::npos) continue;
     for (int start = 0; start < kUtf8States; ++start) {
       int st = start;
-      for (size_t i = 0; i < bytes.size() && st >= 0; ++i) st = Utf8Step(st, static_cast<unsigned char>(bytes[i]));
+      for (size_t i = 0; i < bytes.size() && st >= 0; ++i)
+        st = Utf8Step(st, static_cast<unsigned char>(bytes[i]));
       utf8_next_[static_cast<size_t>(id) * kUtf8States + start] = static_cast<int8_t>(st);
     }
   }
@@ -76,7 +88,8 @@ AnswerGrammar::AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const
       if (Utf8After(st, id) >= 0) sentence_[st].push_back(id);
     if (st == 0) sentence_[0].push_back(newline_[0]);
     std::sort(sentence_[st].begin(), sentence_[st].end());
-    sentence_[st].erase(std::unique(sentence_[st].begin(), sentence_[st].end()), sentence_[st].end());
+    sentence_[st].erase(std::unique(sentence_[st].begin(), sentence_[st].end()),
+                        sentence_[st].end());
   }
   // The sentence may not begin with a digit: "7. ..." would read as a list line to anyone who
   // parses the answer by its numbered lines (the served text is read exactly that way).
@@ -92,10 +105,14 @@ AnswerGrammar::AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const
 
 int AnswerGrammar::MaxAnswerTokens(const ConstraintOptions& o) const {
   const int newline = static_cast<int>(newline_.size());
-  int n = o.allow_sentence ? o.max_sentence_tokens + 3 + newline : 0;  // 3: a character's owed bytes
-  const int required = o.fit_items >= 0 ? o.fit_items : o.min_items >= 0 ? o.min_items : o.num_items;
+  int n =
+      o.allow_sentence ? o.max_sentence_tokens + 3 + newline : 0;  // 3: a character's owed bytes
+  const int required = o.fit_items >= 0   ? o.fit_items
+                       : o.min_items >= 0 ? o.min_items
+                                          : o.num_items;
   for (int k = 1; k <= required; ++k)
-    n += static_cast<int>(k <= max_items() ? numbers_[static_cast<size_t>(k)].size() : numbers_.back().size() + 1) +
+    n += static_cast<int>(k <= max_items() ? numbers_[static_cast<size_t>(k)].size()
+                                           : numbers_.back().size() + 1) +
          max_item_tokens_ + newline;
   return n + 1;  // <|im_end|>
 }
@@ -112,16 +129,21 @@ int AnswerGrammar::Utf8Owed(int state) {
 
 void ConstraintOptions::Validate(const AnswerGrammar& g) const {
   if (num_items < 1 || num_items > g.max_items())
-    throw Error("num_items must be in [1, " + std::to_string(g.max_items()) + "], got " + std::to_string(num_items));
-  if (min_items > num_items) throw Error("min_items (" + std::to_string(min_items) + ") is above num_items");
+    throw Error("num_items must be in [1, " + std::to_string(g.max_items()) + "], got " +
+                std::to_string(num_items));
+  if (min_items > num_items)
+    throw Error("min_items (" + std::to_string(min_items) + ") is above num_items");
   if (max_sentence_tokens < 0) throw Error("max_sentence_tokens must be >= 0");
   for (int i : banned_items)
-    if (i < 0 || i >= g.codec().num_items()) throw Error("banned item " + std::to_string(i) + " is not a catalog index");
+    if (i < 0 || i >= g.codec().num_items())
+      throw Error("banned item " + std::to_string(i) + " is not a catalog index");
   for (int a : banned_artists)
-    if (a < 0 || a >= g.num_artists()) throw Error("banned artist " + std::to_string(a) + " is not an artist index");
+    if (a < 0 || a >= g.num_artists())
+      throw Error("banned artist " + std::to_string(a) + " is not an artist index");
 }
 
-AnswerConstraint::AnswerConstraint(const AnswerGrammar& g, const ConstraintOptions& o) : g_(g), o_(o) {
+AnswerConstraint::AnswerConstraint(const AnswerGrammar& g, const ConstraintOptions& o)
+    : g_(g), o_(o) {
   o_.Validate(g);
   if (o_.min_items < 0) o_.min_items = o_.num_items;
   for (int i : o_.banned_items) Ban(i);
@@ -129,8 +151,10 @@ AnswerConstraint::AnswerConstraint(const AnswerGrammar& g, const ConstraintOptio
     for (int i : g.ItemsOfArtist(a)) Ban(i);
   if (!o_.allow_sentence || o_.max_sentence_tokens == 0) {
     // Straight to the list (or to the end when every item is banned).
-    if (Available(0) > 0) Force({g_.Number(1)}, kItem);
-    else state_ = kNext;
+    if (Available(0) > 0)
+      Force({g_.Number(1)}, kItem);
+    else
+      state_ = kNext;
   }
 }
 
@@ -164,16 +188,22 @@ std::span<const int> AnswerConstraint::Allowed() {
   const int done = static_cast<int>(items_.size());
   switch (state_) {
     case kStart:
-      if (Available(0) == 0) allowed_.push_back(g_.im_end());
-      else return allowed_valid_ = true, allowed_ = g_.StartTokens(), allowed_;
+      if (Available(0) == 0)
+        allowed_.push_back(g_.im_end());
+      else
+        return allowed_valid_ = true, allowed_ = g_.StartTokens(), allowed_;
       break;
     case kSentence:
-      if (sentence_tokens_ < o_.max_sentence_tokens) return allowed_valid_ = true, allowed_ = g_.SentenceTokens(utf8_state_), allowed_;
+      if (sentence_tokens_ < o_.max_sentence_tokens)
+        return allowed_valid_ = true, allowed_ = g_.SentenceTokens(utf8_state_), allowed_;
       if (utf8_state_ == 0) {
         allowed_.push_back(g_.Newline()[0]);
-      } else {  // over the length limit: only tokens that bring the open character closer to its end
+      } else {  // over the length limit: only tokens that bring the open character closer to its
+                // end
         for (int t : g_.SentenceTokens(utf8_state_))
-          if (AnswerGrammar::Utf8Owed(g_.Utf8After(utf8_state_, t)) < AnswerGrammar::Utf8Owed(utf8_state_)) allowed_.push_back(t);
+          if (AnswerGrammar::Utf8Owed(g_.Utf8After(utf8_state_, t)) <
+              AnswerGrammar::Utf8Owed(utf8_state_))
+            allowed_.push_back(t);
       }
       break;
     case kForced:
@@ -185,14 +215,16 @@ std::span<const int> AnswerConstraint::Allowed() {
       break;
     case kNext:
       if (done < o_.num_items && Available(0) > 0) allowed_.push_back(g_.Number(done + 1)[0]);
-      if (done >= o_.min_items || Available(0) == 0 || done >= o_.num_items) allowed_.push_back(g_.im_end());
+      if (done >= o_.min_items || Available(0) == 0 || done >= o_.num_items)
+        allowed_.push_back(g_.im_end());
       std::sort(allowed_.begin(), allowed_.end());
       break;
     case kDone:
       break;
   }
   allowed_valid_ = true;
-  if (allowed_.empty() && state_ != kDone) throw Error("internal: the answer constraint left no allowed token");
+  if (allowed_.empty() && state_ != kDone)
+    throw Error("internal: the answer constraint left no allowed token");
   return allowed_;
 }
 
@@ -206,9 +238,12 @@ void AnswerConstraint::Advance(int token) {
   auto tail = [](const std::vector<int>& v) { return std::span<const int>(v).subspan(1); };
   switch (state_) {
     case kStart:
-      if (token == g_.im_end()) state_ = kDone;
-      else if (token == g_.Number(1)[0]) Force({tail(g_.Number(1))}, kItem);
-      else state_ = kSentence, sentence_tokens_ = 1, utf8_state_ = g_.Utf8After(0, token);
+      if (token == g_.im_end())
+        state_ = kDone;
+      else if (token == g_.Number(1)[0])
+        Force({tail(g_.Number(1))}, kItem);
+      else
+        state_ = kSentence, sentence_tokens_ = 1, utf8_state_ = g_.Utf8After(0, token);
       break;
     case kSentence:
       if (token == g_.Newline()[0] && utf8_state_ == 0) {
@@ -234,8 +269,10 @@ void AnswerConstraint::Advance(int token) {
       break;
     }
     case kNext:
-      if (token == g_.im_end()) state_ = kDone;
-      else Force({tail(g_.Number(done + 1))}, kItem);
+      if (token == g_.im_end())
+        state_ = kDone;
+      else
+        Force({tail(g_.Number(done + 1))}, kItem);
       break;
     case kDone:
       break;

@@ -24,21 +24,23 @@ class AnswerGrammar {
  public:
   // `catalog` gives each item's artist (artist_id, else the artist's name); items without an
   // artist are never capped. Numbers up to `max_items` are prepared.
-  AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog, int max_items = 100);
+  AnswerGrammar(const Tokenizer& tok, const ItemCodec& codec, const Catalog& catalog,
+                int max_items = 100);
 
   const ItemCodec& codec() const { return codec_; }
   int max_items() const { return static_cast<int>(numbers_.size()) - 1; }
   const std::vector<int>& Number(int k) const { return numbers_[k]; }  // tokens of "k. "
-  const std::vector<int>& Newline() const { return newline_; }       // tokens of "\n"
+  const std::vector<int>& Newline() const { return newline_; }         // tokens of "\n"
   int im_end() const { return im_end_; }
-  int ArtistOf(int item) const { return artist_of_[item]; }             // -1 = none
+  int ArtistOf(int item) const { return artist_of_[item]; }  // -1 = none
   const std::vector<int>& ItemsOfArtist(int artist) const { return items_of_artist_[artist]; }
   int num_artists() const { return static_cast<int>(items_of_artist_.size()); }
   // An upper bound on the tokens of a complete answer under `o`: the sentence when allowed (its
   // cap, the bytes a character may still owe, the newline), one line of "k. ", the catalog's
   // longest item and a newline for each song that must fit (o.fit_items, else o.min_items, else
-  // num_items; a pool asks for more than it needs and may be cut), then <|im_end|>. A prompt longer than the context less
-  // this cannot be answered with a whole list (Engine::Submit refuses it; FitPrompt fits one).
+  // num_items; a pool asks for more than it needs and may be cut), then <|im_end|>. A prompt longer
+  // than the context less this cannot be answered with a whole list (Engine::Submit refuses it;
+  // FitPrompt fits one).
   int MaxAnswerTokens(const ConstraintOptions& o) const;
   // The sentence is kept valid UTF-8: byte-level tokens may hold part of a character, so what
   // may come next depends on the state of a UTF-8 automaton (kUtf8States states; 0 = between
@@ -64,16 +66,18 @@ class AnswerGrammar {
   std::vector<int> artist_of_;
   std::vector<std::vector<int>> items_of_artist_;
   std::vector<int> sentence_[kUtf8States], start_;
-  std::vector<int8_t> utf8_next_;  // [token * kUtf8States + state] -> state, -1 = invalid or not a sentence token
+  std::vector<int8_t>
+      utf8_next_;  // [token * kUtf8States + state] -> state, -1 = invalid or not a sentence token
 };
 
 struct ConstraintOptions {
-  int num_items = 10;               // at most this many items
-  int min_items = -1;               // at least this many (-1 = num_items), unless no allowed item is left
+  int num_items = 10;  // at most this many items
+  int min_items = -1;  // at least this many (-1 = num_items), unless no allowed item is left
   bool allow_sentence = true;       // one short sentence may come before the list
   int max_sentence_tokens = 32;     // then the newline is forced
   std::vector<int> banned_items;    // catalog indexes that must not be emitted
-  std::vector<int> banned_artists;  // grammar artist ids (AnswerGrammar::ArtistOf) whose songs must not be emitted
+  std::vector<int> banned_artists;  // grammar artist ids (AnswerGrammar::ArtistOf) whose songs must
+                                    // not be emitted
   bool one_per_artist = false;      // at most one song per artist in this answer
   // Songs that must fit in the context with the prompt (Engine::Submit's check, MaxAnswerTokens);
   // -1 = min_items, or num_items. A pool listed until the context is full sets the answer's size.
@@ -102,11 +106,11 @@ class AnswerConstraint {
   ConstraintOptions o_;
   State state_ = kStart;
   int sentence_tokens_ = 0;
-  int utf8_state_ = 0;  // AnswerGrammar's UTF-8 automaton state after the sentence so far
-  std::vector<int> forced_;      // kForced: the fixed tokens, the position, what follows
+  int utf8_state_ = 0;       // AnswerGrammar's UTF-8 automaton state after the sentence so far
+  std::vector<int> forced_;  // kForced: the fixed tokens, the position, what follows
   size_t forced_pos_ = 0;
   State after_forced_ = kItem;
-  int node_ = 0;                  // kItem: position in the trie
+  int node_ = 0;                    // kItem: position in the trie
   std::vector<int> banned_leaves_;  // sorted trie leaf numbers
   std::vector<int> items_;
   std::vector<int> allowed_;

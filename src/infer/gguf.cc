@@ -1,7 +1,5 @@
 #include "infer/gguf.h"
 
-#include "infer/gguf_read.h"
-
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
@@ -15,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "infer/gguf_read.h"
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "text/item_codec.h"
@@ -137,7 +136,6 @@ uint32_t Encode(const torch::Tensor& t0, GgufType type, std::string* bytes) {
   }
   return kGgmlQ8_0;
 }
-
 
 struct TokenizerParts {
   std::vector<std::string> tokens;

@@ -183,7 +183,8 @@ GgufFile ReadGguf(const std::string& path) {
   return f;
 }
 
-std::vector<float> ReadGgufValues(const std::string& path, const GgufFile& f, const std::string& name) {
+std::vector<float> ReadGgufValues(const std::string& path, const GgufFile& f,
+                                  const std::string& name) {
   const GgufFile::Tensor* t = f.Find(name);
   if (!t) throw Error("no tensor '" + name + "'", path);
   int64_t n = 1;

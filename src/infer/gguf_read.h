@@ -5,10 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace muchator {
 
@@ -31,7 +30,7 @@ enum : uint32_t {
 };
 enum : uint32_t { kGgmlF32 = 0, kGgmlF16 = 1, kGgmlQ8_0 = 8, kGgmlBF16 = 30 };
 inline constexpr uint64_t kAlignment = 32;  // the writer's; a file may set general.alignment
-inline constexpr int kQ8Block = 32;          // values per q8_0 block (one f16 scale, 32 int8)
+inline constexpr int kQ8Block = 32;         // values per q8_0 block (one f16 scale, 32 int8)
 // Bytes of `elements` values of ggml type `type`; throws Error (naming `where`) for a type this
 // reader does not handle or a q8_0 count that is not a whole number of blocks.
 uint64_t TensorBytes(uint32_t type, uint64_t elements, const std::string& where);
@@ -56,6 +55,7 @@ struct GgufFile {
 // offset) for a file that is not GGUF v2/v3 or is truncated or inconsistent.
 GgufFile ReadGguf(const std::string& path);
 // The values of tensor `name` of `path` as f32 (dequantized), ne[0] fastest.
-std::vector<float> ReadGgufValues(const std::string& path, const GgufFile& f, const std::string& name);
+std::vector<float> ReadGgufValues(const std::string& path, const GgufFile& f,
+                                  const std::string& name);
 
 }  // namespace muchator

@@ -98,8 +98,8 @@ std::vector<int> FirstItemScores::Pool(std::span<const float> scores, int keep,
   return order;
 }
 
-std::vector<float> FirstItemScores::MeanFirstLogProbs(Engine& engine,
-                                                     const std::vector<std::vector<int>>& prompts) const {
+std::vector<float> FirstItemScores::MeanFirstLogProbs(
+    Engine& engine, const std::vector<std::vector<int>>& prompts) const {
   std::vector<std::vector<float>> scores(prompts.size());
   std::vector<GenerationRequest> reqs;
   for (size_t k = 0; k < prompts.size(); ++k) {
@@ -126,13 +126,15 @@ std::vector<float> FirstItemScores::MeanFirstLogProbs(Engine& engine,
   }
   if (n == 0) return {};
   std::vector<float> mean(sum.size());
-  for (size_t i = 0; i < sum.size(); ++i) mean[i] = static_cast<float>(sum[i] / static_cast<double>(n));
+  for (size_t i = 0; i < sum.size(); ++i)
+    mean[i] = static_cast<float>(sum[i] / static_cast<double>(n));
   return mean;
 }
 
 double FirstItemScores::Key(std::span<const float> scores, int i) const {
   const auto u = static_cast<size_t>(i);
-  if (prior_weight_ != 0 && prior_.size() == scores.size()) return scores[u] - prior_weight_ * prior_[u];
+  if (prior_weight_ != 0 && prior_.size() == scores.size())
+    return scores[u] - prior_weight_ * prior_[u];
   return scores[u];
 }
 

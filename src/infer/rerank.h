@@ -45,7 +45,8 @@ class FirstItemScores {
   static std::optional<FirstItemScores> For(const ItemCodec& codec);
   // The pool source of --rerank-source: "first" is For(codec) (empty: fall back to a listed
   // pool), "list" is empty; throws Error for any other name.
-  static std::optional<FirstItemScores> ForSource(const std::string& source, const ItemCodec& codec);
+  static std::optional<FirstItemScores> ForSource(const std::string& source,
+                                                  const ItemCodec& codec);
   // A GenerationRequest::logits_hook storing the scores into *out (resized to the catalog) at
   // the answer's first item position; later positions leave them. *out must outlive the request.
   std::function<void(std::span<float>, std::span<const int>)> Hook(std::vector<float>* out) const;
@@ -59,7 +60,8 @@ class FirstItemScores {
   // The songs the model puts first whatever is asked (hubs): each song's mean log-probability
   // among the catalog as the answer's first song over `prompts` (requests of a training split,
   // never a held-out one), decoded by `engine` as constrained one-song answers.
-  std::vector<float> MeanFirstLogProbs(Engine& engine, const std::vector<std::vector<int>>& prompts) const;
+  std::vector<float> MeanFirstLogProbs(Engine& engine,
+                                       const std::vector<std::vector<int>>& prompts) const;
   // From now on Pool ranks by score - weight * prior (a pointwise-mutual-information score: how
   // much more this request makes the model put the song first than requests in general do).
   // weight 0 or an empty prior: the scores alone.

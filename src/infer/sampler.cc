@@ -14,14 +14,17 @@ void SamplingOptions::Validate() const {
   if (!(temperature >= 0.0) || !std::isfinite(temperature))
     throw Error("temperature must be >= 0 (0 = greedy), got " + std::to_string(temperature));
   if (top_k < 0) throw Error("top_k must be >= 0 (0 = off), got " + std::to_string(top_k));
-  if (!(top_p > 0.0 && top_p <= 1.0)) throw Error("top_p must be in (0, 1], got " + std::to_string(top_p));
-  if (max_new_tokens < 1) throw Error("max_new_tokens must be >= 1, got " + std::to_string(max_new_tokens));
+  if (!(top_p > 0.0 && top_p <= 1.0))
+    throw Error("top_p must be in (0, 1], got " + std::to_string(top_p));
+  if (max_new_tokens < 1)
+    throw Error("max_new_tokens must be >= 1, got " + std::to_string(max_new_tokens));
 }
 
-int SampleToken(std::span<const float> logits, std::span<const int> allowed, const SamplingOptions& o, Rng& rng,
-                std::vector<std::pair<float, int>>* scratch) {
+int SampleToken(std::span<const float> logits, std::span<const int> allowed,
+                const SamplingOptions& o, Rng& rng, std::vector<std::pair<float, int>>* scratch) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  const int n = allowed.empty() ? static_cast<int>(logits.size()) : static_cast<int>(allowed.size());
+  const int n =
+      allowed.empty() ? static_cast<int>(logits.size()) : static_cast<int>(allowed.size());
   auto id_at = [&](int i) { return allowed.empty() ? i : allowed[i]; };
   if (n == 1) return id_at(0);
   if (o.temperature == 0.0 || o.top_k == 1) {
@@ -32,7 +35,8 @@ int SampleToken(std::span<const float> logits, std::span<const int> allowed, con
       const float l = logits[id];
       if (l > best_logit || (l == best_logit && best >= 0 && id < best)) best = id, best_logit = l;
     }
-    if (best < 0) throw Error("no token can be sampled: every allowed token has logit -inf (or NaN)");
+    if (best < 0)
+      throw Error("no token can be sampled: every allowed token has logit -inf (or NaN)");
     return best;
   }
   if (o.top_k == 0 && o.top_p >= 1.0) {
@@ -64,10 +68,13 @@ int SampleToken(std::span<const float> logits, std::span<const int> allowed, con
     const int id = id_at(i);
     if (logits[id] > kNegInf) cand.emplace_back(logits[id], id);
   }
-  if (cand.empty()) throw Error("no token can be sampled: every allowed token has logit -inf (or NaN)");
+  if (cand.empty())
+    throw Error("no token can be sampled: every allowed token has logit -inf (or NaN)");
   if (cand.size() == 1) return cand[0].second;
   // Most likely first, ties by id, so the kept set and the draw are reproducible.
-  auto more_likely = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  auto more_likely = [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
   bool sorted = false;
   if (o.top_k > 0 && static_cast<size_t>(o.top_k) < cand.size()) {
     std::partial_sort(cand.begin(), cand.begin() + o.top_k, cand.end(), more_likely);
@@ -78,11 +85,15 @@ int SampleToken(std::span<const float> logits, std::span<const int> allowed, con
     std::sort(cand.begin(), cand.end(), more_likely);
     sorted = true;
   }
-  const float top = sorted ? cand[0].first : std::max_element(cand.begin(), cand.end(), [](auto& a, auto& b) { return a.first < b.first; })->first;
+  const float top =
+      sorted ? cand[0].first : std::max_element(cand.begin(), cand.end(), [](auto& a, auto& b) {
+                                 return a.first < b.first;
+                               })->first;
   const double inv_t = 1.0 / o.temperature;
   double total = 0;
   for (auto& c : cand) {
-    c.first = static_cast<float>(std::exp((static_cast<double>(c.first) - top) * inv_t));  // now a weight
+    c.first =
+        static_cast<float>(std::exp((static_cast<double>(c.first) - top) * inv_t));  // now a weight
     total += c.first;
   }
   if (o.top_p < 1.0) {

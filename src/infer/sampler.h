@@ -25,7 +25,8 @@ struct SamplingOptions {
 // A single candidate is returned without drawing from `rng`, so a forced continuation consumes
 // no randomness (the one-pass continuation and token-by-token decoding then give the same text).
 // Throws Error when no token is possible.
-int SampleToken(std::span<const float> logits, std::span<const int> allowed, const SamplingOptions& o, Rng& rng,
+int SampleToken(std::span<const float> logits, std::span<const int> allowed,
+                const SamplingOptions& o, Rng& rng,
                 std::vector<std::pair<float, int>>* scratch = nullptr);
 
 }  // namespace muchator

@@ -32,7 +32,8 @@ void ModelConfig::Validate(const std::string& where) const {
   need(vocab_size > 0, "vocab_size must be positive");
   need(hidden_size > 0 && intermediate_size > 0 && num_hidden_layers > 0, "sizes must be positive");
   need(num_attention_heads > 0 && num_key_value_heads > 0, "head counts must be positive");
-  need(num_attention_heads % num_key_value_heads == 0, "num_attention_heads must be a multiple of num_key_value_heads");
+  need(num_attention_heads % num_key_value_heads == 0,
+       "num_attention_heads must be a multiple of num_key_value_heads");
   need(head_dim > 0 && head_dim % 2 == 0, "head_dim must be positive and even (rotary embeddings)");
   need(rope_theta > 0 && rms_norm_eps > 0, "rope_theta and rms_norm_eps must be positive");
   need(max_position_embeddings > 0, "max_position_embeddings must be positive");
@@ -42,10 +43,12 @@ ModelConfig ModelConfig::FromJson(const json& j, const std::string& where) {
   ModelConfig c;
   auto get_int = [&](const char* k, int64_t* out, bool required) {
     if (!j.contains(k)) {
-      if (required) throw Error(std::string("missing field '") + k + "'", where, "a Qwen3 config.json has it");
+      if (required)
+        throw Error(std::string("missing field '") + k + "'", where, "a Qwen3 config.json has it");
       return;
     }
-    if (!j[k].is_number_integer()) throw Error(std::string("field '") + k + "' must be an integer", where);
+    if (!j[k].is_number_integer())
+      throw Error(std::string("field '") + k + "' must be an integer", where);
     *out = j[k].get<int64_t>();
   };
   get_int("vocab_size", &c.vocab_size, true);
@@ -60,9 +63,12 @@ ModelConfig ModelConfig::FromJson(const json& j, const std::string& where) {
   get_int("max_position_embeddings", &c.max_position_embeddings, false);
   if (j.contains("rope_theta")) c.rope_theta = j["rope_theta"].get<double>();
   if (j.contains("rms_norm_eps")) c.rms_norm_eps = j["rms_norm_eps"].get<double>();
-  if (j.contains("tie_word_embeddings")) c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
-  if (j.contains("hidden_act") && j["hidden_act"] != "silu") throw Error("only hidden_act silu is supported", where);
-  if (j.value("attention_bias", false)) throw Error("attention_bias is not supported (Qwen3 has none)", where);
+  if (j.contains("tie_word_embeddings"))
+    c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
+  if (j.contains("hidden_act") && j["hidden_act"] != "silu")
+    throw Error("only hidden_act silu is supported", where);
+  if (j.value("attention_bias", false))
+    throw Error("attention_bias is not supported (Qwen3 has none)", where);
   c.Validate(where);
   return c;
 }
@@ -96,14 +102,19 @@ json ModelConfig::ToJson() const {
           {"max_position_embeddings", max_position_embeddings}};
 }
 
-void ModelConfig::Save(const std::string& path) const { WriteFileAtomic(path, ToJson().dump(2) + "\n"); }
+void ModelConfig::Save(const std::string& path) const {
+  WriteFileAtomic(path, ToJson().dump(2) + "\n");
+}
 
 int64_t ModelConfig::NumParameters() const {
-  const int64_t q = hidden_size * num_attention_heads * head_dim, kv = 2 * hidden_size * num_key_value_heads * head_dim;
-  const int64_t o = num_attention_heads * head_dim * hidden_size, mlp = 3 * hidden_size * intermediate_size;
+  const int64_t q = hidden_size * num_attention_heads * head_dim,
+                kv = 2 * hidden_size * num_key_value_heads * head_dim;
+  const int64_t o = num_attention_heads * head_dim * hidden_size,
+                mlp = 3 * hidden_size * intermediate_size;
   const int64_t norms = 2 * hidden_size + 2 * head_dim;
   const int64_t layer = q + kv + o + mlp + norms;
-  return vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * layer + hidden_size;
+  return vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * layer +
+         hidden_size;
 }
 
 }  // namespace muchator

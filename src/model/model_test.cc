@@ -27,9 +27,11 @@ ModelConfig TinyConfig() {
 using Weights = std::map<std::string, torch::Tensor>;
 
 // A slow, obviously-correct forward with plain loops over the same weights (HF's Qwen3 math).
-std::vector<float> ReferenceForward(const ModelConfig& c, Weights& w, const std::vector<int64_t>& ids) {
-  const int64_t T = ids.size(), C = c.hidden_size, H = c.num_attention_heads, KV = c.num_key_value_heads,
-                D = c.head_dim, V = c.vocab_size, F = c.intermediate_size;
+std::vector<float> ReferenceForward(const ModelConfig& c, Weights& w,
+                                    const std::vector<int64_t>& ids) {
+  const int64_t T = ids.size(), C = c.hidden_size, H = c.num_attention_heads,
+                KV = c.num_key_value_heads, D = c.head_dim, V = c.vocab_size,
+                F = c.intermediate_size;
   auto W = [&](const std::string& n) { return w.at(n).contiguous().data_ptr<float>(); };
   auto rms = [&](const std::vector<double>& x, const float* g) {
     double ms = 0;
@@ -67,9 +69,13 @@ std::vector<float> ReferenceForward(const ModelConfig& c, Weights& w, const std:
       auto ka = matvec(W(p + "self_attn.k_proj.weight"), KV * D, C, h);
       auto va = matvec(W(p + "self_attn.v_proj.weight"), KV * D, C, h);
       for (int64_t hh = 0; hh < H; ++hh)
-        q[t].push_back(rope(rms(std::vector<double>(qa.begin() + hh * D, qa.begin() + (hh + 1) * D), W(p + "self_attn.q_norm.weight")), t));
+        q[t].push_back(rope(rms(std::vector<double>(qa.begin() + hh * D, qa.begin() + (hh + 1) * D),
+                                W(p + "self_attn.q_norm.weight")),
+                            t));
       for (int64_t hh = 0; hh < KV; ++hh) {
-        k[t].push_back(rope(rms(std::vector<double>(ka.begin() + hh * D, ka.begin() + (hh + 1) * D), W(p + "self_attn.k_norm.weight")), t));
+        k[t].push_back(rope(rms(std::vector<double>(ka.begin() + hh * D, ka.begin() + (hh + 1) * D),
+                                W(p + "self_attn.k_norm.weight")),
+                            t));
         v[t].push_back(std::vector<double>(va.begin() + hh * D, va.begin() + (hh + 1) * D));
       }
     }
@@ -125,9 +131,11 @@ TEST(ModelTest, ParameterNamesAreHuggingFaces) {
   c.tie_word_embeddings = false;
   Qwen3ForCausalLM m(c);
   Weights w = WeightsOf(m);
-  for (auto name : {"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.k_norm.weight",
-                    "model.layers.0.self_attn.q_norm.weight", "model.layers.0.mlp.gate_proj.weight",
-                    "model.layers.1.post_attention_layernorm.weight", "model.norm.weight", "lm_head.weight"})
+  for (auto name :
+       {"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
+        "model.layers.1.self_attn.k_norm.weight", "model.layers.0.self_attn.q_norm.weight",
+        "model.layers.0.mlp.gate_proj.weight", "model.layers.1.post_attention_layernorm.weight",
+        "model.norm.weight", "lm_head.weight"})
     EXPECT_TRUE(w.count(name)) << name;
   int64_t n = 0;
   for (auto& [k, t] : w) n += t.numel();
@@ -153,7 +161,8 @@ TEST_P(ForwardTest, MatchesTheReferenceForward) {
   ASSERT_EQ(static_cast<int64_t>(ref.size()), logits.numel());
   auto got = logits.contiguous();
   double max_diff = 0;
-  for (int64_t i = 0; i < got.numel(); ++i) max_diff = std::max(max_diff, std::abs(double(got.data_ptr<float>()[i]) - ref[i]));
+  for (int64_t i = 0; i < got.numel(); ++i)
+    max_diff = std::max(max_diff, std::abs(double(got.data_ptr<float>()[i]) - ref[i]));
   EXPECT_LT(max_diff, 1e-4);
 }
 INSTANTIATE_TEST_SUITE_P(TiedAndUntied, ForwardTest, ::testing::Values(true, false));
@@ -161,7 +170,8 @@ INSTANTIATE_TEST_SUITE_P(TiedAndUntied, ForwardTest, ::testing::Values(true, fal
 TEST(ModelTest, PackedDocumentsDoNotSeeEachOther) {
   torch::manual_seed(1);
   Qwen3ForCausalLM m(TinyConfig());
-  auto a = torch::tensor(std::vector<int64_t>{1, 2, 3, 4}), b = torch::tensor(std::vector<int64_t>{7, 8, 9});
+  auto a = torch::tensor(std::vector<int64_t>{1, 2, 3, 4}),
+       b = torch::tensor(std::vector<int64_t>{7, 8, 9});
   auto packed = torch::cat({a, b}).unsqueeze(0);
   auto doc = torch::tensor(std::vector<int64_t>{0, 0, 0, 0, 1, 1, 1}).unsqueeze(0);
   auto pos = torch::tensor(std::vector<int64_t>{0, 1, 2, 3, 0, 1, 2}).unsqueeze(0);
@@ -173,7 +183,8 @@ TEST(ModelTest, PackedDocumentsDoNotSeeEachOther) {
 }
 
 TEST(ModelTest, SaveLoadRoundTripIsExactAndTheFileLayoutIsSafetensors) {
-  const std::string dir = (fs::temp_directory_path() / ("muchator_model_" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("muchator_model_" + std::to_string(::getpid()))).string();
   torch::manual_seed(2);
   ModelConfig c = TinyConfig();
   c.tie_word_embeddings = false;
@@ -201,7 +212,8 @@ TEST(ModelTest, SaveLoadRoundTripIsExactAndTheFileLayoutIsSafetensors) {
   EXPECT_EQ(header["model.layers.0.self_attn.q_proj.weight"]["shape"], nlohmann::json({32, 32}));
   // bf16 tensors load too (converted on load).
   SaveSafetensors(dir + "/bf16.safetensors", {{"x", torch::ones({3}, torch::kBFloat16) * 1.5}});
-  EXPECT_TRUE(torch::equal(LoadSafetensors(dir + "/bf16.safetensors").at("x").to(torch::kFloat32), torch::full({3}, 1.5)));
+  EXPECT_TRUE(torch::equal(LoadSafetensors(dir + "/bf16.safetensors").at("x").to(torch::kFloat32),
+                           torch::full({3}, 1.5)));
   // A missing tensor is a clear error.
   SaveSafetensors(dir + "/model.safetensors", {{"model.norm.weight", torch::ones({32})}});
   EXPECT_THROW(LoadModel(dir), Error);
@@ -219,7 +231,8 @@ TEST(ModelTest, ResizeVocabKeepsOldRows) {
 }
 
 TEST(ModelTest, RealQwen3ConfigParses) {
-  const auto j = nlohmann::json::parse(R"({"architectures":["Qwen3ForCausalLM"],"hidden_act":"silu","attention_bias":false,
+  const auto j = nlohmann::json::parse(
+      R"({"architectures":["Qwen3ForCausalLM"],"hidden_act":"silu","attention_bias":false,
     "vocab_size":151936,"hidden_size":1024,"intermediate_size":3072,"num_hidden_layers":28,"num_attention_heads":16,
     "num_key_value_heads":8,"head_dim":128,"rope_theta":1000000,"rms_norm_eps":1e-06,"tie_word_embeddings":true,
     "max_position_embeddings":40960,"torch_dtype":"bfloat16"})");

@@ -8,7 +8,9 @@
 
 namespace muchator {
 
-RmsNormImpl::RmsNormImpl(int64_t dim, double eps_) : eps(eps_) { weight = register_parameter("weight", torch::ones({dim})); }
+RmsNormImpl::RmsNormImpl(int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
 
 torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
   auto xf = x.to(torch::kFloat32);
@@ -18,7 +20,9 @@ torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
 
 AttentionImpl::AttentionImpl(const ModelConfig& c)
     : heads(c.num_attention_heads), kv_heads(c.num_key_value_heads), head_dim(c.head_dim) {
-  auto lin = [](int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)); };
+  auto lin = [](int64_t in, int64_t out) {
+    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+  };
   q_proj = register_module("q_proj", lin(c.hidden_size, heads * head_dim));
   k_proj = register_module("k_proj", lin(c.hidden_size, kv_heads * head_dim));
   v_proj = register_module("v_proj", lin(c.hidden_size, kv_heads * head_dim));
@@ -27,21 +31,24 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
   k_norm = register_module("k_norm", RmsNorm(head_dim, c.rms_norm_eps));
 }
 
-std::pair<torch::Tensor, torch::Tensor> RotaryCosSin(const torch::Tensor& positions, int64_t head_dim, double theta) {
-  auto inv_freq = 1.0 / torch::pow(theta, torch::arange(0, head_dim, 2, torch::kFloat64) / static_cast<double>(head_dim));
+std::pair<torch::Tensor, torch::Tensor> RotaryCosSin(const torch::Tensor& positions,
+                                                     int64_t head_dim, double theta) {
+  auto inv_freq = 1.0 / torch::pow(theta, torch::arange(0, head_dim, 2, torch::kFloat64) /
+                                              static_cast<double>(head_dim));
   auto freqs = positions.to(torch::kFloat64).unsqueeze(-1) * inv_freq;  // (B, T, D/2)
-  auto emb = torch::cat({freqs, freqs}, -1);                               // (B, T, D)
+  auto emb = torch::cat({freqs, freqs}, -1);                            // (B, T, D)
   return {emb.cos().to(torch::kFloat32).unsqueeze(1), emb.sin().to(torch::kFloat32).unsqueeze(1)};
 }
 
-torch::Tensor ApplyRotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+torch::Tensor ApplyRotary(const torch::Tensor& x, const torch::Tensor& cos,
+                          const torch::Tensor& sin) {
   const int64_t half = x.size(-1) / 2;
   auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   return x * cos.to(x.scalar_type()) + torch::cat({-x2, x1}, -1) * sin.to(x.scalar_type());
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                     const torch::Tensor& mask) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                     const torch::Tensor& sin, const torch::Tensor& mask) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_norm(q_proj(x).view({B, T, heads, head_dim})).transpose(1, 2);     // (B, H, T, D)
   auto k = k_norm(k_proj(x).view({B, T, kv_heads, head_dim})).transpose(1, 2);  // (B, KV, T, D)
@@ -59,28 +66,34 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   }
   auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) + mask;  // (B, H, T, T)
   auto probs = torch::softmax(scores, -1).to(q.scalar_type());
-  auto out = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, heads * head_dim});  // (B, T, H*D)
+  auto out =
+      torch::matmul(probs, v).transpose(1, 2).reshape({B, T, heads * head_dim});  // (B, T, H*D)
   return o_proj(out);
 }
 
 MlpImpl::MlpImpl(const ModelConfig& c) {
-  auto lin = [](int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)); };
+  auto lin = [](int64_t in, int64_t out) {
+    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+  };
   gate_proj = register_module("gate_proj", lin(c.hidden_size, c.intermediate_size));
   up_proj = register_module("up_proj", lin(c.hidden_size, c.intermediate_size));
   down_proj = register_module("down_proj", lin(c.intermediate_size, c.hidden_size));
 }
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); }
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+}
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
   input_layernorm = register_module("input_layernorm", RmsNorm(c.hidden_size, c.rms_norm_eps));
   self_attn = register_module("self_attn", Attention(c));
-  post_attention_layernorm = register_module("post_attention_layernorm", RmsNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RmsNorm(c.hidden_size, c.rms_norm_eps));
   mlp = register_module("mlp", Mlp(c));
 }
 
-torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                        const torch::Tensor& mask) {
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                        const torch::Tensor& sin, const torch::Tensor& mask) {
   auto h = x + self_attn(input_layernorm(x), cos, sin, mask);
   return h + mlp(post_attention_layernorm(h));
 }
@@ -96,18 +109,22 @@ Qwen3ForCausalLMImpl::Qwen3ForCausalLMImpl(const ModelConfig& c) : config_(c) {
   c.Validate();
   model = register_module("model", Qwen3Backbone(c));
   if (!c.tie_word_embeddings)
-    lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, c.vocab_size).bias(false)));
+    lm_head = register_module(
+        "lm_head",
+        torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, c.vocab_size).bias(false)));
   // GPT-style initialisation: N(0, 0.02) for matrices, ones for norms (already).
   torch::NoGradGuard g;
   for (auto& p : named_parameters())
     if (p.value().dim() == 2) p.value().normal_(0.0, 0.02);
 }
 
-torch::Tensor Qwen3ForCausalLMImpl::Hidden(const torch::Tensor& ids, const torch::Tensor& positions_in,
+torch::Tensor Qwen3ForCausalLMImpl::Hidden(const torch::Tensor& ids,
+                                           const torch::Tensor& positions_in,
                                            const torch::Tensor& doc_ids) {
   const int64_t B = ids.size(0), T = ids.size(1);
-  torch::Tensor positions = positions_in.defined() ? positions_in
-                                                   : torch::arange(T, torch::kInt64).unsqueeze(0).expand({B, T});
+  torch::Tensor positions = positions_in.defined()
+                                ? positions_in
+                                : torch::arange(T, torch::kInt64).unsqueeze(0).expand({B, T});
   auto [cos, sin] = RotaryCosSin(positions, config_.head_dim, config_.rope_theta);
   auto causal = torch::ones({T, T}, torch::kBool).tril().view({1, 1, T, T});
   torch::Tensor allowed = causal;
@@ -125,7 +142,8 @@ torch::Tensor Qwen3ForCausalLMImpl::LmWeight() const {
   return lm_head ? lm_head->weight : model->embed_tokens->weight;
 }
 
-torch::Tensor Qwen3ForCausalLMImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions,
+torch::Tensor Qwen3ForCausalLMImpl::forward(const torch::Tensor& ids,
+                                            const torch::Tensor& positions,
                                             const torch::Tensor& doc_ids) {
   auto h = Hidden(ids, positions, doc_ids);
   return torch::matmul(h, LmWeight().to(h.scalar_type()).t()).to(torch::kFloat32);  // (B, T, V)
@@ -133,13 +151,16 @@ torch::Tensor Qwen3ForCausalLMImpl::forward(const torch::Tensor& ids, const torc
 
 void Qwen3ForCausalLMImpl::ResizeVocab(int64_t vocab_size) {
   const int64_t old = config_.vocab_size;
-  if (vocab_size < old) throw Error("cannot shrink the vocabulary from " + std::to_string(old) + " to " + std::to_string(vocab_size));
+  if (vocab_size < old)
+    throw Error("cannot shrink the vocabulary from " + std::to_string(old) + " to " +
+                std::to_string(vocab_size));
   if (vocab_size == old) return;
   torch::NoGradGuard g;
   auto grow = [&](const torch::Tensor& w) {
     auto mean = w.mean(0, true);
     const double std = w.std().item<double>();
-    auto extra = mean.expand({vocab_size - old, w.size(1)}) + torch::randn({vocab_size - old, w.size(1)}) * (0.1 * std);
+    auto extra = mean.expand({vocab_size - old, w.size(1)}) +
+                 torch::randn({vocab_size - old, w.size(1)}) * (0.1 * std);
     return torch::cat({w, extra}, 0);
   };
   auto emb = grow(model->embed_tokens->weight);
@@ -168,10 +189,12 @@ Qwen3ForCausalLM LoadModel(const std::string& dir) {
   torch::NoGradGuard g;
   for (auto& p : model->named_parameters()) {
     auto it = tensors.find(p.key());
-    if (it == tensors.end()) throw Error("tensor '" + p.key() + "' is missing", path, "is this a Qwen3 checkpoint?");
+    if (it == tensors.end())
+      throw Error("tensor '" + p.key() + "' is missing", path, "is this a Qwen3 checkpoint?");
     if (it->second.sizes() != p.value().sizes())
-      throw Error("tensor '" + p.key() + "' has shape " + c10::str(it->second.sizes()) + ", expected " +
-                  c10::str(p.value().sizes()), path);
+      throw Error("tensor '" + p.key() + "' has shape " + c10::str(it->second.sizes()) +
+                      ", expected " + c10::str(p.value().sizes()),
+                  path);
     p.value().copy_(it->second.to(torch::kFloat32));
   }
   return model;

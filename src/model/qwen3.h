@@ -1,7 +1,7 @@
 // A decoder-only transformer with Qwen3's architecture: RMSNorm, rotary position embeddings,
 // grouped-query attention with q/k RMSNorm, SwiGLU MLP, optional tied embeddings. Parameter names
-// are Hugging Face's (model.layers.0.self_attn.q_proj.weight, ..., model.norm.weight, lm_head.weight).
-// Not thread-safe: one forward at a time per module.
+// are Hugging Face's (model.layers.0.self_attn.q_proj.weight, ..., model.norm.weight,
+// lm_head.weight). Not thread-safe: one forward at a time per module.
 #pragma once
 
 #include <torch/torch.h>
@@ -14,7 +14,8 @@ namespace muchator {
 
 struct RmsNormImpl : torch::nn::Module {
   RmsNormImpl(int64_t dim, double eps);
-  torch::Tensor forward(const torch::Tensor& x);  // normalises the last dimension (computed in fp32)
+  torch::Tensor forward(
+      const torch::Tensor& x);  // normalises the last dimension (computed in fp32)
   torch::Tensor weight;
   double eps;
 };
@@ -66,7 +67,8 @@ struct Qwen3ForCausalLMImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions = {},
                         const torch::Tensor& doc_ids = {});
   // The hidden states before the LM head: (B, T, C).
-  torch::Tensor Hidden(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& doc_ids);
+  torch::Tensor Hidden(const torch::Tensor& ids, const torch::Tensor& positions,
+                       const torch::Tensor& doc_ids);
   // Grows (or keeps) the vocabulary to `vocab_size` rows: old rows kept, new rows set to the mean
   // of the old ones plus small noise (a new token starts as an "average" token).
   void ResizeVocab(int64_t vocab_size);
@@ -80,9 +82,11 @@ struct Qwen3ForCausalLMImpl : torch::nn::Module {
 TORCH_MODULE(Qwen3ForCausalLM);
 
 // cos, sin for rotary embeddings: (B, 1, T, head_dim) from positions (B, T).
-std::pair<torch::Tensor, torch::Tensor> RotaryCosSin(const torch::Tensor& positions, int64_t head_dim, double theta);
+std::pair<torch::Tensor, torch::Tensor> RotaryCosSin(const torch::Tensor& positions,
+                                                     int64_t head_dim, double theta);
 // x * cos + rotate_half(x) * sin, with rotate_half(x) = cat(-x2, x1) (Hugging Face's convention).
-torch::Tensor ApplyRotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+torch::Tensor ApplyRotary(const torch::Tensor& x, const torch::Tensor& cos,
+                          const torch::Tensor& sin);
 
 // Checkpoints: DIR/config.json + DIR/model.safetensors (HF names), each written atomically.
 void SaveModel(Qwen3ForCausalLM& model, const std::string& dir);

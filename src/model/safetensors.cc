@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -17,13 +16,20 @@ namespace {
 
 const char* DtypeName(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return "F32";
-    case torch::kBFloat16: return "BF16";
-    case torch::kFloat16: return "F16";
-    case torch::kInt64: return "I64";
-    case torch::kInt32: return "I32";
-    case torch::kUInt8: return "U8";
-    default: throw Error(std::string("unsupported tensor dtype for safetensors: ") + c10::toString(t));
+    case torch::kFloat32:
+      return "F32";
+    case torch::kBFloat16:
+      return "BF16";
+    case torch::kFloat16:
+      return "F16";
+    case torch::kInt64:
+      return "I64";
+    case torch::kInt32:
+      return "I32";
+    case torch::kUInt8:
+      return "U8";
+    default:
+      throw Error(std::string("unsupported tensor dtype for safetensors: ") + c10::toString(t));
   }
 }
 
@@ -48,7 +54,9 @@ void SaveSafetensors(const std::string& path, const std::map<std::string, torch:
   for (const auto& [name, t] : tensors) {
     torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
     const uint64_t bytes = c.numel() * c.element_size();
-    header[name] = {{"dtype", DtypeName(c.scalar_type())}, {"shape", c.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {{"dtype", DtypeName(c.scalar_type())},
+                    {"shape", c.sizes().vec()},
+                    {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
     data.push_back(c);
   }
@@ -60,11 +68,13 @@ void SaveSafetensors(const std::string& path, const std::map<std::string, torch:
   AtomicWriter w(path);
   w.Write(std::string_view(len, 8));
   w.Write(h);
-  for (const auto& c : data) w.Write(std::string_view(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size()));
+  for (const auto& c : data)
+    w.Write(std::string_view(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size()));
   w.Commit();
 }
 
-std::map<std::string, torch::Tensor> LoadSafetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
+std::map<std::string, torch::Tensor> LoadSafetensors(const std::string& path,
+                                                     std::map<std::string, std::string>* metadata) {
   auto file = std::make_shared<MappedFile>(path);
   const SafetensorsHeader h = ParseSafetensorsHeader(file->data(), file->size(), path);
   if (metadata) *metadata = h.metadata;
@@ -73,8 +83,9 @@ std::map<std::string, torch::Tensor> LoadSafetensors(const std::string& path, st
   for (const SafetensorsEntry& e : h.tensors) {
     // A view into the mapping; the deleter keeps the mapping alive while any tensor uses it.
     auto keep = file;
-    out[e.name] = torch::from_blob(const_cast<char*>(base + e.begin), e.shape, [keep](void*) {},
-                                   torch::TensorOptions().dtype(DtypeOf(e.dtype, path + ": " + e.name)));
+    out[e.name] = torch::from_blob(
+        const_cast<char*>(base + e.begin), e.shape, [keep](void*) {},
+        torch::TensorOptions().dtype(DtypeOf(e.dtype, path + ": " + e.name)));
   }
   return out;
 }

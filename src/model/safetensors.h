@@ -14,7 +14,7 @@ namespace muchator {
 // Supports float32, bfloat16, float16, int64, int32, uint8 tensors (made contiguous on CPU).
 void SaveSafetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
                      const std::map<std::string, std::string>& metadata = {});
-std::map<std::string, torch::Tensor> LoadSafetensors(const std::string& path,
-                                                     std::map<std::string, std::string>* metadata = nullptr);
+std::map<std::string, torch::Tensor> LoadSafetensors(
+    const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 
 }  // namespace muchator

@@ -11,22 +11,26 @@ size_t SafetensorsDtypeSize(const std::string& dtype, const std::string& where) 
   if (dtype == "BF16" || dtype == "F16") return 2;
   if (dtype == "I64") return 8;
   if (dtype == "U8") return 1;
-  throw Error("unsupported dtype '" + dtype + "'", where, "supported: F32, BF16, F16, I64, I32, U8");
+  throw Error("unsupported dtype '" + dtype + "'", where,
+              "supported: F32, BF16, F16, I64, I32, U8");
 }
 
 SafetensorsHeader ParseSafetensorsHeader(const char* data, uint64_t size, const std::string& path) {
   using nlohmann::json;
   if (size < 8) throw Error("not a safetensors file (too short)", path);
   uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(data[i])) << (8 * i);
-  if (n > size - 8) throw Error("safetensors header length " + std::to_string(n) + " exceeds the file", path);
+  for (int i = 0; i < 8; ++i)
+    n |= static_cast<uint64_t>(static_cast<unsigned char>(data[i])) << (8 * i);
+  if (n > size - 8)
+    throw Error("safetensors header length " + std::to_string(n) + " exceeds the file", path);
   json header;
   try {
     header = json::parse(std::string(data + 8, n));
   } catch (const json::exception& e) {
     throw Error(std::string("safetensors header is not JSON: ") + e.what(), path);
   }
-  if (!header.is_object()) throw Error("safetensors header is not a JSON object", path, "the file is corrupt");
+  if (!header.is_object())
+    throw Error("safetensors header is not a JSON object", path, "the file is corrupt");
   SafetensorsHeader h;
   h.data_start = 8 + n;
   const uint64_t data_size = size - 8 - n;
@@ -34,10 +38,12 @@ SafetensorsHeader ParseSafetensorsHeader(const char* data, uint64_t size, const 
     const std::string name = item.key();  // a copy: clang 14's lambdas cannot capture bindings
     const json& v = item.value();
     if (name == "__metadata__") {
-      if (!v.is_object()) throw Error("safetensors __metadata__ is not an object", path, "the file is corrupt");
+      if (!v.is_object())
+        throw Error("safetensors __metadata__ is not an object", path, "the file is corrupt");
       for (const auto& [k, value] : v.items()) {
         if (!value.is_string())
-          throw Error("safetensors __metadata__ '" + k + "' is not a string", path, "the file is corrupt");
+          throw Error("safetensors __metadata__ '" + k + "' is not a string", path,
+                      "the file is corrupt");
         h.metadata[k] = value.get<std::string>();
       }
       continue;
@@ -67,8 +73,10 @@ SafetensorsHeader ParseSafetensorsHeader(const char* data, uint64_t size, const 
     if (off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       throw bad("needs data_offsets [begin, end]");
     e.begin = off[0].get<uint64_t>(), e.end = off[1].get<uint64_t>();
-    if (e.end < e.begin || e.end > data_size || numel > kMax / elem || e.end - e.begin != numel * elem)
-      throw Error("tensor '" + name + "' has inconsistent data_offsets", path, "the file is corrupt");
+    if (e.end < e.begin || e.end > data_size || numel > kMax / elem ||
+        e.end - e.begin != numel * elem)
+      throw Error("tensor '" + name + "' has inconsistent data_offsets", path,
+                  "the file is corrupt");
     h.tensors.push_back(std::move(e));
   }
   return h;

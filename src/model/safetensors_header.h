@@ -13,8 +13,8 @@ namespace muchator {
 
 struct SafetensorsEntry {
   std::string name;
-  std::string dtype;           // F32, BF16, F16, I64, I32, U8
-  std::vector<int64_t> shape;  // each >= 0
+  std::string dtype;            // F32, BF16, F16, I64, I32, U8
+  std::vector<int64_t> shape;   // each >= 0
   uint64_t begin = 0, end = 0;  // byte range in the data section; end - begin = elements * size
 };
 

@@ -1,4 +1,6 @@
 // RunGrpo: GRPO with its reward models loaded from directories, and the before/after report.
+#include "pipeline/grpo_step.h"
+
 #include <cstdio>
 #include <memory>
 
@@ -6,10 +8,9 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "data/store.h"
+#include "eval/offline.h"
 #include "reward/judge.h"
 #include "reward/ranker.h"
-#include "eval/offline.h"
-#include "pipeline/grpo_step.h"
 #include "world/oracle.h"
 
 namespace muchator {
@@ -38,9 +39,12 @@ void PrintComparison(const nlohmann::json& before, const nlohmann::json& after) 
 
 }  // namespace
 
-nlohmann::json RewardHackingAlarm(const nlohmann::json& before, const nlohmann::json& after, double tolerance) {
-  static const char* kLearned[][2] = {{"relevance", "judge relevance"}, {"personalization", "ranker personalisation"}};
-  static const char* kTruth[][2] = {{"relevance_at_10", "oracle relevance@10"}, {"utility", "oracle utility"}};
+nlohmann::json RewardHackingAlarm(const nlohmann::json& before, const nlohmann::json& after,
+                                  double tolerance) {
+  static const char* kLearned[][2] = {{"relevance", "judge relevance"},
+                                      {"personalization", "ranker personalisation"}};
+  static const char* kTruth[][2] = {{"relevance_at_10", "oracle relevance@10"},
+                                    {"utility", "oracle utility"}};
   nlohmann::json alarm = {{"raised", false}, {"reasons", nlohmann::json::array()}};
   bool any_truth = false;
   auto delta = [](const nlohmann::json& a, const nlohmann::json& b, const char* key) {
@@ -65,7 +69,8 @@ nlohmann::json RewardHackingAlarm(const nlohmann::json& before, const nlohmann::
       }
     }
   }
-  if (!any_truth) alarm["reasons"].push_back("no oracle figures: the alarm needs a synthetic world");
+  if (!any_truth)
+    alarm["reasons"].push_back("no oracle figures: the alarm needs a synthetic world");
   return alarm;
 }
 
@@ -120,7 +125,8 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
     report["reward_hacking"] = RewardHackingAlarm(report["before"], report["after"]);
     for (const auto& reason : report["reward_hacking"]["reasons"])
       if (report["reward_hacking"]["raised"].get<bool>())
-        spdlog::warn("reward hacking: {} (the learned reward rose, the truth fell)", reason.get<std::string>());
+        spdlog::warn("reward hacking: {} (the learned reward rose, the truth fell)",
+                     reason.get<std::string>());
   }
   WriteFileAtomic(out_dir + "/grpo_report.json", report.dump(2) + "\n");
   return report;

@@ -25,15 +25,21 @@ namespace {
 
 TEST(GrpoMathTest, RewardHackingAlarmNeedsALearnedRiseAndATruthFallInOneMode) {
   auto figs = [](double judge, double pers, double rel, double util) {
-    return nlohmann::json{{"relevance", judge}, {"personalization", pers}, {"relevance_at_10", rel}, {"utility", util}};
+    return nlohmann::json{{"relevance", judge},
+                          {"personalization", pers},
+                          {"relevance_at_10", rel},
+                          {"utility", util}};
   };
-  const nlohmann::json before = {{"unconstrained", figs(0.69, 6.3, 0.81, -0.38)}, {"constrained", figs(0.7, 6.0, 0.5, -0.9)}};
+  const nlohmann::json before = {{"unconstrained", figs(0.69, 6.3, 0.81, -0.38)},
+                                 {"constrained", figs(0.7, 6.0, 0.5, -0.9)}};
   // The judge's relevance rises while the oracle's utility falls: raised, naming both.
-  nlohmann::json after = {{"unconstrained", figs(0.78, 6.3, 0.81, -0.54)}, {"constrained", figs(0.7, 6.0, 0.5, -0.9)}};
+  nlohmann::json after = {{"unconstrained", figs(0.78, 6.3, 0.81, -0.54)},
+                          {"constrained", figs(0.7, 6.0, 0.5, -0.9)}};
   auto a = RewardHackingAlarm(before, after);
   EXPECT_TRUE(a["raised"].get<bool>());
   ASSERT_EQ(a["reasons"].size(), 1u);
-  EXPECT_EQ(a["reasons"][0].get<std::string>(), "unconstrained: judge relevance +0.090 while oracle utility -0.160");
+  EXPECT_EQ(a["reasons"][0].get<std::string>(),
+            "unconstrained: judge relevance +0.090 while oracle utility -0.160");
   // Both rise (honest learning), or both fall, or the change is within the tolerance: not raised.
   after["unconstrained"] = figs(0.78, 6.5, 0.85, -0.30);
   EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
@@ -42,7 +48,8 @@ TEST(GrpoMathTest, RewardHackingAlarmNeedsALearnedRiseAndATruthFallInOneMode) {
   after["unconstrained"] = figs(0.692, 6.3, 0.809, -0.38);
   EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
   // A rise in one mode and a fall in the other is not the same answers: not raised.
-  after = {{"unconstrained", figs(0.78, 6.3, 0.81, -0.38)}, {"constrained", figs(0.7, 6.0, 0.4, -0.9)}};
+  after = {{"unconstrained", figs(0.78, 6.3, 0.81, -0.38)},
+           {"constrained", figs(0.7, 6.0, 0.4, -0.9)}};
   EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
   // Without the oracle's figures the alarm cannot be raised, and says why.
   const nlohmann::json no_truth = {{"unconstrained", {{"relevance", 0.5}}}};
@@ -64,10 +71,12 @@ TEST(SftTest, ShortRunLowersLossAndRaisesRelevanceAndUtility) {
   // The untuned checkpoint: a random tiny model with a trained tokenizer and the title codec.
   const std::string base = w.MakeCheckpoint("base", 2);
   // Triplets.
-  const QueryPool pool = BuildQueryPool(store, catalog, TemplateQueryGenerator(), HasWorldQueryForm, {});
+  const QueryPool pool =
+      BuildQueryPool(store, catalog, TemplateQueryGenerator(), HasWorldQueryForm, {});
   Checkpoint ck = LoadCheckpoint(base);
   const int k = ClusterCount(static_cast<int64_t>(pool.texts.size()));
-  const QueryClusters clusters = GroupSongs(pool, KMeans(EmbedTexts(ck.model, *ck.tok, pool.texts), k, 1), k);
+  const QueryClusters clusters =
+      GroupSongs(pool, KMeans(EmbedTexts(ck.model, *ck.tok, pool.texts), k, 1), k);
   RankerTrainOptions ro;
   ro.epochs = 2;
   Ranker ranker = TrainRanker(store, ro, nullptr, nullptr);
@@ -96,18 +105,19 @@ TEST(SftTest, ShortRunLowersLossAndRaisesRelevanceAndUtility) {
   const auto before = EvaluateGeneration(store, ck, oracle, eo);
   const double loss_before = HeldoutLoss(ck.model, dir + "/corpus", "sft", so.train);
   Qwen3ForCausalLM tuned = LoadModel(base);
-  const StageResult r = TrainStage(tuned, dir + "/corpus", {"sft"}, {"sft"}, dir, "sft", so.train, false,
-                                   dir + "/corpus/tokenizer.json");
+  const StageResult r = TrainStage(tuned, dir + "/corpus", {"sft"}, {"sft"}, dir, "sft", so.train,
+                                   false, dir + "/corpus/tokenizer.json");
   Checkpoint after_ck = LoadCheckpoint(dir + "/sft/final");
   const auto after = EvaluateGeneration(store, after_ck, oracle, eo);
-  std::printf("held-out loss %.3f -> %.3f\nbefore %s\nafter  %s\n", loss_before, r.heldout[0].second,
-              before.dump().c_str(), after.dump().c_str());
+  std::printf("held-out loss %.3f -> %.3f\nbefore %s\nafter  %s\n", loss_before,
+              r.heldout[0].second, before.dump().c_str(), after.dump().c_str());
   EXPECT_LT(r.heldout[0].second, loss_before - 0.5);
   // The tuned model's lists fit the request (oracle relevance@10; ~0.012 standard error with 600
   // judged entries) and suit their listeners (oracle utility) better than the untuned model's.
   EXPECT_GT(after["constrained"]["relevance_at_10"].get<double>(),
             before["constrained"]["relevance_at_10"].get<double>() + 0.05);
-  EXPECT_GT(after["constrained"]["utility"].get<double>(), before["constrained"]["utility"].get<double>() + 0.1);
+  EXPECT_GT(after["constrained"]["utility"].get<double>(),
+            before["constrained"]["utility"].get<double>() + 0.1);
   EXPECT_EQ(after["constrained"]["well_formed"].get<double>(), 1.0);
 }
 

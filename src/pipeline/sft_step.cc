@@ -11,8 +11,8 @@
 #include "core/log.h"
 #include "corpus/shard.h"
 #include "data/store.h"
-#include "infer/checkpoint.h"
 #include "eval/generation.h"
+#include "infer/checkpoint.h"
 #include "synth/cluster.h"
 #include "world/oracle.h"
 

@@ -22,7 +22,8 @@ void Bm25Index::Add(const std::string& id, const std::string& text) {
   impl_->db.add_document(doc);
 }
 
-std::vector<std::pair<std::string, double>> Bm25Index::Search(const std::string& query, int k) const {
+std::vector<std::pair<std::string, double>> Bm25Index::Search(const std::string& query,
+                                                              int k) const {
   Xapian::QueryParser qp;
   qp.set_stemmer(impl_->stem);
   qp.set_stemming_strategy(Xapian::QueryParser::STEM_SOME);
@@ -33,7 +34,8 @@ std::vector<std::pair<std::string, double>> Bm25Index::Search(const std::string&
   enquire.set_weighting_scheme(Xapian::BM25Weight());
   std::vector<std::pair<std::string, double>> out;
   Xapian::MSet mset = enquire.get_mset(0, k);
-  for (auto it = mset.begin(); it != mset.end(); ++it) out.push_back({it.get_document().get_data(), it.get_weight()});
+  for (auto it = mset.begin(); it != mset.end(); ++it)
+    out.push_back({it.get_document().get_data(), it.get_weight()});
   return out;
 }
 

@@ -22,7 +22,8 @@ class Bm25Index : public SearchIndex {
   // Adds one document; `id` is returned by Search.
   void Add(const std::string& id, const std::string& text);
   // The best `k` documents for a free-text query (terms OR-ed, BM25 scores), best first.
-  std::vector<std::pair<std::string, double>> Search(const std::string& query, int k) const override;
+  std::vector<std::pair<std::string, double>> Search(const std::string& query,
+                                                     int k) const override;
   size_t size() const override;
 
  private:

@@ -47,8 +47,9 @@ struct Bags {
 
 }  // namespace
 
-std::unique_ptr<DenseIndex> DenseIndex::Train(const std::vector<std::pair<std::string, std::string>>& docs,
-                                              const std::vector<DensePair>& pairs, const DenseOptions& o) {
+std::unique_ptr<DenseIndex> DenseIndex::Train(
+    const std::vector<std::pair<std::string, std::string>>& docs,
+    const std::vector<DensePair>& pairs, const DenseOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<DenseIndex> ix(new DenseIndex());
   ix->dim_ = o.dim;
@@ -57,7 +58,8 @@ std::unique_ptr<DenseIndex> DenseIndex::Train(const std::vector<std::pair<std::s
   std::vector<std::vector<int>> doc_feats(docs.size());
   auto rows_of = [&](const std::string& text) {
     std::vector<int> r;
-    for (auto& f : DenseFeatures(text)) r.push_back(ix->vocab_.emplace(f, static_cast<int>(ix->vocab_.size())).first->second);
+    for (auto& f : DenseFeatures(text))
+      r.push_back(ix->vocab_.emplace(f, static_cast<int>(ix->vocab_.size())).first->second);
     return r;
   };
   for (size_t i = 0; i < docs.size(); ++i) {
@@ -99,7 +101,9 @@ std::unique_ptr<DenseIndex> DenseIndex::Train(const std::vector<std::pair<std::s
       rows.insert(rows.end(), t->begin(), t->end());
     }
     return F::embedding_bag(torch::tensor(rows, torch::kLong), W,
-                            F::EmbeddingBagFuncOptions().offsets(torch::tensor(offsets, torch::kLong)).mode(torch::kMean));
+                            F::EmbeddingBagFuncOptions()
+                                .offsets(torch::tensor(offsets, torch::kLong))
+                                .mode(torch::kMean));
   };
   Rng rng = Rng::Derive(o.seed, "dense-retriever");
   std::vector<size_t> order(examples.size());
@@ -120,12 +124,14 @@ std::unique_ptr<DenseIndex> DenseIndex::Train(const std::vector<std::pair<std::s
         drows.push_back(e.doc);
         qids.push_back(e.query);
       }
-      const auto drow_t = torch::tensor(drows, torch::kLong), qid_t = torch::tensor(qids, torch::kLong);
+      const auto drow_t = torch::tensor(drows, torch::kLong),
+                 qid_t = torch::tensor(qids, torch::kLong);
       auto q = F::normalize(bag(qs), F::NormalizeFuncOptions().dim(1));
       auto d = F::normalize(bag(ds) + E.index_select(0, drow_t), F::NormalizeFuncOptions().dim(1));
       auto logits = q.mm(d.t()) / o.temperature;
       // Another pair of the same query or the same document is not a negative.
-      auto same = drow_t.unsqueeze(1).eq(drow_t.unsqueeze(0)) | qid_t.unsqueeze(1).eq(qid_t.unsqueeze(0));
+      auto same =
+          drow_t.unsqueeze(1).eq(drow_t.unsqueeze(0)) | qid_t.unsqueeze(1).eq(qid_t.unsqueeze(0));
       same.fill_diagonal_(false);
       logits = logits.masked_fill(same, -1e4);
       auto loss = F::cross_entropy(logits, torch::arange(static_cast<int64_t>(n), torch::kLong));
@@ -149,16 +155,17 @@ std::unique_ptr<DenseIndex> DenseIndex::Train(const std::vector<std::pair<std::s
   auto dv = F::normalize(bag(all) + E.detach(), F::NormalizeFuncOptions().dim(1)).contiguous();
   ix->index_ = std::make_unique<faiss::IndexFlatIP>(o.dim);
   ix->index_->add(N, dv.data_ptr<float>());
-  ix->report_ = {{"pairs", examples.size()},
-                 {"skipped_pairs", skipped},
-                 {"queries", query_feats.size()},
-                 {"documents", N},
-                 {"vocabulary", V},
-                 {"dim", o.dim},
-                 {"epochs", o.epochs},
-                 {"first_epoch_loss", first_loss},
-                 {"last_epoch_loss", last_loss},
-                 {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
+  ix->report_ = {
+      {"pairs", examples.size()},
+      {"skipped_pairs", skipped},
+      {"queries", query_feats.size()},
+      {"documents", N},
+      {"vocabulary", V},
+      {"dim", o.dim},
+      {"epochs", o.epochs},
+      {"first_epoch_loss", first_loss},
+      {"last_epoch_loss", last_loss},
+      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
   return ix;
 }
 
@@ -175,12 +182,14 @@ bool DenseIndex::Encode(const std::string& text, std::vector<float>& out) const 
   double norm = 0;
   for (float x : out) norm += static_cast<double>(x) * x;
   if (known == 0 || norm <= 0) return false;
-  const float inv = static_cast<float>(1.0 / std::sqrt(norm));  // the mean's direction: /known cancels
+  const float inv =
+      static_cast<float>(1.0 / std::sqrt(norm));  // the mean's direction: /known cancels
   for (float& x : out) x *= inv;
   return true;
 }
 
-std::vector<std::pair<std::string, double>> DenseIndex::Search(const std::string& query, int k) const {
+std::vector<std::pair<std::string, double>> DenseIndex::Search(const std::string& query,
+                                                               int k) const {
   std::vector<float> q;
   if (k <= 0 || ids_.empty() || !Encode(query, q)) return {};
   k = std::min<int>(k, static_cast<int>(ids_.size()));
@@ -189,7 +198,9 @@ std::vector<std::pair<std::string, double>> DenseIndex::Search(const std::string
   index_->search(1, q.data(), k, dist.data(), label.data());
   std::vector<std::pair<std::string, double>> out;
   for (int j = 0; j < k; ++j)
-    if (label[static_cast<size_t>(j)] >= 0) out.push_back({ids_[static_cast<size_t>(label[static_cast<size_t>(j)])], dist[static_cast<size_t>(j)]});
+    if (label[static_cast<size_t>(j)] >= 0)
+      out.push_back(
+          {ids_[static_cast<size_t>(label[static_cast<size_t>(j)])], dist[static_cast<size_t>(j)]});
   return out;
 }
 

@@ -13,12 +13,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "retrieval/index.h"
 
@@ -48,15 +47,18 @@ class DenseIndex : public SearchIndex {
  public:
   // Trains on `pairs` (a pair naming an unknown document is skipped and counted in report()) and
   // indexes every document of `docs` (id, text). Throws Error when no pair is usable.
-  static std::unique_ptr<DenseIndex> Train(const std::vector<std::pair<std::string, std::string>>& docs,
-                                           const std::vector<DensePair>& pairs, const DenseOptions& o);
+  static std::unique_ptr<DenseIndex> Train(
+      const std::vector<std::pair<std::string, std::string>>& docs,
+      const std::vector<DensePair>& pairs, const DenseOptions& o);
   ~DenseIndex() override;
   DenseIndex(const DenseIndex&) = delete;
   DenseIndex& operator=(const DenseIndex&) = delete;
 
-  std::vector<std::pair<std::string, double>> Search(const std::string& query, int k) const override;
+  std::vector<std::pair<std::string, double>> Search(const std::string& query,
+                                                     int k) const override;
   size_t size() const override { return ids_.size(); }
-  // Training figures: pairs used and skipped, vocabulary, first and last epoch's mean loss, seconds.
+  // Training figures: pairs used and skipped, vocabulary, first and last epoch's mean loss,
+  // seconds.
   const nlohmann::json& report() const { return report_; }
 
  private:

@@ -11,8 +11,10 @@ namespace {
 // training can tie them to the right half of the catalog.
 std::vector<std::pair<std::string, std::string>> Docs() {
   std::vector<std::pair<std::string, std::string>> d;
-  for (int i = 0; i < 10; ++i) d.push_back({"r" + std::to_string(i), "loud rock anthem guitars number " + std::to_string(i)});
-  for (int i = 0; i < 10; ++i) d.push_back({"a" + std::to_string(i), "calm ambient drones number " + std::to_string(i)});
+  for (int i = 0; i < 10; ++i)
+    d.push_back({"r" + std::to_string(i), "loud rock anthem guitars number " + std::to_string(i)});
+  for (int i = 0; i < 10; ++i)
+    d.push_back({"a" + std::to_string(i), "calm ambient drones number " + std::to_string(i)});
   return d;
 }
 
@@ -47,7 +49,8 @@ TEST(DenseTest, LearnsQueryWordsNoDocumentHas) {
   auto ix = DenseIndex::Train(Docs(), Pairs(), o);
   EXPECT_EQ(ix->size(), 20u);
   EXPECT_EQ(ix->report().at("skipped_pairs"), 1);
-  EXPECT_LT(ix->report().at("last_epoch_loss").get<double>(), ix->report().at("first_epoch_loss").get<double>());
+  EXPECT_LT(ix->report().at("last_epoch_loss").get<double>(),
+            ix->report().at("first_epoch_loss").get<double>());
   // Wordings of the training queries' words, never seen as a whole.
   const auto gym = ix->Search("gym weights", 10), sleep = ix->Search("asleep in bed", 10);
   ASSERT_EQ(gym.size(), 10u);

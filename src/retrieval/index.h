@@ -15,7 +15,8 @@ class SearchIndex {
   virtual ~SearchIndex() = default;
   // The best `k` documents for a free-text query, best first, as (id, score); a higher score is a
   // better match, comparable only within one index. Empty when nothing in the query is known.
-  virtual std::vector<std::pair<std::string, double>> Search(const std::string& query, int k) const = 0;
+  virtual std::vector<std::pair<std::string, double>> Search(const std::string& query,
+                                                             int k) const = 0;
   virtual size_t size() const = 0;  // documents indexed
 };
 

@@ -27,30 +27,36 @@ std::map<std::string, RewardSpec>& Registry() {
     m["fact"] = {"share of the list's entries that exist in the catalog", false, false,
                  [](const ScoredList& s, const RewardModels&) { return FactualityReward(*s.in); }};
     m["div"] = {"no repeated artist and no title variants of an earlier item", false, false,
-                [](const ScoredList& s, const RewardModels& m) { return DiversityReward(*s.in, *m.catalog); }};
+                [](const ScoredList& s, const RewardModels& m) {
+                  return DiversityReward(*s.in, *m.catalog);
+                }};
     m["dedup"] = {"no items from the listener's recent positive history", false, false,
                   [](const ScoredList& s, const RewardModels&) { return DedupReward(*s.in); }};
     m["rel"] = {"mean binary relevance gate R_rel over the list (relevance judge)", true, false,
                 [](const ScoredList& s, const RewardModels& m) {
-                  return MeanOverEntries(s, [&](size_t i) { return s.relevance[i] >= m.relevance_threshold ? 1.0 : 0.0; });
+                  return MeanOverEntries(s, [&](size_t i) {
+                    return s.relevance[i] >= m.relevance_threshold ? 1.0 : 0.0;
+                  });
                 }};
     m["pers"] = {"mean personalisation score / 10 over the list (ranking model)", false, true,
                  [](const ScoredList& s, const RewardModels&) {
                    return MeanOverEntries(s, [&](size_t i) { return s.personal[i] / 10.0; });
                  }};
-    m["rel_pers"] = {"mean of R_rel * score / 10 over the list: the paper's R_rel * R_pers", true, true,
-                     [](const ScoredList& s, const RewardModels& m) {
+    m["rel_pers"] = {"mean of R_rel * score / 10 over the list: the paper's R_rel * R_pers", true,
+                     true, [](const ScoredList& s, const RewardModels& m) {
                        return MeanOverEntries(s, [&](size_t i) {
-                         return s.relevance[i] >= m.relevance_threshold ? s.personal[i] / 10.0 : 0.0;
+                         return s.relevance[i] >= m.relevance_threshold ? s.personal[i] / 10.0
+                                                                        : 0.0;
                        });
                      }};
     // The judge's probability instead of its gate: a song the judge finds more specific to the
     // request earns more. The generative judge's probability is the share of the catalog the
     // song beats for the request, so among songs that all pass the gate the reward still prefers
     // the request's own songs to the listener's general favourites.
-    m["prel_pers"] = {"mean of P(relevant) * score / 10 over the list: the soft R_rel * R_pers", true, true,
-                      [](const ScoredList& s, const RewardModels&) {
-                        return MeanOverEntries(s, [&](size_t i) { return s.relevance[i] * s.personal[i] / 10.0; });
+    m["prel_pers"] = {"mean of P(relevant) * score / 10 over the list: the soft R_rel * R_pers",
+                      true, true, [](const ScoredList& s, const RewardModels&) {
+                        return MeanOverEntries(
+                            s, [&](size_t i) { return s.relevance[i] * s.personal[i] / 10.0; });
                       }};
     return m;
   }();
@@ -106,7 +112,8 @@ std::map<std::string, double> ParseRewardWeights(const std::string& text) {
       }
     }
     if (eq == std::string::npos || !std::isfinite(w))
-      throw Error("reward weight '" + part + "' is not NAME=NUMBER", "", "e.g. rel_pers=1,format=0.2");
+      throw Error("reward weight '" + part + "' is not NAME=NUMBER", "",
+                  "e.g. rel_pers=1,format=0.2");
     std::string name = part.substr(0, eq);
     name.erase(0, name.find_first_not_of(' '));
     name.erase(name.find_last_not_of(' ') + 1);
@@ -120,11 +127,14 @@ std::map<std::string, double> ParseRewardWeights(const std::string& text) {
 PersonalFn MakePersonalFn(Ranker& ranker, const Catalog& catalog) {
   std::vector<int> rows(catalog.items.size());
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = ranker.SongRow(catalog.items[i].id);
-  return [&ranker, rows = std::move(rows)](std::span<const RankerContext> contexts, std::span<const int> items,
+  return [&ranker, rows = std::move(rows)](std::span<const RankerContext> contexts,
+                                           std::span<const int> items,
                                            std::span<const int> context_of) {
     std::vector<int> r(items.size());
     for (size_t k = 0; k < items.size(); ++k)
-      r[k] = items[k] >= 0 && static_cast<size_t>(items[k]) < rows.size() ? rows[static_cast<size_t>(items[k])] : 0;
+      r[k] = items[k] >= 0 && static_cast<size_t>(items[k]) < rows.size()
+                 ? rows[static_cast<size_t>(items[k])]
+                 : 0;
     std::vector<float> out;
     for (const auto& p : ranker.Predict(contexts, r, context_of)) out.push_back(p.score);
     return out;
@@ -137,7 +147,8 @@ PersonalFn DebiasedPersonalFn(PersonalFn base, std::vector<float> prior, double 
   for (float x : prior) mean += x;
   mean /= static_cast<double>(prior.size());
   return [base = std::move(base), prior = std::move(prior), weight, mean](
-             std::span<const RankerContext> contexts, std::span<const int> items, std::span<const int> context_of) {
+             std::span<const RankerContext> contexts, std::span<const int> items,
+             std::span<const int> context_of) {
     std::vector<float> out = base(contexts, items, context_of);
     for (size_t k = 0; k < out.size(); ++k) {
       if (items[k] < 0 || static_cast<size_t>(items[k]) >= prior.size()) continue;
@@ -148,17 +159,19 @@ PersonalFn DebiasedPersonalFn(PersonalFn base, std::vector<float> prior, double 
   };
 }
 
-RankerContext MakeRankerContext(const std::string& user, const UserContext& ctx, const Catalog& catalog) {
+RankerContext MakeRankerContext(const std::string& user, const UserContext& ctx,
+                                const Catalog& catalog) {
   RankerContext r;
   r.user = user;
   r.profile = ctx.profile;
   r.state = ctx.state;
-  for (const auto& h : ctx.history) r.history.push_back({catalog.items.at(static_cast<size_t>(h.item)).id, h.feedback});
+  for (const auto& h : ctx.history)
+    r.history.push_back({catalog.items.at(static_cast<size_t>(h.item)).id, h.feedback});
   return r;
 }
 
-ListInput MakeListInput(const ParsedAnswer& answer, const std::string& query, int expected_items, int context,
-                        std::span<const HistoryEntry> history) {
+ListInput MakeListInput(const ParsedAnswer& answer, const std::string& query, int expected_items,
+                        int context, std::span<const HistoryEntry> history) {
   ListInput in;
   in.items = answer.items;
   in.invalid_items = answer.invalid_items;
@@ -167,7 +180,8 @@ ListInput MakeListInput(const ParsedAnswer& answer, const std::string& query, in
   in.query = query;
   in.context = context;
   for (const auto& h : history)
-    if (h.feedback == Feedback::kLike || h.feedback == Feedback::kFinish) in.recent_positive.insert(h.item);
+    if (h.feedback == Feedback::kLike || h.feedback == Feedback::kFinish)
+      in.recent_positive.insert(h.item);
   return in;
 }
 
@@ -180,9 +194,11 @@ HybridReward::HybridReward(std::map<std::string, double> weights, RewardModels m
     need_pers_ |= s.needs_personal;
   }
   if (need_rel_ && !models_.relevance)
-    throw Error("a chosen reward needs the relevance judge, and none was given", "", "give a judge (train-judge)");
+    throw Error("a chosen reward needs the relevance judge, and none was given", "",
+                "give a judge (train-judge)");
   if (need_pers_ && !models_.personal)
-    throw Error("a chosen reward needs the ranking model, and none was given", "", "give a ranker (train-ranker)");
+    throw Error("a chosen reward needs the ranking model, and none was given", "",
+                "give a ranker (train-ranker)");
 }
 
 std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> lists,
@@ -199,12 +215,14 @@ std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> li
     std::map<std::string, int> query_index;
     std::vector<int> query_of;
     for (int l : owner) {
-      auto [it, added] = query_index.try_emplace(lists[static_cast<size_t>(l)].query, static_cast<int>(queries.size()));
+      auto [it, added] = query_index.try_emplace(lists[static_cast<size_t>(l)].query,
+                                                 static_cast<int>(queries.size()));
       if (added) queries.push_back(lists[static_cast<size_t>(l)].query);
       query_of.push_back(it->second);
     }
     const auto p = models_.relevance(queries, items, query_of);
-    for (size_t k = 0; k < items.size(); ++k) scored[static_cast<size_t>(owner[k])].relevance.push_back(p[k]);
+    for (size_t k = 0; k < items.size(); ++k)
+      scored[static_cast<size_t>(owner[k])].relevance.push_back(p[k]);
   }
   if (need_pers_ && !items.empty()) {
     for (size_t k = 0; k < items.size(); ++k) {
@@ -214,7 +232,8 @@ std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> li
       group.push_back(c);
     }
     const auto s = models_.personal(contexts, items, group);
-    for (size_t k = 0; k < items.size(); ++k) scored[static_cast<size_t>(owner[k])].personal.push_back(s[k]);
+    for (size_t k = 0; k < items.size(); ++k)
+      scored[static_cast<size_t>(owner[k])].personal.push_back(s[k]);
   }
   std::vector<RewardBreakdown> out(lists.size());
   for (size_t l = 0; l < lists.size(); ++l) {
@@ -225,8 +244,8 @@ std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> li
       out[l].total += w * raw;
     }
     const ScoredList& s = scored[l];
-    const bool per_item =
-        weights_.count("rel") || weights_.count("pers") || weights_.count("rel_pers") || weights_.count("prel_pers");
+    const bool per_item = weights_.count("rel") || weights_.count("pers") ||
+                          weights_.count("rel_pers") || weights_.count("prel_pers");
     for (size_t i = 0; per_item && i < s.in->items.size(); ++i) {
       const double rel = need_rel_ && s.relevance[i] >= models_.relevance_threshold ? 1.0 : 0.0;
       const double pers = need_pers_ ? s.personal[i] / 10.0 : 0.0;

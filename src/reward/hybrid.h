@@ -24,11 +24,13 @@
 namespace muchator {
 
 // P(relevant) for (query, catalog item) pairs: pairs k = (queries[query_of[k]], items[k]).
-using RelevanceFn = std::function<std::vector<float>(std::span<const std::string> queries, std::span<const int> items,
-                                                     std::span<const int> query_of)>;
+using RelevanceFn =
+    std::function<std::vector<float>(std::span<const std::string> queries,
+                                     std::span<const int> items, std::span<const int> query_of)>;
 // Personalisation score 0-10 for catalog items[k] in listener context contexts[context_of[k]].
-using PersonalFn = std::function<std::vector<float>(std::span<const RankerContext> contexts,
-                                                    std::span<const int> items, std::span<const int> context_of)>;
+using PersonalFn =
+    std::function<std::vector<float>(std::span<const RankerContext> contexts,
+                                     std::span<const int> items, std::span<const int> context_of)>;
 
 // What reward functions may use; the model functions may be empty when no chosen reward needs them.
 struct RewardModels {
@@ -80,10 +82,11 @@ PersonalFn MakePersonalFn(Ranker& ranker, const Catalog& catalog);
 // RankerSongPrior in eval/offline.h), on the same scale. weight 0 or an empty prior: `base`.
 PersonalFn DebiasedPersonalFn(PersonalFn base, std::vector<float> prior, double weight);
 // A listener's ranking-model context from the chat context (history items are catalog indexes).
-RankerContext MakeRankerContext(const std::string& user, const UserContext& ctx, const Catalog& catalog);
+RankerContext MakeRankerContext(const std::string& user, const UserContext& ctx,
+                                const Catalog& catalog);
 // A parsed answer as a reward input; recent positives = liked or finished items of `history`.
-ListInput MakeListInput(const ParsedAnswer& answer, const std::string& query, int expected_items, int context,
-                        std::span<const HistoryEntry> history);
+ListInput MakeListInput(const ParsedAnswer& answer, const std::string& query, int expected_items,
+                        int context, std::span<const HistoryEntry> history);
 
 class HybridReward {
  public:
@@ -91,7 +94,8 @@ class HybridReward {
   HybridReward(std::map<std::string, double> weights, RewardModels models);
   // Rewards of `lists`; lists[i].context indexes `contexts` (needed by personal rewards). The
   // model judgements of all lists are computed in one batch each.
-  std::vector<RewardBreakdown> Compute(std::span<const ListInput> lists, std::span<const RankerContext> contexts);
+  std::vector<RewardBreakdown> Compute(std::span<const ListInput> lists,
+                                       std::span<const RankerContext> contexts);
   const std::map<std::string, double>& weights() const { return weights_; }
 
  private:

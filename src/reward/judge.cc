@@ -14,12 +14,14 @@
 namespace muchator {
 
 namespace {
-constexpr size_t kMaxQueryTokens = 96;    // longer queries are cut (a request is a sentence or two)
-constexpr size_t kMaxSummaryTokens = 96;  // longer summaries are cut (the judge pays per summary token)
+constexpr size_t kMaxQueryTokens = 96;  // longer queries are cut (a request is a sentence or two)
+constexpr size_t kMaxSummaryTokens =
+    96;  // longer summaries are cut (the judge pays per summary token)
 constexpr int kMaxLen = 256;
 }  // namespace
 
-std::string SongSummary(const Song& s, const std::string& artist_name, const std::vector<std::string>& playlists,
+std::string SongSummary(const Song& s, const std::string& artist_name,
+                        const std::vector<std::string>& playlists,
                         const std::vector<std::string>& comments) {
   std::string t = s.title;
   if (!artist_name.empty()) t += " by " + artist_name;
@@ -52,7 +54,8 @@ std::vector<std::pair<std::string, std::string>> SongSummaries(Store& store) {
   store.ForEachPlaylist([&](const Playlist& p) {
     for (const auto& id : p.songs) {
       auto& v = playlists[id];
-      if (v.size() < kSummaryPlaylists && std::find(v.begin(), v.end(), p.title) == v.end()) v.push_back(p.title);
+      if (v.size() < kSummaryPlaylists && std::find(v.begin(), v.end(), p.title) == v.end())
+        v.push_back(p.title);
     }
   });
   store.ForEachComment([&](const Comment& c) {
@@ -71,7 +74,8 @@ std::vector<std::pair<std::string, std::string>> SongSummaries(Store& store) {
   return out;
 }
 
-JudgeTokens Judge::Render(const Tokenizer& tok, const std::string& query, const std::string& summary) {
+JudgeTokens Judge::Render(const Tokenizer& tok, const std::string& query,
+                          const std::string& summary) {
   JudgeTokens t;
   t.prefix = {tok.TokenId(tok::kImStart)};
   auto add = [&](std::vector<int>& v, const std::vector<int>& ids, size_t cap) {
@@ -95,10 +99,13 @@ int Judge::YesToken(const Tokenizer& tok) { return tok.Encode("yes").at(0); }
 int Judge::NoToken(const Tokenizer& tok) { return tok.Encode("no").at(0); }
 
 Judge::Judge(Qwen3ForCausalLM model, std::unique_ptr<Tokenizer> tok,
-             std::vector<std::pair<std::string, std::string>> summaries, double threshold, int max_batch)
+             std::vector<std::pair<std::string, std::string>> summaries, double threshold,
+             int max_batch)
     : tok_(std::move(tok)), summaries_(std::move(summaries)), threshold_(threshold) {
-  if (tok_->TokenId(tok::kImStart) < 0 || tok_->TokenId(tok::kQuery) < 0 || tok_->TokenId(tok::kImEnd) < 0)
-    throw Error("the judge's tokenizer lacks the chat special tokens", "", "use the pipeline's tokenizer.json");
+  if (tok_->TokenId(tok::kImStart) < 0 || tok_->TokenId(tok::kQuery) < 0 ||
+      tok_->TokenId(tok::kImEnd) < 0)
+    throw Error("the judge's tokenizer lacks the chat special tokens", "",
+                "use the pipeline's tokenizer.json");
   yes_ = YesToken(*tok_);
   no_ = NoToken(*tok_);
   if (yes_ == no_) throw Error("the tokenizer encodes 'yes' and 'no' with the same first token");
@@ -116,15 +123,20 @@ struct Judge::Pmi {
   FirstItemScores first;
 };
 
-Judge::Judge(Checkpoint ck, std::vector<float> prior, double threshold, int max_batch) : threshold_(threshold) {
-  if (!ck.codec || !ck.grammar) throw Error("the generative judge needs a checkpoint with its codec.json");
+Judge::Judge(Checkpoint ck, std::vector<float> prior, double threshold, int max_batch)
+    : threshold_(threshold) {
+  if (!ck.codec || !ck.grammar)
+    throw Error("the generative judge needs a checkpoint with its codec.json");
   auto first = FirstItemScores::For(*ck.codec);
   if (!first)
-    throw Error("the generative judge needs a one-token item codec (atomic)", "", "use --judge-kind yesno with this codec");
+    throw Error("the generative judge needs a one-token item codec (atomic)", "",
+                "use --judge-kind yesno with this codec");
   if (prior.size() != ck.catalog.items.size())
     throw Error("the judge's prior has " + std::to_string(prior.size()) + " songs, its catalog " +
-                std::to_string(ck.catalog.items.size()), "", "rebuild the judge");
-  for (size_t i = 0; i < ck.catalog.items.size(); ++i) rows_[ck.catalog.items[i].id] = static_cast<int>(i);
+                    std::to_string(ck.catalog.items.size()),
+                "", "rebuild the judge");
+  for (size_t i = 0; i < ck.catalog.items.size(); ++i)
+    rows_[ck.catalog.items[i].id] = static_cast<int>(i);
   EngineOptions eo;
   eo.max_batch = max_batch;
   engine_ = std::make_unique<Engine>(ck.model, *ck.tok, ck.grammar.get(), eo);
@@ -150,18 +162,21 @@ const std::vector<int>& Judge::Suffix(int row) {
   return s;
 }
 
-std::vector<float> Judge::Probability(std::span<const std::string> queries, std::span<const int> rows,
-                                      std::span<const int> query_of) {
-  if (rows.size() != query_of.size()) throw Error("Judge::Probability: rows and query_of differ in length");
+std::vector<float> Judge::Probability(std::span<const std::string> queries,
+                                      std::span<const int> rows, std::span<const int> query_of) {
+  if (rows.size() != query_of.size())
+    throw Error("Judge::Probability: rows and query_of differ in length");
   std::vector<float> out(rows.size(), 0.0f);
   for (int q : query_of)
-    if (q < 0 || static_cast<size_t>(q) >= queries.size()) throw Error("Judge::Probability: query index out of range");
+    if (q < 0 || static_cast<size_t>(q) >= queries.size())
+      throw Error("Judge::Probability: query index out of range");
   if (pmi_) {
     // One one-song answer per request that has a known song to judge; its first-song scores.
     const size_t n = pmi_->prior.size();
     std::vector<char> needed(queries.size(), 0);
     for (size_t k = 0; k < rows.size(); ++k)
-      if (rows[k] >= 0 && static_cast<size_t>(rows[k]) < n) needed[static_cast<size_t>(query_of[k])] = 1;
+      if (rows[k] >= 0 && static_cast<size_t>(rows[k]) < n)
+        needed[static_cast<size_t>(query_of[k])] = 1;
     std::vector<std::vector<float>> scores(queries.size());
     std::vector<GenerationRequest> reqs;
     for (size_t q = 0; q < queries.size(); ++q) {
@@ -192,7 +207,8 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries, std:
       if (rows[k] < 0 || static_cast<size_t>(rows[k]) >= n || s.size() != n) continue;
       const auto& sv = sorted[static_cast<size_t>(query_of[k])];
       const float v = s[static_cast<size_t>(rows[k])];
-      out[k] = static_cast<float>(std::lower_bound(sv.begin(), sv.end(), v) - sv.begin()) / static_cast<float>(n);
+      out[k] = static_cast<float>(std::lower_bound(sv.begin(), sv.end(), v) - sv.begin()) /
+               static_cast<float>(n);
     }
     return out;
   }
@@ -202,7 +218,8 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries, std:
   std::vector<size_t> order;
   for (size_t k = 0; k < rows.size(); ++k)
     if (rows[k] >= 0 && static_cast<size_t>(rows[k]) < summaries_.size()) order.push_back(k);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return query_of[a] < query_of[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return query_of[a] < query_of[b]; });
   std::vector<GenerationRequest> reqs;
   reqs.reserve(order.size());
   for (size_t k : order) {
@@ -227,7 +244,8 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries, std:
 }
 
 std::unique_ptr<Judge> Judge::Load(const std::string& dir) {
-  const std::string meta = dir + "/judge.json", songs = dir + "/judge_songs.jsonl", lm = dir + "/lm/final";
+  const std::string meta = dir + "/judge.json", songs = dir + "/judge_songs.jsonl",
+                    lm = dir + "/lm/final";
   if (std::filesystem::exists(meta)) {
     nlohmann::json m;
     try {
@@ -244,7 +262,8 @@ std::unique_ptr<Judge> Judge::Load(const std::string& dir) {
       std::vector<float> prior;
       try {
         prior = nlohmann::json::parse(ReadFile(prior_path)).get<std::vector<float>>();
-        return std::make_unique<Judge>(LoadCheckpoint(lm), std::move(prior), m.at("threshold").get<double>());
+        return std::make_unique<Judge>(LoadCheckpoint(lm), std::move(prior),
+                                       m.at("threshold").get<double>());
       } catch (const nlohmann::json::exception& e) {
         throw Error(std::string("unreadable judge file: ") + e.what(), dir, "rebuild the judge");
       }
@@ -268,24 +287,26 @@ std::unique_ptr<Judge> Judge::Load(const std::string& dir) {
       auto j = nlohmann::json::parse(line);
       summaries.push_back({j.at("id").get<std::string>(), j.at("summary").get<std::string>()});
     } catch (const std::exception& e) {
-      throw Error(std::string("bad summary row: ") + e.what(), songs + ":" + std::to_string(summaries.size() + 1),
-                  "retrain the judge");
+      throw Error(std::string("bad summary row: ") + e.what(),
+                  songs + ":" + std::to_string(summaries.size() + 1), "retrain the judge");
     }
   }
-  return std::make_unique<Judge>(LoadModel(lm), Tokenizer::LoadHf(lm + "/tokenizer.json"), std::move(summaries),
-                                 threshold);
+  return std::make_unique<Judge>(LoadModel(lm), Tokenizer::LoadHf(lm + "/tokenizer.json"),
+                                 std::move(summaries), threshold);
 }
 
 RelevanceFn MakeRelevanceFn(Judge& judge, const Catalog& catalog) {
   std::vector<int> rows(catalog.items.size());
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = judge.SongRow(catalog.items[i].id);
-  return [&judge, rows = std::move(rows)](std::span<const std::string> queries, std::span<const int> items,
-                                          std::span<const int> query_of) {
-    std::vector<int> r(items.size(), -1);
-    for (size_t k = 0; k < items.size(); ++k)
-      if (items[k] >= 0 && static_cast<size_t>(items[k]) < rows.size()) r[k] = rows[static_cast<size_t>(items[k])];
-    return judge.Probability(queries, r, query_of);
-  };
+  return
+      [&judge, rows = std::move(rows)](std::span<const std::string> queries,
+                                       std::span<const int> items, std::span<const int> query_of) {
+        std::vector<int> r(items.size(), -1);
+        for (size_t k = 0; k < items.size(); ++k)
+          if (items[k] >= 0 && static_cast<size_t>(items[k]) < rows.size())
+            r[k] = rows[static_cast<size_t>(items[k])];
+        return judge.Probability(queries, r, query_of);
+      };
 }
 
 }  // namespace muchator

@@ -1,6 +1,7 @@
 // The relevance judge (the paper's fine-tuned LLM judge): our Qwen3-architecture transformer,
 // fine-tuned to answer "yes" or "no" to
-//   <|im_start|>user\n<|query|>{query}\nsong: {summary}\nrelevant?<|im_end|>\n<|im_start|>assistant\n
+//   <|im_start|>user\n<|query|>{query}\nsong:
+//   {summary}\nrelevant?<|im_end|>\n<|im_start|>assistant\n
 // P(relevant) = softmax over the logits of the "yes" and "no" tokens at the answer position;
 // the gate R_rel = P(relevant) >= threshold. The query comes first so that all songs judged
 // for one query share its KV (the engine's prefix cache pre-fills it once).
@@ -21,12 +22,11 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "data/entities.h"
 #include "infer/checkpoint.h"
@@ -44,7 +44,8 @@ class Store;
 // Metadata alone is often incomplete (a song's tags name one situation; it may fit several), so
 // the summary also carries what listeners said: titles of playlists holding the song and a few
 // comments (the role of the paper's LLM-written song summaries).
-std::string SongSummary(const Song& s, const std::string& artist_name, const std::vector<std::string>& playlists = {},
+std::string SongSummary(const Song& s, const std::string& artist_name,
+                        const std::vector<std::string>& playlists = {},
                         const std::vector<std::string>& comments = {});
 inline constexpr int kSummaryPlaylists = 2, kSummaryComments = 2;
 // The summaries of every song of the store, by id, in store order.
@@ -58,8 +59,9 @@ struct JudgeTokens {
 class Judge {
  public:
   // `summaries`: (song id, summary text). The model is used through an inference engine.
-  Judge(Qwen3ForCausalLM model, std::unique_ptr<Tokenizer> tok, std::vector<std::pair<std::string, std::string>> summaries,
-        double threshold = 0.5, int max_batch = 64);
+  Judge(Qwen3ForCausalLM model, std::unique_ptr<Tokenizer> tok,
+        std::vector<std::pair<std::string, std::string>> summaries, double threshold = 0.5,
+        int max_batch = 64);
   ~Judge();
   // The generative judge over `ck`'s catalog (a checkpoint with its codec; a one-token item codec).
   // `prior`: the mean first-song log-probability of each catalog song over training requests.
@@ -80,7 +82,8 @@ class Judge {
   const std::vector<std::pair<std::string, std::string>>& summaries() const { return summaries_; }
 
   // The prompt of a (query, summary) pair and the answer tokens (shared with training).
-  static JudgeTokens Render(const Tokenizer& tok, const std::string& query, const std::string& summary);
+  static JudgeTokens Render(const Tokenizer& tok, const std::string& query,
+                            const std::string& summary);
   static int YesToken(const Tokenizer& tok);
   static int NoToken(const Tokenizer& tok);
 

@@ -13,13 +13,13 @@
 #include "data/store.h"
 #include "reward/hybrid.h"
 #include "reward/judge_train.h"
+#include "support/tiny_world.h"
 #include "text/bpe_train.h"
 #include "text/special_tokens.h"
 #include "text/training_text.h"
 #include "world/generate.h"
 #include "world/oracle.h"
 #include "world/text.h"
-#include "support/tiny_world.h"
 
 namespace muchator {
 namespace {
@@ -41,7 +41,8 @@ class JudgeTest : public ::testing::Test {
     BpeTrainOptions bo;
     bo.vocab_size = 1500;
     bo.special_tokens = BaseSpecialTokens();
-    TrainBpe([&](const auto& emit) { ForEachTrainingText(store, emit); }, bo)->SaveHf(dir_ + "/tokenizer.json");
+    TrainBpe([&](const auto& emit) { ForEachTrainingText(store, emit); }, bo)
+        ->SaveHf(dir_ + "/tokenizer.json");
     JudgeTrainOptions o;
     o.tokenizer = dir_ + "/tokenizer.json";
     o.train.steps = 400;
@@ -71,7 +72,8 @@ nlohmann::json* JudgeTest::report_ = nullptr;
 // positive in its query's `relevant` list, each negative outside it); held-out pairs agree with
 // the oracle.
 TEST(JudgeLabelTest, TrainingLabelsComeFromTheStoreAndHeldOutLabelsFromTheOracle) {
-  const std::string dir = (fs::temp_directory_path() / ("muchator_labels_" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("muchator_labels_" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
   auto config = world::WorldConfig::ForSize("tiny");
   config.seed = 5;
@@ -79,8 +81,9 @@ TEST(JudgeLabelTest, TrainingLabelsComeFromTheStoreAndHeldOutLabelsFromTheOracle
   Ingest({dir + "/w", dir + "/s.db", "", true});
   const world::Oracle oracle = world::Oracle::Load(dir + "/w");
   Store store(dir + "/s.db");
-  std::map<std::string, std::vector<std::set<std::string>>> labelled;  // query text -> relevant lists
-  std::map<std::string, std::vector<std::string>> heldout_ids;          // query text -> test/rl query ids
+  std::map<std::string, std::vector<std::set<std::string>>>
+      labelled;                                                 // query text -> relevant lists
+  std::map<std::string, std::vector<std::string>> heldout_ids;  // query text -> test/rl query ids
   store.ForEachQuery([&](const Query& q) {
     if (q.split != "test") labelled[q.text].emplace_back(q.relevant.begin(), q.relevant.end());
     if (q.split != "sft") heldout_ids[q.text].push_back(q.id);
@@ -97,12 +100,14 @@ TEST(JudgeLabelTest, TrainingLabelsComeFromTheStoreAndHeldOutLabelsFromTheOracle
     EXPECT_EQ(heldout_queries.count(p.query), 0u) << p.query;
     for (const auto& c : world::Situations())
       for (const auto& f : c.query_test)
-        EXPECT_EQ(world::WordPadded(p.query).find(world::WordPadded(f)), std::string::npos) << p.query;
+        EXPECT_EQ(world::WordPadded(p.query).find(world::WordPadded(f)), std::string::npos)
+            << p.query;
     ASSERT_TRUE(labelled.count(p.query)) << p.query;
     const auto& lists = labelled.at(p.query);
     // A positive is in a relevant list of its query; a negative is outside one.
-    const bool fits = std::any_of(lists.begin(), lists.end(),
-                                  [&](const std::set<std::string>& r) { return (r.count(p.song) > 0) == p.relevant; });
+    const bool fits = std::any_of(lists.begin(), lists.end(), [&](const std::set<std::string>& r) {
+      return (r.count(p.song) > 0) == p.relevant;
+    });
     EXPECT_TRUE(fits) << p.query << " / " << p.song << " labelled " << p.relevant;
     positives += p.relevant;
     hard += p.hard;
@@ -112,10 +117,14 @@ TEST(JudgeLabelTest, TrainingLabelsComeFromTheStoreAndHeldOutLabelsFromTheOracle
   for (const auto* set : {&l.heldout, &l.heldout_seen})
     for (const auto& p : *set) {
       const auto& ids = heldout_ids.at(p.query);
-      EXPECT_TRUE(std::any_of(ids.begin(), ids.end(), [&](const std::string& id) {
-        const auto f = oracle.FacetsOf(id).count() > 0 ? oracle.FacetsOf(id) : oracle.ParseQuery(p.query);
-        return oracle.Relevant(f, p.song) == p.relevant;
-      })) << p.query << " / " << p.song;
+      EXPECT_TRUE(std::any_of(ids.begin(), ids.end(),
+                              [&](const std::string& id) {
+                                const auto f = oracle.FacetsOf(id).count() > 0
+                                                   ? oracle.FacetsOf(id)
+                                                   : oracle.ParseQuery(p.query);
+                                return oracle.Relevant(f, p.song) == p.relevant;
+                              }))
+          << p.query << " / " << p.song;
     }
   fs::remove_all(dir);
 }
@@ -166,10 +175,12 @@ TEST(PmiJudgeTest, ScoresAreCatalogSharesAndTheDirectoryLoads) {
   const std::vector<std::string> q = {"songs for a rainy day"};
   auto all = judge->Probability(q, rows, query_of);
   std::sort(all.begin(), all.end());
-  for (int i = 0; i < songs; i += 37) EXPECT_FLOAT_EQ(all[static_cast<size_t>(i)], static_cast<float>(i) / songs);
+  for (int i = 0; i < songs; i += 37)
+    EXPECT_FLOAT_EQ(all[static_cast<size_t>(i)], static_cast<float>(i) / songs);
   // Batched with another request or alone: the same; an unknown song: 0.
   const std::vector<std::string> two = {"songs for a rainy day", "music for the gym"};
-  const auto together = judge->Probability(two, std::vector<int>{5, 9, -1}, std::vector<int>{0, 1, 1});
+  const auto together =
+      judge->Probability(two, std::vector<int>{5, 9, -1}, std::vector<int>{0, 1, 1});
   const auto alone = judge->Probability(q, std::vector<int>{5}, std::vector<int>{0});
   EXPECT_FLOAT_EQ(together[0], alone[0]);
   EXPECT_EQ(together[2], 0.0f);
@@ -194,9 +205,10 @@ void JudgeTest::CheckLoadedJudge() {
   const std::vector<int> query_of = {0, 0, 1, 1, 1};
   const auto together = judge->Probability(queries, rows, query_of);
   for (size_t k = 0; k < 4; ++k) {
-    const auto alone = judge->Probability(std::vector<std::string>{queries[query_of[k]]}, std::vector<int>{rows[k]},
-                                          std::vector<int>{0});
-    EXPECT_NEAR(together[k], alone[0], 2e-3) << k;  // same prompt, batched with a shared prefix or not
+    const auto alone = judge->Probability(std::vector<std::string>{queries[query_of[k]]},
+                                          std::vector<int>{rows[k]}, std::vector<int>{0});
+    EXPECT_NEAR(together[k], alone[0], 2e-3)
+        << k;  // same prompt, batched with a shared prefix or not
     EXPECT_GT(together[k], 0.0f);
     EXPECT_LT(together[k], 1.0f);
   }

@@ -46,17 +46,20 @@ SongInfo ReadSongs(Store& store) {
 // Pairs of one query given a relevance predicate over song rows and its positives (`known`: the
 // query's labelled relevant songs; empty: up to o.positives found by sampling the catalog).
 template <class Relevant>
-void PairsForQuery(const std::string& text, const SongInfo& songs, Relevant relevant, std::vector<int> known,
-                   const JudgeLabelOptions& o, Rng& rng, std::vector<JudgePair>& out) {
+void PairsForQuery(const std::string& text, const SongInfo& songs, Relevant relevant,
+                   std::vector<int> known, const JudgeLabelOptions& o, Rng& rng,
+                   std::vector<JudgePair>& out) {
   const int n = static_cast<int>(songs.ids.size());
   std::vector<int> pos;
   if (!known.empty()) {
     rng.Shuffle(known);
     for (int r : known)
-      if (static_cast<int>(pos.size()) < o.positives && std::find(pos.begin(), pos.end(), r) == pos.end())
+      if (static_cast<int>(pos.size()) < o.positives &&
+          std::find(pos.begin(), pos.end(), r) == pos.end())
         pos.push_back(r);
   }
-  for (int tries = 0; known.empty() && tries < 200 && static_cast<int>(pos.size()) < o.positives; ++tries) {
+  for (int tries = 0; known.empty() && tries < 200 && static_cast<int>(pos.size()) < o.positives;
+       ++tries) {
     const int r = static_cast<int>(rng.Below(static_cast<uint64_t>(n)));
     if (relevant(r) && std::find(pos.begin(), pos.end(), r) == pos.end()) pos.push_back(r);
   }
@@ -78,7 +81,8 @@ void PairsForQuery(const std::string& text, const SongInfo& songs, Relevant rele
   }
 }
 
-// Where a judge's labels came from, for its report (MakeJudgeLabels: never the oracle for training).
+// Where a judge's labels came from, for its report (MakeJudgeLabels: never the oracle for
+// training).
 const char* LabelSource(const world::Oracle* oracle) {
   return oracle ? "training: queries' relevant lists; held out: oracle" : "queries' relevant lists";
 }
@@ -127,8 +131,8 @@ JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const Jud
         if (auto it = songs.row.find(id); it != songs.row.end()) known.push_back(it->second);
       if (known.empty()) return;
       PairsForQuery(
-          q.text, songs, [&](int r) { return rel.count(songs.ids[static_cast<size_t>(r)]) > 0; }, std::move(known), o,
-          rng, out);
+          q.text, songs, [&](int r) { return rel.count(songs.ids[static_cast<size_t>(r)]) > 0; },
+          std::move(known), o, rng, out);
     }
   });
   Cap(labels.train, o.max_train, rng);
@@ -220,8 +224,9 @@ double CalibrateThreshold(Judge& judge, const std::vector<JudgePair>& train) {
 // Writes judge.json with `meta`, calibrates its threshold on training pairs when asked (rewriting
 // it), evaluates the held-out pairs and writes the final judge.json; returns the report. Shared by
 // both kinds of judge.
-nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json meta, nlohmann::json report,
-                                    const JudgeLabels& labels, bool calibrate) {
+nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json meta,
+                                    nlohmann::json report, const JudgeLabels& labels,
+                                    bool calibrate) {
   WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   auto judge = Judge::Load(out_dir);
   if (calibrate) {
@@ -232,7 +237,8 @@ nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json m
   }
   report["threshold"] = judge->threshold();
   if (!labels.heldout.empty()) report["heldout"] = JudgeMetrics(*judge, labels.heldout);
-  if (!labels.heldout_seen.empty()) report["heldout_seen_forms"] = JudgeMetrics(*judge, labels.heldout_seen);
+  if (!labels.heldout_seen.empty())
+    report["heldout_seen_forms"] = JudgeMetrics(*judge, labels.heldout_seen);
   meta["report"] = report;
   WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   return report;
@@ -241,7 +247,8 @@ nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json m
 }  // namespace
 
 nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const std::string& sft_dir,
-                             const JudgeLabelOptions& label_options, const std::string& out_dir, int prior_requests) {
+                             const JudgeLabelOptions& label_options, const std::string& out_dir,
+                             int prior_requests) {
   const JudgeLabels labels = MakeJudgeLabels(store, oracle, label_options);
   const std::string lm = out_dir + "/lm/final";
   fs::remove_all(out_dir);
@@ -254,7 +261,9 @@ nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const st
   {
     Checkpoint ck = LoadCheckpoint(lm);
     auto first = FirstItemScores::For(*ck.codec);
-    if (!first) throw Error("the generative judge needs a one-token item codec (atomic)", sft_dir, "use --kind yesno");
+    if (!first)
+      throw Error("the generative judge needs a one-token item codec (atomic)", sft_dir,
+                  "use --kind yesno");
     std::vector<std::vector<int>> prompts;
     std::unordered_set<std::string> seen;
     for (const auto& p : labels.train)
@@ -263,17 +272,21 @@ nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const st
     Engine engine(ck.model, *ck.tok, ck.grammar.get(), EngineOptions{});
     prior = first->MeanFirstLogProbs(engine, prompts);
     prior_prompts = prompts.size();
-    if (prior.empty()) throw Error("the model named no song for any training request", sft_dir, "check the checkpoint");
+    if (prior.empty())
+      throw Error("the model named no song for any training request", sft_dir,
+                  "check the checkpoint");
   }
   WriteFileAtomic(out_dir + "/judge_prior.json", nlohmann::json(prior).dump() + "\n");
-  nlohmann::json report = {{"kind", "pmi"},
-                           {"checkpoint", sft_dir},
-                           {"prior_requests", prior_prompts},  // distinct training requests averaged
-                           {"train_pairs", labels.train.size()},
-                           {"heldout_pairs", labels.heldout.size()},
-                           {"dropped_training_queries", labels.dropped_queries},
-                           {"labels", LabelSource(oracle)}};
-  const nlohmann::json meta = {{"format", "muchator-judge-1"}, {"kind", "pmi"}, {"threshold", 0.5}, {"report", report}};
+  nlohmann::json report = {
+      {"kind", "pmi"},
+      {"checkpoint", sft_dir},
+      {"prior_requests", prior_prompts},  // distinct training requests averaged
+      {"train_pairs", labels.train.size()},
+      {"heldout_pairs", labels.heldout.size()},
+      {"dropped_training_queries", labels.dropped_queries},
+      {"labels", LabelSource(oracle)}};
+  const nlohmann::json meta = {
+      {"format", "muchator-judge-1"}, {"kind", "pmi"}, {"threshold", 0.5}, {"report", report}};
   return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
 }
 

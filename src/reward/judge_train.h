@@ -12,10 +12,9 @@
 //   - without an oracle: queries of the `test` split with `relevant` lists.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "reward/judge.h"
 #include "train/trainer.h"
@@ -29,7 +28,7 @@ class Oracle;
 struct JudgePair {
   std::string query, song;  // query text, song id
   bool relevant = false;
-  bool hard = false;        // a hard negative
+  bool hard = false;  // a hard negative
 };
 
 struct JudgeLabelOptions {
@@ -40,22 +39,23 @@ struct JudgeLabelOptions {
 
 struct JudgeLabels {
   std::vector<JudgePair> train;
-  std::vector<JudgePair> heldout;       // test-split queries: unseen queries with unseen surface forms
-  std::vector<JudgePair> heldout_seen;  // rl-split queries (with an oracle): unseen queries, training forms
+  std::vector<JudgePair> heldout;  // test-split queries: unseen queries with unseen surface forms
+  std::vector<JudgePair>
+      heldout_seen;             // rl-split queries (with an oracle): unseen queries, training forms
   int64_t dropped_queries = 0;  // training queries containing a test-only form
 };
 JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const JudgeLabelOptions& o);
 
 struct JudgeTrainOptions {
   JudgeLabelOptions labels;
-  TrainOptions train = [] {        // steps, lr, batch, seq_len, ...
+  TrainOptions train = [] {  // steps, lr, batch, seq_len, ...
     TrainOptions t;
     t.steps = 300;
     t.eval_every = t.ckpt_every = t.steps;
     return t;
   }();
-  std::string init;                 // checkpoint to start from ("" = a fresh model of model_size)
-  std::string tokenizer;            // tokenizer.json for a fresh model (ignored with init)
+  std::string init;       // checkpoint to start from ("" = a fresh model of model_size)
+  std::string tokenizer;  // tokenizer.json for a fresh model (ignored with init)
   std::string model_size = "tiny";
   // With init: keep only its first `layers` decoder layers (0 = all). The judge's cost per pair
   // is proportional to its depth; the lower layers carry most of the token-level knowledge.
@@ -77,7 +77,8 @@ nlohmann::json JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs);
 // threshold the F1-best on (up to 1,000) training pairs, then the held-out metrics as for the
 // fine-tuned judge. Nothing is trained. Returns the report (also in judge.json).
 nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const std::string& sft_dir,
-                             const JudgeLabelOptions& labels, const std::string& out_dir, int prior_requests = 256);
+                             const JudgeLabelOptions& labels, const std::string& out_dir,
+                             int prior_requests = 256);
 
 // Labels, fine-tunes and evaluates a judge into `out_dir`; returns the report (also in
 // judge.json): label counts, training loss, held-out metrics.

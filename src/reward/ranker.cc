@@ -10,7 +10,8 @@
 namespace muchator {
 
 nlohmann::json RankerConfig::ToJson() const {
-  return {{"dim", dim}, {"hidden", hidden}, {"history", history}, {"match", match}, {"song_id_dim", song_id_dim}, {"value", value}};
+  return {{"dim", dim},     {"hidden", hidden},           {"history", history},
+          {"match", match}, {"song_id_dim", song_id_dim}, {"value", value}};
 }
 
 RankerConfig RankerConfig::FromJson(const nlohmann::json& j) {
@@ -88,24 +89,25 @@ torch::Tensor RankerNetImpl::forward(const RankerBatch& b, const SongTable& t) {
   auto u = user(b.user) + BagMean(profile, b.profile);  // (Bc, d)
   auto s = time(b.state.select(1, 0)) + day(b.state.select(1, 1)) + context(b.state.select(1, 2)) +
            device(b.state.select(1, 3)) + hour(b.state.select(1, 4));  // (Bc, d)
-  auto mask = b.hist_fb.ne(0);  // (Bc, L)
+  auto mask = b.hist_fb.ne(0);                                         // (Bc, L)
   // Song embeddings once per distinct song of the batch (histories repeat songs a lot).
   const int64_t bc = b.hist_song.size(0), L = b.hist_song.size(1), d = config.dim;
   torch::Tensor e;  // (Bc*L + B, d)
   if (!is_training() && song_cache.defined()) {
     e = song_cache.index({torch::cat({b.hist_song.flatten(), b.cand})});
   } else {
-    auto [uniq, inverse, counts] = at::_unique2(torch::cat({b.hist_song.flatten(), b.cand}), /*sorted=*/false,
-                                                /*return_inverse=*/true, /*return_counts=*/false);
+    auto [uniq, inverse, counts] =
+        at::_unique2(torch::cat({b.hist_song.flatten(), b.cand}), /*sorted=*/false,
+                     /*return_inverse=*/true, /*return_counts=*/false);
     e = Song(t, uniq).index({inverse});
   }
   auto h = e.slice(0, 0, bc * L).view({bc, L, d}) + feedback(b.hist_fb);  // (Bc, L, d)
-  auto c = e.slice(0, bc * L);                                           // (B, d)
-  auto maskf = mask.to(torch::kFloat32).unsqueeze(-1);                   // (Bc, L, 1)
-  auto count = maskf.sum(1).clamp_min(1);                                // (Bc, 1)
-  auto mean_h = (h * maskf).sum(1) / count;                              // (Bc, d)
-  auto keys = wk(h).transpose(1, 2);                                     // (Bc, d, L)
-  auto vals = wv(h);                                                     // (Bc, L, d)
+  auto c = e.slice(0, bc * L);                                            // (B, d)
+  auto maskf = mask.to(torch::kFloat32).unsqueeze(-1);                    // (Bc, L, 1)
+  auto count = maskf.sum(1).clamp_min(1);                                 // (Bc, 1)
+  auto mean_h = (h * maskf).sum(1) / count;                               // (Bc, d)
+  auto keys = wk(h).transpose(1, 2);                                      // (Bc, d, L)
+  auto vals = wv(h);                                                      // (Bc, L, d)
   // Candidate b attends over the history of its context row[b] (training: row = identity).
   const bool identity = !b.row.defined();
   const bool one_context = !identity && bc == 1;  // scoring many songs for one listener
@@ -122,10 +124,12 @@ torch::Tensor RankerNetImpl::forward(const RankerBatch& b, const SongTable& t) {
     auto m = pick(mask).unsqueeze(1);                      // (B, 1, L)
     scores = scores.masked_fill(m.logical_not(), -1e9);
     auto w = torch::softmax(scores, -1) * m.to(torch::kFloat32);  // empty history -> all zero
-    a = torch::bmm(w, pick(vals)).squeeze(1);                      // (B, d)
+    a = torch::bmm(w, pick(vals)).squeeze(1);                     // (B, d)
   }
   const int64_t n = b.cand.size(0);
-  auto rows = [&](const torch::Tensor& x) { return one_context ? x.expand({n, x.size(1)}) : pick(x); };
+  auto rows = [&](const torch::Tensor& x) {
+    return one_context ? x.expand({n, x.size(1)}) : pick(x);
+  };
   auto ur = rows(u), sr = rows(s);
   std::vector<torch::Tensor> parts = {ur, sr, c, a, rows(mean_h), ur * c, sr * c, a * c};
   if (config.match > 0) parts.push_back((rows(want(torch::cat({u, s}, 1))) - have(c)).abs());
@@ -152,7 +156,8 @@ void Ranker::Save(const std::string& dir, const nlohmann::json& report) const {
   tensors["songs.genres"] = songs_.genres;
   tensors["songs.tags"] = songs_.tags;
   SaveSafetensors(dir + "/ranker.safetensors", tensors);
-  nlohmann::json j = {{"format", "muchator-ranker-1"}, {"config", config_.ToJson()}, {"vocab", vocab_.ToJson()}};
+  nlohmann::json j = {
+      {"format", "muchator-ranker-1"}, {"config", config_.ToJson()}, {"vocab", vocab_.ToJson()}};
   if (!report.is_null()) j["report"] = report;
   WriteFileAtomic(dir + "/ranker.json", j.dump(1) + "\n");
 }
@@ -167,12 +172,14 @@ Ranker Ranker::Load(const std::string& dir) {
     j = nlohmann::json::parse(ReadFile(meta));
     if (j.value("format", "") != "muchator-ranker-1") throw Error("unknown format");
   } catch (const std::exception& e) {
-    throw Error(std::string("unreadable ranking model metadata: ") + e.what(), meta, "retrain the model");
+    throw Error(std::string("unreadable ranking model metadata: ") + e.what(), meta,
+                "retrain the model");
   }
   auto tensors = LoadSafetensors(weights);
   auto take = [&](const std::string& name) {
     auto it = tensors.find(name);
-    if (it == tensors.end()) throw Error("tensor '" + name + "' is missing", weights, "retrain the model");
+    if (it == tensors.end())
+      throw Error("tensor '" + name + "' is missing", weights, "retrain the model");
     return it->second.clone();
   };
   SongTable songs;
@@ -183,12 +190,14 @@ Ranker Ranker::Load(const std::string& dir) {
   songs.pop = take("songs.pop");
   songs.genres = take("songs.genres");
   songs.tags = take("songs.tags");
-  Ranker r(RankerConfig::FromJson(j.at("config")), RankerVocab::FromJson(j.at("vocab")), std::move(songs));
+  Ranker r(RankerConfig::FromJson(j.at("config")), RankerVocab::FromJson(j.at("vocab")),
+           std::move(songs));
   torch::NoGradGuard g;
   for (auto& p : r.net_->named_parameters()) {
     auto w = take("net." + p.key());
     if (w.sizes() != p.value().sizes())
-      throw Error("tensor 'net." + p.key() + "' has the wrong shape", weights, "ranker.json and the weights disagree");
+      throw Error("tensor 'net." + p.key() + "' has the wrong shape", weights,
+                  "ranker.json and the weights disagree");
     p.value().copy_(w);
   }
   return r;
@@ -214,7 +223,8 @@ void Ranker::EncodeContext(const RankerContext& c, int64_t row, RankerBatch& b) 
     if (k < kRankerProfile) prof[row][k++] = vocab_.profile.Find(key + "=" + value);
   const StateIds s = EncodeState(vocab_, c.state);
   auto st = b.state.accessor<int64_t, 2>();
-  st[row][0] = s.time, st[row][1] = s.day, st[row][2] = s.context, st[row][3] = s.device, st[row][4] = s.hour;
+  st[row][0] = s.time, st[row][1] = s.day, st[row][2] = s.context, st[row][3] = s.device,
+  st[row][4] = s.hour;
   auto hs = b.hist_song.accessor<int64_t, 2>(), hf = b.hist_fb.accessor<int64_t, 2>();
   const int64_t n = std::min<int64_t>(config_.history, static_cast<int64_t>(c.history.size()));
   const int64_t first = static_cast<int64_t>(c.history.size()) - n;
@@ -227,19 +237,23 @@ void Ranker::EncodeContext(const RankerContext& c, int64_t row, RankerBatch& b) 
 
 float Ranker::Score(const std::array<float, 4>& p) const {
   double s = 0;
-  for (int k = 0; k < 4; ++k) s += config_.value[static_cast<size_t>(k)] * p[static_cast<size_t>(k)];
+  for (int k = 0; k < 4; ++k)
+    s += config_.value[static_cast<size_t>(k)] * p[static_cast<size_t>(k)];
   return static_cast<float>(10.0 * s);
 }
 
 std::vector<FeedbackPrediction> Ranker::Predict(std::span<const RankerContext> contexts,
-                                                std::span<const int> candidates, std::span<const int> group,
-                                                int max_batch) {
-  if (candidates.size() != group.size()) throw Error("Predict: candidates and groups differ in length");
+                                                std::span<const int> candidates,
+                                                std::span<const int> group, int max_batch) {
+  if (candidates.size() != group.size())
+    throw Error("Predict: candidates and groups differ in length");
   torch::InferenceMode guard;
   net_->eval();
-  if (!net_->song_cache.defined()) net_->song_cache = net_->Song(songs_, torch::arange(songs_.id.size(0)));
+  if (!net_->song_cache.defined())
+    net_->song_cache = net_->Song(songs_, torch::arange(songs_.id.size(0)));
   RankerBatch ctx = AllocBatch(static_cast<int64_t>(contexts.size()), 0);
-  for (size_t i = 0; i < contexts.size(); ++i) EncodeContext(contexts[i], static_cast<int64_t>(i), ctx);
+  for (size_t i = 0; i < contexts.size(); ++i)
+    EncodeContext(contexts[i], static_cast<int64_t>(i), ctx);
   std::vector<FeedbackPrediction> out(candidates.size());
   for (size_t b0 = 0; b0 < candidates.size(); b0 += static_cast<size_t>(max_batch)) {
     const size_t n = std::min(candidates.size() - b0, static_cast<size_t>(max_batch));
@@ -250,7 +264,8 @@ std::vector<FeedbackPrediction> Ranker::Predict(std::span<const RankerContext> c
     auto* row = b.row.data_ptr<int64_t>();
     for (size_t i = 0; i < n; ++i) {
       const int g = group[b0 + i];
-      if (g < 0 || static_cast<size_t>(g) >= contexts.size()) throw Error("Predict: group index out of range");
+      if (g < 0 || static_cast<size_t>(g) >= contexts.size())
+        throw Error("Predict: group index out of range");
       const int c = candidates[b0 + i];
       cand[i] = c >= 0 && c < songs_.id.size(0) ? c : 0;
       row[i] = g;
@@ -266,7 +281,8 @@ std::vector<FeedbackPrediction> Ranker::Predict(std::span<const RankerContext> c
   return out;
 }
 
-std::vector<FeedbackPrediction> Ranker::Predict(const RankerContext& context, std::span<const int> candidates) {
+std::vector<FeedbackPrediction> Ranker::Predict(const RankerContext& context,
+                                                std::span<const int> candidates) {
   std::vector<int> group(candidates.size(), 0);
   return Predict(std::span<const RankerContext>(&context, 1), candidates, group);
 }

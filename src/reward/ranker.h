@@ -3,23 +3,23 @@
 // state, candidate song), and the personalisation score that combines them on a 0-10 scale.
 //
 // Architecture (DIN-style target attention, docs/reward.md):
-//   song  e(s) = Pid id + artist + mean(genres) + mean(tags) + language + decade + popularity bucket
-//   event h_j  = e(s_j) + feedback_j                          history (L, d)
-//   attention  a = sum_j softmax_j(<Wq e(c), Wk h_j> / sqrt d) Wv h_j   over the listener's history
-//   user  u    = id + mean(profile "key=value"),  state x = time + day + context + device + hour
-//   match m    = |P [u, x] - Q e(c)|                          k learned distances
-//   MLP([u, x, e(c), a, mean_j h_j, u*e(c), x*e(c), a*e(c), m]) -> 4 logits -> softmax.
+//   song  e(s) = Pid id + artist + mean(genres) + mean(tags) + language + decade + popularity
+//   bucket event h_j  = e(s_j) + feedback_j                          history (L, d) attention  a =
+//   sum_j softmax_j(<Wq e(c), Wk h_j> / sqrt d) Wv h_j   over the listener's history user  u    =
+//   id + mean(profile "key=value"),  state x = time + day + context + device + hour match m    = |P
+//   [u, x] - Q e(c)|                          k learned distances MLP([u, x, e(c), a, mean_j h_j,
+//   u*e(c), x*e(c), a*e(c), m]) -> 4 logits -> softmax.
 #pragma once
+
+#include <torch/torch.h>
 
 #include <array>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "reward/ranker_data.h"
 
@@ -65,9 +65,10 @@ struct RankerNetImpl : torch::nn::Module {
   // Inference only: e(s) of every song row, (S+1, d), filled by Ranker::Predict; the forward
   // uses it instead of recomputing song embeddings when the module is in eval mode.
   torch::Tensor song_cache;
-  torch::nn::Embedding song{nullptr}, artist{nullptr}, genre{nullptr}, tag{nullptr}, language{nullptr},
-      decade{nullptr}, pop{nullptr}, user{nullptr}, profile{nullptr}, time{nullptr}, day{nullptr},
-      context{nullptr}, device{nullptr}, hour{nullptr}, feedback{nullptr};
+  torch::nn::Embedding song{nullptr}, artist{nullptr}, genre{nullptr}, tag{nullptr},
+      language{nullptr}, decade{nullptr}, pop{nullptr}, user{nullptr}, profile{nullptr},
+      time{nullptr}, day{nullptr}, context{nullptr}, device{nullptr}, hour{nullptr},
+      feedback{nullptr};
   torch::nn::Linear wq{nullptr}, wk{nullptr}, wv{nullptr}, fc1{nullptr}, fc2{nullptr}, out{nullptr},
       want{nullptr}, have{nullptr}, song_id_proj{nullptr};
 };
@@ -102,10 +103,12 @@ class Ranker {
 
   // Predictions for candidates[i] (song rows) in contexts[group[i]]; one batched forward
   // per `max_batch` candidates. Thread-compatible (one thread at a time).
-  std::vector<FeedbackPrediction> Predict(std::span<const RankerContext> contexts, std::span<const int> candidates,
+  std::vector<FeedbackPrediction> Predict(std::span<const RankerContext> contexts,
+                                          std::span<const int> candidates,
                                           std::span<const int> group, int max_batch = 4096);
   // All candidates in one context.
-  std::vector<FeedbackPrediction> Predict(const RankerContext& context, std::span<const int> candidates);
+  std::vector<FeedbackPrediction> Predict(const RankerContext& context,
+                                          std::span<const int> candidates);
   float Score(const std::array<float, 4>& p) const;
 
   // The context tensors of one listener (history as song rows, most recent `config.history`).

@@ -27,10 +27,12 @@ Dict Dict::FromJson(const nlohmann::json& j) {
 }
 
 nlohmann::json RankerVocab::ToJson() const {
-  return {{"songs", songs.ToJson()},       {"artists", artists.ToJson()},   {"genres", genres.ToJson()},
-          {"tags", tags.ToJson()},         {"languages", languages.ToJson()}, {"users", users.ToJson()},
-          {"profile", profile.ToJson()},   {"times", times.ToJson()},       {"days", days.ToJson()},
-          {"contexts", contexts.ToJson()}, {"devices", devices.ToJson()},   {"pop_edges", pop_edges}};
+  return {{"songs", songs.ToJson()},         {"artists", artists.ToJson()},
+          {"genres", genres.ToJson()},       {"tags", tags.ToJson()},
+          {"languages", languages.ToJson()}, {"users", users.ToJson()},
+          {"profile", profile.ToJson()},     {"times", times.ToJson()},
+          {"days", days.ToJson()},           {"contexts", contexts.ToJson()},
+          {"devices", devices.ToJson()},     {"pop_edges", pop_edges}};
 }
 
 RankerVocab RankerVocab::FromJson(const nlohmann::json& j) {
@@ -76,7 +78,8 @@ int Decade(int year) { return year <= 0 ? 0 : 1 + std::clamp((year - 1940) / 10,
 
 int PopBucket(const std::vector<double>& edges, double popularity) {
   if (popularity <= 0) return 0;
-  return 1 + static_cast<int>(std::upper_bound(edges.begin(), edges.end(), std::log1p(popularity)) - edges.begin());
+  return 1 + static_cast<int>(std::upper_bound(edges.begin(), edges.end(), std::log1p(popularity)) -
+                              edges.begin());
 }
 
 }  // namespace
@@ -88,7 +91,8 @@ SongTable BuildSongTable(RankerVocab& v, const std::vector<Song>& songs) {
   std::sort(pops.begin(), pops.end());
   v.pop_edges.clear();
   if (!pops.empty())
-    for (int k = 1; k < kPopBuckets; ++k) v.pop_edges.push_back(pops[pops.size() * k / kPopBuckets]);
+    for (int k = 1; k < kPopBuckets; ++k)
+      v.pop_edges.push_back(pops[pops.size() * k / kPopBuckets]);
   const int64_t n = static_cast<int64_t>(songs.size()) + 1;
   SongTable t;
   t.id = torch::zeros({n}, torch::kInt64);
@@ -109,15 +113,18 @@ SongTable BuildSongTable(RankerVocab& v, const std::vector<Song>& songs) {
     lang[row] = s.language.empty() ? 0 : v.languages.Add(s.language);
     dec[row] = Decade(s.year);
     pop[row] = PopBucket(v.pop_edges, s.popularity);
-    for (size_t k = 0; k < s.genres.size() && k < kRankerGenres; ++k) genres[row][k] = v.genres.Add(s.genres[k]);
-    for (size_t k = 0; k < s.tags.size() && k < kRankerTags; ++k) tags[row][k] = v.tags.Add(s.tags[k]);
+    for (size_t k = 0; k < s.genres.size() && k < kRankerGenres; ++k)
+      genres[row][k] = v.genres.Add(s.genres[k]);
+    for (size_t k = 0; k < s.tags.size() && k < kRankerTags; ++k)
+      tags[row][k] = v.tags.Add(s.tags[k]);
   }
   return t;
 }
 
 RankerData LoadRankerData(Store& store, double holdout_fraction) {
   if (!(holdout_fraction > 0 && holdout_fraction < 1))
-    throw Error("holdout fraction must be in (0, 1)", "--holdout", "e.g. 0.1 for the last 10% of the log");
+    throw Error("holdout fraction must be in (0, 1)", "--holdout",
+                "e.g. 0.1 for the last 10% of the log");
   RankerData d;
   std::vector<Song> songs;
   store.ForEachSong([&](const Song& s) { songs.push_back(s); });
@@ -153,12 +160,15 @@ RankerData LoadRankerData(Store& store, double holdout_fraction) {
     ++d.events;
   });
   if (d.unordered_skipped > 0)
-    spdlog::warn("{} events have no timestamp and are not used by the ranking model (it learns from ordered "
-                 "sequences; see docs/reward.md)", d.unordered_skipped);
+    spdlog::warn(
+        "{} events have no timestamp and are not used by the ranking model (it learns from ordered "
+        "sequences; see docs/reward.md)",
+        d.unordered_skipped);
   if (all_ts.empty())
     throw Error("the store has no timestamped events", store.path(),
                 "the ranking model needs events with \"ts\" (docs/data-format.md)");
-  const size_t k = std::min(all_ts.size() - 1, static_cast<size_t>(all_ts.size() * (1.0 - holdout_fraction)));
+  const size_t k =
+      std::min(all_ts.size() - 1, static_cast<size_t>(all_ts.size() * (1.0 - holdout_fraction)));
   std::nth_element(all_ts.begin(), all_ts.begin() + static_cast<long>(k), all_ts.end());
   d.cutoff_ts = all_ts[k];
   return d;

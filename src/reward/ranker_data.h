@@ -3,14 +3,14 @@
 // evaluation batches are built from flat arrays.
 #pragma once
 
+#include <torch/torch.h>
+
 #include <array>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "data/entities.h"
 
@@ -24,7 +24,9 @@ class Dict {
   int Add(const std::string& s);
   int Find(const std::string& s) const;  // 0 when absent
   const std::string& Value(int i) const { return values_.at(static_cast<size_t>(i - 1)); }
-  int64_t rows() const { return static_cast<int64_t>(values_.size()) + 1; }  // embedding rows incl. 0
+  int64_t rows() const {
+    return static_cast<int64_t>(values_.size()) + 1;
+  }  // embedding rows incl. 0
   nlohmann::json ToJson() const { return values_; }
   static Dict FromJson(const nlohmann::json& j);
 
@@ -62,10 +64,10 @@ State DecodeState(const RankerVocab& v, const StateIds& s);
 // One listener's timestamped events in time order (the model's sequences and its examples).
 struct UserSequence {
   std::string user_id;
-  int user = 0;                                  // vocab.users index
-  std::array<int, kRankerProfile> profile{};     // vocab.profile indexes ("key=value"), 0 = none
-  std::vector<int> song;                         // vocab.songs index
-  std::vector<uint8_t> feedback;                 // Feedback + 1 (0 = padding)
+  int user = 0;                               // vocab.users index
+  std::array<int, kRankerProfile> profile{};  // vocab.profile indexes ("key=value"), 0 = none
+  std::vector<int> song;                      // vocab.songs index
+  std::vector<uint8_t> feedback;              // Feedback + 1 (0 = padding)
   std::vector<StateIds> state;
   std::vector<int64_t> ts;
 };

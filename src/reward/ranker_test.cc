@@ -58,7 +58,8 @@ TEST_F(RankerTest, HeldOutQualityNearTheOracleAndConsistentScoring) {
   const auto& r = *report_;
   EXPECT_GT(r["heldout_events"].get<int>(), 1000);
   EXPECT_GE(r["like_vs_skip_auc"].get<double>(), r["oracle_like_vs_skip_auc"].get<double>() - 0.1);
-  for (const char* k : {"like", "finish", "skip", "dislike"}) EXPECT_GT(r["auc"][k].get<double>(), 0.6) << k;
+  for (const char* k : {"like", "finish", "skip", "dislike"})
+    EXPECT_GT(r["auc"][k].get<double>(), 0.6) << k;
   EXPECT_GT(r["oracle_spearman"].get<double>(), 0.4);
 
   // (One test per trained model: ctest runs each test in its own process, which retrains.)
@@ -70,7 +71,8 @@ TEST_F(RankerTest, HeldOutQualityNearTheOracleAndConsistentScoring) {
   store.ForEachUser([&](const User& u) {
     if (ctx[0].user.empty()) ctx[0].user = u.id;
   });
-  for (const auto& e : store.UserTimeline(ctx[0].user)) ctx[0].history.push_back({e.song, e.feedback});
+  for (const auto& e : store.UserTimeline(ctx[0].user))
+    ctx[0].history.push_back({e.song, e.feedback});
   ASSERT_GT(ctx[0].history.size(), 50u);
   ctx[0].state.time_of_day = "evening", ctx[0].state.hour = 20;
   ctx[1].user = "nobody";  // cold start: no id, no history
@@ -99,7 +101,8 @@ TEST_F(RankerTest, HeldOutQualityNearTheOracleAndConsistentScoring) {
 // Models saved before the match features and the narrow song id (their ranker.json has neither
 // key) load as they were, while a default model carries both and depends on them.
 TEST(RankerLoadTest, OldModelsLoadAndTheMatchFeaturesAreUsed) {
-  const std::string dir = (fs::temp_directory_path() / ("muchator_ranker_old_" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("muchator_ranker_old_" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
   RankerVocab v;
   for (const char* id : {"a", "b", "c"}) v.songs.Add(id);

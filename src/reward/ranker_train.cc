@@ -170,8 +170,9 @@ Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracl
   Rng rng = Rng::Derive(o.seed, "ranker-train");
   const int64_t steps_per_epoch = (static_cast<int64_t>(train.size()) + o.batch - 1) / o.batch;
   const int64_t n_epochs =
-      o.epochs > 0 ? o.epochs
-                   : std::clamp<int64_t>(kRankerAutoExamples / static_cast<int64_t>(train.size()), 2, 12);
+      o.epochs > 0
+          ? o.epochs
+          : std::clamp<int64_t>(kRankerAutoExamples / static_cast<int64_t>(train.size()), 2, 12);
   const int64_t total = steps_per_epoch * n_epochs;
   Progress progress("ranker", static_cast<uint64_t>(total), "steps");
   nlohmann::json epochs = nlohmann::json::array();

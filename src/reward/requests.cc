@@ -52,8 +52,8 @@ std::vector<EvalRequest> RequestsFromTriplets(const std::string& path, int limit
   return out;
 }
 
-std::vector<UserContext> RequestContexts(Store& store, const Catalog& catalog, std::span<const EvalRequest> requests,
-                                         int history) {
+std::vector<UserContext> RequestContexts(Store& store, const Catalog& catalog,
+                                         std::span<const EvalRequest> requests, int history) {
   std::vector<UserContext> out;
   for (const auto& q : requests) {
     out.push_back(UserContextFromStore(store, catalog, q.user, q.ts, history));
@@ -62,8 +62,8 @@ std::vector<UserContext> RequestContexts(Store& store, const Catalog& catalog, s
   return out;
 }
 
-std::vector<float> RankerSongPrior(Store& store, const Catalog& catalog, Ranker& ranker, const std::string& split,
-                                   int n, int history) {
+std::vector<float> RankerSongPrior(Store& store, const Catalog& catalog, Ranker& ranker,
+                                   const std::string& split, int n, int history) {
   const std::vector<EvalRequest> requests = RequestsFromStore(store, split, n);
   if (requests.empty()) return {};
   const auto contexts = RequestContexts(store, catalog, requests, history);
@@ -71,11 +71,13 @@ std::vector<float> RankerSongPrior(Store& store, const Catalog& catalog, Ranker&
   for (const auto& item : catalog.items) rows.push_back(ranker.SongRow(item.id));
   std::vector<double> sum(rows.size(), 0.0);
   for (size_t k = 0; k < requests.size(); ++k) {
-    const auto pred = ranker.Predict(MakeRankerContext(requests[k].user, contexts[k], catalog), rows);
+    const auto pred =
+        ranker.Predict(MakeRankerContext(requests[k].user, contexts[k], catalog), rows);
     for (size_t i = 0; i < pred.size(); ++i) sum[i] += pred[i].score;
   }
   std::vector<float> mean(sum.size());
-  for (size_t i = 0; i < sum.size(); ++i) mean[i] = static_cast<float>(sum[i] / static_cast<double>(requests.size()));
+  for (size_t i = 0; i < sum.size(); ++i)
+    mean[i] = static_cast<float>(sum[i] / static_cast<double>(requests.size()));
   return mean;
 }
 

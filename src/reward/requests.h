@@ -50,13 +50,13 @@ struct EvalJudges {
 
 // Each request's listener context: their history before the request (at most `history` events)
 // and the request's state.
-std::vector<UserContext> RequestContexts(Store& store, const Catalog& catalog, std::span<const EvalRequest> requests,
-                                         int history);
+std::vector<UserContext> RequestContexts(Store& store, const Catalog& catalog,
+                                         std::span<const EvalRequest> requests, int history);
 
 // The prior of OfflineEvalOptions::rerank_ranker_prior_weight: each catalog song's mean
 // ranking-model score (0-10) over the listeners (context, state) of at most `n` requests of
 // `split` that have a listener; empty when there is none. Shared by the evaluation and the server.
-std::vector<float> RankerSongPrior(Store& store, const Catalog& catalog, Ranker& ranker, const std::string& split,
-                                   int n, int history);
+std::vector<float> RankerSongPrior(Store& store, const Catalog& catalog, Ranker& ranker,
+                                   const std::string& split, int n, int history);
 
 }  // namespace muchator

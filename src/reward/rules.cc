@@ -21,13 +21,17 @@ std::string BaseTitle(std::string_view title) {
   std::string t;
   int depth = 0;  // inside (...) or [...]: dropped
   for (char c : title) {
-    if (c == '(' || c == '[') ++depth;
-    else if ((c == ')' || c == ']') && depth > 0) --depth;
-    else if (depth == 0) t.push_back(c);
+    if (c == '(' || c == '[')
+      ++depth;
+    else if ((c == ')' || c == ']') && depth > 0)
+      --depth;
+    else if (depth == 0)
+      t.push_back(c);
   }
   // "Title - Live at X", "Title - 2011 Remaster": a dash-separated suffix naming a version.
-  static const char* kVersionWords[] = {"live", "remix", "mix", "acoustic", "remaster", "edit", "version", "demo",
-                                        "instrumental", "radio", "mono", "stereo", "unplugged"};
+  static const char* kVersionWords[] = {"live", "remix",   "mix",      "acoustic",     "remaster",
+                                        "edit", "version", "demo",     "instrumental", "radio",
+                                        "mono", "stereo",  "unplugged"};
   const size_t dash = t.find(" - ");
   if (dash != std::string::npos) {
     const std::string tail = NormalizeName(t.substr(dash + 3));

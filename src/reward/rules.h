@@ -19,8 +19,9 @@ struct ListInput {
   bool well_formed = false;                // the list format parsed without problems and ended
   int expected_items = 10;                 // the list length asked for
   std::string query;                       // the listener's request
-  int context = -1;                        // index of the listener's context (HybridReward's contexts)
-  std::unordered_set<int> recent_positive; // catalog indexes liked/finished recently by the listener
+  int context = -1;  // index of the listener's context (HybridReward's contexts)
+  std::unordered_set<int>
+      recent_positive;  // catalog indexes liked/finished recently by the listener
   int entries() const { return static_cast<int>(items.size() + invalid_items.size()); }
 };
 

@@ -1,8 +1,9 @@
+#include "reward/rules.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "reward/hybrid.h"
-#include "reward/rules.h"
 
 namespace muchator {
 namespace {
@@ -11,16 +12,18 @@ namespace {
 // 4 "Moon" by a3, 5 "Sky" by a4.
 Catalog MakeCatalog() {
   Catalog c;
-  const std::vector<std::pair<std::string, std::string>> rows = {{"Rain", "a1"}, {"Rain (Live)", "a1"},
-                                                                 {"Rain - 2011 Remaster", "a2"}, {"Sun", "a2"},
-                                                                 {"Moon", "a3"}, {"Sky", "a4"}};
+  const std::vector<std::pair<std::string, std::string>> rows = {
+      {"Rain", "a1"}, {"Rain (Live)", "a1"}, {"Rain - 2011 Remaster", "a2"},
+      {"Sun", "a2"},  {"Moon", "a3"},        {"Sky", "a4"}};
   for (size_t i = 0; i < rows.size(); ++i)
-    c.items.push_back({"s" + std::to_string(i), rows[i].first, "Artist " + rows[i].second, {}, rows[i].second});
+    c.items.push_back(
+        {"s" + std::to_string(i), rows[i].first, "Artist " + rows[i].second, {}, rows[i].second});
   c.BuildIndex();
   return c;
 }
 
-ListInput List(std::vector<int> items, std::vector<std::string> invalid = {}, bool well_formed = true, int expected = 4) {
+ListInput List(std::vector<int> items, std::vector<std::string> invalid = {},
+               bool well_formed = true, int expected = 4) {
   ListInput in;
   in.items = std::move(items);
   in.invalid_items = std::move(invalid);
@@ -63,7 +66,8 @@ TEST(RulesTest, FactualityIsTheShareOfCatalogEntries) {
 TEST(RulesTest, DiversityPenalisesRepeatedArtistsAndTitleVariants) {
   const Catalog c = MakeCatalog();
   EXPECT_EQ(DiversityReward(List({0, 3, 4, 5}), c), 1.0);
-  EXPECT_EQ(DiversityReward(List({0, 1, 4, 5}), c), 0.75);  // 1 = same artist and a variant: one penalty
+  EXPECT_EQ(DiversityReward(List({0, 1, 4, 5}), c),
+            0.75);  // 1 = same artist and a variant: one penalty
   EXPECT_EQ(DiversityReward(List({0, 2, 4, 5}), c), 0.75);  // 2 = variant by another artist
   EXPECT_EQ(DiversityReward(List({0, 1, 2, 3}), c), 0.25);  // 1, 2 variants, 3 repeats a2
   EXPECT_EQ(DiversityReward(List({4, 4, 4, 4}), c), 0.25);  // all duplicates
@@ -74,7 +78,8 @@ TEST(RulesTest, DedupPenalisesRecentPositives) {
   ListInput in = List({0, 3, 4}, {"x"});
   in.recent_positive = {3, 5};
   EXPECT_EQ(DedupReward(in), 0.75);
-  std::vector<HistoryEntry> history = {{{}, 0, Feedback::kLike}, {{}, 3, Feedback::kSkip}, {{}, 4, Feedback::kFinish}};
+  std::vector<HistoryEntry> history = {
+      {{}, 0, Feedback::kLike}, {{}, 3, Feedback::kSkip}, {{}, 4, Feedback::kFinish}};
   ParsedAnswer a;
   a.items = {0, 3, 4};
   a.ended = true;
@@ -94,7 +99,8 @@ TEST(HybridTest, MatchesAHandComputation) {
     for (int i : items) p.push_back(i == 0 || i == 3 || i == 4 ? 0.9f : 0.2f);
     return p;
   };
-  m.personal = [](std::span<const RankerContext>, std::span<const int> items, std::span<const int>) {
+  m.personal = [](std::span<const RankerContext>, std::span<const int> items,
+                  std::span<const int>) {
     std::vector<float> s;
     for (int i : items) s.push_back(static_cast<float>(i + 1));
     return s;
@@ -121,7 +127,8 @@ TEST(HybridTest, MatchesAHandComputation) {
   EXPECT_NEAR(r[0].items[0], 0.2, 1e-6);
   EXPECT_NEAR(r[0].items[1], 0.0, 1e-6);
   EXPECT_NEAR(r[0].items[2], 1.0, 1e-6);
-  EXPECT_NEAR((r[0].items[0] + r[0].items[1] + r[0].items[2]) / 4, r[0].weighted.at("rel_pers"), 1e-6);
+  EXPECT_NEAR((r[0].items[0] + r[0].items[1] + r[0].items[2]) / 4, r[0].weighted.at("rel_pers"),
+              1e-6);
   EXPECT_TRUE(r[1].items.empty());
   // The soft product: P(relevant) * score / 10 = (0.9 * 1 + 0.2 * 2 + 0.9 * 5) / 10 / 4 entries.
   HybridReward soft(ParseRewardWeights("prel_pers=1"), m);
@@ -137,9 +144,8 @@ TEST(HybridTest, MatchesAHandComputation) {
 // The debiased personalisation: base - w x (prior - mean prior), clamped to 0-10; weight 0 or no
 // prior leaves the base; unknown items keep their score.
 TEST(HybridTest, DebiasedPersonalFnTakesOffTheSongsMeanOverListeners) {
-  PersonalFn base = [](std::span<const RankerContext>, std::span<const int> items, std::span<const int>) {
-    return std::vector<float>(items.size(), 5.0f);
-  };
+  PersonalFn base = [](std::span<const RankerContext>, std::span<const int> items,
+                       std::span<const int>) { return std::vector<float>(items.size(), 5.0f); };
   const std::vector<float> prior = {2, 4, 6, 9.5};  // mean 5.375
   const std::vector<RankerContext> ctx(1);
   const std::vector<int> items = {0, 1, 2, 3, 7}, of = {0, 0, 0, 0, 0};
@@ -167,7 +173,8 @@ TEST(HybridTest, ConfigurationErrorsAreClear) {
   HybridReward rules_only(ParseRewardWeights("format=1,fact=1"), m);
   EXPECT_EQ(rules_only.Compute(std::vector<ListInput>{List({0, 3, 4, 5})}, {})[0].total, 2.0);
   // Custom rewards register by name.
-  RegisterReward("always_half", {"test", false, false, [](const ScoredList&, const RewardModels&) { return 0.5; }});
+  RegisterReward("always_half", {"test", false, false,
+                                 [](const ScoredList&, const RewardModels&) { return 0.5; }});
   HybridReward custom(ParseRewardWeights("always_half=2"), m);
   EXPECT_EQ(custom.Compute(std::vector<ListInput>{List({0})}, {})[0].total, 1.0);
 }

@@ -78,10 +78,12 @@ torch::Tensor LengthMask(const std::vector<int64_t>& length, int64_t l) {
 }
 
 // Mean next-token loss of `docs` random documents of `corpus` (their first `tokens` tokens each).
-torch::Tensor ReplayLoss(Qwen3ForCausalLM& model, const ShardReader& corpus, int docs, int tokens, Rng& pick) {
+torch::Tensor ReplayLoss(Qwen3ForCausalLM& model, const ShardReader& corpus, int docs, int tokens,
+                         Rng& pick) {
   std::vector<Rollout> rows(static_cast<size_t>(docs));
   for (auto& r : rows) {
-    const auto toks = corpus.Tokens(static_cast<int64_t>(pick.Below(static_cast<uint64_t>(corpus.num_docs()))));
+    const auto toks =
+        corpus.Tokens(static_cast<int64_t>(pick.Below(static_cast<uint64_t>(corpus.num_docs()))));
     const size_t n = std::min(toks.size(), static_cast<size_t>(tokens));
     r.tokens.assign(toks.begin(), toks.begin() + static_cast<std::ptrdiff_t>(n));
     r.start = 1;  // every token after the first is predicted
@@ -91,7 +93,8 @@ torch::Tensor ReplayLoss(Qwen3ForCausalLM& model, const ShardReader& corpus, int
   std::iota(all.begin(), all.end(), size_t{0});
   std::vector<int64_t> start, length;
   const torch::Tensor ids = Rows(rows, all, start, length);
-  const double n_tok = static_cast<double>(std::accumulate(length.begin(), length.end(), int64_t{0}));
+  const double n_tok =
+      static_cast<double>(std::accumulate(length.begin(), length.end(), int64_t{0}));
   return -AnswerLogProbs(model, ids, start, length, 1.0).sum() / std::max(1.0, n_tok);
 }
 
@@ -112,7 +115,8 @@ void GrpoOptions::Validate() const {
   need(temperature > 0, "rollouts need --temperature > 0 (greedy groups have no spread)",
        "use 1.0");
   need(top_p > 0 && top_p <= 1, "--top-p must be in (0, 1]", "");
-  need(pers_prior_weight >= 0 && pers_prior_weight <= 10, "--pers-prior-weight out of range", "use 0 to 10");
+  need(pers_prior_weight >= 0 && pers_prior_weight <= 10, "--pers-prior-weight out of range",
+       "use 0 to 10");
   need(replay_coef >= 0 && replay_docs >= 1 && replay_tokens >= 2, "replay options out of range",
        "use --replay-coef >= 0, --replay-docs >= 1, --replay-tokens >= 2");
   need(replay_coef == 0 || !replay_corpus.empty(), "--replay-coef needs --replay-corpus",
@@ -256,9 +260,12 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
   if (judges.ranker) {
     models.personal = MakePersonalFn(*judges.ranker, ck.catalog);
     if (o.pers_prior_weight != 0) {
-      std::vector<float> prior = RankerSongPrior(store, ck.catalog, *judges.ranker, "sft", 64, o.history);
-      if (prior.empty()) spdlog::warn("grpo: no sft requests with a listener: --pers-prior-weight has no prior");
-      models.personal = DebiasedPersonalFn(std::move(models.personal), std::move(prior), o.pers_prior_weight);
+      std::vector<float> prior =
+          RankerSongPrior(store, ck.catalog, *judges.ranker, "sft", 64, o.history);
+      if (prior.empty())
+        spdlog::warn("grpo: no sft requests with a listener: --pers-prior-weight has no prior");
+      models.personal =
+          DebiasedPersonalFn(std::move(models.personal), std::move(prior), o.pers_prior_weight);
     }
   }
   HybridReward reward(ParseRewardWeights(o.rewards), models);
@@ -273,7 +280,8 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
   ConstraintOptions answer;
   answer.num_items = o.list_size;
   const int max_prompt =
-      engine.max_len() - (o.constrained && ck.grammar ? ck.grammar->MaxAnswerTokens(answer) : o.max_new_tokens);
+      engine.max_len() -
+      (o.constrained && ck.grammar ? ck.grammar->MaxAnswerTokens(answer) : o.max_new_tokens);
   std::ofstream log;
   if (root) log.open(dir + "/log.jsonl", std::ios::app);
   nlohmann::json summary = {{"steps", o.steps}, {"requests", requests.size()}};
@@ -295,7 +303,8 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
       UserContext ctx =
           UserContextFromStore(store, ck.catalog, requests[i].user, requests[i].ts, o.history);
       ctx.state = requests[i].state;
-      prompts.push_back(FitPrompt(*ck.tok, *ck.codec, ctx, requests[i].query, o.history, max_prompt).ids);
+      prompts.push_back(
+          FitPrompt(*ck.tok, *ck.codec, ctx, requests[i].query, o.history, max_prompt).ids);
       ranker_contexts.push_back(MakeRankerContext(requests[i].user, ctx, ck.catalog));
       contexts.push_back(std::move(ctx));
     }
@@ -368,7 +377,8 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
     // list's good songs are pushed up and its bad ones down, not all ten by their average.
     std::vector<std::vector<float>> tok_adv(static_cast<size_t>(n_roll));
     for (int k = 0; k < n_roll; ++k)
-      tok_adv[static_cast<size_t>(k)].assign(static_cast<size_t>(rollouts[static_cast<size_t>(k)].length), adv[k].item<float>());
+      tok_adv[static_cast<size_t>(k)].assign(
+          static_cast<size_t>(rollouts[static_cast<size_t>(k)].length), adv[k].item<float>());
     double item_groups_flat = 0;
     if (o.advantage == "item") {
       const int open = ck.tok->TokenId(tok::kItem), close = ck.tok->TokenId(tok::kItemEnd);
@@ -382,7 +392,8 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
         mean /= static_cast<double>(all.size());
         for (double v : all) var += (v - mean) * (v - mean);
         const double sd = std::sqrt(var / static_cast<double>(all.size()));
-        if (*std::max_element(all.begin(), all.end()) - *std::min_element(all.begin(), all.end()) < 1e-9) {
+        if (*std::max_element(all.begin(), all.end()) - *std::min_element(all.begin(), all.end()) <
+            1e-9) {
           ++item_groups_flat;
           continue;
         }
@@ -392,9 +403,12 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
           const auto& item_r = scores[k].items;
           std::vector<std::pair<size_t, size_t>> spans;  // [open, close] positions in the answer
           for (size_t t = 0; t < toks.size(); ++t)
-            if (toks[t] == open) spans.push_back({t, toks.size() - 1});
-            else if (toks[t] == close && !spans.empty()) spans.back().second = t;
-          if (spans.size() != item_r.size() || !lists[k].invalid_items.empty()) continue;  // keep the list's
+            if (toks[t] == open)
+              spans.push_back({t, toks.size() - 1});
+            else if (toks[t] == close && !spans.empty())
+              spans.back().second = t;
+          if (spans.size() != item_r.size() || !lists[k].invalid_items.empty())
+            continue;  // keep the list's
           for (size_t j = 0; j < spans.size(); ++j) {
             const double a = (item_r[j] - mean) / (o.scale_std ? sd + 1e-4 : 1.0);
             for (size_t t = spans[j].first; t <= spans[j].second && t < tok_adv[k].size(); ++t)
@@ -454,7 +468,8 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
         for (size_t r = 0; r < micro[m].size(); ++r) {
           const auto& ta = tok_adv[micro[m][r]];
           auto row = a.accessor<float, 2>()[static_cast<int64_t>(r)];
-          for (size_t t = 0; t < ta.size() && static_cast<int64_t>(t) < lp.size(1); ++t) row[static_cast<int64_t>(t)] = ta[t];
+          for (size_t t = 0; t < ta.size() && static_cast<int64_t>(t) < lp.size(1); ++t)
+            row[static_cast<int64_t>(t)] = ta[t];
         }
         const torch::Tensor mask = LengthMask(len, lp.size(1));
         const GrpoLossParts parts = GrpoLoss(lp, o.inner_updates > 1 ? old_lp[m] : lp.detach(),

@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "reward/requests.h"
 #include "reward/hybrid.h"
-#include "train/trainer.h"
+#include "reward/requests.h"
 #include "text/chat.h"
+#include "train/trainer.h"
 
 namespace muchator {
 
@@ -36,7 +36,7 @@ struct GrpoOptions {
   // take its per-item model reward's advantage within the group (dense rewards; needs per-item
   // rewards: rel, pers or rel_pers), the other tokens the answer's.
   std::string advantage = "list";
-  double reward_scale = 1.0;                // rewards are multiplied by this before advantages
+  double reward_scale = 1.0;  // rewards are multiplied by this before advantages
   std::string rewards = "rel_pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2";
   double temperature = 1.0, top_p = 1.0;  // rollout sampling
   int max_new_tokens = 160;               // answer length cap (a 10-song list is ~100 tokens)
@@ -57,7 +57,7 @@ struct GrpoOptions {
   std::string replay_corpus;
   double replay_coef = 0.0;
   int replay_docs = 4, replay_tokens = 256;
-  TrainOptions train = [] {               // lr, schedule, clipping, AdamW, checkpoints, seed
+  TrainOptions train = [] {  // lr, schedule, clipping, AdamW, checkpoints, seed
     TrainOptions t;
     t.lr = 1e-4;  // sized for the small CPU models; real 8B-scale models want ~1e-6
     t.warmup_steps = 2;

@@ -180,7 +180,8 @@ TEST(GrpoTest, ToyRewardRisesAndEqualRewardsChangeNothing) {
     ShardWriter sw(w.dir + "/corpus", "stage0_general");
     for (int d = 0; d < 8; ++d) {
       TokenSeq doc;
-      doc.Text(*tok, "the quiet river runs down to the sea at night, song " + std::to_string(d), true);
+      doc.Text(*tok, "the quiet river runs down to the sea at night, song " + std::to_string(d),
+               true);
       sw.Add(doc);
     }
     sw.Finish();
@@ -195,7 +196,8 @@ TEST(GrpoTest, ToyRewardRisesAndEqualRewardsChangeNothing) {
   ASSERT_EQ(replay.size(), 6u);
   std::printf("replay loss: %.3f -> %.3f\n", replay.front()["replay_loss"].get<double>(),
               replay.back()["replay_loss"].get<double>());
-  EXPECT_LT(replay.back()["replay_loss"].get<double>(), replay.front()["replay_loss"].get<double>() - 0.5);
+  EXPECT_LT(replay.back()["replay_loss"].get<double>(),
+            replay.front()["replay_loss"].get<double>() - 0.5);
   o.replay_coef = 0;
   o.replay_corpus.clear();
 

@@ -1,9 +1,9 @@
 #include "serve/request_json.h"
 
+#include <fmt/format.h>
+
 #include <mutex>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "core/strings.h"
 
@@ -15,7 +15,9 @@ ApiError BadRequest(std::string message, std::string param, std::string code) {
   return {400, std::move(message), std::move(param), std::move(code), "invalid_request_error"};
 }
 
-std::string JsonText(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string JsonText(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 json ErrorJson(const ApiError& e) {
   const std::string type = !e.type.empty()   ? e.type
@@ -44,8 +46,7 @@ std::optional<std::string> OptString(const json& obj, const std::string& key,
     throw BadRequest("'" + prefix + key + "' must be a string", prefix + key, "invalid_type");
   return f->get<std::string>();
 }
-std::optional<bool> OptBool(const json& obj, const std::string& key,
-                            const std::string& prefix) {
+std::optional<bool> OptBool(const json& obj, const std::string& key, const std::string& prefix) {
   const json* f = Field(obj, key);
   if (!f) return std::nullopt;
   if (!f->is_boolean())

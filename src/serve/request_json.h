@@ -5,11 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "data/entities.h"
 #include "serve/dialogue.h"
@@ -22,7 +21,8 @@ struct ApiError {
   int status;
   std::string message, param, code, type;
 };
-ApiError BadRequest(std::string message, std::string param = "", std::string code = "invalid_value");
+ApiError BadRequest(std::string message, std::string param = "",
+                    std::string code = "invalid_value");
 // {"error": {message, type, param, code}}; the type follows the status when e.type is empty.
 nlohmann::json ErrorJson(const ApiError& e);
 // The JSON text sent to a client (compact; invalid UTF-8 in strings replaced, never a throw).
@@ -31,13 +31,16 @@ std::string JsonText(const nlohmann::json& j);
 // A field of `obj`, null when absent or JSON null.
 const nlohmann::json* Field(const nlohmann::json& obj, const std::string& key);
 // Typed optional fields; `prefix` names the enclosing object in errors ("muchator.").
-std::optional<std::string> OptString(const nlohmann::json& obj, const std::string& key, const std::string& prefix = "");
-std::optional<bool> OptBool(const nlohmann::json& obj, const std::string& key, const std::string& prefix = "");
-std::optional<double> OptNumber(const nlohmann::json& obj, const std::string& key, double lo, double hi,
-                                const std::string& prefix = "");
-std::optional<int64_t> OptInt(const nlohmann::json& obj, const std::string& key, int64_t lo, int64_t hi,
-                              const std::string& prefix = "");
-std::vector<std::string> OptStrings(const nlohmann::json& obj, const std::string& key, const std::string& prefix = "");
+std::optional<std::string> OptString(const nlohmann::json& obj, const std::string& key,
+                                     const std::string& prefix = "");
+std::optional<bool> OptBool(const nlohmann::json& obj, const std::string& key,
+                            const std::string& prefix = "");
+std::optional<double> OptNumber(const nlohmann::json& obj, const std::string& key, double lo,
+                                double hi, const std::string& prefix = "");
+std::optional<int64_t> OptInt(const nlohmann::json& obj, const std::string& key, int64_t lo,
+                              int64_t hi, const std::string& prefix = "");
+std::vector<std::string> OptStrings(const nlohmann::json& obj, const std::string& key,
+                                    const std::string& prefix = "");
 
 // obj[key] as a state: a string ("evening, weekday, commute, car") or an object of its fields.
 State ParseState(const nlohmann::json& obj, const std::string& key, const std::string& prefix);
@@ -59,14 +62,16 @@ struct AnswerSpec {
 };
 
 // The request's extras (state, songs, exclusions, switches), at the top level or under "muchator".
-void ParseExtras(const nlohmann::json& m, const ServeOptions& o, AnswerSpec& s, const std::string& p);
+void ParseExtras(const nlohmann::json& m, const ServeOptions& o, AnswerSpec& s,
+                 const std::string& p);
 // temperature, top_p, max(_completion)_tokens and seed (a random one when absent).
 void ParseSampling(const nlohmann::json& b, const ServeOptions& o, AnswerSpec& s);
 
 // The body as JSON; an empty or malformed body is a 400.
 nlohmann::json ParseJsonBody(const std::string& body);
 // POST /v1/chat/completions: `model_id` is the only model served (another one is a 404).
-AnswerSpec ParseChatBody(const nlohmann::json& b, const ServeOptions& o, const std::string& model_id);
+AnswerSpec ParseChatBody(const nlohmann::json& b, const ServeOptions& o,
+                         const std::string& model_id);
 // POST /v1/recommend.
 AnswerSpec ParseRecommendBody(const nlohmann::json& b, const ServeOptions& o);
 

@@ -181,22 +181,39 @@ TEST(RequestJsonTest, ChatBodyErrorsNameTheField) {
   // Found by fuzz/serve_request_fuzz.cc: a number too large for a double escaped as a 500.
   EXPECT_EQ(ErrorOf([] { (void)ParseJsonBody("{\"n\": 1E99999}"); }).status, 400);
   EXPECT_EQ(ErrorOf(chat(R"({"messages":[]})")).param, "model");
-  const ApiError other = ErrorOf(chat(R"({"model":"x","messages":[{"role":"user","content":"a"}]})"));
+  const ApiError other =
+      ErrorOf(chat(R"({"model":"x","messages":[{"role":"user","content":"a"}]})"));
   EXPECT_EQ(other.status, 404);
   EXPECT_EQ(other.code, "model_not_found");
   EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[]})")).param, "messages");
   EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[{"role":"bot","content":"a"}]})")).param,
             "messages[0].role");
-  EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[{"role":"user","content":[{"type":"image"}]}]})")).param,
-            "messages[0].content");
-  EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[{"role":"user","content":"a"}],"max_tokens":-5})")).param,
-            "max_tokens");
-  EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[{"role":"user","content":"a"}],"muchator":{"songs":"10"}})")).param,
-            "muchator.songs");
-  EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[{"role":"user","content":"a"}],"muchator":{"state":{"hour":24}}})")).param,
-            "muchator.state.hour");
-  EXPECT_EQ(ErrorOf(chat(R"({"model":"m","messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]})")).status,
-            400);  // the last message must be the listener's
+  EXPECT_EQ(
+      ErrorOf(chat(R"({"model":"m","messages":[{"role":"user","content":[{"type":"image"}]}]})"))
+          .param,
+      "messages[0].content");
+  EXPECT_EQ(
+      ErrorOf(chat(R"({"model":"m","messages":[{"role":"user","content":"a"}],"max_tokens":-5})"))
+          .param,
+      "max_tokens");
+  EXPECT_EQ(
+      ErrorOf(
+          chat(
+              R"({"model":"m","messages":[{"role":"user","content":"a"}],"muchator":{"songs":"10"}})"))
+          .param,
+      "muchator.songs");
+  EXPECT_EQ(
+      ErrorOf(
+          chat(
+              R"({"model":"m","messages":[{"role":"user","content":"a"}],"muchator":{"state":{"hour":24}}})"))
+          .param,
+      "muchator.state.hour");
+  EXPECT_EQ(
+      ErrorOf(
+          chat(
+              R"({"model":"m","messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]})"))
+          .status,
+      400);  // the last message must be the listener's
 }
 
 TEST(RequestJsonTest, GoodBodiesGiveWhatTheyAsk) {
@@ -226,7 +243,9 @@ TEST(RequestJsonTest, GoodBodiesGiveWhatTheyAsk) {
   EXPECT_EQ(r.state.context, "gym");
   EXPECT_EQ(ErrorOf([&] { (void)ParseRecommendBody(ParseJsonBody(R"({"query":"  "})"), o); }).param,
             "query");
-  EXPECT_EQ(ErrorOf([&] { (void)ParseRecommendBody(ParseJsonBody(R"({"query":"a","songs":1000})"), o); }).param,
+  EXPECT_EQ(ErrorOf([&] {
+              (void)ParseRecommendBody(ParseJsonBody(R"({"query":"a","songs":1000})"), o);
+            }).param,
             "songs");
 }
 
@@ -234,7 +253,8 @@ TEST(ServeSecurityTest, ApiKeyMatchesOnlyAWholeKey) {
   const std::vector<std::string> keys = {"k-one", "sk-longer-key"};
   EXPECT_TRUE(ApiKeyMatches("k-one", keys));
   EXPECT_TRUE(ApiKeyMatches("sk-longer-key", keys));
-  for (const char* wrong : {"", "k-on", "k-one ", "k-onf", "K-ONE", "sk-longer-kez", "sk-longer-key-and-more"})
+  for (const char* wrong :
+       {"", "k-on", "k-one ", "k-onf", "K-ONE", "sk-longer-kez", "sk-longer-key-and-more"})
     EXPECT_FALSE(ApiKeyMatches(wrong, keys)) << wrong;
   EXPECT_FALSE(ApiKeyMatches("k-one", {}));
   EXPECT_FALSE(ApiKeyMatches("", {""}));  // an empty key in the list admits nobody
@@ -248,11 +268,13 @@ TEST(ServeSecurityTest, AdmissionChecksTheKeyThenBothBuckets) {
   // Keys: none, a wrong one, a right one (the key's bucket: 2 per minute).
   Admission keyed({"k-one"}, 2, 0);
   EXPECT_EQ(keyed.Admit("", "1.2.3.4", t0).error.status, 401);
-  EXPECT_NE(keyed.Admit("", "1.2.3.4", t0).error.message.find("Authorization: Bearer"), std::string::npos);
+  EXPECT_NE(keyed.Admit("", "1.2.3.4", t0).error.message.find("Authorization: Bearer"),
+            std::string::npos);
   EXPECT_EQ(keyed.Admit("Bearer k-two", "1.2.3.4", t0).error.status, 401);
   EXPECT_EQ(keyed.Admit("k-one", "1.2.3.4", t0).error.status, 401);  // no "Bearer "
   EXPECT_TRUE(keyed.Admit("Bearer k-one ", "1.2.3.4", t0).admitted);
-  EXPECT_TRUE(keyed.Admit("Bearer k-one", "5.6.7.8", t0).admitted);  // the key's bucket, any address
+  EXPECT_TRUE(
+      keyed.Admit("Bearer k-one", "5.6.7.8", t0).admitted);  // the key's bucket, any address
   const auto refused = keyed.Admit("Bearer k-one", "1.2.3.4", t0);
   EXPECT_FALSE(refused.admitted);
   EXPECT_EQ(refused.error.status, 429);
@@ -302,7 +324,8 @@ TEST(ChatStreamTest, EventsAreOpenAiChunksAndEndWithDone) {
   EXPECT_EQ(text[2]["choices"][0]["delta"]["content"], "2. C");
   EXPECT_EQ(text[2]["choices"][0]["index"], 1);
   EXPECT_TRUE(datas(events.Text(0, "")).empty());
-  const auto fin = datas(events.Finish(0, "length", nlohmann::json::array({{{"id", "s1"}}}), nlohmann::json::array()));
+  const auto fin = datas(
+      events.Finish(0, "length", nlohmann::json::array({{{"id", "s1"}}}), nlohmann::json::array()));
   ASSERT_EQ(fin.size(), 1u);
   EXPECT_EQ(fin[0]["choices"][0]["finish_reason"], "length");
   EXPECT_EQ(fin[0]["choices"][0]["muchator"]["items"][0]["id"], "s1");
@@ -314,7 +337,8 @@ TEST(ChatStreamTest, EventsAreOpenAiChunksAndEndWithDone) {
   const std::string end = ChatStream::End({{"query", "rain"}});
   EXPECT_EQ(end.rfind(": muchator {", 0), 0u) << end;
   EXPECT_EQ(datas(end).back(), "[DONE]");
-  const auto fail = datas(ChatStream::Fail(BadRequest("too long", "messages", "context_length_exceeded")));
+  const auto fail =
+      datas(ChatStream::Fail(BadRequest("too long", "messages", "context_length_exceeded")));
   ASSERT_EQ(fail.size(), 2u);
   EXPECT_EQ(fail[0]["error"]["code"], "context_length_exceeded");
   EXPECT_EQ(fail[1], "[DONE]");

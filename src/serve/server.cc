@@ -19,11 +19,11 @@
 #include "core/log.h"
 #include "core/strings.h"
 #include "data/store.h"
-#include "eval/report.h"
 #include "eval/offline.h"
-#include "infer/rerank.h"
+#include "eval/report.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
+#include "infer/rerank.h"
 #include "reward/hybrid.h"
 #include "reward/ranker.h"
 #include "serve/admission.h"
@@ -64,7 +64,7 @@ struct ChatServer::Impl {
   std::mutex ranker_mu;
   std::optional<Ranker> ranker;
   std::optional<FirstItemScores> first_song;  // the pool's source where the codec allows
-  std::vector<float> ranker_prior;  // RankerSongPrior, per catalog song (empty: off)
+  std::vector<float> ranker_prior;            // RankerSongPrior, per catalog song (empty: off)
   std::vector<std::string> some_users;
   httplib::Server http;
   std::string model_id;
@@ -127,20 +127,23 @@ struct ChatServer::Impl {
     eo.prefix_cache_mb = o.prefix_cache_mb;
     engine = std::make_unique<Engine>(ck.model, *ck.tok, ck.grammar.get(), eo);
     if (first_song && !o.ranker.empty() && o.rerank_pool > 0 && o.rerank_prior_weight != 0) {
-      std::vector<float> prior =
-          FirstSongPrior(*store, ck, *engine, *first_song, o.prior_split, o.prior_requests, o.history);
+      std::vector<float> prior = FirstSongPrior(*store, ck, *engine, *first_song, o.prior_split,
+                                                o.prior_requests, o.history);
       if (prior.empty())
-        spdlog::warn("no '{}' requests with a listener in {}: the reranked pool has no prior", o.prior_split, o.store);
+        spdlog::warn("no '{}' requests with a listener in {}: the reranked pool has no prior",
+                     o.prior_split, o.store);
       else
-        spdlog::info("reranked pool: first-song prior of at most {} '{}' requests, weight {}", o.prior_requests,
-                     o.prior_split, o.rerank_prior_weight);
+        spdlog::info("reranked pool: first-song prior of at most {} '{}' requests, weight {}",
+                     o.prior_requests, o.prior_split, o.rerank_prior_weight);
       first_song->SetPrior(std::move(prior), o.rerank_prior_weight);
     }
     if (ranker && o.rerank_pool > 0 && o.rerank_ranker_prior_weight != 0) {
-      ranker_prior = RankerSongPrior(*store, ck.catalog, *ranker, o.prior_split, o.prior_requests, o.history);
+      ranker_prior =
+          RankerSongPrior(*store, ck.catalog, *ranker, o.prior_split, o.prior_requests, o.history);
       if (ranker_prior.empty())
-        spdlog::warn("no '{}' requests with a listener in {}: the ranking model's scores have no prior", o.prior_split,
-                     o.store);
+        spdlog::warn(
+            "no '{}' requests with a listener in {}: the ranking model's scores have no prior",
+            o.prior_split, o.store);
     }
     sched = std::make_unique<Scheduler>(*engine, &metrics);
     admission = std::make_unique<Admission>(o.api_keys, o.rate_limit, o.address_rate_limit);
@@ -211,14 +214,18 @@ struct ChatServer::Impl {
       p.rerank = ranker && s.rerank && o.rerank_pool > s.songs;
       // A listed pool is decoded in full; a first-song pool needs only the answer itself.
       // A listed pool holds at most the grammar's longest list (the context fills near it anyway).
-      if (p.rerank && !first_song) c.num_items = std::min(o.rerank_pool, ck.grammar->max_items()), c.min_items = s.songs;
+      if (p.rerank && !first_song)
+        c.num_items = std::min(o.rerank_pool, ck.grammar->max_items()), c.min_items = s.songs;
       p.constraint = c;
     }
     // The prompt leaves room for the whole list (constrained) or the tokens asked for: the
     // listener's oldest history events give way (FitPrompt); a request still too long is refused
     // by the engine (400 context_length_exceeded), never answered with a list cut short.
-    const int room = p.constraint ? ck.grammar->MaxAnswerTokens(*p.constraint) : std::min(s.max_tokens, engine->max_len() / 2);
-    p.prompt = FitPrompt(*ck.tok, *ck.codec, p.ctx, p.ref.query, o.history, engine->max_len() - room, &p.context_tokens).ids;
+    const int room = p.constraint ? ck.grammar->MaxAnswerTokens(*p.constraint)
+                                  : std::min(s.max_tokens, engine->max_len() / 2);
+    p.prompt = FitPrompt(*ck.tok, *ck.codec, p.ctx, p.ref.query, o.history,
+                         engine->max_len() - room, &p.context_tokens)
+                   .ids;
     return p;
   }
 
@@ -259,7 +266,8 @@ struct ChatServer::Impl {
           const std::string_view sentence = c->Sentence();
           c->unsent += sentence.substr(c->streamed);
           c->streamed = sentence.size();
-          c->sentence_done = !c->text.text().empty() && (sentence.empty() || sentence.back() == '\n');
+          c->sentence_done =
+              !c->text.text().empty() && (sentence.empty() || sentence.back() == '\n');
         }
         if (!r->first_token) {
           r->first_token = true;
@@ -275,7 +283,8 @@ struct ChatServer::Impl {
         };
       job.on_done = [this, weak, c, rctx = p.rerank ? p.rctx : RankerContext{}, songs = s.songs,
                      constraint = p.rerank ? *p.constraint : ConstraintOptions{},
-                     sampling = job.request.sampling](GenerationResult res, const std::string& error) {
+                     sampling = job.request.sampling](GenerationResult res,
+                                                      const std::string& error) {
         auto r = weak.lock();
         if (!r) return;
         std::optional<Reranked> reranked;
@@ -285,12 +294,13 @@ struct ChatServer::Impl {
           std::vector<int> pool;
           if (first_song)
             pool = first_song->Pool(c->first_song_scores, o.rerank_pool, constraint, *ck.grammar,
-                                      sampling.temperature, sampling.seed);
+                                    sampling.temperature, sampling.seed);
           else
             pool = ParseAnswer(*ck.tok, *ck.codec, res.tokens).items;
           std::vector<float> evidence;
           if (first_song && o.rerank_evidence_weight != 0 && !c->first_song_scores.empty())
-            for (int it : pool) evidence.push_back(static_cast<float>(first_song->Key(c->first_song_scores, it)));
+            for (int it : pool)
+              evidence.push_back(static_cast<float>(first_song->Key(c->first_song_scores, it)));
           reranked = Rerank(pool, rctx, songs, evidence);
         }
         std::lock_guard l(r->m);
@@ -322,8 +332,10 @@ struct ChatServer::Impl {
   }
 
   ApiError Timeout() const {
-    return {504, fmt::format("the answer took longer than the server's time-out ({} s)", o.request_timeout_s), "",
-            "timeout", "server_error"};
+    return {504,
+            fmt::format("the answer took longer than the server's time-out ({} s)",
+                        o.request_timeout_s),
+            "", "timeout", "server_error"};
   }
 
   // The engine refused a request (e.g. too long for the context): a 400, else a 500.
@@ -355,9 +367,10 @@ struct ChatServer::Impl {
     const std::vector<FeedbackPrediction> preds = Scores(rctx, pool);
     std::vector<float> score;
     for (size_t j = 0; j < preds.size(); ++j)
-      score.push_back(preds[j].score - (ranker_prior.empty() ? 0.f
-                                                             : static_cast<float>(o.rerank_ranker_prior_weight) *
-                                                                   ranker_prior[static_cast<size_t>(pool[j])]));
+      score.push_back(preds[j].score - (ranker_prior.empty()
+                                            ? 0.f
+                                            : static_cast<float>(o.rerank_ranker_prior_weight) *
+                                                  ranker_prior[static_cast<size_t>(pool[j])]));
     std::vector<int> artist;
     for (int it : pool) artist.push_back(ck.grammar->ArtistOf(it));
     Reranked out;
@@ -639,7 +652,8 @@ struct ChatServer::Impl {
   // Authentication and rate limit for /v1/* (serve/admission.h); returns false (with the error
   // set) to refuse.
   bool Admit(const httplib::Request& req, httplib::Response& res) {
-    const Admission::Verdict v = admission->Admit(req.get_header_value("Authorization"), req.remote_addr);
+    const Admission::Verdict v =
+        admission->Admit(req.get_header_value("Authorization"), req.remote_addr);
     if (v.admitted) return true;
     if (v.retry_after_s > 0) res.set_header("Retry-After", std::to_string(v.retry_after_s));
     SendError(res, v.error);
@@ -709,7 +723,8 @@ struct ChatServer::Impl {
     if (!o.cors_origins.empty()) {
       auto allowed = [this](const httplib::Request& req) {
         const std::string origin = req.get_header_value("Origin");
-        return !origin.empty() && std::find(o.cors_origins.begin(), o.cors_origins.end(), origin) != o.cors_origins.end();
+        return !origin.empty() && std::find(o.cors_origins.begin(), o.cors_origins.end(), origin) !=
+                                      o.cors_origins.end();
       };
       http.set_post_routing_handler([allowed](const httplib::Request& req, httplib::Response& res) {
         if (!allowed(req)) return;

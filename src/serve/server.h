@@ -39,14 +39,15 @@ struct ServeOptions {
       0;  // requests per minute per API key (per client address without keys); 0 = off
   double address_rate_limit = 0;  // requests per minute per client address, keys or not; 0 = off
   double request_timeout_s = 60;
-  int read_timeout_s = 10;  // a client that sends nothing for this long is disconnected (slow clients)
+  int read_timeout_s =
+      10;  // a client that sends nothing for this long is disconnected (slow clients)
   // Origins (e.g. "https://app.example.com") whose browser pages may call the API: their requests
   // get Access-Control-Allow-Origin and preflights are answered. Empty = CORS off (no header).
   std::vector<std::string> cors_origins;
-  int max_batch = 32;        // sequences decoded together
-  int http_threads = 64;     // connections served at once (a streaming client holds one)
+  int max_batch = 32;            // sequences decoded together
+  int http_threads = 64;         // connections served at once (a streaming client holds one)
   int history = kPromptHistory;  // listener events in the prompt
-  double temperature = 0.7;  // when a request gives none
+  double temperature = 0.7;      // when a request gives none
   double top_p = 0.95;
   int prefix_cache_mb = 64;
   // With a ranking model, constrained answers are reranked (docs/metrics.md, "reranked"; the

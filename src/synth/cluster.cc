@@ -11,8 +11,8 @@
 
 namespace muchator {
 
-torch::Tensor EmbedTexts(Qwen3ForCausalLM& model, const Tokenizer& tok, const std::vector<std::string>& texts,
-                         int64_t batch_tokens) {
+torch::Tensor EmbedTexts(Qwen3ForCausalLM& model, const Tokenizer& tok,
+                         const std::vector<std::string>& texts, int64_t batch_tokens) {
   torch::InferenceMode guard;
   model->eval();
   const int64_t c = model->config().hidden_size;
@@ -38,9 +38,11 @@ torch::Tensor EmbedTexts(Qwen3ForCausalLM& model, const Tokenizer& tok, const st
     const int64_t t = static_cast<int64_t>(ids.size());
     auto h = model->Hidden(torch::tensor(ids).view({1, t}), torch::tensor(pos).view({1, t}),
                            torch::tensor(doc).view({1, t}))[0];  // (T, C)
-    auto w = torch::tensor(weight);  // (T)
-    auto sums = torch::zeros({static_cast<int64_t>(members.size()), c}).index_add_(0, torch::tensor(doc), h * w.unsqueeze(1));
-    auto norm = torch::zeros({static_cast<int64_t>(members.size())}).index_add_(0, torch::tensor(doc), w);
+    auto w = torch::tensor(weight);                              // (T)
+    auto sums = torch::zeros({static_cast<int64_t>(members.size()), c})
+                    .index_add_(0, torch::tensor(doc), h * w.unsqueeze(1));
+    auto norm =
+        torch::zeros({static_cast<int64_t>(members.size())}).index_add_(0, torch::tensor(doc), w);
     out.index_copy_(0, torch::tensor(members), sums / norm.unsqueeze(1));
     ids.clear(), pos.clear(), doc.clear(), weight.clear(), members.clear();
   };
@@ -58,21 +60,27 @@ torch::Tensor EmbedTexts(Qwen3ForCausalLM& model, const Tokenizer& tok, const st
   if (out.size(0) >= 2) {
     // Remove the common component: the top right-singular vector, by power iteration.
     auto v = torch::ones({c}) / std::sqrt(static_cast<double>(c));
-    for (int it = 0; it < 30; ++it) v = torch::nn::functional::normalize(out.t().mv(out.mv(v)), torch::nn::functional::NormalizeFuncOptions().dim(0));
+    for (int it = 0; it < 30; ++it)
+      v = torch::nn::functional::normalize(out.t().mv(out.mv(v)),
+                                           torch::nn::functional::NormalizeFuncOptions().dim(0));
     out = out - torch::outer(out.mv(v), v);
   }
-  return torch::nn::functional::normalize(out, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  return torch::nn::functional::normalize(out,
+                                          torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
 int ClusterCount(int64_t texts, int per_cluster) {
   if (texts <= 0) return 0;
-  return static_cast<int>(std::clamp<int64_t>(texts / per_cluster, std::min<int64_t>(2, texts), texts));
+  return static_cast<int>(
+      std::clamp<int64_t>(texts / per_cluster, std::min<int64_t>(2, texts), texts));
 }
 
 std::vector<int> KMeans(const torch::Tensor& x, int k, uint64_t seed) {
   const auto data = x.contiguous().to(torch::kFloat32);
   const int64_t n = data.size(0), d = data.size(1);
-  if (k < 1 || k > n) throw Error("k-means: need 1 <= k <= points (k " + std::to_string(k) + ", points " + std::to_string(n) + ")");
+  if (k < 1 || k > n)
+    throw Error("k-means: need 1 <= k <= points (k " + std::to_string(k) + ", points " +
+                std::to_string(n) + ")");
   faiss::ClusteringParameters cp;
   cp.niter = 20;
   cp.seed = static_cast<int>(seed);

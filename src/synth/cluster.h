@@ -4,10 +4,10 @@
 // playlist titles, reviews - uses them side by side), L2-normalised, then k-means (faiss).
 #pragma once
 
+#include <torch/torch.h>
+
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "model/qwen3.h"
 #include "text/tokenizer.h"
@@ -20,8 +20,8 @@ namespace muchator {
 // the weights, generated queries cluster by their shared template words ("music for", "songs")
 // instead of by what they are about. Texts are packed `batch_tokens` tokens per forward (no
 // padding: each text is its own document of the packed row).
-torch::Tensor EmbedTexts(Qwen3ForCausalLM& model, const Tokenizer& tok, const std::vector<std::string>& texts,
-                         int64_t batch_tokens = 4096);
+torch::Tensor EmbedTexts(Qwen3ForCausalLM& model, const Tokenizer& tok,
+                         const std::vector<std::string>& texts, int64_t batch_tokens = 4096);
 
 // The rule for K: about one cluster per `per_cluster` (5) texts, at least 2, at most n. Smaller
 // clusters give fewer, more relevant candidates (demo world: relevance@10 of the target lists

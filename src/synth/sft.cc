@@ -14,9 +14,12 @@
 
 namespace muchator {
 
-int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ckpt_dir, const std::string& triplets,
-                       const std::string& corpus_dir, const SftOptions& o) {
-  if (!ck.codec) throw Error("SFT needs the item codec (codec.json) of the checkpoint", ckpt_dir, "use a pre-trained checkpoint of the pipeline");
+int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ckpt_dir,
+                       const std::string& triplets, const std::string& corpus_dir,
+                       const SftOptions& o) {
+  if (!ck.codec)
+    throw Error("SFT needs the item codec (codec.json) of the checkpoint", ckpt_dir,
+                "use a pre-trained checkpoint of the pipeline");
   MakeDirs(corpus_dir);
   WriteFileAtomic(corpus_dir + "/tokenizer.json", ReadFile(ckpt_dir + "/tokenizer.json"));
   WriteFileAtomic(corpus_dir + "/codec.json", ReadFile(ckpt_dir + "/codec.json"));
@@ -32,10 +35,12 @@ int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ck
     try {
       t = nlohmann::json::parse(line);
     } catch (const std::exception& e) {
-      throw Error(std::string("not JSON: ") + e.what(), triplets + ":" + std::to_string(line_no), "use synth-uq2i's triplets.jsonl");
+      throw Error(std::string("not JSON: ") + e.what(), triplets + ":" + std::to_string(line_no),
+                  "use synth-uq2i's triplets.jsonl");
     }
     // FNV-1a (HashString): the held-out users are the same with every compiler and library.
-    if (HashString(t.at("user").get<std::string>()) % 100 < static_cast<uint64_t>(o.heldout_users_percent)) {
+    if (HashString(t.at("user").get<std::string>()) % 100 <
+        static_cast<uint64_t>(o.heldout_users_percent)) {
       heldout.WriteLine(line);
       continue;
     }
@@ -48,7 +53,8 @@ int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ck
       ++skipped;
       continue;
     }
-    UserContext ctx = UserContextFromStore(store, ck.catalog, t.at("user"), t.at("ts").get<int64_t>(), o.history);
+    UserContext ctx =
+        UserContextFromStore(store, ck.catalog, t.at("user"), t.at("ts").get<int64_t>(), o.history);
     const auto& st = t.at("state");
     ctx.state.time_of_day = st.value("time_of_day", "");
     ctx.state.day_type = st.value("day_type", "");
@@ -66,7 +72,8 @@ int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ck
   }
   w.Finish();
   heldout.Commit();
-  if (skipped) spdlog::warn("{} triplets without a catalog item of this checkpoint were skipped", skipped);
+  if (skipped)
+    spdlog::warn("{} triplets without a catalog item of this checkpoint were skipped", skipped);
   if (n == 0) throw Error("no SFT examples", triplets, "run synth-uq2i first");
   return n;
 }

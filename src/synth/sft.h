@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "reward/requests.h"
 #include "infer/checkpoint.h"
-#include "train/trainer.h"
+#include "reward/requests.h"
 #include "text/chat.h"
+#include "train/trainer.h"
 
 namespace muchator {
 
@@ -35,8 +35,9 @@ struct SftOptions {
     return t;
   }();
   int history = kPromptHistory;  // events in the prompt
-  int64_t max_examples = 0;  // 0 = every triplet
-  int heldout_users_percent = 5;  // triplets of these users (by a hash of the id) are not trained on
+  int64_t max_examples = 0;      // 0 = every triplet
+  int heldout_users_percent =
+      5;  // triplets of these users (by a hash of the id) are not trained on
   // A pre-training corpus directory whose stage0_general documents SFT also trains on (mixed
   // by document, as the curriculum replays earlier stages); "" = none. Without it, tuning on
   // requests that use only query-train forms wore the everyday language away, and with it the
@@ -50,7 +51,8 @@ struct SftOptions {
 // (with the checkpoint's tokenizer.json and codec.json); the triplets of held-out users go to
 // `corpus_dir`/sft_heldout.jsonl instead (held-out (user, query) pairs for the generation
 // check). Returns the number of training documents.
-int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ckpt_dir, const std::string& triplets,
-                       const std::string& corpus_dir, const SftOptions& o);
+int64_t BuildSftCorpus(Store& store, const Checkpoint& ck, const std::string& ckpt_dir,
+                       const std::string& triplets, const std::string& corpus_dir,
+                       const SftOptions& o);
 
 }  // namespace muchator

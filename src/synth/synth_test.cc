@@ -4,24 +4,24 @@
 #include <filesystem>
 #include <set>
 
+#include "core/file.h"
 #include "core/threads.h"
 #include "data/ingest.h"
 #include "data/store.h"
+#include "infer/checkpoint.h"
 #include "reward/ranker_train.h"
+#include "support/tiny_world.h"
 #include "synth/cluster.h"
 #include "synth/sft.h"
-#include "world/concepts.h"
-#include "world/text.h"
 #include "synth/uq2i.h"
-#include "core/file.h"
-#include "infer/checkpoint.h"
-#include "text/item_codec.h"
 #include "text/bpe_train.h"
+#include "text/item_codec.h"
 #include "text/special_tokens.h"
 #include "text/training_text.h"
+#include "world/concepts.h"
 #include "world/generate.h"
 #include "world/oracle.h"
-#include "support/tiny_world.h"
+#include "world/text.h"
 
 namespace muchator {
 namespace {
@@ -33,19 +33,25 @@ TEST(QueryPoolTest, TextGeneratorMinesCommentsAndDescriptions) {
   Song song;
   song.id = "s1";
   const std::vector<std::string> playlists;
-  const std::vector<std::string> comments = {"so dreamy, perfect for the beach", "not floaty at all, skip",
-                                             "sinister vibes, perfect for ranked grind", "added it to my cozy winter list",
-                                             "too much for hot cocoa"};
+  const std::vector<std::string> comments = {
+      "so dreamy, perfect for the beach", "not floaty at all, skip",
+      "sinister vibes, perfect for ranked grind", "added it to my cozy winter list",
+      "too much for hot cocoa"};
   const std::vector<std::string> documents = {
-      "\"X\" is a tender song. Its lyrics are about jogging and video games, with a upbeat feeling throughout.",
+      "\"X\" is a tender song. Its lyrics are about jogging and video games, with a upbeat feeling "
+      "throughout.",
       "Critics file it under folk, and it is often associated with a breakup."};
   std::vector<std::pair<std::string, std::string>> out;
   TextQueryGenerator()(SongFacts{&song, &playlists, &comments, &documents}, out);
   std::set<std::pair<std::string, std::string>> got(out.begin(), out.end());
-  for (const auto& want : std::vector<std::pair<std::string, std::string>>{
-           {"music for the beach", "comment"}, {"music for ranked grind", "comment"}, {"sinister songs", "comment"},
-           {"music for cozy winter", "comment"}, {"music for jogging", "description"},
-           {"music for video games", "description"}, {"music for a breakup", "description"}})
+  for (const auto& want :
+       std::vector<std::pair<std::string, std::string>>{{"music for the beach", "comment"},
+                                                        {"music for ranked grind", "comment"},
+                                                        {"sinister songs", "comment"},
+                                                        {"music for cozy winter", "comment"},
+                                                        {"music for jogging", "description"},
+                                                        {"music for video games", "description"},
+                                                        {"music for a breakup", "description"}})
     EXPECT_TRUE(got.count(want)) << want.first;
   for (const auto& [text, source] : out) {
     EXPECT_EQ(text.find("floaty"), std::string::npos) << text;
@@ -56,7 +62,8 @@ TEST(QueryPoolTest, TextGeneratorMinesCommentsAndDescriptions) {
 // One fixture, one test: ctest runs each test in its own process, and the ranker takes seconds.
 TEST(Uq2iTest, PoolClustersAndTargetListsOnTheTinyWorld) {
   SetupThreads(1);
-  const std::string dir = (fs::temp_directory_path() / ("muchator_synth_" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("muchator_synth_" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
   auto config = world::WorldConfig::ForSize("tiny");
   config.seed = 3;
@@ -68,7 +75,8 @@ TEST(Uq2iTest, PoolClustersAndTargetListsOnTheTinyWorld) {
 
   // 1. The pool: every song has queries; no query-only form of the world leaks in.
   QueryPoolOptions po;
-  const QueryPool pool = BuildQueryPool(store, catalog, DefaultQueryGenerator(), HasWorldQueryForm, po);
+  const QueryPool pool =
+      BuildQueryPool(store, catalog, DefaultQueryGenerator(), HasWorldQueryForm, po);
   ASSERT_GT(pool.texts.size(), 100u);
   std::set<std::string> sources(pool.sources.begin(), pool.sources.end());
   for (const char* s : {"template:tag", "template:genre", "playlist", "comment", "description"})
@@ -81,8 +89,10 @@ TEST(Uq2iTest, PoolClustersAndTargetListsOnTheTinyWorld) {
   const auto test_form = world::QueryFormMatcher(world::SyntheticConcepts(), /*train_forms=*/false);
   int real = 0;
   for (size_t i = 0; i < pool.texts.size(); ++i) {
-    if (pool.sources[i] == "real") ++real;
-    else EXPECT_FALSE(HasWorldQueryForm(pool.texts[i])) << pool.texts[i];
+    if (pool.sources[i] == "real")
+      ++real;
+    else
+      EXPECT_FALSE(HasWorldQueryForm(pool.texts[i])) << pool.texts[i];
     EXPECT_FALSE(test_form(pool.texts[i])) << pool.texts[i];
   }
   EXPECT_GT(real, 50);

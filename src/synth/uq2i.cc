@@ -9,9 +9,9 @@
 #include <unordered_set>
 
 #include "core/error.h"
-#include "corpus/concept_sentence.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "corpus/concept_sentence.h"
 #include "data/store.h"
 #include "world/oracle.h"
 
@@ -112,7 +112,8 @@ nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryP
       "sft");
   // The answers' opening sentence ("Songs for sleep, calm.", corpus/concept_sentence.h).
   std::unique_ptr<ConceptNamer> namer;
-  if (!requests.empty() && o.opening_sentence) namer = std::make_unique<ConceptNamer>(store, catalog);
+  if (!requests.empty() && o.opening_sentence)
+    namer = std::make_unique<ConceptNamer>(store, catalog);
   auto opening = [&](const std::vector<int>& songs) { return namer ? namer->Sentence(songs) : ""; };
   std::unordered_map<std::string, std::vector<size_t>> requests_of;
   for (size_t i = 0; i < requests.size(); ++i) requests_of[requests[i].user].push_back(i);
@@ -137,11 +138,10 @@ nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryP
     const auto pred = ranker.Predict(ctx, rows);
     std::vector<size_t> order(cand.size());
     std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + o.list_size, order.end(),
-                      [&](size_t a, size_t b) {
-                        return pred[a].score != pred[b].score ? pred[a].score > pred[b].score
-                                                              : cand[a] < cand[b];
-                      });
+    std::partial_sort(
+        order.begin(), order.begin() + o.list_size, order.end(), [&](size_t a, size_t b) {
+          return pred[a].score != pred[b].score ? pred[a].score > pred[b].score : cand[a] < cand[b];
+        });
     Uq2iTriplet t;
     t.user = user_id;
     t.user_pos = user_pos;
@@ -208,8 +208,7 @@ nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryP
           std::unique_ptr<world::QueryFacets> facets;
           if (oracle) facets = std::make_unique<world::QueryFacets>(oracle->FacetsOf(q.id));
           rank_and_emit(user_pos, user_id, user, timeline, position_at(timeline, q.ts), q.ts,
-                        q.state, q.text, "request", "", cand, facets.get(),
-                        opening(cand));
+                        q.state, q.text, "request", "", cand, facets.get(), opening(cand));
           ++own;
         }
       // Other listeners' requests asked by this one (the same facets, this listener's context):
@@ -230,8 +229,7 @@ nlohmann::json SynthesizeUq2i(Store& store, const Catalog& catalog, const QueryP
         if (oracle) facets = std::make_unique<world::QueryFacets>(oracle->FacetsOf(q.id));
         const std::vector<int> cand = logged_songs(q);
         rank_and_emit(user_pos, user_id, user, timeline, at, timeline[at].ts, timeline[at].state,
-                      q.text, "request:" + q.id, "", cand, facets.get(),
-                      opening(cand));
+                      q.text, "request:" + q.id, "", cand, facets.get(), opening(cand));
         ++borrowed;
       }
     }

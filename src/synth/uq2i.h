@@ -52,7 +52,7 @@ struct Uq2iOptions {
 struct Uq2iTriplet {
   std::string user, query, query_source, anchor;  // anchor: the favourite song id
   std::string sentence;  // the answer's opening sentence ("" = the list alone)
-  int64_t ts = 0;  // the anchor event's time: the context is what came before
+  int64_t ts = 0;        // the anchor event's time: the context is what came before
   State state;
   std::vector<int> items;       // catalog indexes, best first
   std::vector<float> scores;    // ranker scores (0-10) of items

@@ -22,7 +22,8 @@ struct Word {
 
 std::unique_ptr<Tokenizer> TrainBpe(const TextSource& texts, const BpeTrainOptions& options) {
   const int target = options.vocab_size - static_cast<int>(options.special_tokens.size());
-  if (target < 256) throw Error("--vocab-size must leave room for the 256 byte tokens and the special tokens");
+  if (target < 256)
+    throw Error("--vocab-size must leave room for the 256 byte tokens and the special tokens");
   Regex regex(options.pattern);
 
   // 1. Word frequencies of the pre-tokenized corpus.
@@ -67,7 +68,8 @@ std::unique_ptr<Tokenizer> TrainBpe(const TextSource& texts, const BpeTrainOptio
     if (delta > 0 && word >= 0) pair_words[k].push_back(word);
   };
   for (int w = 0; w < static_cast<int>(words.size()); ++w)
-    for (size_t i = 0; i + 1 < words[w].symbols.size(); ++i) add(words[w].symbols[i], words[w].symbols[i + 1], words[w].count, w);
+    for (size_t i = 0; i + 1 < words[w].symbols.size(); ++i)
+      add(words[w].symbols[i], words[w].symbols[i + 1], words[w].count, w);
 
   // 3. Greedy merges.
   std::vector<std::pair<std::string, std::string>> merges;
@@ -108,7 +110,8 @@ std::unique_ptr<Tokenizer> TrainBpe(const TextSource& texts, const BpeTrainOptio
   }
   progress.Finish();
 
-  auto tok = std::make_unique<Tokenizer>(std::move(token_id), std::move(merges), options.pattern, options.nfc);
+  auto tok = std::make_unique<Tokenizer>(std::move(token_id), std::move(merges), options.pattern,
+                                         options.nfc);
   for (const auto& s : options.special_tokens) tok->AddSpecialToken(s);
   return tok;
 }

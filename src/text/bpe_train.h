@@ -11,8 +11,8 @@
 namespace muchator {
 
 struct BpeTrainOptions {
-  int vocab_size = 8000;    // including the 256 byte tokens and the special tokens
-  int64_t min_frequency = 2;  // a pair must occur at least this often to be merged
+  int vocab_size = 8000;                    // including the 256 byte tokens and the special tokens
+  int64_t min_frequency = 2;                // a pair must occur at least this often to be merged
   std::vector<std::string> special_tokens;  // appended as added tokens after the merges
   std::string pattern = kQwen2Pattern;
   bool nfc = true;

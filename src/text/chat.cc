@@ -15,7 +15,9 @@ void TokenSeq::Text(const Tokenizer& tok, std::string_view text, bool loss) {
 }
 
 void TokenSeq::Id(int id, bool loss) {
-  if (id < 0) throw Error("a special token is missing from the tokenizer", "", "train or load a MuChator tokenizer");
+  if (id < 0)
+    throw Error("a special token is missing from the tokenizer", "",
+                "train or load a MuChator tokenizer");
   ids.push_back(id);
   mask.push_back(loss ? 1 : 0);
 }
@@ -47,15 +49,17 @@ State ParseStateText(std::string_view text) {
     std::string_view f = text.substr(start, end - start);
     while (!f.empty() && f.front() == ' ') f.remove_prefix(1);
     while (!f.empty() && f.back() == ' ') f.remove_suffix(1);
-    if (k >= 4) throw Error("a state has at most 4 fields (time of day, day type, context, device): '" + std::string(text) + "'");
+    if (k >= 4)
+      throw Error("a state has at most 4 fields (time of day, day type, context, device): '" +
+                  std::string(text) + "'");
     *fields[k++] = std::string(f);
     start = end + 1;
   }
   return s;
 }
 
-UserContext UserContextFromStore(Store& store, const Catalog& catalog, const std::string& user_id, int64_t before_ts,
-                                 int max_history) {
+UserContext UserContextFromStore(Store& store, const Catalog& catalog, const std::string& user_id,
+                                 int64_t before_ts, int max_history) {
   UserContext ctx;
   auto user = store.GetUser(user_id);
   if (!user) return ctx;
@@ -99,7 +103,9 @@ TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserCo
   }
   if (!ctx.history.empty() && max_history > 0) {
     s.Id(tok.TokenId(tok::kHistory));
-    const size_t from = ctx.history.size() > static_cast<size_t>(max_history) ? ctx.history.size() - max_history : 0;
+    const size_t from = ctx.history.size() > static_cast<size_t>(max_history)
+                            ? ctx.history.size() - max_history
+                            : 0;
     for (size_t i = from; i < ctx.history.size(); ++i) {
       const auto& h = ctx.history[i];
       // The state only where it changes: a listener's events come in sessions of one state, and
@@ -134,8 +140,9 @@ TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserCo
   return s;
 }
 
-TokenSeq FitPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx, std::string_view query,
-                   int max_history, int max_tokens, size_t* context_tokens, const PromptExtras* extras) {
+TokenSeq FitPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx,
+                   std::string_view query, int max_history, int max_tokens, size_t* context_tokens,
+                   const PromptExtras* extras) {
   const int events = std::min<int>(max_history, static_cast<int>(ctx.history.size()));
   for (int h = std::max(0, events);; --h) {
     TokenSeq s = RenderPrompt(tok, codec, ctx, query, h, context_tokens, extras);
@@ -156,7 +163,8 @@ TokenSeq RenderAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span<co
   return s;
 }
 
-ParsedAnswer ParseAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span<const int> tokens) {
+ParsedAnswer ParseAnswer(const Tokenizer& tok, const ItemCodec& codec,
+                         std::span<const int> tokens) {
   ParsedAnswer a;
   const int item_start = tok.TokenId(tok::kItem), item_end = tok.TokenId(tok::kItemEnd);
   const int im_end = tok.TokenId(tok::kImEnd);
@@ -173,11 +181,15 @@ ParsedAnswer ParseAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span
       std::string head = nl == std::string::npos ? "" : t.substr(0, nl);
       std::string tail = nl == std::string::npos ? t : t.substr(nl + 1);
       if (expected_number == 1 && !head.empty()) a.sentence = head;
-      if (tail != want) a.problems.push_back("expected '" + want + "' before item " + std::to_string(expected_number) + ", got '" + tail + "'");
+      if (tail != want)
+        a.problems.push_back("expected '" + want + "' before item " +
+                             std::to_string(expected_number) + ", got '" + tail + "'");
       ++expected_number;
     } else if (!t.empty() && t != "\n") {
-      if (expected_number == 1) a.sentence = t;  // no list at all
-      else a.problems.push_back("unexpected text after the list: '" + t + "'");
+      if (expected_number == 1)
+        a.sentence = t;  // no list at all
+      else
+        a.problems.push_back("unexpected text after the list: '" + t + "'");
     }
   };
   for (; i < tokens.size(); ++i) {
@@ -188,15 +200,20 @@ ParsedAnswer ParseAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span
       break;
     }
     if (t != item_start) {
-      if (t == item_end) a.problems.push_back("<|/item|> without <|item|>");
-      else text.push_back(t);
+      if (t == item_end)
+        a.problems.push_back("<|/item|> without <|item|>");
+      else
+        text.push_back(t);
       continue;
     }
     flush_text(true);
     size_t j = i + 1;
-    while (j < tokens.size() && tokens[j] != item_end && tokens[j] != item_start && tokens[j] != im_end) ++j;
+    while (j < tokens.size() && tokens[j] != item_end && tokens[j] != item_start &&
+           tokens[j] != im_end)
+      ++j;
     if (j >= tokens.size() || tokens[j] != item_end) {
-      a.problems.push_back("item " + std::to_string(expected_number - 1) + " is not closed by <|/item|>");
+      a.problems.push_back("item " + std::to_string(expected_number - 1) +
+                           " is not closed by <|/item|>");
       i = j - 1;
       continue;
     }
@@ -214,7 +231,8 @@ ParsedAnswer ParseAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span
   }
   flush_text(false);
   if (!a.ended) a.problems.push_back("the answer does not end with <|im_end|>");
-  if (i < tokens.size()) a.problems.push_back(std::to_string(tokens.size() - i) + " tokens after <|im_end|>");
+  if (i < tokens.size())
+    a.problems.push_back(std::to_string(tokens.size() - i) + " tokens after <|im_end|>");
   return a;
 }
 

@@ -59,7 +59,8 @@ inline constexpr int kPromptHistory = 10;
 // catalog song) strictly before `before_ts` (all events when kNoTimestamp). An unknown user
 // gets the empty, cold-start context. The state is left empty for the caller to set.
 UserContext UserContextFromStore(Store& store, const Catalog& catalog, const std::string& user_id,
-                                 int64_t before_ts = kNoTimestamp, int max_history = kPromptHistory);
+                                 int64_t before_ts = kNoTimestamp,
+                                 int max_history = kPromptHistory);
 
 // "evening, weekday, commute, phone": the non-empty fields of a state.
 std::string StateText(const State& s);
@@ -94,20 +95,20 @@ TokenSeq RenderPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserCo
 // as keep the prompt within `max_tokens`: events go one by one from the oldest until it fits, so
 // the answer's room is never what is given up. With none left and still too long, the prompt
 // without history (the engine then refuses it with a clear error).
-TokenSeq FitPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx, std::string_view query,
-                   int max_history, int max_tokens, size_t* context_tokens = nullptr,
-                   const PromptExtras* extras = nullptr);
+TokenSeq FitPrompt(const Tokenizer& tok, const ItemCodec& codec, const UserContext& ctx,
+                   std::string_view query, int max_history, int max_tokens,
+                   size_t* context_tokens = nullptr, const PromptExtras* extras = nullptr);
 // The assistant's answer, ending with <|im_end|>; loss on every token.
 TokenSeq RenderAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span<const int> items,
                       std::string_view sentence = "");
 
 // An answer read back from tokens (a model's output after the prompt).
 struct ParsedAnswer {
-  std::string sentence;                     // text before the list
-  std::vector<int> items;                   // catalog indexes of valid items, in order
-  std::vector<std::string> invalid_items;   // item spans that are not catalog items (decoded text)
-  std::vector<std::string> problems;        // malformed parts, human-readable
-  bool ended = false;                       // <|im_end|> was seen
+  std::string sentence;                    // text before the list
+  std::vector<int> items;                  // catalog indexes of valid items, in order
+  std::vector<std::string> invalid_items;  // item spans that are not catalog items (decoded text)
+  std::vector<std::string> problems;       // malformed parts, human-readable
+  bool ended = false;                      // <|im_end|> was seen
   bool well_formed() const { return problems.empty() && ended; }
 };
 ParsedAnswer ParseAnswer(const Tokenizer& tok, const ItemCodec& codec, std::span<const int> tokens);

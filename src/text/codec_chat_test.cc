@@ -87,7 +87,8 @@ TEST_P(EveryCodec, EverySongRoundTripsAndTheTrieAcceptsExactlyTheCatalog) {
   // Walking the trie: each allowed continuation leads somewhere; the number of terminal nodes
   // equals the catalog size.
   int terminals = 0;
-  for (size_t n = 0; n < codec->trie().num_nodes(); ++n) terminals += codec->trie().ItemAt(static_cast<int>(n)) >= 0;
+  for (size_t n = 0; n < codec->trie().num_nodes(); ++n)
+    terminals += codec->trie().ItemAt(static_cast<int>(n)) >= 0;
   EXPECT_EQ(terminals, 500);
   // Leaf ranges: the items below each node are exactly its leaf range (checked by walking every
   // item's path), and a node's children split its range in order.
@@ -129,7 +130,8 @@ TEST_F(CodecTest, SemanticCodesPutSimilarSongsTogether) {
   auto shares_genre = [&](int a, int b) {
     for (const auto& f : catalog_->items[a].features)
       if (f.rfind("genre:", 0) == 0 &&
-          std::find(catalog_->items[b].features.begin(), catalog_->items[b].features.end(), f) != catalog_->items[b].features.end())
+          std::find(catalog_->items[b].features.begin(), catalog_->items[b].features.end(), f) !=
+              catalog_->items[b].features.end())
         return true;
     return false;
   };
@@ -155,32 +157,45 @@ TEST_F(CodecTest, PromptAndAnswerRenderAndParseBack) {
   UserContext ctx;
   ctx.profile = {{"age_bucket", "25-34"}, {"region", "north"}};
   ctx.state = State{"evening", "weekday", "commute", "phone", 19};
-  for (int i = 0; i < 30; ++i) ctx.history.push_back({State{"morning", "weekday", "", "", -1}, i, Feedback::kSkip});
+  for (int i = 0; i < 30; ++i)
+    ctx.history.push_back({State{"morning", "weekday", "", "", -1}, i, Feedback::kSkip});
   size_t context = 0;
-  TokenSeq prompt = RenderPrompt(*tok, *codec, ctx, "something for a rainy evening drive", /*max_history=*/5, &context);
+  TokenSeq prompt = RenderPrompt(*tok, *codec, ctx, "something for a rainy evening drive",
+                                 /*max_history=*/5, &context);
   EXPECT_EQ(prompt.ids.size(), prompt.mask.size());
-  EXPECT_TRUE(std::all_of(prompt.mask.begin(), prompt.mask.end(), [](uint8_t m) { return m == 0; }));
+  EXPECT_TRUE(
+      std::all_of(prompt.mask.begin(), prompt.mask.end(), [](uint8_t m) { return m == 0; }));
   const std::string text = tok->Decode(prompt.ids);
-  EXPECT_EQ(text.rfind("<|im_start|>user\n<|profile|>age_bucket: 25-34; region: north\n<|history|>", 0), 0u) << text;
-  EXPECT_NE(text.find("<|/item|><|skip|>\n<|state|>evening, weekday, commute, phone\n<|query|>something for a rainy evening "
-                      "drive<|im_end|>\n<|im_start|>assistant\n"), std::string::npos) << text;
+  EXPECT_EQ(
+      text.rfind("<|im_start|>user\n<|profile|>age_bucket: 25-34; region: north\n<|history|>", 0),
+      0u)
+      << text;
+  EXPECT_NE(text.find("<|/item|><|skip|>\n<|state|>evening, weekday, commute, "
+                      "phone\n<|query|>something for a rainy evening "
+                      "drive<|im_end|>\n<|im_start|>assistant\n"),
+            std::string::npos)
+      << text;
   // The context prefix ends with the history line; the same listener with another state and
   // query shares it token for token.
   EXPECT_EQ(tok->Decode(std::span<const int>(prompt.ids).first(context)).back(), '\n');
-  EXPECT_EQ(tok->Decode(std::span<const int>(prompt.ids).subspan(context)).rfind("<|state|>evening", 0), 0u);
+  EXPECT_EQ(
+      tok->Decode(std::span<const int>(prompt.ids).subspan(context)).rfind("<|state|>evening", 0),
+      0u);
   UserContext other = ctx;
   other.state = State{"morning", "weekend", "gym", "phone", 8};
   size_t other_context = 0;
   TokenSeq prompt2 = RenderPrompt(*tok, *codec, other, "hype me up", 5, &other_context);
   ASSERT_EQ(other_context, context);
   EXPECT_TRUE(std::equal(prompt.ids.begin(), prompt.ids.begin() + context, prompt2.ids.begin()));
-  EXPECT_EQ(std::count(prompt.ids.begin(), prompt.ids.end(), tok->TokenId(tok::kSkip)), 5);  // the last 5 only
+  EXPECT_EQ(std::count(prompt.ids.begin(), prompt.ids.end(), tok->TokenId(tok::kSkip)),
+            5);  // the last 5 only
   EXPECT_NE(text.find(codec->DisplayText(29)), std::string::npos);
   EXPECT_EQ(text.find(codec->DisplayText(0) + "<|/item|>"), std::string::npos);
 
   const std::vector<int> items = {7, 3, 99};
   TokenSeq answer = RenderAnswer(*tok, *codec, items, "Here you go:");
-  EXPECT_TRUE(std::all_of(answer.mask.begin(), answer.mask.end(), [](uint8_t m) { return m == 1; }));
+  EXPECT_TRUE(
+      std::all_of(answer.mask.begin(), answer.mask.end(), [](uint8_t m) { return m == 1; }));
   ParsedAnswer p = ParseAnswer(*tok, *codec, answer.ids);
   EXPECT_TRUE(p.well_formed()) << (p.problems.empty() ? "" : p.problems[0]);
   EXPECT_EQ(p.items, items);

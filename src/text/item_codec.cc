@@ -29,7 +29,10 @@ Catalog Catalog::FromStore(Store& store) {
   std::unordered_map<std::string, std::string> artist_name;
   store.ForEachArtist([&](const Artist& a) { artist_name[a.id] = a.name; });
   store.ForEachSong([&](const Song& s) {
-    CatalogItem item{s.id, s.title, s.artists.empty() ? "" : artist_name[s.artists[0]], {},
+    CatalogItem item{s.id,
+                     s.title,
+                     s.artists.empty() ? "" : artist_name[s.artists[0]],
+                     {},
                      s.artists.empty() ? "" : s.artists[0]};
     for (const auto& g : s.genres) item.features.push_back("genre:" + g);
     for (const auto& t : s.tags) item.features.push_back("tag:" + t);
@@ -51,7 +54,9 @@ void ItemCodec::Finish() { trie_.Build(sequences_); }
 
 namespace {
 
-std::string Display(const CatalogItem& it) { return it.artist.empty() ? it.title : it.title + " - " + it.artist; }
+std::string Display(const CatalogItem& it) {
+  return it.artist.empty() ? it.title : it.title + " - " + it.artist;
+}
 
 std::vector<int> Wrap(const Tokenizer& tok, const std::vector<int>& body) {
   std::vector<int> s = {tok.TokenId(tok::kItem)};
@@ -101,13 +106,17 @@ std::vector<float> ItemEmbeddings(const Catalog& c, int dim, uint64_t seed) {
     for (int k = 0; k < d; ++k) out[k] += scale * static_cast<float>(r.Normal());
   };
   for (size_t i = 0; i < n; ++i)
-    for (const auto& f : c.items[i].features) random_vec(Rng(HashString(f, seed)), &x[i * dim], half, 1.0f);
+    for (const auto& f : c.items[i].features)
+      random_vec(Rng(HashString(f, seed)), &x[i * dim], half, 1.0f);
   std::vector<double> wsum(n, 0.0);
   for (auto& [a, b, w] : c.colisten) wsum[a] += w, wsum[b] += w;
-  for (size_t i = 0; i < n; ++i) random_vec(Rng::Derive(seed, "item", i), &x[i * dim + half], dim - half, 0.5f);
+  for (size_t i = 0; i < n; ++i)
+    random_vec(Rng::Derive(seed, "item", i), &x[i * dim + half], dim - half, 0.5f);
   for (auto& [a, b, w] : c.colisten) {
-    random_vec(Rng::Derive(seed, "item", b), &x[a * dim + half], dim - half, static_cast<float>(w / wsum[a]));
-    random_vec(Rng::Derive(seed, "item", a), &x[b * dim + half], dim - half, static_cast<float>(w / wsum[b]));
+    random_vec(Rng::Derive(seed, "item", b), &x[a * dim + half], dim - half,
+               static_cast<float>(w / wsum[a]));
+    random_vec(Rng::Derive(seed, "item", a), &x[b * dim + half], dim - half,
+               static_cast<float>(w / wsum[b]));
   }
   for (size_t i = 0; i < n; ++i) {
     double norm = 0;
@@ -122,7 +131,8 @@ class SemanticCodec : public ItemCodec {
  public:
   SemanticCodec(const Catalog& c, Tokenizer& tok, const SemanticOptions& o) {
     const int n = static_cast<int>(c.items.size());
-    if (n == 0) throw Error("the catalog is empty", "", "ingest songs before building a semantic codec");
+    if (n == 0)
+      throw Error("the catalog is empty", "", "ingest songs before building a semantic codec");
     int k = o.codebook > 0 ? o.codebook : static_cast<int>(std::ceil(std::pow(n, 1.0 / o.levels)));
     k = std::max(2, std::min({k, 256, n}));
     std::vector<float> residual = ItemEmbeddings(c, o.dim, o.seed);
@@ -151,7 +161,8 @@ class SemanticCodec : public ItemCodec {
     for (int i = 0; i < n; ++i) {
       std::vector<int> body;
       for (int level = 0; level < o.levels; ++level)
-        body.push_back(tok.AddSpecialToken("<|c" + std::to_string(level) + "_" + std::to_string(codes[i][level]) + "|>"));
+        body.push_back(tok.AddSpecialToken("<|c" + std::to_string(level) + "_" +
+                                           std::to_string(codes[i][level]) + "|>"));
       body.push_back(tok.AddSpecialToken("<|cd_" + std::to_string(codes[i].back()) + "|>"));
       display_.push_back(Display(c.items[i]));
       sequences_.push_back(Wrap(tok, body));
@@ -168,7 +179,8 @@ class SemanticCodec : public ItemCodec {
 
 class LoadedCodec : public ItemCodec {
  public:
-  LoadedCodec(std::string name, std::vector<std::vector<int>> sequences, std::vector<std::string> display)
+  LoadedCodec(std::string name, std::vector<std::vector<int>> sequences,
+              std::vector<std::string> display)
       : name_(std::move(name)) {
     sequences_ = std::move(sequences);
     display_ = std::move(display);
@@ -198,10 +210,12 @@ namespace {
 nlohmann::json ReadCodecJson(const std::string& path) {
   try {
     auto j = nlohmann::json::parse(ReadFile(path));
-    if (!j.contains("items") || !j["items"].is_array()) throw Error("no 'items' array", path, "rebuild it with `muchator corpus`");
+    if (!j.contains("items") || !j["items"].is_array())
+      throw Error("no 'items' array", path, "rebuild it with `muchator corpus`");
     return j;
   } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("corrupt codec file: ") + e.what(), path, "rebuild it with `muchator corpus`");
+    throw Error(std::string("corrupt codec file: ") + e.what(), path,
+                "rebuild it with `muchator corpus`");
   }
 }
 }  // namespace
@@ -219,31 +233,37 @@ Catalog Catalog::FromCodecFile(const std::string& path) {
       c.items.push_back(std::move(item));
     }
   } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("corrupt codec file: ") + e.what(), path, "rebuild it with `muchator corpus`");
+    throw Error(std::string("corrupt codec file: ") + e.what(), path,
+                "rebuild it with `muchator corpus`");
   }
   c.BuildIndex();
   return c;
 }
 
-std::unique_ptr<ItemCodec> LoadItemCodec(const std::string& path, const Catalog& catalog, const Tokenizer& tok) {
+std::unique_ptr<ItemCodec> LoadItemCodec(const std::string& path, const Catalog& catalog,
+                                         const Tokenizer& tok) {
   const nlohmann::json j = ReadCodecJson(path);
   const auto& items = j.at("items");
   if (items.size() != catalog.items.size())
     throw Error("the codec has " + std::to_string(items.size()) + " items but the catalog " +
-                    std::to_string(catalog.items.size()), path, "rebuild the corpus for this store");
+                    std::to_string(catalog.items.size()),
+                path, "rebuild the corpus for this store");
   std::vector<std::vector<int>> seqs;
   std::vector<std::string> display;
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].at("id").get<std::string>() != catalog.items[i].id)
-      throw Error("item " + std::to_string(i) + " is '" + items[i].at("id").get<std::string>() + "' in the codec but '" +
-                      catalog.items[i].id + "' in the catalog", path, "rebuild the corpus for this store");
+      throw Error("item " + std::to_string(i) + " is '" + items[i].at("id").get<std::string>() +
+                      "' in the codec but '" + catalog.items[i].id + "' in the catalog",
+                  path, "rebuild the corpus for this store");
     seqs.push_back(items[i].at("tokens").get<std::vector<int>>());
     for (int t : seqs.back())
       if (t < 0 || t >= tok.vocab_size())
-        throw Error("token " + std::to_string(t) + " is not in the tokenizer", path, "use the tokenizer saved beside it");
+        throw Error("token " + std::to_string(t) + " is not in the tokenizer", path,
+                    "use the tokenizer saved beside it");
     display.push_back(items[i].at("text").get<std::string>());
   }
-  return std::make_unique<LoadedCodec>(j.at("codec").get<std::string>(), std::move(seqs), std::move(display));
+  return std::make_unique<LoadedCodec>(j.at("codec").get<std::string>(), std::move(seqs),
+                                       std::move(display));
 }
 
 const std::vector<std::string>& ItemCodecNames() {
@@ -251,8 +271,8 @@ const std::vector<std::string>& ItemCodecNames() {
   return v;
 }
 
-std::unique_ptr<ItemCodec> MakeItemCodec(const std::string& name, const Catalog& catalog, Tokenizer& tok,
-                                         const SemanticOptions& semantic) {
+std::unique_ptr<ItemCodec> MakeItemCodec(const std::string& name, const Catalog& catalog,
+                                         Tokenizer& tok, const SemanticOptions& semantic) {
   for (const char* t : {tok::kItem, tok::kItemEnd})
     if (tok.TokenId(t) < 0) tok.AddSpecialToken(t);
   if (name == "title") return std::make_unique<TitleCodec>(catalog, tok);

@@ -24,9 +24,9 @@ class Store;
 
 // A catalog song as the codecs see it. Index = position in the catalog (store idx order).
 struct CatalogItem {
-  std::string id, title, artist;       // artist: main artist's name ("" if none)
-  std::vector<std::string> features;   // genres, tags, language, decade (semantic codec)
-  std::string artist_id;               // main artist's id ("" if none): the one-song-per-artist cap
+  std::string id, title, artist;      // artist: main artist's name ("" if none)
+  std::vector<std::string> features;  // genres, tags, language, decade (semantic codec)
+  std::string artist_id;              // main artist's id ("" if none): the one-song-per-artist cap
 };
 
 struct Catalog {
@@ -45,9 +45,9 @@ struct Catalog {
 };
 
 struct SemanticOptions {
-  int levels = 3;      // residual k-means levels
-  int codebook = 0;    // codes per level; 0 = ceil(items^(1/levels)), at most 256
-  int dim = 64;        // embedding dimension
+  int levels = 3;    // residual k-means levels
+  int codebook = 0;  // codes per level; 0 = ceil(items^(1/levels)), at most 256
+  int dim = 64;      // embedding dimension
   uint64_t seed = 1;
 };
 
@@ -76,12 +76,13 @@ class ItemCodec {
 void SaveItemCodec(const ItemCodec& codec, const Catalog& catalog, const std::string& path);
 // Loads a saved codec; throws Error if the catalog differs (other songs, other order) or the
 // tokenizer lacks the codec's tokens.
-std::unique_ptr<ItemCodec> LoadItemCodec(const std::string& path, const Catalog& catalog, const Tokenizer& tok);
+std::unique_ptr<ItemCodec> LoadItemCodec(const std::string& path, const Catalog& catalog,
+                                         const Tokenizer& tok);
 
 // Builds a codec by name ("title", "atomic", "semantic"); may add tokens to `tok`.
 // Throws Error for an unknown name.
-std::unique_ptr<ItemCodec> MakeItemCodec(const std::string& name, const Catalog& catalog, Tokenizer& tok,
-                                         const SemanticOptions& semantic = {});
+std::unique_ptr<ItemCodec> MakeItemCodec(const std::string& name, const Catalog& catalog,
+                                         Tokenizer& tok, const SemanticOptions& semantic = {});
 const std::vector<std::string>& ItemCodecNames();
 
 }  // namespace muchator

@@ -10,11 +10,13 @@ namespace muchator {
 void ItemTrie::Build(const std::vector<std::vector<int>>& sequences) {
   nodes_.assign(1, Node{});
   for (size_t i = 0; i < sequences.size(); ++i) {
-    if (sequences[i].empty()) throw Error("item " + std::to_string(i) + " has an empty token sequence");
+    if (sequences[i].empty())
+      throw Error("item " + std::to_string(i) + " has an empty token sequence");
     int node = 0;
     for (int t : sequences[i]) {
       if (nodes_[node].item >= 0)
-        throw Error("item " + std::to_string(nodes_[node].item) + "'s sequence is a prefix of item " + std::to_string(i) + "'s");
+        throw Error("item " + std::to_string(nodes_[node].item) +
+                    "'s sequence is a prefix of item " + std::to_string(i) + "'s");
       auto& n = nodes_[node];
       auto it = std::lower_bound(n.tokens.begin(), n.tokens.end(), t);
       const size_t k = it - n.tokens.begin();
@@ -29,7 +31,8 @@ void ItemTrie::Build(const std::vector<std::vector<int>>& sequences) {
       }
     }
     if (nodes_[node].item >= 0)
-      throw Error("items " + std::to_string(nodes_[node].item) + " and " + std::to_string(i) + " have the same token sequence");
+      throw Error("items " + std::to_string(nodes_[node].item) + " and " + std::to_string(i) +
+                  " have the same token sequence");
     if (!nodes_[node].tokens.empty())
       throw Error("item " + std::to_string(i) + "'s sequence is a prefix of another item's");
     nodes_[node].item = static_cast<int>(i);

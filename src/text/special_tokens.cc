@@ -3,10 +3,10 @@
 namespace muchator {
 
 const std::vector<std::string>& BaseSpecialTokens() {
-  static const std::vector<std::string> v = {tok::kEndOfText, tok::kImStart, tok::kImEnd, tok::kProfile,
-                                             tok::kState,     tok::kHistory, tok::kQuery, tok::kItem,
-                                             tok::kItemEnd,   tok::kLike,    tok::kFinish, tok::kSkip,
-                                             tok::kDislike};
+  static const std::vector<std::string> v = {
+      tok::kEndOfText, tok::kImStart, tok::kImEnd,  tok::kProfile, tok::kState,
+      tok::kHistory,   tok::kQuery,   tok::kItem,   tok::kItemEnd, tok::kLike,
+      tok::kFinish,    tok::kSkip,    tok::kDislike};
   return v;
 }
 

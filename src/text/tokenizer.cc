@@ -4,9 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <queue>
-
 #include <nlohmann/json.hpp>
+#include <queue>
 
 #include "core/error.h"
 #include "core/file.h"
@@ -39,7 +38,8 @@ struct ByteMap {
     // GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to 256 + n.
     int n = 0;
     for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+      const bool printable =
+          (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
       to_unicode[b] = CodepointUtf8(printable ? b : 256 + n++);
       to_byte[to_unicode[b]] = static_cast<uint8_t>(b);
     }
@@ -58,18 +58,24 @@ std::string ToRawBytes(const std::string& token) {
   while (i < token.size()) {
     size_t len = 1;
     const auto c = static_cast<unsigned char>(token[i]);
-    if (c >= 0xF0) len = 4;
-    else if (c >= 0xE0) len = 3;
-    else if (c >= 0xC0) len = 2;
+    if (c >= 0xF0)
+      len = 4;
+    else if (c >= 0xE0)
+      len = 3;
+    else if (c >= 0xC0)
+      len = 2;
     auto it = Bytes().to_byte.find(token.substr(i, len));
-    if (it == Bytes().to_byte.end()) throw Error("token '" + token + "' is not in the byte-level alphabet");
+    if (it == Bytes().to_byte.end())
+      throw Error("token '" + token + "' is not in the byte-level alphabet");
     out += static_cast<char>(it->second);
     i += len;
   }
   return out;
 }
 
-uint64_t PairKey(int a, int b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
+uint64_t PairKey(int a, int b) {
+  return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b);
+}
 
 // Token ids index dense tables: 0..kMaxTokenId, so a corrupt or hostile file cannot make them
 // overflow or size a multi-gigabyte table.
@@ -83,8 +89,9 @@ int TokenIdOf(const nlohmann::json& v, const std::string& what, const std::strin
           ? v.get<uint64_t>() <= static_cast<uint64_t>(kMaxTokenId)
           : v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= kMaxTokenId;
   if (!in_range)
-    throw Error(what + " has id " + v.dump() + ", not an integer in 0.." + std::to_string(kMaxTokenId),
-                path, "a tokenizer.json numbers its tokens 0..N-1");
+    throw Error(
+        what + " has id " + v.dump() + ", not an integer in 0.." + std::to_string(kMaxTokenId),
+        path, "a tokenizer.json numbers its tokens 0..N-1");
   return static_cast<int>(v.get<int64_t>());
 }
 
@@ -104,8 +111,9 @@ const std::string& ByteToUnicode(uint8_t b) { return Bytes().to_unicode[b]; }
 
 std::string NfcNormalize(std::string_view text) {
   utf8proc_uint8_t* out = nullptr;
-  const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), text.size(), &out,
-                              static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  const auto n =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), text.size(), &out,
+                   static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
   if (n < 0) return std::string(text);
   std::string s(reinterpret_cast<char*>(out), n);
   std::free(out);
@@ -113,8 +121,8 @@ std::string NfcNormalize(std::string_view text) {
 }
 
 Tokenizer::Tokenizer(std::unordered_map<std::string, int> vocab,
-                     std::vector<std::pair<std::string, std::string>> merges, std::string pattern, bool nfc,
-                     bool add_prefix_space, bool ignore_merges)
+                     std::vector<std::pair<std::string, std::string>> merges, std::string pattern,
+                     bool nfc, bool add_prefix_space, bool ignore_merges)
     : vocab_(std::move(vocab)),
       merges_(std::move(merges)),
       pattern_(std::move(pattern)),
@@ -148,8 +156,10 @@ Tokenizer::Tokenizer(std::unordered_map<std::string, int> vocab,
     const auto& [a, b] = merges_[r];
     auto ia = vocab_.find(a), ib = vocab_.find(b), im = vocab_.find(a + b);
     if (ia == vocab_.end() || ib == vocab_.end() || im == vocab_.end())
-      throw Error("merge " + std::to_string(r + 1) + " ('" + a + "' '" + b + "') names a token not in the vocabulary");
-    merge_rank_.emplace(PairKey(ia->second, ib->second), std::make_pair(static_cast<int>(r), im->second));
+      throw Error("merge " + std::to_string(r + 1) + " ('" + a + "' '" + b +
+                  "') names a token not in the vocabulary");
+    merge_rank_.emplace(PairKey(ia->second, ib->second),
+                        std::make_pair(static_cast<int>(r), im->second));
   }
 }
 
@@ -285,8 +295,9 @@ std::vector<int> Tokenizer::EncodeWithSpecial(std::string_view text) const {
 std::string Tokenizer::Decode(std::span<const int> ids) const {
   std::string s;
   for (int id : ids) {
-    if (id < 0 || id >= vocab_size()) throw Error("token id " + std::to_string(id) + " is out of range [0, " +
-                                                  std::to_string(vocab_size()) + ")");
+    if (id < 0 || id >= vocab_size())
+      throw Error("token id " + std::to_string(id) + " is out of range [0, " +
+                  std::to_string(vocab_size()) + ")");
     s += bytes_[id];
   }
   return s;
@@ -302,14 +313,16 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadHf(const std::string& path) try {
   try {
     j = json::parse(ReadFile(path));
   } catch (const json::exception& e) {
-    throw Error(std::string("not valid JSON: ") + e.what(), path, "give a Hugging Face tokenizer.json");
+    throw Error(std::string("not valid JSON: ") + e.what(), path,
+                "give a Hugging Face tokenizer.json");
   }
   if (!j.is_object())
     throw Error("not a tokenizer.json: the top level is not a JSON object", path,
                 "give a Hugging Face tokenizer.json");
   const json& model = j.value("model", json::object());
   if (model.value("type", "BPE") != "BPE")
-    throw Error("unsupported model type '" + model.value("type", "") + "'", path, "only BPE tokenizers are supported");
+    throw Error("unsupported model type '" + model.value("type", "") + "'", path,
+                "only BPE tokenizers are supported");
   if (model.value("byte_fallback", false)) throw Error("byte_fallback BPE is not supported", path);
   std::unordered_map<std::string, int> vocab = VocabOf(model.at("vocab"), path);
   std::vector<std::pair<std::string, std::string>> merges;
@@ -328,8 +341,10 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadHf(const std::string& path) try {
   const json& norm = j.value("normalizer", json());
   auto check_norm = [&](const json& n) {
     const std::string t = n.value("type", "");
-    if (t == "NFC") nfc = true;
-    else throw Error("unsupported normalizer '" + t + "'", path, "supported: none, NFC");
+    if (t == "NFC")
+      nfc = true;
+    else
+      throw Error("unsupported normalizer '" + t + "'", path, "supported: none, NFC");
   };
   if (norm.is_object()) {
     if (norm.value("type", "") == "Sequence") {
@@ -349,23 +364,27 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadHf(const std::string& path) try {
       if (p.value("use_regex", true)) pattern = kGpt2Pattern;
     } else if (t == "Split") {
       const json& pat = p.at("pattern");
-      if (pat.contains("Regex")) pattern = pat["Regex"].get<std::string>();
-      else throw Error("Split pre-tokenizer with a plain string pattern is not supported", path);
+      if (pat.contains("Regex"))
+        pattern = pat["Regex"].get<std::string>();
+      else
+        throw Error("Split pre-tokenizer with a plain string pattern is not supported", path);
       if (p.value("behavior", "Isolated") != "Isolated" || p.value("invert", false))
         throw Error("only the Isolated, non-inverted Split pre-tokenizer is supported", path);
     } else {
-      throw Error("unsupported pre_tokenizer '" + t + "'", path, "supported: ByteLevel, Split + ByteLevel");
+      throw Error("unsupported pre_tokenizer '" + t + "'", path,
+                  "supported: ByteLevel, Split + ByteLevel");
     }
   };
-  if (!pre.is_object()) throw Error("missing pre_tokenizer", path, "a byte-level BPE tokenizer.json has one");
+  if (!pre.is_object())
+    throw Error("missing pre_tokenizer", path, "a byte-level BPE tokenizer.json has one");
   if (pre.value("type", "") == "Sequence") {
     for (const auto& p : pre.at("pretokenizers")) take(p);
   } else {
     take(pre);
   }
   if (pattern.empty()) throw Error("no pre-tokenizer regex found", path);
-  auto tok = std::make_unique<Tokenizer>(std::move(vocab), std::move(merges), pattern, nfc, add_prefix_space,
-                                         model.value("ignore_merges", false));
+  auto tok = std::make_unique<Tokenizer>(std::move(vocab), std::move(merges), pattern, nfc,
+                                         add_prefix_space, model.value("ignore_merges", false));
   for (const auto& a : j.value("added_tokens", json::array())) {
     const std::string content = a.at("content").get<std::string>();
     const int id = TokenIdOf(a.at("id"), "added token '" + content + "'", path);
@@ -388,7 +407,8 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadHf(const std::string& path) try {
               "give a Hugging Face tokenizer.json (model.vocab, model.merges, pre_tokenizer)");
 }
 
-std::unique_ptr<Tokenizer> Tokenizer::LoadVocabMerges(const std::string& vocab_path, const std::string& merges_path,
+std::unique_ptr<Tokenizer> Tokenizer::LoadVocabMerges(const std::string& vocab_path,
+                                                      const std::string& merges_path,
                                                       const std::string& pattern) {
   std::unordered_map<std::string, int> vocab;
   try {
@@ -407,7 +427,8 @@ std::unique_ptr<Tokenizer> Tokenizer::LoadVocabMerges(const std::string& vocab_p
                   "each line must be two tokens separated by one space");
     merges.emplace_back(line.substr(0, sp), line.substr(sp + 1));
   }
-  auto tok = std::make_unique<Tokenizer>(std::move(vocab), std::move(merges), pattern, /*nfc=*/false);
+  auto tok =
+      std::make_unique<Tokenizer>(std::move(vocab), std::move(merges), pattern, /*nfc=*/false);
   // GPT-2 ships <|endoftext|> inside vocab.json: mark it as the special token it is.
   const int eot = tok->TokenId("<|endoftext|>");
   if (eot >= 0) {
@@ -421,7 +442,8 @@ std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path_in) {
   std::string path = path_in;
   if (std::filesystem::is_directory(path)) path += "/tokenizer.json";
   const std::string suffix = "vocab.json";
-  if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0)
+  if (path.size() >= suffix.size() &&
+      path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0)
     return LoadVocabMerges(path, path.substr(0, path.size() - suffix.size()) + "merges.txt");
   return LoadHf(path);
 }
@@ -429,32 +451,54 @@ std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path_in) {
 void Tokenizer::SaveHf(const std::string& path) const {
   json vocab = json::object();
   for (int id = 0; id < static_cast<int>(token_strings_.size()); ++id) {
-    const bool added = std::any_of(added_.begin(), added_.end(), [&](const Added& a) { return a.id == id; });
+    const bool added =
+        std::any_of(added_.begin(), added_.end(), [&](const Added& a) { return a.id == id; });
     if (!added || vocab_.count(token_strings_[id])) vocab[token_strings_[id]] = id;
   }
   json merges = json::array();
   for (const auto& [a, b] : merges_) merges.push_back(a + " " + b);
   json added = json::array();
   for (const auto& a : added_)
-    added.push_back({{"id", a.id}, {"content", a.content}, {"single_word", false}, {"lstrip", false},
-                     {"rstrip", false}, {"normalized", false}, {"special", a.special}});
-  json j = {
-      {"version", "1.0"},
-      {"truncation", nullptr},
-      {"padding", nullptr},
-      {"added_tokens", added},
-      {"normalizer", nfc_ ? json{{"type", "NFC"}} : json()},
-      {"pre_tokenizer",
-       {{"type", "Sequence"},
-        {"pretokenizers",
-         {{{"type", "Split"}, {"pattern", {{"Regex", pattern_}}}, {"behavior", "Isolated"}, {"invert", false}},
-          {{"type", "ByteLevel"}, {"add_prefix_space", add_prefix_space_}, {"trim_offsets", false}, {"use_regex", false}}}}}},
-      {"post_processor", nullptr},
-      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
-      {"model",
-       {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", ""},
-        {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false},
-        {"ignore_merges", ignore_merges_}, {"vocab", vocab}, {"merges", merges}}}};
+    added.push_back({{"id", a.id},
+                     {"content", a.content},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", a.special}});
+  json j = {{"version", "1.0"},
+            {"truncation", nullptr},
+            {"padding", nullptr},
+            {"added_tokens", added},
+            {"normalizer", nfc_ ? json{{"type", "NFC"}} : json()},
+            {"pre_tokenizer",
+             {{"type", "Sequence"},
+              {"pretokenizers",
+               {{{"type", "Split"},
+                 {"pattern", {{"Regex", pattern_}}},
+                 {"behavior", "Isolated"},
+                 {"invert", false}},
+                {{"type", "ByteLevel"},
+                 {"add_prefix_space", add_prefix_space_},
+                 {"trim_offsets", false},
+                 {"use_regex", false}}}}}},
+            {"post_processor", nullptr},
+            {"decoder",
+             {{"type", "ByteLevel"},
+              {"add_prefix_space", true},
+              {"trim_offsets", true},
+              {"use_regex", true}}},
+            {"model",
+             {{"type", "BPE"},
+              {"dropout", nullptr},
+              {"unk_token", nullptr},
+              {"continuing_subword_prefix", ""},
+              {"end_of_word_suffix", ""},
+              {"fuse_unk", false},
+              {"byte_fallback", false},
+              {"ignore_merges", ignore_merges_},
+              {"vocab", vocab},
+              {"merges", merges}}}};
   WriteFileAtomic(path, j.dump(1) + "\n");
 }
 

@@ -39,14 +39,16 @@ class Tokenizer {
 
   // Builds a tokenizer from its parts. `vocab`: token string (byte-level alphabet) -> id; it must
   // contain all 256 single-byte tokens. `merges`: pairs of token strings in rank order.
-  Tokenizer(std::unordered_map<std::string, int> vocab, std::vector<std::pair<std::string, std::string>> merges,
-            std::string pattern, bool nfc, bool add_prefix_space = false, bool ignore_merges = false);
+  Tokenizer(std::unordered_map<std::string, int> vocab,
+            std::vector<std::pair<std::string, std::string>> merges, std::string pattern, bool nfc,
+            bool add_prefix_space = false, bool ignore_merges = false);
   ~Tokenizer();
 
   // Loads a Hugging Face tokenizer.json. Throws Error naming the file and what is unsupported.
   static std::unique_ptr<Tokenizer> LoadHf(const std::string& path);
   // Loads the vocab.json + merges.txt pair (GPT-2 style; pattern given, no normalisation).
-  static std::unique_ptr<Tokenizer> LoadVocabMerges(const std::string& vocab_path, const std::string& merges_path,
+  static std::unique_ptr<Tokenizer> LoadVocabMerges(const std::string& vocab_path,
+                                                    const std::string& merges_path,
                                                     const std::string& pattern = kGpt2Pattern);
   // Loads whatever a user points at: a tokenizer.json, a directory holding one, or a GPT-2 style
   // "...vocab.json" with "...merges.txt" beside it.
@@ -83,7 +85,8 @@ class Tokenizer {
   std::vector<std::string> token_strings_;      // id -> byte-level string ("" for gaps)
   std::vector<std::string> bytes_;              // id -> raw bytes
   std::vector<std::pair<std::string, std::string>> merges_;
-  std::unordered_map<uint64_t, std::pair<int, int>> merge_rank_;  // (left,right) -> (rank, merged id)
+  std::unordered_map<uint64_t, std::pair<int, int>>
+      merge_rank_;  // (left,right) -> (rank, merged id)
   int byte_id_[256];
   std::vector<Added> added_;
   std::string pattern_;

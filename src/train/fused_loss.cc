@@ -20,7 +20,8 @@ namespace {
 MUCHATOR_SIMD_CLONES double RowLossAndGrad(uint16_t* row, int64_t V, int64_t target, float scale,
                                            float* x) {
 #pragma omp simd
-  for (int64_t j = 0; j < V; ++j) x[j] = __builtin_bit_cast(float, static_cast<uint32_t>(row[j]) << 16);
+  for (int64_t j = 0; j < V; ++j)
+    x[j] = __builtin_bit_cast(float, static_cast<uint32_t>(row[j]) << 16);
   float m = -INFINITY;
 #pragma omp simd reduction(max : m)
   for (int64_t j = 0; j < V; ++j) m = x[j] > m ? x[j] : m;
@@ -42,7 +43,8 @@ MUCHATOR_SIMD_CLONES double RowLossAndGrad(uint16_t* row, int64_t V, int64_t tar
 class FusedCe : public torch::autograd::Function<FusedCe> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h,
-                               const torch::Tensor& weight, const torch::Tensor& targets, const torch::Tensor& mask) {
+                               const torch::Tensor& weight, const torch::Tensor& targets,
+                               const torch::Tensor& mask) {
     const int64_t C = h.size(-1), V = weight.size(0);
     auto h16 = h.reshape({-1, C}).to(torch::kBFloat16).contiguous();
     auto w16 = weight.to(torch::kBFloat16).contiguous();
@@ -50,7 +52,8 @@ class FusedCe : public torch::autograd::Function<FusedCe> {
     const int64_t N = logits.size(0);
     auto t = targets.reshape({-1}).to(torch::kInt64).contiguous();
     auto m = mask.reshape({-1}).to(torch::kFloat32).contiguous();
-    if (t.numel() != N || m.numel() != N) throw Error("targets and mask must have one entry per position");
+    if (t.numel() != N || m.numel() != N)
+      throw Error("targets and mask must have one entry per position");
     const float* mp = m.data_ptr<float>();
     const int64_t* tp = t.data_ptr<int64_t>();
     double count = 0;
@@ -61,7 +64,8 @@ class FusedCe : public torch::autograd::Function<FusedCe> {
     at::parallel_for(0, N, 16, [&](int64_t i0, int64_t i1) {
       std::vector<float> scratch(V);
       for (int64_t i = i0; i < i1; ++i) {
-        if (tp[i] < 0 || tp[i] >= V) throw Error("target " + std::to_string(tp[i]) + " is outside the vocabulary");
+        if (tp[i] < 0 || tp[i] >= V)
+          throw Error("target " + std::to_string(tp[i]) + " is outside the vocabulary");
         const float scale = static_cast<float>(mp[i] / denom);
         row_loss[i] = RowLossAndGrad(lp + i * V, V, tp[i], scale, scratch.data()) * mp[i];
       }

@@ -5,8 +5,8 @@
 
 namespace muchator {
 
-Packer::Packer(const std::string& corpus_dir, const std::vector<std::string>& stages, int64_t seq_len, uint64_t seed,
-               bool held_out)
+Packer::Packer(const std::string& corpus_dir, const std::vector<std::string>& stages,
+               int64_t seq_len, uint64_t seed, bool held_out)
     : seq_len_(seq_len), seed_(seed) {
   for (const auto& stage : stages) {
     readers_.push_back(std::make_unique<ShardReader>(corpus_dir, stage));
@@ -29,8 +29,9 @@ Packer::Packer(const std::string& corpus_dir, const std::vector<std::string>& st
     }
   }
   if (docs_.empty())
-    throw Error(std::string("no ") + (held_out ? "held-out " : "training ") + "documents in the given stages", corpus_dir,
-                "build the corpus first (muchator corpus)");
+    throw Error(std::string("no ") + (held_out ? "held-out " : "training ") +
+                    "documents in the given stages",
+                corpus_dir, "build the corpus first (muchator corpus)");
   order_.resize(docs_.size());
   for (size_t i = 0; i < order_.size(); ++i) order_[i] = static_cast<int64_t>(i);
   Rng r = Rng::Derive(seed_, "epoch", 0);
@@ -61,14 +62,16 @@ Batch Packer::Next(int64_t batch_size) {
       const int64_t left = row - i % row;
       if (len <= row && len > left) {
         ++doc_serial_;
-        for (int64_t k = 0; k < left; ++k, ++i) ids[i] = 0, mask[i] = 0, pos[i] = k, doc[i] = doc_serial_;
+        for (int64_t k = 0; k < left; ++k, ++i)
+          ids[i] = 0, mask[i] = 0, pos[i] = k, doc[i] = doc_serial_;
         continue;
       }
     }
     const auto [r, d] = docs_[order_[cursor_]];
     auto t = readers_[r]->Tokens(d);
     auto m = readers_[r]->Mask(d);
-    const int64_t take = std::min<int64_t>(static_cast<int64_t>(t.size()) - offset_, batch_size * row - i);
+    const int64_t take =
+        std::min<int64_t>(static_cast<int64_t>(t.size()) - offset_, batch_size * row - i);
     for (int64_t k = 0; k < take; ++k, ++i) {
       ids[i] = t[offset_ + k];
       mask[i] = m[offset_ + k];

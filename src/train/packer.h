@@ -4,7 +4,8 @@
 // attention stays inside documents and rotary positions restart per document. About 2% of the
 // documents (chosen by a hash of their index; at least one per stage) are held out for
 // evaluation and never trained on.
-// Deterministic: the same seed gives the same batches; Skip(n) fast-forwards without reading tokens.
+// Deterministic: the same seed gives the same batches; Skip(n) fast-forwards without reading
+// tokens.
 #pragma once
 
 #include <torch/torch.h>
@@ -18,7 +19,8 @@
 namespace muchator {
 
 struct Batch {
-  torch::Tensor ids, targets, mask, positions, doc_ids;  // each (B, T); mask: float, 1 = count in loss
+  torch::Tensor ids, targets, mask, positions,
+      doc_ids;  // each (B, T); mask: float, 1 = count in loss
   int64_t loss_tokens = 0;
 };
 
@@ -26,8 +28,8 @@ class Packer {
  public:
   // `stages`: names under `corpus_dir` (e.g. "stage1_objective"). held_out selects the held-out
   // documents instead of the training ones.
-  Packer(const std::string& corpus_dir, const std::vector<std::string>& stages, int64_t seq_len, uint64_t seed,
-         bool held_out = false);
+  Packer(const std::string& corpus_dir, const std::vector<std::string>& stages, int64_t seq_len,
+         uint64_t seed, bool held_out = false);
   Batch Next(int64_t batch_size);
   // Advances as if Next(batch_size) had been called `batches` times.
   void Skip(int64_t batches, int64_t batch_size);

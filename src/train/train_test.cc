@@ -13,8 +13,8 @@
 #include "text/item_codec.h"
 #include "text/special_tokens.h"
 #include "text/training_text.h"
-#include "train/packer.h"
 #include "train/fused_loss.h"
+#include "train/packer.h"
 #include "train/trainer.h"
 #include "world/generate.h"
 
@@ -84,12 +84,15 @@ TEST(LossTest, MaskedPositionsGetZeroGradient) {
   auto g = logits.grad().abs().sum(-1);  // (2, 5)
   for (int b = 0; b < 2; ++b)
     for (int t = 0; t < 5; ++t) {
-      if (mask[b][t].item<float>() == 0) EXPECT_EQ(g[b][t].item<float>(), 0.0f) << b << "," << t;
-      else EXPECT_GT(g[b][t].item<float>(), 0.0f);
+      if (mask[b][t].item<float>() == 0)
+        EXPECT_EQ(g[b][t].item<float>(), 0.0f) << b << "," << t;
+      else
+        EXPECT_GT(g[b][t].item<float>(), 0.0f);
     }
   // The value is the mean over the masked-in positions only.
-  auto ce = torch::nn::functional::cross_entropy(logits.detach().view({10, 11}), targets.view({10}),
-                                                 torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  auto ce = torch::nn::functional::cross_entropy(
+      logits.detach().view({10, 11}), targets.view({10}),
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
   EXPECT_NEAR(loss.item<double>(), (ce * mask.view({10})).sum().item<double>() / 5.0, 1e-6);
 }
 
@@ -129,7 +132,8 @@ TEST_F(TrainTest, PackerIsDeterministicSkipsExactlyAndHoldsOutDisjointDocuments)
   EXPECT_TRUE(torch::equal(x.targets.slice(1, 0, 31), x.ids.slice(1, 1, 32)));
   Packer held(dir_ + "/c", {"stage1_objective"}, 32, 5, /*held_out=*/true);
   EXPECT_GT(held.num_docs(), 0);
-  EXPECT_EQ(held.num_docs() + a.num_docs(), ShardReader(dir_ + "/c", "stage1_objective").num_docs());
+  EXPECT_EQ(held.num_docs() + a.num_docs(),
+            ShardReader(dir_ + "/c", "stage1_objective").num_docs());
   // Stage 3 masks: only item and feedback targets count.
   Packer beh(dir_ + "/c", {"stage3_behaviour"}, 64, 1);
   Batch z = beh.Next(2);
@@ -153,12 +157,17 @@ TEST_F(TrainTest, TwoStageCurriculumLowersEachStagesHeldOutLoss) {
   o.eval_batches = 2;
   const std::string corpus = dir_ + "/c";
   const std::vector<std::string> stages = {"stage0_general", "stage1_objective"};
-  const double g0 = HeldoutLoss(model, corpus, stages[0], o), o0 = HeldoutLoss(model, corpus, stages[1], o);
-  StageResult r1 = TrainStage(model, corpus, {stages[0]}, stages, dir_ + "/run", stages[0], o, false, corpus + "/tokenizer.json");
-  const double g1 = HeldoutLoss(model, corpus, stages[0], o), o1 = HeldoutLoss(model, corpus, stages[1], o);
-  StageResult r2 = TrainStage(model, corpus, {stages[1]}, stages, dir_ + "/run", stages[1], o, false, corpus + "/tokenizer.json");
+  const double g0 = HeldoutLoss(model, corpus, stages[0], o),
+               o0 = HeldoutLoss(model, corpus, stages[1], o);
+  StageResult r1 = TrainStage(model, corpus, {stages[0]}, stages, dir_ + "/run", stages[0], o,
+                              false, corpus + "/tokenizer.json");
+  const double g1 = HeldoutLoss(model, corpus, stages[0], o),
+               o1 = HeldoutLoss(model, corpus, stages[1], o);
+  StageResult r2 = TrainStage(model, corpus, {stages[1]}, stages, dir_ + "/run", stages[1], o,
+                              false, corpus + "/tokenizer.json");
   const double o2 = HeldoutLoss(model, corpus, stages[1], o);
-  std::printf("held-out: general %.3f -> %.3f; objective %.3f -> %.3f -> %.3f\n", g0, g1, o0, o1, o2);
+  std::printf("held-out: general %.3f -> %.3f; objective %.3f -> %.3f -> %.3f\n", g0, g1, o0, o1,
+              o2);
   EXPECT_LT(g1, g0 - 0.5);
   EXPECT_LT(o2, o1 - 0.3);
   EXPECT_TRUE(fs::exists(dir_ + "/run/stage1_objective/final/model.safetensors"));
@@ -191,7 +200,9 @@ TEST_F(TrainTest, LossOnFewPositionsEqualsTheFullLogitsLoss) {
   EXPECT_NEAR(sparse.item<double>(), full.item<double>(), 1e-5);
   EXPECT_LT((g_sparse - model->LmWeight().grad()).abs().max().item<double>(), 1e-6);
   // No counted position: a zero loss, not a NaN.
-  EXPECT_EQ(LanguageModelLoss(model, ids, positions, doc_ids, targets, torch::zeros({B, T}), false).item<double>(), 0.0);
+  EXPECT_EQ(LanguageModelLoss(model, ids, positions, doc_ids, targets, torch::zeros({B, T}), false)
+                .item<double>(),
+            0.0);
 }
 
 TEST_F(TrainTest, ItemTokensStartFromTheirSongsWords) {
@@ -247,8 +258,8 @@ TEST_F(TrainTest, GeneralStageTrainsForItsOwnStepsAndLearningRate) {
   o.eval_every = o.ckpt_every = 100;
   o.warm_items = false;
   const std::string out = dir_ + "/general_budget";
-  const auto results = RunCurriculum(dir_ + "/c", {"stage0_general", "stage1_objective"}, false, out,
-                                     "", "tiny", o, false);
+  const auto results = RunCurriculum(dir_ + "/c", {"stage0_general", "stage1_objective"}, false,
+                                     out, "", "tiny", o, false);
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results[0].steps, 8);
   EXPECT_EQ(results[1].steps, 4);

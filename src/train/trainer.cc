@@ -9,13 +9,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/cpu.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
-#include "text/tokenizer.h"
 #include "corpus/builders.h"
+#include "text/tokenizer.h"
 #include "train/fused_loss.h"
-#include "core/cpu.h"
 #include "train/packer.h"
 
 namespace muchator {
@@ -388,7 +388,8 @@ std::vector<StageResult> RunCurriculum(const std::string& corpus_dir,
   return RunCurriculumOn(corpus_dir, usable, mixed, out_dir, init, model_size, o, resume);
 }
 
-int64_t WarmItemEmbeddings(Qwen3ForCausalLM& model, const std::string& corpus_dir, const Tokenizer& tok) {
+int64_t WarmItemEmbeddings(Qwen3ForCausalLM& model, const std::string& corpus_dir,
+                           const Tokenizer& tok) {
   const std::string path = corpus_dir + "/" + kItemWordsFile;
   if (!FileExists(path)) return 0;
   torch::NoGradGuard no_grad;
@@ -496,8 +497,8 @@ static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir,
       if (o.general_steps > 0) {
         // Warmup keeps its share of the stage; evaluations and resume checkpoints keep their
         // period in steps (an interrupted run loses no more work than in the other stages).
-        so.warmup_steps = std::max<int64_t>(
-            1, o.warmup_steps * o.general_steps / std::max<int64_t>(1, o.steps));
+        so.warmup_steps =
+            std::max<int64_t>(1, o.warmup_steps * o.general_steps / std::max<int64_t>(1, o.steps));
         so.steps = o.general_steps;
       }
       if (o.general_lr > 0) so.lr = o.general_lr;

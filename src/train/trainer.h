@@ -103,7 +103,8 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
 // learns only from the few times its song is named: OpenOneRec and LC-Rec align item tokens with
 // their text before recommendation tuning. Returns the number of tokens set (0 without the file).
 class Tokenizer;
-int64_t WarmItemEmbeddings(Qwen3ForCausalLM& model, const std::string& corpus_dir, const Tokenizer& tok);
+int64_t WarmItemEmbeddings(Qwen3ForCausalLM& model, const std::string& corpus_dir,
+                           const Tokenizer& tok);
 
 // The curriculum: a model (from `init` if given, else a fresh `model_size` one sized to the corpus
 // tokenizer) trained on `stages` (corpus stage names) in order, each starting from the previous

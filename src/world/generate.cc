@@ -433,7 +433,8 @@ std::vector<std::pair<int, Feedback>> SearchLog(Rng& r, const WorldModel& w,
   std::vector<int> fit, near;
   for (int i : by_sit[q.situation]) (Relevant(w.songs[i], q) ? fit : near).push_back(i);
   std::vector<double> weight(fit.size());
-  for (size_t k = 0; k < fit.size(); ++k) weight[k] = std::exp(2.0 * Utility(w, u, s, w.songs[fit[k]]));
+  for (size_t k = 0; k < fit.size(); ++k)
+    weight[k] = std::exp(2.0 * Utility(w, u, s, w.songs[fit[k]]));
   std::vector<std::pair<int, Feedback>> log;
   std::vector<char> used(w.songs.size(), 0);
   for (int play = 0; play < kPlays; ++play) {
@@ -441,7 +442,7 @@ std::vector<std::pair<int, Feedback>> SearchLog(Rng& r, const WorldModel& w,
     if (fit.empty()) break;  // the search has no more fitting results: the listener stops
     if (r.Bernoulli(kOffTarget)) {
       song = !near.empty() && r.Bernoulli(0.5) ? r.Pick(near)
-                                                : static_cast<int>(r.Below(w.songs.size()));
+                                               : static_cast<int>(r.Below(w.songs.size()));
     } else {
       const size_t k = r.Categorical(weight);
       song = fit[k];
@@ -506,7 +507,8 @@ void WriteQueries(const WorldModel& w, Writers& out, GenerateStats& st) {
       json played = json::array();
       for (const auto& [song, f] : SearchLog(lr, w, by_sit, u, s, q)) {
         played.push_back({w.songs[song].id, FeedbackName(f)});
-        if (f == Feedback::kLike || f == Feedback::kFinish) row.relevant.push_back(w.songs[song].id);
+        if (f == Feedback::kLike || f == Feedback::kFinish)
+          row.relevant.push_back(w.songs[song].id);
       }
       row.extra = {{"played", played}};
     }

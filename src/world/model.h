@@ -27,10 +27,10 @@ struct WorldConfig {
   std::string size = "tiny";  // tiny | demo | large (sets the defaults below)
   uint64_t seed = 1;
   int64_t songs = 500, artists = 80, users = 100, events = 20000, queries = 300;
-  int64_t general_entities = 40;  // fictional encyclopedia entries
+  int64_t general_entities = 40;   // fictional encyclopedia entries
   int64_t language_per_form = 12;  // everyday-language sentences per concept surface form (stage 0)
-  int days = 120;                 // length of the behaviour log
-  double heldout_fraction = 0.1;  // last share of the log's time span, for held-out evaluation
+  int days = 120;                  // length of the behaviour log
+  double heldout_fraction = 0.1;   // last share of the log's time span, for held-out evaluation
   // Where the songs come from: "synthetic" (generated) or "jamendo" (the real MTG-Jamendo catalog
   // read from catalog_input; `songs` is then the most tracks to take, `artists` follows from them).
   std::string catalog = "synthetic", catalog_input;

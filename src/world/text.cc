@@ -371,7 +371,8 @@ namespace {
 // Every surface form of a concept, the meta forms first (the ones the music texts use).
 V AllForms(const Concept& c) {
   V all = c.meta;
-  for (const V* g : {&c.social, &c.query_train, &c.query_test}) all.insert(all.end(), g->begin(), g->end());
+  for (const V* g : {&c.social, &c.query_train, &c.query_test})
+    all.insert(all.end(), g->begin(), g->end());
   return all;
 }
 }  // namespace
@@ -455,13 +456,16 @@ void EverydayLanguage(uint64_t seed, const ConceptSet& c, int per_form,
           V opts = {cc.meta[0]};
           for (int tries = 0; tries < 100 && opts.size() < 4; ++tries) {
             const Concept& other = list[r.Below(list.size())];
-            if (!other.meta.empty() && std::find(opts.begin(), opts.end(), other.meta[0]) == opts.end())
+            if (!other.meta.empty() &&
+                std::find(opts.begin(), opts.end(), other.meta[0]) == opts.end())
               opts.push_back(other.meta[0]);
           }
           r.Shuffle(opts);
-          const int answer = static_cast<int>(std::find(opts.begin(), opts.end(), cc.meta[0]) - opts.begin());
-          mcqs->push_back({"pq" + std::to_string(mcqs->size() + 1), "\"" + f + "\" is another way of saying",
-                           opts, answer, cc.id, "paraphrase"});
+          const int answer =
+              static_cast<int>(std::find(opts.begin(), opts.end(), cc.meta[0]) - opts.begin());
+          mcqs->push_back({"pq" + std::to_string(mcqs->size() + 1),
+                           "\"" + f + "\" is another way of saying", opts, answer, cc.id,
+                           "paraphrase"});
         }
     }
   }

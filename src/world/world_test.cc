@@ -154,7 +154,8 @@ TEST_P(WorldTest, EverydayLanguageTeachesEveryFormAndNamesNoSong) {
     for (const auto& c : *list)
       for (const auto* group : {&c.social, &c.query_train, &c.query_test})
         for (const auto& f : *group) {
-          EXPECT_NE(general.find(WordPadded(f)), std::string::npos) << "form '" << f << "' never taught";
+          EXPECT_NE(general.find(WordPadded(f)), std::string::npos)
+              << "form '" << f << "' never taught";
           ++forms;
         }
   EXPECT_GT(forms, 50);
@@ -162,7 +163,8 @@ TEST_P(WorldTest, EverydayLanguageTeachesEveryFormAndNamesNoSong) {
     // Titles of one or two common words ("Echo") could occur by chance: longer ones must not.
     const std::string title = WordPadded(s["title"].get<std::string>());
     if (std::count(title.begin(), title.end(), ' ') >= 4) {
-      EXPECT_EQ(general.find(title), std::string::npos) << "song title " << title << " in general text";
+      EXPECT_EQ(general.find(title), std::string::npos)
+          << "song title " << title << " in general text";
     }
   }
   for (const auto& a : ReadJsonl(dir_ + "/a/artists.jsonl"))
@@ -195,7 +197,8 @@ TEST_P(WorldTest, TrainingRequestsHaveSearchLogsTestRequestsNone) {
     ++with_log;
     EXPECT_TRUE(q["extra"].contains("played"));
     const QueryFacets f = oracle.FacetsOf(q["id"]);
-    for (const auto& id : q["relevant"]) relevant += oracle.Relevant(f, id.get<std::string>()), ++labels;
+    for (const auto& id : q["relevant"])
+      relevant += oracle.Relevant(f, id.get<std::string>()), ++labels;
   }
   ASSERT_GT(train, 0);
   EXPECT_GT(with_log, train * 9 / 10);
