@@ -256,4 +256,28 @@ json ParseJsonBody(const std::string& body) {
   }
 }
 
+FeedbackSpec ParseFeedbackBody(const json& b) {
+  if (!b.is_object()) throw BadRequest("the request body must be a JSON object");
+  FeedbackSpec f;
+  const auto song = OptString(b, "song");
+  if (!song)
+    throw BadRequest("'song' is required: the id of the song the listener reacted to", "song",
+                     "missing_required_parameter");
+  f.song = *song;
+  const auto fb = OptString(b, "feedback");
+  if (!fb)
+    throw BadRequest("'feedback' is required: like, finish, skip or dislike", "feedback",
+                     "missing_required_parameter");
+  const auto parsed = ParseFeedback(*fb);
+  if (!parsed)
+    throw BadRequest("'feedback' must be like, finish, skip or dislike, got '" + *fb + "'",
+                     "feedback");
+  f.feedback = *parsed;
+  f.user = OptString(b, "user");
+  f.completion_id = OptString(b, "completion_id");
+  if (Field(b, "state")) f.state = ParseState(b, "state", "");
+  f.play_s = OptNumber(b, "play_s", 0, 1e7);
+  return f;
+}
+
 }  // namespace muchator

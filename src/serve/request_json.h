@@ -75,4 +75,16 @@ AnswerSpec ParseChatBody(const nlohmann::json& b, const ServeOptions& o,
 // POST /v1/recommend.
 AnswerSpec ParseRecommendBody(const nlohmann::json& b, const ServeOptions& o);
 
+// A /v1/feedback body: the song and the listener's reaction (required), and optionally the
+// listener, the completion the song came from (its listener and state fill in what is left out),
+// the state and the seconds played. Throws ApiError (400) naming the field.
+struct FeedbackSpec {
+  std::string song;
+  Feedback feedback = Feedback::kLike;
+  std::optional<std::string> user, completion_id;
+  std::optional<State> state;
+  std::optional<double> play_s;
+};
+FeedbackSpec ParseFeedbackBody(const nlohmann::json& b);
+
 }  // namespace muchator

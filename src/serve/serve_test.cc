@@ -249,6 +249,35 @@ TEST(RequestJsonTest, GoodBodiesGiveWhatTheyAsk) {
             "songs");
 }
 
+TEST(RequestJsonTest, FeedbackBodiesNameTheFieldThatIsWrong) {
+  const auto f = ParseFeedbackBody(ParseJsonBody(
+      R"({"song":"s1","feedback":"skip","user":"u1","state":"evening","play_s":12.5})"));
+  EXPECT_EQ(f.song, "s1");
+  EXPECT_EQ(f.feedback, Feedback::kSkip);
+  EXPECT_EQ(f.user.value_or(""), "u1");
+  ASSERT_TRUE(f.state.has_value());
+  EXPECT_EQ(f.state->time_of_day, "evening");
+  EXPECT_DOUBLE_EQ(f.play_s.value_or(0), 12.5);
+  const auto minimal =
+      ParseFeedbackBody(ParseJsonBody(R"({"song":"s1","feedback":"like","completion_id":"c"})"));
+  EXPECT_FALSE(minimal.user || minimal.state || minimal.play_s);
+  EXPECT_EQ(minimal.completion_id.value_or(""), "c");
+  auto param = [](const char* body) {
+    try {
+      (void)ParseFeedbackBody(ParseJsonBody(body));
+    } catch (const ApiError& e) {
+      return e.param;
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_EQ(param(R"({"feedback":"like"})"), "song");
+  EXPECT_EQ(param(R"({"song":"s1"})"), "feedback");
+  EXPECT_EQ(param(R"({"song":"s1","feedback":"love"})"), "feedback");
+  EXPECT_EQ(param(R"({"song":"s1","feedback":"like","play_s":-1})"), "play_s");
+  EXPECT_EQ(param(R"({"song":1,"feedback":"like"})"), "song");
+  EXPECT_EQ(param(R"([1])"), "");
+}
+
 TEST(ServeSecurityTest, ApiKeyMatchesOnlyAWholeKey) {
   const std::vector<std::string> keys = {"k-one", "sk-longer-key"};
   EXPECT_TRUE(ApiKeyMatches("k-one", keys));

@@ -589,40 +589,27 @@ struct ChatServer::Impl {
   }
 
   void FeedbackEndpoint(const httplib::Request& req, httplib::Response& res) {
-    const json b = ParseBody(req);
-    if (!b.is_object()) throw BadRequest("the request body must be a JSON object");
-    Event e;
-    const auto song = OptString(b, "song");
-    if (!song)
-      throw BadRequest("'song' is required: the id of the song the listener reacted to", "song",
-                       "missing_required_parameter");
-    e.song = *song;
-    const auto fb = OptString(b, "feedback");
-    if (!fb)
-      throw BadRequest("'feedback' is required: like, finish, skip or dislike", "feedback",
-                       "missing_required_parameter");
-    const auto parsed = ParseFeedback(*fb);
-    if (!parsed)
-      throw BadRequest("'feedback' must be like, finish, skip or dislike, got '" + *fb + "'",
-                       "feedback");
-    e.feedback = *parsed;
+    const FeedbackSpec f = ParseFeedbackBody(ParseBody(req));
     std::optional<Session> sess;
-    auto cid = OptString(b, "completion_id");
-    if (cid) {
+    if (f.completion_id) {
       std::lock_guard l(sessions_mu);
-      if (auto it = sessions.find(*cid); it != sessions.end())
+      if (auto it = sessions.find(*f.completion_id); it != sessions.end())
         sess = it->second;
       else
         throw ApiError{404,
-                       "no recent answer with id '" + *cid + "' (the server keeps the last 10,000)",
+                       "no recent answer with id '" + *f.completion_id +
+                           "' (the server keeps the last 10,000)",
                        "completion_id", "unknown_completion", "invalid_request_error"};
     }
-    e.user = OptString(b, "user").value_or(sess ? sess->user : "");
+    Event e;
+    e.song = f.song;
+    e.feedback = f.feedback;
+    e.user = f.user.value_or(sess ? sess->user : "");
     if (e.user.empty())
       throw BadRequest("'user' is required (or a 'completion_id' whose request named one)", "user",
                        "missing_required_parameter");
-    e.state = Field(b, "state") ? ParseState(b, "state", "") : (sess ? sess->state : State{});
-    if (auto play = OptNumber(b, "play_s", 0, 1e7)) e.play_s = *play;
+    e.state = f.state ? *f.state : (sess ? sess->state : State{});
+    if (f.play_s) e.play_s = *f.play_s;
     if (ck.catalog.Find(e.song) < 0)
       throw ApiError{404, "song '" + e.song + "' is not in the catalog", "song", "unknown_song",
                      "invalid_request_error"};
