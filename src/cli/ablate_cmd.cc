@@ -128,9 +128,9 @@ class AblateCommand : public Command {
              "pre-training on the knowledge benchmarks), 6 (user context -> U2I "
              "perplexity), 7 (reward parts), codecs (title / atomic / semantic item codecs)")
         .OneOf({"3", "4", "5", "6", "7", "codecs"});
-    opts.Add("out", &out_,
-             "output directory (default RUN/ablate): table<N>.json, table<N>.md and table<N>/ "
-             "(each trained variant; the evaluation report of tables 3, 4 and 7)");
+    AddOut(opts, &out_,
+           "output directory (default RUN/ablate): table<N>.json, table<N>.md and table<N>/ "
+           "(each trained variant; the evaluation report of tables 3, 4 and 7)");
     opts.Add("requests", &requests_,
              "tables 3, 4, 7: held-out test requests every system answers (as the main job's "
              "report)")
@@ -169,8 +169,8 @@ class AblateCommand : public Command {
     opts.Add("u2i-context", &u2i_context_,
              "table 6: tokens of each held-out document kept, from its end")
         .Range(16, 1e7);
-    opts.Add("seed", &seed_, "training seed (0 = the run's own --seed)").Range(0, 9e18);
-    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    AddSeed(opts, &seed_, "training seed (0 = the run's own --seed)");
+    AddThreads(opts, &threads_);
   }
 
   int Run(const Options& opts) override {

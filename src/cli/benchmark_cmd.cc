@@ -36,7 +36,7 @@ class BenchmarkCommand : public Command {
     opts.Add("run", &run_,
              "a pipeline run directory: its store, world and checkpoints (each pre-training stage, "
              "sft, grpo)");
-    opts.Add("store", &spec_.store,
+    AddStore(opts, &spec_.store,
              "SQLite store (songs, artists, queries); default RUN/store.sqlite");
     opts.Add(
         "world", &spec_.world,
@@ -53,10 +53,10 @@ class BenchmarkCommand : public Command {
         .Range(16, 1e7);
     opts.Add("per-kind", &spec_.per_kind, "questions of each kind").Range(1, 1e6);
     opts.Add("split", &spec_.split, "q2i: queries of this split");
-    opts.Add("seed", &seed_, "question sampling seed").Range(0, 9e18);
-    opts.Add("out", &spec_.out,
-             "output directory: knowledge.json, knowledge.md (default RUN/benchmarks)");
-    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    AddSeed(opts, &seed_, "question sampling seed");
+    AddOut(opts, &spec_.out,
+           "output directory: knowledge.json, knowledge.md (default RUN/benchmarks)");
+    AddThreads(opts, &threads_);
   }
 
   int Run(const Options& opts) override {

@@ -23,8 +23,8 @@ class ConvertCommand : public Command {
         .Required()
         .Positional();
     opts.Add("input", &input_, "the dataset's folder, e.g. ../shared/data/mtg-jamendo").Required();
-    opts.Add("out", &out_,
-             "output directory for the .jsonl files (then `muchator ingest --input DIR`)")
+    AddOut(opts, &out_,
+           "output directory for the .jsonl files (then `muchator ingest --input DIR`)")
         .Required();
   }
   int Run(const Options& opts) override {

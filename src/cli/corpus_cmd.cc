@@ -57,15 +57,15 @@ class CorpusCommand : public Command {
            "shards, with the item codec's tokens added to the tokenizer";
   }
   void Declare(Options& opts) override {
-    opts.Add("store", &store_, "SQLite store from `muchator ingest`").Required();
+    AddStore(opts, &store_, "SQLite store from `muchator ingest`").Required();
     opts.Add("tokenizer", &tokenizer_,
              "tokenizer.json or its directory (from `muchator train-tokenizer`)")
         .Required();
-    opts.Add("out", &out_,
-             "output directory: shards, tokenizer.json with item tokens, codec.json, summary");
+    AddOut(opts, &out_,
+           "output directory: shards, tokenizer.json with item tokens, codec.json, summary");
     opts.Add("codec", &codec_, "how songs are written as tokens")
         .OneOf({"title", "atomic", "semantic"});
-    opts.Add("seed", &seed_, "seed of template choice and semantic codes").Range(0, 9e18);
+    AddSeed(opts, &seed_, "seed of template choice and semantic codes");
     opts.Add("heldout-tail", &o_.heldout_tail, "last events per user kept for U2I perplexity")
         .Range(0, 100000);
     opts.Add("max-events-per-doc", &o_.max_events_per_doc, "longer timelines are split")

@@ -27,7 +27,7 @@ class EvaluateCommand : public Command {
     opts.Add("run", &run_,
              "a pipeline run directory: its store, world, judge, ranker and checkpoints "
              "(pretrained, sft, grpo) are used unless given explicitly");
-    opts.Add("store", &o_.store, "SQLite store (default RUN/store.sqlite)");
+    AddStore(opts, &o_.store, "SQLite store (default RUN/store.sqlite)");
     opts.Add("world", &o_.world_dir,
              "synthetic world directory for the oracle's metrics (default RUN/world when present)");
     opts.Add("judge", &o_.judge_dir, "relevance judge directory (default RUN/judge when present)");
@@ -86,8 +86,8 @@ class EvaluateCommand : public Command {
              "--rerank-pool songs the model scores highest at its answer's first item; atomic "
              "codec)")
         .OneOf({"list", "first"});
-    opts.Add("out", &out_, "output directory: report.json, report.md (default RUN/report)");
-    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    AddOut(opts, &out_, "output directory: report.json, report.md (default RUN/report)");
+    AddThreads(opts, &threads_);
   }
   int Run(const Options& opts) override {
     SetupThreads(static_cast<int>(threads_));

@@ -23,8 +23,8 @@ class ExportGgufCommand : public Command {
   void Declare(Options& opts) override {
     opts.Add("model", &model_,
              "checkpoint directory (config.json, model.safetensors, tokenizer.json)");
-    opts.Add(
-        "out", &out_,
+    AddOut(
+        opts, &out_,
         "the .gguf file to write (atomically; its effective config beside it as OUT.config.toml)");
     opts.Add("type", &type_,
              "storage of the matrices: f32 (the same outputs as muchator), f16, bf16, q8_0; "

@@ -34,7 +34,7 @@ class GenerateCommand : public Command {
     opts.Add("raw", &raw_,
              "send --prompt to the model as it is (template markers such as <|im_start|> allowed)");
     opts.Add("codec", &codec_, "codec.json to use instead of the checkpoint's");
-    opts.Add("store", &store_, "SQLite store for --user's profile and recent behaviour");
+    AddStore(opts, &store_, "SQLite store for --user's profile and recent behaviour");
     opts.Add("user", &user_, "listener id in --store (unknown = cold start)");
     opts.Add("state", &state_,
              "situation: 'time of day, day type, context, device', e.g. 'evening, weekday, "
@@ -50,15 +50,14 @@ class GenerateCommand : public Command {
         .Range(0, 100);
     opts.Add("top-k", &top_k_, "sample among the k most likely tokens; 0 = all").Range(0, 1e9);
     opts.Add("top-p", &sampling_.top_p, "nucleus sampling threshold").Range(1e-9, 1);
-    opts.Add("seed", &seed_, "sampling seed (answer i uses seed + i)").Range(0, 9e18);
+    AddSeed(opts, &seed_, "sampling seed (answer i uses seed + i)");
     opts.Add("max-tokens", &max_tokens_, "at most this many generated tokens").Range(1, 1e6);
     opts.Add("n", &n_, "answers to sample, decoded together in one batch").Range(1, 256);
     opts.Add("stream", &stream_, "print the raw text as it is generated (n = 1)");
     opts.Add("max-len", &max_len_,
              "tokens per sequence in the KV cache (prompt + answer); 0 = model default")
         .Range(0, 1e7);
-    opts.Add("out", &out_,
-             "also write the answers as JSON here (and the effective config beside it)");
+    AddOut(opts, &out_, "also write the answers as JSON here (and the effective config beside it)");
     opts.Add("ignore-eos", &ignore_eos_,
              "go on past <|im_end|> and <|endoftext|> to --max-tokens (to time decoding)");
     opts.Add("logits-out", &logits_out_,
@@ -67,7 +66,7 @@ class GenerateCommand : public Command {
     opts.Add("bf16", &bf16_,
              "multiply in bf16 where the CPU has AVX512-BF16 (fp32 accumulation); false = fp32 "
              "throughout, e.g. to compare --logits-out with another runtime's fp32 model");
-    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    AddThreads(opts, &threads_);
   }
 
   int Run(const Options& opts) override {

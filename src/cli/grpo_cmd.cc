@@ -25,10 +25,8 @@ class GrpoCommand : public Command {
     GrpoOptions& g = o_.grpo;
     opts.Add("init", &init_, "checkpoint to align (the SFT one); also the frozen reference model")
         .Required();
-    opts.Add("store", &store_, "the SQLite store (RL-split queries, listeners' contexts)")
-        .Required();
-    opts.Add("out", &out_,
-             "output directory: grpo/ (log.jsonl, ckpt-N/, final/), grpo_report.json");
+    AddStore(opts, &store_, "the SQLite store (RL-split queries, listeners' contexts)").Required();
+    AddOut(opts, &out_, "output directory: grpo/ (log.jsonl, ckpt-N/, final/), grpo_report.json");
     opts.Add("judge", &o_.judge_dir,
              "relevance judge directory (train-judge): needed by rel and rel_pers");
     opts.Add("ranker", &o_.ranker_dir,
@@ -98,8 +96,8 @@ class GrpoCommand : public Command {
     opts.Add("eval-requests", &o_.eval_requests,
              "held-out requests evaluated before and after (0 = none)")
         .Range(0, 1e6);
-    opts.Add("seed", &seed_, "seed of request order and sampling").Range(0, 9e18);
-    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    AddSeed(opts, &seed_, "seed of request order and sampling");
+    AddThreads(opts, &threads_);
     dist_.Declare(opts);
   }
   int Run(const Options& opts) override {

@@ -21,7 +21,7 @@ class IngestCommand : public Command {
   void Declare(Options& opts) override {
     opts.Add("input", &o_.input_dir, "directory with artists/songs/users/events/... .jsonl files")
         .Required();
-    opts.Add("store", &o_.store_path, "SQLite store to create or update");
+    AddStore(opts, &o_.store_path, "SQLite store to create or update");
     opts.Add("quarantine", &o_.quarantine_path,
              "where rejected rows go (default: <store>.quarantine.jsonl)");
     opts.Add("strict", &o_.strict, "fail and change nothing if any row is rejected");

@@ -97,8 +97,7 @@ class PipelineCommand : public Command {
            "settings and inputs (RUN/steps/) and resumes an interrupted one";
   }
   void Declare(Options& opts) override {
-    opts.Add("out", &out_,
-             "run directory: world/, store.sqlite and each step's outputs and configs");
+    AddOut(opts, &out_, "run directory: world/, store.sqlite and each step's outputs and configs");
     opts.Add("input", &input_,
              "your own data (ingestion JSONL directory); empty = the synthetic world");
     opts.Add("world-size", &size_, "synthetic world size").OneOf({"tiny", "demo", "large"});
@@ -120,7 +119,7 @@ class PipelineCommand : public Command {
     opts.Add("world-queries", &world_queries_,
              "override the world's number of queries (0 = the size's)")
         .Range(0, 1e9);
-    opts.Add("seed", &seed_, "random seed of the synthetic world").Range(0, 9e18);
+    AddSeed(opts, &seed_, "random seed of the synthetic world");
     opts.Add("vocab-size", &vocab_size_, "tokenizer vocabulary size (before item tokens)")
         .Range(300, 1000000);
     opts.Add("codec", &codec_, "item codec").OneOf({"title", "atomic", "semantic"});

@@ -46,8 +46,8 @@ class PretrainCommand : public Command {
     opts.Add("warm-items", &o_.warm_items,
              "after the general stage, start the item tokens' embeddings from their songs' genre, "
              "tag and language words (the corpus's item_words.jsonl; docs/model.md)");
-    opts.Add("out", &out_,
-             "output directory: one sub-directory per stage, final/ holds its checkpoint");
+    AddOut(opts, &out_,
+           "output directory: one sub-directory per stage, final/ holds its checkpoint");
     opts.Add("model-size", &size_, "named model size when not starting from --init")
         .OneOf({"tiny", "demo"});
     opts.Add("init", &init_,
@@ -73,8 +73,8 @@ class PretrainCommand : public Command {
     opts.Add("eval-every", &o_.eval_every, "steps between held-out evaluations").Range(1, 1e9);
     opts.Add("eval-batches", &o_.eval_batches, "batches per held-out evaluation").Range(1, 1e6);
     opts.Add("ckpt-every", &o_.ckpt_every, "steps between resume checkpoints").Range(1, 1e9);
-    opts.Add("seed", &seed_, "seed of initialisation and data order").Range(0, 9e18);
-    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    AddSeed(opts, &seed_, "seed of initialisation and data order");
+    AddThreads(opts, &threads_);
     opts.Add("crash-at", &o_.crash_at,
              "testing: exit abruptly at step:N or ckpt:N (simulates kill -9)");
     dist_.Declare(opts);

@@ -21,7 +21,7 @@ class ReportCommand : public Command {
   }
   void Declare(Options& opts) override {
     opts.Add("run", &run_, "a pipeline run directory").Required();
-    opts.Add("out", &out_, "output directory (default RUN/report)");
+    AddOut(opts, &out_, "output directory (default RUN/report)");
     opts.Add("paper", &paper_,
              "the paper's own figures (JSON, docs/metrics.md \"The paper's figures\"): checked, "
              "kept as RUN/paper.json and quoted beside ours from then on (the main job's report "

@@ -31,7 +31,7 @@ class ServeCommand : public Command {
              "a pipeline run directory: serves its GRPO checkpoint (else SFT, else pre-trained) "
              "with its store and ranker");
     opts.Add("model", &o_.model, "checkpoint directory to serve instead of the run's");
-    opts.Add("store", &o_.store,
+    AddStore(opts, &o_.store,
              "SQLite store: listeners' profiles and history; feedback is written here (default "
              "RUN/store.sqlite)");
     opts.Add("ranker", &o_.ranker,
@@ -116,7 +116,7 @@ class ServeCommand : public Command {
     opts.Add("prior-split", &o_.prior_split, "training split the priors' requests come from");
     opts.Add("prior-requests", &o_.prior_requests, "requests the prior averages over")
         .Range(1, 100000);
-    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    AddThreads(opts, &threads_);
   }
 
   int Run(const Options& opts) override {

@@ -25,13 +25,13 @@ class SftCommand : public Command {
   }
   void Declare(Options& opts) override {
     opts.Add("triplets", &triplets_, "triplets.jsonl from `muchator synth-uq2i`").Required();
-    opts.Add("store", &store_, "the SQLite store the triplets came from (listeners' contexts)")
+    AddStore(opts, &store_, "the SQLite store the triplets came from (listeners' contexts)")
         .Required();
     opts.Add("init", &init_,
              "checkpoint to tune: the music pre-trained one (or the base one, for the ablation)")
         .Required();
-    opts.Add("out", &out_,
-             "output directory: corpus/, sft/final/ (the tuned checkpoint), sft_report.json");
+    AddOut(opts, &out_,
+           "output directory: corpus/, sft/final/ (the tuned checkpoint), sft_report.json");
     opts.Add("world", &world_,
              "synthetic world directory: evaluate generated lists with its oracle");
     opts.Add("steps", &o_.train.steps, "optimizer steps").Range(1, 1e9);
@@ -50,8 +50,8 @@ class SftCommand : public Command {
         .Range(0, 1e12);
     opts.Add("eval-queries", &eval_.queries, "held-out test queries for the generation check")
         .Range(1, 1e6);
-    opts.Add("seed", &seed_, "seed of data order").Range(0, 9e18);
-    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    AddSeed(opts, &seed_, "seed of data order");
+    AddThreads(opts, &threads_);
     dist_.Declare(opts);
   }
   int Run(const Options& opts) override {

@@ -26,14 +26,14 @@ class SynthCommand : public Command {
            "the ranking model";
   }
   void Declare(Options& opts) override {
-    opts.Add("store", &store_, "SQLite store from `muchator ingest`").Required();
+    AddStore(opts, &store_, "SQLite store from `muchator ingest`").Required();
     opts.Add("model", &model_, "pre-trained checkpoint whose hidden states embed the queries")
         .Required();
     opts.Add("ranker", &ranker_, "ranking model directory from `muchator train-ranker`").Required();
     opts.Add(
         "world", &world_,
         "synthetic world directory: refuse its query-only forms, measure quality with its oracle");
-    opts.Add("out", &out_, "output directory: triplets.jsonl, pool.jsonl, synth_summary.json");
+    AddOut(opts, &out_, "output directory: triplets.jsonl, pool.jsonl, synth_summary.json");
     opts.Add("per-song", &o_.pool.per_song, "generated queries kept per song").Range(1, 1000);
     opts.Add("per-cluster", &o_.per_cluster,
              "about this many queries per cluster (K = queries / this)")
@@ -53,8 +53,8 @@ class SynthCommand : public Command {
     opts.Add("holdout", &o_.uq2i.holdout,
              "favourites only from before the log's last share (as the ranker's split)")
         .Range(0.001, 0.999);
-    opts.Add("seed", &seed_, "seed of query choice and clustering").Range(0, 9e18);
-    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    AddSeed(opts, &seed_, "seed of query choice and clustering");
+    AddThreads(opts, &threads_);
     dist_.Declare(opts);
   }
   int Run(const Options& opts) override {

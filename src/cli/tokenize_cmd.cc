@@ -83,8 +83,8 @@ class TrainTokenizerCommand : public Command {
            "write DIR/tokenizer.json";
   }
   void Declare(Options& opts) override {
-    opts.Add("store", &store_, "SQLite store from `muchator ingest`").Required();
-    opts.Add("out", &out_, "output directory (tokenizer.json, tokenizer.config.toml)");
+    AddStore(opts, &store_, "SQLite store from `muchator ingest`").Required();
+    AddOut(opts, &out_, "output directory (tokenizer.json, tokenizer.config.toml)");
     opts.Add("vocab-size", &o_.vocab_size, "vocabulary size including bytes and special tokens")
         .Range(300, 1000000);
     opts.Add("min-frequency", &o_.min_frequency, "a pair must occur this often to be merged")

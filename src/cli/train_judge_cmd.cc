@@ -28,9 +28,9 @@ class TrainJudgeCommand : public Command {
            "held-out accuracy, F1 and AUC (labelled by the oracle with --world)";
   }
   void Declare(Options& opts) override {
-    opts.Add("store", &store_, "SQLite store from `muchator ingest` (songs, queries)").Required();
-    opts.Add("out", &out_,
-             "output directory: judge.json, judge_songs.jsonl, lm/final/ (the checkpoint)");
+    AddStore(opts, &store_, "SQLite store from `muchator ingest` (songs, queries)").Required();
+    AddOut(opts, &out_,
+           "output directory: judge.json, judge_songs.jsonl, lm/final/ (the checkpoint)");
     opts.Add("world", &world_,
              "synthetic world directory: its oracle labels the held-out (test, rl) pairs - "
              "measurement only, "
@@ -69,8 +69,8 @@ class TrainJudgeCommand : public Command {
     opts.Add("lr", &o_.train.lr, "peak learning rate").Range(0, 10);
     opts.Add("warmup-steps", &o_.train.warmup_steps, "linear warmup steps").Range(0, 1e9);
     opts.Add("bf16", &o_.train.bf16, "bf16 autocast for the forward pass");
-    opts.Add("seed", &seed_, "seed of labels, initialisation and data order").Range(0, 9e18);
-    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    AddSeed(opts, &seed_, "seed of labels, initialisation and data order");
+    AddThreads(opts, &threads_);
     dist_.Declare(opts);
   }
   int Run(const Options& opts) override {

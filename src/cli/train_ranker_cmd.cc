@@ -26,9 +26,8 @@ class TrainRankerCommand : public Command {
            "correlation with --world)";
   }
   void Declare(Options& opts) override {
-    opts.Add("store", &store_, "SQLite store from `muchator ingest`").Required();
-    opts.Add("out", &out_,
-             "output directory: ranker.json + ranker.safetensors + ranker_report.json");
+    AddStore(opts, &store_, "SQLite store from `muchator ingest`").Required();
+    AddOut(opts, &out_, "output directory: ranker.json + ranker.safetensors + ranker_report.json");
     opts.Add("world", &world_,
              "synthetic world directory (its oracle/): adds the oracle comparisons to the report");
     opts.Add("epochs", &o_.epochs,
@@ -57,8 +56,8 @@ class TrainRankerCommand : public Command {
         .Range(1, 1e7);
     opts.Add("eval-candidates", &o_.eval_candidates, "random songs scored per context")
         .Range(2, 1e6);
-    opts.Add("seed", &seed_, "seed of initialisation and data order").Range(0, 9e18);
-    opts.Add("threads", &threads_, "compute threads (0 = all cores)").Range(0, 1024);
+    AddSeed(opts, &seed_, "seed of initialisation and data order");
+    AddThreads(opts, &threads_);
     dist_.Declare(opts);
   }
   int Run(const Options& opts) override {

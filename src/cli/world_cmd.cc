@@ -23,9 +23,8 @@ class WorldCommand : public Command {
             "preset sizes: tiny (500 songs, tests), demo (5k songs, 200k events), large (1M songs, "
             "100M events)")
         .OneOf({"tiny", "demo", "large"});
-    opts.Add("seed", &seed_, "random seed; same seed and counts give byte-identical files")
-        .Range(0, 9e18);
-    opts.Add("out", &out_, "output directory");
+    AddSeed(opts, &seed_, "random seed; same seed and counts give byte-identical files");
+    AddOut(opts, &out_, "output directory");
     opts.Add("catalog", &catalog_,
              "where the songs come from: synthetic (generated) or jamendo (the real MTG-Jamendo "
              "catalog and its tags; users, behaviour and text simulated over it)")

@@ -274,4 +274,20 @@ std::string Options::ToToml() const {
 
 void Options::WriteEffective(const std::string& path) const { WriteFileAtomic(path, ToToml()); }
 
+Options::Option& AddSeed(Options& opts, int64_t* seed, std::string help) {
+  return opts.Add("seed", seed, std::move(help)).Range(0, 9e18);
+}
+
+Options::Option& AddThreads(Options& opts, int64_t* threads) {
+  return opts.Add("threads", threads, "compute threads (0 = all cores)").Range(0, 1024);
+}
+
+Options::Option& AddStore(Options& opts, std::string* store, std::string help) {
+  return opts.Add("store", store, std::move(help));
+}
+
+Options::Option& AddOut(Options& opts, std::string* out, std::string help) {
+  return opts.Add("out", out, std::move(help));
+}
+
 }  // namespace muchator

@@ -94,4 +94,15 @@ class Options {
   std::string config_file_;
 };
 
+// The options most commands share, each name and check declared here once; a command passes what
+// the value means to it (the help) and may chain more (.Required()).
+//   --seed N      >= 0
+//   --threads N   compute threads, 0 = all cores
+//   --store FILE  a SQLite store
+//   --out DIR     where the command writes
+Options::Option& AddSeed(Options& opts, int64_t* seed, std::string help);
+Options::Option& AddThreads(Options& opts, int64_t* threads);
+Options::Option& AddStore(Options& opts, std::string* store, std::string help);
+Options::Option& AddOut(Options& opts, std::string* out, std::string help);
+
 }  // namespace muchator
