@@ -8,6 +8,7 @@
 #include "core/threads.h"
 #include "data/store.h"
 #include "pipeline/grpo_step.h"
+#include "train/train_flags.h"
 
 namespace muchator::cli {
 namespace {
@@ -81,15 +82,12 @@ class GrpoCommand : public Command {
     opts.Add("replay-docs", &g.replay_docs, "replay documents per update").Range(1, 1e6);
     opts.Add("replay-tokens", &g.replay_tokens, "tokens of each replay document used")
         .Range(2, 1e6);
-    opts.Add("lr", &g.train.lr, "learning rate").Range(0, 10);
-    opts.Add("warmup-steps", &g.train.warmup_steps, "linear warmup steps").Range(0, 1e9);
-    opts.Add("min-lr-ratio", &g.train.min_lr_ratio, "cosine decay to lr * this (1 = constant)")
-        .Range(0, 1);
-    opts.Add("weight-decay", &g.train.weight_decay,
-             "AdamW weight decay (0: a step without signal moves nothing)")
-        .Range(0, 10);
+    DeclareTrainFlag(opts, g.train, "lr");
+    DeclareTrainFlag(opts, g.train, "warmup-steps");
+    DeclareTrainFlag(opts, g.train, "min-lr-ratio");
+    DeclareTrainFlag(opts, g.train, "weight-decay");
     opts.Add("clip-grad", &g.train.clip, "gradient norm clip").Range(0, 1e9);
-    opts.Add("ckpt-every", &g.train.ckpt_every, "resume checkpoint every N steps").Range(1, 1e9);
+    DeclareTrainFlag(opts, g.train, "ckpt-every");
     opts.Add("resume", &o_.resume, "continue from OUT/grpo/latest");
     opts.Add("heldout-percent", &o_.heldout_percent, "RL-split users held out for the report")
         .Range(0, 100);

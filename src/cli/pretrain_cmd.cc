@@ -8,6 +8,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/threads.h"
+#include "train/train_flags.h"
 #include "train/trainer.h"
 
 namespace muchator::cli {
@@ -53,26 +54,25 @@ class PretrainCommand : public Command {
     opts.Add("init", &init_,
              "start from this checkpoint directory (config.json + model.safetensors)");
     opts.Add("resume", &resume_, "continue an interrupted run in --out from its latest checkpoint");
-    opts.Add("steps", &o_.steps, "optimizer steps per stage").Range(1, 1e9);
-    opts.Add("seq-len", &o_.seq_len, "tokens per training row").Range(8, 1e6);
-    opts.Add("batch-size", &o_.batch_size, "rows per micro-batch").Range(1, 1e6);
-    opts.Add("grad-accum", &o_.grad_accum, "micro-batches per optimizer step").Range(1, 1e6);
-    opts.Add("lr", &o_.lr, "peak learning rate").Range(0, 10);
+    DeclareTrainFlag(opts, o_, "steps");
+    DeclareTrainFlag(opts, o_, "seq-len");
+    DeclareTrainFlag(opts, o_, "batch-size");
+    DeclareTrainFlag(opts, o_, "grad-accum");
+    DeclareTrainFlag(opts, o_, "lr");
     opts.Add("general-steps", &o_.general_steps,
              "optimizer steps of the general (everyday-language) stage (0 = --steps)")
         .Range(0, 1e9);
     opts.Add("general-lr", &o_.general_lr, "peak learning rate of the general stage (0 = --lr)")
         .Range(0, 10);
-    opts.Add("min-lr-ratio", &o_.min_lr_ratio, "final learning rate as a share of --lr")
-        .Range(0, 1);
-    opts.Add("warmup-steps", &o_.warmup_steps, "linear warmup steps").Range(0, 1e9);
-    opts.Add("weight-decay", &o_.weight_decay, "AdamW weight decay on matrices").Range(0, 10);
-    opts.Add("clip", &o_.clip, "gradient norm clipping").Range(0, 1e6);
-    opts.Add("bf16", &o_.bf16, "bf16 autocast for the forward pass");
-    opts.Add("log-every", &o_.log_every, "steps between log lines").Range(1, 1e9);
-    opts.Add("eval-every", &o_.eval_every, "steps between held-out evaluations").Range(1, 1e9);
-    opts.Add("eval-batches", &o_.eval_batches, "batches per held-out evaluation").Range(1, 1e6);
-    opts.Add("ckpt-every", &o_.ckpt_every, "steps between resume checkpoints").Range(1, 1e9);
+    DeclareTrainFlag(opts, o_, "min-lr-ratio");
+    DeclareTrainFlag(opts, o_, "warmup-steps");
+    DeclareTrainFlag(opts, o_, "weight-decay");
+    DeclareTrainFlag(opts, o_, "clip");
+    DeclareTrainFlag(opts, o_, "bf16");
+    DeclareTrainFlag(opts, o_, "log-every");
+    DeclareTrainFlag(opts, o_, "eval-every");
+    DeclareTrainFlag(opts, o_, "eval-batches");
+    DeclareTrainFlag(opts, o_, "ckpt-every");
     AddSeed(opts, &seed_, "seed of initialisation and data order");
     AddThreads(opts, &threads_);
     opts.Add("crash-at", &o_.crash_at,

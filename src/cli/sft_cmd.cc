@@ -10,6 +10,7 @@
 #include "core/threads.h"
 #include "data/store.h"
 #include "pipeline/sft_step.h"
+#include "train/train_flags.h"
 #include "world/oracle.h"
 
 namespace muchator::cli {
@@ -34,13 +35,11 @@ class SftCommand : public Command {
            "output directory: corpus/, sft/final/ (the tuned checkpoint), sft_report.json");
     opts.Add("world", &world_,
              "synthetic world directory: evaluate generated lists with its oracle");
-    opts.Add("steps", &o_.train.steps, "optimizer steps").Range(1, 1e9);
-    opts.Add("seq-len", &o_.train.seq_len,
-             "tokens per packed row (a prompt + list is ~600 with 20 events)")
-        .Range(64, 1e6);
-    opts.Add("batch-size", &o_.train.batch_size, "rows per step").Range(1, 1e6);
-    opts.Add("lr", &o_.train.lr, "peak learning rate").Range(0, 10);
-    opts.Add("bf16", &o_.train.bf16, "bf16 autocast for the forward pass");
+    DeclareTrainFlag(opts, o_.train, "steps");
+    DeclareTrainFlag(opts, o_.train, "seq-len").Range(64, 1e6);
+    DeclareTrainFlag(opts, o_.train, "batch-size");
+    DeclareTrainFlag(opts, o_.train, "lr");
+    DeclareTrainFlag(opts, o_.train, "bf16");
     opts.Add("history", &o_.history, "events of the listener's history in each prompt")
         .Range(0, 1000);
     opts.Add("replay-corpus", &o_.replay_corpus,

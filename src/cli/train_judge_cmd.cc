@@ -11,6 +11,7 @@
 #include "core/threads.h"
 #include "data/store.h"
 #include "reward/judge_train.h"
+#include "train/train_flags.h"
 #include "world/oracle.h"
 
 namespace muchator::cli {
@@ -63,12 +64,12 @@ class TrainJudgeCommand : public Command {
     opts.Add("threshold", &o_.threshold,
              "R_rel = 1 when P(relevant) >= threshold; 0 = the F1-best on training pairs")
         .Range(0, 1);
-    opts.Add("steps", &o_.train.steps, "optimizer steps").Range(1, 1e9);
-    opts.Add("seq-len", &o_.train.seq_len, "tokens per packed training row").Range(64, 1e6);
-    opts.Add("batch-size", &o_.train.batch_size, "rows per step").Range(1, 1e6);
-    opts.Add("lr", &o_.train.lr, "peak learning rate").Range(0, 10);
-    opts.Add("warmup-steps", &o_.train.warmup_steps, "linear warmup steps").Range(0, 1e9);
-    opts.Add("bf16", &o_.train.bf16, "bf16 autocast for the forward pass");
+    DeclareTrainFlag(opts, o_.train, "steps");
+    DeclareTrainFlag(opts, o_.train, "seq-len").Range(64, 1e6);
+    DeclareTrainFlag(opts, o_.train, "batch-size");
+    DeclareTrainFlag(opts, o_.train, "lr");
+    DeclareTrainFlag(opts, o_.train, "warmup-steps");
+    DeclareTrainFlag(opts, o_.train, "bf16");
     AddSeed(opts, &seed_, "seed of labels, initialisation and data order");
     AddThreads(opts, &threads_);
     dist_.Declare(opts);

@@ -282,3 +282,59 @@ TEST_F(TrainTest, GeneralStageTrainsForItsOwnStepsAndLearningRate) {
 }
 
 }  // namespace muchator
+
+#include "train/train_flags.h"
+
+namespace muchator {
+namespace {
+
+// Each training flag lands in its TrainOptions field with its range checked; a command's own
+// extra check holds beside the shared one; a name that is not a training flag is refused.
+TEST(TrainFlagsTest, FlagsBindTheirFieldsAndKeepTheirChecks) {
+  TrainOptions o;
+  Options opts;
+  DeclareTrainFlags(
+      opts, o,
+      {"steps", "batch-size", "grad-accum", "lr", "min-lr-ratio", "warmup-steps", "weight-decay",
+       "clip", "bf16", "log-every", "eval-every", "eval-batches", "ckpt-every"});
+  DeclareTrainFlag(opts, o, "seq-len").Range(64, 1e6);
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("muchator_train_flags_" + std::to_string(::getpid())))
+                              .string();
+  std::filesystem::create_directories(dir);
+  auto toml = [&](const std::string& text) {
+    std::ofstream(dir + "/c.toml") << text;
+    return dir + "/c.toml";
+  };
+  opts.ApplyToml(toml(
+      "steps = 7\nseq-len = 128\nbatch-size = 3\ngrad-accum = 2\nlr = 0.01\nmin-lr-ratio = 0.5\n"
+      "warmup-steps = 4\nweight-decay = 0.2\nclip = 2.0\nbf16 = true\nlog-every = 5\n"
+      "eval-every = 6\neval-batches = 2\nckpt-every = 9\n"));
+  EXPECT_EQ(o.steps, 7);
+  EXPECT_EQ(o.seq_len, 128);
+  EXPECT_EQ(o.batch_size, 3);
+  EXPECT_EQ(o.grad_accum, 2);
+  EXPECT_DOUBLE_EQ(o.lr, 0.01);
+  EXPECT_DOUBLE_EQ(o.min_lr_ratio, 0.5);
+  EXPECT_EQ(o.warmup_steps, 4);
+  EXPECT_DOUBLE_EQ(o.weight_decay, 0.2);
+  EXPECT_DOUBLE_EQ(o.clip, 2.0);
+  EXPECT_TRUE(o.bf16);
+  EXPECT_EQ(o.log_every, 5);
+  EXPECT_EQ(o.eval_every, 6);
+  EXPECT_EQ(o.eval_batches, 2);
+  EXPECT_EQ(o.ckpt_every, 9);
+  EXPECT_NO_THROW(opts.Resolve());
+  o.seq_len = 32;  // within the shared range (8 ...), not the command's own (64 ...)
+  EXPECT_THROW(opts.Resolve(), Error);
+  o.seq_len = 128;
+  o.steps = 0;
+  EXPECT_THROW(opts.Resolve(), Error);
+  TrainOptions other;
+  Options none;
+  EXPECT_THROW(DeclareTrainFlag(none, other, "stepz"), Error);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace muchator
