@@ -8,6 +8,7 @@
 #include "core/file.h"
 #include "core/threads.h"
 #include "eval/report.h"
+#include "infer/rerank_flags.h"
 
 namespace muchator::cli {
 namespace {
@@ -48,44 +49,13 @@ class EvaluateCommand : public Command {
         .Range(0, 1000);
     opts.Add("max-new-tokens", &o_.eval.max_new_tokens, "unconstrained answers' length cap")
         .Range(8, 1e5);
-    opts.Add(
-            "rerank-pool", &o_.eval.rerank_pool,
-            "with the ranking model, a \"reranked\" mode: each checkpoint proposes this many songs "
-            "(--rerank-source) and keeps the 10 best by the ranking model's score for the listener "
-            "and the model's own order (--rerank-model-weight; 0 = off)")
-        .Range(0, 1000);
-    opts.Add("rerank-model-weight", &o_.eval.rerank_model_weight,
-             "reranked mode: a pool song's order is the ranking model's score (0-10) minus this "
-             "times "
-             "log2(1 + its place in the pool) (0 = the ranking model alone)")
-        .Range(0, 100);
-    opts.Add("rerank-evidence-weight", &o_.eval.rerank_evidence_weight,
-             "first-song pool: a pool song's order also adds this times its first-song score (less "
-             "the prior, in nats) minus the pool's best (0 = off)")
-        .Range(0, 100);
-    opts.Add("rerank-prior-weight", &o_.eval.rerank_prior_weight,
-             "first-song pool: rank songs by their score minus this times their mean first-song "
-             "log-probability over --prior-requests requests of --prior-split (songs the model "
-             "puts first whatever is asked count less; 0 = off)")
-        .Range(0, 10);
-    opts.Add("rerank-ranker-prior-weight", &o_.eval.rerank_ranker_prior_weight,
-             "reranked mode: a pool song's ranking-model score less this times its mean score over "
-             "the listeners of --prior-requests requests of --prior-split (what every listener "
-             "likes "
-             "counts less; 0 = off)")
-        .Range(0, 10);
-    opts.Add("prior-split", &o_.eval.prior_split, "training split the priors' requests come from");
-    opts.Add("prior-requests", &o_.eval.prior_requests, "requests the prior averages over")
-        .Range(1, 100000);
+    DeclareRerankFlags(
+        opts, {&o_.eval.rerank_pool, &o_.eval.rerank_model_weight, &o_.eval.rerank_evidence_weight,
+               &o_.eval.rerank_source, &o_.eval.rerank_prior_weight,
+               &o_.eval.rerank_ranker_prior_weight, &o_.eval.prior_split, &o_.eval.prior_requests});
     opts.Add("answers", &o_.eval.keep_answers,
              "also write OUT/answers.jsonl: every system's list for every request (song ids), one "
              "line per system, mode and request");
-    opts.Add("rerank-source", &o_.eval.rerank_source,
-             "reranked mode's pool: list (the model lists --rerank-pool songs in turn) or first "
-             "(the "
-             "--rerank-pool songs the model scores highest at its answer's first item; atomic "
-             "codec)")
-        .OneOf({"list", "first"});
     AddOut(opts, &out_, "output directory: report.json, report.md (default RUN/report)");
     AddThreads(opts, &threads_);
   }

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/strings.h"
 #include "core/threads.h"
+#include "infer/rerank_flags.h"
 #include "serve/server.h"
 
 namespace muchator::cli {
@@ -83,39 +84,9 @@ class ServeCommand : public Command {
     opts.Add("prefix-cache-mb", &o_.prefix_cache_mb,
              "KV cache of listeners' contexts kept for their next request")
         .Range(0, 1e6);
-    opts.Add(
-            "rerank-pool", &o_.rerank_pool,
-            "with a ranking model: the model proposes this many songs and the answer is their best "
-            "by the ranking model and the model's order (0 = off: the model's own list, "
-            "streamed as decoded; docs/serving.md)")
-        .Range(0, 1000);
-    opts.Add("rerank-model-weight", &o_.rerank_model_weight,
-             "reranking: a pool song's order is the ranking model's score (0-10) minus this "
-             "times log2(1 + its place in the pool)")
-        .Range(0, 100);
-    opts.Add("rerank-source", &o_.rerank_source,
-             "reranking: the pool is the model's best songs at its answer's first song (first; "
-             "one-token item codecs such as atomic, else list) or a list it decodes song by song "
-             "(list)")
-        .OneOf({"first", "list"});
-    opts.Add(
-            "rerank-prior-weight", &o_.rerank_prior_weight,
-            "first-song pool: rank songs by their score minus this times their mean first-song "
-            "log-probability over --prior-requests requests of the store's --prior-split, computed "
-            "at start (songs the model puts first whatever is asked count less; 0 = off)")
-        .Range(0, 10);
-    opts.Add("rerank-evidence-weight", &o_.rerank_evidence_weight,
-             "first-song pool: a pool song's order also adds this times its first-song score (less "
-             "the prior, in nats) minus the pool's best (0 = off)")
-        .Range(0, 100);
-    opts.Add("rerank-ranker-prior-weight", &o_.rerank_ranker_prior_weight,
-             "reranking: a pool song's ranking-model score less this times its mean score over the "
-             "listeners of --prior-requests requests of --prior-split, computed at start (what "
-             "every listener likes counts less; 0 = off)")
-        .Range(0, 10);
-    opts.Add("prior-split", &o_.prior_split, "training split the priors' requests come from");
-    opts.Add("prior-requests", &o_.prior_requests, "requests the prior averages over")
-        .Range(1, 100000);
+    DeclareRerankFlags(opts, {&o_.rerank_pool, &o_.rerank_model_weight, &o_.rerank_evidence_weight,
+                              &o_.rerank_source, &o_.rerank_prior_weight,
+                              &o_.rerank_ranker_prior_weight, &o_.prior_split, &o_.prior_requests});
     AddThreads(opts, &threads_);
   }
 
