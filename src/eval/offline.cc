@@ -187,23 +187,13 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   }
   auto rerank = [&](const RankerContext& rc, const std::vector<int>& items,
                     const std::vector<float>& evidence) {
-    std::vector<int> rows, artists;
-    for (int i : items) {
-      rows.push_back(song_rows[static_cast<size_t>(i)]);
-      artists.push_back(ck.grammar->ArtistOf(i));
-    }
-    const auto pred = judges.ranker->Predict(rc, rows);
+    std::vector<int> rows;
+    for (int i : items) rows.push_back(song_rows[static_cast<size_t>(i)]);
     std::vector<float> score;
-    for (const auto& p : pred) score.push_back(p.score);
-    if (!ranker_prior.empty())
-      for (size_t j = 0; j < items.size(); ++j)
-        score[j] -= static_cast<float>(o.rerank_ranker_prior_weight) *
-                    ranker_prior[static_cast<size_t>(items[j])];
-    std::vector<int> kept;
-    for (int j : RerankPool(score, artists, o.list_size, o.rerank_model_weight, evidence,
-                            evidence.empty() ? 0.0 : o.rerank_evidence_weight))
-      kept.push_back(items[j]);
-    return kept;
+    for (const auto& p : judges.ranker->Predict(rc, rows)) score.push_back(p.score);
+    return RerankItems(
+        items, score, ranker_prior, *ck.grammar, o.list_size,
+        {o.rerank_model_weight, o.rerank_evidence_weight, o.rerank_ranker_prior_weight}, evidence);
   };
   // A constrained request for `prompt`: `items` catalog songs, the opening sentence if allowed.
   auto constraint_of = [&](int items, size_t k) {
@@ -256,10 +246,7 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
   };
   // The first-song keys of a pool's songs (empty for a listed pool or without the evidence term).
   auto evidence_of = [&](const std::vector<int>& pool, const std::vector<float>& scores) {
-    std::vector<float> ev;
-    if (!first || o.rerank_evidence_weight == 0 || scores.empty()) return ev;
-    for (int i : pool) ev.push_back(static_cast<float>(first->Key(scores, i)));
-    return ev;
+    return PoolEvidence(first ? &*first : nullptr, o.rerank_evidence_weight, scores, pool);
   };
   for (const std::string mode : {"constrained", "reranked", "unconstrained"}) {
     const bool constrained = mode != "unconstrained", reranked = mode == "reranked";

@@ -24,6 +24,40 @@ TEST(RerankPoolTest, ScorePlaceAndEvidenceGapOrderThePoolOneSongPerArtist) {
   EXPECT_EQ(RerankPool(score, std::vector<int>{-1, -1, -1, -1}, 3, 0), (std::vector<int>{3, 2, 1}));
 }
 
+// The reranked answer as the evaluation and the server compute it: the ranking model's scores
+// less the weighted prior of each song, the first-song evidence, catalog items out.
+TEST_F(InferTest, RerankItemsAppliesTheRankerPriorAndTheEvidence) {
+  std::vector<int> pool;  // three songs of three artists
+  for (int it = 0; it < static_cast<int>(catalog_->items.size()) && pool.size() < 3; ++it) {
+    bool fresh = true;
+    for (int p : pool) fresh = fresh && grammar_->ArtistOf(p) != grammar_->ArtistOf(it);
+    if (fresh) pool.push_back(it);
+  }
+  ASSERT_EQ(pool.size(), 3u);
+  const std::vector<float> score = {9, 8, 7};
+  EXPECT_EQ(RerankItems(pool, score, {}, *grammar_, 2, {}, {}),
+            (std::vector<int>{pool[0], pool[1]}));
+  std::vector<float> prior(catalog_->items.size(), 0.f);
+  prior[static_cast<size_t>(pool[0])] = 5;  // every listener likes it: 9 - 5 = 4
+  EXPECT_EQ(RerankItems(pool, score, prior, *grammar_, 2, {0, 0, 1.0}, {}),
+            (std::vector<int>{pool[1], pool[2]}));
+  EXPECT_EQ(RerankItems(pool, score, prior, *grammar_, 2, {0, 0, 0.0}, {}),
+            (std::vector<int>{pool[0], pool[1]}));
+  // Evidence: the model finds the second song 10 nats less fitting than its best.
+  const std::vector<float> evidence = {0, -10, 0};
+  EXPECT_EQ(RerankItems(pool, score, {}, *grammar_, 2, {0, 1.0, 0}, evidence),
+            (std::vector<int>{pool[0], pool[2]}));
+  // Without a first-song source, with weight 0 or without scores, there is no evidence.
+  EXPECT_TRUE(PoolEvidence(nullptr, 1.0, std::vector<float>{1, 2}, pool).empty());
+  if (auto first = FirstItemScores::For(*codec_)) {
+    std::vector<float> scores(catalog_->items.size(), 0.f);
+    scores[static_cast<size_t>(pool[1])] = 3;
+    EXPECT_TRUE(PoolEvidence(&*first, 0.0, scores, pool).empty());
+    EXPECT_TRUE(PoolEvidence(&*first, 1.0, {}, pool).empty());
+    EXPECT_EQ(PoolEvidence(&*first, 1.0, scores, pool), (std::vector<float>{0, 3, 0}));
+  }
+}
+
 TEST_F(InferTest, SamplerIsSeededAndRespectsTopKTopPAndAllowed) {
   std::vector<float> logits = {1.0f, 3.0f, 2.0f, -std::numeric_limits<float>::infinity(), 0.5f};
   Rng r(1);

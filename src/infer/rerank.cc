@@ -143,4 +143,28 @@ void FirstItemScores::SetPrior(std::vector<float> prior, double weight) {
   prior_weight_ = weight;
 }
 
+std::vector<int> RerankItems(std::span<const int> pool, std::span<const float> ranker_scores,
+                             std::span<const float> ranker_prior, const AnswerGrammar& grammar,
+                             int keep, const RerankWeights& w, std::span<const float> evidence) {
+  std::vector<float> score(ranker_scores.begin(), ranker_scores.end());
+  if (!ranker_prior.empty() && w.ranker_prior != 0)
+    for (size_t j = 0; j < score.size(); ++j)
+      score[j] -= static_cast<float>(w.ranker_prior) * ranker_prior[static_cast<size_t>(pool[j])];
+  std::vector<int> artist;
+  for (int it : pool) artist.push_back(grammar.ArtistOf(it));
+  std::vector<int> kept;
+  for (int j :
+       RerankPool(score, artist, keep, w.model, evidence, evidence.empty() ? 0.0 : w.evidence))
+    kept.push_back(pool[j]);
+  return kept;
+}
+
+std::vector<float> PoolEvidence(const FirstItemScores* first, double evidence_weight,
+                                std::span<const float> first_scores, std::span<const int> pool) {
+  std::vector<float> ev;
+  if (!first || evidence_weight == 0 || first_scores.empty()) return ev;
+  for (int it : pool) ev.push_back(static_cast<float>(first->Key(first_scores, it)));
+  return ev;
+}
+
 }  // namespace muchator

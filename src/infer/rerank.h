@@ -77,4 +77,20 @@ class FirstItemScores {
   std::vector<int> token_;  // item -> its token
 };
 
+// The reranked answer of a pool, as the evaluation and the server both compute it: the ranking
+// model's score of each pool song (ranker_scores[j]) less ranker_prior_weight x the song's prior
+// (ranker_prior[pool[j]], RankerSongPrior; empty = none), each song's artist from the grammar,
+// and the first-song evidence (PoolEvidence; empty = none), ordered by RerankPool. Returns the
+// kept songs (catalog items), best first.
+struct RerankWeights {
+  double model = 0, evidence = 0, ranker_prior = 0;
+};
+std::vector<int> RerankItems(std::span<const int> pool, std::span<const float> ranker_scores,
+                             std::span<const float> ranker_prior, const AnswerGrammar& grammar,
+                             int keep, const RerankWeights& w, std::span<const float> evidence);
+// The evidence term's values for a pool: each song's FirstItemScores::Key; empty without a
+// first-song source, with weight 0, or without scores (a listed pool).
+std::vector<float> PoolEvidence(const FirstItemScores* first, double evidence_weight,
+                                std::span<const float> first_scores, std::span<const int> pool);
+
 }  // namespace muchator

@@ -297,11 +297,9 @@ struct ChatServer::Impl {
                                     sampling.temperature, sampling.seed);
           else
             pool = ParseAnswer(*ck.tok, *ck.codec, res.tokens).items;
-          std::vector<float> evidence;
-          if (first_song && o.rerank_evidence_weight != 0 && !c->first_song_scores.empty())
-            for (int it : pool)
-              evidence.push_back(static_cast<float>(first_song->Key(c->first_song_scores, it)));
-          reranked = Rerank(pool, rctx, songs, evidence);
+          reranked = Rerank(pool, rctx, songs,
+                            PoolEvidence(first_song ? &*first_song : nullptr,
+                                         o.rerank_evidence_weight, c->first_song_scores, pool));
         }
         std::lock_guard l(r->m);
         const std::string t = c->text.Flush();
@@ -366,19 +364,16 @@ struct ChatServer::Impl {
                   const std::vector<float>& evidence) {
     const std::vector<FeedbackPrediction> preds = Scores(rctx, pool);
     std::vector<float> score;
-    for (size_t j = 0; j < preds.size(); ++j)
-      score.push_back(preds[j].score - (ranker_prior.empty()
-                                            ? 0.f
-                                            : static_cast<float>(o.rerank_ranker_prior_weight) *
-                                                  ranker_prior[static_cast<size_t>(pool[j])]));
-    std::vector<int> artist;
-    for (int it : pool) artist.push_back(ck.grammar->ArtistOf(it));
+    for (const auto& p : preds) score.push_back(p.score);
     Reranked out;
-    for (int j : RerankPool(score, artist, songs, o.rerank_model_weight, evidence,
-                            evidence.empty() ? 0.0 : o.rerank_evidence_weight)) {
-      out.items.push_back(pool[j]);
+    out.items = RerankItems(
+        pool, score, ranker_prior, *ck.grammar, songs,
+        {o.rerank_model_weight, o.rerank_evidence_weight, o.rerank_ranker_prior_weight}, evidence);
+    for (size_t k = 0; k < out.items.size(); ++k) {
+      const int it = out.items[k];
+      const auto j = static_cast<size_t>(std::find(pool.begin(), pool.end(), it) - pool.begin());
       if (!preds.empty()) out.scores.push_back(preds[j]);
-      out.lines += std::to_string(out.items.size()) + ". " + ck.codec->DisplayText(pool[j]) + "\n";
+      out.lines += std::to_string(k + 1) + ". " + ck.codec->DisplayText(it) + "\n";
     }
     return out;
   }
