@@ -119,9 +119,9 @@ class AblateCommand : public Command {
            "reward (docs/metrics.md)";
   }
   void Declare(Options& opts) override {
-    opts.Add("run", &run_,
-             "a pipeline run directory (store, tokenizer, corpus, pretrain/, and for tables 3, 4 "
-             "and 7 uq2i/, sft/, judge/, ranker/)")
+    AddPath(opts, PathFlag::kRun, &run_,
+            "a pipeline run directory (store, tokenizer, corpus, pretrain/, and for tables 3, 4 "
+            "and 7 uq2i/, sft/, judge/, ranker/)")
         .Required();
     opts.Add("table", &table_,
              "which table: 3 (all systems), 4 (training recipe), 5 (curriculum vs mixed "

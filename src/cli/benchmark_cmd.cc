@@ -33,18 +33,18 @@ class BenchmarkCommand : public Command {
            "and general knowledge, scored by option log-likelihood, for every checkpoint of a run";
   }
   void Declare(Options& opts) override {
-    opts.Add("run", &run_,
-             "a pipeline run directory: its store, world and checkpoints (each pre-training stage, "
-             "sft, grpo)");
+    AddPath(opts, PathFlag::kRun, &run_,
+            "a pipeline run directory: its store, world and checkpoints (each pre-training stage, "
+            "sft, grpo)");
     AddStore(opts, &spec_.store,
              "SQLite store (songs, artists, queries); default RUN/store.sqlite");
-    opts.Add(
-        "world", &spec_.world,
+    AddPath(
+        opts, PathFlag::kWorld, &spec_.world,
         "world directory with an oracle (q2i and general questions need it); default RUN/world");
     opts.Add("checkpoints", &checkpoints_, "NAME=CHECKPOINT_DIR,... instead of the run's");
-    opts.Add("corpus", &spec_.corpus,
-             "corpus directory whose stage3_heldout gives the U2I perplexity column (default "
-             "RUN/corpus; checkpoints with another tokenizer get no value)");
+    AddPath(opts, PathFlag::kCorpus, &spec_.corpus,
+            "corpus directory whose stage3_heldout gives the U2I perplexity column (default "
+            "RUN/corpus; checkpoints with another tokenizer get no value)");
     opts.Add("u2i-docs", &spec_.u2i_docs,
              "held-out listener documents scored for U2I perplexity (0 = all)")
         .Range(0, 1e9);

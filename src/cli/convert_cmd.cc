@@ -22,7 +22,9 @@ class ConvertCommand : public Command {
         .OneOf(ConvertDatasets())
         .Required()
         .Positional();
-    opts.Add("input", &input_, "the dataset's folder, e.g. ../shared/data/mtg-jamendo").Required();
+    AddPath(opts, PathFlag::kInput, &input_,
+            "the dataset's folder, e.g. ../shared/data/mtg-jamendo")
+        .Required();
     AddOut(opts, &out_,
            "output directory for the .jsonl files (then `muchator ingest --input DIR`)")
         .Required();

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "corpus/builders.h"
 #include "data/store.h"
+#include "model/config.h"
 #include "text/item_codec.h"
 #include "text/tokenizer.h"
 
@@ -58,13 +59,12 @@ class CorpusCommand : public Command {
   }
   void Declare(Options& opts) override {
     AddStore(opts, &store_, "SQLite store from `muchator ingest`").Required();
-    opts.Add("tokenizer", &tokenizer_,
-             "tokenizer.json or its directory (from `muchator train-tokenizer`)")
+    AddPath(opts, PathFlag::kTokenizer, &tokenizer_,
+            "tokenizer.json or its directory (from `muchator train-tokenizer`)")
         .Required();
     AddOut(opts, &out_,
            "output directory: shards, tokenizer.json with item tokens, codec.json, summary");
-    opts.Add("codec", &codec_, "how songs are written as tokens")
-        .OneOf({"title", "atomic", "semantic"});
+    opts.Add("codec", &codec_, "how songs are written as tokens").OneOf(ItemCodecNames());
     AddSeed(opts, &seed_, "seed of template choice and semantic codes");
     opts.Add("heldout-tail", &o_.heldout_tail, "last events per user kept for U2I perplexity")
         .Range(0, 100000);

@@ -25,24 +25,26 @@ class EvaluateCommand : public Command {
            "relevance@10, utility, nDCG@10 and recall@10 (docs/metrics.md)";
   }
   void Declare(Options& opts) override {
-    opts.Add("run", &run_,
-             "a pipeline run directory: its store, world, judge, ranker and checkpoints "
-             "(pretrained, sft, grpo) are used unless given explicitly");
+    AddPath(opts, PathFlag::kRun, &run_,
+            "a pipeline run directory: its store, world, judge, ranker and checkpoints "
+            "(pretrained, sft, grpo) are used unless given explicitly");
     AddStore(opts, &o_.store, "SQLite store (default RUN/store.sqlite)");
-    opts.Add("world", &o_.world_dir,
-             "synthetic world directory for the oracle's metrics (default RUN/world when present)");
-    opts.Add("judge", &o_.judge_dir, "relevance judge directory (default RUN/judge when present)");
-    opts.Add("ranker", &o_.ranker_dir, "ranking model directory (default RUN/ranker when present)");
+    AddPath(opts, PathFlag::kWorld, &o_.world_dir,
+            "synthetic world directory for the oracle's metrics (default RUN/world when present)");
+    AddPath(opts, PathFlag::kJudge, &o_.judge_dir,
+            "relevance judge directory (default RUN/judge when present)");
+    AddPath(opts, PathFlag::kRanker, &o_.ranker_dir,
+            "ranking model directory (default RUN/ranker when present)");
     opts.Add(
         "checkpoints", &checkpoints_,
         "systems as NAME=CHECKPOINT_DIR, comma-separated (default: RUN's pretrained, sft, grpo)");
     opts.Add("baselines", &o_.baselines,
              "non-LLM baselines by name: popularity, bm25, bm25_rerank, dense, dense_rerank (empty "
              "= none)");
-    opts.Add("triplets", &o_.triplets,
-             "UQ2I triplets.jsonl: more training pairs of the dense retriever (default "
-             "RUN/uq2i/triplets.jsonl "
-             "when present)");
+    AddPath(opts, PathFlag::kTriplets, &o_.triplets,
+            "UQ2I triplets.jsonl: more training pairs of the dense retriever (default "
+            "RUN/uq2i/triplets.jsonl "
+            "when present)");
     opts.Add("split", &o_.split, "queries of this split (with a user) are the requests");
     opts.Add("requests", &o_.requests, "at most this many requests (0 = all)").Range(0, 1e9);
     opts.Add("history", &o_.eval.history, "events of the listener's history in each prompt")

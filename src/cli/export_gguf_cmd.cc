@@ -21,8 +21,8 @@ class ExportGgufCommand : public Command {
            "metadata and tensors (docs/gguf.md)";
   }
   void Declare(Options& opts) override {
-    opts.Add("model", &model_,
-             "checkpoint directory (config.json, model.safetensors, tokenizer.json)");
+    AddPath(opts, PathFlag::kModel, &model_,
+            "checkpoint directory (config.json, model.safetensors, tokenizer.json)");
     AddOut(
         opts, &out_,
         "the .gguf file to write (atomically; its effective config beside it as OUT.config.toml)");

@@ -25,8 +25,8 @@ class GenerateCommand : public Command {
            "from --store/--user) and the answer is a numbered list of catalog songs";
   }
   void Declare(Options& opts) override {
-    opts.Add("model", &model_,
-             "checkpoint directory (config.json, model.safetensors, tokenizer.json, codec.json)")
+    AddPath(opts, PathFlag::kModel, &model_,
+            "checkpoint directory (config.json, model.safetensors, tokenizer.json, codec.json)")
         .Required();
     opts.Add("prompt", &prompt_,
              "the listener's request, e.g. 'something for a rainy evening drive'")

@@ -24,16 +24,17 @@ class GrpoCommand : public Command {
   }
   void Declare(Options& opts) override {
     GrpoOptions& g = o_.grpo;
-    opts.Add("init", &init_, "checkpoint to align (the SFT one); also the frozen reference model")
+    AddPath(opts, PathFlag::kInit, &init_,
+            "checkpoint to align (the SFT one); also the frozen reference model")
         .Required();
     AddStore(opts, &store_, "the SQLite store (RL-split queries, listeners' contexts)").Required();
     AddOut(opts, &out_, "output directory: grpo/ (log.jsonl, ckpt-N/, final/), grpo_report.json");
-    opts.Add("judge", &o_.judge_dir,
-             "relevance judge directory (train-judge): needed by rel and rel_pers");
-    opts.Add("ranker", &o_.ranker_dir,
-             "ranking model directory (train-ranker): needed by pers and rel_pers");
-    opts.Add("world", &o_.world_dir,
-             "synthetic world: log and report the oracle's relevance and utility too");
+    AddPath(opts, PathFlag::kJudge, &o_.judge_dir,
+            "relevance judge directory (train-judge): needed by rel and rel_pers");
+    AddPath(opts, PathFlag::kRanker, &o_.ranker_dir,
+            "ranking model directory (train-ranker): needed by pers and rel_pers");
+    AddPath(opts, PathFlag::kWorld, &o_.world_dir,
+            "synthetic world: log and report the oracle's relevance and utility too");
     opts.Add("rewards", &g.rewards, "reward functions by name with weights (docs/reward.md)");
     opts.Add("steps", &g.steps, "policy updates").Range(1, 1e9);
     opts.Add("group-size", &g.group_size, "answers sampled per request (G)").Range(2, 1024);

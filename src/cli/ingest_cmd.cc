@@ -19,7 +19,8 @@ class IngestCommand : public Command {
            "go to a quarantine file";
   }
   void Declare(Options& opts) override {
-    opts.Add("input", &o_.input_dir, "directory with artists/songs/users/events/... .jsonl files")
+    AddPath(opts, PathFlag::kInput, &o_.input_dir,
+            "directory with artists/songs/users/events/... .jsonl files")
         .Required();
     AddStore(opts, &o_.store_path, "SQLite store to create or update");
     opts.Add("quarantine", &o_.quarantine_path,

@@ -20,12 +20,14 @@
 #include "eval/run_report.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
+#include "model/config.h"
 #include "pipeline/grpo_step.h"
 #include "pipeline/sft_step.h"
 #include "reward/judge_train.h"
 #include "reward/ranker_train.h"
 #include "text/bpe_train.h"
 #include "text/chat.h"
+#include "text/item_codec.h"
 #include "text/special_tokens.h"
 #include "text/training_text.h"
 #include "train/trainer.h"
@@ -98,8 +100,8 @@ class PipelineCommand : public Command {
   }
   void Declare(Options& opts) override {
     AddOut(opts, &out_, "run directory: world/, store.sqlite and each step's outputs and configs");
-    opts.Add("input", &input_,
-             "your own data (ingestion JSONL directory); empty = the synthetic world");
+    AddPath(opts, PathFlag::kInput, &input_,
+            "your own data (ingestion JSONL directory); empty = the synthetic world");
     opts.Add("world-size", &size_, "synthetic world size").OneOf({"tiny", "demo", "large"});
     opts.Add(
             "world-catalog", &catalog_,
@@ -122,8 +124,8 @@ class PipelineCommand : public Command {
     AddSeed(opts, &seed_, "random seed of the synthetic world");
     opts.Add("vocab-size", &vocab_size_, "tokenizer vocabulary size (before item tokens)")
         .Range(300, 1000000);
-    opts.Add("codec", &codec_, "item codec").OneOf({"title", "atomic", "semantic"});
-    opts.Add("model-size", &model_size_, "model size to pre-train").OneOf({"tiny", "demo"});
+    opts.Add("codec", &codec_, "item codec").OneOf(ItemCodecNames());
+    opts.Add("model-size", &model_size_, "model size to pre-train").OneOf(ModelConfig::Names());
     opts.Add("pretrain-steps", &pretrain_steps_,
              "optimizer steps per pre-training stage (0 = skip pre-training)")
         .Range(0, 1e9);

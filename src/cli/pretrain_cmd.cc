@@ -8,6 +8,8 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/threads.h"
+#include "model/config.h"
+#include "text/item_codec.h"
 #include "train/train_flags.h"
 #include "train/trainer.h"
 
@@ -36,7 +38,8 @@ class PretrainCommand : public Command {
            "shuffled together (--mixed); a checkpoint per stage";
   }
   void Declare(Options& opts) override {
-    opts.Add("corpus", &corpus_, "corpus directory from `muchator corpus`").Required();
+    AddPath(opts, PathFlag::kCorpus, &corpus_, "corpus directory from `muchator corpus`")
+        .Required();
     opts.Add("stages", &stages_,
              "stages in training order: general, objective, subjective, behaviour");
     opts.Add("mixed", &mixed_,
@@ -50,9 +53,9 @@ class PretrainCommand : public Command {
     AddOut(opts, &out_,
            "output directory: one sub-directory per stage, final/ holds its checkpoint");
     opts.Add("model-size", &size_, "named model size when not starting from --init")
-        .OneOf({"tiny", "demo"});
-    opts.Add("init", &init_,
-             "start from this checkpoint directory (config.json + model.safetensors)");
+        .OneOf(ModelConfig::Names());
+    AddPath(opts, PathFlag::kInit, &init_,
+            "start from this checkpoint directory (config.json + model.safetensors)");
     opts.Add("resume", &resume_, "continue an interrupted run in --out from its latest checkpoint");
     DeclareTrainFlag(opts, o_, "steps");
     DeclareTrainFlag(opts, o_, "seq-len");

@@ -20,7 +20,7 @@ class ReportCommand : public Command {
            "run_report.md and a self-contained index.html that opens offline";
   }
   void Declare(Options& opts) override {
-    opts.Add("run", &run_, "a pipeline run directory").Required();
+    AddPath(opts, PathFlag::kRun, &run_, "a pipeline run directory").Required();
     AddOut(opts, &out_, "output directory (default RUN/report)");
     opts.Add("paper", &paper_,
              "the paper's own figures (JSON, docs/metrics.md \"The paper's figures\"): checked, "

@@ -28,15 +28,16 @@ class ServeCommand : public Command {
            "/v1/feedback, /v1/models, /health, /metrics, and the web chat page at /";
   }
   void Declare(Options& opts) override {
-    opts.Add("run", &o_.run,
-             "a pipeline run directory: serves its GRPO checkpoint (else SFT, else pre-trained) "
-             "with its store and ranker");
-    opts.Add("model", &o_.model, "checkpoint directory to serve instead of the run's");
+    AddPath(opts, PathFlag::kRun, &o_.run,
+            "a pipeline run directory: serves its GRPO checkpoint (else SFT, else pre-trained) "
+            "with its store and ranker");
+    AddPath(opts, PathFlag::kModel, &o_.model,
+            "checkpoint directory to serve instead of the run's");
     AddStore(opts, &o_.store,
              "SQLite store: listeners' profiles and history; feedback is written here (default "
              "RUN/store.sqlite)");
-    opts.Add("ranker", &o_.ranker,
-             "ranking model directory for the songs' scores (default RUN/ranker when present)");
+    AddPath(opts, PathFlag::kRanker, &o_.ranker,
+            "ranking model directory for the songs' scores (default RUN/ranker when present)");
     opts.Add("model-name", &o_.model_name, "model id clients send (default muchator-<checkpoint>)");
     opts.Add("host", &o_.host,
              "address to bind; 127.0.0.1 = this machine only, 0.0.0.0 = every interface");

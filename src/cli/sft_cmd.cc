@@ -25,16 +25,17 @@ class SftCommand : public Command {
            "relevance@10 and utility of generated lists on held-out queries before and after";
   }
   void Declare(Options& opts) override {
-    opts.Add("triplets", &triplets_, "triplets.jsonl from `muchator synth-uq2i`").Required();
+    AddPath(opts, PathFlag::kTriplets, &triplets_, "triplets.jsonl from `muchator synth-uq2i`")
+        .Required();
     AddStore(opts, &store_, "the SQLite store the triplets came from (listeners' contexts)")
         .Required();
-    opts.Add("init", &init_,
-             "checkpoint to tune: the music pre-trained one (or the base one, for the ablation)")
+    AddPath(opts, PathFlag::kInit, &init_,
+            "checkpoint to tune: the music pre-trained one (or the base one, for the ablation)")
         .Required();
     AddOut(opts, &out_,
            "output directory: corpus/, sft/final/ (the tuned checkpoint), sft_report.json");
-    opts.Add("world", &world_,
-             "synthetic world directory: evaluate generated lists with its oracle");
+    AddPath(opts, PathFlag::kWorld, &world_,
+            "synthetic world directory: evaluate generated lists with its oracle");
     DeclareTrainFlag(opts, o_.train, "steps");
     DeclareTrainFlag(opts, o_.train, "seq-len").Range(64, 1e6);
     DeclareTrainFlag(opts, o_.train, "batch-size");

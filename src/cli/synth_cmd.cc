@@ -27,11 +27,14 @@ class SynthCommand : public Command {
   }
   void Declare(Options& opts) override {
     AddStore(opts, &store_, "SQLite store from `muchator ingest`").Required();
-    opts.Add("model", &model_, "pre-trained checkpoint whose hidden states embed the queries")
+    AddPath(opts, PathFlag::kModel, &model_,
+            "pre-trained checkpoint whose hidden states embed the queries")
         .Required();
-    opts.Add("ranker", &ranker_, "ranking model directory from `muchator train-ranker`").Required();
-    opts.Add(
-        "world", &world_,
+    AddPath(opts, PathFlag::kRanker, &ranker_,
+            "ranking model directory from `muchator train-ranker`")
+        .Required();
+    AddPath(
+        opts, PathFlag::kWorld, &world_,
         "synthetic world directory: refuse its query-only forms, measure quality with its oracle");
     AddOut(opts, &out_, "output directory: triplets.jsonl, pool.jsonl, synth_summary.json");
     opts.Add("per-song", &o_.pool.per_song, "generated queries kept per song").Range(1, 1000);

@@ -27,10 +27,10 @@ class TokenizeCommand : public Command {
            "--decode reads ids and prints the text";
   }
   void Declare(Options& opts) override {
-    opts.Add("tokenizer", &path_,
-             "tokenizer.json (Hugging Face format), a directory holding one, or a GPT-2 style "
-             "*vocab.json with "
-             "*merges.txt beside it")
+    AddPath(opts, PathFlag::kTokenizer, &path_,
+            "tokenizer.json (Hugging Face format), a directory holding one, or a GPT-2 style "
+            "*vocab.json with "
+            "*merges.txt beside it")
         .Required();
     opts.Add("decode", &decode_, "read space-separated ids from stdin and write the decoded bytes");
     opts.Add("special", &special_,

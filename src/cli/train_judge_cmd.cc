@@ -10,7 +10,9 @@
 #include "core/file.h"
 #include "core/threads.h"
 #include "data/store.h"
+#include "model/config.h"
 #include "reward/judge_train.h"
+#include "text/item_codec.h"
 #include "train/train_flags.h"
 #include "world/oracle.h"
 
@@ -32,10 +34,10 @@ class TrainJudgeCommand : public Command {
     AddStore(opts, &store_, "SQLite store from `muchator ingest` (songs, queries)").Required();
     AddOut(opts, &out_,
            "output directory: judge.json, judge_songs.jsonl, lm/final/ (the checkpoint)");
-    opts.Add("world", &world_,
-             "synthetic world directory: its oracle labels the held-out (test, rl) pairs - "
-             "measurement only, "
-             "it never labels a training pair");
+    AddPath(opts, PathFlag::kWorld, &world_,
+            "synthetic world directory: its oracle labels the held-out (test, rl) pairs - "
+            "measurement only, "
+            "it never labels a training pair");
     opts.Add("kind", &kind_,
              "pmi: the instruction-tuned --init checkpoint (atomic codec) judges by how much more "
              "the "
@@ -44,14 +46,16 @@ class TrainJudgeCommand : public Command {
         .OneOf({"pmi", "yesno"});
     opts.Add("prior-requests", &prior_requests_, "pmi: training requests the prior averages over")
         .Range(1, 1e6);
-    opts.Add(
-        "init", &o_.init,
+    AddPath(
+        opts, PathFlag::kInit, &o_.init,
         "start from this checkpoint (a music pre-trained model); else a fresh --model-size one");
-    opts.Add("tokenizer", &o_.tokenizer, "tokenizer.json for a fresh model (without --init)");
+    AddPath(opts, PathFlag::kTokenizer, &o_.tokenizer,
+            "tokenizer.json for a fresh model (without --init)");
     opts.Add("layers", &o_.layers,
              "with --init: keep only its first N decoder layers (faster judge); 0 = all")
         .Range(0, 1000);
-    opts.Add("model-size", &o_.model_size, "named size of a fresh model").OneOf({"tiny", "demo"});
+    opts.Add("model-size", &o_.model_size, "named size of a fresh model")
+        .OneOf(ModelConfig::Names());
     opts.Add("positives", &o_.labels.positives, "relevant songs labelled per query").Range(1, 1000);
     opts.Add("hard-negatives", &o_.labels.hard_negatives, "same-genre irrelevant songs per query")
         .Range(0, 1000);

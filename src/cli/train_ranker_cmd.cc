@@ -28,8 +28,8 @@ class TrainRankerCommand : public Command {
   void Declare(Options& opts) override {
     AddStore(opts, &store_, "SQLite store from `muchator ingest`").Required();
     AddOut(opts, &out_, "output directory: ranker.json + ranker.safetensors + ranker_report.json");
-    opts.Add("world", &world_,
-             "synthetic world directory (its oracle/): adds the oracle comparisons to the report");
+    AddPath(opts, PathFlag::kWorld, &world_,
+            "synthetic world directory (its oracle/): adds the oracle comparisons to the report");
     opts.Add("epochs", &o_.epochs,
              "passes over the training events; 0 = ~1.6M examples' worth (2 to 12 passes)")
         .Range(0, 1000);

@@ -29,8 +29,8 @@ class WorldCommand : public Command {
              "where the songs come from: synthetic (generated) or jamendo (the real MTG-Jamendo "
              "catalog and its tags; users, behaviour and text simulated over it)")
         .OneOf({"synthetic", "jamendo"});
-    opts.Add("input", &input_,
-             "the MTG-Jamendo folder for --catalog jamendo (e.g. ../shared/data/mtg-jamendo)");
+    AddPath(opts, PathFlag::kInput, &input_,
+            "the MTG-Jamendo folder for --catalog jamendo (e.g. ../shared/data/mtg-jamendo)");
     opts.Add(
             "songs", &songs_,
             "override the number of songs (0 = the size's default; with --catalog jamendo the most "

@@ -290,4 +290,10 @@ Options::Option& AddOut(Options& opts, std::string* out, std::string help) {
   return opts.Add("out", out, std::move(help));
 }
 
+Options::Option& AddPath(Options& opts, PathFlag which, std::string* path, std::string help) {
+  static const char* const kNames[] = {"run",   "world", "model",     "init",   "ranker",
+                                       "judge", "input", "tokenizer", "corpus", "triplets"};
+  return opts.Add(kNames[static_cast<int>(which)], path, std::move(help));
+}
+
 }  // namespace muchator

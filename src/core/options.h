@@ -105,4 +105,22 @@ Options::Option& AddThreads(Options& opts, int64_t* threads);
 Options::Option& AddStore(Options& opts, std::string* store, std::string help);
 Options::Option& AddOut(Options& opts, std::string* out, std::string help);
 
+// Path flags several commands take, each name declared here once (the help says what the
+// command does with it): --run (a pipeline run directory), --world (a synthetic world's
+// directory, for the oracle), --model and --init (checkpoints), --ranker and --judge (reward model
+// directories), --input (a data directory), --tokenizer, --corpus, --triplets.
+enum class PathFlag {
+  kRun,
+  kWorld,
+  kModel,
+  kInit,
+  kRanker,
+  kJudge,
+  kInput,
+  kTokenizer,
+  kCorpus,
+  kTriplets
+};
+Options::Option& AddPath(Options& opts, PathFlag which, std::string* path, std::string help);
+
 }  // namespace muchator

@@ -7,6 +7,11 @@ namespace muchator {
 
 using nlohmann::json;
 
+const std::vector<std::string>& ModelConfig::Names() {
+  static const std::vector<std::string> names = {"tiny", "demo"};
+  return names;
+}
+
 ModelConfig ModelConfig::Named(const std::string& name) {
   ModelConfig c;
   if (name == "tiny") {

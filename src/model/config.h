@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace muchator {
 
@@ -23,6 +24,8 @@ struct ModelConfig {
   // Named sizes for a 2-core machine: "tiny" (tests, well under 1M parameters with a small
   // vocabulary) and "demo" (the demo pipeline, ~5M parameters). vocab_size is left to the caller.
   static ModelConfig Named(const std::string& name);
+  // The names Named() knows, for option choice lists.
+  static const std::vector<std::string>& Names();
   // Throws Error with the field name when a value is missing, of the wrong type or inconsistent.
   static ModelConfig FromJson(const nlohmann::json& j, const std::string& where = "config.json");
   static ModelConfig Load(const std::string& path);
