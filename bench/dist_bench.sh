@@ -27,7 +27,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if [[ -z "$corpus" ]]; then
   echo "building the demo corpus in $work/run" >&2
-  "$bin" -q pipeline --world-size demo --pretrain-steps 0 --out "$work/run" >&2
+  "$bin" -q pipeline --world-preset demo --pretrain-steps 0 --out "$work/run" >&2
   corpus="$work/run/corpus"
 fi
 common=(pretrain --corpus "$corpus" --stages general --model-size "$size" --steps "$steps"

@@ -201,7 +201,7 @@ TEST_F(CliTest, IngestSurvivesSigkillAtAnyMoment) {
 }
 
 TEST_F(CliTest, PretrainMixedAndFromACheckpoint) {
-  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +
+  ASSERT_EQ(RunBinary("-q pipeline --world-preset tiny --vocab-size 800 --pretrain-steps 0 --out " +
                       P("run"))
                 .code,
             0);
@@ -291,7 +291,7 @@ TEST_F(CliTest, PipelineOnUserDataWithoutGeneralDocumentsSkipsThatStage) {
 // and a step turned off leaves no outputs behind for the report to mistake for this run's.
 TEST_F(CliTest, PipelineCachesItsStepsAndResumesAnInterruptedOne) {
   const std::string common =
-      "pipeline --world-size tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
+      "pipeline --world-preset tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
       "--ranker-epochs 1 --judge-steps 2 --report-requests 10 --bf16=false ";
   const std::string run = " --out " + P("run");
   ::setenv("MUCHATOR_CRASH_AT", "step:3", 1);  // stage 0, after its step-2 checkpoint
@@ -352,8 +352,8 @@ TEST_F(CliTest, PipelineCachesItsStepsAndResumesAnInterruptedOne) {
   EXPECT_NE(ReadFile(P("run/report/report.md")).find("| sft |"), std::string::npos);
 
   // --fresh redoes every step; with pre-training off nothing trained is left.
-  Result fresh =
-      RunBinary("-q pipeline --world-size tiny --vocab-size 1500 --pretrain-steps 0 --fresh" + run);
+  Result fresh = RunBinary(
+      "-q pipeline --world-preset tiny --vocab-size 1500 --pretrain-steps 0 --fresh" + run);
   ASSERT_EQ(fresh.code, 0) << fresh.output;
   EXPECT_EQ(fresh.output.find(": cached"), std::string::npos) << fresh.output;
   for (auto gone : {"pretrain", "ranker", "judge", "sft", "report", "samples.json"})

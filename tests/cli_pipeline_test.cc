@@ -26,7 +26,7 @@ namespace muchator {
 // The main job end to end (README command 1, at tiny size), then `corpus` on its own.
 TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   Result r = RunBinary(
-      "-q pipeline --world-size tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
+      "-q pipeline --world-preset tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
       "--ranker-epochs 1 --judge-steps 4 --sft-steps 3 --grpo-steps 2 --bf16=false --codec title "
       "--seed 2 --out " +
       P("run"));

@@ -38,7 +38,8 @@ namespace muchator {
 // 0.202), and beat the model before SFT. ~6.5 minutes with one thread (docs/uq2i.md).
 TEST_F(CliTest, PipelineLearnsTheTaskOnATinyCatalogAndBeatsBm25) {
   Result r = RunBinary(
-      "-q pipeline --world-size tiny --world-users 1000 --world-events 100000 --world-queries 3000 "
+      "-q pipeline --world-preset tiny --world-users 1000 --world-events 100000 --world-queries "
+      "3000 "
       "--vocab-size 1500 --model-size tiny --pretrain-steps 100 --general-steps 1000 "
       "--sft-steps 1000 --grpo-steps 0 --judge-steps 4 --ranker-epochs 1 --bf16=false --out " +
       P("run"));
@@ -72,7 +73,7 @@ TEST_F(CliTest, PipelineRunsOnTheRealJamendoCatalogWorld) {
   const std::string data = std::string(src ? src : ".") + "/../shared/data/mtg-jamendo";
   if (!fs::exists(data)) GTEST_SKIP() << "../shared/data/mtg-jamendo is absent";
   Result r = RunBinary("-q pipeline --world-catalog jamendo --world-input " + data +
-                       " --world-size tiny --vocab-size 1200 --model-size tiny --pretrain-steps 2"
+                       " --world-preset tiny --vocab-size 1200 --model-size tiny --pretrain-steps 2"
                        " --ranker-epochs 1 --judge-steps 2 --sft-steps 2 --grpo-steps 1"
                        " --report-requests 10 --bf16=false --out " +
                        P("jrun"));
@@ -96,7 +97,7 @@ TEST_F(CliTest, PipelineRunsOnTheRealJamendoCatalogWorld) {
 
 // Resume after a kill reaches the same loss at the same step as an uninterrupted run.
 TEST_F(CliTest, PretrainResumesExactlyAfterAKill) {
-  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +
+  ASSERT_EQ(RunBinary("-q pipeline --world-preset tiny --vocab-size 800 --pretrain-steps 0 --out " +
                       P("run"))
                 .code,
             0);
@@ -124,7 +125,7 @@ TEST_F(CliTest, PretrainResumesExactlyAfterAKill) {
 // Data-parallel pre-training (docs/distributed.md): two ranks on 127.0.0.1 through c10d + Gloo.
 
 TEST_F(CliTest, DataParallelPretrainMatchesOneProcessWithIdenticalRanks) {
-  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +
+  ASSERT_EQ(RunBinary("-q pipeline --world-preset tiny --vocab-size 800 --pretrain-steps 0 --out " +
                       P("run"))
                 .code,
             0);
@@ -164,7 +165,7 @@ TEST_F(CliTest, DataParallelPretrainMatchesOneProcessWithIdenticalRanks) {
 }
 
 TEST_F(CliTest, DataParallelRankDeathFailsTheOthersClearlyAndResumeContinues) {
-  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +
+  ASSERT_EQ(RunBinary("-q pipeline --world-preset tiny --vocab-size 800 --pretrain-steps 0 --out " +
                       P("run"))
                 .code,
             0);
@@ -218,7 +219,7 @@ TEST_F(CliTest, DataParallelOptionErrorsNameTheOption) {
 
 // A real SIGKILL at an arbitrary moment, then --resume: the final losses match the full run.
 TEST_F(CliTest, PretrainSurvivesSigkill) {
-  ASSERT_EQ(RunBinary("-q pipeline --world-size tiny --vocab-size 800 --pretrain-steps 0 --out " +
+  ASSERT_EQ(RunBinary("-q pipeline --world-preset tiny --vocab-size 800 --pretrain-steps 0 --out " +
                       P("run"))
                 .code,
             0);
@@ -275,7 +276,7 @@ pid_t Spawn(const std::string& args, const std::string& log) {
 // same report as a run never interrupted (the tiny job is deterministic at one thread count).
 TEST_F(CliTest, PipelineSurvivesSigkillInEveryTrainingStep) {
   const std::string common =
-      "-q pipeline --world-size tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
+      "-q pipeline --world-preset tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
       "--ranker-epochs 1 --sft-steps 6 --grpo-steps 4 --report-requests 10 --bf16=false ";
   ASSERT_EQ(RunBinary(common + "--out " + P("ref")).code, 0);
   int kills = 0;

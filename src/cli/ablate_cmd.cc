@@ -11,7 +11,6 @@
 //   Table 7  the hybrid reward without relevance, without personalisation, without the rules
 //   codecs   beyond the paper: the item codecs (title / atomic / semantic) side by side, each
 //            pre-trained (stages 1-3 from the run's general-text checkpoint) and tuned as the run
-#include <toml++/toml.h>
 
 #include <cctype>
 #include <chrono>
@@ -28,12 +27,18 @@
 #include "core/threads.h"
 #include "data/store.h"
 #include "eval/baselines.h"
+#include "eval/flags.h"
 #include "eval/knowledge.h"
 #include "eval/report.h"
 #include "model/qwen3.h"
+#include "pipeline/benchmark_step.h"
+#include "pipeline/corpus_step.h"
+#include "pipeline/flags.h"
 #include "pipeline/grpo_step.h"
+#include "pipeline/main_job_options.h"
 #include "pipeline/sft_step.h"
 #include "text/tokenizer.h"
+#include "train/train_flags.h"
 #include "train/trainer.h"
 #include "world/oracle.h"
 
@@ -69,21 +74,6 @@ constexpr RewardVariant kTable7[] = {
     {"w/o personalisation", "no_personalisation", "rel=1,format=0.2,fact=0.2,div=0.2,dedup=0.2"},
     {"w/o rules", "no_rules", "rel_pers=1"},
 };
-
-// A setting of the main job that wrote the run (its pipeline.config.toml), so the variants are
-// trained as the run trained the systems they are compared with; `fallback` when the run has no
-// such file (its steps were run one by one) or no such key.
-template <typename T>
-T RunSetting(const std::string& run, const char* key, T fallback) {
-  const std::string path = run + "/pipeline.config.toml";
-  if (!FileExists(path)) return fallback;
-  try {
-    return toml::parse_file(path)[key].value_or(fallback);
-  } catch (const toml::parse_error& e) {
-    throw Error(std::string("not TOML: ") + std::string(e.description()), path,
-                "restore the file the main job wrote, or delete it to use the defaults");
-  }
-}
 
 // What a variant's cache stamp adds about the run: the key of the run's SFT step (RUN/steps,
 // core/step_cache.h), which chains every step before it (world, data, tokenizer, corpora,
@@ -131,13 +121,12 @@ class AblateCommand : public Command {
     AddOut(opts, &out_,
            "output directory (default RUN/ablate): table<N>.json, table<N>.md and table<N>/ "
            "(each trained variant; the evaluation report of tables 3, 4 and 7)");
-    opts.Add("requests", &requests_,
+    opts.Add(kRequestsFlag, &requests_,
              "tables 3, 4, 7: held-out test requests every system answers (as the main job's "
              "report)")
         .Range(1, 1e9);
-    opts.Add("sft-steps", &sft_steps_,
-             "tables 3, 4: SFT steps of the SFT-only and RAG systems (0 = the run's --sft-steps)")
-        .Range(0, 1e9);
+    opts.Add(kSftStepsFlag, &sft_steps_,
+             "tables 3, 4: SFT steps of the SFT-only and RAG systems (0 = the run's --sft-steps)");
     opts.Add("few-shot", &few_shot_,
              "table 3: worked examples (request -> songs, from the run's UQ2I triplets) in the "
              "few-shot prompt")
@@ -147,28 +136,23 @@ class AblateCommand : public Command {
     opts.Add("rag-candidates", &rag_candidates_,
              "table 3: BM25 candidates listed in each RAG prompt (training and answering)")
         .Range(1, 1000);
-    opts.Add("pretrain-steps", &pretrain_steps_,
+    opts.Add(kPretrainStepsFlag, &pretrain_steps_,
              "codecs, 5: steps of each pre-training stage (0 = the run's --pretrain-steps; the "
-             "mixed phase of table 5 takes 4x)")
-        .Range(0, 1e9);
-    opts.Add("per-kind", &per_kind_, "table 5: benchmark questions of each kind").Range(1, 1e6);
-    opts.Add("grpo-steps", &grpo_steps_,
+             "mixed phase of table 5 takes 4x)");
+    opts.Add(kPerKindFlag, &per_kind_, "table 5: benchmark questions of each kind");
+    opts.Add(kGrpoStepsFlag, &grpo_steps_,
              "table 7: GRPO steps of every variant (0 = the run's --grpo-steps; the run's own "
-             "GRPO model stands for the full reward when they are equal)")
-        .Range(0, 1e9);
-    opts.Add("steps", &steps_,
+             "GRPO model stands for the full reward when they are equal)");
+    opts.Add(kStepsFlag, &steps_,
              "table 6: stage-3 training steps of every variant (the main job's stage 3 takes "
-             "--pretrain-steps, 100)")
-        .Range(1, 1e9);
-    opts.Add("batch-size", &batch_, "table 6: rows per step").Range(1, 1e6);
-    opts.Add("seq-len", &seq_len_, "table 6: tokens per row").Range(16, 1e6);
-    opts.Add("u2i-docs", &u2i_docs_,
+             "--pretrain-steps, 100)");
+    opts.Add(kBatchSizeFlag, &batch_, "table 6: rows per step");
+    opts.Add(kSeqLenFlag, &seq_len_, "table 6: tokens per row").Range(16, 1e6);
+    opts.Add(kU2iDocsFlag, &u2i_docs_,
              "table 6: held-out documents scored per variant (0 = all; without item history each "
-             "held-out event is its own document, so the default scores every listener)")
-        .Range(0, 1e9);
-    opts.Add("u2i-context", &u2i_context_,
-             "table 6: tokens of each held-out document kept, from its end")
-        .Range(16, 1e7);
+             "held-out event is its own document, so the default scores every listener)");
+    opts.Add(kU2iContextFlag, &u2i_context_,
+             "table 6: tokens of each held-out document kept, from its end");
     AddSeed(opts, &seed_, "training seed (0 = the run's own --seed)");
     AddThreads(opts, &threads_);
   }
@@ -178,7 +162,7 @@ class AblateCommand : public Command {
     if (out_.empty()) out_ = run_ + "/ablate";
     // The run's seed by default: a seed-2 run's ablations train as its main job did (and Table 7
     // reuses the run's GRPO model as its full-reward row).
-    if (seed_ == 0) seed_ = RunSetting<int64_t>(run_, "seed", 1);
+    if (seed_ == 0) seed_ = MainJobOptions::OfRun(run_).seed;
     MakeDirs(out_);
     opts.WriteEffective(out_ + "/ablate.table" + table_ + ".config.toml");
     if (table_ == "6") return Table6();
@@ -225,10 +209,10 @@ class AblateCommand : public Command {
   // SFT as the main job runs it (its step 7), with --sft-steps when given.
   SftOptions RunSftOptions() const {
     SftOptions so;
-    so.train.steps = sft_steps_ > 0 ? sft_steps_ : RunSetting<int64_t>(run_, "sft-steps", 100);
+    so.train.steps = sft_steps_ > 0 ? sft_steps_ : MainJobOptions::OfRun(run_).sft_steps;
     so.train.eval_every = so.train.ckpt_every = so.train.steps;
     so.train.warmup_steps = std::max<int64_t>(1, so.train.steps / 10);
-    so.train.bf16 = RunSetting(run_, "bf16", true);
+    so.train.bf16 = MainJobOptions::OfRun(run_).bf16;
     so.train.seed = static_cast<uint64_t>(seed_);
     so.replay_corpus = run_ + "/corpus";
     return so;
@@ -250,8 +234,7 @@ class AblateCommand : public Command {
         json::parse(ReadFile(run_ + "/corpus/corpus_summary.json")).at("codec").get<std::string>();
     const SftOptions so = RunSftOptions();
     TrainOptions to;  // as the main job's step 5
-    to.steps =
-        pretrain_steps_ > 0 ? pretrain_steps_ : RunSetting<int64_t>(run_, "pretrain-steps", 100);
+    to.steps = pretrain_steps_ > 0 ? pretrain_steps_ : MainJobOptions::OfRun(run_).pretrain_steps;
     to.bf16 = so.train.bf16;
     to.seed = static_cast<uint64_t>(seed_);
     to.warmup_steps = std::max<int64_t>(1, to.steps / 10);
@@ -319,15 +302,15 @@ class AblateCommand : public Command {
     // Stages 1-3 at --pretrain-steps each, plus the general stage's own count (as the main job's,
     // MainJobGeneralSteps).
     const int64_t per_stage =
-        pretrain_steps_ > 0 ? pretrain_steps_ : RunSetting<int64_t>(run_, "pretrain-steps", 100);
-    const int64_t general = RunSetting<int64_t>(run_, "general-steps", 0);
+        pretrain_steps_ > 0 ? pretrain_steps_ : MainJobOptions::OfRun(run_).pretrain_steps;
+    const int64_t general = MainJobOptions::OfRun(run_).general_steps;
     to.steps = 3 * per_stage + MainJobGeneralSteps(general, per_stage);
-    to.bf16 = RunSetting(run_, "bf16", true);
+    to.bf16 = MainJobOptions::OfRun(run_).bf16;
     to.seed = static_cast<uint64_t>(seed_);
     to.warmup_steps = std::max<int64_t>(1, to.steps / 10);
     to.eval_every = to.ckpt_every = std::max<int64_t>(1, to.steps / 2);
     const std::string dir = out_ + "/table5", mixed = dir + "/mixed/final";
-    const std::string model_size = RunSetting<std::string>(run_, "model-size", "demo");
+    const std::string model_size = MainJobOptions::OfRun(run_).model_size;
     const std::string config = "steps=" + std::to_string(to.steps) +
                                "\nseed=" + std::to_string(seed_) + "\nmodel_size=" + model_size +
                                "\n";
@@ -453,11 +436,11 @@ class AblateCommand : public Command {
     Need({run_ + "/store.sqlite", sft + "/model.safetensors", run_ + "/judge/judge.json",
           run_ + "/ranker/ranker.json"},
          todo);
-    const int64_t run_steps = RunSetting<int64_t>(run_, "grpo-steps", 20),
+    const int64_t run_steps = MainJobOptions::OfRun(run_).grpo_steps,
                   steps = grpo_steps_ > 0 ? grpo_steps_ : run_steps;
     GrpoRunOptions go;
     go.grpo.steps = steps;
-    go.grpo.constrained = RunSetting(run_, "grpo-constrained", true);
+    go.grpo.constrained = MainJobOptions::OfRun(run_).grpo_constrained;
     go.grpo.train.seed = static_cast<uint64_t>(seed_);
     go.judge_dir = run_ + "/judge";
     go.ranker_dir = run_ + "/ranker";
@@ -476,7 +459,7 @@ class AblateCommand : public Command {
                                  "\nseed=" + std::to_string(seed_) + "\nrewards=" + v.rewards +
                                  "\nconstrained=" + std::to_string(go.grpo.constrained) + "\n";
       if (std::string(v.slug) == "full" && steps == run_steps &&
-          seed_ == RunSetting<int64_t>(run_, "seed", 1) &&
+          seed_ == MainJobOptions::OfRun(run_).seed &&
           FileExists(run_ + "/grpo/grpo/final/model.safetensors")) {
         model = run_ + "/grpo/grpo/final";  // the main job's GRPO used the full reward
         row["reused"] = model;

@@ -12,10 +12,13 @@ void DistOptions::Declare(Options& opts) {
       .Range(0, 1e6);
   opts.Add("rank", &rank_, "this process's rank, 0..world-size-1 (-1 = $RANK, else 0)")
       .Range(-1, 1e6);
-  opts.Add(
-      "dist-addr", &addr_,
-      "HOST:PORT of rank 0, which hosts the rendezvous (empty = $MASTER_ADDR:$MASTER_PORT, else "
-      "127.0.0.1:29500)");
+  opts.Add("dist-addr", &addr_,
+           "HOST:PORT of rank 0, which hosts the rendezvous (empty = $MASTER_ADDR:$MASTER_PORT, "
+           "else 127.0.0.1:29500)")
+      .Check([this]() -> std::string {
+        dist::Config c;
+        return addr_.empty() ? "" : c.SetAddress(addr_);
+      });
   opts.Add("dist-timeout", &timeout_s_,
            "seconds to wait for the other ranks at start and in every collective before failing")
       .Range(1, 1e6);
@@ -26,17 +29,8 @@ dist::Config DistOptions::Resolve() const {
   if (world_size_ > 0) c.world_size = static_cast<int>(world_size_);
   if (rank_ >= 0) c.rank = static_cast<int>(rank_);
   if (!addr_.empty()) {
-    const size_t colon = addr_.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == addr_.size())
-      throw Error("'" + addr_ + "' is not HOST:PORT", "--dist-addr",
-                  "e.g. --dist-addr 10.0.0.1:29500");
-    c.addr = addr_.substr(0, colon);
-    try {
-      c.port = std::stoi(addr_.substr(colon + 1));
-    } catch (const std::exception&) {
-      throw Error("'" + addr_ + "' has no numeric port", "--dist-addr",
-                  "e.g. --dist-addr 10.0.0.1:29500");
-    }
+    const std::string err = c.SetAddress(addr_);  // checked when the flags were read
+    if (!err.empty()) throw Error(err, "--dist-addr", "e.g. --dist-addr 10.0.0.1:29500");
   }
   c.timeout_s = timeout_s_;
   c.Validate();

@@ -7,8 +7,12 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/threads.h"
+#include "data/flags.h"
+#include "eval/flags.h"
 #include "eval/report.h"
+#include "infer/flags.h"
 #include "infer/rerank_flags.h"
+#include "text/flags.h"
 
 namespace muchator::cli {
 namespace {
@@ -35,9 +39,7 @@ class EvaluateCommand : public Command {
             "relevance judge directory (default RUN/judge when present)");
     AddPath(opts, PathFlag::kRanker, &o_.ranker_dir,
             "ranking model directory (default RUN/ranker when present)");
-    opts.Add(
-        "checkpoints", &checkpoints_,
-        "systems as NAME=CHECKPOINT_DIR, comma-separated (default: RUN's pretrained, sft, grpo)");
+    opts.Add(kCheckpointsFlag, &checkpoints_);
     opts.Add("baselines", &o_.baselines,
              "non-LLM baselines by name: popularity, bm25, bm25_rerank, dense, dense_rerank (empty "
              "= none)");
@@ -45,12 +47,10 @@ class EvaluateCommand : public Command {
             "UQ2I triplets.jsonl: more training pairs of the dense retriever (default "
             "RUN/uq2i/triplets.jsonl "
             "when present)");
-    opts.Add("split", &o_.split, "queries of this split (with a user) are the requests");
-    opts.Add("requests", &o_.requests, "at most this many requests (0 = all)").Range(0, 1e9);
-    opts.Add("history", &o_.eval.history, "events of the listener's history in each prompt")
-        .Range(0, 1000);
-    opts.Add("max-new-tokens", &o_.eval.max_new_tokens, "unconstrained answers' length cap")
-        .Range(8, 1e5);
+    opts.Add(kSplitFlag, &o_.split);
+    opts.Add(kRequestsFlag, &o_.requests, "at most this many requests (0 = all)");
+    opts.Add(kHistoryFlag, &o_.eval.history).Range(0, 1000);
+    opts.Add(kMaxNewTokensFlag, &o_.eval.max_new_tokens).Range(8, 1e5);
     DeclareRerankFlags(
         opts, {&o_.eval.rerank_pool, &o_.eval.rerank_model_weight, &o_.eval.rerank_evidence_weight,
                &o_.eval.rerank_source, &o_.eval.rerank_prior_weight,
@@ -75,7 +75,7 @@ class EvaluateCommand : public Command {
     }
     if (o_.store.empty())
       throw Error("no store", "--store", "give --store FILE or --run DIR of a pipeline run");
-    for (auto& nc : ParseNamedCheckpoints(checkpoints_)) o_.checkpoints.push_back(std::move(nc));
+    for (const auto& nc : checkpoints_) o_.checkpoints.push_back(nc);
     if (out_.empty()) out_ = run_.empty() ? "out/report" : run_ + "/report";
     MakeDirs(out_);
     opts.WriteEffective(out_ + "/evaluate.config.toml");
@@ -89,7 +89,7 @@ class EvaluateCommand : public Command {
  private:
   std::string run_, out_;
   ReportOptions o_;
-  std::vector<std::string> checkpoints_;
+  Options::NamedValues checkpoints_;
   int64_t threads_ = 0;
 };
 

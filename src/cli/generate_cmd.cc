@@ -11,7 +11,10 @@
 #include "data/store.h"
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
+#include "infer/flags.h"
+#include "model/flags.h"
 #include "text/chat.h"
+#include "text/flags.h"
 
 namespace muchator::cli {
 namespace {
@@ -33,25 +36,24 @@ class GenerateCommand : public Command {
         .Required();
     opts.Add("raw", &raw_,
              "send --prompt to the model as it is (template markers such as <|im_start|> allowed)");
-    opts.Add("codec", &codec_, "codec.json to use instead of the checkpoint's");
+    opts.Add("codec-file", &codec_, "codec.json to use instead of the checkpoint's");
     AddStore(opts, &store_, "SQLite store for --user's profile and recent behaviour");
     opts.Add("user", &user_, "listener id in --store (unknown = cold start)");
     opts.Add("state", &state_,
              "situation: 'time of day, day type, context, device', e.g. 'evening, weekday, "
              "commute, car'");
-    opts.Add("history", &history_, "recent events of --user put in the prompt").Range(0, 1000);
-    opts.Add("constrained", &constrained_,
+    opts.Add(kHistoryFlag, &history_, "recent events of --user put in the prompt");
+    opts.Add(kConstrainedFlag, &constrained_,
              "only catalog songs in the list format (--constrained=false: free text)");
     opts.Add("items", &items_, "songs in the list").Range(1, 100);
     opts.Add("sentence", &sentence_, "allow one short sentence before the list");
     opts.Add("one-per-artist", &one_per_artist_, "at most one song per artist");
     opts.Add("exclude", &exclude_, "song ids that must not be recommended (comma-separated)");
-    opts.Add("temperature", &sampling_.temperature, "sampling temperature; 0 = greedy")
-        .Range(0, 100);
+    opts.Add(kTemperatureFlag, &sampling_.temperature);
     opts.Add("top-k", &top_k_, "sample among the k most likely tokens; 0 = all").Range(0, 1e9);
-    opts.Add("top-p", &sampling_.top_p, "nucleus sampling threshold").Range(1e-9, 1);
+    opts.Add(kTopPFlag, &sampling_.top_p);
     AddSeed(opts, &seed_, "sampling seed (answer i uses seed + i)");
-    opts.Add("max-tokens", &max_tokens_, "at most this many generated tokens").Range(1, 1e6);
+    opts.Add(kMaxTokensFlag, &max_tokens_);
     opts.Add("n", &n_, "answers to sample, decoded together in one batch").Range(1, 256);
     opts.Add("stream", &stream_, "print the raw text as it is generated (n = 1)");
     opts.Add("max-len", &max_len_,
@@ -63,7 +65,7 @@ class GenerateCommand : public Command {
     opts.Add("logits-out", &logits_out_,
              "write the model's raw next-token logits at the first generated position of answer 1 "
              "(one JSON array, one value per vocabulary entry), e.g. to compare with llama.cpp");
-    opts.Add("bf16", &bf16_,
+    opts.Add(kBf16Flag, &bf16_,
              "multiply in bf16 where the CPU has AVX512-BF16 (fp32 accumulation); false = fp32 "
              "throughout, e.g. to compare --logits-out with another runtime's fp32 model");
     AddThreads(opts, &threads_);

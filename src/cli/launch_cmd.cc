@@ -32,7 +32,7 @@ class LaunchCommand : public Command {
   }
   void Declare(Options& opts) override {
     opts.Add("nproc", &nproc_, "ranks to start on this machine (also -n N)").Range(1, 1024);
-    opts.Add("port", &port_, "rendezvous port on 127.0.0.1 (rank 0 hosts it)").Range(1, 65535);
+    opts.Add(kPortFlag, &port_, "rendezvous port on 127.0.0.1 (rank 0 hosts it)").Range(1, 65535);
     opts.Add("threads-per-rank", &threads_,
              "compute threads of each rank (0 = the machine's cores divided among the ranks)")
         .Range(0, 1024);

@@ -14,19 +14,6 @@
 
 namespace muchator::cli {
 
-std::vector<std::pair<std::string, std::string>> ParseNamedCheckpoints(
-    const std::vector<std::string>& values) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& c : values) {
-    const size_t eq = c.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == c.size())
-      throw Error("'" + c + "' is not NAME=CHECKPOINT_DIR", "--checkpoints",
-                  "e.g. --checkpoints sft=runs/demo/sft/sft/final");
-    out.emplace_back(c.substr(0, eq), c.substr(eq + 1));
-  }
-  return out;
-}
-
 std::vector<std::unique_ptr<Command>> AllCommands() {
   std::vector<std::unique_ptr<Command>> v;
   v.push_back(MakePipelineCommand());

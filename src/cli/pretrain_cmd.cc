@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/threads.h"
 #include "model/config.h"
+#include "model/flags.h"
 #include "text/item_codec.h"
 #include "train/train_flags.h"
 #include "train/trainer.h"
@@ -52,19 +53,17 @@ class PretrainCommand : public Command {
              "tag and language words (the corpus's item_words.jsonl; docs/model.md)");
     AddOut(opts, &out_,
            "output directory: one sub-directory per stage, final/ holds its checkpoint");
-    opts.Add("model-size", &size_, "named model size when not starting from --init")
-        .OneOf(ModelConfig::Names());
+    opts.Add(kModelSizeFlag, &size_, "named model size when not starting from --init");
     AddPath(opts, PathFlag::kInit, &init_,
             "start from this checkpoint directory (config.json + model.safetensors)");
-    opts.Add("resume", &resume_, "continue an interrupted run in --out from its latest checkpoint");
+    opts.Add(kResumeFlag, &resume_);
     DeclareTrainFlag(opts, o_, "steps");
     DeclareTrainFlag(opts, o_, "seq-len");
     DeclareTrainFlag(opts, o_, "batch-size");
     DeclareTrainFlag(opts, o_, "grad-accum");
     DeclareTrainFlag(opts, o_, "lr");
-    opts.Add("general-steps", &o_.general_steps,
-             "optimizer steps of the general (everyday-language) stage (0 = --steps)")
-        .Range(0, 1e9);
+    opts.Add(kGeneralStepsFlag, &o_.general_steps,
+             "optimizer steps of the general (everyday-language) stage (0 = --steps)");
     opts.Add("general-lr", &o_.general_lr, "peak learning rate of the general stage (0 = --lr)")
         .Range(0, 10);
     DeclareTrainFlag(opts, o_, "min-lr-ratio");

@@ -13,8 +13,10 @@
 #include "core/log.h"
 #include "core/strings.h"
 #include "core/threads.h"
+#include "infer/flags.h"
 #include "infer/rerank_flags.h"
 #include "serve/server.h"
+#include "text/flags.h"
 
 namespace muchator::cli {
 namespace {
@@ -41,7 +43,7 @@ class ServeCommand : public Command {
     opts.Add("model-name", &o_.model_name, "model id clients send (default muchator-<checkpoint>)");
     opts.Add("host", &o_.host,
              "address to bind; 127.0.0.1 = this machine only, 0.0.0.0 = every interface");
-    opts.Add("port", &o_.port, "TCP port; 0 = any free port").Range(0, 65535);
+    opts.Add(kPortFlag, &o_.port);
     opts.Add("port-file", &o_.port_file,
              "write the port here once listening (for scripts with --port 0)");
     opts.Add("api-key-file", &key_file_,
@@ -49,7 +51,7 @@ class ServeCommand : public Command {
              "(also MUCHATOR_API_KEYS=k1,k2); none = no authentication");
     opts.Add("max-body-bytes", &o_.max_body_bytes, "largest request body").Range(1024, 1e9);
     opts.Add("max-messages", &o_.max_messages, "most messages in one chat request").Range(1, 1e6);
-    opts.Add("max-tokens", &o_.max_tokens, "largest max_tokens a request may ask for")
+    opts.Add(kMaxTokensFlag, &o_.max_tokens, "largest max_tokens a request may ask for")
         .Range(8, 1e6);
     opts.Add("default-max-tokens", &o_.default_max_tokens, "max_tokens when a request gives none")
         .Range(8, 1e6);
@@ -77,11 +79,10 @@ class ServeCommand : public Command {
     opts.Add("http-threads", &o_.http_threads,
              "connections handled at once (a streaming client holds one)")
         .Range(2, 4096);
-    opts.Add("history", &o_.history, "events of the listener's history in the prompt")
-        .Range(0, 1000);
-    opts.Add("temperature", &o_.temperature, "sampling temperature when a request gives none")
+    opts.Add(kHistoryFlag, &o_.history).Range(0, 1000);
+    opts.Add(kTemperatureFlag, &o_.temperature, "sampling temperature when a request gives none")
         .Range(0, 2);
-    opts.Add("top-p", &o_.top_p, "top_p when a request gives none").Range(1e-9, 1);
+    opts.Add(kTopPFlag, &o_.top_p, "top_p when a request gives none");
     opts.Add("prefix-cache-mb", &o_.prefix_cache_mb,
              "KV cache of listeners' contexts kept for their next request")
         .Range(0, 1e6);

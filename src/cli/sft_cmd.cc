@@ -10,6 +10,7 @@
 #include "core/threads.h"
 #include "data/store.h"
 #include "pipeline/sft_step.h"
+#include "text/flags.h"
 #include "train/train_flags.h"
 #include "world/oracle.h"
 
@@ -41,11 +42,8 @@ class SftCommand : public Command {
     DeclareTrainFlag(opts, o_.train, "batch-size");
     DeclareTrainFlag(opts, o_.train, "lr");
     DeclareTrainFlag(opts, o_.train, "bf16");
-    opts.Add("history", &o_.history, "events of the listener's history in each prompt")
-        .Range(0, 1000);
-    opts.Add("replay-corpus", &o_.replay_corpus,
-             "pre-training corpus directory whose general (everyday-language) documents are "
-             "mixed into tuning, against forgetting (\"\" = none)");
+    opts.Add(kHistoryFlag, &o_.history).Range(0, 1000);
+    opts.Add(kReplayCorpusFlag, &o_.replay_corpus);
     opts.Add("max-examples", &o_.max_examples, "use at most this many triplets (0 = all)")
         .Range(0, 1e12);
     opts.Add("eval-queries", &eval_.queries, "held-out test queries for the generation check")

@@ -8,8 +8,10 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/threads.h"
+#include "data/flags.h"
 #include "data/store.h"
 #include "pipeline/sft_step.h"
+#include "text/flags.h"
 #include "world/oracle.h"
 
 namespace muchator::cli {
@@ -50,12 +52,11 @@ class SynthCommand : public Command {
         .Range(0, 1e6);
     opts.Add("opening-sentence", &o_.uq2i.opening_sentence,
              "request triplets' answers open with a sentence naming what their songs share");
-    opts.Add("list-size", &o_.uq2i.list_size, "songs per target list").Range(1, 1000);
+    opts.Add(kListSizeFlag, &o_.uq2i.list_size, "songs per target list");
     opts.Add("max-triplets", &o_.uq2i.max_triplets, "stop after this many triplets (0 = no limit)")
         .Range(0, 1e12);
-    opts.Add("holdout", &o_.uq2i.holdout,
-             "favourites only from before the log's last share (as the ranker's split)")
-        .Range(0.001, 0.999);
+    opts.Add(kHoldoutFlag, &o_.uq2i.holdout,
+             "favourites only from before the log's last share (as the ranker's split)");
     AddSeed(opts, &seed_, "seed of query choice and clustering");
     AddThreads(opts, &threads_);
     dist_.Declare(opts);

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "data/store.h"
 #include "text/bpe_train.h"
+#include "text/flags.h"
 #include "text/special_tokens.h"
 #include "text/tokenizer.h"
 #include "text/training_text.h"
@@ -85,8 +86,7 @@ class TrainTokenizerCommand : public Command {
   void Declare(Options& opts) override {
     AddStore(opts, &store_, "SQLite store from `muchator ingest`").Required();
     AddOut(opts, &out_, "output directory (tokenizer.json, tokenizer.config.toml)");
-    opts.Add("vocab-size", &o_.vocab_size, "vocabulary size including bytes and special tokens")
-        .Range(300, 1000000);
+    opts.Add(kVocabSizeFlag, &o_.vocab_size);
     opts.Add("min-frequency", &o_.min_frequency, "a pair must occur this often to be merged")
         .Range(1, 1e12);
   }

@@ -10,7 +10,9 @@
 #include "core/file.h"
 #include "core/threads.h"
 #include "data/store.h"
+#include "infer/flags.h"
 #include "model/config.h"
+#include "model/flags.h"
 #include "reward/judge_train.h"
 #include "text/item_codec.h"
 #include "train/train_flags.h"
@@ -44,8 +46,8 @@ class TrainJudgeCommand : public Command {
              "request makes it name the song first than training requests do (nothing trained); "
              "yesno: fine-tune a model to answer yes/no")
         .OneOf({"pmi", "yesno"});
-    opts.Add("prior-requests", &prior_requests_, "pmi: training requests the prior averages over")
-        .Range(1, 1e6);
+    opts.Add(kPriorRequestsFlag, &prior_requests_,
+             "pmi: training requests the prior averages over");
     AddPath(
         opts, PathFlag::kInit, &o_.init,
         "start from this checkpoint (a music pre-trained model); else a fresh --model-size one");
@@ -54,8 +56,7 @@ class TrainJudgeCommand : public Command {
     opts.Add("layers", &o_.layers,
              "with --init: keep only its first N decoder layers (faster judge); 0 = all")
         .Range(0, 1000);
-    opts.Add("model-size", &o_.model_size, "named size of a fresh model")
-        .OneOf(ModelConfig::Names());
+    opts.Add(kModelSizeFlag, &o_.model_size, "named size of a fresh model");
     opts.Add("positives", &o_.labels.positives, "relevant songs labelled per query").Range(1, 1000);
     opts.Add("hard-negatives", &o_.labels.hard_negatives, "same-genre irrelevant songs per query")
         .Range(0, 1000);

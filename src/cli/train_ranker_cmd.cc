@@ -9,8 +9,11 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/threads.h"
+#include "data/flags.h"
 #include "data/store.h"
 #include "reward/ranker_train.h"
+#include "text/flags.h"
+#include "train/train_flags.h"
 #include "world/oracle.h"
 
 namespace muchator::cli {
@@ -34,11 +37,11 @@ class TrainRankerCommand : public Command {
              "passes over the training events; 0 = ~1.6M examples' worth (2 to 12 passes)")
         .Range(0, 1000);
     opts.Add("batch", &o_.batch, "events per optimizer step").Range(1, 1e6);
-    opts.Add("lr", &o_.lr, "peak learning rate (cosine decay to 10%)").Range(0, 10);
-    opts.Add("weight-decay", &o_.weight_decay, "AdamW weight decay").Range(0, 10);
+    opts.Add(kLrFlag, &o_.lr, "peak learning rate (cosine decay to 10%)");
+    opts.Add(kWeightDecayFlag, &o_.weight_decay, "AdamW weight decay");
     opts.Add("dim", &o_.model.dim, "embedding width").Range(4, 4096);
     opts.Add("hidden", &o_.model.hidden, "first MLP layer width").Range(4, 65536);
-    opts.Add("history", &o_.model.history, "most recent events the model attends over")
+    opts.Add(kHistoryFlag, &o_.model.history, "most recent events the model attends over")
         .Range(1, 10000);
     opts.Add("match", &o_.model.match,
              "width of the match features |P [listener, state] - Q song| (0 = none)")
@@ -47,10 +50,10 @@ class TrainRankerCommand : public Command {
              "width of a song's own id embedding, projected to --dim (0 = --dim)")
         .Range(0, 4096);
     opts.Add("value", &value_,
-             "score weights of like, finish, skip, dislike: score = 10 * sum value_k P(k) (each in "
-             "[0, 1])");
-    opts.Add("holdout", &o_.holdout, "the last share of the log (by time) held out for evaluation")
-        .Range(0.001, 0.999);
+             "score weights of like, finish, skip, dislike: score = 10 * sum value_k P(k)")
+        .Range(0, 1)
+        .Size(4, "like, finish, skip, dislike");
+    opts.Add(kHoldoutFlag, &o_.holdout);
     opts.Add("eval-contexts", &o_.eval_contexts,
              "held-out contexts for the oracle rank correlation")
         .Range(1, 1e7);
@@ -62,21 +65,7 @@ class TrainRankerCommand : public Command {
   }
   int Run(const Options& opts) override {
     SetupThreads(static_cast<int>(threads_));
-    const auto& parts = value_;
-    if (parts.size() != 4)
-      throw Error("--value needs 4 numbers (like, finish, skip, dislike)", "--value",
-                  "e.g. 1,0.6,0.15,0");
-    for (size_t k = 0; k < 4; ++k) {
-      double v = -1;
-      try {
-        v = std::stod(parts[k]);
-      } catch (const std::exception&) {
-      }
-      if (!(v >= 0 && v <= 1))
-        throw Error("--value entry '" + parts[k] + "' is not a number in [0, 1]", "--value",
-                    "e.g. 1,0.6,0.15,0");
-      o_.model.value[k] = v;
-    }
+    for (size_t k = 0; k < 4; ++k) o_.model.value[k] = value_[k];
     o_.seed = static_cast<uint64_t>(seed_);
     MakeDirs(out_);
     o_.group = dist_.Start();
@@ -112,7 +101,7 @@ class TrainRankerCommand : public Command {
  private:
   std::string store_, out_ = "out/ranker", world_;
   RankerTrainOptions o_;
-  std::vector<std::string> value_ = {"1", "0.6", "0.15", "0"};
+  std::vector<double> value_ = {1, 0.6, 0.15, 0};
   int64_t seed_ = 1, threads_ = 0;
   DistOptions dist_;
 };

@@ -26,7 +26,15 @@ std::string ValueText(const Options::Target& t) {
           return *p ? "true" : "false";
         else if constexpr (std::is_same_v<T, std::vector<std::string>>)
           return JoinStrings(*p, ",");
-        else if constexpr (std::is_same_v<T, double>) {
+        else if constexpr (std::is_same_v<T, Options::NamedValues>) {
+          std::string out;
+          for (const auto& [name, value] : *p) out += (out.empty() ? "" : ",") + name + "=" + value;
+          return out;
+        } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+          std::ostringstream ss;
+          for (size_t i = 0; i < p->size(); ++i) ss << (i ? "," : "") << (*p)[i];
+          return ss.str();
+        } else if constexpr (std::is_same_v<T, double>) {
           std::ostringstream ss;
           ss << *p;
           return ss.str();
@@ -73,6 +81,36 @@ std::string ParseInto(const Options::Target& t, const std::string& text) {
       std::string item;
       while (std::getline(ss, item, ','))
         if (!item.empty()) (*p)->push_back(item);
+    } else if (auto p = std::get_if<std::vector<double>*>(&t)) {
+      std::vector<double> values;
+      std::stringstream ss(text);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        item = Trim(item);
+        if (item.empty()) continue;
+        double v = NAN;
+        try {
+          v = std::stod(item, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != item.size()) return "'" + item + "' is not a number";
+        values.push_back(v);
+      }
+      **p = std::move(values);
+    } else if (auto p = std::get_if<Options::NamedValues*>(&t)) {
+      Options::NamedValues pairs;
+      std::stringstream ss(text);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        item = Trim(item);
+        if (item.empty()) continue;
+        const size_t eq = item.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+          return "'" + item + "' is not NAME=VALUE";
+        pairs.emplace_back(Trim(item.substr(0, eq)), Trim(item.substr(eq + 1)));
+      }
+      **p = std::move(pairs);
     }
   } catch (const std::exception&) {
     return "'" + text + "' is not a valid value";
@@ -98,6 +136,15 @@ Options::Option& Options::Option::Required() {
 Options::Option& Options::Option::Range(double lo, double hi) {
   Target t = target_;
   checks_.push_back([t, lo, hi]() -> std::string {
+    if (auto list = std::get_if<std::vector<double>*>(&t)) {
+      for (const double v : **list)
+        if (std::isnan(v) || v < lo || v > hi) {
+          std::ostringstream ss;
+          ss << "values must be between " << lo << " and " << hi << ", got " << v;
+          return ss.str();
+        }
+      return "";
+    }
     const double v = NumericValue(t);
     if (std::isnan(v) || v < lo || v > hi) {
       std::ostringstream ss;
@@ -105,6 +152,25 @@ Options::Option& Options::Option::Range(double lo, double hi) {
       return ss.str();
     }
     return "";
+  });
+  return *this;
+}
+
+Options::Option& Options::Option::Size(size_t n, std::string what) {
+  Target t = target_;
+  checks_.push_back([t, n, what]() -> std::string {
+    const size_t got = std::visit(
+        [](auto* p) -> size_t {
+          using T = std::remove_pointer_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, std::vector<std::string>> ||
+                        std::is_same_v<T, std::vector<double>> || std::is_same_v<T, NamedValues>)
+            return p->size();
+          else
+            return 1;
+        },
+        t);
+    if (got == n) return "";
+    return "needs " + std::to_string(n) + " values (" + what + "), got " + std::to_string(got);
   });
   return *this;
 }
@@ -136,6 +202,14 @@ Options::Option& Options::AddTarget(std::string name, Target target, std::string
   return *options_.back();
 }
 
+Options::Option& Options::AddFlag(const Flag& flag, Target target, std::string help) {
+  Option& o = AddTarget(std::string(flag.name), target,
+                        help.empty() ? std::string(flag.help) : std::move(help));
+  if (std::isfinite(flag.lo) || std::isfinite(flag.hi)) o.Range(flag.lo, flag.hi);
+  if (flag.choices) o.OneOf(flag.choices());
+  return o;
+}
+
 Options::Option* Options::Find(const std::string& name) {
   for (auto& o : options_)
     if (o->name_ == name) return o.get();
@@ -154,7 +228,8 @@ void Options::Bind(CLI::App& app) {
     if (std::holds_alternative<bool*>(o.target_)) {
       o.cli_ = app.add_flag(flag + "{true}", o.cli_flag_,
                             help + " [default: " + ValueText(o.target_) + "]");
-    } else if (std::holds_alternative<std::vector<std::string>*>(o.target_)) {
+    } else if (std::holds_alternative<std::vector<std::string>*>(o.target_) ||
+               std::holds_alternative<NamedValues*>(o.target_)) {
       o.cli_ = app.add_option(flag, o.cli_list_, help)->delimiter(',');
       o.cli_->default_str(ValueText(o.target_));
     } else {
@@ -171,6 +246,8 @@ void Options::ApplyCliValue(Option& o) {
     **p = o.cli_flag_;
   } else if (auto p = std::get_if<std::vector<std::string>*>(&o.target_)) {
     **p = o.cli_list_;
+  } else if (std::holds_alternative<NamedValues*>(o.target_)) {
+    err = ParseInto(o.target_, JoinStrings(o.cli_list_, ","));
   } else {
     err = ParseInto(o.target_, o.cli_text_);
   }
@@ -213,16 +290,24 @@ void Options::ApplyToml(const std::string& path) {
     } else if (node.is_boolean()) {
       text = *node.value<bool>() ? "true" : "false";
     } else if (auto arr = node.as_array()) {
+      const bool numbers = std::holds_alternative<std::vector<double>*>(o->target_);
       std::vector<std::string> items;
       for (auto&& item : *arr) {
-        if (!item.is_string()) {
-          err = "array items must be strings";
+        if (numbers && (item.is_integer() || item.is_floating_point())) {
+          std::ostringstream ss;
+          ss.precision(17);
+          ss << *item.value<double>();
+          items.push_back(ss.str());
+        } else if (!numbers && item.is_string()) {
+          items.push_back(*item.value<std::string>());
+        } else {
+          err = numbers ? "array items must be numbers" : "array items must be strings";
           break;
         }
-        items.push_back(*item.value<std::string>());
       }
       text = JoinStrings(items, ",");
-      if (!std::holds_alternative<std::vector<std::string>*>(o->target_))
+      if (!numbers && !std::holds_alternative<std::vector<std::string>*>(o->target_) &&
+          !std::holds_alternative<NamedValues*>(o->target_))
         err = "expected a single value, got an array";
     } else {
       err = "unsupported value type";
@@ -236,7 +321,11 @@ void Options::ApplyToml(const std::string& path) {
 void Options::Resolve() {
   if (!config_file_.empty()) ApplyToml(config_file_);
   for (auto& o : options_) ApplyCliValue(*o);
-  for (auto& o : options_) {
+  CheckValues();
+}
+
+void Options::CheckValues() const {
+  for (const auto& o : options_) {
     if (o->required_ && !o->set_ && ValueText(o->target_).empty())
       throw Error("missing required option --" + o->name_, "",
                   "give --" + o->name_ + " (" + o->help_ + ") or set it in --config");
@@ -254,9 +343,14 @@ std::string Options::ToToml() const {
     std::visit(
         [&](auto* p) {
           using T = std::remove_pointer_t<decltype(p)>;
-          if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          if constexpr (std::is_same_v<T, std::vector<std::string>> ||
+                        std::is_same_v<T, std::vector<double>>) {
             toml::array a;
             for (auto& s : *p) a.push_back(s);
+            t.insert(o.name_, std::move(a));
+          } else if constexpr (std::is_same_v<T, NamedValues>) {
+            toml::array a;
+            for (auto& [name, value] : *p) a.push_back(name + "=" + value);
             t.insert(o.name_, std::move(a));
           } else if constexpr (std::is_same_v<T, int>) {
             t.insert(o.name_, static_cast<int64_t>(*p));
@@ -270,6 +364,22 @@ std::string Options::ToToml() const {
   ss << "# Effective configuration (defaults <- config file <- flags).\n";
   ss << toml::toml_formatter(t) << "\n";
   return ss.str();
+}
+
+std::string Options::Setting(const std::string& name) const {
+  for (const auto& o : options_) {
+    if (o->name_ != name) continue;
+    if (std::holds_alternative<std::string*>(o->target_))
+      return name + " = \"" + ValueText(o->target_) + "\"";
+    return name + " = " + ValueText(o->target_);
+  }
+  throw std::logic_error("no option named " + name);
+}
+
+std::vector<std::string> Options::Names() const {
+  std::vector<std::string> names;
+  for (const auto& o : options_) names.push_back(o->name_);
+  return names;
 }
 
 void Options::WriteEffective(const std::string& path) const { WriteFileAtomic(path, ToToml()); }

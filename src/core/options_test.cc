@@ -127,6 +127,108 @@ TEST_F(OptionsTest, EffectiveConfigRoundTrips) {
   EXPECT_EQ(other.tags, (std::vector<std::string>{"p", "q"}));
 }
 
+// Parses `args` into `opts` as a command line and returns the effective configuration.
+std::string ParseArgs(Options& opts, std::vector<std::string> args) {
+  CLI::App app{"test"};
+  opts.Bind(app);
+  std::reverse(args.begin(), args.end());
+  app.parse(args);
+  opts.Resolve();
+  return opts.ToToml();
+}
+
+// A numeric list: comma-separated on the command line, an array of numbers in TOML, its Range
+// per number and its Size checked, and written back as an array.
+TEST(OptionsListTest, NumericListParsesChecksAndRoundTrips) {
+  auto parse = [](std::vector<double>* v, std::vector<std::string> args) {
+    Options opts;
+    opts.Add("value", v, "weights").Range(0, 1).Size(4, "like, finish, skip, dislike");
+    return ParseArgs(opts, std::move(args));
+  };
+  std::vector<double> v = {1, 0.6, 0.15, 0};
+  parse(&v, {"--value", "0.5, 0.25,0,1"});
+  EXPECT_EQ(v, (std::vector<double>{0.5, 0.25, 0, 1}));
+  EXPECT_THROW(parse(&v, {"--value", "1,2,0,0"}), Error);     // 2 is out of [0, 1]
+  EXPECT_THROW(parse(&v, {"--value", "1,0.5,0"}), Error);     // three numbers
+  EXPECT_THROW(parse(&v, {"--value", "1,half,0,0"}), Error);  // not a number
+  v = {0.5, 0.25, 0, 1};
+  const std::string toml = parse(&v, {});
+  EXPECT_NE(toml.find("value = [ 0.5, 0.25, 0.0, 1.0 ]"), std::string::npos) << toml;
+  const auto f = std::filesystem::temp_directory_path() /
+                 ("muchator_opts_list_" + std::to_string(::getpid()) + ".toml");
+  WriteFileAtomic(f.string(), "value = [1, 0.5, 0.25, 0]\n");
+  std::vector<double> w;
+  Options o2;
+  o2.Add("value", &w, "");
+  o2.ApplyToml(f.string());
+  EXPECT_EQ(w, (std::vector<double>{1, 0.5, 0.25, 0}));
+  WriteFileAtomic(f.string(), "value = [\"a\"]\n");
+  EXPECT_THROW(o2.ApplyToml(f.string()), Error);
+  std::filesystem::remove(f);
+}
+
+// A NAME=VALUE list: each item needs its '=', a name and a value; the TOML form is an array of
+// "NAME=VALUE" strings.
+TEST(OptionsListTest, NamedValuesParseAndRefuseItemsWithoutAName) {
+  auto parse = [](Options::NamedValues* v, std::vector<std::string> args) {
+    Options opts;
+    opts.Add("checkpoints", v, "systems");
+    return ParseArgs(opts, std::move(args));
+  };
+  Options::NamedValues v;
+  const std::string toml = parse(&v, {"--checkpoints", "sft=runs/a/final,grpo=runs/b=c/final"});
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0], (std::pair<std::string, std::string>{"sft", "runs/a/final"}));
+  EXPECT_EQ(v[1], (std::pair<std::string, std::string>{"grpo", "runs/b=c/final"}));
+  EXPECT_NE(toml.find("checkpoints = [ 'sft=runs/a/final', 'grpo=runs/b=c/final' ]"),
+            std::string::npos)
+      << toml;
+  for (const char* bad : {"runs/a/final", "=runs/a", "sft="}) {
+    try {
+      parse(&v, {"--checkpoints", bad});
+      FAIL() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--checkpoints"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("is not NAME=VALUE"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A program-wide Flag brings its name, help and range; a command's help replaces the help only,
+// and a command may narrow the range further.
+inline constexpr Flag kTestHistoryFlag{"history", "events in the prompt", 0, 1000};
+const std::vector<std::string>& TestCodecs() {
+  static const std::vector<std::string> names = {"atomic", "title"};
+  return names;
+}
+inline constexpr Flag kTestCodecFlag{.name = "codec", .help = "item codec", .choices = TestCodecs};
+
+TEST(OptionsFlagTest, FlagCarriesItsRangeAndChoices) {
+  int64_t history = 20;
+  std::string codec = "atomic";
+  Options opts;
+  opts.Add(kTestHistoryFlag, &history, "recent events of --user").Range(0, 50);
+  opts.Add(kTestCodecFlag, &codec);
+  opts.CheckValues();
+  history = 2000;  // outside the flag's own range
+  EXPECT_THROW(opts.CheckValues(), Error);
+  history = 60;  // inside the flag's range, outside the command's narrower one
+  EXPECT_THROW(opts.CheckValues(), Error);
+  history = 50;
+  codec = "semantic";  // not one of the registry's names
+  try {
+    opts.CheckValues();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--codec must be one of atomic, title"), std::string::npos)
+        << e.what();
+  }
+  CLI::App app{"test"};
+  opts.Bind(app);
+  EXPECT_NE(app.help().find("recent events of --user"), std::string::npos);
+  EXPECT_NE(app.help().find("item codec {atomic,title}"), std::string::npos);
+}
+
 }  // namespace muchator
 
 #include "core/strings.h"

@@ -39,6 +39,25 @@ Config Config::FromEnvironment() {
   return c;
 }
 
+std::string Config::SetAddress(std::string_view text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size())
+    return "'" + std::string(text) + "' is not HOST:PORT (e.g. 10.0.0.1:29500)";
+  const std::string port_text(text.substr(colon + 1));
+  size_t used = 0;
+  int p = 0;
+  try {
+    p = std::stoi(port_text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != port_text.size())
+    return "'" + std::string(text) + "' has no numeric port (e.g. 10.0.0.1:29500)";
+  addr = std::string(text.substr(0, colon));
+  port = p;
+  return "";
+}
+
 void Config::Validate() const {
   if (world_size < 1)
     throw Error("world size must be at least 1", "--world-size", "e.g. --world-size 2");

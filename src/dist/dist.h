@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace muchator::dist {
@@ -26,6 +27,9 @@ struct Config {
   static Config FromEnvironment();
   // Throws Error naming the option when rank/world size/port are out of range.
   void Validate() const;
+  // Sets addr and port from "HOST:PORT" (the --dist-addr flag); returns what is wrong with
+  // `text`, or "" when it was read.
+  std::string SetAddress(std::string_view text);
 };
 
 class Group {

@@ -1,6 +1,8 @@
 // The reranked answer's command-line flags (infer/rerank_flags.h).
 #include "infer/rerank_flags.h"
 
+#include "infer/flags.h"
+
 namespace muchator {
 
 void DeclareRerankFlags(Options& opts, const RerankFlagTargets& t) {
@@ -33,7 +35,7 @@ void DeclareRerankFlags(Options& opts, const RerankFlagTargets& t) {
            "counts less; 0 = off)")
       .Range(0, 10);
   opts.Add("prior-split", t.prior_split, "training split the priors' requests come from");
-  opts.Add("prior-requests", t.prior_requests, "requests the priors average over").Range(1, 100000);
+  opts.Add(kPriorRequestsFlag, t.prior_requests);
 }
 
 }  // namespace muchator

@@ -18,6 +18,7 @@
 #include "infer/engine.h"
 #include "reward/judge.h"
 #include "reward/ranker.h"
+#include "rl/grpo_flags.h"
 #include "text/chat.h"
 #include "text/special_tokens.h"
 #include "world/oracle.h"
@@ -101,28 +102,11 @@ torch::Tensor ReplayLoss(Qwen3ForCausalLM& model, const ShardReader& corpus, int
 }  // namespace
 
 void GrpoOptions::Validate() const {
-  auto need = [](bool ok, const std::string& what, const std::string& fix) {
-    if (!ok) throw Error(what, "", fix);
-  };
-  need(steps >= 1 && group_size >= 2 && prompts_per_step >= 1 && inner_updates >= 1,
-       "steps, prompts per step and inner updates must be >= 1 and the group size >= 2",
-       "a group of one answer has no advantage: use --group-size 2 or more");
-  need(clip_low >= 0 && clip_low < 1 && clip_high >= 0, "clip epsilons out of range",
-       "use 0 <= --clip-low < 1, --clip-high >= 0");
-  need(beta >= 0, "--beta must be >= 0", "use 0 to train without a reference model");
-  need(loss_agg == "token" || loss_agg == "sequence", "--loss-agg must be token or sequence", "");
-  need(advantage == "list" || advantage == "item", "--advantage must be list or item", "");
-  need(temperature > 0, "rollouts need --temperature > 0 (greedy groups have no spread)",
-       "use 1.0");
-  need(top_p > 0 && top_p <= 1, "--top-p must be in (0, 1]", "");
-  need(pers_prior_weight >= 0 && pers_prior_weight <= 10, "--pers-prior-weight out of range",
-       "use 0 to 10");
-  need(replay_coef >= 0 && replay_docs >= 1 && replay_tokens >= 2, "replay options out of range",
-       "use --replay-coef >= 0, --replay-docs >= 1, --replay-tokens >= 2");
-  need(replay_coef == 0 || !replay_corpus.empty(), "--replay-coef needs --replay-corpus",
-       "give the run's corpus directory (RUN/corpus) or --replay-coef 0");
-  need(max_new_tokens >= 8 && list_size >= 1 && update_batch >= 1 && history >= 0,
-       "answer or batch sizes out of range", "");
+  // The flags' own declarations check options built in code too: each range is written once.
+  GrpoOptions copy = *this;
+  Options opts;
+  DeclareGrpoFlags(opts, copy);
+  opts.CheckValues();
 }
 
 torch::Tensor GroupAdvantages(const torch::Tensor& rewards, bool scale_std) {

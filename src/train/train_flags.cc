@@ -4,29 +4,26 @@
 #include <string>
 
 #include "core/error.h"
+#include "model/flags.h"
 
 namespace muchator {
 
 Options::Option& DeclareTrainFlag(Options& opts, TrainOptions& o, std::string_view name) {
-  if (name == "steps")
-    return opts.Add("steps", &o.steps, "optimizer steps (per stage when pre-training)")
-        .Range(1, 1e9);
-  if (name == "seq-len")
-    return opts.Add("seq-len", &o.seq_len, "tokens per packed training row").Range(8, 1e6);
-  if (name == "batch-size")
-    return opts.Add("batch-size", &o.batch_size, "rows per micro-batch").Range(1, 1e6);
+  if (name == kStepsFlag.name) return opts.Add(kStepsFlag, &o.steps);
+  if (name == kSeqLenFlag.name) return opts.Add(kSeqLenFlag, &o.seq_len);
+  if (name == kBatchSizeFlag.name) return opts.Add(kBatchSizeFlag, &o.batch_size);
   if (name == "grad-accum")
     return opts.Add("grad-accum", &o.grad_accum, "micro-batches per optimizer step").Range(1, 1e6);
-  if (name == "lr") return opts.Add("lr", &o.lr, "peak learning rate").Range(0, 10);
+  if (name == kLrFlag.name) return opts.Add(kLrFlag, &o.lr);
   if (name == "min-lr-ratio")
     return opts.Add("min-lr-ratio", &o.min_lr_ratio, "cosine decay to --lr x this (1 = constant)")
         .Range(0, 1);
   if (name == "warmup-steps")
     return opts.Add("warmup-steps", &o.warmup_steps, "linear warmup steps").Range(0, 1e9);
-  if (name == "weight-decay")
-    return opts.Add("weight-decay", &o.weight_decay, "AdamW weight decay on matrices").Range(0, 10);
+  if (name == kWeightDecayFlag.name) return opts.Add(kWeightDecayFlag, &o.weight_decay);
   if (name == "clip") return opts.Add("clip", &o.clip, "gradient norm clipping").Range(0, 1e6);
-  if (name == "bf16") return opts.Add("bf16", &o.bf16, "bf16 autocast for the forward pass");
+  if (name == kBf16Flag.name)
+    return opts.Add(kBf16Flag, &o.bf16, "bf16 autocast for the forward pass");
   if (name == "log-every")
     return opts.Add("log-every", &o.log_every, "steps between log lines").Range(1, 1e9);
   if (name == "eval-every")
