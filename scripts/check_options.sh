@@ -9,9 +9,13 @@ cd "$(dirname "$0")/.."
 declared=$(
   find src -name '*.cc' -o -name '*.h' | grep -v '_test\.cc$' | sort | while read -r f; do
     # Comments out, lines joined: clang-format may put the name on the line after `Add(`.
-    sed 's|//.*$||' "$f" | tr '\n' ' ' |
-      grep -oE '(\bAdd\(|Flag k[A-Za-z0-9]*\{|\.name = )[[:space:]]*"[a-z0-9-]+"' |
-      sed -E 's/.*"([a-z0-9-]+)"/\1/' | sed "s|\$| $f|" || true
+    text=$(sed 's|//.*$||' "$f" | tr '\n' ' ')
+    {
+      grep -oE '(\bAdd\(|Flag k[A-Za-z0-9]*\{[[:space:]]*(\.name = )?)[[:space:]]*"[a-z0-9-]+"' <<< "$text" |
+        sed -E 's/.*"([a-z0-9-]+)"/\1/' || true
+      # AddPath's names (core/options.cc): one array of flag names.
+      grep -oE 'kPathFlagNames\[\] = \{[^}]*\}' <<< "$text" | grep -oE '"[a-z0-9-]+"' | tr -d '"' || true
+    } | sed "s|\$| $f|"
   done
 )
 dups=$(awk '{n[$1]++; w[$1]=w[$1]" "$2} END {for (k in n) if (n[k] > 1) print k ":" w[k]}' \

@@ -401,9 +401,9 @@ Options::Option& AddOut(Options& opts, std::string* out, std::string help) {
 }
 
 Options::Option& AddPath(Options& opts, PathFlag which, std::string* path, std::string help) {
-  static const char* const kNames[] = {"run",   "world", "model",     "init",   "ranker",
-                                       "judge", "input", "tokenizer", "corpus", "triplets"};
-  return opts.Add(kNames[static_cast<int>(which)], path, std::move(help));
+  static const char* const kPathFlagNames[] = {"run",   "world", "model",     "init",   "ranker",
+                                               "judge", "input", "tokenizer", "corpus", "triplets"};
+  return opts.Add(kPathFlagNames[static_cast<int>(which)], path, std::move(help));
 }
 
 }  // namespace muchator
