@@ -82,10 +82,10 @@ test('a slow client is disconnected after the read timeout; an oversized header 
   try {
     // Half a request line, then silence (slowloris).
     const slow = await holdOpen(srv.url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n', 15000);
-    assert.ok(slow.seconds < 10, `closed after ${slow.seconds} s`);
+    assert.ok(slow.seconds < 4, `closed after ${slow.seconds} s (read time-out 1 s)`);
     // A body announced but never sent.
     const body = await holdOpen(srv.url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"mo', 15000);
-    assert.ok(body.seconds < 10, `closed after ${body.seconds} s`);
+    assert.ok(body.seconds < 4, `closed after ${body.seconds} s (read time-out 1 s)`);
     // One 64 KB header line: refused with an error status, the connection closed.
     const big = await holdOpen(srv.url, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(65536)}\r\n\r\n`, 15000);
     assert.ok(!/^HTTP\/1\.1 200/.test(big.got), `a 64 KB header was served: ${big.got.slice(0, 80)}`);
