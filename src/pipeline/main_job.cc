@@ -79,13 +79,13 @@ class MainJob {
     bool can_resume;   // an interrupted run continues from its checkpoint (else starts over)
     // Why the settings or the run so far turn the step off ("" = run it): its outputs go, so the
     // report and `ablate` never take an earlier configuration's results for this run's.
-    std::function<std::string()> off;
-    std::function<std::vector<std::string>()> extra_key;
+    std::function<std::string()> off = nullptr;
+    std::function<std::vector<std::string>()> extra_key = nullptr;
     std::vector<std::string> done_when;  // files a finished step has made
     std::vector<std::string> outputs;    // removed before a fresh run and when turned off
     std::function<std::string()> title;
     std::function<void(bool resume)> body;
-    std::function<void()> after;  // after the step, made now or cached
+    std::function<void()> after = nullptr;  // after the step, made now or cached
   };
   std::vector<Step> Steps();
   // Why the training steps from `level` on are off (0 pretrain, 1 reward models, 2 SFT, 3 GRPO):

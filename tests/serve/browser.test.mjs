@@ -28,8 +28,12 @@ test('ask, see 10 cards, like one, the like is stored', async () => {
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(srv.url + '/');
   await page.waitForFunction(() => document.getElementById('model').textContent.length > 0);
+  // The page asks for the model and the listeners at once: wait for the list too (reading it right
+  // after the model's name arrived failed once under load, CI 2026-12-05).
+  const filled = await page.waitForFunction(() => document.getElementById('user').value.length > 0,
+                                            null, { timeout: 15000 }).then(() => true, () => false);
+  assert.ok(filled, 'the listener selector is filled from /v1/users');
   const user = await page.inputValue('#user');
-  assert.ok(user.length > 0, 'the listener selector is filled from /v1/users');
   await page.selectOption('#time_of_day', 'evening');
   await page.fill('#context_field', 'commute');
   await page.fill('#query', 'something for a rainy evening drive');
