@@ -278,8 +278,8 @@ TEST_F(CliTest, PipelineOnUserDataWithoutGeneralDocumentsSkipsThatStage) {
                             P("run");
   res = RunBinary(again);
   ASSERT_EQ(res.code, 0) << res.output;
-  EXPECT_NE(res.output.find("step 2/9 ingest: cached"), std::string::npos) << res.output;
-  EXPECT_NE(res.output.find("step 8/9 grpo: cached"), std::string::npos) << res.output;
+  EXPECT_NE(res.output.find("step 2/10 ingest: cached"), std::string::npos) << res.output;
+  EXPECT_NE(res.output.find("step 9/10 grpo: cached"), std::string::npos) << res.output;
   WriteFileAtomic(P("w/documents.jsonl"), kept.substr(0, kept.rfind('\n', kept.size() - 2) + 1));
   res = RunBinary(again);
   ASSERT_EQ(res.code, 0) << res.output;
@@ -305,7 +305,7 @@ TEST_F(CliTest, PipelineCachesItsStepsAndResumesAnInterruptedOne) {
   Result resumed = RunBinary(common + "--sft-steps 2 --grpo-steps 2" + run);
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   for (auto step :
-       {"step 1/9 world: cached", "step 4/9 corpus: cached", "pre-training the tiny model",
+       {"step 1/10 world: cached", "step 4/10 corpus: cached", "pre-training the tiny model",
         "(resuming the interrupted run)", "resumed from"})
     EXPECT_NE(resumed.output.find(step), std::string::npos) << step << "\n" << resumed.output;
   // The same pre-trained weights as a run that was never interrupted.
@@ -323,29 +323,35 @@ TEST_F(CliTest, PipelineCachesItsStepsAndResumesAnInterruptedOne) {
              grpo = mtime("grpo/grpo/final/model.safetensors");
   Result cached = RunBinary("-q " + common + "--sft-steps 2 --grpo-steps 2" + run);
   ASSERT_EQ(cached.code, 0) << cached.output;
-  for (int n = 1; n <= 9; ++n)
-    EXPECT_NE(cached.output.find("step " + std::to_string(n) + "/9 "), std::string::npos) << n;
+  for (int n = 1; n <= 10; ++n)
+    EXPECT_NE(cached.output.find("step " + std::to_string(n) + "/10 "), std::string::npos) << n;
   size_t hits = 0;
   for (size_t at = 0; (at = cached.output.find(": cached (", at)) != std::string::npos; ++at)
     ++hits;
-  EXPECT_EQ(hits, 9u) << cached.output;
+  EXPECT_EQ(hits, 10u) << cached.output;
   EXPECT_NE(cached.output.find("| grpo | constrained |"), std::string::npos) << cached.output;
   EXPECT_EQ(mtime(model), pre);
   EXPECT_EQ(mtime("grpo/grpo/final/model.safetensors"), grpo);
 
-  // One more GRPO step: steps 1-7 reused, GRPO and the report redone.
+  // One more GRPO step: steps 1-8 reused, GRPO and the report redone.
   Result more = RunBinary("-q " + common + "--sft-steps 2 --grpo-steps 3" + run);
   ASSERT_EQ(more.code, 0) << more.output;
-  EXPECT_NE(more.output.find("step 7/9 sft: cached"), std::string::npos) << more.output;
-  EXPECT_EQ(more.output.find("step 8/9 grpo: cached"), std::string::npos) << more.output;
-  EXPECT_EQ(more.output.find("step 9/9 report: cached"), std::string::npos) << more.output;
+  EXPECT_NE(more.output.find("step 8/10 judge: cached"), std::string::npos) << more.output;
+  EXPECT_EQ(more.output.find("step 9/10 grpo: cached"), std::string::npos) << more.output;
+  EXPECT_EQ(more.output.find("step 10/10 report: cached"), std::string::npos) << more.output;
   EXPECT_EQ(mtime(model), pre);
   EXPECT_EQ(mtime("sft/sft/final/model.safetensors"), sft);
   EXPECT_EQ(Lines(P("run/grpo/grpo/log.jsonl")).size(), 3u);
 
-  // GRPO turned off: its checkpoint goes and the report has no GRPO row.
-  Result no_rl = RunBinary("-q " + common + "--sft-steps 2 --grpo-steps 0" + run);
+  // GRPO turned off: its checkpoint goes and the report has no GRPO row. Another judge is built
+  // without training anything again (the judge is its own step, after SFT).
+  EXPECT_EQ(nlohmann::json::parse(ReadFile(P("run/judge/judge.json")))["kind"], "prf");
+  Result no_rl = RunBinary("-q " + common + "--sft-steps 2 --grpo-steps 0 --judge-kind pmi" + run);
   ASSERT_EQ(no_rl.code, 0) << no_rl.output;
+  EXPECT_NE(no_rl.output.find("step 7/10 sft: cached"), std::string::npos) << no_rl.output;
+  EXPECT_EQ(no_rl.output.find("step 8/10 judge: cached"), std::string::npos) << no_rl.output;
+  EXPECT_EQ(nlohmann::json::parse(ReadFile(P("run/judge/judge.json")))["kind"], "pmi");
+  EXPECT_EQ(mtime("sft/sft/final/model.safetensors"), sft);
   EXPECT_FALSE(fs::exists(P("run/grpo")));
   EXPECT_FALSE(fs::exists(P("run/steps/grpo.done")));
   EXPECT_EQ(ReadFile(P("run/report/report.md")).find("| grpo |"), std::string::npos);

@@ -1,6 +1,7 @@
 // `muchator train-judge`: the relevance judge - the generative one (--kind pmi: the
-// instruction-tuned model's own first-song scores, nothing trained) or a transformer fine-tuned
-// to answer yes/no for (query, song summary) from a limited labelled set (--kind yesno).
+// instruction-tuned model's own first-song scores, nothing trained; --kind prf: its best songs
+// read in a dense retriever's song space) or a transformer fine-tuned to answer yes/no for
+// (query, song summary) from a limited labelled set (--kind yesno).
 #include <cstdio>
 #include <memory>
 
@@ -10,6 +11,7 @@
 #include "core/file.h"
 #include "core/threads.h"
 #include "data/store.h"
+#include "eval/baselines.h"
 #include "infer/flags.h"
 #include "model/config.h"
 #include "model/flags.h"
@@ -26,11 +28,10 @@ class TrainJudgeCommand : public Command {
   std::string name() const override { return "train-judge"; }
   std::string description() const override {
     return "Build the relevance judge: --kind pmi (the instruction-tuned --init model's first-song "
-           "scores against their mean over training requests) or yesno (fine-tuned yes/no for a "
-           "query "
-           "and a song summary), trained and calibrated on the training queries' relevant songs; "
-           "reports "
-           "held-out accuracy, F1 and AUC (labelled by the oracle with --world)";
+           "scores against their mean over training requests), prf (pmi's best songs for the "
+           "request read in a dense retriever's song space) or yesno (fine-tuned yes/no for a "
+           "query and a song summary), trained and calibrated on the training queries' relevant "
+           "songs; reports held-out accuracy, F1 and AUC (labelled by the oracle with --world)";
   }
   void Declare(Options& opts) override {
     AddStore(opts, &store_, "SQLite store from `muchator ingest` (songs, queries)").Required();
@@ -42,12 +43,25 @@ class TrainJudgeCommand : public Command {
             "it never labels a training pair");
     opts.Add("kind", &kind_,
              "pmi: the instruction-tuned --init checkpoint (atomic codec) judges by how much more "
-             "the "
-             "request makes it name the song first than training requests do (nothing trained); "
-             "yesno: fine-tune a model to answer yes/no")
-        .OneOf({"pmi", "yesno"});
-    opts.Add(kPriorRequestsFlag, &prior_requests_,
-             "pmi: training requests the prior averages over");
+             "the request makes it name the song first than training requests do (nothing "
+             "trained); prf: pmi's best songs for the request read in a dense retriever's song "
+             "space trained on the training queries' relevant songs; yesno: fine-tune a model to "
+             "answer yes/no")
+        .OneOf({"prf", "pmi", "yesno"});
+    opts.Add(kPriorRequestsFlag, &gen_.prior_requests,
+             "pmi, prf: training requests the prior averages over");
+    opts.Add("feedback-songs", &gen_.feedback_songs,
+             "prf: the request's best songs by PMI whose mean vector is the request's")
+        .Range(1, 1e6);
+    opts.Add("pmi-weight", &gen_.pmi_weight,
+             "prf: weight of the PMI share beside the cosine in P(relevant)")
+        .Range(0, 100);
+    opts.Add("space-dim", &gen_.dense.dim, "prf: width of the song space").Range(2, 4096);
+    opts.Add("space-epochs", &gen_.dense.epochs, "prf: passes of the song space's training")
+        .Range(1, 1000);
+    AddPath(opts, PathFlag::kTriplets, &triplets_,
+            "prf: UQ2I triplets (`muchator synth-uq2i`) whose (request, song) pairs the song space "
+            "also trains on");
     AddPath(
         opts, PathFlag::kInit, &o_.init,
         "start from this checkpoint (a music pre-trained model); else a fresh --model-size one");
@@ -93,12 +107,16 @@ class TrainJudgeCommand : public Command {
     std::unique_ptr<world::Oracle> oracle;
     if (!world_.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_));
     Store store(store_);
-    if (kind_ == "pmi" && o_.init.empty())
+    const bool generative = kind_ != "yesno";
+    if (generative && o_.init.empty())
       throw Error("the generative judge needs the instruction-tuned checkpoint", "--init",
                   "give --init RUN/sft/sft/final, or --kind yesno");
-    const nlohmann::json r = kind_ == "pmi" ? BuildPmiJudge(store, oracle.get(), o_.init, o_.labels,
-                                                            out_, static_cast<int>(prior_requests_))
-                                            : TrainJudge(store, oracle.get(), o_, out_);
+    if (kind_ == "pmi") gen_.feedback_songs = 0;
+    gen_.dense.seed = o_.labels.seed;
+    if (!triplets_.empty()) gen_.extra_pairs = TripletPairs(triplets_);
+    const nlohmann::json r =
+        generative ? BuildGenerativeJudge(store, oracle.get(), o_.init, o_.labels, out_, gen_)
+                   : TrainJudge(store, oracle.get(), o_, out_);
     if (!root) return 0;  // rank 0 reports
     std::printf("judge (%s): %lld training pairs", kind_.c_str(),
                 r["train_pairs"].get<long long>());
@@ -124,8 +142,8 @@ class TrainJudgeCommand : public Command {
   }
 
  private:
-  std::string store_, out_ = "out/judge", world_, kind_ = "yesno";
-  int64_t prior_requests_ = 256;
+  std::string store_, out_ = "out/judge", world_, kind_ = "yesno", triplets_;
+  GenerativeJudgeOptions gen_;
   JudgeTrainOptions o_;
   int64_t seed_ = 1, threads_ = 0;
   DistOptions dist_;

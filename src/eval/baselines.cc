@@ -113,6 +113,15 @@ class IndexSearch : public Recommender {
 
 }  // namespace
 
+std::vector<DensePair> TripletPairs(const std::string& path) {
+  std::vector<DensePair> pairs;
+  ForEachTriplet(path, [&](const nlohmann::json& t) {
+    for (const auto& id : t.at("items"))
+      pairs.push_back({t.at("query").get<std::string>(), id.get<std::string>()});
+  });
+  return pairs;
+}
+
 std::vector<std::string> BaselineNames() {
   return {"popularity", "bm25", "bm25_rerank", "dense", "dense_rerank"};
 }
@@ -131,10 +140,7 @@ std::shared_ptr<const DenseIndex> TrainDenseRetriever(const BaselineDeps& deps,
   });
   const size_t from_queries = pairs.size();
   if (!deps.triplets.empty())
-    ForEachTriplet(deps.triplets, [&](const nlohmann::json& t) {
-      for (const auto& id : t.at("items"))
-        pairs.push_back({t.at("query").get<std::string>(), id.get<std::string>()});
-    });
+    for (auto& p : TripletPairs(deps.triplets)) pairs.push_back(std::move(p));
   spdlog::info("dense retriever: {} pairs from training queries, {} from UQ2I triplets",
                from_queries, pairs.size() - from_queries);
   auto ix = DenseIndex::Train(CatalogSummaries(deps), pairs, o);

@@ -41,6 +41,10 @@ struct BaselineDeps {
       triplets{};  // UQ2I triplets.jsonl, more training pairs for the dense retriever ("" = none)
 };
 
+// Every (query, item) pair of a UQ2I triplets file (the dense retrievers' extra training pairs).
+// Throws Error (file, line) for a malformed line.
+std::vector<DensePair> TripletPairs(const std::string& path);
+
 std::vector<std::string> BaselineNames();
 bool UsesDenseRetriever(const std::string& baseline);
 // The dense retriever over the summaries of the catalog's songs in `deps.store`, trained on the

@@ -20,6 +20,7 @@
 #include "corpus/builders.h"
 #include "data/ingest.h"
 #include "data/store.h"
+#include "eval/baselines.h"
 #include "eval/report.h"
 #include "eval/run_report.h"
 #include "infer/checkpoint.h"
@@ -75,7 +76,7 @@ class MainJob {
   // for it (main_job_options.cc), `extra_key`'s and the key of the step run before it.
   struct Step {
     std::string name;  // RUN/steps/<name>.done
-    int number;        // of 9, in the log
+    int number;        // of 10, in the log
     bool can_resume;   // an interrupted run continues from its checkpoint (else starts over)
     // Why the settings or the run so far turn the step off ("" = run it): its outputs go, so the
     // report and `ablate` never take an earlier configuration's results for this run's.
@@ -125,7 +126,7 @@ class MainJob {
     }
   }
 
-  // Step 9: the evaluation report over the baselines and every checkpoint the run produced.
+  // Step 10: the evaluation report over the baselines and every checkpoint the run produced.
   void Report() {
     const RunLayout run = ReadRunLayout(m_.out);
     ReportOptions o;
@@ -147,7 +148,7 @@ class MainJob {
     RunReport(o, m_.out + "/report");
   }
 
-  // Step 8: GRPO of the SFT checkpoint with the hybrid reward, and the before/after report.
+  // Step 9: GRPO of the SFT checkpoint with the hybrid reward, and the before/after report.
   void Align(bool resume) {
     GrpoRunOptions o;
     o.resume = resume;
@@ -182,9 +183,8 @@ class MainJob {
                 r["training"]["first"]["reward_mean"].get<double>(),
                 r["training"]["last"]["reward_mean"].get<double>());
   }
-  // Step 6: the ranking model and the relevance judge (initialised from the pre-trained model),
-  // with the oracle's comparisons when the data is the synthetic world.
-  void TrainRewardModels(const std::string& ckpt) {
+  // Step 6: the ranking model, with the oracle's comparisons when the data is the synthetic world.
+  void RankingModel() {
     std::unique_ptr<world::Oracle> oracle;
     if (!world_dir_.empty())
       oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir_));
@@ -201,7 +201,6 @@ class MainJob {
       std::printf(" (oracle %.3f), Spearman with oracle utility %.3f",
                   rr["oracle_like_vs_skip_auc"].get<double>(), rr["oracle_spearman"].get<double>());
     std::printf("\n");
-    if (m_.judge_kind == "yesno") TrainYesNoJudge(st, oracle.get(), ckpt);
   }
 
   // The fine-tuned yes/no judge from the pre-trained checkpoint `ckpt` (--judge-kind yesno, and
@@ -257,17 +256,34 @@ class MainJob {
           "queries\n",
           report["after"]["heldout_pairs"]["constrained"]["relevance_at_10"].get<double>(),
           report["after"]["test_queries"]["constrained"]["relevance_at_10"].get<double>());
-    if (m_.judge_kind != "pmi") return;
-    // The generative judge: the instruction-tuned model itself (nothing to train).
+  }
+
+  // Step 8: the relevance judge - the generative one from the SFT checkpoint (--judge-kind prf:
+  // with a song space trained on the training queries and the UQ2I triplets; pmi), or the yes/no
+  // judge fine-tuned from the pre-trained checkpoint (yesno, and the fallback when the generative
+  // one cannot be built).
+  void BuildJudge() {
+    std::unique_ptr<world::Oracle> oracle;
+    if (!world_dir_.empty())
+      oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_dir_));
+    Store st(store_);
+    if (m_.judge_kind == "yesno") return TrainYesNoJudge(st, oracle.get(), PretrainedCheckpoint());
     try {
       JudgeLabelOptions lo;
       lo.seed = static_cast<uint64_t>(m_.seed);
-      PrintJudge(BuildPmiJudge(st, oracle.get(), m_.out + "/sft/sft/final", lo, m_.out + "/judge"));
+      GenerativeJudgeOptions go;
+      go.dense.seed = lo.seed;
+      if (m_.judge_kind == "pmi")
+        go.feedback_songs = 0;
+      else if (FileExists(m_.out + "/uq2i/triplets.jsonl"))
+        go.extra_pairs = TripletPairs(m_.out + "/uq2i/triplets.jsonl");
+      PrintJudge(BuildGenerativeJudge(st, oracle.get(), m_.out + "/sft/sft/final", lo,
+                                      m_.out + "/judge", go));
     } catch (const Error& e) {
       spdlog::warn("generative judge not built ({}): training the yes/no judge instead",
                    FormatError(e));
       fs::remove_all(m_.out + "/judge");
-      TrainYesNoJudge(st, oracle.get(), ckpt);
+      TrainYesNoJudge(st, oracle.get(), PretrainedCheckpoint());
     }
   }
 
@@ -303,12 +319,6 @@ void MainJob::Off(const Step& s, const std::string& why) const {
 
 std::vector<MainJob::Step> MainJob::Steps() {
   const std::string out = m_.out;
-  // Where the judge's training labels come from, in the key of the step that builds that kind of
-  // judge: runs whose judge learned from the oracle (before 2026-12-05) build it again.
-  auto judge_labels = [this](const char* kind) {
-    return m_.judge_kind == kind ? std::vector<std::string>{Setting("judge-labels", "store")}
-                                 : std::vector<std::string>{};
-  };
   std::vector<Step> steps;
   steps.push_back({.name = "world",
                    .number = 1,
@@ -428,46 +438,54 @@ std::vector<MainJob::Step> MainJob::Steps() {
                    .can_resume = false,
                    .off = [this] { return TrainingOff(1); },
                    .extra_key =
-                       [judge_labels] {
+                       [] {
                          // The ranker's defaults that are not options of the main job: a new
                          // default redoes the step.
-                         std::vector<std::string> k = {
+                         return std::vector<std::string>{
                              Setting("ranker-weight-decay", RankerTrainOptions{}.weight_decay),
                              Setting("ranker-match", RankerConfig{}.match),
                              Setting("ranker-song-id-dim", RankerConfig{}.song_id_dim),
                              Setting("ranker-auto-examples", kRankerAutoExamples)};
-                         for (std::string& s : judge_labels("yesno")) k.push_back(std::move(s));
-                         return k;
                        },
                    .done_when = {out + "/ranker/ranker.json"},
-                   .outputs = {out + "/ranker", out + "/judge"},
+                   .outputs = {out + "/ranker"},
+                   .title = [out] { return "training the ranking model into " + out + "/ranker"; },
+                   .body = [this](bool) { RankingModel(); }});
+  steps.push_back({.name = "sft",
+                   .number = 7,
+                   .can_resume = false,
+                   .off = [this] { return TrainingOff(2); },
+                   .done_when = {out + "/sft/sft/final/DONE"},
+                   .outputs = {out + "/uq2i", out + "/sft"},
                    .title =
-                       [this] {
-                         return "training the ranking model into " + m_.out + "/ranker" +
-                                (m_.judge_kind == "yesno"
-                                     ? " and the relevance judge into " + m_.out + "/judge"
-                                     : "");
+                       [out] {
+                         return "synthesising UQ2I triplets into " + out +
+                                "/uq2i and instruction-tuning into " + out + "/sft";
                        },
-                   .body = [this](bool) { TrainRewardModels(PretrainedCheckpoint()); }});
+                   .body = [this](bool) { InstructionTuning(PretrainedCheckpoint()); }});
+  // The judge: the generative kinds need the SFT model, the yes/no one the pre-trained model. Its
+  // key says where its training labels come from (runs whose judge learned from the oracle,
+  // before 2026-12-05, build it again) and the song space's defaults.
   steps.push_back(
-      {.name = "sft",
-       .number = 7,
+      {.name = "judge",
+       .number = 8,
        .can_resume = false,
-       .off = [this] { return TrainingOff(2); },
-       .extra_key = [judge_labels] { return judge_labels("pmi"); },
-       .done_when = {out + "/sft/sft/final/DONE"},
-       .outputs = {out + "/uq2i", out + "/sft"},  // and the judge, when it is the generative one
-       .title =
-           [this] {
-             return "synthesising UQ2I triplets into " + m_.out +
-                    "/uq2i and instruction-tuning into " + m_.out + "/sft" +
-                    (m_.judge_kind == "pmi"
-                         ? ", then the generative judge into " + m_.out + "/judge"
-                         : "");
+       .off = [this] { return TrainingOff(m_.judge_kind == "yesno" ? 1 : 2); },
+       .extra_key =
+           [] {
+             const GenerativeJudgeOptions d;
+             return std::vector<std::string>{Setting("judge-labels", "store"),
+                                             Setting("judge-feedback-songs", d.feedback_songs),
+                                             Setting("judge-pmi-weight", d.pmi_weight),
+                                             Setting("judge-dense-dim", d.dense.dim),
+                                             Setting("judge-dense-epochs", d.dense.epochs)};
            },
-       .body = [this](bool) { InstructionTuning(PretrainedCheckpoint()); }});
+       .done_when = {},  // a judge that could not be built (no labelled queries): tried again
+       .outputs = {out + "/judge"},
+       .title = [out] { return "the relevance judge into " + out + "/judge"; },
+       .body = [this](bool) { BuildJudge(); }});
   steps.push_back({.name = "grpo",
-                   .number = 8,
+                   .number = 9,
                    .can_resume = true,
                    .off = [this] { return TrainingOff(3); },
                    .done_when = {out + "/grpo/grpo/final/DONE"},
@@ -478,7 +496,7 @@ std::vector<MainJob::Step> MainJob::Steps() {
   // with pre-training only (with nothing trained there is nothing to report).
   steps.push_back(
       {.name = "report",
-       .number = 9,
+       .number = 10,
        .can_resume = false,
        .off =
            [this] {
@@ -541,13 +559,13 @@ int MainJob::Run() {
     // was interrupted with the same key resumes where it can (pre-training, GRPO); otherwise its
     // old outputs go first, so nothing of another configuration is mixed into the run.
     if (cache.Done(step)) {
-      std::printf("step %d/9 %s: cached (%s; delete it or use --fresh to redo)\n", s.number,
+      std::printf("step %d/10 %s: cached (%s; delete it or use --fresh to redo)\n", s.number,
                   s.name.c_str(), cache.DonePath(s.name).c_str());
     } else {
       const bool resume = s.can_resume && cache.Interrupted(step);
       if (!resume)
         for (const std::string& p : s.outputs) fs::remove_all(p);
-      spdlog::info("step {}/9: {}{}", s.number, s.title(),
+      spdlog::info("step {}/10: {}{}", s.number, s.title(),
                    resume ? " (resuming the interrupted run)" : "");
       cache.Start(step);
       s.body(resume);

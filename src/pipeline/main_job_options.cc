@@ -27,8 +27,9 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kStepOptions
     {"tokenizer", {"vocab-size"}},
     {"corpus", {"codec", "seed"}},
     {"pretrain", {"model-size", "pretrain-steps", "general-steps", "bf16", "seed"}},
-    {"reward", {"ranker-epochs", "judge-kind", "judge-steps", "judge-layers", "bf16", "seed"}},
-    {"sft", {"sft-steps", "judge-kind", "bf16", "seed"}},
+    {"reward", {"ranker-epochs", "bf16", "seed"}},
+    {"sft", {"sft-steps", "bf16", "seed"}},
+    {"judge", {"judge-kind", "judge-steps", "judge-layers", "bf16", "seed"}},
     {"grpo", {"grpo-steps", "grpo-constrained", "seed"}},
     {"report", {"report-requests"}},
 };
@@ -95,12 +96,11 @@ void MainJobOptions::Declare(Options& opts) {
            "ranking model passes over the events (0 = sized to the data)")
       .Range(0, 1000);
   opts.Add("judge-kind", &judge_kind,
-           "the relevance judge: pmi (built after SFT from the instruction-tuned model's "
-           "first-song "
-           "scores; held-out AUC ~0.80 on the demo world) or yesno (fine-tuned from the "
-           "pre-trained "
-           "model in step 6; ~0.63)")
-      .OneOf({"pmi", "yesno"});
+           "the relevance judge (step 8): prf (the instruction-tuned model's best songs for the "
+           "request read in a dense retriever's song space; held-out AUC ~0.9 on the demo "
+           "world), pmi (the instruction-tuned model's first-song scores alone; ~0.82) or yesno "
+           "(fine-tuned from the pre-trained model; ~0.63)")
+      .OneOf({"prf", "pmi", "yesno"});
   opts.Add("judge-steps", &judge_steps, "yes/no relevance judge fine-tuning steps").Range(1, 1e9);
   opts.Add("judge-layers", &judge_layers,
            "the judge keeps the first N layers of the pre-trained model (1: ~3x faster, same "

@@ -204,4 +204,10 @@ std::vector<std::pair<std::string, double>> DenseIndex::Search(const std::string
   return out;
 }
 
+std::vector<float> DenseIndex::DocVector(size_t row) const {
+  std::vector<float> v(static_cast<size_t>(dim_));
+  index_->reconstruct(static_cast<faiss::Index::idx_t>(row), v.data());
+  return v;
+}
+
 }  // namespace muchator

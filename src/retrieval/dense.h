@@ -57,6 +57,10 @@ class DenseIndex : public SearchIndex {
   std::vector<std::pair<std::string, double>> Search(const std::string& query,
                                                      int k) const override;
   size_t size() const override { return ids_.size(); }
+  // The documents' ids, in row order, and their unit vectors (the relevance judge's song space).
+  const std::vector<std::string>& ids() const { return ids_; }
+  int dim() const { return dim_; }
+  std::vector<float> DocVector(size_t row) const;
   // Training figures: pairs used and skipped, vocabulary, first and last epoch's mean loss,
   // seconds.
   const nlohmann::json& report() const { return report_; }

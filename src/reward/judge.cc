@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 
 #include "core/error.h"
 #include "core/file.h"
 #include "data/store.h"
 #include "infer/rerank.h"
+#include "model/safetensors.h"
 #include "text/chat.h"
 #include "text/special_tokens.h"
 
@@ -121,9 +123,11 @@ struct Judge::Pmi {
   Checkpoint ck;
   std::vector<float> prior;
   FirstItemScores first;
+  JudgeSongSpace space;
 };
 
-Judge::Judge(Checkpoint ck, std::vector<float> prior, double threshold, int max_batch)
+Judge::Judge(Checkpoint ck, std::vector<float> prior, double threshold, JudgeSongSpace space,
+             int max_batch)
     : threshold_(threshold) {
   if (!ck.codec || !ck.grammar)
     throw Error("the generative judge needs a checkpoint with its codec.json");
@@ -135,12 +139,17 @@ Judge::Judge(Checkpoint ck, std::vector<float> prior, double threshold, int max_
     throw Error("the judge's prior has " + std::to_string(prior.size()) + " songs, its catalog " +
                     std::to_string(ck.catalog.items.size()),
                 "", "rebuild the judge");
+  if (space.dim > 0 && (space.vectors.size() != prior.size() * static_cast<size_t>(space.dim) ||
+                        space.feedback_songs < 1 || space.pmi_weight < 0))
+    throw Error("the judge's song space does not fit its catalog of " +
+                    std::to_string(prior.size()) + " songs",
+                "", "rebuild the judge");
   for (size_t i = 0; i < ck.catalog.items.size(); ++i)
     rows_[ck.catalog.items[i].id] = static_cast<int>(i);
   EngineOptions eo;
   eo.max_batch = max_batch;
   engine_ = std::make_unique<Engine>(ck.model, *ck.tok, ck.grammar.get(), eo);
-  pmi_ = std::make_unique<Pmi>(Pmi{std::move(ck), std::move(prior), *first});
+  pmi_ = std::make_unique<Pmi>(Pmi{std::move(ck), std::move(prior), *first, std::move(space)});
 }
 
 Judge::~Judge() = default;
@@ -202,6 +211,8 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries,
       sorted[q] = scores[q];
       std::sort(sorted[q].begin(), sorted[q].end());
     }
+    const std::vector<std::vector<float>> feedback = RequestVectors(scores);
+    const JudgeSongSpace& space = pmi_->space;
     for (size_t k = 0; k < rows.size(); ++k) {
       const auto& s = scores[static_cast<size_t>(query_of[k])];
       if (rows[k] < 0 || static_cast<size_t>(rows[k]) >= n || s.size() != n) continue;
@@ -209,6 +220,13 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries,
       const float v = s[static_cast<size_t>(rows[k])];
       out[k] = static_cast<float>(std::lower_bound(sv.begin(), sv.end(), v) - sv.begin()) /
                static_cast<float>(n);
+      if (space.dim > 0) {
+        const float* song = &space.vectors[static_cast<size_t>(rows[k]) * space.dim];
+        const auto& request = feedback[static_cast<size_t>(query_of[k])];
+        const float cos = std::inner_product(request.begin(), request.end(), song, 0.0f);
+        out[k] = static_cast<float>(((cos + 1) / 2 + space.pmi_weight * out[k]) /
+                                    (1 + space.pmi_weight));
+      }
     }
     return out;
   }
@@ -243,6 +261,34 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries,
   return out;
 }
 
+std::vector<std::vector<float>> Judge::RequestVectors(
+    const std::vector<std::vector<float>>& pmi) const {
+  const JudgeSongSpace& space = pmi_->space;
+  std::vector<std::vector<float>> out(pmi.size());
+  if (space.dim <= 0) return out;
+  const size_t n = pmi_->prior.size(), dim = static_cast<size_t>(space.dim);
+  for (size_t q = 0; q < pmi.size(); ++q) {
+    if (pmi[q].size() != n) continue;
+    const size_t k = std::min(n, static_cast<size_t>(space.feedback_songs));
+    std::vector<int> best(n);
+    std::iota(best.begin(), best.end(), 0);
+    std::partial_sort(best.begin(), best.begin() + static_cast<long>(k), best.end(),
+                      [&](int a, int b) {
+                        return pmi[q][static_cast<size_t>(a)] > pmi[q][static_cast<size_t>(b)];
+                      });
+    auto& v = out[q];
+    v.assign(dim, 0.0f);
+    for (size_t j = 0; j < k; ++j) {
+      const float* song = &space.vectors[static_cast<size_t>(best[j]) * dim];
+      for (size_t d = 0; d < dim; ++d) v[d] += song[d];
+    }
+    const float norm = std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0f));
+    if (norm > 0)
+      for (float& x : v) x /= norm;
+  }
+  return out;
+}
+
 std::unique_ptr<Judge> Judge::Load(const std::string& dir) {
   const std::string meta = dir + "/judge.json", songs = dir + "/judge_songs.jsonl",
                     lm = dir + "/lm/final";
@@ -253,17 +299,36 @@ std::unique_ptr<Judge> Judge::Load(const std::string& dir) {
     } catch (const std::exception& e) {
       throw Error(std::string("unreadable judge metadata: ") + e.what(), meta, "rebuild the judge");
     }
-    if (m.value("kind", "yesno") == "pmi") {
-      const std::string prior_path = dir + "/judge_prior.json";
-      for (const auto& p : {prior_path, lm + "/model.safetensors", lm + "/codec.json"})
+    const std::string kind = m.value("kind", "yesno");
+    if (kind == "pmi" || kind == "prf") {
+      const std::string prior_path = dir + "/judge_prior.json",
+                        space_path = dir + "/" + kJudgeSongSpaceFile;
+      std::vector<std::string> needed = {prior_path, lm + "/model.safetensors", lm + "/codec.json"};
+      if (kind == "prf") needed.push_back(space_path);
+      for (const auto& p : needed)
         if (!std::filesystem::exists(p))
-          throw Error("not a generative judge directory: " + p + " is missing", dir,
-                      "build one with `muchator train-judge --kind pmi --init SFT_CHECKPOINT`");
+          throw Error(
+              "not a generative judge directory: " + p + " is missing", dir,
+              "build one with `muchator train-judge --kind " + kind + " --init SFT_CHECKPOINT`");
       std::vector<float> prior;
       try {
         prior = nlohmann::json::parse(ReadFile(prior_path)).get<std::vector<float>>();
+        JudgeSongSpace space;
+        if (kind == "prf") {
+          const auto tensors = LoadSafetensors(space_path);
+          auto it = tensors.find("vectors");
+          if (it == tensors.end() || it->second.dim() != 2 ||
+              it->second.scalar_type() != torch::kFloat32)
+            throw Error("no float32 matrix \"vectors\" in the song space", space_path,
+                        "rebuild the judge");
+          const torch::Tensor v = it->second.contiguous();
+          space.dim = static_cast<int>(v.size(1));
+          space.vectors.assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+          space.feedback_songs = m.at("feedback_songs").get<int>();
+          space.pmi_weight = m.at("pmi_weight").get<double>();
+        }
         return std::make_unique<Judge>(LoadCheckpoint(lm), std::move(prior),
-                                       m.at("threshold").get<double>());
+                                       m.at("threshold").get<double>(), std::move(space));
       } catch (const nlohmann::json::exception& e) {
         throw Error(std::string("unreadable judge file: ") + e.what(), dir, "rebuild the judge");
       }

@@ -19,6 +19,16 @@
 // held-out test requests of world seeds 1-3 (docs/reward.md): AUC 0.80-0.82 against the oracle,
 // where the yes/no judge fine-tuned from the pre-trained model reaches ~0.63 and one fine-tuned
 // from the SFT model for 600 steps 0.73.
+//
+// The third kind, "prf" (the pipeline's default since 2026-12-06): the generative judge's best
+// songs for a request read in a dense retriever's song space (pseudo-relevance feedback). The
+// request's vector is the normalised mean of the unit vectors of the K songs with the highest PMI;
+// a song's P(relevant) = ((cos(request, song) + 1) / 2 + w * share) / (1 + w), share being its
+// PMI share as above. The model reads the request (words no training request used included: its
+// pre-training read them); the song space, trained on training requests' relevant songs, knows
+// which songs fit the same requests - including the many the model never names first. Its
+// directory is the "pmi" one plus judge_songs.safetensors ("vectors": catalog x dim, the prior's
+// rows). Test-request AUC on seed 1: 0.82 (pmi) -> 0.91 (docs/reward.md).
 #pragma once
 
 #include <memory>
@@ -38,6 +48,15 @@
 namespace muchator {
 
 class Store;
+
+inline constexpr const char* kJudgeSongSpaceFile = "judge_songs.safetensors";
+// The song space of the "prf" judge.
+struct JudgeSongSpace {
+  int dim = 0;                 // 0: no song space (the "pmi" judge)
+  std::vector<float> vectors;  // catalog size x dim, the prior's rows; a song without one: zeros
+  int feedback_songs = 40;     // K: the request's best songs by PMI averaged into its vector
+  double pmi_weight = 0.1;     // w: the PMI share's weight beside the cosine
+};
 
 // "River of Orbits by Ana Ruiz. genres: folk. tags: dreamy, the seaside. language: ja. 2020s.
 // playlists: sunset walks; beach days. listeners: so dreamy, perfect for the beach | ..."
@@ -65,7 +84,9 @@ class Judge {
   ~Judge();
   // The generative judge over `ck`'s catalog (a checkpoint with its codec; a one-token item codec).
   // `prior`: the mean first-song log-probability of each catalog song over training requests.
-  Judge(Checkpoint ck, std::vector<float> prior, double threshold, int max_batch = 32);
+  // With a song space (dim > 0): the "prf" judge.
+  Judge(Checkpoint ck, std::vector<float> prior, double threshold, JudgeSongSpace space = {},
+        int max_batch = 32);
   // Throws Error naming what is missing when DIR is not a judge directory.
   static std::unique_ptr<Judge> Load(const std::string& dir);
   bool generative() const { return pmi_ != nullptr; }
@@ -89,6 +110,9 @@ class Judge {
 
  private:
   const std::vector<int>& Suffix(int row);
+  // The "prf" judge's unit vector of each request from its PMI over the catalog (empty rows
+  // without a song space or without scores).
+  std::vector<std::vector<float>> RequestVectors(const std::vector<std::vector<float>>& pmi) const;
   std::unique_ptr<Tokenizer> tok_;
   std::vector<std::pair<std::string, std::string>> summaries_;
   std::unordered_map<std::string, int> rows_;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <numeric>
 #include <set>
 
 #include "core/error.h"
@@ -11,6 +12,7 @@
 #include "core/threads.h"
 #include "data/ingest.h"
 #include "data/store.h"
+#include "model/safetensors.h"
 #include "reward/hybrid.h"
 #include "reward/judge_train.h"
 #include "support/tiny_world.h"
@@ -157,7 +159,8 @@ TEST(PmiJudgeTest, ScoresAreCatalogSharesAndTheDirectoryLoads) {
   JudgeLabelOptions lo;
   lo.max_train = 300;
   lo.max_heldout = 200;
-  const auto r = BuildPmiJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/judge", 16);
+  const GenerativeJudgeOptions pmi{.prior_requests = 16, .feedback_songs = 0};
+  const auto r = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/judge", pmi);
   EXPECT_EQ(r["kind"], "pmi");
   EXPECT_EQ(r["prior_requests"].get<int>(), 16);
   EXPECT_TRUE(r.contains("heldout"));
@@ -188,7 +191,67 @@ TEST(PmiJudgeTest, ScoresAreCatalogSharesAndTheDirectoryLoads) {
   EXPECT_THROW(judge->Probability(q, std::vector<int>{1}, std::vector<int>{3}), Error);
   // The title codec writes a song with several tokens: no first-song scores to judge from.
   const std::string title = w.MakeCheckpoint("title", 7, "title");
-  EXPECT_THROW(BuildPmiJudge(*w.store, w.oracle.get(), title, lo, w.dir + "/judge2", 16), Error);
+  EXPECT_THROW(BuildGenerativeJudge(*w.store, w.oracle.get(), title, lo, w.dir + "/judge2", pmi),
+               Error);
+}
+
+// The "prf" judge: the PMI judge's K best songs for a request, averaged in the song space, give
+// the request's vector; P(relevant) = ((cos + 1) / 2 + w * share) / (1 + w). Recomputed here
+// from the "pmi" judge of the same checkpoint (the same prior, so the same shares) and the saved
+// song vectors. Its threshold is set with a song space that left the calibration requests out
+// (cross-fitting); the saved one trained on every training request.
+TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
+  SetupThreads(1);
+  testing::TinyWorld w("prf_judge", 4);
+  const std::string ck = w.MakeCheckpoint("atomic", 7, "atomic");
+  JudgeLabelOptions lo;
+  lo.max_train = 300;
+  lo.max_heldout = 200;
+  GenerativeJudgeOptions o{.prior_requests = 16, .feedback_songs = 5, .pmi_weight = 0.3};
+  o.dense.dim = 8;
+  o.dense.epochs = 2;
+  const auto r = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/prf", o);
+  EXPECT_EQ(r["kind"], "prf");
+  EXPECT_TRUE(r.contains("heldout"));
+  EXPECT_GT(r["song_space"]["for_threshold"]["requests_left_out"].get<int>(), 0);
+  EXPECT_EQ(r["song_space"]["final"]["requests_left_out"].get<int>(), 0);
+  EXPECT_GT(r["song_space"]["final"]["pairs"].get<int>(),
+            r["song_space"]["for_threshold"]["pairs"].get<int>());
+  o.feedback_songs = 0;
+  BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/pmi", o);
+  auto prf = Judge::Load(w.dir + "/prf");
+  auto pmi = Judge::Load(w.dir + "/pmi");
+  const auto vectors = LoadSafetensors(w.dir + "/prf/" + kJudgeSongSpaceFile).at("vectors");
+  const auto n = static_cast<int>(vectors.size(0));
+  ASSERT_EQ(vectors.size(1), 8);
+  std::vector<int> rows(static_cast<size_t>(n)), query_of(static_cast<size_t>(n), 0);
+  std::iota(rows.begin(), rows.end(), 0);
+  for (const std::string q : {"songs for a rainy day", "music for the gym"}) {
+    const std::vector<std::string> one = {q};
+    const auto share = pmi->Probability(one, rows, query_of);
+    const auto got = prf->Probability(one, rows, query_of);
+    std::vector<int> best = rows;
+    std::partial_sort(best.begin(), best.begin() + 5, best.end(), [&](int a, int b) {
+      return share[static_cast<size_t>(a)] > share[static_cast<size_t>(b)];
+    });
+    torch::Tensor v = torch::zeros({8});
+    for (int j = 0; j < 5; ++j) v += vectors[best[static_cast<size_t>(j)]];
+    v /= v.norm();
+    for (int i = 0; i < n; i += 7) {
+      const float cos = torch::dot(v, vectors[i]).item<float>();
+      EXPECT_NEAR(got[static_cast<size_t>(i)],
+                  ((cos + 1) / 2 + 0.3 * share[static_cast<size_t>(i)]) / 1.3, 1e-4)
+          << q << " song " << i;
+    }
+  }
+  // A prf directory without its song space is refused, naming the file.
+  fs::remove(w.dir + "/prf/" + kJudgeSongSpaceFile);
+  try {
+    Judge::Load(w.dir + "/prf");
+    ADD_FAILURE() << "loaded a prf judge without its song space";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(kJudgeSongSpaceFile), std::string::npos) << e.what();
+  }
 }
 
 TEST(JudgeThresholdTest, BestF1ThresholdOnAHandExample) {

@@ -14,6 +14,7 @@
 #include "data/store.h"
 #include "infer/checkpoint.h"
 #include "infer/rerank.h"
+#include "model/safetensors.h"
 #include "text/special_tokens.h"
 #include "world/concepts.h"
 #include "world/oracle.h"
@@ -23,6 +24,8 @@ namespace muchator {
 namespace {
 
 namespace fs = std::filesystem;
+
+constexpr size_t kCalibrationPairs = 1000;  // training pairs the threshold is chosen on
 
 struct SongInfo {
   std::vector<std::string> ids;
@@ -130,6 +133,7 @@ JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const Jud
       for (const auto& id : q.relevant)
         if (auto it = songs.row.find(id); it != songs.row.end()) known.push_back(it->second);
       if (known.empty()) return;
+      if (&out == &labels.train) labels.train_queries.push_back({q.text, q.relevant});
       PairsForQuery(
           q.text, songs, [&](int r) { return rel.count(songs.ids[static_cast<size_t>(r)]) > 0; },
           std::move(known), o, rng, out);
@@ -205,13 +209,13 @@ nlohmann::json JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs) {
 
 namespace {
 
-// The threshold maximising F1 on (up to 1,000 of) the training pairs.
+// The threshold maximising F1 on (up to kCalibrationPairs of) the training pairs.
 double CalibrateThreshold(Judge& judge, const std::vector<JudgePair>& train) {
   std::vector<std::string> queries;
   std::vector<int> rows, query_of;
   std::vector<bool> relevant;
   std::unordered_map<std::string, int> index;
-  for (size_t k = 0; k < std::min<size_t>(1000, train.size()); ++k) {
+  for (size_t k = 0; k < std::min(kCalibrationPairs, train.size()); ++k) {
     auto [it, added] = index.try_emplace(train[k].query, static_cast<int>(queries.size()));
     if (added) queries.push_back(train[k].query);
     rows.push_back(judge.SongRow(train[k].song));
@@ -222,19 +226,24 @@ double CalibrateThreshold(Judge& judge, const std::vector<JudgePair>& train) {
 }
 
 // Writes judge.json with `meta`, calibrates its threshold on training pairs when asked (rewriting
-// it), evaluates the held-out pairs and writes the final judge.json; returns the report. Shared by
-// both kinds of judge.
+// it), calls `after_calibration` (which may rewrite the judge's other files; what it returns
+// joins the report), evaluates the
+// held-out pairs and writes the final judge.json; returns the report. Shared by every kind of
+// judge.
 nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json meta,
                                     nlohmann::json report, const JudgeLabels& labels,
-                                    bool calibrate) {
+                                    bool calibrate,
+                                    const std::function<nlohmann::json()>& after_calibration = {}) {
   WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   auto judge = Judge::Load(out_dir);
   if (calibrate) {
     meta["threshold"] = CalibrateThreshold(*judge, labels.train);
-    report["threshold_calibrated_on_train_pairs"] = std::min<size_t>(1000, labels.train.size());
+    report["threshold_calibrated_on_train_pairs"] =
+        std::min(kCalibrationPairs, labels.train.size());
     WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
-    judge = Judge::Load(out_dir);
   }
+  if (after_calibration) report.update(after_calibration());
+  if (calibrate || after_calibration) judge = Judge::Load(out_dir);
   report["threshold"] = judge->threshold();
   if (!labels.heldout.empty()) report["heldout"] = JudgeMetrics(*judge, labels.heldout);
   if (!labels.heldout_seen.empty())
@@ -246,10 +255,58 @@ nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json m
 
 }  // namespace
 
-nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const std::string& sft_dir,
-                             const JudgeLabelOptions& label_options, const std::string& out_dir,
-                             int prior_requests) {
+namespace {
+
+// The "prf" judge's song space: a dense retriever trained on the training queries' relevant
+// songs and `o.extra_pairs`, less the requests in `calibration` (the threshold is set on them:
+// empty for the final one), its unit vector of each song of `catalog`, saved to out_dir. Returns
+// its report.
+nlohmann::json BuildSongSpace(Store& store, const JudgeLabels& labels,
+                              const std::unordered_set<std::string>& calibration,
+                              const Catalog& catalog, const GenerativeJudgeOptions& o,
+                              const std::string& out_dir) {
+  std::vector<DensePair> pairs;
+  for (const auto& [query, songs] : labels.train_queries)
+    if (!calibration.count(query))
+      for (const auto& s : songs) pairs.push_back({query, s});
+  const size_t from_queries = pairs.size();
+  for (const auto& p : o.extra_pairs)
+    if (!calibration.count(p.query)) pairs.push_back(p);
+  spdlog::info("judge song space: {} pairs from training queries, {} more; {} requests left out",
+               from_queries, pairs.size() - from_queries, calibration.size());
+  const auto dense = DenseIndex::Train(SongSummaries(store), pairs, o.dense);
+  std::unordered_map<std::string, size_t> row;
+  for (size_t i = 0; i < dense->ids().size(); ++i) row.emplace(dense->ids()[i], i);
+  const auto n = static_cast<int64_t>(catalog.items.size());
+  torch::Tensor vectors = torch::zeros({n, dense->dim()}, torch::kFloat32);
+  int64_t missing = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    auto it = row.find(catalog.items[static_cast<size_t>(i)].id);
+    if (it == row.end()) {
+      ++missing;
+      continue;
+    }
+    const std::vector<float> v = dense->DocVector(it->second);
+    std::copy(v.begin(), v.end(), vectors[i].data_ptr<float>());
+  }
+  SaveSafetensors(out_dir + "/" + kJudgeSongSpaceFile, {{"vectors", vectors}});
+  nlohmann::json r = dense->report();
+  r["pairs_from_queries"] = from_queries;
+  r["pairs_more"] = pairs.size() - from_queries;
+  r["requests_left_out"] = calibration.size();
+  r["catalog_songs_without_vector"] = missing;
+  return r;
+}
+
+}  // namespace
+
+nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
+                                    const std::string& sft_dir,
+                                    const JudgeLabelOptions& label_options,
+                                    const std::string& out_dir, const GenerativeJudgeOptions& o) {
   const JudgeLabels labels = MakeJudgeLabels(store, oracle, label_options);
+  const bool prf = o.feedback_songs > 0;
+  const char* kind = prf ? "prf" : "pmi";
   const std::string lm = out_dir + "/lm/final";
   fs::remove_all(out_dir);
   MakeDirs(lm);
@@ -258,6 +315,8 @@ nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const st
   // The prior: the checkpoint's mean first-song log-probabilities over training requests.
   std::vector<float> prior;
   size_t prior_prompts = 0;
+  nlohmann::json space;
+  Catalog catalog;
   {
     Checkpoint ck = LoadCheckpoint(lm);
     auto first = FirstItemScores::For(*ck.codec);
@@ -267,7 +326,7 @@ nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const st
     std::vector<std::vector<int>> prompts;
     std::unordered_set<std::string> seen;
     for (const auto& p : labels.train)
-      if (static_cast<int>(prompts.size()) < prior_requests && seen.insert(p.query).second)
+      if (static_cast<int>(prompts.size()) < o.prior_requests && seen.insert(p.query).second)
         prompts.push_back(Judge::PmiPrompt(ck, p.query));
     Engine engine(ck.model, *ck.tok, ck.grammar.get(), EngineOptions{});
     prior = first->MeanFirstLogProbs(engine, prompts);
@@ -275,19 +334,35 @@ nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const st
     if (prior.empty())
       throw Error("the model named no song for any training request", sft_dir,
                   "check the checkpoint");
+    if (prf) {
+      // Cross-fitting: the threshold is set with a song space that never saw the calibration
+      // pairs' requests (their scores are those of unseen requests, as held-out ones will be);
+      // the final song space then trains on every training request.
+      std::unordered_set<std::string> calibration;
+      for (size_t k = 0; k < std::min(kCalibrationPairs, labels.train.size()); ++k)
+        calibration.insert(labels.train[k].query);
+      space["for_threshold"] = BuildSongSpace(store, labels, calibration, ck.catalog, o, out_dir);
+      catalog = ck.catalog;
+    }
   }
   WriteFileAtomic(out_dir + "/judge_prior.json", nlohmann::json(prior).dump() + "\n");
   nlohmann::json report = {
-      {"kind", "pmi"},
+      {"kind", kind},
       {"checkpoint", sft_dir},
       {"prior_requests", prior_prompts},  // distinct training requests averaged
       {"train_pairs", labels.train.size()},
       {"heldout_pairs", labels.heldout.size()},
       {"dropped_training_queries", labels.dropped_queries},
       {"labels", LabelSource(oracle)}};
-  const nlohmann::json meta = {
-      {"format", "muchator-judge-1"}, {"kind", "pmi"}, {"threshold", 0.5}, {"report", report}};
-  return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
+  nlohmann::json meta = {
+      {"format", "muchator-judge-1"}, {"kind", kind}, {"threshold", 0.5}, {"report", report}};
+  if (!prf) return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
+  meta["feedback_songs"] = o.feedback_songs;
+  meta["pmi_weight"] = o.pmi_weight;
+  return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true, [&] {
+    space["final"] = BuildSongSpace(store, labels, {}, catalog, o, out_dir);
+    return nlohmann::json{{"song_space", space}};
+  });
 }
 
 nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const JudgeTrainOptions& o,

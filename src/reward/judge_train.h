@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "retrieval/dense.h"
 #include "reward/judge.h"
 #include "train/trainer.h"
 
@@ -43,6 +44,8 @@ struct JudgeLabels {
   std::vector<JudgePair>
       heldout_seen;             // rl-split queries (with an oracle): unseen queries, training forms
   int64_t dropped_queries = 0;  // training queries containing a test-only form
+  // Every training query with its relevant songs (all of them; `train` samples a few per query).
+  std::vector<std::pair<std::string, std::vector<std::string>>> train_queries;
 };
 JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const JudgeLabelOptions& o);
 
@@ -71,14 +74,29 @@ double BestF1Threshold(const std::vector<float>& prob, const std::vector<bool>& 
 // Accuracy, precision, recall and F1 at the threshold, and AUC, of P(relevant) on `pairs`.
 nlohmann::json JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs);
 
-// The generative judge (reward/judge.h, kind "pmi") of the instruction-tuned checkpoint
-// `sft_dir` into `out_dir`: the checkpoint is copied to out_dir/lm/final, the prior is the mean
-// first-song log-probability over (up to `prior_requests`) distinct training-pair requests, the
-// threshold the F1-best on (up to 1,000) training pairs, then the held-out metrics as for the
-// fine-tuned judge. Nothing is trained. Returns the report (also in judge.json).
-nlohmann::json BuildPmiJudge(Store& store, const world::Oracle* oracle, const std::string& sft_dir,
-                             const JudgeLabelOptions& labels, const std::string& out_dir,
-                             int prior_requests = 256);
+struct GenerativeJudgeOptions {
+  int prior_requests = 256;  // distinct training requests the prior averages over
+  // The "prf" judge's song space (reward/judge.h); feedback_songs 0 = the "pmi" judge.
+  int feedback_songs = 40;
+  double pmi_weight = 0.1;
+  DenseOptions dense{};
+  // More (request, fitting song) pairs for the song space, e.g. the UQ2I triplets'.
+  std::vector<DensePair> extra_pairs{};
+};
+
+// The generative judge (reward/judge.h, kind "prf", or "pmi" without feedback songs) of the
+// instruction-tuned checkpoint `sft_dir` into `out_dir`: the checkpoint is copied to
+// out_dir/lm/final, the prior is the mean first-song log-probability over (up to
+// `prior_requests`) distinct training-pair requests; for "prf" a dense retriever is trained on
+// the training queries' relevant songs and `extra_pairs`, and its song vectors saved. The
+// threshold is the F1-best on (up to 1,000) training pairs - whose requests the song space never
+// trained on, so that the threshold is set on requests it does not know, as held-out ones will
+// be - then the held-out metrics as for the fine-tuned judge. Returns the report (also in
+// judge.json).
+nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
+                                    const std::string& sft_dir, const JudgeLabelOptions& labels,
+                                    const std::string& out_dir,
+                                    const GenerativeJudgeOptions& o = {});
 
 // Labels, fine-tunes and evaluates a judge into `out_dir`; returns the report (also in
 // judge.json): label counts, training loss, held-out metrics.
