@@ -230,16 +230,18 @@ double CalibrateThreshold(Judge& judge, const std::vector<JudgePair>& train) {
 // joins the report), evaluates the
 // held-out pairs and writes the final judge.json; returns the report. Shared by every kind of
 // judge.
+// `calibration`: the pairs the threshold is set on (null: the training pairs).
 nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json meta,
                                     nlohmann::json report, const JudgeLabels& labels,
                                     bool calibrate,
-                                    const std::function<nlohmann::json()>& after_calibration = {}) {
+                                    const std::function<nlohmann::json()>& after_calibration = {},
+                                    const std::vector<JudgePair>* calibration = nullptr) {
   WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   auto judge = Judge::Load(out_dir);
   if (calibrate) {
-    meta["threshold"] = CalibrateThreshold(*judge, labels.train);
-    report["threshold_calibrated_on_train_pairs"] =
-        std::min(kCalibrationPairs, labels.train.size());
+    const std::vector<JudgePair>& pairs = calibration ? *calibration : labels.train;
+    meta["threshold"] = CalibrateThreshold(*judge, pairs);
+    report["threshold_calibrated_on_train_pairs"] = std::min(kCalibrationPairs, pairs.size());
     WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   }
   if (after_calibration) report.update(after_calibration());
@@ -317,6 +319,8 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
   size_t prior_prompts = 0;
   nlohmann::json space;
   Catalog catalog;
+  std::unordered_set<std::string> calibration;  // prf: requests the threshold is set on
+  std::vector<JudgePair> calibration_pairs;
   {
     Checkpoint ck = LoadCheckpoint(lm);
     auto first = FirstItemScores::For(*ck.codec);
@@ -335,12 +339,18 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
       throw Error("the model named no song for any training request", sft_dir,
                   "check the checkpoint");
     if (prf) {
-      // Cross-fitting: the threshold is set with a song space that never saw the calibration
-      // pairs' requests (their scores are those of unseen requests, as held-out ones will be);
-      // the final song space then trains on every training request.
-      std::unordered_set<std::string> calibration;
-      for (size_t k = 0; k < std::min(kCalibrationPairs, labels.train.size()); ++k)
-        calibration.insert(labels.train[k].query);
+      // Cross-fitting: the threshold is set on the pairs of a fifth of the training requests,
+      // scored by a song space that never saw them (their scores are those of unseen requests,
+      // as held-out ones will be); the final song space then trains on every training request.
+      std::unordered_set<std::string> requests;
+      for (const auto& p : labels.train) requests.insert(p.query);
+      const size_t held = std::max<size_t>(1, requests.size() / 5);
+      for (const auto& p : labels.train)
+        if (calibration_pairs.size() < kCalibrationPairs &&
+            (calibration.count(p.query) || calibration.size() < held)) {
+          calibration.insert(p.query);
+          calibration_pairs.push_back(p);
+        }
       space["for_threshold"] = BuildSongSpace(store, labels, calibration, ck.catalog, o, out_dir);
       catalog = ck.catalog;
     }
@@ -359,10 +369,13 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
   if (!prf) return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
   meta["feedback_songs"] = o.feedback_songs;
   meta["pmi_weight"] = o.pmi_weight;
-  return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true, [&] {
-    space["final"] = BuildSongSpace(store, labels, {}, catalog, o, out_dir);
-    return nlohmann::json{{"song_space", space}};
-  });
+  return CalibrateAndEvaluate(
+      out_dir, meta, report, labels, /*calibrate=*/true,
+      [&] {
+        space["final"] = BuildSongSpace(store, labels, {}, catalog, o, out_dir);
+        return nlohmann::json{{"song_space", space}};
+      },
+      &calibration_pairs);
 }
 
 nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const JudgeTrainOptions& o,

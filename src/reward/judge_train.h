@@ -89,9 +89,10 @@ struct GenerativeJudgeOptions {
 // out_dir/lm/final, the prior is the mean first-song log-probability over (up to
 // `prior_requests`) distinct training-pair requests; for "prf" a dense retriever is trained on
 // the training queries' relevant songs and `extra_pairs`, and its song vectors saved. The
-// threshold is the F1-best on (up to 1,000) training pairs - whose requests the song space never
-// trained on, so that the threshold is set on requests it does not know, as held-out ones will
-// be - then the held-out metrics as for the fine-tuned judge. Returns the report (also in
+// threshold is the F1-best on (up to 1,000) training pairs - for "prf" those of a fifth of the
+// training requests, scored by a song space trained without them, so that the threshold is set
+// on requests it does not know, as held-out ones will be - then the held-out metrics as for the
+// fine-tuned judge. Returns the report (also in
 // judge.json).
 nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
                                     const std::string& sft_dir, const JudgeLabelOptions& labels,
