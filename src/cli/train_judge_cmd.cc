@@ -81,7 +81,8 @@ class TrainJudgeCommand : public Command {
     opts.Add("max-heldout", &o_.labels.max_heldout, "at most this many held-out pairs")
         .Range(0, 1e9);
     opts.Add("threshold", &o_.threshold,
-             "R_rel = 1 when P(relevant) >= threshold; 0 = the F1-best on training pairs")
+             "R_rel = 1 when P(relevant) >= threshold; 0 = the F1-best on the rl requests' logged "
+             "likes (without them: on training pairs)")
         .Range(0, 1);
     DeclareTrainFlag(opts, o_.train, "steps");
     DeclareTrainFlag(opts, o_.train, "seq-len").Range(64, 1e6);
@@ -123,6 +124,8 @@ class TrainJudgeCommand : public Command {
     if (r.contains("final_train_loss"))
       std::printf(", final loss %.4f", r["final_train_loss"].get<double>());
     std::printf(", threshold %.3f", r["threshold"].get<double>());
+    if (r.contains("threshold_set_on"))
+      std::printf(" (set on %s)", r["threshold_set_on"].get<std::string>().c_str());
     if (r.contains("heldout")) {
       const auto& h = r["heldout"];
       std::printf(

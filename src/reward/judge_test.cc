@@ -86,8 +86,10 @@ TEST(JudgeLabelTest, TrainingLabelsComeFromTheStoreAndHeldOutLabelsFromTheOracle
   std::map<std::string, std::vector<std::set<std::string>>>
       labelled;                                                 // query text -> relevant lists
   std::map<std::string, std::vector<std::string>> heldout_ids;  // query text -> test/rl query ids
+  std::map<std::string, std::vector<std::set<std::string>>> rl_labelled;  // rl queries' lists
   store.ForEachQuery([&](const Query& q) {
     if (q.split != "test") labelled[q.text].emplace_back(q.relevant.begin(), q.relevant.end());
+    if (q.split == "rl") rl_labelled[q.text].emplace_back(q.relevant.begin(), q.relevant.end());
     if (q.split != "sft") heldout_ids[q.text].push_back(q.id);
   });
   JudgeLabelOptions o;
@@ -116,6 +118,23 @@ TEST(JudgeLabelTest, TrainingLabelsComeFromTheStoreAndHeldOutLabelsFromTheOracle
   }
   EXPECT_GT(positives, 100);
   EXPECT_GT(hard, 100);
+  // Calibration pairs: rl requests labelled from the store (their listeners' likes, never the
+  // oracle), none of them a training request.
+  ASSERT_GT(l.calibration.size(), 200u);
+  std::set<std::string> train_queries;
+  for (const auto& p : l.train) train_queries.insert(p.query);
+  int calibration_positives = 0;
+  for (const auto& p : l.calibration) {
+    ASSERT_TRUE(rl_labelled.count(p.query)) << p.query;
+    EXPECT_EQ(train_queries.count(p.query) && !rl_labelled.count(p.query), 0u) << p.query;
+    const auto& lists = rl_labelled.at(p.query);
+    EXPECT_TRUE(std::any_of(
+        lists.begin(), lists.end(),
+        [&](const std::set<std::string>& r) { return (r.count(p.song) > 0) == p.relevant; }))
+        << p.query << " / " << p.song;
+    calibration_positives += p.relevant;
+  }
+  EXPECT_GT(calibration_positives, 50);
   for (const auto* set : {&l.heldout, &l.heldout_seen})
     for (const auto& p : *set) {
       const auto& ids = heldout_ids.at(p.query);
@@ -198,8 +217,8 @@ TEST(PmiJudgeTest, ScoresAreCatalogSharesAndTheDirectoryLoads) {
 // The "prf" judge: the PMI judge's K best songs for a request, averaged in the song space, give
 // the request's vector; P(relevant) = ((cos + 1) / 2 + w * share) / (1 + w). Recomputed here
 // from the "pmi" judge of the same checkpoint (the same prior, so the same shares) and the saved
-// song vectors. Its threshold is set with a song space that left the calibration requests out
-// (cross-fitting); the saved one trained on every training request.
+// song vectors. Its threshold is set on the rl requests' logged likes, or, without them, by
+// cross-fitting.
 TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
   SetupThreads(1);
   testing::TinyWorld w("prf_judge", 4);
@@ -213,10 +232,28 @@ TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
   const auto r = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/prf", o);
   EXPECT_EQ(r["kind"], "prf");
   EXPECT_TRUE(r.contains("heldout"));
-  EXPECT_GT(r["song_space"]["for_threshold"]["requests_left_out"].get<int>(), 0);
+  // The threshold is the F1-best on the rl requests' logged pairs, scored by the saved judge.
+  EXPECT_EQ(r["threshold_set_on"], "rl requests' logged likes");
   EXPECT_EQ(r["song_space"]["final"]["requests_left_out"].get<int>(), 0);
-  EXPECT_GT(r["song_space"]["final"]["pairs"].get<int>(),
-            r["song_space"]["for_threshold"]["pairs"].get<int>());
+  EXPECT_FALSE(r["song_space"].contains("for_threshold"));
+  {
+    const JudgeLabels labels = MakeJudgeLabels(*w.store, w.oracle.get(), lo);
+    ASSERT_FALSE(labels.calibration.empty());
+    auto judge = Judge::Load(w.dir + "/prf");
+    std::vector<std::string> queries;
+    std::vector<int> rows, query_of;
+    std::vector<bool> relevant;
+    std::map<std::string, int> index;
+    for (const auto& p : labels.calibration) {
+      auto [it, added] = index.try_emplace(p.query, static_cast<int>(queries.size()));
+      if (added) queries.push_back(p.query);
+      rows.push_back(judge->SongRow(p.song));
+      query_of.push_back(it->second);
+      relevant.push_back(p.relevant);
+    }
+    EXPECT_NEAR(judge->threshold(),
+                BestF1Threshold(judge->Probability(queries, rows, query_of), relevant), 1e-5);
+  }
   o.feedback_songs = 0;
   BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/pmi", o);
   auto prf = Judge::Load(w.dir + "/prf");
@@ -252,6 +289,22 @@ TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(kJudgeSongSpaceFile), std::string::npos) << e.what();
   }
+  // Without rl requests (a platform's data that marks none), cross-fitting: the threshold's
+  // song space leaves a fifth of the training requests out, the saved one trains on all.
+  std::vector<Query> rl;
+  w.store->ForEachQuery([&](const Query& q) { rl.push_back(q); }, "rl");
+  ASSERT_FALSE(rl.empty());
+  {
+    Store writable(w.store->path(), Store::Mode::kReadWrite);
+    for (Query& q : rl) q.split = "sft", writable.PutQuery(q);
+  }
+  o.feedback_songs = 5;
+  const auto x = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/xfit", o);
+  EXPECT_EQ(x["threshold_set_on"], "a fifth of the training requests (cross-fitted)");
+  EXPECT_GT(x["song_space"]["for_threshold"]["requests_left_out"].get<int>(), 0);
+  EXPECT_EQ(x["song_space"]["final"]["requests_left_out"].get<int>(), 0);
+  EXPECT_GT(x["song_space"]["final"]["pairs"].get<int>(),
+            x["song_space"]["for_threshold"]["pairs"].get<int>());
 }
 
 TEST(JudgeThresholdTest, BestF1ThresholdOnAHandExample) {

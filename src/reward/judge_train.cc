@@ -102,19 +102,34 @@ JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const Jud
   if (songs.ids.empty()) throw Error("the store has no songs", store.path());
   JudgeLabels labels;
   Rng rng = Rng::Derive(o.seed, "judge-labels");
+  Rng calibration_rng = Rng::Derive(o.seed, "judge-calibration");
   // Training queries that use a held-out (test) form are dropped: the judge must not see them.
   const auto has_test_form =
       oracle ? world::QueryFormMatcher(*oracle->model().concepts, /*train_forms=*/false)
              : std::function<bool(const std::string&)>();
+  // Pairs from the query's own labels (the songs its listener liked among those played):
+  // positives; negatives are other songs, unlabelled and mostly irrelevant to one request. False
+  // when it has none in the catalog.
+  auto logged_pairs = [&](const Query& q, Rng& r, std::vector<JudgePair>& out) {
+    std::unordered_set<std::string> rel(q.relevant.begin(), q.relevant.end());
+    std::vector<int> known;
+    for (const auto& id : q.relevant)
+      if (auto it = songs.row.find(id); it != songs.row.end()) known.push_back(it->second);
+    if (known.empty()) return false;
+    PairsForQuery(
+        q.text, songs, [&](int row) { return rel.count(songs.ids[static_cast<size_t>(row)]) > 0; },
+        std::move(known), o, r, out);
+    return true;
+  };
   store.ForEachQuery([&](const Query& q) {
-    const bool heldout = q.split == "test";
+    const bool heldout = q.split == "test", rl = q.split == "rl";
     if (!heldout && oracle && has_test_form(q.text)) {
       ++labels.dropped_queries;
       return;
     }
-    auto& out = heldout                     ? labels.heldout
-                : oracle && q.split == "rl" ? labels.heldout_seen
-                                            : labels.train;
+    if (rl) logged_pairs(q, calibration_rng, labels.calibration);
+    if (rl && !oracle) return;
+    auto& out = heldout ? labels.heldout : rl ? labels.heldout_seen : labels.train;
     if (oracle && &out != &labels.train) {
       // The oracle labels only what is measured: it never teaches the judge (a platform has no
       // oracle; what trains comes through the ingestion format, below).
@@ -125,26 +140,18 @@ JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const Jud
           q.text, songs,
           [&](int r) { return oracle->Relevant(f, songs.ids[static_cast<size_t>(r)]); }, {}, o, rng,
           out);
-    } else if (!q.relevant.empty()) {
-      // The query's own labels (the songs its listener liked among those played): positives;
-      // negatives are other songs, unlabelled and mostly irrelevant to one request.
-      std::unordered_set<std::string> rel(q.relevant.begin(), q.relevant.end());
-      std::vector<int> known;
-      for (const auto& id : q.relevant)
-        if (auto it = songs.row.find(id); it != songs.row.end()) known.push_back(it->second);
-      if (known.empty()) return;
-      if (&out == &labels.train) labels.train_queries.push_back({q.text, q.relevant});
-      PairsForQuery(
-          q.text, songs, [&](int r) { return rel.count(songs.ids[static_cast<size_t>(r)]) > 0; },
-          std::move(known), o, rng, out);
+    } else if (logged_pairs(q, rng, out) && &out == &labels.train) {
+      labels.train_queries.push_back({q.text, q.relevant});
     }
   });
   Cap(labels.train, o.max_train, rng);
   Cap(labels.heldout, o.max_heldout, rng);
   Cap(labels.heldout_seen, o.max_heldout, rng);
+  Cap(labels.calibration, static_cast<int64_t>(kCalibrationPairs), calibration_rng);
   if (labels.train.empty())
     throw Error(
-        "no labelled training pairs: the store has no sft/rl queries with known relevant songs",
+        "no labelled training pairs: the store has no training (not test, not rl) queries with "
+        "known relevant songs",
         store.path(),
         oracle ? "check the world's queries"
                : "give --world (an oracle) or queries with \"relevant\" songs");
@@ -209,18 +216,18 @@ nlohmann::json JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs) {
 
 namespace {
 
-// The threshold maximising F1 on (up to kCalibrationPairs of) the training pairs.
-double CalibrateThreshold(Judge& judge, const std::vector<JudgePair>& train) {
+// The threshold maximising F1 on (up to kCalibrationPairs of) `pairs`.
+double CalibrateThreshold(Judge& judge, const std::vector<JudgePair>& pairs) {
   std::vector<std::string> queries;
   std::vector<int> rows, query_of;
   std::vector<bool> relevant;
   std::unordered_map<std::string, int> index;
-  for (size_t k = 0; k < std::min(kCalibrationPairs, train.size()); ++k) {
-    auto [it, added] = index.try_emplace(train[k].query, static_cast<int>(queries.size()));
-    if (added) queries.push_back(train[k].query);
-    rows.push_back(judge.SongRow(train[k].song));
+  for (size_t k = 0; k < std::min(kCalibrationPairs, pairs.size()); ++k) {
+    auto [it, added] = index.try_emplace(pairs[k].query, static_cast<int>(queries.size()));
+    if (added) queries.push_back(pairs[k].query);
+    rows.push_back(judge.SongRow(pairs[k].song));
     query_of.push_back(it->second);
-    relevant.push_back(train[k].relevant);
+    relevant.push_back(pairs[k].relevant);
   }
   return BestF1Threshold(judge.Probability(queries, rows, query_of), relevant);
 }
@@ -230,7 +237,8 @@ double CalibrateThreshold(Judge& judge, const std::vector<JudgePair>& train) {
 // joins the report), evaluates the
 // held-out pairs and writes the final judge.json; returns the report. Shared by every kind of
 // judge.
-// `calibration`: the pairs the threshold is set on (null: the training pairs).
+// `calibration`: the pairs the threshold is set on (null: labels.calibration, or the training
+// pairs when it is empty).
 nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json meta,
                                     nlohmann::json report, const JudgeLabels& labels,
                                     bool calibrate,
@@ -239,9 +247,14 @@ nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json m
   WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   auto judge = Judge::Load(out_dir);
   if (calibrate) {
-    const std::vector<JudgePair>& pairs = calibration ? *calibration : labels.train;
+    const std::vector<JudgePair>& pairs = calibration                   ? *calibration
+                                          : !labels.calibration.empty() ? labels.calibration
+                                                                        : labels.train;
     meta["threshold"] = CalibrateThreshold(*judge, pairs);
-    report["threshold_calibrated_on_train_pairs"] = std::min(kCalibrationPairs, pairs.size());
+    report["threshold_calibration_pairs"] = std::min(kCalibrationPairs, pairs.size());
+    report["threshold_set_on"] = calibration ? "a fifth of the training requests (cross-fitted)"
+                                 : !labels.calibration.empty() ? "rl requests' logged likes"
+                                                               : "training pairs";
     WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   }
   if (after_calibration) report.update(after_calibration());
@@ -263,7 +276,8 @@ namespace {
 // songs and `o.extra_pairs`, less the requests in `calibration` (the threshold is set on them:
 // empty for the final one), its unit vector of each song of `catalog`, saved to out_dir. Returns
 // its report.
-nlohmann::json BuildSongSpace(Store& store, const JudgeLabels& labels,
+nlohmann::json BuildSongSpace(const std::vector<std::pair<std::string, std::string>>& summaries,
+                              const JudgeLabels& labels,
                               const std::unordered_set<std::string>& calibration,
                               const Catalog& catalog, const GenerativeJudgeOptions& o,
                               const std::string& out_dir) {
@@ -276,7 +290,7 @@ nlohmann::json BuildSongSpace(Store& store, const JudgeLabels& labels,
     if (!calibration.count(p.query)) pairs.push_back(p);
   spdlog::info("judge song space: {} pairs from training queries, {} more; {} requests left out",
                from_queries, pairs.size() - from_queries, calibration.size());
-  const auto dense = DenseIndex::Train(SongSummaries(store), pairs, o.dense);
+  const auto dense = DenseIndex::Train(summaries, pairs, o.dense);
   std::unordered_map<std::string, size_t> row;
   for (size_t i = 0; i < dense->ids().size(); ++i) row.emplace(dense->ids()[i], i);
   const auto n = static_cast<int64_t>(catalog.items.size());
@@ -322,6 +336,7 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
   size_t prior_prompts = 0;
   nlohmann::json space;
   Catalog catalog;
+  std::vector<std::pair<std::string, std::string>> summaries;  // prf: every song's summary
   std::unordered_set<std::string> calibration;  // prf: requests the threshold is set on
   std::vector<JudgePair> calibration_pairs;
   {
@@ -341,10 +356,15 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
     if (prior.empty())
       throw Error("the model named no song for any training request", sft_dir,
                   "check the checkpoint");
-    if (prf) {
-      // Cross-fitting: the threshold is set on the pairs of a fifth of the training requests,
-      // scored by a song space that never saw them (their scores are those of unseen requests,
-      // as held-out ones will be); the final song space then trains on every training request.
+    if (prf) summaries = SongSummaries(store);  // read once: both song spaces embed them
+    if (prf && !labels.calibration.empty()) {
+      // The threshold is set on rl requests, which the song space never trains on.
+      space["final"] = BuildSongSpace(summaries, labels, {}, ck.catalog, o, out_dir);
+    } else if (prf) {
+      // No rl requests with labels. Cross-fitting: the threshold is set on the pairs of a fifth of
+      // the training requests, scored by a song space that never saw them (their scores are those
+      // of unseen requests, as held-out ones will be); the final song space then trains on every
+      // training request.
       std::unordered_set<std::string> requests;
       for (const auto& p : labels.train) requests.insert(p.query);
       const size_t held = std::max<size_t>(1, requests.size() / 5);
@@ -354,7 +374,8 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
           calibration.insert(p.query);
           calibration_pairs.push_back(p);
         }
-      space["for_threshold"] = BuildSongSpace(store, labels, calibration, ck.catalog, o, out_dir);
+      space["for_threshold"] =
+          BuildSongSpace(summaries, labels, calibration, ck.catalog, o, out_dir);
       catalog = ck.catalog;
     }
   }
@@ -372,10 +393,14 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
   if (!prf) return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
   meta["feedback_songs"] = o.feedback_songs;
   meta["pmi_weight"] = o.pmi_weight;
+  if (calibration.empty()) {
+    report["song_space"] = space;
+    return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
+  }
   return CalibrateAndEvaluate(
       out_dir, meta, report, labels, /*calibrate=*/true,
       [&] {
-        space["final"] = BuildSongSpace(store, labels, {}, catalog, o, out_dir);
+        space["final"] = BuildSongSpace(summaries, labels, {}, catalog, o, out_dir);
         return nlohmann::json{{"song_space", space}};
       },
       &calibration_pairs);

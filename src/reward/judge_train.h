@@ -1,8 +1,9 @@
 // Labelled (query, song) pairs for the relevance judge and its fine-tuning and evaluation.
 //
 // Labels: training pairs always come from the store, as a platform's own data would - queries of
-// the training splits with `relevant` song lists (the songs their listeners liked; positives) and
-// sampled negatives (hard: a genre shared with a positive; random), never from an oracle. Held
+// the `sft` split with `relevant` song lists (the songs their listeners liked; positives) and
+// sampled negatives (hard: a genre shared with a positive; random), never from an oracle; the
+// `rl` split's queries, labelled the same way, are the threshold's calibration pairs. Held
 // out:
 //   - with a synthetic world's oracle (measurement only): the `test` split, whose surface forms the
 //     judge never saw, and (separately) the `rl` split: unseen queries and users, surface forms of
@@ -42,7 +43,13 @@ struct JudgeLabels {
   std::vector<JudgePair> train;
   std::vector<JudgePair> heldout;  // test-split queries: unseen queries with unseen surface forms
   std::vector<JudgePair>
-      heldout_seen;             // rl-split queries (with an oracle): unseen queries, training forms
+      heldout_seen;  // rl-split queries (with an oracle): unseen queries, training forms
+  // rl-split queries labelled as training ones are (from the store: their listeners' liked
+  // songs), where the threshold is set: the instruction-tuned model and the prf judge's song space
+  // never trained on them, so their songs score as a new request's do (a training request's liked
+  // songs are ones the model was tuned to name, and score higher). Empty: the threshold is set on
+  // training pairs.
+  std::vector<JudgePair> calibration;
   int64_t dropped_queries = 0;  // training queries containing a test-only form
   // Every training query with its relevant songs (all of them; `train` samples a few per query).
   std::vector<std::pair<std::string, std::vector<std::string>>> train_queries;
@@ -64,7 +71,8 @@ struct JudgeTrainOptions {
   // is proportional to its depth; the lower layers carry most of the token-level knowledge.
   int64_t layers = 0;
   // R_rel = P(relevant) >= threshold. 0 = calibrate: the threshold maximising F1 on (up to 1,000)
-  // training pairs (a small fine-tuned judge is rarely calibrated at 0.5).
+  // calibration pairs (JudgeLabels::calibration, else training pairs; a small fine-tuned judge is
+  // rarely calibrated at 0.5).
   double threshold = 0;
 };
 
@@ -89,11 +97,11 @@ struct GenerativeJudgeOptions {
 // out_dir/lm/final, the prior is the mean first-song log-probability over (up to
 // `prior_requests`) distinct training-pair requests; for "prf" a dense retriever is trained on
 // the training queries' relevant songs and `extra_pairs`, and its song vectors saved. The
-// threshold is the F1-best on (up to 1,000) training pairs - for "prf" those of a fifth of the
-// training requests, scored by a song space trained without them, so that the threshold is set
-// on requests it does not know, as held-out ones will be - then the held-out metrics as for the
-// fine-tuned judge. Returns the report (also in
-// judge.json).
+// threshold is the F1-best on (up to 1,000) pairs of requests neither the checkpoint nor the song
+// space trained on, as held-out ones will be: JudgeLabels::calibration (the rl requests' logged
+// likes); without them, for "prf", training pairs of a fifth of the training requests scored by a
+// song space trained without them (cross-fitting), for "pmi" training pairs. Then the held-out
+// metrics as for the fine-tuned judge. Returns the report (also in judge.json).
 nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
                                     const std::string& sft_dir, const JudgeLabelOptions& labels,
                                     const std::string& out_dir,
