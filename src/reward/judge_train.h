@@ -44,11 +44,11 @@ struct JudgeLabels {
   std::vector<JudgePair> heldout;  // test-split queries: unseen queries with unseen surface forms
   std::vector<JudgePair>
       heldout_seen;  // rl-split queries (with an oracle): unseen queries, training forms
-  // rl-split queries labelled as training ones are (from the store: their listeners' liked
-  // songs), where the threshold is set: the instruction-tuned model and the prf judge's song space
-  // never trained on them, so their songs score as a new request's do (a training request's liked
-  // songs are ones the model was tuned to name, and score higher). Empty: the threshold is set on
-  // training pairs.
+  // Pairs of the rl-split queries, labelled from the store as training pairs are (their
+  // listeners' liked songs): the threshold is set on them. Neither the instruction-tuned model nor
+  // the prf judge's song space trained on these requests, so their songs score as a new request's
+  // do (a training request's liked songs are ones the model was tuned to name, and score higher).
+  // Empty: the threshold is set on training pairs.
   std::vector<JudgePair> calibration;
   int64_t dropped_queries = 0;  // training queries containing a test-only form
   // Every training query with its relevant songs (all of them; `train` samples a few per query).
