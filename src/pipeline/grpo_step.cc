@@ -86,15 +86,15 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
   for (const auto& [name, weight] : ParseRewardWeights(o.grpo.rewards)) {  // before any work
     const RewardSpec& spec = FindReward(name);
     if (spec.needs_relevance && !judge)
-      throw Error(
-          "reward '" + name + "' needs the relevance judge", "--rewards",
-          "give --judge DIR (from `muchator train-judge`) or rewards without rel/rel_pers, e.g. "
-          "pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
+      throw Error("reward '" + name + "' needs the relevance judge", "--rewards",
+                  "give --judge DIR (from `muchator train-judge`) or rewards without the judge "
+                  "(rel and the *rel_pers ones), e.g. "
+                  "pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
     if (spec.needs_personal && !ranker)
-      throw Error(
-          "reward '" + name + "' needs the ranking model", "--rewards",
-          "give --ranker DIR (from `muchator train-ranker`) or rewards without pers/rel_pers, e.g. "
-          "rel=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
+      throw Error("reward '" + name + "' needs the ranking model", "--rewards",
+                  "give --ranker DIR (from `muchator train-ranker`) or rewards without the ranking "
+                  "model (pers and the *rel_pers ones), e.g. "
+                  "rel=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
   }
   EvalJudges judges{judge.get(), ranker.get(), oracle.get()};
   const RlSplit split = LoadRlRequests(store, o.heldout_percent);

@@ -22,42 +22,60 @@ double MeanOverEntries(const ScoredList& s, F f) {
 std::map<std::string, RewardSpec>& Registry() {
   static std::map<std::string, RewardSpec> r = [] {
     std::map<std::string, RewardSpec> m;
-    m["format"] = {"the answer parses into the expected numbered list", false, false,
-                   [](const ScoredList& s, const RewardModels&) { return FormatReward(*s.in); }};
-    m["fact"] = {"share of the list's entries that exist in the catalog", false, false,
-                 [](const ScoredList& s, const RewardModels&) { return FactualityReward(*s.in); }};
-    m["div"] = {"no repeated artist and no title variants of an earlier item", false, false,
-                [](const ScoredList& s, const RewardModels& m) {
-                  return DiversityReward(*s.in, *m.catalog);
-                }};
-    m["dedup"] = {"no items from the listener's recent positive history", false, false,
-                  [](const ScoredList& s, const RewardModels&) { return DedupReward(*s.in); }};
-    m["rel"] = {"mean binary relevance gate R_rel over the list (relevance judge)", true, false,
-                [](const ScoredList& s, const RewardModels& m) {
-                  return MeanOverEntries(s, [&](size_t i) {
-                    return s.relevance[i] >= m.relevance_threshold ? 1.0 : 0.0;
-                  });
-                }};
-    m["pers"] = {"mean personalisation score / 10 over the list (ranking model)", false, true,
-                 [](const ScoredList& s, const RewardModels&) {
-                   return MeanOverEntries(s, [&](size_t i) { return s.personal[i] / 10.0; });
-                 }};
-    m["rel_pers"] = {"mean of R_rel * score / 10 over the list: the paper's R_rel * R_pers", true,
-                     true, [](const ScoredList& s, const RewardModels& m) {
-                       return MeanOverEntries(s, [&](size_t i) {
-                         return s.relevance[i] >= m.relevance_threshold ? s.personal[i] / 10.0
-                                                                        : 0.0;
-                       });
-                     }};
+    // The rules: list-level, no model, no per-item value.
+    auto rule = [&m](const std::string& name, const char* description,
+                     std::function<double(const ScoredList&, const RewardModels&)> f) {
+      m[name] = {description, false, false, std::move(f), {}};
+    };
+    rule("format", "the answer parses into the expected numbered list",
+         [](const ScoredList& s, const RewardModels&) { return FormatReward(*s.in); });
+    rule("fact", "share of the list's entries that exist in the catalog",
+         [](const ScoredList& s, const RewardModels&) { return FactualityReward(*s.in); });
+    rule("div", "no repeated artist and no title variants of an earlier item",
+         [](const ScoredList& s, const RewardModels& m) {
+           return DiversityReward(*s.in, *m.catalog);
+         });
+    rule("dedup", "no items from the listener's recent positive history",
+         [](const ScoredList& s, const RewardModels&) { return DedupReward(*s.in); });
+    // The per-item model rewards: each is the mean over the list's entries of its value for one
+    // song (RewardSpec::item), and GRPO's per-item advantages use that value directly.
+    auto per_item = [&m](const std::string& name, const char* description, bool rel, bool pers,
+                         std::function<double(const ScoredList&, size_t, const RewardModels&)> f) {
+      m[name] = {description, rel, pers,
+                 [f](const ScoredList& s, const RewardModels& models) {
+                   return MeanOverEntries(s, [&](size_t i) { return f(s, i, models); });
+                 },
+                 f};
+    };
+    per_item("rel", "mean binary relevance gate R_rel over the list (relevance judge)", true, false,
+             [](const ScoredList& s, size_t i, const RewardModels& m) {
+               return s.relevance[i] >= m.relevance_threshold ? 1.0 : 0.0;
+             });
+    per_item(
+        "pers", "mean personalisation score / 10 over the list (ranking model)", false, true,
+        [](const ScoredList& s, size_t i, const RewardModels&) { return s.personal[i] / 10.0; });
+    per_item("rel_pers", "mean of R_rel * score / 10 over the list: the paper's R_rel * R_pers",
+             true, true, [](const ScoredList& s, size_t i, const RewardModels& m) {
+               return s.relevance[i] >= m.relevance_threshold ? s.personal[i] / 10.0 : 0.0;
+             });
     // The judge's probability instead of its gate: a song the judge finds more specific to the
-    // request earns more. The generative judge's probability is the share of the catalog the
-    // song beats for the request, so among songs that all pass the gate the reward still prefers
-    // the request's own songs to the listener's general favourites.
-    m["prel_pers"] = {"mean of P(relevant) * score / 10 over the list: the soft R_rel * R_pers",
-                      true, true, [](const ScoredList& s, const RewardModels&) {
-                        return MeanOverEntries(
-                            s, [&](size_t i) { return s.relevance[i] * s.personal[i] / 10.0; });
-                      }};
+    // request earns more, so among songs that all pass the gate the reward still prefers the
+    // request's own songs to the listener's general favourites.
+    per_item("prel_pers", "mean of P(relevant) * score / 10 over the list: the soft R_rel * R_pers",
+             true, true, [](const ScoredList& s, size_t i, const RewardModels&) {
+               return s.relevance[i] * s.personal[i] / 10.0;
+             });
+    // The gate kept (0 below the threshold t) and graded above it by how far the song clears it,
+    // as a share of the way to certainty: (P - t) / (1 - t). The prf judge's P of the songs a
+    // policy lists sits in a narrow band above t (a cosine, docs/reward.md), so P itself
+    // (prel_pers) barely separates them, while its margin over the gate does.
+    per_item("crel_pers",
+             "mean of (P(relevant) - t) / (1 - t), 0 below the judge's threshold t, * score / 10: "
+             "the gate graded by how far a song clears it",
+             true, true, [](const ScoredList& s, size_t i, const RewardModels& m) {
+               const double t = m.relevance_threshold, p = s.relevance[i];
+               return p < t || t >= 1 ? 0.0 : (p - t) / (1 - t) * s.personal[i] / 10.0;
+             });
     return m;
   }();
   return r;
@@ -243,20 +261,13 @@ std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> li
       out[l].weighted[name] = w * raw;
       out[l].total += w * raw;
     }
-    const ScoredList& s = scored[l];
-    const bool per_item = weights_.count("rel") || weights_.count("pers") ||
-                          weights_.count("rel_pers") || weights_.count("prel_pers");
-    for (size_t i = 0; per_item && i < s.in->items.size(); ++i) {
-      const double rel = need_rel_ && s.relevance[i] >= models_.relevance_threshold ? 1.0 : 0.0;
-      const double pers = need_pers_ ? s.personal[i] / 10.0 : 0.0;
-      const double prel = need_rel_ ? s.relevance[i] : 0.0;
+    // Each item's weighted per-item model rewards (empty when no chosen reward is per-item).
+    std::vector<std::pair<double, const RewardSpec*>> item_rewards;
+    for (const auto& [name, w] : weights_)
+      if (const RewardSpec& spec = FindReward(name); spec.item) item_rewards.push_back({w, &spec});
+    for (size_t i = 0; !item_rewards.empty() && i < scored[l].in->items.size(); ++i) {
       double v = 0;
-      for (const auto& [name, w] : weights_)
-        v += name == "rel"         ? w * rel
-             : name == "pers"      ? w * pers
-             : name == "rel_pers"  ? w * rel * pers
-             : name == "prel_pers" ? w * prel * pers
-                                   : 0.0;
+      for (const auto& [w, spec] : item_rewards) v += w * spec->item(scored[l], i, models_);
       out[l].items.push_back(v);
     }
   }

@@ -52,9 +52,12 @@ struct RewardSpec {
   std::string description;
   bool needs_relevance = false, needs_personal = false;
   std::function<double(const ScoredList&, const RewardModels&)> fn;
+  // Per-item model rewards only: the value for the list's i-th catalog item alone (`fn` is its
+  // mean over the list's entries); empty for list-level rewards (the rules).
+  std::function<double(const ScoredList&, size_t i, const RewardModels&)> item;
 };
 
-// The registry. Built-in: format, fact, div, dedup, rel, pers, rel_pers.
+// The registry. Built-in: format, fact, div, dedup, rel, pers, rel_pers, prel_pers, crel_pers.
 void RegisterReward(const std::string& name, RewardSpec spec);
 // Throws Error listing the registered names when `name` is unknown.
 const RewardSpec& FindReward(const std::string& name);
@@ -68,9 +71,9 @@ struct RewardBreakdown {
   std::map<std::string, double> raw;       // each chosen reward's value in [0, 1]
   std::map<std::string, double> weighted;  // weight * raw
   // Per catalog item of the list (ListInput::items order): the weighted sum of the chosen
-  // per-item model rewards (rel, pers, rel_pers) for that item alone - what each item earned;
-  // their mean over the list's entries is those rewards' part of `total`. Empty when no chosen
-  // reward is per-item.
+  // per-item model rewards (those with RewardSpec::item) for that item alone - what each item
+  // earned; their mean over the list's entries is those rewards' part of `total`. Empty when no
+  // chosen reward is per-item.
   std::vector<double> items;
 };
 

@@ -136,6 +136,21 @@ TEST(HybridTest, MatchesAHandComputation) {
   EXPECT_NEAR(sr[0].raw.at("prel_pers"), (0.9 * 1 + 0.2 * 2 + 0.9 * 5) / 10 / 4, 1e-6);
   ASSERT_EQ(sr[0].items.size(), 3u);
   EXPECT_NEAR(sr[0].items[1], 0.2 * 2 / 10, 1e-6);  // judged irrelevant, still earns its share
+  // The graded gate (threshold 0.5): (P - 0.5) / 0.5 * score / 10, 0 below the threshold:
+  // items 0 and 4 (P 0.9) earn 0.8 of their score, item 1 (P 0.2) nothing.
+  HybridReward graded(ParseRewardWeights("crel_pers=2"), m);
+  const auto gr = graded.Compute(lists, ctx);
+  ASSERT_EQ(gr[0].items.size(), 3u);
+  EXPECT_NEAR(gr[0].items[0], 2 * 0.8 * 1 / 10, 1e-6);
+  EXPECT_NEAR(gr[0].items[1], 0.0, 1e-6);
+  EXPECT_NEAR(gr[0].items[2], 2 * 0.8 * 5 / 10, 1e-6);
+  EXPECT_NEAR(gr[0].raw.at("crel_pers"), 0.8 * (1 + 5) / 10 / 4, 1e-6);
+  // Two per-item rewards: each item carries both, weighted.
+  HybridReward both(ParseRewardWeights("rel=1,pers=0.5"), m);
+  const auto br = both.Compute(lists, ctx);
+  ASSERT_EQ(br[0].items.size(), 3u);
+  EXPECT_NEAR(br[0].items[1], 0 + 0.5 * 2 / 10, 1e-6);
+  EXPECT_NEAR(br[0].items[2], 1 + 0.5 * 5 / 10, 1e-6);
   // Rules alone: no per-item reward.
   HybridReward rules(ParseRewardWeights("format=1,fact=1"), m);
   EXPECT_TRUE(rules.Compute(lists, ctx)[0].items.empty());
@@ -173,8 +188,9 @@ TEST(HybridTest, ConfigurationErrorsAreClear) {
   HybridReward rules_only(ParseRewardWeights("format=1,fact=1"), m);
   EXPECT_EQ(rules_only.Compute(std::vector<ListInput>{List({0, 3, 4, 5})}, {})[0].total, 2.0);
   // Custom rewards register by name.
-  RegisterReward("always_half", {"test", false, false,
-                                 [](const ScoredList&, const RewardModels&) { return 0.5; }});
+  RegisterReward(
+      "always_half",
+      {"test", false, false, [](const ScoredList&, const RewardModels&) { return 0.5; }, {}});
   HybridReward custom(ParseRewardWeights("always_half=2"), m);
   EXPECT_EQ(custom.Compute(std::vector<ListInput>{List({0})}, {})[0].total, 1.0);
 }

@@ -34,7 +34,7 @@ struct GrpoOptions {
   std::string loss_agg = "token";           // "token" or "sequence"
   // "list": every token of an answer takes the answer's advantage; "item": a song's own tokens
   // take its per-item model reward's advantage within the group (dense rewards; needs per-item
-  // rewards: rel, pers or rel_pers), the other tokens the answer's.
+  // rewards: those with RewardSpec::item), the other tokens the answer's.
   std::string advantage = "list";
   double reward_scale = 1.0;  // rewards are multiplied by this before advantages
   std::string rewards = "rel_pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2";
