@@ -30,9 +30,8 @@ class GrpoCommand : public Command {
         .Required();
     AddStore(opts, &store_, "the SQLite store (RL-split queries, listeners' contexts)").Required();
     AddOut(opts, &out_, "output directory: grpo/ (log.jsonl, ckpt-N/, final/), grpo_report.json");
-    AddPath(
-        opts, PathFlag::kJudge, &o_.judge_dir,
-        "relevance judge directory (train-judge): needed by rel, rel_pers, prel_pers, crel_pers");
+    AddPath(opts, PathFlag::kJudge, &o_.judge_dir,
+            "relevance judge directory (train-judge): needed by rel and the *rel_pers rewards");
     AddPath(opts, PathFlag::kRanker, &o_.ranker_dir,
             "ranking model directory (train-ranker): needed by pers and the *rel_pers rewards");
     AddPath(opts, PathFlag::kWorld, &o_.world_dir,

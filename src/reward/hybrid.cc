@@ -68,7 +68,8 @@ std::map<std::string, RewardSpec>& Registry() {
     // The gate kept (0 below the threshold t) and graded above it by how far the song clears it,
     // as a share of the way to certainty: (P - t) / (1 - t). The prf judge's P of the songs a
     // policy lists sits in a narrow band above t (a cosine, docs/reward.md), so P itself
-    // (prel_pers) barely separates them, while its margin over the gate does.
+    // (prel_pers) barely separates them and its margin over the gate spreads them over [0, 1].
+    // As GRPO's reward it did no better than rel_pers (docs/rl.md, 2026-12-06).
     per_item("crel_pers",
              "mean of (P(relevant) - t) / (1 - t), 0 below the judge's threshold t, * score / 10: "
              "the gate graded by how far a song clears it",
@@ -253,6 +254,10 @@ std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> li
     for (size_t k = 0; k < items.size(); ++k)
       scored[static_cast<size_t>(owner[k])].personal.push_back(s[k]);
   }
+  // The chosen per-item model rewards with their weights (empty: no per-item values).
+  std::vector<std::pair<double, const RewardSpec*>> item_rewards;
+  for (const auto& [name, w] : weights_)
+    if (const RewardSpec& spec = FindReward(name); spec.item) item_rewards.push_back({w, &spec});
   std::vector<RewardBreakdown> out(lists.size());
   for (size_t l = 0; l < lists.size(); ++l) {
     for (const auto& [name, w] : weights_) {
@@ -261,10 +266,6 @@ std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> li
       out[l].weighted[name] = w * raw;
       out[l].total += w * raw;
     }
-    // Each item's weighted per-item model rewards (empty when no chosen reward is per-item).
-    std::vector<std::pair<double, const RewardSpec*>> item_rewards;
-    for (const auto& [name, w] : weights_)
-      if (const RewardSpec& spec = FindReward(name); spec.item) item_rewards.push_back({w, &spec});
     for (size_t i = 0; !item_rewards.empty() && i < scored[l].in->items.size(); ++i) {
       double v = 0;
       for (const auto& [w, spec] : item_rewards) v += w * spec->item(scored[l], i, models_);
