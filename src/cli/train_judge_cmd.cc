@@ -56,6 +56,14 @@ class TrainJudgeCommand : public Command {
     opts.Add("pmi-weight", &gen_.pmi_weight,
              "prf: weight of the PMI share beside the cosine in P(relevant)")
         .Range(0, 100);
+    opts.Add("query-weight", &gen_.query_weight,
+             "prf: weight of the song space's own reading of the request's words beside the "
+             "model's best songs in the request's vector (0: the model's alone)")
+        .Range(0, 100);
+    opts.Add("center-weight", &gen_.center_weight,
+             "prf: how much of the training requests' mean vector is taken off the request's "
+             "vector (songs that fit many requests a little lose their lead; 0: none)")
+        .Range(0, 10);
     opts.Add("space-dim", &gen_.dense.dim, "prf: width of the song space").Range(2, 4096);
     opts.Add("space-epochs", &gen_.dense.epochs, "prf: passes of the song space's training")
         .Range(1, 1000);

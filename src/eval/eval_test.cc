@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/stats.h"
 #include "core/threads.h"
 #include "corpus/builders.h"
 #include "eval/baselines.h"
@@ -18,6 +19,8 @@
 #include "infer/engine.h"
 #include "infer/rerank.h"
 #include "reward/hybrid.h"
+#include "reward/judge.h"
+#include "reward/judge_train.h"
 #include "reward/ranker_train.h"
 #include "support/tiny_world.h"
 #include "text/special_tokens.h"
@@ -31,6 +34,68 @@ Ranker OneEpochRanker(Store& store) {
   RankerTrainOptions ro;
   ro.epochs = 1;
   return TrainRanker(store, ro, nullptr, nullptr);
+}
+
+// With the judge and the oracle, the judge is measured on the songs the system listed: its AUC
+// against the oracle over them and the share of those its gate passes that are relevant
+// (recomputed here from the judge's own probabilities). Lists of half relevant, half irrelevant
+// songs, so both classes are present.
+TEST(EvalTest, MeasuresTheJudgeOnTheListedSongs) {
+  SetupThreads(1);
+  testing::TinyWorld w("eval_judge", 9);
+  const std::string ck = w.MakeCheckpoint("atomic", 3, "atomic");
+  JudgeLabelOptions lo;
+  lo.max_train = 200;
+  lo.max_heldout = 50;
+  BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/judge",
+                       {.prior_requests = 8, .feedback_songs = 0});
+  auto judge = Judge::Load(w.dir + "/judge");
+  const Catalog catalog = Catalog::FromStore(*w.store);
+  const std::vector<EvalRequest> requests = RequestsFromStore(*w.store, "test", 12);
+  ASSERT_GE(requests.size(), 5u);
+  std::unordered_map<std::string, int> index;
+  for (size_t i = 0; i < catalog.items.size(); ++i)
+    index[catalog.items[i].id] = static_cast<int>(i);
+  std::vector<EvalAnswer> answers;
+  std::vector<std::string> queries;
+  std::vector<int> rows, query_of;
+  std::vector<bool> relevant;
+  for (size_t k = 0; k < requests.size(); ++k) {
+    const auto facets = w.oracle->FacetsOf(requests[k].query_id);
+    EvalAnswer a;
+    int hits = 0, misses = 0;
+    for (size_t i = 0; i < catalog.items.size() && a.items.size() < 10; ++i) {
+      const bool rel = w.oracle->Relevant(facets, catalog.items[i].id);
+      if ((rel ? hits : misses) >= 5) continue;
+      ++(rel ? hits : misses);
+      a.items.push_back(static_cast<int>(i));
+      rows.push_back(judge->SongRow(catalog.items[i].id));
+      query_of.push_back(static_cast<int>(k));
+      relevant.push_back(rel);
+    }
+    queries.push_back(requests[k].query);
+    answers.push_back(a);
+  }
+  EvalJudges judges;
+  judges.oracle = w.oracle.get();
+  judges.judge = judge.get();
+  const auto m = ScoreAnswers(*w.store, catalog, requests, answers, judges, OfflineEvalOptions{});
+  const auto p = judge->Probability(queries, rows, query_of);
+  std::vector<std::pair<double, bool>> scored;
+  double passed = 0, passed_relevant = 0;
+  for (size_t j = 0; j < p.size(); ++j) {
+    scored.push_back({p[j], relevant[j]});
+    const bool gate = p[j] >= judge->threshold();
+    passed += gate, passed_relevant += gate && relevant[j];
+  }
+  ASSERT_TRUE(m["judge_auc_on_listed"].is_number()) << m.dump();
+  EXPECT_NEAR(m["judge_auc_on_listed"].get<double>(), Auc(scored), 1e-9);
+  EXPECT_NEAR(m["judge_precision_on_listed"].get<double>(),
+              passed > 0 ? passed_relevant / passed : 0.0, 1e-9);
+  // Without the oracle there is nothing to measure the judge against.
+  judges.oracle = nullptr;
+  EXPECT_FALSE(ScoreAnswers(*w.store, catalog, requests, answers, judges, OfflineEvalOptions{})
+                   .contains("judge_auc_on_listed"));
 }
 
 // Metric definitions on lists whose right values are known, then the baselines on the tiny world.
@@ -610,6 +675,16 @@ TEST(RunReportTest, QuotesThePapersFiguresBesideOurs) {
   WriteRunReport(run, run + "/report");
   EXPECT_EQ(ReadFile(md).find("paper:"), std::string::npos);
   EXPECT_NE(ReadFile(md).find("--paper FILE"), std::string::npos);
+
+  // GRPO's report: the judge on the policy's own songs before and after, one row.
+  MakeDirs(run + "/grpo");
+  WriteFileAtomic(run + "/grpo/grpo_report.json",
+                  R"j({"before": {"constrained": {"judge_auc_on_listed": 0.625}}, )j"
+                  R"j("after": {"constrained": {"judge_auc_on_listed": null}}})j");
+  WriteRunReport(run, run + "/report");
+  EXPECT_NE(ReadFile(md).find("held-out RL requests (SFT -> GRPO) | 0.625 -> - |"),
+            std::string::npos)
+      << ReadFile(md);
 
   WriteFileAtomic(run + "/paper.json",
                   R"j({"source": "MuChator (CIKM'26)", "evaluation": [{"system": "MuChator", )j"

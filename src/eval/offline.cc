@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "data/store.h"
 #include "infer/engine.h"
 #include "infer/rerank.h"
@@ -48,6 +49,7 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
   double oracle_rel = 0, util = 0, invalid = 0, entries = 0, formed = 0, recall = 0, ndcg = 0;
   int64_t util_n = 0;
   std::vector<double> request_rel, request_util;  // per request, for paired comparisons
+  std::vector<std::vector<bool>> listed_relevant(answers.size());  // the oracle's, per entry
   for (size_t k = 0; k < answers.size(); ++k) {
     const EvalAnswer& a = answers[k];
     ListInput in;
@@ -76,7 +78,9 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
     double relevant = 0, dcg = 0, idcg = 0, hits = 0;
     for (size_t r = 0; r < a.items.size(); ++r) {
       const std::string& id = catalog.items[static_cast<size_t>(a.items[r])].id;
-      relevant += judges.oracle->Relevant(facets, id);
+      const bool rel = judges.oracle->Relevant(facets, id);
+      listed_relevant[k].push_back(rel);
+      relevant += rel;
       util += judges.oracle->Utility(q.user, q.state, id), ++util_n;
       if (r < static_cast<size_t>(o.list_size) && best_set.count(id))
         hits += 1, dcg += 1.0 / std::log2(r + 2.0);
@@ -106,6 +110,21 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
                       {"diversity", static_cast<double>(distinct.size()) /
                                         static_cast<double>(catalog.items.size())}};
   if (judges.judge) m["relevance"] = mean("rel");
+  if (judges.judge && judges.oracle) {
+    // The judge on the songs this system listed, against the oracle: what a reward built on it
+    // sees of the system's own mistakes (held-out pairs measure it on other songs).
+    std::vector<std::pair<double, bool>> pairs;
+    double passed = 0, passed_relevant = 0;
+    for (size_t k = 0; k < scored.size(); ++k)
+      for (size_t i = 0; i < scored[k].relevance.size() && i < listed_relevant[k].size(); ++i) {
+        const bool gate = scored[k].relevance[i] >= judges.judge->threshold();
+        pairs.push_back({scored[k].relevance[i], listed_relevant[k][i]});
+        passed += gate, passed_relevant += gate && listed_relevant[k][i];
+      }
+    const double auc = Auc(std::move(pairs));
+    m["judge_auc_on_listed"] = std::isnan(auc) ? nlohmann::json(nullptr) : nlohmann::json(auc);
+    m["judge_precision_on_listed"] = passed > 0 ? passed_relevant / passed : 0.0;
+  }
   if (judges.ranker) m["personalization"] = 10 * mean("pers");
   if (judges.oracle) {
     m["relevance_at_10"] = oracle_rel / n;

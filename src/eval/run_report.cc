@@ -402,6 +402,16 @@ void Components(const std::string& run, Writer& w) {
   }
   if (FileExists(run + "/grpo/grpo_report.json")) {
     const json g = ReadJson(run + "/grpo/grpo_report.json");
+    // The judge on the songs the policy itself lists (what GRPO's reward sees), SFT -> GRPO.
+    const json none = json::object();
+    const json& before = g.contains("before") ? g["before"].value("constrained", none) : none;
+    const json& after = g.contains("after") ? g["after"].value("constrained", none) : none;
+    if (before.contains("judge_auc_on_listed"))
+      t.rows.push_back(
+          {"relevance judge",
+           "AUC on the policy's own constrained songs, held-out RL requests (SFT -> "
+           "GRPO)",
+           Cell(before, "judge_auc_on_listed") + " -> " + Cell(after, "judge_auc_on_listed")});
     if (g.contains("reward_hacking")) {
       const bool raised = g["reward_hacking"]["raised"].get<bool>();
       std::string v = raised ? "RAISED: " : "not raised", sep = raised ? "" : "; ";

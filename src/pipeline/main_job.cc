@@ -477,6 +477,8 @@ std::vector<MainJob::Step> MainJob::Steps() {
              return std::vector<std::string>{Setting("judge-labels", "store"),
                                              Setting("judge-feedback-songs", d.feedback_songs),
                                              Setting("judge-pmi-weight", d.pmi_weight),
+                                             Setting("judge-query-weight", d.query_weight),
+                                             Setting("judge-center-weight", d.center_weight),
                                              Setting("judge-dense-dim", d.dense.dim),
                                              Setting("judge-dense-epochs", d.dense.epochs)};
            },

@@ -52,14 +52,18 @@ std::unique_ptr<DenseIndex> DenseIndex::Train(
     const std::vector<DensePair>& pairs, const DenseOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<DenseIndex> ix(new DenseIndex());
-  ix->dim_ = o.dim;
   // The vocabulary: every feature of a document or a training query.
+  std::unordered_map<std::string, int> vocab;
+  std::vector<std::string> vocabulary;
   std::unordered_map<std::string, int> doc_row;
   std::vector<std::vector<int>> doc_feats(docs.size());
   auto rows_of = [&](const std::string& text) {
     std::vector<int> r;
-    for (auto& f : DenseFeatures(text))
-      r.push_back(ix->vocab_.emplace(f, static_cast<int>(ix->vocab_.size())).first->second);
+    for (auto& f : DenseFeatures(text)) {
+      auto [it, fresh] = vocab.emplace(f, static_cast<int>(vocab.size()));
+      if (fresh) vocabulary.push_back(f);
+      r.push_back(it->second);
+    }
     return r;
   };
   for (size_t i = 0; i < docs.size(); ++i) {
@@ -87,7 +91,7 @@ std::unique_ptr<DenseIndex> DenseIndex::Train(
   if (examples.empty())
     throw Error("the dense retriever has no training pair naming a known document", "",
                 "give queries with relevant songs of the catalog, or UQ2I triplets");
-  const int64_t V = static_cast<int64_t>(ix->vocab_.size()), N = static_cast<int64_t>(docs.size());
+  const int64_t V = static_cast<int64_t>(vocab.size()), N = static_cast<int64_t>(docs.size());
 
   torch::manual_seed(o.seed);
   torch::Tensor W = (torch::randn({V, o.dim}) * 0.1).requires_grad_(true);
@@ -149,7 +153,9 @@ std::unique_ptr<DenseIndex> DenseIndex::Train(
   // The trained tables, and every document's vector in the faiss index.
   torch::NoGradGuard no_grad;
   auto Wc = W.detach().contiguous();
-  ix->words_.assign(Wc.data_ptr<float>(), Wc.data_ptr<float>() + V * o.dim);
+  ix->encoder_ = DenseQueryEncoder(
+      std::move(vocabulary),
+      std::vector<float>(Wc.data_ptr<float>(), Wc.data_ptr<float>() + V * o.dim), o.dim);
   std::vector<const std::vector<int>*> all;
   for (auto& f : doc_feats) all.push_back(&f);
   auto dv = F::normalize(bag(all) + E.detach(), F::NormalizeFuncOptions().dim(1)).contiguous();
@@ -169,19 +175,33 @@ std::unique_ptr<DenseIndex> DenseIndex::Train(
   return ix;
 }
 
-bool DenseIndex::Encode(const std::string& text, std::vector<float>& out) const {
+DenseQueryEncoder::DenseQueryEncoder(std::vector<std::string> vocabulary, std::vector<float> words,
+                                     int dim)
+    : dim_(dim), vocabulary_(std::move(vocabulary)), words_(std::move(words)) {
+  if (dim_ < 1 || words_.size() != vocabulary_.size() * static_cast<size_t>(dim_))
+    throw Error("a dense query encoder's word table is not vocabulary x dim (" +
+                std::to_string(words_.size()) + " values, " + std::to_string(vocabulary_.size()) +
+                " words, dim " + std::to_string(dim_) + ")");
+  for (size_t i = 0; i < vocabulary_.size(); ++i)
+    rows_.emplace(vocabulary_[i], static_cast<int>(i));
+}
+
+bool DenseQueryEncoder::Encode(const std::string& text, std::vector<float>& out) const {
   out.assign(static_cast<size_t>(dim_), 0.f);
   int known = 0;
   for (const auto& f : DenseFeatures(text)) {
-    auto it = vocab_.find(f);
-    if (it == vocab_.end()) continue;
+    auto it = rows_.find(f);
+    if (it == rows_.end()) continue;
     const float* w = &words_[static_cast<size_t>(it->second) * static_cast<size_t>(dim_)];
     for (int j = 0; j < dim_; ++j) out[static_cast<size_t>(j)] += w[j];
     ++known;
   }
   double norm = 0;
   for (float x : out) norm += static_cast<double>(x) * x;
-  if (known == 0 || norm <= 0) return false;
+  if (known == 0 || norm <= 0) {
+    out.assign(static_cast<size_t>(dim_), 0.f);
+    return false;
+  }
   const float inv =
       static_cast<float>(1.0 / std::sqrt(norm));  // the mean's direction: /known cancels
   for (float& x : out) x *= inv;
@@ -191,7 +211,7 @@ bool DenseIndex::Encode(const std::string& text, std::vector<float>& out) const 
 std::vector<std::pair<std::string, double>> DenseIndex::Search(const std::string& query,
                                                                int k) const {
   std::vector<float> q;
-  if (k <= 0 || ids_.empty() || !Encode(query, q)) return {};
+  if (k <= 0 || ids_.empty() || !encoder_.Encode(query, q)) return {};
   k = std::min<int>(k, static_cast<int>(ids_.size()));
   std::vector<float> dist(static_cast<size_t>(k));
   std::vector<faiss::Index::idx_t> label(static_cast<size_t>(k));
@@ -205,7 +225,7 @@ std::vector<std::pair<std::string, double>> DenseIndex::Search(const std::string
 }
 
 std::vector<float> DenseIndex::DocVector(size_t row) const {
-  std::vector<float> v(static_cast<size_t>(dim_));
+  std::vector<float> v(static_cast<size_t>(encoder_.dim()));
   index_->reconstruct(static_cast<faiss::Index::idx_t>(row), v.data());
   return v;
 }

@@ -43,6 +43,28 @@ struct DensePair {
 // The encoder's features of a text (exposed for tests).
 std::vector<std::string> DenseFeatures(const std::string& text);
 
+// The query tower alone: the trained word table, enough to place a request in the song space
+// without the index (the relevance judge keeps one beside its song vectors, reward/judge.h).
+class DenseQueryEncoder {
+ public:
+  DenseQueryEncoder() = default;
+  // `words`: vocabulary.size() x dim, row r the vector of vocabulary[r]. Throws Error when the
+  // sizes disagree.
+  DenseQueryEncoder(std::vector<std::string> vocabulary, std::vector<float> words, int dim);
+  // The normalised mean of the word vectors of the known features of `text`; false (and `out`
+  // all zeros) when none is known.
+  bool Encode(const std::string& text, std::vector<float>& out) const;
+  int dim() const { return dim_; }
+  const std::vector<std::string>& vocabulary() const { return vocabulary_; }
+  const std::vector<float>& words() const { return words_; }
+
+ private:
+  int dim_ = 0;
+  std::vector<std::string> vocabulary_;  // row order
+  std::unordered_map<std::string, int> rows_;
+  std::vector<float> words_;
+};
+
 class DenseIndex : public SearchIndex {
  public:
   // Trains on `pairs` (a pair naming an unknown document is skipped and counted in report()) and
@@ -59,19 +81,16 @@ class DenseIndex : public SearchIndex {
   size_t size() const override { return ids_.size(); }
   // The documents' ids, in row order, and their unit vectors (the relevance judge's song space).
   const std::vector<std::string>& ids() const { return ids_; }
-  int dim() const { return dim_; }
+  int dim() const { return encoder_.dim(); }
   std::vector<float> DocVector(size_t row) const;
+  const DenseQueryEncoder& query_encoder() const { return encoder_; }
   // Training figures: pairs used and skipped, vocabulary, first and last epoch's mean loss,
   // seconds.
   const nlohmann::json& report() const { return report_; }
 
  private:
   DenseIndex();
-  // The normalised mean of W over the known features of `text`; false when none is known.
-  bool Encode(const std::string& text, std::vector<float>& out) const;
-  int dim_ = 0;
-  std::unordered_map<std::string, int> vocab_;
-  std::vector<float> words_;  // vocab_.size() x dim_
+  DenseQueryEncoder encoder_;  // W
   std::vector<std::string> ids_;
   std::unique_ptr<faiss::IndexFlatIP> index_;
   nlohmann::json report_;

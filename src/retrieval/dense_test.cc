@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <numeric>
+
 #include "core/error.h"
 
 namespace muchator {
@@ -65,6 +69,29 @@ TEST(DenseTest, LearnsQueryWordsNoDocumentHas) {
   // Deterministic for a seed.
   auto again = DenseIndex::Train(Docs(), Pairs(), o);
   EXPECT_EQ(again->Search("gym weights", 10), gym);
+}
+
+// The query tower alone (what the relevance judge keeps) places a query where the index does:
+// its vector's inner product with each found document's vector is the search score.
+TEST(DenseTest, QueryEncoderAloneGivesTheSearchScores) {
+  DenseOptions o;
+  o.batch = 8;
+  o.epochs = 5;
+  auto ix = DenseIndex::Train(Docs(), Pairs(), o);
+  const DenseQueryEncoder copy(ix->query_encoder().vocabulary(), ix->query_encoder().words(),
+                               ix->dim());
+  std::vector<float> q;
+  ASSERT_TRUE(copy.Encode("gym weights", q));
+  ASSERT_EQ(q.size(), static_cast<size_t>(ix->dim()));
+  std::map<std::string, size_t> row;
+  for (size_t i = 0; i < ix->ids().size(); ++i) row[ix->ids()[i]] = i;
+  for (const auto& [id, score] : ix->Search("gym weights", 20)) {
+    const std::vector<float> d = ix->DocVector(row.at(id));
+    EXPECT_NEAR(std::inner_product(q.begin(), q.end(), d.begin(), 0.0), score, 1e-4) << id;
+  }
+  EXPECT_FALSE(copy.Encode("zebra", q));  // no known word: no vector
+  EXPECT_EQ(std::count(q.begin(), q.end(), 0.0f), ix->dim());
+  EXPECT_THROW(DenseQueryEncoder({"a", "b"}, std::vector<float>(3), 2), Error);
 }
 
 TEST(DenseTest, NoUsablePairIsAClearError) {

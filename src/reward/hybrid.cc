@@ -51,6 +51,10 @@ std::map<std::string, RewardSpec>& Registry() {
              [](const ScoredList& s, size_t i, const RewardModels& m) {
                return s.relevance[i] >= m.relevance_threshold ? 1.0 : 0.0;
              });
+    // The judge's probability itself: with --advantage decoupled (GRPO standardises each reward
+    // within its group on its own) the request's fit counts as much as the listener's taste.
+    per_item("prel", "mean P(relevant) over the list (relevance judge, no gate)", true, false,
+             [](const ScoredList& s, size_t i, const RewardModels&) { return s.relevance[i]; });
     per_item(
         "pers", "mean personalisation score / 10 over the list (ranking model)", false, true,
         [](const ScoredList& s, size_t i, const RewardModels&) { return s.personal[i] / 10.0; });
@@ -271,6 +275,7 @@ std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> li
       for (const auto& [w, spec] : item_rewards) v += w * spec->item(scored[l], i, models_);
       out[l].items.push_back(v);
     }
+    out[l].relevance = std::move(scored[l].relevance);
   }
   return out;
 }

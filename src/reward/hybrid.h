@@ -6,6 +6,7 @@
 //
 // Per-item model judgements aggregate over a list as means over its entries (docs/reward.md):
 //   rel      = mean_i R_rel_i                 (R_rel_i = 1 if P(relevant) >= threshold, else 0)
+//   prel     = mean_i P(relevant)_i
 //   pers     = mean_i score_i / 10            (the ranking model's 0-10 personalisation score)
 //   rel_pers = mean_i R_rel_i * score_i / 10  (a personalised but irrelevant song earns nothing)
 // where non-catalog entries count with R_rel_i = score_i = 0, so hallucinations lower them too.
@@ -57,7 +58,8 @@ struct RewardSpec {
   std::function<double(const ScoredList&, size_t i, const RewardModels&)> item;
 };
 
-// The registry. Built-in: format, fact, div, dedup, rel, pers, rel_pers, prel_pers, crel_pers.
+// The registry. Built-in: format, fact, div, dedup, rel, prel, pers, rel_pers, prel_pers,
+// crel_pers.
 void RegisterReward(const std::string& name, RewardSpec spec);
 // Throws Error listing the registered names when `name` is unknown.
 const RewardSpec& FindReward(const std::string& name);
@@ -75,6 +77,9 @@ struct RewardBreakdown {
   // earned; their mean over the list's entries is those rewards' part of `total`. Empty when no
   // chosen reward is per-item.
   std::vector<double> items;
+  // The judge's P(relevant) of each catalog item of the list (ListInput::items order); empty when
+  // no chosen reward needs the judge.
+  std::vector<float> relevance;
 };
 
 // The ranking model as a PersonalFn over `catalog`'s items (ids mapped to the model's rows once;

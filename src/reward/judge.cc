@@ -139,8 +139,12 @@ Judge::Judge(Checkpoint ck, std::vector<float> prior, double threshold, JudgeSon
     throw Error("the judge's prior has " + std::to_string(prior.size()) + " songs, its catalog " +
                     std::to_string(ck.catalog.items.size()),
                 "", "rebuild the judge");
-  if (space.dim > 0 && (space.vectors.size() != prior.size() * static_cast<size_t>(space.dim) ||
-                        space.feedback_songs < 1 || space.pmi_weight < 0))
+  if (space.dim > 0 &&
+      (space.vectors.size() != prior.size() * static_cast<size_t>(space.dim) ||
+       space.feedback_songs < 1 || space.pmi_weight < 0 || space.query_weight < 0 ||
+       (space.query_weight > 0 && space.query_encoder.dim() != space.dim) ||
+       space.center_weight < 0 ||
+       (space.center_weight > 0 && space.request_mean.size() != static_cast<size_t>(space.dim))))
     throw Error("the judge's song space does not fit its catalog of " +
                     std::to_string(prior.size()) + " songs",
                 "", "rebuild the judge");
@@ -211,7 +215,7 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries,
       sorted[q] = scores[q];
       std::sort(sorted[q].begin(), sorted[q].end());
     }
-    const std::vector<std::vector<float>> feedback = RequestVectors(scores);
+    const std::vector<std::vector<float>> feedback = RequestVectors(queries, scores);
     const JudgeSongSpace& space = pmi_->space;
     for (size_t k = 0; k < rows.size(); ++k) {
       const auto& s = scores[static_cast<size_t>(query_of[k])];
@@ -262,11 +266,17 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries,
 }
 
 std::vector<std::vector<float>> Judge::RequestVectors(
-    const std::vector<std::vector<float>>& pmi) const {
+    std::span<const std::string> queries, const std::vector<std::vector<float>>& pmi) const {
   const JudgeSongSpace& space = pmi_->space;
   std::vector<std::vector<float>> out(pmi.size());
   if (space.dim <= 0) return out;
   const size_t n = pmi_->prior.size(), dim = static_cast<size_t>(space.dim);
+  auto normalise = [](std::vector<float>& v) {
+    const float norm = std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0f));
+    if (norm > 0)
+      for (float& x : v) x /= norm;
+  };
+  std::vector<float> words;  // the request's reading by the query tower
   for (size_t q = 0; q < pmi.size(); ++q) {
     if (pmi[q].size() != n) continue;
     const size_t k = std::min(n, static_cast<size_t>(space.feedback_songs));
@@ -282,9 +292,16 @@ std::vector<std::vector<float>> Judge::RequestVectors(
       const float* song = &space.vectors[static_cast<size_t>(best[j]) * dim];
       for (size_t d = 0; d < dim; ++d) v[d] += song[d];
     }
-    const float norm = std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0f));
-    if (norm > 0)
-      for (float& x : v) x /= norm;
+    normalise(v);
+    if (space.query_weight > 0 && space.query_encoder.Encode(queries[q], words)) {
+      for (size_t d = 0; d < dim; ++d) v[d] += static_cast<float>(space.query_weight) * words[d];
+      normalise(v);
+    }
+    if (space.center_weight > 0) {
+      for (size_t d = 0; d < dim; ++d)
+        v[d] -= static_cast<float>(space.center_weight) * space.request_mean[d];
+      normalise(v);
+    }
   }
   return out;
 }
@@ -326,6 +343,36 @@ std::unique_ptr<Judge> Judge::Load(const std::string& dir) {
           space.vectors.assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
           space.feedback_songs = m.at("feedback_songs").get<int>();
           space.pmi_weight = m.at("pmi_weight").get<double>();
+          space.query_weight = m.value("query_weight", 0.0);  // judges before 2026-12-06: none
+          space.center_weight = m.value("center_weight", 0.0);
+          if (space.center_weight > 0) {
+            auto c = tensors.find("request_mean");
+            if (c == tensors.end() || c->second.numel() != space.dim ||
+                c->second.scalar_type() != torch::kFloat32)
+              throw Error(
+                  "the judge has a centre weight but no float32 \"request_mean\" of the "
+                  "song space's width in " +
+                      space_path,
+                  dir, "rebuild the judge");
+            const torch::Tensor ct = c->second.contiguous();
+            space.request_mean.assign(ct.data_ptr<float>(), ct.data_ptr<float>() + ct.numel());
+          }
+          if (space.query_weight > 0) {
+            const std::string vocab_path = dir + "/" + kJudgeVocabularyFile;
+            auto w = tensors.find("words");
+            if (w == tensors.end() || w->second.dim() != 2 || w->second.size(1) != space.dim ||
+                w->second.scalar_type() != torch::kFloat32 || !std::filesystem::exists(vocab_path))
+              throw Error(
+                  "the judge has a query weight but no query tower (a float32 matrix "
+                  "\"words\" of the song space's width and " +
+                      std::string(kJudgeVocabularyFile) + ")",
+                  dir, "rebuild the judge");
+            const torch::Tensor wt = w->second.contiguous();
+            space.query_encoder = DenseQueryEncoder(
+                nlohmann::json::parse(ReadFile(vocab_path)).get<std::vector<std::string>>(),
+                std::vector<float>(wt.data_ptr<float>(), wt.data_ptr<float>() + wt.numel()),
+                space.dim);
+          }
         }
         return std::make_unique<Judge>(LoadCheckpoint(lm), std::move(prior),
                                        m.at("threshold").get<double>(), std::move(space));

@@ -28,7 +28,9 @@
 // pre-training read them); the song space, trained on training requests' relevant songs, knows
 // which songs fit the same requests - including the many the model never names first. Its
 // directory is the "pmi" one plus judge_songs.safetensors ("vectors": catalog x dim, the prior's
-// rows). Test-request AUC on seed 1: 0.82 (pmi) -> 0.91 (docs/reward.md).
+// rows; "words": the song space's query tower, its rows named by judge_vocabulary.json). With a
+// query weight (JudgeSongSpace::query_weight) the request's vector also reads its words through
+// that tower. Test-request AUC on seed 1: 0.82 (pmi) -> 0.91 (docs/reward.md).
 #pragma once
 
 #include <memory>
@@ -42,6 +44,7 @@
 #include "infer/checkpoint.h"
 #include "infer/engine.h"
 #include "model/qwen3.h"
+#include "retrieval/dense.h"
 #include "reward/hybrid.h"
 #include "text/tokenizer.h"
 
@@ -50,12 +53,25 @@ namespace muchator {
 class Store;
 
 inline constexpr const char* kJudgeSongSpaceFile = "judge_songs.safetensors";
+inline constexpr const char* kJudgeVocabularyFile = "judge_vocabulary.json";
 // The song space of the "prf" judge.
 struct JudgeSongSpace {
   int dim = 0;                 // 0: no song space (the "pmi" judge)
   std::vector<float> vectors;  // catalog size x dim, the prior's rows; a song without one: zeros
   int feedback_songs = 40;     // K: the request's best songs by PMI averaged into its vector
   double pmi_weight = 0.1;     // w: the PMI share's weight beside the cosine
+  // q: the weight of the song space's own reading of the request's words (its query tower)
+  // beside the model's best songs: the request's vector is normalise(prf + q x words), prf and
+  // words unit vectors. The model reads the request well but is the policy GRPO starts from, so
+  // its mistakes are the policy's; the query tower's are its own. 0: the model's reading alone.
+  double query_weight = 0;
+  DenseQueryEncoder query_encoder;  // set when query_weight > 0
+  // c: the request's vector less c x the mean request vector of the training requests (their
+  // labelled songs standing in for the model's best), renormalised. Songs near that mean (the
+  // ones that fit many requests a little: popular songs) then lose the lead the plain cosine gives
+  // them over songs that fit this request in particular (hubness). 0: no centring.
+  double center_weight = 0;
+  std::vector<float> request_mean;  // dim values; set when center_weight > 0
 };
 
 // "River of Orbits by Ana Ruiz. genres: folk. tags: dreamy, the seaside. language: ja. 2020s.
@@ -112,7 +128,8 @@ class Judge {
   const std::vector<int>& Suffix(int row);
   // The "prf" judge's unit vector of each request from its PMI over the catalog (empty rows
   // without a song space or without scores).
-  std::vector<std::vector<float>> RequestVectors(const std::vector<std::vector<float>>& pmi) const;
+  std::vector<std::vector<float>> RequestVectors(std::span<const std::string> queries,
+                                                 const std::vector<std::vector<float>>& pmi) const;
   std::unique_ptr<Tokenizer> tok_;
   std::vector<std::pair<std::string, std::string>> summaries_;
   std::unordered_map<std::string, int> rows_;

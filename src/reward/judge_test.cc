@@ -13,6 +13,7 @@
 #include "data/ingest.h"
 #include "data/store.h"
 #include "model/safetensors.h"
+#include "retrieval/dense.h"
 #include "reward/hybrid.h"
 #include "reward/judge_train.h"
 #include "support/tiny_world.h"
@@ -217,6 +218,17 @@ TEST(PmiJudgeTest, ScoresAreCatalogSharesAndTheDirectoryLoads) {
                Error);
 }
 
+// Removes dir/file and expects Judge::Load(dir) to fail with an error naming the file.
+void ExpectRefusedNaming(const std::string& dir, const std::string& file) {
+  fs::remove(dir + "/" + file);
+  try {
+    Judge::Load(dir);
+    ADD_FAILURE() << "loaded a judge without " << file;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+  }
+}
+
 // The "prf" judge: the PMI judge's K best songs for a request, averaged in the song space, give
 // the request's vector; P(relevant) = ((cos + 1) / 2 + w * share) / (1 + w). Recomputed here
 // from the "pmi" judge of the same checkpoint (the same prior, so the same shares) and the saved
@@ -229,7 +241,11 @@ TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
   JudgeLabelOptions lo;
   lo.max_train = 300;
   lo.max_heldout = 200;
-  GenerativeJudgeOptions o{.prior_requests = 16, .feedback_songs = 5, .pmi_weight = 0.3};
+  GenerativeJudgeOptions o{.prior_requests = 16,
+                           .feedback_songs = 5,
+                           .pmi_weight = 0.3,
+                           .query_weight = 0,
+                           .center_weight = 0};
   o.dense.dim = 8;
   o.dense.epochs = 2;
   const auto r = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/prf", o);
@@ -266,17 +282,22 @@ TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
   ASSERT_EQ(vectors.size(1), 8);
   std::vector<int> rows(static_cast<size_t>(n)), query_of(static_cast<size_t>(n), 0);
   std::iota(rows.begin(), rows.end(), 0);
-  for (const std::string q : {"songs for a rainy day", "music for the gym"}) {
-    const std::vector<std::string> one = {q};
-    const auto share = pmi->Probability(one, rows, query_of);
-    const auto got = prf->Probability(one, rows, query_of);
+  // The feedback vector: the normalised mean of the song vectors of the 5 songs with the largest
+  // PMI share.
+  auto feedback = [&](const std::vector<float>& share, const torch::Tensor& song_vectors) {
     std::vector<int> best = rows;
     std::partial_sort(best.begin(), best.begin() + 5, best.end(), [&](int a, int b) {
       return share[static_cast<size_t>(a)] > share[static_cast<size_t>(b)];
     });
     torch::Tensor v = torch::zeros({8});
-    for (int j = 0; j < 5; ++j) v += vectors[best[static_cast<size_t>(j)]];
-    v /= v.norm();
+    for (int j = 0; j < 5; ++j) v += song_vectors[best[static_cast<size_t>(j)]];
+    return v / v.norm();
+  };
+  for (const std::string q : {"songs for a rainy day", "music for the gym"}) {
+    const std::vector<std::string> one = {q};
+    const auto share = pmi->Probability(one, rows, query_of);
+    const auto got = prf->Probability(one, rows, query_of);
+    const torch::Tensor v = feedback(share, vectors);
     for (int i = 0; i < n; i += 7) {
       const float cos = torch::dot(v, vectors[i]).item<float>();
       EXPECT_NEAR(got[static_cast<size_t>(i)],
@@ -284,14 +305,73 @@ TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
           << q << " song " << i;
     }
   }
-  // A prf directory without its song space is refused, naming the file.
-  fs::remove(w.dir + "/prf/" + kJudgeSongSpaceFile);
-  try {
-    Judge::Load(w.dir + "/prf");
-    ADD_FAILURE() << "loaded a prf judge without its song space";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(kJudgeSongSpaceFile), std::string::npos) << e.what();
+  // With a query weight q the request's vector is normalise(prf + q x words): words is the song
+  // space's query tower's reading of the request (the mean of the saved word vectors of its
+  // features, normalised), so the request is read by more than the model GRPO starts from. With
+  // a centre weight c it is then normalise(v - c x mean), mean the training requests' vectors
+  // made the same way from their labelled songs.
+  {
+    GenerativeJudgeOptions oq = o;
+    oq.feedback_songs = 5;
+    oq.query_weight = 0.5;
+    oq.center_weight = 0.7;
+    BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/prfq", oq);
+    auto prfq = Judge::Load(w.dir + "/prfq");
+    const auto tensors = LoadSafetensors(w.dir + "/prfq/" + kJudgeSongSpaceFile);
+    const torch::Tensor qv = tensors.at("vectors"), words = tensors.at("words");
+    const auto vocab = nlohmann::json::parse(ReadFile(w.dir + "/prfq/" + kJudgeVocabularyFile))
+                           .get<std::vector<std::string>>();
+    ASSERT_EQ(words.size(0), static_cast<int64_t>(vocab.size()));
+    // The words' reading of a text: the normalised mean of its known features' rows.
+    auto read_words = [&](const std::string& text) {
+      torch::Tensor r = torch::zeros({8});
+      for (const auto& f : DenseFeatures(text)) {
+        const auto it = std::find(vocab.begin(), vocab.end(), f);
+        if (it != vocab.end()) r += words[it - vocab.begin()];
+      }
+      return r.norm().item<float>() > 0 ? r / r.norm() : r;
+    };
+    torch::Tensor mean = torch::zeros({8});
+    int requests = 0;
+    for (const auto& [text, songs] : MakeJudgeLabels(*w.store, w.oracle.get(), lo).train_queries) {
+      torch::Tensor v = torch::zeros({8});
+      for (const auto& id : songs)
+        if (const int row = prfq->SongRow(id); row >= 0) v += qv[row];
+      if (v.norm().item<float>() <= 0) continue;
+      v = v / v.norm();
+      const torch::Tensor r = read_words(text);
+      if (r.norm().item<float>() > 0) v = v + 0.5 * r, v = v / v.norm();
+      mean += v, ++requests;
+    }
+    ASSERT_GT(requests, 0);
+    mean /= requests;
+    EXPECT_TRUE(torch::allclose(tensors.at("request_mean"), mean, 1e-4, 1e-5));
+    const std::string q = "songs for a rainy day";
+    const std::vector<std::string> one = {q};
+    const auto share = pmi->Probability(one, rows, query_of);
+    const auto got = prfq->Probability(one, rows, query_of);
+    const auto without = prf->Probability(one, rows, query_of);
+    torch::Tensor v = feedback(share, qv);
+    const torch::Tensor read = read_words(q);
+    ASSERT_GT(read.norm().item<float>(), 0.0f);
+    v += 0.5 * read;
+    v /= v.norm();
+    v -= 0.7 * mean;
+    v /= v.norm();
+    double moved = 0;
+    for (int i = 0; i < n; i += 7) {
+      const float cos = torch::dot(v, qv[i]).item<float>();
+      EXPECT_NEAR(got[static_cast<size_t>(i)],
+                  ((cos + 1) / 2 + 0.3 * share[static_cast<size_t>(i)]) / 1.3, 1e-4)
+          << "song " << i;
+      moved += std::abs(got[static_cast<size_t>(i)] - without[static_cast<size_t>(i)]);
+    }
+    EXPECT_GT(moved, 1e-3);  // the words changed the judgement
+    // A judge with a query weight but without its vocabulary is refused, naming the file.
+    ExpectRefusedNaming(w.dir + "/prfq", kJudgeVocabularyFile);
   }
+  // A prf directory without its song space is refused, naming the file.
+  ExpectRefusedNaming(w.dir + "/prf", kJudgeSongSpaceFile);
   // Without rl requests (a platform's data that marks none), cross-fitting: the threshold's
   // song space leaves a fifth of the training requests out, the saved one trains on all.
   std::vector<Query> rl;

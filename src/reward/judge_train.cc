@@ -305,7 +305,39 @@ nlohmann::json BuildSongSpace(const std::vector<std::pair<std::string, std::stri
     const std::vector<float> v = dense->DocVector(it->second);
     std::copy(v.begin(), v.end(), vectors[i].data_ptr<float>());
   }
-  SaveSafetensors(out_dir + "/" + kJudgeSongSpaceFile, {{"vectors", vectors}});
+  // The query tower beside the song vectors (JudgeSongSpace::query_weight reads requests with it).
+  const DenseQueryEncoder& enc = dense->query_encoder();
+  const torch::Tensor words =
+      torch::from_blob(const_cast<float*>(enc.words().data()),
+                       {static_cast<int64_t>(enc.vocabulary().size()), enc.dim()}, torch::kFloat32)
+          .clone();
+  // The mean request vector (JudgeSongSpace::center_weight), each training request's vector made
+  // as the judge makes one, its labelled relevant songs in place of the model's best.
+  torch::Tensor mean = torch::zeros({dense->dim()}, torch::kFloat32);
+  {
+    std::unordered_map<std::string, int64_t> catalog_row;
+    for (int64_t i = 0; i < n; ++i)
+      catalog_row.emplace(catalog.items[static_cast<size_t>(i)].id, i);
+    int64_t requests = 0;
+    std::vector<float> read;
+    for (const auto& [query, songs] : labels.train_queries) {
+      torch::Tensor v = torch::zeros({dense->dim()}, torch::kFloat32);
+      for (const auto& s : songs)
+        if (auto it = catalog_row.find(s); it != catalog_row.end()) v += vectors[it->second];
+      if (v.norm().item<float>() <= 0) continue;
+      v /= v.norm();
+      if (o.query_weight > 0 && enc.Encode(query, read)) {
+        v += o.query_weight * torch::from_blob(read.data(), {enc.dim()}, torch::kFloat32);
+        v /= v.norm();
+      }
+      mean += v, ++requests;
+    }
+    if (requests > 0) mean /= static_cast<double>(requests);
+  }
+  SaveSafetensors(out_dir + "/" + kJudgeSongSpaceFile,
+                  {{"vectors", vectors}, {"words", words}, {"request_mean", mean}});
+  WriteFileAtomic(out_dir + "/" + kJudgeVocabularyFile,
+                  nlohmann::json(enc.vocabulary()).dump() + "\n");
   nlohmann::json r = dense->report();
   // Seconds are logged, not reported: judge.json is the same for the same data and seed.
   spdlog::info("judge song space: trained in {:.1f} s", r.value("seconds", 0.0));
@@ -393,6 +425,8 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
   if (!prf) return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
   meta["feedback_songs"] = o.feedback_songs;
   meta["pmi_weight"] = o.pmi_weight;
+  meta["query_weight"] = o.query_weight;
+  meta["center_weight"] = o.center_weight;
   if (calibration.empty()) {
     report["song_space"] = space;
     return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);

@@ -87,6 +87,10 @@ struct GenerativeJudgeOptions {
   // The "prf" judge's song space (reward/judge.h); feedback_songs 0 = the "pmi" judge.
   int feedback_songs = 40;
   double pmi_weight = 0.1;
+  // JudgeSongSpace's; chosen on seeds 1-3 (docs/reward.md, 2026-12-06): centring lifts held-out
+  // accuracy, the query tower the judge's AUC on the songs the policy lists.
+  double query_weight = 0.5;
+  double center_weight = 1.0;
   DenseOptions dense{};
   // More (request, fitting song) pairs for the song space, e.g. the UQ2I triplets'.
   std::vector<DensePair> extra_pairs{};

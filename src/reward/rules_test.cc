@@ -151,9 +151,16 @@ TEST(HybridTest, MatchesAHandComputation) {
   ASSERT_EQ(br[0].items.size(), 3u);
   EXPECT_NEAR(br[0].items[1], 0 + 0.5 * 2 / 10, 1e-6);
   EXPECT_NEAR(br[0].items[2], 1 + 0.5 * 5 / 10, 1e-6);
-  // Rules alone: no per-item reward.
+  // The judge's P alone (prel): (0.9 + 0.2 + 0.9) / 4 entries; the breakdown carries each
+  // catalog item's P (what the evaluation measures the judge with), and none without the judge.
+  HybridReward p(ParseRewardWeights("prel=1"), m);
+  const auto pr = p.Compute(lists, ctx);
+  EXPECT_NEAR(pr[0].raw.at("prel"), (0.9 + 0.2 + 0.9) / 4, 1e-6);
+  EXPECT_EQ(pr[0].relevance, (std::vector<float>{0.9f, 0.2f, 0.9f}));
+  // Rules alone: no per-item reward, no judgement.
   HybridReward rules(ParseRewardWeights("format=1,fact=1"), m);
   EXPECT_TRUE(rules.Compute(lists, ctx)[0].items.empty());
+  EXPECT_TRUE(rules.Compute(lists, ctx)[0].relevance.empty());
 }
 
 // The debiased personalisation: base - w x (prior - mean prior), clamped to 0-10; weight 0 or no

@@ -118,6 +118,21 @@ torch::Tensor GroupAdvantages(const torch::Tensor& rewards, bool scale_std) {
   return torch::where(flat, torch::zeros_like(a), a);
 }
 
+torch::Tensor DecoupledAdvantages(const torch::Tensor& components,
+                                  const std::vector<double>& weights) {
+  if (components.dim() != 3 || components.size(0) != static_cast<int64_t>(weights.size()))
+    throw Error("DecoupledAdvantages: components must be (K, P, G) with K weights");
+  torch::Tensor sum = torch::zeros({components.size(1), components.size(2)});
+  double total = 0;
+  for (size_t k = 0; k < weights.size(); ++k) {
+    sum += weights[k] * GroupAdvantages(components[static_cast<int64_t>(k)], true);
+    total += std::abs(weights[k]);
+  }
+  // Not standardised again: where the rewards disagree their sum is near 0 in every group, and
+  // rescaling it would turn that near-tie into a full-sized advantage.
+  return total > 0 ? sum / total : sum;
+}
+
 torch::Tensor AnswerLogProbs(Qwen3ForCausalLM& model, const torch::Tensor& ids,
                              const std::vector<int64_t>& start, const std::vector<int64_t>& length,
                              double temperature) {
@@ -352,7 +367,22 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
     torch::Tensor rewards = torch::zeros({p_count, g_count});
     for (int k = 0; k < n_roll; ++k)
       rewards[k / g_count][k % g_count] = scores[static_cast<size_t>(k)].total * o.reward_scale;
-    const torch::Tensor adv = GroupAdvantages(rewards, o.scale_std).reshape({n_roll});
+    torch::Tensor adv;
+    if (o.advantage == "decoupled") {
+      const auto& weights = reward.weights();
+      torch::Tensor components =
+          torch::zeros({static_cast<int64_t>(weights.size()), p_count, g_count});
+      std::vector<double> w;
+      for (const auto& [name, weight] : weights) {
+        const auto c = static_cast<int64_t>(w.size());
+        for (int k = 0; k < n_roll; ++k)
+          components[c][k / g_count][k % g_count] = scores[static_cast<size_t>(k)].raw.at(name);
+        w.push_back(weight);
+      }
+      adv = DecoupledAdvantages(components, w).reshape({n_roll});
+    } else {
+      adv = GroupAdvantages(rewards, o.scale_std).reshape({n_roll});
+    }
     const double zero_spread_groups =
         ((rewards.amax(1) - rewards.amin(1)) < 1e-9).to(torch::kFloat32).sum().item<double>();
     // Per-token advantages: the list's for every token; with --advantage item, each song's own

@@ -34,7 +34,9 @@ struct GrpoOptions {
   std::string loss_agg = "token";           // "token" or "sequence"
   // "list": every token of an answer takes the answer's advantage; "item": a song's own tokens
   // take its per-item model reward's advantage within the group (dense rewards; needs per-item
-  // rewards: those with RewardSpec::item), the other tokens the answer's.
+  // rewards: those with RewardSpec::item), the other tokens the answer's; "decoupled": the
+  // answer's advantage from each reward standardised within the group on its own
+  // (DecoupledAdvantages).
   std::string advantage = "list";
   double reward_scale = 1.0;  // rewards are multiplied by this before advantages
   std::string rewards = "rel_pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2";
@@ -72,6 +74,14 @@ struct GrpoOptions {
 
 // Advantages of rewards laid out as groups: rewards (P, G) -> (P, G).
 torch::Tensor GroupAdvantages(const torch::Tensor& rewards, bool scale_std);
+// --advantage decoupled: each reward standardised within its group on its own (a reward without
+// spread there gives 0), the results averaged with the rewards' weights (sum of w_k z_k / sum of
+// |w_k|; GDPO's decoupled normalisation). components: (K, P, G) raw rewards; weights: K. A reward
+// whose values spread little (the judge's P of songs that all fit) then moves the policy as much
+// as one that spreads a lot (the ranking model's score), instead of vanishing inside the weighted
+// sum. --scale-std does not apply: standardising each reward is the point.
+torch::Tensor DecoupledAdvantages(const torch::Tensor& components,
+                                  const std::vector<double>& weights);
 
 // Per-token log-probabilities of answers under `model` at `temperature`: ids (N, T) right-padded
 // prompt + answer rows, answer n at [start[n], start[n] + length[n]). Returns (N, L), L = max

@@ -41,8 +41,10 @@ void DeclareGrpoFlags(Options& opts, GrpoOptions& g) {
       .OneOf({"token", "sequence"});
   opts.Add("advantage", &g.advantage,
            "list: every answer token takes the answer's advantage; item: each song's tokens take "
-           "that song's own per-item reward advantage within its group (dense rewards)")
-      .OneOf({"list", "item"});
+           "that song's own per-item reward advantage within its group (dense rewards); "
+           "decoupled: the answer's advantage from each reward standardised within its group on "
+           "its own, then weighted and summed (a reward with little spread still counts)")
+      .OneOf({"list", "item", "decoupled"});
   opts.Add("reward-scale", &g.reward_scale, "multiply rewards by this before advantages")
       .Range(-1e6, 1e6);
   opts.Add(kTemperatureFlag, &g.temperature,

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/error.h"
 #include "core/threads.h"
 #include "corpus/shard.h"
 #include "infer/checkpoint.h"
@@ -28,6 +29,29 @@ TEST(GrpoMathTest, AdvantagesAreZeroForEqualRewardsAndCentredOtherwise) {
   }
   // Scaled: the group's advantages have unit (population) std.
   EXPECT_NEAR(GroupAdvantages(r, true)[1].std(/*unbiased=*/false).item<float>(), 1.0f, 1e-3);
+}
+
+// Decoupled advantages: a reward that spreads 100 times less than another moves the answers as
+// much; in the plain weighted sum it vanishes. Group of 4: reward a ranks answers 0 < 1 < 2 < 3
+// with a spread of 0.01, reward b ranks them the other way with a spread of 1.
+TEST(GrpoMathTest, DecoupledAdvantagesGiveEachRewardItsOwnScale) {
+  const torch::Tensor a = torch::tensor({0.0f, 0.1f, 0.2f, 0.3f}).reshape({1, 4});
+  const torch::Tensor b = torch::tensor({30.0f, 20.0f, 10.0f, 0.0f}).reshape({1, 4});
+  const torch::Tensor summed = GroupAdvantages(a + b, true);
+  EXPECT_GT(summed[0][0].item<float>(), summed[0][3].item<float>());  // b wins the sum
+  const torch::Tensor za = GroupAdvantages(a, true);
+  // Equal and opposite standardised rewards cancel: no answer is preferred.
+  const torch::Tensor d = DecoupledAdvantages(torch::stack({a, b}), {1.0, 1.0});
+  EXPECT_LT(d.abs().max().item<float>(), 1e-2) << d;
+  // Weighted 2:1, a's order wins: (2 z_a + z_b) / 3 = z_a / 3.
+  const torch::Tensor w = DecoupledAdvantages(torch::stack({a, b}), {2.0, 1.0});
+  EXPECT_LT(w[0][0].item<float>(), w[0][3].item<float>());
+  EXPECT_TRUE(torch::allclose(w, za / 3, 1e-2, 1e-2)) << w;
+  // A reward without spread in a group adds nothing there (its weight still counts).
+  const torch::Tensor flat = torch::full({1, 4}, 0.7f);
+  EXPECT_TRUE(torch::allclose(DecoupledAdvantages(torch::stack({a, flat}), {1.0, 3.0}), za / 4,
+                              1e-5, 1e-5));
+  EXPECT_THROW(DecoupledAdvantages(torch::stack({a, b}), {1.0}), Error);
 }
 
 TEST(GrpoMathTest, RatioKlAndClipping) {
