@@ -312,7 +312,8 @@ nlohmann::json BuildSongSpace(const std::vector<std::pair<std::string, std::stri
                        {static_cast<int64_t>(enc.vocabulary().size()), enc.dim()}, torch::kFloat32)
           .clone();
   // The mean request vector (JudgeSongSpace::center_weight), each training request's vector made
-  // as the judge makes one, its labelled relevant songs in place of the model's best.
+  // as the judge makes one, its labelled relevant songs in place of the model's best (the requests
+  // in `calibration` left out, as from the song space).
   torch::Tensor mean = torch::zeros({dense->dim()}, torch::kFloat32);
   {
     std::unordered_map<std::string, int64_t> catalog_row;
@@ -321,6 +322,7 @@ nlohmann::json BuildSongSpace(const std::vector<std::pair<std::string, std::stri
     int64_t requests = 0;
     std::vector<float> read;
     for (const auto& [query, songs] : labels.train_queries) {
+      if (calibration.count(query)) continue;  // as for the song space: the threshold's requests
       torch::Tensor v = torch::zeros({dense->dim()}, torch::kFloat32);
       for (const auto& s : songs)
         if (auto it = catalog_row.find(s); it != catalog_row.end()) v += vectors[it->second];
