@@ -123,7 +123,8 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
       }
     const double auc = Auc(std::move(pairs));
     m["judge_auc_on_listed"] = std::isnan(auc) ? nlohmann::json(nullptr) : nlohmann::json(auc);
-    m["judge_precision_on_listed"] = passed > 0 ? passed_relevant / passed : 0.0;
+    m["judge_precision_on_listed"] =
+        passed > 0 ? nlohmann::json(passed_relevant / passed) : nlohmann::json(nullptr);
   }
   if (judges.ranker) m["personalization"] = 10 * mean("pers");
   if (judges.oracle) {

@@ -121,7 +121,7 @@ std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& en
 //   utility the mean over its list, 0 for an empty one: for paired comparisons of systems);
 //   with the judge and the oracle: judge_auc_on_listed (the judge's AUC against the oracle over
 //   the songs listed; null when they are all relevant or all not) and judge_precision_on_listed
-//   (share of the listed songs its gate passes that are relevant);
+//   (share of the listed songs its gate passes that are relevant; null when it passes none);
 //   and prompt_tokens (mean prompt length: the cost of o.extras).
 nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const EvalRequest> requests,
                                const EvalJudges& judges, const OfflineEvalOptions& o);

@@ -258,14 +258,19 @@ std::vector<RewardBreakdown> HybridReward::Compute(std::span<const ListInput> li
     for (size_t k = 0; k < items.size(); ++k)
       scored[static_cast<size_t>(owner[k])].personal.push_back(s[k]);
   }
-  // The chosen per-item model rewards with their weights (empty: no per-item values).
+  // The chosen rewards, looked up once per batch (each lookup takes the registry's lock), and
+  // the per-item ones among them with their weights (empty: no per-item values).
+  std::vector<const RewardSpec*> specs;
   std::vector<std::pair<double, const RewardSpec*>> item_rewards;
-  for (const auto& [name, w] : weights_)
-    if (const RewardSpec& spec = FindReward(name); spec.item) item_rewards.push_back({w, &spec});
+  for (const auto& [name, w] : weights_) {
+    specs.push_back(&FindReward(name));
+    if (specs.back()->item) item_rewards.push_back({w, specs.back()});
+  }
   std::vector<RewardBreakdown> out(lists.size());
   for (size_t l = 0; l < lists.size(); ++l) {
+    size_t r = 0;
     for (const auto& [name, w] : weights_) {
-      const double raw = FindReward(name).fn(scored[l], models_);
+      const double raw = specs[r++]->fn(scored[l], models_);
       out[l].raw[name] = raw;
       out[l].weighted[name] = w * raw;
       out[l].total += w * raw;

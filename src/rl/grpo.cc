@@ -376,7 +376,8 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
       for (const auto& [name, weight] : weights) {
         const auto c = static_cast<int64_t>(w.size());
         for (int k = 0; k < n_roll; ++k)
-          components[c][k / g_count][k % g_count] = scores[static_cast<size_t>(k)].raw.at(name);
+          components[c][k / g_count][k % g_count] =
+              scores[static_cast<size_t>(k)].raw.at(name) * o.reward_scale;
         w.push_back(weight);
       }
       adv = DecoupledAdvantages(components, w).reshape({n_roll});
