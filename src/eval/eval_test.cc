@@ -90,6 +90,20 @@ TEST(EvalTest, MeasuresTheJudgeOnTheListedSongs) {
   }
   ASSERT_TRUE(m["judge_auc_on_listed"].is_number()) << m.dump();
   EXPECT_NEAR(m["judge_auc_on_listed"].get<double>(), Auc(scored), 1e-9);
+  // Each facet on its own: the situation (every request has one) recomputed here. A song that
+  // fits the whole request fits its situation, so the share is at least the relevant share.
+  double situation_fit = 0, listed = 0;
+  for (size_t k = 0; k < requests.size(); ++k) {
+    world::QueryFacets one;
+    one.situation = w.oracle->FacetsOf(requests[k].query_id).situation;
+    for (int item : answers[k].items)
+      situation_fit += w.oracle->Relevant(one, catalog.items[static_cast<size_t>(item)].id);
+    listed += static_cast<double>(answers[k].items.size());
+  }
+  ASSERT_TRUE(m["facet_fit"].contains("situation")) << m.dump();
+  EXPECT_NEAR(m["facet_fit"]["situation"].get<double>(), situation_fit / listed, 1e-9);
+  EXPECT_GE(m["facet_fit"]["situation"].get<double>(), 0.5);  // half the songs are relevant
+  EXPECT_LT(m["facet_fit"]["situation"].get<double>(), 1.0);  // and some miss the situation
   ASSERT_GT(passed, 0);  // the gate passes some of the listed songs
   EXPECT_NEAR(m["judge_precision_on_listed"].get<double>(), passed_relevant / passed, 1e-9);
   // Without the oracle there is nothing to measure the judge against.
@@ -679,10 +693,15 @@ TEST(RunReportTest, QuotesThePapersFiguresBesideOurs) {
   // GRPO's report: the judge on the policy's own songs before and after, one row.
   MakeDirs(run + "/grpo");
   WriteFileAtomic(run + "/grpo/grpo_report.json",
-                  R"j({"before": {"constrained": {"judge_auc_on_listed": 0.625}}, )j"
-                  R"j("after": {"constrained": {"judge_auc_on_listed": null}}})j");
+                  R"j({"before": {"constrained": {"judge_auc_on_listed": 0.625, )j"
+                  R"j("facet_fit": {"mood": 0.875, "situation": 0.9}}}, )j"
+                  R"j("after": {"constrained": {"judge_auc_on_listed": null, )j"
+                  R"j("facet_fit": {"mood": 0.75, "situation": 0.925}}}})j");
   WriteRunReport(run, run + "/report");
   EXPECT_NE(ReadFile(md).find("held-out RL requests (SFT -> GRPO) | 0.625 -> - |"),
+            std::string::npos)
+      << ReadFile(md);
+  EXPECT_NE(ReadFile(md).find("(SFT -> GRPO) | mood 0.875 -> 0.750; situation 0.900 -> 0.925 |"),
             std::string::npos)
       << ReadFile(md);
 

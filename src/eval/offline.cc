@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <unordered_set>
 
@@ -19,6 +20,25 @@
 #include "world/oracle.h"
 
 namespace muchator {
+
+namespace {
+
+// The facets of a query one by one, named as the oracle's queries.jsonl names them.
+std::vector<std::pair<std::string, world::QueryFacets>> SingleFacets(const world::QueryFacets& f) {
+  std::vector<std::pair<std::string, world::QueryFacets>> out;
+  world::QueryFacets one;
+  if (f.situation >= 0) one = {}, one.situation = f.situation, out.emplace_back("situation", one);
+  if (f.mood >= 0) one = {}, one.mood = f.mood, out.emplace_back("mood", one);
+  if (f.genre >= 0) one = {}, one.genre = f.genre, out.emplace_back("genre", one);
+  if (f.language >= 0) {
+    one = {}, one.language = f.language, one.exclude_language = f.exclude_language;
+    out.emplace_back(f.exclude_language ? "exclude_language" : "language", one);
+  }
+  if (f.era >= 0) one = {}, one.era = f.era, out.emplace_back("era", one);
+  return out;
+}
+
+}  // namespace
 
 nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
                             std::span<const EvalRequest> requests,
@@ -50,6 +70,10 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
   int64_t util_n = 0;
   std::vector<double> request_rel, request_util;  // per request, for paired comparisons
   std::vector<std::vector<bool>> listed_relevant(answers.size());  // the oracle's, per entry
+  // Each kind of facet on its own: songs listed for requests that have it, and those that
+  // satisfy it. Which part of a request a system gets wrong (GRPO's drift went to moods and
+  // excluded languages, docs/rl.md) is invisible in relevance@10 alone.
+  std::map<std::string, std::pair<double, double>> facet_fit;  // kind -> (satisfied, listed)
   for (size_t k = 0; k < answers.size(); ++k) {
     const EvalAnswer& a = answers[k];
     ListInput in;
@@ -86,6 +110,12 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
         hits += 1, dcg += 1.0 / std::log2(r + 2.0);
     }
     for (size_t r = 0; r < best.size(); ++r) idcg += 1.0 / std::log2(r + 2.0);
+    for (const auto& [kind, one] : SingleFacets(facets)) {
+      auto& [satisfied, listed] = facet_fit[kind];
+      for (int item : a.items)
+        satisfied += judges.oracle->Relevant(one, catalog.items[static_cast<size_t>(item)].id);
+      listed += static_cast<double>(a.items.size());
+    }
     oracle_rel +=
         n > 0 ? relevant / std::max(n, o.list_size) : 0.0;  // missing entries count as misses
     request_rel.push_back(n > 0 ? relevant / std::max(n, o.list_size) : 0.0);
@@ -133,6 +163,10 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
     m["recall_at_10"] = recall / n;
     m["ndcg_at_10"] = ndcg / n;
     m["per_request"] = {{"relevance_at_10", request_rel}, {"utility", request_util}};
+    nlohmann::json fit = nlohmann::json::object();
+    for (const auto& [kind, c] : facet_fit)
+      if (c.second > 0) fit[kind] = c.first / c.second;
+    m["facet_fit"] = std::move(fit);
   }
   if (o.keep_answers) {
     nlohmann::json lists = nlohmann::json::array();

@@ -118,7 +118,10 @@ std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& en
 //   entries; non-catalog ones 0); with the oracle: relevance_at_10 (relevant catalog entries /
 //   max(entries, list_size)) and utility (mean oracle utility of the catalog items listed), and
 //   per_request: {"relevance_at_10": [...], "utility": [...]} (each request's own figures, its
-//   utility the mean over its list, 0 for an empty one: for paired comparisons of systems);
+//   utility the mean over its list, 0 for an empty one: for paired comparisons of systems) and
+//   facet_fit: {kind: share} for each kind of facet the requests have (situation, mood, genre,
+//   language, exclude_language, era), the share of the songs listed for requests with that facet
+//   that satisfy it on its own (what part of a request a system gets wrong);
 //   with the judge and the oracle: judge_auc_on_listed (the judge's AUC against the oracle over
 //   the songs listed; null when they are all relevant or all not) and judge_precision_on_listed
 //   (share of the listed songs its gate passes that are relevant; null when it passes none);

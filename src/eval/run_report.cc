@@ -412,6 +412,20 @@ void Components(const std::string& run, Writer& w) {
            "AUC on the policy's own constrained songs, held-out RL requests (SFT -> "
            "GRPO)",
            Cell(before, "judge_auc_on_listed") + " -> " + Cell(after, "judge_auc_on_listed")});
+    if (before.contains("facet_fit") && after.contains("facet_fit")) {
+      std::string v, sep;
+      for (const auto& item : before["facet_fit"].items()) {
+        const char* kind = item.key().c_str();
+        if (!after["facet_fit"].contains(kind)) continue;
+        v += sep + item.key() + " " + Cell(before["facet_fit"], kind) + " -> " +
+             Cell(after["facet_fit"], kind);
+        sep = "; ";
+      }
+      t.rows.push_back({"GRPO",
+                        "share of the constrained songs fitting each facet of the request on its "
+                        "own, held-out RL requests (SFT -> GRPO)",
+                        v});
+    }
     if (g.contains("reward_hacking")) {
       const bool raised = g["reward_hacking"]["raised"].get<bool>();
       std::string v = raised ? "RAISED: " : "not raised", sep = raised ? "" : "; ";

@@ -133,9 +133,12 @@ torch::Tensor DecoupledAdvantages(const torch::Tensor& components,
   return total > 0 ? sum / total : sum;
 }
 
-torch::Tensor AnswerLogProbs(Qwen3ForCausalLM& model, const torch::Tensor& ids,
-                             const std::vector<int64_t>& start, const std::vector<int64_t>& length,
-                             double temperature) {
+namespace {
+// The answer positions' hidden states' targets: pos (N, L) of the state before each answer token,
+// target (N, L) the token (0 past the answer's end).
+std::pair<torch::Tensor, torch::Tensor> AnswerPositions(const torch::Tensor& ids,
+                                                        const std::vector<int64_t>& start,
+                                                        const std::vector<int64_t>& length) {
   const int64_t n = ids.size(0), t = ids.size(1);
   const int64_t l = std::max<int64_t>(1, *std::max_element(length.begin(), length.end()));
   torch::Tensor pos = torch::zeros({n, l}, torch::kInt64),
@@ -148,16 +151,44 @@ torch::Tensor AnswerLogProbs(Qwen3ForCausalLM& model, const torch::Tensor& ids,
       p[r][j] = at - 1;  // the hidden state before the token predicts it
       y[r][j] = j < length[static_cast<size_t>(r)] ? x[r][at] : 0;
     }
+  return {pos, target};
+}
+}  // namespace
+
+torch::Tensor AnswerLogSoftmax(Qwen3ForCausalLM& model, const torch::Tensor& ids,
+                               const std::vector<int64_t>& start,
+                               const std::vector<int64_t>& length, double temperature) {
+  const torch::Tensor pos = AnswerPositions(ids, start, length).first;
+  const int64_t n = pos.size(0), l = pos.size(1);
   const torch::Tensor h = model->Hidden(ids, {}, {});                                   // (N, T, C)
   const torch::Tensor hs = h.gather(1, pos.unsqueeze(-1).expand({n, l, h.size(2)}));    // (N, L, C)
   const torch::Tensor logits = torch::matmul(hs, model->LmWeight().t()) / temperature;  // (N, L, V)
-  return logits.log_softmax(-1).gather(-1, target.unsqueeze(-1)).squeeze(-1) *
-         LengthMask(length, l);  // (N, L)
+  return logits.log_softmax(-1);
+}
+
+torch::Tensor AnswerLogProbs(Qwen3ForCausalLM& model, const torch::Tensor& ids,
+                             const std::vector<int64_t>& start, const std::vector<int64_t>& length,
+                             double temperature) {
+  return GatherAnswerTokens(AnswerLogSoftmax(model, ids, start, length, temperature), ids, start,
+                            length);
+}
+
+torch::Tensor GatherAnswerTokens(const torch::Tensor& log_softmax, const torch::Tensor& ids,
+                                 const std::vector<int64_t>& start,
+                                 const std::vector<int64_t>& length) {
+  const torch::Tensor target = AnswerPositions(ids, start, length).second;
+  return log_softmax.gather(-1, target.unsqueeze(-1)).squeeze(-1) *
+         LengthMask(length, target.size(1));  // (N, L)
+}
+
+torch::Tensor ExactKl(const torch::Tensor& log_softmax, const torch::Tensor& ref_log_softmax) {
+  return (log_softmax.exp() * (log_softmax - ref_log_softmax)).sum(-1);
 }
 
 GrpoLossParts GrpoLoss(const torch::Tensor& logp, const torch::Tensor& old_logp,
                        const torch::Tensor& ref_logp, const torch::Tensor& advantages,
-                       const torch::Tensor& mask, const GrpoOptions& o, double normaliser) {
+                       const torch::Tensor& mask, const GrpoOptions& o, double normaliser,
+                       const torch::Tensor& exact_kl) {
   GrpoLossParts out;
   // (N, 1): one per answer, or (N, L): one per answer token.
   const torch::Tensor a = advantages.dim() == 1 ? advantages.unsqueeze(1) : advantages;
@@ -167,8 +198,12 @@ GrpoLossParts GrpoLoss(const torch::Tensor& logp, const torch::Tensor& old_logp,
   torch::Tensor per_token = -surrogate;  // (N, L)
   torch::Tensor kl;
   if (o.beta > 0) {
-    const torch::Tensor d = ref_logp - logp;
-    kl = d.exp() - d - 1;
+    if (exact_kl.defined()) {
+      kl = exact_kl;
+    } else {
+      const torch::Tensor d = ref_logp - logp;
+      kl = d.exp() - d - 1;
+    }
     per_token = per_token + o.beta * kl;
   }
   per_token = per_token * mask;
@@ -456,6 +491,8 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
     const double normaliser =
         o.loss_agg == "token" ? std::max(1.0, batch_tokens) : std::max(1.0, batch_answers);
     // pi_old and pi_ref per micro-batch, before any update (pi_old = pi itself with one update).
+    // With --kl exact, pi_ref's whole distributions instead (N x L x V floats per micro-batch).
+    const bool exact_kl = o.beta > 0 && o.kl == "exact";
     std::vector<torch::Tensor> old_lp(micro.size()), ref_lp(micro.size());
     {
       torch::NoGradGuard ng;
@@ -463,7 +500,9 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
         std::vector<int64_t> st, len;
         const torch::Tensor ids = Rows(rollouts, micro[m], st, len);
         if (o.inner_updates > 1) old_lp[m] = AnswerLogProbs(policy, ids, st, len, o.temperature);
-        if (o.beta > 0) ref_lp[m] = AnswerLogProbs(ref, ids, st, len, o.temperature);
+        if (o.beta > 0)
+          ref_lp[m] = exact_kl ? AnswerLogSoftmax(ref, ids, st, len, o.temperature)
+                               : AnswerLogProbs(ref, ids, st, len, o.temperature);
       }
     }
     const auto t_train = Clock::now();
@@ -478,7 +517,14 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
       for (size_t m = 0; m < micro.size(); ++m) {
         std::vector<int64_t> st, len;
         const torch::Tensor ids = Rows(rollouts, micro[m], st, len);
-        const torch::Tensor lp = AnswerLogProbs(policy, ids, st, len, o.temperature);
+        torch::Tensor lp, kl_exact;
+        if (exact_kl) {
+          const torch::Tensor full = AnswerLogSoftmax(policy, ids, st, len, o.temperature);
+          lp = GatherAnswerTokens(full, ids, st, len);
+          kl_exact = ExactKl(full, ref_lp[m]);
+        } else {
+          lp = AnswerLogProbs(policy, ids, st, len, o.temperature);
+        }
         torch::Tensor a = torch::zeros({static_cast<int64_t>(micro[m].size()), lp.size(1)});
         for (size_t r = 0; r < micro[m].size(); ++r) {
           const auto& ta = tok_adv[micro[m][r]];
@@ -488,7 +534,7 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
         }
         const torch::Tensor mask = LengthMask(len, lp.size(1));
         const GrpoLossParts parts = GrpoLoss(lp, o.inner_updates > 1 ? old_lp[m] : lp.detach(),
-                                             ref_lp[m], a, mask, o, normaliser);
+                                             ref_lp[m], a, mask, o, normaliser, kl_exact);
         parts.loss.backward();
         loss_sum += parts.loss.item<double>() / o.inner_updates;
         clipped += parts.clipped;

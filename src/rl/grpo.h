@@ -30,8 +30,11 @@ struct GrpoOptions {
   int inner_updates = 1;     // optimizer steps on each batch of rollouts (1: pi_old = pi)
   double clip_low = 0.2, clip_high = 0.28;  // eps_low, eps_high (DAPO's "clip higher")
   double beta = 0.04;                       // KL weight; 0 = no reference model
-  bool scale_std = true;                    // divide advantages by the group's reward std
-  std::string loss_agg = "token";           // "token" or "sequence"
+  // "k3": the k3 estimator on each sampled token; "exact": the whole next-token distribution's
+  // KL at each answer position (ExactKl).
+  std::string kl = "k3";
+  bool scale_std = true;           // divide advantages by the group's reward std
+  std::string loss_agg = "token";  // "token" or "sequence"
   // "list": every token of an answer takes the answer's advantage; "item": a song's own tokens
   // take its per-item model reward's advantage within the group (dense rewards; needs per-item
   // rewards: those with RewardSpec::item), the other tokens the answer's; "decoupled": the
@@ -89,6 +92,19 @@ torch::Tensor DecoupledAdvantages(const torch::Tensor& components,
 torch::Tensor AnswerLogProbs(Qwen3ForCausalLM& model, const torch::Tensor& ids,
                              const std::vector<int64_t>& start, const std::vector<int64_t>& length,
                              double temperature);
+// The same answers' whole next-token distributions: (N, L, V) log-softmax at `temperature`
+// (rows past an answer's end are those of its last prompt or answer token: mask them).
+torch::Tensor AnswerLogSoftmax(Qwen3ForCausalLM& model, const torch::Tensor& ids,
+                               const std::vector<int64_t>& start,
+                               const std::vector<int64_t>& length, double temperature);
+// AnswerLogProbs from an AnswerLogSoftmax result: each answer token's log-probability, (N, L).
+torch::Tensor GatherAnswerTokens(const torch::Tensor& log_softmax, const torch::Tensor& ids,
+                                 const std::vector<int64_t>& start,
+                                 const std::vector<int64_t>& length);
+// --kl exact: KL(pi || pi_ref) of the whole next-token distribution at each position,
+// sum_v pi(v) (log pi(v) - log pi_ref(v)), (N, L) from two (N, L, V) log-softmaxes. Unlike k3 on
+// the sampled token, it sees every song whose probability moved, sampled or not.
+torch::Tensor ExactKl(const torch::Tensor& log_softmax, const torch::Tensor& ref_log_softmax);
 
 struct GrpoLossParts {
   torch::Tensor loss;    // scalar, already divided by `normaliser`
@@ -101,9 +117,11 @@ struct GrpoLossParts {
 // mask: (N, L); advantages: (N) per answer or (N, L) per answer token. With "token" aggregation
 // the summed loss is divided by `normaliser` = the batch's answer tokens; with "sequence", each
 // answer's token mean is summed and divided by `normaliser` = the batch's answers.
+// exact_kl (N, L), when defined, is the KL term instead of k3 (--kl exact; ref_logp unused).
 GrpoLossParts GrpoLoss(const torch::Tensor& logp, const torch::Tensor& old_logp,
                        const torch::Tensor& ref_logp, const torch::Tensor& advantages,
-                       const torch::Tensor& mask, const GrpoOptions& o, double normaliser);
+                       const torch::Tensor& mask, const GrpoOptions& o, double normaliser,
+                       const torch::Tensor& exact_kl = {});
 
 // The RL split: the store's "rl" queries with a user, split by user (FNV-1a of the id) into
 // training requests and held-out ones (`heldout_percent` of the users) for the report.

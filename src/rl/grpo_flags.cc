@@ -35,6 +35,10 @@ void DeclareGrpoFlags(Options& opts, GrpoOptions& g) {
   opts.Add("clip-high", &g.clip_high, "epsilon_high of the ratio clip").Range(0, 10);
   opts.Add("beta", &g.beta, "KL weight against the reference (0 = no reference model)")
       .Range(0, 100);
+  opts.Add("kl", &g.kl,
+           "KL term: k3 (the estimator on each sampled token) or exact (the whole next-token "
+           "distribution's KL at each answer position: every song whose probability moved)")
+      .OneOf({"k3", "exact"});
   opts.Add("scale-std", &g.scale_std, "divide advantages by the group's reward std");
   opts.Add("loss-agg", &g.loss_agg,
            "token: mean over all answer tokens; sequence: mean of per-answer means")

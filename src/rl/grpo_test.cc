@@ -108,6 +108,30 @@ TEST(GrpoMathTest, RatioKlAndClipping) {
   EXPECT_NEAR(a3.grad()[0][1].item<float>(), -1.0f / 7, 1e-6);
 }
 
+TEST(GrpoMathTest, ExactKlSeesSongsThatWereNotSampled) {
+  // Two positions over a 4-token vocabulary. At position 0 the sampled token (0) keeps its
+  // probability while the mass among the others moves: k3 on the sampled token says 0, the exact
+  // KL does not. At position 1 nothing moves.
+  const torch::Tensor p =
+      torch::tensor({0.5f, 0.3f, 0.1f, 0.1f, 0.25f, 0.25f, 0.25f, 0.25f}).reshape({1, 2, 4}).log();
+  const torch::Tensor q =
+      torch::tensor({0.5f, 0.1f, 0.3f, 0.1f, 0.25f, 0.25f, 0.25f, 0.25f}).reshape({1, 2, 4}).log();
+  const torch::Tensor kl = ExactKl(p, q);
+  ASSERT_EQ(kl.sizes(), (std::vector<int64_t>{1, 2}));
+  const double want = 0.3 * std::log(0.3 / 0.1) + 0.1 * std::log(0.1 / 0.3);
+  EXPECT_NEAR(kl[0][0].item<double>(), want, 1e-6);
+  EXPECT_NEAR(kl[0][1].item<double>(), 0.0, 1e-7);
+  const torch::Tensor sampled = p.select(2, 0), sampled_ref = q.select(2, 0);  // (1, 2)
+  GrpoOptions o;
+  o.beta = 2.0;
+  const torch::Tensor mask = torch::ones({1, 2}), zero_adv = torch::zeros({1});
+  const GrpoLossParts k3 = GrpoLoss(sampled, sampled, sampled_ref, zero_adv, mask, o, 2.0);
+  EXPECT_NEAR(k3.kl_sum, 0.0, 1e-7);
+  const GrpoLossParts exact = GrpoLoss(sampled, sampled, sampled_ref, zero_adv, mask, o, 2.0, kl);
+  EXPECT_NEAR(exact.kl_sum, want, 1e-6);
+  EXPECT_NEAR(exact.loss.item<double>(), 2.0 * want / 2.0, 1e-6);  // beta x KL over 2 tokens
+}
+
 std::vector<nlohmann::json> ReadLog(const std::string& path) {
   std::vector<nlohmann::json> out;
   std::ifstream in(path);
@@ -243,6 +267,16 @@ TEST(GrpoTest, ToyRewardRisesAndEqualRewardsChangeNothing) {
   const double after = SampledShare(w.dir + "/toy/grpo/final", *w.store, probe, Even, 8);
   std::printf("share of even-index songs: %.3f -> %.3f\n", before, after);
   EXPECT_GT(after, before + 0.1);
+
+  // --kl exact: the whole distribution's KL, 0 at the reference and positive once the policy moved.
+  o.kl = "exact";
+  o.inner_updates = 1;
+  o.steps = 3;
+  TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/exact", false);
+  const auto exact = ReadLog(w.dir + "/exact/grpo/log.jsonl");
+  ASSERT_EQ(exact.size(), 3u);
+  EXPECT_NEAR(exact[0]["kl"].get<double>(), 0.0, 1e-6);
+  EXPECT_GT(exact.back()["kl"].get<double>(), 0.0);
 }
 
 // A run interrupted after a checkpoint and resumed ends where an uninterrupted run does: same
