@@ -265,18 +265,31 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries,
   return out;
 }
 
+namespace {
+void Normalise(std::vector<float>& v) {
+  const float norm = std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0f));
+  if (norm > 0)
+    for (float& x : v) x /= norm;
+}
+}  // namespace
+
+void ReadRequest(std::vector<float>& v, const std::string& query, const DenseQueryEncoder& tower,
+                 double query_weight) {
+  Normalise(v);
+  std::vector<float> words;
+  if (query_weight > 0 && tower.Encode(query, words)) {
+    for (size_t d = 0; d < v.size() && d < words.size(); ++d)
+      v[d] += static_cast<float>(query_weight) * words[d];
+    Normalise(v);
+  }
+}
+
 std::vector<std::vector<float>> Judge::RequestVectors(
     std::span<const std::string> queries, const std::vector<std::vector<float>>& pmi) const {
   const JudgeSongSpace& space = pmi_->space;
   std::vector<std::vector<float>> out(pmi.size());
   if (space.dim <= 0) return out;
   const size_t n = pmi_->prior.size(), dim = static_cast<size_t>(space.dim);
-  auto normalise = [](std::vector<float>& v) {
-    const float norm = std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0f));
-    if (norm > 0)
-      for (float& x : v) x /= norm;
-  };
-  std::vector<float> words;  // the request's reading by the query tower
   for (size_t q = 0; q < pmi.size(); ++q) {
     if (pmi[q].size() != n) continue;
     const size_t k = std::min(n, static_cast<size_t>(space.feedback_songs));
@@ -292,15 +305,11 @@ std::vector<std::vector<float>> Judge::RequestVectors(
       const float* song = &space.vectors[static_cast<size_t>(best[j]) * dim];
       for (size_t d = 0; d < dim; ++d) v[d] += song[d];
     }
-    normalise(v);
-    if (space.query_weight > 0 && space.query_encoder.Encode(queries[q], words)) {
-      for (size_t d = 0; d < dim; ++d) v[d] += static_cast<float>(space.query_weight) * words[d];
-      normalise(v);
-    }
+    ReadRequest(v, queries[q], space.query_encoder, space.query_weight);
     if (space.center_weight > 0) {
       for (size_t d = 0; d < dim; ++d)
         v[d] -= static_cast<float>(space.center_weight) * space.request_mean[d];
-      normalise(v);
+      Normalise(v);
     }
   }
   return out;

@@ -74,6 +74,13 @@ struct JudgeSongSpace {
   std::vector<float> request_mean;  // dim values; set when center_weight > 0
 };
 
+// A request's vector in the song space, from the sum `v` of its songs' vectors: normalised, then,
+// with a query weight q > 0 and a tower that knows some of `query`'s words, normalise(v + q x the
+// tower's reading). The judge reads every request this way, and the mean it centres on is made of
+// training requests read the same way (judge_train.cc), so the two cannot drift apart.
+void ReadRequest(std::vector<float>& v, const std::string& query, const DenseQueryEncoder& tower,
+                 double query_weight);
+
 // "River of Orbits by Ana Ruiz. genres: folk. tags: dreamy, the seaside. language: ja. 2020s.
 // playlists: sunset walks; beach days. listeners: so dreamy, perfect for the beach | ..."
 // Metadata alone is often incomplete (a song's tags name one situation; it may fit several), so

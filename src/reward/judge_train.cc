@@ -320,19 +320,18 @@ nlohmann::json BuildSongSpace(const std::vector<std::pair<std::string, std::stri
     for (int64_t i = 0; i < n; ++i)
       catalog_row.emplace(catalog.items[static_cast<size_t>(i)].id, i);
     int64_t requests = 0;
-    std::vector<float> read;
+    const size_t dim = static_cast<size_t>(dense->dim());
     for (const auto& [query, songs] : labels.train_queries) {
       if (calibration.count(query)) continue;  // as for the song space: the threshold's requests
-      torch::Tensor v = torch::zeros({dense->dim()}, torch::kFloat32);
+      std::vector<float> v(dim, 0.0f);
       for (const auto& s : songs)
-        if (auto it = catalog_row.find(s); it != catalog_row.end()) v += vectors[it->second];
-      if (v.norm().item<float>() <= 0) continue;
-      v /= v.norm();
-      if (o.query_weight > 0 && enc.Encode(query, read)) {
-        v += o.query_weight * torch::from_blob(read.data(), {enc.dim()}, torch::kFloat32);
-        v /= v.norm();
-      }
-      mean += v, ++requests;
+        if (auto it = catalog_row.find(s); it != catalog_row.end()) {
+          const float* song = vectors[it->second].data_ptr<float>();
+          for (size_t d = 0; d < dim; ++d) v[d] += song[d];
+        }
+      if (std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; })) continue;
+      ReadRequest(v, query, enc, o.query_weight);
+      mean += torch::from_blob(v.data(), {dense->dim()}, torch::kFloat32), ++requests;
     }
     if (requests > 0) mean /= static_cast<double>(requests);
   }

@@ -533,8 +533,9 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
             row[static_cast<int64_t>(t)] = ta[t];
         }
         const torch::Tensor mask = LengthMask(len, lp.size(1));
-        const GrpoLossParts parts = GrpoLoss(lp, o.inner_updates > 1 ? old_lp[m] : lp.detach(),
-                                             ref_lp[m], a, mask, o, normaliser, kl_exact);
+        const GrpoLossParts parts =
+            GrpoLoss(lp, o.inner_updates > 1 ? old_lp[m] : lp.detach(),
+                     exact_kl ? torch::Tensor() : ref_lp[m], a, mask, o, normaliser, kl_exact);
         parts.loss.backward();
         loss_sum += parts.loss.item<double>() / o.inner_updates;
         clipped += parts.clipped;
