@@ -9,6 +9,7 @@
 #include "cli/dist_options.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/log.h"
 #include "core/threads.h"
 #include "data/store.h"
 #include "eval/baselines.h"
@@ -64,6 +65,18 @@ class TrainJudgeCommand : public Command {
              "prf: how much of the training requests' mean vector is taken off the request's "
              "vector (songs that fit many requests a little lose their lead; 0: none)")
         .Range(0, 10);
+    opts.Add("played-weight", &gen_.played_weight,
+             "prf: weight of the played-contrast term, learned from the training requests' search "
+             "logs (extra.played: liked or finished against skipped songs, request word x song "
+             "tag): P(relevant) = sigmoid(logit(P) + weight x term) (0: none)")
+        .Range(0, 100);
+    opts.Add("played-min-requests", &gen_.played.min_requests,
+             "prf: a request word x song tag cross of the played-contrast term is fitted only when "
+             "met in this many training requests")
+        .Range(1, 1e6);
+    AddPath(opts, PathFlag::kRanker, &gen_.ranker,
+            "prf with --played-weight: the ranking model (`muchator train-ranker`) whose view of "
+            "the listener's taste the played-contrast term is fitted beside");
     opts.Add("space-dim", &gen_.dense.dim, "prf: width of the song space").Range(2, 4096);
     opts.Add("space-epochs", &gen_.dense.epochs, "prf: passes of the song space's training")
         .Range(1, 1000);
@@ -121,7 +134,9 @@ class TrainJudgeCommand : public Command {
       throw Error("the generative judge needs the instruction-tuned checkpoint", "--init",
                   "give --init RUN/sft/sft/final, or --kind yesno");
     if (kind_ == "pmi") gen_.feedback_songs = 0;
-    gen_.dense.seed = o_.labels.seed;
+    if (!gen_.ranker.empty() && (kind_ != "prf" || gen_.played_weight <= 0))
+      spdlog::warn("--ranker is read only by --kind prf with --played-weight > 0: ignored");
+    gen_.dense.seed = gen_.played.seed = o_.labels.seed;
     if (!triplets_.empty()) gen_.extra_pairs = TripletPairs(triplets_);
     const nlohmann::json r =
         generative ? BuildGenerativeJudge(store, oracle.get(), o_.init, o_.labels, out_, gen_)

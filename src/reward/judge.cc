@@ -143,7 +143,7 @@ Judge::Judge(Checkpoint ck, std::vector<float> prior, double threshold, JudgeSon
       (space.vectors.size() != prior.size() * static_cast<size_t>(space.dim) ||
        space.feedback_songs < 1 || space.pmi_weight < 0 || space.query_weight < 0 ||
        (space.query_weight > 0 && space.query_encoder.dim() != space.dim) ||
-       space.center_weight < 0 ||
+       space.center_weight < 0 || space.played_weight < 0 ||
        (space.center_weight > 0 && space.request_mean.size() != static_cast<size_t>(space.dim))))
     throw Error("the judge's song space does not fit its catalog of " +
                     std::to_string(prior.size()) + " songs",
@@ -217,6 +217,10 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries,
     }
     const std::vector<std::vector<float>> feedback = RequestVectors(queries, scores);
     const JudgeSongSpace& space = pmi_->space;
+    const bool played = space.dim > 0 && space.played_weight > 0 && !space.played.empty();
+    std::vector<std::vector<std::string>> features(played ? queries.size() : 0);
+    for (size_t q = 0; q < features.size(); ++q)
+      if (needed[q]) features[q] = DenseFeatures(queries[q]);
     for (size_t k = 0; k < rows.size(); ++k) {
       const auto& s = scores[static_cast<size_t>(query_of[k])];
       if (rows[k] < 0 || static_cast<size_t>(rows[k]) >= n || s.size() != n) continue;
@@ -230,6 +234,14 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries,
         const float cos = std::inner_product(request.begin(), request.end(), song, 0.0f);
         out[k] = static_cast<float>(((cos + 1) / 2 + space.pmi_weight * out[k]) /
                                     (1 + space.pmi_weight));
+      }
+      if (played) {
+        const double p = std::clamp(static_cast<double>(out[k]), 1e-6, 1 - 1e-6);
+        const double term =
+            space.played.Score(features[static_cast<size_t>(query_of[k])],
+                               pmi_->ck.catalog.items[static_cast<size_t>(rows[k])].id);
+        out[k] = static_cast<float>(
+            1 / (1 + std::exp(-(std::log(p / (1 - p)) + space.played_weight * term))));
       }
     }
     return out;
@@ -365,6 +377,15 @@ std::unique_ptr<Judge> Judge::Load(const std::string& dir) {
                   dir, "rebuild the judge");
             const torch::Tensor ct = c->second.contiguous();
             space.request_mean.assign(ct.data_ptr<float>(), ct.data_ptr<float>() + ct.numel());
+          }
+          space.played_weight = m.value("played_weight", 0.0);  // judges before 2026-12-06
+          if (space.played_weight > 0) {
+            const std::string played_path = dir + "/" + kJudgePlayedFile;
+            if (!std::filesystem::exists(played_path))
+              throw Error("the judge has a played weight but no " + std::string(kJudgePlayedFile),
+                          dir, "rebuild the judge");
+            space.played =
+                PlayedTerms::FromJson(nlohmann::json::parse(ReadFile(played_path)), played_path);
           }
           if (space.query_weight > 0) {
             const std::string vocab_path = dir + "/" + kJudgeVocabularyFile;

@@ -30,7 +30,8 @@
 // directory is the "pmi" one plus judge_songs.safetensors ("vectors": catalog x dim, the prior's
 // rows; "words": the song space's query tower, its rows named by judge_vocabulary.json). With a
 // query weight (JudgeSongSpace::query_weight) the request's vector also reads its words through
-// that tower. Test-request AUC on seed 1: 0.82 (pmi) -> 0.91 (docs/reward.md).
+// that tower. Test-request AUC on seed 1: 0.82 (pmi) -> 0.91 (docs/reward.md). With a played
+// weight (JudgeSongSpace::played_weight, off by default) it also holds judge_played.json.
 #pragma once
 
 #include <memory>
@@ -46,6 +47,7 @@
 #include "model/qwen3.h"
 #include "retrieval/dense.h"
 #include "reward/hybrid.h"
+#include "reward/played_terms.h"
 #include "text/tokenizer.h"
 
 namespace muchator {
@@ -72,6 +74,11 @@ struct JudgeSongSpace {
   // them over songs that fit this request in particular (hubness). 0: no centring.
   double center_weight = 0;
   std::vector<float> request_mean;  // dim values; set when center_weight > 0
+  // g: the weight of the played-contrast term (reward/played_terms.h): P(relevant) becomes
+  // sigmoid(logit(P) + g x term), the term read from the training requests' search logs. It sees
+  // what the song space hardly does: a request's exclusions ("no english"). 0: no term.
+  double played_weight = 0;
+  PlayedTerms played;  // set when played_weight > 0
 };
 
 // A request's vector in the song space, from the sum `v` of its songs' vectors: normalised, then,

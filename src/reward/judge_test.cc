@@ -370,6 +370,41 @@ TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
     // A judge with a query weight but without its vocabulary is refused, naming the file.
     ExpectRefusedNaming(w.dir + "/prfq", kJudgeVocabularyFile);
   }
+  // With a played weight g, P = sigmoid(logit(P without it) + g x term), the term fitted on the
+  // training requests' search logs (extra.played) and saved beside the song space.
+  {
+    GenerativeJudgeOptions op = o;
+    op.feedback_songs = 5;
+    op.played_weight = 0.8;
+    op.played.min_requests = 2;  // the tiny world has few requests
+    const auto rp = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/prfp", op);
+    const auto& fit = rp["song_space"]["final"]["played_terms"];
+    EXPECT_GT(fit["examples"].get<int>(), fit["positives"].get<int>());
+    EXPECT_GT(fit["positives"].get<int>(), 0);
+    EXPECT_GT(fit["crosses_kept"].get<int>(), 0);
+    const PlayedTerms terms = PlayedTerms::FromJson(
+        nlohmann::json::parse(ReadFile(w.dir + "/prfp/" + kJudgePlayedFile)), "test");
+    auto prfp = Judge::Load(w.dir + "/prfp");
+    std::vector<std::string> id_of(static_cast<size_t>(n));
+    w.store->ForEachSong([&](const Song& s) {
+      if (const int row = prfp->SongRow(s.id); row >= 0) id_of[static_cast<size_t>(row)] = s.id;
+    });
+    const std::string q = "songs for a rainy day";
+    const std::vector<std::string> one = {q};
+    const auto got = prfp->Probability(one, rows, query_of);
+    const auto without = prf->Probability(one, rows, query_of);  // the same song space and seed
+    double moved = 0;
+    for (int i = 0; i < n; ++i) {
+      const double p = without[static_cast<size_t>(i)];
+      const double term = terms.Score(DenseFeatures(q), id_of[static_cast<size_t>(i)]);
+      EXPECT_NEAR(got[static_cast<size_t>(i)],
+                  1 / (1 + std::exp(-(std::log(p / (1 - p)) + 0.8 * term))), 1e-4)
+          << "song " << i;
+      moved += std::abs(term);
+    }
+    EXPECT_GT(moved, 0);  // the term judged something
+    ExpectRefusedNaming(w.dir + "/prfp", kJudgePlayedFile);
+  }
   // A prf directory without its song space is refused, naming the file.
   ExpectRefusedNaming(w.dir + "/prf", kJudgeSongSpaceFile);
   // Without rl requests (a platform's data that marks none), cross-fitting: the threshold's

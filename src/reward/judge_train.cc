@@ -1,6 +1,7 @@
 #include "reward/judge_train.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <unordered_map>
 #include <unordered_set>
@@ -15,6 +16,8 @@
 #include "infer/checkpoint.h"
 #include "infer/rerank.h"
 #include "model/safetensors.h"
+#include "reward/ranker.h"
+#include "reward/requests.h"
 #include "text/special_tokens.h"
 #include "world/concepts.h"
 #include "world/oracle.h"
@@ -143,6 +146,8 @@ JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const Jud
     } else if (logged_pairs(q, rng, out) && &out == &labels.train) {
       labels.train_queries.push_back({q.text, q.relevant});
     }
+    if (&out == &labels.train)
+      for (auto& e : PlayedExamples(q)) labels.played.push_back(std::move(e));
   });
   Cap(labels.train, o.max_train, rng);
   Cap(labels.heldout, o.max_heldout, rng);
@@ -272,6 +277,36 @@ nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json m
 
 namespace {
 
+// PlayedExample::offset of every play: the ranking model's logit of P(like or finish) for the
+// request's listener, in the request's state, with the history before it. Plays of requests
+// without a listener keep 0.
+void RankerOffsets(Store& store, const Catalog& catalog, const std::string& ranker_dir,
+                   std::vector<PlayedExample>& played) {
+  Ranker ranker = Ranker::Load(ranker_dir);
+  std::unordered_map<std::string, std::vector<size_t>> of_query;
+  for (size_t i = 0; i < played.size(); ++i) of_query[played[i].query_id].push_back(i);
+  std::vector<EvalRequest> requests;
+  store.ForEachQuery([&](const Query& q) {
+    if (!q.user.empty() && of_query.count(q.id))
+      requests.push_back({q.user, q.ts, q.state, q.text, q.id});
+  });
+  const auto contexts =
+      RequestContexts(store, catalog, requests, static_cast<int>(ranker.config().history));
+  for (size_t k = 0; k < requests.size(); ++k) {
+    const auto& plays = of_query.at(requests[k].query_id);
+    std::vector<int> rows;
+    for (size_t i : plays) rows.push_back(ranker.SongRow(played[i].song));
+    const auto pred =
+        ranker.Predict(MakeRankerContext(requests[k].user, contexts[k], catalog), rows);
+    for (size_t j = 0; j < plays.size(); ++j) {
+      const double p = std::clamp(static_cast<double>(pred[j].p[0] + pred[j].p[1]), 1e-4, 1 - 1e-4);
+      played[plays[j]].offset = std::log(p / (1 - p));
+    }
+  }
+  spdlog::info("judge: the ranking model's view of {} plays of {} requests", played.size(),
+               requests.size());
+}
+
 // The "prf" judge's song space: a dense retriever trained on the training queries' relevant
 // songs and `o.extra_pairs`, less the requests in `calibration` (the threshold is set on them:
 // empty for the final one), its unit vector of each song of `catalog`, saved to out_dir. Returns
@@ -279,8 +314,9 @@ namespace {
 nlohmann::json BuildSongSpace(const std::vector<std::pair<std::string, std::string>>& summaries,
                               const JudgeLabels& labels,
                               const std::unordered_set<std::string>& calibration,
-                              const Catalog& catalog, const GenerativeJudgeOptions& o,
-                              const std::string& out_dir) {
+                              const Catalog& catalog,
+                              const std::unordered_map<std::string, std::vector<std::string>>& tags,
+                              const GenerativeJudgeOptions& o, const std::string& out_dir) {
   std::vector<DensePair> pairs;
   for (const auto& [query, songs] : labels.train_queries)
     if (!calibration.count(query))
@@ -347,6 +383,20 @@ nlohmann::json BuildSongSpace(const std::vector<std::pair<std::string, std::stri
   r["pairs_more"] = pairs.size() - from_queries;
   r["requests_left_out"] = calibration.size();
   r["catalog_songs_without_vector"] = missing;
+  if (o.played_weight > 0) {
+    // The played-contrast term, on the same requests as the song space.
+    std::vector<PlayedExample> played;
+    for (const auto& e : labels.played)
+      if (!calibration.count(e.query)) played.push_back(e);
+    const PlayedTerms terms = PlayedTerms::Fit(played, tags, o.played);
+    if (terms.empty())
+      spdlog::warn(
+          "judge: no played-contrast term (no training request has a search log in "
+          "extra.played with crosses met in {} requests): the judge goes without it",
+          o.played.min_requests);
+    WriteFileAtomic(out_dir + "/" + kJudgePlayedFile, terms.ToJson().dump() + "\n");
+    r["played_terms"] = terms.report();
+  }
   return r;
 }
 
@@ -356,7 +406,7 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
                                     const std::string& sft_dir,
                                     const JudgeLabelOptions& label_options,
                                     const std::string& out_dir, const GenerativeJudgeOptions& o) {
-  const JudgeLabels labels = MakeJudgeLabels(store, oracle, label_options);
+  JudgeLabels labels = MakeJudgeLabels(store, oracle, label_options);
   const bool prf = o.feedback_songs > 0;
   const char* kind = prf ? "prf" : "pmi";
   const std::string lm = out_dir + "/lm/final";
@@ -372,6 +422,7 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
   std::vector<std::pair<std::string, std::string>> summaries;  // prf: every song's summary
   std::unordered_set<std::string> calibration;  // prf: requests the threshold is set on
   std::vector<JudgePair> calibration_pairs;
+  std::unordered_map<std::string, std::vector<std::string>> tags;  // prf: song tags, by id
   {
     Checkpoint ck = LoadCheckpoint(lm);
     auto first = FirstItemScores::For(*ck.codec);
@@ -390,9 +441,13 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
       throw Error("the model named no song for any training request", sft_dir,
                   "check the checkpoint");
     if (prf) summaries = SongSummaries(store);  // read once: both song spaces embed them
+    if (prf && o.played_weight > 0) {
+      store.ForEachSong([&](const Song& s) { tags.emplace(s.id, SongTags(s)); });
+      if (!o.ranker.empty()) RankerOffsets(store, ck.catalog, o.ranker, labels.played);
+    }
     if (prf && !labels.calibration.empty()) {
       // The threshold is set on rl requests, which the song space never trains on.
-      space["final"] = BuildSongSpace(summaries, labels, {}, ck.catalog, o, out_dir);
+      space["final"] = BuildSongSpace(summaries, labels, {}, ck.catalog, tags, o, out_dir);
     } else if (prf) {
       // No rl requests with labels. Cross-fitting: the threshold is set on the pairs of a fifth of
       // the training requests, scored by a song space that never saw them (their scores are those
@@ -408,7 +463,7 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
           calibration_pairs.push_back(p);
         }
       space["for_threshold"] =
-          BuildSongSpace(summaries, labels, calibration, ck.catalog, o, out_dir);
+          BuildSongSpace(summaries, labels, calibration, ck.catalog, tags, o, out_dir);
       catalog = ck.catalog;
     }
   }
@@ -428,6 +483,7 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
   meta["pmi_weight"] = o.pmi_weight;
   meta["query_weight"] = o.query_weight;
   meta["center_weight"] = o.center_weight;
+  meta["played_weight"] = o.played_weight;
   if (calibration.empty()) {
     report["song_space"] = space;
     return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
@@ -435,7 +491,7 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
   return CalibrateAndEvaluate(
       out_dir, meta, report, labels, /*calibrate=*/true,
       [&] {
-        space["final"] = BuildSongSpace(summaries, labels, {}, catalog, o, out_dir);
+        space["final"] = BuildSongSpace(summaries, labels, {}, catalog, tags, o, out_dir);
         return nlohmann::json{{"song_space", space}};
       },
       &calibration_pairs);

@@ -53,6 +53,9 @@ struct JudgeLabels {
   int64_t dropped_queries = 0;  // training queries containing a test-only form
   // Every training query with its relevant songs (all of them; `train` samples a few per query).
   std::vector<std::pair<std::string, std::vector<std::string>>> train_queries;
+  // Every song the training queries' listeners played, liked or finished against skipped or
+  // disliked (their `extra.played`; reward/played_terms.h).
+  std::vector<PlayedExample> played;
 };
 JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const JudgeLabelOptions& o);
 
@@ -91,6 +94,12 @@ struct GenerativeJudgeOptions {
   // accuracy, the query tower the judge's AUC on the songs the policy lists.
   double query_weight = 0.5;
   double center_weight = 1.0;
+  // JudgeSongSpace's played-contrast term and its fit (0: none; also none without played logs).
+  double played_weight = 0;
+  PlayedTermOptions played{};
+  // The ranking model (a `muchator train-ranker` directory) whose view of each play gives the
+  // played-contrast fit its offset (PlayedExample::offset); "" = none.
+  std::string ranker{};
   DenseOptions dense{};
   // More (request, fitting song) pairs for the song space, e.g. the UQ2I triplets'.
   std::vector<DensePair> extra_pairs{};
