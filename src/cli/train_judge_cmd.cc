@@ -74,6 +74,10 @@ class TrainJudgeCommand : public Command {
              "prf: a request word x song tag cross of the played-contrast term is fitted only when "
              "met in this many training requests")
         .Range(1, 1e6);
+    opts.Add("played-min-weight", &gen_.played.min_weight,
+             "prf: the played-contrast term keeps only crosses whose fitted weight is at least "
+             "this in size")
+        .Range(0, 100);
     AddPath(opts, PathFlag::kRanker, &gen_.ranker,
             "prf with --played-weight: the ranking model (`muchator train-ranker`) whose view of "
             "the listener's taste the played-contrast term is fitted beside");
@@ -136,6 +140,10 @@ class TrainJudgeCommand : public Command {
     if (kind_ == "pmi") gen_.feedback_songs = 0;
     if (!gen_.ranker.empty() && (kind_ != "prf" || gen_.played_weight <= 0))
       spdlog::warn("--ranker is read only by --kind prf with --played-weight > 0: ignored");
+    if (gen_.ranker.empty() && kind_ == "prf" && gen_.played_weight > 0)
+      spdlog::warn(
+          "no --ranker: the played-contrast term is fitted without the ranking model's view of "
+          "the listener's taste, and takes some of it for relevance (give --ranker RUN/ranker)");
     gen_.dense.seed = gen_.played.seed = o_.labels.seed;
     if (!triplets_.empty()) gen_.extra_pairs = TripletPairs(triplets_);
     const nlohmann::json r =

@@ -272,7 +272,8 @@ class MainJob {
       JudgeLabelOptions lo;
       lo.seed = static_cast<uint64_t>(m_.seed);
       GenerativeJudgeOptions go;
-      go.dense.seed = lo.seed;
+      go.dense.seed = go.played.seed = lo.seed;
+      if (FileExists(m_.out + "/ranker/ranker.json")) go.ranker = m_.out + "/ranker";
       if (m_.judge_kind == "pmi")
         go.feedback_songs = 0;
       else if (FileExists(m_.out + "/uq2i/triplets.jsonl"))
@@ -474,13 +475,16 @@ std::vector<MainJob::Step> MainJob::Steps() {
        .extra_key =
            [] {
              const GenerativeJudgeOptions d;
-             return std::vector<std::string>{Setting("judge-labels", "store"),
-                                             Setting("judge-feedback-songs", d.feedback_songs),
-                                             Setting("judge-pmi-weight", d.pmi_weight),
-                                             Setting("judge-query-weight", d.query_weight),
-                                             Setting("judge-center-weight", d.center_weight),
-                                             Setting("judge-dense-dim", d.dense.dim),
-                                             Setting("judge-dense-epochs", d.dense.epochs)};
+             return std::vector<std::string>{
+                 Setting("judge-labels", "store"),
+                 Setting("judge-feedback-songs", d.feedback_songs),
+                 Setting("judge-pmi-weight", d.pmi_weight),
+                 Setting("judge-query-weight", d.query_weight),
+                 Setting("judge-center-weight", d.center_weight),
+                 Setting("judge-played-weight", d.played_weight),
+                 Setting("judge-played-min-weight", d.played.min_weight),
+                 Setting("judge-dense-dim", d.dense.dim),
+                 Setting("judge-dense-epochs", d.dense.epochs)};
            },
        .done_when = {},  // a judge that could not be built (no labelled queries): tried again
        .outputs = {out + "/judge"},

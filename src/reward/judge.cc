@@ -218,9 +218,13 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries,
     const std::vector<std::vector<float>> feedback = RequestVectors(queries, scores);
     const JudgeSongSpace& space = pmi_->space;
     const bool played = space.dim > 0 && space.played_weight > 0 && !space.played.empty();
-    std::vector<std::vector<std::string>> features(played ? queries.size() : 0);
-    for (size_t q = 0; q < features.size(); ++q)
-      if (needed[q]) features[q] = DenseFeatures(queries[q]);
+    // Each request's tag weights for the played-contrast term. (The term is not centred on its
+    // mean over the catalog: with a sparse term, centring lifts every song a request's
+    // exclusion does not touch, irrelevant ones too; measured: held-out accuracy 0.852 against
+    // 0.866 uncentred, seed 2.)
+    std::vector<PlayedTerms::TagWeights> tag_weights(played ? queries.size() : 0);
+    for (size_t q = 0; q < tag_weights.size(); ++q)
+      if (needed[q]) tag_weights[q] = space.played.WeighTags(DenseFeatures(queries[q]));
     for (size_t k = 0; k < rows.size(); ++k) {
       const auto& s = scores[static_cast<size_t>(query_of[k])];
       if (rows[k] < 0 || static_cast<size_t>(rows[k]) >= n || s.size() != n) continue;
@@ -238,7 +242,7 @@ std::vector<float> Judge::Probability(std::span<const std::string> queries,
       if (played) {
         const double p = std::clamp(static_cast<double>(out[k]), 1e-6, 1 - 1e-6);
         const double term =
-            space.played.Score(features[static_cast<size_t>(query_of[k])],
+            space.played.Score(tag_weights[static_cast<size_t>(query_of[k])],
                                pmi_->ck.catalog.items[static_cast<size_t>(rows[k])].id);
         out[k] = static_cast<float>(
             1 / (1 + std::exp(-(std::log(p / (1 - p)) + space.played_weight * term))));

@@ -245,7 +245,8 @@ TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
                            .feedback_songs = 5,
                            .pmi_weight = 0.3,
                            .query_weight = 0,
-                           .center_weight = 0};
+                           .center_weight = 0,
+                           .played_weight = 0};
   o.dense.dim = 8;
   o.dense.epochs = 2;
   const auto r = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/prf", o);
@@ -377,6 +378,7 @@ TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
     op.feedback_songs = 5;
     op.played_weight = 0.8;
     op.played.min_requests = 2;  // the tiny world has few requests
+    op.played.min_weight = 0;
     const auto rp = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/prfp", op);
     const auto& fit = rp["song_space"]["final"]["played_terms"];
     EXPECT_GT(fit["examples"].get<int>(), fit["positives"].get<int>());

@@ -95,8 +95,14 @@ struct GenerativeJudgeOptions {
   double query_weight = 0.5;
   double center_weight = 1.0;
   // JudgeSongSpace's played-contrast term and its fit (0: none; also none without played logs).
-  double played_weight = 0;
-  PlayedTermOptions played{};
+  // Chosen on seeds 1-3 (docs/reward.md, 2026-12-06): the few strong crosses (weight >= 0.5) at
+  // full weight keep the judge's held-out accuracy and let GRPO keep the requests' exclusions.
+  double played_weight = 1.0;
+  PlayedTermOptions played = [] {
+    PlayedTermOptions p;
+    p.min_weight = 0.5;
+    return p;
+  }();
   // The ranking model (a `muchator train-ranker` directory) whose view of each play gives the
   // played-contrast fit its offset (PlayedExample::offset); "" = none.
   std::string ranker{};

@@ -126,8 +126,10 @@ PlayedTerms PlayedTerms::Fit(const std::vector<PlayedExample>& examples,
     }
     losses.push_back(loss / static_cast<double>(rows.size()));
   }
+  int64_t kept = 0;
   for (size_t k = 0; k < crosses.size(); ++k)
-    t.weights_[crosses[k].first][crosses[k].second] = static_cast<float>(w[k]);
+    if (std::abs(w[k]) >= o.min_weight && w[k] != 0)
+      t.weights_[crosses[k].first][crosses[k].second] = static_cast<float>(w[k]), ++kept;
   // The report: what it saw, and its strongest weights (for a person to read).
   std::vector<size_t> strongest(crosses.size());
   for (size_t k = 0; k < strongest.size(); ++k) strongest[k] = k;
@@ -148,7 +150,8 @@ PlayedTerms PlayedTerms::Fit(const std::vector<PlayedExample>& examples,
                {"positives", positives},
                {"requests", features.size()},
                {"crosses_met", support.size()},
-               {"crosses_kept", crosses.size()},
+               {"crosses_fitted", crosses.size()},  // met in min_requests requests
+               {"crosses_kept", kept},              // and weighing min_weight or more
                {"min_requests", o.min_requests},
                {"offset_weight", offset_weight},
                {"log_loss_per_epoch", losses},
@@ -156,17 +159,25 @@ PlayedTerms PlayedTerms::Fit(const std::vector<PlayedExample>& examples,
   return t;
 }
 
-double PlayedTerms::Score(const std::vector<std::string>& features, const std::string& song) const {
+PlayedTerms::TagWeights PlayedTerms::WeighTags(const std::vector<std::string>& features) const {
+  TagWeights t;
+  for (const auto& f : features)
+    if (auto it = weights_.find(f); it != weights_.end())
+      for (const auto& [tag, w] : it->second) t[tag] += w;
+  return t;
+}
+
+double PlayedTerms::Score(const TagWeights& tags, const std::string& song) const {
   auto s = song_tags_.find(song);
   if (s == song_tags_.end()) return 0;
   double z = 0;
-  for (const auto& f : features) {
-    auto it = weights_.find(f);
-    if (it == weights_.end()) continue;
-    for (const auto& tag : s->second)
-      if (auto c = it->second.find(tag); c != it->second.end()) z += c->second;
-  }
+  for (const auto& tag : s->second)
+    if (auto it = tags.find(tag); it != tags.end()) z += it->second;
   return z;
+}
+
+double PlayedTerms::Score(const std::vector<std::string>& features, const std::string& song) const {
+  return Score(WeighTags(features), song);
 }
 
 nlohmann::json PlayedTerms::ToJson() const {

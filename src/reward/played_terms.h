@@ -16,7 +16,9 @@
 // are the dense retriever's (stemmed words and word pairs, DenseFeatures), song tags its genres,
 // tags, language and decade. It has an intercept and a bias per tag (absorbing how often songs of
 // a tag are liked whatever the request: taste and popularity), and a weight per cross met in at
-// least `min_requests` distinct requests (a rarer cross is mostly noise). The term a song gets for
+// least `min_requests` distinct requests (a rarer cross is mostly noise); after the fit only the
+// crosses weighing at least `min_weight` are kept (the default judge keeps 8-11 of ~26,000: the
+// many weak ones are noise on songs unlike the played ones). The term a song gets for
 // a request is the sum of its crosses' weights: the biases are left out, as they say nothing about
 // fitting this request.
 //
@@ -63,6 +65,10 @@ struct PlayedTermOptions {
   int epochs = 3;
   double lr = 0.02;
   double l2 = 0.01;  // on the cross weights (not the intercept and biases)
+  // After the fit, crosses whose weight is smaller than this in size are dropped: the term keeps
+  // the few strong contrasts (an exclusion) and not the many weak ones, which are mostly noise
+  // on songs unlike the played ones.
+  double min_weight = 0;
   uint64_t seed = 1;
 };
 
@@ -78,8 +84,13 @@ class PlayedTerms {
   // The term of a song for a request whose features (DenseFeatures) are `features`: 0 for an
   // unknown song.
   double Score(const std::vector<std::string>& features, const std::string& song) const;
-  // What the fit saw: examples, positives, requests, crosses kept, log loss per epoch, the
-  // strongest weights.
+  // The same in two steps, for many songs of one request: the weight each tag gets from the
+  // request's features (the sum of its crosses), then a song's term, the sum over its tags.
+  using TagWeights = std::unordered_map<std::string, double>;
+  TagWeights WeighTags(const std::vector<std::string>& features) const;
+  double Score(const TagWeights& tags, const std::string& song) const;
+  // What the fit saw: examples, positives, requests, crosses met / fitted / kept, the offset's
+  // weight, log loss per epoch, the strongest weights.
   const nlohmann::json& report() const { return report_; }
 
   // The file form: {"songs": {id: [tags]}, "weights": {feature: {tag: w}}, "report": ...}.

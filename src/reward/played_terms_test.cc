@@ -61,9 +61,34 @@ TEST(PlayedTermsTest, RareCrossesGetNoWeight) {
   const PlayedTerms t = PlayedTerms::Fit(Log(60, 2), Tags(), o);
   const auto exclude = DenseFeatures("rock please no english");
   // "english" and "no english" are met in 60 requests: no weight; "rock" in all 120: weights.
-  EXPECT_EQ(t.Score({"english", "no english"}, "en1"), 0.0);
-  EXPECT_NE(t.Score({"rock"}, "en1"), 0.0);
-  EXPECT_GT(t.report()["crosses_met"].get<int>(), t.report()["crosses_kept"].get<int>());
+  const std::vector<std::string> exclusion = {"english", "no english"}, rock = {"rock"};
+  EXPECT_EQ(t.Score(exclusion, "en1"), 0.0);
+  EXPECT_NE(t.Score(rock, "en1"), 0.0);
+  EXPECT_GT(t.report()["crosses_met"].get<int>(), t.report()["crosses_fitted"].get<int>());
+}
+
+TEST(PlayedTermsTest, AMinimumWeightKeepsOnlyTheStrongContrasts) {
+  PlayedTermOptions o;
+  o.epochs = 5;
+  const PlayedTerms all = PlayedTerms::Fit(Log(60, 1), Tags(), o);
+  o.min_weight = 0.2;
+  const PlayedTerms strong = PlayedTerms::Fit(Log(60, 1), Tags(), o);
+  const auto exclude = DenseFeatures("rock please no english");
+  // The exclusion's crosses with English stay as they were (each feature of the exclusion takes
+  // a share, ~-0.3); the weak ones (rock, please, the exclusion with rock or Spanish) go.
+  const std::vector<std::string> no_english = {"no english"}, rock = {"rock"};
+  EXPECT_LT(strong.Score(no_english, "en1"), -0.2);
+  EXPECT_GT(strong.Score(no_english, "en1"), all.Score(no_english, "en1"));  // less the rock one
+  EXPECT_EQ(strong.Score(no_english, "es1"), 0.0);
+  EXPECT_NE(all.Score(no_english, "es1"), 0.0);
+  EXPECT_EQ(strong.Score(rock, "es1"), 0.0);
+  EXPECT_NE(all.Score(rock, "es1"), 0.0);
+  EXPECT_LT(strong.Score(exclude, "en1"), strong.Score(exclude, "es1") - 0.5);
+  EXPECT_LT(strong.report()["crosses_kept"].get<int>(), all.report()["crosses_kept"].get<int>());
+  // Tag weights once per request, then any song: the same as scoring each from the features.
+  const auto weights = strong.WeighTags(exclude);
+  for (const char* song : {"en1", "es2", "none"})
+    EXPECT_DOUBLE_EQ(strong.Score(weights, song), strong.Score(exclude, song));
 }
 
 TEST(PlayedTermsTest, TheOffsetExplainsTasteSoTheWordsNeedNot) {
