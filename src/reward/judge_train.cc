@@ -391,9 +391,10 @@ nlohmann::json BuildSongSpace(const std::vector<std::pair<std::string, std::stri
     const PlayedTerms terms = PlayedTerms::Fit(played, tags, o.played);
     if (terms.empty())
       spdlog::warn(
-          "judge: no played-contrast term (no training request has a search log in "
-          "extra.played with crosses met in {} requests): the judge goes without it",
-          o.played.min_requests);
+          "judge: no played-contrast term (no cross of request word and song tag met in {} "
+          "training requests' search logs, extra.played, weighs {} or more): the judge goes "
+          "without it",
+          o.played.min_requests, o.played.min_weight);
     WriteFileAtomic(out_dir + "/" + kJudgePlayedFile, terms.ToJson().dump() + "\n");
     r["played_terms"] = terms.report();
   }
