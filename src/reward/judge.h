@@ -31,7 +31,8 @@
 // rows; "words": the song space's query tower, its rows named by judge_vocabulary.json). With a
 // query weight (JudgeSongSpace::query_weight) the request's vector also reads its words through
 // that tower. Test-request AUC on seed 1: 0.82 (pmi) -> 0.91 (docs/reward.md). With a played
-// weight (JudgeSongSpace::played_weight, off by default) it also holds judge_played.json.
+// weight (JudgeSongSpace::played_weight; the default since the evening of 2026-12-06) it also
+// holds judge_played.json.
 #pragma once
 
 #include <memory>

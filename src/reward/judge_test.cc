@@ -381,6 +381,12 @@ TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
     op.played.min_weight = 0;
     const auto rp = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/prfp", op);
     const auto& fit = rp["song_space"]["final"]["played_terms"];
+    // The logs are read only for a judge with the term.
+    EXPECT_TRUE(MakeJudgeLabels(*w.store, w.oracle.get(), lo).played.empty());
+    JudgeLabelOptions with_logs = lo;
+    with_logs.played = true;
+    EXPECT_EQ(MakeJudgeLabels(*w.store, w.oracle.get(), with_logs).played.size(),
+              fit["examples"].get<size_t>());
     EXPECT_GT(fit["examples"].get<int>(), fit["positives"].get<int>());
     EXPECT_GT(fit["positives"].get<int>(), 0);
     EXPECT_GT(fit["crosses_kept"].get<int>(), 0);

@@ -146,7 +146,7 @@ JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const Jud
     } else if (logged_pairs(q, rng, out) && &out == &labels.train) {
       labels.train_queries.push_back({q.text, q.relevant});
     }
-    if (&out == &labels.train)
+    if (o.played && &out == &labels.train)
       for (auto& e : PlayedExamples(q)) labels.played.push_back(std::move(e));
   });
   Cap(labels.train, o.max_train, rng);
@@ -407,8 +407,10 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
                                     const std::string& sft_dir,
                                     const JudgeLabelOptions& label_options,
                                     const std::string& out_dir, const GenerativeJudgeOptions& o) {
-  JudgeLabels labels = MakeJudgeLabels(store, oracle, label_options);
   const bool prf = o.feedback_songs > 0;
+  JudgeLabelOptions lo = label_options;
+  lo.played = prf && o.played_weight > 0;
+  JudgeLabels labels = MakeJudgeLabels(store, oracle, lo);
   const char* kind = prf ? "prf" : "pmi";
   const std::string lm = out_dir + "/lm/final";
   fs::remove_all(out_dir);

@@ -37,6 +37,9 @@ struct JudgeLabelOptions {
   int positives = 3, hard_negatives = 3, random_negatives = 2;  // per query
   int64_t max_train = 4000, max_heldout = 2000;                 // pairs
   uint64_t seed = 1;
+  // Read the training queries' search logs into JudgeLabels::played (only a judge with a
+  // played-contrast term needs them; a log it does not read cannot stop the others).
+  bool played = false;
 };
 
 struct JudgeLabels {
@@ -54,7 +57,7 @@ struct JudgeLabels {
   // Every training query with its relevant songs (all of them; `train` samples a few per query).
   std::vector<std::pair<std::string, std::vector<std::string>>> train_queries;
   // Every song the training queries' listeners played, liked or finished against skipped or
-  // disliked (their `extra.played`; reward/played_terms.h).
+  // disliked (their `extra.played`; reward/played_terms.h); with JudgeLabelOptions::played only.
   std::vector<PlayedExample> played;
 };
 JudgeLabels MakeJudgeLabels(Store& store, const world::Oracle* oracle, const JudgeLabelOptions& o);
