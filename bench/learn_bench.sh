@@ -60,7 +60,7 @@ for s in seeds:
         parts = [float(x) for x in wall.group(1).split(":")]
         for x in parts:
             wall_s = wall_s * 60 + x
-    gb = int(rss.group(1)) / 2**20 if rss else 0.0
+    gb = int(rss.group(1)) / 1e6 if rss else 0.0  # /usr/bin/time reports kB; decimal GB as the docs
     for system, r in [("constrained", final), ("reranked", reranked)]:
         if r is None:
             continue
