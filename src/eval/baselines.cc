@@ -204,9 +204,9 @@ std::vector<FewShotExample> FewShotExamples(const std::string& triplets_path,
   return out;
 }
 
-nlohmann::json EvaluateBaseline(Recommender& system, Store& store, const Catalog& catalog,
-                                std::span<const EvalRequest> requests, const EvalJudges& judges,
-                                const OfflineEvalOptions& o) {
+ListMetrics EvaluateBaseline(Recommender& system, Store& store, const Catalog& catalog,
+                             std::span<const EvalRequest> requests, const EvalJudges& judges,
+                             const OfflineEvalOptions& o) {
   std::vector<EvalAnswer> answers;
   for (const auto& r : requests) {
     UserContext ctx = UserContextFromStore(store, catalog, r.user, r.ts, o.history);

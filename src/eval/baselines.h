@@ -68,8 +68,8 @@ std::vector<FewShotExample> FewShotExamples(const std::string& triplets_path,
                                             const std::function<bool(const std::string&)>& keep);
 
 // ScoreAnswers of the baseline's lists for `requests`.
-nlohmann::json EvaluateBaseline(Recommender& system, Store& store, const Catalog& catalog,
-                                std::span<const EvalRequest> requests, const EvalJudges& judges,
-                                const OfflineEvalOptions& o);
+ListMetrics EvaluateBaseline(Recommender& system, Store& store, const Catalog& catalog,
+                             std::span<const EvalRequest> requests, const EvalJudges& judges,
+                             const OfflineEvalOptions& o);
 
 }  // namespace muchator

@@ -88,8 +88,8 @@ TEST(EvalTest, MeasuresTheJudgeOnTheListedSongs) {
     const bool gate = p[j] >= judge->threshold();
     passed += gate, passed_relevant += gate && relevant[j];
   }
-  ASSERT_TRUE(m["judge_auc_on_listed"].is_number()) << m.dump();
-  EXPECT_NEAR(m["judge_auc_on_listed"].get<double>(), Auc(scored), 1e-9);
+  ASSERT_TRUE(m.judge_on_listed && m.judge_auc_on_listed) << ToJson(m).dump();
+  EXPECT_NEAR(*m.judge_auc_on_listed, Auc(scored), 1e-9);
   // Each facet on its own: the situation (every request has one) recomputed here. A song that
   // fits the whole request fits its situation, so the share is at least the relevant share.
   double situation_fit = 0, listed = 0;
@@ -100,16 +100,26 @@ TEST(EvalTest, MeasuresTheJudgeOnTheListedSongs) {
       situation_fit += w.oracle->Relevant(one, catalog.items[static_cast<size_t>(item)].id);
     listed += static_cast<double>(answers[k].items.size());
   }
-  ASSERT_TRUE(m["facet_fit"].contains("situation")) << m.dump();
-  EXPECT_NEAR(m["facet_fit"]["situation"].get<double>(), situation_fit / listed, 1e-9);
-  EXPECT_GE(m["facet_fit"]["situation"].get<double>(), 0.5);  // half the songs are relevant
-  EXPECT_LT(m["facet_fit"]["situation"].get<double>(), 1.0);  // and some miss the situation
-  ASSERT_GT(passed, 0);  // the gate passes some of the listed songs
-  EXPECT_NEAR(m["judge_precision_on_listed"].get<double>(), passed_relevant / passed, 1e-9);
+  ASSERT_TRUE(m.oracle && m.oracle->facet_fit.count("situation")) << ToJson(m).dump();
+  const double situation = m.oracle->facet_fit.at("situation");
+  EXPECT_NEAR(situation, situation_fit / listed, 1e-9);
+  EXPECT_GE(situation, 0.5);  // half the songs are relevant
+  EXPECT_LT(situation, 1.0);  // and some miss the situation
+  ASSERT_GT(passed, 0);       // the gate passes some of the listed songs
+  ASSERT_TRUE(m.judge_precision_on_listed);
+  EXPECT_NEAR(*m.judge_precision_on_listed, passed_relevant / passed, 1e-9);
+  // The report's form names the same figures.
+  const nlohmann::json j = ToJson(m);
+  EXPECT_DOUBLE_EQ(j["facet_fit"]["situation"].get<double>(), situation);
+  EXPECT_DOUBLE_EQ(j["judge_auc_on_listed"].get<double>(), *m.judge_auc_on_listed);
+  EXPECT_EQ(j["per_request"]["utility"].size(), requests.size());
   // Without the oracle there is nothing to measure the judge against.
   judges.oracle = nullptr;
-  EXPECT_FALSE(ScoreAnswers(*w.store, catalog, requests, answers, judges, OfflineEvalOptions{})
-                   .contains("judge_auc_on_listed"));
+  const ListMetrics no_oracle =
+      ScoreAnswers(*w.store, catalog, requests, answers, judges, OfflineEvalOptions{});
+  EXPECT_FALSE(no_oracle.judge_on_listed);
+  EXPECT_FALSE(ToJson(no_oracle).contains("judge_auc_on_listed"));
+  EXPECT_FALSE(ToJson(no_oracle).contains("relevance_at_10"));
 }
 
 // Metric definitions on lists whose right values are known, then the baselines on the tiny world.
@@ -138,30 +148,32 @@ TEST(EvalTest, ScoresKnownListsAndRerankingRaisesPersonalization) {
     padded.push_back(a);
   }
   const auto m = ScoreAnswers(*w.store, catalog, requests, best, judges, o);
-  EXPECT_DOUBLE_EQ(m["recall_at_10"].get<double>(), 1.0);
-  EXPECT_NEAR(m["ndcg_at_10"].get<double>(), 1.0, 1e-12);
-  EXPECT_DOUBLE_EQ(m["factuality"].get<double>(), 1.0);
-  EXPECT_DOUBLE_EQ(m["well_formed"].get<double>(), 1.0);
+  ASSERT_TRUE(m.oracle);
+  EXPECT_DOUBLE_EQ(m.oracle->recall_at_10, 1.0);
+  EXPECT_NEAR(m.oracle->ndcg_at_10, 1.0, 1e-12);
+  EXPECT_DOUBLE_EQ(m.factuality, 1.0);
+  EXPECT_DOUBLE_EQ(m.well_formed, 1.0);
   const auto p = ScoreAnswers(*w.store, catalog, requests, padded, judges, o);
-  EXPECT_NEAR(p["factuality"].get<double>(), 10.0 / 15, 1e-12);
-  EXPECT_NEAR(p["invalid_item_rate"].get<double>(), 5.0 / 15, 1e-12);
-  EXPECT_NEAR(p["entries"].get<double>(), 15.0, 1e-12);
+  EXPECT_NEAR(p.factuality, 10.0 / 15, 1e-12);
+  EXPECT_NEAR(p.invalid_item_rate, 5.0 / 15, 1e-12);
+  EXPECT_NEAR(p.entries, 15.0, 1e-12);
   const auto e = ScoreAnswers(*w.store, catalog, requests, empty, judges, o);
-  EXPECT_EQ(e["recall_at_10"].get<double>(), 0.0);
-  EXPECT_EQ(e["relevance_at_10"].get<double>(), 0.0);
-  EXPECT_EQ(e["well_formed"].get<double>(), 0.0);
+  ASSERT_TRUE(e.oracle);
+  EXPECT_EQ(e.oracle->recall_at_10, 0.0);
+  EXPECT_EQ(e.oracle->relevance_at_10, 0.0);
+  EXPECT_EQ(e.well_formed, 0.0);
   // A reversed best list keeps recall but loses nDCG.
   std::vector<EvalAnswer> reversed = best;
   for (auto& a : reversed) std::reverse(a.items.begin(), a.items.end());
   const auto r = ScoreAnswers(*w.store, catalog, requests, reversed, judges, o);
-  EXPECT_DOUBLE_EQ(r["recall_at_10"].get<double>(), 1.0);
-  EXPECT_NEAR(r["ndcg_at_10"].get<double>(), 1.0,
-              1e-12);  // all 10 are hits: order within them does not matter
+  ASSERT_TRUE(r.oracle);
+  EXPECT_DOUBLE_EQ(r.oracle->recall_at_10, 1.0);
+  EXPECT_NEAR(r.oracle->ndcg_at_10, 1.0, 1e-12);  // all 10 are hits: order within them does not
+                                                  // matter
   for (auto& a : reversed)
     a.items.erase(a.items.begin(), a.items.begin() + 5);  // keep the 5 worst of the best
-  EXPECT_NEAR(
-      ScoreAnswers(*w.store, catalog, requests, reversed, judges, o)["recall_at_10"].get<double>(),
-      0.5, 1e-12);
+  EXPECT_NEAR(ScoreAnswers(*w.store, catalog, requests, reversed, judges, o).oracle->recall_at_10,
+              0.5, 1e-12);
 
   // Baselines: popularity gives everyone the same list; reranking BM25's candidates by the
   // ranking model cannot lower the model's mean score of the top 10 (it picks the best 10 of a
@@ -172,14 +184,14 @@ TEST(EvalTest, ScoresKnownListsAndRerankingRaisesPersonalization) {
   auto pop = MakeBaseline("popularity", deps);
   EXPECT_EQ(pop->Recommend(requests[0], {}, 10), pop->Recommend(requests[1], {}, 10));
   const auto mp = EvaluateBaseline(*pop, *w.store, catalog, requests, judges, o);
-  EXPECT_NEAR(mp["diversity"].get<double>(), 10.0 / catalog.items.size(), 1e-12);
+  EXPECT_NEAR(mp.diversity, 10.0 / catalog.items.size(), 1e-12);
   auto bm25 = MakeBaseline("bm25", deps);
   auto rerank = MakeBaseline("bm25_rerank", deps);
   const auto mb = EvaluateBaseline(*bm25, *w.store, catalog, requests, judges, o);
   const auto mr = EvaluateBaseline(*rerank, *w.store, catalog, requests, judges, o);
-  std::printf("popularity %s\nbm25 %s\nbm25_rerank %s\n", mp.dump().c_str(), mb.dump().c_str(),
-              mr.dump().c_str());
-  EXPECT_GT(mr["personalization"].get<double>(), mb["personalization"].get<double>());
+  std::printf("popularity %s\nbm25 %s\nbm25_rerank %s\n", ToJson(mp).dump().c_str(),
+              ToJson(mb).dump().c_str(), ToJson(mr).dump().c_str());
+  EXPECT_GT(mr.personalization.value(), mb.personalization.value());
   EXPECT_THROW(MakeBaseline("nope", deps), Error);
 
   // The dense retriever learns from the training queries alone (never rl or test ones), and its
@@ -197,7 +209,7 @@ TEST(EvalTest, ScoresKnownListsAndRerankingRaisesPersonalization) {
   EXPECT_EQ(dense->Recommend(requests[0], {}, 10).size(), 10u);
   const auto md = EvaluateBaseline(*dense, *w.store, catalog, requests, judges, o);
   const auto mdr = EvaluateBaseline(*dense_rerank, *w.store, catalog, requests, judges, o);
-  EXPECT_GT(mdr["personalization"].get<double>(), md["personalization"].get<double>());
+  EXPECT_GT(mdr.personalization.value(), md.personalization.value());
   BaselineDeps bad{w.store.get(), &catalog, &ranker};
   bad.triplets = w.dir + "/bad_triplets.jsonl";
   WriteFileAtomic(bad.triplets, "{\"query\": \"x\"}\n");
@@ -359,15 +371,19 @@ TEST(EvalTest, ExtrasLengthenPromptsAndOnlyCandidatesLimitsTheAnswers) {
     return e;
   };
   const auto listed = EvaluateOffline(*w.store, ck, requests, {}, o);
-  EXPECT_GT(listed["constrained"]["prompt_tokens"].get<double>(),
-            plain["constrained"]["prompt_tokens"].get<double>() + 10 * 3);
+  ASSERT_TRUE(plain.constrained && listed.constrained);
+  EXPECT_GT(listed.constrained->prompt_tokens.value(),
+            plain.constrained->prompt_tokens.value() + 10 * 3);
   o.only_candidates = true;
   const auto only = EvaluateOffline(*w.store, ck, requests, {}, o);
-  EXPECT_DOUBLE_EQ(only["constrained"]["diversity"].get<double>(),
+  ASSERT_TRUE(only.constrained);
+  EXPECT_DOUBLE_EQ(only.constrained->diversity,
                    10.0 / static_cast<double>(ck.catalog.items.size()));
-  EXPECT_DOUBLE_EQ(only["constrained"]["entries"].get<double>(), 10.0);
-  EXPECT_GT(plain["constrained"]["diversity"].get<double>(), 0.0);
-  EXPECT_FALSE(plain.contains("reranked"));  // no ranking model, no pool
+  EXPECT_DOUBLE_EQ(only.constrained->entries, 10.0);
+  EXPECT_GT(plain.constrained->diversity, 0.0);
+  EXPECT_FALSE(plain.reranked);       // no ranking model, no pool
+  EXPECT_FALSE(plain.unconstrained);  // not asked for
+  EXPECT_FALSE(ToJson(plain).contains("reranked"));
 }
 
 // The reranked mode: the model's pool of rerank_pool songs, the ranking model's best 10 of it for
@@ -382,27 +398,27 @@ TEST(EvalTest, RerankedModeKeepsTheRankingModelsBestOfTheModelsPool) {
   judges.ranker = &ranker;
   o.rerank_pool = 25;
   const auto r = EvaluateOffline(*w.store, ck, requests, judges, o);
-  ASSERT_TRUE(r.contains("reranked")) << r.dump();
-  EXPECT_DOUBLE_EQ(r["reranked"]["entries"].get<double>(), 10.0);
-  EXPECT_DOUBLE_EQ(r["reranked"]["factuality"].get<double>(), 1.0);
-  EXPECT_EQ(r["reranked"]["rerank_pool"], 25);
-  std::printf("constrained %s\nreranked %s\n", r["constrained"].dump().c_str(),
-              r["reranked"].dump().c_str());
-  EXPECT_GT(r["reranked"]["personalization"].get<double>(),
-            r["constrained"]["personalization"].get<double>());
+  ASSERT_TRUE(r.reranked && r.reranked->rerank && r.constrained) << ToJson(r).dump();
+  EXPECT_DOUBLE_EQ(r.reranked->entries, 10.0);
+  EXPECT_DOUBLE_EQ(r.reranked->factuality, 1.0);
+  EXPECT_EQ(r.reranked->rerank->pool, 25);
+  EXPECT_EQ(ToJson(r)["reranked"]["rerank_pool"], 25);
+  std::printf("constrained %s\nreranked %s\n", ToJson(*r.constrained).dump().c_str(),
+              ToJson(*r.reranked).dump().c_str());
+  EXPECT_GT(r.reranked->personalization.value(), r.constrained->personalization.value());
   // A large model weight keeps the model's own order: the ranking model's choice is undone.
   o.rerank_model_weight = 1000;
   const auto m = EvaluateOffline(*w.store, ck, requests, judges, o);
-  EXPECT_EQ(m["reranked"]["rerank_model_weight"], 1000.0);
-  EXPECT_LT(m["reranked"]["personalization"].get<double>(),
-            r["reranked"]["personalization"].get<double>());
+  ASSERT_TRUE(m.reranked && m.reranked->rerank);
+  EXPECT_EQ(m.reranked->rerank->model_weight, 1000.0);
+  EXPECT_LT(m.reranked->personalization.value(), r.reranked->personalization.value());
   // A listed pool larger than the grammar's longest list is cut to it, not refused.
   o.rerank_pool = 500;
   const auto big = EvaluateOffline(*w.store, ck, requests, judges, o);
-  EXPECT_EQ(big["reranked"]["rerank_source"], "list");
-  EXPECT_LE(big["reranked"]["pool_entries"].get<double>(),
-            static_cast<double>(ck.grammar->max_items()));
-  EXPECT_DOUBLE_EQ(big["reranked"]["entries"].get<double>(), 10.0);
+  ASSERT_TRUE(big.reranked && big.reranked->rerank);
+  EXPECT_EQ(big.reranked->rerank->source, "list");
+  EXPECT_LE(big.reranked->rerank->pool_entries, static_cast<double>(ck.grammar->max_items()));
+  EXPECT_DOUBLE_EQ(big.reranked->entries, 10.0);
 }
 
 // With the atomic codec the reranked pool is the model's best songs for its first answer
@@ -455,12 +471,12 @@ TEST(EvalTest, RerankedPoolFromTheFirstSongScoresTheWholeCatalog) {
   o.rerank_pool = 40;
   o.sensitivity = true;
   const auto r = EvaluateOffline(*w.store, ck, requests, judges, o);
-  EXPECT_EQ(r["reranked"]["rerank_source"], "first");
-  EXPECT_DOUBLE_EQ(r["reranked"]["pool_entries"].get<double>(), 40.0);
-  EXPECT_DOUBLE_EQ(r["reranked"]["entries"].get<double>(), 10.0);
-  EXPECT_GT(r["reranked"]["personalization"].get<double>(),
-            r["constrained"]["personalization"].get<double>());
-  EXPECT_TRUE(r["reranked"].contains("shared_other_listener"));
+  ASSERT_TRUE(r.reranked && r.reranked->rerank && r.constrained);
+  EXPECT_EQ(r.reranked->rerank->source, "first");
+  EXPECT_DOUBLE_EQ(r.reranked->rerank->pool_entries, 40.0);
+  EXPECT_DOUBLE_EQ(r.reranked->entries, 10.0);
+  EXPECT_GT(r.reranked->personalization.value(), r.constrained->personalization.value());
+  EXPECT_TRUE(r.reranked->shared_other_listener.has_value());
   const Checkpoint titles = LoadCheckpoint(w.MakeCheckpoint("titles", 4, "title"));
   EXPECT_FALSE(FirstItemScores::For(*titles.codec).has_value());
   EXPECT_FALSE(FirstItemScores::ForSource("list", *ck.codec).has_value());
@@ -523,10 +539,10 @@ TEST(EvalTest, FirstSongPriorIsTheMeanFirstSongLogProbabilityAndReordersThePool)
   judges.ranker = &ranker;
   o.rerank_pool = 40;
   o.rerank_prior_weight = 1.0;
-  EXPECT_DOUBLE_EQ(
-      EvaluateOffline(*w.store, ck, requests, judges, o)["reranked"]["rerank_prior_weight"]
-          .get<double>(),
-      1.0);
+  EXPECT_DOUBLE_EQ(EvaluateOffline(*w.store, ck, requests, judges, o)
+                       .reranked.value()
+                       .rerank->prior_weight.value(),
+                   1.0);
   // The ranking model's prior: each song's mean score over the listeners of the split's requests.
   const std::vector<float> rprior = RankerSongPrior(*w.store, ck.catalog, ranker, "sft", 8, 10);
   ASSERT_EQ(rprior.size(), ck.catalog.items.size());
@@ -551,21 +567,23 @@ TEST(EvalTest, FirstSongPriorIsTheMeanFirstSongLogProbabilityAndReordersThePool)
   const auto no_rprior = EvaluateOffline(*w.store, ck, requests, judges, o);
   o.rerank_ranker_prior_weight = 5;
   const auto with_rprior = EvaluateOffline(*w.store, ck, requests, judges, o);
-  EXPECT_DOUBLE_EQ(with_rprior["reranked"]["rerank_ranker_prior_weight"].get<double>(), 5.0);
-  EXPECT_NE(with_rprior["reranked"]["answers"], no_rprior["reranked"]["answers"]);
+  ASSERT_TRUE(no_rprior.reranked && with_rprior.reranked && with_rprior.reranked->answers);
+  EXPECT_DOUBLE_EQ(with_rprior.reranked->rerank.value().ranker_prior_weight, 5.0);
+  EXPECT_NE(with_rprior.reranked->answers, no_rprior.reranked->answers);
   // The evidence term reaches the lists too.
   o.rerank_evidence_weight = 50;
   const auto with_evidence = EvaluateOffline(*w.store, ck, requests, judges, o);
-  EXPECT_DOUBLE_EQ(with_evidence["reranked"]["rerank_evidence_weight"].get<double>(), 50.0);
-  EXPECT_NE(with_evidence["reranked"]["answers"], with_rprior["reranked"]["answers"]);
+  ASSERT_TRUE(with_evidence.reranked);
+  EXPECT_DOUBLE_EQ(with_evidence.reranked->rerank.value().evidence_weight.value(), 50.0);
+  EXPECT_NE(with_evidence.reranked->answers, with_rprior.reranked->answers);
   o.rerank_evidence_weight = 0;
   o.rerank_ranker_prior_weight = 0;
   o.keep_answers = false;
   o.prior_split = "no-such-split";
-  EXPECT_DOUBLE_EQ(
-      EvaluateOffline(*w.store, ck, requests, judges, o)["reranked"]["rerank_prior_weight"]
-          .get<double>(),
-      0.0);
+  EXPECT_DOUBLE_EQ(EvaluateOffline(*w.store, ck, requests, judges, o)
+                       .reranked.value()
+                       .rerank->prior_weight.value(),
+                   0.0);
 }
 
 // U2I perplexity: the item tokens of the held-out tail only (not feedback, not context), scored

@@ -7,8 +7,8 @@
 
 namespace muchator {
 
-nlohmann::json EvaluateGeneration(Store& store, Checkpoint& ck, const world::Oracle& oracle,
-                                  const GenerationEvalOptions& o) {
+OfflineEvaluation EvaluateGeneration(Store& store, Checkpoint& ck, const world::Oracle& oracle,
+                                     const GenerationEvalOptions& o) {
   // Synthesised queries the oracle cannot read (no facet parsed) have no relevant songs: skipped.
   const auto requests =
       o.triplets.empty() ? RequestsFromStore(store, "test", o.queries)

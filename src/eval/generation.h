@@ -33,7 +33,7 @@ struct GenerationEvalOptions {
 // unconstrained (free text, parsed): per mode the oracle's mean relevance@10 (share of listed
 // catalog items relevant to the query's facets, non-catalog entries counting as irrelevant),
 // mean utility of the listed catalog items, factuality and well-formed share.
-nlohmann::json EvaluateGeneration(Store& store, Checkpoint& ck, const world::Oracle& oracle,
-                                  const GenerationEvalOptions& o);
+OfflineEvaluation EvaluateGeneration(Store& store, Checkpoint& ck, const world::Oracle& oracle,
+                                     const GenerationEvalOptions& o);
 
 }  // namespace muchator

@@ -40,10 +40,66 @@ std::vector<std::pair<std::string, world::QueryFacets>> SingleFacets(const world
 
 }  // namespace
 
-nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
-                            std::span<const EvalRequest> requests,
-                            std::span<const EvalAnswer> answers, const EvalJudges& judges,
-                            const OfflineEvalOptions& o) {
+nlohmann::json ToJson(const ListMetrics& m) {
+  nlohmann::json j = {{"well_formed", m.well_formed},
+                      {"factuality", m.factuality},
+                      {"invalid_item_rate", m.invalid_item_rate},
+                      {"entries", m.entries},
+                      {"list_diversity", m.list_diversity},
+                      {"dedup", m.dedup},
+                      {"diversity", m.diversity}};
+  auto nullable = [](const std::optional<double>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
+  if (m.relevance) j["relevance"] = *m.relevance;
+  if (m.judge_on_listed) {
+    j["judge_auc_on_listed"] = nullable(m.judge_auc_on_listed);
+    j["judge_precision_on_listed"] = nullable(m.judge_precision_on_listed);
+  }
+  if (m.personalization) j["personalization"] = *m.personalization;
+  if (const auto& t = m.oracle) {
+    j["relevance_at_10"] = t->relevance_at_10;
+    j["utility"] = t->utility;
+    j["recall_at_10"] = t->recall_at_10;
+    j["ndcg_at_10"] = t->ndcg_at_10;
+    j["per_request"] = {{"relevance_at_10", t->request_relevance_at_10},
+                        {"utility", t->request_utility}};
+    j["facet_fit"] = nlohmann::json::object();
+    for (const auto& [kind, share] : t->facet_fit) j["facet_fit"][kind] = share;
+  }
+  if (m.answers) j["answers"] = *m.answers;
+  if (m.prompt_tokens) j["prompt_tokens"] = *m.prompt_tokens;
+  if (const auto& r = m.rerank) {
+    j["rerank_pool"] = r->pool, j["rerank_model_weight"] = r->model_weight;
+    if (r->evidence_weight) j["rerank_evidence_weight"] = *r->evidence_weight;
+    j["rerank_ranker_prior_weight"] = r->ranker_prior_weight;
+    j["rerank_source"] = r->source;
+    if (r->prior_weight) j["rerank_prior_weight"] = *r->prior_weight;
+    j["pool_entries"] = r->pool_entries;
+  }
+  if (m.shared_other_request) j["shared_other_request"] = *m.shared_other_request;
+  if (m.shared_other_listener) j["shared_other_listener"] = *m.shared_other_listener;
+  return j;
+}
+
+const ListMetrics* OfflineEvaluation::Mode(std::string_view mode) const {
+  const std::optional<ListMetrics>* m = mode == "constrained"     ? &constrained
+                                        : mode == "reranked"      ? &reranked
+                                        : mode == "unconstrained" ? &unconstrained
+                                                                  : nullptr;
+  return m && *m ? &**m : nullptr;
+}
+
+nlohmann::json ToJson(const OfflineEvaluation& e) {
+  nlohmann::json j = {{"requests", e.requests}};
+  for (const char* mode : {"constrained", "reranked", "unconstrained"})
+    if (const ListMetrics* m = e.Mode(mode)) j[mode] = ToJson(*m);
+  return j;
+}
+
+ListMetrics ScoreAnswers(Store& store, const Catalog& catalog,
+                         std::span<const EvalRequest> requests, std::span<const EvalAnswer> answers,
+                         const EvalJudges& judges, const OfflineEvalOptions& o) {
   if (requests.size() != answers.size() || requests.empty())
     throw Error("ScoreAnswers needs one answer per request and at least one request");
   const std::vector<UserContext> contexts = RequestContexts(store, catalog, requests, o.history);
@@ -131,15 +187,15 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
     return s / static_cast<double>(scored.size());
   };
   const double n = static_cast<double>(answers.size());
-  nlohmann::json m = {{"well_formed", formed / n},
-                      {"factuality", mean("fact")},
-                      {"invalid_item_rate", entries > 0 ? invalid / entries : 0.0},
-                      {"entries", entries / n},
-                      {"list_diversity", mean("div")},
-                      {"dedup", mean("dedup")},
-                      {"diversity", static_cast<double>(distinct.size()) /
-                                        static_cast<double>(catalog.items.size())}};
-  if (judges.judge) m["relevance"] = mean("rel");
+  ListMetrics m;
+  m.well_formed = formed / n;
+  m.factuality = mean("fact");
+  m.invalid_item_rate = entries > 0 ? invalid / entries : 0.0;
+  m.entries = entries / n;
+  m.list_diversity = mean("div");
+  m.dedup = mean("dedup");
+  m.diversity = static_cast<double>(distinct.size()) / static_cast<double>(catalog.items.size());
+  if (judges.judge) m.relevance = mean("rel");
   if (judges.judge && judges.oracle) {
     // The judge on the songs this system listed, against the oracle: what a reward built on it
     // sees of the system's own mistakes (held-out pairs measure it on other songs).
@@ -152,30 +208,28 @@ nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
         passed += gate, passed_relevant += gate && listed_relevant[k][i];
       }
     const double auc = Auc(std::move(pairs));
-    m["judge_auc_on_listed"] = std::isnan(auc) ? nlohmann::json(nullptr) : nlohmann::json(auc);
-    m["judge_precision_on_listed"] =
-        passed > 0 ? nlohmann::json(passed_relevant / passed) : nlohmann::json(nullptr);
+    m.judge_on_listed = true;
+    if (!std::isnan(auc)) m.judge_auc_on_listed = auc;
+    if (passed > 0) m.judge_precision_on_listed = passed_relevant / passed;
   }
-  if (judges.ranker) m["personalization"] = 10 * mean("pers");
+  if (judges.ranker) m.personalization = 10 * mean("pers");
   if (judges.oracle) {
-    m["relevance_at_10"] = oracle_rel / n;
-    m["utility"] = util_n ? util / static_cast<double>(util_n) : 0.0;
-    m["recall_at_10"] = recall / n;
-    m["ndcg_at_10"] = ndcg / n;
-    m["per_request"] = {{"relevance_at_10", request_rel}, {"utility", request_util}};
-    nlohmann::json fit = nlohmann::json::object();
+    OracleListMetrics& t = m.oracle.emplace();
+    t.relevance_at_10 = oracle_rel / n;
+    t.utility = util_n ? util / static_cast<double>(util_n) : 0.0;
+    t.recall_at_10 = recall / n;
+    t.ndcg_at_10 = ndcg / n;
+    t.request_relevance_at_10 = std::move(request_rel);
+    t.request_utility = std::move(request_util);
     for (const auto& [kind, c] : facet_fit)
-      if (c.second > 0) fit[kind] = c.first / c.second;
-    m["facet_fit"] = std::move(fit);
+      if (c.second > 0) t.facet_fit[kind] = c.first / c.second;
   }
   if (o.keep_answers) {
-    nlohmann::json lists = nlohmann::json::array();
+    auto& lists = m.answers.emplace();
     for (const auto& a : answers) {
-      nlohmann::json ids = nlohmann::json::array();
+      auto& ids = lists.emplace_back();
       for (int item : a.items) ids.push_back(catalog.items[static_cast<size_t>(item)].id);
-      lists.push_back(std::move(ids));
     }
-    m["answers"] = std::move(lists);
   }
   return m;
 }
@@ -195,8 +249,9 @@ std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& en
   return prompts.empty() ? std::vector<float>() : first.MeanFirstLogProbs(engine, prompts);
 }
 
-nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const EvalRequest> requests,
-                               const EvalJudges& judges, const OfflineEvalOptions& o) {
+OfflineEvaluation EvaluateOffline(Store& store, Checkpoint& ck,
+                                  std::span<const EvalRequest> requests, const EvalJudges& judges,
+                                  const OfflineEvalOptions& o) {
   if (!ck.codec || !ck.grammar) throw Error("evaluation needs the checkpoint's codec.json");
   if (requests.empty())
     throw Error("no requests to evaluate", store.path(), "check the split or the triplets file");
@@ -220,7 +275,8 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
     prompt_tokens += static_cast<double>(prompts.back().size());
   }
   prompt_tokens /= static_cast<double>(prompts.size());
-  nlohmann::json out = {{"requests", requests.size()}};
+  OfflineEvaluation out;
+  out.requests = requests.size();
   // The ranking model's order of `items` for request k's listener (context, state); stable.
   std::vector<RankerContext> ranker_contexts;
   std::vector<int> song_rows;
@@ -332,16 +388,17 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
       pool_entries += static_cast<double>(pool.size());
       answers.back().items = rerank(ranker_contexts[k], pool, evidence_of(pool, scores[k]));
     }
-    nlohmann::json m = ScoreAnswers(store, ck.catalog, requests, answers, judges, o);
-    m["prompt_tokens"] = prompt_tokens;
+    ListMetrics m = ScoreAnswers(store, ck.catalog, requests, answers, judges, o);
+    m.prompt_tokens = prompt_tokens;
     if (reranked) {
-      m["rerank_pool"] = o.rerank_pool, m["rerank_model_weight"] = o.rerank_model_weight;
-      if (first) m["rerank_evidence_weight"] = o.rerank_evidence_weight;
-      m["rerank_ranker_prior_weight"] = ranker_prior.empty() ? 0.0 : o.rerank_ranker_prior_weight;
-      m["rerank_source"] = first ? "first" : "list";
-      if (first) m["rerank_prior_weight"] = first->prior_weight();
+      RerankSettings& r = m.rerank.emplace();
+      r.pool = o.rerank_pool, r.model_weight = o.rerank_model_weight;
+      if (first) r.evidence_weight = o.rerank_evidence_weight;
+      r.ranker_prior_weight = ranker_prior.empty() ? 0.0 : o.rerank_ranker_prior_weight;
+      r.source = first ? "first" : "list";
+      if (first) r.prior_weight = first->prior_weight();
       // Songs the pools really held: a listed pool ends early when the engine's context is full.
-      m["pool_entries"] = pool_entries / static_cast<double>(std::max<size_t>(1, answers.size()));
+      r.pool_entries = pool_entries / static_cast<double>(std::max<size_t>(1, answers.size()));
     }
     if (constrained && o.sensitivity && requests.size() > 1 && !o.extras && !o.only_candidates) {
       // Does the answer depend on the request and on the listener? Request k asked again with
@@ -378,10 +435,12 @@ nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const Eva
           (other_listener ? same_request : same_listener) += shared;
         }
       }
-      m["shared_other_request"] = same_listener / static_cast<double>(n);
-      m["shared_other_listener"] = same_request / static_cast<double>(n);
+      m.shared_other_request = same_listener / static_cast<double>(n);
+      m.shared_other_listener = same_request / static_cast<double>(n);
     }
-    out[mode] = std::move(m);
+    (mode == "constrained" ? out.constrained
+     : reranked            ? out.reranked
+                           : out.unconstrained) = std::move(m);
   }
   return out;
 }

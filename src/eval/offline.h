@@ -5,9 +5,12 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/entities.h"
@@ -67,8 +70,8 @@ struct OfflineEvalOptions {
   // with other codecs "list" is used) or "list" (the model lists rerank_pool songs one after the
   // other). report.json's rerank_source says which one ran.
   std::string rerank_source = "first";
-  // ScoreAnswers also returns "answers": each request's list as catalog song ids (the report
-  // writes them to answers.jsonl, `muchator evaluate --answers`).
+  // ScoreAnswers also returns ListMetrics::answers: each request's list as catalog song ids (the
+  // report writes them to answers.jsonl, `muchator evaluate --answers`).
   bool keep_answers = false;
   // Reranked mode with rerank_source "first": the pool ranks songs by their first-song score
   // minus rerank_prior_weight x their mean first-song log-probability over at most
@@ -91,12 +94,71 @@ struct EvalAnswer {
   bool well_formed = true;
 };
 
-// The metrics M (below) of answers[k] to requests[k], for any system (an LLM's parsed answers or a
+// The metrics M of one system's answers in one decoding mode (docs/metrics.md). Each layer that
+// reads them (the report, GRPO's before/after and its alarm, the SFT step) reads these fields;
+// JSON is only how they are written to report.json and grpo_report.json (ToJson).
+struct OracleListMetrics {                  // with the oracle (a synthetic world)
+  double relevance_at_10 = 0;               // relevant catalog entries / max(entries, list_size)
+  double utility = 0;                       // mean oracle utility of the catalog items listed
+  double recall_at_10 = 0, ndcg_at_10 = 0;  // against the oracle's own best list_size songs
+  // Each request's own figures (its utility the mean over its list, 0 for an empty one), for
+  // paired comparisons of systems: JSON per_request.{relevance_at_10, utility}.
+  std::vector<double> request_relevance_at_10, request_utility;
+  // For each kind of facet the requests have (situation, mood, genre, language,
+  // exclude_language, era): the share of the songs listed for requests with that facet that
+  // satisfy it on its own (what part of a request a system gets wrong).
+  std::map<std::string, double> facet_fit;
+};
+struct RerankSettings {  // the reranked mode's serving settings, as they ran
+  int pool = 0;
+  double model_weight = 0, ranker_prior_weight = 0;
+  std::string source;                                   // "first" or "list"
+  std::optional<double> evidence_weight, prior_weight;  // with source "first" only
+  double pool_entries = 0;  // songs the pools really held (a listed pool ends at a full context)
+};
+struct ListMetrics {
+  double well_formed = 0;  // share of lists with at least one entry that parsed and ended
+  double factuality = 0;   // share of entries that are catalog items
+  double invalid_item_rate = 0, entries = 0;  // entries: mean list length
+  double list_diversity = 0, dedup = 0;       // the diversity and de-duplication rules' means
+  double diversity = 0;                       // distinct catalog items over all answers / catalog
+  // With the judge: the share of entries judged relevant (entries that are not catalog songs are
+  // not). With the ranking model: the mean 0-10 score of the entries (non-catalog ones 0).
+  std::optional<double> relevance, personalization;
+  // With the judge and the oracle: the judge's AUC against the oracle over the songs listed
+  // (nullopt when they are all relevant or all not) and the share of the listed songs its gate
+  // passes that are relevant (nullopt when it passes none); judge_on_listed says they were
+  // measured (JSON null, not absent, when undefined).
+  bool judge_on_listed = false;
+  std::optional<double> judge_auc_on_listed, judge_precision_on_listed;
+  std::optional<OracleListMetrics> oracle;
+  // With keep_answers: each request's list as catalog song ids.
+  std::optional<std::vector<std::vector<std::string>>> answers;
+  // EvaluateOffline's own: mean prompt length (the cost of o.extras), the reranked mode's
+  // settings, and with o.sensitivity the mean songs shared with the original list when the
+  // request is asked with the next request's text / by the next request's listener (0-10).
+  std::optional<double> prompt_tokens;
+  std::optional<RerankSettings> rerank;
+  std::optional<double> shared_other_request, shared_other_listener;
+};
+// report.json's and grpo_report.json's form of M (the fields' names, per_request, facet_fit).
+nlohmann::json ToJson(const ListMetrics& m);
+
+// EvaluateOffline's answer: M per decoding mode that ran.
+struct OfflineEvaluation {
+  size_t requests = 0;
+  std::optional<ListMetrics> constrained, reranked, unconstrained;
+  // The mode by name ("constrained", "reranked", "unconstrained"); nullptr when it did not run.
+  const ListMetrics* Mode(std::string_view mode) const;
+};
+// {"requests": n, "constrained": M, "reranked": M, "unconstrained": M}, the modes that ran.
+nlohmann::json ToJson(const OfflineEvaluation& e);
+
+// The metrics M of answers[k] to requests[k], for any system (an LLM's parsed answers or a
 // baseline's lists).
-nlohmann::json ScoreAnswers(Store& store, const Catalog& catalog,
-                            std::span<const EvalRequest> requests,
-                            std::span<const EvalAnswer> answers, const EvalJudges& judges,
-                            const OfflineEvalOptions& o);
+ListMetrics ScoreAnswers(Store& store, const Catalog& catalog,
+                         std::span<const EvalRequest> requests, std::span<const EvalAnswer> answers,
+                         const EvalJudges& judges, const OfflineEvalOptions& o);
 
 class Engine;
 class FirstItemScores;
@@ -108,25 +170,10 @@ class FirstItemScores;
 std::vector<float> FirstSongPrior(Store& store, const Checkpoint& ck, Engine& engine,
                                   const FirstItemScores& first, const std::string& split, int n,
                                   int history);
-// {"requests": n, "constrained": M, "reranked": M, "unconstrained": M}, M per decoding mode
-// ("reranked" only with rerank_pool and a ranking model; docs/metrics.md):
-//   well_formed (a list with at least one entry that parsed and ended), factuality (share of
-//   entries that are catalog items), invalid_item_rate, entries (mean list length), list_diversity
-//   (the diversity rule's mean), dedup (the rule's mean), diversity (distinct catalog items over
-//   all answers / catalog size); with the judge: relevance (share of entries judged relevant;
-//   non-catalog entries are not); with the ranking model: personalization (mean 0-10 score of
-//   entries; non-catalog ones 0); with the oracle: relevance_at_10 (relevant catalog entries /
-//   max(entries, list_size)) and utility (mean oracle utility of the catalog items listed), and
-//   per_request: {"relevance_at_10": [...], "utility": [...]} (each request's own figures, its
-//   utility the mean over its list, 0 for an empty one: for paired comparisons of systems) and
-//   facet_fit: {kind: share} for each kind of facet the requests have (situation, mood, genre,
-//   language, exclude_language, era), the share of the songs listed for requests with that facet
-//   that satisfy it on its own (what part of a request a system gets wrong);
-//   with the judge and the oracle: judge_auc_on_listed (the judge's AUC against the oracle over
-//   the songs listed; null when they are all relevant or all not) and judge_precision_on_listed
-//   (share of the listed songs its gate passes that are relevant; null when it passes none);
-//   and prompt_tokens (mean prompt length: the cost of o.extras).
-nlohmann::json EvaluateOffline(Store& store, Checkpoint& ck, std::span<const EvalRequest> requests,
-                               const EvalJudges& judges, const OfflineEvalOptions& o);
+// Greedy answers of `ck` to `requests` in each decoding mode o asks for ("reranked" only with
+// rerank_pool and a ranking model; docs/metrics.md), scored by ScoreAnswers.
+OfflineEvaluation EvaluateOffline(Store& store, Checkpoint& ck,
+                                  std::span<const EvalRequest> requests, const EvalJudges& judges,
+                                  const OfflineEvalOptions& o);
 
 }  // namespace muchator

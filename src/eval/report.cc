@@ -130,21 +130,22 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
   nlohmann::json report = {
       {"requests", requests.size()}, {"split", o.split}, {"rows", nlohmann::json::array()}};
   std::string answers;  // answers.jsonl, with o.eval.keep_answers
-  auto add = [&](const std::string& system, const std::string& mode, nlohmann::json m,
+  auto add = [&](const std::string& system, const std::string& mode, ListMetrics metrics,
                  double seconds) {
-    if (m.contains("answers")) {
-      for (size_t k = 0; k < m["answers"].size(); ++k)
+    if (metrics.answers) {
+      for (size_t k = 0; k < metrics.answers->size(); ++k)
         answers += nlohmann::json({{"system", system},
                                    {"mode", mode},
                                    {"request", k},
                                    {"query_id", requests[k].query_id},
                                    {"user", requests[k].user},
                                    {"query", requests[k].query},
-                                   {"songs", m["answers"][k]}})
+                                   {"songs", (*metrics.answers)[k]}})
                        .dump() +
                    "\n";
-      m.erase("answers");
+      metrics.answers.reset();
     }
+    nlohmann::json m = ToJson(metrics);
     m["system"] = system;
     m["mode"] = mode;
     m["seconds"] = seconds;
@@ -175,8 +176,8 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
           std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(dense_seconds)),
           dense_seconds = 0;
     auto system = MakeBaseline(name, deps);
-    const nlohmann::json m = EvaluateBaseline(*system, store, catalog, requests, judges, o.eval);
-    add(name, "list", m, std::chrono::duration<double>(Clock::now() - t).count());
+    ListMetrics m = EvaluateBaseline(*system, store, catalog, requests, judges, o.eval);
+    add(name, "list", std::move(m), std::chrono::duration<double>(Clock::now() - t).count());
   }
   for (const auto& [name, dir] : o.checkpoints) {
     spdlog::info("report: {} ({}) on {} requests", name, dir, requests.size());
@@ -189,10 +190,10 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
     eo.sensitivity = true;  // shared songs across requests and listeners (docs/metrics.md)
     if (auto it = o.extras.find(name); it != o.extras.end()) eo.extras = it->second;
     if (o.only_candidates.count(name)) eo.only_candidates = true, eo.unconstrained = false;
-    const nlohmann::json r = EvaluateOffline(store, ck, requests, judges, eo);
+    const OfflineEvaluation r = EvaluateOffline(store, ck, requests, judges, eo);
     const double seconds = std::chrono::duration<double>(Clock::now() - t).count();
     for (const char* mode : {"constrained", "reranked", "unconstrained"})
-      if (r.contains(mode)) add(name, mode, r[mode], seconds);
+      if (const ListMetrics* m = r.Mode(mode)) add(name, mode, *m, seconds);
   }
   report["paired"] = PairedComparisons(report["rows"]);
   if (o.eval.keep_answers) WriteFileAtomic(out_dir + "/answers.jsonl", answers);

@@ -3,6 +3,8 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "core/error.h"
 #include "core/file.h"
@@ -16,61 +18,75 @@
 namespace muchator {
 namespace {
 
-void PrintComparison(const nlohmann::json& before, const nlohmann::json& after) {
-  static const char* kRows[][2] = {{"relevance", "judge relevance"},
-                                   {"personalization", "personalization (ranker, 0-10)"},
-                                   {"list_diversity", "list diversity (rule)"},
-                                   {"diversity", "catalog coverage (distinct/catalog)"},
-                                   {"factuality", "factuality"},
-                                   {"well_formed", "well-formed"},
-                                   {"relevance_at_10", "oracle relevance@10"},
-                                   {"utility", "oracle utility"}};
-  std::printf("held-out RL requests (%lld): starting checkpoint -> GRPO\n",
-              before["requests"].get<long long>());
+// A learned reward's figure or the truth's, read from one mode's metrics (nullopt: not measured).
+using Figure = std::optional<double> (*)(const ListMetrics&);
+std::optional<double> JudgeRelevance(const ListMetrics& m) { return m.relevance; }
+std::optional<double> Personalization(const ListMetrics& m) { return m.personalization; }
+std::optional<double> OracleRelevance(const ListMetrics& m) {
+  return m.oracle ? std::optional(m.oracle->relevance_at_10) : std::nullopt;
+}
+std::optional<double> OracleUtility(const ListMetrics& m) {
+  return m.oracle ? std::optional(m.oracle->utility) : std::nullopt;
+}
+
+void PrintComparison(const OfflineEvaluation& before, const OfflineEvaluation& after) {
+  const std::pair<Figure, const char*> kRows[] = {
+      {JudgeRelevance, "judge relevance"},
+      {Personalization, "personalization (ranker, 0-10)"},
+      {[](const ListMetrics& m) { return std::optional(m.list_diversity); },
+       "list diversity (rule)"},
+      {[](const ListMetrics& m) { return std::optional(m.diversity); },
+       "catalog coverage (distinct/catalog)"},
+      {[](const ListMetrics& m) { return std::optional(m.factuality); }, "factuality"},
+      {[](const ListMetrics& m) { return std::optional(m.well_formed); }, "well-formed"},
+      {OracleRelevance, "oracle relevance@10"},
+      {OracleUtility, "oracle utility"}};
+  std::printf("held-out RL requests (%zu): starting checkpoint -> GRPO\n", before.requests);
   for (const char* mode : {"unconstrained", "constrained"}) {
-    if (!before.contains(mode)) continue;
+    const ListMetrics *b = before.Mode(mode), *a = after.Mode(mode);
+    if (!b || !a) continue;
     std::printf("  %s\n", mode);
-    for (const auto& row : kRows)
-      if (before[mode].contains(row[0]))
-        std::printf("    %-38s %8.3f -> %8.3f\n", row[1], before[mode][row[0]].get<double>(),
-                    after[mode][row[0]].get<double>());
+    for (const auto& [figure, label] : kRows)
+      if (figure(*b) && figure(*a))
+        std::printf("    %-38s %8.3f -> %8.3f\n", label, *figure(*b), *figure(*a));
   }
 }
 
 }  // namespace
 
-nlohmann::json RewardHackingAlarm(const nlohmann::json& before, const nlohmann::json& after,
-                                  double tolerance) {
-  static const char* kLearned[][2] = {{"relevance", "judge relevance"},
-                                      {"personalization", "ranker personalisation"}};
-  static const char* kTruth[][2] = {{"relevance_at_10", "oracle relevance@10"},
-                                    {"utility", "oracle utility"}};
-  nlohmann::json alarm = {{"raised", false}, {"reasons", nlohmann::json::array()}};
+nlohmann::json ToJson(const HackingAlarm& a) {
+  return {{"raised", a.raised}, {"reasons", a.reasons}};
+}
+
+HackingAlarm RewardHackingAlarm(const OfflineEvaluation& before, const OfflineEvaluation& after,
+                                double tolerance) {
+  const std::pair<Figure, const char*> kLearned[] = {{JudgeRelevance, "judge relevance"},
+                                                     {Personalization, "ranker personalisation"}};
+  const std::pair<Figure, const char*> kTruth[] = {{OracleRelevance, "oracle relevance@10"},
+                                                   {OracleUtility, "oracle utility"}};
+  HackingAlarm alarm;
   bool any_truth = false;
-  auto delta = [](const nlohmann::json& a, const nlohmann::json& b, const char* key) {
-    return b.at(key).get<double>() - a.at(key).get<double>();
-  };
   char buf[256];
   for (const char* mode : {"unconstrained", "constrained"}) {
-    if (!before.contains(mode) || !after.contains(mode)) continue;
-    const auto &b = before[mode], &a = after[mode];
-    for (const auto& t : kTruth) {
-      if (!b.contains(t[0]) || !a.contains(t[0])) continue;
+    const ListMetrics *b = before.Mode(mode), *a = after.Mode(mode);
+    if (!b || !a) continue;
+    for (const auto& [truth, truth_label] : kTruth) {
+      if (!truth(*b) || !truth(*a)) continue;
       any_truth = true;
-      const double dt = delta(b, a, t[0]);
+      const double dt = *truth(*a) - *truth(*b);
       if (dt >= -tolerance) continue;
-      for (const auto& l : kLearned) {
-        if (!b.contains(l[0]) || !a.contains(l[0])) continue;
-        const double dl = delta(b, a, l[0]);
+      for (const auto& [learned, learned_label] : kLearned) {
+        if (!learned(*b) || !learned(*a)) continue;
+        const double dl = *learned(*a) - *learned(*b);
         if (dl <= tolerance) continue;
-        std::snprintf(buf, sizeof buf, "%s: %s %+.3f while %s %+.3f", mode, l[1], dl, t[1], dt);
-        alarm["raised"] = true;
-        alarm["reasons"].push_back(buf);
+        std::snprintf(buf, sizeof buf, "%s: %s %+.3f while %s %+.3f", mode, learned_label, dl,
+                      truth_label, dt);
+        alarm.raised = true;
+        alarm.reasons.push_back(buf);
       }
     }
   }
-  if (!any_truth)
-    alarm["reasons"].push_back("no oracle figures: the alarm needs a synthetic world");
+  if (!any_truth) alarm.reasons.push_back("no oracle figures: the alarm needs a synthetic world");
   return alarm;
 }
 
@@ -115,18 +131,21 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
     eo.history = o.grpo.history;
     eo.list_size = o.grpo.list_size;
     eo.max_new_tokens = o.grpo.max_new_tokens;
+    OfflineEvaluation before;
     {
       Checkpoint ck = LoadCheckpoint(init_dir);
-      report["before"] = EvaluateOffline(store, ck, eval, judges, eo);
+      before = EvaluateOffline(store, ck, eval, judges, eo);
     }
     Checkpoint ck = LoadCheckpoint(out_dir + "/grpo/final");
-    report["after"] = EvaluateOffline(store, ck, eval, judges, eo);
-    PrintComparison(report["before"], report["after"]);
-    report["reward_hacking"] = RewardHackingAlarm(report["before"], report["after"]);
-    for (const auto& reason : report["reward_hacking"]["reasons"])
-      if (report["reward_hacking"]["raised"].get<bool>())
-        spdlog::warn("reward hacking: {} (the learned reward rose, the truth fell)",
-                     reason.get<std::string>());
+    const OfflineEvaluation after = EvaluateOffline(store, ck, eval, judges, eo);
+    PrintComparison(before, after);
+    const HackingAlarm alarm = RewardHackingAlarm(before, after);
+    if (alarm.raised)
+      for (const auto& reason : alarm.reasons)
+        spdlog::warn("reward hacking: {} (the learned reward rose, the truth fell)", reason);
+    report["before"] = ToJson(before);
+    report["after"] = ToJson(after);
+    report["reward_hacking"] = ToJson(alarm);
   }
   WriteFileAtomic(out_dir + "/grpo_report.json", report.dump(2) + "\n");
   return report;

@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "eval/offline.h"
 #include "rl/grpo.h"
 
 namespace muchator {
@@ -29,9 +31,15 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
 // The reward-hacking alarm of a before/after evaluation (EvaluateOffline's figures per decoding
 // mode): raised when a learned reward's figure (judge relevance, ranker personalisation) rises
 // while the truth (oracle relevance@10 or utility) falls, each by more than `tolerance`, in the
-// same mode. Returns {"raised": bool, "reasons": ["unconstrained: judge relevance +0.089 while
-// oracle utility -0.157", ...]}; without oracle figures it is never raised ("reasons" says so).
-nlohmann::json RewardHackingAlarm(const nlohmann::json& before, const nlohmann::json& after,
-                                  double tolerance = 0.005);
+// same mode. reasons: "unconstrained: judge relevance +0.089 while oracle utility -0.157", ...;
+// without oracle figures it is never raised (reasons says so).
+struct HackingAlarm {
+  bool raised = false;
+  std::vector<std::string> reasons;
+};
+HackingAlarm RewardHackingAlarm(const OfflineEvaluation& before, const OfflineEvaluation& after,
+                                double tolerance = 0.005);
+// grpo_report.json's reward_hacking: {"raised": bool, "reasons": [...]}.
+nlohmann::json ToJson(const HackingAlarm& a);
 
 }  // namespace muchator

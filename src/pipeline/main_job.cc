@@ -248,14 +248,17 @@ class MainJob {
     so.train.bf16 = m_.bf16;
     so.train.seed = static_cast<uint64_t>(m_.seed);
     so.replay_corpus = m_.out + "/corpus";
-    const nlohmann::json report = RunSft(st, ckpt, m_.out + "/uq2i/triplets.jsonl", m_.out + "/sft",
-                                         oracle.get(), so, {}, /*check_before=*/false);
-    if (oracle)
+    const SftReport report = RunSft(st, ckpt, m_.out + "/uq2i/triplets.jsonl", m_.out + "/sft",
+                                    oracle.get(), so, {}, /*check_before=*/false);
+    auto constrained_rel = [](const OfflineEvaluation& e) {
+      return e.constrained && e.constrained->oracle ? e.constrained->oracle->relevance_at_10 : 0.0;
+    };
+    if (report.after)
       std::printf(
           "sft, constrained answers: oracle relevance@10 %.3f on held-out pairs, %.3f on test "
           "queries\n",
-          report["after"]["heldout_pairs"]["constrained"]["relevance_at_10"].get<double>(),
-          report["after"]["test_queries"]["constrained"]["relevance_at_10"].get<double>());
+          constrained_rel(report.after->heldout_pairs),
+          constrained_rel(report.after->test_queries));
   }
 
   // Step 8: the relevance judge - the generative one from the SFT checkpoint (--judge-kind prf:

@@ -26,37 +26,45 @@ namespace {
 
 TEST(GrpoMathTest, RewardHackingAlarmNeedsALearnedRiseAndATruthFallInOneMode) {
   auto figs = [](double judge, double pers, double rel, double util) {
-    return nlohmann::json{{"relevance", judge},
-                          {"personalization", pers},
-                          {"relevance_at_10", rel},
-                          {"utility", util}};
+    ListMetrics m;
+    m.relevance = judge, m.personalization = pers;
+    m.oracle.emplace();
+    m.oracle->relevance_at_10 = rel, m.oracle->utility = util;
+    return m;
   };
-  const nlohmann::json before = {{"unconstrained", figs(0.69, 6.3, 0.81, -0.38)},
-                                 {"constrained", figs(0.7, 6.0, 0.5, -0.9)}};
+  auto eval = [](ListMetrics unconstrained, ListMetrics constrained) {
+    OfflineEvaluation e;
+    e.unconstrained = std::move(unconstrained), e.constrained = std::move(constrained);
+    return e;
+  };
+  const OfflineEvaluation before = eval(figs(0.69, 6.3, 0.81, -0.38), figs(0.7, 6.0, 0.5, -0.9));
   // The judge's relevance rises while the oracle's utility falls: raised, naming both.
-  nlohmann::json after = {{"unconstrained", figs(0.78, 6.3, 0.81, -0.54)},
-                          {"constrained", figs(0.7, 6.0, 0.5, -0.9)}};
-  auto a = RewardHackingAlarm(before, after);
-  EXPECT_TRUE(a["raised"].get<bool>());
-  ASSERT_EQ(a["reasons"].size(), 1u);
-  EXPECT_EQ(a["reasons"][0].get<std::string>(),
-            "unconstrained: judge relevance +0.090 while oracle utility -0.160");
+  OfflineEvaluation after = eval(figs(0.78, 6.3, 0.81, -0.54), figs(0.7, 6.0, 0.5, -0.9));
+  const HackingAlarm a = RewardHackingAlarm(before, after);
+  EXPECT_TRUE(a.raised);
+  ASSERT_EQ(a.reasons.size(), 1u);
+  EXPECT_EQ(a.reasons[0], "unconstrained: judge relevance +0.090 while oracle utility -0.160");
+  EXPECT_EQ(ToJson(a).dump(),
+            R"({"raised":true,"reasons":["unconstrained: judge relevance +0.090 while oracle )"
+            R"(utility -0.160"]})");
   // Both rise (honest learning), or both fall, or the change is within the tolerance: not raised.
-  after["unconstrained"] = figs(0.78, 6.5, 0.85, -0.30);
-  EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
-  after["unconstrained"] = figs(0.60, 6.0, 0.70, -0.50);
-  EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
-  after["unconstrained"] = figs(0.692, 6.3, 0.809, -0.38);
-  EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
+  after.unconstrained = figs(0.78, 6.5, 0.85, -0.30);
+  EXPECT_FALSE(RewardHackingAlarm(before, after).raised);
+  after.unconstrained = figs(0.60, 6.0, 0.70, -0.50);
+  EXPECT_FALSE(RewardHackingAlarm(before, after).raised);
+  after.unconstrained = figs(0.692, 6.3, 0.809, -0.38);
+  EXPECT_FALSE(RewardHackingAlarm(before, after).raised);
   // A rise in one mode and a fall in the other is not the same answers: not raised.
-  after = {{"unconstrained", figs(0.78, 6.3, 0.81, -0.38)},
-           {"constrained", figs(0.7, 6.0, 0.4, -0.9)}};
-  EXPECT_FALSE(RewardHackingAlarm(before, after)["raised"].get<bool>());
+  after = eval(figs(0.78, 6.3, 0.81, -0.38), figs(0.7, 6.0, 0.4, -0.9));
+  EXPECT_FALSE(RewardHackingAlarm(before, after).raised);
   // Without the oracle's figures the alarm cannot be raised, and says why.
-  const nlohmann::json no_truth = {{"unconstrained", {{"relevance", 0.5}}}};
-  const auto n = RewardHackingAlarm(no_truth, {{"unconstrained", {{"relevance", 0.9}}}});
-  EXPECT_FALSE(n["raised"].get<bool>());
-  EXPECT_NE(n["reasons"][0].get<std::string>().find("no oracle"), std::string::npos);
+  OfflineEvaluation no_truth, no_truth_after;
+  no_truth.unconstrained.emplace().relevance = 0.5;
+  no_truth_after.unconstrained.emplace().relevance = 0.9;
+  const HackingAlarm n = RewardHackingAlarm(no_truth, no_truth_after);
+  EXPECT_FALSE(n.raised);
+  ASSERT_EQ(n.reasons.size(), 1u);
+  EXPECT_NE(n.reasons[0].find("no oracle"), std::string::npos);
 }
 
 // A short SFT run on synthesised triplets lowers the held-out loss of the SFT stage and makes
@@ -114,15 +122,16 @@ TEST(SftTest, ShortRunLowersLossAndRaisesRelevanceAndUtility) {
   Checkpoint after_ck = LoadCheckpoint(dir + "/sft/final");
   const auto after = EvaluateGeneration(store, after_ck, oracle, eo);
   std::printf("held-out loss %.3f -> %.3f\nbefore %s\nafter  %s\n", loss_before,
-              r.heldout[0].second, before.dump().c_str(), after.dump().c_str());
+              r.heldout[0].second, ToJson(before).dump().c_str(), ToJson(after).dump().c_str());
   EXPECT_LT(r.heldout[0].second, loss_before - 0.5);
   // The tuned model's lists fit the request (oracle relevance@10; ~0.012 standard error with 600
   // judged entries) and suit their listeners (oracle utility) better than the untuned model's.
-  EXPECT_GT(after["constrained"]["relevance_at_10"].get<double>(),
-            before["constrained"]["relevance_at_10"].get<double>() + 0.05);
-  EXPECT_GT(after["constrained"]["utility"].get<double>(),
-            before["constrained"]["utility"].get<double>() + 0.1);
-  EXPECT_EQ(after["constrained"]["well_formed"].get<double>(), 1.0);
+  ASSERT_TRUE(before.constrained && before.constrained->oracle);
+  ASSERT_TRUE(after.constrained && after.constrained->oracle);
+  EXPECT_GT(after.constrained->oracle->relevance_at_10,
+            before.constrained->oracle->relevance_at_10 + 0.05);
+  EXPECT_GT(after.constrained->oracle->utility, before.constrained->oracle->utility + 0.1);
+  EXPECT_EQ(after.constrained->well_formed, 1.0);
 }
 
 }  // namespace

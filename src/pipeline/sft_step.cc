@@ -224,23 +224,27 @@ std::string Uq2iSummaryLine(const nlohmann::json& s) {
 
 namespace {
 
-void PrintGeneration(const std::string& label, const nlohmann::json& g) {
-  for (const char* mode : {"constrained", "unconstrained"})
+void PrintGeneration(const std::string& label, const OfflineEvaluation& g) {
+  for (const char* mode : {"constrained", "unconstrained"}) {
+    const ListMetrics* m = g.Mode(mode);
+    if (!m || !m->oracle) continue;
     std::printf("%s %s: relevance@10 %.3f, utility %.3f, factuality %.3f, well-formed %.3f\n",
-                label.c_str(), mode, g[mode]["relevance_at_10"].get<double>(),
-                g[mode]["utility"].get<double>(), g[mode]["factuality"].get<double>(),
-                g[mode]["well_formed"].get<double>());
+                label.c_str(), mode, m->oracle->relevance_at_10, m->oracle->utility, m->factuality,
+                m->well_formed);
+  }
 }
 
 // Held-out synthesised pairs (users not trained on) and the test split's real queries.
-void Check(Store& store, Checkpoint& ck, const world::Oracle& oracle, const std::string& out_dir,
-           GenerationEvalOptions e, const std::string& when, nlohmann::json& report) {
+SftCheck Check(Store& store, Checkpoint& ck, const world::Oracle& oracle,
+               const std::string& out_dir, GenerationEvalOptions e, const std::string& when) {
+  SftCheck c;
   e.triplets = out_dir + "/corpus/sft_heldout.jsonl";
-  report[when]["heldout_pairs"] = EvaluateGeneration(store, ck, oracle, e);
-  PrintGeneration(when + " SFT, held-out pairs,", report[when]["heldout_pairs"]);
+  c.heldout_pairs = EvaluateGeneration(store, ck, oracle, e);
+  PrintGeneration(when + " SFT, held-out pairs,", c.heldout_pairs);
   e.triplets.clear();
-  report[when]["test_queries"] = EvaluateGeneration(store, ck, oracle, e);
-  PrintGeneration(when + " SFT, test queries,", report[when]["test_queries"]);
+  c.test_queries = EvaluateGeneration(store, ck, oracle, e);
+  PrintGeneration(when + " SFT, test queries,", c.test_queries);
+  return c;
 }
 
 // Copies `stage`'s shard files from the pre-training corpus into the SFT corpus, after checking
@@ -268,19 +272,30 @@ bool CopyReplayStage(const std::string& from, const std::string& to, const std::
 
 }  // namespace
 
-nlohmann::json RunSft(Store& store, const std::string& init_dir, const std::string& triplets,
-                      const std::string& out_dir, const world::Oracle* oracle, const SftOptions& o,
-                      const GenerationEvalOptions& eval, bool check_before) {
+nlohmann::json ToJson(const SftReport& r) {
+  nlohmann::json j = {{"examples", r.examples},
+                      {"final_train_loss", r.final_train_loss},
+                      {"heldout_loss", r.heldout_loss}};
+  for (const auto& [when, check] : {std::pair{"before", &r.before}, std::pair{"after", &r.after}})
+    if (*check)
+      j[when] = {{"heldout_pairs", ToJson((*check)->heldout_pairs)},
+                 {"test_queries", ToJson((*check)->test_queries)}};
+  return j;
+}
+
+SftReport RunSft(Store& store, const std::string& init_dir, const std::string& triplets,
+                 const std::string& out_dir, const world::Oracle* oracle, const SftOptions& o,
+                 const GenerationEvalOptions& eval, bool check_before) {
   // Data-parallel (o.train.group): rank 0 writes the corpus while the others wait, every rank
   // trains its rows, rank 0 alone checks and reports.
   dist::Group* group = o.train.group.get();
   const bool root = !group || group->root();
   MakeDirs(out_dir);
-  nlohmann::json report;
+  SftReport report;
   const std::string replay_index = out_dir + "/corpus/stage0_general.index.json";
   if (root) {
     Checkpoint base = LoadCheckpoint(init_dir);
-    report["examples"] = BuildSftCorpus(store, base, init_dir, triplets, out_dir + "/corpus", o);
+    report.examples = BuildSftCorpus(store, base, init_dir, triplets, out_dir + "/corpus", o);
     if (!o.replay_corpus.empty() &&
         !CopyReplayStage(o.replay_corpus, out_dir + "/corpus", "stage0_general") &&
         FileExists(replay_index))
@@ -296,20 +311,20 @@ nlohmann::json RunSft(Store& store, const std::string& init_dir, const std::stri
       TrainStage(model, out_dir + "/corpus", stages, {"sft"}, out_dir, "sft", o.train,
                  /*resume=*/false, out_dir + "/corpus/tokenizer.json");
   if (!root) return report;
-  report["final_train_loss"] = r.final_loss;
-  report["heldout_loss"] = r.heldout.empty() ? 0.0 : r.heldout[0].second;
+  report.final_train_loss = r.final_loss;
+  report.heldout_loss = r.heldout.empty() ? 0.0 : r.heldout[0].second;
   std::printf("sft: %lld examples, %lld steps, train loss %.4f, held-out loss %.4f\n",
-              report["examples"].get<long long>(), static_cast<long long>(r.steps), r.final_loss,
-              report["heldout_loss"].get<double>());
+              static_cast<long long>(report.examples), static_cast<long long>(r.steps),
+              r.final_loss, report.heldout_loss);
   if (oracle && check_before) {  // the starting checkpoint's answers, for the before/after pair
     Checkpoint base = LoadCheckpoint(init_dir);
-    Check(store, base, *oracle, out_dir, eval, "before", report);
+    report.before = Check(store, base, *oracle, out_dir, eval, "before");
   }
   if (oracle) {
     Checkpoint tuned = LoadCheckpoint(out_dir + "/sft/final");
-    Check(store, tuned, *oracle, out_dir, eval, "after", report);
+    report.after = Check(store, tuned, *oracle, out_dir, eval, "after");
   }
-  WriteFileAtomic(out_dir + "/sft_report.json", report.dump(2) + "\n");
+  WriteFileAtomic(out_dir + "/sft_report.json", ToJson(report).dump(2) + "\n");
   return report;
 }
 

@@ -2,8 +2,10 @@
 // out), shared by `muchator synth-uq2i`, `muchator sft` and the pipeline's step 7.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "dist/dist.h"
@@ -38,11 +40,26 @@ nlohmann::json RunUq2iSynthesis(Store& store, const std::string& model_dir,
 // One line: "N triplets from U users ..., oracle relevance@10 ..." (for the terminal).
 std::string Uq2iSummaryLine(const nlohmann::json& summary);
 
+// The generation check of one checkpoint (EvaluateGeneration): held-out synthesised pairs (users
+// not trained on) and the test split's real queries.
+struct SftCheck {
+  OfflineEvaluation heldout_pairs, test_queries;
+};
+// RunSft's report. Data-parallel ranks other than 0 return it empty.
+struct SftReport {
+  int64_t examples = 0;  // SFT documents written
+  double final_train_loss = 0, heldout_loss = 0;
+  std::optional<SftCheck> before, after;  // with an oracle (before: with check_before)
+};
+// sft_report.json: {examples, final_train_loss, heldout_loss, before?, after?}, each check
+// {heldout_pairs, test_queries} in EvaluateOffline's JSON form.
+nlohmann::json ToJson(const SftReport& r);
+
 // SFT of `init_dir` on `triplets` into out_dir (corpus/, sft/final/, sft_report.json). With an
 // oracle, the generation check on held-out pairs and test queries after training (and before,
 // when `check_before`). Returns the report.
-nlohmann::json RunSft(Store& store, const std::string& init_dir, const std::string& triplets,
-                      const std::string& out_dir, const world::Oracle* oracle, const SftOptions& o,
-                      const GenerationEvalOptions& eval, bool check_before);
+SftReport RunSft(Store& store, const std::string& init_dir, const std::string& triplets,
+                 const std::string& out_dir, const world::Oracle* oracle, const SftOptions& o,
+                 const GenerationEvalOptions& eval, bool check_before);
 
 }  // namespace muchator
