@@ -74,26 +74,23 @@ class TrainRankerCommand : public Command {
     std::unique_ptr<world::Oracle> oracle;
     if (!world_.empty()) oracle = std::make_unique<world::Oracle>(world::Oracle::Load(world_));
     Store store(store_);
-    nlohmann::json report;
+    RankerReport report;
     Ranker ranker = TrainRanker(store, o_, oracle.get(), &report);
     if (std::getenv("MUCHATOR_WEIGHT_DIGEST"))  // test hook: each rank's final weight digest
       WriteFileAtomic(
           out_ + "/digest.rank" + std::to_string(o_.group ? o_.group->rank() : 0) + ".txt",
           std::to_string(dist::Digest(ranker.net()->parameters())) + "\n");
     if (!root) return 0;  // every rank holds the same ranker; rank 0 saves and reports
-    ranker.Save(out_, report);
-    WriteFileAtomic(out_ + "/ranker_report.json", report.dump(2) + "\n");
-    std::printf(
-        "held-out (%d events): loss %.4f; AUC like %.3f finish %.3f skip %.3f dislike %.3f; "
-        "like-vs-skip %.3f",
-        report["heldout_events"].get<int>(), report["heldout_loss"].get<double>(),
-        report["auc"]["like"].get<double>(), report["auc"]["finish"].get<double>(),
-        report["auc"]["skip"].get<double>(), report["auc"]["dislike"].get<double>(),
-        report["like_vs_skip_auc"].get<double>());
-    if (oracle)
+    ranker.Save(out_, ToJson(report));
+    WriteFileAtomic(out_ + "/ranker_report.json", ToJson(report).dump(2) + "\n");
+    std::printf("held-out (%zu events): loss %.4f; AUC", report.heldout_events,
+                report.heldout_loss);
+    for (const char* objective : kFeedbackNames)
+      std::printf(" %s %.3f", objective, report.auc.at(objective));
+    std::printf("; like-vs-skip %.3f", report.like_vs_skip_auc);
+    if (report.oracle)
       std::printf(" (oracle %.3f); Spearman with oracle utility %.3f",
-                  report["oracle_like_vs_skip_auc"].get<double>(),
-                  report["oracle_spearman"].get<double>());
+                  report.oracle->like_vs_skip_auc, report.oracle->spearman);
     std::printf("\nwrote %s/ranker.json, ranker.safetensors, ranker_report.json\n", out_.c_str());
     return 0;
   }

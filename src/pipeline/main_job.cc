@@ -192,14 +192,14 @@ class MainJob {
     RankerTrainOptions ro;
     ro.epochs = m_.ranker_epochs;
     ro.seed = static_cast<uint64_t>(m_.seed);
-    nlohmann::json rr;
+    RankerReport rr;
     Ranker ranker = TrainRanker(st, ro, oracle.get(), &rr);
-    ranker.Save(m_.out + "/ranker", rr);
-    WriteFileAtomic(m_.out + "/ranker/ranker_report.json", rr.dump(2) + "\n");
-    std::printf("ranker: held-out like-vs-skip AUC %.3f", rr["like_vs_skip_auc"].get<double>());
-    if (oracle)
-      std::printf(" (oracle %.3f), Spearman with oracle utility %.3f",
-                  rr["oracle_like_vs_skip_auc"].get<double>(), rr["oracle_spearman"].get<double>());
+    ranker.Save(m_.out + "/ranker", ToJson(rr));
+    WriteFileAtomic(m_.out + "/ranker/ranker_report.json", ToJson(rr).dump(2) + "\n");
+    std::printf("ranker: held-out like-vs-skip AUC %.3f", rr.like_vs_skip_auc);
+    if (rr.oracle)
+      std::printf(" (oracle %.3f), Spearman with oracle utility %.3f", rr.oracle->like_vs_skip_auc,
+                  rr.oracle->spearman);
     std::printf("\n");
   }
 

@@ -32,9 +32,9 @@ class RankerTest : public ::testing::Test {
     Store store(dir_ + "/s.db");
     RankerTrainOptions o;
     o.holdout = config.heldout_fraction;
-    report_ = new nlohmann::json;
+    report_ = new RankerReport;
     ranker_ = new Ranker(TrainRanker(store, o, oracle_, report_));
-    std::printf("%s\n", report_->dump().c_str());
+    std::printf("%s\n", ToJson(*report_).dump().c_str());
   }
   static void TearDownTestSuite() {
     delete ranker_;
@@ -45,22 +45,29 @@ class RankerTest : public ::testing::Test {
   static std::string dir_;
   static world::Oracle* oracle_;
   static Ranker* ranker_;
-  static nlohmann::json* report_;
+  static RankerReport* report_;
 };
 std::string RankerTest::dir_;
 world::Oracle* RankerTest::oracle_ = nullptr;
 Ranker* RankerTest::ranker_ = nullptr;
-nlohmann::json* RankerTest::report_ = nullptr;
+RankerReport* RankerTest::report_ = nullptr;
 
 // The bar: on held-out later events the like-vs-skip AUC is within 0.1 of the oracle's,
 // every objective beats chance clearly, and the score ranks random songs like the oracle does.
 TEST_F(RankerTest, HeldOutQualityNearTheOracleAndConsistentScoring) {
-  const auto& r = *report_;
-  EXPECT_GT(r["heldout_events"].get<int>(), 1000);
-  EXPECT_GE(r["like_vs_skip_auc"].get<double>(), r["oracle_like_vs_skip_auc"].get<double>() - 0.1);
-  for (const char* k : {"like", "finish", "skip", "dislike"})
-    EXPECT_GT(r["auc"][k].get<double>(), 0.6) << k;
-  EXPECT_GT(r["oracle_spearman"].get<double>(), 0.4);
+  const RankerReport& r = *report_;
+  ASSERT_TRUE(r.oracle && r.training);
+  EXPECT_GT(r.heldout_events, 1000u);
+  EXPECT_GE(r.like_vs_skip_auc, r.oracle->like_vs_skip_auc - 0.1);
+  for (const char* k : {"like", "finish", "skip", "dislike"}) EXPECT_GT(r.auc.at(k), 0.6) << k;
+  EXPECT_GT(r.oracle->spearman, 0.4);
+  // The report file's form: every field under its name, one line per epoch.
+  const nlohmann::json j = ToJson(r);
+  EXPECT_EQ(j["heldout_events"].get<size_t>(), r.heldout_events);
+  EXPECT_DOUBLE_EQ(j["auc"]["skip"].get<double>(), r.auc.at("skip"));
+  EXPECT_DOUBLE_EQ(j["oracle_spearman"].get<double>(), r.oracle->spearman);
+  ASSERT_EQ(j["epochs"].size(), r.training->epoch_train_loss.size());
+  EXPECT_EQ(j["epochs"].back()["epoch"].get<size_t>(), r.training->epoch_train_loss.size());
 
   // (One test per trained model: ctest runs each test in its own process, which retrains.)
   // Saving and loading, and batched scoring, agree with one-by-one scoring.

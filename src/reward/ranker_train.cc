@@ -61,8 +61,31 @@ std::vector<Example> Examples(const RankerData& d, bool heldout) {
 
 }  // namespace
 
-nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& d, const RankerTrainOptions& o,
-                              const world::Oracle* oracle) {
+nlohmann::json ToJson(const RankerReport& r) {
+  nlohmann::json j = {{"heldout_events", r.heldout_events},
+                      {"heldout_loss", r.heldout_loss},
+                      {"auc", r.auc},
+                      {"like_vs_skip_auc", r.like_vs_skip_auc}};
+  if (const auto& t = r.oracle) {
+    j["oracle_like_vs_skip_auc"] = t->like_vs_skip_auc;
+    j["oracle_spearman"] = t->spearman;
+    j["oracle_spearman_pooled"] = t->spearman_pooled;
+    j["oracle_spearman_contexts"] = t->spearman_contexts;
+  }
+  if (const auto& t = r.training) {
+    j["epochs"] = nlohmann::json::array();
+    for (size_t e = 0; e < t->epoch_train_loss.size(); ++e)
+      j["epochs"].push_back(
+          {{"epoch", static_cast<int64_t>(e + 1)}, {"train_loss", t->epoch_train_loss[e]}});
+    j["train_events"] = t->train_events;
+    j["cutoff_ts"] = t->cutoff_ts;
+    j["unordered_events_skipped"] = t->unordered_events_skipped;
+  }
+  return j;
+}
+
+RankerReport EvaluateRanker(Ranker& ranker, const RankerData& d, const RankerTrainOptions& o,
+                            const world::Oracle* oracle) {
   torch::InferenceMode guard;
   ranker.net()->eval();
   const auto ex = Examples(d, /*heldout=*/true);
@@ -84,17 +107,15 @@ nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& d, const RankerT
       loss -= lp[i * 4 + static_cast<size_t>(label[b0 + i])];
     }
   }
-  nlohmann::json r;
-  r["heldout_events"] = ex.size();
-  r["heldout_loss"] = loss / static_cast<double>(ex.size());
-  nlohmann::json auc;
+  RankerReport r;
+  r.heldout_events = ex.size();
+  r.heldout_loss = loss / static_cast<double>(ex.size());
   for (int k = 0; k < 4; ++k) {
     std::vector<std::pair<double, bool>> v;
     for (size_t i = 0; i < ex.size(); ++i)
       v.push_back({probs[i][static_cast<size_t>(k)], label[i] == k});
-    auc[kFeedbackNames[k]] = Auc(std::move(v));
+    r.auc[kFeedbackNames[k]] = Auc(std::move(v));
   }
-  r["auc"] = auc;
   std::vector<std::pair<double, bool>> like_skip, oracle_like_skip;
   for (size_t i = 0; i < ex.size(); ++i) {
     if (label[i] != 0 && label[i] != 2) continue;
@@ -107,9 +128,10 @@ nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& d, const RankerT
                                   label[i] == 0});
     }
   }
-  r["like_vs_skip_auc"] = Auc(like_skip);
+  r.like_vs_skip_auc = Auc(like_skip);
   if (oracle) {
-    r["oracle_like_vs_skip_auc"] = Auc(oracle_like_skip);
+    RankerReport::Oracle& t = r.oracle.emplace();
+    t.like_vs_skip_auc = Auc(oracle_like_skip);
     // Rank correlation with the oracle's utility on random catalog songs, per held-out context.
     Rng rng = Rng::Derive(o.seed, "ranker-eval");
     const int64_t songs = d.vocab.songs.rows() - 1;
@@ -143,15 +165,15 @@ nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& d, const RankerT
       pooled_s.insert(pooled_s.end(), score.begin(), score.end());
       pooled_u.insert(pooled_u.end(), util.begin(), util.end());
     }
-    r["oracle_spearman"] = counted ? sum / counted : std::nan("");
-    r["oracle_spearman_pooled"] = Spearman(pooled_s, pooled_u);
-    r["oracle_spearman_contexts"] = counted;
+    t.spearman = counted ? sum / counted : std::nan("");
+    t.spearman_pooled = Spearman(pooled_s, pooled_u);
+    t.spearman_contexts = counted;
   }
   return r;
 }
 
 Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracle* oracle,
-                   nlohmann::json* report) {
+                   RankerReport* report) {
   RankerData d = LoadRankerData(store, o.holdout);
   auto train = Examples(d, /*heldout=*/false);
   if (train.empty())
@@ -175,7 +197,7 @@ Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracl
           : std::clamp<int64_t>(kRankerAutoExamples / static_cast<int64_t>(train.size()), 2, 12);
   const int64_t total = steps_per_epoch * n_epochs;
   Progress progress("ranker", static_cast<uint64_t>(total), "steps");
-  nlohmann::json epochs = nlohmann::json::array();
+  std::vector<double> epoch_loss;
   int64_t step = 0;
   for (int64_t epoch = 0; epoch < n_epochs; ++epoch) {
     net->train();
@@ -221,19 +243,15 @@ Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracl
       sum += value;
       progress.Add();
     }
-    epochs.push_back(
-        {{"epoch", epoch + 1}, {"train_loss", sum / static_cast<double>(steps_per_epoch)}});
+    epoch_loss.push_back(sum / static_cast<double>(steps_per_epoch));
     spdlog::info("ranker epoch {}/{}: train loss {:.4f}", epoch + 1, n_epochs,
                  sum / steps_per_epoch);
   }
   progress.Finish();
-  if (group && !group->root()) return ranker;  // rank 0 evaluates
-  nlohmann::json r = EvaluateRanker(ranker, d, o, oracle);
-  r["epochs"] = epochs;
-  r["train_events"] = train.size();
-  r["cutoff_ts"] = d.cutoff_ts;
-  r["unordered_events_skipped"] = d.unordered_skipped;
-  if (report) *report = r;
+  if (group && !group->root()) return ranker;             // rank 0 evaluates
+  RankerReport r = EvaluateRanker(ranker, d, o, oracle);  // also leaves the net in eval mode
+  r.training = {std::move(epoch_loss), train.size(), d.cutoff_ts, d.unordered_skipped};
+  if (report) *report = std::move(r);
   return ranker;
 }
 

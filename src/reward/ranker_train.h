@@ -2,7 +2,12 @@
 // behaviour log with a time-based split: events before the cutoff train, later ones evaluate.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "dist/dist.h"
 #include "reward/ranker.h"
@@ -37,15 +42,39 @@ struct RankerTrainOptions {
   std::shared_ptr<dist::Group> group;
 };
 
-// Trains a ranker on `store`; `report` receives the held-out metrics (docs/reward.md): loss,
-// AUC per objective (one vs rest), like-vs-skip AUC of the score, and with an oracle the
-// oracle's own like-vs-skip AUC on the same events and the Spearman correlation of the score
-// with the oracle's utility on random candidates.
+// The ranking model's held-out metrics (docs/reward.md), and how it was trained.
+struct RankerReport {
+  size_t heldout_events = 0;
+  double heldout_loss = 0;
+  std::map<std::string, double> auc;  // per objective (like, finish, skip, dislike), one vs rest
+  double like_vs_skip_auc = 0;        // of the score, on held-out likes and skips
+  // With an oracle: its own like-vs-skip AUC on the same events, and the Spearman correlation of
+  // the score with its utility on random candidates, the mean over held-out contexts (NaN when
+  // none counted; JSON null), pooled, and how many contexts counted.
+  struct Oracle {
+    double like_vs_skip_auc = 0, spearman = 0, spearman_pooled = 0;
+    int spearman_contexts = 0;
+  };
+  std::optional<Oracle> oracle;
+  // From TrainRanker only (EvaluateRanker leaves them unset): each epoch's mean train loss,
+  // the training events, the held-out cutoff and the events skipped for having no timestamp.
+  struct Training {
+    std::vector<double> epoch_train_loss;
+    size_t train_events = 0;
+    int64_t cutoff_ts = 0, unordered_events_skipped = 0;
+  };
+  std::optional<Training> training;
+};
+// ranker_report.json (and ranker.json's "report"): the fields' names, "auc" by objective,
+// "epochs": [{"epoch": 1, "train_loss": ...}].
+nlohmann::json ToJson(const RankerReport& r);
+
+// Trains a ranker on `store`; `report` (may be null) receives its held-out metrics.
 Ranker TrainRanker(Store& store, const RankerTrainOptions& o, const world::Oracle* oracle,
-                   nlohmann::json* report);
+                   RankerReport* report);
 
 // The held-out metrics of a trained ranker on `data` (events at or after data.cutoff_ts).
-nlohmann::json EvaluateRanker(Ranker& ranker, const RankerData& data, const RankerTrainOptions& o,
-                              const world::Oracle* oracle);
+RankerReport EvaluateRanker(Ranker& ranker, const RankerData& data, const RankerTrainOptions& o,
+                            const world::Oracle* oracle);
 
 }  // namespace muchator
