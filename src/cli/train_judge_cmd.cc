@@ -146,31 +146,22 @@ class TrainJudgeCommand : public Command {
           "the listener's taste, and takes some of it for relevance (give --ranker RUN/ranker)");
     gen_.dense.seed = gen_.played.seed = o_.labels.seed;
     if (!triplets_.empty()) gen_.extra_pairs = TripletPairs(triplets_);
-    const nlohmann::json r =
+    const JudgeReport r =
         generative ? BuildGenerativeJudge(store, oracle.get(), o_.init, o_.labels, out_, gen_)
                    : TrainJudge(store, oracle.get(), o_, out_);
     if (!root) return 0;  // rank 0 reports
-    std::printf("judge (%s): %lld training pairs", kind_.c_str(),
-                r["train_pairs"].get<long long>());
-    if (r.contains("final_train_loss"))
-      std::printf(", final loss %.4f", r["final_train_loss"].get<double>());
-    std::printf(", threshold %.3f", r["threshold"].get<double>());
-    if (r.contains("threshold_set_on"))
-      std::printf(" (set on %s)", r["threshold_set_on"].get<std::string>().c_str());
-    if (r.contains("heldout")) {
-      const auto& h = r["heldout"];
+    std::printf("judge (%s): %zu training pairs", kind_.c_str(), r.train_pairs);
+    if (r.final_train_loss) std::printf(", final loss %.4f", *r.final_train_loss);
+    std::printf(", threshold %.3f", r.threshold);
+    if (r.threshold_set_on) std::printf(" (set on %s)", r.threshold_set_on->c_str());
+    if (const auto& h = r.heldout)
       std::printf(
-          "; held-out (%lld pairs): accuracy %.3f, F1 %.3f, AUC %.3f (vs hard negatives %.3f)",
-          h["pairs"].get<long long>(), h["accuracy"].get<double>(), h["f1"].get<double>(),
-          h["auc"].get<double>(), h["auc_vs_hard_negatives"].get<double>());
-    }
-    if (r.contains("heldout_seen_forms")) {
-      const auto& h = r["heldout_seen_forms"];
+          "; held-out (%zu pairs): accuracy %.3f, F1 %.3f, AUC %.3f (vs hard negatives %.3f)",
+          h->pairs, h->accuracy, h->f1, h->auc, h->auc_vs_hard_negatives);
+    if (const auto& h = r.heldout_seen_forms)
       std::printf(
-          "; unseen queries with training forms (%lld pairs): accuracy %.3f, F1 %.3f, AUC %.3f",
-          h["pairs"].get<long long>(), h["accuracy"].get<double>(), h["f1"].get<double>(),
-          h["auc"].get<double>());
-    }
+          "; unseen queries with training forms (%zu pairs): accuracy %.3f, F1 %.3f, AUC %.3f",
+          h->pairs, h->accuracy, h->f1, h->auc);
     std::printf("\nwrote %s/judge.json\n", out_.c_str());
     return 0;
   }

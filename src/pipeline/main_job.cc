@@ -222,12 +222,11 @@ class MainJob {
       spdlog::warn("relevance judge not trained: {}", FormatError(e));
     }
   }
-  static void PrintJudge(const nlohmann::json& jr) {
-    if (jr.contains("heldout"))
+  static void PrintJudge(const JudgeReport& jr) {
+    if (jr.heldout)
       std::printf("judge (%s): held-out accuracy %.3f, F1 %.3f, AUC %.3f (threshold %.3f)\n",
-                  jr.value("kind", "yesno").c_str(), jr["heldout"]["accuracy"].get<double>(),
-                  jr["heldout"]["f1"].get<double>(), jr["heldout"]["auc"].get<double>(),
-                  jr["threshold"].get<double>());
+                  jr.kind.value_or("yesno").c_str(), jr.heldout->accuracy, jr.heldout->f1,
+                  jr.heldout->auc, jr.threshold);
   }
 
   // Step 7: UQ2I triplets and SFT of the pre-trained model on them.

@@ -54,8 +54,8 @@ class JudgeTest : public ::testing::Test {
     o.train.batch_size = 8;
     o.train.lr = 2e-3;
     o.train.eval_every = o.train.ckpt_every = o.train.steps;
-    report_ = new nlohmann::json(TrainJudge(store, oracle_, o, dir_ + "/judge"));
-    std::printf("%s\n", report_->dump().c_str());
+    report_ = new JudgeReport(TrainJudge(store, oracle_, o, dir_ + "/judge"));
+    std::printf("%s\n", ToJson(*report_).dump().c_str());
   }
   static void TearDownTestSuite() {
     delete report_;
@@ -65,11 +65,11 @@ class JudgeTest : public ::testing::Test {
   static void CheckLoadedJudge();
   static std::string dir_;
   static world::Oracle* oracle_;
-  static nlohmann::json* report_;
+  static JudgeReport* report_;
 };
 std::string JudgeTest::dir_;
 world::Oracle* JudgeTest::oracle_ = nullptr;
-nlohmann::json* JudgeTest::report_ = nullptr;
+JudgeReport* JudgeTest::report_ = nullptr;
 
 // The oracle measures and never teaches: training pairs are the store's own labels (each
 // positive in its query's `relevant` list, each negative outside it); held-out pairs agree with
@@ -159,13 +159,20 @@ TEST(JudgeLabelTest, TrainingLabelsComeFromTheStoreAndHeldOutLabelsFromTheOracle
 // model at this budget; a music pre-trained init does better, docs/reward.md.) With ~450 pairs
 // per set the standard error of an AUC near 0.6 is about 0.027.
 TEST_F(JudgeTest, HeldOutPairsBeatChance) {
-  for (const char* set : {"heldout", "heldout_seen_forms"}) {
-    const auto& h = (*report_)[set];
-    EXPECT_GT(h["pairs"].get<int>(), 200) << set;
-    EXPECT_GT(h["auc"].get<double>(), 0.56) << set;
-    EXPECT_GT(h["f1"].get<double>(), 0.3) << set;  // the calibrated threshold says yes to some
+  for (const auto& [set, scores] :
+       {std::pair{"heldout", &report_->heldout},
+        std::pair{"heldout_seen_forms", &report_->heldout_seen_forms}}) {
+    ASSERT_TRUE(scores->has_value()) << set;
+    const JudgeScores& h = **scores;
+    EXPECT_GT(h.pairs, 200u) << set;
+    EXPECT_GT(h.auc, 0.56) << set;
+    EXPECT_GT(h.f1, 0.3) << set;  // the calibrated threshold says yes to some
+    // judge.json's report holds the same figures under the set's name.
+    EXPECT_DOUBLE_EQ(ToJson(*report_)[set]["auc"].get<double>(), h.auc) << set;
   }
-  const double t = (*report_)["threshold"].get<double>();
+  EXPECT_TRUE(report_->final_train_loss.has_value());
+  EXPECT_FALSE(report_->kind.has_value());  // the fine-tuned yes/no judge
+  const double t = report_->threshold;
   EXPECT_GT(t, 0.0);
   EXPECT_LT(t, 1.0);
   CheckLoadedJudge();
@@ -184,9 +191,9 @@ TEST(PmiJudgeTest, ScoresAreCatalogSharesAndTheDirectoryLoads) {
   lo.max_heldout = 200;
   const GenerativeJudgeOptions pmi{.prior_requests = 16, .feedback_songs = 0};
   const auto r = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/judge", pmi);
-  EXPECT_EQ(r["kind"], "pmi");
-  EXPECT_EQ(r["prior_requests"].get<int>(), 16);
-  EXPECT_TRUE(r.contains("heldout"));
+  EXPECT_EQ(r.kind, "pmi");
+  EXPECT_EQ(r.details["prior_requests"].get<int>(), 16);
+  EXPECT_TRUE(r.heldout.has_value());
   auto judge = Judge::Load(w.dir + "/judge");
   ASSERT_TRUE(judge->generative());
   EXPECT_GT(judge->threshold(), 0.0);
@@ -250,12 +257,12 @@ TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
   o.dense.dim = 8;
   o.dense.epochs = 2;
   const auto r = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/prf", o);
-  EXPECT_EQ(r["kind"], "prf");
-  EXPECT_TRUE(r.contains("heldout"));
+  EXPECT_EQ(r.kind, "prf");
+  EXPECT_TRUE(r.heldout.has_value());
   // The threshold is the F1-best on the rl requests' logged pairs, scored by the saved judge.
-  EXPECT_EQ(r["threshold_set_on"], "rl requests' logged likes");
-  EXPECT_EQ(r["song_space"]["final"]["requests_left_out"].get<int>(), 0);
-  EXPECT_FALSE(r["song_space"].contains("for_threshold"));
+  EXPECT_EQ(r.threshold_set_on, "rl requests' logged likes");
+  EXPECT_EQ(r.details["song_space"]["final"]["requests_left_out"].get<int>(), 0);
+  EXPECT_FALSE(r.details["song_space"].contains("for_threshold"));
   {
     const JudgeLabels labels = MakeJudgeLabels(*w.store, w.oracle.get(), lo);
     ASSERT_FALSE(labels.calibration.empty());
@@ -380,7 +387,7 @@ TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
     op.played.min_requests = 2;  // the tiny world has few requests
     op.played.min_weight = 0;
     const auto rp = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/prfp", op);
-    const auto& fit = rp["song_space"]["final"]["played_terms"];
+    const auto& fit = rp.details["song_space"]["final"]["played_terms"];
     // The logs are read only for a judge with the term.
     EXPECT_TRUE(MakeJudgeLabels(*w.store, w.oracle.get(), lo).played.empty());
     JudgeLabelOptions with_logs = lo;
@@ -426,11 +433,11 @@ TEST(PrfJudgeTest, ScoresAreTheSongSpaceCosineOfThePmiJudgesBestSongs) {
   }
   o.feedback_songs = 5;
   const auto x = BuildGenerativeJudge(*w.store, w.oracle.get(), ck, lo, w.dir + "/xfit", o);
-  EXPECT_EQ(x["threshold_set_on"], "a fifth of the training requests (cross-fitted)");
-  EXPECT_GT(x["song_space"]["for_threshold"]["requests_left_out"].get<int>(), 0);
-  EXPECT_EQ(x["song_space"]["final"]["requests_left_out"].get<int>(), 0);
-  EXPECT_GT(x["song_space"]["final"]["pairs"].get<int>(),
-            x["song_space"]["for_threshold"]["pairs"].get<int>());
+  EXPECT_EQ(x.threshold_set_on, "a fifth of the training requests (cross-fitted)");
+  const nlohmann::json& space = x.details["song_space"];
+  EXPECT_GT(space["for_threshold"]["requests_left_out"].get<int>(), 0);
+  EXPECT_EQ(space["final"]["requests_left_out"].get<int>(), 0);
+  EXPECT_GT(space["final"]["pairs"].get<int>(), space["for_threshold"]["pairs"].get<int>());
 }
 
 TEST(JudgeThresholdTest, BestF1ThresholdOnAHandExample) {

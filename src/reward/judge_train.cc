@@ -186,7 +186,28 @@ double BestF1Threshold(const std::vector<float>& prob, const std::vector<bool>& 
   return best;
 }
 
-nlohmann::json JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs) {
+nlohmann::json ToJson(const JudgeScores& s) {
+  return {{"pairs", s.pairs},       {"positives", s.positives},
+          {"accuracy", s.accuracy}, {"precision", s.precision},
+          {"recall", s.recall},     {"f1", s.f1},
+          {"auc", s.auc},           {"auc_vs_hard_negatives", s.auc_vs_hard_negatives}};
+}
+
+nlohmann::json ToJson(const JudgeReport& r) {
+  nlohmann::json j = r.details;
+  if (r.kind) j["kind"] = *r.kind;
+  j["train_pairs"] = r.train_pairs;
+  j["threshold"] = r.threshold;
+  if (r.threshold_calibration_pairs)
+    j["threshold_calibration_pairs"] = *r.threshold_calibration_pairs;
+  if (r.threshold_set_on) j["threshold_set_on"] = *r.threshold_set_on;
+  if (r.final_train_loss) j["final_train_loss"] = *r.final_train_loss;
+  if (r.heldout) j["heldout"] = ToJson(*r.heldout);
+  if (r.heldout_seen_forms) j["heldout_seen_forms"] = ToJson(*r.heldout_seen_forms);
+  return j;
+}
+
+JudgeScores JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs) {
   std::vector<std::string> queries;
   std::unordered_map<std::string, int> qi;
   std::vector<int> rows, query_of;
@@ -208,15 +229,17 @@ nlohmann::json JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs) {
   }
   const double precision = tp + fp ? static_cast<double>(tp) / (tp + fp) : 0.0;
   const double recall = tp + fn ? static_cast<double>(tp) / (tp + fn) : 0.0;
-  return {{"pairs", pairs.size()},
-          {"positives", tp + fn},
-          {"accuracy",
-           pairs.empty() ? 0.0 : static_cast<double>(tp + tn) / static_cast<double>(pairs.size())},
-          {"precision", precision},
-          {"recall", recall},
-          {"f1", precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0},
-          {"auc", Auc(scored)},
-          {"auc_vs_hard_negatives", Auc(hard)}};
+  JudgeScores s;
+  s.pairs = pairs.size();
+  s.positives = tp + fn;
+  s.accuracy =
+      pairs.empty() ? 0.0 : static_cast<double>(tp + tn) / static_cast<double>(pairs.size());
+  s.precision = precision;
+  s.recall = recall;
+  s.f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
+  s.auc = Auc(scored);
+  s.auc_vs_hard_negatives = Auc(hard);
+  return s;
 }
 
 namespace {
@@ -244,11 +267,10 @@ double CalibrateThreshold(Judge& judge, const std::vector<JudgePair>& pairs) {
 // judge.
 // `calibration`: the pairs the threshold is set on (null: labels.calibration, or the training
 // pairs when it is empty).
-nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json meta,
-                                    nlohmann::json report, const JudgeLabels& labels,
-                                    bool calibrate,
-                                    const std::function<nlohmann::json()>& after_calibration = {},
-                                    const std::vector<JudgePair>* calibration = nullptr) {
+JudgeReport CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json meta,
+                                 JudgeReport report, const JudgeLabels& labels, bool calibrate,
+                                 const std::function<nlohmann::json()>& after_calibration = {},
+                                 const std::vector<JudgePair>* calibration = nullptr) {
   WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   auto judge = Judge::Load(out_dir);
   if (calibrate) {
@@ -256,19 +278,19 @@ nlohmann::json CalibrateAndEvaluate(const std::string& out_dir, nlohmann::json m
                                           : !labels.calibration.empty() ? labels.calibration
                                                                         : labels.train;
     meta["threshold"] = CalibrateThreshold(*judge, pairs);
-    report["threshold_calibration_pairs"] = std::min(kCalibrationPairs, pairs.size());
-    report["threshold_set_on"] = calibration ? "a fifth of the training requests (cross-fitted)"
-                                 : !labels.calibration.empty() ? "rl requests' logged likes"
-                                                               : "training pairs";
+    report.threshold_calibration_pairs = std::min(kCalibrationPairs, pairs.size());
+    report.threshold_set_on = calibration ? "a fifth of the training requests (cross-fitted)"
+                              : !labels.calibration.empty() ? "rl requests' logged likes"
+                                                            : "training pairs";
     WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   }
-  if (after_calibration) report.update(after_calibration());
+  if (after_calibration) report.details.update(after_calibration());
   if (calibrate || after_calibration) judge = Judge::Load(out_dir);
-  report["threshold"] = judge->threshold();
-  if (!labels.heldout.empty()) report["heldout"] = JudgeMetrics(*judge, labels.heldout);
+  report.threshold = judge->threshold();
+  if (!labels.heldout.empty()) report.heldout = JudgeMetrics(*judge, labels.heldout);
   if (!labels.heldout_seen.empty())
-    report["heldout_seen_forms"] = JudgeMetrics(*judge, labels.heldout_seen);
-  meta["report"] = report;
+    report.heldout_seen_forms = JudgeMetrics(*judge, labels.heldout_seen);
+  meta["report"] = ToJson(report);
   WriteFileAtomic(out_dir + "/judge.json", meta.dump(2) + "\n");
   return report;
 }
@@ -403,10 +425,9 @@ nlohmann::json BuildSongSpace(const std::vector<std::pair<std::string, std::stri
 
 }  // namespace
 
-nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
-                                    const std::string& sft_dir,
-                                    const JudgeLabelOptions& label_options,
-                                    const std::string& out_dir, const GenerativeJudgeOptions& o) {
+JudgeReport BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
+                                 const std::string& sft_dir, const JudgeLabelOptions& label_options,
+                                 const std::string& out_dir, const GenerativeJudgeOptions& o) {
   const bool prf = o.feedback_songs > 0;
   JudgeLabelOptions lo = label_options;
   lo.played = prf && o.played_weight > 0;
@@ -471,16 +492,19 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
     }
   }
   WriteFileAtomic(out_dir + "/judge_prior.json", nlohmann::json(prior).dump() + "\n");
-  nlohmann::json report = {
-      {"kind", kind},
-      {"checkpoint", sft_dir},
-      {"prior_requests", prior_prompts},  // distinct training requests averaged
-      {"train_pairs", labels.train.size()},
-      {"heldout_pairs", labels.heldout.size()},
-      {"dropped_training_queries", labels.dropped_queries},
-      {"labels", LabelSource(oracle)}};
-  nlohmann::json meta = {
-      {"format", "muchator-judge-1"}, {"kind", kind}, {"threshold", 0.5}, {"report", report}};
+  JudgeReport report;
+  report.kind = kind;
+  report.train_pairs = labels.train.size();
+  report.details = {{"checkpoint", sft_dir},
+                    {"prior_requests", prior_prompts},  // distinct training requests averaged
+                    {"heldout_pairs", labels.heldout.size()},
+                    {"dropped_training_queries", labels.dropped_queries},
+                    {"labels", LabelSource(oracle)}};
+  // judge.json's first form, before calibration, holds the report as it stands (threshold 0).
+  nlohmann::json meta = {{"format", "muchator-judge-1"},
+                         {"kind", kind},
+                         {"threshold", 0.5},
+                         {"report", ToJson(report)}};
   if (!prf) return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
   meta["feedback_songs"] = o.feedback_songs;
   meta["pmi_weight"] = o.pmi_weight;
@@ -488,7 +512,7 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
   meta["center_weight"] = o.center_weight;
   meta["played_weight"] = o.played_weight;
   if (calibration.empty()) {
-    report["song_space"] = space;
+    report.details["song_space"] = space;
     return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/true);
   }
   return CalibrateAndEvaluate(
@@ -500,8 +524,8 @@ nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
       &calibration_pairs);
 }
 
-nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const JudgeTrainOptions& o,
-                          const std::string& out_dir) {
+JudgeReport TrainJudge(Store& store, const world::Oracle* oracle, const JudgeTrainOptions& o,
+                       const std::string& out_dir) {
   MakeDirs(out_dir);
   const JudgeLabels labels = MakeJudgeLabels(store, oracle, o.labels);
   spdlog::info(
@@ -571,24 +595,25 @@ nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const Judge
   if (group) group->Barrier();
   const StageResult r = TrainStage(model, corpus, {"judge"}, {"judge"}, out_dir, "lm", o.train,
                                    /*resume=*/false, tokenizer_json);
-  if (!root) return nlohmann::json::object();
+  if (!root) return {};
   {
     std::string rows;
     for (const auto& [id, text] : summaries)
       rows += nlohmann::json({{"id", id}, {"summary", text}}).dump() + "\n";
     WriteFileAtomic(out_dir + "/judge_songs.jsonl", rows);
   }
-  nlohmann::json report = {
-      {"train_pairs", labels.train.size()},
+  JudgeReport report;
+  report.train_pairs = labels.train.size();
+  report.final_train_loss = r.final_loss;
+  report.details = {
       {"train_positives", std::count_if(labels.train.begin(), labels.train.end(),
                                         [](const JudgePair& p) { return p.relevant; })},
       {"heldout_pairs", labels.heldout.size()},
       {"dropped_training_queries", labels.dropped_queries},
-      {"labels", LabelSource(oracle)},
-      {"final_train_loss", r.final_loss}};
+      {"labels", LabelSource(oracle)}};
   const nlohmann::json meta = {{"format", "muchator-judge-1"},
                                {"threshold", o.threshold > 0 ? o.threshold : 0.5},
-                               {"report", report}};
+                               {"report", ToJson(report)}};
   return CalibrateAndEvaluate(out_dir, meta, report, labels, /*calibrate=*/o.threshold <= 0);
 }
 

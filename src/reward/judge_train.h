@@ -13,7 +13,9 @@
 //   - without an oracle: queries of the `test` split with `relevant` lists.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,8 +87,34 @@ struct JudgeTrainOptions {
 // The threshold maximising F1 of `prob` against `relevant` (0.5 when there are no positives).
 double BestF1Threshold(const std::vector<float>& prob, const std::vector<bool>& relevant);
 
-// Accuracy, precision, recall and F1 at the threshold, and AUC, of P(relevant) on `pairs`.
-nlohmann::json JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs);
+// A judge on labelled pairs: accuracy, precision, recall and F1 at its threshold, and the AUC of
+// P(relevant), against every negative and against the hard ones alone.
+struct JudgeScores {
+  size_t pairs = 0;
+  int64_t positives = 0;
+  double accuracy = 0, precision = 0, recall = 0, f1 = 0, auc = 0, auc_vs_hard_negatives = 0;
+};
+nlohmann::json ToJson(const JudgeScores& s);
+JudgeScores JudgeMetrics(Judge& judge, const std::vector<JudgePair>& pairs);
+
+// A judge's report (judge.json's "report", what TrainJudge and BuildGenerativeJudge return): the
+// figures every kind has, typed, and what one kind adds (label counts, the checkpoint, the song
+// space's training) in `details`, as written.
+struct JudgeReport {
+  std::optional<std::string> kind;  // "pmi", "prf"; none for the fine-tuned yes/no judge
+  size_t train_pairs = 0;
+  double threshold = 0;
+  // How the threshold was calibrated, when it was: on how many pairs, and which ones.
+  std::optional<size_t> threshold_calibration_pairs;
+  std::optional<std::string> threshold_set_on;
+  std::optional<double> final_train_loss;  // the fine-tuned judge's
+  // Held-out pairs (with an oracle: the test split's), and unseen requests of the training
+  // forms (the rl split's).
+  std::optional<JudgeScores> heldout, heldout_seen_forms;
+  nlohmann::json details = nlohmann::json::object();
+};
+// The report's JSON: `details` with the typed fields under their names.
+nlohmann::json ToJson(const JudgeReport& r);
 
 struct GenerativeJudgeOptions {
   int prior_requests = 256;  // distinct training requests the prior averages over
@@ -124,14 +152,13 @@ struct GenerativeJudgeOptions {
 // likes); without them, for "prf", training pairs of a fifth of the training requests scored by a
 // song space trained without them (cross-fitting), for "pmi" training pairs. Then the held-out
 // metrics as for the fine-tuned judge. Returns the report (also in judge.json).
-nlohmann::json BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
-                                    const std::string& sft_dir, const JudgeLabelOptions& labels,
-                                    const std::string& out_dir,
-                                    const GenerativeJudgeOptions& o = {});
+JudgeReport BuildGenerativeJudge(Store& store, const world::Oracle* oracle,
+                                 const std::string& sft_dir, const JudgeLabelOptions& labels,
+                                 const std::string& out_dir, const GenerativeJudgeOptions& o = {});
 
 // Labels, fine-tunes and evaluates a judge into `out_dir`; returns the report (also in
 // judge.json): label counts, training loss, held-out metrics.
-nlohmann::json TrainJudge(Store& store, const world::Oracle* oracle, const JudgeTrainOptions& o,
-                          const std::string& out_dir);
+JudgeReport TrainJudge(Store& store, const world::Oracle* oracle, const JudgeTrainOptions& o,
+                       const std::string& out_dir);
 
 }  // namespace muchator
