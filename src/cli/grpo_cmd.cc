@@ -43,6 +43,11 @@ class GrpoCommand : public Command {
     opts.Add("eval-requests", &o_.eval_requests,
              "held-out requests evaluated before and after (0 = none)")
         .Range(0, 1e6);
+    opts.Add("served-evidence-weight", &o_.served_evidence_weight,
+             "the served reward's lists: the starting model's pool reranked by the ranking model "
+             "with this weight on the model's own evidence (the report's reranked order at 1; "
+             "larger keeps closer to the model's own choice)")
+        .Range(0, 100);
     AddSeed(opts, &seed_, "seed of request order and sampling");
     AddThreads(opts, &threads_);
     dist_.Declare(opts);

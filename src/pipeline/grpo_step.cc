@@ -1,6 +1,7 @@
 // RunGrpo: GRPO with its reward models loaded from directories, and the before/after report.
 #include "pipeline/grpo_step.h"
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "core/log.h"
 #include "data/store.h"
 #include "eval/offline.h"
+#include "eval/report.h"
 #include "reward/judge.h"
 #include "reward/ranker.h"
 #include "world/oracle.h"
@@ -90,6 +92,31 @@ HackingAlarm RewardHackingAlarm(const OfflineEvaluation& before, const OfflineEv
   return alarm;
 }
 
+std::vector<std::vector<int>> ServedLists(Store& store, const std::string& init_dir,
+                                          std::span<const EvalRequest> requests, Ranker& ranker,
+                                          double evidence_weight, int history, int list_size) {
+  OfflineEvalOptions eo = ReportOptions{}.eval;  // the served order, as the report measures it
+  eo.rerank_evidence_weight = evidence_weight;
+  eo.history = history;
+  eo.list_size = list_size;
+  eo.unconstrained = false;
+  eo.keep_answers = true;
+  Checkpoint ck = LoadCheckpoint(init_dir);
+  // The ranking model alone: the served list never sees the judge's verdicts or the oracle.
+  const OfflineEvaluation e =
+      EvaluateOffline(store, ck, requests, EvalJudges{nullptr, &ranker, nullptr}, eo);
+  if (!e.reranked || !e.reranked->answers)
+    throw Error("the checkpoint has no reranked answers", init_dir,
+                "the served reward needs a checkpoint with the item codec and a ranking model");
+  std::vector<std::vector<int>> lists;
+  for (const auto& ids : *e.reranked->answers) {
+    auto& list = lists.emplace_back();
+    for (const auto& id : ids)
+      if (const int i = ck.catalog.Find(id); i >= 0) list.push_back(i);
+  }
+  return lists;
+}
+
 nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
                        const GrpoRunOptions& o) {
   std::unique_ptr<Judge> judge;
@@ -119,7 +146,19 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
   MakeDirs(out_dir);
   nlohmann::json report = {{"train_requests", split.train.size()},
                            {"heldout_requests", split.heldout.size()}};
-  report["training"] = TrainGrpo(store, init_dir, split.train, judges, o.grpo, out_dir, o.resume);
+  std::vector<std::vector<int>> served;
+  if (ParseRewardWeights(o.grpo.rewards).count("served") && ranker) {
+    const auto t = std::chrono::steady_clock::now();
+    served = ServedLists(store, init_dir, split.train, *ranker, o.served_evidence_weight,
+                         o.grpo.history, o.grpo.list_size);
+    spdlog::info("grpo: served lists of {} training requests in {:.0f} s (evidence weight {})",
+                 served.size(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(),
+                 o.served_evidence_weight);
+    report["served_evidence_weight"] = o.served_evidence_weight;
+  }
+  report["training"] =
+      TrainGrpo(store, init_dir, split.train, judges, o.grpo, out_dir, o.resume, served);
   // Data-parallel: every rank trained; rank 0 alone evaluates and writes the report.
   if (o.grpo.train.group && !o.grpo.train.group->root()) return report;
   if (o.eval_requests > 0 && !split.heldout.empty()) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,16 @@ struct GrpoRunOptions {
   int eval_requests = 60;    // held-out requests evaluated (0 = skip the evaluation)
   std::string judge_dir, ranker_dir, world_dir;
   bool resume = false;
+  // The `served` reward's lists: the starting model's answers to the training requests in the
+  // report's reranked mode (ReportOptions::eval), with this evidence weight. Computed only when
+  // --rewards names served; needs the ranking model, never the oracle.
+  double served_evidence_weight = 1.0;
 };
+// The served lists of `requests` (ServedLists): the checkpoint's reranked answers (the report's
+// serving settings, evidence weight `evidence_weight`), as catalog indexes, one per request.
+std::vector<std::vector<int>> ServedLists(Store& store, const std::string& init_dir,
+                                          std::span<const EvalRequest> requests, Ranker& ranker,
+                                          double evidence_weight, int history, int list_size);
 nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
                        const GrpoRunOptions& o);
 

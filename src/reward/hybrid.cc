@@ -81,6 +81,20 @@ std::map<std::string, RewardSpec>& Registry() {
                const double t = m.relevance_threshold, p = s.relevance[i];
                return p < t || t >= 1 ? 0.0 : (p - t) / (1 - t) * s.personal[i] / 10.0;
              });
+    // Agreement with the served list (ListInput::served): the share of the list's entries that
+    // the served system - the starting model's pool ordered by the ranking model with the
+    // model's own evidence (infer/rerank.h) - also lists for this request. It carries what the
+    // judge cannot see (the model's own sense of which songs fit, exclusions included) into the
+    // reward, at a point of the relevance-utility trade-off the served order was chosen for
+    // (docs/rl.md, "The served list as a reward").
+    per_item("served",
+             "share of the list's entries that the served list (starting model's pool reranked "
+             "by the ranking model) also holds",
+             false, false, [](const ScoredList& s, size_t i, const RewardModels&) {
+               const auto& served = s.in->served;
+               return std::find(served.begin(), served.end(), s.in->items[i]) != served.end() ? 1.0
+                                                                                              : 0.0;
+             });
     return m;
   }();
   return r;

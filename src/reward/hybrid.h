@@ -59,7 +59,7 @@ struct RewardSpec {
 };
 
 // The registry. Built-in: format, fact, div, dedup, rel, prel, pers, rel_pers, prel_pers,
-// crel_pers.
+// crel_pers, served.
 void RegisterReward(const std::string& name, RewardSpec spec);
 // Throws Error listing the registered names when `name` is unknown.
 const RewardSpec& FindReward(const std::string& name);

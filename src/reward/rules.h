@@ -22,6 +22,9 @@ struct ListInput {
   int context = -1;  // index of the listener's context (HybridReward's contexts)
   std::unordered_set<int>
       recent_positive;  // catalog indexes liked/finished recently by the listener
+  // The served system's list for this request (catalog indexes; the `served` reward): what the
+  // starting model's pool, ordered by the ranking model, answers. Empty when not computed.
+  std::vector<int> served;
   int entries() const { return static_cast<int>(items.size() + invalid_items.size()); }
 };
 

@@ -163,6 +163,27 @@ TEST(HybridTest, MatchesAHandComputation) {
   EXPECT_TRUE(rules.Compute(lists, ctx)[0].relevance.empty());
 }
 
+// The served reward: the share of the list's entries the served list also holds, per item 1 or 0;
+// it needs neither the judge nor the ranking model, and a list without a served list earns 0.
+TEST(HybridTest, ServedRewardIsTheShareOfEntriesTheServedListHolds) {
+  const Catalog c = MakeCatalog();
+  RewardModels m;
+  m.catalog = &c;  // no judge, no ranking model
+  HybridReward h(ParseRewardWeights("served=2"), m);
+  std::vector<ListInput> lists = {List({0, 1, 4}, {"ghost"}), List({3, 5}), List({0})};
+  lists[0].served = {4, 5, 0};
+  lists[1].served = {0, 1};
+  const auto r = h.Compute(lists, {});
+  EXPECT_NEAR(r[0].raw.at("served"), 2.0 / 4, 1e-12);  // items 0 and 4 of 4 entries
+  EXPECT_NEAR(r[0].total, 2 * 2.0 / 4, 1e-12);
+  ASSERT_EQ(r[0].items.size(), 3u);
+  EXPECT_NEAR(r[0].items[0], 2.0, 1e-12);
+  EXPECT_NEAR(r[0].items[1], 0.0, 1e-12);
+  EXPECT_NEAR(r[0].items[2], 2.0, 1e-12);
+  EXPECT_EQ(r[1].raw.at("served"), 0.0);  // none shared
+  EXPECT_EQ(r[2].raw.at("served"), 0.0);  // no served list
+}
+
 // The debiased personalisation: base - w x (prior - mean prior), clamped to 0-10; weight 0 or no
 // prior leaves the base; unknown items keep their score.
 TEST(HybridTest, DebiasedPersonalFnTakesOffTheSongsMeanOverListeners) {

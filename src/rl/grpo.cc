@@ -231,11 +231,19 @@ RlSplit LoadRlRequests(Store& store, int heldout_percent) {
 
 nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
                          const std::vector<EvalRequest>& requests, const EvalJudges& judges,
-                         const GrpoOptions& o, const std::string& out_dir, bool resume) {
+                         const GrpoOptions& o, const std::string& out_dir, bool resume,
+                         std::span<const std::vector<int>> served) {
   o.Validate();
   if (requests.empty())
     throw Error("no RL requests", store.path(),
                 "the store needs queries of split \"rl\" with a user (docs/data-format.md)");
+  if (!served.empty() && served.size() != requests.size())
+    throw Error("internal: " + std::to_string(served.size()) + " served lists for " +
+                std::to_string(requests.size()) + " requests");
+  if (served.empty() && ParseRewardWeights(o.rewards).count("served"))
+    throw Error("the served reward needs each request's served list", "--rewards",
+                "give --ranker DIR (the served list is the model's pool reranked by it), or drop "
+                "served from --rewards");
   Checkpoint ck = LoadCheckpoint(init_dir);
   if (!ck.codec)
     throw Error("GRPO needs the item codec (codec.json) of the checkpoint", init_dir,
@@ -329,11 +337,13 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
     std::vector<UserContext> contexts;
     std::vector<RankerContext> ranker_contexts;
     std::vector<std::vector<int>> prompts;
+    std::vector<size_t> req_index;  // each prompt's index in `requests`
     const std::vector<size_t> step_requests =
         StepRequests(requests.size(), o.prompts_per_step, step, o.train.seed);
     for (int p = p_first; p < p_first + p_count; ++p) {
       const size_t i = step_requests[static_cast<size_t>(p)];
       reqs.push_back(requests[i]);
+      req_index.push_back(i);
       UserContext ctx =
           UserContextFromStore(store, ck.catalog, requests[i].user, requests[i].ts, o.history);
       ctx.state = requests[i].state;
@@ -378,6 +388,7 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
       const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, res.tokens);
       lists.push_back(MakeListInput(a, reqs[static_cast<size_t>(p)].query, o.list_size, p,
                                     contexts[static_cast<size_t>(p)].history));
+      if (!served.empty()) lists.back().served = served[req_index[static_cast<size_t>(p)]];
       Rollout r;
       r.tokens = prompts[static_cast<size_t>(p)];
       r.start = static_cast<int64_t>(r.tokens.size());

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -135,9 +136,11 @@ RlSplit LoadRlRequests(Store& store, int heldout_percent);
 // reward models the chosen rewards need (judge: rel, rel_pers; ranker: pers, rel_pers) and, with
 // the oracle, each step also logs the oracle's relevance@10 and utility of its rollouts (what the
 // learned rewards stand in for). With `resume`, continues from out_dir/grpo/latest. Returns a
-// summary: steps, seconds, reward_mean of the first and last step.
+// summary: steps, seconds, reward_mean of the first and last step. `served` (empty, or one list
+// per request): each request's served list, for the `served` reward (ListInput::served).
 nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
                          const std::vector<EvalRequest>& requests, const EvalJudges& judges,
-                         const GrpoOptions& o, const std::string& out_dir, bool resume);
+                         const GrpoOptions& o, const std::string& out_dir, bool resume,
+                         std::span<const std::vector<int>> served = {});
 
 }  // namespace muchator

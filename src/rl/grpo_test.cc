@@ -188,6 +188,15 @@ void RegisterToyRewards() {
   flat.description = "test: constant";
   flat.fn = [](const ScoredList&, const RewardModels&) { return 0.5; };
   RegisterReward("test_flat", flat);
+  // The share of listed songs whose index has the parity of the request's length.
+  RewardSpec parity;
+  parity.description = "test: share of songs with the request's parity";
+  parity.fn = [](const ScoredList& l, const RewardModels&) {
+    double s = 0;
+    for (int i : l.in->items) s += (i % 2) == static_cast<int>(l.in->query.size() % 2);
+    return l.in->items.empty() ? 0.0 : s / static_cast<double>(l.in->items.size());
+  };
+  RegisterReward("test_parity", parity);
 }
 
 GrpoOptions ToyOptions() {
@@ -212,6 +221,27 @@ TEST(GrpoTest, ToyRewardRisesAndEqualRewardsChangeNothing) {
   ASSERT_GE(split.train.size(), 8u);
   RegisterToyRewards();
   GrpoOptions o = ToyOptions();
+
+  // The served reward reads each request's own served list: with every song of the request's
+  // parity served, it equals the parity reward on every step's rollouts; without lists it is an
+  // error.
+  {
+    const size_t songs = LoadCheckpoint(init).catalog.items.size();
+    std::vector<std::vector<int>> served;
+    for (const auto& r : split.train) {
+      auto& list = served.emplace_back();
+      for (size_t i = r.query.size() % 2; i < songs; i += 2) list.push_back(static_cast<int>(i));
+    }
+    o.rewards = "served=1,test_parity=1";
+    o.steps = 2;
+    EXPECT_THROW(TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/served", false), Error);
+    TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/served", false, served);
+    for (const auto& line : ReadLog(w.dir + "/served/grpo/log.jsonl")) {
+      const auto& reward = line.at("reward");
+      EXPECT_NEAR(reward.at("served").get<double>(), reward.at("test_parity").get<double>(), 1e-9);
+      EXPECT_GT(reward.at("served").get<double>(), 0.0);
+    }
+  }
 
   // Equal rewards, beta = 0: no weight moves.
   o.rewards = "test_flat=1";
