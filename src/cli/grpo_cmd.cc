@@ -32,8 +32,9 @@ class GrpoCommand : public Command {
     AddOut(opts, &out_, "output directory: grpo/ (log.jsonl, ckpt-N/, final/), grpo_report.json");
     AddPath(opts, PathFlag::kJudge, &o_.judge_dir,
             "relevance judge directory (train-judge): needed by rel and the *rel_pers rewards");
-    AddPath(opts, PathFlag::kRanker, &o_.ranker_dir,
-            "ranking model directory (train-ranker): needed by pers and the *rel_pers rewards");
+    AddPath(
+        opts, PathFlag::kRanker, &o_.ranker_dir,
+        "ranking model directory (train-ranker): needed by pers, the *rel_pers rewards and served");
     AddPath(opts, PathFlag::kWorld, &o_.world_dir,
             "synthetic world: log and report the oracle's relevance and utility too");
     DeclareGrpoFlags(opts, g);
