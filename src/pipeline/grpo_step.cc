@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <span>
 #include <utility>
 
 #include "core/error.h"
@@ -54,6 +55,35 @@ void PrintComparison(const OfflineEvaluation& before, const OfflineEvaluation& a
   }
 }
 
+// The served lists of `requests`: the checkpoint's reranked answers (the report's serving
+// settings, evidence weight `evidence_weight`), as catalog indexes, one per request. The
+// evaluation also decodes the constrained answers the reranked mode runs beside (EvaluateOffline
+// has no reranked-only mode): about half of the time, unused.
+std::vector<std::vector<int>> ServedLists(Store& store, const std::string& init_dir,
+                                          std::span<const EvalRequest> requests, Ranker& ranker,
+                                          double evidence_weight, int history, int list_size) {
+  OfflineEvalOptions eo = ReportOptions{}.eval;  // the served order, as the report measures it
+  eo.rerank_evidence_weight = evidence_weight;
+  eo.history = history;
+  eo.list_size = list_size;
+  eo.unconstrained = false;
+  eo.keep_answers = true;
+  Checkpoint ck = LoadCheckpoint(init_dir);
+  // The ranking model alone: the served list never sees the judge's verdicts or the oracle.
+  const OfflineEvaluation e =
+      EvaluateOffline(store, ck, requests, EvalJudges{nullptr, &ranker, nullptr}, eo);
+  if (!e.reranked || !e.reranked->answers)
+    throw Error("the checkpoint has no reranked answers", init_dir,
+                "the served reward needs a checkpoint with the item codec and a ranking model");
+  std::vector<std::vector<int>> lists;
+  for (const auto& ids : *e.reranked->answers) {
+    auto& list = lists.emplace_back();
+    for (const auto& id : ids)
+      if (const int i = ck.catalog.Find(id); i >= 0) list.push_back(i);
+  }
+  return lists;
+}
+
 }  // namespace
 
 nlohmann::json ToJson(const HackingAlarm& a) {
@@ -90,31 +120,6 @@ HackingAlarm RewardHackingAlarm(const OfflineEvaluation& before, const OfflineEv
   }
   if (!any_truth) alarm.reasons.push_back("no oracle figures: the alarm needs a synthetic world");
   return alarm;
-}
-
-std::vector<std::vector<int>> ServedLists(Store& store, const std::string& init_dir,
-                                          std::span<const EvalRequest> requests, Ranker& ranker,
-                                          double evidence_weight, int history, int list_size) {
-  OfflineEvalOptions eo = ReportOptions{}.eval;  // the served order, as the report measures it
-  eo.rerank_evidence_weight = evidence_weight;
-  eo.history = history;
-  eo.list_size = list_size;
-  eo.unconstrained = false;
-  eo.keep_answers = true;
-  Checkpoint ck = LoadCheckpoint(init_dir);
-  // The ranking model alone: the served list never sees the judge's verdicts or the oracle.
-  const OfflineEvaluation e =
-      EvaluateOffline(store, ck, requests, EvalJudges{nullptr, &ranker, nullptr}, eo);
-  if (!e.reranked || !e.reranked->answers)
-    throw Error("the checkpoint has no reranked answers", init_dir,
-                "the served reward needs a checkpoint with the item codec and a ranking model");
-  std::vector<std::vector<int>> lists;
-  for (const auto& ids : *e.reranked->answers) {
-    auto& list = lists.emplace_back();
-    for (const auto& id : ids)
-      if (const int i = ck.catalog.Find(id); i >= 0) list.push_back(i);
-  }
-  return lists;
 }
 
 nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -30,11 +29,6 @@ struct GrpoRunOptions {
   // --rewards names served; needs the ranking model, never the oracle.
   double served_evidence_weight = 1.0;
 };
-// The served lists of `requests` (ServedLists): the checkpoint's reranked answers (the report's
-// serving settings, evidence weight `evidence_weight`), as catalog indexes, one per request.
-std::vector<std::vector<int>> ServedLists(Store& store, const std::string& init_dir,
-                                          std::span<const EvalRequest> requests, Ranker& ranker,
-                                          double evidence_weight, int history, int list_size);
 nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
                        const GrpoRunOptions& o);
 
