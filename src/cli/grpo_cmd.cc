@@ -31,10 +31,11 @@ class GrpoCommand : public Command {
     AddStore(opts, &store_, "the SQLite store (RL-split queries, listeners' contexts)").Required();
     AddOut(opts, &out_, "output directory: grpo/ (log.jsonl, ckpt-N/, final/), grpo_report.json");
     AddPath(opts, PathFlag::kJudge, &o_.judge_dir,
-            "relevance judge directory (train-judge): needed by rel and the *rel_pers rewards");
-    AddPath(
-        opts, PathFlag::kRanker, &o_.ranker_dir,
-        "ranking model directory (train-ranker): needed by pers, the *rel_pers rewards and served");
+            "relevance judge directory (train-judge): needed by rel, served_rel and the *rel_pers "
+            "rewards");
+    AddPath(opts, PathFlag::kRanker, &o_.ranker_dir,
+            "ranking model directory (train-ranker): needed by pers, the *rel_pers rewards and the "
+            "served rewards");
     AddPath(opts, PathFlag::kWorld, &o_.world_dir,
             "synthetic world: log and report the oracle's relevance and utility too");
     DeclareGrpoFlags(opts, g);
@@ -45,10 +46,14 @@ class GrpoCommand : public Command {
              "held-out requests evaluated before and after (0 = none)")
         .Range(0, 1e6);
     opts.Add("served-evidence-weight", &o_.served_evidence_weight,
-             "the served reward's lists: the starting model's pool reranked by the ranking model "
+             "the served rewards' lists: the starting model's pool reranked by the ranking model "
              "with this weight on the model's own evidence (the report's reranked order at 1; "
              "larger keeps closer to the model's own choice)")
         .Range(0, 100);
+    opts.Add("served-size", &o_.served_size,
+             "songs in each served list of the served rewards (0 = --list-size); more also "
+             "rewards the fitting songs just below the served ten")
+        .Range(0, 500);
     AddSeed(opts, &seed_, "seed of request order and sampling");
     AddThreads(opts, &threads_);
     dist_.Declare(opts);

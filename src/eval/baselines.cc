@@ -15,6 +15,7 @@
 #include "reward/hybrid.h"
 #include "reward/judge.h"
 #include "reward/ranker.h"
+#include "text/languages.h"
 
 namespace muchator {
 namespace {
@@ -207,11 +208,26 @@ std::vector<FewShotExample> FewShotExamples(const std::string& triplets_path,
 ListMetrics EvaluateBaseline(Recommender& system, Store& store, const Catalog& catalog,
                              std::span<const EvalRequest> requests, const EvalJudges& judges,
                              const OfflineEvalOptions& o) {
+  // The request's language constraints hold for the baselines as for the LLM systems
+  // (EvaluateOffline): a constrained request takes ten times the list from the system, drops the
+  // songs they rule out, and keeps the first list_size.
+  const CatalogLanguages languages(store, catalog);
   std::vector<EvalAnswer> answers;
   for (const auto& r : requests) {
     UserContext ctx = UserContextFromStore(store, catalog, r.user, r.ts, o.history);
     ctx.state = r.state;
-    answers.push_back({system.Recommend(r, ctx, o.list_size), {}, true});
+    const std::vector<int> banned = languages.Banned(r.query);
+    if (banned.empty()) {
+      answers.push_back({system.Recommend(r, ctx, o.list_size), {}, true});
+      continue;
+    }
+    const int wide = std::min(static_cast<int>(catalog.items.size()), o.list_size * 10);
+    std::vector<int> list;
+    for (const int item : system.Recommend(r, ctx, wide))
+      if (!std::binary_search(banned.begin(), banned.end(), item) &&
+          static_cast<int>(list.size()) < o.list_size)
+        list.push_back(item);
+    answers.push_back({std::move(list), {}, true});
   }
   return ScoreAnswers(store, catalog, requests, answers, judges, o);
 }

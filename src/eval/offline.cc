@@ -17,6 +17,7 @@
 #include "reward/judge.h"
 #include "reward/ranker.h"
 #include "text/chat.h"
+#include "text/languages.h"
 #include "world/oracle.h"
 
 namespace muchator {
@@ -306,13 +307,19 @@ OfflineEvaluation EvaluateOffline(Store& store, Checkpoint& ck,
         {o.rerank_model_weight, o.rerank_evidence_weight, o.rerank_ranker_prior_weight}, evidence);
   };
   // A constrained request for `prompt`: `items` catalog songs, the opening sentence if allowed.
+  // The language constraints a request states ("no english songs", "only korean songs") are
+  // hard, as the server honours them (text/languages.h).
+  const CatalogLanguages languages(store, ck.catalog);
   auto constraint_of = [&](int items, size_t k) {
     ConstraintOptions c;
     c.allow_sentence = o.sentence;
     c.num_items = items;
+    c.banned_items = languages.Banned(requests[k].query);
     if (o.only_candidates) {  // every catalog item but this request's candidates is banned
       std::vector<char> allowed(ck.catalog.items.size(), 0);
       for (const int item : all_extras[k].candidates) allowed[static_cast<size_t>(item)] = 1;
+      for (const int item : c.banned_items) allowed[static_cast<size_t>(item)] = 0;
+      c.banned_items.clear();
       for (size_t i = 0; i < allowed.size(); ++i)
         if (!allowed[i]) c.banned_items.push_back(static_cast<int>(i));
     }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <unordered_map>
 #include <utility>
 
 #include "core/error.h"
@@ -16,6 +17,7 @@
 #include "eval/report.h"
 #include "reward/judge.h"
 #include "reward/ranker.h"
+#include "text/item_codec.h"
 #include "world/oracle.h"
 
 namespace muchator {
@@ -82,6 +84,30 @@ std::vector<std::vector<int>> ServedLists(Store& store, const std::string& init_
       if (const int i = ck.catalog.Find(id); i >= 0) list.push_back(i);
   }
   return lists;
+}
+
+// Fills each request's RequestTargets::labelled from its store query's `relevant` songs (catalog
+// indexes of the checkpoint's codec; songs outside the catalog are dropped). Returns how many
+// requests have at least one.
+int LabelledLists(Store& store, const std::string& init_dir, std::span<const EvalRequest> requests,
+                  std::span<RequestTargets> targets) {
+  const Catalog catalog = Catalog::FromCodecFile(init_dir + "/codec.json");
+  std::unordered_map<std::string, std::vector<int>> by_query;
+  store.ForEachQuery(
+      [&](const Query& q) {
+        auto& list = by_query[q.id];
+        for (const auto& id : q.relevant)
+          if (const int i = catalog.Find(id); i >= 0) list.push_back(i);
+      },
+      "rl");
+  int labelled = 0;
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const auto it = by_query.find(requests[r].query_id);
+    if (it == by_query.end() || it->second.empty()) continue;
+    targets[r].labelled = it->second;
+    ++labelled;
+  }
+  return labelled;
 }
 
 }  // namespace
@@ -151,19 +177,30 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
   MakeDirs(out_dir);
   nlohmann::json report = {{"train_requests", split.train.size()},
                            {"heldout_requests", split.heldout.size()}};
-  std::vector<std::vector<int>> served;
-  if (ParseRewardWeights(o.grpo.rewards).count("served") && ranker) {
+  std::vector<RequestTargets> targets(split.train.size());
+  const auto weights = ParseRewardWeights(o.grpo.rewards);
+  if (RewardsNeed(weights, &RewardSpec::needs_served) && ranker) {
     const auto t = std::chrono::steady_clock::now();
-    served = ServedLists(store, init_dir, split.train, *ranker, o.served_evidence_weight,
-                         o.grpo.history, o.grpo.list_size);
-    spdlog::info("grpo: served lists of {} training requests in {:.0f} s (evidence weight {})",
-                 served.size(),
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(),
-                 o.served_evidence_weight);
+    const int size = o.served_size > 0 ? o.served_size : o.grpo.list_size;
+    auto served = ServedLists(store, init_dir, split.train, *ranker, o.served_evidence_weight,
+                              o.grpo.history, size);
+    for (size_t i = 0; i < served.size(); ++i) targets[i].served = std::move(served[i]);
+    spdlog::info(
+        "grpo: served lists of {} songs for {} training requests in {:.0f} s (evidence weight {})",
+        size, served.size(),
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(),
+        o.served_evidence_weight);
     report["served_evidence_weight"] = o.served_evidence_weight;
+    report["served_size"] = size;
+  }
+  if (RewardsNeed(weights, &RewardSpec::needs_labels)) {
+    const int labelled = LabelledLists(store, init_dir, split.train, targets);
+    spdlog::info("grpo: {} of {} training requests have labelled songs (the label reward)",
+                 labelled, split.train.size());
+    report["labelled_requests"] = labelled;
   }
   report["training"] =
-      TrainGrpo(store, init_dir, split.train, judges, o.grpo, out_dir, o.resume, served);
+      TrainGrpo(store, init_dir, split.train, judges, o.grpo, out_dir, o.resume, targets);
   // Data-parallel: every rank trained; rank 0 alone evaluates and writes the report.
   if (o.grpo.train.group && !o.grpo.train.group->root()) return report;
   if (o.eval_requests > 0 && !split.heldout.empty()) {

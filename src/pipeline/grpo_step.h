@@ -28,6 +28,9 @@ struct GrpoRunOptions {
   // report's reranked mode (ReportOptions::eval), with this evidence weight. Computed only when
   // --rewards names served; needs the ranking model, never the oracle.
   double served_evidence_weight = 1.0;
+  // Songs in each served list (0 = the answers' list size). A longer list also rewards the
+  // fitting songs just below the served ten instead of pushing them down.
+  int served_size = 0;
 };
 nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
                        const GrpoRunOptions& o);

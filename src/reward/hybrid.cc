@@ -95,6 +95,33 @@ std::map<std::string, RewardSpec>& Registry() {
                return std::find(served.begin(), served.end(), s.in->items[i]) != served.end() ? 1.0
                                                                                               : 0.0;
              });
+    // The served list's songs that the judge also passes: the served reward gated by R_rel. The
+    // served list trades some of the model's relevance for the listener's taste (its relevance@10
+    // is below the model's own), so moving towards all of it moves relevance down; the gate
+    // rewards only the served songs the judge finds fit the request.
+    per_item("served_rel",
+             "share of the list's entries that the served list also holds and the relevance "
+             "judge passes: served * R_rel",
+             true, false, [](const ScoredList& s, size_t i, const RewardModels& m) {
+               const auto& served = s.in->served;
+               return s.relevance[i] >= m.relevance_threshold &&
+                              std::find(served.begin(), served.end(), s.in->items[i]) !=
+                                  served.end()
+                          ? 1.0
+                          : 0.0;
+             });
+    // The request's own log: the songs its listener liked or finished after asking (the store's
+    // `relevant` labels of a training request). Request and taste at once, from the platform's
+    // data, never the oracle; most rollout songs were never played, so it is sparse.
+    per_item("label",
+             "share of the list's entries labelled relevant for the request (queries.jsonl "
+             "`relevant`: the songs its listener liked or finished)",
+             false, false, [](const ScoredList& s, size_t i, const RewardModels&) {
+               const auto& l = s.in->labelled;
+               return std::find(l.begin(), l.end(), s.in->items[i]) != l.end() ? 1.0 : 0.0;
+             });
+    m["served"].needs_served = m["served_rel"].needs_served = true;
+    m["label"].needs_labels = true;
     return m;
   }();
   return r;
@@ -121,6 +148,12 @@ const RewardSpec& FindReward(const std::string& name) {
     throw Error("unknown reward '" + name + "'", "", "known rewards: " + JoinStrings(names, ", "));
   }
   return it->second;
+}
+
+bool RewardsNeed(const std::map<std::string, double>& weights, bool RewardSpec::*need) {
+  for (const auto& [name, w] : weights)
+    if (FindReward(name).*need) return true;
+  return false;
 }
 
 std::vector<std::string> RewardNames() {

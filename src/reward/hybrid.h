@@ -56,13 +56,18 @@ struct RewardSpec {
   // Per-item model rewards only: the value for the list's i-th catalog item alone (`fn` is its
   // mean over the list's entries); empty for list-level rewards (the rules).
   std::function<double(const ScoredList&, size_t i, const RewardModels&)> item;
+  // Reads ListInput::served / ListInput::labelled: GRPO must be given each request's list.
+  bool needs_served = false, needs_labels = false;
 };
 
 // The registry. Built-in: format, fact, div, dedup, rel, prel, pers, rel_pers, prel_pers,
-// crel_pers, served.
+// crel_pers, served, served_rel, label.
 void RegisterReward(const std::string& name, RewardSpec spec);
 // Throws Error listing the registered names when `name` is unknown.
 const RewardSpec& FindReward(const std::string& name);
+// Whether any reward named in `weights` (ParseRewardWeights) has `need` set, e.g.
+// RewardsNeed(weights, &RewardSpec::needs_served).
+bool RewardsNeed(const std::map<std::string, double>& weights, bool RewardSpec::*need);
 std::vector<std::string> RewardNames();
 
 // "rel_pers=1,format=0.2" -> {{"rel_pers", 1}, {"format", 0.2}}; throws Error naming the bad part.

@@ -25,6 +25,9 @@ struct ListInput {
   // The served system's list for this request (catalog indexes; the `served` reward): what the
   // starting model's pool, ordered by the ranking model, answers. Empty when not computed.
   std::vector<int> served;
+  // The songs labelled relevant for this request (queries.jsonl `relevant`: a platform's own log
+  // of what the listener liked or finished after asking; the `label` reward). Empty without labels.
+  std::vector<int> labelled;
   int entries() const { return static_cast<int>(items.size() + invalid_items.size()); }
 };
 

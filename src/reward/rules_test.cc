@@ -182,6 +182,35 @@ TEST(HybridTest, ServedRewardIsTheShareOfEntriesTheServedListHolds) {
   EXPECT_NEAR(r[0].items[2], 2.0, 1e-12);
   EXPECT_EQ(r[1].raw.at("served"), 0.0);  // none shared
   EXPECT_EQ(r[2].raw.at("served"), 0.0);  // no served list
+  const auto needs_served = [](const char* w) {
+    return RewardsNeed(ParseRewardWeights(w), &RewardSpec::needs_served);
+  };
+  EXPECT_TRUE(needs_served("format=1,served=1"));
+  EXPECT_TRUE(needs_served("served_rel=1"));
+  EXPECT_FALSE(needs_served("rel_pers=1,format=1,label=1"));
+  EXPECT_TRUE(RewardsNeed(ParseRewardWeights("label=1"), &RewardSpec::needs_labels));
+  EXPECT_FALSE(RewardsNeed(ParseRewardWeights("served=1"), &RewardSpec::needs_labels));
+}
+
+// served_rel: a song earns 1 only when the served list holds it and the judge passes it.
+TEST(HybridTest, ServedRelRewardGatesTheServedSongsByTheJudge) {
+  const Catalog c = MakeCatalog();
+  RewardModels m;
+  m.catalog = &c;
+  m.relevance_threshold = 0.5;
+  // Judge: items 0 and 3 relevant (P 0.9), others 0.2.
+  m.relevance = [](std::span<const std::string>, std::span<const int> items, std::span<const int>) {
+    std::vector<float> p;
+    for (int i : items) p.push_back(i == 0 || i == 3 ? 0.9f : 0.2f);
+    return p;
+  };
+  HybridReward h(ParseRewardWeights("served_rel=1"), m);
+  std::vector<ListInput> lists = {List({0, 1, 4, 3})};
+  lists[0].served = {4, 0, 1};  // 0 served and relevant; 1 and 4 served, judged irrelevant
+  const auto r = h.Compute(lists, std::vector<RankerContext>(1));
+  ASSERT_EQ(r[0].items.size(), 4u);
+  EXPECT_EQ(r[0].items, (std::vector<double>{1, 0, 0, 0}));  // 3: relevant, not served
+  EXPECT_NEAR(r[0].raw.at("served_rel"), 1.0 / 4, 1e-12);
 }
 
 // The debiased personalisation: base - w x (prior - mean prior), clamped to 0-10; weight 0 or no

@@ -20,6 +20,7 @@
 #include "reward/ranker.h"
 #include "rl/grpo_flags.h"
 #include "text/chat.h"
+#include "text/languages.h"
 #include "text/special_tokens.h"
 #include "world/oracle.h"
 
@@ -232,18 +233,28 @@ RlSplit LoadRlRequests(Store& store, int heldout_percent) {
 nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
                          const std::vector<EvalRequest>& requests, const EvalJudges& judges,
                          const GrpoOptions& o, const std::string& out_dir, bool resume,
-                         std::span<const std::vector<int>> served) {
+                         std::span<const RequestTargets> targets) {
   o.Validate();
   if (requests.empty())
     throw Error("no RL requests", store.path(),
                 "the store needs queries of split \"rl\" with a user (docs/data-format.md)");
-  if (!served.empty() && served.size() != requests.size())
-    throw Error("internal: " + std::to_string(served.size()) + " served lists for " +
+  if (!targets.empty() && targets.size() != requests.size())
+    throw Error("internal: " + std::to_string(targets.size()) + " request targets for " +
                 std::to_string(requests.size()) + " requests");
-  if (served.empty() && ParseRewardWeights(o.rewards).count("served"))
-    throw Error("the served reward needs each request's served list", "--rewards",
+  const auto weights = ParseRewardWeights(o.rewards);
+  const auto has = [&](auto list) {
+    return std::any_of(targets.begin(), targets.end(),
+                       [&](const RequestTargets& t) { return !(t.*list).empty(); });
+  };
+  if (RewardsNeed(weights, &RewardSpec::needs_served) && !has(&RequestTargets::served))
+    throw Error("the served rewards (served, served_rel) need each request's served list",
+                "--rewards",
                 "give --ranker DIR (the served list is the model's pool reranked by it), or drop "
-                "served from --rewards");
+                "them from --rewards");
+  if (RewardsNeed(weights, &RewardSpec::needs_labels) && !has(&RequestTargets::labelled))
+    throw Error("the label reward needs labelled RL requests, and none has labels", "--rewards",
+                "give the store's `rl` queries their \"relevant\" songs (docs/data-format.md), or "
+                "drop label from --rewards");
   Checkpoint ck = LoadCheckpoint(init_dir);
   if (!ck.codec)
     throw Error("GRPO needs the item codec (codec.json) of the checkpoint", init_dir,
@@ -324,6 +335,8 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
   const int max_prompt =
       engine.max_len() -
       (o.constrained && ck.grammar ? ck.grammar->MaxAnswerTokens(answer) : o.max_new_tokens);
+  // Rollouts honour a request's language constraints, as the evaluation and the server do.
+  const CatalogLanguages languages(store, ck.catalog);
   std::ofstream log;
   if (root) log.open(dir + "/log.jsonl", std::ios::app);
   nlohmann::json summary = {{"steps", o.steps}, {"requests", requests.size()}};
@@ -369,6 +382,7 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
         if (o.constrained) {
           ConstraintOptions c;
           c.num_items = o.list_size;
+          c.banned_items = languages.Banned(reqs[static_cast<size_t>(p)].query);
           r.constraint = c;
         }
         gen.push_back(std::move(r));
@@ -388,7 +402,11 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
       const ParsedAnswer a = ParseAnswer(*ck.tok, *ck.codec, res.tokens);
       lists.push_back(MakeListInput(a, reqs[static_cast<size_t>(p)].query, o.list_size, p,
                                     contexts[static_cast<size_t>(p)].history));
-      if (!served.empty()) lists.back().served = served[req_index[static_cast<size_t>(p)]];
+      if (!targets.empty()) {
+        const RequestTargets& t = targets[req_index[static_cast<size_t>(p)]];
+        lists.back().served = t.served;
+        lists.back().labelled = t.labelled;
+      }
       Rollout r;
       r.tokens = prompts[static_cast<size_t>(p)];
       r.start = static_cast<int64_t>(r.tokens.size());

@@ -136,11 +136,15 @@ RlSplit LoadRlRequests(Store& store, int heldout_percent);
 // reward models the chosen rewards need (judge: rel, rel_pers; ranker: pers, rel_pers) and, with
 // the oracle, each step also logs the oracle's relevance@10 and utility of its rollouts (what the
 // learned rewards stand in for). With `resume`, continues from out_dir/grpo/latest. Returns a
-// summary: steps, seconds, reward_mean of the first and last step. `served` (empty, or one list
-// per request): each request's served list, for the `served` reward (ListInput::served).
+// summary: steps, seconds, reward_mean of the first and last step. `targets` (empty, or one per
+// request): the lists the served and label rewards compare a rollout with.
+struct RequestTargets {
+  std::vector<int> served;    // ListInput::served: the served system's list
+  std::vector<int> labelled;  // ListInput::labelled: the request's labelled songs
+};
 nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
                          const std::vector<EvalRequest>& requests, const EvalJudges& judges,
                          const GrpoOptions& o, const std::string& out_dir, bool resume,
-                         std::span<const std::vector<int>> served = {});
+                         std::span<const RequestTargets> targets = {});
 
 }  // namespace muchator

@@ -222,23 +222,30 @@ TEST(GrpoTest, ToyRewardRisesAndEqualRewardsChangeNothing) {
   RegisterToyRewards();
   GrpoOptions o = ToyOptions();
 
-  // The served reward reads each request's own served list: with every song of the request's
-  // parity served, it equals the parity reward on every step's rollouts; without lists it is an
-  // error.
+  // The served and label rewards read each request's own lists: with every song of the
+  // request's parity served (and labelled), each equals the parity reward on every step's
+  // rollouts; without the lists they need it is an error.
   {
     const size_t songs = LoadCheckpoint(init).catalog.items.size();
-    std::vector<std::vector<int>> served;
+    std::vector<RequestTargets> targets, served_only;
     for (const auto& r : split.train) {
-      auto& list = served.emplace_back();
-      for (size_t i = r.query.size() % 2; i < songs; i += 2) list.push_back(static_cast<int>(i));
+      auto& t = targets.emplace_back();
+      for (size_t i = r.query.size() % 2; i < songs; i += 2)
+        t.served.push_back(static_cast<int>(i));
+      t.labelled = t.served;
+      served_only.push_back({t.served, {}});
     }
-    o.rewards = "served=1,test_parity=1";
+    o.rewards = "served=1,label=1,test_parity=1";
     o.steps = 2;
     EXPECT_THROW(TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/served", false), Error);
-    TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/served", false, served);
+    EXPECT_THROW(
+        TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/served", false, served_only),
+        Error);
+    TrainGrpo(*w.store, init, split.train, {}, o, w.dir + "/served", false, targets);
     for (const auto& line : ReadLog(w.dir + "/served/grpo/log.jsonl")) {
       const auto& reward = line.at("reward");
       EXPECT_NEAR(reward.at("served").get<double>(), reward.at("test_parity").get<double>(), 1e-9);
+      EXPECT_NEAR(reward.at("label").get<double>(), reward.at("test_parity").get<double>(), 1e-9);
       EXPECT_GT(reward.at("served").get<double>(), 0.0);
     }
   }

@@ -36,6 +36,7 @@
 #include "serve/scheduler.h"
 #include "serve/web_assets.h"
 #include "text/chat.h"
+#include "text/languages.h"
 
 namespace muchator {
 namespace {
@@ -61,6 +62,7 @@ struct ChatServer::Impl {
   std::unique_ptr<CatalogLookup> lookup;
   std::mutex store_mu;
   std::unique_ptr<Store> store;
+  CatalogLanguages languages;  // the catalog's song languages: a request's language constraints
   std::mutex ranker_mu;
   std::optional<Ranker> ranker;
   std::optional<FirstItemScores> first_song;  // the pool's source where the codec allows
@@ -118,6 +120,7 @@ struct ChatServer::Impl {
     lookup = std::make_unique<CatalogLookup>(ck.catalog, *ck.codec, *ck.grammar);
     first_song = FirstItemScores::ForSource(o.rerank_source, *ck.codec);
     store = std::make_unique<Store>(o.store, Store::Mode::kReadWrite);
+    languages = CatalogLanguages(*store, ck.catalog);
     store->ForEachUser([&](const User& u) {
       if (some_users.size() < 200) some_users.push_back(u.id);
     });
@@ -174,6 +177,14 @@ struct ChatServer::Impl {
     if (p.ref.query.empty())
       throw BadRequest("the request is empty: the last user message has no text", "messages");
     std::vector<int> banned = p.ref.recommended;
+    // "no english songs", "only korean songs": hard, as the listener's dislikes are.
+    if (const RequestLanguages l = ParseRequestLanguages(p.ref.query); !l.empty()) {
+      for (const int it : languages.Banned(p.ref.query)) banned.push_back(it);
+      p.ref.notes.push_back(
+          "languages: " + (l.only.empty() ? "" : "only " + JoinStrings(l.only, ", ")) +
+          (l.only.empty() || l.excluded.empty() ? "" : "; ") +
+          (l.excluded.empty() ? "" : "none in " + JoinStrings(l.excluded, ", ")));
+    }
     {
       std::lock_guard l(store_mu);
       if (!s.user.empty()) {

@@ -168,6 +168,25 @@ test('refinement: earlier songs, "that artist" and exclusions are honoured by th
   }
 });
 
+test('a request\'s language constraints are hard: "no english songs", "only <language> songs"', async () => {
+  const user = users()[0];
+  const lang = (id) => sql(srv.store, `SELECT json_extract(row, '$.language') AS l FROM songs WHERE id = '${id}'`)[0].l;
+  const none = await chat({ messages: [{ role: 'user', content: 'music for a road trip, no english songs' }], user, seed: 3 });
+  assert.equal(none.status, 200, none.text);
+  assert.ok(none.json.muchator.items.length > 0);
+  for (const it of none.json.muchator.items) assert.notEqual(lang(it.id), 'en', `${it.title} is English`);
+  assert.ok(none.json.muchator.notes.includes('languages: none in en'), JSON.stringify(none.json.muchator.notes));
+  // The catalog's most common language other than English, kept to.
+  const [{ l: other }] = sql(srv.store, `SELECT json_extract(row, '$.language') AS l, count(*) AS n FROM songs
+    WHERE json_extract(row, '$.language') NOT IN ('en', '') GROUP BY l ORDER BY n DESC LIMIT 1`);
+  const names = { es: 'spanish', fr: 'french', ja: 'japanese', ko: 'korean', zh: 'chinese', de: 'german', pt: 'portuguese' };
+  assert.ok(names[other], `a language name for ${other}`);
+  const only = await chat({ messages: [{ role: 'user', content: `music for a road trip, only ${names[other]} songs` }], user, seed: 3 });
+  assert.equal(only.status, 200, only.text);
+  assert.ok(only.json.muchator.items.length > 0);
+  for (const it of only.json.muchator.items) assert.equal(lang(it.id), other, `${it.title} is not in ${other}`);
+});
+
 test('feedback is stored as an event; a disliked song is not recommended again', async () => {
   const user = users()[0];
   const r = await post(srv.url + '/v1/recommend', { user, query: 'happy sunday morning', seed: 5, state: { time_of_day: 'morning', day_type: 'weekend' } });
