@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "core/error.h"
@@ -23,6 +24,7 @@
 #include "reward/judge_train.h"
 #include "reward/ranker_train.h"
 #include "support/tiny_world.h"
+#include "text/languages.h"
 #include "text/special_tokens.h"
 #include "world/oracle.h"
 
@@ -193,6 +195,36 @@ TEST(EvalTest, ScoresKnownListsAndRerankingRaisesPersonalization) {
               ToJson(mb).dump().c_str(), ToJson(mr).dump().c_str());
   EXPECT_GT(mr.personalization.value(), mb.personalization.value());
   EXPECT_THROW(MakeBaseline("nope", deps), Error);
+  // A request's language constraint holds for the baselines: the popularity list of "no <the
+  // most common language> songs" has none of them and is still list_size long, where the plain
+  // popularity list has some.
+  {
+    std::map<std::string, std::string> language;  // song id -> code
+    std::map<std::string, int> count;
+    w.store->ForEachSong([&](const Song& s) { ++count[language[s.id] = s.language]; });
+    std::string common;
+    for (const auto& [code, n] : count)
+      if (!code.empty() && (common.empty() || n > count[common])) common = code;
+    std::string name;  // requests name languages in full ("no en songs" is not a constraint)
+    for (const char* n : {"english", "spanish", "french", "korean", "japanese", "portuguese",
+                          "german", "italian", "mandarin", "chinese", "hindi", "arabic"})
+      if (name.empty() && LanguageCode(n) == LanguageCode(common)) name = n;
+    ASSERT_FALSE(name.empty()) << "no name for the world's language " << common;
+    OfflineEvalOptions keep = o;
+    keep.keep_answers = true;
+    std::vector<EvalRequest> plain(requests.begin(), requests.begin() + 3), banned = plain;
+    for (auto& r : banned) r.query = "something calm, no " + name + " songs";
+    const auto count_common = [&](const ListMetrics& m, size_t want_size) {
+      int n = 0;
+      for (const auto& list : *m.answers) {
+        EXPECT_EQ(list.size(), want_size);
+        for (const auto& id : list) n += language.at(id) == common;
+      }
+      return n;
+    };
+    EXPECT_GT(count_common(EvaluateBaseline(*pop, *w.store, catalog, plain, judges, keep), 10), 0);
+    EXPECT_EQ(count_common(EvaluateBaseline(*pop, *w.store, catalog, banned, judges, keep), 10), 0);
+  }
 
   // The dense retriever learns from the training queries alone (never rl or test ones), and its
   // reranked list, like BM25's, raises the ranking model's score; a malformed triplets line is an

@@ -366,7 +366,10 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
       contexts.push_back(std::move(ctx));
     }
     std::vector<GenerationRequest> gen;
-    for (int p = 0; p < p_count; ++p)
+    for (int p = 0; p < p_count; ++p) {
+      ConstraintOptions c;  // the group's constraint: the request's language bans
+      c.num_items = o.list_size;
+      if (o.constrained) c.banned_items = languages.Banned(reqs[static_cast<size_t>(p)].query);
       for (int g = 0; g < g_count; ++g) {
         GenerationRequest r;
         r.prompt = prompts[static_cast<size_t>(p)];
@@ -379,14 +382,10 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
             Rng::Derive(o.train.seed, "grpo-sample",
                         static_cast<uint64_t>(step * n_roll_all + (p_first + p) * g_count + g))
                 .NextU64();
-        if (o.constrained) {
-          ConstraintOptions c;
-          c.num_items = o.list_size;
-          c.banned_items = languages.Banned(reqs[static_cast<size_t>(p)].query);
-          r.constraint = c;
-        }
+        if (o.constrained) r.constraint = c;
         gen.push_back(std::move(r));
       }
+    }
     const auto t_gen = Clock::now();
     const auto results = engine.Generate(std::move(gen));
     const double gen_s = Since(t_gen);

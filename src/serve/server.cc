@@ -179,7 +179,7 @@ struct ChatServer::Impl {
     std::vector<int> banned = p.ref.recommended;
     // "no english songs", "only korean songs": hard, as the listener's dislikes are.
     if (const RequestLanguages l = ParseRequestLanguages(p.ref.query); !l.empty()) {
-      for (const int it : languages.Banned(p.ref.query)) banned.push_back(it);
+      for (const int it : languages.Banned(l)) banned.push_back(it);
       p.ref.notes.push_back(
           "languages: " + (l.only.empty() ? "" : "only " + JoinStrings(l.only, ", ")) +
           (l.only.empty() || l.excluded.empty() ? "" : "; ") +

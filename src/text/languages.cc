@@ -112,7 +112,10 @@ CatalogLanguages::CatalogLanguages(Store& store, const Catalog& catalog)
 }
 
 std::vector<int> CatalogLanguages::Banned(std::string_view request) const {
-  const RequestLanguages r = ParseRequestLanguages(request);
+  return Banned(ParseRequestLanguages(request));
+}
+
+std::vector<int> CatalogLanguages::Banned(const RequestLanguages& r) const {
   std::vector<int> out;
   if (r.empty()) return out;
   const auto in = [](const std::vector<std::string>& v, const std::string& c) {

@@ -39,6 +39,8 @@ class CatalogLanguages {
   CatalogLanguages(Store& store, const Catalog& catalog);
   // Catalog indexes of the songs `request`'s language constraints rule out, ascending.
   std::vector<int> Banned(std::string_view request) const;
+  // The same for constraints already parsed (ParseRequestLanguages).
+  std::vector<int> Banned(const RequestLanguages& r) const;
   bool empty() const { return code_.empty(); }
 
  private:

@@ -80,6 +80,8 @@ TEST(LanguagesTest, BansTheCatalogSongsTheRequestRulesOut) {
   EXPECT_EQ(cl.Banned("rainy day, no english songs"), sorted({idx("s0"), idx("s1")}));
   EXPECT_EQ(cl.Banned("only korean songs"), sorted({idx("s0"), idx("s1"), idx("s4")}));
   EXPECT_TRUE(cl.Banned("a rainy day").empty());
+  // Constraints parsed once (the server's note and its bans) ban the same songs.
+  EXPECT_EQ(cl.Banned(ParseRequestLanguages("only korean songs")), cl.Banned("only korean songs"));
   for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }
 

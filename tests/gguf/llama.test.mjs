@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
@@ -50,6 +50,7 @@ before(async () => {
 after(async () => {
   for (const m of Object.values(models)) await m.dispose();
   if (llama) await llama.dispose();
+  rmSync(DIR, { recursive: true, force: true });  // four GGUF files
 });
 
 test('llama.cpp tokenizes 30 strings exactly as muchator does, item and special tokens included', () => {

@@ -2,7 +2,7 @@
 // Environment (set by CTest, tests/CMakeLists.txt): MUCHATOR_BIN, MUCHATOR_SERVE_RUN (a tiny
 // pipeline run made by the serve_run fixture).
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -11,10 +11,20 @@ export const RUN = process.env.MUCHATOR_SERVE_RUN;
 if (!BIN || !RUN || !existsSync(join(RUN, 'store.sqlite')))
   throw new Error('MUCHATOR_BIN and MUCHATOR_SERVE_RUN must name the binary and a pipeline run (run through ctest)');
 
+// Every temporary directory a test file makes goes when its process exits (stores of a few MB
+// each piled up in /tmp otherwise).
+const made = [];
+process.on('exit', () => { for (const dir of made) rmSync(dir, { recursive: true, force: true }); });
+function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
 // A private copy of the run's store, so feedback written by one test file does not change
 // what another sees.
 export function privateStore() {
-  const dir = mkdtempSync(join(tmpdir(), 'muchator-serve-'));
+  const dir = tempDir('muchator-serve-');
   const store = join(dir, 'store.sqlite');
   copyFileSync(join(RUN, 'store.sqlite'), store);
   return store;
@@ -22,7 +32,7 @@ export function privateStore() {
 
 // `flags` go before the subcommand: -q by default, -v for every log line (tests of what is logged).
 export async function startServer(args = [], env = {}, flags = ['-q']) {
-  const dir = mkdtempSync(join(tmpdir(), 'muchator-port-'));
+  const dir = tempDir('muchator-port-');
   const portFile = join(dir, 'port');
   const store = privateStore();
   const proc = spawn(BIN, [...flags, 'serve', '--run', RUN, '--store', store, '--port', '0', '--port-file', portFile,
