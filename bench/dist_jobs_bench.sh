@@ -29,7 +29,7 @@ corpus=(corpus --store "$run/store.sqlite" --tokenizer "$run/tokenizer")
 synth=(synth-uq2i --store "$run/store.sqlite" --model "$run/pretrain/stage3_behaviour/final"
        --ranker "$run/ranker" --world "$run/world")
 grpo=(grpo --init "$run/sft/sft/final" --store "$run/store.sqlite" --judge "$run/judge"
-      --ranker "$run/ranker" --world "$run/world" --steps "$gsteps" --eval-requests 0)
+      --ranker "$run/ranker" --world "$run/world" --steps "$gsteps" --eval-requests 0 --runs 1)
 # Seconds of a command's run; GRPO: the median of its steps' "seconds" after the first.
 timed() { local t0; t0=$(date +%s.%N); "$@" >&2; python3 -c "import time; print(time.time() - $t0)"; }
 step_s() { python3 - "$1" <<'EOF'

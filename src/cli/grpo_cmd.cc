@@ -54,6 +54,15 @@ class GrpoCommand : public Command {
              "songs in each served list of the served rewards (0 = --list-size); more also "
              "rewards the fitting songs just below the served ten")
         .Range(0, 500);
+    opts.Add("runs", &o_.runs,
+             "a soup of GRPO runs: this many runs from --init with the seeds --seed, --seed + 10, "
+             "..., each into OUT/runs/K/grpo/, their weights averaged into OUT/grpo/final "
+             "(docs/rl.md)")
+        .Range(1, 16);
+    opts.Add("merge", &o_.merge,
+             "OUT/grpo/final = the start + this x (the runs' mean - the start): 1 = the runs' "
+             "mean, 0.5 = halfway back to --init (WiSE-FT)")
+        .Range(0, 2);
     AddSeed(opts, &seed_, "seed of request order and sampling");
     AddThreads(opts, &threads_);
     dist_.Declare(opts);

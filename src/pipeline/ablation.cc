@@ -62,8 +62,8 @@ constexpr ContextVariant kTable6[] = {
     {"+feedback", "full", true, true, true, true},
 };
 
-// Table 7's rows: the hybrid reward with one part left out (GrpoOptions::rewards' default is the
-// full reward).
+// Table 7's rows: the paper's hybrid reward with one part left out (the main job's GRPO, whose
+// default reward is the served one since 2026-12-07, is not among them; docs/rl.md).
 struct RewardVariant {
   const char* label;
   const char* slug;
@@ -376,6 +376,8 @@ class Ablation {
     go.grpo.steps = steps;
     go.grpo.constrained = MainJobOptions::OfRun(o_.run).grpo_constrained;
     go.grpo.train.seed = static_cast<uint64_t>(o_.seed);
+    go.grpo.advantage = "list";  // the paper's GRPO: one run, list-level advantages
+    go.runs = 1;
     go.judge_dir = o_.run + "/judge";
     go.ranker_dir = o_.run + "/ranker";
     if (FileExists(o_.run + "/world/oracle/world.json")) go.world_dir = o_.run + "/world";
@@ -392,12 +394,7 @@ class Ablation {
       const std::string config = "init=" + sft + "\nsteps=" + std::to_string(steps) +
                                  "\nseed=" + std::to_string(o_.seed) + "\nrewards=" + v.rewards +
                                  "\nconstrained=" + std::to_string(go.grpo.constrained) + "\n";
-      if (std::string(v.slug) == "full" && steps == run_steps &&
-          o_.seed == MainJobOptions::OfRun(o_.run).seed &&
-          FileExists(o_.run + "/grpo/grpo/final/model.safetensors")) {
-        model = o_.run + "/grpo/grpo/final";  // the main job's GRPO used the full reward
-        row["reused"] = model;
-      } else if (Cached(o_.run, dir, final, config)) {
+      if (Cached(o_.run, dir, final, config)) {
         spdlog::info("{}: reusing {}", v.label, final);
         row["reused"] = final;
       } else {

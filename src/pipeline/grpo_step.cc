@@ -1,6 +1,7 @@
 // RunGrpo: GRPO with its reward models loaded from directories, and the before/after report.
 #include "pipeline/grpo_step.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "data/store.h"
+#include "dist/dist.h"
 #include "eval/offline.h"
 #include "eval/report.h"
 #include "reward/judge.h"
@@ -148,6 +150,52 @@ HackingAlarm RewardHackingAlarm(const OfflineEvaluation& before, const OfflineEv
   return alarm;
 }
 
+namespace {
+
+// GrpoRunOptions::runs GRPO runs into out_dir/runs/K, merged into out_dir/grpo/final. A resumed
+// soup skips the runs that finished. Returns run 0's summary with "runs": every run's.
+nlohmann::json TrainSoup(Store& store, const std::string& init_dir,
+                         const std::vector<EvalRequest>& requests, const EvalJudges& judges,
+                         const GrpoRunOptions& o, const std::string& out_dir,
+                         std::span<const RequestTargets> targets) {
+  const int runs = std::max(1, o.runs);
+  const auto& group = o.grpo.train.group;
+  const bool root = !group || group->root();
+  nlohmann::json summary, all = nlohmann::json::array();
+  std::vector<std::string> finals;
+  for (int k = 0; k < runs; ++k) {
+    const std::string dir = out_dir + "/runs/" + std::to_string(k);
+    GrpoOptions g = o.grpo;
+    g.train.seed = o.grpo.train.seed + 10 * static_cast<uint64_t>(k);
+    finals.push_back(dir + "/grpo/final");
+    nlohmann::json s;
+    if (o.resume && FileExists(finals.back() + "/DONE")) {
+      spdlog::info("grpo soup: run {} of {} already done ({})", k + 1, runs, finals.back());
+      s = {{"skipped", "done before the resume"}};
+    } else {
+      spdlog::info("grpo soup: run {} of {} (seed {}) into {}", k + 1, runs, g.train.seed, dir);
+      s = TrainGrpo(store, init_dir, requests, judges, g, dir, o.resume, targets);
+    }
+    s["seed"] = g.train.seed;
+    s["dir"] = dir;
+    if (k == 0) summary = s;
+    all.push_back(std::move(s));
+  }
+  if (root) {
+    MergeCheckpoints(init_dir, finals, o.merge, out_dir + "/grpo/final", o.grpo.steps);
+    // The report's training curve is run 0's.
+    const std::string log0 = out_dir + "/runs/0/grpo/log.jsonl";
+    if (FileExists(log0)) WriteFileAtomic(out_dir + "/grpo/log.jsonl", ReadFile(log0));
+    spdlog::info("grpo soup: {} runs merged at {} into {}/grpo/final", runs, o.merge, out_dir);
+  }
+  if (group) group->Barrier();  // the other ranks return once final/ exists
+  summary["runs"] = std::move(all);
+  summary["merge"] = o.merge;
+  return summary;
+}
+
+}  // namespace
+
 nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
                        const GrpoRunOptions& o) {
   std::unique_ptr<Judge> judge;
@@ -164,10 +212,10 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
                   "give --judge DIR (from `muchator train-judge`) or rewards without the judge "
                   "(rel and the *rel_pers ones), e.g. "
                   "pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
-    if (spec.needs_personal && !ranker)
+    if ((spec.needs_personal || spec.needs_served) && !ranker)
       throw Error("reward '" + name + "' needs the ranking model", "--rewards",
                   "give --ranker DIR (from `muchator train-ranker`) or rewards without the ranking "
-                  "model (pers and the *rel_pers ones), e.g. "
+                  "model (pers, the *rel_pers and the served ones), e.g. "
                   "rel=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
   }
   EvalJudges judges{judge.get(), ranker.get(), oracle.get()};
@@ -199,8 +247,12 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
                  labelled, split.train.size());
     report["labelled_requests"] = labelled;
   }
-  report["training"] =
-      TrainGrpo(store, init_dir, split.train, judges, o.grpo, out_dir, o.resume, targets);
+  if (o.runs <= 1 && o.merge == 1.0) {
+    report["training"] =
+        TrainGrpo(store, init_dir, split.train, judges, o.grpo, out_dir, o.resume, targets);
+  } else {
+    report["training"] = TrainSoup(store, init_dir, split.train, judges, o, out_dir, targets);
+  }
   // Data-parallel: every rank trained; rank 0 alone evaluates and writes the report.
   if (o.grpo.train.group && !o.grpo.train.group->root()) return report;
   if (o.eval_requests > 0 && !split.heldout.empty()) {

@@ -27,10 +27,16 @@ struct GrpoRunOptions {
   // The `served` reward's lists: the starting model's answers to the training requests in the
   // report's reranked mode (ReportOptions::eval), with this evidence weight. Computed only when
   // --rewards names served; needs the ranking model, never the oracle.
-  double served_evidence_weight = 1.0;
+  double served_evidence_weight = 3.0;
   // Songs in each served list (0 = the answers' list size). A longer list also rewards the
   // fitting songs just below the served ten instead of pushing them down.
   int served_size = 0;
+  // A model soup of GRPO runs (docs/rl.md, "A soup of GRPO runs"): `runs` runs from the same
+  // start with the seeds seed, seed + 10, ..., each into OUT/runs/K/grpo/, and OUT/grpo/final =
+  // start + merge x (the runs' mean - start) (MergeCheckpoints). runs = 1 and merge = 1: the one
+  // run's own final checkpoint in OUT/grpo/final.
+  int runs = 2;
+  double merge = 1.0;
 };
 nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
                        const GrpoRunOptions& o);

@@ -153,6 +153,7 @@ class MainJob {
     GrpoRunOptions o;
     o.resume = resume;
     o.grpo.steps = m_.grpo_steps;
+    o.runs = static_cast<int>(m_.grpo_runs);
     o.grpo.constrained = m_.grpo_constrained;
     o.grpo.train.seed = static_cast<uint64_t>(m_.seed);
     // The reward models step 6 could train (with your own data the judge needs labelled queries).
@@ -161,7 +162,7 @@ class MainJob {
     if (judge) o.judge_dir = m_.out + "/judge";
     if (ranker) o.ranker_dir = m_.out + "/ranker";
     if (!judge || !ranker) {
-      const std::string model_reward = judge ? "rel=1," : ranker ? "pers=1," : "";
+      const std::string model_reward = judge ? "rel=1," : ranker ? "served=1," : "";
       o.grpo.rewards = model_reward + "format=0.2,fact=0.2,div=0.2,dedup=0.2";
       spdlog::warn("GRPO without the {}: rewards {}",
                    judge    ? "ranking model"
@@ -179,9 +180,11 @@ class MainJob {
       return;
     }
     const nlohmann::json r = RunGrpo(st, m_.out + "/sft/sft/final", m_.out + "/grpo", o);
-    std::printf("grpo: %lld steps, reward %.3f -> %.3f\n", r["training"]["steps"].get<long long>(),
-                r["training"]["first"]["reward_mean"].get<double>(),
-                r["training"]["last"]["reward_mean"].get<double>());
+    const nlohmann::json& t = r["training"];
+    if (t.contains("last"))  // absent when a resumed run 0 had nothing left to do
+      std::printf("grpo: %lld steps%s, reward %.3f -> %.3f\n", t["steps"].get<long long>(),
+                  o.runs > 1 ? (" x " + std::to_string(o.runs) + " runs merged").c_str() : "",
+                  t["first"]["reward_mean"].get<double>(), t["last"]["reward_mean"].get<double>());
   }
   // Step 6: the ranking model, with the oracle's comparisons when the data is the synthetic world.
   void RankingModel() {
@@ -492,10 +495,21 @@ std::vector<MainJob::Step> MainJob::Steps() {
        .outputs = {out + "/judge"},
        .title = [out] { return "the relevance judge into " + out + "/judge"; },
        .body = [this](bool) { BuildJudge(); }});
+  // GRPO's key also holds the defaults the main job takes from GrpoOptions and GrpoRunOptions, so
+  // a run aligned with an earlier default reward is aligned again.
   steps.push_back({.name = "grpo",
                    .number = 9,
                    .can_resume = true,
                    .off = [this] { return TrainingOff(3); },
+                   .extra_key =
+                       [] {
+                         const GrpoRunOptions d;
+                         return std::vector<std::string>{
+                             Setting("grpo-rewards", d.grpo.rewards),
+                             Setting("grpo-advantage", d.grpo.advantage),
+                             Setting("grpo-served-evidence-weight", d.served_evidence_weight),
+                             Setting("grpo-merge", d.merge)};
+                       },
                    .done_when = {out + "/grpo/grpo/final/DONE"},
                    .outputs = {out + "/grpo"},
                    .title = [out] { return "GRPO of the SFT model into " + out + "/grpo"; },

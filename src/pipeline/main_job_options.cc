@@ -30,7 +30,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kStepOptions
     {"reward", {"ranker-epochs", "bf16", "seed"}},
     {"sft", {"sft-steps", "bf16", "seed"}},
     {"judge", {"judge-kind", "judge-steps", "judge-layers", "bf16", "seed"}},
-    {"grpo", {"grpo-steps", "grpo-constrained", "seed"}},
+    {"grpo", {"grpo-steps", "grpo-runs", "grpo-constrained", "seed"}},
     {"report", {"report-requests"}},
 };
 // Options in no key: where the run goes, --fresh itself, and the data directories, whose
@@ -109,6 +109,11 @@ void MainJobOptions::Declare(Options& opts) {
       .Range(0, 1000);
   opts.Add(kSftStepsFlag, &sft_steps);
   opts.Add(kGrpoStepsFlag, &grpo_steps);
+  opts.Add("grpo-runs", &grpo_runs,
+           "GRPO runs from the SFT model (seeds --seed, --seed + 10, ...) whose weights are "
+           "averaged into the aligned model: a model soup, which held relevance where one run "
+           "lost it (docs/rl.md)")
+      .Range(1, 16);
   opts.Add("grpo-constrained", &grpo_constrained,
            "constrained GRPO rollouts: the demo SFT model's free-text answers name catalog songs "
            "~1% of the time, "

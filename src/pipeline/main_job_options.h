@@ -15,7 +15,7 @@ struct MainJobOptions {
   std::string out = "runs/demo", input, world_preset = "demo", codec = "atomic",
               model_size = "demo", world_catalog = "synthetic", world_input, judge_kind = "prf";
   int64_t seed = 1, vocab_size = 8000, pretrain_steps = 200, general_steps = 0, ranker_epochs = 0,
-          judge_steps = 150, judge_layers = 1, sft_steps = 400, grpo_steps = 20,
+          judge_steps = 150, judge_layers = 1, sft_steps = 400, grpo_steps = 40, grpo_runs = 2,
           report_requests = 100, world_songs = 0, world_users = 0, world_events = 0,
           world_queries = 0;
   bool grpo_constrained = true, bf16 = true, fresh = false;

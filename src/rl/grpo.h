@@ -25,7 +25,7 @@
 namespace muchator {
 
 struct GrpoOptions {
-  int64_t steps = 20;        // policy updates (outer steps)
+  int64_t steps = 40;        // policy updates (outer steps)
   int group_size = 8;        // answers sampled per request (G)
   int prompts_per_step = 4;  // requests per step
   int inner_updates = 1;     // optimizer steps on each batch of rollouts (1: pi_old = pi)
@@ -41,9 +41,12 @@ struct GrpoOptions {
   // rewards: those with RewardSpec::item), the other tokens the answer's; "decoupled": the
   // answer's advantage from each reward standardised within the group on its own
   // (DecoupledAdvantages).
-  std::string advantage = "list";
+  std::string advantage = "item";
   double reward_scale = 1.0;  // rewards are multiplied by this before advantages
-  std::string rewards = "rel_pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2";
+  // The default since 2026-12-07 (docs/rl.md, "A soup of GRPO runs"): the served system's list
+  // with the judge's gate at half weight; the paper's hybrid reward is
+  // "rel_pers=1,format=0.2,fact=0.2,div=0.2,dedup=0.2" (Table 7's full row).
+  std::string rewards = "served=1,rel=0.5,format=0.2,fact=0.2,div=0.2,dedup=0.2";
   double temperature = 1.0, top_p = 1.0;  // rollout sampling
   int max_new_tokens = 160;               // answer length cap (a 10-song list is ~100 tokens)
   bool constrained = false;               // constrained rollouts (default off, as in the paper)

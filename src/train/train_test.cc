@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -33,6 +34,52 @@ TEST(ScheduleTest, WarmupThenCosine) {
   EXPECT_NEAR(LearningRate(o, 10), 1.0, 1e-12);
   EXPECT_NEAR(LearningRate(o, 60), 0.55, 1e-9);  // half-way down the cosine
   EXPECT_NEAR(LearningRate(o, 110), 0.1, 1e-12);
+}
+
+// MergeCheckpoints: every tensor is init + a (mean of the runs - init); a mismatched run throws.
+TEST(MergeTest, MergedWeightsAreTheStartPlusAShareOfTheRunsMeanMove) {
+  const fs::path dir = fs::temp_directory_path() / ("muchator_merge_" + std::to_string(::getpid()));
+  ModelConfig c = ModelConfig::Named("tiny");
+  c.vocab_size = 40;
+  torch::manual_seed(3);
+  std::vector<Qwen3ForCausalLM> models;
+  for (const char* name : {"init", "run0", "run1"}) {
+    models.emplace_back(c);
+    SaveModel(models.back(), (dir / name).string());
+  }
+  WriteFileAtomic((dir / "run0" / "tokenizer.json").string(), "{}");  // travels to the merge
+  MergeCheckpoints((dir / "init").string(), {(dir / "run0").string(), (dir / "run1").string()}, 0.5,
+                   (dir / "merged").string(), 7);
+  Qwen3ForCausalLM merged = LoadModel((dir / "merged").string());
+  auto want = models[0]->named_parameters(), got = merged->named_parameters();
+  auto r0 = models[1]->named_parameters(), r1 = models[2]->named_parameters();
+  for (const auto& p : want) {
+    const torch::Tensor expect = p.value() + 0.5 * ((r0[p.key()] + r1[p.key()]) / 2 - p.value());
+    EXPECT_TRUE(torch::allclose(got[p.key()], expect, 1e-6, 1e-6)) << p.key();
+    if (!torch::allclose(r0[p.key()], p.value()))  // norms start at 1 in every model
+      EXPECT_FALSE(torch::allclose(got[p.key()], p.value())) << p.key() << " did not move";
+  }
+  EXPECT_EQ(ReadFile((dir / "merged" / "DONE").string()), "7\n");
+  EXPECT_EQ(ReadFile((dir / "merged" / "tokenizer.json").string()), "{}");
+  // a = 1 with one run is that run, exactly.
+  MergeCheckpoints((dir / "init").string(), {(dir / "run1").string()}, 1.0, (dir / "same").string(),
+                   1);
+  Qwen3ForCausalLM same = LoadModel((dir / "same").string());
+  for (const auto& p : same->named_parameters())
+    EXPECT_TRUE(torch::allclose(p.value(), r1[p.key()], 0, 1e-7)) << p.key();
+  // A run of another shape is refused, naming the run.
+  ModelConfig wide = c;
+  wide.intermediate_size = 96;
+  Qwen3ForCausalLM other(wide);
+  SaveModel(other, (dir / "other").string());
+  try {
+    MergeCheckpoints((dir / "init").string(), {(dir / "other").string()}, 1.0,
+                     (dir / "bad").string(), 1);
+    ADD_FAILURE() << "a run of another shape was merged";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("other"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
 }
 
 TEST(LossTest, FusedBf16LmHeadLossMatchesTheReference) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "core/cpu.h"
 #include "core/error.h"
@@ -199,6 +200,36 @@ void SaveFinal(Qwen3ForCausalLM& model, const std::string& dir, const std::strin
     if (FileExists(codec)) WriteFileAtomic(dir + "/codec.json", ReadFile(codec));
   }
   WriteFileAtomic(dir + "/DONE", std::to_string(steps) + "\n");
+}
+
+void MergeCheckpoints(const std::string& init_dir, const std::vector<std::string>& runs, double a,
+                      const std::string& out_dir, int64_t steps) {
+  if (runs.empty()) throw Error("no checkpoints to merge", init_dir, "give at least one run");
+  torch::NoGradGuard g;
+  Qwen3ForCausalLM merged = LoadModel(init_dir);
+  auto out = merged->named_parameters();
+  std::unordered_map<std::string, torch::Tensor> sum;
+  for (const auto& dir : runs) {
+    Qwen3ForCausalLM run = LoadModel(dir);
+    const auto params = run->named_parameters();
+    if (params.size() != out.size())
+      throw Error("has " + std::to_string(params.size()) + " tensors, the start has " +
+                      std::to_string(out.size()),
+                  dir, "merge only checkpoints trained from " + init_dir);
+    for (const auto& p : params) {
+      const torch::Tensor* start = out.find(p.key());
+      if (!start || !start->sizes().equals(p.value().sizes()))
+        throw Error("tensor " + p.key() + " is not in the start or has another shape", dir,
+                    "merge only checkpoints trained from " + init_dir);
+      auto [it, fresh] = sum.try_emplace(p.key(), p.value().clone());
+      if (!fresh) it->second.add_(p.value());
+    }
+  }
+  const double n = static_cast<double>(runs.size());
+  for (auto& p : out)  // init + a (mean - init), in place
+    p.value().mul_(1 - a).add_(sum.at(p.key()), a / n);
+  const std::string tok = runs[0] + "/tokenizer.json";
+  SaveFinal(merged, out_dir, FileExists(tok) ? tok : "", steps);
 }
 
 double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::string& stage,

@@ -135,6 +135,14 @@ nlohmann::json ResumeFromLatest(Qwen3ForCausalLM& model, torch::optim::AdamW& op
 void SaveFinal(Qwen3ForCausalLM& model, const std::string& dir, const std::string& tokenizer_json,
                int64_t steps);
 
+// Weight-space averaging of checkpoints trained from one start (model soups, Wortsman et al.
+// 2022; WiSE-FT): every tensor becomes init + a x (mean over `runs` - init). a = 1 is the runs'
+// plain average, a < 1 moves back towards `init_dir`. Writes `out_dir` as SaveFinal does
+// (tokenizer and codec from runs[0]; DONE holding `steps`). Throws Error when a run's tensors do
+// not match the start's names and shapes.
+void MergeCheckpoints(const std::string& init_dir, const std::vector<std::string>& runs, double a,
+                      const std::string& out_dir, int64_t steps);
+
 // Held-out loss of `model` on the held-out documents of `stage` (deterministic batches).
 double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const std::string& stage,
                    const TrainOptions& o);
