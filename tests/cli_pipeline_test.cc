@@ -144,10 +144,12 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
     EXPECT_NEAR(a["loss"].get<double>(), b["loss"].get<double>(), 1e-6);
   }
   // A soup of two GRPO runs (seeds 1 and 11) merged halfway back to the start: run 0 is the
-  // one-run training above, run 1 another, and the merge is neither; a resumed soup trains
-  // nothing again.
-  Result soup =
-      RunBinary(grpo + P("soup") + " --prompts-per-step 4 --threads 1 --runs 2 --merge 0.5");
+  // one-run training with the same flags, run 1 another, and the merge is neither; a resumed
+  // soup trains nothing again. (The ranking model's reward, so that constrained rollouts differ.)
+  const std::string moving = " --prompts-per-step 4 --threads 1 --constrained --rewards pers=1";
+  Result one = RunBinary("-q " + grpo + P("one") + moving + " --runs 1");
+  ASSERT_EQ(one.code, 0) << one.output;
+  Result soup = RunBinary(grpo + P("soup") + moving + " --runs 2 --merge 0.5");
   ASSERT_EQ(soup.code, 0) << soup.output;
   const auto reward_means = [&](const std::string& path) {
     std::vector<double> r;
@@ -155,11 +157,14 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
       r.push_back(nlohmann::json::parse(line)["reward_mean"].get<double>());
     return r;
   };
-  const auto one_run = reward_means(P("grpo1/grpo/log.jsonl"));
+  const auto one_run = reward_means(P("one/grpo/log.jsonl"));
+  ASSERT_EQ(one_run.size(), 2u);
   EXPECT_EQ(reward_means(P("soup/runs/0/grpo/log.jsonl")), one_run);
   EXPECT_EQ(reward_means(P("soup/grpo/log.jsonl")), one_run);  // the report's curve: run 0's
   EXPECT_NE(reward_means(P("soup/runs/1/grpo/log.jsonl")), one_run);
   const std::string merged = ReadFile(P("soup/grpo/final/model.safetensors"));
+  EXPECT_EQ(ReadFile(P("soup/runs/0/grpo/final/model.safetensors")),
+            ReadFile(P("one/grpo/final/model.safetensors")));
   for (const std::string other :
        {P("soup/runs/0/grpo/final/model.safetensors"),
         P("soup/runs/1/grpo/final/model.safetensors"), P("run/sft/sft/final/model.safetensors")})
@@ -168,8 +173,7 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   const auto soup_report = nlohmann::json::parse(ReadFile(P("soup/grpo_report.json")));
   EXPECT_EQ(soup_report["training"]["runs"].size(), 2u);
   EXPECT_EQ(soup_report["training"]["runs"][1]["seed"], 11);
-  Result again = RunBinary(grpo + P("soup") +
-                           " --prompts-per-step 4 --threads 1 --runs 2 --merge 0.5 --resume");
+  Result again = RunBinary(grpo + P("soup") + moving + " --runs 2 --merge 0.5 --resume");
   ASSERT_EQ(again.code, 0) << again.output;
   EXPECT_NE(again.output.find("run 2 of 2 already done"), std::string::npos) << again.output;
   EXPECT_EQ(ReadFile(P("soup/grpo/final/model.safetensors")), merged);

@@ -182,9 +182,11 @@ class MainJob {
     const nlohmann::json r = RunGrpo(st, m_.out + "/sft/sft/final", m_.out + "/grpo", o);
     const nlohmann::json& t = r["training"];
     if (t.contains("last"))  // absent when a resumed run 0 had nothing left to do
-      std::printf("grpo: %lld steps%s, reward %.3f -> %.3f\n", t["steps"].get<long long>(),
-                  o.runs > 1 ? (" x " + std::to_string(o.runs) + " runs merged").c_str() : "",
-                  t["first"]["reward_mean"].get<double>(), t["last"]["reward_mean"].get<double>());
+      std::printf("grpo: %lld steps, reward %.3f -> %.3f%s\n", t["steps"].get<long long>(),
+                  t["first"]["reward_mean"].get<double>(), t["last"]["reward_mean"].get<double>(),
+                  o.runs > 1
+                      ? (" (run 1 of " + std::to_string(o.runs) + "; the runs merged)").c_str()
+                      : "");
   }
   // Step 6: the ranking model, with the oracle's comparisons when the data is the synthetic world.
   void RankingModel() {
