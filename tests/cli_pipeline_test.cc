@@ -165,7 +165,7 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   const std::string merged = ReadFile(P("soup/grpo/final/model.safetensors"));
   EXPECT_EQ(ReadFile(P("soup/runs/0/grpo/final/model.safetensors")),
             ReadFile(P("one/grpo/final/model.safetensors")));
-  for (const std::string other :
+  for (const std::string& other :
        {P("soup/runs/0/grpo/final/model.safetensors"),
         P("soup/runs/1/grpo/final/model.safetensors"), P("run/sft/sft/final/model.safetensors")})
     EXPECT_NE(merged, ReadFile(other)) << other;

@@ -56,8 +56,9 @@ TEST(MergeTest, MergedWeightsAreTheStartPlusAShareOfTheRunsMeanMove) {
   for (const auto& p : want) {
     const torch::Tensor expect = p.value() + 0.5 * ((r0[p.key()] + r1[p.key()]) / 2 - p.value());
     EXPECT_TRUE(torch::allclose(got[p.key()], expect, 1e-6, 1e-6)) << p.key();
-    if (!torch::allclose(r0[p.key()], p.value()))  // norms start at 1 in every model
+    if (!torch::allclose(r0[p.key()], p.value())) {  // norms start at 1 in every model
       EXPECT_FALSE(torch::allclose(got[p.key()], p.value())) << p.key() << " did not move";
+    }
   }
   EXPECT_EQ(ReadFile((dir / "merged" / "DONE").string()), "7\n");
   EXPECT_EQ(ReadFile((dir / "merged" / "tokenizer.json").string()), "{}");
