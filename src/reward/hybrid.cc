@@ -19,6 +19,31 @@ double MeanOverEntries(const ScoredList& s, F f) {
   return sum / s.in->entries();
 }
 
+// The features of a catalog song that describe its sound and use (genre:, tag:, lang:,
+// decade:), not who made it: artist features would pay for repeating the served artists.
+bool IsProfileFeature(const std::string& f) { return f.rfind("artist:", 0) != 0; }
+
+}  // namespace
+
+double ServedFeatureShare(const Catalog& catalog, const std::vector<int>& served, int item) {
+  if (served.empty() || item < 0 || item >= static_cast<int>(catalog.items.size())) return 0.0;
+  double sum = 0;
+  int n = 0;
+  for (const auto& f : catalog.items[item].features) {
+    if (!IsProfileFeature(f)) continue;
+    int carry = 0;
+    for (int j : served) {
+      const auto& g = catalog.items[j].features;
+      carry += std::find(g.begin(), g.end(), f) != g.end();
+    }
+    sum += static_cast<double>(carry) / served.size();
+    ++n;
+  }
+  return n ? sum / n : 0.0;
+}
+
+namespace {
+
 std::map<std::string, RewardSpec>& Registry() {
   static std::map<std::string, RewardSpec> r = [] {
     std::map<std::string, RewardSpec> m;
@@ -110,6 +135,18 @@ std::map<std::string, RewardSpec>& Registry() {
                           ? 1.0
                           : 0.0;
              });
+    // The served list's profile instead of its songs: how common song i's genres, tags, language
+    // and decade are among the served songs (the mean over i's features of the share of served
+    // songs that carry it). `served` pays only for the served songs themselves, ~1 rollout song
+    // in 5, so a song of the request's genre outside the served list earns no more than one of
+    // the listener's favourite genre; this pays for what the served list holds in common (the
+    // request's genre and situation, its languages) wherever the song is.
+    per_item("served_feat",
+             "mean over the song's genres, tags, language and decade of the share of the served "
+             "list's songs that carry it",
+             false, false, [](const ScoredList& s, size_t i, const RewardModels& m) {
+               return ServedFeatureShare(*m.catalog, s.in->served, s.in->items[i]);
+             });
     // The request's own log: the songs its listener liked or finished after asking (the store's
     // `relevant` labels of a training request). Request and taste at once, from the platform's
     // data, never the oracle; most rollout songs were never played, so it is sparse.
@@ -120,8 +157,9 @@ std::map<std::string, RewardSpec>& Registry() {
                const auto& l = s.in->labelled;
                return std::find(l.begin(), l.end(), s.in->items[i]) != l.end() ? 1.0 : 0.0;
              });
-    m["served"].needs_served = m["served_rel"].needs_served = true;
+    m["served"].needs_served = m["served_rel"].needs_served = m["served_feat"].needs_served = true;
     m["label"].needs_labels = true;
+    m["served_feat"].needs_features = true;
     return m;
   }();
   return r;

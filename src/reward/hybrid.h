@@ -58,10 +58,13 @@ struct RewardSpec {
   std::function<double(const ScoredList&, size_t i, const RewardModels&)> item;
   // Reads ListInput::served / ListInput::labelled: GRPO must be given each request's list.
   bool needs_served = false, needs_labels = false;
+  // Reads the catalog items' features (genres, tags, ...), which a checkpoint's codec.json lacks:
+  // GRPO fills them from the store.
+  bool needs_features = false;
 };
 
 // The registry. Built-in: format, fact, div, dedup, rel, prel, pers, rel_pers, prel_pers,
-// crel_pers, served, served_rel, label.
+// crel_pers, served, served_rel, served_feat, label.
 void RegisterReward(const std::string& name, RewardSpec spec);
 // Throws Error listing the registered names when `name` is unknown.
 const RewardSpec& FindReward(const std::string& name);
@@ -69,6 +72,10 @@ const RewardSpec& FindReward(const std::string& name);
 // RewardsNeed(weights, &RewardSpec::needs_served).
 bool RewardsNeed(const std::map<std::string, double>& weights, bool RewardSpec::*need);
 std::vector<std::string> RewardNames();
+// The `served_feat` reward of catalog song `item`: the mean, over its genre, tag, language and
+// decade features, of the share of the `served` songs that carry that feature (0 when either is
+// empty).
+double ServedFeatureShare(const Catalog& catalog, const std::vector<int>& served, int item);
 
 // "rel_pers=1,format=0.2" -> {{"rel_pers", 1}, {"format", 0.2}}; throws Error naming the bad part.
 std::map<std::string, double> ParseRewardWeights(const std::string& text);

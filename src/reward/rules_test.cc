@@ -192,6 +192,36 @@ TEST(HybridTest, ServedRewardIsTheShareOfEntriesTheServedListHolds) {
   EXPECT_FALSE(RewardsNeed(ParseRewardWeights("served=1"), &RewardSpec::needs_labels));
 }
 
+// served_feat: how common a song's genres, tags, language and decade are among the served songs
+// (artists do not count), wherever the song is; it needs the features, which GRPO fills in.
+TEST(HybridTest, ServedFeatureRewardIsTheServedListsShareOfTheSongsFeatures) {
+  Catalog c = MakeCatalog();
+  c.items[0].features = {"genre:rock", "tag:rain", "artist:a1"};
+  c.items[1].features = {"genre:rock", "tag:sun", "artist:a1"};
+  c.items[2].features = {"genre:jazz", "tag:rain", "lang:en"};
+  c.items[3].features = {"genre:rock", "lang:en"};
+  c.items[4].features = {"genre:pop", "artist:a1"};
+  RewardModels m;
+  m.catalog = &c;
+  // Served 0, 1, 2: rock 2/3, rain 2/3, sun 1/3, jazz 1/3, en 1/3, pop 0; artist a1 ignored.
+  const std::vector<int> served = {0, 1, 2};
+  EXPECT_NEAR(ServedFeatureShare(c, served, 0), (2.0 / 3 + 2.0 / 3) / 2, 1e-12);
+  EXPECT_NEAR(ServedFeatureShare(c, served, 3), (2.0 / 3 + 1.0 / 3) / 2, 1e-12);  // not served
+  EXPECT_EQ(ServedFeatureShare(c, served, 4), 0.0);  // its one artist-free feature is absent
+  EXPECT_EQ(ServedFeatureShare(c, served, 5), 0.0);  // no features
+  EXPECT_EQ(ServedFeatureShare(c, {}, 0), 0.0);
+  HybridReward h(ParseRewardWeights("served_feat=2"), m);
+  std::vector<ListInput> lists = {List({3, 4}, {"ghost"})};
+  lists[0].served = served;
+  const auto r = h.Compute(lists, {});
+  ASSERT_EQ(r[0].items.size(), 2u);
+  EXPECT_NEAR(r[0].items[0], 2 * 0.5, 1e-12);
+  EXPECT_NEAR(r[0].raw.at("served_feat"), 0.5 / 3, 1e-12);  // over 3 entries, the ghost's 0
+  EXPECT_TRUE(RewardsNeed(ParseRewardWeights("served_feat=1"), &RewardSpec::needs_served));
+  EXPECT_TRUE(RewardsNeed(ParseRewardWeights("served_feat=1"), &RewardSpec::needs_features));
+  EXPECT_FALSE(RewardsNeed(ParseRewardWeights("served=1"), &RewardSpec::needs_features));
+}
+
 // served_rel: a song earns 1 only when the served list holds it and the judge passes it.
 TEST(HybridTest, ServedRelRewardGatesTheServedSongsByTheJudge) {
   const Catalog c = MakeCatalog();

@@ -304,6 +304,12 @@ nlohmann::json TrainGrpo(Store& store, const std::string& init_dir,
   std::ofstream digest;
   if (std::getenv("MUCHATOR_WEIGHT_DIGEST"))
     digest.open(dir + "/digest.rank" + std::to_string(rank) + ".txt", std::ios::app);
+  if (RewardsNeed(weights, &RewardSpec::needs_features)) {
+    // codec.json holds ids, titles and artists only; the features come from the store.
+    const Catalog full = Catalog::FromStore(store);
+    for (auto& item : ck.catalog.items)
+      if (const int i = full.Find(item.id); i >= 0) item.features = full.items[i].features;
+  }
   RewardModels models;
   models.catalog = &ck.catalog;
   if (judges.judge) {
