@@ -126,6 +126,16 @@ json StateJson(const State& s) {
   return j;
 }
 
+json StoredEventJson(const Event& e) {
+  return {{"stored", true},
+          {"event",
+           {{"user", e.user},
+            {"song", e.song},
+            {"feedback", FeedbackName(e.feedback)},
+            {"ts", e.ts},
+            {"state", StateJson(e.state)}}}};
+}
+
 // Text of a message's content: a string, or an array of {"type": "text", "text": ...} parts.
 std::string ContentText(const json& m, size_t i) {
   const std::string param = "messages[" + std::to_string(i) + "].content";

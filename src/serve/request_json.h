@@ -86,5 +86,8 @@ struct FeedbackSpec {
   std::optional<double> play_s;
 };
 FeedbackSpec ParseFeedbackBody(const nlohmann::json& b);
+// The feedback endpoint's answer for a stored event: {"stored": true, "event": {user, song,
+// feedback, ts, state}}.
+nlohmann::json StoredEventJson(const Event& e);
 
 }  // namespace muchator

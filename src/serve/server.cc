@@ -464,7 +464,7 @@ struct ChatServer::Impl {
   }
 
   void Chat(const httplib::Request& req, httplib::Response& res) {
-    const AnswerSpec s = ParseChatBody(ParseBody(req), o, model_id);
+    const AnswerSpec s = ParseChatBody(ParseJsonBody(req.body), o, model_id);
     const Prepared p = Prepare(s);
     const std::string id = NewId("chatcmpl");
     auto run = Start(s, p);
@@ -573,7 +573,7 @@ struct ChatServer::Impl {
   }
 
   void Recommend(const httplib::Request& req, httplib::Response& res) {
-    const AnswerSpec s = ParseRecommendBody(ParseBody(req), o);
+    const AnswerSpec s = ParseRecommendBody(ParseJsonBody(req.body), o);
     const Prepared p = Prepare(s);
     auto run = Start(s, p);
     Wait(*run);
@@ -595,7 +595,7 @@ struct ChatServer::Impl {
   }
 
   void FeedbackEndpoint(const httplib::Request& req, httplib::Response& res) {
-    const FeedbackSpec f = ParseFeedbackBody(ParseBody(req));
+    const FeedbackSpec f = ParseFeedbackBody(ParseJsonBody(req.body));
     std::optional<Session> sess;
     if (f.completion_id) {
       std::lock_guard l(sessions_mu);
@@ -624,14 +624,7 @@ struct ChatServer::Impl {
       std::lock_guard l(store_mu);
       store->RecordEvent(e);
     }
-    SendJson(res, 200,
-             {{"stored", true},
-              {"event",
-               {{"user", e.user},
-                {"song", e.song},
-                {"feedback", FeedbackName(e.feedback)},
-                {"ts", e.ts},
-                {"state", StateJson(e.state)}}}});
+    SendJson(res, 200, StoredEventJson(e));
   }
 
   static int64_t Now() {
@@ -639,8 +632,6 @@ struct ChatServer::Impl {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
-
-  static json ParseBody(const httplib::Request& req) { return ParseJsonBody(req.body); }
 
   // Authentication and rate limit for /v1/* (serve/admission.h); returns false (with the error
   // set) to refuse.
