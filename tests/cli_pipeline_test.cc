@@ -143,14 +143,26 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
       EXPECT_NEAR(a[k].get<double>(), b[k].get<double>(), 1e-9) << k;  // the same rollouts
     EXPECT_NEAR(a["loss"].get<double>(), b["loss"].get<double>(), 1e-6);
   }
-  // A soup of two GRPO runs (seeds 1 and 11) merged halfway back to the start: run 0 is the
-  // one-run training with the same flags, run 1 another, and the merge is neither; a resumed
-  // soup trains nothing again. (The ranking model's reward, so that constrained rollouts differ.)
-  const std::string moving = " --prompts-per-step 4 --threads 1 --constrained --rewards pers=1";
-  Result one = RunBinary("-q " + grpo + P("one") + moving + " --runs 1");
+  // A soup of two GRPO runs (seeds 1 and 11) merged halfway back to the start, the runs side by
+  // side as child processes with one thread each: run 0 is the one-run training with the same
+  // flags, run 1 another, and the merge is neither, and the same as the runs one after the other
+  // in one process; a resumed soup trains nothing again. (The ranking model's reward, so that
+  // constrained rollouts differ.)
+  const std::string moving = " --prompts-per-step 4 --constrained --rewards pers=1";
+  Result one = RunBinary("-q " + grpo + P("one") + moving + " --threads 1 --runs 1");
   ASSERT_EQ(one.code, 0) << one.output;
-  Result soup = RunBinary(grpo + P("soup") + moving + " --runs 2 --merge 0.5");
+  Result soup = RunBinary(grpo + P("soup") + moving + " --threads 2 --runs 2 --merge 0.5");
   ASSERT_EQ(soup.code, 0) << soup.output;
+  EXPECT_NE(soup.output.find("2 at a time as child processes with 1 thread(s) each"),
+            std::string::npos)
+      << soup.output;
+  EXPECT_NE(ReadFile(P("soup/runs/1/grpo.log")).find("grpo step 2/2"), std::string::npos);
+  Result serial =
+      RunBinary("-q " + grpo + P("serial") + moving + " --threads 1 --runs 2 --merge 0.5");
+  ASSERT_EQ(serial.code, 0) << serial.output;
+  EXPECT_FALSE(fs::exists(P("serial/runs/0/grpo.log")));  // trained in the one process
+  EXPECT_EQ(ReadFile(P("serial/grpo/final/model.safetensors")),
+            ReadFile(P("soup/grpo/final/model.safetensors")));
   const auto reward_means = [&](const std::string& path) {
     std::vector<double> r;
     for (const auto& line : Lines(path))
@@ -173,7 +185,8 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   const auto soup_report = nlohmann::json::parse(ReadFile(P("soup/grpo_report.json")));
   EXPECT_EQ(soup_report["training"]["runs"].size(), 2u);
   EXPECT_EQ(soup_report["training"]["runs"][1]["seed"], 11);
-  Result again = RunBinary(grpo + P("soup") + moving + " --runs 2 --merge 0.5 --resume");
+  Result again =
+      RunBinary(grpo + P("soup") + moving + " --threads 2 --runs 2 --merge 0.5 --resume");
   ASSERT_EQ(again.code, 0) << again.output;
   EXPECT_NE(again.output.find("run 2 of 2 already done"), std::string::npos) << again.output;
   EXPECT_EQ(ReadFile(P("soup/grpo/final/model.safetensors")), merged);

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "core/process.h"
 #include "pipeline/main_job.h"
 
 namespace muchator::cli {
@@ -23,7 +24,10 @@ class PipelineCommand : public Command {
            "settings and inputs (RUN/steps/) and resumes an interrupted one";
   }
   void Declare(Options& opts) override { m_.Declare(opts); }
-  int Run(const Options&) override { return RunMainJob(m_); }
+  int Run(const Options&) override {
+    m_.grpo_run_process = {SelfExecutable(), "grpo"};
+    return RunMainJob(m_);
+  }
 
  private:
   MainJobOptions m_;

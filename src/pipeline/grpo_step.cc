@@ -1,25 +1,32 @@
 // RunGrpo: GRPO with its reward models loaded from directories, and the before/after report.
 #include "pipeline/grpo_step.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <span>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/process.h"
 #include "data/store.h"
 #include "dist/dist.h"
 #include "eval/offline.h"
 #include "eval/report.h"
 #include "reward/judge.h"
 #include "reward/ranker.h"
+#include "rl/grpo_flags.h"
 #include "text/item_codec.h"
+#include "train/train_flags.h"
 #include "world/oracle.h"
 
 namespace muchator {
@@ -194,7 +201,170 @@ nlohmann::json TrainSoup(Store& store, const std::string& init_dir,
   return summary;
 }
 
+// How many soup runs train at once (GrpoRunOptions::parallel_runs): more than one only as child
+// processes, so never without run_process or with data-parallel ranks.
+int ParallelRuns(const GrpoRunOptions& o) {
+  if (o.run_process.empty() || o.runs <= 1 || o.grpo.train.group) return 1;
+  const int want = o.parallel_runs > 0 ? o.parallel_runs : std::max(1, at::get_num_threads());
+  return std::clamp(want, 1, o.runs);
+}
+
+// The last line of a child's log that says what went wrong ("error: ..."), else its last line.
+std::string LastErrorLine(const std::string& log_path) {
+  std::string last, error;
+  std::ifstream in(log_path);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    last = line;
+    if (line.find("error") != std::string::npos) error = line;
+  }
+  return error.empty() ? last : error;
+}
+
+// The soup's runs as child processes (o.run_process: `muchator grpo`, one run each, its options
+// written to OUT/runs/K/run.config.toml, its output to OUT/runs/K/grpo.log), `parallel` at a time,
+// each with an equal share of this process's threads. Each child builds its own served lists.
+// Why processes, not threads: libtorch's random generator and intra-op thread count are global,
+// so two runs in one process would neither be deterministic nor keep to one thread each.
+nlohmann::json TrainSoupInChildren(Store& store, const std::string& init_dir,
+                                   const GrpoRunOptions& o, const std::string& out_dir,
+                                   int parallel) {
+  const int threads = std::max(1, at::get_num_threads() / parallel);
+  struct Run {
+    int k = 0;
+    uint64_t seed = 0;
+    std::string dir;
+    std::unique_ptr<ChildProcess> child;
+  };
+  std::vector<Run> pending, running;
+  std::vector<std::string> finals;
+  nlohmann::json all = nlohmann::json::array();
+  for (int k = 0; k < o.runs; ++k) {
+    Run r{k, o.grpo.train.seed + 10 * static_cast<uint64_t>(k),
+          out_dir + "/runs/" + std::to_string(k), nullptr};
+    finals.push_back(r.dir + "/grpo/final");
+    all.push_back({{"seed", r.seed}, {"dir", r.dir}});
+    if (o.resume && FileExists(finals.back() + "/DONE")) {
+      spdlog::info("grpo soup: run {} of {} already done ({})", k + 1, o.runs, finals.back());
+      all[k]["skipped"] = "done before the resume";
+    } else {
+      pending.push_back(std::move(r));
+    }
+  }
+  if (!pending.empty())
+    spdlog::info(
+        "grpo soup: {} runs, {} at a time as child processes with {} thread(s) each "
+        "(their logs: {}/runs/K/grpo.log)",
+        pending.size(), std::min<size_t>(parallel, pending.size()), threads, out_dir);
+  const auto steps_done = [](const Run& r) {
+    std::ifstream in(r.dir + "/grpo/log.jsonl");
+    uint64_t n = 0;
+    for (std::string line; std::getline(in, line);) n += !line.empty();
+    return n;
+  };
+  Progress progress("grpo soup", pending.size() * static_cast<uint64_t>(o.grpo.steps), "steps");
+  uint64_t finished_steps = 0;
+  while (!pending.empty() || !running.empty()) {
+    while (static_cast<int>(running.size()) < parallel && !pending.empty()) {
+      Run r = std::move(pending.front());
+      pending.erase(pending.begin());
+      GrpoRunOptions c = o;
+      c.runs = 1;
+      c.merge = 1;
+      c.parallel_runs = 1;
+      c.eval_requests = 0;
+      c.run_process.clear();
+      Options opts;
+      DeclareGrpoRunFlags(opts, c);
+      MakeDirs(r.dir);
+      const std::string config = r.dir + "/run.config.toml", log = r.dir + "/grpo.log";
+      WriteFileAtomic(config, opts.ToToml());
+      if (!o.resume) WriteFileAtomic(log, "");
+      std::vector<std::string> argv = o.run_process;
+      for (const std::string& a : {std::string("--config"), config, std::string("--init"), init_dir,
+                                   std::string("--store"), store.path(), std::string("--out"),
+                                   r.dir, std::string("--seed"), std::to_string(r.seed),
+                                   std::string("--threads"), std::to_string(threads)})
+        argv.push_back(a);
+      spdlog::info("grpo soup: run {} of {} (seed {}) into {}", r.k + 1, o.runs, r.seed, r.dir);
+      r.child = std::make_unique<ChildProcess>(argv, log);
+      running.push_back(std::move(r));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    uint64_t done = finished_steps;
+    for (size_t i = 0; i < running.size();) {
+      Run& r = running[i];
+      const std::optional<int> code = r.child->Poll();
+      if (!code) {
+        done += steps_done(r);
+        ++i;
+        continue;
+      }
+      if (*code != 0)  // the others are killed as `running` goes out of scope
+        throw Error("GRPO run " + std::to_string(r.k + 1) + " of the soup (seed " +
+                        std::to_string(r.seed) + ") failed with exit code " +
+                        std::to_string(*code) + ": " + LastErrorLine(r.dir + "/grpo.log"),
+                    r.dir + "/grpo.log", "read the run's log; --resume continues the soup");
+      const auto report = nlohmann::json::parse(ReadFile(r.dir + "/grpo_report.json"));
+      for (const auto& [key, value] : report.at("training").items()) all[r.k][key] = value;
+      finished_steps += static_cast<uint64_t>(o.grpo.steps);
+      done += static_cast<uint64_t>(o.grpo.steps);
+      running.erase(running.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    progress.Set(std::max(done, progress.done()));  // a resumed run's log starts shorter
+  }
+  progress.Finish();
+  MergeCheckpoints(init_dir, finals, o.merge, out_dir + "/grpo/final", o.grpo.steps);
+  const std::string log0 = out_dir + "/runs/0/grpo/log.jsonl";
+  if (FileExists(log0)) WriteFileAtomic(out_dir + "/grpo/log.jsonl", ReadFile(log0));
+  spdlog::info("grpo soup: {} runs merged at {} into {}/grpo/final", o.runs, o.merge, out_dir);
+  nlohmann::json summary = all[0];
+  summary["runs"] = std::move(all);
+  summary["merge"] = o.merge;
+  return summary;
+}
+
 }  // namespace
+
+void DeclareGrpoRunFlags(Options& opts, GrpoRunOptions& o) {
+  AddPath(opts, PathFlag::kJudge, &o.judge_dir,
+          "relevance judge directory (train-judge): needed by rel, served_rel and the *rel_pers "
+          "rewards");
+  AddPath(opts, PathFlag::kRanker, &o.ranker_dir,
+          "ranking model directory (train-ranker): needed by pers, the *rel_pers rewards and the "
+          "served rewards");
+  AddPath(opts, PathFlag::kWorld, &o.world_dir,
+          "synthetic world: log and report the oracle's relevance and utility too");
+  DeclareGrpoFlags(opts, o.grpo);
+  opts.Add(kResumeFlag, &o.resume, "continue from OUT/grpo/latest");
+  opts.Add("heldout-percent", &o.heldout_percent, "RL-split users held out for the report")
+      .Range(0, 100);
+  opts.Add("eval-requests", &o.eval_requests,
+           "held-out requests evaluated before and after (0 = none)")
+      .Range(0, 1e6);
+  opts.Add("served-evidence-weight", &o.served_evidence_weight,
+           "the served rewards' lists: the starting model's pool reranked by the ranking model "
+           "with this weight on the model's own evidence (the report's reranked order at 1; "
+           "larger keeps closer to the model's own choice)")
+      .Range(0, 100);
+  opts.Add("served-size", &o.served_size,
+           "songs in each served list of the served rewards (0 = --list-size); more also "
+           "rewards the fitting songs just below the served ten")
+      .Range(0, 500);
+  opts.Add("runs", &o.runs,
+           "a soup of GRPO runs: this many runs from --init with the seeds --seed, --seed + 10, "
+           "..., each into OUT/runs/K/grpo/, their weights averaged into OUT/grpo/final "
+           "(docs/rl.md)")
+      .Range(1, 16);
+  opts.Add("merge", &o.merge,
+           "OUT/grpo/final = the start + this x (the runs' mean - the start): 1 = the runs' "
+           "mean, 0.5 = halfway back to --init (WiSE-FT)")
+      .Range(0, 2);
+  opts.Add("parallel-runs", &o.parallel_runs,
+           "soup runs trained at once, each as a child process with its share of --threads (0 = "
+           "as many as the threads allow, at most --runs; 1 = one after another in this process)")
+      .Range(0, 16);
+}
 
 nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
                        const GrpoRunOptions& o) {
@@ -227,21 +397,25 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
                            {"heldout_requests", split.heldout.size()}};
   std::vector<RequestTargets> targets(split.train.size());
   const auto weights = ParseRewardWeights(o.grpo.rewards);
+  const int parallel = ParallelRuns(o);  // > 1: each child run builds its own targets
   if (RewardsNeed(weights, &RewardSpec::needs_served) && ranker) {
-    const auto t = std::chrono::steady_clock::now();
     const int size = o.served_size > 0 ? o.served_size : o.grpo.list_size;
-    auto served = ServedLists(store, init_dir, split.train, *ranker, o.served_evidence_weight,
-                              o.grpo.history, size);
-    for (size_t i = 0; i < served.size(); ++i) targets[i].served = std::move(served[i]);
-    spdlog::info(
-        "grpo: served lists of {} songs for {} training requests in {:.0f} s (evidence weight {})",
-        size, served.size(),
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(),
-        o.served_evidence_weight);
     report["served_evidence_weight"] = o.served_evidence_weight;
     report["served_size"] = size;
+    if (parallel == 1) {
+      const auto t = std::chrono::steady_clock::now();
+      auto served = ServedLists(store, init_dir, split.train, *ranker, o.served_evidence_weight,
+                                o.grpo.history, size);
+      for (size_t i = 0; i < served.size(); ++i) targets[i].served = std::move(served[i]);
+      spdlog::info(
+          "grpo: served lists of {} songs for {} training requests in {:.0f} s (evidence weight "
+          "{})",
+          size, served.size(),
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(),
+          o.served_evidence_weight);
+    }
   }
-  if (RewardsNeed(weights, &RewardSpec::needs_labels)) {
+  if (parallel == 1 && RewardsNeed(weights, &RewardSpec::needs_labels)) {
     const int labelled = LabelledLists(store, init_dir, split.train, targets);
     spdlog::info("grpo: {} of {} training requests have labelled songs (the label reward)",
                  labelled, split.train.size());
@@ -250,6 +424,8 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
   if (o.runs <= 1 && o.merge == 1.0) {
     report["training"] =
         TrainGrpo(store, init_dir, split.train, judges, o.grpo, out_dir, o.resume, targets);
+  } else if (parallel > 1) {
+    report["training"] = TrainSoupInChildren(store, init_dir, o, out_dir, parallel);
   } else {
     report["training"] = TrainSoup(store, init_dir, split.train, judges, o, out_dir, targets);
   }

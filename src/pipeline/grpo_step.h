@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/options.h"
 #include "eval/offline.h"
 #include "rl/grpo.h"
 
@@ -37,7 +38,20 @@ struct GrpoRunOptions {
   // run's own final checkpoint in OUT/grpo/final.
   int runs = 2;
   double merge = 1.0;
+  // Soup runs trained at once, each in a child process with an equal share of this process's
+  // compute threads: 0 = as many as the threads allow (at most `runs`), 1 = one after another in
+  // this process. On 2 cores two one-thread runs take about half the time of one after the other
+  // (a step on two threads is barely faster than on one). Needs run_process; never with
+  // data-parallel ranks.
+  int parallel_runs = 0;
+  // How a run starts as its own process: the argv of the `muchator grpo` command (the CLI sets it
+  // to this program's binary); each run's options follow as --config FILE and flags. Empty: every
+  // run in this process.
+  std::vector<std::string> run_process;
 };
+// The flags of GrpoRunOptions, GrpoOptions' among them (DeclareGrpoFlags), bound to `o`: `muchator
+// grpo` declares them, and a soup writes each child run's options through them.
+void DeclareGrpoRunFlags(Options& opts, GrpoRunOptions& o);
 nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::string& out_dir,
                        const GrpoRunOptions& o);
 

@@ -154,6 +154,7 @@ class MainJob {
     o.resume = resume;
     o.grpo.steps = m_.grpo_steps;
     o.runs = static_cast<int>(m_.grpo_runs);
+    o.run_process = m_.grpo_run_process;
     o.grpo.constrained = m_.grpo_constrained;
     o.grpo.train.seed = static_cast<uint64_t>(m_.seed);
     // The reward models step 6 could train (with your own data the judge needs labelled queries).

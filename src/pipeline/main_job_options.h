@@ -19,6 +19,9 @@ struct MainJobOptions {
           report_requests = 100, world_songs = 0, world_users = 0, world_events = 0,
           world_queries = 0;
   bool grpo_constrained = true, bf16 = true, fresh = false;
+  // Not a flag: how GRPO's soup starts a run as its own process (GrpoRunOptions::run_process),
+  // set by the CLI to this program's `grpo` command; empty = every run in this process.
+  std::vector<std::string> grpo_run_process;
 
   // Every option of `muchator pipeline`, bound to this struct's fields.
   void Declare(Options& opts);
