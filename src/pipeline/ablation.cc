@@ -393,7 +393,8 @@ class Ablation {
       nlohmann::json row = {{"variant", v.label}, {"rewards", v.rewards}, {"steps", steps}};
       const std::string config = "init=" + sft + "\nsteps=" + std::to_string(steps) +
                                  "\nseed=" + std::to_string(o_.seed) + "\nrewards=" + v.rewards +
-                                 "\nconstrained=" + std::to_string(go.grpo.constrained) + "\n";
+                                 "\nconstrained=" + std::to_string(go.grpo.constrained) +
+                                 "\nadvantage=" + go.grpo.advantage + "\n";
       if (Cached(o_.run, dir, final, config)) {
         spdlog::info("{}: reusing {}", v.label, final);
         row["reused"] = final;
@@ -545,8 +546,8 @@ void AblationOptions::Declare(Options& opts) {
            "mixed phase of table 5 takes 4x)");
   opts.Add(kPerKindFlag, &per_kind, "table 5: benchmark questions of each kind");
   opts.Add(kGrpoStepsFlag, &grpo_steps,
-           "table 7: GRPO steps of every variant (0 = the run's --grpo-steps; the run's own "
-           "GRPO model stands for the full reward when they are equal)");
+           "table 7: GRPO steps of every variant, the full reward's too (0 = the run's "
+           "--grpo-steps)");
   opts.Add(kStepsFlag, &steps,
            "table 6: stage-3 training steps of every variant (the main job's stage 3 takes "
            "--pretrain-steps, 100)");
