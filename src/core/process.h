@@ -14,7 +14,9 @@ namespace muchator {
 // One child process running `argv` (argv[0] is the program's path) with `env` added to the
 // caller's environment, stdout and stderr appended to `log_path`. The child gets SIGKILL when
 // the caller dies (even by SIGKILL), so a killed job leaves no orphan writing into its
-// directories. Destroying a running child kills it and reaps it.
+// directories. (Linux's parent-death signal follows the thread that started the child: start
+// children from a thread that outlives them, e.g. the main thread.) Destroying a running child
+// kills it and reaps it.
 class ChildProcess {
  public:
   // Throws Error naming `log_path` when the log cannot be opened or fork fails.
