@@ -361,6 +361,22 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   EXPECT_EQ(t7systems,
             (std::vector<std::string>{"sft (before RL)", "full hybrid reward", "w/o relevance",
                                       "w/o personalisation", "w/o rules"}));
+  // Each left-out part against the full reward, paired over the same requests: both metrics in
+  // each decoding mode, every interval around its mean.
+  std::set<std::string> t7treated;
+  for (const auto& p : t7["paired"]) {
+    EXPECT_EQ(p["base"], "full hybrid reward");
+    t7treated.insert(p["treated"].get<std::string>());
+    EXPECT_LE(p["low"].get<double>(), p["mean"].get<double>());
+    EXPECT_GE(p["high"].get<double>(), p["mean"].get<double>());
+  }
+  EXPECT_EQ(t7treated,
+            (std::set<std::string>{"w/o relevance", "w/o personalisation", "w/o rules"}));
+  size_t t7modes = 0;  // the decoding modes the variants were evaluated in
+  for (const auto& row : t7["report"]["rows"]) t7modes += row["system"] == "full hybrid reward";
+  EXPECT_EQ(t7["paired"].size(), 3u * 2 * t7modes);  // three variants, two metrics, each mode
+  EXPECT_NE(ReadFile(P("run/ablate/table7.md")).find("Each against the full hybrid reward"),
+            std::string::npos);
   // The item codecs side by side: the run's codec is the run's SFT model; the other two are
   // pre-trained (stages 1-3 from the run's stage 0) and tuned with their own item tokens.
   Result cr = RunBinary("-q ablate --run " + P("run") +

@@ -113,8 +113,11 @@ class Ablation {
 
   // The evaluation report of `o` into o_.out/<stem>/ (stem: table<N>, or the table's name), with
   // the table's own Markdown: `intro` above the report's table.
+  // `paired`: a base system and those compared with it over the same requests (paired bootstrap,
+  // PairedComparisons), in the JSON's "paired" and a second table; empty = none.
   void WriteTable(const std::string& n, ReportOptions o, const std::string& intro,
-                  nlohmann::json extra) {
+                  nlohmann::json extra,
+                  const std::pair<std::string, std::vector<std::string>>& paired = {}) {
     const std::string stem = std::isdigit(static_cast<unsigned char>(n[0])) ? "table" + n : n,
                       path = o_.out + "/" + stem;
     const RunLayout run = ReadRunLayout(o_.run);
@@ -130,10 +133,29 @@ class Ablation {
     extra["table"] = n;
     extra["run"] = o_.run;
     extra["report"] = report;
+    std::string md = intro + "\n\n" + std::to_string(report["requests"].get<int64_t>()) +
+                     " held-out test requests; metrics in docs/metrics.md.\n\n" +
+                     ReportTable(report);
+    if (!paired.first.empty()) {
+      nlohmann::json pairs = nlohmann::json::array();
+      md += "\n## Each against the " + paired.first +
+            ", paired over the same requests\n\n| system | decoding | metric | mean | 95% "
+            "interval | excludes 0 |\n|---|---|---|---:|---|---|\n";
+      for (const auto& system : paired.second) {
+        for (const auto& p : PairedComparisons(report["rows"], paired.first, system)) {
+          char buf[320];
+          std::snprintf(buf, sizeof buf, "| %s | %s | %s | %+.3f | [%+.3f, %+.3f] | %s |\n",
+                        system.c_str(), p["mode"].get<std::string>().c_str(),
+                        p["metric"].get<std::string>().c_str(), p["mean"].get<double>(),
+                        p["low"].get<double>(), p["high"].get<double>(),
+                        p["excludes_zero"].get<bool>() ? "yes" : "no");
+          md += buf;
+          pairs.push_back(p);
+        }
+      }
+      extra["paired"] = pairs;
+    }
     WriteFileAtomic(path + ".json", extra.dump(2) + "\n");
-    const std::string md = intro + "\n\n" + std::to_string(report["requests"].get<int64_t>()) +
-                           " held-out test requests; metrics in docs/metrics.md.\n\n" +
-                           ReportTable(report);
     WriteFileAtomic(path + ".md", md);
     std::printf("%s\nwrote %s.json and %s.md\n", md.c_str(), path.c_str(), path.c_str());
   }
@@ -414,7 +436,8 @@ class Ablation {
                "Table 7: GRPO (" + std::to_string(steps) +
                    " steps from the run's SFT model) with each part of the hybrid reward left "
                    "out; the SFT model before RL for reference.",
-               {{"variants", rows}});
+               {{"variants", rows}},
+               {kTable7[0].label, {kTable7[1].label, kTable7[2].label, kTable7[3].label}});
     return 0;
   }
 
