@@ -112,6 +112,15 @@ RunLayout ReadRunLayout(const std::string& run_dir) {
   return l;
 }
 
+std::string PairedRowMarkdown(const nlohmann::json& p) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "| %s | %s | %+.3f | [%+.3f, %+.3f] | %s |\n",
+                p["mode"].get<std::string>().c_str(), p["metric"].get<std::string>().c_str(),
+                p["mean"].get<double>(), p["low"].get<double>(), p["high"].get<double>(),
+                p["excludes_zero"].get<bool>() ? "yes" : "no");
+  return buf;
+}
+
 nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
   Store store(o.store);
   std::unique_ptr<Judge> judge;
@@ -200,14 +209,7 @@ nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir) {
   WriteFileAtomic(out_dir + "/report.json", report.dump(2) + "\n");
   const std::string table = ReportTable(report);
   std::string paired;
-  for (const auto& p : report["paired"]) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "| %s | %s | %+.3f | [%+.3f, %+.3f] | %s |\n",
-                  p["mode"].get<std::string>().c_str(), p["metric"].get<std::string>().c_str(),
-                  p["mean"].get<double>(), p["low"].get<double>(), p["high"].get<double>(),
-                  p["excludes_zero"].get<bool>() ? "yes" : "no");
-    paired += buf;
-  }
+  for (const auto& p : report["paired"]) paired += PairedRowMarkdown(p);
   if (!paired.empty())
     paired =
         "\n## GRPO minus SFT, paired over the same requests\n\n| decoding | metric | mean | 95% "

@@ -74,6 +74,9 @@ struct ReportOptions {
 // mean difference and its 95% paired-bootstrap interval (2,000 resamples, core/stats.h).
 nlohmann::json PairedComparisons(const nlohmann::json& rows, const std::string& base = "sft",
                                  const std::string& treated = "grpo");
+// One PairedComparisons entry as a Markdown table row: "| mode | metric | mean | [low, high] |
+// yes/no |" (yes: the interval excludes 0), with its newline.
+std::string PairedRowMarkdown(const nlohmann::json& p);
 nlohmann::json RunReport(const ReportOptions& o, const std::string& out_dir);
 // The Markdown table of a report's rows (the columns whose metric some row has).
 std::string ReportTable(const nlohmann::json& report);

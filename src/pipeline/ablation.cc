@@ -143,13 +143,7 @@ class Ablation {
             "interval | excludes 0 |\n|---|---|---|---:|---|---|\n";
       for (const auto& system : paired.second) {
         for (const auto& p : PairedComparisons(report["rows"], paired.first, system)) {
-          char buf[320];
-          std::snprintf(buf, sizeof buf, "| %s | %s | %s | %+.3f | [%+.3f, %+.3f] | %s |\n",
-                        system.c_str(), p["mode"].get<std::string>().c_str(),
-                        p["metric"].get<std::string>().c_str(), p["mean"].get<double>(),
-                        p["low"].get<double>(), p["high"].get<double>(),
-                        p["excludes_zero"].get<bool>() ? "yes" : "no");
-          md += buf;
+          md += "| " + system + " " + PairedRowMarkdown(p);
           pairs.push_back(p);
         }
       }

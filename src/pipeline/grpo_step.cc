@@ -159,46 +159,74 @@ HackingAlarm RewardHackingAlarm(const OfflineEvaluation& before, const OfflineEv
 
 namespace {
 
-// GrpoRunOptions::runs GRPO runs into out_dir/runs/K, merged into out_dir/grpo/final. A resumed
-// soup skips the runs that finished. Returns run 0's summary with "runs": every run's.
+// Run k of a soup: seed --seed + 10k, into out_dir/runs/k; `done` when a resumed soup finds its
+// final checkpoint (it is then skipped and logged as such).
+struct SoupRun {
+  int k = 0;
+  uint64_t seed = 0;
+  std::string dir;
+  bool done = false;
+  std::string final_dir() const { return dir + "/grpo/final"; }
+};
+std::vector<SoupRun> SoupRuns(const GrpoRunOptions& o, const std::string& out_dir) {
+  std::vector<SoupRun> runs;
+  for (int k = 0; k < o.runs; ++k) {
+    SoupRun& r = runs.emplace_back(SoupRun{k, o.grpo.train.seed + 10 * static_cast<uint64_t>(k),
+                                           out_dir + "/runs/" + std::to_string(k)});
+    r.done = o.resume && FileExists(r.final_dir() + "/DONE");
+    if (r.done)
+      spdlog::info("grpo soup: run {} of {} already done ({})", k + 1, o.runs, r.final_dir());
+  }
+  return runs;
+}
+
+// The soup's end, on rank 0: the runs merged into out_dir/grpo/final, run 0's log as the
+// report's training curve.
+void MergeSoup(const std::string& init_dir, const std::vector<SoupRun>& runs,
+               const GrpoRunOptions& o, const std::string& out_dir) {
+  std::vector<std::string> finals;
+  for (const SoupRun& r : runs) finals.push_back(r.final_dir());
+  MergeCheckpoints(init_dir, finals, o.merge, out_dir + "/grpo/final", o.grpo.steps);
+  const std::string log0 = out_dir + "/runs/0/grpo/log.jsonl";
+  if (FileExists(log0)) WriteFileAtomic(out_dir + "/grpo/log.jsonl", ReadFile(log0));
+  spdlog::info("grpo soup: {} runs merged at {} into {}/grpo/final", runs.size(), o.merge, out_dir);
+}
+
+// Run 0's summary with "runs" (every run's summary, `all`) and "merge".
+nlohmann::json SoupSummary(nlohmann::json all, double merge) {
+  nlohmann::json summary = all[0];
+  summary["runs"] = std::move(all);
+  summary["merge"] = merge;
+  return summary;
+}
+
+// GrpoRunOptions::runs GRPO runs one after another in this process, merged (MergeSoup); a resumed
+// soup skips the runs that finished. With data-parallel ranks every rank trains every run and
+// rank 0 merges.
 nlohmann::json TrainSoup(Store& store, const std::string& init_dir,
                          const std::vector<EvalRequest>& requests, const EvalJudges& judges,
                          const GrpoRunOptions& o, const std::string& out_dir,
                          std::span<const RequestTargets> targets) {
-  const int runs = std::max(1, o.runs);
   const auto& group = o.grpo.train.group;
-  const bool root = !group || group->root();
-  nlohmann::json summary, all = nlohmann::json::array();
-  std::vector<std::string> finals;
-  for (int k = 0; k < runs; ++k) {
-    const std::string dir = out_dir + "/runs/" + std::to_string(k);
-    GrpoOptions g = o.grpo;
-    g.train.seed = o.grpo.train.seed + 10 * static_cast<uint64_t>(k);
-    finals.push_back(dir + "/grpo/final");
+  const std::vector<SoupRun> runs = SoupRuns(o, out_dir);
+  nlohmann::json all = nlohmann::json::array();
+  for (const SoupRun& r : runs) {
     nlohmann::json s;
-    if (o.resume && FileExists(finals.back() + "/DONE")) {
-      spdlog::info("grpo soup: run {} of {} already done ({})", k + 1, runs, finals.back());
+    if (r.done) {
       s = {{"skipped", "done before the resume"}};
     } else {
-      spdlog::info("grpo soup: run {} of {} (seed {}) into {}", k + 1, runs, g.train.seed, dir);
-      s = TrainGrpo(store, init_dir, requests, judges, g, dir, o.resume, targets);
+      spdlog::info("grpo soup: run {} of {} (seed {}) into {}", r.k + 1, o.runs, r.seed, r.dir);
+      GrpoOptions g = o.grpo;
+      g.train.seed = r.seed;
+      s = TrainGrpo(store, init_dir, requests, judges, g, r.dir, o.resume, targets);
     }
-    s["seed"] = g.train.seed;
-    s["dir"] = dir;
-    if (k == 0) summary = s;
+    s["seed"] = r.seed;
+    s["dir"] = r.dir;
     all.push_back(std::move(s));
   }
-  if (root) {
-    MergeCheckpoints(init_dir, finals, o.merge, out_dir + "/grpo/final", o.grpo.steps);
-    // The report's training curve is run 0's.
-    const std::string log0 = out_dir + "/runs/0/grpo/log.jsonl";
-    if (FileExists(log0)) WriteFileAtomic(out_dir + "/grpo/log.jsonl", ReadFile(log0));
-    spdlog::info("grpo soup: {} runs merged at {} into {}/grpo/final", runs, o.merge, out_dir);
-  }
+  if (!group || group->root()) MergeSoup(init_dir, runs, o, out_dir);
   if (group) group->Barrier();  // the other ranks return once final/ exists
-  summary["runs"] = std::move(all);
-  summary["merge"] = o.merge;
-  return summary;
+  return SoupSummary(std::move(all), o.merge);
 }
 
 // How many soup runs train at once (GrpoRunOptions::parallel_runs): more than one only as child
@@ -230,33 +258,27 @@ nlohmann::json TrainSoupInChildren(Store& store, const std::string& init_dir,
                                    const GrpoRunOptions& o, const std::string& out_dir,
                                    int parallel) {
   const int threads = std::max(1, at::get_num_threads() / parallel);
-  struct Run {
-    int k = 0;
-    uint64_t seed = 0;
-    std::string dir;
+  struct Running {
+    SoupRun run;
     std::unique_ptr<ChildProcess> child;
   };
-  std::vector<Run> pending, running;
-  std::vector<std::string> finals;
+  const std::vector<SoupRun> runs = SoupRuns(o, out_dir);
+  std::vector<SoupRun> pending;
+  std::vector<Running> running;
   nlohmann::json all = nlohmann::json::array();
-  for (int k = 0; k < o.runs; ++k) {
-    Run r{k, o.grpo.train.seed + 10 * static_cast<uint64_t>(k),
-          out_dir + "/runs/" + std::to_string(k), nullptr};
-    finals.push_back(r.dir + "/grpo/final");
+  for (const SoupRun& r : runs) {
     all.push_back({{"seed", r.seed}, {"dir", r.dir}});
-    if (o.resume && FileExists(finals.back() + "/DONE")) {
-      spdlog::info("grpo soup: run {} of {} already done ({})", k + 1, o.runs, finals.back());
-      all[k]["skipped"] = "done before the resume";
-    } else {
-      pending.push_back(std::move(r));
-    }
+    if (r.done)
+      all.back()["skipped"] = "done before the resume";
+    else
+      pending.push_back(r);
   }
   if (!pending.empty())
     spdlog::info(
         "grpo soup: {} runs, {} at a time as child processes with {} thread(s) each "
         "(their logs: {}/runs/K/grpo.log)",
         pending.size(), std::min<size_t>(parallel, pending.size()), threads, out_dir);
-  const auto steps_done = [](const Run& r) {
+  const auto steps_done = [](const SoupRun& r) {
     std::ifstream in(r.dir + "/grpo/log.jsonl");
     uint64_t n = 0;
     for (std::string line; std::getline(in, line);) n += !line.empty();
@@ -266,7 +288,7 @@ nlohmann::json TrainSoupInChildren(Store& store, const std::string& init_dir,
   uint64_t finished_steps = 0;
   while (!pending.empty() || !running.empty()) {
     while (static_cast<int>(running.size()) < parallel && !pending.empty()) {
-      Run r = std::move(pending.front());
+      SoupRun r = std::move(pending.front());
       pending.erase(pending.begin());
       GrpoRunOptions c = o;
       c.runs = 1;
@@ -287,14 +309,13 @@ nlohmann::json TrainSoupInChildren(Store& store, const std::string& init_dir,
                                    std::string("--threads"), std::to_string(threads)})
         argv.push_back(a);
       spdlog::info("grpo soup: run {} of {} (seed {}) into {}", r.k + 1, o.runs, r.seed, r.dir);
-      r.child = std::make_unique<ChildProcess>(argv, log);
-      running.push_back(std::move(r));
+      running.push_back({r, std::make_unique<ChildProcess>(argv, log)});
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     uint64_t done = finished_steps;
     for (size_t i = 0; i < running.size();) {
-      Run& r = running[i];
-      const std::optional<int> code = r.child->Poll();
+      const SoupRun& r = running[i].run;
+      const std::optional<int> code = running[i].child->Poll();
       if (!code) {
         done += steps_done(r);
         ++i;
@@ -314,14 +335,8 @@ nlohmann::json TrainSoupInChildren(Store& store, const std::string& init_dir,
     progress.Set(std::max(done, progress.done()));  // a resumed run's log starts shorter
   }
   progress.Finish();
-  MergeCheckpoints(init_dir, finals, o.merge, out_dir + "/grpo/final", o.grpo.steps);
-  const std::string log0 = out_dir + "/runs/0/grpo/log.jsonl";
-  if (FileExists(log0)) WriteFileAtomic(out_dir + "/grpo/log.jsonl", ReadFile(log0));
-  spdlog::info("grpo soup: {} runs merged at {} into {}/grpo/final", o.runs, o.merge, out_dir);
-  nlohmann::json summary = all[0];
-  summary["runs"] = std::move(all);
-  summary["merge"] = o.merge;
-  return summary;
+  MergeSoup(init_dir, runs, o, out_dir);
+  return SoupSummary(std::move(all), o.merge);
 }
 
 }  // namespace
