@@ -25,6 +25,7 @@
 #include "reward/judge.h"
 #include "reward/ranker.h"
 #include "rl/grpo_flags.h"
+#include "rl/reword.h"
 #include "text/item_codec.h"
 #include "train/train_flags.h"
 #include "world/oracle.h"
@@ -366,6 +367,11 @@ void DeclareGrpoRunFlags(Options& opts, GrpoRunOptions& o) {
            "songs in each served list of the served rewards (0 = --list-size); more also "
            "rewards the fitting songs just below the served ten")
       .Range(0, 500);
+  opts.Add("reword", &o.reword,
+           "swap each phrase of a training request that the store's general documents say means "
+           "the same as others, with this probability, for one that no logged request uses "
+           "(docs/rl.md; 0 = the requests as logged)")
+      .Range(0, 1);
   opts.Add("runs", &o.runs,
            "a soup of GRPO runs: this many runs from --init with the seeds --seed, --seed + 10, "
            "..., each into OUT/runs/K/grpo/, their weights averaged into OUT/grpo/final "
@@ -404,12 +410,32 @@ nlohmann::json RunGrpo(Store& store, const std::string& init_dir, const std::str
                   "rel=1,format=0.2,fact=0.2,div=0.2,dedup=0.2");
   }
   EvalJudges judges{judge.get(), ranker.get(), oracle.get()};
-  const RlSplit split = LoadRlRequests(store, o.heldout_percent);
+  RlSplit split = LoadRlRequests(store, o.heldout_percent);
   spdlog::info("grpo: {} training requests, {} held-out requests (RL split)", split.train.size(),
                split.heldout.size());
   MakeDirs(out_dir);
   nlohmann::json report = {{"train_requests", split.train.size()},
                            {"heldout_requests", split.heldout.size()}};
+  if (o.reword > 0) {
+    const RewordSummary rs = RewordRequests(store, o.reword, split.train);
+    spdlog::info(
+        "grpo: {} of {} training requests reworded ({} phrases swapped; the general documents "
+        "pair {} phrases in {} pairs)",
+        rs.reworded, split.train.size(), rs.swaps, rs.lexicon_phrases, rs.lexicon_pairs);
+    if (rs.lexicon_phrases == 0)
+      spdlog::warn(
+          "grpo: --reword {}: the store's general documents pair no phrases, so no "
+          "request is reworded (docs/rl.md)",
+          o.reword);
+    for (const auto& [before, after] : rs.examples)
+      spdlog::info("grpo: reworded \"{}\" -> \"{}\"", before, after);
+    report["reword"] = {{"p", o.reword},
+                        {"reworded", rs.reworded},
+                        {"swaps", rs.swaps},
+                        {"lexicon_phrases", rs.lexicon_phrases},
+                        {"lexicon_pairs", rs.lexicon_pairs},
+                        {"examples", rs.examples}};
+  }
   std::vector<RequestTargets> targets(split.train.size());
   const auto weights = ParseRewardWeights(o.grpo.rewards);
   const int parallel = ParallelRuns(o);  // > 1: each child run builds its own targets

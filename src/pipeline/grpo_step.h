@@ -32,6 +32,10 @@ struct GrpoRunOptions {
   // Songs in each served list (0 = the answers' list size). A longer list also rewards the
   // fitting songs just below the served ten instead of pushing them down.
   int served_size = 0;
+  // Each phrase of a training request that the store's general documents pair with other phrases
+  // is swapped, with this probability, for one no logged request uses (RewordRequests): GRPO
+  // trains on the wording listeners have not used yet. 0 = the requests as logged.
+  double reword = 0.0;
   // A model soup of GRPO runs (docs/rl.md, "A soup of GRPO runs"): `runs` runs from the same
   // start with the seeds seed, seed + 10, ..., each into OUT/runs/K/grpo/, and OUT/grpo/final =
   // start + merge x (the runs' mean - start) (MergeCheckpoints). runs = 1 and merge = 1: the one
@@ -40,9 +44,8 @@ struct GrpoRunOptions {
   double merge = 1.0;
   // Soup runs trained at once, each in a child process with an equal share of this process's
   // compute threads: 0 = as many as the threads allow (at most `runs`), 1 = one after another in
-  // this process. On 2 cores two one-thread runs take about half the time of one after the other
-  // (a step on two threads is barely faster than on one). Needs run_process; never with
-  // data-parallel ranks.
+  // this process. On 2 cores side by side is a little faster (bench ratio 0.93) and each run,
+  // on one thread, is deterministic. Needs run_process; never with data-parallel ranks.
   int parallel_runs = 0;
   // How a run starts as its own process: the argv of the `muchator grpo` command (the CLI sets it
   // to this program's binary); each run's options follow as --config FILE and flags. Empty: every
