@@ -77,8 +77,9 @@ TEST(SftTest, ShortRunLowersLossAndRaisesRelevanceAndUtility) {
   const world::Oracle& oracle = *w.oracle;
   Store& store = *w.store;
   const Catalog catalog = Catalog::FromStore(store);
-  // The untuned checkpoint: a random tiny model with a trained tokenizer and the title codec.
-  const std::string base = w.MakeCheckpoint("base", 2);
+  // The untuned checkpoint: a random tiny model with a trained tokenizer and the atomic codec (the
+  // main job's default: one token per song, so an answer is ~10 song tokens, not ~80 title ones).
+  const std::string base = w.MakeCheckpoint("base", 2, "atomic");
   // Triplets.
   const QueryPool pool =
       BuildQueryPool(store, catalog, TemplateQueryGenerator(), HasWorldQueryForm, {});
@@ -99,10 +100,10 @@ TEST(SftTest, ShortRunLowersLossAndRaisesRelevanceAndUtility) {
   so.history = 5;  // short prompts keep the test fast
   so.heldout_users_percent = 15;
   so.train.seq_len = 512;
-  // 800 steps (~1.5 epochs of the tiny world's triplets): at 120 the lists learned the
-  // listener (utility) but hardly the request (relevance 0.082 -> 0.102); at 600 0.122; at 800
-  // 0.082 -> 0.173 here and 0.075 -> 0.160 on the tiny world of seed 5.
-  so.train.steps = 800;
+  // 250 steps. With the atomic codec relevance@10 went 0.077 -> 0.153 at 150 steps and -> 0.415
+  // at 300 (utility -1.39 -> -0.80 / -0.90), fp32, 2026-12-07; with the title codec it took 800
+  // steps to reach 0.173, and this test three times as long.
+  so.train.steps = 250;
   so.train.lr = 3e-3;
   so.train.eval_every = so.train.ckpt_every = so.train.steps;
   // bf16 where the CPU multiplies in it (the main job's default; ~1/4 faster here), fp32 elsewhere
