@@ -9,6 +9,8 @@ namespace muchator {
 
 // "a, b, c" for JoinStrings({"a", "b", "c"}, ", ").
 std::string JoinStrings(const std::vector<std::string>& parts, const std::string& sep);
+// ASCII letters lower-cased, every other byte as it is (so positions in `s` stay valid).
+std::string AsciiLower(std::string_view s);
 // Without leading and trailing ASCII whitespace.
 std::string Trim(std::string_view s);
 // The parts between `sep` (empty parts kept): Split("a,,b", ',') = {"a", "", "b"}.

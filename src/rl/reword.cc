@@ -15,10 +15,11 @@ RewordSummary RewordRequests(Store& store, double p, std::vector<EvalRequest>& r
   s.lexicon_phrases = lexicon.phrases();
   s.lexicon_pairs = lexicon.pairs();
   if (lexicon.phrases() == 0) return s;
-  constexpr int kMaxWords = 8;  // ParaphraseLexicon keeps phrases of at most 8 words
-  std::set<std::string> used;   // word runs the logged requests and the catalog's tags use
+  std::set<std::string> used;  // word runs the logged requests and the catalog's tags use
   for (const char* split : {"sft", "rl"})
-    store.ForEachQuery([&](const Query& q) { AddWordRuns(q.text, kMaxWords, &used); }, split);
+    store.ForEachQuery(
+        [&](const Query& q) { AddWordRuns(q.text, ParaphraseLexicon::kMaxPhraseWords, &used); },
+        split);
   store.ForEachSong([&](const Song& song) {
     for (const auto& t : song.tags) used.insert(WordKey(t));
     for (const auto& g : song.genres) used.insert(WordKey(g));

@@ -72,8 +72,7 @@ std::vector<int> Ordinals(std::string_view raw, const std::string& padded, int l
 std::vector<std::string> Clauses(std::string_view text) {
   std::vector<std::string> out;
   std::string cur;
-  std::string lower;
-  for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string lower = AsciiLower(text);
   for (size_t i = 0; i < lower.size(); ++i) {
     const char c = lower[i];
     const bool brk = c == ',' || c == ';' || c == '.' || c == '!' || c == '?' || c == '\n' ||

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "core/rng.h"
+#include "core/strings.h"
 #include "data/store.h"
 #include "world/concepts.h"
 #include "world/text.h"
@@ -87,12 +88,6 @@ std::vector<std::string> SplitAnd(const std::string& phrase) {
   return parts;
 }
 
-std::string Lower(const std::string& s) {
-  std::string out = s;
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace
 
 QueryGenerator TextQueryGenerator() {
@@ -102,7 +97,7 @@ QueryGenerator TextQueryGenerator() {
     static const std::vector<std::string_view> kSituationCues = {
         "perfect for ", "ideal for ", "great for ", "a favourite for ", "associated with "};
     auto mine = [&](const std::string& text, const char* source, bool is_comment) {
-      const std::string lower = Lower(text);
+      const std::string lower = AsciiLower(text);
       if (is_comment && std::any_of(kNegative.begin(), kNegative.end(), [&](std::string_view n) {
             return lower.find(n) != std::string::npos;
           }))

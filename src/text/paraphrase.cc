@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/strings.h"
+
 namespace muchator {
 namespace {
 
@@ -22,15 +24,8 @@ constexpr Cue kCues[] = {
     {"", " means the same as ", ""},
     {"", " is another word for ", ""},
 };
-constexpr size_t kMaxPhraseWords = 8;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
+// Without surrounding whitespace and the sentence's closing punctuation.
+std::string_view TrimClause(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && (std::isspace(static_cast<unsigned char>(s.back())) || s.back() == '.' ||
                         s.back() == '!' || s.back() == '?'))
@@ -43,7 +38,7 @@ bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || 
 // A phrase a cue can pair: short, one clause (no comma, semicolon or quote).
 bool Plausible(std::string_view p) {
   if (p.empty() || p.find_first_of(",;\"") != std::string_view::npos) return false;
-  return static_cast<size_t>(std::count(p.begin(), p.end(), ' ')) < kMaxPhraseWords;
+  return std::count(p.begin(), p.end(), ' ') < ParaphraseLexicon::kMaxPhraseWords;
 }
 
 void MatchCues(std::string_view sentence, ParaphraseLexicon& lex) {
@@ -56,8 +51,8 @@ void MatchCues(std::string_view sentence, ParaphraseLexicon& lex) {
     // Two places the middle could split the sentence: which two phrases it pairs is unclear.
     if (at == std::string_view::npos || body.find(c.middle, at + 1) != std::string_view::npos)
       continue;
-    const std::string_view a = Trim(body.substr(0, at)),
-                           b = Trim(body.substr(at + c.middle.size()));
+    const std::string_view a = TrimClause(body.substr(0, at)),
+                           b = TrimClause(body.substr(at + c.middle.size()));
     if (Plausible(a) && Plausible(b)) lex.AddPair(a, b);
     return;
   }
@@ -66,18 +61,18 @@ void MatchCues(std::string_view sentence, ParaphraseLexicon& lex) {
 }  // namespace
 
 void ParaphraseLexicon::AddText(std::string_view text) {
-  const std::string lower = Lower(text);
+  const std::string lower = AsciiLower(text);
   size_t start = 0;
   while (start < lower.size()) {
     size_t end = lower.size();
     for (const char* stop : {". ", "! ", "? "}) end = std::min(end, lower.find(stop, start));
-    MatchCues(Trim(std::string_view(lower).substr(start, end - start)), *this);
+    MatchCues(TrimClause(std::string_view(lower).substr(start, end - start)), *this);
     start = end == lower.size() ? end : end + 2;
   }
 }
 
 void ParaphraseLexicon::AddPair(std::string_view a_in, std::string_view b_in) {
-  const std::string a = Lower(Trim(a_in)), b = Lower(Trim(b_in));
+  const std::string a = AsciiLower(TrimClause(a_in)), b = AsciiLower(TrimClause(b_in));
   if (a.empty() || b.empty() || a == b) return;
   bool added = false;
   for (const auto& [x, y] : {std::pair{a, b}, std::pair{b, a}}) {
@@ -105,7 +100,7 @@ const std::vector<std::string>& ParaphraseLexicon::Partners(const std::string& p
 std::string ParaphraseLexicon::Reword(std::string_view text, double p,
                                       const std::set<std::string>& avoid, Rng& rng,
                                       int* swapped) const {
-  const std::string lower = Lower(text);
+  const std::string lower = AsciiLower(text);
   struct Match {
     size_t at, size;
     const std::string* phrase;

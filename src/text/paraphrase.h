@@ -21,6 +21,8 @@ namespace muchator {
 
 class ParaphraseLexicon {
  public:
+  // Phrases of more words than this are not kept (a cue matched across a longer clause).
+  static constexpr int kMaxPhraseWords = 8;
   // Reads every sentence of `text` (split at ". ", "! ", "? ") that matches one of the paraphrase
   // cues and records its two phrases as partners of each other. Case is ignored; phrases are kept
   // lower-case.
