@@ -1,7 +1,5 @@
 // libFuzzer harness for `--config FILE` (core/options.h): any bytes as the TOML file of a command
 // with options of every kind. A bad file may only end as muchator::Error naming the file and key.
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -11,14 +9,11 @@
 
 #include "core/error.h"
 #include "core/options.h"
+#include "scratch_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path =
-      "/tmp/muchator_config_fuzz_" + std::to_string(::getpid()) + ".toml";
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) std::abort();
-  std::fwrite(data, 1, size, f);
-  std::fclose(f);
+  static const muchator::fuzz::ScratchFile file("config_fuzz", ".toml");
+  const std::string& path = file.Write(data, size);
   std::string out = "runs/demo", size_name = "demo";
   int64_t steps = 200;
   int threads = 2;

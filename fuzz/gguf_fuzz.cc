@@ -3,8 +3,6 @@
 // offsets. A bad file may only end as muchator::Error with the file and byte offset; a file that
 // reads must have metadata that `export-gguf --inspect` can print and tensors whose values can
 // be read (f32, f16, bf16, q8_0).
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -13,13 +11,11 @@
 
 #include "core/error.h"
 #include "infer/gguf_read.h"
+#include "scratch_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = "/tmp/muchator_gguf_fuzz_" + std::to_string(::getpid()) + ".gguf";
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) std::abort();
-  std::fwrite(data, 1, size, f);
-  std::fclose(f);
+  static const muchator::fuzz::ScratchFile file("gguf_fuzz", ".gguf");
+  const std::string& path = file.Write(data, size);
   try {
     const muchator::GgufFile g = muchator::ReadGguf(path);
     (void)g.metadata.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);

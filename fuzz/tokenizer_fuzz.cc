@@ -6,8 +6,6 @@
 //         decode a fixed text with it.
 // Bad input may only end as muchator::Error (a clear message), never as a crash or another
 // exception.
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -21,6 +19,7 @@
 #include "text/bpe_train.h"
 #include "text/special_tokens.h"
 #include "text/tokenizer.h"
+#include "scratch_file.h"
 
 namespace {
 
@@ -47,12 +46,6 @@ const muchator::Tokenizer& Trained() {
   return *tok;
 }
 
-std::string TempPath() {
-  static const std::string path =
-      "/tmp/muchator_tokenizer_fuzz_" + std::to_string(::getpid()) + ".json";
-  return path;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -74,12 +67,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     return 0;
   }
-  FILE* f = std::fopen(TempPath().c_str(), "wb");
-  if (f == nullptr) std::abort();
-  std::fwrite(rest.data(), 1, rest.size(), f);
-  std::fclose(f);
+  static const muchator::fuzz::ScratchFile file("tokenizer_fuzz", ".json");
+  const std::string& path = file.Write(rest.data(), rest.size());
   try {
-    auto tok = muchator::Tokenizer::LoadHf(TempPath());
+    auto tok = muchator::Tokenizer::LoadHf(path);
     const std::vector<int> ids = tok->Encode("something for a rainy evening drive \xe2\x98\x94");
     for (int id : ids)
       if (id < 0 || id >= tok->vocab_size()) std::abort();
