@@ -16,10 +16,10 @@
 
 #include "core/error.h"
 #include "data/validate.h"
+#include "scratch_file.h"
 #include "text/bpe_train.h"
 #include "text/special_tokens.h"
 #include "text/tokenizer.h"
-#include "scratch_file.h"
 
 namespace {
 

@@ -71,6 +71,7 @@ class PretrainCommand : public Command {
     DeclareTrainFlag(opts, o_, "weight-decay");
     DeclareTrainFlag(opts, o_, "clip");
     DeclareTrainFlag(opts, o_, "bf16");
+    DeclareTrainFlag(opts, o_, "split-documents");
     DeclareTrainFlag(opts, o_, "log-every");
     DeclareTrainFlag(opts, o_, "eval-every");
     DeclareTrainFlag(opts, o_, "eval-batches");

@@ -42,6 +42,7 @@ class SftCommand : public Command {
     DeclareTrainFlag(opts, o_.train, "batch-size");
     DeclareTrainFlag(opts, o_.train, "lr");
     DeclareTrainFlag(opts, o_.train, "bf16");
+    DeclareTrainFlag(opts, o_.train, "split-documents");
     opts.Add(kHistoryFlag, &o_.history).Range(0, 1000);
     opts.Add(kReplayCorpusFlag, &o_.replay_corpus);
     opts.Add("max-examples", &o_.max_examples, "use at most this many triplets (0 = all)")

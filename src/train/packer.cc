@@ -96,6 +96,66 @@ Batch Packer::Next(int64_t batch_size) {
   return b;
 }
 
+namespace {
+
+struct Segment {
+  int64_t row, begin, end;
+};
+
+// The runs of equal doc_ids in each row that hold at least one loss token.
+std::vector<Segment> LossSegments(const Batch& b) {
+  const auto doc = b.doc_ids.contiguous();
+  const auto mask = b.mask.contiguous();
+  const int64_t rows = doc.size(0), T = doc.size(1);
+  const int64_t* d = doc.data_ptr<int64_t>();
+  const float* m = mask.data_ptr<float>();
+  std::vector<Segment> out;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t s = 0; s < T;) {
+      int64_t e = s;
+      bool counted = false;
+      while (e < T && d[r * T + e] == d[r * T + s]) counted |= m[r * T + e++] != 0.0f;
+      if (counted) out.push_back({r, s, e});
+      s = e;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Batch SplitDocuments(const Batch& b) {
+  const std::vector<Segment> segs = LossSegments(b);
+  int64_t L = 1;
+  for (const Segment& s : segs) L = std::max(L, s.end - s.begin);
+  const auto n = static_cast<int64_t>(segs.size());
+  Batch out;
+  out.ids = torch::zeros({n, L}, torch::kInt64);
+  out.targets = torch::zeros({n, L}, torch::kInt64);
+  out.positions = torch::zeros({n, L}, torch::kInt64);
+  out.mask = torch::zeros({n, L}, torch::kFloat32);
+  for (int64_t i = 0; i < n; ++i) {
+    const Segment& s = segs[i];
+    const int64_t len = s.end - s.begin;
+    for (auto [to, from] : {std::pair{&out.ids, &b.ids}, std::pair{&out.targets, &b.targets},
+                            std::pair{&out.positions, &b.positions}})
+      (*to)[i].narrow(0, 0, len).copy_((*from)[s.row].narrow(0, s.begin, len));
+    out.mask[i].narrow(0, 0, len).copy_(b.mask[s.row].narrow(0, s.begin, len));
+  }
+  out.loss_tokens = b.loss_tokens;
+  return out;
+}
+
+bool SplittingPays(const Batch& b, double max_token_growth) {
+  if (!b.doc_ids.defined()) return false;
+  const std::vector<Segment> segs = LossSegments(b);
+  int64_t L = 1;
+  for (const Segment& s : segs) L = std::max(L, s.end - s.begin);
+  const double n = static_cast<double>(segs.size()), rows = static_cast<double>(b.ids.size(0)),
+               T = static_cast<double>(b.ids.size(1));
+  return n * L * L < rows * T * T && n * L <= max_token_growth * rows * T;
+}
+
 void Packer::Skip(int64_t batches, int64_t batch_size) {
   if (whole_documents_) {
     // Where documents start depends on the padding: walk the batches themselves.

@@ -32,6 +32,10 @@ Options::Option& DeclareTrainFlag(Options& opts, TrainOptions& o, std::string_vi
   if (name == "eval-batches")
     return opts.Add("eval-batches", &o.eval_batches, "batches per held-out evaluation")
         .Range(1, 1e6);
+  if (name == "split-documents")
+    return opts.Add("split-documents", &o.split_documents,
+                    "train each micro-batch with one document per row where that computes less "
+                    "(the same loss up to float rounding; false = the packed rows as they are)");
   if (name == "ckpt-every")
     return opts.Add("ckpt-every", &o.ckpt_every, "steps between resume checkpoints").Range(1, 1e9);
   throw Error("internal: no training flag '" + std::string(name) + "'");

@@ -32,7 +32,8 @@ inline constexpr Flag kReplayCorpusFlag{
     "also trained on, against forgetting (\"\" = none)"};
 
 // The flag `name` of TrainOptions (steps, seq-len, batch-size, grad-accum, lr, min-lr-ratio,
-// warmup-steps, weight-decay, clip, bf16, log-every, eval-every, eval-batches, ckpt-every), bound
+// warmup-steps, weight-decay, clip, bf16, split-documents, log-every, eval-every, eval-batches,
+// ckpt-every), bound
 // to `o`. Throws Error for another name (a programming error).
 Options::Option& DeclareTrainFlag(Options& opts, TrainOptions& o, std::string_view name);
 void DeclareTrainFlags(Options& opts, TrainOptions& o,

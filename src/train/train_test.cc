@@ -189,6 +189,66 @@ TEST_F(TrainTest, PackerIsDeterministicSkipsExactlyAndHoldsOutDisjointDocuments)
   EXPECT_LT(z.loss_tokens, 2 * 64);
 }
 
+// One document per row gives the packed batch's loss and gradients (up to float rounding), with
+// fewer attention scores; without the packed rows' document mask the loss would differ.
+TEST_F(TrainTest, SplitDocumentsGivesThePackedLossAndGradients) {
+  // Two packed rows of 64: documents of 20, 30 and 14 (padding: no loss) tokens, then 30 and 34.
+  const int64_t T = 64;
+  const std::vector<std::vector<int64_t>> docs = {{20, 30, 14}, {30, 34}};
+  Batch packed;
+  torch::manual_seed(4);
+  packed.ids = torch::randint(0, vocab_, {2, T}, torch::kInt64);
+  packed.targets = torch::randint(0, vocab_, {2, T}, torch::kInt64);
+  packed.mask = (torch::rand({2, T}) < 0.6).to(torch::kFloat32);
+  packed.positions = torch::zeros({2, T}, torch::kInt64);
+  packed.doc_ids = torch::zeros({2, T}, torch::kInt64);
+  int64_t serial = 0;
+  for (int64_t r = 0; r < 2; ++r)
+    for (int64_t at = 0; const int64_t len : docs[r]) {
+      packed.doc_ids[r].narrow(0, at, len).fill_(++serial);
+      packed.positions[r].narrow(0, at, len).copy_(torch::arange(len, torch::kInt64));
+      packed.mask[r][at + len - 1] = 0.0f;  // its target is the next document's first token
+      at += len;
+    }
+  packed.mask[0].narrow(0, 50, 14).fill_(0.0f);  // padding
+  packed.loss_tokens = static_cast<int64_t>(packed.mask.sum().item<double>());
+  ASSERT_TRUE(SplittingPays(packed));
+  const Batch split = SplitDocuments(packed);
+  EXPECT_EQ(split.ids.sizes(), (std::vector<int64_t>{4, 34}));  // the padding run left out
+  EXPECT_TRUE(torch::equal(split.ids[1].narrow(0, 0, 30), packed.ids[0].narrow(0, 20, 30)));
+  EXPECT_TRUE(torch::equal(split.positions[3].narrow(0, 0, 34), torch::arange(34, torch::kInt64)));
+  EXPECT_EQ(split.mask[0].narrow(0, 20, 14).sum().item<double>(), 0.0);  // its own padding
+  EXPECT_FALSE(split.doc_ids.defined());
+  EXPECT_EQ(split.loss_tokens, packed.loss_tokens);
+  EXPECT_EQ(split.mask.sum().item<double>(), packed.mask.sum().item<double>());
+  EXPECT_TRUE((split.mask.sum(1) > 0).all().item<bool>());  // no row without a loss token
+  EXPECT_FALSE(SplittingPays(split));                       // one document per row already
+
+  torch::manual_seed(2);
+  ModelConfig c = ModelConfig::Named("tiny");
+  c.vocab_size = vocab_;
+  Qwen3ForCausalLM model(c);
+  auto loss_and_grads = [&](const Batch& b, const torch::Tensor& doc_ids) {
+    model->zero_grad();
+    auto loss = LanguageModelLoss(model, b.ids, b.positions, doc_ids, b.targets, b.mask, false);
+    loss.backward();
+    std::vector<torch::Tensor> grads;
+    for (const auto& param : model->parameters()) grads.push_back(param.grad().clone());
+    return std::pair{loss.item<double>(), grads};
+  };
+  const auto [want, want_grads] = loss_and_grads(packed, packed.doc_ids);
+  const auto [got, got_grads] = loss_and_grads(split, split.doc_ids);
+  EXPECT_NEAR(got, want, 1e-5 * want);
+  ASSERT_EQ(got_grads.size(), want_grads.size());
+  for (size_t i = 0; i < got_grads.size(); ++i)
+    EXPECT_LT((got_grads[i] - want_grads[i]).abs().max().item<double>(),
+              1e-4 * want_grads[i].abs().max().item<double>() + 1e-9)
+        << "parameter " << i;
+  // The check has teeth: the packed rows attending across their documents give another loss.
+  const auto [leaky, leaky_grads] = loss_and_grads(packed, torch::Tensor());
+  EXPECT_GT(std::abs(leaky - want), 1e-3);
+}
+
 TEST_F(TrainTest, TwoStageCurriculumLowersEachStagesHeldOutLoss) {
   torch::manual_seed(1);
   ModelConfig c = ModelConfig::Named("tiny");

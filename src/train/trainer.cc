@@ -61,7 +61,8 @@ struct AutocastGuard {
   bool on_;
 };
 
-torch::Tensor ForwardLoss(Qwen3ForCausalLM& model, const Batch& b, bool bf16) {
+torch::Tensor ForwardLoss(Qwen3ForCausalLM& model, const Batch& packed, bool bf16, bool split) {
+  const Batch b = split && SplittingPays(packed) ? SplitDocuments(packed) : packed;
   return LanguageModelLoss(model, b.ids, b.positions, b.doc_ids, b.targets, b.mask, bf16);
 }
 
@@ -241,7 +242,7 @@ double HeldoutLoss(Qwen3ForCausalLM& model, const std::string& corpus_dir, const
   for (int64_t i = 0; i < o.eval_batches; ++i) {
     Batch b = p.Next(o.batch_size);
     if (b.loss_tokens == 0) continue;
-    total += ForwardLoss(model, b, o.bf16).item<double>() * b.loss_tokens;
+    total += ForwardLoss(model, b, o.bf16, o.split_documents).item<double>() * b.loss_tokens;
     weight += b.loss_tokens;
   }
   return weight > 0 ? total / weight : 0.0;
@@ -330,9 +331,10 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
         mine.doc_ids = b.doc_ids.slice(0, lo, lo + rows);
         const double share = mine.mask.sum().item<double>() /
                              std::max<double>(1.0, static_cast<double>(b.loss_tokens));
-        loss = ForwardLoss(model, mine, o.bf16) * (share / static_cast<double>(o.grad_accum));
+        loss = ForwardLoss(model, mine, o.bf16, o.split_documents) *
+               (share / static_cast<double>(o.grad_accum));
       } else {
-        loss = ForwardLoss(model, b, o.bf16) / static_cast<double>(o.grad_accum);
+        loss = ForwardLoss(model, b, o.bf16, o.split_documents) / static_cast<double>(o.grad_accum);
       }
       loss.backward();
       loss_sum += loss.item<double>();
