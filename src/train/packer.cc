@@ -153,7 +153,8 @@ bool SplittingPays(const Batch& b, double max_token_growth) {
   for (const Segment& s : segs) L = std::max(L, s.end - s.begin);
   const double n = static_cast<double>(segs.size()), rows = static_cast<double>(b.ids.size(0)),
                T = static_cast<double>(b.ids.size(1));
-  return n * L * L < rows * T * T && n * L <= max_token_growth * rows * T;
+  // A batch without loss tokens is left as it is (no document to keep).
+  return !segs.empty() && n * L * L < rows * T * T && n * L <= max_token_growth * rows * T;
 }
 
 void Packer::Skip(int64_t batches, int64_t batch_size) {

@@ -37,6 +37,7 @@ Batch SplitDocuments(const Batch& b);
 
 // Whether SplitDocuments computes less than the packed batch: fewer attention scores, and no more
 // than `max_token_growth` times the packed batch's token positions (the padding to the longest).
+// False for a batch without a loss token, and for one without doc_ids.
 bool SplittingPays(const Batch& b, double max_token_growth = 1.25);
 
 class Packer {

@@ -223,6 +223,9 @@ TEST_F(TrainTest, SplitDocumentsGivesThePackedLossAndGradients) {
   EXPECT_EQ(split.mask.sum().item<double>(), packed.mask.sum().item<double>());
   EXPECT_TRUE((split.mask.sum(1) > 0).all().item<bool>());  // no row without a loss token
   EXPECT_FALSE(SplittingPays(split));                       // one document per row already
+  Batch no_loss = packed;
+  no_loss.mask = torch::zeros_like(packed.mask);
+  EXPECT_FALSE(SplittingPays(no_loss));  // nothing to keep: trained as it is
 
   torch::manual_seed(2);
   ModelConfig c = ModelConfig::Named("tiny");
