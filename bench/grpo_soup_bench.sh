@@ -11,6 +11,7 @@
 # Writes RUN/grpo_soup_bench/ (removed at the end: the checkpoints are 3 x 90 MB per repeat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/timing.sh
 RUN="${1:?usage: bash bench/grpo_soup_bench.sh RUN [STEPS] [REPEATS] [THREADS]}"
 STEPS="${2:-20}"
 REPEATS="${3:-3}"
@@ -33,14 +34,13 @@ for ((i = 1; i <= REPEATS; i++)); do
       --ranker "$RUN/ranker" --constrained --steps "$STEPS" --eval-requests 0 \
       --threads "$THREADS" "${flags[@]}" --out "$OUT/$mode" > "$OUT/$mode.log" 2>&1 ||
       { echo "grpo_soup_bench: $mode failed, see $OUT/$mode.log"; tail -n 20 "$OUT/$mode.log"; exit 1; }
-    t=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    t=$(seconds_since "$t0")
     times[$mode]+="$t "
     printf "repeat %d %-8s %6.1f s\n" "$i" "$mode" "$t"
   done
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 s=$(echo "${times[serial]}" | median)
 p=$(echo "${times[parallel]}" | median)
 printf "GRPO soup of 2 runs x %s steps, %s threads, %s repeats: serial median %.1f s, side by side %.1f s, ratio %.2f\n" \
-  "$STEPS" "$THREADS" "$REPEATS" "$s" "$p" "$(awk -v a="$p" -v b="$s" 'BEGIN {print a / b}')"
+  "$STEPS" "$THREADS" "$REPEATS" "$s" "$p" "$(ratio "$s" "$p")"
 rm -rf "$OUT"

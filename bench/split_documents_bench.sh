@@ -12,6 +12,7 @@
 # Writes RUN/split_documents_bench/ (removed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/timing.sh
 RUN="${1:?usage: bash bench/split_documents_bench.sh RUN [STEPS] [REPEATS] [THREADS]}"
 STEPS="${2:-20}"
 REPEATS="${3:-3}"
@@ -32,7 +33,7 @@ for ((i = 1; i <= REPEATS; i++)); do
       --init "$RUN/pretrain/stage3_behaviour/final" --replay-corpus "$RUN/corpus" --steps "$STEPS" --split-documents="$split" \
       --threads "$THREADS" --out "$OUT/$split" > "$OUT/$split.log" 2>&1 ||
       { echo "split_documents_bench: split=$split failed, see $OUT/$split.log"; tail -n 20 "$OUT/$split.log"; exit 1; }
-    t=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    t=$(seconds_since "$t0")
     times[$split]+="$t "
     last=$(tail -n 1 "$OUT/$split/sft/log.jsonl")
     tps=$(echo "$last" | grep -o '"tokens_per_s":[0-9.]*' | cut -d: -f2)
@@ -41,9 +42,8 @@ for ((i = 1; i <= REPEATS; i++)); do
       "$i" "$split" "$t" "$tps" "$loss" "$STEPS"
   done
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 packed=$(echo "${times[false]}" | median)
 split=$(echo "${times[true]}" | median)
 printf "SFT %s steps, %s thread(s), %s repeats: packed rows median %.1f s, one document per row %.1f s, ratio %.2f\n" \
-  "$STEPS" "$THREADS" "$REPEATS" "$packed" "$split" "$(awk -v a="$split" -v b="$packed" 'BEGIN {print a / b}')"
+  "$STEPS" "$THREADS" "$REPEATS" "$packed" "$split" "$(ratio "$packed" "$split")"
 rm -rf "$OUT"

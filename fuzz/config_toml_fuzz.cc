@@ -2,8 +2,6 @@
 // with options of every kind. A bad file may only end as muchator::Error naming the file and key.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <vector>
 

@@ -5,7 +5,6 @@
 // be read (f32, f16, bf16, q8_0).
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 

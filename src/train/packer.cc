@@ -124,11 +124,16 @@ std::vector<Segment> LossSegments(const Batch& b) {
 
 }  // namespace
 
-Batch SplitDocuments(const Batch& b) {
+std::optional<Batch> SplitDocuments(const Batch& b, double max_token_growth) {
+  if (!b.doc_ids.defined()) return std::nullopt;
   const std::vector<Segment> segs = LossSegments(b);
   int64_t L = 1;
   for (const Segment& s : segs) L = std::max(L, s.end - s.begin);
   const auto n = static_cast<int64_t>(segs.size());
+  const double rows = static_cast<double>(b.ids.size(0)), T = static_cast<double>(b.ids.size(1));
+  if (n == 0 || static_cast<double>(n * L * L) >= rows * T * T ||
+      static_cast<double>(n * L) > max_token_growth * rows * T)
+    return std::nullopt;
   Batch out;
   out.ids = torch::zeros({n, L}, torch::kInt64);
   out.targets = torch::zeros({n, L}, torch::kInt64);
@@ -138,23 +143,11 @@ Batch SplitDocuments(const Batch& b) {
     const Segment& s = segs[i];
     const int64_t len = s.end - s.begin;
     for (auto [to, from] : {std::pair{&out.ids, &b.ids}, std::pair{&out.targets, &b.targets},
-                            std::pair{&out.positions, &b.positions}})
+                            std::pair{&out.positions, &b.positions}, std::pair{&out.mask, &b.mask}})
       (*to)[i].narrow(0, 0, len).copy_((*from)[s.row].narrow(0, s.begin, len));
-    out.mask[i].narrow(0, 0, len).copy_(b.mask[s.row].narrow(0, s.begin, len));
   }
   out.loss_tokens = b.loss_tokens;
   return out;
-}
-
-bool SplittingPays(const Batch& b, double max_token_growth) {
-  if (!b.doc_ids.defined()) return false;
-  const std::vector<Segment> segs = LossSegments(b);
-  int64_t L = 1;
-  for (const Segment& s : segs) L = std::max(L, s.end - s.begin);
-  const double n = static_cast<double>(segs.size()), rows = static_cast<double>(b.ids.size(0)),
-               T = static_cast<double>(b.ids.size(1));
-  // A batch without loss tokens is left as it is (no document to keep).
-  return !segs.empty() && n * L * L < rows * T * T && n * L <= max_token_growth * rows * T;
 }
 
 void Packer::Skip(int64_t batches, int64_t batch_size) {

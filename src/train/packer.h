@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,21 +25,18 @@ struct Batch {
   int64_t loss_tokens = 0;
 };
 
-// The same batch with one document per row: every run of equal doc_ids in a row becomes its own
-// row, padded to the longest (ids 0, no loss), and runs without a loss token are left out (no
-// other token attends to them). The loss over it is the packed batch's loss, up to float
-// rounding: the same tokens, targets and mask, each attending to the same tokens. It is cheaper
-// where rows hold several documents: the packed batch computes every (B, H, T, T) attention score
-// and masks the other documents' away, the split one only (N, H, L, L) with L the longest
-// document (SFT on the demo world: two ~210-token documents per 512-token row, attention on 2 x
-// 258^2 instead of 512^2 scores). Its doc_ids are undefined: one document per row needs only the
-// causal mask.
-Batch SplitDocuments(const Batch& b);
-
-// Whether SplitDocuments computes less than the packed batch: fewer attention scores, and no more
-// than `max_token_growth` times the packed batch's token positions (the padding to the longest).
-// False for a batch without a loss token, and for one without doc_ids.
-bool SplittingPays(const Batch& b, double max_token_growth = 1.25);
+// The same batch with one document per row, where that computes less; nullopt where it does not.
+// Every run of equal doc_ids in a row becomes its own row, padded to the longest (ids 0, no loss),
+// and runs without a loss token are left out (no other token attends to them). The loss over it is
+// the packed batch's loss, up to float rounding: the same tokens, targets and mask, each attending
+// to the same tokens. It is cheaper where rows hold several documents: the packed batch computes
+// every (B, H, T, T) attention score and masks the other documents' away, the split one only
+// (N, H, L, L) with L the longest document (SFT on the demo world: two ~210-token documents per
+// 512-token row, attention on 2 x 258^2 instead of 512^2 scores). It is made when it has fewer
+// scores and at most `max_token_growth` times the packed batch's token positions; never for a
+// batch without a loss token or without doc_ids. Its doc_ids are undefined: one document per row
+// needs only the causal mask.
+std::optional<Batch> SplitDocuments(const Batch& b, double max_token_growth = 1.25);
 
 class Packer {
  public:

@@ -212,8 +212,9 @@ TEST_F(TrainTest, SplitDocumentsGivesThePackedLossAndGradients) {
     }
   packed.mask[0].narrow(0, 50, 14).fill_(0.0f);  // padding
   packed.loss_tokens = static_cast<int64_t>(packed.mask.sum().item<double>());
-  ASSERT_TRUE(SplittingPays(packed));
-  const Batch split = SplitDocuments(packed);
+  const std::optional<Batch> made = SplitDocuments(packed);
+  ASSERT_TRUE(made.has_value());
+  const Batch& split = *made;
   EXPECT_EQ(split.ids.sizes(), (std::vector<int64_t>{4, 34}));  // the padding run left out
   EXPECT_TRUE(torch::equal(split.ids[1].narrow(0, 0, 30), packed.ids[0].narrow(0, 20, 30)));
   EXPECT_TRUE(torch::equal(split.positions[3].narrow(0, 0, 34), torch::arange(34, torch::kInt64)));
@@ -222,10 +223,10 @@ TEST_F(TrainTest, SplitDocumentsGivesThePackedLossAndGradients) {
   EXPECT_EQ(split.loss_tokens, packed.loss_tokens);
   EXPECT_EQ(split.mask.sum().item<double>(), packed.mask.sum().item<double>());
   EXPECT_TRUE((split.mask.sum(1) > 0).all().item<bool>());  // no row without a loss token
-  EXPECT_FALSE(SplittingPays(split));                       // one document per row already
+  EXPECT_FALSE(SplitDocuments(split).has_value());          // one document per row already
   Batch no_loss = packed;
   no_loss.mask = torch::zeros_like(packed.mask);
-  EXPECT_FALSE(SplittingPays(no_loss));  // nothing to keep: trained as it is
+  EXPECT_FALSE(SplitDocuments(no_loss).has_value());  // nothing to keep: trained as it is
 
   torch::manual_seed(2);
   ModelConfig c = ModelConfig::Named("tiny");

@@ -62,7 +62,8 @@ struct AutocastGuard {
 };
 
 torch::Tensor ForwardLoss(Qwen3ForCausalLM& model, const Batch& packed, bool bf16, bool split) {
-  const Batch b = split && SplittingPays(packed) ? SplitDocuments(packed) : packed;
+  const std::optional<Batch> one_per_row = split ? SplitDocuments(packed) : std::nullopt;
+  const Batch& b = one_per_row ? *one_per_row : packed;
   return LanguageModelLoss(model, b.ids, b.positions, b.doc_ids, b.targets, b.mask, bf16);
 }
 

@@ -34,8 +34,8 @@ struct TrainOptions {
   // Packer::set_whole_documents: a document that fits in a row is never cut (SFT: an answer
   // always keeps its prompt).
   bool whole_documents = false;
-  // Each micro-batch is trained with one document per row (SplitDocuments, train/packer.h) where
-  // that computes less (SplittingPays): the same loss up to float rounding, without the attention
+  // Each micro-batch is trained with one document per row where that computes less
+  // (SplitDocuments, train/packer.h): the same loss up to float rounding, without the attention
   // scores between documents that the packed rows mask away.
   bool split_documents = true;
   // RunCurriculum: every stage also trains on the documents of the stages before it (replay
