@@ -23,24 +23,21 @@
 
 namespace muchator {
 
-// The main job end to end (README command 1, at tiny size), then `corpus` on its own.
-TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
-  Result r = RunBinary(
-      "-q pipeline --world-preset tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
-      "--ranker-epochs 1 --judge-steps 4 --sft-steps 3 --grpo-steps 2 --bf16=false --codec title "
-      "--seed 2 --out " +
-      P("run"));
+// The main job end to end (README command 1, at tiny size). Its run is the fixture the tests
+// below and in cli_e2e_test.cc and cli_training_test.cc start from (TinyRun()).
+TEST_F(CliTest, TinyMainJobRunsEveryStep) {
+  const Result r = BuildTinyRun();
   ASSERT_EQ(r.code, 0) << r.output;
+  const std::string run = MUCHATOR_TINY_RUN_DIR;
+  const auto P = [&](const std::string& rel) { return run + "/" + rel.substr(4); };  // "run/..."
   EXPECT_NE(r.output.find("| stage3_behaviour |"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("pretrain stage3_behaviour: train loss"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("ranker: held-out like-vs-skip AUC"), std::string::npos) << r.output;
-  // The title codec writes a song with several tokens: no generative judge, the yes/no one instead.
-  EXPECT_NE(r.output.find("judge (yesno): held-out accuracy"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("generative judge not built"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("judge (prf): held-out accuracy"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("uq2i: "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("sft, constrained answers: oracle relevance@10"), std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("grpo: 2 steps, reward"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("grpo: 4 steps, reward"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("held-out RL requests"), std::string::npos) << r.output;
   EXPECT_NE(ReadFile(P("run/pipeline.config.toml")).find("bf16 = false"), std::string::npos);
   // The run report: one self-contained page (no script, no external asset) and its Markdown.
@@ -69,7 +66,7 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
                  "ranker/ranker.safetensors",
                  "ranker/ranker_report.json",
                  "judge/judge.json",
-                 "judge/judge_songs.jsonl",
+                 "judge/judge_songs.safetensors",
                  "judge/lm/final/model.safetensors",
                  "uq2i/triplets.jsonl",
                  "uq2i/synth_summary.json",
@@ -86,6 +83,13 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   ASSERT_TRUE(fs::exists(P("run/sft/corpus/stage0_general.index.json")));
   EXPECT_EQ(nlohmann::json::parse(ReadFile(P("run/sft/corpus/stage0_general.index.json")))["docs"],
             nlohmann::json::parse(ReadFile(P("run/corpus/stage0_general.index.json")))["docs"]);
+}
+
+// Every command on a finished run (a copy of the tiny run): the training steps again as two
+// data-parallel ranks, GRPO soups, UQ2I and corpus building, the knowledge benchmarks, every
+// ablation table, the report again, and `generate`.
+TEST_F(CliTest, EveryCommandOnAFinishedRun) {
+  fs::copy(TinyRun(), P("run"), fs::copy_options::recursive);
   // SFT as two data-parallel ranks from the run's checkpoint and triplets: rank 0 writes the
   // corpus, both train with bit-identical weights, rank 0 reports.
   Result ds = LaunchTwoRanks(29651, "sft --triplets " + P("run/uq2i/triplets.jsonl") + " --store " +
@@ -339,7 +343,7 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   // Table 7: the paper's hybrid reward and its three ablations, each trained with its rewards
   // (each logs only its own reward terms; ablate's seed is the run's, 2, unless given). The run's
   // own GRPO model does not stand in for the full reward: the main job's reward is the served one.
-  Result t7r = RunBinary("-q ablate --run " + P("run") + " --table 7 --requests 6");
+  Result t7r = RunBinary("-q ablate --run " + P("run") + " --table 7 --grpo-steps 2 --requests 6");
   ASSERT_EQ(t7r.code, 0) << t7r.output;
   EXPECT_NE(ReadFile(P("run/ablate/ablate.table7.config.toml")).find("seed = 2"),
             std::string::npos);
@@ -384,18 +388,19 @@ TEST_F(CliTest, PipelineRunsEveryStepAndCorpusCommandRebuilds) {
   ASSERT_EQ(cr.code, 0) << cr.output;
   const auto codecs = nlohmann::json::parse(ReadFile(P("run/ablate/codecs.json")));
   ASSERT_EQ(codecs["codecs"].size(), 3u);
-  EXPECT_EQ(codecs["codecs"][0]["codec"], "title");
-  EXPECT_EQ(codecs["codecs"][0]["checkpoint"], P("run/sft/sft/final"));
-  const int64_t title_vocab = codecs["codecs"][0]["vocab_size"];
+  std::map<std::string, nlohmann::json> by_codec;
+  for (const auto& c : codecs["codecs"]) by_codec[c["codec"]] = c;
+  ASSERT_EQ(by_codec.size(), 3u) << codecs.dump();
+  EXPECT_EQ(by_codec["atomic"]["checkpoint"], P("run/sft/sft/final"));  // the run's own
   const auto catalog_size = static_cast<int64_t>(
       nlohmann::json::parse(ReadFile(P("run/sft/sft/final/codec.json")))["items"].size());
-  // atomic: a token per song; semantic: code tokens.
-  EXPECT_GE(codecs["codecs"][1]["vocab_size"].get<int64_t>(), title_vocab + catalog_size);
-  EXPECT_GT(codecs["codecs"][2]["vocab_size"].get<int64_t>(), title_vocab);
-  for (size_t c = 1; c < 3; ++c) {
-    EXPECT_TRUE(codecs["codecs"][c].contains("stage3_train_loss")) << codecs["codecs"][c].dump();
-    EXPECT_NE(ReadFile(codecs["codecs"][c]["checkpoint"].get<std::string>() + "/codec.json")
-                  .find(codecs["codecs"][c]["codec"].get<std::string>()),
+  // atomic: a token per song; semantic: code tokens; title: the words alone.
+  const auto vocab = [&](const char* c) { return by_codec[c]["vocab_size"].get<int64_t>(); };
+  EXPECT_GE(vocab("atomic"), vocab("title") + catalog_size);
+  EXPECT_GT(vocab("semantic"), vocab("title"));
+  for (const char* c : {"title", "semantic"}) {
+    EXPECT_TRUE(by_codec[c].contains("stage3_train_loss")) << by_codec[c].dump();
+    EXPECT_NE(ReadFile(by_codec[c]["checkpoint"].get<std::string>() + "/codec.json").find(c),
               std::string::npos);
   }
   EXPECT_NE(cr.output.find("| semantic | constrained |"), std::string::npos) << cr.output;

@@ -14,6 +14,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,39 @@ Result LaunchTwoRanks(int port, const std::string& command) {
                        command);
   ::unsetenv("MUCHATOR_WEIGHT_DIGEST");
   return r;
+}
+
+// The tiny main job that several end-to-end tests start from, so that each does not train its own:
+// ctest builds it once per run (CliTest.TinyMainJobRunsEveryStep, the fixture tiny_run in
+// tests/CMakeLists.txt) into MUCHATOR_TINY_RUN_DIR. Tests read it and never write into it; one that
+// adds to a run copies it first. Outside ctest, the first test that needs it builds it.
+inline const std::string kTinyRunArgs =
+    "--world-preset tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 --ranker-epochs 1 "
+    "--judge-steps 4 --sft-steps 6 --grpo-steps 4 --report-requests 10 --bf16=false --seed 2 ";
+
+// Which binary built a run: a rebuilt binary makes the fixture stale.
+inline std::string BinaryStamp() {
+  return std::to_string(fs::last_write_time(MUCHATOR_BIN).time_since_epoch().count()) + " " +
+         std::to_string(fs::file_size(MUCHATOR_BIN));
+}
+
+// Builds the tiny run afresh (the fixture test); its output is the pipeline's.
+inline Result BuildTinyRun() {
+  const std::string dir = MUCHATOR_TINY_RUN_DIR;
+  fs::remove_all(dir);
+  Result r = RunBinary("-q pipeline " + kTinyRunArgs + "--out " + dir);
+  if (r.code == 0) WriteFileAtomic(dir + "/fixture.stamp", BinaryStamp());
+  return r;
+}
+
+// The tiny run's directory, built first where it is missing or stale.
+inline std::string TinyRun() {
+  const std::string dir = MUCHATOR_TINY_RUN_DIR;
+  if (!FileExists(dir + "/fixture.stamp") || ReadFile(dir + "/fixture.stamp") != BinaryStamp()) {
+    const Result r = BuildTinyRun();
+    if (r.code != 0) throw std::runtime_error("the tiny run failed:\n" + r.output);
+  }
+  return dir;
 }
 
 class CliTest : public ::testing::Test {

@@ -283,10 +283,8 @@ pid_t Spawn(const std::string& args, const std::string& log) {
 // redoes or resumes only the step that was cut, and the run ends with the same models and the
 // same report as a run never interrupted (the tiny job is deterministic at one thread count).
 TEST_F(CliTest, PipelineSurvivesSigkillInEveryTrainingStep) {
-  const std::string common =
-      "-q pipeline --world-preset tiny --vocab-size 1500 --model-size tiny --pretrain-steps 4 "
-      "--ranker-epochs 1 --sft-steps 6 --grpo-steps 4 --report-requests 10 --bf16=false ";
-  ASSERT_EQ(RunBinary(common + "--out " + P("ref")).code, 0);
+  // The uninterrupted run is the tiny run; the killed one has its settings.
+  const std::string common = "-q pipeline " + kTinyRunArgs, ref = TinyRun();
   int kills = 0;
   for (const std::string step : {"reward", "sft", "grpo", "report"}) {
     const pid_t pid = Spawn(common + "--out " + P("k"), P("k.log"));
@@ -309,15 +307,15 @@ TEST_F(CliTest, PipelineSurvivesSigkillInEveryTrainingStep) {
   ASSERT_EQ(last.code, 0) << last.output;
   for (const char* f : {"ranker/ranker.safetensors", "judge/lm/final/model.safetensors",
                         "sft/sft/final/model.safetensors", "grpo/grpo/final/model.safetensors"})
-    EXPECT_TRUE(ReadFile(P("k/") + f) == ReadFile(P("ref/") + f))
+    EXPECT_TRUE(ReadFile(P("k/") + f) == ReadFile(ref + "/" + f))
         << f << " differs after the kills";
   auto judge = [&](const std::string& run) {  // its report less the checkpoint's path
     auto j = nlohmann::json::parse(ReadFile(run + "/judge/judge.json"));
     j["report"].erase("checkpoint");
     return j.dump();
   };
-  EXPECT_EQ(judge(P("k")), judge(P("ref")));
-  EXPECT_EQ(ReportRows(P("k")), ReportRows(P("ref")));
+  EXPECT_EQ(judge(P("k")), judge(ref));
+  EXPECT_EQ(ReportRows(P("k")), ReportRows(ref));
 
   // The server's feedback writes under load: kill -9 while 8 clients post, then every answered
   // (200) event is in the store and the store passes SQLite's integrity check.

@@ -27,7 +27,10 @@ Options::Option& DeclareTrainFlag(Options& opts, TrainOptions& o, std::string_vi
   if (name == "log-every")
     return opts.Add("log-every", &o.log_every, "steps between log lines").Range(1, 1e9);
   if (name == "eval-every")
-    return opts.Add("eval-every", &o.eval_every, "steps between held-out evaluations")
+    return opts
+        .Add("eval-every", &o.eval_every,
+             "steps between held-out evaluations (the general stage scales it "
+             "by --general-steps / --steps)")
         .Range(1, 1e9);
   if (name == "eval-batches")
     return opts.Add("eval-batches", &o.eval_batches, "batches per held-out evaluation")

@@ -364,7 +364,11 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
             group->allreduce_seconds() / std::max<int64_t>(1, group->allreduce_calls());
       if ((step + 1) % o.eval_every == 0 || last) {
         model->eval();
-        for (const auto& s : eval_stages) line["heldout"][s] = HeldoutLoss(model, corpus_dir, s, o);
+        for (const auto& s : eval_stages) {
+          const double l = HeldoutLoss(model, corpus_dir, s, o);
+          line["heldout"][s] = l;
+          if (last) result.heldout.push_back({s, l});  // the stage's result: not evaluated twice
+        }
         model->train();
       }
       char buf[64];
@@ -381,8 +385,9 @@ StageResult TrainStage(Qwen3ForCausalLM& model, const std::string& corpus_dir,
   }
   progress.Finish();
   model->eval();
-  for (const auto& s : eval_stages)
-    result.heldout.push_back({s, HeldoutLoss(model, corpus_dir, s, o)});
+  if (result.heldout.empty())  // not the root, or resumed after the last step
+    for (const auto& s : eval_stages)
+      result.heldout.push_back({s, HeldoutLoss(model, corpus_dir, s, o)});
   result.final_loss = last_loss;
   if (root) {
     // The stage's result beside its weights (before DONE), so a resumed curriculum that skips
@@ -529,10 +534,16 @@ static std::vector<StageResult> RunCurriculumOn(const std::string& corpus_dir,
     TrainOptions so = o;
     if (names[i] == "stage0_general" && (o.general_steps > 0 || o.general_lr > 0)) {
       if (o.general_steps > 0) {
-        // Warmup keeps its share of the stage; evaluations and resume checkpoints keep their
-        // period in steps (an interrupted run loses no more work than in the other stages).
-        so.warmup_steps =
-            std::max<int64_t>(1, o.warmup_steps * o.general_steps / std::max<int64_t>(1, o.steps));
+        // Warmup and held-out evaluations keep their share of the stage, so the stage is
+        // evaluated as often as the others (an evaluation is 4 batches of every stage, ~5 steps'
+        // compute; with its period in steps the main job's 4x general stage was evaluated 8
+        // times); resume checkpoints keep their period in steps (an interrupted run loses no
+        // more work than in the other stages).
+        const auto scaled = [&](int64_t every) {
+          return std::max<int64_t>(1, every * o.general_steps / std::max<int64_t>(1, o.steps));
+        };
+        so.warmup_steps = scaled(o.warmup_steps);
+        so.eval_every = scaled(o.eval_every);
         so.steps = o.general_steps;
       }
       if (o.general_lr > 0) so.lr = o.general_lr;
