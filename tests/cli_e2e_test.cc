@@ -106,6 +106,16 @@ TEST_F(CliTest, TrainTokenizerThenTokenizeRoundTripsThroughTheBinary) {
       RunBinary("tokenize --decode --tokenizer " + P("tok/tokenizer.json") + " < " + P("ids.txt"));
   ASSERT_EQ(back.code, 0);
   EXPECT_EQ(back.output, text);
+  // Many texts in one process: one JSON string per line, one line of ids each, the same ids.
+  WriteFileAtomic(P("texts.jsonl"), nlohmann::json(text).dump() + "\n\"\"\n\"a\"\n");
+  Result many = RunBinary("tokenize --jsonl --tokenizer " + P("tok") + " < " + P("texts.jsonl"));
+  ASSERT_EQ(many.code, 0) << many.output;
+  EXPECT_EQ(many.output.substr(0, many.output.find('\n') + 1), ids.output);
+  EXPECT_EQ(std::count(many.output.begin(), many.output.end(), '\n'), 3) << many.output;
+  WriteFileAtomic(P("notjson.jsonl"), "\"ok\"\nnot json\n");
+  Result nj = RunBinary("tokenize --jsonl --tokenizer " + P("tok") + " < " + P("notjson.jsonl"));
+  EXPECT_EQ(nj.code, 1);
+  EXPECT_NE(nj.output.find("line 2 is not a JSON string"), std::string::npos) << nj.output;
   WriteFileAtomic(P("bad.txt"), "1 2 x");
   Result bad = RunBinary("tokenize --decode --tokenizer " + P("tok") + " < " + P("bad.txt"));
   EXPECT_EQ(bad.code, 1);

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/command.h"
@@ -24,8 +25,8 @@ class TokenizeCommand : public Command {
   std::string name() const override { return "tokenize"; }
   std::string description() const override {
     return "Read all of stdin as one text and print its token ids on one line (no special tokens "
-           "added); "
-           "--decode reads ids and prints the text";
+           "added); --jsonl: one JSON string per line, one line of ids each; --decode reads ids "
+           "and prints the text";
   }
   void Declare(Options& opts) override {
     AddPath(opts, PathFlag::kTokenizer, &path_,
@@ -34,6 +35,9 @@ class TokenizeCommand : public Command {
             "*merges.txt beside it")
         .Required();
     opts.Add("decode", &decode_, "read space-separated ids from stdin and write the decoded bytes");
+    opts.Add("jsonl", &jsonl_,
+             "stdin holds one JSON string per line (any text, newlines escaped): print one line of "
+             "ids per string, many texts in one process");
     opts.Add("special", &special_,
              "text of added tokens (<|im_start|>, item tokens such as <|s_s12|>) becomes their "
              "ids, as in "
@@ -64,16 +68,31 @@ class TokenizeCommand : public Command {
       std::fwrite(text.data(), 1, text.size(), stdout);
       return 0;
     }
-    const auto ids = special_ ? tok->EncodeWithSpecial(input) : tok->Encode(input);
+    const auto print_ids = [&](const std::string& text) {
+      const auto ids = special_ ? tok->EncodeWithSpecial(text) : tok->Encode(text);
+      std::string line;
+      for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
+      std::printf("%s\n", line.c_str());
+    };
+    if (!jsonl_) {
+      print_ids(input);
+      return 0;
+    }
+    std::istringstream in(input);
     std::string line;
-    for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
-    std::printf("%s\n", line.c_str());
+    for (int64_t n = 1; std::getline(in, line); ++n) {
+      const nlohmann::json text = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!text.is_string())
+        throw Error("line " + std::to_string(n) + " is not a JSON string", "stdin",
+                    "give one JSON string per line, such as \"hello world\"");
+      print_ids(text.get<std::string>());
+    }
     return 0;
   }
 
  private:
   std::string path_;
-  bool decode_ = false, special_ = false;
+  bool decode_ = false, special_ = false, jsonl_ = false;
 };
 
 class TrainTokenizerCommand : public Command {
