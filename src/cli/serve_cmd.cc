@@ -68,6 +68,10 @@ class ServeCommand : public Command {
              "seconds a client may send nothing while its request is being read before it is "
              "disconnected (slow clients)")
         .Range(1, 3600);
+    opts.Add("keep-alive-timeout", &o_.keep_alive_timeout_s,
+             "seconds a kept-alive connection may sit idle between requests before it is closed "
+             "(at most --read-timeout); stopping the server waits for idle connections this long")
+        .Range(1, 3600);
     opts.Add("cors-origin", &o_.cors_origins,
              "origins whose web pages may call the API (e.g. https://app.example.com), "
              "comma-separated; empty = CORS off: no Access-Control-* header is ever sent");

@@ -697,10 +697,11 @@ struct ChatServer::Impl {
     http.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
     http.set_read_timeout(std::chrono::seconds(o.read_timeout_s));
     http.set_write_timeout(std::chrono::seconds(30));
-    // A connection idle between requests is closed after 5 s, or sooner with a shorter read
-    // time-out: after a request that failed to arrive (a slow client) the library waits that long
-    // for the next one, so without the cap `--read-timeout 1` disconnected a slow client after 6 s.
-    http.set_keep_alive_timeout(std::min<time_t>(5, o.read_timeout_s));
+    // A connection idle between requests is closed after --keep-alive-timeout (5 s), or sooner
+    // with a shorter read time-out: after a request that failed to arrive (a slow client) the
+    // library waits that long for the next one, so without the cap `--read-timeout 1`
+    // disconnected a slow client after 6 s.
+    http.set_keep_alive_timeout(std::min(o.keep_alive_timeout_s, o.read_timeout_s));
     // The library closes a kept-alive connection after 5 requests by default; a client that
     // just sent its next request on it then sees a reset. Conversations reuse one connection.
     http.set_keep_alive_max_count(1000);

@@ -41,6 +41,10 @@ struct ServeOptions {
   double request_timeout_s = 60;
   int read_timeout_s =
       10;  // a client that sends nothing for this long is disconnected (slow clients)
+  // A kept-alive connection idle this long between requests is closed (capped by read_timeout_s).
+  // Stopping waits for idle connections up to this long: cpp-httplib 0.11 joins each
+  // connection's thread, which waits out the time-out before it sees the stop.
+  int keep_alive_timeout_s = 5;
   // Origins (e.g. "https://app.example.com") whose browser pages may call the API: their requests
   // get Access-Control-Allow-Origin and preflights are answered. Empty = CORS off (no header).
   std::vector<std::string> cors_origins;

@@ -31,12 +31,14 @@ export function privateStore() {
 }
 
 // `flags` go before the subcommand: -q by default, -v for every log line (tests of what is logged).
+// Idle kept-alive connections (fetch keeps them) close after 1 s, not 5: stopping waits for them
+// (docs/serving.md), and the test files stop a server ten times.
 export async function startServer(args = [], env = {}, flags = ['-q']) {
   const dir = tempDir('muchator-port-');
   const portFile = join(dir, 'port');
   const store = privateStore();
   const proc = spawn(BIN, [...flags, 'serve', '--run', RUN, '--store', store, '--port', '0', '--port-file', portFile,
-                           '--threads', '2', ...args],
+                           '--threads', '2', '--keep-alive-timeout', '1', ...args],
                      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout.on('data', (d) => { output += d; });

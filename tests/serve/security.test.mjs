@@ -72,8 +72,9 @@ function holdOpen(url, bytes, limitMs) {
     const sock = net.connect(Number(port), hostname, () => sock.write(bytes));
     sock.on('data', (d) => { got += d; });
     sock.on('error', () => {});
-    sock.on('close', () => resolve({ seconds: (Date.now() - start) / 1000, got }));
-    setTimeout(() => { sock.destroy(); reject(new Error(`still open after ${limitMs} ms`)); }, limitMs);
+    // The guard timer goes with the socket: left pending it kept the test file alive 15 s more.
+    const guard = setTimeout(() => { sock.destroy(); reject(new Error(`still open after ${limitMs} ms`)); }, limitMs);
+    sock.on('close', () => { clearTimeout(guard); resolve({ seconds: (Date.now() - start) / 1000, got }); });
   });
 }
 
@@ -108,6 +109,11 @@ test('rate limits apply per API key and per client address', async () => {
     assert.equal(addressLimited.status, 429, 'this address has used its 4');
     assert.match(addressLimited.json.error.message, /per client address/);
     assert.ok(Number(addressLimited.headers.get('retry-after')) >= 1);
+    // A kept-alive connection left idle after its answer is closed after --keep-alive-timeout (the
+    // harness gives 1 s; the default 5 s, which this server's 10 s read time-out would allow).
+    const idle = await holdOpen(srv.url, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n', 15000);
+    assert.match(idle.got, /^HTTP\/1\.1 200/);
+    assert.ok(idle.seconds < 3, `an idle kept-alive connection closed after ${idle.seconds} s`);
   } finally {
     await srv.stop();
   }
