@@ -4,9 +4,11 @@
 #include <torch/torch.h>
 #include <xapian.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <mutex>
 #include <numeric>
 
 #include "core/error.h"
@@ -46,6 +48,37 @@ struct Bags {
 };
 
 }  // namespace
+
+std::shared_ptr<const DenseIndex> DenseIndex::TrainShared(
+    const std::vector<std::pair<std::string, std::string>>& docs,
+    const std::vector<DensePair>& pairs, const DenseOptions& o, bool* reused) {
+  // The last inputs kept whole and compared (a few MB on the demo world, and a comparison costs
+  // nothing beside training), so a reuse never rests on a hash.
+  struct Last {
+    std::vector<std::pair<std::string, std::string>> docs;
+    std::vector<DensePair> pairs;
+    DenseOptions o;
+    int threads = 0;
+    std::shared_ptr<const DenseIndex> index;
+  };
+  static std::mutex mu;
+  static Last last;
+  const std::lock_guard<std::mutex> lock(mu);
+  const int threads = torch::get_num_threads();
+  const auto same_pairs = [&] {
+    return std::equal(pairs.begin(), pairs.end(), last.pairs.begin(), last.pairs.end(),
+                      [](const DensePair& a, const DensePair& b) {
+                        return a.query == b.query && a.doc == b.doc;
+                      });
+  };
+  const bool same = last.index && threads == last.threads && docs == last.docs && same_pairs() &&
+                    o.dim == last.o.dim && o.epochs == last.o.epochs && o.batch == last.o.batch &&
+                    o.lr == last.o.lr && o.temperature == last.o.temperature &&
+                    o.seed == last.o.seed;
+  if (reused) *reused = same;
+  if (!same) last = {docs, pairs, o, threads, Train(docs, pairs, o)};
+  return last.index;
+}
 
 std::unique_ptr<DenseIndex> DenseIndex::Train(
     const std::vector<std::pair<std::string, std::string>>& docs,

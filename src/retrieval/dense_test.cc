@@ -94,6 +94,30 @@ TEST(DenseTest, QueryEncoderAloneGivesTheSearchScores) {
   EXPECT_THROW(DenseQueryEncoder({"a", "b"}, std::vector<float>(3), 2), Error);
 }
 
+// The same inputs twice: the index trained the first time, which equals a fresh one; other
+// options train anew.
+TEST(DenseTest, TrainSharedReusesTheLastIndexForTheSameInputs) {
+  DenseOptions o;
+  o.batch = 8;
+  o.epochs = 5;
+  bool reused = true;
+  const auto first = DenseIndex::TrainShared(Docs(), Pairs(), o, &reused);
+  EXPECT_FALSE(reused);
+  const auto second = DenseIndex::TrainShared(Docs(), Pairs(), o, &reused);
+  EXPECT_TRUE(reused);
+  EXPECT_EQ(first.get(), second.get());
+  EXPECT_EQ(second->Search("gym weights", 10),
+            DenseIndex::Train(Docs(), Pairs(), o)->Search("gym weights", 10));
+  o.seed = 2;
+  const auto other = DenseIndex::TrainShared(Docs(), Pairs(), o, &reused);
+  EXPECT_FALSE(reused);
+  EXPECT_NE(other.get(), first.get());
+  auto fewer = Pairs();
+  fewer.pop_back();
+  DenseIndex::TrainShared(Docs(), fewer, o, &reused);
+  EXPECT_FALSE(reused);
+}
+
 TEST(DenseTest, NoUsablePairIsAClearError) {
   EXPECT_THROW(DenseIndex::Train(Docs(), {{"gym", "nope"}}, DenseOptions{}), Error);
 }

@@ -348,7 +348,7 @@ nlohmann::json BuildSongSpace(const std::vector<std::pair<std::string, std::stri
     if (!calibration.count(p.query)) pairs.push_back(p);
   spdlog::info("judge song space: {} pairs from training queries, {} more; {} requests left out",
                from_queries, pairs.size() - from_queries, calibration.size());
-  const auto dense = DenseIndex::Train(summaries, pairs, o.dense);
+  const auto dense = DenseIndex::TrainShared(summaries, pairs, o.dense);
   std::unordered_map<std::string, size_t> row;
   for (size_t i = 0; i < dense->ids().size(); ++i) row.emplace(dense->ids()[i], i);
   const auto n = static_cast<int64_t>(catalog.items.size());
