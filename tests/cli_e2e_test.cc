@@ -116,6 +116,10 @@ TEST_F(CliTest, TrainTokenizerThenTokenizeRoundTripsThroughTheBinary) {
   Result nj = RunBinary("tokenize --jsonl --tokenizer " + P("tok") + " < " + P("notjson.jsonl"));
   EXPECT_EQ(nj.code, 1);
   EXPECT_NE(nj.output.find("line 2 is not a JSON string"), std::string::npos) << nj.output;
+  Result both =
+      RunBinary("tokenize --jsonl --decode --tokenizer " + P("tok") + " < " + P("ids.txt"));
+  EXPECT_EQ(both.code, 1);
+  EXPECT_NE(both.output.find("--decode and --jsonl together"), std::string::npos) << both.output;
   WriteFileAtomic(P("bad.txt"), "1 2 x");
   Result bad = RunBinary("tokenize --decode --tokenizer " + P("tok") + " < " + P("bad.txt"));
   EXPECT_EQ(bad.code, 1);

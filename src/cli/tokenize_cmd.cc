@@ -44,6 +44,9 @@ class TokenizeCommand : public Command {
              "a prompt; without it such text is ordinary text");
   }
   int Run(const Options&) override {
+    if (decode_ && jsonl_)
+      throw Error("--decode and --jsonl together", "--jsonl",
+                  "--jsonl tokenizes texts; decode one line of ids at a time");
     auto tok = Tokenizer::Load(path_);
     const std::string input((std::istreambuf_iterator<char>(std::cin)),
                             std::istreambuf_iterator<char>());
